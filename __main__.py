@@ -1,0 +1,1 @@
+"""The CareSync DR program: read validated settings, build this stack's site, export outputs."""

@@ -1,0 +1,85 @@
+"""The one AWS client factory: explicit region, timeouts and retry budget, no global session.
+
+``AWS_ENDPOINT_URL`` (honoured by botocore itself) points every client at an emulator for tests
+and drills. Calls into a failed region must not stall a failover, so callers choose a budget:
+``STANDBY`` for the region we are moving to, ``BEST_EFFORT`` for the region that may be gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_ssm import SSMClient
+
+
+@dataclass(frozen=True)
+class CallBudget:
+    """How long one AWS call may take, and how many attempts it gets (first try included)."""
+
+    connect_timeout: float
+    read_timeout: float
+    total_max_attempts: int
+
+    def config(self) -> Config:
+        return Config(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            retries={"mode": "standard", "total_max_attempts": self.total_max_attempts},
+        )
+
+
+# The standby region must answer: retry throttling and transient errors through a burst.
+STANDBY = CallBudget(connect_timeout=5, read_timeout=20, total_max_attempts=8)
+# The failed region (and Route 53's us-east-1 control plane) may be gone: fail fast, never block.
+BEST_EFFORT = CallBudget(connect_timeout=2, read_timeout=5, total_max_attempts=2)
+
+
+class AwsClients:
+    """Creates typed boto3 clients for one region from one explicit session."""
+
+    def __init__(self, region: str, budget: CallBudget = STANDBY,
+                 session: boto3.Session | None = None) -> None:
+        self.region = region
+        self.budget = budget
+        self.session = session or boto3.Session()
+        self._config = budget.config()
+
+    def _client(self, service: str) -> Any:
+        return self.session.client(service, region_name=self.region,  # type: ignore[call-overload]
+                                   config=self._config)
+
+    def rds(self) -> RDSClient:
+        return self._client("rds")  # type: ignore[no-any-return]
+
+    def autoscaling(self) -> AutoScalingClient:
+        return self._client("autoscaling")  # type: ignore[no-any-return]
+
+    def elbv2(self) -> ElasticLoadBalancingv2Client:
+        return self._client("elbv2")  # type: ignore[no-any-return]
+
+    def s3(self) -> S3Client:
+        return self._client("s3")  # type: ignore[no-any-return]
+
+    def ssm(self) -> SSMClient:
+        return self._client("ssm")  # type: ignore[no-any-return]
+
+    def sns(self) -> SNSClient:
+        return self._client("sns")  # type: ignore[no-any-return]
+
+    def cloudwatch(self) -> CloudWatchClient:
+        return self._client("cloudwatch")  # type: ignore[no-any-return]
+
+    def route53(self) -> Route53Client:
+        return self._client("route53")  # type: ignore[no-any-return]

@@ -1,0 +1,42 @@
+"""What every operator command shares: exit codes, timestamped logging, JSON reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+
+class ExitCode(IntEnum):
+    """Exit codes are a contract; scripts document the ones they use in ``--help``."""
+
+    OK = 0
+    FAILED = 1        # failed part-way; state is consistent and the run can be resumed/retried
+    USAGE = 2         # bad arguments, unknown stack, malformed settings or inventory
+    REFUSED = 3       # a preflight check refused; nothing was changed
+    LOCKED = 4        # another run holds the lock; nothing was changed
+    NOT_READY = 5     # --check: a failover would not succeed now
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Timestamped lines on stderr, so long operations show progress an operator can follow."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+        stream=sys.stderr,
+        force=True,
+    )
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def write_json_report(path: Path, report: dict[str, Any]) -> None:
+    """Write a machine-readable report atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,444 @@
+"""Stack settings: read once, validated, frozen.
+
+The same loader serves the Pulumi program (values from ``pulumi.Config``) and the operator
+scripts (values from ``Pulumi.<stack>.yaml``, read without the Pulumi CLI), so a setting means
+the same thing everywhere. Every problem names the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+NAMESPACE = "caresync-dr"
+SITES = ("primary", "standby")
+VAULT_LOCK_MODES = ("governance", "compliance")
+ROUTE53_INTERVALS = (10, 30)
+# RDS accepts 0-35 days of automated backups; 0 disables them, which a DR stack must not do.
+RDS_RETENTION_RANGE = (1, 35)
+DEFAULT_INVENTORY_PARAMETER = "/caresync-dr/failover-inventory"
+
+Site = Literal["primary", "standby"]
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A stack setting is missing or invalid; the message names key, value and what is allowed."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        shown = "(not set)" if value is None else repr(value)
+        super().__init__(f"{NAMESPACE}:{key} = {shown} is invalid: {allowed}")
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Auto Scaling group sizes for one site at production load."""
+
+    min: int
+    desired: int
+    max: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every stack setting, typed. Build with :func:`load_settings`."""
+
+    stack: str
+    site: Site
+    primary_region: str
+    standby_region: str
+    primary_stack: str | None
+    standby_stack: str | None
+    rto_minutes: int
+    rpo_minutes: int
+    backup_interval_hours: int
+    backup_retention_days: int
+    vpc_cidr: str
+    az_count: int
+    db_instance_class: str
+    db_engine_version: str
+    db_allocated_storage_gb: int
+    db_read_replicas: int
+    db_name: str
+    db_username: str
+    app_capacity: Capacity
+    standby_warm_capacity: int
+    app_instance_type: str
+    app_ami_id: str
+    app_port: int
+    certificate_arn: str
+    hosted_zone_id: str | None
+    domain_name: str | None
+    health_check_path: str
+    health_check_interval_seconds: int
+    health_check_failure_threshold: int
+    standby_promoted: bool
+    alert_emails: tuple[str, ...]
+    vault_lock_mode: str
+    webhook_url: str | None
+    inventory_parameter: str
+
+    @property
+    def region(self) -> str:
+        """The region this stack deploys into."""
+        return self.primary_region if self.site == "primary" else self.standby_region
+
+    @property
+    def is_primary(self) -> bool:
+        return self.site == "primary"
+
+    @property
+    def site_capacity(self) -> Capacity:
+        """What this site runs day to day: full capacity on the primary, warm on the standby."""
+        if self.is_primary:
+            return self.app_capacity
+        warm = self.standby_warm_capacity
+        return Capacity(min=min(warm, self.app_capacity.min), desired=warm,
+                        max=self.app_capacity.max)
+
+    @property
+    def replica_lag_alarm_seconds(self) -> int:
+        """Replica lag that breaks the RPO: the alarm that pages."""
+        return self.rpo_minutes * 60
+
+    @property
+    def replica_lag_warning_seconds(self) -> int:
+        """An earlier warning at a fifth of the RPO, so there is time to act before the breach."""
+        return max(60, self.rpo_minutes * 12)
+
+
+# --- coercion helpers -------------------------------------------------------------------------
+
+def _parse_structured(key: str, raw: object) -> object:
+    """Pulumi passes objects and lists as JSON strings; YAML passes them parsed."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(key, raw, "expected a JSON/YAML list or object") from exc
+    return raw
+
+
+def _as_int(key: str, raw: object, lo: int | None = None, hi: int | None = None,
+            allowed: str | None = None) -> int:
+    if isinstance(raw, bool):
+        raise SettingsError(key, raw, "expected a whole number")
+    try:
+        value = int(raw) if isinstance(raw, int) else int(str(raw).strip())
+    except ValueError as exc:
+        raise SettingsError(key, raw, "expected a whole number") from exc
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        if allowed is None:
+            allowed = (f"must be between {lo} and {hi}" if lo is not None and hi is not None
+                       else f"must be at least {lo}" if lo is not None else f"must be at most {hi}")
+        raise SettingsError(key, raw, allowed)
+    return value
+
+
+def _as_int_in(key: str, raw: object, choices: tuple[int, ...], allowed: str) -> int:
+    value = _as_int(key, raw)
+    if value not in choices:
+        raise SettingsError(key, raw, allowed)
+    return value
+
+
+def _as_bool(key: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise SettingsError(key, raw, "expected true or false")
+
+
+def _as_choice(key: str, raw: object, choices: tuple[str, ...]) -> str:
+    text = str(raw).strip()
+    if text not in choices:
+        raise SettingsError(key, raw, "must be one of " + ", ".join(choices))
+    return text
+
+
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_STACK_REF_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+
+
+def _as_region(key: str, raw: object) -> str:
+    text = str(raw).strip()
+    if not _REGION_RE.match(text):
+        raise SettingsError(key, raw, "expected an AWS region name such as us-east-1")
+    return text
+
+
+def _as_match(key: str, raw: object, pattern: str, allowed: str) -> str:
+    text = str(raw).strip()
+    if not re.fullmatch(pattern, text):
+        raise SettingsError(key, raw, allowed)
+    return text
+
+
+def _as_capacity(key: str, raw: object) -> Capacity:
+    data = _parse_structured(key, raw)
+    if not isinstance(data, Mapping) or set(data) != {"min", "desired", "max"}:
+        raise SettingsError(key, raw, "expected an object with exactly min, desired and max")
+    cap = Capacity(min=_as_int(f"{key}.min", data["min"], 0),
+                   desired=_as_int(f"{key}.desired", data["desired"], 0),
+                   max=_as_int(f"{key}.max", data["max"], 1))
+    if not cap.min <= cap.desired <= cap.max:
+        raise SettingsError(key, raw, "must satisfy 0 <= min <= desired <= max and max >= 1")
+    return cap
+
+
+def _as_emails(key: str, raw: object) -> tuple[str, ...]:
+    data = _parse_structured(key, raw)
+    if not isinstance(data, list) or not data:
+        raise SettingsError(key, raw, "expected a non-empty list of e-mail addresses")
+    for item in data:
+        if not isinstance(item, str) or not _EMAIL_RE.match(item):
+            raise SettingsError(key, raw, f"{item!r} is not an e-mail address")
+    return tuple(data)
+
+
+def _as_cidr(key: str, raw: object) -> str:
+    try:
+        net = ipaddress.IPv4Network(str(raw).strip(), strict=True)
+    except ValueError as exc:
+        raise SettingsError(key, raw, "expected an IPv4 network such as 10.10.0.0/16") from exc
+    if not net.is_private or not 16 <= net.prefixlen <= 20:
+        raise SettingsError(key, raw, "must be a private network between /16 and /20")
+    return str(net)
+
+
+# --- the loader -----------------------------------------------------------------------------
+
+KNOWN_KEYS = frozenset({
+    "site", "primaryRegion", "standbyRegion", "primaryStack", "standbyStack",
+    "rtoMinutes", "rpoMinutes", "backupIntervalHours", "backupRetentionDays",
+    "vpcCidr", "azCount", "dbInstanceClass", "dbEngineVersion", "dbAllocatedStorageGb",
+    "dbReadReplicas", "dbName", "dbUsername", "appCapacity", "standbyWarmCapacity",
+    "appInstanceType", "appAmiId", "appPort", "certificateArn", "hostedZoneId", "domainName",
+    "healthCheckPath", "healthCheckIntervalSeconds", "healthCheckFailureThreshold",
+    "standbyPromoted", "alertEmails", "vaultLockMode", "webhookUrl", "inventoryParameter",
+})
+
+
+def load_settings(stack: str, values: Mapping[str, object],
+                  aws_region: str | None = None) -> Settings:
+    """Validate raw settings (keys without the ``caresync-dr:`` prefix) into :class:`Settings`.
+
+    ``aws_region`` is the stack's ``aws:region``, checked against the site's region when given.
+    """
+    unknown = sorted(set(values) - KNOWN_KEYS)
+    if unknown:
+        raise SettingsError(unknown[0], values[unknown[0]],
+                            "unknown setting (a typo?); known settings are listed in README.md")
+
+    def get(key: str, convert: Callable[[str, object], T], default: T | None = None,
+            required: bool = False) -> T:
+        raw = values.get(key)
+        if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+            if required or default is None:
+                raise SettingsError(key, None, "is required")
+            return default
+        return convert(key, raw)
+
+    def opt(key: str, convert: Callable[[str, object], T]) -> T | None:
+        raw = values.get(key)
+        if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+            return None
+        return convert(key, raw)
+
+    site_text = get("site", lambda k, v: _as_choice(k, v, SITES), required=True)
+    site: Site = "primary" if site_text == "primary" else "standby"
+    primary_region = get("primaryRegion", _as_region, required=True)
+    standby_region = get("standbyRegion", _as_region, required=True)
+    if primary_region == standby_region:
+        raise SettingsError("standbyRegion", standby_region,
+                            f"must differ from primaryRegion ({primary_region}): both sites in "
+                            "one region do not survive a regional outage")
+    region = primary_region if site == "primary" else standby_region
+    if aws_region is not None and aws_region != region:
+        raise SettingsError("site", site_text,
+                            f"a {site} site deploys to {region}, but aws:region is {aws_region}")
+
+    def stack_ref(key: str, value: object) -> str:
+        return _as_match(key, value, _STACK_REF_RE.pattern,
+                         "expected a stack name such as organization/caresync-dr/prod")
+
+    primary_stack = opt("primaryStack", stack_ref)
+    standby_stack = opt("standbyStack", stack_ref)
+    if site == "standby" and primary_stack is None:
+        raise SettingsError("primaryStack", None,
+                            "a standby site needs the reference to the primary stack "
+                            "(e.g. organization/caresync-dr/prod)")
+
+    rto = get("rtoMinutes", lambda k, v: _as_int(k, v, 1, 24 * 60), 60)
+    rpo = get("rpoMinutes", lambda k, v: _as_int(k, v, 1, 24 * 60), 15)
+    interval = get("backupIntervalHours", lambda k, v: _as_int(
+        k, v, 1, 24, "must be between 1 and 24 (AWS Backup runs at most hourly)"), 6)
+    retention = get("backupRetentionDays", lambda k, v: _as_int(
+        k, v, *RDS_RETENTION_RANGE,
+        allowed="RDS keeps automated backups for 1 to 35 days"), 30)
+
+    capacity = get("appCapacity", _as_capacity, Capacity(2, 2, 6))
+    warm = get("standbyWarmCapacity", lambda k, v: _as_int(
+        k, v, 0, capacity.max, f"must be between 0 (pilot light) and appCapacity.max "
+        f"({capacity.max})"), 1)
+    replicas = get("dbReadReplicas", lambda k, v: _as_int(k, v, 0, 5), 1)
+    if site == "primary" and replicas < 1:
+        raise SettingsError("dbReadReplicas", replicas,
+                            "the primary site needs at least one in-region read replica "
+                            "(the plan's 'switch to read replica')")
+
+    certificate_arn = get("certificateArn", lambda k, v: _as_match(
+        k, v, r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+",
+        "expected an ACM certificate ARN"), required=True)
+    cert_region = certificate_arn.split(":")[3]
+    if cert_region != region:
+        raise SettingsError("certificateArn", certificate_arn,
+                            f"an ALB needs a certificate from its own region ({region}), "
+                            f"this one is in {cert_region}")
+
+    hosted_zone_id = opt("hostedZoneId", lambda k, v: _as_match(
+        k, v, r"Z[A-Z0-9]{4,32}", "expected a Route 53 hosted zone id such as Z0123456789ABC"))
+    domain_name = opt("domainName", lambda k, v: _as_match(
+        k, v, r"([a-z0-9-]+\.)+[a-z]{2,}", "expected a DNS name such as app.caresync.health"))
+    if site == "standby":
+        if hosted_zone_id is None:
+            raise SettingsError("hostedZoneId", None,
+                                "the standby stack owns the failover records and needs the zone")
+        if domain_name is None:
+            raise SettingsError("domainName", None,
+                                "the standby stack owns the failover records and needs the name")
+
+    return Settings(
+        stack=stack,
+        site=site,
+        primary_region=primary_region,
+        standby_region=standby_region,
+        primary_stack=primary_stack,
+        standby_stack=standby_stack,
+        rto_minutes=rto,
+        rpo_minutes=rpo,
+        backup_interval_hours=interval,
+        backup_retention_days=retention,
+        vpc_cidr=get("vpcCidr", _as_cidr, "10.10.0.0/16"),
+        az_count=get("azCount", lambda k, v: _as_int(k, v, 2, 6), 2),
+        db_instance_class=get("dbInstanceClass", lambda k, v: _as_match(
+            k, v, r"db\.[a-z0-9]+\.[a-z0-9]+", "expected an RDS class such as db.r6g.large"),
+            "db.r6g.large"),
+        db_engine_version=get("dbEngineVersion", lambda k, v: _as_match(
+            k, v, r"1[3-9](\.\d+)?", "expected a PostgreSQL major version 13-19, e.g. 15"), "15"),
+        db_allocated_storage_gb=get("dbAllocatedStorageGb", lambda k, v: _as_int(
+            k, v, 20, 65536), 100),
+        db_read_replicas=replicas,
+        db_name=get("dbName", lambda k, v: _as_match(
+            k, v, r"[a-z][a-z0-9_]{0,62}", "expected a lowercase PostgreSQL identifier"),
+            "caresync"),
+        db_username=get("dbUsername", lambda k, v: _as_match(
+            k, v, r"[a-z][a-z0-9_]{0,15}", "expected a lowercase identifier of at most 16 chars"),
+            "caresync_admin"),
+        app_capacity=capacity,
+        standby_warm_capacity=warm,
+        app_instance_type=get("appInstanceType", lambda k, v: _as_match(
+            k, v, r"[a-z][a-z0-9-]*\.[a-z0-9]+", "expected an EC2 instance type"), "t3.medium"),
+        app_ami_id=get("appAmiId", lambda k, v: _as_match(
+            k, v, r"ami-[0-9a-f]{8,17}", "expected an AMI id such as ami-0abc12345def67890"),
+            required=True),
+        app_port=get("appPort", lambda k, v: _as_int(k, v, 1024, 65535), 8080),
+        certificate_arn=certificate_arn,
+        hosted_zone_id=hosted_zone_id,
+        domain_name=domain_name,
+        health_check_path=get("healthCheckPath", lambda k, v: _as_match(
+            k, v, r"/[A-Za-z0-9/_.-]*", "expected an absolute URL path"), "/api/health"),
+        health_check_interval_seconds=get("healthCheckIntervalSeconds", lambda k, v: _as_int_in(
+            k, v, ROUTE53_INTERVALS, "Route 53 allows only 10 or 30"), 10),
+        health_check_failure_threshold=get("healthCheckFailureThreshold", lambda k, v: _as_int(
+            k, v, 1, 10, "Route 53 allows 1 to 10"), 3),
+        standby_promoted=get("standbyPromoted", _as_bool, False),
+        alert_emails=get("alertEmails", _as_emails, required=True),
+        vault_lock_mode=get("vaultLockMode", lambda k, v: _as_choice(k, v, VAULT_LOCK_MODES),
+                            "governance"),
+        webhook_url=opt("webhookUrl", lambda k, v: _as_match(
+            k, v, r"https://\S+", "expected an https:// URL")),
+        inventory_parameter=get("inventoryParameter", lambda k, v: _as_match(
+            k, v, r"(/[A-Za-z0-9_.-]+)+", "expected an SSM parameter path"),
+            DEFAULT_INVENTORY_PARAMETER),
+    )
+
+
+# --- sources --------------------------------------------------------------------------------
+
+class StackFileError(ValueError):
+    """``Pulumi.<stack>.yaml`` is missing or is not a Pulumi stack file."""
+
+
+def stack_file(stack: str, project_dir: Path) -> Path:
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_file(stack: str, project_dir: Path) -> tuple[dict[str, object], str | None]:
+    """Read ``Pulumi.<stack>.yaml`` without the Pulumi CLI: (project settings, aws:region)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", stack):
+        raise StackFileError(f"stack name {stack!r} is not a valid Pulumi stack name")
+    path = stack_file(stack, project_dir)
+    if not path.is_file():
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")]
+                       for p in project_dir.glob("Pulumi.*.yaml"))
+        raise StackFileError(f"unknown stack {stack!r}: {path} does not exist "
+                             f"(stacks here: {', '.join(known) or 'none'})")
+    try:
+        document: Any = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise StackFileError(f"{path} has no 'config:' mapping")
+    values: dict[str, object] = {}
+    aws_region: str | None = None
+    for full_key, value in document["config"].items():
+        namespace, _, key = str(full_key).partition(":")
+        if namespace == NAMESPACE:
+            values[key] = value
+        elif full_key == "aws:region":
+            aws_region = str(value)
+    return values, aws_region
+
+
+def settings_from_stack_file(stack: str, project_dir: Path) -> Settings:
+    values, aws_region = read_stack_file(stack, project_dir)
+    return load_settings(stack, values, aws_region)
+
+
+def settings_from_pulumi() -> Settings:
+    """Read the current stack's settings through the Pulumi runtime (program and mocks)."""
+    import pulumi
+
+    config = pulumi.Config(NAMESPACE)
+    values: dict[str, object] = {}
+    for key in sorted(KNOWN_KEYS):
+        raw = config.get(key)
+        if raw is not None:
+            values[key] = raw
+    # Unknown keys are invisible through pulumi.Config; the runtime's table shows them, so a
+    # typo such as "rtoMinuts" fails the preview instead of silently taking the default.
+    from pulumi.runtime import config as runtime_config
+
+    all_config: Mapping[str, object] = getattr(runtime_config, "CONFIG", {})
+    for full_key in all_config:
+        namespace, _, key = full_key.partition(":")
+        if namespace == NAMESPACE and key not in KNOWN_KEYS:
+            values[key] = all_config[full_key]
+    aws_region = pulumi.Config("aws").get("region")
+    return load_settings(pulumi.get_stack(), values, aws_region)

@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import pytest
+
+from caresync_dr.settings import SettingsError, load_settings, settings_from_stack_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_stacks_are_valid() -> None:
+    prod = settings_from_stack_file("prod", ROOT)
+    dr = settings_from_stack_file("dr", ROOT)
+    assert (prod.site, prod.region) == ("primary", "us-east-1")
+    assert (dr.site, dr.region) == ("standby", "us-west-2")
+    assert prod.rto_minutes == dr.rto_minutes == 60
+    assert prod.rpo_minutes == dr.rpo_minutes == 15
+    assert prod.backup_interval_hours == 6 and prod.backup_retention_days == 30
+
+
+def _dr_values(**overrides: object) -> dict[str, object]:
+    from caresync_dr.settings import read_stack_file
+
+    values, _ = read_stack_file("dr", ROOT)
+    values.update(overrides)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "fragment"),
+    [
+        ({"standbyRegion": "us-east-1"}, "standbyRegion", "must differ from primaryRegion"),
+        ({"site": "tertiary"}, "site", "must be one of primary, standby"),
+        ({"rtoMinutes": "0"}, "rtoMinutes", "between 1 and"),
+        ({"rpoMinutes": "-5"}, "rpoMinutes", "between 1 and"),
+        ({"backupRetentionDays": "36"}, "backupRetentionDays", "1 to 35 days"),
+        ({"backupRetentionDays": "0"}, "backupRetentionDays", "1 to 35 days"),
+        ({"healthCheckIntervalSeconds": "15"}, "healthCheckIntervalSeconds", "only 10 or 30"),
+        ({"healthCheckFailureThreshold": "11"}, "healthCheckFailureThreshold", "1 to 10"),
+        ({"primaryStack": None}, "primaryStack", "needs the reference to the primary stack"),
+        ({"rtoMinuts": "60"}, "rtoMinuts", "unknown setting"),
+        ({"appCapacity": '{"min": 3, "desired": 2, "max": 6}'}, "appCapacity", "min <= desired"),
+        ({"standbyWarmCapacity": "7"}, "standbyWarmCapacity", "between 0 (pilot light)"),
+        ({"alertEmails": "[]"}, "alertEmails", "non-empty list"),
+        ({"certificateArn": "arn:aws:acm:us-east-1:111122223333:certificate/abc"},
+         "certificateArn", "from its own region (us-west-2)"),
+        ({"vaultLockMode": "strict"}, "vaultLockMode", "governance, compliance"),
+        ({"standbyPromoted": "maybe"}, "standbyPromoted", "true or false"),
+    ],
+)
+def test_invalid_setting_names_key_value_and_rule(overrides: dict[str, object], key: str,
+                                                  fragment: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings("dr", _dr_values(**overrides), "us-west-2")
+    assert err.value.key == key
+    assert f"caresync-dr:{key}" in str(err.value)
+    assert fragment in str(err.value)
+
+
+def test_aws_region_must_match_the_site() -> None:
+    with pytest.raises(SettingsError, match="aws:region is eu-west-1"):
+        load_settings("dr", _dr_values(), "eu-west-1")
+
+
+def test_standby_capacity_is_warm_but_can_scale_to_production() -> None:
+    dr = load_settings("dr", _dr_values(standbyWarmCapacity="0"), "us-west-2")
+    assert dr.site_capacity.desired == 0 and dr.site_capacity.min == 0
+    assert dr.site_capacity.max == dr.app_capacity.max
