@@ -1,0 +1,65 @@
+"""The IAM actions a failover run needs: the single source for the operator role (dr stack).
+
+failover.py's tests record every AWS call a run makes and check each one is listed here, so the
+role stays least-privilege and never falls behind the code. Grouped by the resource scope the
+policy can narrow them to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Actions and a description of the resources they are limited to in the role policy."""
+
+    sid: str
+    actions: tuple[str, ...]
+    scope: str
+
+
+OPERATOR_GRANTS: tuple[Grant, ...] = (
+    Grant("ReadInventoryLockJournal", (
+        "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter",
+    ), "the inventory, lock and journal parameters under /caresync-dr/ in the standby region"),
+    Grant("DatabaseEndpointParameters", (
+        "ssm:GetParameter", "ssm:PutParameter",
+    ), "each site's database endpoint parameter"),
+    Grant("DescribeDatabases", (
+        "rds:DescribeDBInstances",
+    ), "the site databases and replicas"),
+    Grant("PromoteDatabases", (
+        "rds:PromoteReadReplica", "rds:ModifyDBInstance",
+    ), "the standby replica and the primary's in-region replicas"),
+    Grant("ReplicaLagMetrics", (
+        "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricData",
+    ), "CloudWatch metrics (no resource-level scoping exists for these reads)"),
+    Grant("ScaleAppTier", (
+        "autoscaling:DescribeAutoScalingGroups", "autoscaling:UpdateAutoScalingGroup",
+        "autoscaling:StartInstanceRefresh",
+    ), "the two sites' Auto Scaling groups"),
+    Grant("TargetHealth", (
+        "elasticloadbalancing:DescribeTargetHealth",
+    ), "target health reads (no resource-level scoping exists)"),
+    Grant("FenceOldPrimaryIngress", (
+        "ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress",
+    ), "the primary database security group"),
+    Grant("TrafficSwitchAndTimeline", (
+        "s3:GetObject", "s3:PutObject",
+    ), "the traffic-switch object and the incident-timeline prefix of the standby backup bucket"),
+    Grant("BucketKeys", (
+        "kms:GenerateDataKey", "kms:Decrypt",
+    ), "the standby region's backup key (SSE-KMS objects)"),
+    Grant("Notify", (
+        "sns:Publish",
+    ), "the standby alert topic"),
+    Grant("BestEffortRoute53", (
+        "route53:GetHealthCheckStatus", "route53:ChangeResourceRecordSets",
+        "route53:ListResourceRecordSets", "route53:UpdateHealthCheck",
+    ), "the failover records' zone and the two sites' health checks (best effort only)"),
+)
+
+
+def required_actions() -> frozenset[str]:
+    return frozenset(action for grant in OPERATOR_GRANTS for action in grant.actions)
