@@ -68,7 +68,8 @@ def _arn_region(arn: Any) -> str | None:
     return parts[3] if len(parts) > 3 and parts[0] == "arn" else None
 
 
-def plan_problems(props: Mapping[str, Any], interval_hours: int, region: str) -> list[str]:
+def plan_problems(props: Mapping[str, Any], interval_hours: int, region: str,
+                  require_copy: bool = True) -> list[str]:
     rules = items(prop(props, "rules"))
     frequent = []
     unreadable = []
@@ -83,6 +84,8 @@ def plan_problems(props: Mapping[str, Any], interval_hours: int, region: str) ->
         why = f" ({'; '.join(unreadable)})" if unreadable else ""
         return [f"no rule runs at least every {interval_hours} h (backupIntervalHours){why}: "
                 f"set schedule='cron(0 */{interval_hours} * * ? *)'"]
+    if not require_copy:
+        return []
     for rule in frequent:
         for copy in items(prop(rule, "copyActions")):
             target = _arn_region(prop(copy, "destinationVaultArn"))
@@ -99,14 +102,19 @@ def _validate_plan(args: ResourceValidationArgs, report: ReportViolation) -> Non
     if settings is None:
         return
     region = str(prop(args.props, "region") or settings.region)
-    for problem in plan_problems(args.props, settings.backup_interval_hours, region):
+    # A promoted standby serves alone because the primary region failed: copies into that
+    # region cannot be required until fail-back, and the guardrail must not block the
+    # reconciling `pulumi up` during the outage.
+    require_copy = settings.is_primary or not settings.standby_promoted
+    for problem in plan_problems(args.props, settings.backup_interval_hours, region,
+                                 require_copy):
         report(f"{args.name}: {problem}", None)
 
 
 backup_plan_frequency_and_copy = ResourceValidationPolicy(
     name="backup-plan-interval-and-cross-region-copy",
     description="AWS Backup plans run at least every backupIntervalHours and copy each recovery "
-                "point to a vault in another region.",
+                "point to a vault in another region (not required of a promoted standby).",
     validate=_validate_plan, enforcement_level=EnforcementLevel.MANDATORY)
 
 POLICIES = [backup_plan_frequency_and_copy]

@@ -81,10 +81,16 @@ def _options() -> PolicyResourceOptions:
                                  additional_secret_outputs=[])
 
 
+def urn_of(stack: str, resource: ResourceLike) -> str:
+    """The resource's own URN when the runtime recorded one, else one built from its name."""
+    recorded = getattr(resource, "urn", "")
+    return str(recorded) if recorded else urn(stack, resource.type, resource.name)
+
+
 def resource_args(stack: str, resource: ResourceLike) -> ResourceValidationArgs:
     props = unknown_checking_proxy(copy.deepcopy(dict(resource.inputs)))
-    return ResourceValidationArgs(resource.type, props, urn(stack, resource.type, resource.name),
-                                  resource.name, _options(), None)
+    return ResourceValidationArgs(resource.type, props, urn_of(stack, resource), resource.name,
+                                  _options(), None)
 
 
 def _stack_props(resource: ResourceLike) -> dict[str, Any]:
@@ -97,8 +103,8 @@ def _stack_props(resource: ResourceLike) -> dict[str, Any]:
 
 def stack_args(stack: str, resources: Iterable[ResourceLike]) -> StackValidationArgs:
     policy_resources = [
-        PolicyResource(r.type, unknown_checking_proxy(_stack_props(r)), urn(stack, r.type, r.name),
-                       r.name, _options(), None, None, [], {})
+        PolicyResource(r.type, unknown_checking_proxy(_stack_props(r)), urn_of(stack, r), r.name,
+                       _options(), None, None, [], {})
         for r in resources]
     return StackValidationArgs(policy_resources)
 

@@ -39,6 +39,12 @@ from policy.context import (
 )
 
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
+# Buckets (by logical name) that may use SSE-S3 instead of KMS, each with the reason. A child
+# resource belongs to the bucket whose name it starts with (``<bucket>-sse``).
+SSE_S3_ALLOWED: dict[str, str] = {
+    "traffic-switch-bucket": "Route 53's health checkers read the switch object anonymously and "
+                             "cannot decrypt SSE-KMS; it holds one word and no patient data",
+}
 PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                        "restrictPublicBuckets")
 _SNAKE = {"blockPublicAcls": "block_public_acls", "blockPublicPolicy": "block_public_policy",
@@ -48,7 +54,11 @@ _SNAKE = {"blockPublicAcls": "block_public_acls", "blockPublicPolicy": "block_pu
 
 # --- checks on one sub-resource's properties (each returns what to change) -------------------
 
-def sse_problems(props: Mapping[str, Any]) -> list[str]:
+def sse_s3_allowed(name: str) -> bool:
+    return any(name == bucket or name.startswith(f"{bucket}-") for bucket in SSE_S3_ALLOWED)
+
+
+def sse_problems(props: Mapping[str, Any], allow_sse_s3: bool = False) -> list[str]:
     rules = items(prop(props, "rules"))
     if not rules:
         return ["has no rules: add a rule with apply_server_side_encryption_by_default="
@@ -57,6 +67,8 @@ def sse_problems(props: Mapping[str, Any]) -> list[str]:
     for index, rule in enumerate(rules):
         algorithm = prop(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm")
         key = prop(rule, "applyServerSideEncryptionByDefault", "kmsMasterKeyId")
+        if allow_sse_s3 and algorithm == "AES256":
+            continue
         if algorithm not in KMS_ALGORITHMS:
             problems.append(f"rules[{index}] encrypts with {algorithm!r}: set sse_algorithm to "
                             "'aws:kms' and kms_master_key_id to the site's customer-managed key")
@@ -155,7 +167,9 @@ def _resource_policy(name: str, description: str, types: tuple[str, ...], check:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if args.resource_type not in types:
             return
-        for problem in check(args.props):
+        problems = (check(args.props, sse_s3_allowed(args.name)) if check is sse_problems
+                    else check(args.props))
+        for problem in problems:
             report(f"{args.name}: {problem}", None)
 
     return ResourceValidationPolicy(name=name, description=description, validate=validate,
@@ -163,7 +177,8 @@ def _resource_policy(name: str, description: str, types: tuple[str, ...], check:
 
 
 s3_encryption_kms = _resource_policy(
-    "s3-encryption-kms", "S3 default encryption uses a customer-managed KMS key.",
+    "s3-encryption-kms", "S3 default encryption uses a customer-managed KMS key (the traffic "
+    "switch bucket may use SSE-S3: see SSE_S3_ALLOWED).",
     BUCKET_SSE, sse_problems)
 s3_versioning = _resource_policy(
     "s3-versioning-enabled", "S3 bucket versioning is Enabled.",
@@ -211,7 +226,12 @@ def _validate_buckets(args: StackValidationArgs, report: ReportViolation) -> Non
                     remedy: str = remedy) -> None:
                 targeting = [r for r in of_type(args.resources, types)
                              if refers_to(r, "bucket", bucket, ("bucket",))]
-                if not any(not check(r.props) for r in targeting):
+                def ok(r: PolicyResource) -> bool:
+                    if check is sse_problems:
+                        return not sse_problems(r.props, sse_s3_allowed(bucket.name))
+                    return not check(r.props)
+
+                if not any(ok(r) for r in targeting):
                     state = "no compliant" if targeting else "no"
                     report(f"bucket {bucket.name} has {state} {label}: add {remedy} "
                            f"targeting it", bucket.urn)

@@ -158,6 +158,30 @@ def test_sub_resource_targeting_another_bucket_does_not_count() -> None:
                for m in found["s3-bucket-guardrails-complete"]), found
 
 
+def test_traffic_switch_bucket_may_use_sse_s3_but_must_be_encrypted() -> None:
+    switch = fixtures.bucket_set("traffic-switch-bucket", "caresync-traffic-switch", backup=False)
+    aes = {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}
+    allowed = _change([*fixtures.compliant_stack(), *switch], "traffic-switch-bucket-sse", **aes)
+    assert _messages(allowed) == {}
+    unencrypted = _without([*fixtures.compliant_stack(), *switch], "traffic-switch-bucket-sse")
+    assert list(_messages(unencrypted)) == ["s3-bucket-guardrails-complete"]
+    # The exception is by name, not by algorithm: the backups bucket still needs KMS.
+    assert "s3-encryption-kms" in _messages(_change(allowed, "backups-sse", **aes))
+
+
+def test_promoted_standby_plan_need_not_copy_into_the_failed_region(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    no_copy = [r if r.name != "backup-plan" else fixtures.backup_plan(copy_to=None)
+               for r in fixtures.compliant_stack("dr")]
+    assert "backup-plan-interval-and-cross-region-copy" in _messages(no_copy, stack="dr")
+    _project(tmp_path, monkeypatch, promoted=("dr", 'caresync-dr:standbyPromoted: "false"',
+                                              'caresync-dr:standbyPromoted: "true"'))
+    assert _messages(no_copy, stack="dr") == {}
+    slow = [r if r.name != "backup-plan" else fixtures.backup_plan("cron(0 3 * * ? *)", None)
+            for r in fixtures.compliant_stack("dr")]
+    assert "backup-plan-interval-and-cross-region-copy" in _messages(slow, stack="dr")
+
+
 def test_backup_bucket_without_lifecycle_is_rejected() -> None:
     found = _messages(_without(fixtures.compliant_stack(), "backups-lifecycle"))
     assert any("has no lifecycle configuration" in m and "30 days" in m
