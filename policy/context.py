@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,9 @@ def stack_of(urn: str) -> str:
 
 
 _CACHE: dict[tuple[str, str, int, int], Settings] = {}
+# Settings given directly for a local evaluation (policy/local.py): a mocked run with config
+# overrides is judged on those overrides, not on the stack file.
+GIVEN_SETTINGS: ContextVar[Settings | None] = ContextVar("given_settings", default=None)
 
 
 class SettingsUnavailableError(Exception):
@@ -67,6 +71,9 @@ class SettingsUnavailableError(Exception):
 def settings_for(urn: str) -> Settings:
     """The validated settings of the stack that ``urn`` belongs to (cached per file version)."""
     stack = stack_of(urn)
+    given = GIVEN_SETTINGS.get()
+    if given is not None and given.stack == stack:
+        return given
     root = project_dir()
     path = root / f"Pulumi.{stack}.yaml"
     try:

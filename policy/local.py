@@ -26,6 +26,9 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError as NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
+from caresync_dr.settings import Settings
+from policy.context import GIVEN_SETTINGS
+
 PROJECT = "caresync-dr"
 
 
@@ -115,12 +118,25 @@ def checked(resources: Iterable[ResourceLike]) -> list[ResourceLike]:
 
 
 def evaluate(stack: str, resources: Iterable[ResourceLike],
-             policies: Sequence[Policy] | None = None) -> list[Violation]:
-    """Every violation the policies report for these resources."""
+             policies: Sequence[Policy] | None = None,
+             settings: Settings | None = None) -> list[Violation]:
+    """Every violation the policies report for these resources.
+
+    ``settings`` replaces the stack file's settings (a run made with config overrides);
+    by default the rules read ``Pulumi.<stack>.yaml`` as the pack does under the engine.
+    """
     if policies is None:
         from policy.rules import POLICIES
         policies = POLICIES
-    targets = checked(resources)
+    token = GIVEN_SETTINGS.set(settings)
+    try:
+        return _evaluate(stack, checked(resources), policies)
+    finally:
+        GIVEN_SETTINGS.reset(token)
+
+
+def _evaluate(stack: str, targets: list[ResourceLike],
+              policies: Sequence[Policy]) -> list[Violation]:
     found: list[Violation] = []
     for policy in policies:
         def report(message: str, resource_urn: str | None = None,

@@ -301,3 +301,11 @@ def test_inventory_objectives_must_match_the_settings() -> None:
     objectives["rtoMinutes"] = 60
     ok = replace(parameter, inputs={**parameter.inputs, "value": json.dumps(inventory)})
     assert _messages([*fixtures.compliant_stack("dr"), ok], stack="dr") == {}
+
+
+def test_bootstrap_config_relaxes_only_the_cross_region_copy() -> None:
+    # `pulumi up -s prod --policy-pack policy --policy-pack-config policy/bootstrap-config.json`
+    # for the very first prod deploy only (dr, the copy target, does not exist yet).
+    config = json.loads((ROOT / "policy" / "bootstrap-config.json").read_text())
+    assert config == {"backup-plan-interval-and-cross-region-copy": "advisory"}
+    assert set(config) <= {p.name for p in POLICIES}
