@@ -7,6 +7,7 @@ props behind the engine's unknown-checking proxy.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -309,3 +310,11 @@ def test_bootstrap_config_relaxes_only_the_cross_region_copy() -> None:
     config = json.loads((ROOT / "policy" / "bootstrap-config.json").read_text())
     assert config == {"backup-plan-interval-and-cross-region-copy": "advisory"}
     assert set(config) <= {p.name for p in POLICIES}
+
+
+def test_readme_rules_table_lists_every_policy() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("<!-- section: ci (issue 6) -->"):
+                     readme.index("<!-- section: objectives (issue 6) -->")]
+    listed = set(re.findall(r"^\| `([a-z0-9-]+)`", section, flags=re.MULTILINE))
+    assert listed == {p.name for p in POLICIES}
