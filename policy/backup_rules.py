@@ -7,14 +7,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import (
-    EnforcementLevel,
-    ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-)
+from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from policy.context import BACKUP_PLAN, items, prop, with_settings
+from policy.context import BACKUP_PLAN, items, prop, resource_policy, with_settings
 
 
 class ScheduleError(ValueError):
@@ -95,26 +90,21 @@ def plan_problems(props: Mapping[str, Any], interval_hours: int, region: str,
             "add copy_actions=[{destination_vault_arn: <the vault in the other site's region>}]"]
 
 
-def _validate_plan(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type not in BACKUP_PLAN:
-        return
+def _plan(args: ResourceValidationArgs, report: ReportViolation) -> list[str]:
     settings = with_settings(args.urn, report)
     if settings is None:
-        return
+        return []
     region = str(prop(args.props, "region") or settings.region)
     # A promoted standby serves alone because the primary region failed: copies into that
     # region cannot be required until fail-back, and the guardrail must not block the
     # reconciling `pulumi up` during the outage.
     require_copy = settings.is_primary or not settings.standby_promoted
-    for problem in plan_problems(args.props, settings.backup_interval_hours, region,
-                                 require_copy):
-        report(f"{args.name}: {problem}", None)
+    return plan_problems(args.props, settings.backup_interval_hours, region, require_copy)
 
 
-backup_plan_frequency_and_copy = ResourceValidationPolicy(
-    name="backup-plan-interval-and-cross-region-copy",
-    description="AWS Backup plans run at least every backupIntervalHours and copy each recovery "
-                "point to a vault in another region (not required of a promoted standby).",
-    validate=_validate_plan, enforcement_level=EnforcementLevel.MANDATORY)
+backup_plan_frequency_and_copy = resource_policy(
+    "backup-plan-interval-and-cross-region-copy",
+    "AWS Backup plans run at least every backupIntervalHours and copy each recovery point to a "
+    "vault in another region (not required of a promoted standby).", BACKUP_PLAN, _plan)
 
 POLICIES = [backup_plan_frequency_and_copy]

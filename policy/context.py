@@ -14,7 +14,15 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pulumi_policy import PolicyResource, ReportViolation
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidation,
+    StackValidationPolicy,
+)
 from pulumi_policy.proxy import UnknownValueError
 
 from caresync_dr.settings import Settings, SettingsError, StackFileError, settings_from_stack_file
@@ -97,6 +105,28 @@ def with_settings(urn: str, report: ReportViolation) -> Settings | None:
     except (SettingsUnavailableError, ValueError) as exc:
         report(str(exc), None)
         return None
+
+
+# --- policy factories: every rule is mandatory and names the resource it rejects -----------
+
+Problems = Callable[[ResourceValidationArgs, ReportViolation], list[str]]
+
+
+def resource_policy(name: str, description: str, types: tuple[str, ...],
+                    problems: Problems) -> ResourceValidationPolicy:
+    """A rule on each resource of ``types``: every problem returned becomes a violation."""
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if args.resource_type in types:
+            for problem in problems(args, report):
+                report(f"{args.name}: {problem}", None)
+
+    return ResourceValidationPolicy(name=name, description=description, validate=validate,
+                                    enforcement_level=EnforcementLevel.MANDATORY)
+
+
+def stack_policy(name: str, description: str, validate: StackValidation) -> StackValidationPolicy:
+    return StackValidationPolicy(name=name, description=description, validate=validate,
+                                 enforcement_level=EnforcementLevel.MANDATORY)
 
 
 # --- reading props that may be unknown during preview ---------------------------------------

@@ -26,23 +26,16 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError as NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
+from caresync_dr.preview import snapshot
 from caresync_dr.settings import Settings
 from policy.context import GIVEN_SETTINGS
 
 PROJECT = "caresync-dr"
 
 
-class ResourceLike(Protocol):
+class ResourceLike(snapshot.ResourceLike, Protocol):
     """What ``caresync_dr.offline.runtime.RegisteredResource`` provides."""
 
-    @property
-    def type(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def custom(self) -> bool: ...
-    @property
-    def inputs(self) -> Mapping[str, Any]: ...
     @property
     def outputs(self) -> Mapping[str, Any]: ...
     @property

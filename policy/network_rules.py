@@ -7,13 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import (
-    EnforcementLevel,
     PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
     StackValidationArgs,
-    StackValidationPolicy,
 )
 
 from policy.context import (
@@ -29,6 +26,8 @@ from policy.context import (
     of_type,
     prop,
     refers_to,
+    resource_policy,
+    stack_policy,
     truthy,
     with_settings,
 )
@@ -69,39 +68,31 @@ def detection_seconds(props: Mapping[str, Any]) -> int | None:
         int(threshold) if threshold is not None else DEFAULT_THRESHOLD)
 
 
-def _validate_record(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type in ROUTE53_RECORD:
-        for problem in failover_record_problems(args.props):
-            report(f"{args.name}: {problem}", None)
+route53_failover_health_checked = resource_policy(
+    "route53-failover-health-checked", "Every Route 53 failover record is health-checked.",
+    ROUTE53_RECORD, lambda args, _: failover_record_problems(args.props))
 
 
-route53_failover_health_checked = ResourceValidationPolicy(
-    name="route53-failover-health-checked",
-    description="Every Route 53 failover record is health-checked.",
-    validate=_validate_record, enforcement_level=EnforcementLevel.MANDATORY)
-
-
-def _validate_health_check(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type not in ROUTE53_HEALTH_CHECK:
-        return
+def _health_check_timing(args: ResourceValidationArgs, report: ReportViolation) -> list[str]:
     seconds = detection_seconds(args.props)
     if seconds is None:
-        return
+        return []
     settings = with_settings(args.urn, report)
     if settings is None:
-        return
+        return []
     budget = settings.health_check_interval_seconds * settings.health_check_failure_threshold
-    if seconds > budget:
-        report(f"{args.name}: detects a failure after {seconds} s but the RTO budget allows "
-               f"{budget} s: set request_interval={settings.health_check_interval_seconds} and "
-               f"failure_threshold={settings.health_check_failure_threshold} "
-               "(healthCheckIntervalSeconds / healthCheckFailureThreshold)", None)
+    if seconds <= budget:
+        return []
+    return [f"detects a failure after {seconds} s but the RTO budget allows {budget} s: set "
+            f"request_interval={settings.health_check_interval_seconds} and "
+            f"failure_threshold={settings.health_check_failure_threshold} "
+            "(healthCheckIntervalSeconds / healthCheckFailureThreshold)"]
 
 
-route53_health_check_timing = ResourceValidationPolicy(
-    name="route53-health-check-timing",
-    description="Endpoint health checks detect failure within the RTO budget's detection time.",
-    validate=_validate_health_check, enforcement_level=EnforcementLevel.MANDATORY)
+route53_health_check_timing = resource_policy(
+    "route53-health-check-timing",
+    "Endpoint health checks detect failure within the RTO budget's detection time.",
+    ROUTE53_HEALTH_CHECK, _health_check_timing)
 
 
 # --- security groups --------------------------------------------------------------------------
@@ -139,18 +130,16 @@ def world_ingress(resource_type: str, props: Mapping[str, Any]) -> list[tuple[bo
     return found
 
 
-def _validate_ingress(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    for web, what in world_ingress(args.resource_type, args.props):
-        if not web:
-            report(f"{args.name}: allows {what}: only the load balancer may be open to "
-                   "0.0.0.0/0 or ::/0, on tcp 443 or 80; restrict the source to a security "
-                   "group or a private CIDR", None)
+def _ingress_problems(args: ResourceValidationArgs, _: ReportViolation) -> list[str]:
+    return [f"allows {what}: only the load balancer may be open to 0.0.0.0/0 or ::/0, on tcp "
+            "443 or 80; restrict the source to a security group or a private CIDR"
+            for web, what in world_ingress(args.resource_type, args.props) if not web]
 
 
-sg_no_world_ingress = ResourceValidationPolicy(
-    name="sg-no-world-ingress",
-    description="No security group is open to 0.0.0.0/0 or ::/0 except on tcp 443/80.",
-    validate=_validate_ingress, enforcement_level=EnforcementLevel.MANDATORY)
+sg_no_world_ingress = resource_policy(
+    "sg-no-world-ingress",
+    "No security group is open to 0.0.0.0/0 or ::/0 except on tcp 443/80.",
+    SECURITY_GROUP + SG_INGRESS_RULE + SG_RULE, _ingress_problems)
 
 
 def _validate_world_only_on_lb(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -183,10 +172,10 @@ def _lists_group(balancer: PolicyResource, group: PolicyResource) -> bool:
     return bool(listed & identities(group))
 
 
-sg_world_only_on_load_balancer = StackValidationPolicy(
-    name="sg-world-ingress-only-on-load-balancer",
-    description="Internet-facing ingress (443/80) is only on security groups of a load balancer.",
-    validate=_validate_world_only_on_lb, enforcement_level=EnforcementLevel.MANDATORY)
+sg_world_only_on_load_balancer = stack_policy(
+    "sg-world-ingress-only-on-load-balancer",
+    "Internet-facing ingress (443/80) is only on security groups of a load balancer.",
+    _validate_world_only_on_lb)
 
 POLICIES = [route53_failover_health_checked, route53_health_check_timing, sg_no_world_ingress,
             sg_world_only_on_load_balancer]

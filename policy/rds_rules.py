@@ -6,13 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import (
-    EnforcementLevel,
     PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
     StackValidationArgs,
-    StackValidationPolicy,
 )
 
 from policy.context import (
@@ -23,6 +20,8 @@ from policy.context import (
     of_type,
     prop,
     refers_to,
+    resource_policy,
+    stack_policy,
     truthy,
     with_settings,
 )
@@ -98,42 +97,31 @@ def parameter_group_named(props: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _policy(name: str, description: str, types: tuple[str, ...], check: Any,
-            needs_settings: bool = False) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        if args.resource_type not in types:
-            return
-        if needs_settings:
-            settings = with_settings(args.urn, report)
-            if settings is None:
-                return
-            problems = check(args.props, settings.backup_retention_days)
-        else:
-            problems = check(args.props)
-        for problem in problems:
-            report(f"{args.name}: {problem}", None)
-
-    return ResourceValidationPolicy(name=name, description=description, validate=validate,
-                                    enforcement_level=EnforcementLevel.MANDATORY)
+def _retention(args: ResourceValidationArgs, report: ReportViolation) -> list[str]:
+    settings = with_settings(args.urn, report)
+    return [] if settings is None else retention_problems(args.props,
+                                                          settings.backup_retention_days)
 
 
-rds_encrypted = _policy("rds-encrypted", "RDS storage is encrypted with a customer-managed key.",
-                        RDS_INSTANCE, encryption_problems)
-rds_not_public = _policy("rds-not-public", "RDS instances are not publicly accessible.",
-                         RDS_INSTANCE, public_problems)
-rds_deletion_protection = _policy("rds-deletion-protection",
-                                  "RDS instances have deletion protection.",
-                                  RDS_INSTANCE, deletion_protection_problems)
-rds_backup_retention = _policy(
+rds_encrypted = resource_policy(
+    "rds-encrypted", "RDS storage is encrypted with a customer-managed key.", RDS_INSTANCE,
+    lambda args, _: encryption_problems(args.props))
+rds_not_public = resource_policy(
+    "rds-not-public", "RDS instances are not publicly accessible.", RDS_INSTANCE,
+    lambda args, _: public_problems(args.props))
+rds_deletion_protection = resource_policy(
+    "rds-deletion-protection", "RDS instances have deletion protection.", RDS_INSTANCE,
+    lambda args, _: deletion_protection_problems(args.props))
+rds_backup_retention = resource_policy(
     "rds-backup-retention",
     "RDS automated backups are kept at least backupRetentionDays (in-region replicas excepted).",
-    RDS_INSTANCE, retention_problems, needs_settings=True)
-rds_force_ssl_group = _policy("rds-force-ssl",
-                              "PostgreSQL parameter groups set rds.force_ssl=1.",
-                              RDS_PARAMETER_GROUP, force_ssl_problems)
-rds_named_parameter_group = _policy(
+    RDS_INSTANCE, _retention)
+rds_force_ssl_group = resource_policy(
+    "rds-force-ssl", "PostgreSQL parameter groups set rds.force_ssl=1.", RDS_PARAMETER_GROUP,
+    lambda args, _: force_ssl_problems(args.props))
+rds_named_parameter_group = resource_policy(
     "rds-custom-parameter-group", "RDS instances use a custom (TLS-enforcing) parameter group.",
-    RDS_INSTANCE, parameter_group_named)
+    RDS_INSTANCE, lambda args, _: parameter_group_named(args.props))
 
 
 def _validate_instances_use_force_ssl(args: StackValidationArgs,
@@ -154,10 +142,10 @@ def _validate_instances_use_force_ssl(args: StackValidationArgs,
     unknown.raise_if_any()
 
 
-rds_instances_force_ssl = StackValidationPolicy(
-    name="rds-instances-force-ssl",
-    description="Every RDS instance uses a parameter group of this stack with rds.force_ssl=1.",
-    validate=_validate_instances_use_force_ssl, enforcement_level=EnforcementLevel.MANDATORY)
+rds_instances_force_ssl = stack_policy(
+    "rds-instances-force-ssl",
+    "Every RDS instance uses a parameter group of this stack with rds.force_ssl=1.",
+    _validate_instances_use_force_ssl)
 
 POLICIES = [rds_encrypted, rds_not_public, rds_deletion_protection, rds_backup_retention,
             rds_force_ssl_group, rds_named_parameter_group, rds_instances_force_ssl]

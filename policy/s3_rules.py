@@ -11,15 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyResource,
-    ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
+from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 
 from policy.context import (
     BUCKET,
@@ -34,6 +26,8 @@ from policy.context import (
     plain,
     prop,
     refers_to,
+    resource_policy,
+    stack_policy,
     truthy,
     with_settings,
 )
@@ -162,33 +156,19 @@ def expiry_problems(props: Mapping[str, Any], retention_days: int) -> list[str]:
 
 # --- resource-level policies ------------------------------------------------------------------
 
-def _resource_policy(name: str, description: str, types: tuple[str, ...], check: Any,
-                     ) -> ResourceValidationPolicy:
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        if args.resource_type not in types:
-            return
-        problems = (check(args.props, sse_s3_allowed(args.name)) if check is sse_problems
-                    else check(args.props))
-        for problem in problems:
-            report(f"{args.name}: {problem}", None)
-
-    return ResourceValidationPolicy(name=name, description=description, validate=validate,
-                                    enforcement_level=EnforcementLevel.MANDATORY)
-
-
-s3_encryption_kms = _resource_policy(
+s3_encryption_kms = resource_policy(
     "s3-encryption-kms", "S3 default encryption uses a customer-managed KMS key (the traffic "
-    "switch bucket may use SSE-S3: see SSE_S3_ALLOWED).",
-    BUCKET_SSE, sse_problems)
-s3_versioning = _resource_policy(
-    "s3-versioning-enabled", "S3 bucket versioning is Enabled.",
-    BUCKET_VERSIONING, versioning_problems)
-s3_public_access = _resource_policy(
-    "s3-public-access-blocked", "All four S3 public-access blocks are on.",
-    BUCKET_PAB, public_access_problems)
-s3_tls_only = _resource_policy(
-    "s3-tls-only-policy", "S3 bucket policies deny requests without TLS.",
-    BUCKET_POLICY, tls_policy_problems)
+    "switch bucket may use SSE-S3: see SSE_S3_ALLOWED).", BUCKET_SSE,
+    lambda args, _: sse_problems(args.props, sse_s3_allowed(args.name)))
+s3_versioning = resource_policy(
+    "s3-versioning-enabled", "S3 bucket versioning is Enabled.", BUCKET_VERSIONING,
+    lambda args, _: versioning_problems(args.props))
+s3_public_access = resource_policy(
+    "s3-public-access-blocked", "All four S3 public-access blocks are on.", BUCKET_PAB,
+    lambda args, _: public_access_problems(args.props))
+s3_tls_only = resource_policy(
+    "s3-tls-only-policy", "S3 bucket policies deny requests without TLS.", BUCKET_POLICY,
+    lambda args, _: tls_policy_problems(args.props))
 
 
 # --- stack-level: every bucket is targeted by a compliant sub-resource -------------------------
@@ -239,11 +219,10 @@ def _validate_buckets(args: StackValidationArgs, report: ReportViolation) -> Non
     unknown.raise_if_any()
 
 
-s3_bucket_complete = StackValidationPolicy(
-    name="s3-bucket-guardrails-complete",
-    description="Every S3 bucket has KMS encryption, versioning, all public-access blocks and a "
-                "TLS-only policy attached.",
-    validate=_validate_buckets, enforcement_level=EnforcementLevel.MANDATORY)
+s3_bucket_complete = stack_policy(
+    "s3-bucket-guardrails-complete",
+    "Every S3 bucket has KMS encryption, versioning, all public-access blocks and a TLS-only "
+    "policy attached.", _validate_buckets)
 
 
 def _validate_backup_expiry(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -271,10 +250,9 @@ def _validate_backup_expiry(args: StackValidationArgs, report: ReportViolation) 
     unknown.raise_if_any()
 
 
-s3_backup_expiry = StackValidationPolicy(
-    name="s3-backup-expiry",
-    description="Backup buckets expire objects after exactly backupRetentionDays.",
-    validate=_validate_backup_expiry, enforcement_level=EnforcementLevel.MANDATORY)
+s3_backup_expiry = stack_policy(
+    "s3-backup-expiry", "Backup buckets expire objects after exactly backupRetentionDays.",
+    _validate_backup_expiry)
 
 POLICIES = [s3_encryption_kms, s3_versioning, s3_public_access, s3_tls_only,
             s3_bucket_complete, s3_backup_expiry]

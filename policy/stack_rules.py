@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyResource,
-    ReportViolation,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
+from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 
 from caresync_dr.objectives import compute
 from caresync_dr.settings import (
@@ -26,6 +20,7 @@ from policy.context import (
     of_type,
     project_dir,
     prop,
+    stack_policy,
     with_settings,
 )
 
@@ -109,10 +104,10 @@ def _validate_both_sites(args: StackValidationArgs, report: ReportViolation) -> 
     unknown.raise_if_any()
 
 
-objectives_both_sites = StackValidationPolicy(
-    name="objectives-present-for-both-sites",
-    description="Both sites' stacks declare the same rtoMinutes, rpoMinutes and regions.",
-    validate=_validate_both_sites, enforcement_level=EnforcementLevel.MANDATORY)
+objectives_both_sites = stack_policy(
+    "objectives-present-for-both-sites",
+    "Both sites' stacks declare the same rtoMinutes, rpoMinutes and regions.",
+    _validate_both_sites)
 
 
 def region_problems(settings: Settings) -> list[str]:
@@ -129,10 +124,10 @@ def _validate_regions(args: StackValidationArgs, report: ReportViolation) -> Non
             report(problem, None)
 
 
-dr_region_differs = StackValidationPolicy(
-    name="dr-region-differs-from-primary",
-    description="The standby region differs from the primary region.",
-    validate=_validate_regions, enforcement_level=EnforcementLevel.MANDATORY)
+dr_region_differs = stack_policy(
+    "dr-region-differs-from-primary",
+    "The standby region differs from the primary region.",
+    _validate_regions)
 
 
 def _validate_feasible(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -143,9 +138,9 @@ def _validate_feasible(args: StackValidationArgs, report: ReportViolation) -> No
         report(f"{problem} (see `python scripts/objectives.py --stack {settings.stack}`)", None)
 
 
-objectives_feasible = StackValidationPolicy(
-    name="objectives-feasible",
-    description="The configuration can meet rtoMinutes and rpoMinutes (caresync_dr.objectives).",
-    validate=_validate_feasible, enforcement_level=EnforcementLevel.MANDATORY)
+objectives_feasible = stack_policy(
+    "objectives-feasible",
+    "The configuration can meet rtoMinutes and rpoMinutes (caresync_dr.objectives).",
+    _validate_feasible)
 
 POLICIES = [objectives_both_sites, dr_region_differs, objectives_feasible]

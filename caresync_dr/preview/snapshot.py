@@ -15,6 +15,8 @@ SNAPSHOT_VERSION = 1
 
 
 class ResourceLike(Protocol):
+    """A registered resource (``caresync_dr.offline.runtime.RegisteredResource``) or alike."""
+
     @property
     def type(self) -> str: ...
     @property
