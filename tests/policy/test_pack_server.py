@@ -1,5 +1,6 @@
-"""The pack as the Pulumi engine starts it: `python policy/__main__.py` serves the Analyzer gRPC
-API on 127.0.0.1 (port printed on stdout); the engine's requests reach the same rules."""
+"""The pack as the Pulumi engine starts it: `python -m pulumi.policy <engine> <pack dir>` runs
+policy/__main__.py, which serves the Analyzer gRPC API on 127.0.0.1 (port printed on stdout);
+the engine's requests reach the same rules. No engine is needed until a policy logs."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    process = subprocess.Popen([sys.executable, str(ROOT / "policy" / "__main__.py")],
+    engine = "127.0.0.1:1"   # never contacted: the rules do not log through the engine
+    process = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", engine,
+                                str(ROOT / "policy")],
                                cwd=ROOT / "policy", stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     port: list[str] = []
