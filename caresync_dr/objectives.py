@@ -1,9 +1,11 @@
 """Objectives as code: can this configuration meet its RTO and RPO?
 
 The worst-case RTO budget of a regional failover is the sum of the steps on the critical path,
-each derived from a setting or from a documented estimate (:class:`Estimates`). The steps run
-one after another (failover.py promotes, then scales, then flips traffic, then verifies), so the
-sum is the budget, not an optimistic overlap.
+each derived from a setting or from a documented estimate (:class:`Estimates`). It follows
+failover.py's region plan: detection pages the on-call engineer, who decides; failover.py then
+promotes the replica and scales the standby *concurrently* (the longer of the two counts), flips
+the traffic switch (which Route 53 sees after its own check cycle), and verifies; resolvers may
+keep the old answer for the record's TTL.
 
 The RPO exposure is listed per failure mode. The plan's RPO binds the recovery paths it commits
 to (cross-region replica, point-in-time restore); logical dumps are the last resort for
@@ -145,25 +147,24 @@ def rto_steps(settings: Settings, estimates: Estimates = DEFAULT_ESTIMATES) -> t
     threshold = settings.health_check_failure_threshold
     production = settings.app_capacity.desired
     warm = settings.standby_warm_capacity
+    promotion = estimates.replica_promotion_seconds
     if warm >= production:
-        scale = Step("scale-up", 0, f"standbyWarmCapacity {warm} already runs the production "
-                                    f"desired capacity {production}")
+        scale, scale_basis = 0, f"standbyWarmCapacity {warm} already runs production"
     else:
-        scale = Step("scale-up", estimates.instance_boot_seconds
-                     + estimates.health_check_grace_seconds,
-                     f"standbyWarmCapacity {warm} < appCapacity.desired {production}: instance "
-                     f"boot {estimates.instance_boot_seconds} s + health-check grace "
-                     f"{estimates.health_check_grace_seconds} s")
+        scale = estimates.instance_boot_seconds + estimates.health_check_grace_seconds
+        scale_basis = (f"scale-up {scale} s (standbyWarmCapacity {warm} < appCapacity.desired "
+                       f"{production}: boot {estimates.instance_boot_seconds} s + grace "
+                       f"{estimates.health_check_grace_seconds} s)")
     return (
         Step("detection", interval * threshold,
              f"healthCheckIntervalSeconds {interval} x healthCheckFailureThreshold {threshold}"),
-        Step("health-status propagation", estimates.route53_propagation_seconds,
-             "Route 53 checker aggregation (estimate)"),
         Step("operator decision", estimates.operator_decision_seconds,
              "seed plan: assessment and team notification"),
-        Step("replica promotion", estimates.replica_promotion_seconds,
-             "cross-region RDS replica promotion (estimate)"),
-        scale,
+        Step("promotion and scale-up", max(promotion, scale),
+             f"concurrent: replica promotion {promotion} s (estimate), {scale_basis}"),
+        Step("traffic switch", interval * threshold + estimates.route53_propagation_seconds,
+             f"the switch check's {interval} s x {threshold} + Route 53 propagation "
+             f"{estimates.route53_propagation_seconds} s (estimate)"),
         Step("DNS cache expiry", estimates.alias_ttl_seconds,
              "TTL of a Route 53 alias record to an ALB"),
         Step("verification", estimates.verification_seconds,

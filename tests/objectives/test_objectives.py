@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,17 +24,18 @@ def _settings(stack: str = "dr", **overrides: object) -> Settings:
 
 def test_committed_dr_stack_budget_matches_hand_computation() -> None:
     # By hand, from Pulumi.dr.yaml and the documented estimates:
-    #   detection 10 s x 3 = 30; propagation 30; decision 900; promotion 600;
-    #   scale-up (warm 1 < desired 2) 300 boot + 300 grace = 600; TTL 60; verification 300
-    #   = 2520 s = 42 min against rtoMinutes 60 -> 1080 s headroom.
+    #   detection 10 s x 3 = 30; decision 900; promotion 600 concurrent with scale-up
+    #   (warm 1 < desired 2: 300 boot + 300 grace = 600) -> 600; traffic switch 10 x 3 + 30
+    #   propagation = 60; TTL 60; verification 300
+    #   = 1950 s = 32 min 30 s against rtoMinutes 60 -> 1650 s headroom.
     objectives = compute(_settings())
     steps = {step.name: step.seconds for step in objectives.rto_steps}
     assert steps == {
-        "detection": 30, "health-status propagation": 30, "operator decision": 900,
-        "replica promotion": 600, "scale-up": 600, "DNS cache expiry": 60, "verification": 300,
+        "detection": 30, "operator decision": 900, "promotion and scale-up": 600,
+        "traffic switch": 60, "DNS cache expiry": 60, "verification": 300,
     }
-    assert objectives.rto_budget_seconds == 2520
-    assert objectives.rto_headroom_seconds == 1080
+    assert objectives.rto_budget_seconds == 1950
+    assert objectives.rto_headroom_seconds == 1650
     exposures = {e.failure_mode: (e.seconds, e.bound_by_rpo) for e in objectives.rpo_exposures}
     assert exposures == {
         "regional outage": (900, True),                               # lag alarm = 15 min
@@ -43,24 +45,26 @@ def test_committed_dr_stack_budget_matches_hand_computation() -> None:
     assert objectives.feasible, objectives.problems()
 
 
-def test_slow_detection_and_pilot_light_change_the_budget() -> None:
-    # 30 s x 10 = 300 detection; pilot light (warm 0) still boots: 300 + 300.
-    # 300 + 30 + 900 + 600 + 600 + 60 + 300 = 2790 s.
-    objectives = compute(_settings(healthCheckIntervalSeconds="30",
-                                   healthCheckFailureThreshold="10",
-                                   standbyWarmCapacity="0"))
-    assert objectives.rto_budget_seconds == 2790
-    # A warm standby at full production capacity skips the scale-up step: 2790 - 600.
-    warm = compute(_settings(healthCheckIntervalSeconds="30", healthCheckFailureThreshold="10",
-                             standbyWarmCapacity="2"))
-    assert warm.rto_budget_seconds == 2190
+def test_slow_detection_counts_twice_and_concurrency_hides_the_shorter_step() -> None:
+    # 30 s x 10 = 300 detection, and again 300 + 30 for the switch; pilot light (warm 0)
+    # boots 300 + 300 = 600, concurrent with the 600 s promotion.
+    # 300 + 900 + 600 + 330 + 60 + 300 = 2490 s.
+    slow = {"healthCheckIntervalSeconds": "30", "healthCheckFailureThreshold": "10"}
+    objectives = compute(_settings(standbyWarmCapacity="0", **slow))
+    assert objectives.rto_budget_seconds == 2490
+    # A standby already at production capacity saves nothing: promotion is the longer step.
+    assert compute(_settings(standbyWarmCapacity="2", **slow)).rto_budget_seconds == 2490
+    # A slow boot (15 min + 5 min grace) outlasts promotion and moves the total: +600.
+    slow_boot = replace(DEFAULT_ESTIMATES, instance_boot_seconds=900)
+    assert compute(_settings(standbyWarmCapacity="0", **slow),
+                   slow_boot).rto_budget_seconds == 3090
 
 
 def test_configuration_that_cannot_meet_its_rto_is_flagged() -> None:
-    objectives = compute(_settings(rtoMinutes="30"))   # 42 min needed
+    objectives = compute(_settings(rtoMinutes="30"))   # 32 min 30 s needed
     assert not objectives.feasible
     [problem] = objectives.problems()
-    assert "RTO" in problem and "42 min" in problem and "rtoMinutes is 30 min" in problem
+    assert "RTO" in problem and "32 min 30 s" in problem and "rtoMinutes is 30 min" in problem
     assert "operator decision" in problem  # names the largest step to shorten
     assert "MISSES the RTO" in render_table(objectives)
 
@@ -89,7 +93,7 @@ def test_estimates_are_the_documented_figures() -> None:
 def test_cli_prints_table_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert objectives_script.main(["--stack", "prod"]) == ExitCode.OK
     out = capsys.readouterr().out
-    assert "Objectives for stack prod" in out and "42 min" in out
+    assert "Objectives for stack prod" in out and "32 min 30 s" in out
 
 
 def test_cli_json_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,7 +101,7 @@ def test_cli_json_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert objectives_script.main(["--stack", "dr", "--json", "--report", str(report)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(report.read_text())
-    assert printed["rto"]["budgetSeconds"] == 2520 and printed["feasible"] is True
+    assert printed["rto"]["budgetSeconds"] == 1950 and printed["feasible"] is True
 
 
 def test_cli_exits_not_ready_when_objectives_cannot_be_met(tmp_path: Path) -> None:
