@@ -435,7 +435,8 @@ def settings_from_pulumi() -> Settings:
     # typo such as "rtoMinuts" fails the preview instead of silently taking the default.
     from pulumi.runtime import config as runtime_config
 
-    all_config: Mapping[str, object] = getattr(runtime_config, "CONFIG", {})
+    # runtime_config.CONFIG is a ContextVar holding the dict (pulumi >= 3.1xx), not the dict.
+    all_config: Mapping[str, object] = runtime_config.CONFIG.get()
     for full_key in all_config:
         namespace, _, key = full_key.partition(":")
         if namespace == NAMESPACE and key not in KNOWN_KEYS:
