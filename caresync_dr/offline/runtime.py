@@ -50,6 +50,7 @@ class RegisteredResource:
     inputs: dict[str, Any]  # as the mocks receive them (camelCase, numbers as floats)
     outputs: dict[str, Any]  # the state returned by the mock/handler
     resource_id: str
+    urn: str = ""  # the resource's URN (parent types included), for failure messages
 
 
 class ResourceHandler(Protocol):
@@ -114,6 +115,9 @@ def unwrap_secrets(value: Any) -> Any:
     return value
 
 
+_CURRENT = threading.local()  # the URN being registered on this monitor thread
+
+
 class _Mocks(pulumi.runtime.Mocks):
     def __init__(self, region: str, stack_references: Mapping[str, Mapping[str, Any]],
                  handler: ResourceHandler | None) -> None:
@@ -148,7 +152,7 @@ class _Mocks(pulumi.runtime.Mocks):
         with self._lock:
             self.resources.append(RegisteredResource(
                 type=args.typ, name=args.name, custom=bool(args.custom), inputs=inputs,
-                outputs=state, resource_id=ident))
+                outputs=state, resource_id=ident, urn=getattr(_CURRENT, "urn", "")))
         return ident, state
 
     def call(self, args: pulumi.runtime.MockCallArgs
@@ -168,6 +172,14 @@ class _Monitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: _Mocks) -> None:
         super().__init__(mocks)
         self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        _CURRENT.urn = self.make_urn(request.parent, request.type, request.name)
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        _CURRENT.urn = self.make_urn(request.parent, request.type, request.name)
+        return super().ReadResource(request)  # type: ignore[no-untyped-call]
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
