@@ -24,6 +24,10 @@ from caresync_dr.settings import SettingsError
         ("prod", {"dbReadReplicas": "0"}, "dbReadReplicas", "at least one in-region read replica"),
         ("dr", {"hostedZoneId": ""}, "hostedZoneId", "owns the failover records"),
         ("prod", {"vaultLockMode": "strict"}, "vaultLockMode", "governance, compliance"),
+        ("prod", {"backupIntervalHours": "5"}, "backupIntervalHours", "divide a day evenly"),
+        ("dr", {"standbyWarmCapacity": "7"}, "standbyWarmCapacity", "between 0 (pilot light)"),
+        ("dr", {"certificateArn": "arn:aws:acm:us-east-1:111122223333:certificate/abc"},
+         "certificateArn", "from its own region (us-west-2)"),
     ],
 )
 def test_invalid_setting_fails_the_run(stack: str, overrides: dict[str, str], key: str,
