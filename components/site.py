@@ -34,6 +34,7 @@ from components.database import (
     BackupReplicationArgs,
     Database,
     DatabaseArgs,
+    DatabaseMode,
     endpoint_parameter_name,
 )
 from components.dns_failover import (
@@ -98,10 +99,8 @@ class _Site:
         self.storage = BackupStorage(f"{site}-backups", BackupStorageArgs(
             site=site, account_id=self.account_id, kms_key_arn=self.key.arn,
             retention_days=settings.backup_retention_days, replicate_to=replicate_to))
-        if settings.is_primary:
-            mode: Any = "primary"
-        else:
-            mode = "promoted" if settings.standby_promoted else "replica"
+        mode: DatabaseMode = ("primary" if settings.is_primary
+                              else "promoted" if settings.standby_promoted else "replica")
         self.database = Database(f"{site}-database", DatabaseArgs(
             site=site, mode=mode, instance_class=settings.db_instance_class,
             engine_version=settings.db_engine_version,
