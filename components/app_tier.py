@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from caresync_dr.settings import Capacity
+from components.iam import service_trust_policy
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
@@ -65,9 +66,7 @@ class AppTier(pulumi.ComponentResource):
         prefix = f"caresync-{args.site}"
         role = aws.iam.Role(
             f"{name}-instance-role", name=f"{prefix}-app",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                "Action": "sts:AssumeRole"}]}), opts=child)
+            assume_role_policy=service_trust_policy("ec2.amazonaws.com"), opts=child)
         aws.iam.RolePolicyAttachment(
             f"{name}-instance-ssm-core", role=role.name,
             policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=child)

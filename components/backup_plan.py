@@ -12,11 +12,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
+from components.iam import service_trust_policy
 
 COMPLIANCE_GRACE_DAYS = 3  # AWS Backup's minimum cooling-off period before compliance locks
 RESTORE_TEST_SCHEDULE = "cron(0 5 ? * * *)"  # daily, 05:00 UTC
@@ -64,9 +65,7 @@ class BackupPlan(pulumi.ComponentResource):
 
         role = aws.iam.Role(
             f"{name}-role", name=f"caresync-{args.site}-backup",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"},
-                "Action": "sts:AssumeRole"}]}), opts=child)
+            assume_role_policy=service_trust_policy("backup.amazonaws.com"), opts=child)
         for i, policy_arn in enumerate(BACKUP_SERVICE_POLICIES):
             aws.iam.RolePolicyAttachment(f"{name}-role-policy-{i + 1}", role=role.name,
                                          policy_arn=policy_arn, opts=child)

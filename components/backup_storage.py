@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import service_trust_policy
 from components.secure_bucket import SecureBucket, SecureBucketArgs
 
 NONCURRENT_DAYS = 30
@@ -76,9 +77,7 @@ class BackupStorage(pulumi.ComponentResource):
         if target is not None:
             role = aws.iam.Role(
                 f"{name}-replication-role", name=f"caresync-{args.site}-backup-replication",
-                assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
-                    "Action": "sts:AssumeRole"}]}), opts=child)
+                assume_role_policy=service_trust_policy("s3.amazonaws.com"), opts=child)
             aws.iam.RolePolicy(
                 f"{name}-replication-policy", role=role.id,
                 policy=pulumi.Output.all(self.bucket.arn, args.kms_key_arn).apply(

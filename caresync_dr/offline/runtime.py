@@ -54,7 +54,12 @@ class RegisteredResource:
 
 
 class ResourceHandler(Protocol):
-    """Optional hook (the drill) to create resources in an emulator instead of faking them."""
+    """Optional hook (the drill) to create resources in an emulator instead of faking them.
+
+    ``new_resource`` receives the inputs with secrets unwrapped (``aws.ssm.Parameter.value`` is
+    a secret in pulumi-aws). Whatever state it returns is what the program sees as outputs, so
+    it should include the inputs plus the computed fields (``arn`` etc.); see ``fakes.py``.
+    """
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs
                      ) -> tuple[str, dict[str, Any]] | None:
@@ -143,7 +148,11 @@ class _Mocks(pulumi.runtime.Mocks):
                                      "secretOutputNames": []}
             ident = target
         else:
-            found = self.handler.new_resource(args) if self.handler is not None else None
+            # The handler sees plain inputs too (secret-wrapped values unwrapped).
+            plain = pulumi.runtime.MockResourceArgs(
+                typ=args.typ, name=args.name, inputs=inputs, provider=args.provider,
+                resource_id=args.resource_id, custom=args.custom)
+            found = self.handler.new_resource(plain) if self.handler is not None else None
             if found is None:
                 region = str(inputs.get("region") or self.region)
                 ident, state = fake_state(args.typ, args.name, inputs, region, ACCOUNT_ID)

@@ -41,9 +41,12 @@ def test_fakes_use_the_resource_region(dr: ProgramRun) -> None:
 class _Recorder:
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.parameters: dict[str, Any] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs
                      ) -> tuple[str, dict[str, Any]] | None:
+        if args.typ == "aws:ssm/parameter:Parameter":
+            self.parameters[args.inputs["name"]] = args.inputs["value"]
         if args.typ == "aws:sns/topic:Topic":
             arn = "arn:aws:sns:us-east-1:123456789012:from-the-emulator"
             return "emulated-topic", {**args.inputs, "arn": arn}
@@ -61,6 +64,8 @@ def test_handler_creates_resources_and_sees_invokes() -> None:
     assert topic.outputs["arn"].endswith(":from-the-emulator")
     assert run.outputs["alertTopicArn"] == topic.outputs["arn"]
     assert "aws:index/getAvailabilityZones:getAvailabilityZones" in recorder.calls
+    assert recorder.parameters["/caresync-dr/primary/database-host"] == run.outputs["dbAddress"], \
+        "the handler must see secret inputs as plain values"
 
 
 def test_finders_name_what_exists(prod_bootstrap: ProgramRun) -> None:
