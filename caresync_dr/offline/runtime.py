@@ -200,8 +200,10 @@ class _Monitor(pulumi_mocks.MockMonitor):
 def run_program(stack: str, *, project_dir: Path = REPO_ROOT,
                 config_overrides: Mapping[str, str] | None = None,
                 stack_references: Mapping[str, Mapping[str, Any]] | None = None,
-                handler: ResourceHandler | None = None) -> ProgramRun:
+                handler: ResourceHandler | None = None, preview: bool = False) -> ProgramRun:
     """Run ``__main__.py`` for ``stack`` under the mocks and return what it registered.
+
+    ``preview=True`` runs it as ``pulumi preview`` does (``pulumi.runtime.is_dry_run()``).
 
     ``stack_references`` maps a referenced stack's name (``organization/caresync-dr/prod`` or
     just ``prod``) to its outputs; an unmentioned stack has no outputs (not deployed yet). An
@@ -223,7 +225,7 @@ def run_program(stack: str, *, project_dir: Path = REPO_ROOT,
         pulumi.runtime.set_all_config(config)
         settings = pulumi_mocks.MockSettings(  # type: ignore[no-untyped-call]
             monitor=monitor, monitor_features=set(), engine=pulumi_mocks.MockEngine(None),
-            project=PROJECT, stack=stack, dry_run=False, organization="organization",
+            project=PROJECT, stack=stack, dry_run=preview, organization="organization",
             root_directory=str(project_dir), callbacks=None)
         pulumi.runtime.settings.configure(settings)
         loop = asyncio.new_event_loop()

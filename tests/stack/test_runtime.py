@@ -73,3 +73,9 @@ def test_finders_name_what_exists(prod_bootstrap: ProgramRun) -> None:
         named(prod_bootstrap.resources, "no-such-resource")
     with pytest.raises(LookupError, match="no registered resource has id"):
         by_id(prod_bootstrap.resources, "missing")
+
+
+def test_preview_registers_the_same_resources(prod_bootstrap: ProgramRun) -> None:
+    preview = run_program("prod", preview=True)
+    assert sorted(r.urn for r in preview.resources) == sorted(
+        r.urn for r in prod_bootstrap.resources)
