@@ -175,7 +175,9 @@ def confirm(ctx: FailoverContext, stdin: TextIO, prompt_out: TextIO) -> None:
                            f"{stack!r}; nothing was changed")
 
 
-def render_plan(ctx: FailoverContext) -> str:
+def render_plan(ctx: FailoverContext, live: bool) -> str:
+    """The steps in order. ``live``: also each step's check of the state it sees now (dry run);
+    a real run skips that, so an unreachable region does not delay it before it starts."""
     lines = [f"Plan ({ctx.options.scope} failover, stack {ctx.options.stack}):"]
     plan = build_plan(ctx.options.scope)
     number = 0
@@ -184,13 +186,15 @@ def render_plan(ctx: FailoverContext) -> str:
         background = " | background, never waited on" if stage.background else ""
         for step in stage.steps:
             number += 1
+            flags = ("best effort" if step.best_effort else "required") + together + background
+            lines.append(f"  {number}. {step.title} [{flags}; ~{step.expected_seconds:.0f} s]")
+            if not live:
+                continue
             try:
                 verdict = step.check(ctx)
                 seen = f"{verdict.kind}: {verdict.sentence}"
             except (ClientError, BotoCoreError) as exc:
                 seen = f"cannot read state: {type(exc).__name__}"
-            flags = ("best effort" if step.best_effort else "required") + together + background
-            lines.append(f"  {number}. {step.title} [{flags}; ~{step.expected_seconds:.0f} s]")
             lines.append(f"       {seen}")
     return "\n".join(lines)
 
@@ -238,7 +242,7 @@ class Command:
     def dry_run(self) -> ExitCode:
         checks = readiness.run_checks(self.ctx, daily=False)
         self.print(readiness.render_table(checks))
-        self.print(render_plan(self.ctx))
+        self.print(render_plan(self.ctx, live=True))
         refused = readiness.refusals(checks)
         if refused:
             raise RefusedError("a real run would refuse: " + "; ".join(
@@ -253,6 +257,12 @@ class Command:
         lock = FailoverLock(ctx.standby.ssm(), inv.lock_parameter)
         previous = journal.load()
         unfinished = previous is not None and previous.get("status") == "running"
+        if previous is not None and previous.get("scope") == ctx.options.scope:
+            # When the last promotion was requested tells a later instance refresh from an
+            # older one (RDS does not report a promotion time).
+            requested = (previous.get("facts") or {}).get("promotion_requested_at")
+            if requested:
+                ctx.facts["promotion_requested_at"] = requested
         if not unfinished:
             done = already_failed_over(ctx)
             if done is not None:
@@ -301,7 +311,7 @@ class Command:
         for c in checks:
             if c.overridden:
                 log.warning("--force: %s failed (%s); going on as asked", c.name, c.detail)
-        self.print(render_plan(ctx))
+        self.print(render_plan(ctx, live=False))
         if not ctx.options.yes:
             confirm(ctx, self.stdin, self.out)
         if resumed is not None:

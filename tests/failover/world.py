@@ -58,7 +58,7 @@ SWITCH_KEY = "switch/traffic"
 
 @dataclass
 class Calls:
-    """Every AWS call a run makes, as (service id, operation, endpoint URL)."""
+    """Every AWS call a run makes, as (service id, operation, client region)."""
 
     seen: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -188,11 +188,14 @@ def install_shims(world_session: boto3.Session, refreshes: list[dict[str, Any]],
 
 
 def record_calls(session: boto3.Session, calls: Calls) -> None:
-    def record(event_name: str, params: dict[str, Any], **_: Any) -> None:
-        service, operation = event_name.split(".", 2)[1:]
-        calls.seen.append((service, operation, str(params.get("url", ""))))
+    """Records at before-parameter-build: emitted once per API call, before any handler (such
+    as the instance-refresh shim) can answer the call, and above the retry loop."""
 
-    session.events.register_first("before-call", record)
+    def record(event_name: str, context: dict[str, Any], **_: Any) -> None:
+        service, operation = event_name.split(".", 2)[1:]
+        calls.seen.append((service, operation, str(context.get("client_region", ""))))
+
+    session.events.register_first("before-parameter-build", record)
 
 
 # --- faults injected below the retry logic (before-send) ---------------------------------------
