@@ -202,7 +202,8 @@ def render_plan(ctx: FailoverContext, live: bool) -> str:
 def already_failed_over(ctx: FailoverContext) -> str | None:
     """A sentence when every required state-changing step finds its target state reached."""
     sentences = []
-    for step in all_steps(build_plan(ctx.options.scope)):
+    # Last step first: it is the one most likely not done yet, which ends the search early.
+    for step in reversed(all_steps(build_plan(ctx.options.scope))):
         if not step.converges or step.best_effort:
             continue
         try:
@@ -212,7 +213,7 @@ def already_failed_over(ctx: FailoverContext) -> str | None:
         if verdict.kind != "done":
             return None
         sentences.append(verdict.sentence)
-    return "; ".join(sentences)
+    return "; ".join(reversed(sentences))
 
 
 class Command:

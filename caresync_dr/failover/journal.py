@@ -72,9 +72,9 @@ class Journal:
             self._save()
 
     def fact(self, key: str, value: Any) -> None:
+        """Kept in memory; saved with the next step record (one write fewer on the way)."""
         with self._mutex:
             self.data.setdefault("facts", {})[key] = value
-            self._save()
 
     def finish(self, status: str, **extra: Any) -> None:
         with self._mutex:

@@ -71,8 +71,8 @@ class Runner:
                 record.outcome = "not confirmed" if step.best_effort else "failed"
                 record.detail = verdict.sentence
             else:
-                if self.ctx.journal is not None:
-                    self.ctx.journal.record(record)
+                if self.ctx.journal is not None and step.converges:
+                    self.ctx.journal.record(record)   # "pending": a crash shows what was under way
                 record.detail = step.apply(self.ctx)
                 record.outcome = "done"
         except STEP_ERRORS as exc:

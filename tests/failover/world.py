@@ -17,6 +17,7 @@ Shims (each one mirrors real AWS; none is used by production code):
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -98,7 +99,7 @@ class World:
 # One botocore loader for every session the tests create: parsing the service models (EC2's is
 # megabytes of JSON) once instead of per session keeps the suite fast.
 _LOADER = botocore.loaders.create_loader()
-_CLIENTS: dict[tuple[str, str], Any] = {}
+_CLIENTS: dict[tuple[str, str, str], Any] = {}
 
 
 def fast_session() -> boto3.Session:
@@ -112,7 +113,7 @@ def client(service: str, region: str) -> Any:
 
     Cached for the whole test session: moto's mock intercepts at send time, so a client made
     under one ``mock_aws()`` serves the next one's fresh backends just as well."""
-    key = (service, region)
+    key = (service, region, os.environ.get("AWS_ENDPOINT_URL", ""))
     if key not in _CLIENTS:
         _CLIENTS[key] = fast_session().client(service, region_name=region)  # type: ignore
     return _CLIENTS[key]
