@@ -44,6 +44,7 @@ from caresync_dr.settings import SettingsError, StackFileError, settings_from_st
 
 log = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+UNFINISHED = ("running", "failed", "interrupted")   # journal states --resume continues
 
 EPILOG = f"""\
 exit codes:
@@ -200,11 +201,13 @@ def render_plan(ctx: FailoverContext, live: bool) -> str:
 
 
 def already_failed_over(ctx: FailoverContext) -> str | None:
-    """A sentence when every required state-changing step finds its target state reached."""
+    """A sentence when the steps that define "failed over" (promotion; the traffic switch or
+    the app's endpoint) all find their target state. Scale-up and refresh may fluctuate later
+    and do not count."""
     sentences = []
     # Last step first: it is the one most likely not done yet, which ends the search early.
     for step in reversed(all_steps(build_plan(ctx.options.scope))):
-        if not step.converges or step.best_effort:
+        if not step.marks_failover:
             continue
         try:
             verdict = step.check(ctx)
@@ -257,7 +260,11 @@ class Command:
         journal = Journal(ctx.standby.ssm(), inv.journal_parameter, ctx.options.journal_file)
         lock = FailoverLock(ctx.standby.ssm(), inv.lock_parameter)
         previous = journal.load()
-        unfinished = previous is not None and previous.get("status") == "running"
+        unfinished = previous is not None and previous.get("status") in UNFINISHED
+        if unfinished and ctx.options.resume and previous is not None \
+                and previous.get("scope") != ctx.options.scope:
+            raise UsageError(f"the unfinished run {previous.get('runId')} is a --scope "
+                             f"{previous.get('scope')} failover; resume it with that scope")
         if previous is not None and previous.get("scope") == ctx.options.scope:
             # When the last promotion was requested tells a later instance refresh from an
             # older one (RDS does not report a promotion time).
@@ -281,7 +288,8 @@ class Command:
                 raise LockedError(f"another failover run holds the lock {inv.lock_parameter}: "
                                   f"{holder.describe()}; if that run crashed, continue it with "
                                   "--resume")
-            raise RefusedError(f"run {run_id} (started {started}) did not finish; continue it "
+            raise RefusedError(f"run {run_id} (started {started}) did not finish (status "
+                               f"{previous.get('status') if previous else '?'}); continue it "
                                "with --resume. Nothing was changed")
         take_over = previous.get("runId") if (unfinished and ctx.options.resume
                                               and previous) else None

@@ -100,6 +100,7 @@ class FailoverContext:
         self.started_at = datetime.now(UTC)
         self.journal: Journal | None = None
         self.facts: dict[str, Any] = {}
+        self.stop = threading.Event()   # set on Ctrl-C: every wait ends at its next poll
         self._mutex = threading.Lock()
 
     # --- the site being promoted ---------------------------------------------------------

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from caresync_dr.failover.errors import WaitTimeoutError
+from caresync_dr.failover.errors import StepFailedError, WaitTimeoutError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,11 +36,13 @@ class PollPolicy:
 
 
 def wait_until(what: str, probe: Callable[[], T], done: Callable[[T], str | None],
-               policy: PollPolicy, sleep: Callable[[float], None] = time.sleep) -> T:
+               policy: PollPolicy, stop: threading.Event | None = None) -> T:
     """Call ``probe`` until ``done(result)`` returns None; it otherwise says what is awaited.
 
-    Raises :class:`WaitTimeoutError` naming ``what`` and the last state seen.
+    Raises :class:`WaitTimeoutError` naming ``what`` and the last state seen, and
+    :class:`StepFailedError` when ``stop`` is set (the run was interrupted).
     """
+    stop = stop or threading.Event()
     started = time.monotonic()
     next_interval = policy.intervals()
     last_logged = ""
@@ -54,4 +57,5 @@ def wait_until(what: str, probe: Callable[[], T], done: Callable[[T], str | None
             last_logged = pending
         if elapsed >= policy.timeout:
             raise WaitTimeoutError(f"gave up waiting for {what} after {elapsed:.0f} s: {pending}")
-        sleep(min(next_interval(), max(0.0, policy.timeout - elapsed)))
+        if stop.wait(min(next_interval(), max(0.0, policy.timeout - elapsed))):
+            raise StepFailedError(f"stopped waiting for {what}: the run was interrupted")

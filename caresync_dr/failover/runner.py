@@ -48,6 +48,9 @@ class Runner:
                           if r.outcome == "failed" and not r.best_effort]
                 if failed:
                     raise StepFailedError(f"step {failed[0].name} failed: {failed[0].detail}")
+        except KeyboardInterrupt:
+            self.ctx.stop.set()
+            raise
         finally:
             self.join_background()
             self._pool.shutdown(wait=True)

@@ -47,6 +47,7 @@ class Step(ABC):
     expected_seconds: ClassVar[float]
     best_effort: ClassVar[bool] = False   # failure is recorded as "not confirmed", never fatal
     converges: ClassVar[bool] = True      # has a target state; False: verify/notify/observe
+    marks_failover: ClassVar[bool] = False  # done means "failed over" (for the no-op rerun)
 
     @abstractmethod
     def check(self, ctx: FailoverContext) -> Verdict: ...
@@ -118,6 +119,7 @@ class PromoteDatabase(Step):
     name = "promote-database"
     title = "Promote the read replica to a standalone writer"
     expected_seconds = 300   # RDS promotion: a few minutes, including a reboot
+    marks_failover = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
         db_id = ctx.target_database
@@ -152,7 +154,8 @@ class PromoteDatabase(Step):
             return f"{db_id} is {state.status}, {link}"
 
         final = wait_until(f"promotion of {db_id}", lambda: probes.describe_database(rds, db_id),
-                           pending, ctx.options.timing.policy(ctx.wait_timeout))
+                           pending, ctx.options.timing.policy(ctx.wait_timeout),
+                   ctx.stop)
         assert final is not None
         ctx.fact("promoted_endpoint", endpoint_value(final))
         return (f"{db_id} promoted and available after {time.monotonic() - started:.1f} s "
@@ -204,7 +207,8 @@ class ScaleStandbyApp(Step):
         wait_until(f"{app.auto_scaling_group_name} at production capacity",
                    lambda: probes.describe_asg(autoscaling, app.auto_scaling_group_name),
                    lambda state: self._ready(ctx, state),
-                   ctx.options.timing.policy(ctx.wait_timeout))
+                   ctx.options.timing.policy(ctx.wait_timeout),
+                   ctx.stop)
         return (f"{app.auto_scaling_group_name} serves {want.desired} healthy instances after "
                 f"{time.monotonic() - started:.1f} s")
 
@@ -213,6 +217,7 @@ class SwitchTraffic(Step):
     name = "switch-traffic"
     title = "Move traffic: write FAILOVER into the standby-region switch (S3, data plane)"
     expected_seconds = 1
+    marks_failover = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
         sw = ctx.inventory.traffic_switch
@@ -271,7 +276,8 @@ class VerifyService(Step):
         reading = wait_until(f"{url} to report a writable database",
                              lambda: probes.health_of(url, expected_region),
                              lambda r: None if r.ok else r.detail,
-                             ctx.options.timing.policy(ctx.options.timing.verify_timeout_seconds))
+                             ctx.options.timing.policy(ctx.options.timing.verify_timeout_seconds),
+                   ctx.stop)
         ctx.fact("serving_at", datetime.now(UTC).isoformat())
         return f"{url}: {reading.detail} after {time.monotonic() - started:.1f} s"
 
@@ -312,6 +318,7 @@ class PointAppAtDatabase(Step):
     name = "point-app-at-database"
     title = "Repoint the app: write the new writer's endpoint into its endpoint parameter"
     expected_seconds = 1
+    marks_failover = True
 
     def _endpoint(self, ctx: FailoverContext) -> str | None:
         db = probes.describe_database(ctx.target_clients.rds(), ctx.target_database)

@@ -45,6 +45,8 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def health_answer(world: w.World) -> dict[str, Any]:
     """What the public URL answers: the switch picks the site, promotion decides writability."""
     inv = world.inventory
+    if "health" in world.overrides:
+        return dict(world.overrides["health"])
     if world.switch_value() == inv.traffic_switch.failover_value:
         db = world.db(w.STANDBY, w.STANDBY_DB)
         writable = w._promoted(db)
@@ -100,7 +102,9 @@ def failover(world: w.World, tmp_path: Path) -> Any:
         if "--report" not in args:
             args += ["--journal-file", str(tmp_path / "journal.json")]
         if fast:
-            args += FAST
+            for flag, value in zip(FAST[::2], FAST[1::2], strict=True):
+                if flag not in args:
+                    args += [flag, value]
         code = run(args, session=world.session, stdin=io.StringIO(stdin), out=out)
         return Result(code, out.getvalue())
 

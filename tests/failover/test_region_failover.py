@@ -274,3 +274,46 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
     for code in ExitCode:
         assert f"  {int(code)}  " in text
     assert "CARESYNC_DR_POLL_SECONDS" in text and "AWS_ENDPOINT_URL" in text
+
+
+def test_a_failed_verification_is_resumable(world: w.World, failover: Any, tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    world.overrides["health"] = {"status": "ok", "region": w.STANDBY,
+                                 "database": {"writable": False, "role": "replica"}}
+    report_path = tmp_path / "failed.json"
+    result = failover("--yes", "--report", str(report_path), "--verify-timeout", "0.3")
+    assert result.code == ExitCode.FAILED
+    assert "gave up waiting for" in caplog.text and "database is not writable yet" in caplog.text
+    report = json.loads(report_path.read_text())
+    assert report["outcome"] == "failed" and report["rtoSeconds"] is None
+    assert {s["name"]: s["outcome"] for s in report["steps"]}["verify"] == "failed"
+    assert world.parameter(w.STANDBY, world.inventory.lock_parameter) is None
+    # Not "already failed over": the run did not finish, so a plain rerun points to --resume.
+    assert failover("--yes").code == ExitCode.REFUSED
+    assert "did not finish (status failed); continue it with --resume" in caplog.text
+    assert failover("--scope", "database", "--yes", "--resume").code == ExitCode.USAGE
+    del world.overrides["health"]
+    resumed = failover("--yes", "--resume")
+    assert resumed.code == ExitCode.OK, resumed.out
+    assert_failed_over(world)
+    assert world.calls.count("PromoteReadReplica") == 1
+
+
+def test_webhook_is_notified(world: w.World, failover: Any, tmp_path: Path) -> None:
+    posted: list[dict[str, Any]] = []
+    hook = w.start_health_server(dict, posted)
+    try:
+        data = json.loads(world.inventory.to_json())
+        data["webhookUrl"] = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+        inventory_file = tmp_path / "inventory.json"
+        inventory_file.write_text(json.dumps(data))
+        report_path = tmp_path / "run.json"
+        result = failover("--yes", "--inventory", str(inventory_file), "--report",
+                          str(report_path))
+    finally:
+        hook.shutdown()
+        hook.server_close()
+    assert result.code == ExitCode.OK, result.out
+    assert len(posted) == 1 and posted[0]["newWriter"] == w.STANDBY_DB
+    notify = {s["name"]: s for s in json.loads(report_path.read_text())["steps"]}["notify"]
+    assert "webhook answered HTTP 204" in notify["detail"]

@@ -81,6 +81,7 @@ class World:
     refreshes: list[dict[str, Any]]
     replication_status: list[str]
     server: ThreadingHTTPServer
+    overrides: dict[str, Any] = field(default_factory=dict)   # e.g. {"health": {...}}
 
     # --- direct reads of the emulator (not through boto3: these are not the tool's calls) ---
     def db(self, region: str, identifier: str) -> Any:
@@ -250,8 +251,18 @@ def throttle(session: boto3.Session, bursts: dict[str, int]) -> dict[str, int]:
 
 # --- the health URL ----------------------------------------------------------------------------
 
-def start_health_server(answer: Callable[[], dict[str, Any]]) -> ThreadingHTTPServer:
+def start_health_server(answer: Callable[[], dict[str, Any]],
+                        posted: list[dict[str, Any]] | None = None) -> ThreadingHTTPServer:
+    """GET answers ``answer()``; POST bodies (a webhook) are appended to ``posted``."""
+
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            if posted is not None:
+                posted.append(json.loads(self.rfile.read(length) or b"{}"))
+            self.send_response(204)
+            self.end_headers()
+
         def do_GET(self) -> None:
             body = json.dumps(answer()).encode()
             self.send_response(200)
