@@ -63,6 +63,12 @@ def endpoint_value(db: probes.DbState) -> str:
 
 # --- fencing the old primary (best effort, never waited on) ---------------------------------
 
+def _unreachable(ctx: FailoverContext, exc: BotoCoreError) -> Verdict:
+    """No answer at all (connection refused, timeout): a second call would only wait again."""
+    return blocked(f"{ctx.primary.region} is unreachable ({type(exc).__name__}); "
+                   "not fenced, not confirmed")
+
+
 class FencePrimaryApp(Step):
     name = "fence-primary-app"
     title = "Fence the old primary: scale its app tier to zero"
@@ -73,9 +79,11 @@ class FencePrimaryApp(Step):
         app = ctx.inventory.primary.app
         try:
             asg = probes.describe_asg(ctx.primary.autoscaling(), app.auto_scaling_group_name)
-        except (ClientError, BotoCoreError) as exc:
-            return run(f"{ctx.primary.region} did not answer ({type(exc).__name__}); will try "
-                       f"to scale {app.auto_scaling_group_name} to 0 anyway")
+        except BotoCoreError as exc:
+            return _unreachable(ctx, exc)
+        except ClientError as exc:
+            return run(f"{ctx.primary.region} refused the read ({probes.error_code(exc)}); "
+                       f"will try to scale {app.auto_scaling_group_name} to 0 anyway")
         if asg is None:
             return done(f"{app.auto_scaling_group_name} does not exist in {ctx.primary.region}")
         if asg.desired == 0 and asg.min == 0:
@@ -99,9 +107,11 @@ class FencePrimaryDatabase(Step):
         group = ctx.inventory.primary.database.security_group_id
         try:
             found = ctx.primary.ec2().describe_security_groups(GroupIds=[group])
-        except (ClientError, BotoCoreError) as exc:
-            return run(f"{ctx.primary.region} did not answer ({type(exc).__name__}); will try "
-                       f"to revoke the ingress of {group} anyway")
+        except BotoCoreError as exc:
+            return _unreachable(ctx, exc)
+        except ClientError as exc:
+            return run(f"{ctx.primary.region} refused the read ({probes.error_code(exc)}); "
+                       f"will try to revoke the ingress of {group} anyway")
         rules = sum(len(g.get("IpPermissions", [])) for g in found["SecurityGroups"])
         if rules == 0:
             return done(f"{group} has no ingress rules left")
@@ -154,8 +164,7 @@ class PromoteDatabase(Step):
             return f"{db_id} is {state.status}, {link}"
 
         final = wait_until(f"promotion of {db_id}", lambda: probes.describe_database(rds, db_id),
-                           pending, ctx.options.timing.policy(ctx.wait_timeout),
-                   ctx.stop)
+                           pending, ctx.options.timing.policy(ctx.wait_timeout), ctx.stop)
         assert final is not None
         ctx.fact("promoted_endpoint", endpoint_value(final))
         return (f"{db_id} promoted and available after {time.monotonic() - started:.1f} s "
@@ -277,7 +286,7 @@ class VerifyService(Step):
                              lambda: probes.health_of(url, expected_region),
                              lambda r: None if r.ok else r.detail,
                              ctx.options.timing.policy(ctx.options.timing.verify_timeout_seconds),
-                   ctx.stop)
+                             ctx.stop)
         ctx.fact("serving_at", datetime.now(UTC).isoformat())
         return f"{url}: {reading.detail} after {time.monotonic() - started:.1f} s"
 

@@ -155,6 +155,11 @@ def test_primary_region_and_route53_unreachable_still_fail_over(
     assert outcomes["fence-primary-database"] == "not confirmed"
     assert outcomes["observe-route53"] == "not confirmed"
     assert outcomes["verify"] == "done"
+    details = {s["name"]: s["detail"] for s in report["steps"]}
+    assert "us-east-1 is unreachable (EndpointConnectionError)" in details["fence-primary-app"]
+    # BEST_EFFORT budget: one read per fencing step, two attempts each, then it gives up.
+    assert len([u for u in refused if "us-east-1" in u]) == 4
+    assert len([u for u in refused if "route53" in u]) == 2
     # The old primary is untouched (it was unreachable), and nothing waited on it for long.
     assert w.client("autoscaling", w.PRIMARY).describe_auto_scaling_groups(
         AutoScalingGroupNames=["prod-app"])["AutoScalingGroups"][0]["DesiredCapacity"] == 2
