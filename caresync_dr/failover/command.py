@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -176,27 +177,35 @@ def confirm(ctx: FailoverContext, stdin: TextIO, prompt_out: TextIO) -> None:
                            f"{stack!r}; nothing was changed")
 
 
-def render_plan(ctx: FailoverContext, live: bool) -> str:
+def plan_rows(ctx: FailoverContext, live: bool) -> list[dict[str, Any]]:
     """The steps in order. ``live``: also each step's check of the state it sees now (dry run);
     a real run skips that, so an unreachable region does not delay it before it starts."""
-    lines = [f"Plan ({ctx.options.scope} failover, stack {ctx.options.stack}):"]
-    plan = build_plan(ctx.options.scope)
-    number = 0
-    for stage in plan:
-        together = " | concurrently" if len(stage.steps) > 1 else ""
-        background = " | background, never waited on" if stage.background else ""
+    rows: list[dict[str, Any]] = []
+    for stage in build_plan(ctx.options.scope):
         for step in stage.steps:
-            number += 1
-            flags = ("best effort" if step.best_effort else "required") + together + background
-            lines.append(f"  {number}. {step.title} [{flags}; ~{step.expected_seconds:.0f} s]")
-            if not live:
-                continue
-            try:
-                verdict = step.check(ctx)
-                seen = f"{verdict.kind}: {verdict.sentence}"
-            except (ClientError, BotoCoreError) as exc:
-                seen = f"cannot read state: {type(exc).__name__}"
-            lines.append(f"       {seen}")
+            row: dict[str, Any] = {
+                "step": step.name, "title": step.title, "bestEffort": step.best_effort,
+                "concurrent": len(stage.steps) > 1, "background": stage.background,
+                "expectedSeconds": step.expected_seconds}
+            if live:
+                try:
+                    verdict = step.check(ctx)
+                    row["sees"], row["sentence"] = verdict.kind, verdict.sentence
+                except (ClientError, BotoCoreError) as exc:
+                    row["sees"], row["sentence"] = "unknown", f"cannot read state: {exc}"
+            rows.append(row)
+    return rows
+
+
+def render_plan(ctx: FailoverContext, rows: list[dict[str, Any]]) -> str:
+    lines = [f"Plan ({ctx.options.scope} failover, stack {ctx.options.stack}):"]
+    for number, row in enumerate(rows, 1):
+        flags = ("best effort" if row["bestEffort"] else "required")
+        flags += " | concurrently" if row["concurrent"] else ""
+        flags += " | background, never waited on" if row["background"] else ""
+        lines.append(f"  {number}. {row['title']} [{flags}; ~{row['expectedSeconds']:.0f} s]")
+        if "sees" in row:
+            lines.append(f"       {row['sees']}: {row['sentence']}")
     return "\n".join(lines)
 
 
@@ -236,7 +245,7 @@ class Command:
         if self.ctx.options.report is not None:
             write_json_report(self.ctx.options.report, {
                 "mode": "check", "stack": self.ctx.options.stack, "scope": self.ctx.options.scope,
-                "ready": not failed, "checks": [c.__dict__ for c in checks]})
+                "ready": not failed, "checks": [asdict(c) for c in checks]})
         if failed:
             raise NotReadyError("not ready: " + "; ".join(f"{c.name}: {c.detail}"
                                                           for c in failed))
@@ -246,8 +255,14 @@ class Command:
     def dry_run(self) -> ExitCode:
         checks = readiness.run_checks(self.ctx, daily=False)
         self.print(readiness.render_table(checks))
-        self.print(render_plan(self.ctx, live=True))
+        rows = plan_rows(self.ctx, live=True)
+        self.print(render_plan(self.ctx, rows))
         refused = readiness.refusals(checks)
+        if self.ctx.options.report is not None:
+            write_json_report(self.ctx.options.report, {
+                "mode": "dry-run", "stack": self.ctx.options.stack,
+                "scope": self.ctx.options.scope, "wouldProceed": not refused,
+                "checks": [asdict(c) for c in checks], "plan": rows})
         if refused:
             raise RefusedError("a real run would refuse: " + "; ".join(
                 f"{c.name}: {c.detail}" for c in refused))
@@ -320,7 +335,7 @@ class Command:
         for c in checks:
             if c.overridden:
                 log.warning("--force: %s failed (%s); going on as asked", c.name, c.detail)
-        self.print(render_plan(ctx, live=False))
+        self.print(render_plan(ctx, plan_rows(ctx, live=False)))
         if not ctx.options.yes:
             confirm(ctx, self.stdin, self.out)
         if resumed is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.rds.models import rds_backends
 
@@ -87,9 +88,12 @@ def test_happy_path_promotes_scales_switches_verifies_and_reports(
     assert "standbyPromoted" in result.out and "pulumi up -s dr" in result.out
 
 
-def test_dry_run_makes_no_mutating_call(world: w.World, failover: Any) -> None:
-    result = failover("--dry-run")
+def test_dry_run_makes_no_mutating_call(world: w.World, failover: Any, tmp_path: Path) -> None:
+    result = failover("--dry-run", "--report", str(tmp_path / "dry.json"))
     assert result.code == ExitCode.OK, result.out
+    report = json.loads((tmp_path / "dry.json").read_text())
+    assert report["wouldProceed"] is True
+    assert [r["sees"] for r in report["plan"]] == ["run"] * 8
     assert world.calls.seen, "the dry run read nothing"
     assert mutating(world) == []
     assert_untouched(world)
@@ -322,3 +326,13 @@ def test_webhook_is_notified(world: w.World, failover: Any, tmp_path: Path) -> N
     assert len(posted) == 1 and posted[0]["newWriter"] == w.STANDBY_DB
     notify = {s["name"]: s for s in json.loads(report_path.read_text())["steps"]}["notify"]
     assert "webhook answered HTTP 204" in notify["detail"]
+
+
+def test_unknown_lag_is_refused(world: w.World, failover: Any,
+                                caplog: pytest.LogCaptureFixture) -> None:
+    """No ReplicaLag datapoint in the window (RDS publishes one a minute): refuse, as for a lag
+    beyond the RPO, rather than guess the data-loss exposure."""
+    cloudwatch_backends[DEFAULT_ACCOUNT_ID][w.STANDBY].metric_data.clear()
+    assert failover("--yes").code == ExitCode.REFUSED
+    assert "unknown (no ReplicaLag datapoint in the window)" in caplog.text
+    assert_untouched(world)
