@@ -49,6 +49,7 @@ def assert_failed_over(world: w.World) -> None:
 
 def test_happy_path_promotes_scales_switches_verifies_and_reports(
         world: w.World, failover: Any, tmp_path: Path) -> None:
+    world.overrides["promote_seconds"] = 0.4
     report_path = tmp_path / "run.json"
     result = failover("--yes", "--report", str(report_path))
     assert result.code == ExitCode.OK, result.out
@@ -75,9 +76,10 @@ def test_happy_path_promotes_scales_switches_verifies_and_reports(
         "observe-route53": "done", "verify": "done", "notify": "done"}
     for step in steps.values():
         assert step["started_at"] <= step["ended_at"] and step["seconds"] >= 0
-    # Promotion and scale-up ran side by side.
+    # Scale-up did not wait for the (0.4 s) promotion: they ran side by side.
     promote, scale = steps["promote-database"], steps["scale-standby-app"]
-    assert promote["started_at"] < scale["ended_at"] and scale["started_at"] < promote["ended_at"]
+    assert promote["seconds"] >= 0.4
+    assert scale["started_at"] < promote["ended_at"] and scale["ended_at"] < promote["ended_at"]
     # The timeline sits beside the report and in the standby backup bucket.
     timeline = report_path.with_suffix(".md").read_text()
     assert "Measured RTO" in timeline and "| promote-database | done |" in timeline

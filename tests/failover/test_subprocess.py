@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def test_failover_script_as_a_subprocess_against_a_moto_server(
 
         def finish() -> None:
             w.complete_promotion({"DBInstanceIdentifier": db.db_instance_identifier})
-            promoted_at.append(time.monotonic())
+            promoted_at.append(time.time())
 
         threading.Timer(PROMOTE_SECONDS, finish).start()
         return db
@@ -86,11 +87,13 @@ def test_failover_script_as_a_subprocess_against_a_moto_server(
     assert " INFO    step promote-database done in " in done.stderr   # timestamped progress
     report = json.loads(report_path.read_text())
     steps = {s["name"]: s for s in report["steps"]}
-    promote = steps["promote-database"]["seconds"]
-    # Noticed within a few poll intervals of the emulated promotion finishing.
-    assert PROMOTE_SECONDS <= promote < PROMOTE_SECONDS + 0.5, promote
-    assert report["rtoSeconds"] < PROMOTE_SECONDS + 2.0
-    assert promoted_at
+    promote = steps["promote-database"]
+    assert promote["seconds"] >= PROMOTE_SECONDS
+    # Noticed within a few poll intervals (0.05 s growing to 0.2 s) of the emulated promotion
+    # finishing; the slack is for a loaded CI machine, the default 5 s interval would fail it.
+    noticed = datetime.fromisoformat(promote["ended_at"]).timestamp() - promoted_at[0]
+    assert 0 <= noticed < 1.0, noticed
+    assert report["rtoSeconds"] >= PROMOTE_SECONDS
     stored = w.client("s3", w.STANDBY).get_object(Bucket=switch_bucket, Key=w.SWITCH_KEY)
     assert stored["Body"].read() == b"FAILOVER"
     assert inventory.standby.database.identifier == w.STANDBY_DB

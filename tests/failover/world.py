@@ -150,7 +150,8 @@ class _Ok:
 
 
 def install_shims(world_session: boto3.Session, refreshes: list[dict[str, Any]],
-                  replication_status: list[str]) -> None:
+                  replication_status: list[str], overrides: dict[str, Any]) -> None:
+    """``overrides["promote_seconds"]``: promotion stays "modifying" that long, as in RDS."""
     events = world_session.events
 
     def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -158,7 +159,14 @@ def install_shims(world_session: boto3.Session, refreshes: list[dict[str, Any]],
 
     def promoted(context: dict[str, Any], **_: Any) -> None:
         body = context.get("shim_params", {}).get("body", {})
-        complete_promotion(body)
+        delay = float(overrides.get("promote_seconds", 0))
+        if not delay:
+            complete_promotion(body)
+            return
+        for backend in rds_backends[DEFAULT_ACCOUNT_ID].values():
+            if body["DBInstanceIdentifier"] in backend.databases:
+                backend.databases[body["DBInstanceIdentifier"]].status = "modifying"
+        threading.Timer(delay, complete_promotion, args=(body,)).start()
 
     def status_infos(parsed: dict[str, Any], **_: Any) -> None:
         for db in parsed.get("DBInstances", []):
