@@ -25,6 +25,7 @@ from caresync_dr.failover.errors import (
     LockedError,
     NotReadyError,
     RefusedError,
+    StepFailedError,
     UsageError,
 )
 from caresync_dr.failover.journal import Journal
@@ -313,7 +314,12 @@ class Command:
         me = LockHolder.me(ctx.run_id)
         lock.acquire(me, take_over_run=take_over)
         try:
-            code = self._locked_run(journal, previous if take_over else None)
+            try:
+                code = self._locked_run(journal, previous if take_over else None)
+            except (ClientError, BotoCoreError) as exc:   # e.g. the journal could not be saved
+                if journal.data:
+                    journal.data["status"] = "failed"   # local copy at least; SSM may be down
+                raise StepFailedError(f"AWS call failed: {exc}; continue with --resume") from exc
         except (FailoverError, KeyboardInterrupt) as exc:
             # A crash (kill -9, power loss, a bug) leaves lock and journal behind on purpose:
             # --resume of the same run takes both over.
@@ -407,6 +413,13 @@ def run(argv: list[str] | None = None, session: boto3.Session | None = None,
         log.error("%s", exc)
         log.debug("details", exc_info=True)
         return int(exc.exit_code)
+    except (ClientError, BotoCoreError) as exc:
+        log.error("AWS call failed: %s", exc)
+        log.debug("details", exc_info=True)
+        return int(ExitCode.FAILED)
+    except KeyboardInterrupt:
+        log.error("interrupted; the journal (if any) says where; continue with --resume")
+        return int(ExitCode.FAILED)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.rds.models import rds_backends
 
+from caresync_dr.aws import STANDBY
 from caresync_dr.cli import ExitCode
 from caresync_dr.failover import command
 from tests.failover import world as w
@@ -338,3 +339,20 @@ def test_unknown_lag_is_refused(world: w.World, failover: Any,
     assert failover("--yes").code == ExitCode.REFUSED
     assert "unknown (no ReplicaLag datapoint in the window)" in caplog.text
     assert_untouched(world)
+
+
+def test_throttling_beyond_the_budget_fails_resumably(world: w.World, failover: Any,
+                                                      tmp_path: Path) -> None:
+    served = w.throttle(world.session, {"s3.PutObject": 100}, url_contains=w.SWITCH_KEY)
+    report_path = tmp_path / "run.json"
+    result = failover("--yes", "--report", str(report_path))
+    assert result.code == ExitCode.FAILED
+    assert served["s3.PutObject"] == STANDBY.total_max_attempts   # bounded, then it gave up
+    report = json.loads(report_path.read_text())
+    assert {s["name"]: s["outcome"] for s in report["steps"]}["switch-traffic"] == "failed"
+    assert "SlowDown" in report["message"] and "reached max retries: 7" in report["message"]
+    assert world.parameter(w.STANDBY, world.inventory.lock_parameter) is None
+    served["s3.PutObject"] = 10**6     # the burst is over
+    resumed = failover("--yes", "--resume")
+    assert resumed.code == ExitCode.OK, resumed.out
+    assert_failed_over(world)

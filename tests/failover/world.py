@@ -229,6 +229,8 @@ THROTTLE_BODIES = {
               "</ErrorResponse>"),
     "json": (400, "application/x-amz-json-1.1",
              '{"__type":"ThrottlingException","message":"Rate exceeded"}'),
+    "rest-xml": (503, "application/xml", "<Error><Code>SlowDown</Code><Message>Please reduce "
+                 "your request rate.</Message><RequestId>t</RequestId></Error>"),
 }
 
 
@@ -238,17 +240,22 @@ def _headers(content_type: str) -> HTTPHeaders:
     return headers
 
 
-def throttle(session: boto3.Session, bursts: dict[str, int]) -> dict[str, int]:
-    """The first N requests of each ``service.Operation`` get a throttling error."""
+def throttle(session: boto3.Session, bursts: dict[str, int],
+             url_contains: str = "") -> dict[str, int]:
+    """The first N requests of each ``service.Operation`` get a throttling error.
+
+    botocore runs every before-send handler, so moto still executes each throttled request:
+    every throttle here is the harder case of a request applied whose answer was lost, and
+    the retry (and the code) must be idempotent for the run to end consistent."""
     served: dict[str, int] = dict.fromkeys(bursts, 0)
 
     def maybe(event_name: str, request: Any, **_: Any) -> AWSResponse | None:
         service, operation = event_name.split(".", 2)[1:]
         key = f"{service}.{operation}"
-        if key not in bursts or served[key] >= bursts[key]:
+        if key not in bursts or served[key] >= bursts[key] or url_contains not in request.url:
             return None
         served[key] += 1
-        protocol = "json" if service == "ssm" else "query"
+        protocol = {"ssm": "json", "s3": "rest-xml"}.get(service, "query")
         status, content_type, body = THROTTLE_BODIES[protocol]
         return AWSResponse(request.url, status, _headers(content_type),
                            MockRawResponse(body))
