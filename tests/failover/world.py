@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
 
 import boto3
@@ -262,6 +266,47 @@ def throttle(session: boto3.Session, bursts: dict[str, int],
 
     session.events.register_first("before-send", cast(Callable[..., None], maybe))
     return served
+
+
+# --- a moto server for subprocess runs (the drill's way) ----------------------------------------
+
+def slow_promotion(seconds: float, finished_at: list[float]) -> Callable[..., Any]:
+    """A replacement for moto's ``RDSBackend.promote_read_replica`` that behaves like RDS: the
+    instance is 'modifying' for ``seconds``, then detached and available (time appended)."""
+
+    def promote(backend: Any, db_kwargs: dict[str, Any]) -> Any:
+        db = backend.databases[db_kwargs["db_instance_identifier"]]
+        db.status = "modifying"
+
+        def finish() -> None:
+            complete_promotion({"DBInstanceIdentifier": db.db_instance_identifier})
+            finished_at.append(time.time())
+
+        threading.Timer(seconds, finish).start()
+        return db
+
+    return promote
+
+
+def standby_health() -> dict[str, Any]:
+    """The standby site's /api/health, computed from the emulated standby database."""
+    db = rds_backends[DEFAULT_ACCOUNT_ID][STANDBY].databases[STANDBY_DB]
+    writable = _promoted(db)
+    return {"status": "ok", "region": STANDBY,
+            "database": {"writable": writable, "role": "primary" if writable else "replica"}}
+
+
+def run_script(root: Path, endpoint: str, health_url: str, report: Path,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python scripts/failover.py --yes --report REPORT`` with the drill's environment knobs."""
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint,
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "CARESYNC_DR_POLL_SECONDS": "0.05", "CARESYNC_DR_POLL_MAX_SECONDS": "0.2",
+           "CARESYNC_DR_WAIT_TIMEOUT_SECONDS": "60", "CARESYNC_DR_VERIFY_TIMEOUT_SECONDS": "30",
+           "CARESYNC_DR_HEALTH_URL": health_url}
+    return subprocess.run([sys.executable, "scripts/failover.py", "--yes", "--report",
+                           str(report)], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
 # --- the health URL ----------------------------------------------------------------------------
