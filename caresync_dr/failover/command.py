@@ -96,12 +96,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--journal-file", type=Path, metavar="PATH",
                         help="local journal copy (default: beside --report, else "
                              "./reports/failover-journal.json)")
-    parser.add_argument("--health-url", help=f"override the public health URL ({ENV_HEALTH_URL})")
-    parser.add_argument("--poll-seconds", type=float, help=f"see {ENV_POLL}")
-    parser.add_argument("--poll-max-seconds", type=float, help=f"see {ENV_POLL_MAX}")
-    parser.add_argument("--wait-timeout", type=float, help=f"see {ENV_WAIT_TIMEOUT}")
-    parser.add_argument("--verify-timeout", type=float, help=f"see {ENV_VERIFY_TIMEOUT}")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR,
+    parser.add_argument("--health-url", metavar="URL",
+                        help=f"override the public health URL ({ENV_HEALTH_URL})")
+    parser.add_argument("--poll-seconds", type=float, metavar="S", help=f"see {ENV_POLL}")
+    parser.add_argument("--poll-max-seconds", type=float, metavar="S", help=f"see {ENV_POLL_MAX}")
+    parser.add_argument("--wait-timeout", type=float, metavar="S", help=f"see {ENV_WAIT_TIMEOUT}")
+    parser.add_argument("--verify-timeout", type=float, metavar="S",
+                        help=f"see {ENV_VERIFY_TIMEOUT}")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, metavar="DIR",
                         help="where Pulumi.<stack>.yaml lives (default: the repository)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
