@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -140,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mb", type=int, default=1024, help="database size (default 1024)")
     parser.add_argument("--jobs", type=int, default=2, help="pg_restore --jobs (default 2)")
     parser.add_argument("--compress-level", type=int, default=3, help="zstd level (default 3)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="interleaved rounds; medians are reported (default 3)")
     parser.add_argument("--report", type=Path, help="also write the JSON report here")
     parser.add_argument("--no-fsync", action="store_true",
                         help="run the server with fsync off (faster, less realistic)")
@@ -152,45 +155,61 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="caresync-bench-work-"))
     try:
         report: dict[str, Any] = {"size_mb_requested": args.size_mb, "jobs": args.jobs,
+                                  "repeat": args.repeat, "load_average_before": os.getloadavg(),
                                   "compress_level": args.compress_level, "cpus": os.cpu_count(),
                                   "fsync": not args.no_fsync}
         report["data"] = generate(cluster, "caresync", args.size_mb)
         tool = cluster.tool
         src = cluster.dsn("caresync")
-
-        base_file = work / "base.sql.gz"
-        report["baseline_backup_s"] = timed_shell(
-            f"{tool('pg_dump')} -d '{src}' | gzip > {base_file}")
         key = work / "bench.key"
         generate_key_file(key)
-        clock = time.monotonic()
-        manifest, data = take_backup(BackupOptions(src, work / "backups", key_from_file(key),
-                                                   compress_level=args.compress_level))
-        report["project_backup_s"] = time.monotonic() - clock
+        samples: dict[str, list[float]] = {name: [] for name in (
+            "baseline_backup", "project_backup", "baseline_restore", "project_restore",
+            "project_restore_decrypt", "project_restore_load", "project_verify")}
+        # Interleaved rounds: the machine may be shared, so each round measures both sides
+        # under the same conditions, and the report gives every sample and the median.
+        for round_no in range(1, args.repeat + 1):
+            log.info("round %d of %d", round_no, args.repeat)
+            base_file = work / "base.sql.gz"
+            samples["baseline_backup"].append(timed_shell(
+                f"{tool('pg_dump')} -d '{src}' | gzip > {base_file}"))
+            clock = time.monotonic()
+            manifest, data = take_backup(BackupOptions(
+                src, work / f"backups-{round_no}", key_from_file(key),
+                compress_level=args.compress_level))
+            samples["project_backup"].append(time.monotonic() - clock)
 
-        cluster.psql("CREATE DATABASE base_restore")
-        report["baseline_restore_s"] = timed_shell(
-            f"gunzip -c {base_file} | {tool('psql')} -X -q -v ON_ERROR_STOP=1 "
-            f"-d '{cluster.dsn('base_restore')}' >/dev/null")
-        cluster.psql("DROP DATABASE base_restore")
+            cluster.psql("CREATE DATABASE base_restore")
+            samples["baseline_restore"].append(timed_shell(
+                f"gunzip -c {base_file} | {tool('psql')} -X -q -v ON_ERROR_STOP=1 "
+                f"-d '{cluster.dsn('base_restore')}' >/dev/null"))
+            cluster.psql("DROP DATABASE base_restore")
 
-        result = rollback(data, src, resolver(key, no_kms), jobs=args.jobs,
-                          swap_in=False, work_dir=work)
-        seconds = result.seconds
-        report["project_restore_s"] = seconds["verify_and_decrypt"] + seconds["load"]
-        report["project_restore_detail_s"] = seconds
-        report["project_restore_incl_verify_s"] = report["project_restore_s"] + seconds["verify"]
-        report["sizes_bytes"] = {"baseline_sql_gz": base_file.stat().st_size,
-                                 "project_dump_enc": manifest.size_bytes,
-                                 "project_dump_plain": manifest.dump_bytes}
-        report["backup_ratio"] = report["project_backup_s"] / report["baseline_backup_s"]
-        report["restore_ratio"] = report["project_restore_s"] / report["baseline_restore_s"]
-        report["restore_incl_verify_ratio"] = (report["project_restore_incl_verify_s"]
-                                               / report["baseline_restore_s"])
+            result = rollback(data, src, resolver(key, no_kms), jobs=args.jobs, swap_in=False,
+                              work_dir=work, scratch_label=f"bench{round_no}")
+            cluster.psql(f"DROP DATABASE {result.restored_as}")
+            seconds = result.seconds
+            samples["project_restore_decrypt"].append(seconds["verify_and_decrypt"])
+            samples["project_restore_load"].append(seconds["load"])
+            samples["project_restore"].append(seconds["verify_and_decrypt"] + seconds["load"])
+            samples["project_verify"].append(seconds["verify"])
+            shutil.rmtree(data.parent)
+            report["sizes_bytes"] = {"baseline_sql_gz": base_file.stat().st_size,
+                                     "project_dump_enc": manifest.size_bytes,
+                                     "project_dump_plain": manifest.dump_bytes}
+        median = {name: statistics.median(values) for name, values in samples.items()}
+        report["samples_s"] = samples
+        report["median_s"] = median
+        report["backup_ratio"] = median["project_backup"] / median["baseline_backup"]
+        report["restore_ratio"] = median["project_restore"] / median["baseline_restore"]
+        report["restore_incl_verify_ratio"] = ((median["project_restore"]
+                                                + median["project_verify"])
+                                               / median["baseline_restore"])
         report["targets"] = {"backup_ratio_max": 1.1, "restore_ratio_max": 0.5,
                              "backup_met": report["backup_ratio"] <= 1.1,
                              "restore_met": report["restore_ratio"] <= 0.5}
-        text = json.dumps(report, indent=2, default=lambda v: round(v, 2))
+        report["load_average_after"] = os.getloadavg()
+        text = json.dumps(report, indent=2, default=str)
         print(text)
         if args.report:
             args.report.write_text(text + "\n")
