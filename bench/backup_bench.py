@@ -205,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         report["restore_incl_verify_ratio"] = ((median["project_restore"]
                                                 + median["project_verify"])
                                                / median["baseline_restore"])
+        report["per_round_ratios"] = {
+            "backup": [p / b for p, b in zip(samples["project_backup"],
+                                             samples["baseline_backup"], strict=True)],
+            "restore": [p / b for p, b in zip(samples["project_restore"],
+                                              samples["baseline_restore"], strict=True)]}
         report["targets"] = {"backup_ratio_max": 1.1, "restore_ratio_max": 0.5,
                              "backup_met": report["backup_ratio"] <= 1.1,
                              "restore_met": report["restore_ratio"] <= 0.5}

@@ -14,6 +14,8 @@ import os
 import time
 from datetime import UTC, datetime
 
+import psycopg
+
 from caresync_dr.aws import AwsClients
 from caresync_dr.backup.create import BackupOptions, take_backup
 from caresync_dr.backup.errors import BackupError, KeyUnavailableError
@@ -111,10 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         code = ExitCode.USAGE
         report["error"] = str(exc)
-    except BackupError as exc:
-        log.error("backup failed: %s", exc)
+    except (BackupError, psycopg.Error) as exc:
+        log.error("backup failed: %s", str(exc).strip())
         code = ExitCode.FAILED
-        report["error"] = str(exc)
+        report["error"] = str(exc).strip()
     report.update(exit_code=int(code), result="ok" if code == ExitCode.OK else "failed",
                   duration_seconds=round(time.monotonic() - clock, 3))
     if args.report:

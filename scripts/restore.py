@@ -14,6 +14,8 @@ import os
 import time
 from datetime import UTC, datetime
 
+import psycopg
+
 from caresync_dr.aws import AwsClients
 from caresync_dr.backup.errors import (
     BackupError,
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         code, message = ExitCode.REFUSED, f"{exc}; the live database was not touched"
     except BackupError as exc:
         code, message = ExitCode.FAILED, str(exc)
+    except psycopg.Error as exc:
+        code, message = ExitCode.FAILED, f"database error: {str(exc).strip()}"
     if code != ExitCode.OK:
         log.error("rollback refused/failed: %s", message)
         report["error"] = message

@@ -22,6 +22,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+
 from caresync_dr.aws import AwsClients
 from caresync_dr.backup.errors import BackupError, BackupNotFoundError
 from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
@@ -111,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     except BackupNotFoundError as exc:
         code = ExitCode.USAGE
         report["error"] = str(exc)
-    except BackupError as exc:
+    except (BackupError, psycopg.Error) as exc:
         code = ExitCode.FAILED
-        report["error"] = str(exc)
+        report["error"] = str(exc).strip()
     finally:
         shutil.rmtree(downloads, ignore_errors=True)
     for part in ("local", "rds"):

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from psycopg import sql
 from caresync_dr.backup.crypto import Header, decrypt_stream
 from caresync_dr.backup.errors import BackupError, BackupNotFoundError, IntegrityError
 from caresync_dr.backup.manifest import DATA_SUFFIX, MANIFEST_SUFFIX, Manifest, read_manifest
-from caresync_dr.backup.progress import Progress
+from caresync_dr.backup.progress import Progress, human_bytes
 from caresync_dr.backup.tools import pg_tool, with_dbname
 from caresync_dr.backup.verify import compare, fingerprints_of
 
@@ -178,7 +179,7 @@ RESTORE_PGOPTIONS = "-c maintenance_work_mem=512MB -c synchronous_commit=off"
 
 
 def load(prepared_backup: PreparedBackup, target_url: str, jobs: int = 2,
-         bin_dir: Path | None = None) -> None:
+         bin_dir: Path | None = None, progress_seconds: float = 10.0) -> None:
     """Load into an existing, empty database; raise with pg_restore's/psql's own message."""
     env = dict(os.environ)
     env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " " + RESTORE_PGOPTIONS).strip()
@@ -189,10 +190,32 @@ def load(prepared_backup: PreparedBackup, target_url: str, jobs: int = 2,
         argv = [pg_tool("psql", bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                 "--single-transaction", "--dbname", target_url, "-f", str(prepared_backup.archive)]
     log.info("loading with %s (jobs=%d)", Path(argv[0]).name, jobs)
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    if result.returncode != 0:
-        raise BackupError(f"{Path(argv[0]).name} failed (exit {result.returncode}): "
-                          f"{result.stderr.strip()[-2000:]}")
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        started = time.monotonic()
+        while True:
+            try:
+                proc.wait(timeout=progress_seconds)
+                break
+            except subprocess.TimeoutExpired:
+                log.info("loading: %.0f s, restored database is %s", time.monotonic() - started,
+                         human_bytes(_database_size(target_url)))
+        errors.seek(0)
+        message = errors.read().decode(errors="replace").strip()
+    if proc.returncode != 0:
+        raise BackupError(f"{Path(argv[0]).name} failed (exit {proc.returncode}): "
+                          f"{message[-2000:]}")
+    log.info("loaded in %.1f s; database is %s", time.monotonic() - started,
+             human_bytes(_database_size(target_url)))
+
+
+def _database_size(url: str) -> int:
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+            return int(row[0]) if row else 0
+    except psycopg.Error:
+        return 0
 
 
 def verify_restored(prepared_backup: PreparedBackup, target_url: str) -> list[str]:

@@ -31,6 +31,7 @@ from caresync_dr.backup.restore import (
 from caresync_dr.backup.tools import dbname_of, with_dbname
 
 log = logging.getLogger(__name__)
+MAX_IDENTIFIER_BYTES = 63
 
 
 @dataclass
@@ -66,6 +67,11 @@ def rollback(backup: Path, database_url: str, master_key_for: Callable[[Header],
     live = dbname_of(database_url)
     maint = maintenance_url(database_url, maintenance_db)
     restored, old = f"{live}_{scratch_label}_{stamp}", f"{live}_old_{stamp}"
+    for name in (restored, old):
+        if len(name.encode()) > MAX_IDENTIFIER_BYTES:  # PostgreSQL would silently truncate it
+            raise BackupError(f"database name {name!r} would exceed PostgreSQL's "
+                              f"{MAX_IDENTIFIER_BYTES}-byte limit; restore with --no-swap into "
+                              "a database with a shorter name")
     seconds: dict[str, float] = {}
     clock = time.monotonic()
     with prepared(backup, master_key_for, work_dir) as ready:
