@@ -15,15 +15,18 @@ import gzip
 import hashlib
 import logging
 import os
+import queue
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import psycopg
 import zstandard
@@ -84,16 +87,39 @@ def _private_file(directory: Path, name: str) -> Path:
 
 
 def _decrypt_to(data: Path, target: Path, master_key_for: Callable[[Header], bytes]) -> int:
+    """Decrypt and decompress into ``target``; a writer thread overlaps disk writes with the
+    decompression (both release the GIL). The bounded queue keeps memory flat."""
     progress = Progress("restore: decrypt")
     decompressor = zstandard.ZstdDecompressor().decompressobj()
+    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+    write_errors: list[OSError] = []
+
+    def writer(out: BinaryIO) -> None:
+        while (block := pending.get()) is not None:
+            if not write_errors:
+                try:
+                    out.write(block)
+                except OSError as exc:  # e.g. disk full: reported by the main thread
+                    write_errors.append(exc)
+
     with data.open("rb") as inp, target.open("wb") as out:
+        thread = threading.Thread(target=writer, args=(out,), name="restore-writer")
+        thread.start()
         try:
             for chunk in decrypt_stream(inp, master_key_for):
                 plain = decompressor.decompress(chunk)
-                out.write(plain)
+                pending.put(plain)
                 progress.add(len(plain))
+                if write_errors:
+                    break
         except zstandard.ZstdError as exc:
             raise IntegrityError(f"backup decrypts but does not decompress: {exc}") from exc
+        finally:
+            pending.put(None)
+            thread.join()
+        if write_errors:
+            raise BackupError(f"cannot write the decrypted archive to {target}: "
+                              f"{write_errors[0].strerror}")
         if not decompressor.eof:
             raise IntegrityError("backup decrypts but its compressed stream is incomplete")
     progress.done()
