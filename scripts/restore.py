@@ -31,11 +31,11 @@ from caresync_dr.cli import ExitCode, setup_logging, write_json_report
 log = logging.getLogger("restore")
 
 EPILOG = f"""\
-BACKUP is backup_YYYYMMDD_HHMMSS.dump.enc (its .manifest.json beside it), the manifest, or a plain
-.sql.gz as in the seed. No prompt: nothing is destroyed (the live database is kept as
-<db>_old_<ts> until you drop it), so runbooks can call `./scripts/rollback.sh FILE`.
-Keys: a KMS-encrypted backup needs AWS credentials; a key-file backup needs --key-file or
-${KEY_FILE_ENV}.
+BACKUP is backup_YYYYMMDD_HHMMSS.dump.enc (its .manifest.json beside it), the manifest, a backup
+directory (its newest complete backup), or a plain .sql.gz as in the seed. No prompt: nothing is
+destroyed (the live database is kept as <db>_old_<ts> until you drop it), so runbooks can call
+`./scripts/rollback.sh FILE`. Keys: a KMS-encrypted backup needs AWS credentials; a key-file
+backup needs --key-file or ${KEY_FILE_ENV}.
 
 exit codes:
   0  restored, verified and swapped in (or, with --dry-run, the backup is intact and decrypts)

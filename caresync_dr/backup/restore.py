@@ -36,6 +36,7 @@ from caresync_dr.backup.crypto import Header, decrypt_stream
 from caresync_dr.backup.errors import BackupError, BackupNotFoundError, IntegrityError
 from caresync_dr.backup.manifest import DATA_SUFFIX, MANIFEST_SUFFIX, Manifest, read_manifest
 from caresync_dr.backup.progress import Progress, human_bytes
+from caresync_dr.backup.storage import latest_local
 from caresync_dr.backup.tools import pg_tool, with_dbname
 from caresync_dr.backup.verify import compare, fingerprints_of
 
@@ -54,7 +55,12 @@ class PreparedBackup:
 
 
 def locate(argument: Path) -> tuple[Path, Path | None]:
-    """The data file and manifest for what an operator passed: data file, manifest or name."""
+    """The data file and manifest for what an operator passed: data file, manifest, name, or a
+    backup directory (its newest complete backup)."""
+    if argument.is_dir():
+        newest = latest_local(argument)
+        log.info("newest backup in %s is %s", argument, newest.name)
+        return newest.data, newest.manifest
     text = str(argument)
     if text.endswith(".sql.gz") or text.endswith(".sql"):
         if not argument.is_file():

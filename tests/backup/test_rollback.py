@@ -175,5 +175,8 @@ def test_dry_run_changes_nothing(pg_server: PostgresCluster, live_db: str, key_f
     before = state(live_db)
     assert restore_script.main([str(data), "--database-url", live_db, "--key-file",
                                 str(key_file), "--dry-run"]) == 0
+    # a directory means its newest backup: `./scripts/rollback.sh /backups`
+    assert restore_script.main([str(data.parent), "--database-url", live_db, "--key-file",
+                                str(key_file), "--dry-run"]) == 0
     assert state(live_db) == before
     assert databases(pg_server, live_db.rsplit("/", 1)[1] + "_") == set()
