@@ -38,15 +38,18 @@ def test_backup_during_writes_is_a_consistent_snapshot(
                     conn.execute("UPDATE patients SET weight_kg = weight_kg + 1 WHERE id = 2")
                 committed += 1
 
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 30
+        while committed < count:
+            assert thread.is_alive() and time.monotonic() < deadline, "writer stopped"
+            time.sleep(0.01)
+
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        while committed < 20:
-            time.sleep(0.01)
+        wait_for(20)
         manifest, data = backup(live_db, tmp_path / "b", key_file)
-        at_backup_end = committed
-        while committed < at_backup_end + 20:
-            time.sleep(0.01)
+        wait_for(committed + 20)
     finally:
         stop.set()
         thread.join()
