@@ -15,9 +15,11 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_backup import BackupClient
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_kms import KMSClient
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_route53 import Route53Client
     from mypy_boto3_s3 import S3Client
@@ -87,3 +89,9 @@ class AwsClients:
 
     def route53(self) -> Route53Client:
         return self._client("route53")  # type: ignore[no-any-return]
+
+    def kms(self) -> KMSClient:
+        return self._client("kms")  # type: ignore[no-any-return]
+
+    def backup(self) -> BackupClient:
+        return self._client("backup")  # type: ignore[no-any-return]

@@ -1,0 +1,1 @@
+"""Portable logical backups: dump, encrypt, store, prune, restore, verify, restore-test."""

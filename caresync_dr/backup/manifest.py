@@ -1,0 +1,83 @@
+"""The manifest beside each backup: what it holds and how to check it."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from caresync_dr.backup.errors import BackupNotFoundError, IntegrityError
+from caresync_dr.backup.verify import TableFingerprint
+
+NAME_FORMAT = "backup_%Y%m%d_%H%M%S"
+NAME_RE = re.compile(r"^backup_(\d{8}_\d{6})")
+DATA_SUFFIX = ".dump.enc"          # pg_dump custom format, zstd-compressed, AES-256-GCM chunks
+MANIFEST_SUFFIX = ".manifest.json"
+FORMAT = "pg_dump-custom+zstd+aes-256-gcm-chunked/v1"
+
+
+def backup_name(when: datetime) -> str:
+    return when.astimezone(UTC).strftime(NAME_FORMAT)
+
+
+def name_time(name: str) -> datetime | None:
+    """The UTC time in a backup's name, or None if the name is not a backup's."""
+    match = NAME_RE.match(name)
+    if not match:
+        return None
+    return datetime.strptime(match.group(1), "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
+
+
+@dataclass
+class Manifest:
+    name: str
+    database: str
+    data_file: str
+    sha256: str
+    size_bytes: int
+    dump_bytes: int
+    server_version: str
+    pg_dump_version: str
+    started_at: str
+    finished_at: str
+    key: dict[str, Any]
+    tables: dict[str, TableFingerprint] = field(default_factory=dict)
+    format: str = FORMAT
+    compression: str = "zstd"
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "manifest") -> Manifest:
+        try:
+            data = json.loads(text)
+            data["tables"] = {name: TableFingerprint(rows=int(t["rows"]),
+                                                     fingerprint=str(t["fingerprint"]))
+                              for name, t in data.get("tables", {}).items()}
+            manifest = cls(**data)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise IntegrityError(f"{source} is not a valid backup manifest: {exc}") from exc
+        if manifest.format != FORMAT:
+            raise IntegrityError(f"{source} has unknown format {manifest.format!r}")
+        return manifest
+
+    def write(self, directory: Path) -> Path:
+        path = directory / f"{self.name}{MANIFEST_SUFFIX}"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self.to_json())
+        tmp.replace(path)
+        return path
+
+
+def read_manifest(path: Path) -> Manifest:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise BackupNotFoundError(f"manifest {path} does not exist; an encrypted backup cannot "
+                                  "be verified without it") from None
+    return Manifest.from_json(text, str(path))

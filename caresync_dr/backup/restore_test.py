@@ -1,0 +1,87 @@
+"""The daily restore test, local side: latest backup -> throwaway database -> verify -> drop.
+
+"An unverified backup is not a backup": this proves the newest backup decrypts, loads and matches
+its manifest, and that it is recent enough. The scratch database is dropped whatever happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from caresync_dr.backup.crypto import Header
+from caresync_dr.backup.errors import BackupError
+from caresync_dr.backup.restore import drop_database, maintenance_url
+from caresync_dr.backup.rollback import rollback
+from caresync_dr.backup.storage import LocalBackup, download, latest_in_bucket, latest_local
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RestoreTestResult:
+    passed: bool
+    backup: str | None = None
+    backup_age_hours: float | None = None
+    scratch_database: str | None = None
+    problems: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def find_latest(local_dir: Path | None, s3: S3Client | None, bucket: str | None,
+                prefix: str, download_dir: Path) -> LocalBackup:
+    if bucket and s3 is not None:
+        name = latest_in_bucket(s3, bucket, prefix)
+        log.info("latest backup in s3://%s/%s is %s; downloading", bucket, prefix, name)
+        return download(s3, bucket, name, download_dir, prefix)
+    if local_dir is None:
+        raise BackupError("no backup source: give a local directory or a bucket")
+    return latest_local(local_dir)
+
+
+def run_local_restore_test(backup: LocalBackup, target_url: str,
+                           master_key_for: Callable[[Header], bytes], *,
+                           max_age: timedelta | None, now: datetime | None = None,
+                           jobs: int = 2) -> RestoreTestResult:
+    now = now or datetime.now(UTC)
+    result = RestoreTestResult(passed=False, backup=backup.name,
+                               backup_age_hours=round((now - backup.taken_at)
+                                                      .total_seconds() / 3600, 2))
+    if max_age is not None and now - backup.taken_at > max_age:
+        result.problems.append(
+            f"latest backup {backup.name} is {result.backup_age_hours} h old, more than the "
+            f"allowed {max_age.total_seconds() / 3600:g} h: backups have stopped")
+    clock = time.monotonic()
+    try:
+        outcome = rollback(backup.data, target_url, master_key_for, jobs=jobs, swap_in=False,
+                           now=now, scratch_label="restoretest")
+        result.scratch_database = outcome.restored_as
+        result.seconds.update(outcome.seconds)
+        log.info("restore test: %s restored into %s and %s", backup.name, outcome.restored_as,
+                 outcome.verification)
+    except BackupError as exc:
+        result.problems.append(str(exc))
+    finally:
+        if result.scratch_database:
+            drop_database(maintenance_url(target_url), result.scratch_database)
+            log.info("restore test: dropped %s", result.scratch_database)
+    result.seconds["total"] = round(time.monotonic() - clock, 3)
+    result.passed = not result.problems
+    return result
+
+
+def scratch_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="caresync-restore-test-"))

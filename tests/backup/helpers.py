@@ -1,0 +1,20 @@
+"""Shared steps for the backup tests: take a backup, read a database's fingerprints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from caresync_dr.backup.create import BackupOptions, take_backup
+from caresync_dr.backup.keys import key_from_file
+from caresync_dr.backup.manifest import Manifest
+from caresync_dr.backup.verify import TableFingerprint, fingerprints_of
+
+
+def backup(url: str, directory: Path, key_file: Path,
+           now: datetime | None = None) -> tuple[Manifest, Path]:
+    return take_backup(BackupOptions(url, directory, key_from_file(key_file)), now=now)
+
+
+def state(url: str) -> dict[str, TableFingerprint]:
+    return fingerprints_of(url)

@@ -1,0 +1,67 @@
+"""health-check.sh: app endpoint and database checks, failures named."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from caresync_dr.pg.cluster import PostgresCluster, free_port
+from scripts import health_check
+
+
+@pytest.fixture
+def app() -> Iterator[tuple[str, dict[str, int]]]:
+    state = {"status": 200}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(state["status"] if self.path == "/api/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", state
+    server.shutdown()
+
+
+@pytest.mark.postgres
+def test_all_healthy(app: tuple[str, dict[str, int]], live_db: str,
+                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert health_check.main(["--url", app[0], "--database-url", live_db]) == 0
+    assert "patients has 300 rows" in capsys.readouterr().out
+
+
+@pytest.mark.postgres
+def test_app_failure_is_named(app: tuple[str, dict[str, int]], live_db: str,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    app[1]["status"] = 503
+    assert health_check.main(["--url", app[0], "--database-url", live_db]) == 1
+    assert "FAIL app: " in capsys.readouterr().out
+
+
+@pytest.mark.postgres
+def test_missing_patients_table_fails(pg_server: PostgresCluster, live_db: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    pg_server.psql("DROP TABLE patients CASCADE", live_db.rsplit("/", 1)[1])
+    assert health_check.main(["--skip-app", "--database-url", live_db]) == 1
+    assert "FAIL patients: table patients does not exist" in capsys.readouterr().out
+
+
+def test_unreachable_database_and_app_fail(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    assert health_check.main(["--url", f"http://127.0.0.1:{port}", "--timeout", "1",
+                              "--database-url", f"postgresql://x@127.0.0.1:{port}/db"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL app: " in out and "FAIL database: cannot connect" in out
+
+
+def test_nothing_to_check_is_usage(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert health_check.main(["--skip-app"]) == 2
