@@ -2,7 +2,7 @@
 
 Health contract (what ``scripts/failover.py`` verifies through the public URL)::
 
-    200 {"status": "ok", "site": "primary",
+    200 {"status": "ok", "site": "primary", "region": "us-east-1",
          "database": {"reachable": true, "role": "primary"|"standby", "writable": true|false}}
     503 {"status": "error", "site": ..., "database": {"reachable": false, "error": "..."}}
 
@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 class SiteApp:
     """One site's app server on 127.0.0.1 (a free port), in a thread of the drill."""
 
-    def __init__(self, site: str, locate: Callable[[], str | None]) -> None:
+    def __init__(self, site: str, region: str, locate: Callable[[], str | None]) -> None:
         self.site = site
+        self.region = region
         self.locate = locate
         self.port = free_port()
         self._conn: psycopg.Connection[Any] | None = None
@@ -61,9 +62,9 @@ class SiteApp:
                 if self._conn is not None:
                     self._conn.close()
                 self._conn = None
-                return 503, {"status": "error", "site": self.site,
+                return 503, {"status": "error", "site": self.site, "region": self.region,
                              "database": {"reachable": False, "error": str(exc).strip()[:200]}}
-        return 200, {"status": "ok", "site": self.site,
+        return 200, {"status": "ok", "site": self.site, "region": self.region,
                      "database": {"reachable": True,
                                   "role": "standby" if in_recovery else "primary",
                                   "writable": not in_recovery}}

@@ -42,12 +42,17 @@ class Databases:
         return [c for c in (self.primary, self.standby, self.local_replica) if c is not None]
 
     def stop(self, keep: bool = False) -> None:
+        """Stop every server and delete the data; ``keep`` leaves both for inspection."""
+        if keep:
+            log.info("--keep: PostgreSQL servers left running on ports %s (data in %s)",
+                     ", ".join(str(c.port) for c in self.all()),
+                     ", ".join(str(d) for d in self.dirs))
+            return
         for cluster in self.all():
             if postmaster_alive(cluster):
                 cluster.stop(mode="immediate")
-        if not keep:
-            for directory in self.dirs:
-                shutil.rmtree(directory, ignore_errors=True)
+        for directory in self.dirs:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _standby_of(primary: PostgresCluster, prefix: str) -> tuple[PostgresCluster, Path]:

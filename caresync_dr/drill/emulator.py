@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import socket
 import struct
@@ -35,7 +36,9 @@ from caresync_dr.pg.cluster import free_port
 
 log = logging.getLogger(__name__)
 
-ACCOUNT_ID = "123456789012"  # moto's default account; backends are keyed by it
+# The account the offline fakes (caresync_dr.offline.fakes) use, so ARNs built by the program
+# and ARNs returned by the emulator agree. moto's server reads MOTO_ACCOUNT_ID per request.
+ACCOUNT_ID = "111122223333"
 # The Route 53 API has one endpoint, in us-east-1, whatever the caller's region.
 GLOBAL_CONTROL_PLANES = {"route53": "us-east-1"}
 _SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
@@ -150,12 +153,15 @@ class Emulator:
         self.hooks: list[Callable[[AwsCall], None]] = []
         self.port = free_port()
         self._server: _Server | None = None
+        self._saved_account: str | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        self._saved_account = os.environ.get("MOTO_ACCOUNT_ID")
+        os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT_ID
         self._server = _Server(self, self.port)
         self._server.start()
         log.debug("AWS emulator listening on %s", self.endpoint)
@@ -164,6 +170,10 @@ class Emulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            if self._saved_account is None:
+                os.environ.pop("MOTO_ACCOUNT_ID", None)
+            else:
+                os.environ["MOTO_ACCOUNT_ID"] = self._saved_account
 
     def env(self) -> dict[str, str]:
         """Environment for processes that must talk to the emulator and nothing else."""
