@@ -49,12 +49,15 @@ class EmulatorHandler:
     region: str  # the stack's aws:region; a resource's ``region`` input overrides it
     created: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
     clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # One session for every client: it caches the service models (a new session per client
+    # re-reads them, seconds per deploy).
+    session: boto3.session.Session = field(default_factory=boto3.session.Session)
 
     def client(self, service: str, region: str) -> Any:
         key = (service, region)
         if key not in self.clients:
-            self.clients[key] = boto3.session.Session().client(
-                service, region_name=region, endpoint_url=self.emulator.endpoint,  # type: ignore[call-overload]
+            self.clients[key] = self.session.client(  # type: ignore[call-overload]
+                service, region_name=region, endpoint_url=self.emulator.endpoint,
                 aws_access_key_id="testing", aws_secret_access_key="testing",
                 config=Config(retries={"mode": "standard", "total_max_attempts": 2}))
         return self.clients[key]
@@ -66,7 +69,7 @@ class EmulatorHandler:
             return None
         from caresync_dr.offline.fakes import fake_state
 
-        inputs = dict(args.inputs)
+        inputs = unsecret(dict(args.inputs))
         region = str(inputs.get("region") or self.region)
         key = (args.typ, args.name, region)
         fake_id, state = fake_state(args.typ, args.name, inputs, region, ACCOUNT_ID)
@@ -81,6 +84,21 @@ class EmulatorHandler:
 
     def call(self, args: Any) -> dict[str, Any] | None:
         return None  # the offline fakes answer data sources with the emulator's account
+
+
+# Pulumi's wire marker for a secret value (the mocks pass secrets wrapped in it).
+_SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+
+
+def unsecret(value: Any) -> Any:
+    """The plain value inside Pulumi's secret wrappers (the emulator stores plain values)."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG[0]) == _SECRET_SIG[1] and "value" in value:
+            return unsecret(value["value"])
+        return {k: unsecret(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unsecret(v) for v in value]
+    return value
 
 
 # --- creators: one per resource type failover touches -----------------------------------------
@@ -366,11 +384,13 @@ def deploy_stacks(emulator: Emulator, project_dir: Path) -> Deployment:
     outputs: dict[str, dict[str, Any]] = {}
     resources: dict[str, list[Any]] = {}
     handlers: dict[str, EmulatorHandler] = {}
+    session = boto3.session.Session()
     regions = {stack: s.region for stack, s in settings.items()}
     for stack in STACK_ORDER:
         other = "dr" if stack == "prod" else "prod"
         references = {other: outputs[other]} if other in outputs else {}
-        handler = handlers.setdefault(stack, EmulatorHandler(emulator, regions[stack]))
+        handler = handlers.setdefault(stack, EmulatorHandler(emulator, regions[stack],
+                                                             session=session))
         run = run_program(stack, project_dir=project_dir, stack_references=references,
                           handler=handler)
         outputs[stack] = run.outputs

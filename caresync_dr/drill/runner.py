@@ -77,7 +77,7 @@ class Probe:
                 self.last = json.dumps(body)[:200]
             except (OSError, ValueError) as exc:
                 self.last = str(exc)[:200]
-            self._stop.wait(0.02)
+            self._stop.wait(0.05)
 
     def stop(self) -> None:
         self._stop.set()
@@ -106,6 +106,7 @@ def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
     """Break what the scenario breaks, all at one instant; returns that instant."""
     at = time.monotonic()
     timeline.outage_at = at
+    timeline.outage_wall = time.time()
     primary_region = world.inventory.primary.region
     if scenario.region_down:
         world.emulator.take_down(regions=[primary_region], services=GLOBAL_CONTROL_PLANES)
@@ -129,7 +130,7 @@ def run_failover(world: World, options: DrillOptions, work: Path,
             "--yes", "--report", str(report), "--journal-file", str(work / "journal.json"),
             "--health-url", world.front.health_url,
             "--poll-seconds", str(options.poll_seconds),
-            "--poll-max-seconds", str(options.poll_seconds * 2),
+            "--poll-max-seconds", str(options.poll_seconds),
             "--wait-timeout", str(max(30.0, options.promote_seconds * 4)),
             "--verify-timeout", str(options.serve_timeout),
             "--project-dir", str(options.project_dir)]

@@ -25,6 +25,7 @@ class Timeline:
 
     origin: float = field(default_factory=time.monotonic)
     outage_at: float | None = None
+    outage_wall: float | None = None  # time.time() at the outage, to place wall-clock events
     events: list[tuple[float, str]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
 
@@ -32,6 +33,12 @@ class Timeline:
         when = time.monotonic() if at is None else at
         self.events.append((when, text))
         log.info("%s", text)
+
+    def event_at_wall(self, wall: float, text: str) -> None:
+        """An event known by its wall-clock time (e.g. from failover.py's report)."""
+        if self.outage_at is None or self.outage_wall is None:
+            return
+        self.events.append((self.outage_at + (wall - self.outage_wall), text))
 
     def rel(self, when: float) -> float:
         """Seconds relative to the outage (negative before it), or to the start."""
