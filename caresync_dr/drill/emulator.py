@@ -8,8 +8,9 @@ writing a byte, so botocore in any process raises a connection error and runs it
 logic. Route 53's API is global but signed for ``us-east-1``: taking us-east-1 down takes the
 Route 53 control plane with it, as in the December 2021 event.
 
-Hooks (``after``) see each successfully handled request, so the layers in ``promotion`` and
-``scaling`` can add the time real AWS takes to moto's instant state changes.
+Hooks see each request moto handled, so the layers in ``promotion`` and ``scaling`` can add
+the time real AWS takes to moto's instant state changes; responders answer the few query-API
+calls moto does not implement at all (``refresh``: Auto Scaling instance refreshes).
 """
 
 from __future__ import annotations
@@ -94,6 +95,17 @@ class _Dispatcher:
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
             params = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        call = AwsCall(region=region, service=service, action=params.get("Action"),
+                       params=params, status=0)
+        for responder in list(self.emulator.responders):
+            answer = responder(call)
+            if answer is not None:
+                status, xml = answer
+                body = xml.encode()
+                start_response(f"{status} {'OK' if status == 200 else 'Error'}",
+                               [("Content-Type", "text/xml"),
+                                ("Content-Length", str(len(body)))])
+                return [body]
         status_holder: list[int] = []
 
         def recording_start_response(status: str, headers: Any, *args: Any) -> Any:
@@ -151,6 +163,8 @@ class Emulator:
     def __init__(self) -> None:
         self.outage = Outage()
         self.hooks: list[Callable[[AwsCall], None]] = []
+        # Answer a request instead of moto (for APIs moto does not implement): (status, XML).
+        self.responders: list[Callable[[AwsCall], tuple[int, str] | None]] = []
         self.port = free_port()
         self._server: _Server | None = None
         self._saved_account: str | None = None

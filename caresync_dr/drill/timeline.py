@@ -26,6 +26,7 @@ class Timeline:
     origin: float = field(default_factory=time.monotonic)
     outage_at: float | None = None
     outage_wall: float | None = None  # time.time() at the outage, to place wall-clock events
+    fenced_at: float | None = None  # when the old primary database was gone (all killed)
     events: list[tuple[float, str]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
 

@@ -65,9 +65,17 @@ def _present(cluster: PostgresCluster) -> set[int]:
     return {int(x) for x in out.split()} if out else set()
 
 
-def _threshold(check_id: str) -> int:
+def _detection(check_id: str, tick: float) -> float:
+    """Fastest possible state change of a check: the first opposite observation can come
+    right after the change, the remaining ``threshold - 1`` one tick apart."""
     check = route53_backends[ACCOUNT_ID]["aws"].health_checks[check_id]
-    return int(check.failure_threshold or 3)
+    return (int(check.failure_threshold or 3) - 1) * tick
+
+
+def _one_request_seconds(url: str) -> float:
+    started = time.monotonic()
+    _get(url)
+    return time.monotonic() - started
 
 
 def _failover_step_seconds(report: dict[str, Any] | None, name: str) -> float:
@@ -130,7 +138,7 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
           f"HTTP {code}, role {database.get('role')}, writable {database.get('writable')}")
 
     # 3. The promoted database (or, with no promotion, that nothing was promoted).
-    fenced_at = outage_at if scenario.kill_primary_db else None
+    fenced_at = timeline.fenced_at
     survivor: PostgresCluster
     survivor_label: str
     if scenario.promotes is not None:
@@ -172,7 +180,8 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
                         for r in promoted), default=0.0)
     switch = _failover_step_seconds(failover_report, "switch-traffic")
     tick = world.resolver.tick_seconds
-    verify_s = _failover_step_seconds(failover_report, "verify") or tick
+    verify_s = (_failover_step_seconds(failover_report, "verify")
+                or _one_request_seconds(world.front.health_url))
     if scenario.name == "region-outage":
         # The primary's own health check fails within threshold x tick of the outage, in
         # parallel with the promotion, so DNS detection is not on this path.
@@ -180,12 +189,14 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
         waits = max(options.promote_seconds + real_promote, options.scale_seconds)
         critical = waits + switch + verify_s
     elif scenario.name == "db-failure":
-        # The primary site's check must see the repointed app healthy again.
-        detect = _threshold(inv.primary.health_check_id) * tick
-        critical = options.promote_seconds + real_promote + detect + verify_s
+        # Sequential by nature: promote, repoint, replace the app instances (they read the
+        # endpoint at boot), then the primary site's check must see the app healthy again.
+        detect = _detection(inv.primary.health_check_id, tick)
+        critical = (options.promote_seconds + real_promote + options.scale_seconds + detect
+                    + verify_s)
     else:
-        detect = _threshold(inv.primary.health_check_id) * tick
-        critical = detect + tick
+        detect = _detection(inv.primary.health_check_id, tick)
+        critical = detect + verify_s
     critical = round(critical, 3)
     ratio = None if rto is None or critical <= 0 else round(rto / critical, 3)
     rpo_limit = inv.objectives.rpo_minutes * 60
@@ -216,9 +227,9 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
         "critical_path_model": {
             "promote_seconds": options.promote_seconds if scenario.promotes else 0,
             "real_pg_promote_seconds": round(real_promote, 3),
-            "scale_seconds": options.scale_seconds if scenario.name == "region-outage" else 0,
+            "scale_seconds": options.scale_seconds if scenario.failover_scope else 0,
             "switch_seconds": switch, "dns_detection_seconds": round(detect, 3),
-            "verification_seconds": verify_s if scenario.failover_scope else tick},
+            "verification_seconds": round(verify_s, 3)},
         "targets": {
             "ratio_at_most": RATIO_TARGET,
             "ratio_met": ratio is not None and ratio <= RATIO_TARGET,

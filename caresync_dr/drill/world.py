@@ -15,7 +15,8 @@ the record name's public health URL    :class:`PublicFront`
 ====================================  ===============================================
 
 An app finds its database like the real one does at boot: it reads its site's endpoint
-parameter (SSM, its region) and connects to the address named there.
+parameter (SSM, its region) and connects to the address named there. It reads it again only
+when its instances are replaced (an Auto Scaling instance refresh, ``refresh``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from caresync_dr.drill.deploy import Deployment, deploy_stacks
 from caresync_dr.drill.emulator import ACCOUNT_ID, Emulator
 from caresync_dr.drill.front import PublicFront
 from caresync_dr.drill.promotion import ReplicaPromotions
+from caresync_dr.drill.refresh import InstanceRefreshes
 from caresync_dr.drill.resolver import DnsResolver
 from caresync_dr.drill.scaling import TargetWarmup
 from caresync_dr.inventory import Inventory, parse_inventory
@@ -72,11 +74,26 @@ class World:
     resolver: DnsResolver
     front: PublicFront
     clusters_by_address: dict[str, tuple[str, PostgresCluster]] = field(default_factory=dict)
+    # What each site's instances read from the endpoint parameter when they booted.
+    endpoint_at_boot: dict[str, str | None] = field(default_factory=dict)
 
-    def locate(self, site: str) -> tuple[str, PostgresCluster] | None:
-        """(label, cluster) the site's endpoint parameter names right now."""
+    def boot(self, site: str) -> None:
+        """(Re)boot a site's instances: they read the endpoint parameter, like the user data."""
         site_inv = self.inventory.primary if site == "primary" else self.inventory.standby
         value = read_parameter(site_inv.region, site_inv.database.endpoint_parameter)
+        self.endpoint_at_boot[site] = value
+        log.info("%s app instances booted with database endpoint %s", site, value)
+
+    def refreshed(self, region: str, group: str) -> None:
+        """An instance refresh of ``group`` finished: its site runs freshly booted instances."""
+        for site, site_inv in (("primary", self.inventory.primary),
+                               ("standby", self.inventory.standby)):
+            if site_inv.region == region and site_inv.app.auto_scaling_group_name == group:
+                self.boot(site)
+
+    def locate(self, site: str) -> tuple[str, PostgresCluster] | None:
+        """(label, cluster) the site's app connects to: the endpoint it read at boot."""
+        value = self.endpoint_at_boot.get(site)
         if value is None:
             return None
         host = value.rsplit(":", 1)[0].lower() if value.count(":") == 1 else value.lower()
@@ -175,7 +192,10 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
                   inventory=inventory, databases=dbs, promotions=promotions, warmup=warmup,
                   apps=apps, resolver=resolver, front=front, clusters_by_address=by_address)
     world_ref.append(world)
-    for app in apps.values():
+    refreshes = InstanceRefreshes(delay_seconds=scale_seconds, on_complete=world.refreshed)
+    emulator.responders.append(refreshes)
+    for site, app in apps.items():
+        world.boot(site)
         app.start()
     resolver.start()
     front.start()
