@@ -21,6 +21,8 @@ NAMESPACE = "caresync-dr"
 SITES = ("primary", "standby")
 VAULT_LOCK_MODES = ("governance", "compliance")
 ROUTE53_INTERVALS = (10, 30)
+# AWS Backup runs at most hourly; the schedule is cron(0 0/N * * ? *), even only if N divides 24.
+BACKUP_INTERVALS = (1, 2, 3, 4, 6, 8, 12, 24)
 # RDS accepts 0-35 days of automated backups; 0 disables them, which a DR stack must not do.
 RDS_RETENTION_RANGE = (1, 35)
 DEFAULT_INVENTORY_PARAMETER = "/caresync-dr/failover-inventory"
@@ -286,8 +288,10 @@ def load_settings(stack: str, values: Mapping[str, object],
 
     rto = get("rtoMinutes", lambda k, v: _as_int(k, v, 1, 24 * 60), 60)
     rpo = get("rpoMinutes", lambda k, v: _as_int(k, v, 1, 24 * 60), 15)
-    interval = get("backupIntervalHours", lambda k, v: _as_int(
-        k, v, 1, 24, "must be between 1 and 24 (AWS Backup runs at most hourly)"), 6)
+    interval = get("backupIntervalHours", lambda k, v: _as_int_in(
+        k, v, BACKUP_INTERVALS, "must divide a day evenly: one of "
+        + ", ".join(map(str, BACKUP_INTERVALS)) + " (the plan's cron restarts every midnight; "
+        "5 would leave a 4-hour gap)"), 6)
     retention = get("backupRetentionDays", lambda k, v: _as_int(
         k, v, *RDS_RETENTION_RANGE,
         allowed="RDS keeps automated backups for 1 to 35 days"), 30)
@@ -435,7 +439,8 @@ def settings_from_pulumi() -> Settings:
     # typo such as "rtoMinuts" fails the preview instead of silently taking the default.
     from pulumi.runtime import config as runtime_config
 
-    all_config: Mapping[str, object] = getattr(runtime_config, "CONFIG", {})
+    # runtime_config.CONFIG is a ContextVar holding the dict (pulumi >= 3.1xx), not the dict.
+    all_config: Mapping[str, object] = runtime_config.CONFIG.get()
     for full_key in all_config:
         namespace, _, key = full_key.partition(":")
         if namespace == NAMESPACE and key not in KNOWN_KEYS:

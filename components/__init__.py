@@ -1,0 +1,1 @@
+"""One pulumi.ComponentResource per concern; ``site.py`` composes them for a stack."""

@@ -35,6 +35,8 @@ def _dr_values(**overrides: object) -> dict[str, object]:
         ({"backupRetentionDays": "36"}, "backupRetentionDays", "1 to 35 days"),
         ({"backupRetentionDays": "0"}, "backupRetentionDays", "1 to 35 days"),
         ({"healthCheckIntervalSeconds": "15"}, "healthCheckIntervalSeconds", "only 10 or 30"),
+        ({"backupIntervalHours": "5"}, "backupIntervalHours", "must divide a day evenly"),
+        ({"backupIntervalHours": "0"}, "backupIntervalHours", "one of 1, 2, 3, 4, 6, 8, 12, 24"),
         ({"healthCheckFailureThreshold": "11"}, "healthCheckFailureThreshold", "1 to 10"),
         ({"primaryStack": None}, "primaryStack", "needs the reference to the primary stack"),
         ({"rtoMinuts": "60"}, "rtoMinuts", "unknown setting"),

@@ -1,0 +1,1 @@
+"""Run the Pulumi program offline under realistic mocks (tests, drills, CI previews)."""

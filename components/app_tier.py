@@ -1,0 +1,128 @@
+"""App tier: ALB (HTTPS, HTTP redirected), target group on /api/health, launch template, ASG.
+
+The launch template's user data reads the database host from the site's SSM parameter at boot,
+so failover repoints the parameter and starts an instance refresh instead of editing templates.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from caresync_dr.settings import Capacity
+from components.iam import service_trust_policy
+
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+def user_data(region: str, parameter_name: str) -> str:
+    script = f"""#!/bin/bash
+set -euo pipefail
+# The database host comes from SSM at every boot: failover repoints the parameter and starts an
+# instance refresh; nothing in this template names a database.
+install -d -m 0750 /etc/caresync
+DB_HOST=$(aws ssm get-parameter --region {region} --name {parameter_name} \\
+  --query Parameter.Value --output text)
+printf 'DATABASE_HOST=%s\\nDATABASE_SSLMODE=verify-full\\n' "$DB_HOST" > /etc/caresync/database.env
+systemctl restart caresync
+"""
+    return base64.b64encode(script.encode()).decode()
+
+
+@dataclass(frozen=True)
+class AppTierArgs:
+    site: str
+    region: str
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: Sequence[pulumi.Input[str]]
+    private_subnet_ids: Sequence[pulumi.Input[str]]
+    alb_security_group_id: pulumi.Input[str]
+    app_security_group_id: pulumi.Input[str]
+    certificate_arn: str
+    ami_id: str
+    instance_type: str
+    app_port: int
+    health_check_path: str
+    capacity: Capacity
+    endpoint_parameter_arn: pulumi.Input[str]
+    endpoint_parameter_name: str
+
+
+class AppTier(pulumi.ComponentResource):
+    load_balancer: aws.lb.LoadBalancer
+    target_group: aws.lb.TargetGroup
+    launch_template: aws.ec2.LaunchTemplate
+    group: aws.autoscaling.Group
+
+    def __init__(self, name: str, args: AppTierArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("caresync:dr:AppTier", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = f"caresync-{args.site}"
+        role = aws.iam.Role(
+            f"{name}-instance-role", name=f"{prefix}-app",
+            assume_role_policy=service_trust_policy("ec2.amazonaws.com"), opts=child)
+        aws.iam.RolePolicyAttachment(
+            f"{name}-instance-ssm-core", role=role.name,
+            policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-instance-read-endpoint", role=role.id,
+            policy=pulumi.Output.from_input(args.endpoint_parameter_arn).apply(
+                lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
+                    "Sid": "ReadDatabaseHost", "Effect": "Allow",
+                    "Action": "ssm:GetParameter", "Resource": arn}]})), opts=child)
+        profile = aws.iam.InstanceProfile(f"{name}-instance-profile", name=f"{prefix}-app",
+                                          role=role.name, opts=child)
+
+        self.load_balancer = aws.lb.LoadBalancer(
+            f"{name}-alb", name=f"{prefix}-alb", load_balancer_type="application",
+            internal=False, security_groups=[args.alb_security_group_id],
+            subnets=list(args.public_subnet_ids), drop_invalid_header_fields=True,
+            enable_deletion_protection=True, opts=child)
+        self.target_group = aws.lb.TargetGroup(
+            f"{name}-tg", name=f"{prefix}-app", port=args.app_port, protocol="HTTP",
+            vpc_id=args.vpc_id, target_type="instance", deregistration_delay=30,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                enabled=True, path=args.health_check_path, protocol="HTTP",
+                matcher="200", interval=15, timeout=5, healthy_threshold=2,
+                unhealthy_threshold=3), opts=child)
+        aws.lb.Listener(
+            f"{name}-https", load_balancer_arn=self.load_balancer.arn, port=443,
+            protocol="HTTPS", ssl_policy=TLS_POLICY, certificate_arn=args.certificate_arn,
+            default_actions=[aws.lb.ListenerDefaultActionArgs(
+                type="forward", target_group_arn=self.target_group.arn)], opts=child)
+        aws.lb.Listener(
+            f"{name}-http-redirect", load_balancer_arn=self.load_balancer.arn, port=80,
+            protocol="HTTP", default_actions=[aws.lb.ListenerDefaultActionArgs(
+                type="redirect", redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                    protocol="HTTPS", port="443", status_code="HTTP_301"))], opts=child)
+
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-launch-template", name=f"{prefix}-app", image_id=args.ami_id,
+            instance_type=args.instance_type,
+            vpc_security_group_ids=[args.app_security_group_id],
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required",
+                http_put_response_hop_limit=1),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    encrypted="true", volume_size=30, volume_type="gp3",
+                    delete_on_termination="true"))],
+            user_data=user_data(args.region, args.endpoint_parameter_name),
+            update_default_version=True, opts=child)
+        self.group = aws.autoscaling.Group(
+            f"{name}-asg", name=f"{prefix}-app", min_size=args.capacity.min,
+            desired_capacity=args.capacity.desired, max_size=args.capacity.max,
+            vpc_zone_identifiers=list(args.private_subnet_ids),
+            target_group_arns=[self.target_group.arn], health_check_type="ELB",
+            health_check_grace_period=300,
+            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
+                id=self.launch_template.id, version="$Latest"), opts=child)
+        self.register_outputs({"albDnsName": self.load_balancer.dns_name,
+                               "autoScalingGroupName": self.group.name})

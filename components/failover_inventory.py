@@ -1,0 +1,50 @@
+"""The failover inventory (dr stack): one JSON document in SSM, in the standby region.
+
+The schema is :mod:`caresync_dr.inventory` (its docstring documents every field); this
+component only renders it. The JSON is computed inside one ``Output.all(...).apply`` that
+builds an :class:`~caresync_dr.inventory.Inventory` and returns ``to_json()``; no resource is
+created inside the apply. The parameter is a plain String (nothing secret is in it), on the
+Standard tier while the document fits its 4 KB and on the Advanced tier beyond.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from caresync_dr.inventory import Inventory
+
+LOCK_PARAMETER = "/caresync-dr/failover/lock"
+JOURNAL_PARAMETER = "/caresync-dr/failover/journal"
+STANDARD_TIER_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class FailoverInventoryArgs:
+    parameter_name: str
+    values: dict[str, pulumi.Input[Any]]  # every Output the document needs, by name
+    render: Callable[[dict[str, Any]], Inventory]  # resolved values -> the inventory
+
+
+class FailoverInventory(pulumi.ComponentResource):
+    document: pulumi.Output[str]
+    parameter: aws.ssm.Parameter
+
+    def __init__(self, name: str, args: FailoverInventoryArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("caresync:dr:FailoverInventory", name, None, opts)
+        self.document = pulumi.Output.all(**args.values).apply(
+            lambda resolved: args.render(resolved).to_json())
+        self.parameter = aws.ssm.Parameter(
+            f"{name}-parameter", name=args.parameter_name, type="String",
+            # Standard (free) while it fits; SSM allows moving up to Advanced, never down.
+            tier=self.document.apply(
+                lambda doc: "Advanced" if len(doc.encode()) > STANDARD_TIER_LIMIT else "Standard"),
+            value=self.document,
+            description="CareSync failover inventory (schema: caresync_dr/inventory.py)",
+            opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"parameterName": self.parameter.name})

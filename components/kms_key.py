@@ -1,0 +1,53 @@
+"""The site's customer-managed KMS key: RDS storage, backups, S3, SNS and secrets of one region.
+
+Rotation is on. The key policy delegates to IAM in the account (the usual root statement) and
+lets CloudWatch use the key, because alarms publish to the KMS-encrypted alert topic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass(frozen=True)
+class SiteKeyArgs:
+    site: str
+    account_id: pulumi.Input[str]
+
+
+def key_policy(account_id: str) -> str:
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "AccountAdministersThroughIam", "Effect": "Allow",
+             "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+             "Action": "kms:*", "Resource": "*"},
+            {"Sid": "CloudWatchAlarmsToEncryptedTopic", "Effect": "Allow",
+             "Principal": {"Service": "cloudwatch.amazonaws.com"},
+             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
+        ],
+    })
+
+
+class SiteKey(pulumi.ComponentResource):
+    arn: pulumi.Output[str]
+    key_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SiteKeyArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("caresync:dr:SiteKey", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        key = aws.kms.Key(
+            f"{name}-key", description=f"CareSync {args.site} site: data at rest",
+            enable_key_rotation=True, deletion_window_in_days=30,
+            policy=pulumi.Output.from_input(args.account_id).apply(key_policy),
+            opts=pulumi.ResourceOptions(parent=self, protect=False))
+        aws.kms.Alias(f"{name}-alias", name=f"alias/caresync-{args.site}",
+                      target_key_id=key.key_id, opts=child)
+        self.arn = key.arn
+        self.key_id = key.key_id
+        self.register_outputs({"arn": key.arn})

@@ -1,0 +1,105 @@
+"""Monitoring of one site: the alert topic (KMS-encrypted, e-mail subscriptions) and alarms.
+
+Alarms: ``ReplicaLag`` on every replica (paging at the RPO, warning at a fifth of it), database
+CPU, free storage and freeable memory, ALB 5xx rate and unhealthy hosts, and failed AWS Backup
+and copy jobs. Route 53 health-check alarms live in :mod:`components.dns_failover` because
+Route 53 publishes those metrics in us-east-1 only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+FIVE_MINUTES = 300
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    site: str
+    kms_key_id: pulumi.Input[str]
+    emails: Sequence[str]
+    database_identifier: pulumi.Input[str]
+    replica_identifiers: Sequence[pulumi.Input[str]]  # replicas whose lag matters
+    lag_alarm_seconds: int
+    lag_warning_seconds: int
+    allocated_storage_gb: int
+    alb_arn_suffix: pulumi.Input[str]
+    target_group_arn_suffix: pulumi.Input[str]
+    backup_vault_name: pulumi.Input[str]
+
+
+class Monitoring(pulumi.ComponentResource):
+    topic: aws.sns.Topic
+    alarm_names: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: MonitoringArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("caresync:dr:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = f"caresync-{args.site}"
+        self.topic = aws.sns.Topic(f"{name}-alerts", name=f"{prefix}-alerts",
+                                   kms_master_key_id=args.kms_key_id, opts=child)
+        for i, email in enumerate(args.emails):
+            aws.sns.TopicSubscription(f"{name}-alerts-email-{i + 1}", topic=self.topic.arn,
+                                      protocol="email", endpoint=email, opts=child)
+        self.alarm_names = []
+
+        def alarm(key: str, description: str, namespace: str, metric: str, *,
+                  dimensions: dict[str, pulumi.Input[str]], statistic: str, threshold: float,
+                  comparison: str, periods: int = 3, period: int = 60,
+                  missing: str = "missing") -> None:
+            created = aws.cloudwatch.MetricAlarm(
+                f"{name}-{key}", name=f"{prefix}-{key}", alarm_description=description,
+                namespace=namespace, metric_name=metric, dimensions=dimensions,
+                statistic=statistic, period=period, evaluation_periods=periods,
+                datapoints_to_alarm=periods, threshold=threshold,
+                comparison_operator=comparison, treat_missing_data=missing,
+                alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn], opts=child)
+            self.alarm_names.append(created.name)
+
+        db = {"DBInstanceIdentifier": args.database_identifier}
+        for i, replica in enumerate(args.replica_identifiers):
+            dims = {"DBInstanceIdentifier": replica}
+            tag = "" if len(args.replica_identifiers) == 1 else f"-{i + 1}"
+            alarm(f"replica-lag{tag}",
+                  f"Replica lag beyond the RPO ({args.lag_alarm_seconds} s): a failover now "
+                  "would lose more data than the objective allows",
+                  "AWS/RDS", "ReplicaLag", dimensions=dims, statistic="Maximum",
+                  threshold=args.lag_alarm_seconds, comparison="GreaterThanThreshold",
+                  missing="breaching")
+            alarm(f"replica-lag-warning{tag}",
+                  f"Replica lag above {args.lag_warning_seconds} s: act before the RPO breaks",
+                  "AWS/RDS", "ReplicaLag", dimensions=dims, statistic="Maximum",
+                  threshold=args.lag_warning_seconds, comparison="GreaterThanThreshold",
+                  missing="breaching")
+        alarm("db-cpu", "Database CPU above 80% for 15 minutes", "AWS/RDS", "CPUUtilization",
+              dimensions=db, statistic="Average", threshold=80,
+              comparison="GreaterThanThreshold", periods=3, period=FIVE_MINUTES)
+        alarm("db-free-storage", "Database free storage below 10% of the allocation",
+              "AWS/RDS", "FreeStorageSpace", dimensions=db, statistic="Minimum",
+              threshold=args.allocated_storage_gb * 1024**3 * 0.10,
+              comparison="LessThanThreshold", periods=1, period=FIVE_MINUTES)
+        alarm("db-freeable-memory", "Database freeable memory below 256 MiB", "AWS/RDS",
+              "FreeableMemory", dimensions=db, statistic="Minimum", threshold=256 * 1024**2,
+              comparison="LessThanThreshold", periods=3, period=FIVE_MINUTES)
+        alarm("alb-5xx", "More than 25 HTTP 5xx responses per minute from the app",
+              "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count",
+              dimensions={"LoadBalancer": args.alb_arn_suffix}, statistic="Sum", threshold=25,
+              comparison="GreaterThanThreshold", missing="notBreaching")
+        alarm("unhealthy-hosts", "App instances failing the /api/health target check",
+              "AWS/ApplicationELB", "UnHealthyHostCount",
+              dimensions={"LoadBalancer": args.alb_arn_suffix,
+                          "TargetGroup": args.target_group_arn_suffix},
+              statistic="Maximum", threshold=0, comparison="GreaterThanThreshold",
+              missing="notBreaching")
+        for key, metric in (("backup-jobs-failed", "NumberOfBackupJobsFailed"),
+                            ("copy-jobs-failed", "NumberOfCopyJobsFailed")):
+            alarm(key, f"AWS Backup: {metric} in the {args.site} vault", "AWS/Backup", metric,
+                  dimensions={"BackupVaultName": args.backup_vault_name}, statistic="Sum",
+                  threshold=0, comparison="GreaterThanThreshold", periods=1, period=3600,
+                  missing="notBreaching")
+        self.register_outputs({"topicArn": self.topic.arn})

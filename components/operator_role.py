@@ -1,0 +1,113 @@
+"""The operator role (dr stack): exactly the actions failover needs, each on its own resources.
+
+The actions come from :data:`caresync_dr.operator_permissions.OPERATOR_GRANTS`; this module
+only decides the resources of each grant. A few read actions have no resource-level
+permissions in IAM (they must use ``"*"``); those go into a separate ``...Unscoped`` statement
+so every mutating action stays narrowed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from caresync_dr.operator_permissions import OPERATOR_GRANTS
+
+OPERATOR_ROLE_NAME = "caresync-dr-operator"
+INCIDENT_PREFIX = "incidents/"
+# IAM's service authorization reference lists no resource types for these actions.
+UNSCOPED_ACTIONS = frozenset({
+    "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricData",
+    "autoscaling:DescribeAutoScalingGroups", "elasticloadbalancing:DescribeTargetHealth",
+    "ec2:DescribeSecurityGroups",
+})
+
+
+@dataclass(frozen=True)
+class OperatorResources:
+    """Resolved ARNs each grant is narrowed to (plain strings, inside an apply)."""
+
+    ssm_failover_parameters: Sequence[str]
+    endpoint_parameters: Sequence[str]
+    databases: Sequence[str]
+    promotable_databases: Sequence[str]
+    auto_scaling_groups: Sequence[str]
+    primary_db_security_group: str
+    switch_object: str
+    incident_prefix: str
+    standby_key: str
+    standby_topic: str
+    route53: Sequence[str]
+
+
+def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
+    """Grant sid -> resources. Every grant in OPERATOR_GRANTS must appear here."""
+    return {
+        "ReadInventoryLockJournal": r.ssm_failover_parameters,
+        "DatabaseEndpointParameters": r.endpoint_parameters,
+        "DescribeDatabases": r.databases,
+        "PromoteDatabases": r.promotable_databases,
+        "ReplicaLagMetrics": ["*"],
+        "ScaleAppTier": r.auto_scaling_groups,
+        "TargetHealth": ["*"],
+        "FenceOldPrimaryIngress": [r.primary_db_security_group],
+        "TrafficSwitchAndTimeline": [r.switch_object, r.incident_prefix],
+        "BucketKeys": [r.standby_key],
+        "Notify": [r.standby_topic],
+        "BestEffortRoute53": r.route53,
+    }
+
+
+def operator_policy(r: OperatorResources) -> str:
+    resources = grant_resources(r)
+    missing = [g.sid for g in OPERATOR_GRANTS if g.sid not in resources]
+    if missing:
+        raise ValueError(f"operator grants without resources: {', '.join(missing)}")
+    statements: list[dict[str, Any]] = []
+    for grant in OPERATOR_GRANTS:
+        scoped = sorted(a for a in grant.actions if a not in UNSCOPED_ACTIONS)
+        unscoped = sorted(a for a in grant.actions if a in UNSCOPED_ACTIONS)
+        if scoped:
+            statements.append({"Sid": grant.sid, "Effect": "Allow", "Action": scoped,
+                               "Resource": sorted(set(resources[grant.sid]))})
+        if unscoped:
+            statements.append({"Sid": f"{grant.sid}Unscoped", "Effect": "Allow",
+                               "Action": unscoped, "Resource": "*"})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+@dataclass(frozen=True)
+class OperatorRoleArgs:
+    account_id: pulumi.Input[str]
+    values: dict[str, pulumi.Input[Any]]
+    resources: Callable[[dict[str, Any]], OperatorResources]  # resolved values -> ARNs
+
+
+class OperatorRole(pulumi.ComponentResource):
+    role: aws.iam.Role
+    policy_document: pulumi.Output[str]
+
+    def __init__(self, name: str, args: OperatorRoleArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("caresync:dr:OperatorRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        trust = pulumi.Output.from_input(args.account_id).apply(lambda account: json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Sid": "OperatorsOfThisAccountWithMfa", "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]}))
+        self.role = aws.iam.Role(
+            f"{name}-role", name=OPERATOR_ROLE_NAME, assume_role_policy=trust,
+            max_session_duration=4 * 3600,
+            description="CareSync DR: what scripts/failover.py needs, nothing else", opts=child)
+        self.policy_document = pulumi.Output.all(**args.values).apply(
+            lambda v: operator_policy(args.resources(v)))
+        aws.iam.RolePolicy(f"{name}-policy", name="failover", role=self.role.id,
+                           policy=self.policy_document, opts=child)
+        self.register_outputs({"roleArn": self.role.arn})

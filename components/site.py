@@ -1,0 +1,353 @@
+"""Compose a stack: the primary site (stack prod) or the standby site and failover wiring (dr).
+
+``build_site`` is what ``__main__.py`` runs. It returns the stack outputs (README, "Stack
+outputs"); their names are the contract between the two stacks and with the operator tools.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from caresync_dr.inventory import (
+    INVENTORY_VERSION,
+    AppInventory,
+    Capacity,
+    DatabaseInventory,
+    DnsInventory,
+    Inventory,
+    Objectives,
+    SiteInventory,
+)
+from caresync_dr.inventory import (
+    TrafficSwitch as SwitchInventory,
+)
+from caresync_dr.settings import Capacity as SettingsCapacity
+from caresync_dr.settings import Settings
+from components.app_tier import AppTier, AppTierArgs
+from components.backup_plan import BackupPlan, BackupPlanArgs
+from components.backup_storage import BackupStorage, BackupStorageArgs, ReplicationTarget
+from components.database import (
+    AutomatedBackupReplication,
+    BackupReplicationArgs,
+    Database,
+    DatabaseArgs,
+    DatabaseMode,
+    endpoint_parameter_name,
+)
+from components.dns_failover import (
+    PRIMARY_SET_ID,
+    SECONDARY_SET_ID,
+    DnsFailover,
+    DnsFailoverArgs,
+    SiteEndpoint,
+)
+from components.failover_inventory import (
+    JOURNAL_PARAMETER,
+    LOCK_PARAMETER,
+    FailoverInventory,
+    FailoverInventoryArgs,
+)
+from components.kms_key import SiteKey, SiteKeyArgs
+from components.monitoring import Monitoring, MonitoringArgs
+from components.network import Network, NetworkArgs
+from components.operator_role import (
+    INCIDENT_PREFIX,
+    OperatorResources,
+    OperatorRole,
+    OperatorRoleArgs,
+)
+from components.stack_links import read_outputs, require
+from components.traffic_switch import SWITCH_KEY, TrafficSwitch, TrafficSwitchArgs
+
+# Route 53 health checkers on three continents (Route 53 requires at least three regions).
+CHECKER_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1")
+
+# What prod publishes for dr (and dr for prod): the names are the cross-stack contract.
+PRIMARY_OUTPUTS_FOR_STANDBY = (
+    "region", "dbIdentifier", "dbArn", "dbSecurityGroupId", "dbReplicaIdentifiers",
+    "dbEndpointParameter", "albDnsName", "albZoneId", "targetGroupArn", "autoScalingGroupName",
+    "launchTemplateId", "appCapacity", "productionCapacity", "alertTopicArn",
+)
+STANDBY_OUTPUTS_FOR_PRIMARY = ("backupBucketArn", "kmsKeyArn", "backupVaultArn")
+
+
+def _capacity(cap: SettingsCapacity) -> dict[str, int]:
+    return {"min": cap.min, "desired": cap.desired, "max": cap.max}
+
+
+def serving_capacity(settings: Settings) -> SettingsCapacity:
+    """What this site's ASG runs: warm on a standby, production once it has been promoted."""
+    return settings.app_capacity if settings.standby_promoted else settings.site_capacity
+
+
+class _Site:
+    """The parts every site has: key, network, backups, database, app tier, monitoring."""
+
+    def __init__(self, settings: Settings, *, database: DatabaseArgs | None = None,
+                 source_db_arn: str | None = None,
+                 replicate_to: ReplicationTarget | None = None,
+                 copy_to_vault_arn: str | None = None) -> None:
+        site = settings.site
+        self.account_id = aws.get_caller_identity_output().account_id
+        self.key = SiteKey(site, SiteKeyArgs(site=site, account_id=self.account_id))
+        self.network = Network(f"{site}-network", NetworkArgs(
+            site=site, cidr=settings.vpc_cidr, az_count=settings.az_count,
+            app_port=settings.app_port))
+        self.storage = BackupStorage(f"{site}-backups", BackupStorageArgs(
+            site=site, account_id=self.account_id, kms_key_arn=self.key.arn,
+            retention_days=settings.backup_retention_days, replicate_to=replicate_to))
+        mode: DatabaseMode = ("primary" if settings.is_primary
+                              else "promoted" if settings.standby_promoted else "replica")
+        self.database = Database(f"{site}-database", DatabaseArgs(
+            site=site, mode=mode, instance_class=settings.db_instance_class,
+            engine_version=settings.db_engine_version,
+            allocated_storage_gb=settings.db_allocated_storage_gb,
+            retention_days=settings.backup_retention_days,
+            read_replicas=settings.db_read_replicas if settings.is_primary else 0,
+            db_name=settings.db_name, username=settings.db_username, kms_key_arn=self.key.arn,
+            subnet_ids=self.network.private_subnet_ids,
+            security_group_id=self.network.db_security_group_id, source_db_arn=source_db_arn))
+        self.capacity = serving_capacity(settings)
+        self.app = AppTier(f"{site}-app", AppTierArgs(
+            site=site, region=settings.region, vpc_id=self.network.vpc_id,
+            public_subnet_ids=self.network.public_subnet_ids,
+            private_subnet_ids=self.network.private_subnet_ids,
+            alb_security_group_id=self.network.alb_security_group_id,
+            app_security_group_id=self.network.app_security_group_id,
+            certificate_arn=settings.certificate_arn, ami_id=settings.app_ami_id,
+            instance_type=settings.app_instance_type, app_port=settings.app_port,
+            health_check_path=settings.health_check_path, capacity=self.capacity,
+            endpoint_parameter_arn=self.database.endpoint_parameter.arn,
+            endpoint_parameter_name=endpoint_parameter_name(site)))
+        writer = settings.is_primary or settings.standby_promoted
+        self.backup = BackupPlan(f"{site}-backup", BackupPlanArgs(
+            site=site, kms_key_arn=self.key.arn, retention_days=settings.backup_retention_days,
+            interval_hours=settings.backup_interval_hours,
+            vault_lock_mode=settings.vault_lock_mode,
+            database_arn=self.database.arn if writer else None,
+            copy_to_vault_arn=copy_to_vault_arn))
+        lagging = ([r.identifier for r in self.database.replicas] if settings.is_primary
+                   else [] if settings.standby_promoted else [self.database.identifier])
+        self.monitoring = Monitoring(f"{site}-monitoring", MonitoringArgs(
+            site=site, kms_key_id=self.key.arn, emails=settings.alert_emails,
+            database_identifier=self.database.identifier, replica_identifiers=lagging,
+            lag_alarm_seconds=settings.replica_lag_alarm_seconds,
+            lag_warning_seconds=settings.replica_lag_warning_seconds,
+            allocated_storage_gb=settings.db_allocated_storage_gb,
+            alb_arn_suffix=self.app.load_balancer.arn_suffix,
+            target_group_arn_suffix=self.app.target_group.arn_suffix,
+            backup_vault_name=self.backup.vault.name))
+
+    def outputs(self, settings: Settings) -> dict[str, Any]:
+        return {
+            "site": settings.site,
+            "region": settings.region,
+            "vpcId": self.network.vpc_id,
+            "kmsKeyArn": self.key.arn,
+            "dbIdentifier": self.database.identifier,
+            "dbArn": self.database.arn,
+            "dbAddress": self.database.address,
+            "dbSecurityGroupId": self.network.db_security_group_id,
+            "dbEndpointParameter": self.database.endpoint_parameter.name,
+            "dbReplicaIdentifiers": [r.identifier for r in self.database.replicas],
+            "albDnsName": self.app.load_balancer.dns_name,
+            "albZoneId": self.app.load_balancer.zone_id,
+            "targetGroupArn": self.app.target_group.arn,
+            "autoScalingGroupName": self.app.group.name,
+            "launchTemplateId": self.app.launch_template.id,
+            "appCapacity": _capacity(self.capacity),
+            "productionCapacity": _capacity(settings.app_capacity),
+            "backupBucketName": self.storage.bucket.name,
+            "backupBucketArn": self.storage.bucket.arn,
+            "backupVaultName": self.backup.vault.name,
+            "backupVaultArn": self.backup.vault.arn,
+            "alertTopicArn": self.monitoring.topic.arn,
+        }
+
+
+async def build_site(settings: Settings) -> dict[str, Any]:
+    """Build this stack's resources and return its outputs."""
+    if settings.is_primary:
+        return await _build_primary(settings)
+    return await _build_standby(settings)
+
+
+async def _build_primary(settings: Settings) -> dict[str, Any]:
+    standby: dict[str, Any] = {}
+    if settings.standby_stack is not None:
+        reference = pulumi.StackReference("standbyStack", settings.standby_stack)
+        standby = await read_outputs(reference, STANDBY_OUTPUTS_FOR_PRIMARY)
+    linked = all(name in standby for name in STANDBY_OUTPUTS_FOR_PRIMARY)
+    if not linked:
+        pulumi.log.info("standby stack outputs not available yet: backups are not replicated "
+                        "or copied cross-region until `pulumi up -s dr` and a second "
+                        "`pulumi up -s prod` (README, Bootstrap order)")
+    site = _Site(
+        settings,
+        replicate_to=ReplicationTarget(bucket_arn=standby["backupBucketArn"],
+                                       kms_key_arn=standby["kmsKeyArn"]) if linked else None,
+        copy_to_vault_arn=standby["backupVaultArn"] if linked else None)
+    return {**site.outputs(settings), "standbyLinked": linked}
+
+
+async def _build_standby(settings: Settings) -> dict[str, Any]:
+    assert settings.primary_stack is not None  # guaranteed by the settings loader
+    reference = pulumi.StackReference("primaryStack", settings.primary_stack)
+    primary = await read_outputs(reference, PRIMARY_OUTPUTS_FOR_STANDBY)
+    require(primary, [n for n in PRIMARY_OUTPUTS_FOR_STANDBY if n != "alertTopicArn"],
+            settings.primary_stack, "run `pulumi up -s prod` first (README, Bootstrap order)")
+    site = _Site(settings, source_db_arn=primary["dbArn"])
+    if not settings.standby_promoted:
+        # PITR in the standby region from the primary's automated backups.
+        AutomatedBackupReplication("standby-pitr", BackupReplicationArgs(
+            source_db_arn=primary["dbArn"], kms_key_arn=site.key.arn,
+            retention_days=settings.backup_retention_days))
+
+    assert settings.hosted_zone_id is not None and settings.domain_name is not None
+    switch = TrafficSwitch("traffic-switch", TrafficSwitchArgs(
+        region=settings.standby_region, account_id=site.account_id,
+        interval_seconds=settings.health_check_interval_seconds,
+        failure_threshold=settings.health_check_failure_threshold,
+        checker_regions=CHECKER_REGIONS))
+    dns = DnsFailover("dns", DnsFailoverArgs(
+        hosted_zone_id=settings.hosted_zone_id, record_name=settings.domain_name,
+        health_check_path=settings.health_check_path,
+        interval_seconds=settings.health_check_interval_seconds,
+        failure_threshold=settings.health_check_failure_threshold,
+        checker_regions=CHECKER_REGIONS,
+        primary=SiteEndpoint("primary", primary["albDnsName"], primary["albZoneId"]),
+        standby=SiteEndpoint("standby", site.app.load_balancer.dns_name,
+                             site.app.load_balancer.zone_id),
+        switch_health_check_id=switch.health_check.id,
+        alarm_topic_arn=primary.get("alertTopicArn")))
+    public_health_url = f"https://{settings.domain_name}{settings.health_check_path}"
+
+    values: dict[str, Any] = {
+        "account": site.account_id,
+        "standbyDbIdentifier": site.database.identifier,
+        "standbyDbArn": site.database.arn,
+        "standbyDbSg": site.network.db_security_group_id,
+        "standbyAsg": site.app.group.name,
+        "standbyLaunchTemplate": site.app.launch_template.id,
+        "standbyTargetGroup": site.app.target_group.arn,
+        "standbyAlbDns": site.app.load_balancer.dns_name,
+        "standbyEndpointParameter": site.database.endpoint_parameter.name,
+        "primaryCheck": dns.primary_check.id,
+        "standbyCheck": dns.standby_check.id,
+        "primaryRecordCheck": dns.primary_record_check.id,
+        "switchBucket": switch.bucket_name,
+        "switchCheck": switch.health_check.id,
+        "topic": site.monitoring.topic.arn,
+        "backupBucket": site.storage.bucket.name,
+        "kmsKey": site.key.arn,
+    }
+
+    def render(v: dict[str, Any]) -> Inventory:
+        def cap(raw: dict[str, Any]) -> Capacity:
+            return Capacity(min=int(raw["min"]), desired=int(raw["desired"]),
+                            max=int(raw["max"]))
+
+        return Inventory(
+            version=INVENTORY_VERSION, project=pulumi.get_project(), stack=settings.stack,
+            objectives=Objectives(rto_minutes=settings.rto_minutes,
+                                  rpo_minutes=settings.rpo_minutes),
+            primary=SiteInventory(
+                region=str(primary["region"]),
+                database=DatabaseInventory(
+                    identifier=primary["dbIdentifier"], arn=primary["dbArn"],
+                    security_group_id=primary["dbSecurityGroupId"],
+                    backup_retention_days=settings.backup_retention_days,
+                    replica_identifiers=tuple(primary["dbReplicaIdentifiers"]),
+                    endpoint_parameter=primary["dbEndpointParameter"]),
+                app=AppInventory(
+                    auto_scaling_group_name=primary["autoScalingGroupName"],
+                    launch_template_id=primary["launchTemplateId"],
+                    target_group_arn=primary["targetGroupArn"],
+                    load_balancer_dns=primary["albDnsName"],
+                    capacity=cap(primary["appCapacity"]),
+                    production_capacity=cap(primary["productionCapacity"])),
+                health_check_id=v["primaryCheck"]),
+            standby=SiteInventory(
+                region=settings.standby_region,
+                database=DatabaseInventory(
+                    identifier=v["standbyDbIdentifier"], arn=v["standbyDbArn"],
+                    security_group_id=v["standbyDbSg"],
+                    backup_retention_days=settings.backup_retention_days,
+                    replica_identifiers=(), endpoint_parameter=v["standbyEndpointParameter"]),
+                app=AppInventory(
+                    auto_scaling_group_name=v["standbyAsg"],
+                    launch_template_id=v["standbyLaunchTemplate"],
+                    target_group_arn=v["standbyTargetGroup"],
+                    load_balancer_dns=v["standbyAlbDns"],
+                    capacity=cap(_capacity(site.capacity)),
+                    production_capacity=cap(_capacity(settings.app_capacity))),
+                health_check_id=v["standbyCheck"]),
+            dns=DnsInventory(
+                hosted_zone_id=settings.hosted_zone_id or "", record_name=settings.domain_name
+                or "", primary_set_identifier=PRIMARY_SET_ID,
+                secondary_set_identifier=SECONDARY_SET_ID, public_health_url=public_health_url),
+            traffic_switch=SwitchInventory(
+                region=settings.standby_region, bucket=v["switchBucket"], key=SWITCH_KEY,
+                health_check_id=v["switchCheck"], primary_health_check_id=v["primaryRecordCheck"]),
+            alert_topic_arn=v["topic"], backup_bucket=v["backupBucket"],
+            lock_parameter=LOCK_PARAMETER, journal_parameter=JOURNAL_PARAMETER,
+            webhook_url=settings.webhook_url)
+
+    inventory = FailoverInventory("failover-inventory", FailoverInventoryArgs(
+        parameter_name=settings.inventory_parameter, values=values, render=render))
+
+    def operator_resources(v: dict[str, Any]) -> OperatorResources:
+        account = v["account"]
+        p_region, s_region = settings.primary_region, settings.standby_region
+
+        def ssm(region: str, name: str) -> str:
+            return f"arn:aws:ssm:{region}:{account}:parameter{name}"
+
+        def db(region: str, ident: str) -> str:
+            return f"arn:aws:rds:{region}:{account}:db:{ident}"
+
+        def asg(region: str, name: str) -> str:
+            return (f"arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:"
+                    f"autoScalingGroupName/{name}")
+
+        primary_replicas = [db(p_region, r) for r in primary["dbReplicaIdentifiers"]]
+        return OperatorResources(
+            ssm_failover_parameters=[ssm(s_region, settings.inventory_parameter),
+                                     ssm(s_region, LOCK_PARAMETER),
+                                     ssm(s_region, JOURNAL_PARAMETER)],
+            endpoint_parameters=[ssm(p_region, primary["dbEndpointParameter"]),
+                                 ssm(s_region, v["standbyEndpointParameter"])],
+            databases=[db(p_region, primary["dbIdentifier"]), *primary_replicas,
+                       db(s_region, v["standbyDbIdentifier"])],
+            promotable_databases=[db(s_region, v["standbyDbIdentifier"]), *primary_replicas],
+            auto_scaling_groups=[asg(p_region, primary["autoScalingGroupName"]),
+                                 asg(s_region, v["standbyAsg"])],
+            primary_db_security_group=(f"arn:aws:ec2:{p_region}:{account}:security-group/"
+                                       f"{primary['dbSecurityGroupId']}"),
+            switch_object=f"arn:aws:s3:::{v['switchBucket']}/{SWITCH_KEY}",
+            incident_prefix=f"arn:aws:s3:::{v['backupBucket']}/{INCIDENT_PREFIX}*",
+            standby_key=v["kmsKey"], standby_topic=v["topic"],
+            route53=[f"arn:aws:route53:::hostedzone/{settings.hosted_zone_id}",
+                     *(f"arn:aws:route53:::healthcheck/{v[k]}" for k in
+                       ("primaryCheck", "standbyCheck", "primaryRecordCheck", "switchCheck"))])
+
+    operator = OperatorRole("operator", OperatorRoleArgs(
+        account_id=site.account_id, values=values, resources=operator_resources))
+
+    return {
+        **site.outputs(settings),
+        "standbyPromoted": settings.standby_promoted,
+        "recordName": settings.domain_name,
+        "publicHealthUrl": public_health_url,
+        "primaryHealthCheckId": dns.primary_check.id,
+        "standbyHealthCheckId": dns.standby_check.id,
+        "primaryRecordHealthCheckId": dns.primary_record_check.id,
+        "trafficSwitchBucket": switch.bucket_name,
+        "trafficSwitchKey": SWITCH_KEY,
+        "trafficSwitchHealthCheckId": switch.health_check.id,
+        "inventoryParameter": inventory.parameter.name,
+        "operatorRoleArn": operator.role.arn,
+    }

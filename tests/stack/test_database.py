@@ -1,0 +1,104 @@
+"""Databases: encrypted, deletion-protected, retention, rds.force_ssl, not public; the standby
+replica uses the primary's ARN and a standby-region key; standbyPromoted drops the source."""
+
+from __future__ import annotations
+
+from caresync_dr.offline.runtime import ProgramRun, RegisteredResource, of_type
+from tests.stack.checks import check, one
+
+INSTANCE = "aws:rds/instance:Instance"
+PARAMS = "aws:rds/parameterGroup:ParameterGroup"
+
+
+def _parameter_group(run: ProgramRun, db: RegisteredResource) -> RegisteredResource:
+    groups = [g for g in of_type(run.resources, PARAMS)
+              if g.outputs["name"] == db.inputs["parameterGroupName"]]
+    check(db, len(groups) == 1, f"parameter group {db.inputs['parameterGroupName']!r} unknown")
+    return groups[0]
+
+
+def test_every_database_has_the_hipaa_defaults(any_stack: ProgramRun) -> None:
+    instances = of_type(any_stack.resources, INSTANCE)
+    assert instances, f"stack {any_stack.stack} has no database"
+    key_arn = any_stack.outputs["kmsKeyArn"]
+    for db in instances:
+        check(db, db.inputs.get("storageEncrypted") is True, "storage not encrypted")
+        check(db, db.inputs.get("kmsKeyId") == key_arn,
+              f"not encrypted with the site's customer-managed key {key_arn}")
+        check(db, db.inputs.get("deletionProtection") is True, "no deletion protection")
+        check(db, db.inputs.get("backupRetentionPeriod") == 30,
+              f"automated backups kept {db.inputs.get('backupRetentionPeriod')} days, not 30")
+        check(db, db.inputs.get("publiclyAccessible") is False, "publicly accessible")
+        check(db, set(db.inputs.get("enabledCloudwatchLogsExports", [])) >= {"postgresql"},
+              "PostgreSQL logs are not exported")
+        check(db, "password" not in db.inputs, "a plaintext master password is set")
+        params = _parameter_group(any_stack, db)
+        force_ssl = [p for p in params.inputs["parameters"] if p["name"] == "rds.force_ssl"]
+        check(params, [p["value"] for p in force_ssl] == ["1"], "rds.force_ssl is not 1")
+        check(params, params.inputs["family"] == "postgres15", "not a postgres15 family")
+
+
+def test_primary_is_multi_az_with_managed_password_and_a_replica(
+        prod_bootstrap: ProgramRun) -> None:
+    db = one(prod_bootstrap, INSTANCE, "primary-database-instance")
+    assert db.inputs["identifier"] == "caresync-primary-db"
+    assert db.inputs["engine"] == "postgres" and db.inputs["multiAz"] is True
+    assert db.inputs["manageMasterUserPassword"] is True
+    assert db.inputs["masterUserSecretKmsKeyId"] == prod_bootstrap.outputs["kmsKeyArn"]
+    assert "replicateSourceDb" not in db.inputs
+    replica = one(prod_bootstrap, INSTANCE, "primary-database-replica-1")
+    assert replica.inputs["identifier"] == "caresync-primary-db-replica-1"
+    assert replica.inputs["replicateSourceDb"] == "caresync-primary-db", \
+        "an in-region replica names its source by identifier"
+    assert prod_bootstrap.outputs["dbReplicaIdentifiers"] == ["caresync-primary-db-replica-1"]
+
+
+def test_standby_is_a_cross_region_replica_of_the_primary(
+        prod_bootstrap: ProgramRun, dr: ProgramRun) -> None:
+    db = one(dr, INSTANCE, "standby-database-instance")
+    assert db.inputs["identifier"] == "caresync-standby-db"
+    assert db.inputs["replicateSourceDb"] == prod_bootstrap.outputs["dbArn"], \
+        "a cross-region replica must name its source by ARN"
+    assert db.inputs["kmsKeyId"].startswith("arn:aws:kms:us-west-2:"), db.inputs["kmsKeyId"]
+    assert db.inputs["kmsKeyId"] == dr.outputs["kmsKeyArn"]
+    for field in ("username", "dbName", "engine", "manageMasterUserPassword"):
+        assert field not in db.inputs, f"{field} cannot be set on a replica"
+    subnet_group = one(dr, "aws:rds/subnetGroup:SubnetGroup", "standby-database-subnets")
+    assert db.inputs["dbSubnetGroupName"] == subnet_group.outputs["name"] == "caresync-standby-db"
+    assert db.inputs["parameterGroupName"] == "caresync-standby-postgres15"
+    assert db.inputs["vpcSecurityGroupIds"] == [dr.outputs["dbSecurityGroupId"]]
+    assert dr.outputs["dbSecurityGroupId"] != prod_bootstrap.outputs["dbSecurityGroupId"]
+
+
+def test_primary_backups_are_replicated_into_the_standby_region(
+        prod_bootstrap: ProgramRun, dr: ProgramRun) -> None:
+    replication = one(dr, "aws:rds/instanceAutomatedBackupsReplication:"
+                      "InstanceAutomatedBackupsReplication", "standby-pitr-replication")
+    assert replication.inputs["sourceDbInstanceArn"] == prod_bootstrap.outputs["dbArn"]
+    assert replication.inputs["kmsKeyId"] == dr.outputs["kmsKeyArn"]
+    assert replication.inputs["retentionPeriod"] == 30
+    assert replication.outputs["region"] == "us-west-2"
+
+
+def test_standby_promoted_renders_a_standalone_primary(dr_promoted: ProgramRun) -> None:
+    db = one(dr_promoted, INSTANCE, "standby-database-instance")
+    assert "replicateSourceDb" not in db.inputs, "a promoted standby still names a source"
+    assert db.inputs["identifier"] == "caresync-standby-db", "promotion must not rename it"
+    assert db.inputs["multiAz"] is True
+    assert db.inputs["backupRetentionPeriod"] == 30
+    assert db.inputs["manageMasterUserPassword"] is True
+    for field in ("username", "dbName"):  # would force a replacement of the promoted instance
+        assert field not in db.inputs
+    assert of_type(dr_promoted.resources, "aws:rds/instanceAutomatedBackupsReplication:"
+                   "InstanceAutomatedBackupsReplication") == [], \
+        "the promoted standby no longer has a source whose backups could be replicated"
+
+
+def test_each_site_publishes_its_database_host_parameter(any_stack: ProgramRun) -> None:
+    site = "primary" if any_stack.stack == "prod" else "standby"
+    parameter = one(any_stack, "aws:ssm/parameter:Parameter", f"{site}-database-endpoint")
+    db = one(any_stack, INSTANCE, f"{site}-database-instance")
+    assert parameter.inputs["name"] == f"/caresync-dr/{site}/database-host"
+    assert parameter.inputs["type"] == "String"
+    assert parameter.inputs["value"] == db.outputs["address"]
+    assert any_stack.outputs["dbEndpointParameter"] == parameter.inputs["name"]
