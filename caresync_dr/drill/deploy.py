@@ -69,7 +69,7 @@ class EmulatorHandler:
             return None
         from caresync_dr.offline.fakes import fake_state
 
-        inputs = unsecret(dict(args.inputs))
+        inputs = dict(args.inputs)  # run_program has unwrapped secrets already
         region = str(inputs.get("region") or self.region)
         key = (args.typ, args.name, region)
         fake_id, state = fake_state(args.typ, args.name, inputs, region, ACCOUNT_ID)
@@ -84,21 +84,6 @@ class EmulatorHandler:
 
     def call(self, args: Any) -> dict[str, Any] | None:
         return None  # the offline fakes answer data sources with the emulator's account
-
-
-# Pulumi's wire marker for a secret value (the mocks pass secrets wrapped in it).
-_SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
-
-
-def unsecret(value: Any) -> Any:
-    """The plain value inside Pulumi's secret wrappers (the emulator stores plain values)."""
-    if isinstance(value, dict):
-        if value.get(_SECRET_SIG[0]) == _SECRET_SIG[1] and "value" in value:
-            return unsecret(value["value"])
-        return {k: unsecret(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unsecret(v) for v in value]
-    return value
 
 
 # --- creators: one per resource type failover touches -----------------------------------------

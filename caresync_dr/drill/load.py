@@ -77,9 +77,14 @@ class WriteLoad:
         except (psycopg.Error, OSError) as exc:
             self.failures += 1
             self.last_error = f"{label}: {str(exc).strip().splitlines()[0][:160]}"
-            stale = self._conns.pop(dsn, None)
-            if stale is not None:
-                stale.close()
+            conn = self._conns.get(dsn)
+            # A refused statement (e.g. read-only standby) leaves the session usable; only a
+            # broken connection is dropped, so a standby is not hammered with reconnects.
+            if conn is None or conn.closed or conn.broken or isinstance(
+                    exc, (psycopg.OperationalError, OSError)):
+                stale = self._conns.pop(dsn, None)
+                if stale is not None:
+                    stale.close()
             return None
         ack = Ack(seq=seq, database=label, acked_at=time.monotonic())
         with self._lock:

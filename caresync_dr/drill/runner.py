@@ -170,6 +170,9 @@ def wanted_answer(world: World, scenario: Scenario) -> Callable[[dict[str, Any]]
 def run_drill(options: DrillOptions) -> dict[str, Any]:
     """Run one drill end to end; returns the report (``ok`` says whether all checks passed)."""
     scenario = options.scenario
+    if scenario.failover_scope is not None and not options.failover_script.is_file():
+        raise FileNotFoundError(f"{options.failover_script} does not exist: the drill runs the "
+                                "real failover command and cannot stand in for it")
     timeline = Timeline()
     work = Path(tempfile.mkdtemp(prefix="caresync-drill-"))
     cleanups: list[Callable[[], None]] = []

@@ -1,8 +1,7 @@
-"""Data-loss accounting and the handler's secret unwrapping: pure functions, no servers."""
+"""Data-loss accounting: a pure function over the write ledger."""
 
 from __future__ import annotations
 
-from caresync_dr.drill.deploy import unsecret
 from caresync_dr.drill.load import Ack, data_loss
 
 ACKS = [Ack(seq=1, database="primary", acked_at=10.0),
@@ -24,11 +23,3 @@ def test_loss_counts_missing_writes_and_the_gap_to_the_last_one_kept() -> None:
 def test_losing_everything_measures_from_the_first_acknowledgement() -> None:
     loss = data_loss(ACKS, "primary", present=set())
     assert (loss.missing, loss.seconds) == (3, 0.7)
-
-
-def test_secret_wrappers_are_unwrapped_at_any_depth() -> None:
-    sig = "4dabf18193072939515e22adb298388d"
-    wrapped = {"name": "/p", "value": {sig: "1b47061264138c4ac30d75fd1eb44270",
-                                       "value": '{"version": 1}'},
-               "list": [{sig: "1b47061264138c4ac30d75fd1eb44270", "value": "x"}]}
-    assert unsecret(wrapped) == {"name": "/p", "value": '{"version": 1}', "list": ["x"]}

@@ -29,6 +29,9 @@ def _require_postgres() -> None:
 
 def _drill(scenario: str, **overrides: Any) -> dict[str, Any]:
     _require_postgres()
+    if SCENARIOS[scenario].failover_scope and "failover_script" not in overrides \
+            and not (REPO_ROOT / "scripts" / "failover.py").is_file():
+        pytest.skip("scripts/failover.py (issue 3) is not on this branch yet")
     options = DrillOptions(scenario=SCENARIOS[scenario], promote_seconds=1.0,
                            scale_seconds=1.0, steady_seconds=0.5, **overrides)
     return run_drill(options)
