@@ -22,6 +22,7 @@ from typing import Any
 
 import psycopg
 
+from caresync_dr.drill.localhttp import send_json, serve
 from caresync_dr.pg.cluster import free_port
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ class SiteApp:
         self._conn_dsn: str | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -78,21 +78,12 @@ class SiteApp:
                     self.send_error(404)
                     return
                 code, body = app.health()
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, code, json.dumps(body).encode())
 
             def log_message(self, *args: Any) -> None:
                 """Quiet: health checks poll many times a second."""
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name=f"app-{self.site}")
-        self._thread.start()
+        self._server = serve(Handler, self.port, f"app-{self.site}")
 
     def kill(self) -> None:
         """The app dies: its port refuses connections from now on."""

@@ -7,12 +7,13 @@ When the answered site is down, the client gets what a browser would: a 502 from
 
 from __future__ import annotations
 
-import threading
+import json
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from caresync_dr.drill.localhttp import send_json, serve
 from caresync_dr.drill.resolver import DnsResolver
 from caresync_dr.pg.cluster import free_port
 
@@ -43,20 +44,13 @@ class PublicFront:
                 except urllib.error.HTTPError as exc:
                     code, body = exc.code, exc.read()
                 except OSError as exc:
-                    code, body = 502, f'{{"status": "error", "error": "{exc}"}}'.encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("X-Caresync-Site", site)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                    code, body = 502, json.dumps({"status": "error", "error": str(exc)}).encode()
+                send_json(self, code, body, {"X-Caresync-Site": site})
 
             def log_message(self, *args: Any) -> None:
                 """Quiet."""
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True, name="front").start()
+        self._server = serve(Handler, self.port, "front")
 
     def stop(self) -> None:
         if self._server is not None:
