@@ -142,9 +142,14 @@ def run_failover(world: World, options: DrillOptions, work: Path,
     proc = subprocess.Popen(argv, cwd=options.project_dir, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
-    for line in proc.stdout:
-        log.info("  failover | %s", line.rstrip())
-    code = proc.wait()
+    try:
+        for line in proc.stdout:
+            log.info("  failover | %s", line.rstrip())
+        code = proc.wait()
+    finally:
+        if proc.poll() is None:  # interrupted (Ctrl-C) or failed while reading its output
+            proc.kill()
+            proc.wait()
     seconds = round(time.monotonic() - started, 3)
     timeline.event(f"failover.py exited {code} after {seconds:.3f} s")
     data: dict[str, Any] | None = None
