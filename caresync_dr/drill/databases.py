@@ -101,12 +101,14 @@ def _children(pid: int) -> list[int]:
 
 
 def postmaster_alive(cluster: PostgresCluster) -> bool:
+    """A running postmaster; a killed one may linger as a zombie nobody reaps, which is dead."""
     pid_file = cluster.data_dir / "postmaster.pid"
     try:
-        os.kill(int(pid_file.read_text().splitlines()[0]), 0)
+        pid = int(pid_file.read_text().splitlines()[0])
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, ValueError, IndexError):
         return False
-    return True
+    return state not in ("Z", "X")
 
 
 def kill_hard(cluster: PostgresCluster) -> None:
