@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,9 +49,9 @@ class Databases:
                      ", ".join(str(c.port) for c in self.all()),
                      ", ".join(str(d) for d in self.dirs))
             return
-        for cluster in self.all():
-            if postmaster_alive(cluster):
-                cluster.stop(mode="immediate")
+        running = [c for c in self.all() if postmaster_alive(c)]
+        with ThreadPoolExecutor(max_workers=max(1, len(running))) as pool:
+            list(pool.map(lambda c: c.stop(mode="immediate"), running))
         for directory in self.dirs:
             shutil.rmtree(directory, ignore_errors=True)
 

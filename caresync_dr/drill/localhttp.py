@@ -10,7 +10,9 @@ def serve(handler: type[BaseHTTPRequestHandler], port: int, name: str) -> Thread
     """A threaded server on 127.0.0.1:port, serving in a daemon thread."""
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True, name=name).start()
+    # A short poll interval: shutdown() waits for the next poll.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+                     name=name).start()
     return server
 
 

@@ -238,6 +238,7 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
                 failover_report=failover_report, failover_seconds=failover_seconds)
         return report
     finally:
+        cleanup_started = time.monotonic()
         if load is not None:
             load.stop()
         if world is not None:
@@ -250,3 +251,4 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
             log.info("--keep: drill files kept in %s", work)
         else:
             shutil.rmtree(work, ignore_errors=True)
+        log.info("cleaned up in %.1f s", time.monotonic() - cleanup_started)
