@@ -112,10 +112,7 @@ class _Dispatcher:
             status_holder.append(int(status.split(maxsplit=1)[0]))
             return start_response(status, headers, *args)
 
-        result = self.app(environ, recording_start_response)
-        if not status_holder:  # moto always starts the response; be safe with generators
-            body_chunks = list(result)
-            result = body_chunks
+        result = list(self.app(environ, recording_start_response))  # status known after this
         call = AwsCall(region=region, service=service, action=params.get("Action"),
                        params=params, status=status_holder[0] if status_holder else 0)
         for hook in list(self.emulator.hooks):

@@ -38,13 +38,13 @@ class PromotionRecord:
     error: str | None = None
 
 
-def _instance(region: str, identifier: str) -> Any:
+def db_instance(region: str, identifier: str) -> Any:
     return rds_backends[ACCOUNT_ID][region].databases[identifier]
 
 
 def detach_replica(region: str, identifier: str) -> None:
     """What RDS shows after a finished promotion: a standalone, available primary."""
-    replica = _instance(region, identifier)
+    replica = db_instance(region, identifier)
     source_id = replica.source_db_instance_identifier
     if source_id:
         if source_id.startswith("arn:"):
@@ -84,7 +84,7 @@ class ReplicaPromotions:
         if any(r.region == region and r.identifier == identifier and r.completed_at is None
                for r in self.records):
             return  # a repeated call while the first one is still running: RDS ignores it too
-        instance = _instance(region, identifier)
+        instance = db_instance(region, identifier)
         instance.is_replica = True  # moto cleared it; RDS keeps replicating until the reboot
         instance.status = "modifying"
         record = PromotionRecord(region=region, identifier=identifier,

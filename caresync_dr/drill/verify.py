@@ -15,7 +15,7 @@ from moto.route53.models import route53_backends
 
 from caresync_dr.drill.emulator import ACCOUNT_ID
 from caresync_dr.drill.load import WriteLoad, data_loss
-from caresync_dr.drill.promotion import _instance
+from caresync_dr.drill.promotion import db_instance
 from caresync_dr.drill.scenarios import Scenario
 from caresync_dr.drill.timeline import Timeline
 from caresync_dr.pg.cluster import PostgresCluster
@@ -151,7 +151,7 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
         region, ident = ((inv.standby.region, inv.standby.database.identifier)
                          if scenario.promotes == "standby"
                          else (inv.primary.region, inv.primary.database.replica_identifiers[0]))
-        emulated = _instance(region, ident)
+        emulated = db_instance(region, ident)
         check("emulated replica detached",
               emulated.source_db_instance_identifier is None and emulated.status == "available",
               f"{ident}: status {emulated.status}, source "
@@ -162,7 +162,7 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
     else:
         survivor, survivor_label = dbs.primary, "primary"
         check("nothing was promoted", _in_recovery(dbs.standby) and
-              _instance(inv.standby.region, inv.standby.database.identifier)
+              db_instance(inv.standby.region, inv.standby.database.identifier)
               .source_db_instance_identifier is not None,
               "standby PostgreSQL still in recovery, emulated replica still attached")
     # 4. Fencing: the old primary acknowledged nothing after it was cut off.
