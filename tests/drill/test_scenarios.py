@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
+import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +69,24 @@ def test_database_failure_promotes_the_in_region_replica() -> None:
     assert report["failover"]["report"]["scope"] == "database"
 
 
-def test_app_crash_moves_traffic_by_health_checks_alone() -> None:
-    report = _drill("app-crash")
+def test_app_crash_moves_traffic_by_health_checks_alone(tmp_path: Path) -> None:
+    """Through the script's front door: exit code, printed summary and the JSON report."""
+    _require_postgres()
+    from scripts.drill import main
+
+    report_path = tmp_path / "drill.json"
+    code = main(["--scenario", "app-crash", "--promote-seconds", "1", "--scale-seconds", "1",
+                 "--report", str(report_path)])
+    report = json.loads(report_path.read_text())
+    assert code == 0
     assert report["ok"], report["verifications"]
+    for key in ("scenario", "ok", "rto_seconds", "rpo_seconds", "rpo_transactions",
+                "critical_path_seconds", "steps"):
+        assert key in report
     assert _verdicts(report)["nothing was promoted"]
     assert report["failover"]["exit_code"] is None
     assert report["rpo_transactions"] == 0
+    assert 0 < report["rto_seconds"] < 5
 
 
 def test_a_failover_that_does_nothing_fails_the_drill(tmp_path: Path) -> None:
@@ -91,7 +103,6 @@ def test_a_failover_that_does_nothing_fails_the_drill(tmp_path: Path) -> None:
 
 def test_the_script_reports_and_exits_nonzero_on_bad_arguments(
         capsys: pytest.CaptureFixture[str]) -> None:
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
     from scripts.drill import main
 
     with pytest.raises(SystemExit) as exit_info:
