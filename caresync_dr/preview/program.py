@@ -1,0 +1,50 @@
+"""Run both stacks under the mocks the way they run for real: each sees the other's outputs.
+
+A first ``pulumi up -s prod`` cannot see dr (dr does not exist yet); the steady state is prod
+run with dr's outputs, and dr run with prod's. The preview shows the steady state, which is
+what a pull request changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from caresync_dr.offline.runtime import REPO_ROOT, ProgramRun, run_program
+from caresync_dr.settings import settings_from_stack_file
+
+STACKS = ("prod", "dr")
+log = logging.getLogger(__name__)
+
+
+def linked_runs(project_dir: Path = REPO_ROOT, preview: bool = False) -> dict[str, ProgramRun]:
+    """Both stacks in their steady state: {"bootstrap": prod alone, "dr": ..., "prod": ...}.
+
+    ``preview`` runs the program as ``pulumi preview`` does (a dry run).
+    """
+    prod_settings = settings_from_stack_file("prod", project_dir)
+    log.info("run 1/3: prod as on its first deploy, before dr exists (its warning is expected)")
+    bootstrap = run_program("prod", project_dir=project_dir, preview=preview)
+    dr = _dr(bootstrap, project_dir, preview)
+    standby_ref = prod_settings.standby_stack or "dr"
+    log.info("run 3/3: prod seeing dr's outputs (the steady state)")
+    prod = run_program("prod", project_dir=project_dir, preview=preview,
+                       stack_references={standby_ref: dr.outputs})
+    return {"bootstrap": bootstrap, "dr": dr, "prod": prod}
+
+
+def _dr(bootstrap: ProgramRun, project_dir: Path, preview: bool) -> ProgramRun:
+    primary_ref = settings_from_stack_file("dr", project_dir).primary_stack or "prod"
+    log.info("run 2/3: dr seeing prod's outputs")
+    return run_program("dr", project_dir=project_dir, preview=preview,
+                       stack_references={primary_ref: bootstrap.outputs})
+
+
+def steady_run(stack: str, project_dir: Path = REPO_ROOT, preview: bool = True) -> ProgramRun:
+    """One stack's steady-state run (runs the other stack as needed), by default as a preview."""
+    if stack not in STACKS:
+        raise ValueError(f"unknown stack {stack!r}: the offline preview knows {', '.join(STACKS)}")
+    if stack == "dr":
+        return _dr(run_program("prod", project_dir=project_dir, preview=preview), project_dir,
+                   preview)
+    return linked_runs(project_dir, preview)["prod"]

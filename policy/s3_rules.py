@@ -1,0 +1,258 @@
+"""S3 guardrails for pulumi-aws v7, where a bucket's settings are separate resources.
+
+Each sub-resource is checked on its own (resource-level), and a stack-level rule checks that
+every bucket is actually targeted by a compliant one: a bucket without any
+BucketServerSideEncryptionConfiguration is not encrypted with KMS, whatever else is right.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
+
+from policy.context import (
+    BUCKET,
+    BUCKET_LIFECYCLE,
+    BUCKET_PAB,
+    BUCKET_POLICY,
+    BUCKET_SSE,
+    BUCKET_VERSIONING,
+    UnknownTracker,
+    items,
+    of_type,
+    plain,
+    prop,
+    refers_to,
+    resource_policy,
+    stack_policy,
+    truthy,
+    with_settings,
+)
+
+KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
+# Buckets (by logical name) that may use SSE-S3 instead of KMS, each with the reason. A child
+# resource belongs to the bucket whose name it starts with (``<bucket>-sse``).
+SSE_S3_ALLOWED: dict[str, str] = {
+    "traffic-switch-bucket": "Route 53's health checkers read the switch object anonymously and "
+                             "cannot decrypt SSE-KMS; it holds one word and no patient data",
+}
+PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                       "restrictPublicBuckets")
+_SNAKE = {"blockPublicAcls": "block_public_acls", "blockPublicPolicy": "block_public_policy",
+          "ignorePublicAcls": "ignore_public_acls",
+          "restrictPublicBuckets": "restrict_public_buckets"}
+
+
+# --- checks on one sub-resource's properties (each returns what to change) -------------------
+
+def sse_s3_allowed(name: str) -> bool:
+    return any(name == bucket or name.startswith(f"{bucket}-") for bucket in SSE_S3_ALLOWED)
+
+
+def sse_problems(props: Mapping[str, Any], allow_sse_s3: bool = False) -> list[str]:
+    rules = items(prop(props, "rules"))
+    if not rules:
+        return ["has no rules: add a rule with apply_server_side_encryption_by_default="
+                "{sse_algorithm: 'aws:kms', kms_master_key_id: <the site's KMS key ARN>}"]
+    problems = []
+    for index, rule in enumerate(rules):
+        algorithm = prop(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm")
+        key = prop(rule, "applyServerSideEncryptionByDefault", "kmsMasterKeyId")
+        if allow_sse_s3 and algorithm == "AES256":
+            continue
+        if algorithm not in KMS_ALGORITHMS:
+            problems.append(f"rules[{index}] encrypts with {algorithm!r}: set sse_algorithm to "
+                            "'aws:kms' and kms_master_key_id to the site's customer-managed key")
+        elif not key:
+            problems.append(f"rules[{index}] uses the AWS-managed aws/s3 key: set "
+                            "kms_master_key_id to the site's customer-managed KMS key ARN")
+    return problems
+
+
+def versioning_problems(props: Mapping[str, Any]) -> list[str]:
+    status = prop(props, "versioningConfiguration", "status")
+    if status != "Enabled":
+        return [f"versioning status is {status!r}: set versioning_configuration="
+                "{status: 'Enabled'} (backups and replication need object versions)"]
+    return []
+
+
+def public_access_problems(props: Mapping[str, Any]) -> list[str]:
+    off = [flag for flag in PUBLIC_ACCESS_FLAGS if not truthy(prop(props, flag))]
+    if off:
+        return ["public access is not fully blocked: set "
+                + ", ".join(f"{_SNAKE[flag]}=True" for flag in off)]
+    return []
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _denies_insecure_transport(statement: Mapping[str, Any]) -> bool:
+    if statement.get("Effect") != "Deny":
+        return False
+    principal = statement.get("Principal")
+    if principal not in ("*", {"AWS": "*"}):
+        return False
+    actions = _as_list(statement.get("Action", []))
+    if "s3:*" not in actions and "*" not in actions:
+        return False
+    resources = [str(r) for r in _as_list(statement.get("Resource", []))]
+    if not any(r.endswith("/*") for r in resources) or not any(
+            not r.endswith("/*") for r in resources):
+        return False
+    condition = statement.get("Condition", {})
+    secure = condition.get("Bool", {}).get("aws:SecureTransport") if isinstance(
+        condition, dict) else None
+    return str(secure).lower() == "false"
+
+
+def tls_policy_problems(props: Mapping[str, Any]) -> list[str]:
+    document = plain(prop(props, "policy"))
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:
+            return ["policy is not valid JSON"]
+    statements = _as_list(document.get("Statement", [])) if isinstance(document, dict) else []
+    if not any(isinstance(s, dict) and _denies_insecure_transport(s) for s in statements):
+        return ["no statement denies plain-HTTP access: add {Effect: Deny, Principal: '*', "
+                "Action: 's3:*', Resource: [<bucket ARN>, <bucket ARN>/*], Condition: {Bool: "
+                "{'aws:SecureTransport': 'false'}}}"]
+    return []
+
+
+def _covers_whole_bucket(rule: Mapping[str, Any]) -> bool:
+    prefix = prop(rule, "prefix")
+    filter_ = prop(rule, "filter")
+    if prefix:
+        return False
+    if isinstance(filter_, Mapping):
+        return not any(prop(filter_, key) for key in filter_)
+    return True
+
+
+def expiry_problems(props: Mapping[str, Any], retention_days: int) -> list[str]:
+    days_seen = []
+    for rule in items(prop(props, "rules")):
+        if prop(rule, "status") != "Enabled" or not _covers_whole_bucket(rule):
+            continue
+        days = prop(rule, "expiration", "days")
+        if days is not None:
+            days_seen.append(int(days))
+            if int(days) == retention_days:
+                return []
+    if days_seen:
+        return [f"backups expire after {days_seen} days but backupRetentionDays is "
+                f"{retention_days}: set expiration={{days: {retention_days}}} on the "
+                "enabled whole-bucket rule"]
+    return [f"no enabled whole-bucket rule expires objects: add a rule with "
+            f"expiration={{days: {retention_days}}} (backupRetentionDays)"]
+
+
+# --- resource-level policies ------------------------------------------------------------------
+
+s3_encryption_kms = resource_policy(
+    "s3-encryption-kms", "S3 default encryption uses a customer-managed KMS key (the traffic "
+    "switch bucket may use SSE-S3: see SSE_S3_ALLOWED).", BUCKET_SSE,
+    lambda args, _: sse_problems(args.props, sse_s3_allowed(args.name)))
+s3_versioning = resource_policy(
+    "s3-versioning-enabled", "S3 bucket versioning is Enabled.", BUCKET_VERSIONING,
+    lambda args, _: versioning_problems(args.props))
+s3_public_access = resource_policy(
+    "s3-public-access-blocked", "All four S3 public-access blocks are on.", BUCKET_PAB,
+    lambda args, _: public_access_problems(args.props))
+s3_tls_only = resource_policy(
+    "s3-tls-only-policy", "S3 bucket policies deny requests without TLS.", BUCKET_POLICY,
+    lambda args, _: tls_policy_problems(args.props))
+
+
+# --- stack-level: every bucket is targeted by a compliant sub-resource -------------------------
+
+def is_backup_bucket(bucket: PolicyResource) -> bool:
+    """A bucket holding backups: tagged ``purpose: backups`` or named ``...backup...``."""
+    tags = prop(bucket.props, "tags")
+    if isinstance(tags, Mapping):
+        for key in ("purpose", "Purpose", "caresync:purpose"):
+            if key in tags and "backup" in str(tags[key]).lower():
+                return True
+    return "backup" in bucket.name.lower()
+
+
+_REQUIREMENTS: tuple[tuple[str, tuple[str, ...], Any, str], ...] = (
+    ("KMS default encryption", BUCKET_SSE, sse_problems,
+     "aws.s3.BucketServerSideEncryptionConfiguration with sse_algorithm 'aws:kms' and the "
+     "site's KMS key"),
+    ("versioning", BUCKET_VERSIONING, versioning_problems,
+     "aws.s3.BucketVersioning with status 'Enabled'"),
+    ("public-access block", BUCKET_PAB, public_access_problems,
+     "aws.s3.BucketPublicAccessBlock with all four flags True"),
+    ("TLS-only bucket policy", BUCKET_POLICY, tls_policy_problems,
+     "aws.s3.BucketPolicy denying aws:SecureTransport = false"),
+)
+
+
+def _validate_buckets(args: StackValidationArgs, report: ReportViolation) -> None:
+    unknown = UnknownTracker()
+    buckets = of_type(args.resources, BUCKET)
+    for bucket in buckets:
+        for label, types, check, remedy in _REQUIREMENTS:
+            def one(bucket: PolicyResource = bucket, label: str = label,
+                    types: tuple[str, ...] = types, check: Any = check,
+                    remedy: str = remedy) -> None:
+                targeting = [r for r in of_type(args.resources, types)
+                             if refers_to(r, "bucket", bucket, ("bucket",))]
+                def ok(r: PolicyResource) -> bool:
+                    if check is sse_problems:
+                        return not sse_problems(r.props, sse_s3_allowed(bucket.name))
+                    return not check(r.props)
+
+                if not any(ok(r) for r in targeting):
+                    state = "no compliant" if targeting else "no"
+                    report(f"bucket {bucket.name} has {state} {label}: add {remedy} "
+                           f"targeting it", bucket.urn)
+            unknown.run(one)
+    unknown.raise_if_any()
+
+
+s3_bucket_complete = stack_policy(
+    "s3-bucket-guardrails-complete",
+    "Every S3 bucket has KMS encryption, versioning, all public-access blocks and a TLS-only "
+    "policy attached.", _validate_buckets)
+
+
+def _validate_backup_expiry(args: StackValidationArgs, report: ReportViolation) -> None:
+    backup_buckets = [b for b in of_type(args.resources, BUCKET) if is_backup_bucket(b)]
+    if not backup_buckets:
+        return
+    settings = with_settings(backup_buckets[0].urn, report)
+    if settings is None:
+        return
+    unknown = UnknownTracker()
+    for bucket in backup_buckets:
+        def one(bucket: PolicyResource = bucket) -> None:
+            configs = [r for r in of_type(args.resources, BUCKET_LIFECYCLE)
+                       if refers_to(r, "bucket", bucket, ("bucket",))]
+            if not configs:
+                report(f"backup bucket {bucket.name} has no lifecycle configuration: add "
+                       f"aws.s3.BucketLifecycleConfiguration expiring objects after "
+                       f"{settings.backup_retention_days} days (backupRetentionDays)", bucket.urn)
+                return
+            problems = [expiry_problems(c.props, settings.backup_retention_days)
+                        for c in configs]
+            if all(problems):
+                report(f"backup bucket {bucket.name}: {problems[0][0]}", bucket.urn)
+        unknown.run(one)
+    unknown.raise_if_any()
+
+
+s3_backup_expiry = stack_policy(
+    "s3-backup-expiry", "Backup buckets expire objects after exactly backupRetentionDays.",
+    _validate_backup_expiry)
+
+POLICIES = [s3_encryption_kms, s3_versioning, s3_public_access, s3_tls_only,
+            s3_bucket_complete, s3_backup_expiry]
