@@ -16,6 +16,7 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_route53 import Route53Client
@@ -65,6 +66,9 @@ class AwsClients:
 
     def autoscaling(self) -> AutoScalingClient:
         return self._client("autoscaling")  # type: ignore[no-any-return]
+
+    def ec2(self) -> EC2Client:
+        return self._client("ec2")  # type: ignore[no-any-return]
 
     def elbv2(self) -> ElasticLoadBalancingv2Client:
         return self._client("elbv2")  # type: ignore[no-any-return]

@@ -37,8 +37,11 @@ OPERATOR_GRANTS: tuple[Grant, ...] = (
     ), "CloudWatch metrics (no resource-level scoping exists for these reads)"),
     Grant("ScaleAppTier", (
         "autoscaling:DescribeAutoScalingGroups", "autoscaling:UpdateAutoScalingGroup",
-        "autoscaling:StartInstanceRefresh",
+        "autoscaling:StartInstanceRefresh", "autoscaling:DescribeInstanceRefreshes",
     ), "the two sites' Auto Scaling groups"),
+    Grant("LaunchTemplateReads", (
+        "ec2:DescribeLaunchTemplates",
+    ), "launch template reads for the readiness check (no resource-level scoping exists)"),
     Grant("TargetHealth", (
         "elasticloadbalancing:DescribeTargetHealth",
     ), "target health reads (no resource-level scoping exists)"),

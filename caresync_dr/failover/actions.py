@@ -1,0 +1,77 @@
+"""Changes only: each function makes one kind of change and returns what AWS answered.
+
+Kept apart from :mod:`probes` so that a dry run can be shown (and tested) to call none of them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from caresync_dr.inventory import Capacity
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_ssm import SSMClient
+
+__all__ = [
+    "post_webhook", "promote_replica", "publish", "put_object", "put_parameter",
+    "revoke_all_ingress", "set_capacity", "start_instance_refresh",
+]
+
+
+def promote_replica(rds: RDSClient, identifier: str, backup_retention_days: int) -> str:
+    """Start promotion; RDS then reboots the instance and detaches it from its source."""
+    answer = rds.promote_read_replica(DBInstanceIdentifier=identifier,
+                                      BackupRetentionPeriod=backup_retention_days)
+    return str(answer["DBInstance"].get("DBInstanceStatus", "unknown"))
+
+
+def set_capacity(autoscaling: AutoScalingClient, name: str, capacity: Capacity) -> None:
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=capacity.min,
+                                          DesiredCapacity=capacity.desired,
+                                          MaxSize=capacity.max)
+
+
+def start_instance_refresh(autoscaling: AutoScalingClient, name: str) -> str:
+    """Replace every instance, so each boots reading the new database endpoint."""
+    answer = autoscaling.start_instance_refresh(
+        AutoScalingGroupName=name, Strategy="Rolling",
+        Preferences={"MinHealthyPercentage": 50, "InstanceWarmup": 60})
+    return str(answer["InstanceRefreshId"])
+
+
+def put_object(s3: S3Client, bucket: str, key: str, body: str, content_type: str) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"), ContentType=content_type)
+
+
+def put_parameter(ssm: SSMClient, name: str, value: str, overwrite: bool = True) -> None:
+    """Overwrite=False makes the put atomic create-only (used for the lock)."""
+    ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=overwrite,
+                      Tier="Intelligent-Tiering")
+
+
+def revoke_all_ingress(ec2: EC2Client, group_id: str) -> int:
+    """Revoke every ingress rule of a security group; returns how many were revoked."""
+    groups = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    permissions: list[Any] = list(groups[0].get("IpPermissions", [])) if groups else []
+    if permissions:
+        ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
+    return len(permissions)
+
+
+def publish(sns: SNSClient, topic_arn: str, subject: str, message: str) -> str:
+    return str(sns.publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)
+               ["MessageId"])
+
+
+def post_webhook(url: str, payload: dict[str, Any], timeout: tuple[float, float] = (3.0, 5.0)
+                 ) -> int:
+    response = requests.post(url, json=payload, timeout=timeout)
+    response.raise_for_status()
+    return response.status_code

@@ -1,0 +1,151 @@
+"""Everything one failover run shares: inventory, options, clients per region, journal, facts."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import boto3
+
+from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients
+from caresync_dr.failover.errors import UsageError
+from caresync_dr.failover.journal import Journal
+from caresync_dr.failover.options import RunOptions
+from caresync_dr.inventory import Inventory, SiteInventory
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_ssm import SSMClient
+
+C = TypeVar("C")
+ROUTE53_CONTROL_REGION = "us-east-1"   # Route 53's API lives only there
+
+
+class RegionClients:
+    """Typed clients for one region and budget, created once (client creation is not
+    thread-safe; the clients themselves are) and shared by the step threads."""
+
+    def __init__(self, aws: AwsClients) -> None:
+        self.aws = aws
+        self.region = aws.region
+        self._cache: dict[str, Any] = {}
+        self._mutex = threading.Lock()
+
+    def _get(self, name: str, factory: Callable[[], C]) -> C:
+        with self._mutex:
+            if name not in self._cache:
+                self._cache[name] = factory()
+            return cast(C, self._cache[name])
+
+    def rds(self) -> RDSClient:
+        return self._get("rds", self.aws.rds)
+
+    def autoscaling(self) -> AutoScalingClient:
+        return self._get("autoscaling", self.aws.autoscaling)
+
+    def elbv2(self) -> ElasticLoadBalancingv2Client:
+        return self._get("elbv2", self.aws.elbv2)
+
+    def ec2(self) -> EC2Client:
+        return self._get("ec2", self.aws.ec2)
+
+    def s3(self) -> S3Client:
+        return self._get("s3", self.aws.s3)
+
+    def ssm(self) -> SSMClient:
+        return self._get("ssm", self.aws.ssm)
+
+    def sns(self) -> SNSClient:
+        return self._get("sns", self.aws.sns)
+
+    def cloudwatch(self) -> CloudWatchClient:
+        return self._get("cloudwatch", self.aws.cloudwatch)
+
+    def route53(self) -> Route53Client:
+        return self._get("route53", self.aws.route53)
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
+class FailoverContext:
+    """The run's shared state. ``target`` is the site being promoted: the standby site for
+    ``--scope region``, the primary site (its in-region replica) for ``--scope database``."""
+
+    def __init__(self, inventory: Inventory, options: RunOptions,
+                 session: boto3.Session | None = None, webhook_url: str | None = None) -> None:
+        self.inventory = inventory
+        self.options = options
+        self.webhook_url = inventory.webhook_url or webhook_url
+        session = session or boto3.Session()
+        # The standby region must answer; the primary region may be the one that failed, except
+        # for --scope database, where it is the healthy region being repaired.
+        self.standby = RegionClients(AwsClients(inventory.standby.region, STANDBY, session))
+        primary_budget = STANDBY if options.scope == "database" else BEST_EFFORT
+        self.primary = RegionClients(AwsClients(inventory.primary.region, primary_budget,
+                                                session))
+        self.route53 = RegionClients(AwsClients(ROUTE53_CONTROL_REGION, BEST_EFFORT, session))
+        self.run_id = new_run_id()
+        self.started_at = datetime.now(UTC)
+        self.journal: Journal | None = None
+        self.facts: dict[str, Any] = {}
+        self.stop = threading.Event()   # set on Ctrl-C: every wait ends at its next poll
+        self._mutex = threading.Lock()
+
+    # --- the site being promoted ---------------------------------------------------------
+    @property
+    def target(self) -> SiteInventory:
+        return self.inventory.standby if self.options.scope == "region" else self.inventory.primary
+
+    @property
+    def target_clients(self) -> RegionClients:
+        return self.standby if self.options.scope == "region" else self.primary
+
+    @property
+    def target_database(self) -> str:
+        """The instance to promote."""
+        if self.options.scope == "region":
+            return self.inventory.standby.database.identifier
+        replicas = self.inventory.primary.database.replica_identifiers
+        if not replicas:
+            raise UsageError("inventory primary.database.replicaIdentifiers is empty: "
+                             "--scope database needs an in-region read replica")
+        return replicas[0]
+
+    @property
+    def target_source(self) -> str:
+        """What the instance to promote replicates from today (identifier or ARN)."""
+        if self.options.scope == "region":
+            return self.inventory.primary.database.arn
+        return self.inventory.primary.database.identifier
+
+    @property
+    def backup_retention_days(self) -> int:
+        return self.target.database.backup_retention_days
+
+    @property
+    def wait_timeout(self) -> float:
+        configured = self.options.timing.wait_timeout_seconds
+        return configured if configured is not None else self.inventory.objectives.rto_minutes * 60
+
+    @property
+    def health_url(self) -> str:
+        return self.options.health_url or self.inventory.dns.public_health_url
+
+    # --- facts found on the way (also journaled) ------------------------------------------
+    def fact(self, key: str, value: Any) -> None:
+        with self._mutex:
+            self.facts[key] = value
+        if self.journal is not None:
+            self.journal.fact(key, value)

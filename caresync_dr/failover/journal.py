@@ -1,0 +1,95 @@
+"""The run journal: progress kept in SSM in the standby region, plus a local copy.
+
+It records each step's outcome and timing, the run's start (RTO is measured from it, also across
+``--resume``) and the facts found on the way (data-loss exposure, fencing). Steps never trust it
+for state -- they re-read AWS -- it only tells a resumed run where it was and since when.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from caresync_dr.failover import actions, probes
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+
+log = logging.getLogger(__name__)
+DETAIL_LIMIT = 200   # keeps the parameter small (SSM standard tier: 4 KB)
+
+
+@dataclass
+class StepRecord:
+    name: str
+    title: str
+    outcome: str             # done | skipped | failed | not confirmed | pending
+    started_at: str | None
+    ended_at: str | None
+    seconds: float | None
+    detail: str
+    best_effort: bool = False
+
+
+class Journal:
+    def __init__(self, ssm: SSMClient, name: str, local_path: Path | None) -> None:
+        self.ssm = ssm
+        self.name = name
+        self.local_path = local_path
+        self.data: dict[str, Any] = {}
+        self._mutex = threading.Lock()
+
+    def load(self) -> dict[str, Any] | None:
+        """The journal stored in SSM, or None. An unreadable one is reported, not trusted."""
+        text = probes.read_parameter(self.ssm, self.name)
+        if text is None:
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            log.warning("journal %s is not JSON; ignoring it", self.name)
+            return None
+        return data if isinstance(data, dict) else None
+
+    def begin(self, data: dict[str, Any]) -> None:
+        with self._mutex:
+            self.data = data
+            self.data.setdefault("steps", [])
+            self.data.setdefault("facts", {})
+            self._save()
+
+    def record(self, step: StepRecord) -> None:
+        with self._mutex:
+            entry = asdict(step)
+            entry["detail"] = entry["detail"][:DETAIL_LIMIT]
+            steps = [s for s in self.data.get("steps", []) if s.get("name") != step.name]
+            steps.append(entry)
+            self.data["steps"] = steps
+            self._save()
+
+    def fact(self, key: str, value: Any) -> None:
+        """Kept in memory; saved with the next step record (one write fewer on the way)."""
+        with self._mutex:
+            self.data.setdefault("facts", {})[key] = value
+
+    def finish(self, status: str, **extra: Any) -> None:
+        with self._mutex:
+            self.data["status"] = status
+            self.data.update(extra)
+            self._save()
+
+    def step(self, name: str) -> dict[str, Any] | None:
+        return next((s for s in self.data.get("steps", []) if s.get("name") == name), None)
+
+    def _save(self) -> None:
+        text = json.dumps(self.data, sort_keys=True, separators=(",", ":"), default=str)
+        if self.local_path is not None:
+            self.local_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.local_path.with_suffix(self.local_path.suffix + ".tmp")
+            tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True, default=str) + "\n")
+            tmp.replace(self.local_path)
+        actions.put_parameter(self.ssm, self.name, text, overwrite=True)

@@ -1,0 +1,246 @@
+"""Reads only: each function asks AWS (or the health URL) one question and returns a small value.
+
+Nothing here changes state, which is why ``--check`` and ``--dry-run`` may call all of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import requests
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_rds import RDSClient
+    from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
+
+__all__ = [
+    "AsgState", "DbState", "HealthReading", "LagReading", "TargetHealth", "describe_asg",
+    "describe_database", "error_code", "health_of", "launch_template_exists", "read_parameter",
+    "read_switch", "replica_lag", "route53_check_status", "target_health",
+]
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@dataclass(frozen=True)
+class DbState:
+    """What DescribeDBInstances says about one instance."""
+
+    identifier: str
+    status: str
+    source: str | None              # ReadReplicaSourceDBInstanceIdentifier: set while a replica
+    endpoint: str | None
+    port: int | None
+    backup_retention_days: int
+    replication_status: str | None  # StatusInfos "read replication" status, e.g. "replicating"
+    replication_normal: bool | None
+
+    @property
+    def is_replica(self) -> bool:
+        return bool(self.source)
+
+    @property
+    def is_promoted(self) -> bool:
+        """A standalone instance that is serving: what real RDS shows once promotion finished."""
+        return not self.is_replica and self.status == "available"
+
+
+def describe_database(rds: RDSClient, identifier: str) -> DbState | None:
+    """The instance's state, or None when it does not exist (every other error propagates)."""
+    try:
+        found = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
+    except ClientError as exc:
+        if error_code(exc) in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
+            return None
+        raise
+    if not found:
+        return None
+    db: Any = found[0]
+    endpoint = db.get("Endpoint") or {}
+    replication = next((info for info in db.get("StatusInfos") or []
+                        if info.get("StatusType") == "read replication"), None)
+    return DbState(
+        identifier=str(db["DBInstanceIdentifier"]),
+        status=str(db.get("DBInstanceStatus", "unknown")),
+        source=db.get("ReadReplicaSourceDBInstanceIdentifier") or None,
+        endpoint=endpoint.get("Address"),
+        port=endpoint.get("Port"),
+        backup_retention_days=int(db.get("BackupRetentionPeriod") or 0),
+        replication_status=None if replication is None else str(replication.get("Status")),
+        replication_normal=None if replication is None else bool(replication.get("Normal")),
+    )
+
+
+@dataclass(frozen=True)
+class LagReading:
+    """The replica's last known lag (CloudWatch ``AWS/RDS ReplicaLag``, seconds)."""
+
+    seconds: float | None        # the last non-negative datapoint; None when there is none
+    at: datetime | None
+    replication_active: bool     # False when the newest datapoint is -1 (RDS: not replicating)
+
+    def describe(self) -> str:
+        if self.seconds is None:
+            return "unknown (no ReplicaLag datapoint in the window)"
+        when = self.at.strftime("%H:%M:%SZ") if self.at else "?"
+        tail = "" if self.replication_active else "; replication has since stopped"
+        return f"{self.seconds:.0f} s at {when}{tail}"
+
+
+def replica_lag(cloudwatch: CloudWatchClient, identifier: str, window_minutes: int,
+                now: datetime | None = None) -> LagReading:
+    """RDS publishes ReplicaLag every minute for each read replica, in the replica's region.
+
+    When replication breaks (e.g. the source region is gone) RDS reports -1; the data-loss
+    exposure is then the last non-negative value, which is what is returned.
+    """
+    end = now or datetime.now(UTC)
+    stats = cloudwatch.get_metric_statistics(
+        Namespace="AWS/RDS", MetricName="ReplicaLag",
+        Dimensions=[{"Name": "DBInstanceIdentifier", "Value": identifier}],
+        StartTime=end - timedelta(minutes=window_minutes), EndTime=end + timedelta(minutes=1),
+        Period=60, Statistics=["Maximum"])
+    points = sorted(stats.get("Datapoints", []), key=lambda p: p["Timestamp"])
+    if not points:
+        return LagReading(None, None, replication_active=False)
+    active = float(points[-1].get("Maximum", -1)) >= 0
+    known = [p for p in points if float(p.get("Maximum", -1)) >= 0]
+    if not known:
+        return LagReading(None, None, replication_active=False)
+    last = known[-1]
+    return LagReading(float(last["Maximum"]), last["Timestamp"], replication_active=active)
+
+
+@dataclass(frozen=True)
+class AsgState:
+    name: str
+    min: int
+    desired: int
+    max: int
+    in_service: int
+    launch_template_id: str | None
+    target_group_arns: tuple[str, ...]
+
+
+def describe_asg(autoscaling: AutoScalingClient, name: str) -> AsgState | None:
+    groups = autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    if not groups:
+        return None
+    group: Any = groups[0]
+    template = group.get("LaunchTemplate") or {}
+    mixed = (group.get("MixedInstancesPolicy") or {}).get("LaunchTemplate", {})
+    template_id = template.get("LaunchTemplateId") or (
+        mixed.get("LaunchTemplateSpecification") or {}).get("LaunchTemplateId")
+    in_service = sum(1 for i in group.get("Instances", [])
+                     if i.get("LifecycleState") == "InService")
+    return AsgState(name=name, min=int(group["MinSize"]), desired=int(group["DesiredCapacity"]),
+                    max=int(group["MaxSize"]), in_service=in_service,
+                    launch_template_id=template_id,
+                    target_group_arns=tuple(group.get("TargetGroupARNs", [])))
+
+
+def launch_template_exists(ec2: EC2Client, template_id: str) -> bool:
+    try:
+        found = ec2.describe_launch_templates(LaunchTemplateIds=[template_id])
+    except ClientError as exc:
+        if error_code(exc).startswith("InvalidLaunchTemplateId"):
+            return False
+        raise
+    return bool(found.get("LaunchTemplates"))
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    healthy: int
+    total: int
+
+
+def target_health(elbv2: ElasticLoadBalancingv2Client, target_group_arn: str) -> TargetHealth:
+    found = elbv2.describe_target_health(TargetGroupArn=target_group_arn)
+    states = [d.get("TargetHealth", {}).get("State") for d in found["TargetHealthDescriptions"]]
+    return TargetHealth(healthy=states.count("healthy"), total=len(states))
+
+
+def read_switch(s3: S3Client, bucket: str, key: str) -> str | None:
+    """The traffic switch's value, or None when the object does not exist."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if error_code(exc) in ("NoSuchKey", "404"):
+            return None
+        raise
+    return body.decode("utf-8", errors="replace").strip()
+
+
+def read_parameter(ssm: SSMClient, name: str) -> str | None:
+    try:
+        return ssm.get_parameter(Name=name)["Parameter"].get("Value")
+    except ClientError as exc:
+        if error_code(exc) == "ParameterNotFound":
+            return None
+        raise
+
+
+def route53_check_status(route53: Route53Client, health_check_id: str) -> str:
+    """What Route 53's checkers report for one health check, e.g. '3 of 3 checkers: Failure'."""
+    found = route53.get_health_check_status(HealthCheckId=health_check_id)
+    reports = [o.get("StatusReport", {}).get("Status", "") for o in
+               found.get("HealthCheckObservations", [])]
+    failing = sum(1 for r in reports if r.startswith("Failure"))
+    return f"{failing} of {len(reports)} checkers report failure"
+
+
+@dataclass(frozen=True)
+class HealthReading:
+    """One GET of the public health URL (see README, '/api/health contract')."""
+
+    ok: bool
+    detail: str
+    body: dict[str, Any] | None = None
+
+
+def health_of(url: str, expected_region: str | None, timeout: tuple[float, float] = (3.0, 5.0)
+              ) -> HealthReading:
+    """ok when the site answers 200 with status ok and a writable primary database.
+
+    When the body names a ``region`` it must be ``expected_region``: an answer from the old
+    site (DNS not yet moved) does not count.
+    """
+    try:
+        response = requests.get(url, timeout=timeout, headers={"Cache-Control": "no-cache"})
+    except requests.RequestException as exc:
+        return HealthReading(False, f"{url} did not answer: {type(exc).__name__}")
+    if response.status_code != 200:
+        return HealthReading(False, f"{url} answered HTTP {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        return HealthReading(False, f"{url} answered 200 but not JSON")
+    if not isinstance(body, dict):
+        return HealthReading(False, f"{url} answered JSON that is not an object")
+    raw_database = body.get("database")
+    database: dict[str, Any] = raw_database if isinstance(raw_database, dict) else {}
+    region = body.get("region")
+    if body.get("status") != "ok":
+        return HealthReading(False, f"status is {body.get('status')!r}, not 'ok'", body)
+    if expected_region and region is not None and region != expected_region:
+        return HealthReading(False, f"answered from {region}, not {expected_region}", body)
+    if database.get("writable") is not True:
+        return HealthReading(False, "database is not writable yet "
+                             f"(role {database.get('role')!r})", body)
+    where = f" from {region}" if region else ""
+    return HealthReading(True, f"status ok{where}, database writable "
+                         f"(role {database.get('role')!r})", body)
+

@@ -1,0 +1,146 @@
+"""The run's record: JSON report, Markdown incident timeline, and the follow-ups to print."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from caresync_dr.failover import actions
+from caresync_dr.failover.context import FailoverContext
+from caresync_dr.failover.journal import StepRecord
+
+log = logging.getLogger(__name__)
+FENCE_STEPS = ("fence-primary-app", "fence-primary-database")
+
+
+def fenced_status(ctx: FailoverContext, records: dict[str, StepRecord]) -> str:
+    if ctx.options.scope != "region":
+        return "not applicable"
+    outcomes = [records[n].outcome for n in FENCE_STEPS if n in records]
+    if len(outcomes) == len(FENCE_STEPS) and all(o in ("done", "skipped") for o in outcomes):
+        return "fenced"
+    return "not confirmed"
+
+
+def follow_ups(ctx: FailoverContext) -> list[str]:
+    inv = ctx.inventory
+    if ctx.options.scope == "database":
+        return [
+            f"Reconcile the prod stack: {ctx.target_database} is now the primary's writer; "
+            "update Pulumi.prod.yaml/the program so the old instance "
+            f"{inv.primary.database.identifier} is replaced, then `pulumi up -s prod`.",
+            f"Keep {inv.primary.database.identifier} for forensics until the cause is known; "
+            "create a new in-region replica so --scope database is possible again.",
+            "Run `python scripts/failover.py --check` until it passes again.",
+        ]
+    return [
+        "Reconcile the dr stack with reality: set `caresync-dr:standbyPromoted: \"true\"` in "
+        "Pulumi.dr.yaml, then `pulumi up -s dr` (the standby database is now a standalone "
+        "primary; do not let Pulumi re-create it as a replica).",
+        f"Watch the new primary: {ctx.target_database} in {inv.standby.region}, alarms on "
+        f"{inv.alert_topic_arn}.",
+        f"Fail back once {inv.primary.region} is healthy: rebuild the prod database as a "
+        f"cross-region replica of {ctx.target_database}, wait until its lag is under the RPO, "
+        "then run this procedure in the other direction in a maintenance window (promote it, "
+        f"scale prod up, write {inv.traffic_switch.primary_value} into "
+        f"s3://{inv.traffic_switch.bucket}/{inv.traffic_switch.key}, verify), "
+        "and restore standbyPromoted=false with a new replica in the dr stack.",
+        "Until fail-back, the old primary must stay fenced: do not scale its app tier up.",
+    ]
+
+
+def _seconds_between(start: datetime, end_iso: str | None) -> float | None:
+    if not end_iso:
+        return None
+    return round((datetime.fromisoformat(end_iso) - start).total_seconds(), 3)
+
+
+def build_report(ctx: FailoverContext, records: dict[str, StepRecord], outcome: str,
+                 exit_code: int, message: str) -> dict[str, Any]:
+    lag = ctx.facts.get("replica_lag") or {}
+    return {
+        "runId": ctx.run_id,
+        "project": ctx.inventory.project,
+        "stack": ctx.options.stack,
+        "scope": ctx.options.scope,
+        "outcome": outcome,
+        "exitCode": exit_code,
+        "message": message,
+        "startedAt": ctx.started_at.isoformat(),
+        "endedAt": datetime.now(UTC).isoformat(),
+        "rtoSeconds": _seconds_between(ctx.started_at, ctx.facts.get("serving_at")),
+        "rtoObjectiveSeconds": ctx.inventory.objectives.rto_minutes * 60,
+        "dataLossExposureSeconds": ctx.facts.get("data_loss_exposure_seconds",
+                                                 lag.get("seconds")),
+        "rpoObjectiveSeconds": ctx.inventory.objectives.rpo_minutes * 60,
+        "replicaLag": lag,
+        "forced": ctx.options.force,
+        "fenced": fenced_status(ctx, records),
+        "newWriter": {"identifier": ctx.target_database, "region": ctx.target.region,
+                      "endpoint": ctx.facts.get("promoted_endpoint")},
+        "facts": ctx.facts,
+        "steps": [asdict(r) for r in records.values()],
+        "followUps": follow_ups(ctx),
+        "timeline": f"s3://{ctx.inventory.backup_bucket}/incidents/{ctx.run_id}.md",
+    }
+
+
+def render_timeline(report: dict[str, Any]) -> str:
+    def fmt(value: object) -> str:
+        return "-" if value is None else str(value)
+
+    lines = [
+        f"# Incident timeline: {report['scope']} failover {report['runId']}",
+        "",
+        f"- Outcome: **{report['outcome']}** (exit {report['exitCode']}): {report['message']}",
+        f"- Started {report['startedAt']}, ended {report['endedAt']}",
+        f"- Measured RTO: {fmt(report['rtoSeconds'])} s "
+        f"(objective {report['rtoObjectiveSeconds']} s)",
+        f"- Data-loss exposure at promotion (last known replica lag): "
+        f"{fmt(report['dataLossExposureSeconds'])} s (objective {report['rpoObjectiveSeconds']} s)"
+        + (" -- lag check overridden with --force" if report["forced"] else ""),
+        f"- Old primary fenced: {report['fenced']}",
+        f"- New writer: {report['newWriter']['identifier']} in {report['newWriter']['region']}",
+        "",
+        "| step | outcome | started | ended | seconds | detail |",
+        "|---|---|---|---|---|---|",
+    ]
+    for step in report["steps"]:
+        detail = str(step["detail"]).replace("|", "\\|")
+        lines.append(f"| {step['name']} | {step['outcome']} | {fmt(step['started_at'])} | "
+                     f"{fmt(step['ended_at'])} | {fmt(step['seconds'])} | {detail} |")
+    lines += ["", "## Follow-ups", ""] + [f"{i}. {t}" for i, t in
+                                          enumerate(report["followUps"], 1)]
+    return "\n".join(lines) + "\n"
+
+
+def upload_timeline(ctx: FailoverContext, report: dict[str, Any], markdown: str) -> str | None:
+    """Best effort: the timeline and report go to the standby backup bucket under incidents/."""
+    bucket = ctx.inventory.backup_bucket
+    base = f"incidents/{ctx.run_id}"
+    try:
+        s3 = ctx.standby.s3()
+        actions.put_object(s3, bucket, base + ".md", markdown, "text/markdown")
+        actions.put_object(s3, bucket, base + ".json",
+                           json.dumps(report, indent=2, sort_keys=True, default=str),
+                           "application/json")
+    except (ClientError, BotoCoreError) as exc:
+        log.warning("could not upload the incident timeline to s3://%s/%s.md: %s",
+                    bucket, base, exc)
+        return None
+    return f"s3://{bucket}/{base}.md"
+
+
+def write_local(path: Path, report: dict[str, Any], markdown: str) -> Path:
+    from caresync_dr.cli import write_json_report
+
+    write_json_report(path, report)
+    timeline = path.with_suffix(".md")
+    timeline.write_text(markdown)
+    return timeline

@@ -1,0 +1,378 @@
+"""The failover's steps: small idempotent units, each a read-only ``check`` and an ``apply``.
+
+``check`` re-reads real state and returns a :class:`Verdict`: ``run`` (saying what it would
+change), ``done`` (why it needn't run) or ``blocked`` (why it can't). ``apply`` makes the change,
+waits for it with bounded polling, and returns one sentence saying what it did.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime
+from typing import ClassVar, Literal, NamedTuple
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from caresync_dr.failover import actions, probes
+from caresync_dr.failover.context import FailoverContext
+from caresync_dr.failover.errors import StepFailedError
+from caresync_dr.failover.polling import wait_until
+from caresync_dr.inventory import Capacity
+
+log = logging.getLogger(__name__)
+
+
+class Verdict(NamedTuple):
+    kind: Literal["run", "done", "blocked"]
+    sentence: str
+
+
+def run(sentence: str) -> Verdict:
+    return Verdict("run", sentence)
+
+
+def done(sentence: str) -> Verdict:
+    return Verdict("done", sentence)
+
+
+def blocked(sentence: str) -> Verdict:
+    return Verdict("blocked", sentence)
+
+
+class Step(ABC):
+    name: ClassVar[str]
+    title: ClassVar[str]
+    expected_seconds: ClassVar[float]
+    best_effort: ClassVar[bool] = False   # failure is recorded as "not confirmed", never fatal
+    converges: ClassVar[bool] = True      # has a target state; False: verify/notify/observe
+    marks_failover: ClassVar[bool] = False  # done means "failed over" (for the no-op rerun)
+
+    @abstractmethod
+    def check(self, ctx: FailoverContext) -> Verdict: ...
+
+    @abstractmethod
+    def apply(self, ctx: FailoverContext) -> str: ...
+
+
+def endpoint_value(db: probes.DbState) -> str:
+    """What an endpoint parameter holds: ``address:port`` of the writer."""
+    return f"{db.endpoint}:{db.port or 5432}"
+
+
+# --- fencing the old primary (best effort, never waited on) ---------------------------------
+
+def _unreachable(ctx: FailoverContext, exc: BotoCoreError) -> Verdict:
+    """No answer at all (connection refused, timeout): a second call would only wait again."""
+    return blocked(f"{ctx.primary.region} is unreachable ({type(exc).__name__}); "
+                   "not fenced, not confirmed")
+
+
+class FencePrimaryApp(Step):
+    name = "fence-primary-app"
+    title = "Fence the old primary: scale its app tier to zero"
+    expected_seconds = 5
+    best_effort = True
+
+    def check(self, ctx: FailoverContext) -> Verdict:
+        app = ctx.inventory.primary.app
+        try:
+            asg = probes.describe_asg(ctx.primary.autoscaling(), app.auto_scaling_group_name)
+        except BotoCoreError as exc:
+            return _unreachable(ctx, exc)
+        except ClientError as exc:
+            return run(f"{ctx.primary.region} refused the read ({probes.error_code(exc)}); "
+                       f"will try to scale {app.auto_scaling_group_name} to 0 anyway")
+        if asg is None:
+            return done(f"{app.auto_scaling_group_name} does not exist in {ctx.primary.region}")
+        if asg.desired == 0 and asg.min == 0:
+            return done(f"{asg.name} is already scaled to 0")
+        return run(f"would scale {asg.name} from {asg.desired} to 0 instances")
+
+    def apply(self, ctx: FailoverContext) -> str:
+        app = ctx.inventory.primary.app
+        actions.set_capacity(ctx.primary.autoscaling(), app.auto_scaling_group_name,
+                             Capacity(min=0, desired=0, max=app.production_capacity.max))
+        return f"scaled {app.auto_scaling_group_name} in {ctx.primary.region} to 0"
+
+
+class FencePrimaryDatabase(Step):
+    name = "fence-primary-database"
+    title = "Fence the old primary: revoke its database security group ingress"
+    expected_seconds = 5
+    best_effort = True
+
+    def check(self, ctx: FailoverContext) -> Verdict:
+        group = ctx.inventory.primary.database.security_group_id
+        try:
+            found = ctx.primary.ec2().describe_security_groups(GroupIds=[group])
+        except BotoCoreError as exc:
+            return _unreachable(ctx, exc)
+        except ClientError as exc:
+            return run(f"{ctx.primary.region} refused the read ({probes.error_code(exc)}); "
+                       f"will try to revoke the ingress of {group} anyway")
+        rules = sum(len(g.get("IpPermissions", [])) for g in found["SecurityGroups"])
+        if rules == 0:
+            return done(f"{group} has no ingress rules left")
+        return run(f"would revoke {rules} ingress rule(s) of {group}")
+
+    def apply(self, ctx: FailoverContext) -> str:
+        group = ctx.inventory.primary.database.security_group_id
+        revoked = actions.revoke_all_ingress(ctx.primary.ec2(), group)
+        return f"revoked {revoked} ingress rule(s) of {group} in {ctx.primary.region}"
+
+
+# --- the standby site ------------------------------------------------------------------------
+
+class PromoteDatabase(Step):
+    name = "promote-database"
+    title = "Promote the read replica to a standalone writer"
+    expected_seconds = 300   # RDS promotion: a few minutes, including a reboot
+    marks_failover = True
+
+    def check(self, ctx: FailoverContext) -> Verdict:
+        db_id = ctx.target_database
+        db = probes.describe_database(ctx.target_clients.rds(), db_id)
+        if db is None:
+            return blocked(f"{db_id} does not exist in {ctx.target_clients.region}")
+        if db.is_promoted:
+            return done(f"{db_id} is already a standalone, available instance")
+        if db.is_replica and db.status == "available":
+            return run(f"would promote {db_id} (replica of {db.source}) with "
+                       f"{ctx.backup_retention_days} days of backups")
+        return run(f"{db_id} is {db.status} (promotion under way?); will wait for it")
+
+    def apply(self, ctx: FailoverContext) -> str:
+        rds = ctx.target_clients.rds()
+        db_id = ctx.target_database
+        db = probes.describe_database(rds, db_id)
+        if db is not None and db.is_replica and db.status == "available":
+            lag = ctx.facts.get("replica_lag", {}).get("seconds")
+            ctx.fact("data_loss_exposure_seconds", lag)
+            ctx.fact("promotion_requested_at", datetime.now(UTC).isoformat())
+            status = actions.promote_replica(rds, db_id, ctx.backup_retention_days)
+            log.info("promotion of %s requested (status %s)", db_id, status)
+        started = time.monotonic()
+
+        def pending(state: probes.DbState | None) -> str | None:
+            if state is None:
+                return f"{db_id} is not visible"
+            if state.is_promoted:
+                return None
+            link = f"still replicating from {state.source}" if state.is_replica else "detached"
+            return f"{db_id} is {state.status}, {link}"
+
+        final = wait_until(f"promotion of {db_id}", lambda: probes.describe_database(rds, db_id),
+                           pending, ctx.options.timing.policy(ctx.wait_timeout), ctx.stop)
+        assert final is not None
+        ctx.fact("promoted_endpoint", endpoint_value(final))
+        return (f"{db_id} promoted and available after {time.monotonic() - started:.1f} s "
+                f"(backups kept {final.backup_retention_days} days)")
+
+
+class ScaleStandbyApp(Step):
+    name = "scale-standby-app"
+    title = "Scale the standby app tier to production capacity"
+    expected_seconds = 300   # instance launch, boot and target health checks
+
+    def _ready(self, ctx: FailoverContext, asg: probes.AsgState | None) -> str | None:
+        want = ctx.inventory.standby.app.production_capacity
+        if asg is None:
+            return "the Auto Scaling group is not visible"
+        if asg.desired < want.desired or asg.min < want.min:
+            return f"desired {asg.desired}, production needs {want.desired}"
+        if asg.in_service < want.desired:
+            return f"{asg.in_service} of {want.desired} instances in service"
+        health = probes.target_health(ctx.standby.elbv2(),
+                                      ctx.inventory.standby.app.target_group_arn)
+        if health.healthy < want.desired:
+            return f"{health.healthy} of {want.desired} targets healthy"
+        return None
+
+    def check(self, ctx: FailoverContext) -> Verdict:
+        app = ctx.inventory.standby.app
+        asg = probes.describe_asg(ctx.standby.autoscaling(), app.auto_scaling_group_name)
+        if asg is None:
+            return blocked(f"{app.auto_scaling_group_name} does not exist in "
+                           f"{ctx.standby.region}")
+        pending = self._ready(ctx, asg)
+        if pending is None:
+            return done(f"{asg.name} runs {asg.in_service} healthy instances "
+                        f"(production {app.production_capacity.desired})")
+        return run(f"would scale {asg.name} from {asg.desired} to "
+                   f"{app.production_capacity.desired} instances ({pending})")
+
+    def apply(self, ctx: FailoverContext) -> str:
+        app = ctx.inventory.standby.app
+        autoscaling = ctx.standby.autoscaling()
+        asg = probes.describe_asg(autoscaling, app.auto_scaling_group_name)
+        want = app.production_capacity
+        started = time.monotonic()
+        if asg is not None and (asg.desired < want.desired or asg.min < want.min):
+            actions.set_capacity(autoscaling, asg.name, Capacity(
+                min=want.min, desired=want.desired, max=max(want.max, asg.max)))
+            log.info("%s set to min %d, desired %d", asg.name, want.min, want.desired)
+        wait_until(f"{app.auto_scaling_group_name} at production capacity",
+                   lambda: probes.describe_asg(autoscaling, app.auto_scaling_group_name),
+                   lambda state: self._ready(ctx, state),
+                   ctx.options.timing.policy(ctx.wait_timeout),
+                   ctx.stop)
+        return (f"{app.auto_scaling_group_name} serves {want.desired} healthy instances after "
+                f"{time.monotonic() - started:.1f} s")
+
+
+class SwitchTraffic(Step):
+    name = "switch-traffic"
+    title = "Move traffic: write FAILOVER into the standby-region switch (S3, data plane)"
+    expected_seconds = 1
+    marks_failover = True
+
+    def check(self, ctx: FailoverContext) -> Verdict:
+        sw = ctx.inventory.traffic_switch
+        value = probes.read_switch(ctx.standby.s3(), sw.bucket, sw.key)
+        if value == sw.failover_value:
+            return done(f"s3://{sw.bucket}/{sw.key} already holds {sw.failover_value}")
+        return run(f"would change s3://{sw.bucket}/{sw.key} from {value} to "
+                   f"{sw.failover_value}; Route 53 then fails the PRIMARY record over")
+
+    def apply(self, ctx: FailoverContext) -> str:
+        sw = ctx.inventory.traffic_switch
+        s3 = ctx.standby.s3()
+        actions.put_object(s3, sw.bucket, sw.key, sw.failover_value, "text/plain")
+        seen = probes.read_switch(s3, sw.bucket, sw.key)
+        if seen != sw.failover_value:
+            raise StepFailedError(f"wrote {sw.failover_value} to s3://{sw.bucket}/{sw.key} "
+                                  f"but read back {seen!r}")
+        ctx.fact("switched_at", datetime.now(UTC).isoformat())
+        return f"s3://{sw.bucket}/{sw.key} = {sw.failover_value}"
+
+
+class ObserveRoute53(Step):
+    name = "observe-route53"
+    title = "Observe Route 53 checkers on the switch (control plane, best effort)"
+    expected_seconds = 2
+    best_effort = True
+    converges = False
+
+    def check(self, ctx: FailoverContext) -> Verdict:
+        return run("would read the switch health check status from Route 53 (us-east-1)")
+
+    def apply(self, ctx: FailoverContext) -> str:
+        check_id = ctx.inventory.traffic_switch.health_check_id
+        status = probes.route53_check_status(ctx.route53.route53(), check_id)
+        return f"switch health check {check_id}: {status}"
+
+
+class VerifyService(Step):
+    name = "verify"
+    title = "Verify the public health URL answers from the new writer"
+    expected_seconds = 90    # Route 53 failure threshold x interval, plus the record TTL
+    converges = False
+
+    def check(self, ctx: FailoverContext) -> Verdict:
+        return run(f"would GET {ctx.health_url} until it reports status ok and a writable "
+                   f"database{self._region_hint(ctx)}")
+
+    @staticmethod
+    def _region_hint(ctx: FailoverContext) -> str:
+        return f" from {ctx.target.region}" if ctx.options.scope == "region" else ""
+
+    def apply(self, ctx: FailoverContext) -> str:
+        url = ctx.health_url
+        expected_region = ctx.target.region
+        started = time.monotonic()
+        reading = wait_until(f"{url} to report a writable database",
+                             lambda: probes.health_of(url, expected_region),
+                             lambda r: None if r.ok else r.detail,
+                             ctx.options.timing.policy(ctx.options.timing.verify_timeout_seconds),
+                             ctx.stop)
+        ctx.fact("serving_at", datetime.now(UTC).isoformat())
+        return f"{url}: {reading.detail} after {time.monotonic() - started:.1f} s"
+
+
+class Notify(Step):
+    name = "notify"
+    title = "Notify the alert topic (and webhook)"
+    expected_seconds = 1
+    best_effort = True
+    converges = False
+
+    def check(self, ctx: FailoverContext) -> Verdict:
+        hook = " and the webhook" if ctx.webhook_url else ""
+        return run(f"would publish to {ctx.inventory.alert_topic_arn}{hook}")
+
+    def apply(self, ctx: FailoverContext) -> str:
+        inv = ctx.inventory
+        subject = (f"[caresync-dr] {ctx.options.scope} failover of {inv.project}/{inv.stack} "
+                   f"completed")
+        serving = ctx.facts.get("serving_at", "not verified")
+        message = (f"{subject}.\nRun {ctx.run_id}, started {ctx.started_at.isoformat()}, "
+                   f"serving since {serving}.\nNew writer: {ctx.target_database} in "
+                   f"{ctx.target.region}.\nFollow-ups are in the incident timeline under "
+                   f"s3://{inv.backup_bucket}/incidents/{ctx.run_id}.md")
+        message_id = actions.publish(ctx.standby.sns(), inv.alert_topic_arn, subject, message)
+        said = f"published {message_id} to {inv.alert_topic_arn}"
+        if ctx.webhook_url:
+            status = actions.post_webhook(ctx.webhook_url, {
+                "text": message, "runId": ctx.run_id, "scope": ctx.options.scope,
+                "stack": inv.stack, "newWriter": ctx.target_database})
+            said += f"; webhook answered HTTP {status}"
+        return said
+
+
+# --- --scope database: repoint the app in the primary region --------------------------------
+
+class PointAppAtDatabase(Step):
+    name = "point-app-at-database"
+    title = "Repoint the app: write the new writer's endpoint into its endpoint parameter"
+    expected_seconds = 1
+    marks_failover = True
+
+    def _endpoint(self, ctx: FailoverContext) -> str | None:
+        db = probes.describe_database(ctx.target_clients.rds(), ctx.target_database)
+        return None if db is None or db.endpoint is None else endpoint_value(db)
+
+    def check(self, ctx: FailoverContext) -> Verdict:
+        parameter = ctx.target.database.endpoint_parameter
+        endpoint = self._endpoint(ctx)
+        if endpoint is None:
+            return blocked(f"{ctx.target_database} has no endpoint yet")
+        current = probes.read_parameter(ctx.target_clients.ssm(), parameter)
+        if current == endpoint:
+            return done(f"{parameter} already names {endpoint}")
+        return run(f"would change {parameter} from {current} to {endpoint}")
+
+    def apply(self, ctx: FailoverContext) -> str:
+        parameter = ctx.target.database.endpoint_parameter
+        endpoint = self._endpoint(ctx)
+        if endpoint is None:
+            raise StepFailedError(f"{ctx.target_database} has no endpoint")
+        actions.put_parameter(ctx.target_clients.ssm(), parameter, endpoint)
+        return f"{parameter} = {endpoint}"
+
+
+class RefreshApp(Step):
+    name = "refresh-app"
+    title = "Replace the app instances so each boots reading the new endpoint"
+    expected_seconds = 600   # rolling refresh with instance warm-up
+
+    def check(self, ctx: FailoverContext) -> Verdict:
+        asg = ctx.target.app.auto_scaling_group_name
+        refreshes = ctx.target_clients.autoscaling().describe_instance_refreshes(
+            AutoScalingGroupName=asg, MaxRecords=10)["InstanceRefreshes"]
+        requested = ctx.facts.get("promotion_requested_at")
+        since = datetime.fromisoformat(requested) if requested else ctx.started_at
+        for refresh in refreshes:
+            started = refresh.get("StartTime")
+            if (refresh.get("Status") in ("Pending", "InProgress", "Successful")
+                    and started is not None and started >= since):
+                return done(f"refresh {refresh.get('InstanceRefreshId')} of {asg} is "
+                            f"{refresh.get('Status')}")
+        return run(f"would start a rolling instance refresh of {asg}")
+
+    def apply(self, ctx: FailoverContext) -> str:
+        asg = ctx.target.app.auto_scaling_group_name
+        refresh_id = actions.start_instance_refresh(ctx.target_clients.autoscaling(), asg)
+        ctx.fact("instance_refresh_id", refresh_id)
+        return f"instance refresh {refresh_id} of {asg} started"

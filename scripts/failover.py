@@ -1,0 +1,13 @@
+"""Fail over CareSync to the DR site (or to the primary's in-region replica). See --help."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from caresync_dr.failover.command import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""--scope database: promote the primary's in-region replica and repoint the app to it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from caresync_dr.cli import ExitCode
+from tests.failover import world as w
+from tests.failover.test_region_failover import mutating
+
+
+def test_database_scope_promotes_the_in_region_replica_and_repoints_the_app(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    report_path = tmp_path / "db.json"
+    result = failover("--scope", "database", "--yes", "--report", str(report_path))
+    assert result.code == ExitCode.OK, result.out
+    replica = w.client("rds", w.PRIMARY).describe_db_instances(
+        DBInstanceIdentifier=w.PRIMARY_REPLICA)["DBInstances"][0]
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in replica
+    endpoint = f"{replica['Endpoint']['Address']}:{replica['Endpoint']['Port']}"
+    parameter = world.inventory.primary.database.endpoint_parameter
+    assert world.parameter(w.PRIMARY, parameter) == endpoint
+    assert [r["AutoScalingGroupName"] for r in world.refreshes] == ["prod-app"]
+    # The standby region is not touched by an in-region repair.
+    assert world.switch_value() == "PRIMARY"
+    assert world.db(w.STANDBY, w.STANDBY_DB).source_db_instance_identifier
+    report = json.loads(report_path.read_text())
+    assert report["scope"] == "database" and report["fenced"] == "not applicable"
+    assert [s["name"] for s in report["steps"]] == [
+        "promote-database", "point-app-at-database", "refresh-app", "verify", "notify"]
+    assert report["newWriter"]["identifier"] == w.PRIMARY_REPLICA
+    assert report["dataLossExposureSeconds"] == 0.5
+    # Running it again finds everything done.
+    world.calls.seen.clear()
+    again = failover("--scope", "database", "--yes")
+    assert again.code == ExitCode.OK and "already failed over" in again.out
+    assert mutating(world) == []
+
+
+@pytest.mark.parametrize(("breakage", "why"), [
+    ("lag", "replica lag within RPO: 1200 s"),
+    ("not-a-replica", "is not a read replica"),
+])
+def test_database_scope_refuses_and_changes_nothing(
+        world: w.World, failover: Any, caplog: pytest.LogCaptureFixture, breakage: str,
+        why: str) -> None:
+    if breakage == "lag":
+        w.put_lag(w.PRIMARY, w.PRIMARY_REPLICA, 1200, minutes_ago=0.5)
+    else:
+        w.complete_promotion({"DBInstanceIdentifier": w.PRIMARY_REPLICA})
+    before = world.parameter(w.PRIMARY, world.inventory.primary.database.endpoint_parameter)
+    result = failover("--scope", "database", "--yes")
+    assert result.code == ExitCode.REFUSED
+    assert why in caplog.text
+    assert world.calls.count("PromoteReadReplica") == 0
+    assert world.refreshes == []
+    assert world.parameter(w.PRIMARY, world.inventory.primary.database.endpoint_parameter) \
+        == before
+    assert world.parameter(w.STANDBY, world.inventory.lock_parameter) is None

@@ -1,0 +1,358 @@
+"""--scope region against the emulated sites: the happy path and every safety rail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.cloudwatch.models import cloudwatch_backends
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.rds.models import rds_backends
+
+from caresync_dr.aws import STANDBY
+from caresync_dr.cli import ExitCode
+from caresync_dr.failover import command
+from tests.failover import world as w
+
+READ_PREFIXES = ("Describe", "Get", "List")
+
+
+def mutating(world: w.World) -> list[str]:
+    return [n for n in world.calls.names() if not n.split(":")[1].startswith(READ_PREFIXES)]
+
+
+def assert_untouched(world: w.World) -> None:
+    """Nothing a failover changes has changed."""
+    db = world.db(w.STANDBY, w.STANDBY_DB)
+    assert db.source_db_instance_identifier == world.inventory.primary.database.arn
+    assert world.switch_value() == "PRIMARY"
+    asg = w.client("autoscaling", w.STANDBY).describe_auto_scaling_groups(
+        AutoScalingGroupNames=["dr-app"])["AutoScalingGroups"][0]
+    assert asg["DesiredCapacity"] == 1
+    assert world.parameter(w.STANDBY, world.inventory.lock_parameter) is None
+
+
+def assert_failed_over(world: w.World) -> None:
+    db = w.client("rds", w.STANDBY).describe_db_instances(
+        DBInstanceIdentifier=w.STANDBY_DB)["DBInstances"][0]
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in db
+    assert db["DBInstanceStatus"] == "available"
+    assert world.switch_value() == "FAILOVER"
+    asg = w.client("autoscaling", w.STANDBY).describe_auto_scaling_groups(
+        AutoScalingGroupNames=["dr-app"])["AutoScalingGroups"][0]
+    assert (asg["MinSize"], asg["DesiredCapacity"]) == (2, 2)
+    assert world.parameter(w.STANDBY, world.inventory.lock_parameter) is None
+    journal = json.loads(world.parameter(w.STANDBY, world.inventory.journal_parameter) or "{}")
+    assert journal["status"] == "completed"
+
+
+def test_happy_path_promotes_scales_switches_verifies_and_reports(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    world.overrides["promote_seconds"] = 0.4
+    report_path = tmp_path / "run.json"
+    result = failover("--yes", "--report", str(report_path))
+    assert result.code == ExitCode.OK, result.out
+    assert_failed_over(world)
+    # The old primary was reachable, so it is fenced: app at zero, database ingress revoked.
+    prod = w.client("autoscaling", w.PRIMARY).describe_auto_scaling_groups(
+        AutoScalingGroupNames=["prod-app"])["AutoScalingGroups"][0]
+    assert prod["DesiredCapacity"] == 0
+    sg = w.client("ec2", w.PRIMARY).describe_security_groups(
+        GroupIds=[world.inventory.primary.database.security_group_id])["SecurityGroups"][0]
+    assert sg["IpPermissions"] == []
+    assert world.calls.count("PromoteReadReplica") == 1
+    assert world.calls.count("Publish") == 1
+
+    report = json.loads(report_path.read_text())
+    assert report["outcome"] == "completed" and report["exitCode"] == 0
+    assert report["fenced"] == "fenced"
+    assert report["dataLossExposureSeconds"] == 2.0
+    assert 0 < report["rtoSeconds"] < 30
+    steps = {s["name"]: s for s in report["steps"]}
+    assert {n: s["outcome"] for n, s in steps.items()} == {
+        "fence-primary-app": "done", "fence-primary-database": "done",
+        "promote-database": "done", "scale-standby-app": "done", "switch-traffic": "done",
+        "observe-route53": "done", "verify": "done", "notify": "done"}
+    for step in steps.values():
+        assert step["started_at"] <= step["ended_at"] and step["seconds"] >= 0
+    # Scale-up did not wait for the (0.4 s) promotion: they ran side by side.
+    promote, scale = steps["promote-database"], steps["scale-standby-app"]
+    assert promote["seconds"] >= 0.4
+    assert scale["started_at"] < promote["ended_at"] and scale["ended_at"] < promote["ended_at"]
+    # The timeline sits beside the report and in the standby backup bucket.
+    timeline = report_path.with_suffix(".md").read_text()
+    assert "Measured RTO" in timeline and "| promote-database | done |" in timeline
+    key = f"incidents/{report['runId']}.md"
+    stored = w.client("s3", w.STANDBY).get_object(
+        Bucket=world.backup_bucket, Key=key)["Body"].read().decode()
+    assert stored == timeline
+    assert "standbyPromoted" in result.out and "pulumi up -s dr" in result.out
+
+
+def test_dry_run_makes_no_mutating_call(world: w.World, failover: Any, tmp_path: Path) -> None:
+    result = failover("--dry-run", "--report", str(tmp_path / "dry.json"))
+    assert result.code == ExitCode.OK, result.out
+    report = json.loads((tmp_path / "dry.json").read_text())
+    assert report["wouldProceed"] is True
+    assert [r["sees"] for r in report["plan"]] == ["run"] * 8
+    assert world.calls.seen, "the dry run read nothing"
+    assert mutating(world) == []
+    assert_untouched(world)
+    for expected in ("would promote caresync-dr-db", "would scale dr-app from 1 to 2",
+                     "would change s3://caresync-dr-switch-test/switch/traffic from PRIMARY",
+                     "would scale prod-app from 2 to 0", "~300 s"):
+        assert expected in result.out
+
+
+def test_check_passes_on_a_healthy_pair(world: w.World, failover: Any) -> None:
+    result = failover("--check")
+    assert result.code == ExitCode.OK, result.out
+    table = result.out.split("\nready:")[0].splitlines()[1:]
+    rows = {line.split("  ")[0]: line.split()[-1] for line in table}
+    assert set(rows) == {"inventory", "replica exists", "is a read replica", "replica available",
+                         "replica replicating", "replica lag within RPO", "app tier",
+                         "load balancer targets", "traffic switch", "lock free"}
+    assert all("  ok  " in line for line in table), table
+    assert "ready: a failover would succeed now" in result.out
+    assert mutating(world) == []
+
+
+@pytest.mark.parametrize(("breakage", "row", "why"), [
+    ("broken-replication", "replica replicating", "read replication status error"),
+    ("lag", "replica lag within RPO", "1800 s at"),
+    ("switched", "traffic switch", "traffic is already on the standby site"),
+    ("no-replica", "replica exists", "caresync-dr-db not found in us-west-2"),
+])
+def test_check_fails_for_the_right_reason(world: w.World, failover: Any, breakage: str,
+                                          row: str, why: str) -> None:
+    if breakage == "broken-replication":
+        world.replication_status[0] = "error"
+    elif breakage == "lag":
+        w.put_lag(w.STANDBY, w.STANDBY_DB, 1800, minutes_ago=0.5)
+    elif breakage == "switched":
+        w.client("s3", w.STANDBY).put_object(
+            Bucket=world.switch_bucket, Key=w.SWITCH_KEY, Body=b"FAILOVER")
+    else:
+        # moto cannot delete a cross-region replica (it looks the replica up in the source's
+        # list by identifier, where it stored the ARN), so drop it from the backend directly.
+        del rds_backends[DEFAULT_ACCOUNT_ID][w.STANDBY].databases[w.STANDBY_DB]
+    world.calls.seen.clear()
+    result = failover("--check")
+    assert result.code == ExitCode.NOT_READY, result.out
+    failing = [line for line in result.out.splitlines() if "  FAIL  " in line]
+    assert len(failing) == 1, result.out
+    assert failing[0].startswith(row) and why in failing[0]
+    assert mutating(world) == []
+
+
+def test_primary_region_and_route53_unreachable_still_fail_over(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    refused = w.take_down(world.session, lambda url: "us-east-1" in url or "route53" in url)
+    report_path = tmp_path / "run.json"
+    result = failover("--yes", "--report", str(report_path))
+    assert result.code == ExitCode.OK, result.out
+    assert_failed_over(world)
+    assert any("us-east-1" in u for u in refused) and any("route53" in u for u in refused)
+    report = json.loads(report_path.read_text())
+    assert report["fenced"] == "not confirmed"
+    outcomes = {s["name"]: s["outcome"] for s in report["steps"]}
+    assert outcomes["fence-primary-app"] == "not confirmed"
+    assert outcomes["fence-primary-database"] == "not confirmed"
+    assert outcomes["observe-route53"] == "not confirmed"
+    assert outcomes["verify"] == "done"
+    details = {s["name"]: s["detail"] for s in report["steps"]}
+    assert "us-east-1 is unreachable (EndpointConnectionError)" in details["fence-primary-app"]
+    # BEST_EFFORT budget: one read per fencing step, two attempts each, then it gives up.
+    assert len([u for u in refused if "us-east-1" in u]) == 4
+    assert len([u for u in refused if "route53" in u]) == 2
+    # The old primary is untouched (it was unreachable), and nothing waited on it for long.
+    assert w.client("autoscaling", w.PRIMARY).describe_auto_scaling_groups(
+        AutoScalingGroupNames=["prod-app"])["AutoScalingGroups"][0]["DesiredCapacity"] == 2
+    assert "old primary not confirmed" in result.out
+
+
+def test_throttling_bursts_are_retried(world: w.World, failover: Any) -> None:
+    bursts = {"rds.DescribeDBInstances": 3, "rds.PromoteReadReplica": 2,
+              "ssm.PutParameter": 3, "ssm.GetParameter": 2}
+    served = w.throttle(world.session, bursts)
+    result = failover("--yes")
+    assert result.code == ExitCode.OK, result.out
+    assert served == bursts
+    assert world.calls.count("PromoteReadReplica") == 1   # one API call, retried below it
+    assert_failed_over(world)
+
+
+class SimulatedCrash(BaseException):
+    """Like kill -9: not an error the tool handles, so nothing is cleaned up."""
+
+
+def test_crash_after_promotion_then_resume_ends_consistent(
+        world: w.World, failover: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    crashed: list[str] = []
+
+    def crash_on_switch(params: dict[str, Any], **_: Any) -> None:
+        if not crashed and w.SWITCH_KEY in str(params.get("url", "")):
+            crashed.append("switch")
+            raise SimulatedCrash
+
+    world.session.events.register("before-call.s3.PutObject", crash_on_switch)
+    with pytest.raises(SimulatedCrash):
+        failover("--yes", "--report", str(tmp_path / "first.json"))
+    assert world.db(w.STANDBY, w.STANDBY_DB).source_db_instance_identifier is None
+    assert world.switch_value() == "PRIMARY"
+    journal = json.loads(world.parameter(w.STANDBY, world.inventory.journal_parameter) or "{}")
+    assert journal["status"] == "running"
+    lock = json.loads(world.parameter(w.STANDBY, world.inventory.lock_parameter) or "{}")
+    assert lock["runId"] == journal["runId"]
+
+    # A plain rerun is refused: the crashed run still holds the lock.
+    assert failover("--yes").code == ExitCode.LOCKED
+    assert "continue it with --resume" in caplog.text
+
+    report_path = tmp_path / "resumed.json"
+    result = failover("--yes", "--resume", "--report", str(report_path))
+    assert result.code == ExitCode.OK, result.out
+    assert_failed_over(world)
+    assert world.calls.count("PromoteReadReplica") == 1
+    report = json.loads(report_path.read_text())
+    assert report["runId"] == journal["runId"]
+    assert report["startedAt"] == journal["startedAt"]     # RTO counts from the first start
+    steps = {s["name"]: s for s in report["steps"]}
+    assert steps["promote-database"]["detail"].endswith("(confirmed on resume)")
+    assert steps["switch-traffic"]["outcome"] == "done"
+
+
+def test_a_concurrent_run_is_refused(world: w.World, failover: Any,
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    holder = {"holder": "alice@oncall-laptop", "pid": 4242,
+              "startedAt": "2026-11-26T03:01:00+00:00", "runId": "20261126T030100Z-abcdef"}
+    w.client("ssm", w.STANDBY).put_parameter(
+        Name=world.inventory.lock_parameter, Value=json.dumps(holder), Type="String")
+    world.calls.seen.clear()
+    result = failover("--yes")
+    assert result.code == ExitCode.LOCKED
+    assert "alice@oncall-laptop (pid 4242), started 2026-11-26T03:01:00+00:00" in caplog.text
+    assert [n for n in mutating(world) if n != "ssm:PutParameter"] == []
+    db = world.db(w.STANDBY, w.STANDBY_DB)
+    assert db.source_db_instance_identifier == world.inventory.primary.database.arn
+    assert world.switch_value() == "PRIMARY"
+
+
+def test_already_failed_over_is_a_no_op(world: w.World, failover: Any) -> None:
+    assert failover("--yes").code == ExitCode.OK
+    world.calls.seen.clear()
+    again = failover("--yes")
+    assert again.code == ExitCode.OK
+    assert "already failed over" in again.out
+    assert mutating(world) == []
+
+
+def test_lag_beyond_rpo_is_refused_and_force_overrides(
+        world: w.World, failover: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    w.put_lag(w.STANDBY, w.STANDBY_DB, 1800, minutes_ago=0.5)
+    result = failover("--yes")
+    assert result.code == ExitCode.REFUSED
+    assert "replica lag within RPO: 1800 s" in caplog.text and "RPO 900 s" in caplog.text
+    assert_untouched(world)
+    assert world.calls.count("PromoteReadReplica") == 0
+
+    report_path = tmp_path / "forced.json"
+    forced = failover("--yes", "--force", "--report", str(report_path))
+    assert forced.code == ExitCode.OK, forced.out
+    assert "overridden by --force" in forced.out
+    assert "--force: replica lag within RPO failed" in caplog.text
+    report = json.loads(report_path.read_text())
+    assert report["forced"] is True and report["dataLossExposureSeconds"] == 1800
+
+
+def test_real_run_asks_for_the_stack_name(world: w.World, failover: Any,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    assert failover().code == ExitCode.REFUSED          # stdin closed: no answer
+    assert "pass --yes" in caplog.text
+    assert failover(stdin="prod\n").code == ExitCode.REFUSED
+    assert_untouched(world)
+    confirmed = failover(stdin="dr\n")
+    assert confirmed.code == ExitCode.OK, confirmed.out
+    assert "Type the stack name (dr)" in confirmed.out
+
+
+def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        command.parse_arguments(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    for code in ExitCode:
+        assert f"  {int(code)}  " in text
+    assert "CARESYNC_DR_POLL_SECONDS" in text and "AWS_ENDPOINT_URL" in text
+
+
+def test_a_failed_verification_is_resumable(world: w.World, failover: Any, tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    world.overrides["health"] = {"status": "ok", "region": w.STANDBY,
+                                 "database": {"writable": False, "role": "replica"}}
+    report_path = tmp_path / "failed.json"
+    result = failover("--yes", "--report", str(report_path), "--verify-timeout", "0.3")
+    assert result.code == ExitCode.FAILED
+    assert "gave up waiting for" in caplog.text and "database is not writable yet" in caplog.text
+    report = json.loads(report_path.read_text())
+    assert report["outcome"] == "failed" and report["rtoSeconds"] is None
+    assert {s["name"]: s["outcome"] for s in report["steps"]}["verify"] == "failed"
+    assert world.parameter(w.STANDBY, world.inventory.lock_parameter) is None
+    # Not "already failed over": the run did not finish, so a plain rerun points to --resume.
+    assert failover("--yes").code == ExitCode.REFUSED
+    assert "did not finish (status failed); continue it with --resume" in caplog.text
+    assert failover("--scope", "database", "--yes", "--resume").code == ExitCode.USAGE
+    del world.overrides["health"]
+    resumed = failover("--yes", "--resume")
+    assert resumed.code == ExitCode.OK, resumed.out
+    assert_failed_over(world)
+    assert world.calls.count("PromoteReadReplica") == 1
+
+
+def test_webhook_is_notified(world: w.World, failover: Any, tmp_path: Path) -> None:
+    posted: list[dict[str, Any]] = []
+    hook = w.start_health_server(dict, posted)
+    try:
+        data = json.loads(world.inventory.to_json())
+        data["webhookUrl"] = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+        inventory_file = tmp_path / "inventory.json"
+        inventory_file.write_text(json.dumps(data))
+        report_path = tmp_path / "run.json"
+        result = failover("--yes", "--inventory", str(inventory_file), "--report",
+                          str(report_path))
+    finally:
+        hook.shutdown()
+        hook.server_close()
+    assert result.code == ExitCode.OK, result.out
+    assert len(posted) == 1 and posted[0]["newWriter"] == w.STANDBY_DB
+    notify = {s["name"]: s for s in json.loads(report_path.read_text())["steps"]}["notify"]
+    assert "webhook answered HTTP 204" in notify["detail"]
+
+
+def test_unknown_lag_is_refused(world: w.World, failover: Any,
+                                caplog: pytest.LogCaptureFixture) -> None:
+    """No ReplicaLag datapoint in the window (RDS publishes one a minute): refuse, as for a lag
+    beyond the RPO, rather than guess the data-loss exposure."""
+    cloudwatch_backends[DEFAULT_ACCOUNT_ID][w.STANDBY].metric_data.clear()
+    assert failover("--yes").code == ExitCode.REFUSED
+    assert "unknown (no ReplicaLag datapoint in the window)" in caplog.text
+    assert_untouched(world)
+
+
+def test_throttling_beyond_the_budget_fails_resumably(world: w.World, failover: Any,
+                                                      tmp_path: Path) -> None:
+    served = w.throttle(world.session, {"s3.PutObject": 100}, url_contains=w.SWITCH_KEY)
+    report_path = tmp_path / "run.json"
+    result = failover("--yes", "--report", str(report_path))
+    assert result.code == ExitCode.FAILED
+    assert served["s3.PutObject"] == STANDBY.total_max_attempts   # bounded, then it gave up
+    report = json.loads(report_path.read_text())
+    assert {s["name"]: s["outcome"] for s in report["steps"]}["switch-traffic"] == "failed"
+    assert "SlowDown" in report["message"] and "reached max retries: 7" in report["message"]
+    assert world.parameter(w.STANDBY, world.inventory.lock_parameter) is None
+    served["s3.PutObject"] = 10**6     # the burst is over
+    resumed = failover("--yes", "--resume")
+    assert resumed.code == ExitCode.OK, resumed.out
+    assert_failed_over(world)
