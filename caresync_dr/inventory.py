@@ -27,7 +27,7 @@ Schema, version 1 (JSON keys are the camelCase of the field names below)::
       "region": "us-east-1",
       "database": {"identifier", "arn", "securityGroupId", "backupRetentionDays",
                    "replicaIdentifiers": [...],    # in-region read replicas of this database
-                   "endpointParameter"},           # SSM name the app reads its database host from
+                   "endpointParameter"},           # SSM name holding the writer endpoint host:port
       "app": {"autoScalingGroupName", "launchTemplateId", "targetGroupArn", "loadBalancerDns",
               "capacity": {"min", "desired", "max"},            # what the site runs today
               "productionCapacity": {"min", "desired", "max"}}, # what it runs when serving

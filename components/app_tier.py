@@ -26,9 +26,11 @@ set -euo pipefail
 # The database host comes from SSM at every boot: failover repoints the parameter and starts an
 # instance refresh; nothing in this template names a database.
 install -d -m 0750 /etc/caresync
-DB_HOST=$(aws ssm get-parameter --region {region} --name {parameter_name} \\
+DB_ENDPOINT=$(aws ssm get-parameter --region {region} --name {parameter_name} \\
   --query Parameter.Value --output text)
-printf 'DATABASE_HOST=%s\\nDATABASE_SSLMODE=verify-full\\n' "$DB_HOST" > /etc/caresync/database.env
+# The parameter holds the writer endpoint as host:port (RDS's Endpoint form).
+printf 'DATABASE_HOST=%s\\nDATABASE_PORT=%s\\nDATABASE_SSLMODE=verify-full\\n' \\
+  "${{DB_ENDPOINT%:*}}" "${{DB_ENDPOINT##*:}}" > /etc/caresync/database.env
 systemctl restart caresync
 """
     return base64.b64encode(script.encode()).decode()

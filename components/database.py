@@ -12,7 +12,7 @@
   reality instead of fighting it.
 
 Each site also has an SSM String parameter ``/caresync-dr/<site>/database-host`` with the
-writer endpoint; the app reads it at boot and failover repoints it.
+writer endpoint (``host:port``); the app reads it at boot and failover repoints it.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ class Database(pulumi.ComponentResource):
                                               self.instance.identifier, primary=False))
         self.endpoint_parameter = aws.ssm.Parameter(
             f"{name}-endpoint", name=endpoint_parameter_name(args.site), type="String",
-            value=self.instance.address,
+            value=self.instance.endpoint,  # host:port, as failover.py writes it
             description=f"Writer endpoint the CareSync {args.site} app connects to; "
                         "failover repoints it",
             # failover.py repoints this during a database failover; a later `pulumi up` must

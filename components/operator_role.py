@@ -24,7 +24,8 @@ INCIDENT_PREFIX = "incidents/"
 UNSCOPED_ACTIONS = frozenset({
     "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricData",
     "autoscaling:DescribeAutoScalingGroups", "elasticloadbalancing:DescribeTargetHealth",
-    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSecurityGroups", "ec2:DescribeLaunchTemplates",
+    "autoscaling:DescribeInstanceRefreshes",
 })
 
 
@@ -55,6 +56,7 @@ def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
         "ReplicaLagMetrics": ["*"],
         "ScaleAppTier": r.auto_scaling_groups,
         "TargetHealth": ["*"],
+        "LaunchTemplateReads": ["*"],
         "FenceOldPrimaryIngress": [r.primary_db_security_group],
         "TrafficSwitchAndTimeline": [r.switch_object, r.incident_prefix],
         "BucketKeys": [r.standby_key],

@@ -100,5 +100,7 @@ def test_each_site_publishes_its_database_host_parameter(any_stack: ProgramRun) 
     db = one(any_stack, INSTANCE, f"{site}-database-instance")
     assert parameter.inputs["name"] == f"/caresync-dr/{site}/database-host"
     assert parameter.inputs["type"] == "String"
-    assert parameter.inputs["value"] == db.outputs["address"]
+    # host:port, the form failover.py writes when it repoints the app (--scope database)
+    assert parameter.inputs["value"] == db.outputs["endpoint"]
+    assert parameter.inputs["value"].endswith(":5432")
     assert any_stack.outputs["dbEndpointParameter"] == parameter.inputs["name"]

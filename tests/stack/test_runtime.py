@@ -64,7 +64,8 @@ def test_handler_creates_resources_and_sees_invokes() -> None:
     assert topic.outputs["arn"].endswith(":from-the-emulator")
     assert run.outputs["alertTopicArn"] == topic.outputs["arn"]
     assert "aws:index/getAvailabilityZones:getAvailabilityZones" in recorder.calls
-    assert recorder.parameters["/caresync-dr/primary/database-host"] == run.outputs["dbAddress"], \
+    endpoint = recorder.parameters["/caresync-dr/primary/database-host"]
+    assert endpoint == run.outputs["dbAddress"] + ":5432", \
         "the handler must see secret inputs as plain values"
 
 
