@@ -1,0 +1,101 @@
+"""A tiny CareSync site app: ``/api/health`` backed by the site's database.
+
+Health contract (what ``scripts/failover.py`` verifies through the public URL)::
+
+    200 {"status": "ok", "site": "primary", "region": "us-east-1",
+         "database": {"reachable": true, "role": "primary"|"standby", "writable": true|false}}
+    503 {"status": "error", "site": ..., "database": {"reachable": false, "error": "..."}}
+
+``role`` is ``standby`` while PostgreSQL is in recovery (a replica), ``writable`` is false then.
+The app finds its database through ``locate`` on every (re)connection -- in the drill that reads
+the site's endpoint parameter, so an in-region failover that repoints it is followed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+
+from caresync_dr.drill.localhttp import send_json, serve
+from caresync_dr.pg.cluster import free_port
+
+log = logging.getLogger(__name__)
+
+
+class SiteApp:
+    """One site's app server on 127.0.0.1 (a free port), in a thread of the drill."""
+
+    def __init__(self, site: str, region: str, locate: Callable[[], str | None]) -> None:
+        self.site = site
+        self.region = region
+        self.locate = locate
+        self.port = free_port()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._conn_dsn: str | None = None
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            try:
+                dsn = self.locate()
+                if dsn is None:
+                    raise LookupError("no database endpoint configured")
+                if self._conn is None or self._conn.closed or self._conn_dsn != dsn:
+                    if self._conn is not None:
+                        self._conn.close()
+                    self._conn = psycopg.connect(dsn, connect_timeout=1, autocommit=True)
+                    self._conn_dsn = dsn
+                row = self._conn.execute("select pg_is_in_recovery()").fetchone()
+                in_recovery = bool(row and row[0])
+            except (psycopg.Error, LookupError, OSError) as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                return 503, {"status": "error", "site": self.site, "region": self.region,
+                             "database": {"reachable": False, "error": str(exc).strip()[:200]}}
+        return 200, {"status": "ok", "site": self.site, "region": self.region,
+                     "database": {"reachable": True,
+                                  "role": "standby" if in_recovery else "primary",
+                                  "writable": not in_recovery}}
+
+    def start(self) -> None:
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] != "/api/health":
+                    self.send_error(404)
+                    return
+                code, body = app.health()
+                send_json(self, code, json.dumps(body).encode())
+
+            def log_message(self, *args: Any) -> None:
+                """Quiet: health checks poll many times a second."""
+
+        self._server = serve(Handler, self.port, f"app-{self.site}")
+
+    def kill(self) -> None:
+        """The app dies: its port refuses connections from now on."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None

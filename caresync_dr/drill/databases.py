@@ -1,0 +1,124 @@
+"""The real data path: a PostgreSQL primary and streaming standbys, killed the hard way.
+
+- ``primary``        the primary site's database (emulated: the prod RDS instance)
+- ``standby``        the cross-region replica (emulated: the dr stack's replica), streaming
+- ``local_replica``  optional in-region read replica (emulated: the prod stack's replica),
+                     only started for the database-failure scenario, which promotes it
+
+All are throwaway clusters in temp dirs (``caresync_dr.pg.cluster``), fsync off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from caresync_dr.pg.cluster import PostgresCluster, free_port, temp_cluster
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+create table patients (seq bigint primary key, name text not null,
+                       written_at timestamptz not null default clock_timestamp());
+create table heartbeat (id int primary key, beat bigint not null, at timestamptz not null);
+insert into heartbeat values (1, 0, clock_timestamp());
+"""
+
+
+@dataclass
+class Databases:
+    primary: PostgresCluster
+    standby: PostgresCluster
+    local_replica: PostgresCluster | None = None
+    dirs: list[Path] = field(default_factory=list)
+
+    def all(self) -> list[PostgresCluster]:
+        return [c for c in (self.primary, self.standby, self.local_replica) if c is not None]
+
+    def stop(self, keep: bool = False) -> None:
+        """Stop every server and delete the data; ``keep`` leaves both for inspection."""
+        if keep:
+            log.info("--keep: PostgreSQL servers left running on ports %s (data in %s)",
+                     ", ".join(str(c.port) for c in self.all()),
+                     ", ".join(str(d) for d in self.dirs))
+            return
+        running = [c for c in self.all() if postmaster_alive(c)]
+        with ThreadPoolExecutor(max_workers=max(1, len(running))) as pool:
+            list(pool.map(lambda c: c.stop(mode="immediate"), running))
+        for directory in self.dirs:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _standby_of(primary: PostgresCluster, prefix: str) -> tuple[PostgresCluster, Path]:
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.geteuid() == 0:
+        shutil.chown(base, user="postgres", group="postgres")
+    base.chmod(0o755)
+    standby = primary.base_backup_standby(base / "data", free_port())
+    standby.start()
+    return standby, base
+
+
+def start_databases(with_local_replica: bool) -> Databases:
+    """Primary with the drill's schema, plus its streaming standby (and in-region replica)."""
+    primary = temp_cluster(prefix="caresync-drill-primary-")
+    dirs = [primary.data_dir.parent]
+    dbs: Databases | None = None
+    try:
+        primary.start()
+        primary.psql(SCHEMA)
+        standby, base = _standby_of(primary, "caresync-drill-standby-")
+        dirs.append(base)
+        dbs = Databases(primary=primary, standby=standby, dirs=dirs)
+        if with_local_replica:
+            dbs.local_replica, base = _standby_of(primary, "caresync-drill-replica-")
+            dirs.append(base)
+        return dbs
+    except BaseException:
+        if dbs is not None:
+            dbs.stop()
+        else:
+            primary.stop(mode="immediate")
+            for directory in dirs:
+                shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def postmaster_alive(cluster: PostgresCluster) -> bool:
+    """A running postmaster; a killed one may linger as a zombie nobody reaps, which is dead."""
+    pid_file = cluster.data_dir / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def kill_hard(cluster: PostgresCluster) -> None:
+    """SIGKILL the postmaster and every backend at once, like the host losing power."""
+    pid_file = cluster.data_dir / "postmaster.pid"
+    if not pid_file.exists():
+        return
+    postmaster = int(pid_file.read_text().splitlines()[0])
+    for pid in [*_children(postmaster), postmaster]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    log.info("postgres on port %d killed (SIGKILL, postmaster and backends)", cluster.port)

@@ -1,0 +1,386 @@
+"""Deploy both stacks into the emulator: the real program under Pulumi's mock runtime.
+
+:class:`EmulatorHandler` is the resource hook of ``caresync_dr.offline.runtime.run_program``.
+For each resource type that ``scripts/failover.py`` reads or changes it creates the resource in
+the emulator (through the emulator's API, like the AWS provider would) and returns the real
+ids, ARNs and DNS names on top of the offline fake's state; every other resource keeps the
+default fake. There is no second definition of the infrastructure: what exists in the emulator
+is exactly what ``__main__.py`` declared.
+
+Things that exist before ``pulumi up`` in a real account are seeded, as an operator would have
+them: the hosted zone (``hostedZoneId`` is an input of the stack) and the AMI of the launch
+templates (moto only knows its own sample images).
+
+Bootstrap order (see README, "Bootstrap order"): prod, then dr with prod's outputs, then prod
+again with dr's outputs. A resource seen again in a later run is updated in place (parameters,
+records, objects) or left as created; nothing is created twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from caresync_dr.drill.emulator import ACCOUNT_ID, Emulator
+from caresync_dr.settings import settings_from_stack_file
+
+log = logging.getLogger(__name__)
+
+Creator = Callable[["EmulatorHandler", str, dict[str, Any], str], dict[str, Any]]
+STACK_ORDER = ("prod", "dr", "prod")
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else value
+
+
+@dataclass
+class EmulatorHandler:
+    """Creates the failover-relevant resources of one stack run in the emulator."""
+
+    emulator: Emulator
+    region: str  # the stack's aws:region; a resource's ``region`` input overrides it
+    created: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # One session for every client: it caches the service models (a new session per client
+    # re-reads them, seconds per deploy).
+    session: boto3.session.Session = field(default_factory=boto3.session.Session)
+
+    def client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        if key not in self.clients:
+            self.clients[key] = self.session.client(  # type: ignore[call-overload]
+                service, region_name=region, endpoint_url=self.emulator.endpoint,
+                aws_access_key_id="testing", aws_secret_access_key="testing",
+                config=Config(retries={"mode": "standard", "total_max_attempts": 2}))
+        return self.clients[key]
+
+    # --- the Pulumi mock hooks -----------------------------------------------------------------
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]] | None:
+        creator = CREATORS.get(args.typ)
+        if creator is None:
+            return None
+        from caresync_dr.offline.fakes import fake_state
+
+        inputs = dict(args.inputs)  # run_program has unwrapped secrets already
+        region = str(inputs.get("region") or self.region)
+        key = (args.typ, args.name, region)
+        fake_id, state = fake_state(args.typ, args.name, inputs, region, ACCOUNT_ID)
+        if key in self.created and args.typ not in UPDATABLE:
+            return self.created[key]
+        real = creator(self, args.name, inputs, region)
+        state.update(real)
+        ident = str(real.get("id") or fake_id)
+        state["id"] = ident
+        self.created[key] = (ident, state)
+        return ident, state
+
+    def call(self, args: Any) -> dict[str, Any] | None:
+        return None  # the offline fakes answer data sources with the emulator's account
+
+
+# --- creators: one per resource type failover touches -----------------------------------------
+
+def _tags(inputs: Mapping[str, Any]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": str(v)} for k, v in (inputs.get("tags") or {}).items()]
+
+
+def _vpc(h: EmulatorHandler, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    vpc = h.client("ec2", region).create_vpc(CidrBlock=inputs["cidrBlock"])["Vpc"]
+    return {"id": vpc["VpcId"]}
+
+
+def _subnet(h: EmulatorHandler, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"VpcId": inputs["vpcId"], "CidrBlock": inputs["cidrBlock"]}
+    if inputs.get("availabilityZone"):
+        kwargs["AvailabilityZone"] = inputs["availabilityZone"]
+    subnet = h.client("ec2", region).create_subnet(**kwargs)["Subnet"]
+    return {"id": subnet["SubnetId"], "arn": subnet.get("SubnetArn", "")}
+
+
+def _security_group(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                    region: str) -> dict[str, Any]:
+    ec2 = h.client("ec2", region)
+    group_id = ec2.create_security_group(
+        GroupName=inputs.get("name") or name, Description=inputs.get("description") or name,
+        VpcId=inputs["vpcId"])["GroupId"]
+    permissions = []
+    for rule in inputs.get("ingress") or []:
+        perm: dict[str, Any] = {"IpProtocol": rule.get("protocol", "tcp"),
+                                "FromPort": int(rule.get("fromPort", 0)),
+                                "ToPort": int(rule.get("toPort", 0))}
+        if rule.get("cidrBlocks"):
+            perm["IpRanges"] = [{"CidrIp": c} for c in rule["cidrBlocks"]]
+        if rule.get("securityGroups"):
+            perm["UserIdGroupPairs"] = [{"GroupId": g} for g in rule["securityGroups"]
+                                        if str(g).startswith("sg-")]
+        permissions.append(perm)
+    if permissions:
+        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
+    return {"id": group_id,
+            "arn": f"arn:aws:ec2:{region}:{ACCOUNT_ID}:security-group/{group_id}"}
+
+
+def _load_balancer(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                   region: str) -> dict[str, Any]:
+    lb = h.client("elbv2", region).create_load_balancer(
+        Name=inputs.get("name") or name, Subnets=list(inputs.get("subnets") or []),
+        SecurityGroups=list(inputs.get("securityGroups") or []),
+        Scheme="internal" if inputs.get("internal") else "internet-facing",
+        Type=inputs.get("loadBalancerType", "application"))["LoadBalancers"][0]
+    return {"id": lb["LoadBalancerArn"], "arn": lb["LoadBalancerArn"],
+            "dnsName": lb["DNSName"].lower(), "zoneId": lb["CanonicalHostedZoneId"]}
+
+
+def _target_group(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                  region: str) -> dict[str, Any]:
+    check = _first(inputs.get("healthCheck")) or {}
+    group = h.client("elbv2", region).create_target_group(
+        Name=inputs.get("name") or name, Protocol=inputs.get("protocol", "HTTP"),
+        Port=int(inputs.get("port", 80)), VpcId=inputs["vpcId"],
+        TargetType=inputs.get("targetType", "instance"),
+        HealthCheckPath=check.get("path", "/"))["TargetGroups"][0]
+    return {"id": group["TargetGroupArn"], "arn": group["TargetGroupArn"]}
+
+
+def _seed_image(region: str, image_id: str) -> None:
+    """The AMI exists in a real account before the stack; moto only has its samples."""
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.amis import Ami
+
+    backend = ec2_backends[ACCOUNT_ID][region]
+    if image_id not in backend.amis:
+        backend.amis[image_id] = Ami(backend, ami_id=image_id, name="caresync-app",
+                                     architecture="x86_64", platform=None)
+
+
+def _launch_template(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                     region: str) -> dict[str, Any]:
+    _seed_image(region, inputs["imageId"])
+    data: dict[str, Any] = {"ImageId": inputs["imageId"],
+                            "InstanceType": inputs.get("instanceType", "t3.medium")}
+    if inputs.get("vpcSecurityGroupIds"):
+        data["SecurityGroupIds"] = list(inputs["vpcSecurityGroupIds"])
+    template = h.client("ec2", region).create_launch_template(
+        LaunchTemplateName=inputs.get("name") or name,
+        LaunchTemplateData=data)["LaunchTemplate"]
+    ident = template["LaunchTemplateId"]
+    return {"id": ident, "arn": f"arn:aws:ec2:{region}:{ACCOUNT_ID}:launch-template/{ident}",
+            "latestVersion": float(template["LatestVersionNumber"])}
+
+
+def _asg(h: EmulatorHandler, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    group_name = inputs.get("name") or name
+    template = _first(inputs.get("launchTemplate")) or {}
+    h.client("autoscaling", region).create_auto_scaling_group(
+        AutoScalingGroupName=group_name, MinSize=int(inputs.get("minSize", 0)),
+        MaxSize=int(inputs.get("maxSize", 1)),
+        DesiredCapacity=int(inputs.get("desiredCapacity", inputs.get("minSize", 0))),
+        VPCZoneIdentifier=",".join(inputs.get("vpcZoneIdentifiers") or []),
+        TargetGroupARNs=list(inputs.get("targetGroupArns") or []),
+        LaunchTemplate={"LaunchTemplateId": template.get("id", ""),
+                        "Version": template.get("version", "$Latest")},
+        HealthCheckType=inputs.get("healthCheckType", "EC2"),
+        HealthCheckGracePeriod=int(inputs.get("healthCheckGracePeriod", 300)))
+    group = h.client("autoscaling", region).describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group_name])["AutoScalingGroups"][0]
+    return {"id": group_name, "name": group_name, "arn": group["AutoScalingGroupARN"]}
+
+
+def _db_instance(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                 region: str) -> dict[str, Any]:
+    rds = h.client("rds", region)
+    ident = inputs.get("identifier") or name
+    common: dict[str, Any] = {"DBInstanceIdentifier": ident,
+                              "DBInstanceClass": inputs.get("instanceClass", "db.r6g.large")}
+    if inputs.get("vpcSecurityGroupIds"):
+        common["VpcSecurityGroupIds"] = list(inputs["vpcSecurityGroupIds"])
+    source = inputs.get("replicateSourceDb")
+    if source:
+        db = rds.create_db_instance_read_replica(SourceDBInstanceIdentifier=source,
+                                                 **common)["DBInstance"]
+    else:
+        db = rds.create_db_instance(
+            Engine=inputs.get("engine", "postgres"),
+            EngineVersion=str(inputs.get("engineVersion", "15")),
+            AllocatedStorage=int(inputs.get("allocatedStorage", 100)),
+            MasterUsername=inputs.get("username", "caresync"),
+            ManageMasterUserPassword=True, MultiAZ=bool(inputs.get("multiAz", False)),
+            BackupRetentionPeriod=int(inputs.get("backupRetentionPeriod", 1)),
+            DBName=inputs.get("dbName") or "caresync", **common)["DBInstance"]
+    address = db["Endpoint"]["Address"]
+    return {"id": ident, "identifier": ident, "arn": db["DBInstanceArn"], "address": address,
+            "endpoint": f"{address}:{db['Endpoint']['Port']}",
+            "port": float(db["Endpoint"]["Port"])}
+
+
+def ensure_hosted_zone(zone_id: str, domain: str) -> None:
+    """Seed the pre-existing public hosted zone under the id the stack settings name."""
+    from moto.route53.models import route53_backends
+
+    backend = route53_backends[ACCOUNT_ID]["aws"]
+    if zone_id in backend.zones:
+        return
+    zone = backend.create_hosted_zone(domain, private_zone=False)
+    del backend.zones[zone.resource_id]
+    zone.resource_id = zone_id
+    backend.zones[zone_id] = zone
+
+
+def _health_check(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                  region: str) -> dict[str, Any]:
+    kind = inputs["type"]
+    config: dict[str, Any] = {"Type": kind}
+    mapping = {"fqdn": "FullyQualifiedDomainName", "ipAddress": "IPAddress", "port": "Port",
+               "resourcePath": "ResourcePath", "searchString": "SearchString",
+               "requestInterval": "RequestInterval", "failureThreshold": "FailureThreshold",
+               "invertHealthcheck": "Inverted", "childHealthchecks": "ChildHealthChecks",
+               "childHealthThreshold": "HealthThreshold", "regions": "Regions",
+               "enableSni": "EnableSNI", "measureLatency": "MeasureLatency"}
+    for key, aws_key in mapping.items():
+        if inputs.get(key) is not None:
+            value = inputs[key]
+            config[aws_key] = int(value) if isinstance(value, float) else value
+    if kind == "CALCULATED":
+        for key in ("Port", "RequestInterval", "FailureThreshold", "Regions"):
+            config.pop(key, None)
+    check = h.client("route53", "us-east-1").create_health_check(
+        CallerReference=f"{name}-{time.monotonic_ns()}", HealthCheckConfig=config)
+    ident = check["HealthCheck"]["Id"]
+    return {"id": ident, "arn": f"arn:aws:route53:::healthcheck/{ident}"}
+
+
+def _record(h: EmulatorHandler, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    zone_id = inputs["zoneId"]
+    record: dict[str, Any] = {"Name": inputs["name"], "Type": inputs["type"]}
+    if inputs.get("setIdentifier"):
+        record["SetIdentifier"] = inputs["setIdentifier"]
+    policy = _first(inputs.get("failoverRoutingPolicies"))
+    if policy:
+        record["Failover"] = policy["type"]
+    if inputs.get("healthCheckId"):
+        record["HealthCheckId"] = inputs["healthCheckId"]
+    alias = _first(inputs.get("aliases"))
+    if alias:
+        record["AliasTarget"] = {"HostedZoneId": alias["zoneId"], "DNSName": alias["name"],
+                                 "EvaluateTargetHealth": bool(alias.get("evaluateTargetHealth"))}
+    else:
+        record["TTL"] = int(inputs.get("ttl", 60))
+        record["ResourceRecords"] = [{"Value": v} for v in inputs.get("records") or []]
+    h.client("route53", "us-east-1").change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]})
+    ident = "_".join(str(x) for x in (zone_id, inputs["name"], inputs["type"],
+                                      inputs.get("setIdentifier", "")))
+    return {"id": ident, "fqdn": inputs["name"]}
+
+
+def _bucket(h: EmulatorHandler, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    bucket = inputs.get("bucket") or name
+    kwargs: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    h.client("s3", region).create_bucket(**kwargs)
+    return {"id": bucket, "bucket": bucket}
+
+
+def _bucket_versioning(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                       region: str) -> dict[str, Any]:
+    config = _first(inputs.get("versioningConfiguration")) or {}
+    h.client("s3", region).put_bucket_versioning(
+        Bucket=inputs["bucket"],
+        VersioningConfiguration={"Status": config.get("status", "Enabled")})
+    return {"id": inputs["bucket"]}
+
+
+def _bucket_object(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                   region: str) -> dict[str, Any]:
+    s3 = h.client("s3", region)
+    s3.put_object(Bucket=inputs["bucket"], Key=inputs["key"],
+                  Body=str(inputs.get("content", "")).encode(),
+                  ContentType=inputs.get("contentType", "text/plain"))
+    return {"id": inputs["key"]}
+
+
+def _ssm_parameter(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                   region: str) -> dict[str, Any]:
+    param = inputs.get("name") or name
+    h.client("ssm", region).put_parameter(
+        Name=param, Value=str(inputs["value"]), Type=inputs.get("type", "String"),
+        Tier=inputs.get("tier", "Standard"), Overwrite=True)
+    path = param if param.startswith("/") else "/" + param
+    return {"id": param, "name": param,
+            "arn": f"arn:aws:ssm:{region}:{ACCOUNT_ID}:parameter{path}"}
+
+
+def _topic(h: EmulatorHandler, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    arn = h.client("sns", region).create_topic(Name=inputs.get("name") or name)["TopicArn"]
+    return {"id": arn, "arn": arn}
+
+
+CREATORS: dict[str, Creator] = {
+    "aws:ec2/vpc:Vpc": _vpc,
+    "aws:ec2/subnet:Subnet": _subnet,
+    "aws:ec2/securityGroup:SecurityGroup": _security_group,
+    "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
+    "aws:lb/targetGroup:TargetGroup": _target_group,
+    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
+    "aws:autoscaling/group:Group": _asg,
+    "aws:rds/instance:Instance": _db_instance,
+    "aws:route53/healthCheck:HealthCheck": _health_check,
+    "aws:route53/record:Record": _record,
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:s3/bucketVersioning:BucketVersioning": _bucket_versioning,
+    "aws:s3/bucketObjectv2:BucketObjectv2": _bucket_object,
+    "aws:ssm/parameter:Parameter": _ssm_parameter,
+    "aws:sns/topic:Topic": _topic,
+}
+# Re-applied when a later bootstrap run declares them again (their inputs may have changed).
+UPDATABLE = frozenset({"aws:ssm/parameter:Parameter", "aws:route53/record:Record"})
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the bootstrap left: each stack's outputs and registered resources."""
+
+    outputs: dict[str, dict[str, Any]]
+    resources: dict[str, list[Any]]
+    seconds: float
+
+
+def deploy_stacks(emulator: Emulator, project_dir: Path) -> Deployment:
+    """prod, dr (with prod's outputs), prod again (with dr's): the README's bootstrap order."""
+    from caresync_dr.offline.runtime import run_program
+
+    started = time.monotonic()
+    settings = {stack: settings_from_stack_file(stack, project_dir) for stack in ("prod", "dr")}
+    dr = settings["dr"]
+    if not dr.hosted_zone_id or not dr.domain_name:
+        raise ValueError("the dr stack sets no hostedZoneId/domainName: nothing to fail over")
+    # The zone is an input of the stack (it exists before `pulumi up`): seed it.
+    ensure_hosted_zone(dr.hosted_zone_id, dr.domain_name.split(".", 1)[-1])
+    outputs: dict[str, dict[str, Any]] = {}
+    resources: dict[str, list[Any]] = {}
+    handlers: dict[str, EmulatorHandler] = {}
+    session = boto3.session.Session()
+    regions = {stack: s.region for stack, s in settings.items()}
+    for stack in STACK_ORDER:
+        other = "dr" if stack == "prod" else "prod"
+        references = {other: outputs[other]} if other in outputs else {}
+        handler = handlers.setdefault(stack, EmulatorHandler(emulator, regions[stack],
+                                                             session=session))
+        run = run_program(stack, project_dir=project_dir, stack_references=references,
+                          handler=handler)
+        outputs[stack] = run.outputs
+        resources[stack] = run.resources
+        log.info("deployed stack %s into the emulator (%d resources)", stack,
+                 len(run.resources))
+    return Deployment(outputs=outputs, resources=resources,
+                      seconds=round(time.monotonic() - started, 3))

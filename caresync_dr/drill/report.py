@@ -1,0 +1,31 @@
+"""The drill's human summary: timeline, verifications and the measured figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def summary(report: dict[str, Any]) -> str:
+    lines = ["", "timeline (seconds relative to the outage):"]
+    lines += [f"  {e['t']:+8.3f}  {e['event']}" for e in report["timeline"]]
+    lines.append("")
+    lines.append("verifications:")
+    lines += [f"  {'PASS' if v['ok'] else 'FAIL'}  {v['name']}: {v['detail']}"
+              for v in report["verifications"]]
+    writes = report["writes"]
+    targets = report["targets"]
+    lines += [
+        "",
+        f"scenario             {report['scenario']}",
+        f"RTO                  {report['rto_seconds']} s (outage -> public health URL served)",
+        f"critical path        {report['critical_path_seconds']} s (modelled lower bound)",
+        f"RTO / critical path  {report['rto_to_critical_path_ratio']} "
+        f"(target <= {targets['ratio_at_most']}: {'met' if targets['ratio_met'] else 'NOT met'})",
+        f"RPO                  {report['rpo_seconds']} s, {report['rpo_transactions']} "
+        f"acknowledged writes missing on {writes['survivor']} "
+        f"(target <= {targets['rpo_seconds_at_most']} s: "
+        f"{'met' if targets['rpo_met'] else 'NOT met'})",
+        f"writes               {writes['acknowledged']} acknowledged, {writes['failed']} failed",
+        f"result               {'PASS' if report['ok'] else 'FAIL'}",
+    ]
+    return "\n".join(lines)

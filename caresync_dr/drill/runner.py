@@ -1,0 +1,254 @@
+"""The drill: deploy, load, inject the scenario, run the real failover, verify and measure.
+
+RTO is measured from the instant the scenario is injected until the public health URL (the
+front, following the resolver's answer) first returns a healthy answer from the site that must
+serve -- with a writable primary database when the scenario promotes one. RPO is measured from
+the write ledger against the surviving database. The critical path is the modelled lower bound
+of the same run: the longest of the concurrent waits (emulated promotion plus the real
+``pg_ctl promote``; scale-up) plus the traffic switch, Route 53's detection (failure threshold
+x resolver tick) and one verification request; see README, "DR drills".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from caresync_dr.drill.databases import kill_hard
+from caresync_dr.drill.emulator import GLOBAL_CONTROL_PLANES, Emulator, reset_backends
+from caresync_dr.drill.load import WriteLoad
+from caresync_dr.drill.scenarios import Scenario
+from caresync_dr.drill.timeline import Timeline
+from caresync_dr.drill.verify import measure_and_verify
+from caresync_dr.drill.world import World, build_world
+
+log = logging.getLogger(__name__)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    scenario: Scenario
+    promote_seconds: float = 8.0
+    scale_seconds: float = 5.0
+    keep: bool = False
+    project_dir: Path = REPO_ROOT
+    failover_script: Path = REPO_ROOT / "scripts" / "failover.py"
+    poll_seconds: float = 0.1        # failover.py's state polling against the emulator
+    steady_seconds: float = 1.0      # steady write load before the outage
+    load_interval: float = 0.025     # one write every 25 ms
+    serve_timeout: float = 60.0      # give up waiting for the service after this long
+
+
+@dataclass
+class Probe:
+    """Polls the public health URL; remembers the first answer that meets ``wanted``."""
+
+    url: str
+    wanted: Callable[[dict[str, Any]], bool]
+    served_at: float | None = None
+    last: str = ""
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self._stop.is_set() and self.served_at is None:
+            try:
+                with urllib.request.urlopen(self.url, timeout=1) as resp:
+                    body = json.loads(resp.read())
+                if isinstance(body, dict) and self.wanted(body):
+                    self.served_at = time.monotonic()
+                    return
+                self.last = json.dumps(body)[:200]
+            except (OSError, ValueError) as exc:
+                self.last = str(exc)[:200]
+            self._stop.wait(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def publish_replica_lag(world: World, timeline: Timeline) -> None:
+    """What RDS publishes every minute: ReplicaLag of each replica, measured on the real one."""
+    dbs = world.databases
+    raw = dbs.primary.psql("select coalesce(max(extract(epoch from replay_lag)), 0) "
+                           "from pg_stat_replication")
+    lag = round(float(raw or 0), 3)
+    inv = world.inventory
+    targets = [(inv.standby.region, inv.standby.database.identifier)]
+    targets += [(inv.primary.region, r) for r in inv.primary.database.replica_identifiers]
+    for region, identifier in targets:
+        boto3.session.Session().client(
+            "cloudwatch", region_name=region, endpoint_url=world.emulator.endpoint,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        ).put_metric_data(Namespace="AWS/RDS", MetricData=[{
+            "MetricName": "ReplicaLag", "Value": lag, "Unit": "Seconds",
+            "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": identifier}]}])
+    timeline.event(f"RDS ReplicaLag published from the real standbys: {lag:.3f} s")
+
+
+def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
+    """Break what the scenario breaks, all at one instant; returns that instant."""
+    at = time.monotonic()
+    timeline.outage_at = at
+    timeline.outage_wall = time.time()
+    primary_region = world.inventory.primary.region
+    if scenario.region_down:
+        world.emulator.take_down(regions=[primary_region], services=GLOBAL_CONTROL_PLANES)
+    if scenario.kill_primary_db:
+        kill_hard(world.databases.primary)
+        # From here no process of the old primary exists: nothing it acknowledges can follow.
+        timeline.fenced_at = time.monotonic()
+    if scenario.kill_primary_app:
+        world.apps["primary"].kill()
+    timeline.event(f"OUTAGE ({scenario.name}): {scenario.summary}", at=at)
+    return at
+
+
+def run_failover(world: World, options: DrillOptions, work: Path,
+                 timeline: Timeline) -> tuple[int | None, dict[str, Any] | None, float]:
+    """The operator's command, as a subprocess talking only to the emulator."""
+    scope = options.scenario.failover_scope
+    if scope is None:
+        timeline.event("no failover is run: traffic must move by health checks alone")
+        return None, None, 0.0
+    report = work / "failover-report.json"
+    argv = [sys.executable, str(options.failover_script), "--stack", "dr", "--scope", scope,
+            "--yes", "--report", str(report), "--journal-file", str(work / "journal.json"),
+            "--health-url", world.front.health_url,
+            "--poll-seconds", str(options.poll_seconds),
+            "--poll-max-seconds", str(options.poll_seconds),
+            "--wait-timeout", str(max(30.0, options.promote_seconds * 4)),
+            "--verify-timeout", str(options.serve_timeout),
+            "--project-dir", str(options.project_dir)]
+    env = {**os.environ, **world.emulator.env()}
+    started = time.monotonic()
+    timeline.event(f"running: failover.py --stack dr --scope {scope} --yes")
+    proc = subprocess.Popen(argv, cwd=options.project_dir, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            log.info("  failover | %s", line.rstrip())
+        code = proc.wait()
+    finally:
+        if proc.poll() is None:  # interrupted (Ctrl-C) or failed while reading its output
+            proc.kill()
+            proc.wait()
+    seconds = round(time.monotonic() - started, 3)
+    timeline.event(f"failover.py exited {code} after {seconds:.3f} s")
+    data: dict[str, Any] | None = None
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(report.read_text())
+    return code, data, seconds
+
+
+def wanted_answer(world: World, scenario: Scenario) -> Callable[[dict[str, Any]], bool]:
+    site = scenario.serving_site
+    region = (world.inventory.primary.region if site == "primary"
+              else world.inventory.standby.region)
+
+    def ok(body: dict[str, Any]) -> bool:
+        database = body.get("database") or {}
+        if body.get("status") != "ok" or body.get("site") != site or body.get("region") != region:
+            return False
+        return scenario.promotes is None or database.get("writable") is True
+
+    return ok
+
+
+def run_drill(options: DrillOptions) -> dict[str, Any]:
+    """Run one drill end to end; returns the report (``ok`` says whether all checks passed)."""
+    scenario = options.scenario
+    if scenario.failover_scope is not None and not options.failover_script.is_file():
+        raise FileNotFoundError(f"{options.failover_script} does not exist: the drill runs the "
+                                "real failover command and cannot stand in for it")
+    timeline = Timeline()
+    work = Path(tempfile.mkdtemp(prefix="caresync-drill-"))
+    cleanups: list[Callable[[], None]] = []
+    emulator = Emulator()
+    world: World | None = None
+    load: WriteLoad | None = None
+    try:
+        with timeline.step("start emulated AWS"):
+            reset_backends()
+            emulator.start()
+            cleanups.append(emulator.stop)
+            timeline.event(f"emulated AWS listening on {emulator.endpoint}")
+        with timeline.step("deploy prod, dr, prod and start the data path"):
+            world = build_world(emulator, project_dir=options.project_dir,
+                                promote_seconds=options.promote_seconds,
+                                scale_seconds=options.scale_seconds,
+                                with_local_replica=scenario.needs_local_replica,
+                                on_cleanup=lambda stop: cleanups.append(
+                                    lambda: stop(options.keep)))
+            timeline.event(f"stacks deployed into the emulator in "
+                           f"{world.deployment.seconds:.2f} s; PostgreSQL primary + "
+                           f"{len(world.databases.all()) - 1} streaming replica(s) running")
+        with timeline.step("baseline: primary serves, steady write load") as step:
+            answer = world.resolver.current()
+            if answer is None or answer.failover != "PRIMARY":
+                raise RuntimeError(f"before the outage the record answers {answer}, "
+                                   "not the primary")
+            load = WriteLoad(target=world.write_target, interval=options.load_interval)
+            load.start()
+            time.sleep(options.steady_seconds)
+            publish_replica_lag(world, timeline)
+            step.detail = f"{len(load.acks)} writes acknowledged by the primary"
+        probe = Probe(world.front.health_url, wanted_answer(world, scenario))
+        outage_at = inject(world, scenario, timeline)
+        probe_thread = threading.Thread(target=probe.run, daemon=True, name="rto-probe")
+        probe_thread.start()
+        with timeline.step("failover.py") as step:
+            code, failover_report, failover_seconds = run_failover(world, options, work,
+                                                                   timeline)
+            step.ok = code in (None, 0)
+            step.detail = "not run" if code is None else f"exit {code}"
+        with timeline.step("wait until the public health URL is served") as step:
+            # A failed failover gets a short grace (it may have done enough), not the full wait.
+            limit = options.serve_timeout if code in (None, 0) else 3.0
+            probe_thread.join(max(0.0, limit - (time.monotonic() - outage_at)))
+            probe.stop()
+            step.ok = probe.served_at is not None
+            step.detail = "served" if step.ok else f"not served; last answer: {probe.last}"
+            if probe.served_at is not None:
+                timeline.event(f"public health URL served by the {scenario.serving_site} "
+                               "site", at=probe.served_at)
+        time.sleep(0.3)  # a few writes on the new writer prove the write path end to end
+        load.stop()
+        with timeline.step("verify and measure"):
+            report = measure_and_verify(
+                world, scenario, options, timeline=timeline, load=load,
+                served_at=probe.served_at, failover_code=code,
+                failover_report=failover_report, failover_seconds=failover_seconds)
+        return report
+    finally:
+        cleanup_started = time.monotonic()
+        if load is not None:
+            load.stop()
+        if world is not None:
+            world.stop(keep=options.keep)
+        for undo in reversed(cleanups):
+            with contextlib.suppress(Exception):
+                undo()
+        reset_backends()
+        if options.keep:
+            log.info("--keep: drill files kept in %s", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        log.info("cleaned up in %.1f s", time.monotonic() - cleanup_started)

@@ -1,0 +1,46 @@
+"""The drill's scenarios as data: what breaks, which failover runs, what must hold afterwards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ScenarioName = Literal["region-outage", "db-failure", "app-crash"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: ScenarioName
+    summary: str
+    region_down: bool        # primary region API endpoints and Route 53 control plane unreachable
+    kill_primary_db: bool    # SIGKILL the primary PostgreSQL (postmaster and backends)
+    kill_primary_app: bool   # the primary site app stops answering
+    failover_scope: str | None  # `failover.py --scope`, None: no failover is run
+    serving_site: Literal["primary", "standby"]  # which site must serve afterwards
+    promotes: Literal["standby", "local_replica"] | None  # which real database gets promoted
+    needs_local_replica: bool
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "region-outage": Scenario(
+        name="region-outage",
+        summary="the primary region is gone: its APIs and Route 53's control plane are "
+                "unreachable, its database and app are killed hard",
+        region_down=True, kill_primary_db=True, kill_primary_app=True,
+        failover_scope="region", serving_site="standby", promotes="standby",
+        needs_local_replica=False),
+    "db-failure": Scenario(
+        name="db-failure",
+        summary="only the primary database dies; failover --scope database promotes the "
+                "in-region replica and repoints the primary app",
+        region_down=False, kill_primary_db=True, kill_primary_app=False,
+        failover_scope="database", serving_site="primary", promotes="local_replica",
+        needs_local_replica=True),
+    "app-crash": Scenario(
+        name="app-crash",
+        summary="the primary app crashes; Route 53 health checks alone move traffic to the "
+                "standby site, nothing is promoted",
+        region_down=False, kill_primary_db=False, kill_primary_app=True,
+        failover_scope=None, serving_site="standby", promotes=None,
+        needs_local_replica=False),
+}

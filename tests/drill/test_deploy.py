@@ -1,0 +1,58 @@
+"""Both stacks deployed into the emulator: what failover.py will read is really there."""
+
+from __future__ import annotations
+
+import boto3
+
+from caresync_dr.drill.deploy import deploy_stacks
+from caresync_dr.drill.emulator import Emulator
+from caresync_dr.drill.runner import REPO_ROOT
+from caresync_dr.inventory import parse_inventory
+
+
+def test_bootstrap_leaves_every_resource_the_inventory_names_in_the_emulator(
+        aws: Emulator) -> None:
+    deployment = deploy_stacks(aws, REPO_ROOT)
+    assert set(deployment.outputs) == {"prod", "dr"}
+
+    ssm = boto3.client("ssm", region_name="us-west-2")
+    inv = parse_inventory(ssm.get_parameter(
+        Name="/caresync-dr/failover-inventory")["Parameter"]["Value"])
+    east_rds = boto3.client("rds", region_name="us-east-1")
+    west_rds = boto3.client("rds", region_name="us-west-2")
+
+    # Databases: the standby replicates from the primary by ARN; nothing was created twice.
+    primary = east_rds.describe_db_instances(
+        DBInstanceIdentifier=inv.primary.database.identifier)["DBInstances"][0]
+    standby = west_rds.describe_db_instances(
+        DBInstanceIdentifier=inv.standby.database.identifier)["DBInstances"][0]
+    assert standby["ReadReplicaSourceDBInstanceIdentifier"] == primary["DBInstanceArn"]
+    assert inv.primary.database.arn == primary["DBInstanceArn"]
+    assert len(east_rds.describe_db_instances()["DBInstances"]) == \
+        1 + len(inv.primary.database.replica_identifiers)
+    assert len(west_rds.describe_db_instances()["DBInstances"]) == 1
+
+    # App tiers: groups at their deployed capacity, behind the inventory's target groups.
+    for site in (inv.primary, inv.standby):
+        group = boto3.client("autoscaling", region_name=site.region) \
+            .describe_auto_scaling_groups(AutoScalingGroupNames=[
+                site.app.auto_scaling_group_name])["AutoScalingGroups"][0]
+        assert group["DesiredCapacity"] == site.app.capacity.desired
+        assert group["TargetGroupARNs"] == [site.app.target_group_arn]
+        endpoint = boto3.client("ssm", region_name=site.region).get_parameter(
+            Name=site.database.endpoint_parameter)["Parameter"]["Value"]
+        assert endpoint.startswith(site.database.identifier + ".")
+
+    # DNS: the failover records carry the inventory's checks; the switch says PRIMARY.
+    r53 = boto3.client("route53", region_name="us-east-1")
+    records = r53.list_resource_record_sets(HostedZoneId=inv.dns.hosted_zone_id)
+    failover = {r["Failover"]: r for r in records["ResourceRecordSets"] if r.get("Failover")}
+    assert failover["SECONDARY"]["HealthCheckId"] == inv.standby.health_check_id
+    calculated = r53.get_health_check(HealthCheckId=failover["PRIMARY"]["HealthCheckId"])
+    assert set(calculated["HealthCheck"]["HealthCheckConfig"]["ChildHealthChecks"]) == {
+        inv.primary.health_check_id, inv.traffic_switch.health_check_id}
+    switch = boto3.client("s3", region_name="us-west-2").get_object(
+        Bucket=inv.traffic_switch.bucket, Key=inv.traffic_switch.key)["Body"].read()
+    assert switch == inv.traffic_switch.primary_value.encode()
+    topics = boto3.client("sns", region_name="us-west-2").list_topics()["Topics"]
+    assert inv.alert_topic_arn in {t["TopicArn"] for t in topics}
