@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from caresync_dr.failover.options import DEFAULT_VERIFY_TIMEOUT_SECONDS
 from caresync_dr.settings import Settings
 
 
@@ -40,8 +41,9 @@ class Estimates:
     # grace period before it takes traffic (the AWS default, 300 s).
     instance_boot_seconds: int = 5 * 60
     health_check_grace_seconds: int = 300
-    # failover.py's end-to-end verification (health URL through DNS, a database write).
-    verification_seconds: int = 5 * 60
+    # failover.py's end-to-end verification (health URL through DNS, a database write): the
+    # worst case is its default --verify-timeout, read from failover.py's options.
+    verification_seconds: int = int(DEFAULT_VERIFY_TIMEOUT_SECONDS)
     # RDS uploads transaction logs to S3 every 5 minutes: the point-in-time restore granularity.
     pitr_granularity_seconds: int = 5 * 60
 
@@ -168,7 +170,7 @@ def rto_steps(settings: Settings, estimates: Estimates = DEFAULT_ESTIMATES) -> t
         Step("DNS cache expiry", estimates.alias_ttl_seconds,
              "TTL of a Route 53 alias record to an ALB"),
         Step("verification", estimates.verification_seconds,
-             "failover.py end-to-end check (estimate)"),
+             "failover.py end-to-end check, worst case its default --verify-timeout"),
     )
 
 

@@ -26,16 +26,17 @@ def test_committed_dr_stack_budget_matches_hand_computation() -> None:
     # By hand, from Pulumi.dr.yaml and the documented estimates:
     #   detection 10 s x 3 = 30; decision 900; promotion 600 concurrent with scale-up
     #   (warm 1 < desired 2: 300 boot + 300 grace = 600) -> 600; traffic switch 10 x 3 + 30
-    #   propagation = 60; TTL 60; verification 300
-    #   = 1950 s = 32 min 30 s against rtoMinutes 60 -> 1650 s headroom.
+    #   propagation = 60; TTL 60; verification 600 (failover.py's default --verify-timeout)
+    #   = 30 + 900 + 600 + 60 + 60 + 600 = 2250 s = 37 min 30 s against rtoMinutes 60
+    #   -> 3600 - 2250 = 1350 s headroom.
     objectives = compute(_settings())
     steps = {step.name: step.seconds for step in objectives.rto_steps}
     assert steps == {
         "detection": 30, "operator decision": 900, "promotion and scale-up": 600,
-        "traffic switch": 60, "DNS cache expiry": 60, "verification": 300,
+        "traffic switch": 60, "DNS cache expiry": 60, "verification": 600,
     }
-    assert objectives.rto_budget_seconds == 1950
-    assert objectives.rto_headroom_seconds == 1650
+    assert objectives.rto_budget_seconds == 2250
+    assert objectives.rto_headroom_seconds == 1350
     exposures = {e.failure_mode: (e.seconds, e.bound_by_rpo) for e in objectives.rpo_exposures}
     assert exposures == {
         "regional outage": (900, True),                               # lag alarm = 15 min
@@ -48,23 +49,23 @@ def test_committed_dr_stack_budget_matches_hand_computation() -> None:
 def test_slow_detection_counts_twice_and_concurrency_hides_the_shorter_step() -> None:
     # 30 s x 10 = 300 detection, and again 300 + 30 for the switch; pilot light (warm 0)
     # boots 300 + 300 = 600, concurrent with the 600 s promotion.
-    # 300 + 900 + 600 + 330 + 60 + 300 = 2490 s.
+    # 300 + 900 + 600 + 330 + 60 + 600 = 2790 s.
     slow = {"healthCheckIntervalSeconds": "30", "healthCheckFailureThreshold": "10"}
     objectives = compute(_settings(standbyWarmCapacity="0", **slow))
-    assert objectives.rto_budget_seconds == 2490
+    assert objectives.rto_budget_seconds == 2790
     # A standby already at production capacity saves nothing: promotion is the longer step.
-    assert compute(_settings(standbyWarmCapacity="2", **slow)).rto_budget_seconds == 2490
-    # A slow boot (15 min + 5 min grace) outlasts promotion and moves the total: +600.
+    assert compute(_settings(standbyWarmCapacity="2", **slow)).rto_budget_seconds == 2790
+    # A slow boot (15 min + 5 min grace) outlasts promotion and moves the total: +600 = 3390.
     slow_boot = replace(DEFAULT_ESTIMATES, instance_boot_seconds=900)
     assert compute(_settings(standbyWarmCapacity="0", **slow),
-                   slow_boot).rto_budget_seconds == 3090
+                   slow_boot).rto_budget_seconds == 3390
 
 
 def test_configuration_that_cannot_meet_its_rto_is_flagged() -> None:
-    objectives = compute(_settings(rtoMinutes="30"))   # 32 min 30 s needed
+    objectives = compute(_settings(rtoMinutes="30"))   # 37 min 30 s needed
     assert not objectives.feasible
     [problem] = objectives.problems()
-    assert "RTO" in problem and "32 min 30 s" in problem and "rtoMinutes is 30 min" in problem
+    assert "RTO" in problem and "37 min 30 s" in problem and "rtoMinutes is 30 min" in problem
     assert "operator decision" in problem  # names the largest step to shorten
     assert "MISSES the RTO" in render_table(objectives)
 
@@ -74,6 +75,14 @@ def test_rpo_below_point_in_time_granularity_is_flagged() -> None:
     problems = objectives.problems()
     assert len(problems) == 1
     assert "point-in-time restore" in problems[0] and "at least 5" in problems[0]
+
+
+def test_verification_budget_is_failover_verify_timeout_default() -> None:
+    from caresync_dr.failover.options import DEFAULT_VERIFY_TIMEOUT_SECONDS
+
+    verify = compute(_settings()).rto_steps[-1]
+    assert verify.name == "verification"
+    assert verify.seconds == DEFAULT_VERIFY_TIMEOUT_SECONDS == 600
 
 
 def test_logical_dump_interval_is_reported_but_not_bound_by_the_rpo() -> None:
@@ -93,7 +102,7 @@ def test_estimates_are_the_documented_figures() -> None:
 def test_cli_prints_table_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert objectives_script.main(["--stack", "prod"]) == ExitCode.OK
     out = capsys.readouterr().out
-    assert "Objectives for stack prod" in out and "32 min 30 s" in out
+    assert "Objectives for stack prod" in out and "37 min 30 s" in out
 
 
 def test_cli_json_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,7 +110,7 @@ def test_cli_json_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert objectives_script.main(["--stack", "dr", "--json", "--report", str(report)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(report.read_text())
-    assert printed["rto"]["budgetSeconds"] == 1950 and printed["feasible"] is True
+    assert printed["rto"]["budgetSeconds"] == 2250 and printed["feasible"] is True
 
 
 def test_cli_exits_not_ready_when_objectives_cannot_be_met(tmp_path: Path) -> None:
