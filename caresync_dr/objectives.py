@@ -178,12 +178,14 @@ def rpo_exposures(settings: Settings,
                   estimates: Estimates = DEFAULT_ESTIMATES) -> tuple[Exposure, ...]:
     """Worst-case data loss per failure mode."""
     lag = settings.replica_lag_alarm_seconds
+    detection = settings.replica_lag_detection_seconds
     dump = settings.backup_interval_hours * 3600
     return (
-        Exposure("regional outage", "promote the cross-region replica", lag,
-                 f"the replica-lag alarm threshold ({lag} s, derived from rpoMinutes); "
-                 "failover refuses beyond it", True,
-                 "keep the replica-lag alarm at or below rpoMinutes (settings.py derives it)"),
+        Exposure("regional outage", "promote the cross-region replica", lag + detection,
+                 f"the replica-lag alarm threshold ({lag} s, derived from rpoMinutes) + its "
+                 f"detection delay ({detection} s: lag keeps growing until it pages)", True,
+                 f"the lag alarm needs {detection} s to page: set rpoMinutes to at least "
+                 f"{-(-detection // 60)}"),
         Exposure("database failure or corruption", "point-in-time restore",
                  estimates.pitr_granularity_seconds,
                  "the RDS transaction-log upload interval (5 min, fixed by AWS)", True,

@@ -26,6 +26,11 @@ BACKUP_INTERVALS = (1, 2, 3, 4, 6, 8, 12, 24)
 # RDS accepts 0-35 days of automated backups; 0 disables them, which a DR stack must not do.
 RDS_RETENTION_RANGE = (1, 35)
 DEFAULT_INVENTORY_PARAMETER = "/caresync-dr/failover-inventory"
+# The paging ReplicaLag alarm (components/monitoring.py builds it from these): RDS publishes
+# ReplicaLag once a minute, and the alarm pages after this many consecutive breaching minutes.
+# Lag keeps growing while the alarm waits, so the detection delay adds to the threshold.
+REPLICA_LAG_PERIOD_SECONDS = 60
+REPLICA_LAG_DATAPOINTS_TO_ALARM = 3
 
 Site = Literal["primary", "standby"]
 T = TypeVar("T")
@@ -109,9 +114,18 @@ class Settings:
                         max=self.app_capacity.max)
 
     @property
+    def replica_lag_detection_seconds(self) -> int:
+        """How long lag stays above the paging threshold before the alarm fires."""
+        return REPLICA_LAG_PERIOD_SECONDS * REPLICA_LAG_DATAPOINTS_TO_ALARM
+
+    @property
     def replica_lag_alarm_seconds(self) -> int:
-        """Replica lag that breaks the RPO: the alarm that pages."""
-        return self.rpo_minutes * 60
+        """The paging threshold: threshold + detection delay stays within the RPO.
+
+        0 when the RPO is shorter than the detection delay; no threshold can then keep the
+        regional-outage exposure within the RPO, and the objectives report flags it.
+        """
+        return max(0, self.rpo_minutes * 60 - self.replica_lag_detection_seconds)
 
     @property
     def replica_lag_warning_seconds(self) -> int:

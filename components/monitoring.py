@@ -1,6 +1,7 @@
 """Monitoring of one site: the alert topic (KMS-encrypted, e-mail subscriptions) and alarms.
 
-Alarms: ``ReplicaLag`` on every replica (paging at the RPO, warning at a fifth of it), database
+Alarms: ``ReplicaLag`` on every replica (paging early enough that threshold + detection delay
+stays within the RPO, warning at a fifth of the RPO), database
 CPU, free storage and freeable memory, ALB 5xx rate and unhealthy hosts, and failed AWS Backup
 and copy jobs. Route 53 health-check alarms live in :mod:`components.dns_failover` because
 Route 53 publishes those metrics in us-east-1 only.
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
+from caresync_dr.settings import REPLICA_LAG_DATAPOINTS_TO_ALARM, REPLICA_LAG_PERIOD_SECONDS
 
 FIVE_MINUTES = 300
 
@@ -66,15 +69,17 @@ class Monitoring(pulumi.ComponentResource):
             dims = {"DBInstanceIdentifier": replica}
             tag = "" if len(args.replica_identifiers) == 1 else f"-{i + 1}"
             alarm(f"replica-lag{tag}",
-                  f"Replica lag beyond the RPO ({args.lag_alarm_seconds} s): a failover now "
-                  "would lose more data than the objective allows",
+                  f"Replica lag above {args.lag_alarm_seconds} s: with the alarm's detection "
+                  "delay, a failover now would lose up to the RPO",
                   "AWS/RDS", "ReplicaLag", dimensions=dims, statistic="Maximum",
                   threshold=args.lag_alarm_seconds, comparison="GreaterThanThreshold",
+                  periods=REPLICA_LAG_DATAPOINTS_TO_ALARM, period=REPLICA_LAG_PERIOD_SECONDS,
                   missing="breaching")
             alarm(f"replica-lag-warning{tag}",
                   f"Replica lag above {args.lag_warning_seconds} s: act before the RPO breaks",
                   "AWS/RDS", "ReplicaLag", dimensions=dims, statistic="Maximum",
                   threshold=args.lag_warning_seconds, comparison="GreaterThanThreshold",
+                  periods=REPLICA_LAG_DATAPOINTS_TO_ALARM, period=REPLICA_LAG_PERIOD_SECONDS,
                   missing="breaching")
         alarm("db-cpu", "Database CPU above 80% for 15 minutes", "AWS/RDS", "CPUUtilization",
               dimensions=db, statistic="Average", threshold=80,

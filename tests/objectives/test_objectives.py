@@ -39,7 +39,7 @@ def test_committed_dr_stack_budget_matches_hand_computation() -> None:
     assert objectives.rto_headroom_seconds == 1350
     exposures = {e.failure_mode: (e.seconds, e.bound_by_rpo) for e in objectives.rpo_exposures}
     assert exposures == {
-        "regional outage": (900, True),                               # lag alarm = 15 min
+        "regional outage": (720 + 180, True),  # alarm 900 - 180 s + 60 s x 3 detection
         "database failure or corruption": (300, True),                # PITR every 5 min
         "corruption beyond point-in-time recovery": (6 * 3600, False),  # dumps every 6 h
     }
@@ -71,10 +71,30 @@ def test_configuration_that_cannot_meet_its_rto_is_flagged() -> None:
 
 
 def test_rpo_below_point_in_time_granularity_is_flagged() -> None:
+    # rpoMinutes 3: the lag alarm pages at 0 s, + 180 s detection = 180 s, just within.
     objectives = compute(_settings(rpoMinutes="3"))
     problems = objectives.problems()
     assert len(problems) == 1
     assert "point-in-time restore" in problems[0] and "at least 5" in problems[0]
+
+
+def test_regional_outage_exposure_is_lag_threshold_plus_detection_delay() -> None:
+    # rpoMinutes 10: threshold 600 - 60 s x 3 = 420 s, + 180 s detection = 600 s = the RPO.
+    settings = _settings(rpoMinutes="10")
+    assert settings.replica_lag_detection_seconds == 180
+    assert settings.replica_lag_alarm_seconds == 420
+    [outage] = [e for e in compute(settings).rpo_exposures if e.failure_mode == "regional outage"]
+    assert outage.seconds == 600 and "detection delay (180 s" in outage.basis
+
+
+def test_rpo_shorter_than_the_lag_alarm_detection_delay_is_flagged() -> None:
+    # rpoMinutes 2 = 120 s: even a 0 s threshold pages only after 180 s of lag.
+    settings = _settings(rpoMinutes="2")
+    assert settings.replica_lag_alarm_seconds == 0
+    problems = compute(settings).problems()
+    [outage] = [p for p in problems if "regional outage" in p]
+    assert "3 min" in outage and "at least 3" in outage
+    assert any("point-in-time restore" in p for p in problems)
 
 
 def test_verification_budget_is_failover_verify_timeout_default() -> None:

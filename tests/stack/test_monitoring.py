@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from caresync_dr.offline.runtime import ProgramRun, RegisteredResource, of_type
+from caresync_dr.settings import REPLICA_LAG_DATAPOINTS_TO_ALARM, REPLICA_LAG_PERIOD_SECONDS
 from tests.stack.checks import one
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -28,8 +29,12 @@ def test_replica_lag_alarms_derive_from_the_rpo(prod_bootstrap: ProgramRun,
     for run, watched in ((prod_bootstrap, "caresync-primary-db-replica-1"),
                          (dr, "caresync-standby-db")):
         lag = _alarms(run, "ReplicaLag")
-        assert sorted(a.inputs["threshold"] for a in lag) == [180, 900], \
-            "RPO 15 min: page at 900 s, warn at a fifth (180 s)"
+        assert sorted(a.inputs["threshold"] for a in lag) == [180, 720], \
+            "RPO 15 min: page at 900 - 60 s x 3 detection = 720 s, warn at a fifth (180 s)"
+        for alarm in lag:  # the detection delay objectives.py adds to the threshold
+            assert alarm.inputs["period"] == REPLICA_LAG_PERIOD_SECONDS
+            assert alarm.inputs["evaluationPeriods"] == REPLICA_LAG_DATAPOINTS_TO_ALARM
+            assert alarm.inputs["datapointsToAlarm"] == REPLICA_LAG_DATAPOINTS_TO_ALARM
         assert {a.inputs["dimensions"]["DBInstanceIdentifier"] for a in lag} == {watched}
 
 
@@ -37,7 +42,8 @@ def test_rpo_setting_moves_the_lag_threshold() -> None:
     from caresync_dr.offline.runtime import run_program
 
     run = run_program("prod", config_overrides={"rpoMinutes": "5"})
-    assert sorted(a.inputs["threshold"] for a in _alarms(run, "ReplicaLag")) == [60, 300]
+    # page at 300 - 180 = 120 s, warn at max(60, 5 x 12) = 60 s
+    assert sorted(a.inputs["threshold"] for a in _alarms(run, "ReplicaLag")) == [60, 120]
 
 
 def test_promoted_standby_has_no_lag_alarm(dr_promoted: ProgramRun) -> None:
