@@ -112,8 +112,9 @@ def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
         world.emulator.take_down(regions=[primary_region], services=GLOBAL_CONTROL_PLANES)
     if scenario.kill_primary_db:
         kill_hard(world.databases.primary)
-        # From here no process of the old primary exists: nothing it acknowledges can follow.
-        timeline.fenced_at = time.monotonic()
+        # From here no process of the old primary exists. This is the drill's kill -9, not
+        # failover.py's fencing; verify.py uses it only where failover.py could not fence.
+        timeline.primary_killed_at = time.monotonic()
     if scenario.kill_primary_app:
         world.apps["primary"].kill()
     timeline.event(f"OUTAGE ({scenario.name}): {scenario.summary}", at=at)

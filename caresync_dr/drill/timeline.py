@@ -26,7 +26,7 @@ class Timeline:
     origin: float = field(default_factory=time.monotonic)
     outage_at: float | None = None
     outage_wall: float | None = None  # time.time() at the outage, to place wall-clock events
-    fenced_at: float | None = None  # when the old primary database was gone (all killed)
+    primary_killed_at: float | None = None  # when the drill killed the old primary database
     events: list[tuple[float, str]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
 
@@ -40,6 +40,12 @@ class Timeline:
         if self.outage_at is None or self.outage_wall is None:
             return
         self.events.append((self.outage_at + (wall - self.outage_wall), text))
+
+    def from_wall(self, wall: float) -> float | None:
+        """The monotonic instant of a wall-clock time (None before the outage is injected)."""
+        if self.outage_at is None or self.outage_wall is None:
+            return None
+        return self.outage_at + (wall - self.outage_wall)
 
     def rel(self, when: float) -> float:
         """Seconds relative to the outage (negative before it), or to the start."""

@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -90,8 +91,6 @@ def _failover_step_seconds(report: dict[str, Any] | None, name: str) -> float:
 
 def _failover_events(timeline: Timeline, report: dict[str, Any] | None) -> None:
     """failover.py's own step timings, placed on the drill's timeline."""
-    from datetime import datetime
-
     for step in (report or {}).get("steps", []) or []:
         with contextlib.suppress(KeyError, TypeError, ValueError):
             started = datetime.fromisoformat(step["started_at"]).timestamp()
@@ -99,6 +98,33 @@ def _failover_events(timeline: Timeline, report: dict[str, Any] | None) -> None:
             timeline.event_at_wall(started + float(step["seconds"]),
                                    f"failover.py step {step['name']}: {step['outcome']} "
                                    f"({float(step['seconds']):.3f} s)")
+
+
+def fence_instant(timeline: Timeline, report: dict[str, Any] | None) -> tuple[float | None, str]:
+    """When the old primary stopped being able to acknowledge writes, and by whose hand.
+
+    failover.py's own fencing counts when its report says ``fenced``: the end of its
+    fence-primary-database step (revoking the database's ingress). When it could not confirm
+    the fence (the primary region is down) or has none (scope database), the drill's kill -9 of
+    the primary database is the only fence there is, and the detail says so.
+    """
+    report = report or {}
+    if report.get("fenced") == "fenced":
+        for step in report.get("steps", []) or []:
+            if isinstance(step, dict) and step.get("name") == "fence-primary-database":
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    ended = datetime.fromisoformat(step["ended_at"]).timestamp()
+                    at = timeline.from_wall(ended)
+                    if at is not None:
+                        return at, ("from failover.py's fence (fence-primary-database "
+                                    f"{step['outcome']} at {step['ended_at']})")
+        return None, "failover.py reports fenced but its fence-primary-database step has no end"
+    status = report.get("fenced", "no failover report")
+    if timeline.primary_killed_at is not None:
+        return timeline.primary_killed_at, (
+            f"failover.py's fencing: {status}; the drill's kill -9 of the primary database "
+            "is the fence here, so this measures the kill, not failover.py")
+    return None, f"failover.py's fencing: {status}; the old primary was not killed"
 
 
 def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, *,
@@ -138,7 +164,7 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
           f"HTTP {code}, role {database.get('role')}, writable {database.get('writable')}")
 
     # 3. The promoted database (or, with no promotion, that nothing was promoted).
-    fenced_at = timeline.fenced_at
+    fenced_at, fence_source = fence_instant(timeline, failover_report)
     survivor: PostgresCluster
     survivor_label: str
     if scenario.promotes is not None:
@@ -170,7 +196,10 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
     if fenced_at is not None:
         late = [a for a in acks if a.database == "primary" and a.acked_at > fenced_at]
         check("no write acknowledged by the old primary after fencing", not late,
-              f"{len(late)} late acknowledgements")
+              f"{len(late)} late acknowledgements; fence time {fence_source}")
+    elif scenario.failover_scope is not None:
+        check("no write acknowledged by the old primary after fencing", False,
+              f"no fence instant to check against: {fence_source}")
 
     # Measurements.
     loss = data_loss(acks, "primary", _present(survivor))

@@ -50,6 +50,11 @@ def test_region_outage_fails_over_to_the_standby_region() -> None:
     assert verdicts["promoted database accepts writes"]
     assert verdicts["emulated replica detached"]
     assert verdicts["no write acknowledged by the old primary after fencing"]
+    # The primary region is down, so failover.py cannot confirm its fence; the check says the
+    # drill's kill is what it measures.
+    assert report["failover"]["report"]["fenced"] == "not confirmed"
+    [fence] = [v for v in report["verifications"] if "after fencing" in v["name"]]
+    assert "kill -9" in fence["detail"] and "not confirmed" in fence["detail"]
     assert verdicts["writes continue on the new writer"]
     # The promotion took the emulated time, so service cannot have come back sooner.
     assert report["rto_seconds"] >= 1.0
@@ -111,3 +116,4 @@ def test_the_script_reports_and_exits_nonzero_on_bad_arguments(
     assert "invalid choice: 'meteor-strike'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--promote-seconds", "-1"])
+
