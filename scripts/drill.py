@@ -20,7 +20,8 @@ log = logging.getLogger("drill")
 EPILOG = """\
 exit codes:
   0  the drill passed: every verification held (RTO/RPO figures are in the report)
-  1  the drill ran and a verification failed, or the drill could not finish
+  1  the drill ran and a verification failed, or the drill could not finish (the --report
+     is written either way: ok false, the error and the steps recorded until then)
   2  usage error (bad arguments)
 
 scenarios:
@@ -69,8 +70,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     setup_logging(args.verbose)
-    from caresync_dr.drill.report import summary
-    from caresync_dr.drill.runner import DrillOptions, run_drill
+    from caresync_dr.drill.report import crash_report, summary
+    from caresync_dr.drill.runner import DrillAbortedError, DrillOptions, run_drill
     from caresync_dr.drill.scenarios import SCENARIOS
 
     options = DrillOptions(scenario=SCENARIOS[args.scenario],
@@ -78,14 +79,18 @@ def main(argv: list[str] | None = None) -> int:
                            scale_seconds=args.scale_seconds, keep=args.keep)
     try:
         report = run_drill(options)
-    except KeyboardInterrupt:
-        log.error("interrupted; everything the drill started was stopped")
-        return ExitCode.FAILED
-    except Exception as exc:
-        log.error("the drill could not finish: %s", exc)
+        print(summary(report))
+    except DrillAbortedError as exc:
+        report = exc.report
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            log.error("interrupted; everything the drill started was stopped")
+        else:
+            log.error("the drill could not finish: %s", exc)
         log.debug("details", exc_info=True)
-        return ExitCode.FAILED
-    print(summary(report))
+    except Exception as exc:  # before the drill started (e.g. no scripts/failover.py)
+        log.error("the drill could not start: %s", exc)
+        log.debug("details", exc_info=True)
+        report = crash_report(args.scenario, f"{type(exc).__name__}: {exc}")
     if args.report is not None:
         write_json_report(args.report, report)
         log.info("report written to %s", args.report)

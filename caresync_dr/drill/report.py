@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from caresync_dr.drill.timeline import Timeline
+
+
+def crash_report(scenario: str, error: str, timeline: Timeline | None = None) -> dict[str, Any]:
+    """The report of a drill that could not finish: ok false, the error, what was recorded."""
+    return {
+        "scenario": scenario,
+        "ok": False,
+        "error": error,
+        "verifications": [],
+        "steps": [{"name": s.name, "seconds": s.seconds, "ok": s.ok, "detail": s.detail}
+                  for s in (timeline.steps if timeline is not None else [])],
+        "timeline": timeline.as_json() if timeline is not None else [],
+    }
 
 
 def summary(report: dict[str, Any]) -> str:

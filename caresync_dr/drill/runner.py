@@ -33,6 +33,7 @@ import boto3
 from caresync_dr.drill.databases import kill_hard
 from caresync_dr.drill.emulator import GLOBAL_CONTROL_PLANES, Emulator, reset_backends
 from caresync_dr.drill.load import WriteLoad
+from caresync_dr.drill.report import crash_report
 from caresync_dr.drill.scenarios import Scenario
 from caresync_dr.drill.timeline import Timeline
 from caresync_dr.drill.verify import measure_and_verify
@@ -40,6 +41,14 @@ from caresync_dr.drill.world import World, build_world
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class DrillAbortedError(RuntimeError):
+    """The drill could not finish; ``report`` holds the error and the steps recorded so far."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        super().__init__(report["error"])
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -238,6 +247,10 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
                 served_at=probe.served_at, failover_code=code,
                 failover_report=failover_report, failover_seconds=failover_seconds)
         return report
+    except (Exception, KeyboardInterrupt) as exc:
+        error = ("interrupted" if isinstance(exc, KeyboardInterrupt)
+                 else f"{type(exc).__name__}: {exc}")
+        raise DrillAbortedError(crash_report(scenario.name, error, timeline)) from exc
     finally:
         cleanup_started = time.monotonic()
         if load is not None:

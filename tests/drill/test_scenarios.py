@@ -117,3 +117,22 @@ def test_the_script_reports_and_exits_nonzero_on_bad_arguments(
     with pytest.raises(SystemExit):
         main(["--promote-seconds", "-1"])
 
+
+def test_a_crashed_drill_still_writes_its_report(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """No PostgreSQL needed: the deployment step crashes after the emulator started."""
+    from caresync_dr.drill import runner
+    from scripts.drill import main
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("deploy exploded")
+
+    monkeypatch.setattr(runner, "build_world", crash)
+    report_path = tmp_path / "drill.json"
+    assert main(["--scenario", "app-crash", "--report", str(report_path)]) == 1
+    report = json.loads(report_path.read_text())
+    assert report["ok"] is False and report["scenario"] == "app-crash"
+    assert report["error"] == "RuntimeError: deploy exploded"
+    assert [(s["name"], s["ok"]) for s in report["steps"]] == [
+        ("start emulated AWS", True), ("deploy prod, dr, prod and start the data path", False)]
+    assert "deploy exploded" in report["steps"][1]["detail"]
