@@ -4,7 +4,9 @@
 Local side: the newest backup in --local-dir (or --bucket) is restored into a throwaway database
 on the server at --target-url, verified against its manifest, and dropped. RDS side (with
 --rds-instance): the newest automated snapshot or AWS Backup recovery point is restored into a
-temporary instance, checked (available, engine, encryption), and deleted.
+temporary instance in the site's own network (its DB subnet group, --db-security-group-id and
+parameter group; never the default VPC, never public), checked (available, engine, encryption,
+placement), and deleted.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import psycopg
 from caresync_dr.aws import AwsClients
 from caresync_dr.backup.errors import BackupError, BackupNotFoundError
 from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
-from caresync_dr.backup.rds_restore_test import Expectations, run_rds_restore_test
+from caresync_dr.backup.rds_restore_test import Expectations, Placement, run_rds_restore_test
 from caresync_dr.backup.restore_test import find_latest, run_local_restore_test, scratch_dir
 from caresync_dr.backup.storage import DEFAULT_PREFIX
 from caresync_dr.cli import ExitCode, setup_logging, write_json_report
@@ -62,13 +64,40 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rds-instance", help="also test restoring this RDS instance")
     parser.add_argument("--backup-vault", help="also consider AWS Backup recovery points")
     parser.add_argument("--restore-role-arn", help="IAM role AWS Backup restores with")
+    parser.add_argument("--site", choices=("primary", "standby"),
+                        help="whose network the temporary instance goes into (names the "
+                             "defaults below; required with --rds-instance)")
+    parser.add_argument("--db-subnet-group",
+                        help="DB subnet group for the temporary instance "
+                             "(default: caresync-<site>-db, the stack's)")
+    parser.add_argument("--db-security-group-id", action="append", default=[], metavar="SG_ID",
+                        help="VPC security group for the temporary instance (the site's "
+                             "database security group; repeatable; required with "
+                             "--rds-instance)")
+    parser.add_argument("--db-parameter-group",
+                        help="DB parameter group for the temporary instance "
+                             "(default: caresync-<site>-postgres15, the stack's)")
     parser.add_argument("--instance-class", default="db.t4g.medium")
     parser.add_argument("--expect-kms-key-id", help="restored storage must use this KMS key")
     parser.add_argument("--wait-seconds", type=float, default=3600)
     parser.add_argument("--poll-seconds", type=float, default=30)
     parser.add_argument("--report", type=Path, help="write the JSON report here")
     parser.add_argument("-v", "--verbose", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.rds_instance:
+        if args.site is None:
+            parser.error("--rds-instance needs --site (primary or standby): the temporary "
+                         "instance goes into that site's network, never the default VPC")
+        if not args.db_security_group_id:
+            parser.error("--rds-instance needs --db-security-group-id (the site's database "
+                         "security group)")
+        try:
+            args.placement = Placement.for_site(
+                args.site, tuple(args.db_security_group_id),
+                subnet_group=args.db_subnet_group, parameter_group=args.db_parameter_group)
+        except ValueError as exc:
+            parser.error(str(exc))
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 clients.rds(), args.rds_instance,
                 f"{args.rds_instance}-restoretest-{now:%Y%m%d%H%M}",
                 expected=Expectations(kms_key_id=args.expect_kms_key_id),
-                instance_class=args.instance_class,
+                placement=args.placement, instance_class=args.instance_class,
                 backup=clients.backup() if args.backup_vault else None,
                 vault=args.backup_vault, restore_role_arn=args.restore_role_arn,
                 wait_seconds=args.wait_seconds, poll_seconds=args.poll_seconds)

@@ -1,12 +1,17 @@
 """The daily restore test, RDS side: newest automated snapshot or AWS Backup recovery point ->
 temporary instance -> check it is available with the expected engine and encryption -> delete.
 
+The temporary instance goes into the site's own network (:class:`Placement`: its DB subnet group,
+security group and parameter group), never the default VPC, and is never publicly accessible:
+a restored copy of patient data must sit behind the same controls as the original.
+
 Reads (finding the source) are separate from changes (restore, delete). The temporary instance is
 deleted in ``finally`` without a final snapshot, and tagged so a sweeper can find leftovers.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -31,6 +36,32 @@ class RecoverySource:
     kind: str  # "snapshot" or "recovery_point"
     identifier: str  # snapshot id or recovery point ARN
     created: datetime
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the temporary instance goes: the site's network, never the default VPC."""
+
+    subnet_group: str
+    security_group_ids: tuple[str, ...]
+    parameter_group: str
+
+    def __post_init__(self) -> None:
+        if not self.subnet_group or not self.parameter_group:
+            raise ValueError("a DB subnet group (the default VPC is not allowed) and a DB "
+                             "parameter group are required")
+        if not self.security_group_ids or not all(
+                g.startswith("sg-") for g in self.security_group_ids):
+            raise ValueError(f"security group ids must be sg-..., got {self.security_group_ids}")
+
+    @classmethod
+    def for_site(cls, site: str, security_group_ids: tuple[str, ...], *,
+                 subnet_group: str | None = None,
+                 parameter_group: str | None = None) -> Placement:
+        """The stack's names (components/database.py): caresync-<site>-db and -postgres15."""
+        return cls(subnet_group=subnet_group or f"caresync-{site}-db",
+                   security_group_ids=security_group_ids,
+                   parameter_group=parameter_group or f"caresync-{site}-postgres15")
 
 
 @dataclass(frozen=True)
@@ -79,12 +110,23 @@ def latest_source(rds: RDSClient, instance_id: str, backup: BackupClient | None 
     return max(candidates, key=lambda c: c.created)
 
 
+def restore_metadata(temp_id: str, placement: Placement) -> dict[str, str]:
+    """StartRestoreJob metadata for RDS: the RestoreDBInstanceFromDBSnapshot parameters as
+    strings (lists as JSON), as GetRecoveryPointRestoreMetadata returns them."""
+    metadata = {"DBInstanceIdentifier": temp_id, "PubliclyAccessible": "false",
+                "MultiAZ": "false", "DeletionProtection": "false",
+                "DBSubnetGroupName": placement.subnet_group,
+                "VpcSecurityGroupIds": json.dumps(list(placement.security_group_ids)),
+                "DBParameterGroupName": placement.parameter_group}
+    return metadata
+
+
 def _restore_from_recovery_point(backup: BackupClient, source: RecoverySource, temp_id: str,
-                                 *, role_arn: str, poll_seconds: float, timeout: float) -> None:
+                                 *, placement: Placement, role_arn: str, poll_seconds: float,
+                                 timeout: float) -> None:
     job = backup.start_restore_job(
         RecoveryPointArn=source.identifier, IamRoleArn=role_arn, ResourceType="RDS",
-        Metadata={"DBInstanceIdentifier": temp_id, "PubliclyAccessible": "false",
-                  "MultiAZ": "false", "DeletionProtection": "false"})
+        Metadata=restore_metadata(temp_id, placement))
     deadline = time.monotonic() + timeout
     while True:
         status = backup.describe_restore_job(RestoreJobId=job["RestoreJobId"])
@@ -97,6 +139,23 @@ def _restore_from_recovery_point(backup: BackupClient, source: RecoverySource, t
             raise BackupError(f"AWS Backup restore job {job['RestoreJobId']} still "
                               f"{status['Status']} after {timeout:.0f} s")
         time.sleep(poll_seconds)
+
+
+def validate_placement(instance: dict[str, Any], placement: Placement) -> list[str]:
+    """The restored instance sits in the site's network, not the default VPC, not public."""
+    problems = []
+    if instance.get("PubliclyAccessible"):
+        problems.append("restored instance is publicly accessible")
+    group = (instance.get("DBSubnetGroup") or {}).get("DBSubnetGroupName")
+    if group != placement.subnet_group:
+        problems.append(f"restored instance is in DB subnet group {group}, expected "
+                        f"{placement.subnet_group}")
+    groups = sorted(g.get("VpcSecurityGroupId", "") for g in
+                    instance.get("VpcSecurityGroups", []))
+    if groups != sorted(placement.security_group_ids):
+        problems.append(f"restored instance has security groups {groups}, expected "
+                        f"{sorted(placement.security_group_ids)}")
+    return problems
 
 
 def validate(instance: dict[str, Any], expected: Expectations) -> list[str]:
@@ -117,7 +176,8 @@ def validate(instance: dict[str, Any], expected: Expectations) -> list[str]:
 
 
 def run_rds_restore_test(rds: RDSClient, instance_id: str, temp_id: str, *,
-                         expected: Expectations, instance_class: str = "db.t4g.medium",
+                         expected: Expectations, placement: Placement,
+                         instance_class: str = "db.t4g.medium",
                          backup: BackupClient | None = None, vault: str | None = None,
                          restore_role_arn: str | None = None, wait_seconds: float = 3600,
                          poll_seconds: float = 30) -> RdsTestResult:
@@ -134,18 +194,22 @@ def run_rds_restore_test(rds: RDSClient, instance_id: str, temp_id: str, *,
             rds.restore_db_instance_from_db_snapshot(
                 DBInstanceIdentifier=temp_id, DBSnapshotIdentifier=source.identifier,
                 DBInstanceClass=instance_class, PubliclyAccessible=False, MultiAZ=False,
-                DeletionProtection=False, Tags=[TAG])
+                DeletionProtection=False, DBSubnetGroupName=placement.subnet_group,
+                VpcSecurityGroupIds=list(placement.security_group_ids),
+                DBParameterGroupName=placement.parameter_group, Tags=[TAG])
         else:
             if backup is None or not restore_role_arn:
                 raise BackupError("restoring a recovery point needs --restore-role-arn")
-            _restore_from_recovery_point(backup, source, temp_id, role_arn=restore_role_arn,
-                                         poll_seconds=poll_seconds, timeout=wait_seconds)
+            _restore_from_recovery_point(backup, source, temp_id, placement=placement,
+                                         role_arn=restore_role_arn, poll_seconds=poll_seconds,
+                                         timeout=wait_seconds)
         attempts = max(1, int(wait_seconds / max(poll_seconds, 1)))
         rds.get_waiter("db_instance_available").wait(
             DBInstanceIdentifier=temp_id,
             WaiterConfig={"Delay": int(poll_seconds), "MaxAttempts": attempts})
         instance = rds.describe_db_instances(DBInstanceIdentifier=temp_id)["DBInstances"][0]
         result.problems += validate(dict(instance), expected)
+        result.problems += validate_placement(dict(instance), placement)
     except (BackupError, ClientError, WaiterError) as exc:
         result.problems.append(f"{type(exc).__name__}: {exc}")
     finally:
