@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -143,11 +144,28 @@ def test_deploy_runs_prod_then_dr_behind_protected_environments() -> None:
 def test_schedule_checks_daily_drills_weekly_and_fails_loudly() -> None:
     workflow = _load("readiness.yml")
     crons = [entry["cron"] for entry in workflow["on"]["schedule"]]
-    assert crons == ["17 6 * * *", "43 7 * * 1"]
+    assert crons == ["17 6 * * *", "43 7 * * 1", "29 4 * * *"]
     jobs = workflow["jobs"]
     check_runs = " ".join(s.get("run", "") for s in jobs["readiness-check"]["steps"])
     assert "scripts/failover.py --check --stack dr" in check_runs
     assert "scripts/drill.py" in " ".join(s.get("run", "") for s in jobs["drill"]["steps"])
+    # Each scheduled job runs on its own cron only (and on a manual dispatch).
+    for job, cron in (("readiness-check", "17 6 * * *"), ("restore-test-rds", "29 4 * * *"),
+                      ("drill", "43 7 * * 1")):
+        assert f"github.event.schedule == '{cron}'" in jobs[job]["if"], job
+        assert jobs[job]["if"].count("github.event.schedule") == 1, job
+    restore = jobs["restore-test-rds"]
+    assert restore["permissions"] == {"contents": "read", "id-token": "write"}
+    restore_runs = " ".join(s.get("run", "") for s in restore["steps"])
+    assert "scripts/restore_test.py --skip-local" in restore_runs
+    assert "--site primary" in restore_runs and "--db-security-group-id" in restore_runs
+    # The flags are the script's own: its parser accepts them and places the copy in the site.
+    from scripts import restore_test
+
+    [command] = [s["run"] for s in restore["steps"] if "restore_test.py" in s.get("run", "")]
+    argv = shlex.split(command.replace("${DB_SECURITY_GROUP_ID}", "sg-0123456789abcdef0"))
+    args = restore_test.parse_arguments(argv[argv.index("scripts/restore_test.py") + 1:])
+    assert args.placement.subnet_group == "caresync-primary-db" and args.skip_local
     assert jobs["alert"]["if"] == "failure()"
-    assert jobs["alert"]["needs"] == ["readiness-check", "drill"]
+    assert jobs["alert"]["needs"] == ["readiness-check", "restore-test-rds", "drill"]
     assert jobs["alert"]["permissions"] == {"issues": "write"}
