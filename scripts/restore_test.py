@@ -30,7 +30,7 @@ from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
 from caresync_dr.backup.rds_restore_test import Expectations, run_rds_restore_test
 from caresync_dr.backup.restore_test import find_latest, run_local_restore_test, scratch_dir
 from caresync_dr.backup.storage import DEFAULT_PREFIX
-from caresync_dr.cli import ExitCode, setup_logging, write_json_report
+from caresync_dr.cli import ExitCode, finish_report, setup_logging
 
 log = logging.getLogger("restore_test")
 
@@ -124,12 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     if "error" in report:
         log.error("restore test: %s", report["error"])
     result = "passed" if code == ExitCode.OK else "failed"
-    report.update(result=result, exit_code=int(code),
-                  duration_seconds=round(time.monotonic() - clock, 3))
+    report["result"] = result
+    exit_code = finish_report(report, code, clock, args.report)
     log.info("restore test %s in %.1f s", result, report["duration_seconds"])
-    if args.report:
-        write_json_report(args.report, report)
-    return int(code)
+    return exit_code
 
 
 if __name__ == "__main__":
