@@ -60,7 +60,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stack", help="read backupRetentionDays from Pulumi.<stack>.yaml")
     parser.add_argument("--compress-level", type=int, default=3, help="zstd level (default 3)")
     parser.add_argument("--report", type=Path, help="write a JSON report here")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
 

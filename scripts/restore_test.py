@@ -50,24 +50,31 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--local-dir", type=Path, default=Path("/backups"),
                         help="where backups are (default: /backups)")
     parser.add_argument("--bucket", help="take the latest backup from this S3 bucket instead")
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX)
-    parser.add_argument("--region", default=os.environ.get("AWS_REGION"))
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX,
+                        help=f"S3 key prefix of the backups (default: {DEFAULT_PREFIX})")
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION"),
+                        help="AWS region of the bucket, KMS key and RDS instance "
+                             "(default: $AWS_REGION)")
     parser.add_argument("--target-url", default=os.environ.get("DATABASE_URL"),
                         help="server to restore into; the scratch database is named after its "
                              "database (default: $DATABASE_URL)")
-    parser.add_argument("--key-file", type=Path, default=None)
+    parser.add_argument("--key-file", type=Path, default=None,
+                        help=f"key file for key-file backups (default: ${KEY_FILE_ENV})")
     parser.add_argument("--max-age-hours", type=float, default=12.0,
                         help="fail if the newest backup is older (default 12: two 6-h cycles)")
     parser.add_argument("--skip-local", action="store_true", help="only the RDS side")
     parser.add_argument("--rds-instance", help="also test restoring this RDS instance")
     parser.add_argument("--backup-vault", help="also consider AWS Backup recovery points")
     parser.add_argument("--restore-role-arn", help="IAM role AWS Backup restores with")
-    parser.add_argument("--instance-class", default="db.t4g.medium")
+    parser.add_argument("--instance-class", default="db.t4g.medium",
+                        help="class of the scratch RDS instance (default: db.t4g.medium)")
     parser.add_argument("--expect-kms-key-id", help="restored storage must use this KMS key")
-    parser.add_argument("--wait-seconds", type=float, default=3600)
-    parser.add_argument("--poll-seconds", type=float, default=30)
+    parser.add_argument("--wait-seconds", type=float, default=3600,
+                        help="how long the RDS restore may take (default 3600)")
+    parser.add_argument("--poll-seconds", type=float, default=30,
+                        help="interval between RDS status reads (default 30)")
     parser.add_argument("--report", type=Path, help="write the JSON report here")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
 
