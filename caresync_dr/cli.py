@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -40,3 +41,13 @@ def write_json_report(path: Path, report: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
     tmp.replace(path)
+
+
+def finish_report(report: dict[str, Any], code: ExitCode, started: float,
+                  path: Path | None) -> int:
+    """End a run: stamp ``exit_code`` and ``duration_seconds`` (since the ``time.monotonic()``
+    reading ``started``) on ``report``, write it to ``path`` if one was given, return the code."""
+    report.update(exit_code=int(code), duration_seconds=round(time.monotonic() - started, 3))
+    if path is not None:
+        write_json_report(path, report)
+    return int(code)

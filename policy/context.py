@@ -8,11 +8,12 @@ points elsewhere (tests use it for deliberately bad configurations).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -220,3 +221,15 @@ class UnknownTracker:
     def raise_if_any(self) -> None:
         if self.first is not None:
             raise self.first
+
+
+_T = TypeVar("_T")
+
+
+def check_each(items: Iterable[_T], check: Callable[[_T], None]) -> None:
+    """Run ``check`` on every item, then raise the first unknown value one of them met: a stack
+    rule reports every violation it can see and still says that a check could not run."""
+    unknown = UnknownTracker()
+    for item in items:
+        unknown.run(functools.partial(check, item))
+    unknown.raise_if_any()

@@ -20,7 +20,7 @@ from policy.context import (
     SECURITY_GROUP,
     SG_INGRESS_RULE,
     SG_RULE,
-    UnknownTracker,
+    check_each,
     identities,
     items,
     of_type,
@@ -145,26 +145,23 @@ sg_no_world_ingress = resource_policy(
 def _validate_world_only_on_lb(args: StackValidationArgs, report: ReportViolation) -> None:
     groups = of_type(args.resources, SECURITY_GROUP)
     balancers = of_type(args.resources, LOAD_BALANCER)
-    unknown = UnknownTracker()
 
     def on_a_balancer(group: PolicyResource) -> bool:
         return any(refers_to(lb, "securityGroups", group, ()) or _lists_group(lb, group)
                    for lb in balancers)
 
-    for resource in args.resources:
-        def one(resource: PolicyResource = resource) -> None:
-            if not world_ingress(resource.resource_type, resource.props):
-                return
-            if resource.resource_type in SECURITY_GROUP:
-                owners = [resource]
-            else:
-                owners = [g for g in groups if refers_to(resource, "securityGroupId", g, ())]
-            if not owners or not any(on_a_balancer(g) for g in owners):
-                report(f"{resource.name} opens the internet to a security group that no load "
-                       "balancer uses: only the load balancer's group may accept 0.0.0.0/0",
-                       resource.urn)
-        unknown.run(one)
-    unknown.raise_if_any()
+    def one(resource: PolicyResource) -> None:
+        if not world_ingress(resource.resource_type, resource.props):
+            return
+        if resource.resource_type in SECURITY_GROUP:
+            owners = [resource]
+        else:
+            owners = [g for g in groups if refers_to(resource, "securityGroupId", g, ())]
+        if not owners or not any(on_a_balancer(g) for g in owners):
+            report(f"{resource.name} opens the internet to a security group that no load "
+                   "balancer uses: only the load balancer's group may accept 0.0.0.0/0",
+                   resource.urn)
+    check_each(args.resources, one)
 
 
 def _lists_group(balancer: PolicyResource, group: PolicyResource) -> bool:

@@ -15,7 +15,7 @@ from pulumi_policy import (
 from policy.context import (
     RDS_INSTANCE,
     RDS_PARAMETER_GROUP,
-    UnknownTracker,
+    check_each,
     items,
     of_type,
     prop,
@@ -127,19 +127,17 @@ rds_named_parameter_group = resource_policy(
 def _validate_instances_use_force_ssl(args: StackValidationArgs,
                                       report: ReportViolation) -> None:
     groups = of_type(args.resources, RDS_PARAMETER_GROUP)
-    unknown = UnknownTracker()
-    for instance in of_type(args.resources, RDS_INSTANCE):
-        def one(instance: PolicyResource = instance) -> None:
-            used = [g for g in groups if refers_to(instance, "parameterGroupName", g, ("name",))]
-            if not used:
-                name = prop(instance.props, "parameterGroupName")
-                report(f"{instance.name} uses parameter group {name!r}, which this stack does not "
-                       "define: use the stack's group that sets rds.force_ssl=1", instance.urn)
-            elif any(force_ssl_problems(g.props) for g in used):
-                report(f"{instance.name} uses parameter group {used[0].name}, which does not set "
-                       "rds.force_ssl=1: set it there", instance.urn)
-        unknown.run(one)
-    unknown.raise_if_any()
+
+    def one(instance: PolicyResource) -> None:
+        used = [g for g in groups if refers_to(instance, "parameterGroupName", g, ("name",))]
+        if not used:
+            name = prop(instance.props, "parameterGroupName")
+            report(f"{instance.name} uses parameter group {name!r}, which this stack does not "
+                   "define: use the stack's group that sets rds.force_ssl=1", instance.urn)
+        elif any(force_ssl_problems(g.props) for g in used):
+            report(f"{instance.name} uses parameter group {used[0].name}, which does not set "
+                   "rds.force_ssl=1: set it there", instance.urn)
+    check_each(of_type(args.resources, RDS_INSTANCE), one)
 
 
 rds_instances_force_ssl = stack_policy(

@@ -7,6 +7,7 @@ BucketServerSideEncryptionConfiguration is not encrypted with KMS, whatever else
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +21,7 @@ from policy.context import (
     BUCKET_POLICY,
     BUCKET_SSE,
     BUCKET_VERSIONING,
-    UnknownTracker,
+    check_each,
     items,
     of_type,
     plain,
@@ -197,26 +198,21 @@ _REQUIREMENTS: tuple[tuple[str, tuple[str, ...], Any, str], ...] = (
 
 
 def _validate_buckets(args: StackValidationArgs, report: ReportViolation) -> None:
-    unknown = UnknownTracker()
-    buckets = of_type(args.resources, BUCKET)
-    for bucket in buckets:
-        for label, types, check, remedy in _REQUIREMENTS:
-            def one(bucket: PolicyResource = bucket, label: str = label,
-                    types: tuple[str, ...] = types, check: Any = check,
-                    remedy: str = remedy) -> None:
-                targeting = [r for r in of_type(args.resources, types)
-                             if refers_to(r, "bucket", bucket, ("bucket",))]
-                def ok(r: PolicyResource) -> bool:
-                    if check is sse_problems:
-                        return not sse_problems(r.props, sse_s3_allowed(bucket.name))
-                    return not check(r.props)
+    def one(pair: tuple[PolicyResource, tuple[str, tuple[str, ...], Any, str]]) -> None:
+        bucket, (label, types, check, remedy) = pair
+        targeting = [r for r in of_type(args.resources, types)
+                     if refers_to(r, "bucket", bucket, ("bucket",))]
 
-                if not any(ok(r) for r in targeting):
-                    state = "no compliant" if targeting else "no"
-                    report(f"bucket {bucket.name} has {state} {label}: add {remedy} "
-                           f"targeting it", bucket.urn)
-            unknown.run(one)
-    unknown.raise_if_any()
+        def ok(r: PolicyResource) -> bool:
+            if check is sse_problems:
+                return not sse_problems(r.props, sse_s3_allowed(bucket.name))
+            return not check(r.props)
+
+        if not any(ok(r) for r in targeting):
+            state = "no compliant" if targeting else "no"
+            report(f"bucket {bucket.name} has {state} {label}: add {remedy} "
+                   f"targeting it", bucket.urn)
+    check_each(itertools.product(of_type(args.resources, BUCKET), _REQUIREMENTS), one)
 
 
 s3_bucket_complete = stack_policy(
@@ -232,23 +228,20 @@ def _validate_backup_expiry(args: StackValidationArgs, report: ReportViolation) 
     settings = with_settings(backup_buckets[0].urn, report)
     if settings is None:
         return
-    unknown = UnknownTracker()
-    for bucket in backup_buckets:
-        def one(bucket: PolicyResource = bucket) -> None:
-            configs = [r for r in of_type(args.resources, BUCKET_LIFECYCLE)
-                       if refers_to(r, "bucket", bucket, ("bucket",))]
-            if not configs:
-                report(f"backup bucket {bucket.name} has no lifecycle configuration: add "
-                       f"aws.s3.BucketLifecycleConfiguration expiring objects after "
-                       f"{settings.backup_retention_days} days (backupRetentionDays)", bucket.urn)
-                return
-            problems = [expiry_problems(c.props, settings.backup_retention_days)
-                        for c in configs]
-            if all(problems):
-                report(f"backup bucket {bucket.name}: {problems[0][0]}", bucket.urn)
-        unknown.run(one)
-    unknown.raise_if_any()
 
+    def one(bucket: PolicyResource) -> None:
+        configs = [r for r in of_type(args.resources, BUCKET_LIFECYCLE)
+                   if refers_to(r, "bucket", bucket, ("bucket",))]
+        if not configs:
+            report(f"backup bucket {bucket.name} has no lifecycle configuration: add "
+                   f"aws.s3.BucketLifecycleConfiguration expiring objects after "
+                   f"{settings.backup_retention_days} days (backupRetentionDays)", bucket.urn)
+            return
+        problems = [expiry_problems(c.props, settings.backup_retention_days)
+                    for c in configs]
+        if all(problems):
+            report(f"backup bucket {bucket.name}: {problems[0][0]}", bucket.urn)
+    check_each(backup_buckets, one)
 
 s3_backup_expiry = stack_policy(
     "s3-backup-expiry", "Backup buckets expire objects after exactly backupRetentionDays.",

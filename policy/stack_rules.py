@@ -16,7 +16,7 @@ from caresync_dr.settings import (
 )
 from policy.context import (
     SSM_PARAMETER,
-    UnknownTracker,
+    check_each,
     of_type,
     project_dir,
     prop,
@@ -81,27 +81,24 @@ def _validate_both_sites(args: StackValidationArgs, report: ReportViolation) -> 
     for problem in both_sites_problems(settings):
         report(problem, None)
     # The dr stack also writes the objectives into the failover inventory; they must match.
-    unknown = UnknownTracker()
-    for parameter in of_type(args.resources, SSM_PARAMETER):
-        def one(parameter: PolicyResource = parameter) -> None:
-            if prop(parameter.props, "name") != settings.inventory_parameter:
-                return
-            try:
-                document = json.loads(str(prop(parameter.props, "value")))
-            except json.JSONDecodeError:
-                report(f"{parameter.name}: the failover inventory is not JSON", parameter.urn)
-                return
-            objectives = document.get("objectives", {}) if isinstance(document, dict) else {}
-            want = {"rtoMinutes": settings.rto_minutes, "rpoMinutes": settings.rpo_minutes}
-            missing = [site for site in ("primary", "standby") if site not in document]
-            if missing:
-                report(f"{parameter.name}: the failover inventory lacks the {missing} site(s)",
-                       parameter.urn)
-            if {k: objectives.get(k) for k in want} != want:
-                report(f"{parameter.name}: the inventory's objectives {objectives} differ from "
-                       f"the settings {want}: render them from the settings", parameter.urn)
-        unknown.run(one)
-    unknown.raise_if_any()
+    def one(parameter: PolicyResource) -> None:
+        if prop(parameter.props, "name") != settings.inventory_parameter:
+            return
+        try:
+            document = json.loads(str(prop(parameter.props, "value")))
+        except json.JSONDecodeError:
+            report(f"{parameter.name}: the failover inventory is not JSON", parameter.urn)
+            return
+        objectives = document.get("objectives", {}) if isinstance(document, dict) else {}
+        want = {"rtoMinutes": settings.rto_minutes, "rpoMinutes": settings.rpo_minutes}
+        missing = [site for site in ("primary", "standby") if site not in document]
+        if missing:
+            report(f"{parameter.name}: the failover inventory lacks the {missing} site(s)",
+                   parameter.urn)
+        if {k: objectives.get(k) for k in want} != want:
+            report(f"{parameter.name}: the inventory's objectives {objectives} differ from "
+                   f"the settings {want}: render them from the settings", parameter.urn)
+    check_each(of_type(args.resources, SSM_PARAMETER), one)
 
 
 objectives_both_sites = stack_policy(

@@ -22,7 +22,7 @@ from caresync_dr.backup.errors import BackupError, KeyUnavailableError
 from caresync_dr.backup.keys import KEY_FILE_ENV, DataKey, key_from_file, key_from_kms
 from caresync_dr.backup.prune import prune
 from caresync_dr.backup.storage import DEFAULT_PREFIX, upload
-from caresync_dr.cli import ExitCode, setup_logging, write_json_report
+from caresync_dr.cli import ExitCode, finish_report, setup_logging
 
 log = logging.getLogger("backup")
 DEFAULT_RETENTION_DAYS = 30  # the stack setting backupRetentionDays; --stack reads it
@@ -60,7 +60,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stack", help="read backupRetentionDays from Pulumi.<stack>.yaml")
     parser.add_argument("--compress-level", type=int, default=3, help="zstd level (default 3)")
     parser.add_argument("--report", type=Path, help="write a JSON report here")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
 
@@ -117,11 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("backup failed: %s", str(exc).strip())
         code = ExitCode.FAILED
         report["error"] = str(exc).strip()
-    report.update(exit_code=int(code), result="ok" if code == ExitCode.OK else "failed",
-                  duration_seconds=round(time.monotonic() - clock, 3))
-    if args.report:
-        write_json_report(args.report, report)
-    return int(code)
+    report["result"] = "ok" if code == ExitCode.OK else "failed"
+    return finish_report(report, code, clock, args.report)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", default=os.environ.get("APP_URL", "http://localhost:5173"),
                         help="the site (default: $APP_URL or http://localhost:5173, the seed's)")
     parser.add_argument("--skip-app", action="store_true", help="check the database only")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    parser.add_argument("--timeout", type=float, default=5.0)
-    parser.add_argument("--report", type=Path)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
+                        help="database to check (default: $DATABASE_URL; none: skipped)")
+    parser.add_argument("--timeout", type=float, default=5.0,
+                        help="seconds each check may take (default 5; whole seconds for the "
+                             "database connect)")
+    parser.add_argument("--report", type=Path, help="write a JSON report here")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
 

@@ -39,15 +39,18 @@ SNAPSHOT_DIR = PROJECT_DIR / "tests" / "snapshots"
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="preview.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stack", required=True, choices=STACKS)
+    parser.add_argument("--stack", required=True, choices=STACKS,
+                        help="which stack's resources to render")
     parser.add_argument("--json", action="store_true", help="print the snapshot JSON")
     parser.add_argument("--diff", action="store_true",
                         help="compare with the committed snapshot; exit 1 when it differs")
     parser.add_argument("--update", action="store_true",
                         help="write the snapshot (after reviewing the change)")
     parser.add_argument("--no-policy", action="store_true", help="skip the guardrails")
-    parser.add_argument("--snapshot-dir", type=Path, default=SNAPSHOT_DIR)
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR)
+    parser.add_argument("--snapshot-dir", type=Path, default=SNAPSHOT_DIR,
+                        help="directory of the committed snapshots (default: tests/snapshots)")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR,
+                        help="directory holding Pulumi.<stack>.yaml (default: the repository)")
     parser.add_argument("--report", type=Path, help="write a JSON report to this file")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)

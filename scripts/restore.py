@@ -26,7 +26,7 @@ from caresync_dr.backup.errors import (
 )
 from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
 from caresync_dr.backup.rollback import rollback
-from caresync_dr.cli import ExitCode, setup_logging, write_json_report
+from caresync_dr.cli import ExitCode, finish_report, setup_logging
 
 log = logging.getLogger("restore")
 
@@ -62,7 +62,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true",
                         help="verify checksum and decryption only; change nothing")
     parser.add_argument("--report", type=Path, help="write a JSON report here")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
 
@@ -94,10 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     if code != ExitCode.OK:
         log.error("rollback refused/failed: %s", message)
         report["error"] = message
-    report.update(exit_code=int(code), duration_seconds=round(time.monotonic() - clock, 3))
-    if args.report:
-        write_json_report(args.report, report)
-    return int(code)
+    return finish_report(report, code, clock, args.report)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
 from caresync_dr.backup.rds_restore_test import Expectations, Placement, run_rds_restore_test
 from caresync_dr.backup.restore_test import find_latest, run_local_restore_test, scratch_dir
 from caresync_dr.backup.storage import DEFAULT_PREFIX
-from caresync_dr.cli import ExitCode, setup_logging, write_json_report
+from caresync_dr.cli import ExitCode, finish_report, setup_logging
 
 log = logging.getLogger("restore_test")
 
@@ -52,12 +52,16 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--local-dir", type=Path, default=Path("/backups"),
                         help="where backups are (default: /backups)")
     parser.add_argument("--bucket", help="take the latest backup from this S3 bucket instead")
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX)
-    parser.add_argument("--region", default=os.environ.get("AWS_REGION"))
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX,
+                        help=f"S3 key prefix of the backups (default: {DEFAULT_PREFIX})")
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION"),
+                        help="AWS region of the bucket, KMS key and RDS instance "
+                             "(default: $AWS_REGION)")
     parser.add_argument("--target-url", default=os.environ.get("DATABASE_URL"),
                         help="server to restore into; the scratch database is named after its "
                              "database (default: $DATABASE_URL)")
-    parser.add_argument("--key-file", type=Path, default=None)
+    parser.add_argument("--key-file", type=Path, default=None,
+                        help=f"key file for key-file backups (default: ${KEY_FILE_ENV})")
     parser.add_argument("--max-age-hours", type=float, default=12.0,
                         help="fail if the newest backup is older (default 12: two 6-h cycles)")
     parser.add_argument("--skip-local", action="store_true", help="only the RDS side")
@@ -77,12 +81,15 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--db-parameter-group",
                         help="DB parameter group for the temporary instance "
                              "(default: caresync-<site>-postgres15, the stack's)")
-    parser.add_argument("--instance-class", default="db.t4g.medium")
+    parser.add_argument("--instance-class", default="db.t4g.medium",
+                        help="class of the scratch RDS instance (default: db.t4g.medium)")
     parser.add_argument("--expect-kms-key-id", help="restored storage must use this KMS key")
-    parser.add_argument("--wait-seconds", type=float, default=3600)
-    parser.add_argument("--poll-seconds", type=float, default=30)
+    parser.add_argument("--wait-seconds", type=float, default=3600,
+                        help="how long the RDS restore may take (default 3600)")
+    parser.add_argument("--poll-seconds", type=float, default=30,
+                        help="interval between RDS status reads (default 30)")
     parser.add_argument("--report", type=Path, help="write the JSON report here")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     if args.rds_instance:
         if args.site is None:
@@ -153,12 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     if "error" in report:
         log.error("restore test: %s", report["error"])
     result = "passed" if code == ExitCode.OK else "failed"
-    report.update(result=result, exit_code=int(code),
-                  duration_seconds=round(time.monotonic() - clock, 3))
+    report["result"] = result
+    exit_code = finish_report(report, code, clock, args.report)
     log.info("restore test %s in %.1f s", result, report["duration_seconds"])
-    if args.report:
-        write_json_report(args.report, report)
-    return int(code)
+    return exit_code
 
 
 if __name__ == "__main__":

@@ -151,7 +151,8 @@ class _Server(ThreadedMotoServer):
         self._server = make_server(self._ip_address, self._port, _Dispatcher(self.emulator),
                                    True, request_handler=_gated_handler(self.emulator.outage))
         self._server_ready_event.set()
-        self._server.serve_forever()
+        # A short poll interval: stop() waits for the next poll (0.5 s by default).
+        self._server.serve_forever(poll_interval=0.05)
 
 
 class Emulator:

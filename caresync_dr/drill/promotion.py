@@ -6,9 +6,9 @@ answers the call at once with status ``modifying``, keeps replicating for minute
 the instance as a standalone primary. This layer reproduces that: on a successful promote call
 for a bound instance it marks the instance ``modifying`` (still a replica), waits
 ``delay_seconds``, runs the bound action (``pg_ctl promote`` of the real standby), and only then
-detaches the instance in moto's backend -- no source link, gone from the source's replica list,
-status ``available``. It edits moto's backend objects in-process, which works because the
-ThreadedMotoServer runs in this process.
+detaches the instance in moto's backend with ``caresync_dr.emulation.rds.detach_replica`` -- no
+source link, gone from the source's replica list, status ``available``. That edits moto's backend
+objects in-process, which works because the ThreadedMotoServer runs in this process.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.rds.models import rds_backends
-
 from caresync_dr.drill.emulator import ACCOUNT_ID, AwsCall
+from caresync_dr.emulation import rds as emulated_rds
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +38,12 @@ class PromotionRecord:
 
 
 def db_instance(region: str, identifier: str) -> Any:
-    return rds_backends[ACCOUNT_ID][region].databases[identifier]
+    return emulated_rds.db_instance(ACCOUNT_ID, region, identifier)
 
 
 def detach_replica(region: str, identifier: str) -> None:
-    """What RDS shows after a finished promotion: a standalone, available primary."""
-    replica = db_instance(region, identifier)
-    source_id = replica.source_db_instance_identifier
-    if source_id:
-        if source_id.startswith("arn:"):
-            source_region, source_name = source_id.split(":")[3], source_id.split(":")[-1]
-        else:
-            source_region, source_name = region, source_id
-        source = rds_backends[ACCOUNT_ID][source_region].databases.get(source_name)
-        if source is not None:
-            for ref in (replica.db_instance_arn, replica.db_instance_identifier):
-                if ref in source.replicas:
-                    source.replicas.remove(ref)
-    replica.source_db_instance_identifier = None
-    replica.is_replica = False
-    replica.status = "available"
+    """What RDS shows after a finished promotion (``caresync_dr.emulation.rds``)."""
+    emulated_rds.detach_replica(ACCOUNT_ID, region, identifier)
 
 
 @dataclass

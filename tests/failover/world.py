@@ -3,7 +3,8 @@ moto's documented gaps (DESIGN.md), so the failover tests assert what real AWS w
 
 Shims (each one mirrors real AWS; none is used by production code):
 - ``complete_promotion``: moto's PromoteReadReplica leaves ReadReplicaSourceDBInstanceIdentifier
-  and the source's replica list in place; real RDS clears both once promotion finishes.
+  and the source's replica list in place; real RDS clears both once promotion finishes
+  (``caresync_dr.emulation.rds``, shared with the drill).
 - ``replication_status_infos``: real RDS reports ``StatusInfos`` ("read replication",
   "replicating") for every read replica; moto omits it.
 - ``instance_refresh``: moto has no StartInstanceRefresh / DescribeInstanceRefreshes.
@@ -41,6 +42,7 @@ from moto.rds.models import rds_backends
 from moto.s3.models import s3_backends
 from moto.ssm.models import ssm_backends
 
+from caresync_dr.emulation.rds import detach_replica_everywhere
 from caresync_dr.inventory import (
     AppInventory,
     Capacity,
@@ -132,20 +134,7 @@ def _promoted(db: Any) -> bool:
 
 def complete_promotion(params: dict[str, Any], **_: Any) -> None:
     """after-call.rds.PromoteReadReplica: finish promotion the way RDS does."""
-    identifier = params["DBInstanceIdentifier"]
-    for backend in rds_backends[DEFAULT_ACCOUNT_ID].values():
-        db = backend.databases.get(identifier)
-        if db is None:
-            continue
-        source_id = db.source_db_instance_identifier
-        if source_id:
-            source = backend.find_db_from_id(source_id)
-            for entry in (db.db_instance_arn, db.db_instance_identifier):
-                if entry in source.replicas:
-                    source.replicas.remove(entry)
-        db.source_db_instance_identifier = None
-        db.is_replica = False
-        db.status = "available"
+    detach_replica_everywhere(DEFAULT_ACCOUNT_ID, params["DBInstanceIdentifier"])
 
 
 class _Ok:

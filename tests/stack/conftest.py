@@ -9,35 +9,35 @@ from __future__ import annotations
 
 import pytest
 
-from caresync_dr.offline.runtime import ProgramRun, run_program
+from caresync_dr.offline.runtime import ProgramRun
+from tests import offline_runs
 
-PRIMARY_STACK = "organization/caresync-dr/prod"
-STANDBY_STACK = "organization/caresync-dr/dr"
+# The runs themselves are cached in tests/offline_runs.py, shared with the preview and policy
+# tests: the program runs once per state per test session, not once per test package.
 
 
 @pytest.fixture(scope="session")
 def prod_bootstrap() -> ProgramRun:
     """Step 1: `pulumi up -s prod` before the dr stack exists."""
-    return run_program("prod")
+    return offline_runs.steady()["bootstrap"]
 
 
 @pytest.fixture(scope="session")
-def dr(prod_bootstrap: ProgramRun) -> ProgramRun:
+def dr() -> ProgramRun:
     """Step 2: `pulumi up -s dr`, reading prod's outputs."""
-    return run_program("dr", stack_references={PRIMARY_STACK: prod_bootstrap.outputs})
+    return offline_runs.steady()["dr"]
 
 
 @pytest.fixture(scope="session")
-def prod_linked(dr: ProgramRun) -> ProgramRun:
+def prod_linked() -> ProgramRun:
     """Step 3: `pulumi up -s prod` again, now reading dr's outputs."""
-    return run_program("prod", stack_references={STANDBY_STACK: dr.outputs})
+    return offline_runs.steady()["prod"]
 
 
 @pytest.fixture(scope="session")
-def dr_promoted(prod_bootstrap: ProgramRun) -> ProgramRun:
+def dr_promoted() -> ProgramRun:
     """After a failover promoted the standby: standbyPromoted=true."""
-    return run_program("dr", config_overrides={"standbyPromoted": "true"},
-                       stack_references={PRIMARY_STACK: prod_bootstrap.outputs})
+    return offline_runs.dr_promoted()
 
 
 @pytest.fixture(scope="session", params=["prod_bootstrap", "prod_linked", "dr", "dr_promoted"])
