@@ -95,7 +95,8 @@ class _Site:
         self.key = SiteKey(site, SiteKeyArgs(site=site, account_id=self.account_id))
         self.network = Network(f"{site}-network", NetworkArgs(
             site=site, cidr=settings.vpc_cidr, az_count=settings.az_count,
-            app_port=settings.app_port))
+            app_port=settings.app_port,
+            replica_db_group=settings.is_primary and settings.db_read_replicas > 0))
         self.storage = BackupStorage(f"{site}-backups", BackupStorageArgs(
             site=site, account_id=self.account_id, kms_key_arn=self.key.arn,
             retention_days=settings.backup_retention_days, replicate_to=replicate_to))
@@ -109,7 +110,8 @@ class _Site:
             read_replicas=settings.db_read_replicas if settings.is_primary else 0,
             db_name=settings.db_name, username=settings.db_username, kms_key_arn=self.key.arn,
             subnet_ids=self.network.private_subnet_ids,
-            security_group_id=self.network.db_security_group_id, source_db_arn=source_db_arn))
+            security_group_id=self.network.db_security_group_id, source_db_arn=source_db_arn,
+            replica_security_group_id=self.network.replica_db_security_group_id))
         self.capacity = serving_capacity(settings)
         self.app = AppTier(f"{site}-app", AppTierArgs(
             site=site, region=settings.region, vpc_id=self.network.vpc_id,
