@@ -24,6 +24,7 @@ from caresync_dr.inventory import (
 from caresync_dr.inventory import (
     TrafficSwitch as SwitchInventory,
 )
+from caresync_dr.retention import INCIDENT_PREFIX
 from caresync_dr.settings import Capacity as SettingsCapacity
 from caresync_dr.settings import Settings
 from components.app_tier import AppTier, AppTierArgs
@@ -54,7 +55,6 @@ from components.kms_key import SiteKey, SiteKeyArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.operator_role import (
-    INCIDENT_PREFIX,
     OperatorResources,
     OperatorRole,
     OperatorRoleArgs,

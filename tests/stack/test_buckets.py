@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from caresync_dr.backup.storage import DEFAULT_PREFIX
 from caresync_dr.offline.runtime import ProgramRun, of_type
+from caresync_dr.retention import BACKUP_PREFIX, INCIDENT_PREFIX
 from tests.stack.checks import attached, check, listify, one, policy
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -38,18 +40,31 @@ def test_every_bucket_has_the_hipaa_defaults(any_stack: ProgramRun) -> None:
         lifecycle = attached(any_stack, "aws:s3/bucketLifecycleConfiguration:"
                              "BucketLifecycleConfiguration", bid)
         check(bucket, len(lifecycle) == 1, "has no lifecycle")
-        (rule,) = lifecycle[0].inputs["rules"]
-        check(bucket, rule["status"] == "Enabled", "lifecycle rule disabled")
+        rules = {r["id"]: r for r in lifecycle[0].inputs["rules"]}
+        check(bucket, all(r["status"] == "Enabled" for r in rules.values()),
+              "a lifecycle rule is disabled")
+        abort = rules["abort-incomplete-uploads"]
+        check(bucket, abort["filter"]["prefix"] == ""
+              and abort["abortIncompleteMultipartUpload"]["daysAfterInitiation"] >= 1,
+              "incomplete uploads are not aborted bucket-wide")
+        rule = rules["retention"]
         check(bucket, rule["noncurrentVersionExpiration"]["noncurrentDays"] == 30,
               "noncurrent versions are not expired after 30 days")
-        check(bucket, rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] >= 1,
-              "incomplete uploads are not aborted")
         if bucket.name == SWITCH_BUCKET:
             check(bucket, "expiration" not in rule,
                   "the switch object must never expire (an expired switch reads as PRIMARY)")
         else:
-            check(bucket, rule["expiration"]["days"] == 30,
-                  "current versions are not expired after backupRetentionDays (30)")
+            check(bucket, rule["filter"]["prefix"] == BACKUP_PREFIX
+                  and rule["expiration"]["days"] == 30,
+                  "backups/ is not expired after backupRetentionDays (30)")
+            keep = rules["keep-incidents"]
+            check(bucket, keep["filter"]["prefix"] == INCIDENT_PREFIX
+                  and keep["expiration"]["days"] == 2190
+                  and keep["noncurrentVersionExpiration"]["noncurrentDays"] == 2190,
+                  "incident timelines are not kept six years (2190 days)")
+            check(bucket, set(rules) == {"retention", "keep-incidents",
+                                         "abort-incomplete-uploads"},
+                  f"unexpected lifecycle rules {sorted(rules)}")
 
         blocks = attached(any_stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
                           bid)
@@ -105,3 +120,9 @@ def test_primary_bucket_replicates_to_the_standby_bucket_once_linked(
     assert statements["WriteReplicas"]["Resource"] == f"{dr.outputs['backupBucketArn']}/*"
     for statement in statements.values():
         assert "*" not in listify(statement["Resource"]), statement
+
+
+def test_lifecycle_prefixes_match_where_the_tools_write() -> None:
+    # scripts/backup.py uploads under DEFAULT_PREFIX; failover writes incidents/<run>.md.
+    assert DEFAULT_PREFIX == BACKUP_PREFIX == "backups/"
+    assert INCIDENT_PREFIX == "incidents/"
