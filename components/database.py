@@ -67,6 +67,7 @@ class Database(pulumi.ComponentResource):
     arn: pulumi.Output[str]
     address: pulumi.Output[str]
     endpoint_parameter: aws.ssm.Parameter
+    subnet_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -152,6 +153,7 @@ class Database(pulumi.ComponentResource):
             # failover.py repoints this during a database failover; a later `pulumi up` must
             # not point the app back at the failed instance.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]))
+        self.subnet_group_name = subnet_group.name
         self.identifier = self.instance.identifier
         self.arn = self.instance.arn
         self.address = self.instance.address

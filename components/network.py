@@ -24,6 +24,9 @@ class NetworkArgs:
     # A separate group for the in-region read replicas (the primary site), so failover can
     # fence the old primary by revoking its group's ingress without cutting off the replicas.
     replica_db_group: bool = False
+    # A group for databases AWS Backup restore testing creates (a writer's site): nothing may
+    # reach the restored copy of PHI, and it reaches nothing.
+    restore_test_group: bool = False
 
 
 def subnet_cidrs(cidr: str, az_count: int) -> tuple[list[str], list[str]]:
@@ -43,6 +46,7 @@ class Network(pulumi.ComponentResource):
     app_security_group_id: pulumi.Output[str]
     db_security_group_id: pulumi.Output[str]
     replica_db_security_group_id: pulumi.Output[str] | None
+    restore_test_security_group_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: NetworkArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -128,7 +132,14 @@ class Network(pulumi.ComponentResource):
         replica_sg = (postgres_group("db-replica-sg", "db-replicas", " read replicas")
                       if args.replica_db_group else None)
 
+        restore_sg = aws.ec2.SecurityGroup(
+            f"{name}-restore-test-sg", vpc_id=vpc.id, name=f"caresync-{args.site}-restore-test",
+            description="CareSync databases restored by AWS Backup restore testing: no access",
+            ingress=[], egress=[], opts=child) if args.restore_test_group else None
+
         self.vpc_id = vpc.id
+        self.restore_test_security_group_id = (restore_sg.id if restore_sg is not None
+                                               else None)
         self.alb_security_group_id = alb_sg.id
         self.app_security_group_id = app_sg.id
         self.db_security_group_id = db_sg.id

@@ -96,7 +96,8 @@ class _Site:
         self.network = Network(f"{site}-network", NetworkArgs(
             site=site, cidr=settings.vpc_cidr, az_count=settings.az_count,
             app_port=settings.app_port,
-            replica_db_group=settings.is_primary and settings.db_read_replicas > 0))
+            replica_db_group=settings.is_primary and settings.db_read_replicas > 0,
+            restore_test_group=settings.is_primary or settings.standby_promoted))
         self.storage = BackupStorage(f"{site}-backups", BackupStorageArgs(
             site=site, account_id=self.account_id, kms_key_arn=self.key.arn,
             retention_days=settings.backup_retention_days, replicate_to=replicate_to))
@@ -130,7 +131,9 @@ class _Site:
             interval_hours=settings.backup_interval_hours,
             vault_lock_mode=settings.vault_lock_mode,
             database_arn=self.database.arn if writer else None,
-            copy_to_vault_arn=copy_to_vault_arn))
+            copy_to_vault_arn=copy_to_vault_arn,
+            db_subnet_group_name=self.database.subnet_group_name,
+            restore_test_security_group_id=self.network.restore_test_security_group_id))
         lagging = ([r.identifier for r in self.database.replicas] if settings.is_primary
                    else [] if settings.standby_promoted else [self.database.identifier])
         self.monitoring = Monitoring(f"{site}-monitoring", MonitoringArgs(
