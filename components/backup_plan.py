@@ -65,8 +65,11 @@ class BackupPlan(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("caresync:dr:BackupPlan", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # Protected: pulumi refuses to delete the vault (and AWS refuses while it holds
+        # recovery points), so `pulumi destroy` cannot take the backups with it.
         self.vault = aws.backup.Vault(f"{name}-vault", name=f"caresync-{args.site}",
-                                      kms_key_arn=args.kms_key_arn, opts=child)
+                                      kms_key_arn=args.kms_key_arn,
+                                      opts=pulumi.ResourceOptions(parent=self, protect=True))
         aws.backup.VaultLockConfiguration(
             f"{name}-vault-lock", backup_vault_name=self.vault.name,
             min_retention_days=1, max_retention_days=max(args.retention_days, 35),

@@ -129,7 +129,10 @@ class Database(pulumi.ComponentResource):
                 skip_final_snapshot=False, final_snapshot_identifier=f"{identifier}-final",
                 tags={"caresync:site": args.site,
                       "caresync:role": args.mode if identifier == ident else "read-replica"},
-                opts=child)
+                # The writer (primary, standby replica, promoted) holds the data: protected in
+                # Pulumi as well as deletion_protection at the RDS API. In-region replicas
+                # keep deletion_protection only, so lowering dbReadReplicas stays possible.
+                opts=pulumi.ResourceOptions(parent=self, protect=identifier == ident))
 
         # replica: the source ARN (cross-region needs the ARN); promoted: no source at all,
         # which is exactly the state a promotion leaves, so `pulumi up` reconciles.

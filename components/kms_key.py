@@ -1,7 +1,10 @@
 """The site's customer-managed KMS key: RDS storage, backups, S3, SNS and secrets of one region.
 
-Rotation is on. The key policy delegates to IAM in the account (the usual root statement) and
-lets CloudWatch use the key, because alarms publish to the KMS-encrypted alert topic.
+Rotation is on. The key is protected (``ResourceOptions(protect=True)``): deleting the stack
+would otherwise schedule deletion of the key every backup, snapshot and replica is encrypted
+with; removing it takes a deliberate ``pulumi state unprotect``. The key policy delegates to
+IAM in the account (the usual root statement) and lets CloudWatch use the key, because alarms
+publish to the KMS-encrypted alert topic.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ class SiteKey(pulumi.ComponentResource):
             f"{name}-key", description=f"CareSync {args.site} site: data at rest",
             enable_key_rotation=True, deletion_window_in_days=30,
             policy=pulumi.Output.from_input(args.account_id).apply(key_policy),
-            opts=pulumi.ResourceOptions(parent=self, protect=False))
+            opts=pulumi.ResourceOptions(parent=self, protect=True))
         aws.kms.Alias(f"{name}-alias", name=f"alias/caresync-{args.site}",
                       target_key_id=key.key_id, opts=child)
         self.arn = key.arn
