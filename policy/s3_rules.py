@@ -39,6 +39,10 @@ KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 SSE_S3_ALLOWED: dict[str, str] = {
     "traffic-switch-bucket": "Route 53's health checkers read the switch object anonymously and "
                              "cannot decrypt SSE-KMS; it holds one word and no patient data",
+    **{f"{site}-audit-alb-logs": "Elastic Load Balancing delivers access logs only to buckets "
+                                 "with SSE-S3 (ELB user guide, 'Enable access logs'); request "
+                                 "metadata only, versioned, public access blocked, TLS-only"
+       for site in ("primary", "standby")},
 }
 PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                        "restrictPublicBuckets")
@@ -190,7 +194,7 @@ def expiry_problems(props: Mapping[str, Any], retention_days: int,
 
 s3_encryption_kms = resource_policy(
     "s3-encryption-kms", "S3 default encryption uses a customer-managed KMS key (the traffic "
-    "switch bucket may use SSE-S3: see SSE_S3_ALLOWED).", BUCKET_SSE,
+    "switch and ALB access-log buckets may use SSE-S3: see SSE_S3_ALLOWED).", BUCKET_SSE,
     lambda args, _: sse_problems(args.props, sse_s3_allowed(args.name)))
 s3_versioning = resource_policy(
     "s3-versioning-enabled", "S3 bucket versioning is Enabled.", BUCKET_VERSIONING,

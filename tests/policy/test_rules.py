@@ -333,3 +333,19 @@ def test_readme_rules_table_lists_every_policy() -> None:
                      readme.index("<!-- section: objectives (issue 6) -->")]
     listed = set(re.findall(r"^\| `([a-z0-9-]+)`", section, flags=re.MULTILINE))
     assert listed == {p.name for p in POLICIES}
+
+
+@pytest.mark.parametrize("site", ["primary", "standby"])
+def test_alb_access_log_bucket_may_use_sse_s3_with_its_reason(site: str) -> None:
+    from policy.s3_rules import SSE_S3_ALLOWED
+
+    name = f"{site}-audit-alb-logs"
+    assert "SSE-S3" in SSE_S3_ALLOWED[name], "every exception states why"
+    logs = fixtures.bucket_set(name, f"caresync-{site}-alb-logs", backup=False)
+    aes = {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}
+    assert _messages(_change([*fixtures.compliant_stack(), *logs], f"{name}-sse", **aes)) == {}
+    # Only that bucket: the audit bucket next to it (CloudTrail, flow logs) still needs KMS.
+    audit = fixtures.bucket_set(f"{site}-audit-bucket", f"caresync-{site}-audit", backup=False)
+    rejected = _messages(_change([*fixtures.compliant_stack(), *audit],
+                                 f"{site}-audit-bucket-sse", **aes))
+    assert "s3-encryption-kms" in rejected
