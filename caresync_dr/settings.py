@@ -188,6 +188,10 @@ def _as_choice(key: str, raw: object, choices: tuple[str, ...]) -> str:
 
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PROJECT_NAME = "caresync-dr"  # Pulumi.yaml's name
+# The stack each site reference must name (Pulumi.prod.yaml is the primary, Pulumi.dr.yaml
+# the standby; CI deploys exactly these two).
+PEER_STACKS = {"primaryStack": "prod", "standbyStack": "dr"}
 _STACK_REF_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
 
 
@@ -290,8 +294,19 @@ def load_settings(stack: str, values: Mapping[str, object],
                             f"a {site} site deploys to {region}, but aws:region is {aws_region}")
 
     def stack_ref(key: str, value: object) -> str:
-        return _as_match(key, value, _STACK_REF_RE.pattern,
-                         "expected a stack name such as organization/caresync-dr/prod")
+        ref = _as_match(key, value, _STACK_REF_RE.pattern,
+                        "expected a stack name such as organization/caresync-dr/prod")
+        # The reference names the *other* site's stack of this project, fully qualified
+        # (CI deploys ${{ vars.PULUMI_ORG }}/caresync-dr/<stack>; README, Configuration).
+        peer = PEER_STACKS[key]
+        parts = ref.split("/")
+        if len(parts) != 3 or parts[1] != PROJECT_NAME or parts[2] != peer:
+            raise SettingsError(key, ref, f"must be <org>/{PROJECT_NAME}/{peer}: the {key[:-5]} "
+                                "site's stack of this project, with the Pulumi organization CI "
+                                "deploys to (vars.PULUMI_ORG)")
+        if parts[2] == stack:
+            raise SettingsError(key, ref, f"names this stack ({stack}) itself")
+        return ref
 
     primary_stack = opt("primaryStack", stack_ref)
     standby_stack = opt("standbyStack", stack_ref)

@@ -53,6 +53,9 @@ class AppTierArgs:
     capacity: Capacity
     endpoint_parameter_arn: pulumi.Input[str]
     endpoint_parameter_name: str
+    access_log_bucket: pulumi.Input[str] | None = None  # the audit's SSE-S3 ALB log bucket
+    access_log_prefix: str = "alb"
+    access_log_ready: Sequence[pulumi.Resource] = ()  # the bucket policy ELB must see first
 
 
 class AppTier(pulumi.ComponentResource):
@@ -85,7 +88,12 @@ class AppTier(pulumi.ComponentResource):
             f"{name}-alb", name=f"{prefix}-alb", load_balancer_type="application",
             internal=False, security_groups=[args.alb_security_group_id],
             subnets=list(args.public_subnet_ids), drop_invalid_header_fields=True,
-            enable_deletion_protection=True, opts=child)
+            enable_deletion_protection=True,
+            access_logs=None if args.access_log_bucket is None else
+            aws.lb.LoadBalancerAccessLogsArgs(bucket=args.access_log_bucket, enabled=True,
+                                              prefix=args.access_log_prefix),
+            # ELB checks that it may write to the bucket when access logs are enabled.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.access_log_ready)))
         self.target_group = aws.lb.TargetGroup(
             f"{name}-tg", name=f"{prefix}-app", port=args.app_port, protocol="HTTP",
             vpc_id=args.vpc_id, target_type="instance", deregistration_delay=30,

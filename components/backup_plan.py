@@ -7,11 +7,15 @@
   setting (``changeable_for_days`` set; after that grace period nobody, not even root, can
   shorten retention or delete recovery points). Either way a breach cannot quietly purge backups.
 * A daily restore-testing plan and selection for the database: the seed's "daily automated
-  restore test", run by AWS Backup itself.
+  restore test", run by AWS Backup itself. The restored copy holds PHI, so its restore metadata
+  is overridden (``restore_metadata_overrides``): the site's DB subnet group (private subnets)
+  and a security group without any ingress or egress, not the default VPC AWS Backup would
+  otherwise infer.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -41,6 +45,16 @@ class BackupPlanArgs:
     vault_lock_mode: str
     database_arn: pulumi.Input[str] | None  # None: vault only (a standby replica's site)
     copy_to_vault_arn: str | None  # the standby region's vault (dr stack output)
+    # Where restore testing puts the restored database (required with database_arn).
+    db_subnet_group_name: pulumi.Input[str] | None = None
+    restore_test_security_group_id: pulumi.Input[str] | None = None
+
+
+def restore_overrides(subnet_group: str, security_group: str) -> dict[str, str]:
+    """RDS keys of AWS Backup's restore testing metadata (AWS Backup developer guide, "Restore
+    testing inferred metadata"); ``vpcSecurityGroupIds`` is a JSON list in a string."""
+    return {"dbSubnetGroupName": subnet_group,
+            "vpcSecurityGroupIds": json.dumps([security_group])}
 
 
 class BackupPlan(pulumi.ComponentResource):
@@ -51,8 +65,11 @@ class BackupPlan(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("caresync:dr:BackupPlan", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # Protected: pulumi refuses to delete the vault (and AWS refuses while it holds
+        # recovery points), so `pulumi destroy` cannot take the backups with it.
         self.vault = aws.backup.Vault(f"{name}-vault", name=f"caresync-{args.site}",
-                                      kms_key_arn=args.kms_key_arn, opts=child)
+                                      kms_key_arn=args.kms_key_arn,
+                                      opts=pulumi.ResourceOptions(parent=self, protect=True))
         aws.backup.VaultLockConfiguration(
             f"{name}-vault-lock", backup_vault_name=self.vault.name,
             min_retention_days=1, max_retention_days=max(args.retention_days, 35),
@@ -63,6 +80,9 @@ class BackupPlan(pulumi.ComponentResource):
             self.register_outputs({"vaultArn": self.vault.arn})
             return
 
+        if args.db_subnet_group_name is None or args.restore_test_security_group_id is None:
+            raise ValueError("restore testing of the database needs db_subnet_group_name and "
+                             "restore_test_security_group_id (the restored copy holds PHI)")
         role = aws.iam.Role(
             f"{name}-role", name=f"caresync-{args.site}-backup",
             assume_role_policy=service_trust_policy("backup.amazonaws.com"), opts=child)
@@ -96,5 +116,8 @@ class BackupPlan(pulumi.ComponentResource):
             f"{name}-restore-testing-selection", name=f"caresync_{args.site}_database",
             restore_testing_plan_name=restore_plan.name, protected_resource_type="RDS",
             protected_resource_arns=[args.database_arn], iam_role_arn=role.arn,
-            validation_window_hours=2, opts=child)
+            validation_window_hours=2,
+            restore_metadata_overrides=pulumi.Output.all(
+                args.db_subnet_group_name, args.restore_test_security_group_id).apply(
+                lambda v: restore_overrides(v[0], v[1])), opts=child)
         self.register_outputs({"vaultArn": self.vault.arn, "planId": self.plan.id})

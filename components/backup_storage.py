@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.retention import BACKUP_PREFIX, INCIDENT_PREFIX, RECORDS_RETENTION_DAYS
 from components.iam import service_trust_policy
 from components.secure_bucket import SecureBucket, SecureBucketArgs
 
@@ -71,7 +72,11 @@ class BackupStorage(pulumi.ComponentResource):
         bucket_name = pulumi.Output.concat("caresync-", args.site, "-backups-", args.account_id)
         self.bucket = SecureBucket(f"{name}-bucket", SecureBucketArgs(
             bucket_name=bucket_name, kms_key_arn=args.kms_key_arn,
-            expire_after_days=args.retention_days, noncurrent_days=NONCURRENT_DAYS), opts=child)
+            expire_after_days=args.retention_days, noncurrent_days=NONCURRENT_DAYS,
+            # Only backups expire at backupRetentionDays; incident timelines (failover writes
+            # them under incidents/) are HIPAA documentation, kept six years.
+            expire_prefix=BACKUP_PREFIX,
+            kept_prefixes={INCIDENT_PREFIX: RECORDS_RETENTION_DAYS}), opts=child)
         self.replication = None
         target = args.replicate_to
         if target is not None:

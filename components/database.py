@@ -55,6 +55,9 @@ class DatabaseArgs:
     subnet_ids: Sequence[pulumi.Input[str]]
     security_group_id: pulumi.Input[str]
     source_db_arn: str | None = None  # replica/promoted: the primary's ARN (prod output)
+    # The in-region read replicas' own group (primary mode): revoking the writer's group's
+    # ingress fences only the writer (failover --scope database).
+    replica_security_group_id: pulumi.Input[str] | None = None
 
 
 class Database(pulumi.ComponentResource):
@@ -64,6 +67,7 @@ class Database(pulumi.ComponentResource):
     arn: pulumi.Output[str]
     address: pulumi.Output[str]
     endpoint_parameter: aws.ssm.Parameter
+    subnet_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -71,6 +75,10 @@ class Database(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         if args.mode != "primary" and not args.source_db_arn:
             raise ValueError(f"a {args.mode} database needs the primary's ARN (source_db_arn)")
+        if (args.mode == "primary" and args.read_replicas
+                and args.replica_security_group_id is None):
+            raise ValueError("in-region read replicas need their own security group "
+                             "(replica_security_group_id), not the writer's")
         major = args.engine_version.split(".")[0]
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets", name=f"caresync-{args.site}-db",
@@ -92,7 +100,7 @@ class Database(pulumi.ComponentResource):
         writable = args.mode != "replica"
 
         def instance(logical: str, identifier: str, source: pulumi.Input[str] | None,
-                     primary: bool) -> aws.rds.Instance:
+                     primary: bool, security_group_id: pulumi.Input[str]) -> aws.rds.Instance:
             # One call for every role, so each HIPAA default is written once; None = unset.
             return aws.rds.Instance(
                 logical, identifier=identifier,
@@ -111,7 +119,7 @@ class Database(pulumi.ComponentResource):
                 instance_class=args.instance_class, storage_type="gp3",
                 storage_encrypted=True, kms_key_id=args.kms_key_arn,
                 db_subnet_group_name=subnet_group.name, parameter_group_name=params.name,
-                vpc_security_group_ids=[args.security_group_id],
+                vpc_security_group_ids=[security_group_id],
                 publicly_accessible=False, deletion_protection=True,
                 backup_retention_period=args.retention_days, backup_window="03:00-03:30",
                 maintenance_window="sun:04:00-sun:05:00",
@@ -121,19 +129,25 @@ class Database(pulumi.ComponentResource):
                 skip_final_snapshot=False, final_snapshot_identifier=f"{identifier}-final",
                 tags={"caresync:site": args.site,
                       "caresync:role": args.mode if identifier == ident else "read-replica"},
-                opts=child)
+                # The writer (primary, standby replica, promoted) holds the data: protected in
+                # Pulumi as well as deletion_protection at the RDS API. In-region replicas
+                # keep deletion_protection only, so lowering dbReadReplicas stays possible.
+                opts=pulumi.ResourceOptions(parent=self, protect=identifier == ident))
 
         # replica: the source ARN (cross-region needs the ARN); promoted: no source at all,
         # which is exactly the state a promotion leaves, so `pulumi up` reconciles.
         self.instance = instance(f"{name}-instance", ident,
                                  args.source_db_arn if args.mode == "replica" else None,
-                                 primary=args.mode == "primary")
+                                 primary=args.mode == "primary",
+                                 security_group_id=args.security_group_id)
         self.replicas = []
-        if args.mode == "primary":
+        if args.mode == "primary" and args.replica_security_group_id is not None:
+            replica_group = args.replica_security_group_id
             for i in range(1, args.read_replicas + 1):
                 self.replicas.append(instance(f"{name}-replica-{i}",
                                               replica_identifier(args.site, i),
-                                              self.instance.identifier, primary=False))
+                                              self.instance.identifier, primary=False,
+                                              security_group_id=replica_group))
         self.endpoint_parameter = aws.ssm.Parameter(
             f"{name}-endpoint", name=endpoint_parameter_name(args.site), type="String",
             value=self.instance.endpoint,  # host:port, as failover.py writes it
@@ -142,6 +156,7 @@ class Database(pulumi.ComponentResource):
             # failover.py repoints this during a database failover; a later `pulumi up` must
             # not point the app back at the failed instance.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]))
+        self.subnet_group_name = subnet_group.name
         self.identifier = self.instance.identifier
         self.arn = self.instance.arn
         self.address = self.instance.address

@@ -1,7 +1,11 @@
 """The site's customer-managed KMS key: RDS storage, backups, S3, SNS and secrets of one region.
 
-Rotation is on. The key policy delegates to IAM in the account (the usual root statement) and
-lets CloudWatch use the key, because alarms publish to the KMS-encrypted alert topic.
+Rotation is on. The key is protected (``ResourceOptions(protect=True)``): deleting the stack
+would otherwise schedule deletion of the key every backup, snapshot and replica is encrypted
+with; removing it takes a deliberate ``pulumi state unprotect``. The key policy delegates to
+IAM in the account (the usual root statement) and lets CloudWatch use the key, because alarms
+publish to the KMS-encrypted alert topic, and lets CloudTrail and log delivery (VPC flow logs)
+encrypt this account's audit logs with it.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.audit import kms_statements
+
 
 @dataclass(frozen=True)
 class SiteKeyArgs:
     site: str
     account_id: pulumi.Input[str]
+    region: str
 
 
-def key_policy(account_id: str) -> str:
+def key_policy(account_id: str, region: str) -> str:
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [
@@ -29,6 +36,7 @@ def key_policy(account_id: str) -> str:
             {"Sid": "CloudWatchAlarmsToEncryptedTopic", "Effect": "Allow",
              "Principal": {"Service": "cloudwatch.amazonaws.com"},
              "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
+            *kms_statements(account_id, region),  # CloudTrail and flow-log delivery
         ],
     })
 
@@ -44,8 +52,9 @@ class SiteKey(pulumi.ComponentResource):
         key = aws.kms.Key(
             f"{name}-key", description=f"CareSync {args.site} site: data at rest",
             enable_key_rotation=True, deletion_window_in_days=30,
-            policy=pulumi.Output.from_input(args.account_id).apply(key_policy),
-            opts=pulumi.ResourceOptions(parent=self, protect=False))
+            policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: key_policy(account, args.region)),
+            opts=pulumi.ResourceOptions(parent=self, protect=True))
         aws.kms.Alias(f"{name}-alias", name=f"alias/caresync-{args.site}",
                       target_key_id=key.key_id, opts=child)
         self.arn = key.arn

@@ -18,6 +18,8 @@ import pulumi_aws as aws
 from caresync_dr.settings import REPLICA_LAG_DATAPOINTS_TO_ALARM, REPLICA_LAG_PERIOD_SECONDS
 
 FIVE_MINUTES = 300
+ALB_5XX_PERCENT = 5.0
+ALB_5XX_EXPRESSION = "100 * FILL(errors, 0) / FILL(requests, 1)"
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,34 @@ class Monitoring(pulumi.ComponentResource):
         alarm("db-freeable-memory", "Database freeable memory below 256 MiB", "AWS/RDS",
               "FreeableMemory", dimensions=db, statistic="Minimum", threshold=256 * 1024**2,
               comparison="LessThanThreshold", periods=3, period=FIVE_MINUTES)
-        alarm("alb-5xx", "More than 25 HTTP 5xx responses per minute from the app",
-              "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count",
-              dimensions={"LoadBalancer": args.alb_arn_suffix}, statistic="Sum", threshold=25,
-              comparison="GreaterThanThreshold", missing="notBreaching")
+        # A rate, not a count: 25 errors a minute is an outage at night and noise at peak.
+        # Metric math over 5 minutes; FILL(errors, 0) because the ALB publishes no 5xx metric
+        # while there are none, FILL(requests, 1) so a gap cannot divide by zero. No traffic
+        # at all gives no datapoint: not breaching (the unhealthy-hosts and Route 53 alarms
+        # cover a site that serves nothing).
+        lb = {"LoadBalancer": args.alb_arn_suffix}
+
+        def alb_sum(query_id: str, metric: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+            return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id=query_id, return_data=False,
+                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace="AWS/ApplicationELB", metric_name=metric, dimensions=lb,
+                    stat="Sum", period=FIVE_MINUTES))
+
+        ratio = aws.cloudwatch.MetricAlarm(
+            f"{name}-alb-5xx", name=f"{prefix}-alb-5xx",
+            alarm_description=f"More than {ALB_5XX_PERCENT:g}% of requests answered 5xx by "
+                              "the app over 5 minutes",
+            metric_queries=[
+                alb_sum("errors", "HTTPCode_Target_5XX_Count"),
+                alb_sum("requests", "RequestCount"),
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="ratio", expression=ALB_5XX_EXPRESSION, label="5xx % of requests",
+                    return_data=True)],
+            evaluation_periods=1, datapoints_to_alarm=1, threshold=ALB_5XX_PERCENT,
+            comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+            alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn], opts=child)
+        self.alarm_names.append(ratio.name)
         alarm("unhealthy-hosts", "App instances failing the /api/health target check",
               "AWS/ApplicationELB", "UnHealthyHostCount",
               dimensions={"LoadBalancer": args.alb_arn_suffix,

@@ -21,6 +21,12 @@ class NetworkArgs:
     cidr: str
     az_count: int
     app_port: int
+    # A separate group for the in-region read replicas (the primary site), so failover can
+    # fence the old primary by revoking its group's ingress without cutting off the replicas.
+    replica_db_group: bool = False
+    # A group for databases AWS Backup restore testing creates (a writer's site): nothing may
+    # reach the restored copy of PHI, and it reaches nothing.
+    restore_test_group: bool = False
 
 
 def subnet_cidrs(cidr: str, az_count: int) -> tuple[list[str], list[str]]:
@@ -39,6 +45,8 @@ class Network(pulumi.ComponentResource):
     alb_security_group_id: pulumi.Output[str]
     app_security_group_id: pulumi.Output[str]
     db_security_group_id: pulumi.Output[str]
+    replica_db_security_group_id: pulumi.Output[str] | None
+    restore_test_security_group_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: NetworkArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -109,18 +117,33 @@ class Network(pulumi.ComponentResource):
             from_port=args.app_port, to_port=args.app_port,
             referenced_security_group_id=app_sg.id, description="to the app tier only",
             opts=child)
-        db_sg = aws.ec2.SecurityGroup(
-            f"{name}-db-sg", vpc_id=vpc.id, name=f"caresync-{args.site}-db",
-            description="CareSync PostgreSQL: only the app tier reaches 5432",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=POSTGRES_PORT, to_port=POSTGRES_PORT,
-                security_groups=[app_sg.id], description="from the app tier only")],
-            egress=[], opts=child)
+        def postgres_group(key: str, group_name: str, what: str) -> aws.ec2.SecurityGroup:
+            # The description is immutable in EC2 (a change replaces the group): the writer's
+            # keeps its original text.
+            return aws.ec2.SecurityGroup(
+                f"{name}-{key}", vpc_id=vpc.id, name=f"caresync-{args.site}-{group_name}",
+                description=f"CareSync PostgreSQL{what}: only the app tier reaches 5432",
+                ingress=[aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp", from_port=POSTGRES_PORT, to_port=POSTGRES_PORT,
+                    security_groups=[app_sg.id], description="from the app tier only")],
+                egress=[], opts=child)
+
+        db_sg = postgres_group("db-sg", "db", "")
+        replica_sg = (postgres_group("db-replica-sg", "db-replicas", " read replicas")
+                      if args.replica_db_group else None)
+
+        restore_sg = aws.ec2.SecurityGroup(
+            f"{name}-restore-test-sg", vpc_id=vpc.id, name=f"caresync-{args.site}-restore-test",
+            description="CareSync databases restored by AWS Backup restore testing: no access",
+            ingress=[], egress=[], opts=child) if args.restore_test_group else None
 
         self.vpc_id = vpc.id
+        self.restore_test_security_group_id = (restore_sg.id if restore_sg is not None
+                                               else None)
         self.alb_security_group_id = alb_sg.id
         self.app_security_group_id = app_sg.id
         self.db_security_group_id = db_sg.id
+        self.replica_db_security_group_id = replica_sg.id if replica_sg is not None else None
         self.register_outputs({"vpcId": vpc.id, "dbSecurityGroupId": db_sg.id,
                                "publicSubnetIds": self.public_subnet_ids,
                                "privateSubnetIds": self.private_subnet_ids})

@@ -19,7 +19,6 @@ import pulumi_aws as aws
 from caresync_dr.operator_permissions import OPERATOR_GRANTS
 
 OPERATOR_ROLE_NAME = "caresync-dr-operator"
-INCIDENT_PREFIX = "incidents/"
 # IAM's service authorization reference lists no resource types for these actions.
 UNSCOPED_ACTIONS = frozenset({
     "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricData",

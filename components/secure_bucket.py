@@ -1,16 +1,18 @@
 """An S3 bucket with the HIPAA defaults every CareSync bucket gets.
 
 Encryption by default (SSE-KMS with a bucket key, or SSE-S3 AES-256 where anonymous readers
-must be served), versioning, a lifecycle (current versions expire after ``expire_after_days``
-unless that is None, noncurrent versions after ``noncurrent_days``, incomplete multipart uploads
-aborted), all four public-access blocks, and a bucket policy that denies any request made
+must be served), versioning, a lifecycle (under ``expire_prefix``, "" = the whole bucket,
+current versions expire after ``expire_after_days`` unless that is None and noncurrent versions
+after ``noncurrent_days``; each prefix in ``kept_prefixes`` keeps current and noncurrent
+versions for its own number of days; incomplete multipart uploads are aborted bucket-wide),
+all four public-access blocks, and a bucket policy that denies any request made
 without TLS. Extra policy statements are appended to that policy.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,36 @@ class SecureBucketArgs:
     expire_after_days: int | None
     noncurrent_days: int
     extra_statements: pulumi.Input[Sequence[dict[str, Any]]] = field(default_factory=list)
+    expire_prefix: str = ""  # the prefix expire_after_days/noncurrent_days apply to
+    kept_prefixes: Mapping[str, int] = field(default_factory=dict)  # prefix -> days kept
+
+
+def lifecycle_rules(args: SecureBucketArgs) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    """The retention rule, one rule per kept prefix, and the bucket-wide upload abort."""
+    rule = aws.s3.BucketLifecycleConfigurationRuleArgs
+    filter_ = aws.s3.BucketLifecycleConfigurationRuleFilterArgs
+    expiration = aws.s3.BucketLifecycleConfigurationRuleExpirationArgs
+    noncurrent = aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs
+    for prefix in args.kept_prefixes:
+        if not prefix or prefix.startswith(args.expire_prefix) or args.expire_prefix.startswith(
+                prefix):
+            raise ValueError(f"kept prefix {prefix!r} overlaps the expiring prefix "
+                             f"{args.expire_prefix!r}: S3 applies the shorter expiry")
+    rules = [rule(
+        id="retention", status="Enabled", filter=filter_(prefix=args.expire_prefix),
+        expiration=None if args.expire_after_days is None else expiration(
+            days=args.expire_after_days),
+        noncurrent_version_expiration=noncurrent(noncurrent_days=args.noncurrent_days))]
+    for prefix, days in sorted(args.kept_prefixes.items()):
+        rules.append(rule(
+            id=f"keep-{prefix.strip('/')}", status="Enabled", filter=filter_(prefix=prefix),
+            expiration=expiration(days=days),
+            noncurrent_version_expiration=noncurrent(noncurrent_days=days)))
+    rules.append(rule(
+        id="abort-incomplete-uploads", status="Enabled", filter=filter_(prefix=""),
+        abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+            days_after_initiation=ABORT_INCOMPLETE_UPLOAD_DAYS)))
+    return rules
 
 
 def tls_only_statement(bucket_arn: str) -> dict[str, Any]:
@@ -63,16 +95,7 @@ class SecureBucket(pulumi.ComponentResource):
                 bucket_key_enabled=args.kms_key_arn is not None)], opts=child)
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle", bucket=bucket.id,
-            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="retention", status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                expiration=None if args.expire_after_days is None else
-                aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                    days=args.expire_after_days),
-                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                    noncurrent_days=args.noncurrent_days),
-                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                    days_after_initiation=ABORT_INCOMPLETE_UPLOAD_DAYS))],
+            rules=lifecycle_rules(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]))
         block = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access-block", bucket=bucket.id, block_public_acls=True,

@@ -24,9 +24,11 @@ from caresync_dr.inventory import (
 from caresync_dr.inventory import (
     TrafficSwitch as SwitchInventory,
 )
+from caresync_dr.retention import INCIDENT_PREFIX
 from caresync_dr.settings import Capacity as SettingsCapacity
 from caresync_dr.settings import Settings
 from components.app_tier import AppTier, AppTierArgs
+from components.audit import Audit, AuditArgs
 from components.backup_plan import BackupPlan, BackupPlanArgs
 from components.backup_storage import BackupStorage, BackupStorageArgs, ReplicationTarget
 from components.database import (
@@ -54,13 +56,17 @@ from components.kms_key import SiteKey, SiteKeyArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.operator_role import (
-    INCIDENT_PREFIX,
     OperatorResources,
     OperatorRole,
     OperatorRoleArgs,
 )
 from components.stack_links import read_outputs, require
-from components.traffic_switch import SWITCH_KEY, TrafficSwitch, TrafficSwitchArgs
+from components.traffic_switch import (
+    SWITCH_KEY,
+    TrafficSwitch,
+    TrafficSwitchArgs,
+    switch_bucket_name,
+)
 
 # Route 53 health checkers on three continents (Route 53 requires at least three regions).
 CHECKER_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1")
@@ -92,13 +98,25 @@ class _Site:
                  copy_to_vault_arn: str | None = None) -> None:
         site = settings.site
         self.account_id = aws.get_caller_identity_output().account_id
-        self.key = SiteKey(site, SiteKeyArgs(site=site, account_id=self.account_id))
+        self.key = SiteKey(site, SiteKeyArgs(site=site, account_id=self.account_id,
+                                             region=settings.region))
         self.network = Network(f"{site}-network", NetworkArgs(
             site=site, cidr=settings.vpc_cidr, az_count=settings.az_count,
-            app_port=settings.app_port))
+            app_port=settings.app_port,
+            replica_db_group=settings.is_primary and settings.db_read_replicas > 0,
+            restore_test_group=settings.is_primary or settings.standby_promoted))
         self.storage = BackupStorage(f"{site}-backups", BackupStorageArgs(
             site=site, account_id=self.account_id, kms_key_arn=self.key.arn,
             retention_days=settings.backup_retention_days, replicate_to=replicate_to))
+        # Audit logging per site (components/audit.py says why not one trail per account):
+        # S3 data events on this site's PHI-bearing buckets (and the traffic switch on dr).
+        audited: list[pulumi.Input[str]] = [self.storage.bucket.name]
+        if not settings.is_primary:
+            audited.append(pulumi.Output.from_input(self.account_id).apply(switch_bucket_name))
+        self.audit = Audit(f"{site}-audit", AuditArgs(
+            site=site, region=settings.region, account_id=self.account_id,
+            kms_key_arn=self.key.arn, vpc_id=self.network.vpc_id,
+            multi_region=settings.is_primary, data_event_bucket_names=audited))
         mode: DatabaseMode = ("primary" if settings.is_primary
                               else "promoted" if settings.standby_promoted else "replica")
         self.database = Database(f"{site}-database", DatabaseArgs(
@@ -109,7 +127,8 @@ class _Site:
             read_replicas=settings.db_read_replicas if settings.is_primary else 0,
             db_name=settings.db_name, username=settings.db_username, kms_key_arn=self.key.arn,
             subnet_ids=self.network.private_subnet_ids,
-            security_group_id=self.network.db_security_group_id, source_db_arn=source_db_arn))
+            security_group_id=self.network.db_security_group_id, source_db_arn=source_db_arn,
+            replica_security_group_id=self.network.replica_db_security_group_id))
         self.capacity = serving_capacity(settings)
         self.app = AppTier(f"{site}-app", AppTierArgs(
             site=site, region=settings.region, vpc_id=self.network.vpc_id,
@@ -121,14 +140,18 @@ class _Site:
             instance_type=settings.app_instance_type, app_port=settings.app_port,
             health_check_path=settings.health_check_path, capacity=self.capacity,
             endpoint_parameter_arn=self.database.endpoint_parameter.arn,
-            endpoint_parameter_name=endpoint_parameter_name(site)))
+            endpoint_parameter_name=endpoint_parameter_name(site),
+            access_log_bucket=self.audit.alb_log_bucket.name,
+            access_log_ready=[self.audit.alb_log_bucket]))
         writer = settings.is_primary or settings.standby_promoted
         self.backup = BackupPlan(f"{site}-backup", BackupPlanArgs(
             site=site, kms_key_arn=self.key.arn, retention_days=settings.backup_retention_days,
             interval_hours=settings.backup_interval_hours,
             vault_lock_mode=settings.vault_lock_mode,
             database_arn=self.database.arn if writer else None,
-            copy_to_vault_arn=copy_to_vault_arn))
+            copy_to_vault_arn=copy_to_vault_arn,
+            db_subnet_group_name=self.database.subnet_group_name,
+            restore_test_security_group_id=self.network.restore_test_security_group_id))
         lagging = ([r.identifier for r in self.database.replicas] if settings.is_primary
                    else [] if settings.standby_promoted else [self.database.identifier])
         self.monitoring = Monitoring(f"{site}-monitoring", MonitoringArgs(
@@ -165,6 +188,9 @@ class _Site:
             "backupVaultName": self.backup.vault.name,
             "backupVaultArn": self.backup.vault.arn,
             "alertTopicArn": self.monitoring.topic.arn,
+            "auditBucketName": self.audit.bucket.name,
+            "albLogBucketName": self.audit.alb_log_bucket.name,
+            "auditTrailArn": self.audit.trail_arn,
         }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 
+from caresync_dr.retention import BACKUP_PREFIX, INCIDENT_PREFIX, RECORDS_RETENTION_DAYS
 from policy.context import (
     BUCKET,
     BUCKET_LIFECYCLE,
@@ -39,6 +40,10 @@ KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 SSE_S3_ALLOWED: dict[str, str] = {
     "traffic-switch-bucket": "Route 53's health checkers read the switch object anonymously and "
                              "cannot decrypt SSE-KMS; it holds one word and no patient data",
+    **{f"{site}-audit-alb-logs": "Elastic Load Balancing delivers access logs only to buckets "
+                                 "with SSE-S3 (ELB user guide, 'Enable access logs'); request "
+                                 "metadata only, versioned, public access blocked, TLS-only"
+       for site in ("primary", "standby")},
 }
 PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                        "restrictPublicBuckets")
@@ -127,39 +132,70 @@ def tls_policy_problems(props: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _covers_whole_bucket(rule: Mapping[str, Any]) -> bool:
-    prefix = prop(rule, "prefix")
+def _scope(rule: Mapping[str, Any]) -> str | None:
+    """The key prefix a lifecycle rule applies to ("" = every object), or None when its filter
+    has conditions other than a prefix (tags, sizes, ``and``): such a rule may skip objects."""
     filter_ = prop(rule, "filter")
-    if prefix:
-        return False
+    prefix = prop(rule, "prefix")
     if isinstance(filter_, Mapping):
-        return not any(prop(filter_, key) for key in filter_)
-    return True
+        if any(prop(filter_, key) for key in filter_ if key != "prefix"):
+            return None
+        prefix = prop(filter_, "prefix") or prefix
+    return str(prefix or "")
 
 
-def expiry_problems(props: Mapping[str, Any], retention_days: int) -> list[str]:
-    days_seen = []
-    for rule in items(prop(props, "rules")):
-        if prop(rule, "status") != "Enabled" or not _covers_whole_bucket(rule):
-            continue
-        days = prop(rule, "expiration", "days")
-        if days is not None:
-            days_seen.append(int(days))
-            if int(days) == retention_days:
-                return []
-    if days_seen:
-        return [f"backups expire after {days_seen} days but backupRetentionDays is "
-                f"{retention_days}: set expiration={{days: {retention_days}}} on the "
-                "enabled whole-bucket rule"]
-    return [f"no enabled whole-bucket rule expires objects: add a rule with "
-            f"expiration={{days: {retention_days}}} (backupRetentionDays)"]
+def _covers(rule: Mapping[str, Any], key_prefix: str) -> bool:
+    """True when the enabled rule applies to every key under ``key_prefix``."""
+    scope = _scope(rule)
+    return prop(rule, "status") == "Enabled" and scope is not None and key_prefix.startswith(
+        scope)
+
+
+def _touches(rule: Mapping[str, Any], key_prefix: str) -> bool:
+    """True when the enabled rule applies to some key under ``key_prefix``."""
+    scope = _scope(rule)
+    if prop(rule, "status") != "Enabled":
+        return False
+    if scope is None:  # a filtered rule with a prefix may still reach into key_prefix
+        filter_ = prop(rule, "filter")
+        scope = str(prop(filter_, "and", "prefix") or prop(filter_, "prefix") or "") if \
+            isinstance(filter_, Mapping) else ""
+    return key_prefix.startswith(scope) or scope.startswith(key_prefix)
+
+
+def expiry_problems(props: Mapping[str, Any], retention_days: int,
+                    backup_prefix: str = BACKUP_PREFIX,
+                    kept: Mapping[str, int] | None = None) -> list[str]:
+    """Backups (keys under ``backup_prefix``) expire after exactly ``retention_days``, and no
+    rule expires records under a kept prefix (``incidents/``) before its retention."""
+    kept = {INCIDENT_PREFIX: RECORDS_RETENTION_DAYS} if kept is None else kept
+    rules = items(prop(props, "rules"))
+    problems = []
+    for prefix, days in kept.items():
+        for rule in rules:
+            expires = prop(rule, "expiration", "days")
+            if _touches(rule, prefix) and expires is not None and int(expires) < days:
+                problems.append(
+                    f"rule {prop(rule, 'id')!r} expires {prefix} objects after {int(expires)} "
+                    f"days but they must be kept {days}: scope it to {backup_prefix!r}")
+    days_seen = sorted({int(d) for rule in rules if _covers(rule, backup_prefix)
+                        for d in [prop(rule, "expiration", "days")] if d is not None})
+    if not days_seen:
+        problems.append(f"no enabled rule expires {backup_prefix!r} (or the whole bucket): add "
+                        f"a rule with filter={{prefix: {backup_prefix!r}}} and "
+                        f"expiration={{days: {retention_days}}} (backupRetentionDays)")
+    elif days_seen[0] != retention_days:
+        problems.append(f"backups expire after {days_seen[0]} days but backupRetentionDays is "
+                        f"{retention_days}: set expiration={{days: {retention_days}}} on the "
+                        f"enabled rule for {backup_prefix!r}")
+    return problems
 
 
 # --- resource-level policies ------------------------------------------------------------------
 
 s3_encryption_kms = resource_policy(
     "s3-encryption-kms", "S3 default encryption uses a customer-managed KMS key (the traffic "
-    "switch bucket may use SSE-S3: see SSE_S3_ALLOWED).", BUCKET_SSE,
+    "switch and ALB access-log buckets may use SSE-S3: see SSE_S3_ALLOWED).", BUCKET_SSE,
     lambda args, _: sse_problems(args.props, sse_s3_allowed(args.name)))
 s3_versioning = resource_policy(
     "s3-versioning-enabled", "S3 bucket versioning is Enabled.", BUCKET_VERSIONING,
@@ -237,14 +273,16 @@ def _validate_backup_expiry(args: StackValidationArgs, report: ReportViolation) 
                    f"aws.s3.BucketLifecycleConfiguration expiring objects after "
                    f"{settings.backup_retention_days} days (backupRetentionDays)", bucket.urn)
             return
-        problems = [expiry_problems(c.props, settings.backup_retention_days)
-                    for c in configs]
-        if all(problems):
-            report(f"backup bucket {bucket.name}: {problems[0][0]}", bucket.urn)
+        # One lifecycle configuration per bucket is what S3 stores (a second replaces the
+        # first), so every configuration must be right.
+        for config in configs:
+            for problem in expiry_problems(config.props, settings.backup_retention_days):
+                report(f"backup bucket {bucket.name}: {problem}", bucket.urn)
     check_each(backup_buckets, one)
 
 s3_backup_expiry = stack_policy(
-    "s3-backup-expiry", "Backup buckets expire objects after exactly backupRetentionDays.",
+    "s3-backup-expiry", "Backup buckets expire backups (backups/) after exactly "
+    "backupRetentionDays and keep incident records (incidents/) six years.",
     _validate_backup_expiry)
 
 POLICIES = [s3_encryption_kms, s3_versioning, s3_public_access, s3_tls_only,

@@ -39,6 +39,13 @@ def _dr_values(**overrides: object) -> dict[str, object]:
         ({"backupIntervalHours": "0"}, "backupIntervalHours", "one of 1, 2, 3, 4, 6, 8, 12, 24"),
         ({"healthCheckFailureThreshold": "11"}, "healthCheckFailureThreshold", "1 to 10"),
         ({"primaryStack": None}, "primaryStack", "needs the reference to the primary stack"),
+        ({"primaryStack": "acme/caresync/prod"}, "primaryStack",
+         "must be <org>/caresync-dr/prod"),
+        ({"primaryStack": "acme/caresync-dr/dr"}, "primaryStack",
+         "must be <org>/caresync-dr/prod"),
+        ({"primaryStack": "prod"}, "primaryStack", "must be <org>/caresync-dr/prod"),
+        ({"primaryStack": "acme/caresync-dr/staging"}, "primaryStack",
+         "must be <org>/caresync-dr/prod"),
         ({"rtoMinuts": "60"}, "rtoMinuts", "unknown setting"),
         ({"appCapacity": '{"min": 3, "desired": 2, "max": 6}'}, "appCapacity", "min <= desired"),
         ({"standbyWarmCapacity": "7"}, "standbyWarmCapacity", "between 0 (pilot light)"),
@@ -67,3 +74,21 @@ def test_standby_capacity_is_warm_but_can_scale_to_production() -> None:
     dr = load_settings("dr", _dr_values(standbyWarmCapacity="0"), "us-west-2")
     assert dr.site_capacity.desired == 0 and dr.site_capacity.min == 0
     assert dr.site_capacity.max == dr.app_capacity.max
+
+
+def test_stack_references_accept_any_organization() -> None:
+    dr = load_settings("dr", _dr_values(primaryStack="acme-health/caresync-dr/prod"),
+                       "us-west-2")
+    assert dr.primary_stack == "acme-health/caresync-dr/prod"
+
+
+def test_the_primary_stack_reference_must_name_the_dr_stack() -> None:
+    from caresync_dr.settings import read_stack_file
+
+    values, _ = read_stack_file("prod", ROOT)
+    values["standbyStack"] = "acme/caresync-dr/prod"
+    with pytest.raises(SettingsError) as err:
+        load_settings("prod", values, "us-east-1")
+    assert err.value.key == "standbyStack"
+    assert "must be <org>/caresync-dr/dr" in str(err.value)
+    assert "acme/caresync-dr/prod" in str(err.value)

@@ -51,6 +51,7 @@ class RegisteredResource:
     outputs: dict[str, Any]  # the state returned by the mock/handler
     resource_id: str
     urn: str = ""  # the resource's URN (parent types included), for failure messages
+    protect: bool = False  # ResourceOptions(protect=True): pulumi refuses to delete it
 
 
 class ResourceHandler(Protocol):
@@ -161,7 +162,8 @@ class _Mocks(pulumi.runtime.Mocks):
         with self._lock:
             self.resources.append(RegisteredResource(
                 type=args.typ, name=args.name, custom=bool(args.custom), inputs=inputs,
-                outputs=state, resource_id=ident, urn=getattr(_CURRENT, "urn", "")))
+                outputs=state, resource_id=ident, urn=getattr(_CURRENT, "urn", ""),
+                protect=getattr(_CURRENT, "protect", False)))
         return ident, state
 
     def call(self, args: pulumi.runtime.MockCallArgs
@@ -184,10 +186,12 @@ class _Monitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         _CURRENT.urn = self.make_urn(request.parent, request.type, request.name)
+        _CURRENT.protect = bool(request.protect)  # the engine's view of ResourceOptions.protect
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         _CURRENT.urn = self.make_urn(request.parent, request.type, request.name)
+        _CURRENT.protect = False
         return super().ReadResource(request)  # type: ignore[no-untyped-call]
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)

@@ -55,10 +55,14 @@ def bucket_set(name: str, bucket: str, *, backup: bool) -> list[Resource]:
     ]
     if backup:
         resources.append(Resource(BUCKET_LIFECYCLE[0], f"{name}-lifecycle", {
-            "bucket": bucket, "rules": [{
-                "id": "expire", "status": "Enabled", "filter": {},
-                "expiration": {"days": 30},
-                "noncurrentVersionExpiration": {"noncurrentDays": 30}}]}))
+            "bucket": bucket, "rules": [
+                {"id": "retention", "status": "Enabled", "filter": {"prefix": "backups/"},
+                 "expiration": {"days": 30},
+                 "noncurrentVersionExpiration": {"noncurrentDays": 30}},
+                {"id": "keep-incidents", "status": "Enabled",
+                 "filter": {"prefix": "incidents/"}, "expiration": {"days": 2190}},
+                {"id": "abort", "status": "Enabled", "filter": {"prefix": ""},
+                 "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7}}]}))
     return resources
 
 

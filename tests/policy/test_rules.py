@@ -80,8 +80,23 @@ BAD_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
                                                  "Resource": "arn:aws:s3:::x/*"}]})},
      "s3-tls-only-policy", "aws:SecureTransport"),
     ("backups expire after 7 days", "backups-lifecycle", {"rules": [{
-        "id": "expire", "status": "Enabled", "filter": {}, "expiration": {"days": 7}}]},
+        "id": "expire", "status": "Enabled", "filter": {"prefix": "backups/"},
+        "expiration": {"days": 7}}]},
      "s3-backup-expiry", "backupRetentionDays is 30"),
+    ("a whole-bucket 30-day expiry deletes incident timelines", "backups-lifecycle",
+     {"rules": [{"id": "expire", "status": "Enabled", "filter": {"prefix": ""},
+                 "expiration": {"days": 30}}]},
+     "s3-backup-expiry", "expires incidents/ objects after 30 days but they must be kept 2190"),
+    ("expiry scoped to another prefix", "backups-lifecycle", {"rules": [{
+        "id": "expire", "status": "Enabled", "filter": {"prefix": "dumps/"},
+        "expiration": {"days": 30}}]},
+     "s3-backup-expiry", "no enabled rule expires 'backups/'"),
+    ("incidents kept one year", "backups-lifecycle", {"rules": [
+        {"id": "expire", "status": "Enabled", "filter": {"prefix": "backups/"},
+         "expiration": {"days": 30}},
+        {"id": "incidents", "status": "Enabled", "filter": {"prefix": "incidents/"},
+         "expiration": {"days": 365}}]},
+     "s3-backup-expiry", "rule 'incidents' expires incidents/ objects after 365 days"),
     ("database unencrypted", "db", {"storageEncrypted": False}, "rds-encrypted",
      "storage_encrypted=True"),
     ("database on the AWS-managed key", "db", {"kmsKeyId": None}, "rds-encrypted",
@@ -319,3 +334,19 @@ def test_readme_rules_table_lists_every_policy() -> None:
                      readme.index("<!-- section: objectives (issue 6) -->")]
     listed = set(re.findall(r"^\| `([a-z0-9-]+)`", section, flags=re.MULTILINE))
     assert listed == {p.name for p in POLICIES}
+
+
+@pytest.mark.parametrize("site", ["primary", "standby"])
+def test_alb_access_log_bucket_may_use_sse_s3_with_its_reason(site: str) -> None:
+    from policy.s3_rules import SSE_S3_ALLOWED
+
+    name = f"{site}-audit-alb-logs"
+    assert "SSE-S3" in SSE_S3_ALLOWED[name], "every exception states why"
+    logs = fixtures.bucket_set(name, f"caresync-{site}-alb-logs", backup=False)
+    aes = {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}
+    assert _messages(_change([*fixtures.compliant_stack(), *logs], f"{name}-sse", **aes)) == {}
+    # Only that bucket: the audit bucket next to it (CloudTrail, flow logs) still needs KMS.
+    audit = fixtures.bucket_set(f"{site}-audit-bucket", f"caresync-{site}-audit", backup=False)
+    rejected = _messages(_change([*fixtures.compliant_stack(), *audit],
+                                 f"{site}-audit-bucket-sse", **aes))
+    assert "s3-encryption-kms" in rejected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from caresync_dr.offline.runtime import ProgramRun, of_type
@@ -91,3 +92,23 @@ def test_standby_has_a_vault_but_backs_up_only_once_promoted(
 
 def _site(run: ProgramRun) -> str:
     return "primary" if run.stack == "prod" else "standby"
+
+
+def test_restored_test_databases_land_in_the_private_subnets_unreachable(
+        prod_bootstrap: ProgramRun, dr_promoted: ProgramRun) -> None:
+    for run, site in ((prod_bootstrap, "primary"), (dr_promoted, "standby")):
+        selection = one(run, "aws:backup/restoreTestingSelection:RestoreTestingSelection",
+                        f"{site}-backup-restore-testing-selection")
+        overrides = selection.inputs["restoreMetadataOverrides"]
+        subnets = one(run, "aws:rds/subnetGroup:SubnetGroup", f"{site}-database-subnets")
+        private = {r.resource_id for r in of_type(run.resources, "aws:ec2/subnet:Subnet")
+                   if "-private-" in r.name}
+        assert overrides["dbSubnetGroupName"] == subnets.outputs["name"]
+        assert set(subnets.inputs["subnetIds"]) == private and private
+        group = one(run, "aws:ec2/securityGroup:SecurityGroup", f"{site}-network-restore-test-sg")
+        assert json.loads(overrides["vpcSecurityGroupIds"]) == [group.resource_id]
+        assert group.inputs["ingress"] == [] and group.inputs["egress"] == [], \
+            "the restored copy of PHI must be reachable from nowhere"
+        used_by = [r.name for r in of_type(run.resources, "aws:rds/instance:Instance")
+                   if group.resource_id in r.inputs.get("vpcSecurityGroupIds", [])]
+        assert used_by == [], f"the restore-test group is also used by {used_by}"

@@ -14,7 +14,7 @@ COMMON_OUTPUTS = {
     "dbSecurityGroupId", "dbEndpointParameter", "dbReplicaIdentifiers", "albDnsName",
     "albZoneId", "targetGroupArn", "autoScalingGroupName", "launchTemplateId", "appCapacity",
     "productionCapacity", "backupBucketName", "backupBucketArn", "backupVaultName",
-    "backupVaultArn", "alertTopicArn",
+    "backupVaultArn", "alertTopicArn", "auditBucketName", "albLogBucketName", "auditTrailArn",
 }
 STANDBY_OUTPUTS = COMMON_OUTPUTS | {
     "standbyPromoted", "recordName", "publicHealthUrl", "primaryHealthCheckId",

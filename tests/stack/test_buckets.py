@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from caresync_dr.backup.storage import DEFAULT_PREFIX
 from caresync_dr.offline.runtime import ProgramRun, of_type
+from caresync_dr.retention import BACKUP_PREFIX, INCIDENT_PREFIX
 from tests.stack.checks import attached, check, listify, one, policy
 
 BUCKET = "aws:s3/bucket:Bucket"
 SWITCH_BUCKET = "traffic-switch-bucket"
+# Audit buckets (components/audit.py) keep everything six years; ALB logs are SSE-S3.
+AUDIT_BUCKETS = {"primary-audit-bucket", "standby-audit-bucket"}
+ALB_LOG_BUCKETS = {"primary-audit-alb-logs", "standby-audit-alb-logs"}
 
 
 def test_every_bucket_has_the_hipaa_defaults(any_stack: ProgramRun) -> None:
@@ -19,9 +24,10 @@ def test_every_bucket_has_the_hipaa_defaults(any_stack: ProgramRun) -> None:
         check(bucket, len(sse) == 1, "has no default encryption")
         rule = sse[0].inputs["rules"][0]
         algorithm = rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"]
-        if bucket.name == SWITCH_BUCKET:
-            # Route 53 checkers read anonymously: SSE-S3 (AES-256), SSE-KMS would deny them.
-            check(bucket, algorithm == "AES256", f"switch bucket uses {algorithm}")
+        if bucket.name == SWITCH_BUCKET or bucket.name in ALB_LOG_BUCKETS:
+            # Route 53 checkers read anonymously; ELB delivers access logs only to SSE-S3
+            # buckets: SSE-S3 (AES-256) for both.
+            check(bucket, algorithm == "AES256", f"bucket uses {algorithm}, not SSE-S3")
         else:
             key = rule["applyServerSideEncryptionByDefault"].get("kmsMasterKeyId", "")
             check(bucket, algorithm == "aws:kms" and rule.get("bucketKeyEnabled") is True,
@@ -38,18 +44,38 @@ def test_every_bucket_has_the_hipaa_defaults(any_stack: ProgramRun) -> None:
         lifecycle = attached(any_stack, "aws:s3/bucketLifecycleConfiguration:"
                              "BucketLifecycleConfiguration", bid)
         check(bucket, len(lifecycle) == 1, "has no lifecycle")
-        (rule,) = lifecycle[0].inputs["rules"]
-        check(bucket, rule["status"] == "Enabled", "lifecycle rule disabled")
-        check(bucket, rule["noncurrentVersionExpiration"]["noncurrentDays"] == 30,
-              "noncurrent versions are not expired after 30 days")
-        check(bucket, rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] >= 1,
-              "incomplete uploads are not aborted")
-        if bucket.name == SWITCH_BUCKET:
-            check(bucket, "expiration" not in rule,
-                  "the switch object must never expire (an expired switch reads as PRIMARY)")
+        rules = {r["id"]: r for r in lifecycle[0].inputs["rules"]}
+        check(bucket, all(r["status"] == "Enabled" for r in rules.values()),
+              "a lifecycle rule is disabled")
+        abort = rules["abort-incomplete-uploads"]
+        check(bucket, abort["filter"]["prefix"] == ""
+              and abort["abortIncompleteMultipartUpload"]["daysAfterInitiation"] >= 1,
+              "incomplete uploads are not aborted bucket-wide")
+        rule = rules["retention"]
+        if bucket.name in AUDIT_BUCKETS | ALB_LOG_BUCKETS:
+            check(bucket, rule["filter"]["prefix"] == "" and rule["expiration"]["days"] == 2190
+                  and rule["noncurrentVersionExpiration"]["noncurrentDays"] == 2190,
+                  f"audit logs are not kept six years (2190 days): {rule}")
+            check(bucket, set(rules) == {"retention", "abort-incomplete-uploads"},
+                  f"unexpected lifecycle rules {sorted(rules)}")
         else:
-            check(bucket, rule["expiration"]["days"] == 30,
-                  "current versions are not expired after backupRetentionDays (30)")
+            check(bucket, rule["noncurrentVersionExpiration"]["noncurrentDays"] == 30,
+                  "noncurrent versions are not expired after 30 days")
+            if bucket.name == SWITCH_BUCKET:
+                check(bucket, "expiration" not in rule,
+                      "the switch object must never expire (an expired switch reads as PRIMARY)")
+            else:
+                check(bucket, rule["filter"]["prefix"] == BACKUP_PREFIX
+                      and rule["expiration"]["days"] == 30,
+                      "backups/ is not expired after backupRetentionDays (30)")
+                keep = rules["keep-incidents"]
+                check(bucket, keep["filter"]["prefix"] == INCIDENT_PREFIX
+                      and keep["expiration"]["days"] == 2190
+                      and keep["noncurrentVersionExpiration"]["noncurrentDays"] == 2190,
+                      "incident timelines are not kept six years (2190 days)")
+                check(bucket, set(rules) == {"retention", "keep-incidents",
+                                             "abort-incomplete-uploads"},
+                      f"unexpected lifecycle rules {sorted(rules)}")
 
         blocks = attached(any_stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
                           bid)
@@ -69,8 +95,13 @@ def test_every_bucket_has_the_hipaa_defaults(any_stack: ProgramRun) -> None:
               and set(listify(tls[0]["Resource"])) == {arn, f"{arn}/*"},
               f"TLS deny does not cover every principal, action and object: {tls[0]}")
         allows = [s for s in statements if s["Effect"] == "Allow"]
-        if bucket.name == SWITCH_BUCKET:
+        if bucket.name == SWITCH_BUCKET or bucket.name in ALB_LOG_BUCKETS:
             check(bucket, len(allows) == 1, f"unexpected grants: {allows}")
+        elif bucket.name in AUDIT_BUCKETS:
+            # Log delivery only (tests/stack/test_audit.py checks each statement).
+            check(bucket, {str(s["Principal"].get("Service")) for s in allows} ==
+                  {"cloudtrail.amazonaws.com", "delivery.logs.amazonaws.com"},
+                  f"unexpected grants: {allows}")
         else:
             check(bucket, not allows, f"backup bucket policy grants access: {allows}")
 
@@ -105,3 +136,9 @@ def test_primary_bucket_replicates_to_the_standby_bucket_once_linked(
     assert statements["WriteReplicas"]["Resource"] == f"{dr.outputs['backupBucketArn']}/*"
     for statement in statements.values():
         assert "*" not in listify(statement["Resource"]), statement
+
+
+def test_lifecycle_prefixes_match_where_the_tools_write() -> None:
+    # scripts/backup.py uploads under DEFAULT_PREFIX; failover writes incidents/<run>.md.
+    assert DEFAULT_PREFIX == BACKUP_PREFIX == "backups/"
+    assert INCIDENT_PREFIX == "incidents/"

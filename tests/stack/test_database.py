@@ -104,3 +104,29 @@ def test_each_site_publishes_its_database_host_parameter(any_stack: ProgramRun) 
     assert parameter.inputs["value"] == db.outputs["endpoint"]
     assert parameter.inputs["value"].endswith(":5432")
     assert any_stack.outputs["dbEndpointParameter"] == parameter.inputs["name"]
+
+
+def test_replicas_have_their_own_group_so_failover_fences_only_the_primary(
+        prod_bootstrap: ProgramRun, dr: ProgramRun) -> None:
+    sg_type = "aws:ec2/securityGroup:SecurityGroup"
+    app = one(prod_bootstrap, sg_type, "primary-network-app-sg")
+    primary_sg = one(prod_bootstrap, sg_type, "primary-network-db-sg")
+    replica_sg = one(prod_bootstrap, sg_type, "primary-network-db-replica-sg")
+    db = one(prod_bootstrap, INSTANCE, "primary-database-instance")
+    replica = one(prod_bootstrap, INSTANCE, "primary-database-replica-1")
+    assert db.inputs["vpcSecurityGroupIds"] == [primary_sg.resource_id]
+    assert replica.inputs["vpcSecurityGroupIds"] == [replica_sg.resource_id]
+    assert primary_sg.resource_id != replica_sg.resource_id
+    for group in (primary_sg, replica_sg):
+        (rule,) = group.inputs["ingress"]
+        check(group, rule["securityGroups"] == [app.resource_id] and "cidrBlocks" not in rule,
+              f"ingress not limited to the app group: {rule}")
+        check(group, (rule["fromPort"], rule["toPort"]) == (5432, 5432), "not 5432 only")
+        check(group, group.inputs.get("egress") == [], "egress allowed")
+    # What failover revokes (the inventory's primary.database.securityGroupId) is the old
+    # primary's group alone: no replica sits behind it.
+    assert prod_bootstrap.outputs["dbSecurityGroupId"] == primary_sg.resource_id
+    behind = [r.name for r in of_type(prod_bootstrap.resources, INSTANCE)
+              if primary_sg.resource_id in r.inputs.get("vpcSecurityGroupIds", [])]
+    assert behind == ["primary-database-instance"]
+    assert not [r for r in of_type(dr.resources, sg_type) if r.name.endswith("db-replica-sg")]

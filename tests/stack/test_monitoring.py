@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from caresync_dr.offline.runtime import ProgramRun, RegisteredResource, of_type
 from caresync_dr.settings import REPLICA_LAG_DATAPOINTS_TO_ALARM, REPLICA_LAG_PERIOD_SECONDS
+from components.monitoring import ALB_5XX_EXPRESSION
 from tests.stack.checks import one
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
 def _alarms(run: ProgramRun, metric: str) -> list[RegisteredResource]:
-    return [a for a in of_type(run.resources, ALARM) if a.inputs["metricName"] == metric]
+    return [a for a in of_type(run.resources, ALARM) if a.inputs.get("metricName") == metric]
 
 
 def test_alert_topic_is_encrypted_and_mails_the_oncall(any_stack: ProgramRun) -> None:
@@ -52,7 +57,7 @@ def test_promoted_standby_has_no_lag_alarm(dr_promoted: ProgramRun) -> None:
 
 def test_database_alb_and_backup_alarms_exist(any_stack: ProgramRun) -> None:
     for metric in ("CPUUtilization", "FreeStorageSpace", "FreeableMemory",
-                   "HTTPCode_Target_5XX_Count", "UnHealthyHostCount",
+                   "UnHealthyHostCount",
                    "NumberOfBackupJobsFailed", "NumberOfCopyJobsFailed"):
         alarms = _alarms(any_stack, metric)
         assert len(alarms) == 1, f"stack {any_stack.stack}: no single alarm on {metric}"
@@ -71,3 +76,55 @@ def test_route53_health_checks_alarm_in_us_east_1(prod_bootstrap: ProgramRun,
         # Route 53 metrics exist only in us-east-1; alarm actions need a topic of that region.
         assert alarm.inputs["region"] == "us-east-1"
         assert alarm.inputs["alarmActions"] == [prod_bootstrap.outputs["alertTopicArn"]]
+
+
+def _evaluate(expression: str, series: dict[str, float | None]) -> float | None:
+    """CloudWatch metric math for what the 5xx expression uses: FILL(x, v), * and /.
+    None is a missing datapoint (FILL replaces it; arithmetic on it stays missing)."""
+    def fill(match: re.Match[str]) -> str:
+        value = series[match.group(1)]
+        return repr(float(match.group(2)) if value is None else value)
+
+    plain = re.sub(r"FILL\((\w+),\s*([\d.]+)\)", fill, expression)
+    if re.search(r"[a-z_]", plain):
+        return None  # an unfilled, missing series
+    result: float = eval(plain, {"__builtins__": {}})  # digits and * / only
+    return result
+
+
+@pytest.mark.parametrize(("errors", "requests", "breaches"), [
+    (10.0, 100.0, True),     # 10 %
+    (4.0, 100.0, False),     # 4 %
+    (26.0, 10000.0, False),  # the old count alarm (> 25) paged here: 0.26 %
+    (None, 5000.0, False),   # no 5xx metric published while there are none
+    (3.0, None, True),       # errors but no request metric: FILL(requests, 1) still alarms
+])
+def test_alb_5xx_alarm_is_a_ratio_of_requests(any_stack: ProgramRun, errors: float | None,
+                                              requests: float | None, breaches: bool) -> None:
+    site = "primary" if any_stack.stack == "prod" else "standby"
+    alarm = one(any_stack, ALARM, f"{site}-monitoring-alb-5xx")
+    assert "metricName" not in alarm.inputs and "namespace" not in alarm.inputs
+    queries = {q["id"]: q for q in alarm.inputs["metricQueries"]}
+    assert set(queries) == {"errors", "requests", "ratio"}
+    for query_id, metric in (("errors", "HTTPCode_Target_5XX_Count"),
+                             ("requests", "RequestCount")):
+        query = queries[query_id]
+        assert query["metric"]["metricName"] == metric
+        assert query["metric"]["namespace"] == "AWS/ApplicationELB"
+        assert query["metric"]["stat"] == "Sum" and query["metric"]["period"] == 300
+        assert query["metric"]["dimensions"]["LoadBalancer"].startswith("app/")
+        assert query.get("returnData") is False
+    ratio = queries["ratio"]
+    assert ratio["returnData"] is True
+    assert alarm.inputs["threshold"] == 5 and alarm.inputs["evaluationPeriods"] == 1
+    assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
+    assert alarm.inputs["treatMissingData"] == "notBreaching"
+    assert alarm.inputs["alarmActions"] == [any_stack.outputs["alertTopicArn"]]
+    value = _evaluate(ratio["expression"], {"errors": errors, "requests": requests})
+    assert value is not None and (value > alarm.inputs["threshold"]) is breaches, value
+
+
+def test_no_traffic_is_no_datapoint_and_not_breaching() -> None:
+    # Both series missing: CloudWatch emits no datapoint for the timestamp (FILL fills only
+    # timestamps another series has), so treat_missing_data decides: notBreaching.
+    assert "FILL(errors, 0)" in ALB_5XX_EXPRESSION and "FILL(requests, 1)" in ALB_5XX_EXPRESSION
