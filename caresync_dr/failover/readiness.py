@@ -17,6 +17,9 @@ from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.lock import FailoverLock
 from caresync_dr.inventory import INVENTORY_VERSION
 
+# RDS statuses while a promotion it accepted is under way (it modifies, reboots, then backs up).
+PROMOTING_STATUSES = ("modifying", "rebooting", "backing-up")
+
 
 @dataclass(frozen=True)
 class Check:
@@ -60,10 +63,11 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     checks.append(_guard("replica exists", True, exists))
     db = state[0] if state else None
     resuming = ctx.options.resume and not daily
+    # A resumed run whose promotion RDS already accepted: the promote step waits for it.
+    requested = ctx.facts.get("promotion_requested_at") if resuming else None
     if db is not None:
         checks.append(_is_replica(ctx, db, resuming))
-        checks.append(Check("replica available", db.status == "available",
-                            f"status {db.status}"))
+        checks.append(_available(db, requested))
         if daily:
             checks.append(Check(
                 "replica replicating", db.replication_status == "replicating"
@@ -105,11 +109,25 @@ def _is_replica(ctx: FailoverContext, db: probes.DbState, resuming: bool) -> Che
                  "continue with --resume")
 
 
+def _available(db: probes.DbState, promotion_requested: str | None) -> Check:
+    name = "replica available"
+    if db.status == "available":
+        return Check(name, True, f"status {db.status}")
+    if promotion_requested and db.status in PROMOTING_STATUSES:
+        return Check(name, True, f"status {db.status}: the promotion requested at "
+                     f"{promotion_requested} is under way; the promote step waits for it")
+    return Check(name, False, f"status {db.status}")
+
+
 def _lag(ctx: FailoverContext, db: probes.DbState, daily: bool) -> Check:
     name = "replica lag within RPO"
     rpo_s = ctx.inventory.objectives.rpo_minutes * 60
     if not db.is_replica and not daily:
         return Check(name, True, "already promoted; lag no longer applies")
+    requested = ctx.facts.get("promotion_requested_at")
+    if ctx.options.resume and not daily and requested:
+        return Check(name, True, f"promotion already requested at {requested}; the exposure "
+                     "was recorded then")
     reading = probes.replica_lag(ctx.target_clients.cloudwatch(), db.identifier,
                                  window_minutes=max(15, ctx.inventory.objectives.rpo_minutes))
     ctx.facts.setdefault("replica_lag", {"seconds": reading.seconds,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -356,3 +357,41 @@ def test_throttling_beyond_the_budget_fails_resumably(world: w.World, failover: 
     resumed = failover("--yes", "--resume")
     assert resumed.code == ExitCode.OK, resumed.out
     assert_failed_over(world)
+
+
+def test_crash_during_the_promotion_wait_then_resume_completes(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    """Killed right after PromoteReadReplica was accepted: RDS shows the replica `modifying`
+    (still linked to its source) for minutes. --resume must not refuse on "available"; it
+    waits for the promotion it already requested."""
+    def crash_after_promote(**_: Any) -> None:
+        world.db(w.STANDBY, w.STANDBY_DB).status = "modifying"   # what RDS shows now
+        raise SimulatedCrash
+
+    # First, before the shim that would complete the promotion at once.
+    world.session.events.register_first("after-call.rds.PromoteReadReplica",
+                                        crash_after_promote)
+    with pytest.raises(SimulatedCrash):
+        failover("--yes", "--report", str(tmp_path / "first.json"))
+    world.session.events.unregister("after-call.rds.PromoteReadReplica", crash_after_promote)
+    db = world.db(w.STANDBY, w.STANDBY_DB)
+    assert db.status == "modifying" and db.source_db_instance_identifier
+    journal = json.loads(world.parameter(w.STANDBY, world.inventory.journal_parameter) or "{}")
+    assert journal["facts"]["promotion_requested_at"]
+
+    def finish_when_the_step_polls(**_: Any) -> None:
+        # RDS finishes the promotion while the resumed run's promote step waits (its reads run
+        # in the runner's threads; the preflight's run in the main thread and sees `modifying`).
+        if threading.current_thread().name.startswith("failover"):
+            w.complete_promotion({"DBInstanceIdentifier": w.STANDBY_DB})
+
+    world.session.events.register("after-call.rds.DescribeDBInstances",
+                                  finish_when_the_step_polls)
+    report_path = tmp_path / "resumed.json"
+    result = failover("--yes", "--resume", "--report", str(report_path))
+    assert result.code == ExitCode.OK, result.out
+    assert "status modifying" in result.out          # the preflight saw the promotion under way
+    assert_failed_over(world)
+    assert world.calls.count("PromoteReadReplica") == 1
+    report = json.loads(report_path.read_text())
+    assert report["runId"] == journal["runId"] and report["dataLossExposureSeconds"] == 2.0
