@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,19 @@ class SimulatedCrash(BaseException):
     """Like kill -9: not an error the tool handles, so nothing is cleaned up."""
 
 
+def lock_of(world: w.World) -> dict[str, Any]:
+    return dict(json.loads(world.parameter(w.STANDBY, world.inventory.lock_parameter) or "{}"))
+
+
+def age_lock(world: w.World, seconds: float) -> None:
+    """Time passes after a crash: the dead holder's last heartbeat is ``seconds`` old."""
+    lock = lock_of(world)
+    lock["heartbeatAt"] = (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
+    w.client("ssm", w.STANDBY).put_parameter(Name=world.inventory.lock_parameter,
+                                             Value=json.dumps(lock), Type="String",
+                                             Overwrite=True)
+
+
 def test_crash_after_promotion_then_resume_ends_consistent(
         world: w.World, failover: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     crashed: list[str] = []
@@ -211,6 +225,11 @@ def test_crash_after_promotion_then_resume_ends_consistent(
     # A plain rerun is refused: the crashed run still holds the lock.
     assert failover("--yes").code == ExitCode.LOCKED
     assert "continue it with --resume" in caplog.text
+    # So is --resume while the lease is fresh: a dead run cannot be told from a live one yet.
+    assert failover("--yes", "--resume").code == ExitCode.LOCKED
+    assert "is still alive" in caplog.text and "last heartbeat" in caplog.text
+    assert lock_of(world) == lock
+    age_lock(world, 3 * 10 + 1)    # three missed heartbeats of the default 10 s: stale
 
     report_path = tmp_path / "resumed.json"
     result = failover("--yes", "--resume", "--report", str(report_path))
@@ -387,6 +406,7 @@ def test_crash_during_the_promotion_wait_then_resume_completes(
 
     world.session.events.register("after-call.rds.DescribeDBInstances",
                                   finish_when_the_step_polls)
+    age_lock(world, 60)
     report_path = tmp_path / "resumed.json"
     result = failover("--yes", "--resume", "--report", str(report_path))
     assert result.code == ExitCode.OK, result.out
@@ -395,3 +415,35 @@ def test_crash_during_the_promotion_wait_then_resume_completes(
     assert world.calls.count("PromoteReadReplica") == 1
     report = json.loads(report_path.read_text())
     assert report["runId"] == journal["runId"] and report["dataLossExposureSeconds"] == 2.0
+
+
+def test_resume_while_the_first_run_is_alive_is_locked_and_leaves_its_lock(
+        world: w.World, failover: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Two overlapping runs: the second one's --resume must not take over a live lease, and
+    its refusal must not delete the lock of the run that is still working."""
+    world.overrides["health"] = {"status": "ok", "region": w.STANDBY,
+                                 "database": {"writable": False, "role": "replica"}}
+    first: list[Any] = []
+    thread = threading.Thread(target=lambda: first.append(failover(
+        "--yes", "--verify-timeout", "30", "--lock-heartbeat-seconds", "0.2")))
+    thread.start()
+    try:
+        # The first run is past the switch and waits in verification (the health override).
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        while "switched_at" not in json.loads(world.parameter(
+                w.STANDBY, world.inventory.journal_parameter) or "{}").get("facts", {}):
+            assert datetime.now(UTC) < deadline, "the first run never reached the switch"
+            threading.Event().wait(0.02)
+        held = lock_of(world)
+        threading.Event().wait(0.5)          # a few heartbeats
+        assert lock_of(world)["heartbeatAt"] > held["heartbeatAt"]
+        second = failover("--yes", "--resume")
+        assert second.code == ExitCode.LOCKED
+        assert "is still alive" in caplog.text and "run " + held["runId"] in caplog.text
+        assert lock_of(world)["token"] == held["token"]      # still the first run's lock
+    finally:
+        del world.overrides["health"]
+        thread.join(30)
+    assert first and first[0].code == ExitCode.OK, first
+    assert_failed_over(world)
+    assert world.calls.count("PromoteReadReplica") == 1
