@@ -94,8 +94,12 @@ class LagReading:
         if self.seconds is None:
             return "unknown (no ReplicaLag datapoint in the window)"
         when = self.at.strftime("%H:%M:%SZ") if self.at else "?"
+        age = ""
+        if self.at is not None:
+            minutes = (datetime.now(UTC) - self.at).total_seconds() / 60
+            age = f" ({minutes:.0f} min old)"
         tail = "" if self.replication_active else "; replication has since stopped"
-        return f"{self.seconds:.0f} s at {when}{tail}"
+        return f"{self.seconds:.0f} s at {when}{age}{tail}"
 
 
 def replica_lag(cloudwatch: CloudWatchClient, identifier: str, window_minutes: int,

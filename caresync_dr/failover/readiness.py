@@ -19,6 +19,11 @@ from caresync_dr.inventory import INVENTORY_VERSION
 
 # RDS statuses while a promotion it accepted is under way (it modifies, reboots, then backs up).
 PROMOTING_STATUSES = ("modifying", "rebooting", "backing-up")
+# How far back to look for the last non-negative ReplicaLag: RDS reports -1 every minute once
+# the source is gone, and a failover may start hours into the outage. One request at a 60 s
+# period returns at most 1,440 datapoints, hence the limit.
+LAG_LOOKBACK_MINUTES = 180
+LAG_LOOKBACK_LIMIT_MINUTES = 1440
 
 
 @dataclass(frozen=True)
@@ -128,8 +133,11 @@ def _lag(ctx: FailoverContext, db: probes.DbState, daily: bool) -> Check:
     if ctx.options.resume and not daily and requested:
         return Check(name, True, f"promotion already requested at {requested}; the exposure "
                      "was recorded then")
+    objectives = ctx.inventory.objectives
     reading = probes.replica_lag(ctx.target_clients.cloudwatch(), db.identifier,
-                                 window_minutes=max(15, ctx.inventory.objectives.rpo_minutes))
+                                 window_minutes=min(LAG_LOOKBACK_LIMIT_MINUTES, max(
+                                     LAG_LOOKBACK_MINUTES, objectives.rpo_minutes,
+                                     objectives.rto_minutes)))
     ctx.facts.setdefault("replica_lag", {"seconds": reading.seconds,
                                          "at": reading.at.isoformat() if reading.at else None,
                                          "replication_active": reading.replication_active})

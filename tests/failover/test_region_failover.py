@@ -447,3 +447,21 @@ def test_resume_while_the_first_run_is_alive_is_locked_and_leaves_its_lock(
     assert first and first[0].code == ExitCode.OK, first
     assert_failed_over(world)
     assert world.calls.count("PromoteReadReplica") == 1
+
+
+def test_lag_from_before_replication_stopped_half_an_hour_ago_is_accepted(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    """The failover starts 30 min after the primary region went away: RDS has published -1
+    every minute since. The last good datapoint is the exposure; it is still found."""
+    cloudwatch_backends[DEFAULT_ACCOUNT_ID][w.STANDBY].metric_data.clear()
+    w.put_lag(w.STANDBY, w.STANDBY_DB, 5.0, minutes_ago=30)
+    for minutes_ago in (29, 20, 10, 1):
+        w.put_lag(w.STANDBY, w.STANDBY_DB, -1, minutes_ago=minutes_ago)
+    report_path = tmp_path / "run.json"
+    result = failover("--yes", "--report", str(report_path))
+    assert result.code == ExitCode.OK, result.out
+    lag_row = next(line for line in result.out.splitlines()
+                   if line.startswith("replica lag within RPO"))
+    assert "  ok  " in lag_row and "5 s at" in lag_row and "30 min old" in lag_row, lag_row
+    assert "replication has since stopped" in lag_row
+    assert json.loads(report_path.read_text())["dataLossExposureSeconds"] == 5.0
