@@ -16,14 +16,16 @@ from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.journal import StepRecord
 
 log = logging.getLogger(__name__)
-FENCE_STEPS = ("fence-primary-app", "fence-primary-database")
+# --scope database fences only the old primary database: its app tier is the one being
+# repointed, and its region is healthy.
+FENCE_STEPS = {"region": ("fence-primary-app", "fence-primary-database"),
+               "database": ("fence-primary-database",)}
 
 
 def fenced_status(ctx: FailoverContext, records: dict[str, StepRecord]) -> str:
-    if ctx.options.scope != "region":
-        return "not applicable"
-    outcomes = [records[n].outcome for n in FENCE_STEPS if n in records]
-    if len(outcomes) == len(FENCE_STEPS) and all(o in ("done", "skipped") for o in outcomes):
+    names = FENCE_STEPS[ctx.options.scope]
+    outcomes = [records[n].outcome for n in names if n in records]
+    if len(outcomes) == len(names) and all(o in ("done", "skipped") for o in outcomes):
         return "fenced"
     return "not confirmed"
 

@@ -123,6 +123,17 @@ class FencePrimaryDatabase(Step):
         return f"revoked {revoked} ingress rule(s) of {group} in {ctx.primary.region}"
 
 
+class FenceOldPrimaryDatabase(FencePrimaryDatabase):
+    """--scope database: the primary region is healthy, so fencing is required, not best
+    effort. Until the refresh has replaced every app instance, the old ones keep writing to
+    the old primary; cutting its ingress first stops writes that the new writer would never
+    see. Needs the in-region replicas on a security group of their own (the stack's)."""
+
+    title = ("Fence the old primary database: revoke its security group ingress (before the "
+             "app is repointed)")
+    best_effort = False
+
+
 # --- the standby site ------------------------------------------------------------------------
 
 class PromoteDatabase(Step):

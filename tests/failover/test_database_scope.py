@@ -28,10 +28,24 @@ def test_database_scope_promotes_the_in_region_replica_and_repoints_the_app(
     # The standby region is not touched by an in-region repair.
     assert world.switch_value() == "PRIMARY"
     assert world.db(w.STANDBY, w.STANDBY_DB).source_db_instance_identifier
+    # The old primary is fenced (its security group has no ingress left) before the app was
+    # repointed; the promoted replica's own group is untouched.
+    ec2 = w.client("ec2", w.PRIMARY)
+    old_sg = world.inventory.primary.database.security_group_id
+    assert ec2.describe_security_groups(GroupIds=[old_sg])["SecurityGroups"][0][
+        "IpPermissions"] == []
+    replica_sgs = [g["VpcSecurityGroupId"] for g in replica["VpcSecurityGroups"]]
+    assert old_sg not in replica_sgs
+    assert all(ec2.describe_security_groups(GroupIds=[g])["SecurityGroups"][0]["IpPermissions"]
+               for g in replica_sgs)
+    seen = world.calls.seen     # the endpoint parameter is the only put in the primary region
+    assert seen.index(("ec2", "RevokeSecurityGroupIngress", w.PRIMARY)) < seen.index(
+        ("ssm", "PutParameter", w.PRIMARY))
     report = json.loads(report_path.read_text())
-    assert report["scope"] == "database" and report["fenced"] == "not applicable"
+    assert report["scope"] == "database" and report["fenced"] == "fenced"
     assert [s["name"] for s in report["steps"]] == [
-        "promote-database", "point-app-at-database", "refresh-app", "verify", "notify"]
+        "promote-database", "fence-primary-database", "point-app-at-database", "refresh-app",
+        "verify", "notify"]
     assert report["newWriter"]["identifier"] == w.PRIMARY_REPLICA
     assert report["dataLossExposureSeconds"] == 0.5
     # Running it again finds everything done.
