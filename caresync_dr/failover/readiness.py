@@ -89,6 +89,9 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
         if daily:
             checks.append(_guard("load balancer targets", False, lambda: _targets(ctx)))
         checks.append(_guard("traffic switch", True, lambda: _switch(ctx, daily)))
+        if daily:
+            checks.append(_guard("replica follows the writer", False,
+                                 lambda: _follows_writer(ctx)))
     else:
         checks.append(_guard("endpoint parameter", True, lambda: Check(
             "endpoint parameter",
@@ -146,6 +149,31 @@ def _lag(ctx: FailoverContext, db: probes.DbState, daily: bool) -> Check:
     if not ok and ctx.options.force and not daily:
         return Check(name, False, detail + "; overridden by --force", overridden=True)
     return Check(name, ok, detail)
+
+
+def _follows_writer(ctx: FailoverContext) -> Check:
+    """After a --scope database failover the app writes to the promoted in-region replica,
+    while the standby replica still follows the old primary: a region failover would lose
+    every write since. The app's endpoint parameter (primary region) names the writer."""
+    name = "replica follows the writer"
+    primary = ctx.inventory.primary
+    writer = probes.read_parameter(ctx.primary.ssm(), primary.database.endpoint_parameter)
+    source = probes.describe_database(ctx.primary.rds(), primary.database.identifier)
+    if source is None:
+        return Check(name, False, f"the replica's source {primary.database.identifier} is "
+                     f"not found in {primary.region}", blocks=False)
+    source_endpoint = f"{source.endpoint}:{source.port or 5432}"
+    if writer is None:
+        return Check(name, False, f"{primary.database.endpoint_parameter} not found in "
+                     f"{primary.region}: cannot tell which database the app writes to",
+                     blocks=False)
+    if writer != source_endpoint:
+        return Check(name, False, f"the app writes to {writer.split('.')[0]} ({writer}), but "
+                     f"{ctx.inventory.standby.database.identifier} replicates from "
+                     f"{primary.database.identifier}: rebuild the dr replica from the new "
+                     "writer (a region failover now would lose data)", blocks=False)
+    return Check(name, True, f"{primary.database.identifier} is the app's writer "
+                 f"({writer})", blocks=False)
 
 
 def _app(ctx: FailoverContext) -> Check:

@@ -39,6 +39,12 @@ def follow_ups(ctx: FailoverContext) -> list[str]:
             f"{inv.primary.database.identifier} is replaced, then `pulumi up -s prod`.",
             f"Keep {inv.primary.database.identifier} for forensics until the cause is known; "
             "create a new in-region replica so --scope database is possible again.",
+            f"The cross-region dr replica {inv.standby.database.identifier} in "
+            f"{inv.standby.region} still replicates from the old primary "
+            f"{inv.primary.database.identifier}, which takes no writes now: a region failover "
+            "now would lose every write since this failover. Once the prod stack is reconciled, "
+            f"rebuild it as a replica of {ctx.target_database} (`pulumi up -s dr`); "
+            "`python scripts/failover.py --check` (region scope) fails until then.",
             "Run `python scripts/failover.py --check` until it passes again.",
         ]
     return [

@@ -75,3 +75,23 @@ def test_database_scope_refuses_and_changes_nothing(
     assert world.parameter(w.PRIMARY, world.inventory.primary.database.endpoint_parameter) \
         == before
     assert world.parameter(w.STANDBY, world.inventory.lock_parameter) is None
+
+
+def test_after_a_database_failover_the_dr_replica_must_be_rebuilt(
+        world: w.World, failover: Any) -> None:
+    """The cross-region replica still follows the old (now fenced) primary: the follow-ups
+    say so, and the daily region --check fails until it is rebuilt from the new writer."""
+    assert failover("--check").code == ExitCode.OK
+    result = failover("--scope", "database", "--yes")
+    assert result.code == ExitCode.OK, result.out
+    follow_ups = result.out.split("Follow-ups:")[1]
+    assert (f"{w.STANDBY_DB} in {w.STANDBY} still replicates from the old primary "
+            f"{w.PRIMARY_DB}") in follow_ups
+    assert f"rebuild it as a replica of {w.PRIMARY_REPLICA}" in follow_ups
+    assert "a region failover now would lose" in follow_ups
+    check = failover("--check")
+    assert check.code == ExitCode.NOT_READY, check.out
+    failing = [line for line in check.out.splitlines() if "  FAIL  " in line]
+    assert len(failing) == 1, check.out
+    assert failing[0].startswith("replica follows the writer")
+    assert f"the app writes to {w.PRIMARY_REPLICA}" in failing[0]

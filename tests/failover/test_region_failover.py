@@ -115,7 +115,8 @@ def test_check_passes_on_a_healthy_pair(world: w.World, failover: Any) -> None:
     rows = {line.split("  ")[0]: line.split()[-1] for line in table}
     assert set(rows) == {"inventory", "replica exists", "is a read replica", "replica available",
                          "replica replicating", "replica lag within RPO", "app tier",
-                         "load balancer targets", "traffic switch", "lock free"}
+                         "load balancer targets", "traffic switch", "lock free",
+                         "replica follows the writer"}
     assert all("  ok  " in line for line in table), table
     assert "ready: a failover would succeed now" in result.out
     assert mutating(world) == []
