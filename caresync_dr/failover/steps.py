@@ -293,8 +293,12 @@ class VerifyService(Step):
         url = ctx.health_url
         expected_region = ctx.target.region
         started = time.monotonic()
+        # A regional failover must see the standby region named: an answer without it may
+        # come from the old site. Inside one region (--scope database) it is optional.
+        require_region = ctx.options.scope == "region"
         reading = wait_until(f"{url} to report a writable database",
-                             lambda: probes.health_of(url, expected_region),
+                             lambda: probes.health_of(url, expected_region,
+                                                      require_region=require_region),
                              lambda r: None if r.ok else r.detail,
                              ctx.options.timing.policy(ctx.options.timing.verify_timeout_seconds),
                              ctx.stop)

@@ -95,3 +95,11 @@ def test_after_a_database_failover_the_dr_replica_must_be_rebuilt(
     assert len(failing) == 1, check.out
     assert failing[0].startswith("replica follows the writer")
     assert f"the app writes to {w.PRIMARY_REPLICA}" in failing[0]
+
+
+def test_verification_accepts_an_answer_without_region_inside_one_region(
+        world: w.World, failover: Any) -> None:
+    world.overrides["health"] = {"status": "ok", "database": {"writable": True,
+                                                              "role": "primary"}}
+    result = failover("--scope", "database", "--yes")
+    assert result.code == ExitCode.OK, result.out

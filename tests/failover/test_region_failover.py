@@ -466,3 +466,13 @@ def test_lag_from_before_replication_stopped_half_an_hour_ago_is_accepted(
     assert "  ok  " in lag_row and "5 s at" in lag_row and "30 min old" in lag_row, lag_row
     assert "replication has since stopped" in lag_row
     assert json.loads(report_path.read_text())["dataLossExposureSeconds"] == 5.0
+
+
+def test_verification_needs_the_standby_region_named(
+        world: w.World, failover: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A writable answer that does not say where it comes from may be the old site's."""
+    world.overrides["health"] = {"status": "ok", "database": {"writable": True,
+                                                              "role": "primary"}}
+    result = failover("--yes", "--verify-timeout", "0.3")
+    assert result.code == ExitCode.FAILED
+    assert "answer does not name its region (expected us-west-2)" in caplog.text
