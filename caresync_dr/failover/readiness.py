@@ -49,12 +49,9 @@ def _guard(name: str, blocks: bool, body: Callable[[], Check]) -> Check:
 
 def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     """All checks for the run's scope. ``daily``: the --check set (stricter, no resume)."""
-    inv = ctx.inventory
     clients = ctx.target_clients
     db_id = ctx.target_database
-    checks: list[Check] = [Check(
-        "inventory", True, f"version {inv.version} (this tool reads {INVENTORY_VERSION}), "
-        f"stack {inv.stack}, {inv.primary.region} -> {inv.standby.region}")]
+    checks: list[Check] = [_inventory(ctx)]
     state: list[probes.DbState | None] = []
 
     def exists() -> Check:
@@ -100,6 +97,18 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     if daily:
         checks.append(_guard("lock free", False, lambda: _lock(ctx)))
     return checks
+
+
+def _inventory(ctx: FailoverContext) -> Check:
+    """The document must describe the stack asked for (its version was checked on parsing:
+    another version is a usage error before any check runs)."""
+    inv = ctx.inventory
+    detail = (f"version {inv.version} (this tool reads {INVENTORY_VERSION}), stack {inv.stack}, "
+              f"{inv.primary.region} -> {inv.standby.region}")
+    if inv.stack != ctx.options.stack:
+        return Check("inventory", False, f"the document is the {inv.stack!r} stack's, not "
+                     f"--stack {ctx.options.stack!r}: {detail}")
+    return Check("inventory", True, detail)
 
 
 def _is_replica(ctx: FailoverContext, db: probes.DbState, resuming: bool) -> Check:

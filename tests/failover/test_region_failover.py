@@ -476,3 +476,18 @@ def test_verification_needs_the_standby_region_named(
     result = failover("--yes", "--verify-timeout", "0.3")
     assert result.code == ExitCode.FAILED
     assert "answer does not name its region (expected us-west-2)" in caplog.text
+
+
+def test_an_inventory_of_another_stack_fails_the_check_and_refuses(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    data = json.loads(world.inventory.to_json())
+    data["stack"] = "staging"
+    inventory_file = tmp_path / "inventory.json"
+    inventory_file.write_text(json.dumps(data))
+    check = failover("--check", "--inventory", str(inventory_file))
+    assert check.code == ExitCode.NOT_READY, check.out
+    failing = [line for line in check.out.splitlines() if "  FAIL  " in line]
+    assert len(failing) == 1 and failing[0].startswith("inventory"), check.out
+    assert "the document is the 'staging' stack's, not --stack 'dr'" in failing[0]
+    assert failover("--yes", "--inventory", str(inventory_file)).code == ExitCode.REFUSED
+    assert_untouched(world)
