@@ -49,8 +49,12 @@ def follow_ups(ctx: FailoverContext) -> list[str]:
         ]
     return [
         "Reconcile the dr stack with reality: set `caresync-dr:standbyPromoted: \"true\"` in "
-        "Pulumi.dr.yaml, then `pulumi up -s dr` (the standby database is now a standalone "
-        "primary; do not let Pulumi re-create it as a replica).",
+        "Pulumi.dr.yaml (the standby database is now a standalone primary; do not let Pulumi "
+        "re-create it as a replica). While us-east-1 is down, update only the standby "
+        "database and app group: `pulumi up -s dr --target '<urn>' --target '<urn>'` with the "
+        "URNs of standby-database-instance and standby-app-asg from `pulumi stack "
+        "--show-urns -s dr` (README, 'After the failover'); the full `pulumi up -s dr` "
+        "(Route 53 records, us-east-1 alarms) once us-east-1's control plane is back.",
         f"Watch the new primary: {ctx.target_database} in {inv.standby.region}, alarms on "
         f"{inv.alert_topic_arn}.",
         f"Fail back once {inv.primary.region} is healthy: rebuild the prod database as a "
