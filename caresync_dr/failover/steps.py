@@ -161,7 +161,9 @@ class PromoteDatabase(Step):
         if db is not None and db.is_replica and db.status == "available":
             lag = ctx.facts.get("replica_lag", {}).get("seconds")
             ctx.fact("data_loss_exposure_seconds", lag)
-            ctx.fact("promotion_requested_at", datetime.now(UTC).isoformat())
+            # Saved before RDS is asked: a crash during the promotion is resumable only when
+            # the journal says the promotion was requested.
+            ctx.fact("promotion_requested_at", datetime.now(UTC).isoformat(), save=True)
             status = actions.promote_replica(rds, db_id, ctx.backup_retention_days)
             log.info("promotion of %s requested (status %s)", db_id, status)
         started = time.monotonic()

@@ -384,8 +384,12 @@ def test_crash_during_the_promotion_wait_then_resume_completes(
     """Killed right after PromoteReadReplica was accepted: RDS shows the replica `modifying`
     (still linked to its source) for minutes. --resume must not refuse on "available"; it
     waits for the promotion it already requested."""
+    at_crash: list[dict[str, Any]] = []
+
     def crash_after_promote(**_: Any) -> None:
         world.db(w.STANDBY, w.STANDBY_DB).status = "modifying"   # what RDS shows now
+        at_crash.append(json.loads(world.parameter(w.STANDBY,
+                                                   world.inventory.journal_parameter) or "{}"))
         raise SimulatedCrash
 
     # First, before the shim that would complete the promotion at once.
@@ -396,8 +400,9 @@ def test_crash_during_the_promotion_wait_then_resume_completes(
     world.session.events.unregister("after-call.rds.PromoteReadReplica", crash_after_promote)
     db = world.db(w.STANDBY, w.STANDBY_DB)
     assert db.status == "modifying" and db.source_db_instance_identifier
+    # Write-ahead: the journal said so before RDS was asked (not only with a later step).
+    assert at_crash[0]["facts"]["promotion_requested_at"]
     journal = json.loads(world.parameter(w.STANDBY, world.inventory.journal_parameter) or "{}")
-    assert journal["facts"]["promotion_requested_at"]
 
     def finish_when_the_step_polls(**_: Any) -> None:
         # RDS finishes the promotion while the resumed run's promote step waits (its reads run
