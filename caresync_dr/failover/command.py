@@ -320,7 +320,7 @@ class Command:
             ctx.run_id = str(take_over)
         me = LockHolder.me(ctx.run_id, ctx.options.timing.lock_heartbeat_seconds)
         lock.acquire(me, take_over_run=take_over)
-        lock.start_heartbeat(me)
+        lock.start_heartbeat(me, on_lost=ctx.stop.set)   # every wait then ends at its next poll
         try:
             try:
                 code = self._locked_run(journal, previous if take_over else None)

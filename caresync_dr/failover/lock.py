@@ -21,6 +21,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -169,21 +170,26 @@ class FailoverLock:
         raise LockedError(f"another failover run holds the lock {self.name}: "
                           f"{current.describe()}{hint}")
 
-    def start_heartbeat(self, me: LockHolder) -> None:
-        """Renew the lease every ``me.heartbeat_seconds`` until :meth:`stop_heartbeat`."""
+    def start_heartbeat(self, me: LockHolder, on_lost: Callable[[], None] | None = None
+                        ) -> None:
+        """Renew the lease every ``me.heartbeat_seconds`` until :meth:`stop_heartbeat`.
+        ``on_lost`` is called once if another run has taken the lock over (this process
+        stalled past the stale threshold): the run must stop, it no longer holds the lock."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self._beat, args=(me,), daemon=True,
+        self._thread = threading.Thread(target=self._beat, args=(me, on_lost), daemon=True,
                                         name="failover-lock-heartbeat")
         self._thread.start()
 
-    def _beat(self, me: LockHolder) -> None:
+    def _beat(self, me: LockHolder, on_lost: Callable[[], None] | None) -> None:
         while not self._stop.wait(me.heartbeat_seconds):
             try:
                 current = self.holder()
                 if current is None or not current.is_(me):
                     self.lost = True
-                    log.error("lock %s is no longer ours (now %s); stopped renewing it",
+                    log.error("lock %s is no longer ours (now %s); stopping this run",
                               self.name, current.describe() if current else "released")
+                    if on_lost is not None:
+                        on_lost()
                     return
                 renewed = replace(current, heartbeat_at=_now())
                 actions.put_parameter(self.ssm, self.name, renewed.to_json(), overwrite=True)

@@ -496,3 +496,32 @@ def test_an_inventory_of_another_stack_fails_the_check_and_refuses(
     assert "the document is the 'staging' stack's, not --stack 'dr'" in failing[0]
     assert failover("--yes", "--inventory", str(inventory_file)).code == ExitCode.REFUSED
     assert_untouched(world)
+
+
+def test_a_run_that_loses_its_lock_stops_and_leaves_the_new_holders_lock(
+        world: w.World, failover: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """This process stalled past the stale threshold and another run took the lock over: the
+    heartbeat notices, the run stops at its next poll, and the other run's lock stays."""
+    world.overrides["health"] = {"status": "ok", "region": w.STANDBY,
+                                 "database": {"writable": False, "role": "replica"}}
+    first: list[Any] = []
+    thread = threading.Thread(target=lambda: first.append(failover(
+        "--yes", "--verify-timeout", "30", "--lock-heartbeat-seconds", "0.1")))
+    thread.start()
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        while "switched_at" not in json.loads(world.parameter(
+                w.STANDBY, world.inventory.journal_parameter) or "{}").get("facts", {}):
+            assert datetime.now(UTC) < deadline, "the first run never reached the switch"
+            threading.Event().wait(0.02)
+        other = {**lock_of(world), "token": "someone-else", "holder": "bob@other-laptop"}
+        w.client("ssm", w.STANDBY).put_parameter(Name=world.inventory.lock_parameter,
+                                                 Value=json.dumps(other), Type="String",
+                                                 Overwrite=True)
+        thread.join(20)
+    finally:
+        world.overrides.pop("health", None)
+        thread.join(30)
+    assert first and first[0].code == ExitCode.FAILED, first
+    assert "is no longer ours" in caplog.text and "the run was interrupted" in caplog.text
+    assert lock_of(world)["token"] == "someone-else"
