@@ -423,23 +423,33 @@ def test_crash_during_the_promotion_wait_then_resume_completes(
     assert report["runId"] == journal["runId"] and report["dataLossExposureSeconds"] == 2.0
 
 
-def test_resume_while_the_first_run_is_alive_is_locked_and_leaves_its_lock(
-        world: w.World, failover: Any, caplog: pytest.LogCaptureFixture) -> None:
-    """Two overlapping runs: the second one's --resume must not take over a live lease, and
-    its refusal must not delete the lock of the run that is still working."""
+def run_waiting_in_verification(world: w.World, failover: Any, heartbeat: str
+                                ) -> tuple[threading.Thread, list[Any]]:
+    """A first run in a thread, returned once it is past the switch and waits in verification
+    (the health answer says "not writable" until the test removes the override)."""
     world.overrides["health"] = {"status": "ok", "region": w.STANDBY,
                                  "database": {"writable": False, "role": "replica"}}
     first: list[Any] = []
     thread = threading.Thread(target=lambda: first.append(failover(
-        "--yes", "--verify-timeout", "30", "--lock-heartbeat-seconds", "0.2")))
+        "--yes", "--verify-timeout", "30", "--lock-heartbeat-seconds", heartbeat)))
     thread.start()
+    deadline = datetime.now(UTC) + timedelta(seconds=20)
+    while "switched_at" not in json.loads(world.parameter(
+            w.STANDBY, world.inventory.journal_parameter) or "{}").get("facts", {}):
+        if datetime.now(UTC) > deadline:
+            world.overrides.pop("health", None)
+            thread.join(30)
+            raise AssertionError(f"the first run never reached the switch: {first}")
+        threading.Event().wait(0.02)
+    return thread, first
+
+
+def test_resume_while_the_first_run_is_alive_is_locked_and_leaves_its_lock(
+        world: w.World, failover: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Two overlapping runs: the second one's --resume must not take over a live lease, and
+    its refusal must not delete the lock of the run that is still working."""
+    thread, first = run_waiting_in_verification(world, failover, heartbeat="0.2")
     try:
-        # The first run is past the switch and waits in verification (the health override).
-        deadline = datetime.now(UTC) + timedelta(seconds=20)
-        while "switched_at" not in json.loads(world.parameter(
-                w.STANDBY, world.inventory.journal_parameter) or "{}").get("facts", {}):
-            assert datetime.now(UTC) < deadline, "the first run never reached the switch"
-            threading.Event().wait(0.02)
         held = lock_of(world)
         threading.Event().wait(0.5)          # a few heartbeats
         assert lock_of(world)["heartbeatAt"] > held["heartbeatAt"]
@@ -448,7 +458,7 @@ def test_resume_while_the_first_run_is_alive_is_locked_and_leaves_its_lock(
         assert "is still alive" in caplog.text and "run " + held["runId"] in caplog.text
         assert lock_of(world)["token"] == held["token"]      # still the first run's lock
     finally:
-        del world.overrides["health"]
+        world.overrides.pop("health", None)
         thread.join(30)
     assert first and first[0].code == ExitCode.OK, first
     assert_failed_over(world)
@@ -502,18 +512,8 @@ def test_a_run_that_loses_its_lock_stops_and_leaves_the_new_holders_lock(
         world: w.World, failover: Any, caplog: pytest.LogCaptureFixture) -> None:
     """This process stalled past the stale threshold and another run took the lock over: the
     heartbeat notices, the run stops at its next poll, and the other run's lock stays."""
-    world.overrides["health"] = {"status": "ok", "region": w.STANDBY,
-                                 "database": {"writable": False, "role": "replica"}}
-    first: list[Any] = []
-    thread = threading.Thread(target=lambda: first.append(failover(
-        "--yes", "--verify-timeout", "30", "--lock-heartbeat-seconds", "0.1")))
-    thread.start()
+    thread, first = run_waiting_in_verification(world, failover, heartbeat="0.1")
     try:
-        deadline = datetime.now(UTC) + timedelta(seconds=20)
-        while "switched_at" not in json.loads(world.parameter(
-                w.STANDBY, world.inventory.journal_parameter) or "{}").get("facts", {}):
-            assert datetime.now(UTC) < deadline, "the first run never reached the switch"
-            threading.Event().wait(0.02)
         other = {**lock_of(world), "token": "someone-else", "holder": "bob@other-laptop"}
         w.client("ssm", w.STANDBY).put_parameter(Name=world.inventory.lock_parameter,
                                                  Value=json.dumps(other), Type="String",
