@@ -32,6 +32,7 @@ from caresync_dr.failover.journal import Journal
 from caresync_dr.failover.lock import FailoverLock, LockHolder
 from caresync_dr.failover.options import (
     ENV_HEALTH_URL,
+    ENV_LOCK_HEARTBEAT,
     ENV_POLL,
     ENV_POLL_MAX,
     ENV_VERIFY_TIMEOUT,
@@ -64,6 +65,8 @@ environment:
   {ENV_WAIT_TIMEOUT:<35} limit for promotion and scale-up waits (default: the RTO)
   {ENV_VERIFY_TIMEOUT:<35} limit for the health URL verification (default 600)
   {ENV_HEALTH_URL:<35} health URL to verify instead of the inventory's publicHealthUrl
+  {ENV_LOCK_HEARTBEAT:<35} lock lease renewal interval (default 10); --resume
+  {"":<35} takes over a lock only after 3 missed renewals
 """
 
 
@@ -103,6 +106,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wait-timeout", type=float, metavar="S", help=f"see {ENV_WAIT_TIMEOUT}")
     parser.add_argument("--verify-timeout", type=float, metavar="S",
                         help=f"see {ENV_VERIFY_TIMEOUT}")
+    parser.add_argument("--lock-heartbeat-seconds", type=float, metavar="S",
+                        help=f"see {ENV_LOCK_HEARTBEAT}")
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, metavar="DIR",
                         help="where Pulumi.<stack>.yaml lives (default: the repository)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -124,7 +129,7 @@ def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None
         report=args.report, journal_file=args.journal_file or journal_file,
         health_url=args.health_url or env.get(ENV_HEALTH_URL) or None,
         timing=timing_from(args.poll_seconds, args.poll_max_seconds, args.wait_timeout,
-                           args.verify_timeout, env))
+                           args.verify_timeout, env, heartbeat=args.lock_heartbeat_seconds))
 
 
 def load_inventory(options: RunOptions, project_dir: Path,
@@ -313,8 +318,9 @@ class Command:
                                               and previous) else None
         if take_over:
             ctx.run_id = str(take_over)
-        me = LockHolder.me(ctx.run_id)
+        me = LockHolder.me(ctx.run_id, ctx.options.timing.lock_heartbeat_seconds)
         lock.acquire(me, take_over_run=take_over)
+        lock.start_heartbeat(me, on_lost=ctx.stop.set)   # every wait then ends at its next poll
         try:
             try:
                 code = self._locked_run(journal, previous if take_over else None)
@@ -329,6 +335,10 @@ class Command:
                 journal.finish("interrupted")
             lock.release(me)
             raise
+        finally:
+            # Whatever ends this process (even a bug) ends the lease: the lock stays behind
+            # for --resume, and goes stale after 3 heartbeats.
+            lock.stop_heartbeat()
         lock.release(me)
         return code
 

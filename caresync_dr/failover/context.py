@@ -144,8 +144,8 @@ class FailoverContext:
         return self.options.health_url or self.inventory.dns.public_health_url
 
     # --- facts found on the way (also journaled) ------------------------------------------
-    def fact(self, key: str, value: Any) -> None:
+    def fact(self, key: str, value: Any, save: bool = False) -> None:
         with self._mutex:
             self.facts[key] = value
         if self.journal is not None:
-            self.journal.fact(key, value)
+            self.journal.fact(key, value, save=save)

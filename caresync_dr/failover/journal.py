@@ -71,10 +71,13 @@ class Journal:
             self.data["steps"] = steps
             self._save()
 
-    def fact(self, key: str, value: Any) -> None:
-        """Kept in memory; saved with the next step record (one write fewer on the way)."""
+    def fact(self, key: str, value: Any, save: bool = False) -> None:
+        """Kept in memory; saved with the next step record (one write fewer on the way), or
+        now with ``save`` (write-ahead, before an action a resumed run must know about)."""
         with self._mutex:
             self.data.setdefault("facts", {})[key] = value
+            if save:
+                self._save()
 
     def finish(self, status: str, **extra: Any) -> None:
         with self._mutex:

@@ -19,11 +19,14 @@ ENV_POLL_MAX = "CARESYNC_DR_POLL_MAX_SECONDS"
 ENV_WAIT_TIMEOUT = "CARESYNC_DR_WAIT_TIMEOUT_SECONDS"
 ENV_VERIFY_TIMEOUT = "CARESYNC_DR_VERIFY_TIMEOUT_SECONDS"
 ENV_HEALTH_URL = "CARESYNC_DR_HEALTH_URL"
+ENV_LOCK_HEARTBEAT = "CARESYNC_DR_LOCK_HEARTBEAT_SECONDS"
 
 DEFAULT_POLL_SECONDS = 5.0
 # Route 53 needs failure_threshold x interval to mark the PRIMARY record unhealthy, resolvers
 # then wait out the record TTL: ten minutes covers 3 x 30 s checks plus a 300 s TTL.
 DEFAULT_VERIFY_TIMEOUT_SECONDS = 600.0
+# The lock's lease: renewed this often; --resume takes over after 3 missed renewals.
+DEFAULT_LOCK_HEARTBEAT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Timing:
     poll_max_seconds: float
     wait_timeout_seconds: float | None   # None: the stack's RTO
     verify_timeout_seconds: float
+    lock_heartbeat_seconds: float = DEFAULT_LOCK_HEARTBEAT_SECONDS
 
     def policy(self, timeout: float) -> PollPolicy:
         return PollPolicy(interval=self.poll_seconds, max_interval=self.poll_max_seconds,
@@ -68,7 +72,8 @@ def _positive(name: str, raw: str | float | None, default: float | None) -> floa
 
 
 def timing_from(poll: float | None, poll_max: float | None, wait_timeout: float | None,
-                verify_timeout: float | None, environ: dict[str, str] | None = None) -> Timing:
+                verify_timeout: float | None, environ: dict[str, str] | None = None, *,
+                heartbeat: float | None = None) -> Timing:
     """Flags win over environment variables, which win over defaults."""
     env = dict(os.environ) if environ is None else environ
     poll_s = _positive("--poll-seconds", poll if poll is not None else env.get(ENV_POLL),
@@ -84,5 +89,9 @@ def timing_from(poll: float | None, poll_max: float | None, wait_timeout: float 
     verify_s = _positive("--verify-timeout", verify_timeout if verify_timeout is not None
                          else env.get(ENV_VERIFY_TIMEOUT), DEFAULT_VERIFY_TIMEOUT_SECONDS)
     assert verify_s is not None
+    heartbeat_s = _positive("--lock-heartbeat-seconds", heartbeat if heartbeat is not None
+                            else env.get(ENV_LOCK_HEARTBEAT), DEFAULT_LOCK_HEARTBEAT_SECONDS)
+    assert heartbeat_s is not None
     return Timing(poll_seconds=poll_s, poll_max_seconds=max(poll_s, poll_max_s),
-                  wait_timeout_seconds=wait_s, verify_timeout_seconds=verify_s)
+                  wait_timeout_seconds=wait_s, verify_timeout_seconds=verify_s,
+                  lock_heartbeat_seconds=heartbeat_s)

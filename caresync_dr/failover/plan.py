@@ -29,6 +29,7 @@ def build_plan(scope: Scope) -> tuple[Stage, ...]:
         )
     return (
         Stage((steps.PromoteDatabase(),)),
+        Stage((steps.FenceOldPrimaryDatabase(),)),
         Stage((steps.PointAppAtDatabase(),)),
         Stage((steps.RefreshApp(),)),
         Stage((steps.VerifyService(),)),

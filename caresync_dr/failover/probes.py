@@ -94,8 +94,12 @@ class LagReading:
         if self.seconds is None:
             return "unknown (no ReplicaLag datapoint in the window)"
         when = self.at.strftime("%H:%M:%SZ") if self.at else "?"
+        age = ""
+        if self.at is not None:
+            minutes = (datetime.now(UTC) - self.at).total_seconds() / 60
+            age = f" ({minutes:.0f} min old)"
         tail = "" if self.replication_active else "; replication has since stopped"
-        return f"{self.seconds:.0f} s at {when}{tail}"
+        return f"{self.seconds:.0f} s at {when}{age}{tail}"
 
 
 def replica_lag(cloudwatch: CloudWatchClient, identifier: str, window_minutes: int,
@@ -211,12 +215,13 @@ class HealthReading:
     body: dict[str, Any] | None = None
 
 
-def health_of(url: str, expected_region: str | None, timeout: tuple[float, float] = (3.0, 5.0)
-              ) -> HealthReading:
+def health_of(url: str, expected_region: str | None, timeout: tuple[float, float] = (3.0, 5.0),
+              require_region: bool = False) -> HealthReading:
     """ok when the site answers 200 with status ok and a writable primary database.
 
     When the body names a ``region`` it must be ``expected_region``: an answer from the old
-    site (DNS not yet moved) does not count.
+    site (DNS not yet moved) does not count. ``require_region``: an answer without ``region``
+    does not count either (a regional failover cannot tell it from the old site's).
     """
     try:
         response = requests.get(url, timeout=timeout, headers={"Cache-Control": "no-cache"})
@@ -235,6 +240,9 @@ def health_of(url: str, expected_region: str | None, timeout: tuple[float, float
     region = body.get("region")
     if body.get("status") != "ok":
         return HealthReading(False, f"status is {body.get('status')!r}, not 'ok'", body)
+    if expected_region and region is None and require_region:
+        return HealthReading(False, f"answer does not name its region (expected "
+                             f"{expected_region}): it may come from the old site", body)
     if expected_region and region is not None and region != expected_region:
         return HealthReading(False, f"answered from {region}, not {expected_region}", body)
     if database.get("writable") is not True:

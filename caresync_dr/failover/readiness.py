@@ -17,6 +17,14 @@ from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.lock import FailoverLock
 from caresync_dr.inventory import INVENTORY_VERSION
 
+# RDS statuses while a promotion it accepted is under way (it modifies, reboots, then backs up).
+PROMOTING_STATUSES = ("modifying", "rebooting", "backing-up")
+# How far back to look for the last non-negative ReplicaLag: RDS reports -1 every minute once
+# the source is gone, and a failover may start hours into the outage. One request at a 60 s
+# period returns at most 1,440 datapoints, hence the limit.
+LAG_LOOKBACK_MINUTES = 180
+LAG_LOOKBACK_LIMIT_MINUTES = 1440
+
 
 @dataclass(frozen=True)
 class Check:
@@ -41,12 +49,9 @@ def _guard(name: str, blocks: bool, body: Callable[[], Check]) -> Check:
 
 def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     """All checks for the run's scope. ``daily``: the --check set (stricter, no resume)."""
-    inv = ctx.inventory
     clients = ctx.target_clients
     db_id = ctx.target_database
-    checks: list[Check] = [Check(
-        "inventory", True, f"version {inv.version} (this tool reads {INVENTORY_VERSION}), "
-        f"stack {inv.stack}, {inv.primary.region} -> {inv.standby.region}")]
+    checks: list[Check] = [_inventory(ctx)]
     state: list[probes.DbState | None] = []
 
     def exists() -> Check:
@@ -60,10 +65,11 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     checks.append(_guard("replica exists", True, exists))
     db = state[0] if state else None
     resuming = ctx.options.resume and not daily
+    # A resumed run whose promotion RDS already accepted: the promote step waits for it.
+    requested = ctx.facts.get("promotion_requested_at") if resuming else None
     if db is not None:
         checks.append(_is_replica(ctx, db, resuming))
-        checks.append(Check("replica available", db.status == "available",
-                            f"status {db.status}"))
+        checks.append(_available(db, requested))
         if daily:
             checks.append(Check(
                 "replica replicating", db.replication_status == "replicating"
@@ -80,6 +86,9 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
         if daily:
             checks.append(_guard("load balancer targets", False, lambda: _targets(ctx)))
         checks.append(_guard("traffic switch", True, lambda: _switch(ctx, daily)))
+        if daily:
+            checks.append(_guard("replica follows the writer", False,
+                                 lambda: _follows_writer(ctx)))
     else:
         checks.append(_guard("endpoint parameter", True, lambda: Check(
             "endpoint parameter",
@@ -88,6 +97,18 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     if daily:
         checks.append(_guard("lock free", False, lambda: _lock(ctx)))
     return checks
+
+
+def _inventory(ctx: FailoverContext) -> Check:
+    """The document must describe the stack asked for (its version was checked on parsing:
+    another version is a usage error before any check runs)."""
+    inv = ctx.inventory
+    detail = (f"version {inv.version} (this tool reads {INVENTORY_VERSION}), stack {inv.stack}, "
+              f"{inv.primary.region} -> {inv.standby.region}")
+    if inv.stack != ctx.options.stack:
+        return Check("inventory", False, f"the document is the {inv.stack!r} stack's, not "
+                     f"--stack {ctx.options.stack!r}: {detail}")
+    return Check("inventory", True, detail)
 
 
 def _is_replica(ctx: FailoverContext, db: probes.DbState, resuming: bool) -> Check:
@@ -105,13 +126,30 @@ def _is_replica(ctx: FailoverContext, db: probes.DbState, resuming: bool) -> Che
                  "continue with --resume")
 
 
+def _available(db: probes.DbState, promotion_requested: str | None) -> Check:
+    name = "replica available"
+    if db.status == "available":
+        return Check(name, True, f"status {db.status}")
+    if promotion_requested and db.status in PROMOTING_STATUSES:
+        return Check(name, True, f"status {db.status}: the promotion requested at "
+                     f"{promotion_requested} is under way; the promote step waits for it")
+    return Check(name, False, f"status {db.status}")
+
+
 def _lag(ctx: FailoverContext, db: probes.DbState, daily: bool) -> Check:
     name = "replica lag within RPO"
     rpo_s = ctx.inventory.objectives.rpo_minutes * 60
     if not db.is_replica and not daily:
         return Check(name, True, "already promoted; lag no longer applies")
+    requested = ctx.facts.get("promotion_requested_at")
+    if ctx.options.resume and not daily and requested:
+        return Check(name, True, f"promotion already requested at {requested}; the exposure "
+                     "was recorded then")
+    objectives = ctx.inventory.objectives
     reading = probes.replica_lag(ctx.target_clients.cloudwatch(), db.identifier,
-                                 window_minutes=max(15, ctx.inventory.objectives.rpo_minutes))
+                                 window_minutes=min(LAG_LOOKBACK_LIMIT_MINUTES, max(
+                                     LAG_LOOKBACK_MINUTES, objectives.rpo_minutes,
+                                     objectives.rto_minutes)))
     ctx.facts.setdefault("replica_lag", {"seconds": reading.seconds,
                                          "at": reading.at.isoformat() if reading.at else None,
                                          "replication_active": reading.replication_active})
@@ -120,6 +158,31 @@ def _lag(ctx: FailoverContext, db: probes.DbState, daily: bool) -> Check:
     if not ok and ctx.options.force and not daily:
         return Check(name, False, detail + "; overridden by --force", overridden=True)
     return Check(name, ok, detail)
+
+
+def _follows_writer(ctx: FailoverContext) -> Check:
+    """After a --scope database failover the app writes to the promoted in-region replica,
+    while the standby replica still follows the old primary: a region failover would lose
+    every write since. The app's endpoint parameter (primary region) names the writer."""
+    name = "replica follows the writer"
+    primary = ctx.inventory.primary
+    writer = probes.read_parameter(ctx.primary.ssm(), primary.database.endpoint_parameter)
+    source = probes.describe_database(ctx.primary.rds(), primary.database.identifier)
+    if source is None:
+        return Check(name, False, f"the replica's source {primary.database.identifier} is "
+                     f"not found in {primary.region}", blocks=False)
+    source_endpoint = f"{source.endpoint}:{source.port or 5432}"
+    if writer is None:
+        return Check(name, False, f"{primary.database.endpoint_parameter} not found in "
+                     f"{primary.region}: cannot tell which database the app writes to",
+                     blocks=False)
+    if writer != source_endpoint:
+        return Check(name, False, f"the app writes to {writer.split('.')[0]} ({writer}), but "
+                     f"{ctx.inventory.standby.database.identifier} replicates from "
+                     f"{primary.database.identifier}: rebuild the dr replica from the new "
+                     "writer (a region failover now would lose data)", blocks=False)
+    return Check(name, True, f"{primary.database.identifier} is the app's writer "
+                 f"({writer})", blocks=False)
 
 
 def _app(ctx: FailoverContext) -> Check:

@@ -16,14 +16,16 @@ from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.journal import StepRecord
 
 log = logging.getLogger(__name__)
-FENCE_STEPS = ("fence-primary-app", "fence-primary-database")
+# --scope database fences only the old primary database: its app tier is the one being
+# repointed, and its region is healthy.
+FENCE_STEPS = {"region": ("fence-primary-app", "fence-primary-database"),
+               "database": ("fence-primary-database",)}
 
 
 def fenced_status(ctx: FailoverContext, records: dict[str, StepRecord]) -> str:
-    if ctx.options.scope != "region":
-        return "not applicable"
-    outcomes = [records[n].outcome for n in FENCE_STEPS if n in records]
-    if len(outcomes) == len(FENCE_STEPS) and all(o in ("done", "skipped") for o in outcomes):
+    names = FENCE_STEPS[ctx.options.scope]
+    outcomes = [records[n].outcome for n in names if n in records]
+    if len(outcomes) == len(names) and all(o in ("done", "skipped") for o in outcomes):
         return "fenced"
     return "not confirmed"
 
@@ -37,12 +39,22 @@ def follow_ups(ctx: FailoverContext) -> list[str]:
             f"{inv.primary.database.identifier} is replaced, then `pulumi up -s prod`.",
             f"Keep {inv.primary.database.identifier} for forensics until the cause is known; "
             "create a new in-region replica so --scope database is possible again.",
+            f"The cross-region dr replica {inv.standby.database.identifier} in "
+            f"{inv.standby.region} still replicates from the old primary "
+            f"{inv.primary.database.identifier}, which takes no writes now: a region failover "
+            "now would lose every write since this failover. Once the prod stack is reconciled, "
+            f"rebuild it as a replica of {ctx.target_database} (`pulumi up -s dr`); "
+            "`python scripts/failover.py --check` (region scope) fails until then.",
             "Run `python scripts/failover.py --check` until it passes again.",
         ]
     return [
         "Reconcile the dr stack with reality: set `caresync-dr:standbyPromoted: \"true\"` in "
-        "Pulumi.dr.yaml, then `pulumi up -s dr` (the standby database is now a standalone "
-        "primary; do not let Pulumi re-create it as a replica).",
+        "Pulumi.dr.yaml (the standby database is now a standalone primary; do not let Pulumi "
+        "re-create it as a replica). While us-east-1 is down, update only the standby "
+        "database and app group: `pulumi up -s dr --target '<urn>' --target '<urn>'` with the "
+        "URNs of standby-database-instance and standby-app-asg from `pulumi stack "
+        "--show-urns -s dr` (README, 'After the failover'); the full `pulumi up -s dr` "
+        "(Route 53 records, us-east-1 alarms) once us-east-1's control plane is back.",
         f"Watch the new primary: {ctx.target_database} in {inv.standby.region}, alarms on "
         f"{inv.alert_topic_arn}.",
         f"Fail back once {inv.primary.region} is healthy: rebuild the prod database as a "

@@ -123,6 +123,17 @@ class FencePrimaryDatabase(Step):
         return f"revoked {revoked} ingress rule(s) of {group} in {ctx.primary.region}"
 
 
+class FenceOldPrimaryDatabase(FencePrimaryDatabase):
+    """--scope database: the primary region is healthy, so fencing is required, not best
+    effort. Until the refresh has replaced every app instance, the old ones keep writing to
+    the old primary; cutting its ingress first stops writes that the new writer would never
+    see. Needs the in-region replicas on a security group of their own (the stack's)."""
+
+    title = ("Fence the old primary database: revoke its security group ingress (before the "
+             "app is repointed)")
+    best_effort = False
+
+
 # --- the standby site ------------------------------------------------------------------------
 
 class PromoteDatabase(Step):
@@ -150,7 +161,9 @@ class PromoteDatabase(Step):
         if db is not None and db.is_replica and db.status == "available":
             lag = ctx.facts.get("replica_lag", {}).get("seconds")
             ctx.fact("data_loss_exposure_seconds", lag)
-            ctx.fact("promotion_requested_at", datetime.now(UTC).isoformat())
+            # Saved before RDS is asked: a crash during the promotion is resumable only when
+            # the journal says the promotion was requested.
+            ctx.fact("promotion_requested_at", datetime.now(UTC).isoformat(), save=True)
             status = actions.promote_replica(rds, db_id, ctx.backup_retention_days)
             log.info("promotion of %s requested (status %s)", db_id, status)
         started = time.monotonic()
@@ -282,8 +295,12 @@ class VerifyService(Step):
         url = ctx.health_url
         expected_region = ctx.target.region
         started = time.monotonic()
+        # A regional failover must see the standby region named: an answer without it may
+        # come from the old site. Inside one region (--scope database) it is optional.
+        require_region = ctx.options.scope == "region"
         reading = wait_until(f"{url} to report a writable database",
-                             lambda: probes.health_of(url, expected_region),
+                             lambda: probes.health_of(url, expected_region,
+                                                      require_region=require_region),
                              lambda r: None if r.ok else r.detail,
                              ctx.options.timing.policy(ctx.options.timing.verify_timeout_seconds),
                              ctx.stop)

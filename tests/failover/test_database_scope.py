@@ -28,10 +28,24 @@ def test_database_scope_promotes_the_in_region_replica_and_repoints_the_app(
     # The standby region is not touched by an in-region repair.
     assert world.switch_value() == "PRIMARY"
     assert world.db(w.STANDBY, w.STANDBY_DB).source_db_instance_identifier
+    # The old primary is fenced (its security group has no ingress left) before the app was
+    # repointed; the promoted replica's own group is untouched.
+    ec2 = w.client("ec2", w.PRIMARY)
+    old_sg = world.inventory.primary.database.security_group_id
+    assert ec2.describe_security_groups(GroupIds=[old_sg])["SecurityGroups"][0][
+        "IpPermissions"] == []
+    replica_sgs = [g["VpcSecurityGroupId"] for g in replica["VpcSecurityGroups"]]
+    assert old_sg not in replica_sgs
+    assert all(ec2.describe_security_groups(GroupIds=[g])["SecurityGroups"][0]["IpPermissions"]
+               for g in replica_sgs)
+    seen = world.calls.seen     # the endpoint parameter is the only put in the primary region
+    assert seen.index(("ec2", "RevokeSecurityGroupIngress", w.PRIMARY)) < seen.index(
+        ("ssm", "PutParameter", w.PRIMARY))
     report = json.loads(report_path.read_text())
-    assert report["scope"] == "database" and report["fenced"] == "not applicable"
+    assert report["scope"] == "database" and report["fenced"] == "fenced"
     assert [s["name"] for s in report["steps"]] == [
-        "promote-database", "point-app-at-database", "refresh-app", "verify", "notify"]
+        "promote-database", "fence-primary-database", "point-app-at-database", "refresh-app",
+        "verify", "notify"]
     assert report["newWriter"]["identifier"] == w.PRIMARY_REPLICA
     assert report["dataLossExposureSeconds"] == 0.5
     # Running it again finds everything done.
@@ -61,3 +75,31 @@ def test_database_scope_refuses_and_changes_nothing(
     assert world.parameter(w.PRIMARY, world.inventory.primary.database.endpoint_parameter) \
         == before
     assert world.parameter(w.STANDBY, world.inventory.lock_parameter) is None
+
+
+def test_after_a_database_failover_the_dr_replica_must_be_rebuilt(
+        world: w.World, failover: Any) -> None:
+    """The cross-region replica still follows the old (now fenced) primary: the follow-ups
+    say so, and the daily region --check fails until it is rebuilt from the new writer."""
+    assert failover("--check").code == ExitCode.OK
+    result = failover("--scope", "database", "--yes")
+    assert result.code == ExitCode.OK, result.out
+    follow_ups = result.out.split("Follow-ups:")[1]
+    assert (f"{w.STANDBY_DB} in {w.STANDBY} still replicates from the old primary "
+            f"{w.PRIMARY_DB}") in follow_ups
+    assert f"rebuild it as a replica of {w.PRIMARY_REPLICA}" in follow_ups
+    assert "a region failover now would lose" in follow_ups
+    check = failover("--check")
+    assert check.code == ExitCode.NOT_READY, check.out
+    failing = [line for line in check.out.splitlines() if "  FAIL  " in line]
+    assert len(failing) == 1, check.out
+    assert failing[0].startswith("replica follows the writer")
+    assert f"the app writes to {w.PRIMARY_REPLICA}" in failing[0]
+
+
+def test_verification_accepts_an_answer_without_region_inside_one_region(
+        world: w.World, failover: Any) -> None:
+    world.overrides["health"] = {"status": "ok", "database": {"writable": True,
+                                                              "role": "primary"}}
+    result = failover("--scope", "database", "--yes")
+    assert result.code == ExitCode.OK, result.out

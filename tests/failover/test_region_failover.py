@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +115,8 @@ def test_check_passes_on_a_healthy_pair(world: w.World, failover: Any) -> None:
     rows = {line.split("  ")[0]: line.split()[-1] for line in table}
     assert set(rows) == {"inventory", "replica exists", "is a read replica", "replica available",
                          "replica replicating", "replica lag within RPO", "app tier",
-                         "load balancer targets", "traffic switch", "lock free"}
+                         "load balancer targets", "traffic switch", "lock free",
+                         "replica follows the writer"}
     assert all("  ok  " in line for line in table), table
     assert "ready: a failover would succeed now" in result.out
     assert mutating(world) == []
@@ -188,6 +191,19 @@ class SimulatedCrash(BaseException):
     """Like kill -9: not an error the tool handles, so nothing is cleaned up."""
 
 
+def lock_of(world: w.World) -> dict[str, Any]:
+    return dict(json.loads(world.parameter(w.STANDBY, world.inventory.lock_parameter) or "{}"))
+
+
+def age_lock(world: w.World, seconds: float) -> None:
+    """Time passes after a crash: the dead holder's last heartbeat is ``seconds`` old."""
+    lock = lock_of(world)
+    lock["heartbeatAt"] = (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
+    w.client("ssm", w.STANDBY).put_parameter(Name=world.inventory.lock_parameter,
+                                             Value=json.dumps(lock), Type="String",
+                                             Overwrite=True)
+
+
 def test_crash_after_promotion_then_resume_ends_consistent(
         world: w.World, failover: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     crashed: list[str] = []
@@ -210,6 +226,11 @@ def test_crash_after_promotion_then_resume_ends_consistent(
     # A plain rerun is refused: the crashed run still holds the lock.
     assert failover("--yes").code == ExitCode.LOCKED
     assert "continue it with --resume" in caplog.text
+    # So is --resume while the lease is fresh: a dead run cannot be told from a live one yet.
+    assert failover("--yes", "--resume").code == ExitCode.LOCKED
+    assert "is still alive" in caplog.text and "last heartbeat" in caplog.text
+    assert lock_of(world) == lock
+    age_lock(world, 3 * 10 + 1)    # three missed heartbeats of the default 10 s: stale
 
     report_path = tmp_path / "resumed.json"
     result = failover("--yes", "--resume", "--report", str(report_path))
@@ -356,3 +377,151 @@ def test_throttling_beyond_the_budget_fails_resumably(world: w.World, failover: 
     resumed = failover("--yes", "--resume")
     assert resumed.code == ExitCode.OK, resumed.out
     assert_failed_over(world)
+
+
+def test_crash_during_the_promotion_wait_then_resume_completes(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    """Killed right after PromoteReadReplica was accepted: RDS shows the replica `modifying`
+    (still linked to its source) for minutes. --resume must not refuse on "available"; it
+    waits for the promotion it already requested."""
+    at_crash: list[dict[str, Any]] = []
+
+    def crash_after_promote(**_: Any) -> None:
+        world.db(w.STANDBY, w.STANDBY_DB).status = "modifying"   # what RDS shows now
+        at_crash.append(json.loads(world.parameter(w.STANDBY,
+                                                   world.inventory.journal_parameter) or "{}"))
+        raise SimulatedCrash
+
+    # First, before the shim that would complete the promotion at once.
+    world.session.events.register_first("after-call.rds.PromoteReadReplica",
+                                        crash_after_promote)
+    with pytest.raises(SimulatedCrash):
+        failover("--yes", "--report", str(tmp_path / "first.json"))
+    world.session.events.unregister("after-call.rds.PromoteReadReplica", crash_after_promote)
+    db = world.db(w.STANDBY, w.STANDBY_DB)
+    assert db.status == "modifying" and db.source_db_instance_identifier
+    # Write-ahead: the journal said so before RDS was asked (not only with a later step).
+    assert at_crash[0]["facts"]["promotion_requested_at"]
+    journal = json.loads(world.parameter(w.STANDBY, world.inventory.journal_parameter) or "{}")
+
+    def finish_when_the_step_polls(**_: Any) -> None:
+        # RDS finishes the promotion while the resumed run's promote step waits (its reads run
+        # in the runner's threads; the preflight's run in the main thread and sees `modifying`).
+        if threading.current_thread().name.startswith("failover"):
+            w.complete_promotion({"DBInstanceIdentifier": w.STANDBY_DB})
+
+    world.session.events.register("after-call.rds.DescribeDBInstances",
+                                  finish_when_the_step_polls)
+    age_lock(world, 60)
+    report_path = tmp_path / "resumed.json"
+    result = failover("--yes", "--resume", "--report", str(report_path))
+    assert result.code == ExitCode.OK, result.out
+    assert "status modifying" in result.out          # the preflight saw the promotion under way
+    assert_failed_over(world)
+    assert world.calls.count("PromoteReadReplica") == 1
+    report = json.loads(report_path.read_text())
+    assert report["runId"] == journal["runId"] and report["dataLossExposureSeconds"] == 2.0
+
+
+def run_waiting_in_verification(world: w.World, failover: Any, heartbeat: str
+                                ) -> tuple[threading.Thread, list[Any]]:
+    """A first run in a thread, returned once it is past the switch and waits in verification
+    (the health answer says "not writable" until the test removes the override)."""
+    world.overrides["health"] = {"status": "ok", "region": w.STANDBY,
+                                 "database": {"writable": False, "role": "replica"}}
+    first: list[Any] = []
+    thread = threading.Thread(target=lambda: first.append(failover(
+        "--yes", "--verify-timeout", "30", "--lock-heartbeat-seconds", heartbeat)))
+    thread.start()
+    deadline = datetime.now(UTC) + timedelta(seconds=20)
+    while "switched_at" not in json.loads(world.parameter(
+            w.STANDBY, world.inventory.journal_parameter) or "{}").get("facts", {}):
+        if datetime.now(UTC) > deadline:
+            world.overrides.pop("health", None)
+            thread.join(30)
+            raise AssertionError(f"the first run never reached the switch: {first}")
+        threading.Event().wait(0.02)
+    return thread, first
+
+
+def test_resume_while_the_first_run_is_alive_is_locked_and_leaves_its_lock(
+        world: w.World, failover: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Two overlapping runs: the second one's --resume must not take over a live lease, and
+    its refusal must not delete the lock of the run that is still working."""
+    thread, first = run_waiting_in_verification(world, failover, heartbeat="0.2")
+    try:
+        held = lock_of(world)
+        threading.Event().wait(0.5)          # a few heartbeats
+        assert lock_of(world)["heartbeatAt"] > held["heartbeatAt"]
+        second = failover("--yes", "--resume")
+        assert second.code == ExitCode.LOCKED
+        assert "is still alive" in caplog.text and "run " + held["runId"] in caplog.text
+        assert lock_of(world)["token"] == held["token"]      # still the first run's lock
+    finally:
+        world.overrides.pop("health", None)
+        thread.join(30)
+    assert first and first[0].code == ExitCode.OK, first
+    assert_failed_over(world)
+    assert world.calls.count("PromoteReadReplica") == 1
+
+
+def test_lag_from_before_replication_stopped_half_an_hour_ago_is_accepted(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    """The failover starts 30 min after the primary region went away: RDS has published -1
+    every minute since. The last good datapoint is the exposure; it is still found."""
+    cloudwatch_backends[DEFAULT_ACCOUNT_ID][w.STANDBY].metric_data.clear()
+    w.put_lag(w.STANDBY, w.STANDBY_DB, 5.0, minutes_ago=30)
+    for minutes_ago in (29, 20, 10, 1):
+        w.put_lag(w.STANDBY, w.STANDBY_DB, -1, minutes_ago=minutes_ago)
+    report_path = tmp_path / "run.json"
+    result = failover("--yes", "--report", str(report_path))
+    assert result.code == ExitCode.OK, result.out
+    lag_row = next(line for line in result.out.splitlines()
+                   if line.startswith("replica lag within RPO"))
+    assert "  ok  " in lag_row and "5 s at" in lag_row and "30 min old" in lag_row, lag_row
+    assert "replication has since stopped" in lag_row
+    assert json.loads(report_path.read_text())["dataLossExposureSeconds"] == 5.0
+
+
+def test_verification_needs_the_standby_region_named(
+        world: w.World, failover: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A writable answer that does not say where it comes from may be the old site's."""
+    world.overrides["health"] = {"status": "ok", "database": {"writable": True,
+                                                              "role": "primary"}}
+    result = failover("--yes", "--verify-timeout", "0.3")
+    assert result.code == ExitCode.FAILED
+    assert "answer does not name its region (expected us-west-2)" in caplog.text
+
+
+def test_an_inventory_of_another_stack_fails_the_check_and_refuses(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    data = json.loads(world.inventory.to_json())
+    data["stack"] = "staging"
+    inventory_file = tmp_path / "inventory.json"
+    inventory_file.write_text(json.dumps(data))
+    check = failover("--check", "--inventory", str(inventory_file))
+    assert check.code == ExitCode.NOT_READY, check.out
+    failing = [line for line in check.out.splitlines() if "  FAIL  " in line]
+    assert len(failing) == 1 and failing[0].startswith("inventory"), check.out
+    assert "the document is the 'staging' stack's, not --stack 'dr'" in failing[0]
+    assert failover("--yes", "--inventory", str(inventory_file)).code == ExitCode.REFUSED
+    assert_untouched(world)
+
+
+def test_a_run_that_loses_its_lock_stops_and_leaves_the_new_holders_lock(
+        world: w.World, failover: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """This process stalled past the stale threshold and another run took the lock over: the
+    heartbeat notices, the run stops at its next poll, and the other run's lock stays."""
+    thread, first = run_waiting_in_verification(world, failover, heartbeat="0.1")
+    try:
+        other = {**lock_of(world), "token": "someone-else", "holder": "bob@other-laptop"}
+        w.client("ssm", w.STANDBY).put_parameter(Name=world.inventory.lock_parameter,
+                                                 Value=json.dumps(other), Type="String",
+                                                 Overwrite=True)
+        thread.join(20)
+    finally:
+        world.overrides.pop("health", None)
+        thread.join(30)
+    assert first and first[0].code == ExitCode.FAILED, first
+    assert "is no longer ours" in caplog.text and "the run was interrupted" in caplog.text
+    assert lock_of(world)["token"] == "someone-else"

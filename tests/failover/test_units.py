@@ -63,6 +63,24 @@ def test_health_contract(answer: dict[str, Any], ok: bool, fragment: str) -> Non
     assert fragment in reading.detail
 
 
+@pytest.mark.parametrize(("require_region", "ok"), [(True, False), (False, True)])
+def test_health_without_region_counts_only_where_region_is_optional(
+        require_region: bool, ok: bool) -> None:
+    """--scope region: an answer that does not name its region may come from the old site
+    (DNS not moved yet), so it does not count. --scope database: one region, optional."""
+    answer = {"status": "ok", "database": {"writable": True, "role": "primary"}}
+    server = w.start_health_server(lambda: answer)
+    try:
+        reading = probes.health_of(f"http://127.0.0.1:{server.server_address[1]}/api/health",
+                                   "us-west-2", require_region=require_region)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert reading.ok is ok, reading.detail
+    if not ok:
+        assert "does not name its region (expected us-west-2)" in reading.detail
+
+
 def test_health_of_an_unreachable_url_is_not_ok() -> None:
     from caresync_dr.pg.cluster import free_port
 

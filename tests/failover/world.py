@@ -388,8 +388,16 @@ def seed() -> tuple[Inventory, str, str]:
         DBInstanceClass="db.r6g.large", AllocatedStorage=100, MasterUsername="caresync_admin",
         ManageMasterUserPassword=True, StorageEncrypted=True, BackupRetentionPeriod=30,
         VpcSecurityGroupIds=[p_db_sg], DeletionProtection=True)["DBInstance"]
+    # The in-region replica has a security group of its own (as the stack creates it), so
+    # fencing the old primary (--scope database) leaves the replica reachable.
+    p_replica_sg = p_ec2.create_security_group(GroupName="db-replica", Description="db replica",
+                                               VpcId=p_vpc)["GroupId"]
+    p_ec2.authorize_security_group_ingress(GroupId=p_replica_sg, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+        "UserIdGroupPairs": [{"GroupId": p_app_sg}]}])
     p_rds.create_db_instance_read_replica(DBInstanceIdentifier=PRIMARY_REPLICA,
-                                          SourceDBInstanceIdentifier=PRIMARY_DB)
+                                          SourceDBInstanceIdentifier=PRIMARY_DB,
+                                          VpcSecurityGroupIds=[p_replica_sg])
     s_rds = client("rds", STANDBY)
     standby = s_rds.create_db_instance_read_replica(
         DBInstanceIdentifier=STANDBY_DB, SourceDBInstanceIdentifier=primary["DBInstanceArn"],

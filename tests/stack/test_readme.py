@@ -29,3 +29,14 @@ def test_configuration_reference_lists_every_setting() -> None:
 def test_outputs_table_lists_every_stack_output(prod_linked: ProgramRun,
                                                 dr: ProgramRun) -> None:
     assert _table_names("outputs") == set(prod_linked.outputs) | set(dr.outputs)
+
+
+def test_outage_section_targets_urns_the_dr_program_creates(dr_promoted: ProgramRun) -> None:
+    """'After the failover' tells the operator to `pulumi up -s dr --target <urn>` while
+    us-east-1 is down: each URN quoted there must be one the promoted dr stack has."""
+    text = README.read_text()
+    body = text.split("<!-- section: outage (issue 3) -->", 1)[1].split("<!-- section:", 1)[0]
+    quoted = set(re.findall(r"--target '(urn:pulumi:[^']+)'", body))
+    assert len(quoted) == 2, quoted
+    urns = {r.urn for r in dr_promoted.resources}
+    assert quoted <= urns, quoted - urns
