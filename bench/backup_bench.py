@@ -9,10 +9,13 @@ data times:
   baseline restore  gunzip -c base.sql.gz | psql (into a fresh database)
   project backup    caresync_dr.backup.create.take_backup (pg_dump -Fc -Z0 | zstd | AES-256-GCM,
                     per-table fingerprints in the dump's snapshot)
-  project restore   caresync_dr.backup.rollback.rollback(..., swap_in=False): checksum, decrypt,
-                    pg_restore --jobs, then verification against the manifest (reported apart)
+  project restore   the steps of caresync_dr.backup.rollback.rollback(..., swap_in=False):
+                    restore.prepared (checksum, decrypt), restore.load (pg_restore --jobs), then
+                    restore.verify_restored against the manifest (reported apart)
 
-and prints a JSON report with times and ratios (targets: restore <= 0.5x, backup <= 1.1x).
+and prints a JSON report with times, ratios (targets: restore <= 0.5x, backup <= 1.1x) and each
+restore's CPU seconds (server + clients; restore_cpu_floor_ratio = CPU s / cores / baseline time,
+the ratio no schedule on this machine can beat).
 Usage: venv/bin/python bench/backup_bench.py [--size-mb 1024] [--jobs 2] [--report out.json]
 """
 
