@@ -205,9 +205,12 @@ def drop_database(maintenance_url: str, name: str) -> None:
             sql.Identifier(name)))
 
 
-# Session settings for the restore's own connections: bigger sort memory makes index builds
-# faster; a crash mid-restore is harmless (the scratch database is dropped and redone).
-RESTORE_PGOPTIONS = "-c maintenance_work_mem=512MB -c synchronous_commit=off"
+# Session settings for the restore's own connections (never the server's configuration): bigger
+# sort memory makes index builds faster; work_mem lets the foreign-key validation queries
+# (ALTER TABLE ADD FOREIGN KEY joins both tables) hash in memory instead of spilling to disk;
+# a crash mid-restore is harmless (the scratch database is dropped and redone).
+RESTORE_PGOPTIONS = ("-c maintenance_work_mem=512MB -c work_mem=128MB "
+                     "-c synchronous_commit=off")
 
 
 def load(prepared_backup: PreparedBackup, target_url: str, jobs: int = 2,
