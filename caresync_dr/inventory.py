@@ -49,6 +49,9 @@ import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar, get_type_hints
 
+# One capacity type for settings and inventory: the inventory records what the settings said.
+from caresync_dr.settings import Capacity
+
 INVENTORY_VERSION = 1
 PRIMARY_VALUE = "PRIMARY"
 FAILOVER_VALUE = "FAILOVER"
@@ -58,13 +61,6 @@ T = TypeVar("T")
 
 class InventoryError(ValueError):
     """The inventory document is missing, malformed or of an unsupported version."""
-
-
-@dataclass(frozen=True)
-class Capacity:
-    min: int
-    desired: int
-    max: int
 
 
 @dataclass(frozen=True)

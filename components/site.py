@@ -14,7 +14,6 @@ import pulumi_aws as aws
 from caresync_dr.inventory import (
     INVENTORY_VERSION,
     AppInventory,
-    Capacity,
     DatabaseInventory,
     DnsInventory,
     Inventory,
@@ -25,8 +24,7 @@ from caresync_dr.inventory import (
     TrafficSwitch as SwitchInventory,
 )
 from caresync_dr.retention import INCIDENT_PREFIX
-from caresync_dr.settings import Capacity as SettingsCapacity
-from caresync_dr.settings import Settings
+from caresync_dr.settings import Capacity, Settings
 from components.app_tier import AppTier, AppTierArgs
 from components.audit import Audit, AuditArgs
 from components.backup_plan import BackupPlan, BackupPlanArgs
@@ -80,11 +78,11 @@ PRIMARY_OUTPUTS_FOR_STANDBY = (
 STANDBY_OUTPUTS_FOR_PRIMARY = ("backupBucketArn", "kmsKeyArn", "backupVaultArn")
 
 
-def _capacity(cap: SettingsCapacity) -> dict[str, int]:
+def _capacity(cap: Capacity) -> dict[str, int]:
     return {"min": cap.min, "desired": cap.desired, "max": cap.max}
 
 
-def serving_capacity(settings: Settings) -> SettingsCapacity:
+def serving_capacity(settings: Settings) -> Capacity:
     """What this site's ASG runs: warm on a standby, production once it has been promoted."""
     return settings.app_capacity if settings.standby_promoted else settings.site_capacity
 

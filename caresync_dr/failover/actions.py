@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from caresync_dr.inventory import Capacity
+from caresync_dr.settings import Capacity
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient

@@ -19,7 +19,7 @@ from caresync_dr.failover import actions, probes
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.errors import StepFailedError
 from caresync_dr.failover.polling import wait_until
-from caresync_dr.inventory import Capacity
+from caresync_dr.settings import Capacity
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,6 @@ from moto.ssm.models import ssm_backends
 from caresync_dr.emulation.rds import detach_replica_everywhere
 from caresync_dr.inventory import (
     AppInventory,
-    Capacity,
     DatabaseInventory,
     DnsInventory,
     Inventory,
@@ -53,6 +52,7 @@ from caresync_dr.inventory import (
     SiteInventory,
     TrafficSwitch,
 )
+from caresync_dr.settings import Capacity
 
 PRIMARY = "us-east-1"
 STANDBY = "us-west-2"
