@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AsgState", "DbState", "HealthReading", "LagReading", "TargetHealth", "describe_asg",
     "describe_database", "error_code", "health_of", "launch_template_exists", "read_parameter",
+    "read_parameter_dated",
     "read_switch", "replica_lag", "route53_check_status", "target_health",
 ]
 
@@ -189,12 +190,22 @@ def read_switch(s3: S3Client, bucket: str, key: str) -> str | None:
 
 
 def read_parameter(ssm: SSMClient, name: str) -> str | None:
+    found = read_parameter_dated(ssm, name)
+    return None if found is None else found[0]
+
+
+def read_parameter_dated(ssm: SSMClient, name: str) -> tuple[str, datetime | None] | None:
+    """(value, LastModifiedDate as SSM's clock reports it), or None when it does not exist."""
     try:
-        return ssm.get_parameter(Name=name)["Parameter"].get("Value")
+        parameter = ssm.get_parameter(Name=name)["Parameter"]
     except ClientError as exc:
         if error_code(exc) == "ParameterNotFound":
             return None
         raise
+    modified = parameter.get("LastModifiedDate")
+    if modified is not None and modified.tzinfo is None:
+        modified = modified.replace(tzinfo=UTC)
+    return str(parameter.get("Value", "")), modified
 
 
 def route53_check_status(route53: Route53Client, health_check_id: str) -> str:

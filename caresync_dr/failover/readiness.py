@@ -15,10 +15,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from caresync_dr.failover import probes
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.lock import FailoverLock
+from caresync_dr.failover.steps import PROMOTING_STATUSES
 from caresync_dr.inventory import INVENTORY_VERSION
 
-# RDS statuses while a promotion it accepted is under way (it modifies, reboots, then backs up).
-PROMOTING_STATUSES = ("modifying", "rebooting", "backing-up")
 # How far back to look for the last non-negative ReplicaLag: RDS reports -1 every minute once
 # the source is gone, and a failover may start hours into the outage. One request at a 60 s
 # period returns at most 1,440 datapoints, hence the limit.

@@ -136,6 +136,10 @@ class FenceOldPrimaryDatabase(FencePrimaryDatabase):
 
 # --- the standby site ------------------------------------------------------------------------
 
+# RDS statuses while a promotion it accepted is under way (it modifies, reboots, then backs up).
+PROMOTING_STATUSES = ("modifying", "rebooting", "backing-up")
+
+
 class PromoteDatabase(Step):
     name = "promote-database"
     title = "Promote the read replica to a standalone writer"
@@ -158,14 +162,18 @@ class PromoteDatabase(Step):
         rds = ctx.target_clients.rds()
         db_id = ctx.target_database
         db = probes.describe_database(rds, db_id)
+        lost = ""
         if db is not None and db.is_replica and db.status == "available":
             lag = ctx.facts.get("replica_lag", {}).get("seconds")
             ctx.fact("data_loss_exposure_seconds", lag)
             # Saved before RDS is asked: a crash during the promotion is resumable only when
             # the journal says the promotion was requested.
             ctx.fact("promotion_requested_at", datetime.now(UTC).isoformat(), save=True)
-            status = actions.promote_replica(rds, db_id, ctx.backup_retention_days)
-            log.info("promotion of %s requested (status %s)", db_id, status)
+            try:
+                status = actions.promote_replica(rds, db_id, ctx.backup_retention_days)
+                log.info("promotion of %s requested (status %s)", db_id, status)
+            except (ClientError, BotoCoreError) as exc:
+                lost = self._accepted_anyway(ctx, exc)
         started = time.monotonic()
 
         def pending(state: probes.DbState | None) -> str | None:
@@ -181,7 +189,22 @@ class PromoteDatabase(Step):
         assert final is not None
         ctx.fact("promoted_endpoint", endpoint_value(final))
         return (f"{db_id} promoted and available after {time.monotonic() - started:.1f} s "
-                f"(backups kept {final.backup_retention_days} days)")
+                f"(backups kept {final.backup_retention_days} days){lost}")
+
+    @staticmethod
+    def _accepted_anyway(ctx: FailoverContext, exc: ClientError | BotoCoreError) -> str:
+        """The request failed or its answer was lost. RDS may have accepted it all the same
+        (it then shows the replica modifying, or no longer linked, and refuses a second
+        request): read again and wait for that promotion instead of asking twice."""
+        db = probes.describe_database(ctx.target_clients.rds(), ctx.target_database)
+        under_way = db is not None and (not db.is_replica or db.status in PROMOTING_STATUSES)
+        if not under_way:
+            raise exc
+        assert db is not None
+        log.warning("the answer to the promotion request was lost (%s), but RDS accepted it: "
+                    "%s is %s; waiting for it", exc, db.identifier, db.status)
+        return (f"; the answer to the promotion request was lost ({type(exc).__name__}) but "
+                "RDS had accepted it")
 
 
 class ScaleStandbyApp(Step):

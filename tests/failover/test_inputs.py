@@ -26,7 +26,7 @@ def _store_inventory(text: str) -> None:
     (lambda d: {k: v for k, v in d.items() if k != "trafficSwitch"},
      "inventory field trafficSwitch is missing"),
     (lambda d: {**d, "standby": {**d["standby"], "region": "mars-1"}},
-     "standby.region is not an AWS region"),
+     "inventory field standby.region = 'mars-1' is invalid: expected an AWS region"),
 ])
 def test_malformed_inventory_is_a_usage_error(world: w.World, failover: Any, mutate: Any,
                                               message: str,
@@ -59,7 +59,8 @@ def test_inventory_file_is_read_and_validated(world: w.World, failover: Any, tmp
     data["standby"]["app"]["productionCapacity"]["min"] = 9
     path.write_text(json.dumps(data))
     assert failover("--check", "--inventory", str(path)).code == ExitCode.USAGE
-    assert "standby.app.productionCapacity must satisfy min <= desired <= max" in caplog.text
+    assert "standby.app.productionCapacity = " in caplog.text
+    assert "must satisfy 0 <= min <= desired <= max" in caplog.text
     path.write_text(world.inventory.to_json())
     assert failover("--check", "--inventory", str(path)).code == ExitCode.OK
     missing = tmp_path / "nope.json"

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.rds.models import rds_backends
+from moto.ssm.models import ssm_backends
 
 from caresync_dr.aws import STANDBY
 from caresync_dr.cli import ExitCode
@@ -196,12 +198,17 @@ def lock_of(world: w.World) -> dict[str, Any]:
 
 
 def age_lock(world: w.World, seconds: float) -> None:
-    """Time passes after a crash: the dead holder's last heartbeat is ``seconds`` old."""
+    """Time passes after a crash: the dead holder's last heartbeat, and SSM's record of the
+    lock's last write, are ``seconds`` old."""
     lock = lock_of(world)
-    lock["heartbeatAt"] = (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
+    then = datetime.now(UTC) - timedelta(seconds=seconds)
+    lock["heartbeatAt"] = then.isoformat()
     w.client("ssm", w.STANDBY).put_parameter(Name=world.inventory.lock_parameter,
                                              Value=json.dumps(lock), Type="String",
                                              Overwrite=True)
+    for version in ssm_backends[DEFAULT_ACCOUNT_ID][w.STANDBY]._parameters[
+            world.inventory.lock_parameter]:
+        version.last_modified_date = then.replace(tzinfo=None)   # moto keeps naive UTC
 
 
 def test_crash_after_promotion_then_resume_ends_consistent(
@@ -362,20 +369,48 @@ def test_unknown_lag_is_refused(world: w.World, failover: Any,
     assert_untouched(world)
 
 
-def test_throttling_beyond_the_budget_fails_resumably(world: w.World, failover: Any,
-                                                      tmp_path: Path) -> None:
-    served = w.throttle(world.session, {"s3.PutObject": 100}, url_contains=w.SWITCH_KEY)
+def test_a_switch_write_refused_beyond_the_budget_fails_resumably(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    """S3 refuses every attempt to write the switch (the request never lands): the step fails
+    after the retry budget, the state is consistent, and --resume finishes."""
+    refused: list[str] = []
+    down = [True]
+
+    def refuse_switch_write(request: Any, **_: Any) -> None:
+        if down[0] and request.method == "PUT" and w.SWITCH_KEY in request.url:
+            refused.append(request.url)
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+    world.session.events.register_first("before-send", refuse_switch_write)
     report_path = tmp_path / "run.json"
     result = failover("--yes", "--report", str(report_path))
     assert result.code == ExitCode.FAILED
-    assert served["s3.PutObject"] == STANDBY.total_max_attempts   # bounded, then it gave up
+    assert len(refused) == STANDBY.total_max_attempts   # bounded, then it gave up
     report = json.loads(report_path.read_text())
     assert {s["name"]: s["outcome"] for s in report["steps"]}["switch-traffic"] == "failed"
-    assert "SlowDown" in report["message"] and "reached max retries: 7" in report["message"]
+    assert "Could not connect" in report["message"] and "--resume" in report["message"]
+    assert world.switch_value() == "PRIMARY"
     assert world.parameter(w.STANDBY, world.inventory.lock_parameter) is None
-    served["s3.PutObject"] = 10**6     # the burst is over
+    down[0] = False     # S3 answers again
     resumed = failover("--yes", "--resume")
     assert resumed.code == ExitCode.OK, resumed.out
+    assert_failed_over(world)
+
+
+def test_throttled_answers_beyond_the_budget_are_read_back(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    """Every answer to the switch write is lost (throttled after S3 applied it), past the retry
+    budget: the state read afterwards shows the switch flipped, so the step is done, and the
+    report says the answer was lost (not "failed", which would be untrue)."""
+    served = w.throttle(world.session, {"s3.PutObject": 100}, url_contains=w.SWITCH_KEY)
+    report_path = tmp_path / "run.json"
+    result = failover("--yes", "--report", str(report_path))
+    assert result.code == ExitCode.OK, result.out
+    assert served["s3.PutObject"] == STANDBY.total_max_attempts
+    switch = {s["name"]: s for s in json.loads(report_path.read_text())["steps"]}[
+        "switch-traffic"]
+    assert switch["outcome"] == "done"
+    assert "the answer to the request was lost" in switch["detail"]
     assert_failed_over(world)
 
 
