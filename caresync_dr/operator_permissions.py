@@ -55,8 +55,8 @@ OPERATOR_GRANTS: tuple[Grant, ...] = (
         "kms:GenerateDataKey", "kms:Decrypt",
     ), "the standby region's backup key (SSE-KMS objects)"),
     Grant("Notify", (
-        "sns:Publish",
-    ), "the standby alert topic"),
+        "sns:Publish", "sns:GetTopicAttributes",
+    ), "the standby alert topic (its existence is read by the preflight)"),
     Grant("BestEffortRoute53", (
         "route53:GetHealthCheckStatus", "route53:ChangeResourceRecordSets",
         "route53:ListResourceRecordSets", "route53:UpdateHealthCheck",
