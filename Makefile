@@ -4,7 +4,7 @@ PY ?= python3
 VENV := venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test lint typecheck unit drill
+.PHONY: setup test lint typecheck unit drill faults
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -23,6 +23,11 @@ unit: setup
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck unit
+
+# The full fault-injection walk of failover.py (issue 10): a kill at every journal write, lock
+# transition and AWS change, then the runs an operator would try. About two minutes.
+faults: setup
+	$(BIN)/python -m pytest -q -m faults
 
 drill: setup
 	$(BIN)/python scripts/drill.py

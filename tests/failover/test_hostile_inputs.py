@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +15,16 @@ import pytest
 from caresync_dr.cli import ExitCode
 from caresync_dr.failover.command import run
 from caresync_dr.inventory import Inventory
+from tests.failover import faults
 from tests.failover import world as w
 from tests.failover.conftest import FAST, ROOT
 from tests.failover.hostile_inputs import ALL, BadInput
 from tests.failover.test_region_failover import assert_untouched, mutating
+
+ENV_KNOBS = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "CARESYNC_DR_POLL_SECONDS",
+             "CARESYNC_DR_POLL_MAX_SECONDS", "CARESYNC_DR_WAIT_TIMEOUT_SECONDS",
+             "CARESYNC_DR_VERIFY_TIMEOUT_SECONDS", "CARESYNC_DR_HEALTH_URL",
+             "CARESYNC_DR_LOCK_HEARTBEAT_SECONDS")
 
 
 @dataclass
@@ -102,12 +109,35 @@ def refused_cleanly(case: BadInput, refusal: Refusal, world: w.World) -> list[st
     return problems
 
 
+@pytest.fixture(scope="module")
+def shared_world() -> Iterator[w.World]:
+    """One emulated pair of sites for the whole catalogue (seeding it per case would cost
+    most of the time): every case must leave it untouched, which each test asserts."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in (("AWS_ACCESS_KEY_ID", "testing"),
+                            ("AWS_SECRET_ACCESS_KEY", "testing"),
+                            ("AWS_DEFAULT_REGION", "us-east-1"),
+                            ("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")):
+            patch.setenv(name, value)
+        for name in ENV_KNOBS:
+            patch.delenv(name, raising=False)
+        with faults.emulated_world() as world:
+            yield world
+
+
 @pytest.mark.parametrize("case", ALL, ids=[c.name for c in ALL])
-def test_bad_input_is_refused_cleanly(case: BadInput, world: w.World, tmp_path: Path,
+def test_bad_input_is_refused_cleanly(case: BadInput, shared_world: w.World, tmp_path: Path,
                                       capture: Capture) -> None:
-    refusal = attempt(case, world, tmp_path, capture)
-    assert refused_cleanly(case, refusal, world) == [], refusal
-    assert_untouched(world)
+    world = shared_world
+    original = world.inventory.to_json()
+    try:
+        refusal = attempt(case, world, tmp_path, capture)
+        assert refused_cleanly(case, refusal, world) == [], refusal
+        assert_untouched(world)
+    finally:
+        w.client("ssm", w.STANDBY).put_parameter(
+            Name=w.INVENTORY_PARAMETER, Value=original, Type="String", Overwrite=True,
+            Tier="Advanced")
 
 
 def test_the_catalogue_covers_every_named_case() -> None:
@@ -120,8 +150,8 @@ def test_the_catalogue_covers_every_named_case() -> None:
         assert named in names, named
 
 
-def test_the_seeded_inventory_itself_is_valid(world: w.World) -> None:
+def test_the_seeded_inventory_itself_is_valid(shared_world: w.World) -> None:
     """The catalogue mutates one field of a valid document: the document must be valid."""
     from caresync_dr.inventory import parse_inventory
 
-    assert isinstance(parse_inventory(world.inventory.to_json()), Inventory)
+    assert isinstance(parse_inventory(shared_world.inventory.to_json()), Inventory)
