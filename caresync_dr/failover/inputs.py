@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from caresync_dr import aws_names
 from caresync_dr.aws import STANDBY, AwsClients
 from caresync_dr.failover import probes
-from caresync_dr.failover.errors import UsageError
+from caresync_dr.failover.errors import RefusedError, UsageError
 from caresync_dr.failover.options import ENV_HEALTH_URL, RunOptions, timing_from
 from caresync_dr.inventory import (
     MAX_INVENTORY_BYTES,
@@ -112,8 +112,9 @@ def load_inventory(options: RunOptions, project_dir: Path,
         try:
             found = probes.read_parameter(ssm, settings.inventory_parameter)
         except (ClientError, BotoCoreError) as exc:
-            raise UsageError(f"cannot read the inventory {settings.inventory_parameter} in "
-                             f"{settings.standby_region}: {exc}") from exc
+            # Not the operator's input that is wrong: SSM did not answer. Nothing was changed.
+            raise RefusedError(f"cannot read the inventory {settings.inventory_parameter} in "
+                               f"{settings.standby_region}: {exc}. Nothing was changed") from exc
         if found is None:
             raise UsageError(f"inventory parameter {settings.inventory_parameter} not found in "
                              f"{settings.standby_region}: is the dr stack deployed? (or pass "

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import boto3
 from botocore.exceptions import EndpointConnectionError
@@ -455,3 +455,143 @@ def emulated_world(promote_seconds: float = PROMOTE_SECONDS) -> Iterator[w.World
                 server.server_close()
     finally:
         RDSBackend.promote_read_replica = original  # type: ignore[method-assign]
+
+
+# --- injected AWS faults (the standby region's API misbehaving) ------------------------------
+
+FaultKind = Literal["refused-twice", "refused", "lost-twice", "lost"]
+KINDS: tuple[FaultKind, ...] = ("refused-twice", "refused", "lost-twice", "lost")
+# Throttling answers per protocol (what AWS returns when it applied nothing -- or, here, when the
+# emulator applied the request and the answer is replaced: "lost").
+_THROTTLE = {
+    "query": (400, "text/xml", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+              "<Message>Rate exceeded</Message></Error><RequestId>t</RequestId></ErrorResponse>"),
+    "ec2": (503, "text/xml", "<Response><Errors><Error><Code>RequestLimitExceeded</Code>"
+            "<Message>Request limit exceeded.</Message></Error></Errors><RequestID>t</RequestID>"
+            "</Response>"),
+    "json": (400, "application/x-amz-json-1.1",
+             '{"__type":"ThrottlingException","message":"Rate exceeded"}'),
+    "rest-xml": (503, "application/xml", "<Error><Code>SlowDown</Code><Message>Please reduce "
+                 "your request rate.</Message><RequestId>t</RequestId></Error>"),
+}
+PROTOCOLS = {"ssm": "json", "s3": "rest-xml", "ec2": "ec2", "rds": "query",
+             "auto-scaling": "query", "elastic-load-balancing-v2": "query", "sns": "query"}
+
+
+# Answered by a shim of the emulated world before any request is sent (moto has no instance
+# refresh): a fault below the shim cannot strike them.
+SHIM_ANSWERED = {("auto-scaling", "StartInstanceRefresh"),
+                 ("auto-scaling", "DescribeInstanceRefreshes")}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Every call of ``service.operation`` to ``region`` fails: ``refused`` (connection refused,
+    nothing applied) or ``lost`` (applied, answered with throttling); ``-twice``: only the first
+    two attempts, within the retry budget."""
+
+    scope: str
+    service: str
+    operation: str
+    region: str
+    kind: FaultKind
+
+    def __str__(self) -> str:
+        return f"{self.scope}: {self.kind} {self.service}.{self.operation} ({self.region})"
+
+
+def inject(session: boto3.Session, fault: Fault) -> Callable[[], int]:
+    """Install the fault; returns a function that removes it and says how often it struck."""
+    from botocore.awsrequest import AWSResponse
+    from moto.core.botocore_stubber import MockRawResponse
+
+    struck = [0]
+
+    def maybe(event_name: str, request: Any, **_: Any) -> AWSResponse | None:
+        service, operation = _service_operation(event_name)
+        if (service, operation) != (fault.service, fault.operation):
+            return None
+        if fault.service != "route-53" and fault.region not in request.url:
+            return None
+        if fault.kind.endswith("-twice") and struck[0] >= 2:
+            return None
+        struck[0] += 1
+        if fault.kind.startswith("refused"):
+            raise EndpointConnectionError(endpoint_url=request.url)
+        status, content_type, body = _THROTTLE[PROTOCOLS[service]]
+        from botocore.compat import HTTPHeaders
+
+        headers = HTTPHeaders()
+        headers["Content-Type"] = content_type
+        return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+    session.events.register_first("before-send", cast(Callable[..., None], maybe))
+
+    def remove() -> int:
+        session.events.unregister("before-send", cast(Callable[..., None], maybe))
+        return struck[0]
+
+    return remove
+
+
+def judge_first(world: w.World, attempt: Attempt, scope: str, sent: list[str]) -> list[str]:
+    """The run that met the fault: it wrote a report, and what it says is true."""
+    where = f"{' '.join(attempt.argv)} -> exit {attempt.code}: {attempt.said[:300]}"
+    problems = []
+    if attempt.report is None:
+        problems.append(f"{where}: no report")
+    changes = [label for label in sent if step_of(label)]
+    if attempt.code == 0:
+        missing = [m for m in failed_over(world, scope) if m != "the lock is still there"]
+        problems += [f"{where}, but {m}" for m in missing]
+    elif attempt.code == 1:
+        if "--resume" not in attempt.said:
+            problems.append(f"{where}: exit 1 without saying to resume")
+    elif attempt.code == 3:
+        if changes:
+            problems.append(f"{where}: refused, yet it changed {changes}")
+        if "othing was changed" not in attempt.said:
+            problems.append(f"{where}: refused without saying nothing was changed")
+    else:
+        problems += judge(world, attempt, scope)
+    return problems
+
+
+def survive(world: w.World, invoke: Invoke, fault: Fault, age_lock: Callable[[], None]
+            ) -> Outcome:
+    """A run meets ``fault``; then the fault clears and the operator recovers."""
+    outcome = Outcome(str(fault), "after")
+    recorder, _, revive = install(world.session, world.inventory)
+    remove = inject(world.session, fault)
+    try:
+        first = invoke("--scope", fault.scope, "--yes")
+    finally:
+        struck = remove()
+    outcome.attempts.append(first)
+    if struck == 0:
+        outcome.problems.append("the fault never struck")
+    outcome.problems += judge_first(world, first, fault.scope, list(recorder.sent))
+    if failed_over(world, fault.scope):
+        attempts, problems = recover(world, invoke, fault.scope, age_lock)
+        outcome.attempts += attempts
+        outcome.problems += problems
+    revive()
+    outcome.sent = list(recorder.sent)
+    doubled = twice(outcome.sent)
+    if doubled:
+        outcome.problems.append(f"sent twice: {doubled}")
+    return outcome
+
+
+def fault_targets(world: w.World, invoke: Invoke, scope: str) -> list[Fault]:
+    """Every (service, operation, region) a clean run calls, in the regions that must answer
+    (the standby region; for --scope database the primary too), each with every kind. Reads
+    of CloudWatch (CBOR protocol) get the connection faults only."""
+    world.calls.seen.clear()
+    if invoke("--scope", scope, "--yes").code != 0:
+        raise RuntimeError("the clean run failed")
+    regions = {w.STANDBY} if scope == "region" else {w.STANDBY, w.PRIMARY}
+    targets = sorted({(s, o, r) for s, o, r in world.calls.seen
+                      if r in regions and (s, o) not in SHIM_ANSWERED})
+    return [Fault(scope, s, o, r, kind) for s, o, r in targets for kind in KINDS
+            if s in PROTOCOLS or kind.startswith("refused")]

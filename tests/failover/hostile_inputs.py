@@ -10,11 +10,22 @@ test_hostile_inputs.py`` asserts each case; ``bench/failover_faults.py`` counts 
 from __future__ import annotations
 
 import copy
+import io
 import json
-from collections.abc import Callable
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from caresync_dr.cli import ExitCode
+from caresync_dr.failover.command import run
+from tests.failover import world as w
+from tests.failover.conftest import FAST, ROOT
+
+USAGE = int(ExitCode.USAGE)
 
 Doc = dict[str, Any]
 
@@ -279,3 +290,114 @@ INVENTORY = [
 ]
 
 ALL: list[BadInput] = TIMING + ARGUMENTS + INVENTORY
+
+
+# --- trying one (pytest or not) -------------------------------------------------------------
+
+ENV_KNOBS = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "CARESYNC_DR_POLL_SECONDS",
+             "CARESYNC_DR_POLL_MAX_SECONDS", "CARESYNC_DR_WAIT_TIMEOUT_SECONDS",
+             "CARESYNC_DR_VERIFY_TIMEOUT_SECONDS", "CARESYNC_DR_HEALTH_URL",
+             "CARESYNC_DR_LOCK_HEARTBEAT_SECONDS")
+READS = ("Describe", "Get", "List")
+
+
+@dataclass
+class Refusal:
+    code: int
+    lines: list[str]       # the error lines the operator sees (log errors, argparse errors)
+    traceback: bool
+    changed: list[str]     # mutating AWS calls made
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in (*ENV_KNOBS, *values)}
+    for name in ENV_KNOBS:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def try_input(case: BadInput, world: w.World, workdir: Path) -> Refusal:
+    """Run ``failover.py --yes`` with the bad input, as the operator would, and capture what
+    it says. The world's inventory parameter is restored afterwards."""
+    argv = ["--yes", *case.argv]
+    if case.prepare is not None:
+        argv += case.prepare(workdir)
+    original = world.inventory.to_json()
+    if case.inventory is not None:
+        mutated = case.inventory(json.loads(original))
+        text = mutated if isinstance(mutated, (str, bytes)) else json.dumps(mutated)
+        if case.via_file:
+            path = workdir / "inventory.json"
+            path.write_bytes(text if isinstance(text, bytes) else text.encode())
+            argv += ["--inventory", str(path)]
+        else:
+            _store_inventory(text if isinstance(text, str) else text.decode())
+    if "--project-dir" not in argv:
+        argv += ["--project-dir", str(ROOT)]
+    if "--journal-file" not in argv:
+        argv += ["--journal-file", str(workdir / "journal.json")]
+    if "--health-url" not in argv and "CARESYNC_DR_HEALTH_URL" not in case.env:
+        argv += ["--health-url", world.health_url]
+    for flag, value in zip(FAST[::2], FAST[1::2], strict=True):
+        knob = flag[2:].upper().replace("-", "_")
+        if flag not in argv and not any(knob in name for name in case.env):
+            argv += [flag, value]
+    world.calls.seen.clear()
+    errors: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                errors.append(record)
+
+    handler = Collect()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    stderr = io.StringIO()
+    try:
+        with _environment(case.env), redirect_stderr(stderr):
+            try:
+                code = run(argv, session=world.session, stdin=io.StringIO(""),
+                           out=io.StringIO())
+            except SystemExit as exc:     # argparse's refusals: usage + one error line
+                code = int(exc.code or 0)
+    finally:
+        root.removeHandler(handler)
+        _store_inventory(original)
+    err = stderr.getvalue()
+    lines = [r.getMessage() for r in errors] + [line for line in err.splitlines()
+                                                if "error:" in line]
+    traceback = "Traceback" in err or any(r.exc_info for r in errors)
+    changed = [n for n in world.calls.names() if not n.split(":")[1].startswith(READS)]
+    return Refusal(code, lines, traceback, changed)
+
+
+def _store_inventory(text: str) -> None:
+    w.client("ssm", w.STANDBY).put_parameter(Name=w.INVENTORY_PARAMETER, Value=text,
+                                             Type="String", Overwrite=True, Tier="Advanced")
+
+
+def refused_cleanly(case: BadInput, refusal: Refusal) -> list[str]:
+    """What is wrong with a refusal (empty: clean): exit 2, one line naming the problem, no
+    traceback, no change."""
+    problems = []
+    if refusal.code != USAGE:
+        problems.append(f"exit {refusal.code}, not {USAGE}")
+    if len(refusal.lines) != 1:
+        problems.append(f"{len(refusal.lines)} error lines: {refusal.lines}")
+    elif case.expect not in refusal.lines[0]:
+        problems.append(f"the error line does not say {case.expect!r}: {refusal.lines[0]}")
+    if refusal.traceback:
+        problems.append("a traceback")
+    if refusal.changed:
+        problems.append(f"mutating calls {refusal.changed}")
+    return problems
