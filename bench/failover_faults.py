@@ -39,7 +39,7 @@ from tests.failover import faults
 from tests.failover import world as w
 from tests.failover.hostile_inputs import ALL, refused_cleanly, try_input
 from tests.failover.test_injected_faults import FAULTS
-from tests.failover.test_kill_points import POINTS
+from tests.failover.test_kill_points import POINTS, SECOND_LEVEL
 from tests.failover.test_region_failover import age_lock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +99,14 @@ def kill_points(verbose: bool) -> tuple[int, int]:
         if not outcome.recovered or verbose:
             print(f"  kill {point}: {'; '.join(outcome.problems) or 'recovered'} "
                   f"(exits {[int(a.code) for a in outcome.attempts]})")
-    return len(POINTS), recovered
+    for name, scenario, moment in SECOND_LEVEL:
+        with tempfile.TemporaryDirectory() as tmp:
+            outcome = scenario(Path(tmp), moment)
+        recovered += outcome.recovered
+        if not outcome.recovered or verbose:
+            print(f"  kill at the {name} ({moment}): "
+                  f"{'; '.join(outcome.problems) or 'recovered'}")
+    return len(POINTS) + len(SECOND_LEVEL), recovered
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
+
+Check = Callable[[str], "str | None"]   # a rule: None when AWS accepts the value
 
 # Region names: us-east-1, eu-central-2, us-gov-west-1, ap-southeast-4 ...
 _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")

@@ -44,11 +44,16 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 EPILOG = f"""\
 exit codes:
   0  success; also "already failed over", a passing --check, a dry run that would proceed
-  1  failed part-way: state is consistent, continue with --resume
-  2  usage or configuration error (unknown stack, malformed settings or inventory)
-  3  refused by a preflight check or at the confirmation prompt; nothing was changed
-  4  another run holds the lock (holder and start time are shown); nothing was changed
+  1  failed or stopped part-way: state is consistent, continue with --resume
+  2  usage or configuration error (a bad flag, unknown stack, malformed settings or
+     inventory); nothing was changed
+  3  refused by a preflight check (replication, lag, a missing resource), at the
+     confirmation prompt, or stopped before any change; nothing was changed
+  4  another live run holds the lock (holder, start, heartbeat age shown); nothing was
+     changed. A dead run's lock is stale 3 heartbeats after its last one: then it is
+     taken over (by a plain run, or by --resume of that run's unfinished journal)
   5  --check: a failover would not succeed now
+Every exit writes the report (--report) it can.
 
 environment:
   AWS_ENDPOINT_URL                    send every AWS call to this endpoint (emulator drills)
@@ -57,8 +62,8 @@ environment:
   {ENV_WAIT_TIMEOUT:<35} limit for promotion and scale-up waits (default: the RTO)
   {ENV_VERIFY_TIMEOUT:<35} limit for the health URL verification (default 600)
   {ENV_HEALTH_URL:<35} health URL to verify instead of the inventory's publicHealthUrl
-  {ENV_LOCK_HEARTBEAT:<35} lock lease renewal interval (default 10); --resume
-  {"":<35} takes over a lock only after 3 missed renewals
+  {ENV_LOCK_HEARTBEAT:<35} lock lease renewal interval (default 10); a lock is
+  {"":<35} stale after 3 missed renewals
 """
 
 

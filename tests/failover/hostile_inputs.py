@@ -363,6 +363,7 @@ def try_input(case: BadInput, world: w.World, workdir: Path) -> Refusal:
     root = logging.getLogger()
     root.addHandler(handler)
     stderr = io.StringIO()
+    crashed = False
     try:
         with _environment(case.env), redirect_stderr(stderr):
             try:
@@ -370,13 +371,16 @@ def try_input(case: BadInput, world: w.World, workdir: Path) -> Refusal:
                            out=io.StringIO())
             except SystemExit as exc:     # argparse's refusals: usage + one error line
                 code = int(exc.code or 0)
+            except Exception as exc:   # what the process would die of, with a traceback
+                code, crashed = 1, True
+                stderr.write(f"Traceback (most recent call last): ...\n{exc!r}\n")
     finally:
         root.removeHandler(handler)
         _store_inventory(original)
     err = stderr.getvalue()
     lines = [r.getMessage() for r in errors] + [line for line in err.splitlines()
                                                 if "error:" in line]
-    traceback = "Traceback" in err or any(r.exc_info for r in errors)
+    traceback = crashed or "Traceback" in err or any(r.exc_info for r in errors)
     changed = [n for n in world.calls.names() if not n.split(":")[1].startswith(READS)]
     return Refusal(code, lines, traceback, changed)
 

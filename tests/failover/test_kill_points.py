@@ -95,29 +95,41 @@ def test_a_kill_is_always_recovered(fault_world: w.World, tmp_path: Path,
     assert outcome.recovered, explain(outcome)
 
 
-@pytest.mark.parametrize("moment", ["before", "after"])
-def test_a_kill_during_the_takeover_of_a_dead_runs_lock_is_recovered(
-        fault_world: w.World, tmp_path: Path, moment: faults.Moment) -> None:
+def takeover_killed(tmp_path: Path, moment: faults.Moment) -> faults.Outcome:
     """The first run dies mid-way; the --resume that takes its stale lock over dies at the
-    takeover itself; later runs still finish, and nothing reaches AWS twice."""
-    invoke = faults.make_invoke(fault_world, tmp_path, ROOT)
-    first = faults.crash(fault_world, invoke,
-                         faults.KillPoint("region", "journal: switch-traffic pending", "after"))
-    age_lock(fault_world, 3600)
-    outcome = faults.kill_and_recover(
-        fault_world, invoke, faults.KillPoint("region", "lock: take over", moment),
-        hour_passer(fault_world), before=first, argv=("--resume",))
-    assert outcome.recovered, explain(outcome)
+    takeover itself; then the operator recovers."""
+    with faults.emulated_world() as world:
+        invoke = faults.make_invoke(world, tmp_path, ROOT)
+        first = faults.crash(world, invoke,
+                             faults.KillPoint("region", "journal: switch-traffic pending", "after"))
+        age_lock(world, 3600)
+        return faults.kill_and_recover(
+            world, invoke, faults.KillPoint("region", "lock: take over", moment),
+            hour_passer(world), before=first, argv=("--resume",))
 
 
-@pytest.mark.parametrize("moment", ["before", "after"])
-# The renewal thread is the one killed: its exception is the kill, not a bug.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_kill_at_a_lease_renewal_is_recovered(tmp_path: Path, moment: faults.Moment) -> None:
+def renewal_killed(tmp_path: Path, moment: faults.Moment) -> faults.Outcome:
     """Killed while renewing its lease (the promotion takes 0.5 s, renewals every 0.05 s)."""
     with faults.emulated_world(promote_seconds=0.5) as world:
         invoke = faults.make_invoke(world, tmp_path, ROOT)
-        outcome = faults.kill_and_recover(
+        return faults.kill_and_recover(
             world, invoke, faults.KillPoint("region", "lock: renew", moment),
             hour_passer(world), argv=("--lock-heartbeat-seconds", "0.05"))
+
+
+# Kills at lock transitions that only a later run, or a long one, makes.
+MOMENTS: tuple[faults.Moment, ...] = ("before", "after")
+SECOND_LEVEL = [(name, scenario, moment)
+                for name, scenario in (("takeover", takeover_killed), ("renewal", renewal_killed))
+                for moment in MOMENTS]
+
+
+@pytest.mark.parametrize(("scenario", "moment"), [(s, m) for _, s, m in SECOND_LEVEL],
+                         ids=[f"{n}-{m}" for n, _, m in SECOND_LEVEL])
+# A renewal kill kills the renewal thread: its exception is the kill, not a bug.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_kill_at_a_later_lock_transition_is_recovered(
+        tmp_path: Path, scenario: Callable[[Path, faults.Moment], faults.Outcome],
+        moment: faults.Moment) -> None:
+    outcome = scenario(tmp_path, moment)
     assert outcome.recovered, explain(outcome)
