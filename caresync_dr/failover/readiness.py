@@ -261,6 +261,9 @@ def _lock(ctx: FailoverContext) -> Check:
     holder = FailoverLock(ctx.standby.ssm(), ctx.inventory.lock_parameter).holder()
     if holder is None:
         return Check("lock free", True, ctx.inventory.lock_parameter, blocks=False)
+    if holder.is_stale():
+        return Check("lock free", True, f"a stale lock of a gone run ({holder.describe()}): "
+                     "the next run takes it over", blocks=False)
     return Check("lock free", False, f"held by {holder.describe()}", blocks=False)
 
 

@@ -273,3 +273,19 @@ def test_a_promotion_whose_answer_was_lost_is_recorded_done(
         "promote-database"]
     assert promote["outcome"] == "done"
     assert "request was lost" in promote["detail"], promote
+
+
+def test_check_calls_a_stale_lock_free_and_a_live_one_held(world: w.World, failover: Any) -> None:
+    holder = {"holder": "alice@oncall-laptop", "pid": 4242, "runId": "r1", "token": "t",
+              "startedAt": "2026-11-26T03:01:00+00:00",
+              "heartbeatAt": "2026-11-26T03:01:00+00:00", "heartbeatSeconds": 10}
+    w.client("ssm", w.STANDBY).put_parameter(Name=world.inventory.lock_parameter,
+                                             Value=json.dumps(holder), Type="String")
+    live = failover("--check")
+    row = next(line for line in live.out.splitlines() if line.startswith("lock free"))
+    assert "  FAIL  " in row and "held by alice@oncall-laptop" in row, row
+    age_lock(world, HOUR)
+    stale = failover("--check")
+    assert stale.code == 0, stale.out
+    row = next(line for line in stale.out.splitlines() if line.startswith("lock free"))
+    assert "stale" in row and "the next run takes it over" in row, row
