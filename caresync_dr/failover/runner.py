@@ -108,8 +108,8 @@ class Runner:
             except JournalUnavailableError as exc:
                 self.journal_error = self.journal_error or exc
         level = logging.WARNING if record.outcome in ("failed", "not confirmed") else logging.INFO
-        log.log(level, "step %s %s in %.2f s: %s", step.name, record.outcome, record.seconds,
-                record.detail)
+        log.log(level, "step %s %s in %.2f s: %s", step.name, record.outcome,
+                record.seconds or 0.0, record.detail)
         return record
 
     def _apply(self, step: Step, record: StepRecord) -> None:
@@ -156,9 +156,10 @@ class Runner:
         how = ("before it stopped" if earlier.get("outcome") == "pending" else
                f"and recorded it {earlier.get('outcome')} "
                f"({str(earlier.get('detail', ''))[:80]})")
+        # Started before the stop; the seconds are this run's confirmation only.
         return StepRecord(name=record.name, title=record.title, outcome="done",
                           started_at=earlier.get("started_at"), ended_at=record.ended_at,
-                          seconds=None,
+                          seconds=record.seconds,
                           detail=f"{record.detail}: requested by this run at {requested} "
                                  f"{how}; confirmed done on resume",
                           best_effort=record.best_effort, requested_at=requested)

@@ -88,8 +88,9 @@ def _start(root: Path, endpoint: str, health_url: str, report: Path, *argv: str
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(stream: Any, marker: str, timeout: float = 30) -> str:
-    """Read ``stream`` until ``marker`` appears (a prompt has no newline: read characters)."""
+def _drain(stream: Any, marker: str) -> tuple[threading.Event, list[str], threading.Thread]:
+    """Read ``stream`` to its end in a thread (a full pipe would block the process); the event
+    is set when ``marker`` has appeared (a prompt has no newline: read characters)."""
     seen: list[str] = []
     found = threading.Event()
 
@@ -99,13 +100,12 @@ def _wait_for(stream: Any, marker: str, timeout: float = 30) -> str:
             if not char:
                 return
             seen.append(char)
-            if "".join(seen[-len(marker):]) == marker:
+            if not found.is_set() and "".join(seen[-len(marker):]) == marker:
                 found.set()
-                return
 
-    threading.Thread(target=read, daemon=True).start()
-    assert found.wait(timeout), f"never saw {marker!r}: {''.join(seen)[-500:]}"
-    return "".join(seen)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return found, seen, reader
 
 
 @dataclass(frozen=True)
@@ -135,11 +135,18 @@ def test_sighup_and_sigterm_settle_lock_journal_and_report(
     try:
         proc = _start(ROOT, moto_server, f"http://127.0.0.1:{health.server_address[1]}/h",
                       report, *argv)
-        stream = proc.stdout if marker.endswith(": ") and not argv else proc.stderr
-        _wait_for(stream, marker)
+        on_stdout = marker.endswith(": ") and not argv
+        out_found, _, _ = _drain(proc.stdout, marker if on_stdout else "\0")
+        err_found, err, err_reader = _drain(proc.stderr, "\0" if on_stdout else marker)
+        assert (out_found if on_stdout else err_found).wait(30), "".join(err)[-2000:]
         proc.send_signal(sig)
-        proc.wait(timeout=60)
-        stderr = proc.stderr.read() if proc.stderr else ""
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        err_reader.join(10)
+        stderr = "".join(err)
     finally:
         health.shutdown()
         health.server_close()
