@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import pulumi.output
+
 from caresync_dr.preview.terraform_names import (
     FieldMap,
     UnmappedTypeError,
@@ -78,9 +80,9 @@ class PlanExport:
 def plain(value: Any) -> Any:
     """JSON values as Terraform writes them: whole numbers as ints (the mocks send floats)."""
     if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items() if not is_unknown(v)}
     if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
+        return [plain(v) for v in value if not is_unknown(v)]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -92,12 +94,25 @@ def terraform_name(logical: str) -> str:
     return name if re.match(r"[A-Za-z_]", name) else f"r_{name}"
 
 
+def is_unknown(value: Any) -> bool:
+    """A value ``pulumi preview`` does not know yet (a new resource's ARN)."""
+    return isinstance(value, pulumi.output.Unknown)
+
+
 def convert(fields: FieldMap, props: Mapping[str, Any], where: str,
-            unmapped: list[str]) -> dict[str, Any]:
-    """Pulumi inputs (camelCase) -> Terraform values (snake_case, blocks as lists)."""
+            unmapped: list[str], unknown: set[str] | None = None) -> dict[str, Any]:
+    """Pulumi inputs (camelCase) -> Terraform values (snake_case, blocks as lists).
+
+    A value not known yet is left out, as Terraform leaves it out of a plan's values; its
+    top-level Terraform name is added to ``unknown`` (the plan's ``after_unknown``).
+    """
     out: dict[str, Any] = {}
     for key, value in props.items():
         field = fields.fields.get(key)
+        if is_unknown(value):
+            if unknown is not None:
+                unknown.add(field.terraform_name if field is not None else snake(key))
+            continue
         if field is None:
             name = snake(key)
             unmapped.append(f"{where}{name}")
@@ -170,15 +185,19 @@ def _expressions(values: Mapping[str, Any], blocks: set[str], targets: Sequence[
 
 def _configuration(resource: ResourceLike, address: str, values: dict[str, Any], *,
                    fields: FieldMap, addresses: Mapping[str, str],
-                   by_urn: Mapping[str, ResourceLike]) -> dict[str, Any]:
+                   by_urn: Mapping[str, ResourceLike], unknown: set[str]) -> dict[str, Any]:
     blocks = {f.terraform_name for f in fields.fields.values() if f.kind in ("block", "blocks")}
     expressions: dict[str, Any] = {}
     for pulumi_key, field in fields.fields.items():
         key = field.terraform_name
-        if key not in values:
-            continue
         urns = resource.property_dependencies.get(pulumi_key, ())
         targets = [_Target(addresses[u], _identities(by_urn[u])) for u in urns if u in addresses]
+        if key in unknown and targets:  # known after apply: the reference is all there is
+            expressions[key] = {"references": [
+                ref for t in targets for ref in (f"{t.address}.id", t.address)]}
+            continue
+        if key not in values:
+            continue
         used: set[str] = set()
         expressions.update(_expressions({key: values[key]}, blocks, targets, used))
         missed = [t.address for t in targets if t.address not in used]
@@ -231,16 +250,19 @@ def export(resources: Iterable[ResourceLike], region: str) -> PlanExport:
         kind, name = address.split(".", 1)
         provider = resource.type.split(":")[0]
         providers.add(provider)
-        values = convert(fields, resource.inputs, f"{address}: ", unmapped)
+        unknown: set[str] = set()
+        values = convert(fields, resource.inputs, f"{address}: ", unmapped, unknown)
         common = {"address": address, "mode": "managed", "type": kind, "name": name,
                   "provider_name": PROVIDER_SOURCES.get(provider, provider)}
         planned.append({**common, "schema_version": 0, "values": values,
                         "sensitive_values": {}})
         changes.append({**common, "change": {
-            "actions": ["create"], "before": None, "after": values, "after_unknown": {},
+            "actions": ["create"], "before": None, "after": values,
+            "after_unknown": dict.fromkeys(sorted(unknown), True),
             "before_sensitive": False, "after_sensitive": {}}})
         configuration.append(_configuration(resource, address, values, fields=fields,
-                                            addresses=addresses, by_urn=by_urn))
+                                            addresses=addresses, by_urn=by_urn,
+                                            unknown=unknown))
     provider_config = {
         p: {"name": p, "full_name": PROVIDER_SOURCES.get(p, p),
             **({"expressions": {"region": {"constant_value": region}}} if p == "aws" else {})}
