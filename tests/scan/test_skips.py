@@ -83,3 +83,10 @@ def test_checkovs_report_is_read_per_plan() -> None:
                                       "access logging")]
     with pytest.raises(findings.ReportError, match="did not print JSON"):
         findings.parse("Traceback ...")
+
+
+def test_the_readme_names_every_skipped_check() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Checkov"):readme.index("<!-- section: objectives")]
+    for skip in skips.load(ROOT / "policy" / "checkov-skips.toml"):
+        assert f"`{skip.check}`" in section, skip.check
