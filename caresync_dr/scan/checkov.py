@@ -48,7 +48,7 @@ def checkov_binary(given: Path | None = None) -> Path:
     if not path.is_file():
         raise CheckovError(f"Checkov not found at {path}: run `make checkov-setup` (its own "
                            f"virtualenv), or pass --checkov / set ${CHECKOV_ENV}")
-    return path
+    return path.absolute()  # Checkov runs in the plans' directory
 
 
 def write_plans(runs: Mapping[tuple[str, str], ProgramRun], directory: Path

@@ -79,3 +79,12 @@ def test_a_malformed_skip_file_is_a_usage_error(tmp_path: Path) -> None:
 def test_a_missing_checkov_is_a_usage_error(tmp_path: Path) -> None:
     assert security_scan.main(["--checkov", str(tmp_path / "nope"), "--skips",
                                str(Path(security_scan.SKIP_FILE))]) == ExitCode.USAGE
+
+
+def test_a_relative_checkov_path_works_from_any_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stand_in(tmp_path, failed_sg=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "skips.toml").write_text("")
+    assert security_scan.main(["--checkov", "checkov", "--skips", "skips.toml",
+                               "--plans-dir", "plans"]) == ExitCode.OK
