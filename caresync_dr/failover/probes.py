@@ -271,14 +271,17 @@ def read_switch(s3: S3Client, bucket: str, key: str) -> str | None:
 
 
 def read_parameter(ssm: SSMClient, name: str) -> str | None:
+    """The parameter's value, decrypted when it is a SecureString (SSM ignores
+    ``WithDecryption`` for String parameters), or None when it does not exist."""
     found = read_parameter_dated(ssm, name)
     return None if found is None else found[0]
 
 
 def read_parameter_dated(ssm: SSMClient, name: str) -> tuple[str, datetime | None] | None:
-    """(value, LastModifiedDate as SSM's clock reports it), or None when it does not exist."""
+    """(value, LastModifiedDate as SSM's clock reports it), or None when it does not exist.
+    SecureStrings are decrypted."""
     try:
-        parameter = ssm.get_parameter(Name=name)["Parameter"]
+        parameter = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
     except ClientError as exc:
         if error_code(exc) == "ParameterNotFound":
             return None
