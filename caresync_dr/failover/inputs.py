@@ -61,12 +61,10 @@ def health_url(flag: str, value: str | None) -> str | None:
 def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None) -> RunOptions:
     env = dict(os.environ) if environ is None else environ
     report = writable_file("--report", args.report) if args.report is not None else None
-    if args.journal_file is not None:
-        journal_file = writable_file("--journal-file", args.journal_file)
-    elif report is not None:
-        journal_file = writable_file("--journal-file", report.with_suffix(".journal.json"))
-    else:
-        journal_file = writable_file("--journal-file", DEFAULT_JOURNAL_FILE)
+    journal_file = args.journal_file or (report.with_suffix(".journal.json") if report
+                                         else DEFAULT_JOURNAL_FILE)
+    if not (args.check or args.dry_run):     # only a real run writes the journal
+        journal_file = writable_file("--journal-file", journal_file)
     if args.health_url:
         url = health_url("--health-url", args.health_url)
     else:

@@ -95,3 +95,16 @@ def test_bad_timing_knob_is_a_usage_error(world: w.World, failover: Any,
     monkeypatch.setenv("CARESYNC_DR_VERIFY_TIMEOUT_SECONDS", "soon")
     assert failover("--check", fast=False).code == ExitCode.USAGE
     assert "--verify-timeout must be a number of seconds, got 'soon'" in caplog.text
+
+
+def test_read_only_modes_do_not_need_a_writable_journal(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    """--check and --dry-run write no journal: an unwritable journal path is no reason to
+    refuse them (a real run refuses it, exit 2)."""
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("x")
+    flags = ("--journal-file", str(blocker / "journal.json"),
+             "--report", str(tmp_path / "run.json"))
+    assert failover("--check", *flags).code == ExitCode.OK
+    assert failover("--dry-run", *flags).code == ExitCode.OK
+    assert failover("--yes", *flags).code == ExitCode.USAGE

@@ -23,6 +23,7 @@ from tests.failover.test_region_failover import (
     age_lock,
     assert_failed_over,
     lock_of,
+    run_waiting_in_verification,
 )
 
 HOUR = 3600
@@ -289,3 +290,25 @@ def test_check_calls_a_stale_lock_free_and_a_live_one_held(world: w.World, failo
     assert stale.code == 0, stale.out
     row = next(line for line in stale.out.splitlines() if line.startswith("lock free"))
     assert "stale" in row and "the next run takes it over" in row, row
+
+
+def test_a_run_that_cannot_renew_its_lease_stops_before_it_could_be_taken_over(
+        world: w.World, failover: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """SSM refuses the lease renewals (the run's other calls still work): after 2 missed
+    renewals another run could take the lock at the 3rd, so this one stops (Patroni's rule:
+    no lock, no action) and says why."""
+    refusing = [False]
+
+    def refuse_renewals(params: dict[str, Any], **_: Any) -> None:
+        if refusing[0] and params.get("Name") == world.inventory.lock_parameter \
+                and params.get("Overwrite") is True:
+            raise EndpointConnectionError(endpoint_url="https://ssm.us-west-2.amazonaws.com/")
+
+    world.session.events.register("before-parameter-build.ssm.PutParameter", refuse_renewals)
+    thread, first = run_waiting_in_verification(world, failover, heartbeat="0.05")
+    refusing[0] = True
+    thread.join(20)
+    world.overrides.pop("health", None)
+    assert first and first[0].code == ExitCode.FAILED, first
+    assert "could not be renewed for" in caplog.text
+    assert "this run lost its lock" in caplog.text
