@@ -1,7 +1,10 @@
 """Monitoring of one site: the alert topic (KMS-encrypted, e-mail subscriptions) and alarms.
 
 Alarms: ``ReplicaLag`` on every replica (paging early enough that threshold + detection delay
-stays within the RPO, warning at a fifth of the RPO), database
+stays within the RPO, warning at a fifth of the RPO), replication stopped on every replica
+(RDS reports ``ReplicaLag`` -1 when "replication is currently not active", RDS user guide,
+"Monitoring read replicas"; a replica in state ``error`` may publish nothing, so missing data
+breaches too; a lag threshold alone never sees -1), database
 CPU, free storage and freeable memory, ALB 5xx rate and unhealthy hosts, and failed AWS Backup
 and copy jobs. Route 53 health-check alarms live in :mod:`components.dns_failover` because
 Route 53 publishes those metrics in us-east-1 only.
@@ -75,6 +78,13 @@ class Monitoring(pulumi.ComponentResource):
                   "delay, a failover now would lose up to the RPO",
                   "AWS/RDS", "ReplicaLag", dimensions=dims, statistic="Maximum",
                   threshold=args.lag_alarm_seconds, comparison="GreaterThanThreshold",
+                  periods=REPLICA_LAG_DATAPOINTS_TO_ALARM, period=REPLICA_LAG_PERIOD_SECONDS,
+                  missing="breaching")
+            alarm(f"replica-broken{tag}",
+                  "Replication stopped: RDS reports ReplicaLag -1 (replication not active) or "
+                  "no ReplicaLag at all; a failover now would lose everything since the stop",
+                  "AWS/RDS", "ReplicaLag", dimensions=dims, statistic="Minimum",
+                  threshold=0, comparison="LessThanThreshold",
                   periods=REPLICA_LAG_DATAPOINTS_TO_ALARM, period=REPLICA_LAG_PERIOD_SECONDS,
                   missing="breaching")
             alarm(f"replica-lag-warning{tag}",

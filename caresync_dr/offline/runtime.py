@@ -52,6 +52,14 @@ class RegisteredResource:
     resource_id: str
     urn: str = ""  # the resource's URN (parent types included), for failure messages
     protect: bool = False  # ResourceOptions(protect=True): pulumi refuses to delete it
+    # The other resource options the engine acts on in an update (the lifecycle model reads
+    # them): properties whose old value the engine keeps, deletion that leaves the cloud
+    # resource alone, replacement order, and the URNs this resource waits for.
+    ignore_changes: tuple[str, ...] = ()
+    retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    dependencies: tuple[str, ...] = ()
+    secret_inputs: tuple[str, ...] = ()  # top-level inputs the engine holds as secrets
 
 
 class ResourceHandler(Protocol):
@@ -110,6 +118,16 @@ def _config_string(value: object) -> str:
     return json.dumps(value)
 
 
+def _is_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return True
+        return any(_is_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_is_secret(v) for v in value)
+    return False
+
+
 def unwrap_secrets(value: Any) -> Any:
     """Plain values for secret-wrapped inputs (e.g. ``aws.ssm.Parameter.value`` is a secret)."""
     if isinstance(value, dict):
@@ -121,7 +139,7 @@ def unwrap_secrets(value: Any) -> Any:
     return value
 
 
-_CURRENT = threading.local()  # the URN being registered on this monitor thread
+_CURRENT = threading.local()  # the registration in progress on this monitor thread
 
 
 class _Mocks(pulumi.runtime.Mocks):
@@ -141,6 +159,7 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs
                      ) -> tuple[str | None, dict[Any, Any]]:
+        secret_inputs = tuple(sorted(k for k, v in dict(args.inputs).items() if _is_secret(v)))
         inputs: dict[str, Any] = unwrap_secrets(dict(args.inputs))
         if args.typ == STACK_REFERENCE:
             target = str(inputs.get("name") or args.resource_id or args.name)
@@ -163,7 +182,12 @@ class _Mocks(pulumi.runtime.Mocks):
             self.resources.append(RegisteredResource(
                 type=args.typ, name=args.name, custom=bool(args.custom), inputs=inputs,
                 outputs=state, resource_id=ident, urn=getattr(_CURRENT, "urn", ""),
-                protect=getattr(_CURRENT, "protect", False)))
+                protect=getattr(_CURRENT, "protect", False),
+                ignore_changes=getattr(_CURRENT, "ignore_changes", ()),
+                retain_on_delete=getattr(_CURRENT, "retain_on_delete", False),
+                delete_before_replace=getattr(_CURRENT, "delete_before_replace", False),
+                dependencies=getattr(_CURRENT, "dependencies", ()),
+                secret_inputs=secret_inputs))
         return ident, state
 
     def call(self, args: pulumi.runtime.MockCallArgs
@@ -186,12 +210,21 @@ class _Monitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         _CURRENT.urn = self.make_urn(request.parent, request.type, request.name)
-        _CURRENT.protect = bool(request.protect)  # the engine's view of ResourceOptions.protect
+        # The engine's view of the resource options.
+        _CURRENT.protect = bool(request.protect)
+        _CURRENT.ignore_changes = tuple(request.ignoreChanges)
+        _CURRENT.retain_on_delete = bool(request.retainOnDelete)
+        _CURRENT.delete_before_replace = bool(request.deleteBeforeReplace)
+        _CURRENT.dependencies = tuple(request.dependencies)
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         _CURRENT.urn = self.make_urn(request.parent, request.type, request.name)
         _CURRENT.protect = False
+        _CURRENT.ignore_changes = ()
+        _CURRENT.retain_on_delete = False
+        _CURRENT.delete_before_replace = False
+        _CURRENT.dependencies = ()
         return super().ReadResource(request)  # type: ignore[no-untyped-call]
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)

@@ -77,9 +77,17 @@ def database() -> list[Resource]:
             "engine": "postgres", "storageEncrypted": True, "kmsKeyId": KEY,
             "publiclyAccessible": False, "deletionProtection": True,
             "backupRetentionPeriod": 30.0, "parameterGroupName": "caresync-pg15"}),
+        # In-region replicas name their source by ARN; they need no deletion protection.
         Resource(RDS_INSTANCE[0], "db-replica-1", {
-            "replicateSourceDb": "caresync-db", "publiclyAccessible": False,
-            "deletionProtection": True, "parameterGroupName": "caresync-pg15"}),
+            "replicateSourceDb": "arn:aws:rds:us-east-1:111122223333:db:caresync-db",
+            "kmsKeyId": KEY, "publiclyAccessible": False,
+            "deletionProtection": False, "parameterGroupName": "caresync-pg15"}),
+        # The other site's copy of a writer: a cross-region replica, a key of its region.
+        Resource(RDS_INSTANCE[0], "db-standby", {
+            "replicateSourceDb": "arn:aws:rds:us-west-2:111122223333:db:caresync-standby-db",
+            "storageEncrypted": True, "kmsKeyId": KEY, "publiclyAccessible": False,
+            "deletionProtection": True, "backupRetentionPeriod": 30.0,
+            "parameterGroupName": "caresync-pg15"}),
     ]
 
 
