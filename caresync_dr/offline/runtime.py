@@ -3,7 +3,9 @@
 ``run_program("dr")`` loads ``Pulumi.dr.yaml`` (plus overrides), installs mocks that fill in
 provider-computed fields by resource type (:mod:`caresync_dr.offline.fakes`), answers the data
 sources the program invokes, runs ``__main__.py`` and returns every registered resource and the
-stack's resolved outputs.
+stack's resolved outputs. The mocks accept anything AWS would refuse, so every run is then
+checked against the AWS rules oracle (:mod:`caresync_dr.emulation.aws_rules`): a violation
+raises ``AwsRulesError`` naming the rule, the resource's URN and the rule's source.
 
 Pulumi keeps its runtime state (settings, config, root stack) in context variables and a few
 module-level objects. Each run therefore happens in a fresh :func:`contextvars.copy_context`
@@ -237,10 +239,13 @@ class _Monitor(pulumi_mocks.MockMonitor):
 def run_program(stack: str, *, project_dir: Path = REPO_ROOT,
                 config_overrides: Mapping[str, str] | None = None,
                 stack_references: Mapping[str, Mapping[str, Any]] | None = None,
-                handler: ResourceHandler | None = None, preview: bool = False) -> ProgramRun:
+                handler: ResourceHandler | None = None, preview: bool = False,
+                aws_rules: bool = True) -> ProgramRun:
     """Run ``__main__.py`` for ``stack`` under the mocks and return what it registered.
 
     ``preview=True`` runs it as ``pulumi preview`` does (``pulumi.runtime.is_dry_run()``).
+    ``aws_rules=False`` skips the AWS rules oracle (only for tests of the oracle itself, which
+    need a deliberately wrong run to check).
 
     ``stack_references`` maps a referenced stack's name (``organization/caresync-dr/prod`` or
     just ``prod``) to its outputs; an unmentioned stack has no outputs (not deployed yet). An
@@ -274,8 +279,17 @@ def run_program(stack: str, *, project_dir: Path = REPO_ROOT,
             loop.close()
 
     contextvars.copy_context().run(run)
-    return ProgramRun(stack=stack, resources=list(mocks.resources),
-                      outputs=dict(monitor.stack_outputs))
+    result = ProgramRun(stack=stack, resources=list(mocks.resources),
+                        outputs=dict(monitor.stack_outputs))
+    if aws_rules:
+        # Imported here: the oracle is dev-only code that production modules never load.
+        from caresync_dr.emulation import aws_rules as oracle
+
+        settings = {key.partition(":")[2]: value for key, value in config.items()
+                    if key.startswith(f"{NAMESPACE}:")}
+        oracle.enforce(stack, region, result.resources, config=settings,
+                       outputs=result.outputs)
+    return result
 
 
 # --- finding resources ------------------------------------------------------------------------
