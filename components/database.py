@@ -162,7 +162,9 @@ class Database(pulumi.ComponentResource):
             description=f"CareSync {args.site} database: private subnets",
             subnet_ids=list(args.subnet_ids), opts=child)
         # The family follows the engine major; the name carries it, so an upgrade creates the
-        # new group beside the old one (a family change replaces a parameter group).
+        # new group beside the old one (a family change replaces a parameter group). The old
+        # group is left in AWS (retain_on_delete): a retiring generation may still use it, and
+        # RDS refuses to delete a group in use; delete it by hand afterwards (lifecycles.md).
         self._params = aws.rds.ParameterGroup(
             f"{name}-params", name=parameter_group_name(args.site, args.engine_major),
             family=f"postgres{args.engine_major}",
@@ -174,7 +176,7 @@ class Database(pulumi.ComponentResource):
                 aws.rds.ParameterGroupParameterArgs(name="log_disconnections", value="1"),
                 aws.rds.ParameterGroupParameterArgs(name="log_min_duration_statement",
                                                     value="1000"),
-            ], opts=child)
+            ], opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True))
 
         current = _Instance(
             logical=f"{_logical(name, args.generation)}-instance",

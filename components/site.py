@@ -35,7 +35,9 @@ from components.database import (
     BackupReplicationArgs,
     Database,
     DatabaseArgs,
+    db_identifier,
     endpoint_parameter_name,
+    replica_identifier,
 )
 from components.db_credentials import DatabaseCredentials, DatabaseCredentialsArgs, SecretReplica
 from components.dns_failover import (
@@ -194,8 +196,9 @@ class _Site:
             copy_to_vault_arn=peer["backupVaultArn"] if writer and self.linked else None,
             db_subnet_group_name=self.database.subnet_group_name,
             restore_test_security_group_id=self.network.restore_test_security_group_id))
-        lagging = ([r.identifier for r in self.database.replicas] if writer
-                   else [self.database.identifier])
+        lagging = ([replica_identifier(site, i, settings.db_generation)
+                    for i in range(1, len(self.database.replicas) + 1)] if writer
+                   else [db_identifier(site, settings.db_generation)])
         self.monitoring = Monitoring(f"{site}-monitoring", MonitoringArgs(
             site=site, kms_key_id=self.key.arn, emails=settings.alert_emails,
             database_identifier=self.database.identifier, replica_identifiers=lagging,
