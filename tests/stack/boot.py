@@ -16,25 +16,30 @@ from pathlib import Path
 
 from components.app_tier import CONF_DIR
 
-STUB_AWS = """#!/usr/bin/env python3
-import json, os, sys
-args = sys.argv[1:]
-with open(os.environ["STUB_CALLS"], "a") as calls:
-    calls.write(json.dumps(args) + "\\n")
-region = args[args.index("--region") + 1] if "--region" in args else None
-if region != os.environ["STUB_REGION"]:
-    sys.stderr.write(f"Could not connect to the endpoint URL for region {region}\\n")
-    sys.exit(255)
-if args[:2] == ["secretsmanager", "get-secret-value"]:
-    secret = os.environ.get("STUB_SECRET")
-    if not secret:
-        sys.stderr.write("ResourceNotFoundException: Secrets Manager can't find the secret\\n")
-        sys.exit(254)
-    print(secret)
-elif args[:2] == ["ssm", "get-parameter"]:
-    print(os.environ["STUB_ENDPOINT"])
-else:
-    sys.exit(2)
+# A shell stub (a Python one costs a process start per call, and the wait loop makes 60).
+STUB_AWS = r"""#!/bin/sh
+printf '%s\037' "$@" >> "$STUB_CALLS"
+printf '\n' >> "$STUB_CALLS"
+region=""
+previous=""
+for arg in "$@"; do
+  [ "$previous" = "--region" ] && region="$arg"
+  previous="$arg"
+done
+if [ "$region" != "$STUB_REGION" ]; then
+  echo "Could not connect to the endpoint URL for region $region" >&2
+  exit 255
+fi
+case "$1 $2" in
+  "secretsmanager get-secret-value")
+    if [ -z "$STUB_SECRET" ]; then
+      echo "ResourceNotFoundException: Secrets Manager can't find the secret" >&2
+      exit 254
+    fi
+    printf '%s\n' "$STUB_SECRET" ;;
+  "ssm get-parameter") printf '%s\n' "$STUB_ENDPOINT" ;;
+  *) exit 2 ;;
+esac
 """
 
 
@@ -71,7 +76,7 @@ def run_boot(user_data: str, tmp: Path, *, serves: str, secret: dict[str, str] |
         for line in env_path.read_text().splitlines():
             key, _, value = line.partition("=")
             values[key] = value.strip("'")
-    recorded = [json.loads(line) for line in calls.read_text().splitlines()] \
+    recorded = [line.split("\x1f")[:-1] for line in calls.read_text().splitlines()] \
         if calls.exists() else []
     return Boot(result.returncode, result.stderr, recorded, values,
                 env_path.stat().st_mode & 0o777 if env_path.exists() else None)
