@@ -10,7 +10,8 @@ Exit codes:
   1  --diff: the resources differ from the committed snapshot (the diff is printed);
      run with --update if the change is intended, and commit the snapshot
   2  unknown stack, invalid settings, or the program failed under the mocks
-  3  a guardrail rejects the resources (the violations are printed)
+  3  a guardrail rejects the resources, or AWS would refuse them (docs/aws-rules.md); the
+     violations are printed
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import logging
 from typing import Any
 
 from caresync_dr.cli import ExitCode, setup_logging, write_json_report
+from caresync_dr.emulation.aws_rules import AwsRulesError
 from caresync_dr.offline.runtime import OfflineRunError
 from caresync_dr.preview import render, snapshot
 from caresync_dr.preview.program import STACKS, steady_run
@@ -65,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, StackFileError, OfflineRunError) as exc:
         log.error("%s", exc)
         return ExitCode.USAGE
+    except AwsRulesError as exc:
+        for refused in exc.violations:
+            print(f"aws rule: {refused}")
+        log.error("AWS would refuse %d resource(s) of stack %s", len(exc.violations), exc.stack)
+        if args.report:
+            write_json_report(args.report, {"stack": args.stack, "awsRules": [
+                str(v) for v in exc.violations]})
+        return ExitCode.REFUSED
     current = snapshot.build(args.stack, run.resources)
     print(snapshot.dumps(current) if args.json else render.table(current))
 
