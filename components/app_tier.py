@@ -72,7 +72,7 @@ if [ -z "$SECRET_JSON" ]; then
 fi
 # The parameter holds the endpoint as host:port (RDS's Endpoint form).
 DB_ENDPOINT=$(aws ssm get-parameter --region "$REGION" --name {parameter_name} \\
-  --query Parameter.Value --output text)
+  --with-decryption --query Parameter.Value --output text)
 umask 077
 printf '%s' "$SECRET_JSON" | python3 "$CONF_DIR/write-env.py" "$DB_ENDPOINT" \\
   > "$CONF_DIR/database.env.new"
@@ -89,11 +89,18 @@ def user_data(region: str, parameter_name: str, secret_id: str = APP_SECRET_NAME
 
 def instance_policy(region: str, account_id: str, endpoint_parameter_arn: str,
                     key_arn: str, secret_name: str = APP_SECRET_NAME) -> str:
-    """Least privilege for the app instance: its region's endpoint parameter, its region's
-    copy of the app secret, and decryption with its site key through Secrets Manager only."""
+    """Least privilege for the app instance, all in its own region: read the endpoint
+    parameter (a SecureString) and this region's copy of the app secret, and decrypt each with
+    the site key only through its service and, for the parameter, only that parameter (SSM's
+    encryption context is ``PARAMETER_ARN``: Systems Manager user guide, "How Parameter Store
+    uses AWS KMS")."""
     statements: list[dict[str, Any]] = [
         {"Sid": "ReadDatabaseHost", "Effect": "Allow", "Action": "ssm:GetParameter",
          "Resource": endpoint_parameter_arn},
+        {"Sid": "DecryptDatabaseHost", "Effect": "Allow", "Action": "kms:Decrypt",
+         "Resource": key_arn, "Condition": {"StringEquals": {
+             "kms:ViaService": f"ssm.{region}.amazonaws.com",
+             "kms:EncryptionContext:PARAMETER_ARN": endpoint_parameter_arn}}},
         {"Sid": "ReadAppCredentialsInThisRegion", "Effect": "Allow",
          "Action": "secretsmanager:GetSecretValue",
          "Resource": secret_arn_pattern(region, account_id, secret_name)},
@@ -123,7 +130,8 @@ class AppTierArgs:
     endpoint_parameter_arn: pulumi.Input[str]
     endpoint_parameter_name: str
     account_id: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]  # the site key: app volumes, and the secret's decryption
+    # The site key: app volumes, the endpoint parameter (a SecureString) and the secret.
+    kms_key_arn: pulumi.Input[str]
     autoscaling_role_arn: pulumi.Input[str]  # the site's Auto Scaling service-linked role
     access_log_bucket: pulumi.Input[str] | None = None  # the audit's SSE-S3 ALB log bucket
     access_log_prefix: str = "alb"
@@ -205,6 +213,11 @@ class AppTier(pulumi.ComponentResource):
             health_check_grace_period=300,
             service_linked_role_arn=args.autoscaling_role_arn,
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
-                id=self.launch_template.id, version="$Latest"), opts=child)
+                id=self.launch_template.id, version="$Latest"),
+            # Instances carry the site's tags from launch (cost and incident attribution);
+            # changing them updates the group in place and tags only instances launched after.
+            tags=[aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
+                  for key, value in (("Name", f"{prefix}-app"), ("caresync:site", args.site))],
+            opts=child)
         self.register_outputs({"albDnsName": self.load_balancer.dns_name,
                                "autoScalingGroupName": self.group.name})

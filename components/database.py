@@ -34,8 +34,9 @@ Each instance's RDS log groups (``/aws/rds/instance/<id>/postgresql`` and ``/upg
 created before it, encrypted with the site key and kept ``log_retention_days``; otherwise RDS
 creates them itself on export, unencrypted and kept forever, and slow-query text may hold PHI.
 
-Each site also has an SSM String parameter ``/caresync-dr/<site>/database-host`` with the
-endpoint (``host:port``) of its current generation; the app reads it at boot.
+Each site also has an SSM SecureString parameter ``/caresync-dr/<site>/database-host`` with the
+endpoint (``host:port``) of its current generation, encrypted with the site key (by its alias,
+the ``KeyId`` failover.py writes it with); the app reads it at boot.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ INSTANCE_PROPERTIES = (
     "dbSubnetGroupName", "parameterGroupName", "vpcSecurityGroupIds", "publiclyAccessible",
     "deletionProtection", "backupRetentionPeriod", "backupWindow", "maintenanceWindow",
     "enabledCloudwatchLogsExports", "copyTagsToSnapshot", "autoMinorVersionUpgrade",
-    "performanceInsightsEnabled", "performanceInsightsKmsKeyId",
+    "performanceInsightsEnabled", "performanceInsightsKmsKeyId", "monitoringInterval",
+    "monitoringRoleArn",
     "iamDatabaseAuthenticationEnabled", "skipFinalSnapshot", "finalSnapshotIdentifier",
     "deleteAutomatedBackups", "applyImmediately", "tags",
 )
@@ -118,6 +120,11 @@ class DatabaseArgs:
     # fences only the writer (failover --scope database).
     replica_security_group_id: pulumi.Input[str] | None = None
     retiring: RetiringGeneration | None = None
+    # Enhanced Monitoring (components/rds_monitoring.py): the role and the interval in seconds.
+    monitoring_role_arn: pulumi.Input[str] | None = None
+    monitoring_interval: int = 0
+    # The site key's alias name (SiteKey.alias_name): the endpoint parameter's key_id.
+    parameter_key_id: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -204,8 +211,15 @@ class Database(pulumi.ComponentResource):
                 retiring=True), args.source_db_arn if old.role == "replica" else None,
                 args.security_group_id)
 
+        # SecureString with the site key: the writer's address is infrastructure detail that
+        # IAM alone should not expose (Checkov CKV2_AWS_34). key_id is the alias name, the
+        # string failover.py passes as KeyId, so a refresh after a failover shows no drift.
+        # Changing type or key is an in-place PutParameter whose value is the one in Pulumi's
+        # state (ignore_changes keeps the old input): README, "Checkov", says when that is safe.
         self.endpoint_parameter = aws.ssm.Parameter(
-            f"{name}-endpoint", name=endpoint_parameter_name(args.site), type="String",
+            f"{name}-endpoint", name=endpoint_parameter_name(args.site),
+            type="String" if args.parameter_key_id is None else "SecureString",
+            key_id=args.parameter_key_id,
             value=self.instance.endpoint,  # host:port, as failover.py writes it
             description=f"Endpoint the CareSync {args.site} app connects to; failover "
                         "repoints it",
@@ -276,6 +290,8 @@ class Database(pulumi.ComponentResource):
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS), copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True, performance_insights_enabled=True,
             performance_insights_kms_key_id=args.kms_key_arn,
+            monitoring_interval=args.monitoring_interval or None,
+            monitoring_role_arn=args.monitoring_role_arn if args.monitoring_interval else None,
             iam_database_authentication_enabled=True,
             # A writer leaves a final snapshot (and its automated backups) when deleted; RDS
             # refuses a final snapshot of a read replica (DeleteDBInstance SkipFinalSnapshot).

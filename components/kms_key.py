@@ -26,6 +26,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.site_keys import site_key_alias
 from components.audit import kms_statements
 
 AUTOSCALING_SERVICE = "autoscaling.amazonaws.com"
@@ -84,6 +85,7 @@ def key_policy(account_id: str, region: str, ebs_service_roles: Sequence[str] = 
 class SiteKey(pulumi.ComponentResource):
     arn: pulumi.Output[str]
     key_id: pulumi.Output[str]
+    alias_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: SiteKeyArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -95,8 +97,11 @@ class SiteKey(pulumi.ComponentResource):
             policy=pulumi.Output.all(args.account_id, *args.ebs_service_role_arns).apply(
                 lambda v: key_policy(v[0], args.region, v[1:])),
             opts=pulumi.ResourceOptions(parent=self, protect=True))
-        aws.kms.Alias(f"{name}-alias", name=f"alias/caresync-{args.site}",
-                      target_key_id=key.key_id, opts=child)
+        alias = aws.kms.Alias(f"{name}-alias", name=site_key_alias(args.site),
+                              target_key_id=key.key_id, opts=child)
         self.arn = key.arn
         self.key_id = key.key_id
+        # The alias name, once the alias exists: what SecureString parameters name as key_id,
+        # the same string failover.py passes as KeyId when it rewrites one.
+        self.alias_name = alias.name
         self.register_outputs({"arn": key.arn})

@@ -61,6 +61,7 @@ from components.operator_role import (
     OperatorRole,
     OperatorRoleArgs,
 )
+from components.rds_monitoring import MonitoringRole, MonitoringRoleArgs
 from components.stack_links import read_outputs, require
 from components.traffic_switch import (
     SWITCH_KEY,
@@ -68,6 +69,7 @@ from components.traffic_switch import (
     TrafficSwitchArgs,
     switch_bucket_name,
 )
+from components.waf import Waf, WafArgs
 
 # Route 53 health checkers on three continents (Route 53 requires at least three regions).
 CHECKER_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1")
@@ -136,6 +138,8 @@ class _Site:
             site=site, region=settings.region, account_id=self.account_id,
             kms_key_arn=self.key.arn, vpc_id=self.network.vpc_id,
             multi_region=settings.is_primary, data_event_bucket_names=audited))
+        self.monitoring_role = MonitoringRole(f"{site}-rds-monitoring", MonitoringRoleArgs(
+            site=site, account_id=self.account_id))
         # The prod stack owns the database secrets (D1) and replicates them to the standby
         # region once dr has published its key (bootstrap step 3).
         self.credentials: DatabaseCredentials | None = None
@@ -166,7 +170,10 @@ class _Site:
                              if born and self.credentials is not None else None),
             source_db_arn=None if writer else peer["dbArn"],
             replica_security_group_id=self.network.replica_db_security_group_id,
-            retiring=settings.db_retiring))
+            retiring=settings.db_retiring,
+            monitoring_role_arn=self.monitoring_role.arn,
+            monitoring_interval=self.monitoring_role.interval_seconds,
+            parameter_key_id=self.key.alias_name))
         if not writer:
             # PITR in this region from the writer's automated backups.
             AutomatedBackupReplication(f"{site}-pitr", BackupReplicationArgs(
@@ -188,6 +195,9 @@ class _Site:
             autoscaling_role_arn=self.autoscaling_role.arn,
             access_log_bucket=self.audit.alb_log_bucket.name,
             access_log_ready=[self.audit.alb_log_bucket]))
+        self.waf = Waf(f"{site}-waf", WafArgs(
+            site=site, region=settings.region, account_id=self.account_id,
+            kms_key_arn=self.key.arn, load_balancer_arn=self.app.load_balancer.arn))
         self.backup = BackupPlan(f"{site}-backup", BackupPlanArgs(
             site=site, kms_key_arn=self.key.arn, retention_days=settings.backup_retention_days,
             interval_hours=settings.backup_interval_hours,
@@ -318,6 +328,8 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
         "backupBucket": site.storage.bucket.name,
         "kmsKey": site.key.arn,
     }
+    # failover.py reads and rewrites SecureString parameters in both regions: both site keys.
+    values["primaryKmsKey"] = primary["kmsKeyArn"]
 
     def render(v: dict[str, Any]) -> Inventory:
         def cap(raw: dict[str, Any]) -> Capacity:
@@ -374,7 +386,8 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             webhook_url=settings.webhook_url, active_site=settings.active_site)
 
     inventory = FailoverInventory("failover-inventory", FailoverInventoryArgs(
-        parameter_name=settings.inventory_parameter, values=values, render=render))
+        parameter_name=settings.inventory_parameter, values=values, render=render,
+        key_id=site.key.alias_name))
 
     def operator_resources(v: dict[str, Any]) -> OperatorResources:
         account = v["account"]
@@ -407,6 +420,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             switch_object=f"arn:aws:s3:::{v['switchBucket']}/{SWITCH_KEY}",
             incident_prefix=f"arn:aws:s3:::{v['backupBucket']}/{INCIDENT_PREFIX}*",
             standby_key=v["kmsKey"], standby_topic=v["topic"],
+            parameter_keys=[v["primaryKmsKey"], v["kmsKey"]],
             route53=[f"arn:aws:route53:::hostedzone/{settings.hosted_zone_id}",
                      *(f"arn:aws:route53:::healthcheck/{v[k]}" for k in
                        ("primaryCheck", "standbyCheck", "primaryRecordCheck", "switchCheck"))])

@@ -181,6 +181,12 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _retiring(inputs: Mapping[str, Any]) -> bool:
+    """A database generation being retired on purpose (``caresync:lifecycle`` tag)."""
+    tags = inputs.get("tags")
+    return isinstance(tags, Mapping) and tags.get("caresync:lifecycle") == "retiring"
+
+
 def _major(version: Any) -> int | None:
     match = re.match(r"(\d+)", str(version or ""))
     return int(match.group(1)) if match else None
@@ -280,7 +286,7 @@ def _instance_delete_refusals(inputs: Mapping[str, Any]) -> list[str]:
             refusals.append("a read replica deleted with a final snapshot: RDS refuses it "
                             "(SkipFinalSnapshot must be set for a read replica)")
     else:
-        if (inputs.get("tags") or {}).get("caresync:lifecycle") != "retiring":
+        if not _retiring(inputs):
             refusals.append("a database that holds data is deleted without being retired on "
                             "purpose first (dbRetiring; docs/lifecycles.md)")
         if inputs.get("skipFinalSnapshot") is not True and not inputs.get(
@@ -313,7 +319,7 @@ def _update(old: ResourceLike, new: ResourceLike, context: _Context) -> Step:
         else:
             change = Change(key, before, after, "in-place")
         changes.append(change)
-    retiring = (new.inputs.get("tags") or {}).get("caresync:lifecycle") == "retiring"
+    retiring = _retiring(new.inputs)
     for key in sorted(ignored):
         if not retiring and key in new.inputs and key in old.inputs and \
                 _normal(new.inputs[key]) != _normal(old.inputs[key]):

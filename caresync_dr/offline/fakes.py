@@ -214,6 +214,15 @@ def _automated_backups_replication(logical: str, inputs: Mapping[str, Any], regi
     return arn, {}
 
 
+def _web_acl(logical: str, inputs: Mapping[str, Any], region: str, account: str) -> FakeState:
+    name = _name(inputs, logical, "name")
+    raw = short_hash(logical, region, length=32)
+    ident = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+    scope = "global" if inputs.get("scope") == "CLOUDFRONT" else "regional"
+    return ident, {"arn": f"arn:aws:wafv2:{region}:{account}:{scope}/webacl/{name}/{ident}",
+                   "name": name, "capacity": 0.0, "lockToken": short_hash(ident)}
+
+
 def _ec2(prefix: str, resource: str) -> Builder:
     def build(logical: str, inputs: Mapping[str, Any], region: str, account: str) -> FakeState:
         ident = f"{prefix}-{short_hash(logical, region, length=17)}"
@@ -262,6 +271,7 @@ BUILDERS: dict[str, Builder] = {
     "aws:iam/serviceLinkedRole:ServiceLinkedRole": _service_linked_role,
     "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication":
         _automated_backups_replication,
+    "aws:wafv2/webAcl:WebAcl": _web_acl,
 }
 
 

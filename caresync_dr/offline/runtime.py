@@ -22,7 +22,7 @@ import runpy
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,13 +54,17 @@ class RegisteredResource:
     resource_id: str
     urn: str = ""  # the resource's URN (parent types included), for failure messages
     protect: bool = False  # ResourceOptions(protect=True): pulumi refuses to delete it
+    # Input property -> URNs of the resources its value came from (the engine's
+    # propertyDependencies), and every resource this one depends on (explicit depends_on
+    # included): the references a Terraform plan export draws between resources.
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    dependencies: tuple[str, ...] = ()
     # The other resource options the engine acts on in an update (the lifecycle model reads
     # them): properties whose old value the engine keeps, deletion that leaves the cloud
-    # resource alone, replacement order, and the URNs this resource waits for.
+    # resource alone, and replacement order.
     ignore_changes: tuple[str, ...] = ()
     retain_on_delete: bool = False
     delete_before_replace: bool = False
-    dependencies: tuple[str, ...] = ()
     secret_inputs: tuple[str, ...] = ()  # top-level inputs the engine holds as secrets
 
 
@@ -185,10 +189,11 @@ class _Mocks(pulumi.runtime.Mocks):
                 type=args.typ, name=args.name, custom=bool(args.custom), inputs=inputs,
                 outputs=state, resource_id=ident, urn=getattr(_CURRENT, "urn", ""),
                 protect=getattr(_CURRENT, "protect", False),
+                property_dependencies=getattr(_CURRENT, "property_dependencies", {}),
+                dependencies=getattr(_CURRENT, "dependencies", ()),
                 ignore_changes=getattr(_CURRENT, "ignore_changes", ()),
                 retain_on_delete=getattr(_CURRENT, "retain_on_delete", False),
                 delete_before_replace=getattr(_CURRENT, "delete_before_replace", False),
-                dependencies=getattr(_CURRENT, "dependencies", ()),
                 secret_inputs=secret_inputs))
         return ident, state
 
@@ -217,6 +222,9 @@ class _Monitor(pulumi_mocks.MockMonitor):
         _CURRENT.ignore_changes = tuple(request.ignoreChanges)
         _CURRENT.retain_on_delete = bool(request.retainOnDelete)
         _CURRENT.delete_before_replace = bool(request.deleteBeforeReplace)
+        _CURRENT.property_dependencies = {
+            key: tuple(value.urns) for key, value in request.propertyDependencies.items()
+            if value.urns}
         _CURRENT.dependencies = tuple(request.dependencies)
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
@@ -226,6 +234,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
         _CURRENT.ignore_changes = ()
         _CURRENT.retain_on_delete = False
         _CURRENT.delete_before_replace = False
+        _CURRENT.property_dependencies = {}
         _CURRENT.dependencies = ()
         return super().ReadResource(request)  # type: ignore[no-untyped-call]
 

@@ -160,6 +160,11 @@ CASES: list[tuple[str, str, str, Mutation]] = [
     ("rds-replica-stopped-alarm", "prod",
      "primary-monitoring-caresync-primary-db-replica-1-replication-stopped",
      inputs(comparisonOperator="GreaterThanThreshold")),
+    ("wafv2-log-destination", "prod", "primary-waf-logging",
+     inputs(logDestinationConfigs=["arn:aws:s3:::caresync-primary-waf-logs"])),
+    ("wafv2-regional-association", "prod", "primary-waf-alb",
+     inputs(resourceArn="arn:aws:elasticloadbalancing:us-west-2:111122223333:loadbalancer/"
+            "app/caresync-standby-alb/0123456789abcdef")),
     ("ssm-parameter-name-and-size", "prod", "primary-database-endpoint",
      inputs(name="caresync-dr/primary/database-host")),
 ]

@@ -32,6 +32,9 @@ FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 ASG = "aws:autoscaling/group:Group"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 PARAMETER = "aws:ssm/parameter:Parameter"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+WEB_ACL_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+WEB_ACL_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
 INSTANCE = "aws:rds/instance:Instance"
 S3_GUIDE = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/"
 _BUCKET_NAME = re.compile(r"(?!xn--)(?!sthree-)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -229,6 +232,34 @@ def parameter_size_and_name(parameter: ResourceLike, view: RunView) -> list[str]
     return problems
 
 
+def waf_log_destination(config: ResourceLike, view: RunView) -> list[str]:
+    destinations = as_list(config.inputs.get("logDestinationConfigs"))
+    problems = []
+    if len(destinations) != 1:
+        problems.append(f"{len(destinations)} log destinations: a web ACL logs to exactly one")
+    for arn in destinations:
+        name = str(arn).rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+        if not name.startswith("aws-waf-logs-"):
+            problems.append(f"log destination {arn}: WAF delivers only to buckets, log groups "
+                            "and streams named aws-waf-logs-...")
+    return problems
+
+
+def waf_association_regional(association: ResourceLike, view: RunView) -> list[str]:
+    acl = view.with_output(WEB_ACL, "arn", association.inputs.get("webAclArn"))
+    target = association.inputs.get("resourceArn")
+    if acl is None:
+        return []
+    problems = []
+    if acl.inputs.get("scope") != "REGIONAL":
+        problems.append("a load balancer takes a REGIONAL web ACL, not a CLOUDFRONT one")
+    if arn_region(target) not in (None, view.region_of(acl)):
+        problems.append(f"the web ACL is in {view.region_of(acl)}, the resource in "
+                        f"{arn_region(target)}: a regional web ACL protects its own region's "
+                        "resources only")
+    return problems
+
+
 ELB_GUIDE = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/"
 RULES = [
     Rule("s3-bucket-name", "Bucket names follow S3's naming rules",
@@ -266,6 +297,14 @@ RULES = [
          "USER_ReadRepl.Monitoring.html; RDS read replica monitoring: 'If the ReplicaLag metric "
          "returns -1, then replication is currently not active'", (INSTANCE,),
          replicas_alarm_when_replication_stops),
+    Rule("wafv2-log-destination", "A web ACL logs to one destination named aws-waf-logs-*",
+         "https://docs.aws.amazon.com/waf/latest/developerguide/logging-s3.html (bucket name "
+         "prefix); logging-management.html (one destination per web ACL)",
+         (WEB_ACL_LOGGING,), waf_log_destination),
+    Rule("wafv2-regional-association", "A load balancer's web ACL is REGIONAL and in its "
+         "region", "https://docs.aws.amazon.com/waf/latest/developerguide/"
+         "web-acl-associating-aws-resource.html", (WEB_ACL_ASSOCIATION,),
+         waf_association_regional),
     Rule("ssm-parameter-name-and-size", "Parameter names with a path start with /, at most 15 "
          "levels; values fit their tier (4 KB standard, 8 KB advanced)",
          "https://docs.aws.amazon.com/systems-manager/latest/userguide/"
