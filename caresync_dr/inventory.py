@@ -20,19 +20,26 @@ Schema, version 1 (JSON keys are the camelCase of the field names below)::
       "webhookUrl": null | "https://...",
       "backupBucket": "<standby backup bucket, for incident timelines>",
       "lockParameter": "/caresync-dr/failover/lock",       # SSM, standby region
-      "journalParameter": "/caresync-dr/failover/journal"  # SSM, standby region
+      "journalParameter": "/caresync-dr/failover/journal", # SSM, standby region
+      "activeSite": "primary"              # which site's database writes (the stacks'
+                                           # activeSite); "standby" once a failover is reconciled
     }
 
     Site = {
       "region": "us-east-1",
       "database": {"identifier", "arn", "securityGroupId", "backupRetentionDays",
                    "replicaIdentifiers": [...],    # in-region read replicas of this database
-                   "endpointParameter"},           # SSM name holding the writer endpoint host:port
+                   "endpointParameter",            # SSM name holding the writer endpoint host:port
+                   "generation": 1},               # the database generation (a new identity
+                                                   # each time a site must replicate again)
       "app": {"autoScalingGroupName", "launchTemplateId", "targetGroupArn", "loadBalancerDns",
               "capacity": {"min", "desired", "max"},            # what the site runs today
               "productionCapacity": {"min", "desired", "max"}}, # what it runs when serving
       "healthCheckId": "<Route 53 endpoint health check of this site's /api/health>"
     }
+
+``activeSite`` and ``database.generation`` were added to version 1 with defaults (``"primary"``,
+``1``): documents written before them still parse.
 
 The traffic switch is an object in a standby-region S3 bucket. Route 53 probes it with an
 inverted string-match health check, so writing ``failoverValue`` into it (an S3 data-plane call
@@ -144,6 +151,11 @@ def _webhook_url(value: str) -> str | None:
 _RETENTION = _in_range(*RDS_RETENTION_RANGE, "RDS keeps automated backups for 1 to 35 days "
                        "(0 turns them off, which the promoted writer must not have)")
 _MINUTES = _in_range(1, 24 * 60, "as the rtoMinutes/rpoMinutes settings")
+_GENERATION = _in_range(1, 10_000, "database generations count from 1")
+
+
+def _site(value: str) -> str | None:
+    return None if value in ("primary", "standby") else "must be primary or standby"
 
 
 @dataclass(frozen=True)
@@ -155,6 +167,7 @@ class DatabaseInventory:
     replica_identifiers: tuple[str, ...] = field(
         metadata=rule(_distinct, each=aws_names.rds_identifier))
     endpoint_parameter: str = field(metadata=rule(aws_names.ssm_parameter_name))
+    generation: int = field(default=1, metadata=rule(_GENERATION))
 
 
 @dataclass(frozen=True)
@@ -230,6 +243,7 @@ class Inventory:
     lock_parameter: str = field(metadata=rule(aws_names.ssm_parameter_name))
     journal_parameter: str = field(metadata=rule(aws_names.ssm_parameter_name))
     webhook_url: str | None = field(default=None, metadata=rule(_webhook_url))
+    active_site: str = field(default="primary", metadata=rule(_site))
 
     def to_json(self) -> str:
         return json.dumps(_camelize(asdict(self)), indent=2, sort_keys=True)
