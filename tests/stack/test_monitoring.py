@@ -28,7 +28,8 @@ def test_alert_topic_is_encrypted_and_mails_the_oncall(any_stack: ProgramRun) ->
     site = "primary" if any_stack.stack == "prod" else "standby"
     topic = one(any_stack, "aws:sns/topic:Topic", f"{site}-monitoring-alerts")
     assert topic.inputs["kmsMasterKeyId"] == any_stack.outputs["kmsKeyArn"]
-    subs = of_type(any_stack.resources, "aws:sns/topicSubscription:TopicSubscription")
+    subs = [s for s in of_type(any_stack.resources, "aws:sns/topicSubscription:TopicSubscription")
+            if s.inputs["topic"] == topic.outputs["arn"]]
     assert sorted(s.inputs["endpoint"] for s in subs) == [
         "engineering@caresync.health", "oncall@caresync.health"]
     assert all(s.inputs["protocol"] == "email" and s.inputs["topic"] == topic.outputs["arn"]
