@@ -17,7 +17,7 @@ from caresync_dr.db.pgaudit import (
     role_audit_statement,
 )
 from caresync_dr.pg.cluster import PostgresCluster
-from tests.pg_audit_server import pgaudit_server, server_log
+from tests.pg_servers import pgaudit_server, server_log
 
 pytestmark = pytest.mark.postgres
 DATABASE = "caresync"

@@ -1,14 +1,17 @@
-"""A throwaway PostgreSQL server configured like the stack's parameter group: pgAudit loaded.
+"""Throwaway PostgreSQL servers for the database tests: logins by password like RDS, and, on
+request, configured like the stack's parameter group with pgAudit loaded.
 
-The settings are the parameter group's own (:func:`caresync_dr.db.pgaudit.parameter_group_settings`)
-written into postgresql.conf, so what the tests see the audit log do is what RDS would do with
-that group. Needs the pgAudit extension for the server's version (Debian:
-``apt-get install postgresql-15-pgaudit``); without it the tests skip, except under ``CI=true``
-(``.ci/run`` installs it), where its absence is a failure.
+The audit settings are the parameter group's own
+(:func:`caresync_dr.db.pgaudit.parameter_group_settings`) written into postgresql.conf, so what
+the tests see the audit log do is what RDS would do with that group. Needs the pgAudit
+extension for the server's version (Debian: ``apt-get install postgresql-15-pgaudit``); without
+it the tests skip, except under ``CI=true`` (``.ci/run`` installs it), where its absence is a
+failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -34,19 +37,21 @@ def audit_conf() -> dict[str, str]:
 
 
 @contextmanager
-def pgaudit_server(prefix: str, password_roles: Sequence[str] = ()) -> Iterator[PostgresCluster]:
-    """A started server with the parameter group's pgAudit settings and its log collected in
-    ``<data>/log/``; ``password_roles`` authenticate with SCRAM over TCP, like RDS."""
+def postgres_server(prefix: str, password_roles: Sequence[str] = (), *,
+                    pgaudit: bool = False) -> Iterator[PostgresCluster]:
+    """A started server with its log collected in ``<data>/log/postgresql.log`` (RDS's line
+    prefix); ``password_roles`` authenticate with SCRAM over TCP, like RDS, everyone else with
+    the test's trust; ``pgaudit`` adds the parameter group's pgAudit settings."""
     try:
         bin_dir = find_pg_bin()
     except PostgresNotFoundError as exc:
         _unavailable(f"no PostgreSQL server: {exc}")
         raise
-    if not (bin_dir.parent / "lib" / "pgaudit.so").exists():
+    if pgaudit and not (bin_dir.parent / "lib" / "pgaudit.so").exists():
         _unavailable(f"pgAudit is not installed next to {bin_dir}: {HOW_TO_GET_PGAUDIT}")
     cluster = temp_cluster(prefix=prefix)
-    cluster.append_conf({**audit_conf(), "logging_collector": "on", "log_directory": "'log'",
-                         "log_filename": "'postgresql.log'",
+    cluster.append_conf({**(audit_conf() if pgaudit else {}), "logging_collector": "on",
+                         "log_directory": "'log'", "log_filename": "'postgresql.log'",
                          "log_line_prefix": "'%m:%r:%u@%d:[%p]:'"})
     if password_roles:
         hba = cluster.data_dir / "pg_hba.conf"
@@ -66,3 +71,8 @@ def pgaudit_server(prefix: str, password_roles: Sequence[str] = ()) -> Iterator[
 def server_log(cluster: PostgresCluster) -> str:
     path = cluster.data_dir / "log" / "postgresql.log"
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def pgaudit_server(prefix: str, password_roles: Sequence[str] = ()
+                   ) -> contextlib.AbstractContextManager[PostgresCluster]:
+    return postgres_server(prefix, password_roles, pgaudit=True)
