@@ -134,6 +134,7 @@ class Resolved:
     disable_login: list[str] = field(default_factory=list)         # db roles without a secret
     secrets_to_promote: list[str] = field(default_factory=list)    # replicas to make writable
     phi_buckets: dict[str, list[str]] = field(default_factory=dict)  # trail region -> buckets
+    iam_problem: str = ""       # IAM's control plane (us-east-1) did not answer
 
     def as_report(self) -> dict[str, Any]:
         return {"account": self.account, "keyOwners": self.key_owners,
@@ -149,7 +150,8 @@ class Resolved:
                 "rotations": [{"role": r.credential.role, "secret": r.credential.secret_id,
                                "secretRegion": r.secret_region} for r in self.rotations],
                 "disableLogin": self.disable_login,
-                "secretsToPromote": self.secrets_to_promote, "phiBuckets": self.phi_buckets}
+                "secretsToPromote": self.secrets_to_promote, "phiBuckets": self.phi_buckets,
+                "iamProblem": self.iam_problem}
 
 
 @dataclass(frozen=True)

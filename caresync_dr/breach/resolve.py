@@ -43,10 +43,20 @@ def credentials(master_username: str) -> list[Credential]:
 
 
 def _iam(ctx: BreachContext, resolved: Resolved) -> None:
+    """IAM's control plane answers in us-east-1 only. When it does not answer (an outage of
+    us-east-1), the IAM inputs cannot be checked or revoked now: that is recorded, and the run
+    still does everything else (its IAM steps then fail and --resume finishes them later)."""
     compromised = ctx.incident.compromised
     if not (compromised.access_keys or compromised.iam_users or compromised.iam_roles):
         return
     iam = ctx.iam()
+    try:
+        iam.get_account_summary()
+    except BotoCoreError as exc:
+        resolved.iam_problem = f"IAM does not answer ({type(exc).__name__}: {exc})"
+        log.warning("%s: the IAM inputs are not checked and cannot be revoked now",
+                    resolved.iam_problem)
+        return
     for key in compromised.access_keys:
         owner = probes.access_key_owner(iam, key)
         if owner is None:

@@ -10,7 +10,9 @@ from moto import mock_aws
 
 from caresync_dr.emulation.ec2_groups import SecurityGroupReplacement
 from caresync_dr.emulation.secret_rotation import SecretRotationShim
+from caresync_dr.pg.cluster import PostgresCluster, free_port
 from tests.breach import world as w
+from tests.pg_servers import pgaudit_server
 
 
 @pytest.fixture(autouse=True)
@@ -30,3 +32,36 @@ def world() -> Iterator[w.BreachWorld]:
     # moto's gaps, each closed as real AWS behaves (caresync_dr/emulation says how).
     with mock_aws(), SecurityGroupReplacement(), SecretRotationShim():
         yield w.seed()
+
+
+# --- a real PostgreSQL behind the primary's endpoint parameter ----------------------------------
+
+MASTER, APP, DATABASE = "caresync_admin", "caresync_app", "caresync"
+FIRST = {MASTER: "Master-First-Pass-1", APP: "App-First-Pass-1"}
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[PostgresCluster]:
+    """Like RDS: the master user is no superuser (CREATEROLE, signals backends), both logins
+    need their passwords; pgAudit as the parameter group loads it."""
+    with pgaudit_server("caresync-breach-test-", password_roles=(MASTER, APP)) as cluster:
+        cluster.psql(f"CREATE ROLE {MASTER} LOGIN CREATEROLE PASSWORD '{FIRST[MASTER]}' "
+                     "IN ROLE pg_signal_backend")
+        cluster.psql(f"CREATE DATABASE {DATABASE} OWNER {MASTER}")
+        cluster.psql(f"CREATE ROLE {APP} LOGIN PASSWORD '{FIRST[APP]}'; "
+                     "CREATE ROLE analyst LOGIN; "
+                     f"CREATE TABLE patients (id int PRIMARY KEY, name text); "
+                     f"GRANT SELECT, INSERT ON patients TO {APP}", DATABASE)
+        yield cluster
+
+
+@pytest.fixture
+def db_world(database: PostgresCluster) -> Iterator[w.BreachWorld]:
+    """Both sites in moto; the primary's endpoint parameter names the real server, the
+    standby's a port nothing listens on (a replica that does not answer)."""
+    database.psql(f"ALTER ROLE {MASTER} PASSWORD '{FIRST[MASTER]}'; "
+                  f"ALTER ROLE {APP} PASSWORD '{FIRST[APP]}'; ALTER ROLE analyst LOGIN; "
+                  f"ALTER ROLE {APP} RESET pgaudit.log; ALTER ROLE analyst RESET pgaudit.log")
+    with mock_aws(), SecurityGroupReplacement(), SecretRotationShim():
+        yield w.seed(endpoints={w.PRIMARY: f"127.0.0.1:{database.port}",
+                                w.STANDBY: f"127.0.0.1:{free_port()}"}, passwords=dict(FIRST))
