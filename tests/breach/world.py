@@ -99,7 +99,7 @@ def _site(layout: Layout, region: str, endpoint: str) -> Site:
         "CreateBucketConfiguration": {"LocationConstraint": region}}
     audit = f"caresync-{site.site}-audit-{ACCOUNT}"
     for bucket in (site.backup_bucket, audit):
-        s3.create_bucket(Bucket=bucket, **location)  # type: ignore[arg-type]
+        s3.create_bucket(Bucket=bucket, **location)
     logs = _client("logs", region)
     for group in (site.trail_log_group, site.db_log_group):
         logs.create_log_group(logGroupName=group)
