@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from caresync_dr.emulation.cloudtrail import TrailDelivery, api_record
 from caresync_dr.emulation.ec2_groups import SecurityGroupReplacement
 from caresync_dr.emulation.secret_rotation import SecretRotationShim
 
@@ -94,3 +95,27 @@ def test_a_promoted_replica_is_writable_and_independent() -> None:
         assert primary.get_secret_value(SecretId="caresync/db/app")["SecretString"] == "new"
         assert not primary.describe_secret(SecretId="caresync/db/app").get(
             "ReplicationStatus")
+
+
+def test_moto_alone_has_no_event_history() -> None:
+    with pytest.raises(NotImplementedError):
+        boto3.client("cloudtrail", region_name="us-east-1").lookup_events(MaxResults=5)
+
+
+def test_delivered_records_reach_the_log_group_and_the_event_history() -> None:
+    logs = boto3.client("logs", region_name="us-east-1")
+    logs.create_log_group(logGroupName="/trail")
+    with TrailDelivery(lambda region: boto3.client("logs", region_name=region)) as delivery:
+        for name, data in (("ListBuckets", False), ("GetObject", True)):
+            delivery.deliver(api_record(region="us-east-1", event_source="s3.amazonaws.com",
+                                        event_name=name, account="123456789012", user="u",
+                                        access_key="AKIAAAAAAAAAAAAAAAA1", data_event=data),
+                             trail_region="us-east-1", log_group="/trail")
+        streams = logs.describe_log_streams(logGroupName="/trail")["logStreams"]
+        assert [s["logStreamName"] for s in streams] == ["123456789012_CloudTrail_us-east-1"]
+        assert len(logs.filter_log_events(logGroupName="/trail")["events"]) == 2
+        history = boto3.client("cloudtrail", region_name="us-east-1").lookup_events(
+            LookupAttributes=[{"AttributeKey": "AccessKeyId",
+                               "AttributeValue": "AKIAAAAAAAAAAAAAAAA1"}])["Events"]
+    # Event history holds management events only (CloudTrail user guide, "Event history").
+    assert [e["EventName"] for e in history] == ["ListBuckets"]
