@@ -24,10 +24,12 @@ from typing import Any
 
 from moto.cloudtrail.responses import CloudTrailResponse
 
-_LOOKUP_KEYS = {"AccessKeyId": lambda r: (r.get("userIdentity") or {}).get("accessKeyId"),
-                "Username": lambda r: (r.get("userIdentity") or {}).get("userName"),
-                "EventName": lambda r: r.get("eventName"),
-                "EventSource": lambda r: r.get("eventSource")}
+def _lookup_value(record: dict[str, Any], attribute: str) -> Any:
+    """The record's value of a LookupEvents attribute (the ones the breach scope uses)."""
+    identity = record.get("userIdentity") or {}
+    return {"AccessKeyId": identity.get("accessKeyId"), "Username": identity.get("userName"),
+            "EventName": record.get("eventName"),
+            "EventSource": record.get("eventSource")}.get(attribute)
 
 
 def api_record(*, region: str, event_source: str, event_name: str, account: str, user: str,
@@ -92,8 +94,8 @@ class TrailDelivery:
                 tzinfo=UTC)
             if (start and when < start) or (end and when > end):
                 continue
-            if all(_LOOKUP_KEYS.get(a["AttributeKey"], lambda r: None)(record)
-                   == a["AttributeValue"] for a in attributes):
+            if all(_lookup_value(record, a["AttributeKey"]) == a["AttributeValue"]
+                   for a in attributes):
                 found.append(record)
         return sorted(found, key=lambda r: r["eventTime"], reverse=True)
 
