@@ -3,6 +3,7 @@ and what a database role did to the PHI tables, from pgAudit's lines on a real s
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -85,6 +86,10 @@ def test_pgaudit_lines_say_which_phi_tables_a_role_touched(database: PostgresClu
         app.execute("SELECT name FROM patients WHERE id = 1").fetchall()
         app.execute("INSERT INTO patients VALUES (%s, 'x') ON CONFLICT DO NOTHING",
                     (int(NOW.timestamp()) % 100000,))
+    # The logging collector writes asynchronously: wait for the last statement's line.
+    deadline = time.monotonic() + 10
+    while "WRITE,INSERT" not in server_log(database) and time.monotonic() < deadline:
+        time.sleep(0.05)
     scope = database_scope(iter(server_log(database).splitlines()), [APP, "analyst"],
                            ["public.patients"])
     app_scope = scope[APP]
