@@ -24,6 +24,7 @@ from typing import Any
 
 from moto.cloudtrail.responses import CloudTrailResponse
 
+
 def _lookup_value(record: dict[str, Any], attribute: str) -> Any:
     """The record's value of a LookupEvents attribute (the ones the breach scope uses)."""
     identity = record.get("userIdentity") or {}

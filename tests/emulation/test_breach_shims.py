@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from caresync_dr.emulation.cloudtrail import TrailDelivery, api_record
 from caresync_dr.emulation.ec2_groups import SecurityGroupReplacement
+from caresync_dr.emulation.rds_logs import LogExport
 from caresync_dr.emulation.secret_rotation import SecretRotationShim
 
 
@@ -119,3 +120,21 @@ def test_delivered_records_reach_the_log_group_and_the_event_history() -> None:
                                "AttributeValue": "AKIAAAAAAAAAAAAAAAA1"}])["Events"]
     # Event history holds management events only (CloudTrail user guide, "Event history").
     assert [e["EventName"] for e in history] == ["ListBuckets"]
+
+
+def test_the_log_export_ships_each_new_line_once(tmp_path: Any) -> None:
+    logs = boto3.client("logs", region_name="us-east-1")
+    logs.create_log_group(logGroupName="/aws/rds/instance/db/postgresql")
+    log_file = tmp_path / "postgresql.log"
+    log_file.write_text("2026-11-30 03:01:02.250 UTC:x:app@db:[1]:LOG:  AUDIT: SESSION,1\n"
+                        "2026-11-30 03:01:03 UTC:x:app@db:[1]:LOG:  second\npartial")
+    export = LogExport(log_file, logs, "/aws/rds/instance/db/postgresql", "db")
+    assert export.ship() == 2
+    assert export.ship() == 0
+    with log_file.open("a") as handle:
+        handle.write(" line\n")
+    assert export.ship() == 1
+    events = logs.filter_log_events(logGroupName="/aws/rds/instance/db/postgresql")["events"]
+    assert [e["message"].rsplit(":", 1)[-1].strip() for e in events] == [
+        "SESSION,1", "second", "partial line"]
+    assert events[0]["timestamp"] == 1796007662250
