@@ -59,8 +59,8 @@ class LogExport:
             return 0
         with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
             self.logs.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
-        events = [{"timestamp": line_time(line), "message": line} for line in lines]
-        events.sort(key=lambda e: e["timestamp"])
+        stamped = sorted(((line_time(line), line) for line in lines), key=lambda e: e[0])
+        events = [{"timestamp": when, "message": line} for when, line in stamped]
         for start in range(0, len(events), BATCH):
             self.logs.put_log_events(logGroupName=self.group, logStreamName=self.stream,
                                      logEvents=events[start:start + BATCH])
