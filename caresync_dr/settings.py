@@ -346,7 +346,8 @@ def load_settings(stack: str, values: Mapping[str, object],
     unknown = sorted(set(values) - KNOWN_KEYS)
     if unknown:
         raise SettingsError(unknown[0], values[unknown[0]],
-                            "unknown setting (a typo?); known settings are listed in README.md")
+                            "unknown setting (a typo?); known settings are listed in "
+                            "docs/reference.md")
 
     def get(key: str, convert: Callable[[str, object], T], default: T | None = None,
             required: bool = False) -> T:
@@ -380,7 +381,7 @@ def load_settings(stack: str, values: Mapping[str, object],
         ref = _as_match(key, value, _STACK_REF_RE.pattern,
                         "expected a stack name such as organization/caresync-dr/prod")
         # The reference names the *other* site's stack of this project, fully qualified
-        # (CI deploys ${{ vars.PULUMI_ORG }}/caresync-dr/<stack>; README, Configuration).
+        # (CI deploys ${{ vars.PULUMI_ORG }}/caresync-dr/<stack>; docs/reference.md).
         peer = PEER_STACKS[key]
         parts = ref.split("/")
         if len(parts) != 3 or parts[1] != PROJECT_NAME or parts[2] != peer:

@@ -9,7 +9,7 @@
   failover happens. The dr trail is single-region and delivers to the standby region's audit
   bucket, so the failover's own API calls are recorded in the region that survives. The standby
   region's management events are therefore recorded twice (the second copy is billed; see
-  README, cost); data events are not duplicated: each trail selects only its own site's buckets.
+  docs/costs.md); data events are not duplicated: each trail selects only its own site's buckets.
 * **Audit bucket** ``caresync-<site>-audit-<account>``: SSE-KMS with the site key, versioned,
   public access blocked, TLS-only policy plus CloudTrail's and VPC flow-log delivery's
   documented statements (each restricted to this account and trail), objects and noncurrent

@@ -215,7 +215,7 @@ class Database(pulumi.ComponentResource):
         # IAM alone should not expose (Checkov CKV2_AWS_34). key_id is the alias name, the
         # string failover.py passes as KeyId, so a refresh after a failover shows no drift.
         # Changing type or key is an in-place PutParameter whose value is the one in Pulumi's
-        # state (ignore_changes keeps the old input): README, "Checkov", says when that is safe.
+        # state (ignore_changes keeps the old input): docs/checkov.md says when that is safe.
         self.endpoint_parameter = aws.ssm.Parameter(
             f"{name}-endpoint", name=endpoint_parameter_name(args.site),
             type="String" if args.parameter_key_id is None else "SecureString",

@@ -1,6 +1,6 @@
 """Compose a stack: the primary site (stack prod) or the standby site and failover wiring (dr).
 
-``build_site`` is what ``__main__.py`` runs. It returns the stack outputs (README, "Stack
+``build_site`` is what ``__main__.py`` runs. It returns the stack outputs (docs/reference.md, "Stack
 outputs"); their names are the contract between the two stacks and with the operator tools.
 """
 
@@ -274,7 +274,7 @@ async def _build_primary(settings: Settings) -> dict[str, Any]:
         pulumi.log.info("standby stack outputs not available yet: backups are not replicated "
                         "or copied cross-region, and the database secrets are not replicated "
                         "into the standby region, until `pulumi up -s dr` and a second "
-                        "`pulumi up -s prod` (README, Bootstrap order)")
+                        "`pulumi up -s prod` (docs/deploying.md)")
     assert site.credentials is not None
     return {**site.outputs(settings), "standbyLinked": site.linked,
             "dbMasterSecretArn": site.credentials.master_secret.arn,
@@ -286,7 +286,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
     reference = pulumi.StackReference("primaryStack", settings.primary_stack)
     primary = await read_outputs(reference, PRIMARY_OUTPUTS_FOR_STANDBY)
     require(primary, PRIMARY_REQUIRED, settings.primary_stack,
-            "run `pulumi up -s prod` first (README, Bootstrap order)")
+            "run `pulumi up -s prod` first (docs/deploying.md)")
     site = _Site(settings, primary)
 
     assert settings.hosted_zone_id is not None and settings.domain_name is not None

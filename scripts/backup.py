@@ -42,8 +42,7 @@ exit codes:
      data key lacks that region's wrap (report: missing_wraps); the next backup tries again
   2  usage: no database URL, no key (--key-file or --kms-key-id), one KMS region only,
      unknown --stack, bad arguments
-output: <local-dir>/backup_YYYYMMDD_HHMMSS.dump.enc and .manifest.json (see README
-"Backups and restore").
+output: <local-dir>/backup_YYYYMMDD_HHMMSS.dump.enc and .manifest.json (see docs/backups.md).
 """
 
 

@@ -1,6 +1,6 @@
 """Run a DR drill on an emulated AWS: deploy both stacks, break the primary, fail over, measure.
 
-Thin front over :mod:`caresync_dr.drill`; see README.md, "DR drills".
+Thin front over :mod:`caresync_dr.drill`; see docs/drills.md.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 SNAPSHOT_DIR = PROJECT_DIR / "tests" / "snapshots"
 
 
-# The first `pulumi up -s prod` runs with policy/bootstrap-config.json (README, Bootstrap order).
+# The first `pulumi up -s prod` runs with policy/bootstrap-config.json (docs/deploying.md).
 BOOTSTRAP_ADVISORY = frozenset(
     name for name, level in json.loads(
         (PROJECT_DIR / "policy" / "bootstrap-config.json").read_text()).items()

@@ -1,5 +1,6 @@
-"""The GitHub workflows: valid against GitHub's schema, clean under zizmor, and wired as the
-README describes (pinned actions, least permissions, OIDC, protected deploys, loud schedules)."""
+"""The GitHub workflows: valid against GitHub's schema, clean under zizmor, and wired as
+docs/ci.md describes (pinned actions, least permissions, OIDC, protected deploys, loud
+schedules)."""
 
 from __future__ import annotations
 

@@ -114,7 +114,7 @@ def test_logical_dump_interval_is_reported_but_not_bound_by_the_rpo() -> None:
 
 
 def test_estimates_are_the_documented_figures() -> None:
-    # The README's "Objectives as code" table quotes these; a change must update it.
+    # docs/objectives.md's table quotes these; a change must update it.
     assert DEFAULT_ESTIMATES.alias_ttl_seconds == 60
     assert DEFAULT_ESTIMATES.pitr_granularity_seconds == 300
 

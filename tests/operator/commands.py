@@ -75,7 +75,7 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
-class _ParserCaught(Exception):
+class _ParserCaughtError(Exception):
     def __init__(self, parser: argparse.ArgumentParser) -> None:
         super().__init__("parser caught")
         self.parser = parser
@@ -86,12 +86,12 @@ def parser_of(command: Command) -> argparse.ArgumentParser:
     original = argparse.ArgumentParser.parse_known_args
 
     def capture(self: argparse.ArgumentParser, *_: Any, **__: Any) -> NoReturn:
-        raise _ParserCaught(self)
+        raise _ParserCaughtError(self)
 
-    argparse.ArgumentParser.parse_known_args = capture  # type: ignore[method-assign,assignment]
+    argparse.ArgumentParser.parse_known_args = capture  # type: ignore[method-assign]
     try:
         command.main()([])
-    except _ParserCaught as caught:
+    except _ParserCaughtError as caught:
         return caught.parser
     finally:
         argparse.ArgumentParser.parse_known_args = original  # type: ignore[method-assign]
