@@ -7,6 +7,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Re-runs this script under ./venv/bin/python when this Python lacks the dependencies.
+import caresync_dr.venv_guard  # noqa: F401
+
+# isort: split
 
 import argparse
 import logging

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Run a DR drill on an emulated AWS: deploy both stacks, break the primary, fail over, measure.
 
 Thin front over :mod:`caresync_dr.drill`; see docs/drills.md.
@@ -9,6 +10,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Re-runs this script under ./venv/bin/python when this Python lacks the dependencies.
+import caresync_dr.venv_guard  # noqa: F401
+
+# isort: split
 
 import argparse
 import logging

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Print the RTO budget and RPO exposure of a stack's configuration; fail if it cannot meet them.
 
 Reads ``Pulumi.<stack>.yaml`` only (no Pulumi CLI, no AWS). Exit codes:
@@ -12,6 +13,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Re-runs this script under ./venv/bin/python when this Python lacks the dependencies.
+import caresync_dr.venv_guard  # noqa: F401
+
+# isort: split
 
 import argparse
 import json

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Offline preview: the resources a stack would have, with the guardrails, without credentials.
 
 Runs the real program under the mocks (caresync_dr.offline.runtime), each stack seeing the
@@ -25,6 +26,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Re-runs this script under ./venv/bin/python when this Python lacks the dependencies.
+import caresync_dr.venv_guard  # noqa: F401
+
+# isort: split
 
 import argparse
 import json

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Security scan: Checkov over both stacks' Terraform plan exports, in every bootstrap state.
 
 Exports the four plans (prod before dr exists, prod and dr in steady state, dr after a
@@ -20,6 +21,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Re-runs this script under ./venv/bin/python when this Python lacks the dependencies.
+import caresync_dr.venv_guard  # noqa: F401
+
+# isort: split
 
 import argparse
 import collections

@@ -1,11 +1,13 @@
 """Every operator command, one line each, and the hostile inputs derived for it.
 
-A row names the command's module (its ``main(argv) -> int``) and the arguments that bring it to
-real work: ``base`` (what a valid run needs), ``aws`` (a run that must call AWS first) and
-``database`` (a run that must connect to ``$DATABASE_URL``). Everything else is derived: the
+A row names the command (its console entry point in ``pyproject.toml``, which says where its
+``main(argv) -> int`` is) and the arguments that bring it to real work: ``base`` (what a valid
+run needs), ``aws`` (a run that must call AWS first) and ``database`` (a run that must connect
+to ``$DATABASE_URL``). Everything else is derived: the
 documented exit codes from the command's own ``--help`` (never copied here), the numeric and
 URL options from its parser, the ``--stack`` and ``--report`` cases from its options. A new
-command is covered by adding its row to :data:`COMMANDS`.
+command is covered by adding its row to :data:`COMMANDS` (a test fails until every entry point
+has one).
 
 Placeholders in arguments: ``{work}`` is a directory that must stay empty (a refused run
 changes nothing), ``{key}`` a valid backup key file, ``{backup}`` a tiny seed-style
@@ -19,11 +21,15 @@ import importlib
 import io
 import math
 import re
+import tomllib
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any, NoReturn
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # A syntactically valid database nobody listens on: the commands get past their argument
 # checks and fail where they connect.
@@ -32,46 +38,55 @@ NOWHERE_DB = "postgresql://caresync@127.0.0.1:9/caresync?connect_timeout=2"
 UNREACHABLE_ENDPOINT = "http://127.0.0.1:9"
 
 
+def entry_points() -> dict[str, str]:
+    """``[project.scripts]``: command name -> ``module:function``."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    scripts: dict[str, str] = project["scripts"]
+    return scripts
+
+
+def load_main(target: str) -> Callable[[list[str]], int]:
+    module, _, function = target.partition(":")
+    main: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+    return main
+
+
 @dataclass(frozen=True)
 class Command:
     """One operator command and the arguments that take it to AWS or to the database."""
 
-    module: str                                  # scripts.<module> (later: the package's main)
+    name: str                                    # the console entry point, e.g. caresync-backup
     base: tuple[str, ...] = ()
     aws: tuple[str, ...] | None = None
     database: tuple[str, ...] | None = None
     env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.module.rsplit(".", 1)[-1]
+    target: str = ""                             # module:function; default: pyproject's
 
     def main(self) -> Callable[[list[str]], int]:
-        function: Callable[[list[str]], int] = importlib.import_module(self.module).main
-        return function
+        return load_main(self.target or entry_points()[self.name])
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("scripts.backup", base=("--local-dir", "{work}/backups", "--key-file", "{key}"),
+    Command("caresync-backup", base=("--local-dir", "{work}/backups", "--key-file", "{key}"),
             aws=("--local-dir", "{work}/backups", "--kms-key-id", "alias/caresync-primary",
                  "--region", "us-east-1", "--stack", "prod"),
             database=("--local-dir", "{work}/backups", "--key-file", "{key}"),
             env={"DATABASE_URL": NOWHERE_DB}),
-    Command("scripts.restore", base=("{backup}", "--key-file", "{key}"),
+    Command("caresync-rollback", base=("{backup}", "--key-file", "{key}"),
             database=("{backup}", "--key-file", "{key}"), env={"DATABASE_URL": NOWHERE_DB}),
-    Command("scripts.restore_test", base=("--local-dir", "{work}", "--key-file", "{key}"),
+    Command("caresync-restore-test", base=("--local-dir", "{work}", "--key-file", "{key}"),
             aws=("--skip-local", "--rds-instance", "caresync-primary-db", "--site", "primary",
                  "--db-security-group-id", "sg-0123456789abcdef0", "--region", "us-east-1",
                  "--wait-seconds", "1", "--poll-seconds", "1"),
             database=("--local-dir", "{work}", "--key-file", "{key}"),
             env={"DATABASE_URL": NOWHERE_DB}),
-    Command("scripts.health_check", base=("--skip-app",),
+    Command("caresync-health-check", base=("--skip-app",),
             database=("--skip-app",), env={"DATABASE_URL": NOWHERE_DB}),
-    Command("scripts.failover", base=("--check",), aws=("--check",)),
-    Command("scripts.objectives", base=("--stack", "prod")),
-    Command("scripts.preview", base=("--stack", "prod")),
-    Command("scripts.drill"),
-    Command("scripts.security_scan", base=("--checkov", "{work}/no-checkov")),
+    Command("caresync-failover", base=("--check",), aws=("--check",)),
+    Command("caresync-objectives", base=("--stack", "prod")),
+    Command("caresync-preview", base=("--stack", "prod")),
+    Command("caresync-drill"),
+    Command("caresync-security-scan", base=("--checkov", "{work}/no-checkov")),
 )
 
 
@@ -98,21 +113,25 @@ def parser_of(command: Command) -> argparse.ArgumentParser:
     raise AssertionError(f"{command.name}: main() never parsed its arguments")
 
 
-@cache
-def help_text(module: str) -> str:
+def help_text(command: Command) -> str:
     """What ``COMMAND --help`` prints."""
+    return _help(command.target or entry_points()[command.name])
+
+
+@cache
+def _help(target: str) -> str:
     out = io.StringIO()
     with redirect_stdout(out), redirect_stderr(io.StringIO()):
         try:
-            Command(module).main()(["--help"])
+            load_main(target)(["--help"])
         except SystemExit as exit_:
-            assert exit_.code in (0, None), f"{module} --help exited {exit_.code}"
+            assert exit_.code in (0, None), f"{target} --help exited {exit_.code}"
     return out.getvalue()
 
 
-def documented_codes(module: str) -> dict[int, str]:
+def documented_codes(command: Command) -> dict[int, str]:
     """The exit codes ``--help`` lists under "exit codes:", each with its first line."""
-    text = help_text(module)
+    text = help_text(command)
     match = re.search(r"^exit codes:\s*\n((?:[ \t]+.*\n|\n(?=[ \t]))+)", text,
                       re.IGNORECASE | re.MULTILINE)
     if match is None:

@@ -169,7 +169,7 @@ def run_case(case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_hostile_input_gets_one_clear_line_and_a_documented_code(
         case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    documented = documented_codes(case.command.module)
+    documented = documented_codes(case.command)
     assert documented, f"{case.command.name} --help lists no exit codes"
     outcome = run_case(case, places, monkeypatch)
     said = f"stdout:\n{outcome.out}\nstderr:\n{outcome.err}"
@@ -190,6 +190,6 @@ def test_hostile_input_gets_one_clear_line_and_a_documented_code(
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.name for c in COMMANDS])
 def test_help_documents_ok_usage_and_failure(command: Command) -> None:
-    codes = documented_codes(command.module)
+    codes = documented_codes(command)
     assert {0, 2} <= set(codes), f"{command.name} --help: exit codes {sorted(codes)}"
     assert os.linesep not in "".join(codes.values())

@@ -33,9 +33,14 @@ SECTIONS = ("Detection", "Decision", "Commands", "Verification", "If a step fail
 EXAMPLE_OUTAGE = "2026-11-30T02:11Z"
 
 
+def _command_of(program: str) -> Command | None:
+    """``./scripts/failover.py`` -> its ``main``; a shell wrapper -> the Python script it execs
+    (read from the wrapper itself); anything else (psql, aws) -> None."""
+    module = _module_of(program)
+    return Command(program, target=f"{module}:main") if module else None
+
+
 def _module_of(program: str) -> str | None:
-    """``./scripts/failover.py`` -> ``scripts.failover``; a shell wrapper -> the Python
-    script it execs (read from the wrapper itself); anything else (psql, aws) -> None."""
     path = ROOT / program.removeprefix("./")
     if not program.startswith("./scripts/") or not path.is_file():
         return None
@@ -87,9 +92,9 @@ def test_runbook_follows_the_seed_order(path: Path) -> None:
 @pytest.mark.parametrize("item", PROJECT_COMMANDS, ids=[_id(i) for i in PROJECT_COMMANDS])
 def test_runbook_command_parses(item: tuple[str, list[str]]) -> None:
     _, argv = item
-    module = _module_of(argv[0])
-    assert module is not None
-    parser = parser_of(Command(module))
+    command = _command_of(argv[0])
+    assert command is not None
+    parser = parser_of(command)
     if "--help" in argv:
         return
     err = io.StringIO()
@@ -100,11 +105,11 @@ def test_runbook_command_parses(item: tuple[str, list[str]]) -> None:
         pytest.fail(f"{' '.join(argv)}: {err.getvalue().strip()}")
 
 
-def _run_main(module: str, argv: list[str]) -> tuple[int, str]:
+def _run_main(command: Command, argv: list[str]) -> tuple[int, str]:
     out = io.StringIO()
     with redirect_stdout(out), redirect_stderr(io.StringIO()):
         try:
-            code = Command(module).main()(argv)
+            code = command.main()(argv)
         except SystemExit as exit_:
             code = int(exit_.code or 0)
     return code, out.getvalue()
@@ -124,9 +129,9 @@ def test_runbooks_have_commands_that_run_here() -> None:
 @pytest.mark.parametrize("item", HELP + OFFLINE, ids=[_id(i) for i in HELP + OFFLINE])
 def test_runbook_help_and_offline_commands_run(item: tuple[str, list[str]]) -> None:
     _, argv = item
-    module = _module_of(argv[0])
-    assert module is not None
-    code, out = _run_main(module, argv[1:])
+    command = _command_of(argv[0])
+    assert command is not None
+    code, out = _run_main(command, argv[1:])
     assert code == ExitCode.OK, f"{' '.join(argv)} exited {code}\n{out}"
     assert out.strip()
 
@@ -146,4 +151,6 @@ def test_parser_of_sees_every_runbook_program() -> None:
     programs = {argv[0] for _, argv in PROJECT_COMMANDS}
     assert {"./scripts/failover.py", "./scripts/rollback.sh",
             "./scripts/health-check.sh"} <= programs, programs
-    assert isinstance(parser_of(Command("scripts.failover")), argparse.ArgumentParser)
+    failover = _command_of("./scripts/failover.py")
+    assert failover is not None
+    assert isinstance(parser_of(failover), argparse.ArgumentParser)
