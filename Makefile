@@ -46,7 +46,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-# Checkov over both stacks' plan exports in every bootstrap state (README, "Checkov").
+# Checkov over both stacks' plan exports in every bootstrap state (docs/checkov.md).
 scan: setup checkov-setup
 	$(BIN)/python scripts/security_scan.py --checkov $(CHECKOV_VENV)/bin/checkov \
 	  --report reports/checkov/scan.json

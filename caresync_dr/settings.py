@@ -17,6 +17,8 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from caresync_dr.names import DEFAULT_INVENTORY_PARAMETER
+
 NAMESPACE = "caresync-dr"
 SITES = ("primary", "standby")
 DB_ROLES = ("writer", "replica")
@@ -26,7 +28,6 @@ ROUTE53_INTERVALS = (10, 30)
 BACKUP_INTERVALS = (1, 2, 3, 4, 6, 8, 12, 24)
 # RDS accepts 0-35 days of automated backups; 0 disables them, which a DR stack must not do.
 RDS_RETENTION_RANGE = (1, 35)
-DEFAULT_INVENTORY_PARAMETER = "/caresync-dr/failover-inventory"
 # The paging ReplicaLag alarm (components/monitoring.py builds it from these): RDS publishes
 # ReplicaLag once a minute, and the alarm pages after this many consecutive breaching minutes.
 # Lag keeps growing while the alarm waits, so the detection delay adds to the threshold.

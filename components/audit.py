@@ -32,6 +32,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.names import alb_log_bucket_name, audit_bucket_name, trail_name
 from caresync_dr.retention import RECORDS_RETENTION_DAYS
 from components.secure_bucket import SecureBucket, SecureBucketArgs
 
@@ -47,18 +48,6 @@ ELB_LOG_ACCOUNTS = {
     "ap-northeast-1": "582318560864",
 }
 ELB_LOG_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
-
-
-def audit_bucket_name(site: str, account_id: str) -> str:
-    return f"caresync-{site}-audit-{account_id}"
-
-
-def alb_log_bucket_name(site: str, account_id: str) -> str:
-    return f"caresync-{site}-alb-logs-{account_id}"
-
-
-def trail_name(site: str) -> str:
-    return f"caresync-{site}-audit"
 
 
 def trail_arn(region: str, account_id: str, site: str) -> str:

@@ -23,6 +23,14 @@ from caresync_dr.inventory import (
 from caresync_dr.inventory import (
     TrafficSwitch as SwitchInventory,
 )
+from caresync_dr.names import (
+    JOURNAL_PARAMETER,
+    LOCK_PARAMETER,
+    db_identifier,
+    endpoint_parameter_name,
+    replica_identifier,
+    switch_bucket_name,
+)
 from caresync_dr.retention import INCIDENT_PREFIX
 from caresync_dr.settings import Capacity, Settings
 from components.app_tier import AppTier, AppTierArgs
@@ -35,9 +43,6 @@ from components.database import (
     BackupReplicationArgs,
     Database,
     DatabaseArgs,
-    db_identifier,
-    endpoint_parameter_name,
-    replica_identifier,
 )
 from components.db_credentials import DatabaseCredentials, DatabaseCredentialsArgs, SecretReplica
 from components.dns_failover import (
@@ -47,12 +52,7 @@ from components.dns_failover import (
     DnsFailoverArgs,
     SiteEndpoint,
 )
-from components.failover_inventory import (
-    JOURNAL_PARAMETER,
-    LOCK_PARAMETER,
-    FailoverInventory,
-    FailoverInventoryArgs,
-)
+from components.failover_inventory import FailoverInventory, FailoverInventoryArgs
 from components.kms_key import SiteKey, SiteKeyArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
@@ -63,12 +63,7 @@ from components.operator_role import (
 )
 from components.rds_monitoring import MonitoringRole, MonitoringRoleArgs
 from components.stack_links import read_outputs, require
-from components.traffic_switch import (
-    SWITCH_KEY,
-    TrafficSwitch,
-    TrafficSwitchArgs,
-    switch_bucket_name,
-)
+from components.traffic_switch import SWITCH_KEY, TrafficSwitch, TrafficSwitchArgs
 from components.waf import Waf, WafArgs
 
 # Route 53 health checkers on three continents (Route 53 requires at least three regions).

@@ -38,8 +38,11 @@ from caresync_dr.backup.rds_restore_test import Expectations, Placement, run_rds
 from caresync_dr.backup.restore_test import find_latest, run_local_restore_test, scratch_dir
 from caresync_dr.backup.storage import DEFAULT_PREFIX
 from caresync_dr.cli import ExitCode, finish_report, setup_logging
+from caresync_dr.names import STACK_OF_SITE
+from caresync_dr.settings import SettingsError, StackFileError, settings_from_stack_file
 
 log = logging.getLogger("restore_test")
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 EPILOG = f"""\
 exit codes:
@@ -84,8 +87,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                              "database security group; repeatable; required with "
                              "--rds-instance)")
     parser.add_argument("--db-parameter-group",
-                        help="DB parameter group for the temporary instance "
-                             "(default: caresync-<site>-postgres15, the stack's)")
+                        help="DB parameter group for the temporary instance (default: "
+                             "caresync-<site>-postgres<major>, the stack's, with the major "
+                             "version of dbEngineVersion in the site's Pulumi.<stack>.yaml)")
     parser.add_argument("--instance-class", default="db.t4g.medium",
                         help="class of the scratch RDS instance (default: db.t4g.medium)")
     parser.add_argument("--expect-kms-key-id", help="restored storage must use this KMS key")
@@ -104,10 +108,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
             parser.error("--rds-instance needs --db-security-group-id (the site's database "
                          "security group)")
         try:
+            args.engine_major = str(settings_from_stack_file(
+                STACK_OF_SITE[args.site], PROJECT_DIR).engine_major)
             args.placement = Placement.for_site(
-                args.site, tuple(args.db_security_group_id),
+                args.site, tuple(args.db_security_group_id), engine_major=args.engine_major,
                 subnet_group=args.db_subnet_group, parameter_group=args.db_parameter_group)
-        except ValueError as exc:
+        except (ValueError, SettingsError, StackFileError) as exc:
             parser.error(str(exc))
     return args
 
@@ -143,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             rds = run_rds_restore_test(
                 clients.rds(), args.rds_instance,
                 f"{args.rds_instance}-restoretest-{now:%Y%m%d%H%M}",
-                expected=Expectations(kms_key_id=args.expect_kms_key_id),
+                expected=Expectations(engine_major=args.engine_major,
+                                      kms_key_id=args.expect_kms_key_id),
                 placement=args.placement, instance_class=args.instance_class,
                 backup=clients.backup() if args.backup_vault else None,
                 vault=args.backup_vault, restore_role_arn=args.restore_role_arn,

@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients
 from caresync_dr.backup.errors import KeyUnavailableError
-from caresync_dr.site_keys import site_key_alias  # re-exported: the alias of a site's key
+from caresync_dr.names import site_key_alias  # re-exported: the alias of a site's key
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient

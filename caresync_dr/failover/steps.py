@@ -20,8 +20,8 @@ from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.errors import StepFailedError
 from caresync_dr.failover.polling import wait_until
 from caresync_dr.failover.resources import Resource
+from caresync_dr.names import site_key_alias
 from caresync_dr.settings import Capacity
-from caresync_dr.site_keys import site_key_alias
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from caresync_dr import names
 from caresync_dr.aws import AwsClients
 from caresync_dr.backup import key_wraps
 from caresync_dr.backup.create import BackupOptions, take_backup
@@ -130,11 +131,12 @@ def _site_network(aws: AwsClients, site: str = "standby") -> Placement:
                for i, zone in enumerate("ab")]
     group = ec2.create_security_group(GroupName=f"caresync-{site}-db", VpcId=vpc,
                                       Description="database")["GroupId"]
-    rds.create_db_subnet_group(DBSubnetGroupName=f"caresync-{site}-db", SubnetIds=subnets,
-                               DBSubnetGroupDescription="database subnets")
-    rds.create_db_parameter_group(DBParameterGroupName=f"caresync-{site}-postgres15",
-                                  DBParameterGroupFamily="postgres15", Description="params")
-    return Placement.for_site(site, (group,))
+    rds.create_db_subnet_group(DBSubnetGroupName=names.db_subnet_group_name(site),
+                               SubnetIds=subnets, DBSubnetGroupDescription="database subnets")
+    rds.create_db_parameter_group(DBParameterGroupName=names.parameter_group_name(site, 15),
+                                  DBParameterGroupFamily=names.parameter_group_family(15),
+                                  Description="params")
+    return Placement.for_site(site, (group,), engine_major=15)
 
 
 class _SeeBeforeDelete:
@@ -294,7 +296,7 @@ def test_rds_recovery_point_restore_job_failure_is_reported(aws: AwsClients) -> 
 
 
 def test_restore_into_the_default_vpc_or_public_is_a_problem() -> None:
-    placement = Placement.for_site("primary", ("sg-0abc",))
+    placement = Placement.for_site("primary", ("sg-0abc",), engine_major=15)
     assert (placement.subnet_group, placement.parameter_group) == (
         "caresync-primary-db", "caresync-primary-postgres15")
     default_vpc = {"DBSubnetGroup": {"DBSubnetGroupName": "default"}, "PubliclyAccessible": True,
