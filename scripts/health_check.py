@@ -48,22 +48,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     setup_logging(args.verbose)
     checks: list[Check] = []
+    skipped: dict[str, str] = {}
     if not args.skip_app:
         checks.append(check_app(args.url, args.timeout))
     if args.database_url:
         checks += check_database(args.database_url, int(args.timeout))
+    else:
+        skipped["database"] = ("not checked: DATABASE_URL is not set and no --database-url "
+                               "was given")
     if not checks:
         log.error("nothing to check: set DATABASE_URL or drop --skip-app")
         return int(ExitCode.USAGE)
     for check in checks:
         print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    for name, why in skipped.items():
+        print(f"skip {name}: {why}")
     failed = [c.name for c in checks if not c.ok]
     code = ExitCode.FAILED if failed else ExitCode.OK
     if failed:
         log.error("health check failed: %s", ", ".join(failed))
     if args.report:
         write_json_report(args.report, {"command": "health_check", "exit_code": int(code),
-                                        "failed": failed,
+                                        "failed": failed, "skipped": skipped,
                                         "checks": [c.__dict__ for c in checks]})
     return int(code)
 
