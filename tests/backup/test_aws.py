@@ -22,15 +22,15 @@ from caresync_dr.backup import key_wraps
 from caresync_dr.backup.create import BackupOptions, take_backup
 from caresync_dr.backup.key_wraps import SiteKey
 from caresync_dr.backup.keys import key_from_kms
-from caresync_dr.backup.rds_restore_test import (
+from caresync_dr.backup.rds_restore_testing import (
     Expectations,
     Placement,
     run_rds_restore_test,
     validate_placement,
 )
+from caresync_dr.commands import backup as backup_script
+from caresync_dr.commands import restore_testing as restore_test_script
 from caresync_dr.pg.cluster import PostgresCluster
-from scripts import backup as backup_script
-from scripts import restore_test as restore_test_script
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient

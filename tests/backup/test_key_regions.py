@@ -18,10 +18,10 @@ from caresync_dr.backup.create import BackupOptions, take_backup
 from caresync_dr.backup.errors import KeyUnavailableError
 from caresync_dr.backup.key_wraps import unwrap
 from caresync_dr.backup.keys import DataKey
+from caresync_dr.commands import backup as backup_script
+from caresync_dr.commands import restore_testing as restore_test_script
+from caresync_dr.commands import rollback as restore_script
 from caresync_dr.pg.cluster import PostgresCluster
-from scripts import backup as backup_script
-from scripts import restore as restore_script
-from scripts import restore_test as restore_test_script
 from tests.backup.regions import regions_down
 
 PRIMARY, STANDBY = "us-east-1", "us-west-2"  # Pulumi.prod.yaml's primaryRegion, standbyRegion

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from caresync_dr.backup.keys import no_kms, resolver
-from caresync_dr.backup.restore_test import run_local_restore_test
+from caresync_dr.backup.restore_testing import run_local_restore_test
 from caresync_dr.backup.storage import latest_local
+from caresync_dr.commands import restore_testing as script
 from caresync_dr.pg.cluster import PostgresCluster
-from scripts import restore_test as script
 from tests.backup.helpers import backup
 
 pytestmark = pytest.mark.postgres
