@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients
-from caresync_dr.backup.errors import KeyUnavailableError
+from caresync_dr.backup.errors import KeyUnavailableError, KmsUnavailableError
 from caresync_dr.cli.errors import ExitCode
 from caresync_dr.names import site_key_alias  # re-exported: the alias of a site's key
 
@@ -132,7 +132,7 @@ def new_data_key(keys: Sequence[SiteKey],
         wraps.append(Wrap(key.region, arn, blob))  # KMS answers with the key ARN
         log.info("data key wrapped under %s in %s", arn, key.region)
     if plaintext is None:
-        raise KeyUnavailableError("KMS could not generate a data key: " + "; ".join(problems),
+        raise KmsUnavailableError("KMS could not generate a data key: " + "; ".join(problems),
                                   exit_code=ExitCode.REFUSED) from last_error
     return WrappedDataKey(plaintext, tuple(wraps), tuple(problems))
 
@@ -174,5 +174,5 @@ def unwrap(info: Mapping[str, Any], kms_for_region: Callable[[str], KMSClient],
     regions = sorted({w.region for w in wraps})
     only = (f"; this backup's data key is wrapped only in {regions[0]}, so it cannot be "
             "restored while that region's KMS is unreachable" if len(regions) == 1 else "")
-    raise KeyUnavailableError("KMS could not decrypt the backup's data key in any region (" +
+    raise KmsUnavailableError("KMS could not decrypt the backup's data key in any region (" +
                               "; ".join(tried) + ")" + only) from last_error
