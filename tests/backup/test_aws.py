@@ -22,15 +22,16 @@ from caresync_dr.backup import key_wraps
 from caresync_dr.backup.create import BackupOptions, take_backup
 from caresync_dr.backup.key_wraps import SiteKey
 from caresync_dr.backup.keys import key_from_kms
-from caresync_dr.backup.rds_restore_test import (
+from caresync_dr.backup.rds_restore_testing import (
     Expectations,
     Placement,
     run_rds_restore_test,
     validate_placement,
 )
+from caresync_dr.cli import UsageError
+from caresync_dr.commands import backup as backup_script
+from caresync_dr.commands import restore_testing as restore_test_script
 from caresync_dr.pg.cluster import PostgresCluster
-from scripts import backup as backup_script
-from scripts import restore_test as restore_test_script
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -307,19 +308,19 @@ def test_restore_into_the_default_vpc_or_public_is_a_problem() -> None:
         "restored instance has security groups ['sg-default'], expected ['sg-0abc']"]
 
 
-def test_restore_test_script_places_the_rds_copy_in_the_site_network(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_restore_test_script_places_the_rds_copy_in_the_site_network() -> None:
     args = restore_test_script.parse_arguments(
         ["--skip-local", "--rds-instance", "caresync-primary-db", "--site", "primary",
          "--db-security-group-id", "sg-0abc"])
     assert args.placement == Placement("caresync-primary-db", ("sg-0abc",),
                                        "caresync-primary-postgres15")
+    said = []
     for missing in (["--site", "primary"], ["--db-security-group-id", "sg-0abc"]):
-        with pytest.raises(SystemExit) as exit_info:
+        with pytest.raises(UsageError) as refused:
             restore_test_script.parse_arguments(["--skip-local", "--rds-instance", "x", *missing])
-        assert exit_info.value.code == 2
-    assert "never the default VPC" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+        assert refused.value.exit_code == 2
+        said.append(str(refused.value))
+    assert any("never the default VPC" in line for line in said)
+    with pytest.raises(UsageError, match="security group ids must be sg-"):
         restore_test_script.parse_arguments(["--rds-instance", "x", "--site", "standby",
                                              "--db-security-group-id", "default"])
-    assert "security group ids must be sg-" in capsys.readouterr().err

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from caresync_dr.commands import health_check
 from caresync_dr.pg.cluster import PostgresCluster, free_port
-from scripts import health_check
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from caresync_dr.cli import ExitCode
+from caresync_dr.commands import objectives as objectives_script
 from caresync_dr.estimates import DEFAULT_ESTIMATES
 from caresync_dr.objectives import compute, render_table
 from caresync_dr.settings import Settings, load_settings, read_stack_file, settings_from_stack_file
-from scripts import objectives as objectives_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
