@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from caresync_dr.names import security_topic_name, trail_log_group_name
+
 SECURITY_HUB_CLOUDWATCH = ("https://docs.aws.amazon.com/securityhub/latest/userguide/"
                            "cloudwatch-controls.html")
 METRIC_NAMESPACE = "CareSync/Security"
@@ -153,13 +155,8 @@ def signals_for(global_events: bool) -> tuple[Signal, ...]:
     return tuple(s for s in SIGNALS if global_events or not s.global_events)
 
 
-def security_topic_name(site: str) -> str:
-    """The site's security topic, separate from its ops alert topic ``caresync-<site>-alerts``."""
-    return f"caresync-{site}-security"
-
-
-def trail_log_group_name(site: str) -> str:
-    return f"/caresync-dr/{site}/cloudtrail"
+__all__ = ["SIGNALS", "Signal", "alarm_name", "guardduty_finding_pattern", "security_topic_name",
+           "signals_for", "signals_table", "trail_log_group_name"]
 
 
 def alarm_name(site: str, signal: Signal) -> str:

@@ -38,13 +38,9 @@ from caresync_dr.detection import (
     METRIC_NAMESPACE,
     alarm_name,
     guardduty_finding_pattern,
-    security_topic_name,
     signals_for,
 )
-
-
-def findings_rule_name(site: str) -> str:
-    return f"caresync-{site}-guardduty-findings"
+from caresync_dr.names import findings_rule_name, security_topic_name
 
 
 def security_topic_policy(topic_arn: str, rule_arn: str, account_id: str,

@@ -18,6 +18,7 @@ from caresync_dr.breach.probes import (
     USER_QUARANTINE_POLICY,
     error_code,
 )
+from caresync_dr.names import quarantine_group_name
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -32,10 +33,6 @@ __all__ = ["deactivate_access_key", "deregister", "detach_from_group",
            "protect_from_termination", "publish", "quarantine_group_name",
            "quarantine_user", "revoke_role_sessions", "snapshot_volume", "start_logging",
            "tag_instance", "token_issue_time"]
-
-
-def quarantine_group_name(incident_id: str) -> str:
-    return f"caresync-quarantine-{incident_id}"[:255]
 
 
 def snapshot_volume(ec2: EC2Client, volume_id: str, instance_id: str, device: str,

@@ -1,9 +1,9 @@
 """Where each site's breach-relevant resources are, from the two stack files and the account id.
 
 ``breach.py`` needs neither the Pulumi CLI nor the state backend nor the failover inventory
-(which lives in the standby region only): every name it touches is derived here the way the
-components derive it, so it works with either region alone. Unit tests check each name against
-what the program registers (tests/breach/test_sites.py).
+(which lives in the standby region only): every name it touches comes from
+:mod:`caresync_dr.names`, as the components' do, so it works with either region alone. Unit
+tests check each name against what the program registers (tests/breach/test_sites.py).
 """
 
 from __future__ import annotations
@@ -11,17 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from caresync_dr.detection import security_topic_name, trail_log_group_name
+from caresync_dr import names
 from caresync_dr.retention import INCIDENT_PREFIX
 from caresync_dr.settings import Settings, settings_from_stack_file
-from caresync_dr.site_keys import site_key_alias
 
-STACKS = {"primary": "prod", "standby": "dr"}
-
-
-def db_identifier(site: str, generation: int) -> str:
-    """components/database.py's identifiers (kept in step by tests/breach/test_sites.py)."""
-    return f"caresync-{site}-db" if generation == 1 else f"caresync-{site}-db-g{generation}"
+STACKS = names.STACK_OF_SITE
 
 
 @dataclass(frozen=True)
@@ -36,35 +30,36 @@ class SiteLayout:
 
     @property
     def backup_bucket(self) -> str:
-        return f"caresync-{self.site}-backups-{self.account}"
+        return names.backup_bucket_name(self.site, self.account)
 
     @property
     def security_topic_arn(self) -> str:
-        return f"arn:aws:sns:{self.region}:{self.account}:{security_topic_name(self.site)}"
+        return (f"arn:aws:sns:{self.region}:{self.account}:"
+                f"{names.security_topic_name(self.site)}")
 
     @property
     def trail_name(self) -> str:
-        return f"caresync-{self.site}-audit"
+        return names.trail_name(self.site)
 
     @property
     def trail_log_group(self) -> str:
-        return trail_log_group_name(self.site)
+        return names.trail_log_group_name(self.site)
 
     @property
     def endpoint_parameter(self) -> str:
-        return f"/caresync-dr/{self.site}/database-host"
+        return names.endpoint_parameter_name(self.site)
 
     @property
     def db_identifier(self) -> str:
-        return db_identifier(self.site, self.db_generation)
+        return names.db_identifier(self.site, self.db_generation)
 
     @property
     def db_log_group(self) -> str:
-        return f"/aws/rds/instance/{self.db_identifier}/postgresql"
+        return names.db_log_group_name(self.db_identifier)
 
     @property
     def key_alias(self) -> str:
-        return site_key_alias(self.site)
+        return names.site_key_alias(self.site)
 
     @property
     def incident_prefix(self) -> str:
@@ -72,7 +67,7 @@ class SiteLayout:
 
     @property
     def auto_scaling_group(self) -> str:
-        return f"caresync-{self.site}-app"
+        return names.app_name(self.site)
 
 
 @dataclass(frozen=True)
