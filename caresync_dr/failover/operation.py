@@ -27,6 +27,7 @@ from caresync_dr.operations.engine import (
 )
 from caresync_dr.operations.hooks import OperationHooks
 from caresync_dr.operations.journal import StepRecord
+from caresync_dr.operations.recorder import ApiCallRecorder
 
 
 def bookkeeping(ctx: FailoverContext) -> Bookkeeping:
@@ -51,9 +52,11 @@ class FailoverOperation(Operation[FailoverContext]):
 
     def __init__(self, ctx: FailoverContext, out: TextIO, stdin: TextIO, *,
                  report_target: ReportTarget | None = None,
-                 hooks: OperationHooks | None = None) -> None:
+                 hooks: OperationHooks | None = None,
+                 recorder: ApiCallRecorder | None = None) -> None:
         super().__init__(ctx, engine_options(ctx), bookkeeping(ctx), out=out, stdin=stdin,
-                         session=ctx.session, hooks=hooks, report=report_target)
+                         session=ctx.session, hooks=hooks, report=report_target,
+                         recorder=recorder)
 
     def plan(self) -> FailoverPlan:
         return build_plan(self.ctx.options.scope)

@@ -20,9 +20,13 @@ unfinished (run R)     live             exit 4 / exit 4 ("still alive")
 unfinished (run R)     none or stale    exit 3 "continue with --resume" / R resumed
 =====================  ===============  =====================================================
 
-``--check`` and ``--dry-run`` read only: the engine hooks an :class:`ApiCallRecorder` with
-``block=True`` into the run's boto3 session, so a change is refused before it is sent, and the
-report lists every call made (``awsCalls``).
+``--check`` and ``--dry-run`` read only: an :class:`ApiCallRecorder` with ``block=True`` sees
+every AWS call, so a change is refused before it is sent, and the report lists every call made
+(``awsCalls``). botocore copies a session's event handlers into each client when the client is
+made, so the recorder must be installed on the session *before* the operation's clients are
+made: pass ``recorder=`` installed first thing (as failover's command does, before it even
+reads the inventory), or pass ``session=`` and make clients lazily, after the engine installs
+one.
 """
 
 from __future__ import annotations
@@ -174,13 +178,15 @@ class Operation(ABC, Generic[C]):
     def __init__(self, ctx: C, options: EngineOptions, books: Bookkeeping, *,
                  out: TextIO | None = None, stdin: TextIO | None = None,
                  session: boto3.Session | None = None, hooks: OperationHooks | None = None,
-                 report: ReportTarget | None = None) -> None:
+                 report: ReportTarget | None = None,
+                 recorder: ApiCallRecorder | None = None) -> None:
         self.ctx = ctx
         self.options = options
         self.books = books
         self.out = out or sys.stdout
         self.stdin = stdin or sys.stdin
         self.session = session
+        self.recorder = recorder
         self.report_target = report or ReportFile(options.report)
         self.journal = Journal(books.ssm, books.journal_parameter, books.journal_file)
         self.lock = LeaseLock(books.ssm, books.lock_parameter, self.name)
@@ -283,13 +289,16 @@ class Operation(ABC, Generic[C]):
         return self.run()
 
     def _read_only(self, mode: Callable[[ApiCallRecorder], int]) -> int:
-        recorder = ApiCallRecorder(block=True)
-        if self.session is not None:
+        installed = self.recorder is None and self.session is not None
+        recorder = self.recorder or ApiCallRecorder()
+        if installed and self.session is not None:
             recorder.install(self.session)
+        recorder.block = True
         try:
             return mode(recorder)
         finally:
-            recorder.uninstall()
+            if installed:
+                recorder.uninstall()
 
     # --- --check and --dry-run ---------------------------------------------------------------
     def check(self, recorder: ApiCallRecorder) -> int:
@@ -532,6 +541,8 @@ class Operation(ABC, Generic[C]):
             rep = self.build_report(records, ending)
             rep["lock"] = self.lock_state.as_report()
             rep["notifications"] = self.hooks.as_report()
+            if self.recorder is not None:
+                rep["awsCalls"] = self.recorder.as_report()
             markdown = self.render_timeline(rep)
             # The bucket keeps the timeline of every run that may have changed something; a
             # refusal before any change is only written locally.
