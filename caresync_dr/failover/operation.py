@@ -18,16 +18,11 @@ from caresync_dr.failover import readiness, report
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.plan import FailoverPlan, build_plan
 from caresync_dr.operations.checks import Check
-from caresync_dr.operations.engine import (
-    Bookkeeping,
-    Ending,
-    EngineOptions,
-    Operation,
-    ReportTarget,
-)
+from caresync_dr.operations.engine import Operation
 from caresync_dr.operations.hooks import OperationHooks
 from caresync_dr.operations.journal import StepRecord
 from caresync_dr.operations.recorder import ApiCallRecorder
+from caresync_dr.operations.run_setup import Bookkeeping, Ending, EngineOptions, ReportTarget
 
 
 def bookkeeping(ctx: FailoverContext) -> Bookkeeping:

@@ -80,20 +80,20 @@ line. See ``docs/operations-engine.md``.
 from caresync_dr.operations import ssm
 from caresync_dr.operations.checks import Check, guard, refusals, render_table, resource_checks
 from caresync_dr.operations.context import RunContext, new_run_id
-from caresync_dr.operations.engine import (
-    Bookkeeping,
-    Ending,
-    EngineOptions,
-    Operation,
-    ReportFile,
-    ReportTarget,
-)
+from caresync_dr.operations.engine import Operation
 from caresync_dr.operations.errors import StepFailedError, WaitTimeoutError
 from caresync_dr.operations.hooks import NoHooks, OperationEvent, OperationHooks
 from caresync_dr.operations.journal import Journal, JournalUnavailableError, StepRecord
 from caresync_dr.operations.lock import LeaseLock, LockHolder
 from caresync_dr.operations.polling import PollPolicy, wait_until
 from caresync_dr.operations.recorder import ApiCallRecorder, MutationBlockedError, classify
+from caresync_dr.operations.run_setup import (
+    Bookkeeping,
+    Ending,
+    EngineOptions,
+    ReportFile,
+    ReportTarget,
+)
 from caresync_dr.operations.steps import (
     Found,
     Stage,
