@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
@@ -26,6 +26,7 @@ from caresync_dr.breach.sites import Layout, SiteLayout
 from caresync_dr.cli.errors import RefusedError
 from caresync_dr.db.rotation import Credential
 from caresync_dr.db.sessions import Endpoint
+from caresync_dr.operations import RunContext
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -156,24 +157,24 @@ class Resolved:
 
 @dataclass(frozen=True)
 class BreachOptions:
-    project_dir: Any
+    project_dir: Path
     db_sslmode: str = "require"
     refresh_app: bool = True
+    journal_file: Path | None = None     # the journal's local copy
 
 
-class BreachContext:
-    """The run's shared state. ``read_only`` is set by the engine's --check and --dry-run."""
+class BreachContext(RunContext):
+    """The run's shared state (the engine's :class:`RunContext`: run id, start, facts saved in
+    the journal). ``read_only`` is set for --check and --dry-run."""
 
     def __init__(self, incident: Incident, layout: Layout, options: BreachOptions,
-                 session: boto3.Session | None = None, run_id: str | None = None) -> None:
+                 session: boto3.Session | None = None) -> None:
+        super().__init__()
         self.incident = incident
         self.layout = layout
         self.options = options
         self.session = session or boto3.Session()
-        self.run_id = run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        self.started_at = datetime.now(UTC)
         self.read_only = False
-        self.facts: dict[str, Any] = {}
         self.resolved: Resolved | None = None
         self.regions = {
             site.region: RegionAccess(site, RegionClients(AwsClients(
@@ -212,9 +213,6 @@ class BreachContext:
         if self.resolved is None:
             raise RuntimeError("the incident is not resolved yet (resolve.resolve first)")
         return self.resolved
-
-    def fact(self, key: str, value: Any) -> None:
-        self.facts[key] = value
 
     def database_change(self, what: str) -> None:
         """Call before a database change: refuses in --check and --dry-run."""

@@ -87,6 +87,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("caresync-preview", base=("--stack", "prod")),
     Command("caresync-drill"),
     Command("caresync-security-scan", base=("--checkov", "{work}/no-checkov")),
+    Command("caresync-breach", base=("--check", "--db-role", "caresync_app"),
+            aws=("--check", "--db-role", "caresync_app")),
+    Command("caresync-rotate-db-credentials", base=("--check",), aws=("--check",)),
 )
 
 
