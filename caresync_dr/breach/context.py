@@ -113,7 +113,8 @@ class Rotation:
 class DatabaseView:
     """The databases as resolved: the writer and every reachable site's endpoint."""
 
-    endpoints: dict[str, Endpoint] = field(default_factory=dict)   # site -> endpoint
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)   # site -> endpoint (answers)
+    unanswered: dict[str, str] = field(default_factory=dict)       # site -> why not
     writer_site: str | None = None
     problem: str = ""       # why there is no writer (unreachable, no credentials...)
 
@@ -147,6 +148,7 @@ class Resolved:
                 "database": {"writerSite": self.database.writer_site,
                              "endpoints": {k: str(v) for k, v in
                                            self.database.endpoints.items()},
+                             "unanswered": self.database.unanswered,
                              "problem": self.database.problem},
                 "rotations": [{"role": r.credential.role, "secret": r.credential.secret_id,
                                "secretRegion": r.secret_region} for r in self.rotations],

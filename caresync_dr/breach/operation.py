@@ -144,7 +144,7 @@ class BreachOperation(Operation[BreachContext]):
     def adopt(self, previous: dict[str, Any]) -> None:
         facts = previous.get("facts") or {}
         if previous.get("incident") == self.ctx.incident.incident_id:
-            for key in ("revokedBefore",):
+            for key in ("revokedBefore", "containedAt", "timeToContainmentSeconds"):
                 if key in facts:
                     self.ctx.facts[key] = facts[key]
 

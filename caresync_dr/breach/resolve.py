@@ -108,8 +108,15 @@ def _database(ctx: BreachContext, resolved: Resolved) -> None:
             endpoint = Endpoint.parse(value, str(master.value.get("dbname") or
                                                  ctx.layout.settings.db_name),
                                       ctx.options.db_sslmode)
+            try:
+                conn, _ = master_connection(store, MASTER_SECRET_NAME, endpoint)
+            except (psycopg.Error, RotationError) as exc:
+                # Its sessions cannot be read or ended now: the report names it, the
+                # session steps act on the databases that answer.
+                view.unanswered[site.site] = f"{endpoint}: {str(exc).strip()}"
+                problems.append(f"{site.site} ({site.region}): {str(exc).strip()}")
+                continue
             view.endpoints[site.site] = endpoint
-            conn, _ = master_connection(store, MASTER_SECRET_NAME, endpoint)
             with conn:
                 if not in_recovery(conn):
                     view.writer_site = site.site

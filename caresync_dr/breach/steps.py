@@ -669,8 +669,12 @@ class VerifyContainment(Step):
         problems = self.problems(ctx)
         if problems:
             return run("; ".join(problems))
-        return done("contained: every named instance isolated with evidence, every credential "
-                    "revoked and verified")
+        contained = ctx.facts.get("containedAt")
+        if contained is None:
+            # Contained by this run's steps: apply records the instant (time to containment).
+            return run("everything named is contained: record it as verified now")
+        return done(f"contained and verified at {contained}: every named instance isolated "
+                    "with evidence, every credential revoked")
 
     def change(self, ctx: BreachContext) -> str:
         problems = self.problems(ctx)
