@@ -28,9 +28,11 @@ from tests.breach.world import (
     ACCOUNT,
     LEAKED_USER,
     PRIMARY,
+    STANDBY,
     BreachWorld,
     fast_session,
     instance_refreshes,
+    take_down,
 )
 from tests.ci_paths import ROOT
 
@@ -251,3 +253,28 @@ def test_resume_after_a_crash(attack: Attack, monkeypatch: pytest.MonkeyPatch,
 def test_resume_after_a_crash_at_each_step(attack: Attack, monkeypatch: pytest.MonkeyPatch,
                                            point: str) -> None:
     _resume_after(attack, monkeypatch, point)
+
+
+def test_without_yes_it_asks_and_a_wrong_answer_changes_nothing(attack: Attack) -> None:
+    assert attack.run(stdin="prod\n") == ExitCode.REFUSED
+    assert f"Type the stack name ({INCIDENT})" in attack.out
+    # Only the lock and journal bookkeeping (SSM) was written; nothing of the response.
+    assert all(c.startswith("ssm:") for c in attack.changes()), attack.changes()
+    assert attack.db_session.execute("SELECT 1").fetchone() == (1,)
+    assert attack.run(stdin=f"{INCIDENT}\n") == ExitCode.OK, attack.summary()
+
+
+def test_with_the_standby_region_gone_the_primary_alone_contains(attack: Attack) -> None:
+    refused = take_down(attack.session, STANDBY)
+    assert attack.run("--yes") == ExitCode.OK, attack.summary()
+    assert refused, "the standby region was never asked"
+    report = attack.report()
+    assert report["regions"][STANDBY]["reachable"] is False
+    outcomes = {s["name"]: s["outcome"] for s in report["steps"]}
+    # Only the region that answers is acted on; containment is verified without the other.
+    assert outcomes["refresh-app-us-east-1"] == "done", outcomes
+    assert not any(name.endswith("us-west-2") for name in outcomes), outcomes
+    assert outcomes["verify-containment"] == "done"
+    assert login_refused(attack.endpoint, APP, FIRST[APP])
+    with pytest.raises(psycopg.OperationalError):
+        attack.db_session.execute("SELECT 1")
