@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from enum import IntEnum
@@ -35,12 +36,30 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def write_json_report(path: Path, report: dict[str, Any]) -> None:
-    """Write a machine-readable report atomically (a reader never sees half a file)."""
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` atomically (a reader never sees half a file), readable by the owner only.
+
+    Reports and manifests name patients' tables, hosts and backup keys: mode 0600 whatever the
+    umask, and an existing file is replaced, never rewritten in place with its old mode.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a leftover tmp file may have had another mode
+        with os.fdopen(fd, "w") as out:
+            fd = -1
+            out.write(text)
+        tmp.replace(path)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_report(path: Path, report: dict[str, Any]) -> None:
+    """Write a machine-readable report atomically, mode 0600 (:func:`write_private`)."""
+    write_private(path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def finish_report(report: dict[str, Any], code: ExitCode, started: float,

@@ -11,6 +11,7 @@ from typing import Any
 
 from caresync_dr.backup.errors import BackupNotFoundError, IntegrityError
 from caresync_dr.backup.verify import TableFingerprint
+from caresync_dr.cli import write_private
 
 NAME_FORMAT = "backup_%Y%m%d_%H%M%S"
 NAME_RE = re.compile(r"^backup_(\d{8}_\d{6})")
@@ -67,10 +68,9 @@ class Manifest:
         return manifest
 
     def write(self, directory: Path) -> Path:
+        """Write ``<name>.manifest.json`` atomically, mode 0600."""
         path = directory / f"{self.name}{MANIFEST_SUFFIX}"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.to_json())
-        tmp.replace(path)
+        write_private(path, self.to_json())
         return path
 
 
