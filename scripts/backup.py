@@ -18,11 +18,12 @@ import psycopg
 
 from caresync_dr.aws import AwsClients
 from caresync_dr.backup.create import BackupOptions, take_backup
-from caresync_dr.backup.errors import BackupError, KeyUnavailableError
+from caresync_dr.backup.errors import BackupError, KeyUnavailableError, UsageError
 from caresync_dr.backup.key_wraps import SiteKey, regional_kms, site_keys
 from caresync_dr.backup.keys import KEY_FILE_ENV, DataKey, key_from_file, key_from_kms
 from caresync_dr.backup.prune import prune
 from caresync_dr.backup.storage import DEFAULT_PREFIX, upload
+from caresync_dr.backup.tools import checked_conninfo, redact
 from caresync_dr.cli import ExitCode, finish_report, setup_logging
 from caresync_dr.settings import Settings, SettingsError, StackFileError, settings_from_stack_file
 
@@ -40,7 +41,8 @@ exit codes:
   1  the backup failed (pg_dump, fingerprinting, upload); no partial backup is left behind;
      or (report result "degraded") it was written but a region's KMS did not answer, so its
      data key lacks that region's wrap (report: missing_wraps); the next backup tries again
-  2  usage: no database URL, no key (--key-file or --kms-key-id), one KMS region only,
+  2  usage: no or malformed database URL (never echoed: it may hold a password), no key
+     (--key-file or --kms-key-id), one KMS region only,
      unknown --stack, bad arguments
 output: <local-dir>/backup_YYYYMMDD_HHMMSS.dump.enc and .manifest.json (see README
 "Backups and restore").
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.database_url:
             raise KeyUnavailableError("no database: set DATABASE_URL or pass --database-url")
+        checked_conninfo(args.database_url)
         retention = args.retention_days
         settings = None
         if args.stack:
@@ -170,14 +173,14 @@ def main(argv: list[str] | None = None) -> int:
                                "not be wrapped under " + "; ".join(key.missing) +
                                ": it cannot be restored while the other region is down")
             log.error("%s", report["error"])
-    except KeyUnavailableError as exc:
-        log.error("%s", exc)
+    except (KeyUnavailableError, UsageError) as exc:
+        report["error"] = redact(str(exc), args.database_url)
+        log.error("%s", report["error"])
         code = ExitCode.USAGE
-        report["error"] = str(exc)
     except (BackupError, psycopg.Error) as exc:
-        log.error("backup failed: %s", str(exc).strip())
+        report["error"] = redact(str(exc).strip(), args.database_url)
+        log.error("backup failed: %s", report["error"])
         code = ExitCode.FAILED
-        report["error"] = str(exc).strip()
     report["result"] = ("ok" if code == ExitCode.OK else
                         "degraded" if report.get("missing_wraps") else "failed")
     return finish_report(report, code, clock, args.report)

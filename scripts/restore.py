@@ -21,11 +21,13 @@ from caresync_dr.backup.errors import (
     BackupNotFoundError,
     IntegrityError,
     KeyUnavailableError,
+    UsageError,
     VerificationError,
 )
 from caresync_dr.backup.key_wraps import regional_kms
 from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
 from caresync_dr.backup.rollback import rollback
+from caresync_dr.backup.tools import checked_conninfo, redact
 from caresync_dr.cli import ExitCode, finish_report, setup_logging
 
 log = logging.getLogger("restore")
@@ -41,7 +43,8 @@ key-file backup needs --key-file or ${KEY_FILE_ENV}.
 exit codes:
   0  restored, verified and swapped in (or, with --dry-run, the backup is intact and decrypts)
   1  failed during load or swap (message says which; before the swap the live DB is untouched)
-  2  usage: backup or manifest missing, no DATABASE_URL, no key available
+  2  usage: backup or manifest missing, no or malformed DATABASE_URL (never echoed: it may
+     hold a password), no key available
   3  refused: backup corrupt, truncated, wrong key, or the restored copy does not match the
      manifest; the live database is untouched
 """
@@ -81,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.database_url:
             raise KeyUnavailableError("no database: set DATABASE_URL or pass --database-url")
+        checked_conninfo(args.database_url)
         result = rollback(args.backup, args.database_url,
                           resolver(args.key_file, regional_kms(args.region), args.region),
                           jobs=args.jobs, dry_run=args.dry_run, swap_in=not args.no_swap,
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%s", result.summary())
         print(result.summary())
         report.update(result=result.__dict__)
-    except (BackupNotFoundError, KeyUnavailableError) as exc:
+    except (BackupNotFoundError, KeyUnavailableError, UsageError) as exc:
         code, message = ExitCode.USAGE, str(exc)
     except (IntegrityError, VerificationError) as exc:
         code, message = ExitCode.REFUSED, f"{exc}; the live database was not touched"
@@ -97,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except psycopg.Error as exc:
         code, message = ExitCode.FAILED, f"database error: {str(exc).strip()}"
     if code != ExitCode.OK:
+        message = redact(message, args.database_url)
         log.error("rollback refused/failed: %s", message)
         report["error"] = message
     return finish_report(report, code, clock, args.report)

@@ -27,12 +27,13 @@ from typing import Any
 import psycopg
 
 from caresync_dr.aws import AwsClients
-from caresync_dr.backup.errors import BackupError, BackupNotFoundError
+from caresync_dr.backup.errors import BackupError, BackupNotFoundError, UsageError
 from caresync_dr.backup.key_wraps import regional_kms
 from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
 from caresync_dr.backup.rds_restore_test import Expectations, Placement, run_rds_restore_test
 from caresync_dr.backup.restore_test import find_latest, run_local_restore_test, scratch_dir
 from caresync_dr.backup.storage import DEFAULT_PREFIX
+from caresync_dr.backup.tools import checked_conninfo, redact
 from caresync_dr.cli import ExitCode, finish_report, setup_logging
 
 log = logging.getLogger("restore_test")
@@ -42,7 +43,8 @@ exit codes:
   0  passed: every requested part restored and verified; scratch resources removed
   1  failed: a backup did not restore or verify, is older than --max-age-hours, or an RDS
      restore did not come up as expected (the report lists each problem)
-  2  usage: no backup found, no target database, no key (--key-file or ${KEY_FILE_ENV})
+  2  usage: no backup found, no or malformed target database URL (never echoed), no key
+     (--key-file or ${KEY_FILE_ENV})
 The JSON report (--report) holds result, exit_code, duration_seconds and each part's details.
 """
 
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_local:
             if not args.target_url:
                 raise BackupNotFoundError("no target server: set DATABASE_URL or --target-url")
+            checked_conninfo(args.target_url, "--target-url/DATABASE_URL")
             s3 = AwsClients(args.region).s3() if args.bucket and args.region else None
             if args.bucket and s3 is None:
                 raise BackupNotFoundError("--bucket needs --region (or AWS_REGION)")
@@ -129,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 latest, args.target_url,
                 resolver(args.key_file, regional_kms(args.region), args.region),
                 max_age=timedelta(hours=args.max_age_hours), now=now)
+            local.problems = [redact(p, args.target_url) for p in local.problems]
             report["local"] = local.to_dict()
             if not local.passed:
                 code = ExitCode.FAILED
@@ -147,12 +151,12 @@ def main(argv: list[str] | None = None) -> int:
             report["rds"] = rds.to_dict()
             if not rds.passed:
                 code = ExitCode.FAILED
-    except BackupNotFoundError as exc:
+    except (BackupNotFoundError, UsageError) as exc:
         code = ExitCode.USAGE
-        report["error"] = str(exc)
+        report["error"] = redact(str(exc), args.target_url)
     except (BackupError, psycopg.Error) as exc:
         code = ExitCode.FAILED
-        report["error"] = str(exc).strip()
+        report["error"] = redact(str(exc).strip(), args.target_url)
     finally:
         shutil.rmtree(downloads, ignore_errors=True)
     for part in ("local", "rds"):

@@ -29,7 +29,7 @@ from caresync_dr.backup.errors import BackupError
 from caresync_dr.backup.keys import DataKey
 from caresync_dr.backup.manifest import DATA_SUFFIX, Manifest, backup_name
 from caresync_dr.backup.progress import Progress
-from caresync_dr.backup.tools import pg_tool
+from caresync_dr.backup.tools import client_command, pg_tool
 from caresync_dr.backup.verify import TableFingerprint, table_fingerprints
 
 log = logging.getLogger(__name__)
@@ -113,11 +113,12 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
 
         worker = threading.Thread(target=fingerprint, name="fingerprints")
         worker.start()
+        dsn, env = client_command(options.database_url)
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(
                 [pg_dump, "--format=custom", "--compress=0", f"--snapshot={snapshot}",
-                 "--dbname", options.database_url],
-                stdout=subprocess.PIPE, stderr=errors)
+                 "--dbname", dsn],
+                stdout=subprocess.PIPE, stderr=errors, env=env)
             assert proc.stdout is not None
             try:
                 fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -21,3 +21,7 @@ class VerificationError(BackupError):
 
 class KeyUnavailableError(BackupError):
     """No usable key: missing key file, wrong size, or KMS refused the data key."""
+
+
+class UsageError(BackupError):
+    """Bad input from the operator (arguments, environment); nothing was touched."""

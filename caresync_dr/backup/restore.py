@@ -37,7 +37,7 @@ from caresync_dr.backup.errors import BackupError, BackupNotFoundError, Integrit
 from caresync_dr.backup.manifest import DATA_SUFFIX, MANIFEST_SUFFIX, Manifest, read_manifest
 from caresync_dr.backup.progress import Progress, human_bytes
 from caresync_dr.backup.storage import latest_local
-from caresync_dr.backup.tools import pg_tool, with_dbname
+from caresync_dr.backup.tools import client_command, pg_tool, with_dbname
 from caresync_dr.backup.verify import compare, fingerprints_of
 
 log = logging.getLogger(__name__)
@@ -216,14 +216,14 @@ RESTORE_PGOPTIONS = ("-c maintenance_work_mem=512MB -c work_mem=128MB "
 def load(prepared_backup: PreparedBackup, target_url: str, jobs: int = 2,
          bin_dir: Path | None = None, progress_seconds: float = 10.0) -> None:
     """Load into an existing, empty database; raise with pg_restore's/psql's own message."""
-    env = dict(os.environ)
+    dsn, env = client_command(target_url)
     env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " " + RESTORE_PGOPTIONS).strip()
     if prepared_backup.kind == "custom":
         argv = [pg_tool("pg_restore", bin_dir), "--exit-on-error",
-                f"--jobs={max(1, jobs)}", "--dbname", target_url, str(prepared_backup.archive)]
+                f"--jobs={max(1, jobs)}", "--dbname", dsn, str(prepared_backup.archive)]
     else:
         argv = [pg_tool("psql", bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                "--single-transaction", "--dbname", target_url, "-f", str(prepared_backup.archive)]
+                "--single-transaction", "--dbname", dsn, "-f", str(prepared_backup.archive)]
     log.info("loading with %s (jobs=%d)", Path(argv[0]).name, jobs)
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +54,88 @@ def test_manifests_and_reports_are_owner_only(open_umask: None, pg_server: Postg
         next(p.name for p in written if p.name.endswith(".manifest.json")),
         "backup.json", "restore-test.json", "rollback.json"]
     assert {p.name: mode(p) for p in written} == {p.name: "0o600" for p in written}
+
+
+PASSWORD = "S3cret pw/@:%"  # URL-special characters, so it must travel percent-encoded
+
+
+@pytest.fixture
+def password_url(pg_server: PostgresCluster, live_db: str) -> Iterator[str]:
+    """``live_db`` through a role that must authenticate with its password (SCRAM)."""
+    role = "caresync_pw_" + live_db.rsplit("_", 1)[1]
+    pg_server.psql(f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
+    hba = pg_server.data_dir / "pg_hba.conf"
+    original = hba.read_text()
+    hba.write_text(f"host all {role} 127.0.0.1/32 scram-sha-256\n" + original)
+    pg_server.psql("SELECT pg_reload_conf()")
+    try:
+        yield (f"postgresql://{role}:{urllib.parse.quote(PASSWORD, safe='')}@127.0.0.1:"
+               f"{pg_server.port}/{live_db.rsplit('/', 1)[1]}")
+    finally:
+        hba.write_text(original)
+        pg_server.psql("SELECT pg_reload_conf()")
+        owned = pg_server.psql("SELECT datname FROM pg_database d JOIN pg_roles r "
+                               f"ON r.oid = d.datdba WHERE r.rolname = '{role}'").split()
+        for name in owned:  # the restored copy and the previous database
+            pg_server.psql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        pg_server.psql(f"DROP ROLE {role}")
+
+
+class Launches:
+    """Every process started meanwhile: its argv and environment."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.seen: list[tuple[list[str], dict[str, str]]] = []
+        real = subprocess.Popen
+
+        def recording(argv: Any, *args: Any, **kwargs: Any) -> Any:
+            self.seen.append(([str(a) for a in argv], dict(kwargs.get("env") or os.environ)))
+            return real(argv, *args, **kwargs)
+
+        monkeypatch.setattr(subprocess, "Popen", recording)
+
+
+def test_the_password_never_reaches_a_command_line(
+        password_url: str, key_file: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    launches = Launches(monkeypatch)
+    assert backup_script.main(["--database-url", password_url, "--local-dir",
+                               str(tmp_path / "b"), "--key-file", str(key_file)]) == 0
+    assert restore_script.main([str(tmp_path / "b"), "--database-url", password_url,
+                                "--key-file", str(key_file), "--report",
+                                str(tmp_path / "r.json")]) == 0
+
+    tools = {Path(argv[0]).name for argv, _ in launches.seen}
+    assert {"pg_dump", "pg_restore"} <= tools
+    for argv, env in launches.seen:
+        assert not any(PASSWORD in a or urllib.parse.quote(PASSWORD, safe="") in a
+                       for a in argv), argv
+        if any("dbname" in a or a.startswith("postgresql") for a in argv):
+            assert env.get("PGPASSWORD") == PASSWORD, argv  # how the tools authenticate
+    assert PASSWORD not in capsys.readouterr().err + (tmp_path / "r.json").read_text()
+
+
+@pytest.mark.parametrize("url", [
+    "caresync:S3cretPw@127.0.0.1:5432/caresync",            # the postgresql:// prefix forgotten
+    "postgresql://caresync:S3cretPw@127.0.0.1:5432",        # no database named
+    "host=127.0.0.1 password=S3cretPw dbname",              # a malformed keyword string
+])
+def test_a_malformed_database_url_is_refused_without_echoing_it(
+        url: str, tmp_path: Path, key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "seed.sql.gz").write_bytes(b"")
+    runs = {
+        "backup": backup_script.main(["--database-url", url, "--key-file", str(key_file),
+                                      "--local-dir", str(tmp_path / "b"),
+                                      "--report", str(tmp_path / "backup.json")]),
+        "rollback": restore_script.main([str(tmp_path / "seed.sql.gz"), "--database-url", url,
+                                         "--report", str(tmp_path / "rollback.json")]),
+        "restore_test": restore_test_script.main([
+            "--local-dir", str(tmp_path), "--target-url", url,
+            "--report", str(tmp_path / "restore_test.json")]),
+    }
+    assert runs == {"backup": 2, "rollback": 2, "restore_test": 2}
+    output = capsys.readouterr().err + "".join(
+        (tmp_path / f"{name}.json").read_text() for name in runs)
+    assert "S3cretPw" not in output
+    assert "DATABASE_URL is not a PostgreSQL connection string" in output or \
+        "names no database" in output
