@@ -108,6 +108,19 @@ def truncate_consistently(path: Path) -> None:
     manifest.write_text(json.dumps(fields))
 
 
+def change_salt_consistently(path: Path) -> None:
+    """A changed digit in the header's salt, checksum fixed up: must read as corruption."""
+    import hashlib
+    import json
+    blob = path.read_bytes()
+    at = blob.index(b'"salt":"') + len(b'"salt":"')
+    path.write_bytes(blob[:at] + (b"1" if blob[at:at + 1] == b"0" else b"0") + blob[at + 1:])
+    manifest = Path(str(path).replace(".dump.enc", ".manifest.json"))
+    fields = json.loads(manifest.read_text())
+    fields.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    manifest.write_text(json.dumps(fields))
+
+
 def tamper_fingerprint(path: Path) -> None:
     """The manifest no longer matches the data: the restored copy must fail verification."""
     import json
@@ -121,6 +134,7 @@ def tamper_fingerprint(path: Path) -> None:
     (corrupt, 3, "fails its checksum"),
     (truncate, 3, "truncated or replaced"),
     (truncate_consistently, 3, "truncated"),
+    (change_salt_consistently, 3, "header is corrupt"),
     (tamper_fingerprint, 3, "content fingerprint"),
     (lambda p: p.unlink(), 2, "does not exist"),
     (lambda p: Path(str(p).replace(".dump.enc", ".manifest.json")).unlink(), 2,
