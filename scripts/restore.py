@@ -26,6 +26,7 @@ from caresync_dr.backup.errors import (
 )
 from caresync_dr.backup.key_wraps import regional_kms
 from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
+from caresync_dr.backup.leftovers import RestoreLockedError
 from caresync_dr.backup.rollback import rollback
 from caresync_dr.backup.tools import checked_conninfo, redact
 from caresync_dr.cli import ExitCode, finish_report, setup_logging
@@ -45,8 +46,13 @@ exit codes:
   1  failed during load or swap (message says which; before the swap the live DB is untouched)
   2  usage: backup or manifest missing, no or malformed DATABASE_URL (never echoed: it may
      hold a password), no key available
-  3  refused: backup corrupt, truncated, wrong key, or the restored copy does not match the
-     manifest; the live database is untouched
+  3  refused: backup corrupt, truncated, wrong key, renamed (its manifest names another
+     backup), a plain SQL file with psql meta-commands or statements acting outside its
+     database, a restored copy that does not match the manifest or holds no user tables or
+     rows; the live database is untouched
+  4  another restore or restore test of the same database is running; nothing was changed
+Killed at any point (even SIGKILL), a restore leaves no plaintext on disk and the live database
+as it was or fully swapped; the next run drops the scratch database it left, and says so.
 """
 
 
@@ -68,7 +74,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-swap", action="store_true",
                         help="restore and verify beside the live database, do not swap")
     parser.add_argument("--dry-run", action="store_true",
-                        help="verify checksum and decryption only; change nothing")
+                        help="check the whole backup (checksum, decryption, every table's "
+                             "fingerprint; a plain SQL file's statements) without any database")
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="restore even when the result holds no user tables or no rows "
+                             "(refused by default: an empty or truncated backup)")
     parser.add_argument("--report", type=Path, help="write a JSON report here")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
@@ -87,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         checked_conninfo(args.database_url)
         result = rollback(args.backup, args.database_url,
                           resolver(args.key_file, regional_kms(args.region), args.region),
-                          jobs=args.jobs, dry_run=args.dry_run, swap_in=not args.no_swap,
-                          work_dir=args.work_dir)
+                          jobs=args.jobs, dry_run_only=args.dry_run, swap_in=not args.no_swap,
+                          work_dir=args.work_dir, allow_empty=args.allow_empty)
         log.info("%s", result.summary())
         print(result.summary())
         report.update(result=result.__dict__)
@@ -96,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         code, message = ExitCode.USAGE, str(exc)
     except (IntegrityError, VerificationError) as exc:
         code, message = ExitCode.REFUSED, f"{exc}; the live database was not touched"
+    except RestoreLockedError as exc:
+        code, message = ExitCode.LOCKED, str(exc)
     except BackupError as exc:
         code, message = ExitCode.FAILED, str(exc)
     except psycopg.Error as exc:

@@ -1,10 +1,16 @@
 """Take one backup: a consistent pg_dump streamed through zstd and AES-256-GCM to a file.
 
-pg_dump exports nothing itself here: this module opens a REPEATABLE READ transaction, exports its
-snapshot, runs ``pg_dump --snapshot`` on it, and computes the per-table fingerprints in the same
-snapshot (concurrently, on its own connection), so the manifest describes exactly the dumped data
-even while the application writes. pg_dump writes the custom format uncompressed (-Z0) to a pipe;
-compression (zstd) and encryption happen in this process, one chunk at a time.
+This module opens a REPEATABLE READ transaction, exports its snapshot and runs
+``pg_dump --snapshot`` on it, so what it records about the database is read in the dump's own
+snapshot. pg_dump writes the custom format uncompressed (-Z0) to a pipe; this process reads it
+in 1 MiB blocks, fingerprints every table's COPY data as it passes (``archive.ArchiveStream``:
+rows and SHA-256, no query and no lock of its own), compresses (zstd) and encrypts.
+
+Locks: pg_dump takes one AccessShareLock per table it dumps, all in one transaction, and nothing
+here adds to them. The server's lock table holds max_locks_per_transaction x (max_connections +
+max_prepared_transactions) locks for all sessions together: a database with more tables than
+that (about 6,400 with the defaults, less what other sessions hold) needs
+max_locks_per_transaction raised, for this backup as for plain pg_dump.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import logging
 import os
 import subprocess
 import tempfile
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,15 +27,15 @@ from typing import IO, BinaryIO
 
 import psycopg
 import zstandard
-from psycopg import sql
 
+from caresync_dr.backup.archive import FINGERPRINT_METHOD, ArchiveStream
 from caresync_dr.backup.crypto import EncryptingWriter
 from caresync_dr.backup.errors import BackupError
 from caresync_dr.backup.keys import DataKey
 from caresync_dr.backup.manifest import DATA_SUFFIX, Manifest, backup_name
 from caresync_dr.backup.progress import Progress
 from caresync_dr.backup.tools import client_command, pg_tool
-from caresync_dr.backup.verify import TableFingerprint, table_fingerprints
+from caresync_dr.backup.verify import TableFingerprint
 
 log = logging.getLogger(__name__)
 READ_SIZE = 1 << 20
@@ -61,19 +66,26 @@ class HashingWriter:
         return len(data)
 
 
-def _stream(source: IO[bytes], sink: HashingWriter, options: BackupOptions) -> int:
+def _stream(source: IO[bytes], sink: HashingWriter, options: BackupOptions,
+            archive: ArchiveStream, meta: dict[str, str]) -> int:
     encrypter = EncryptingWriter(sink, options.key.plaintext, options.key.info,
-                                 compression="zstd")
+                                 compression="zstd", meta=meta)
     compressor = zstandard.ZstdCompressor(level=options.compress_level,
                                           threads=options.compress_threads).compressobj()
     progress = Progress("backup: dump read")
     while chunk := source.read(READ_SIZE):
         progress.add(len(chunk))
+        archive.feed(chunk)
         encrypter.write(compressor.compress(chunk))
     encrypter.write(compressor.flush())
     encrypter.close()
     progress.done()
     return progress.total
+
+
+def _text(value: object) -> str:
+    """A server value as text: psycopg returns bytes for text in a SQL_ASCII database."""
+    return value.decode("ascii", errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Manifest, Path]:
@@ -87,32 +99,18 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
     partial = data_path.with_name(data_path.name + ".partial")
     pg_dump = pg_tool("pg_dump", options.bin_dir)
 
-    with psycopg.connect(options.database_url) as conn, \
-            psycopg.connect(options.database_url) as fp_conn:
+    archive = ArchiveStream()
+    meta = {"name": name, "started_at": started.isoformat()}
+    with psycopg.connect(options.database_url) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         row = conn.execute("SELECT pg_export_snapshot(), current_setting('server_version'), "
                            "current_database()").fetchone()
         assert row is not None
-        snapshot, server_version, database = (str(v) for v in row)
+        snapshot, server_version, database = (_text(v) for v in row)
+        meta["database"] = database
         log.info("backup %s of database %s (PostgreSQL %s), snapshot %s", name, database,
                  server_version, snapshot)
-
-        # Fingerprints in the same snapshot, on a second connection, while pg_dump streams.
-        fp_conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        fp_conn.read_only = True
-        fp_conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-        tables: dict[str, TableFingerprint] = {}
-        failure: list[BaseException] = []
-
-        def fingerprint() -> None:
-            try:
-                tables.update(table_fingerprints(fp_conn))
-            except BaseException as exc:  # re-raised in the main thread
-                failure.append(exc)
-
-        worker = threading.Thread(target=fingerprint, name="fingerprints")
-        worker.start()
         dsn, env = client_command(options.database_url)
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(
@@ -124,7 +122,7 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
                 fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as out:
                     sink = HashingWriter(out)
-                    dump_bytes = _stream(proc.stdout, sink, options)
+                    dump_bytes = _stream(proc.stdout, sink, options, archive, meta)
                     out.flush()
                     os.fsync(out.fileno())
             except BaseException:
@@ -138,10 +136,13 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
                 errors.seek(0)
                 message = errors.read().decode(errors="replace").strip()
                 raise BackupError(f"pg_dump failed (exit {proc.returncode}): {message}")
-        worker.join()
-        if failure:
+        try:
+            archive.close()
+        except BackupError as exc:
             partial.unlink(missing_ok=True)
-            raise BackupError(f"fingerprinting failed: {failure[0]}")
+            raise BackupError(f"pg_dump's output could not be fingerprinted: {exc}") from exc
+    tables = {s.entry.table_name: TableFingerprint(rows=s.rows, fingerprint=s.fingerprint)
+              for s in archive.tables.values()}
 
     version = subprocess.run([pg_dump, "--version"], capture_output=True, text=True,
                              check=True).stdout.strip()
@@ -151,7 +152,7 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
         sha256=sink.sha256.hexdigest(), size_bytes=sink.size, dump_bytes=dump_bytes,
         server_version=server_version, pg_dump_version=version,
         started_at=started.isoformat(), finished_at=datetime.now(UTC).isoformat(),
-        key=options.key.info, tables=tables)
+        key=options.key.info, tables=tables, fingerprint_method=FINGERPRINT_METHOD)
     path = manifest.write(options.local_dir)
     log.info("backup %s complete: %d tables, %d bytes encrypted, manifest %s", name,
              len(tables), sink.size, path.name)

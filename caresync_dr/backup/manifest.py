@@ -18,6 +18,7 @@ NAME_RE = re.compile(r"^backup_(\d{8}_\d{6})")
 DATA_SUFFIX = ".dump.enc"          # pg_dump custom format, zstd-compressed, AES-256-GCM chunks
 MANIFEST_SUFFIX = ".manifest.json"
 FORMAT = "pg_dump-custom+zstd+aes-256-gcm-chunked/v1"
+FINGERPRINT_V1 = "server-md5-sum/v1"
 
 
 def backup_name(when: datetime) -> str:
@@ -48,6 +49,10 @@ class Manifest:
     tables: dict[str, TableFingerprint] = field(default_factory=dict)
     format: str = FORMAT
     compression: str = "zstd"
+    # How ``tables`` was computed: v1, md5 of every row read by the server in the dump's
+    # snapshot (verified by reading the restored tables again); v2, the rows and SHA-256 of the
+    # COPY text pg_dump wrote (verified as the data streams into the server, archive.py).
+    fingerprint_method: str = FINGERPRINT_V1
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -8,10 +8,16 @@ into a message either: a string that does not parse is refused without being rep
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
+import subprocess
+import tempfile
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
+from typing import IO, Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -76,6 +82,41 @@ def redact(message: str, conninfo: str | None) -> str:
     for form in {str(password), urllib.parse.quote(str(password), safe="")}:
         message = message.replace(form, "***")
     return message
+
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)  # resolved here: the child may do no lookups
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when this process dies, however it dies, so no
+    orphaned pg_restore keeps loading (Linux prctl; elsewhere a no-op)."""
+    prctl = getattr(_LIBC, "prctl", None)
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def start_tool(argv: Sequence[str], *, env: dict[str, str], stdin: Any = None,
+               stdout: Any = subprocess.DEVNULL, stderr: IO[bytes] | int | None = None,
+               pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
+    """Start a client tool that dies with this process."""
+    return subprocess.Popen(list(argv), env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+                            pass_fds=tuple(pass_fds), preexec_fn=_die_with_parent)  # noqa: PLW1509
+
+
+def run_tool(argv: Sequence[str], *, env: dict[str, str],
+             pass_fds: Sequence[int] = ()) -> tuple[int, str]:
+    """Run a client tool to the end: (exit code, its stderr)."""
+    with tempfile.TemporaryFile() as errors:
+        proc = start_tool(argv, env=env, stderr=errors, pass_fds=pass_fds)
+        try:
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        errors.seek(0)
+        return code, errors.read().decode(errors="replace").strip()
 
 
 def with_dbname(conninfo: str, dbname: str) -> str:

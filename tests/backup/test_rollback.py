@@ -135,7 +135,7 @@ def tamper_fingerprint(path: Path) -> None:
     (truncate, 3, "truncated or replaced"),
     (truncate_consistently, 3, "truncated"),
     (change_salt_consistently, 3, "header is corrupt"),
-    (tamper_fingerprint, 3, "content fingerprint"),
+    (tamper_fingerprint, 3, "SHA-256 differs from the manifest"),
     (lambda p: p.unlink(), 2, "does not exist"),
     (lambda p: Path(str(p).replace(".dump.enc", ".manifest.json")).unlink(), 2,
      "manifest .* does not exist"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import tempfile
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,3 +140,33 @@ def test_a_malformed_database_url_is_refused_without_echoing_it(
     assert "S3cretPw" not in output
     assert "DATABASE_URL is not a PostgreSQL connection string" in output or \
         "names no database" in output
+
+
+def files_holding(directory: Path, needle: bytes) -> list[Path]:
+    return [p for p in directory.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_no_plaintext_reaches_the_disk_during_a_restore(
+        live_db: str, key_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10 item 5: the decrypted dump was a file in $TMPDIR/caresync-restore-*/ for the
+    whole load. Now the data streams from the decryptor into the server."""
+    from caresync_dr.backup import loader
+    from tests.backup.helpers import backup
+    _, data = backup(live_db, tmp_path / "b", key_file)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    patient = "Patient 17 Ünïcødé".encode()  # a row of the live database
+    seen_on_disk: list[Path] = []
+    real = loader.StreamingLoader.on_table_data
+
+    def look_at_the_disk(self: Any, entry: Any, payload: bytes) -> None:
+        seen_on_disk.extend(files_holding(tmp_path, patient))
+        real(self, entry, payload)
+
+    monkeypatch.setattr(loader.StreamingLoader, "on_table_data", look_at_the_disk)
+    assert restore_script.main([str(data), "--database-url", live_db, "--key-file",
+                                str(key_file), "--work-dir", str(scratch), "--no-swap"]) == 0
+    assert seen_on_disk == []
+    assert files_holding(tmp_path, patient) == []
