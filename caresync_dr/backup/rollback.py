@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from caresync_dr.backup.crypto import Header
@@ -87,6 +87,12 @@ def _verification_text(manifest: Manifest | None, result: LoadResult | None) -> 
     return f"{how} of {len(manifest.tables)} tables ({rows} rows) match the manifest"
 
 
+def _names(live: str, label: str, when: datetime) -> tuple[str, str]:
+    """(scratch database, name the live database is kept under) for a run at ``when``."""
+    stamp = when.strftime("%Y%m%d_%H%M%S")
+    return f"{live}_{label}_{stamp}", f"{live}_old_{stamp}"
+
+
 def dry_run(backup: Path, master_key_for: Callable[[Header], bytes]) -> tuple[str, int, int]:
     """Check a backup completely without any database: (what was verified, tables, rows)."""
     data, manifest_path = locate(backup)
@@ -120,9 +126,9 @@ def rollback(backup: Path, database_url: str, master_key_for: Callable[[Header],
     :class:`RestoreLockedError`, :class:`BackupError` (load or swap failed); in every case before
     the swap the live database is untouched and the scratch copy is dropped.
     """
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d_%H%M%S")
+    started = now or datetime.now(UTC)
     live = dbname_of(database_url)
-    restored, old = f"{live}_{scratch_label}_{stamp}", f"{live}_old_{stamp}"
+    restored, old = _names(live, scratch_label, started)
     for name in (restored, old):
         if len(name.encode()) > MAX_IDENTIFIER_BYTES:  # PostgreSQL would silently truncate it
             raise BackupError(f"database name {name!r} would exceed PostgreSQL's "
@@ -141,12 +147,16 @@ def rollback(backup: Path, database_url: str, master_key_for: Callable[[Header],
     manifest = checked_backup(data, manifest_path) if manifest_path else None
     seconds["check"] = round(time.monotonic() - clock, 3)
     maint = maintenance_url(database_url, maintenance_db)
-    target = with_dbname(database_url, restored)
     with restore_lock(maint, live) as lock_conn:
         result.leftovers_cleaned = clean_leftovers(lock_conn, live, work_dir)
-        for name in (restored, old):
-            if database_exists(maint, name):
-                raise BackupError(f"database {name} already exists; refusing to overwrite it")
+        for later in range(1, 3600):  # a run in the same second as the last one: the next free
+            if not any(database_exists(maint, name) for name in (restored, old)):
+                break
+            restored, old = _names(live, scratch_label, started + timedelta(seconds=later))
+        else:
+            raise BackupError(f"database {restored} already exists; refusing to overwrite it")
+        result.restored_as = restored
+        target = with_dbname(database_url, restored)
         live_exists = database_exists(maint, live)
         create_database(maint, restored)
         try:
