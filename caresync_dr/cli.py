@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,26 @@ class ExitCode(IntEnum):
     REFUSED = 3       # a preflight check refused; nothing was changed
     LOCKED = 4        # another run holds the lock; nothing was changed
     NOT_READY = 5     # --check: a failover would not succeed now
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP arrived (systemd stopping the unit, a closed terminal): unwind through
+    every cleanup, write the report, exit."""
+
+
+@contextlib.contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread.
+    Without this they end the process on the spot, skipping cleanup and the report."""
+    def handler(signum: int, _frame: object) -> None:
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
+    previous = {signum: signal.signal(signum, handler)
+                for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -24,7 +24,13 @@ from caresync_dr.backup.keys import KEY_FILE_ENV, DataKey, key_from_file, key_fr
 from caresync_dr.backup.prune import prune
 from caresync_dr.backup.storage import DEFAULT_PREFIX, upload
 from caresync_dr.backup.tools import checked_conninfo, redact
-from caresync_dr.cli import ExitCode, finish_report, setup_logging
+from caresync_dr.cli import (
+    ExitCode,
+    Interrupted,
+    finish_report,
+    interrupt_on_signals,
+    setup_logging,
+)
 from caresync_dr.settings import Settings, SettingsError, StackFileError, settings_from_stack_file
 
 log = logging.getLogger("backup")
@@ -35,6 +41,13 @@ keys: with KMS, a fresh data key per backup is wrapped under BOTH sites' keys, s
 with either region down: --kms-key-id in --region, plus the other site's key, which --stack
 derives from the settings (alias/caresync-primary in primaryRegion, alias/caresync-standby in
 standbyRegion), or --wrap-key REGION=KEY. A KMS backup with a single region's key is refused.
+
+locks: pg_dump takes one AccessShareLock per table, all in one transaction, and this backup
+adds none (its fingerprints come from pg_dump's own output). The server's lock table holds
+max_locks_per_transaction x (max_connections + background processes + prepared transactions)
+locks for all sessions together, roughly 8,000 with the defaults (a little more fits in shared
+memory's slack): a database with more tables than that, less what other sessions hold, needs
+max_locks_per_transaction raised, for plain pg_dump as for this backup.
 
 exit codes:
   0  backup written (and uploaded with --bucket), old local copies pruned
@@ -128,6 +141,11 @@ def _key(args: argparse.Namespace, settings: Settings | None) -> DataKey:
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     setup_logging(args.verbose)
+    with interrupt_on_signals():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     report: dict[str, object] = {"command": "backup", "started_at": datetime.now(UTC)}
     clock = time.monotonic()
     code = ExitCode.OK
@@ -180,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     except (BackupError, psycopg.Error) as exc:
         report["error"] = redact(str(exc).strip(), args.database_url)
         log.error("backup failed: %s", report["error"])
+        code = ExitCode.FAILED
+    except (Interrupted, KeyboardInterrupt) as exc:
+        report["error"] = f"{exc or 'interrupted'}: no partial backup was kept"
+        log.error("backup %s", report["error"])
         code = ExitCode.FAILED
     report["result"] = ("ok" if code == ExitCode.OK else
                         "degraded" if report.get("missing_wraps") else "failed")

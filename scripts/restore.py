@@ -29,7 +29,13 @@ from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
 from caresync_dr.backup.leftovers import RestoreLockedError
 from caresync_dr.backup.rollback import rollback
 from caresync_dr.backup.tools import checked_conninfo, redact
-from caresync_dr.cli import ExitCode, finish_report, setup_logging
+from caresync_dr.cli import (
+    ExitCode,
+    Interrupted,
+    finish_report,
+    interrupt_on_signals,
+    setup_logging,
+)
 
 log = logging.getLogger("restore")
 
@@ -87,6 +93,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     setup_logging(args.verbose)
+    with interrupt_on_signals():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     report: dict[str, object] = {"command": "rollback", "backup": str(args.backup),
                                  "started_at": datetime.now(UTC)}
     clock = time.monotonic()
@@ -112,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         code, message = ExitCode.FAILED, str(exc)
     except psycopg.Error as exc:
         code, message = ExitCode.FAILED, f"database error: {str(exc).strip()}"
+    except (Interrupted, KeyboardInterrupt) as exc:
+        code, message = ExitCode.FAILED, (f"{exc or 'interrupted'}: the scratch database was "
+                                          "dropped; the live database is as it was unless the "
+                                          "report says it was swapped")
     if code != ExitCode.OK:
         message = redact(message, args.database_url)
         log.error("rollback refused/failed: %s", message)

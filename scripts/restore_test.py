@@ -34,7 +34,13 @@ from caresync_dr.backup.rds_restore_test import Expectations, Placement, run_rds
 from caresync_dr.backup.restore_test import find_latest, run_local_restore_test, scratch_dir
 from caresync_dr.backup.storage import DEFAULT_PREFIX
 from caresync_dr.backup.tools import checked_conninfo, redact
-from caresync_dr.cli import ExitCode, finish_report, setup_logging
+from caresync_dr.cli import (
+    ExitCode,
+    Interrupted,
+    finish_report,
+    interrupt_on_signals,
+    setup_logging,
+)
 
 log = logging.getLogger("restore_test")
 
@@ -113,6 +119,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     setup_logging(args.verbose)
+    with interrupt_on_signals():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     report: dict[str, Any] = {"command": "restore_test", "started_at": now}
     clock = time.monotonic()
@@ -157,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BackupError, psycopg.Error) as exc:
         code = ExitCode.FAILED
         report["error"] = redact(str(exc).strip(), args.target_url)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        code = ExitCode.FAILED
+        report["error"] = f"{exc or 'interrupted'}: the scratch database was dropped"
     finally:
         shutil.rmtree(downloads, ignore_errors=True)
     for part in ("local", "rds"):

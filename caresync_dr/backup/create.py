@@ -8,9 +8,9 @@ rows and SHA-256, no query and no lock of its own), compresses (zstd) and encryp
 
 Locks: pg_dump takes one AccessShareLock per table it dumps, all in one transaction, and nothing
 here adds to them. The server's lock table holds max_locks_per_transaction x (max_connections +
-max_prepared_transactions) locks for all sessions together: a database with more tables than
-that (about 6,400 with the defaults, less what other sessions hold) needs
-max_locks_per_transaction raised, for this backup as for plain pg_dump.
+background processes + prepared transactions) locks for all sessions together, roughly 8,000 with
+the defaults: a database with more tables than that needs max_locks_per_transaction raised, for
+this backup as for plain pg_dump.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Run a restore command and SIGKILL it at a named point (the kill-point tests' child process).
 
-    python -m tests.backup.killer POINT restore|restore_test ARGS...
+    python -m tests.backup.killer [--pause] POINT restore|restore_test ARGS...
 
 The point is reached through the real code path: a function the restore calls is wrapped so
-that the process kills itself (SIGKILL: no cleanup, no finally, no atexit) at that moment.
+that the process kills itself (SIGKILL: no cleanup, no finally, no atexit) at that moment. With
+``--pause`` it prints PAUSED instead and waits there, for the test to send it a signal.
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ import psycopg
 
 from caresync_dr.backup import loader, plain_sql, restore, rollback, tools
 
+PAUSE = sys.argv[1:2] == ["--pause"]
+
 
 def die() -> None:
     sys.stderr.flush()
+    if PAUSE:
+        print("PAUSED", file=sys.stderr, flush=True)
+        time.sleep(60)
+        return
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -97,7 +104,7 @@ POINTS: dict[str, Callable[[], None]] = {
 
 
 def main(argv: list[str]) -> int:
-    point, command, *rest = argv
+    point, command, *rest = argv[1:] if PAUSE else argv
     POINTS[point]()
     if command == "restore":
         from scripts import restore as script

@@ -170,3 +170,31 @@ def test_a_second_restore_of_the_same_database_waits_its_turn(
     assert scratch_of(pg_server, live_db) == set()
     assert restore_script.main([str(data), "--database-url", live_db, "--key-file",
                                 str(key_file)]) == 0
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_a_restore_stopped_by_a_signal_cleans_up_and_reports(
+        signame: str, pg_server: PostgresCluster, live_db: str, key_file: Path,
+        tmp_path: Path) -> None:
+    """systemd stopping the unit (SIGTERM) or a closed terminal (SIGHUP) mid-load: the run
+    drops its scratch database itself and writes its report (exit 1)."""
+    import signal
+    _, data = backup(live_db, tmp_path / "b", key_file)
+    before = state(live_db)
+    report = tmp_path / "r.json"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.backup.killer", "--pause", "stream", "restore", str(data),
+         "--database-url", live_db, "--key-file", str(key_file), "--report", str(report)],
+        cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmp)), stderr=subprocess.PIPE, text=True)
+    assert child.stderr is not None
+    for line in child.stderr:
+        if "PAUSED" in line:
+            break
+    child.send_signal(getattr(signal, signame))
+    assert child.wait(timeout=60) == 1
+    result = json.loads(report.read_text())
+    assert result["error"].startswith(f"interrupted by {signame}")
+    assert scratch_of(pg_server, live_db) == set()
+    assert state(live_db) == before and plaintext_files(tmp) == []
