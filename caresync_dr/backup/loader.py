@@ -178,6 +178,7 @@ class StreamingLoader:
         self._copy: Any = None
         self._cursor: psycopg.Cursor[Any] | None = None
         self._table_error: str | None = None
+        self._plain_tables: set[tuple[str, str]] | None = None
         self._rows_loaded: int | None = None
         self._clock = time.monotonic()
 
@@ -281,22 +282,23 @@ class StreamingLoader:
             raise BackupError("the archive's data came before its table of contents")
         return self._conn
 
-    @staticmethod
-    def _truncate(conn: psycopg.Connection[Any], entry: TocEntry) -> bool:
+    def _truncate(self, conn: psycopg.Connection[Any], entry: TocEntry) -> bool:
         """TRUNCATE the new table in this transaction, so COPY may FREEZE; False when the
         table is not a plain table (partitioned: COPY FREEZE is refused) or not ours to
-        truncate."""
-        row = conn.execute(
-            "SELECT c.relkind FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-            (entry.namespace, entry.tag)).fetchone()
-        if row is None or row[0] not in ("r", b"r"):
+        truncate (then the transaction starts over, without it)."""
+        if self._plain_tables is None:
+            self._plain_tables = {
+                (str(n), str(r)) for n, r in conn.execute(
+                    "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+                    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relkind = 'r'").fetchall()}
+        if (entry.namespace, entry.tag) not in self._plain_tables:
             return False
         try:
-            with conn.transaction(force_rollback=False):
-                conn.execute(sql.SQL("TRUNCATE ONLY {}").format(
-                    sql.Identifier(entry.namespace, entry.tag)))
+            conn.execute(sql.SQL("TRUNCATE ONLY {}").format(
+                sql.Identifier(entry.namespace, entry.tag)))
         except psycopg.errors.InsufficientPrivilege:
+            conn.rollback()
             return False
         return True
 
