@@ -27,7 +27,7 @@ from caresync_dr.backup.errors import (
 from caresync_dr.backup.key_wraps import regional_kms
 from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
 from caresync_dr.backup.leftovers import RestoreLockedError
-from caresync_dr.backup.rollback import rollback
+from caresync_dr.backup.rollback import PreflightError, rollback
 from caresync_dr.backup.tools import checked_conninfo, redact
 from caresync_dr.cli import (
     ExitCode,
@@ -47,12 +47,19 @@ destroyed (the live database is kept as <db>_old_<ts> until you drop it), so run
 wrapped under both sites' keys, so KMS in either region can unwrap it (--region's first); a
 key-file backup needs --key-file or ${KEY_FILE_ENV}.
 
+--dry-run needs no database: it checks the whole backup (checksum, decryption, every table's
+fingerprint). With DATABASE_URL it also checks that the connecting role can recreate everything
+(on RDS it is not a superuser): each object or owner it cannot, with the GRANT that fixes it.
+
 exit codes:
-  0  restored, verified and swapped in (or, with --dry-run, the backup is intact and decrypts)
-  1  failed during load or swap (message says which; before the swap the live DB is untouched)
+  0  restored, verified and swapped in (or, with --dry-run, the backup is intact, decrypts and
+     the role can restore it)
+  1  failed during load or swap (message says which; before the swap the live DB is untouched);
+     or, with --continue-on-error, restored with failed objects (each listed in the report)
   2  usage: backup or manifest missing, no or malformed DATABASE_URL (never echoed: it may
-     hold a password), no key available
-  3  refused: backup corrupt, truncated, wrong key, renamed (its manifest names another
+     hold a password), the live database does not exist and no --create, no key available
+  3  refused: the role lacks privileges the restore needs (preflight: each with its fix),
+     backup corrupt, truncated, wrong key, renamed (its manifest names another
      backup), a plain SQL file with psql meta-commands or statements acting outside its
      database, a restored copy that does not match the manifest or holds no user tables or
      rows; the live database is untouched
@@ -82,6 +89,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true",
                         help="check the whole backup (checksum, decryption, every table's "
                              "fingerprint; a plain SQL file's statements) without any database")
+    parser.add_argument("--create", action="store_true",
+                        help="the live database does not exist and that is expected: restore "
+                             "into a new database of that name (without it a misspelled name "
+                             "is refused)")
+    parser.add_argument("--continue-on-error", action="store_true",
+                        help="restore every object that can be: list each one that fails in "
+                             "the report, swap only if all the data verified, exit 1")
     parser.add_argument("--allow-empty", action="store_true",
                         help="restore even when the result holds no user tables or no rows "
                              "(refused by default: an empty or truncated backup)")
@@ -103,18 +117,31 @@ def _run(args: argparse.Namespace) -> int:
     clock = time.monotonic()
     code = ExitCode.OK
     try:
-        if not args.database_url:
-            raise KeyUnavailableError("no database: set DATABASE_URL or pass --database-url")
-        checked_conninfo(args.database_url)
-        result = rollback(args.backup, args.database_url,
+        if not args.database_url and not args.dry_run:
+            raise KeyUnavailableError("no database: set DATABASE_URL or pass --database-url "
+                                      "(--dry-run alone needs none)")
+        if args.database_url:
+            checked_conninfo(args.database_url)
+        result = rollback(args.backup, args.database_url or "",
                           resolver(args.key_file, regional_kms(args.region), args.region),
                           jobs=args.jobs, dry_run_only=args.dry_run, swap_in=not args.no_swap,
-                          work_dir=args.work_dir, allow_empty=args.allow_empty)
+                          work_dir=args.work_dir, allow_empty=args.allow_empty,
+                          create=args.create, continue_on_error=args.continue_on_error)
         log.info("%s", result.summary())
         print(result.summary())
         report.update(result=result.__dict__)
+        if not result.complete:
+            code, message = ExitCode.FAILED, (
+                f"{len(result.failed_objects)} object(s) did not restore, "
+                f"{len(result.problems)} verification problem(s): "
+                + "; ".join(result.failed_objects + result.problems))
     except (BackupNotFoundError, KeyUnavailableError, UsageError) as exc:
         code, message = ExitCode.USAGE, str(exc)
+    except PreflightError as exc:
+        code, message = ExitCode.REFUSED, f"{exc}; the live database was not touched"
+        report["preflight"] = [str(f) for f in exc.findings]
+        for finding in exc.findings:
+            print(f"preflight: {finding}")
     except (IntegrityError, VerificationError) as exc:
         code, message = ExitCode.REFUSED, f"{exc}; the live database was not touched"
     except RestoreLockedError as exc:

@@ -30,11 +30,12 @@ import zstandard
 
 from caresync_dr.backup.archive import FINGERPRINT_METHOD, ArchiveStream
 from caresync_dr.backup.crypto import EncryptingWriter
+from caresync_dr.backup.dbstate import capture
 from caresync_dr.backup.errors import BackupError
 from caresync_dr.backup.keys import DataKey
 from caresync_dr.backup.manifest import DATA_SUFFIX, Manifest, backup_name
 from caresync_dr.backup.progress import Progress
-from caresync_dr.backup.tools import client_command, pg_tool
+from caresync_dr.backup.tools import client_command, pg_tool, text
 from caresync_dr.backup.verify import TableFingerprint
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,6 @@ def _stream(source: IO[bytes], sink: HashingWriter, options: BackupOptions,
     return progress.total
 
 
-def _text(value: object) -> str:
-    """A server value as text: psycopg returns bytes for text in a SQL_ASCII database."""
-    return value.decode("ascii", errors="replace") if isinstance(value, bytes) else str(value)
-
-
 def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Manifest, Path]:
     """Write ``<name>.dump.enc`` and then ``<name>.manifest.json``; returns the manifest."""
     started = now or datetime.now(UTC)
@@ -107,8 +103,9 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
         row = conn.execute("SELECT pg_export_snapshot(), current_setting('server_version'), "
                            "current_database()").fetchone()
         assert row is not None
-        snapshot, server_version, database = (_text(v) for v in row)
+        snapshot, server_version, database = (text(v) for v in row)
         meta["database"] = database
+        state = capture(conn)
         log.info("backup %s of database %s (PostgreSQL %s), snapshot %s", name, database,
                  server_version, snapshot)
         dsn, env = client_command(options.database_url)
@@ -152,7 +149,8 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
         sha256=sink.sha256.hexdigest(), size_bytes=sink.size, dump_bytes=dump_bytes,
         server_version=server_version, pg_dump_version=version,
         started_at=started.isoformat(), finished_at=datetime.now(UTC).isoformat(),
-        key=options.key.info, tables=tables, fingerprint_method=FINGERPRINT_METHOD)
+        key=options.key.info, tables=tables, fingerprint_method=FINGERPRINT_METHOD,
+        database_state=state.to_json())
     path = manifest.write(options.local_dir)
     log.info("backup %s complete: %d tables, %d bytes encrypted, manifest %s", name,
              len(tables), sink.size, path.name)

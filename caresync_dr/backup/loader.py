@@ -45,7 +45,7 @@ from caresync_dr.backup.archive import (
 )
 from caresync_dr.backup.errors import BackupError
 from caresync_dr.backup.progress import Progress
-from caresync_dr.backup.tools import client_command, pg_tool, run_tool
+from caresync_dr.backup.tools import client_command, pg_tool, run_tool, text
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +163,10 @@ class StreamingLoader:
     """An :class:`~caresync_dr.backup.archive.ArchiveSink` that restores into ``target_url``."""
 
     def __init__(self, target_url: str, *, jobs: int = 2, bin_dir: Path | None = None,
-                 work_dir: Path | None = None, continue_on_error: bool = False) -> None:
+                 work_dir: Path | None = None, continue_on_error: bool = False,
+                 extension_versions: dict[str, str] | None = None) -> None:
         self.target_url = target_url
+        self.extension_versions = extension_versions or {}
         self.jobs = max(1, jobs)
         self.bin_dir = bin_dir
         self.work_dir = work_dir
@@ -191,13 +193,47 @@ class StreamingLoader:
         self._restore = _PgRestore(self._head_fd, self.target_url, self.bin_dir,
                                    self.work_dir, self.continue_on_error)
         clock = time.monotonic()
-        self._restore.run("--section=pre-data", what="schema before the data")
+        self._pre_data(head)
         self.result.seconds["pre_data"] = round(time.monotonic() - clock, 3)
         self._conn = psycopg.connect(self.target_url, application_name="caresync-restore")
         for name, value in _session_settings(head).items():
             self._conn.execute("SELECT set_config(%s, %s, false)", (name, value))
         self._conn.commit()
         self._clock = time.monotonic()
+
+    def _pre_data(self, head: ArchiveHead) -> None:
+        """The schema before the data. pg_dump writes ``CREATE EXTENSION x`` without a version,
+        which installs the target's default; an extension whose recorded version differs is
+        created first at that version (after the schemas it may live in)."""
+        assert self._restore is not None
+        pinned = self._pinned_extensions(head)
+        if not pinned:
+            self._restore.run("--section=pre-data", what="schema before the data")
+            return
+        schemas = [e.dump_id for e in head.entries if e.desc == "SCHEMA"]
+        if schemas:
+            self._restore.run("--section=pre-data", entries=schemas, what="schemas")
+        with psycopg.connect(self.target_url, autocommit=True) as conn:
+            for entry, version in pinned:
+                # pg_dump's own statement (authenticated with the archive) plus the version
+                statement = entry.defn.strip().rstrip(";")
+                conn.execute(sql.SQL("{} VERSION {}").format(sql.SQL(statement),
+                                                           sql.Literal(version)))
+                log.info("extension %s created at the backup's version %s", entry.tag, version)
+        rest = [e.dump_id for e in head.entries if e.desc != "SCHEMA"]
+        self._restore.run("--section=pre-data", entries=rest, what="schema before the data")
+
+    def _pinned_extensions(self, head: ArchiveHead) -> list[tuple[TocEntry, str]]:
+        entries = [e for e in head.entries if e.desc == "EXTENSION"
+                   and e.tag in self.extension_versions]
+        if not entries:
+            return []
+        with psycopg.connect(self.target_url) as conn:
+            defaults = {text(n): text(v) for n, v in conn.execute(
+                "SELECT name, default_version FROM pg_available_extensions "
+                "WHERE name = ANY(%s)", ([e.tag for e in entries],)).fetchall()}
+        return [(e, self.extension_versions[e.tag]) for e in entries
+                if defaults.get(e.tag) not in (None, self.extension_versions[e.tag])]
 
     def on_table_start(self, entry: TocEntry) -> None:
         conn = self._connection()
@@ -288,7 +324,7 @@ class StreamingLoader:
         truncate (then the transaction starts over, without it)."""
         if self._plain_tables is None:
             self._plain_tables = {
-                (str(n), str(r)) for n, r in conn.execute(
+                (text(n), text(r)) for n, r in conn.execute(
                     "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
                     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
                     "WHERE c.relkind = 'r'").fetchall()}
@@ -327,14 +363,17 @@ def feed_all(chunks: Iterator[bytes], stream: ArchiveStream) -> None:
 
 def load_streaming(chunks: Iterator[bytes], target_url: str, *, jobs: int = 2,
                    bin_dir: Path | None = None, work_dir: Path | None = None,
-                   continue_on_error: bool = False) -> tuple[LoadResult, ArchiveStream]:
+                   continue_on_error: bool = False,
+                   extension_versions: dict[str, str] | None = None,
+                   ) -> tuple[LoadResult, ArchiveStream]:
     """Restore the archive in ``chunks`` into ``target_url`` (an empty database).
 
     Raises :class:`NotStreamable` before touching the database when the archive cannot be
     streamed, :class:`BackupError` (pg_restore's or the server's message) when loading fails.
     """
     loader = StreamingLoader(target_url, jobs=jobs, bin_dir=bin_dir, work_dir=work_dir,
-                             continue_on_error=continue_on_error)
+                             continue_on_error=continue_on_error,
+                             extension_versions=extension_versions)
     stream = ArchiveStream(loader, on_progress=Progress("restore: stream").add)
     try:
         feed_all(chunks, stream)
@@ -393,12 +432,15 @@ def scan_only(chunks: Iterator[bytes]) -> ArchiveStream:
 def load_archive(chunks_factory: Callable[[], Iterator[bytes]], target_url: str, *,
                  jobs: int = 2, bin_dir: Path | None = None, work_dir: Path | None = None,
                  continue_on_error: bool = False,
-                 reset: Callable[[], None] | None = None) -> tuple[LoadResult, ArchiveStream]:
+                 reset: Callable[[], None] | None = None,
+                 extension_versions: dict[str, str] | None = None,
+                 ) -> tuple[LoadResult, ArchiveStream]:
     """Stream when possible; otherwise ``reset`` the target (if anything was done) and load
     the classic way. ``chunks_factory`` yields the decrypted archive from the start each time."""
     try:
         return load_streaming(chunks_factory(), target_url, jobs=jobs, bin_dir=bin_dir,
-                              work_dir=work_dir, continue_on_error=continue_on_error)
+                              work_dir=work_dir, continue_on_error=continue_on_error,
+                              extension_versions=extension_versions)
     except NotStreamable as why:
         log.info("archive cannot be streamed (%s): restoring from an anonymous file", why)
         if reset is not None:
@@ -406,3 +448,16 @@ def load_archive(chunks_factory: Callable[[], Iterator[bytes]], target_url: str,
     return load_classic(chunks_factory(), target_url, jobs=jobs, bin_dir=bin_dir,
                         work_dir=work_dir, continue_on_error=continue_on_error)
 
+
+
+def read_head(chunks: Iterator[bytes]) -> ArchiveHead:
+    """Only the archive's table of contents: decrypts no further than its end."""
+    stream = ArchiveStream()
+    for chunk in chunks:
+        stream.feed(chunk)
+        if stream.head is not None:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            return stream.head
+    raise BackupError("the archive ends before its table of contents")

@@ -53,6 +53,9 @@ class Manifest:
     # snapshot (verified by reading the restored tables again); v2, the rows and SHA-256 of the
     # COPY text pg_dump wrote (verified as the data streams into the server, archive.py).
     fingerprint_method: str = FINGERPRINT_V1
+    # The database's own state (dbstate.DatabaseState), read in the dump's snapshot; None in
+    # backups from before it was recorded (restored with the server's defaults, unverified).
+    database_state: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -33,7 +33,7 @@ from pathlib import Path
 import psycopg
 
 from caresync_dr.backup.errors import BackupError, IntegrityError
-from caresync_dr.backup.tools import client_command, pg_tool, start_tool
+from caresync_dr.backup.tools import client_command, pg_tool, start_tool, text
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +307,7 @@ def cluster_digest(target_url: str) -> str:
     with psycopg.connect(target_url, autocommit=True) as conn:
         row = conn.execute(CLUSTER_DIGEST).fetchone()
         assert row is not None
-        return str(row[0])
+        return text(row[0])
 
 
 def guard_statement(digest: str) -> bytes:

@@ -38,7 +38,7 @@ from caresync_dr.backup.manifest import (
 )
 from caresync_dr.backup.progress import Progress
 from caresync_dr.backup.storage import latest_local
-from caresync_dr.backup.tools import with_dbname
+from caresync_dr.backup.tools import text, with_dbname
 from caresync_dr.backup.verify import compare, fingerprints_of
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ def user_data_summary(target_url: str) -> tuple[int, bool]:
             "AND n.nspname NOT LIKE 'pg\\_temp%'").fetchall()
         for schema, table in tables:
             row = conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(
-                sql.Identifier(str(schema), str(table)))).fetchone()
+                sql.Identifier(text(schema), text(table)))).fetchone()
             if row and row[0]:
                 return len(tables), True
         return len(tables), False

@@ -3,15 +3,21 @@
 Order matters and is the whole point:
 
 1. check the backup (manifest name and start time, size, SHA-256) touching no database;
-2. take the restore lock of the live database and clear what killed runs left (``leftovers``);
-3. restore into a fresh ``<db>_restore_<ts>`` by streaming the decrypted archive into it
-   (``loader``; no plaintext file) or, for a plain ``.sql.gz``, through psql without its
-   meta-commands (``plain_sql``);
-4. verify: the archive's fingerprints and the server's row counts against the manifest, and a
-   restore that holds no user tables or rows is refused;
+2. take the restore lock of the live database, clear what killed runs left (``leftovers``), and
+   check that the restoring role can recreate everything (``preflight``): a missing live
+   database needs ``--create`` (a misspelled name must not restore into a new database);
+3. restore into a fresh ``<db>_restore_<ts>`` created like the backed-up database (encoding,
+   locale, owner: ``dbstate``), by streaming the decrypted archive into it (``loader``; no
+   plaintext file) or, for a plain ``.sql.gz``, through psql without its powers
+   (``plain_sql``); then the database's settings, comment, connection limit and ACL;
+4. verify: the archive's fingerprints, the server's row counts and the database's own state
+   against the manifest, field by field; a restore without user tables or rows is refused;
 5. only then swap, in one transaction (``swap``), keeping the live database as
    ``<db>_old_<ts>``. Any failure before step 5 drops the scratch database and leaves the live
    one untouched; nothing is destroyed, so the swap itself is reversible by renaming.
+
+``--continue-on-error`` restores what it can: every object that fails is listed, the copy is
+swapped in only if all the data verified, and the command exits 1.
 """
 
 from __future__ import annotations
@@ -23,12 +29,30 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
+
+from caresync_dr.backup.archive import ArchiveHead
 from caresync_dr.backup.crypto import Header
-from caresync_dr.backup.errors import BackupError, VerificationError
+from caresync_dr.backup.dbstate import (
+    DatabaseState,
+    apply_statements,
+    create_statement,
+    differences,
+    extensions_of,
+    restored_state,
+)
+from caresync_dr.backup.errors import BackupError, UsageError, VerificationError
 from caresync_dr.backup.leftovers import clean_leftovers, restore_lock
-from caresync_dr.backup.loader import RESTORE_PGOPTIONS, LoadResult, load_archive, scan_only
+from caresync_dr.backup.loader import (
+    RESTORE_PGOPTIONS,
+    LoadResult,
+    load_archive,
+    read_head,
+    scan_only,
+)
 from caresync_dr.backup.manifest import Manifest
 from caresync_dr.backup.plain_sql import SqlScanner, load_plain
+from caresync_dr.backup.preflight import Finding, preflight
 from caresync_dr.backup.restore import (
     checked_backup,
     create_database,
@@ -49,6 +73,15 @@ log = logging.getLogger(__name__)
 MAX_IDENTIFIER_BYTES = 63
 
 
+class PreflightError(BackupError):
+    """The restoring role cannot recreate what the backup holds; ``findings`` say how to fix."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        super().__init__(f"the restore would fail: {len(findings)} problem(s) with this role's "
+                         "privileges on the target: " + "; ".join(map(str, findings)))
+
+
 @dataclass
 class RollbackResult:
     backup: str
@@ -62,19 +95,29 @@ class RollbackResult:
     leftovers_cleaned: list[str] = field(default_factory=list)
     tables: int = 0
     rows: int = 0
+    preflight: list[str] = field(default_factory=list)
+    failed_objects: list[str] = field(default_factory=list)  # --continue-on-error
+    problems: list[str] = field(default_factory=list)        # --continue-on-error
+
+    @property
+    def complete(self) -> bool:
+        return not (self.failed_objects or self.problems)
 
     def summary(self) -> str:
         if self.dry_run:
             return (f"dry run: {self.backup} is intact, decrypts and {self.verification}; "
                     f"would restore into {self.restored_as} and swap it in for "
                     f"{self.live_database}")
+        missing = (f"; {len(self.failed_objects)} object(s) did not restore and "
+                   f"{len(self.problems)} verification problem(s) (listed in the report)"
+                   if not self.complete else "")
         if not self.swapped:
-            return (f"restored and verified {self.backup} as {self.restored_as} "
-                    f"({self.verification}); live database {self.live_database} not swapped")
+            return (f"restored {self.backup} as {self.restored_as} ({self.verification}); "
+                    f"live database {self.live_database} not swapped{missing}")
         kept = (f"; the previous database is kept as {self.old_database} until you drop it"
                 if self.old_database else "")
         return (f"database {self.live_database} restored from {self.backup} "
-                f"({self.verification}){kept}")
+                f"({self.verification}){kept}{missing}")
 
 
 def _verification_text(manifest: Manifest | None, result: LoadResult | None) -> str:
@@ -84,7 +127,19 @@ def _verification_text(manifest: Manifest | None, result: LoadResult | None) -> 
     rows = sum(t.rows for t in manifest.tables.values())
     how = ("row counts and fingerprints" if result is None or result.streamed else
            "row counts (counted after the load) and fingerprints")
-    return f"{how} of {len(manifest.tables)} tables ({rows} rows) match the manifest"
+    state = " and the database's own state" if manifest.database_state else ""
+    return f"{how} of {len(manifest.tables)} tables ({rows} rows){state} match the manifest"
+
+
+def _remembered(master_key_for: Callable[[Header], bytes]) -> Callable[[Header], bytes]:
+    """Ask KMS (or read the key file) once per backup, however often the file is opened."""
+    keys: dict[bytes, bytes] = {}
+
+    def key_for(header: Header) -> bytes:
+        if header.raw not in keys:
+            keys[header.raw] = master_key_for(header)
+        return keys[header.raw]
+    return key_for
 
 
 def _names(live: str, label: str, when: datetime) -> tuple[str, str]:
@@ -93,62 +148,184 @@ def _names(live: str, label: str, when: datetime) -> tuple[str, str]:
     return f"{live}_{label}_{stamp}", f"{live}_old_{stamp}"
 
 
-def dry_run(backup: Path, master_key_for: Callable[[Header], bytes]) -> tuple[str, int, int]:
-    """Check a backup completely without any database: (what was verified, tables, rows)."""
+def _state(manifest: Manifest | None) -> DatabaseState | None:
+    if manifest is None or not manifest.database_state:
+        return None
+    return DatabaseState.from_json(manifest.database_state)
+
+
+def dry_run(backup: Path, master_key_for: Callable[[Header], bytes],
+            target_url: str | None = None,
+            live: str = "") -> tuple[str, int, int, list[Finding]]:
+    """Check a backup completely without loading it: (what was verified, tables, rows,
+    preflight findings). No database is needed; with ``target_url`` the restoring role's
+    privileges there are checked too (:mod:`preflight`)."""
     data, manifest_path = locate(backup)
     if manifest_path is None:
         scanner = SqlScanner()
         for chunk in plain_chunks(data):
             scanner.feed(chunk)
         scanner.close()
+        findings = preflight(target_url, None, None, live) if target_url else []
         return (f"its SQL ({scanner.line - 1} lines) holds no psql meta-command or statement "
-                "acting outside its database", 0, 0)
+                "acting outside its database", 0, 0, findings)
     manifest = checked_backup(data, manifest_path)
     stream = scan_only(decrypted_chunks(data, manifest, master_key_for))
     problems = verify_archive(manifest, stream)
     if problems:
         raise VerificationError("the backup's data does not match its manifest: "
                                 + "; ".join(problems))
+    findings = preflight(target_url, stream.head, _state(manifest), live) if target_url else []
     return (_verification_text(manifest, None), len(manifest.tables),
-            sum(t.rows for t in manifest.tables.values()))
+            sum(t.rows for t in manifest.tables.values()), findings)
+
+
+@dataclass
+class _Run:
+    """One restore, step by step; each step a method (see the module's docstring)."""
+
+    backup: Path
+    database_url: str
+    master_key_for: Callable[[Header], bytes]
+    jobs: int
+    work_dir: Path | None
+    continue_on_error: bool
+    allow_empty: bool
+    result: RollbackResult
+    maint: str
+    manifest: Manifest | None = None
+    data: Path = Path()
+    loaded: LoadResult | None = None
+
+    @property
+    def live(self) -> str:
+        return self.result.live_database
+
+    @property
+    def target(self) -> str:
+        return with_dbname(self.database_url, self.result.restored_as)
+
+    def check_privileges(self, state: DatabaseState | None) -> None:
+        head: ArchiveHead | None = None
+        if self.manifest is not None:
+            head = read_head(decrypted_chunks(self.data, self.manifest, self.master_key_for))
+        findings = preflight(self.maint, head, state, self.live)
+        self.result.preflight = [str(f) for f in findings]
+        if findings and not self.continue_on_error:
+            raise PreflightError(findings)
+        for finding in findings:
+            log.warning("preflight: %s (continuing: --continue-on-error)", finding)
+
+    def create(self, state: DatabaseState | None) -> None:
+        if state is None:
+            create_database(self.maint, self.result.restored_as)
+            return
+        with psycopg.connect(self.maint, autocommit=True) as conn:
+            conn.execute(create_statement(self.result.restored_as, state))
+
+    def load(self, state: DatabaseState | None) -> None:
+        seconds = self.result.seconds
+        clock = time.monotonic()
+        if self.manifest is None:
+            load_plain(plain_chunks(self.data), self.target, pgoptions=RESTORE_PGOPTIONS)
+        else:
+            manifest = self.manifest
+
+            def reset() -> None:
+                drop_database(self.maint, self.result.restored_as)
+                self.create(state)
+            self.loaded, stream = load_archive(
+                lambda: decrypted_chunks(self.data, manifest, self.master_key_for), self.target,
+                jobs=self.jobs, work_dir=self.work_dir, reset=reset,
+                continue_on_error=self.continue_on_error,
+                extension_versions=state.extensions if state else None)
+            seconds.update({f"load_{k}": v for k, v in self.loaded.seconds.items()})
+            self.result.failed_objects = list(self.loaded.failed)
+            self._judge(verify_archive(manifest, stream)
+                        + verify_load(manifest, self.loaded, self.target), "data")
+        seconds["load"] = round(time.monotonic() - clock, 3)
+
+    def finish_database(self, state: DatabaseState | None) -> None:
+        """The database's own settings, comment, limit and ACL; then compare its state."""
+        if state is None:
+            return
+        extensions = extensions_of(self.target)
+        with psycopg.connect(self.maint, autocommit=True) as conn:
+            for statement in apply_statements(self.result.restored_as, state):
+                try:
+                    conn.execute(statement)
+                except psycopg.Error as exc:
+                    if not self.continue_on_error:
+                        raise
+                    self.result.failed_objects.append(
+                        f"DATABASE {statement.as_string(conn)}: {str(exc).strip()}")
+        self._judge(differences(state, restored_state(self.maint, self.result.restored_as,
+                                                      extensions)), "database")
+
+    def _judge(self, problems: list[str], what: str) -> None:
+        if not problems:
+            return
+        if not self.continue_on_error:
+            raise VerificationError(f"restored {what} does not match the backup's manifest: "
+                                    + "; ".join(problems))
+        self.result.problems += problems
+        for problem in problems:
+            log.error("verification: %s", problem)
 
 
 def rollback(backup: Path, database_url: str, master_key_for: Callable[[Header], bytes], *,
              jobs: int = 2, dry_run_only: bool = False, swap_in: bool = True,
              work_dir: Path | None = None, maintenance_db: str = "postgres",
              now: datetime | None = None, scratch_label: str = "restore",
-             allow_empty: bool = False, discard: bool = False) -> RollbackResult:
+             allow_empty: bool = False, discard: bool = False, create: bool = False,
+             continue_on_error: bool = False) -> RollbackResult:
     """Restore ``backup`` beside ``database_url``'s database, verify it, swap it in.
 
     ``swap_in=False`` stops after verification and keeps the copy, or drops it with
-    ``discard`` (the restore test). Raises :class:`IntegrityError` (backup damaged or renamed),
+    ``discard`` (the restore test). A live database that does not exist is an error unless
+    ``create``. Raises :class:`IntegrityError` (backup damaged or renamed),
     :class:`VerificationError` (restored copy differs from the manifest, or is empty),
-    :class:`RestoreLockedError`, :class:`BackupError` (load or swap failed); in every case before
-    the swap the live database is untouched and the scratch copy is dropped.
+    :class:`PreflightError`, :class:`UsageError`, :class:`RestoreLockedError`,
+    :class:`BackupError` (load or swap failed); in every case before the swap the live database
+    is untouched and the scratch copy is dropped. With ``continue_on_error`` failures are
+    collected in the result instead (``failed_objects``, ``problems``).
     """
     started = now or datetime.now(UTC)
-    live = dbname_of(database_url)
+    live = dbname_of(database_url) if database_url else "(none)"
+    master_key_for = _remembered(master_key_for)
     restored, old = _names(live, scratch_label, started)
     for name in (restored, old):
         if len(name.encode()) > MAX_IDENTIFIER_BYTES:  # PostgreSQL would silently truncate it
             raise BackupError(f"database name {name!r} would exceed PostgreSQL's "
                               f"{MAX_IDENTIFIER_BYTES}-byte limit; restore with --no-swap into "
                               "a database with a shorter name")
-    seconds: dict[str, float] = {}
     result = RollbackResult(backup=str(backup), live_database=live, restored_as=restored,
                             old_database=None, verification="", swapped=False,
-                            dry_run=dry_run_only, seconds=seconds)
+                            dry_run=dry_run_only)
     clock = time.monotonic()
     if dry_run_only:
-        result.verification, result.tables, result.rows = dry_run(backup, master_key_for)
-        seconds["verify"] = round(time.monotonic() - clock, 3)
+        result.verification, result.tables, result.rows, findings = dry_run(
+            backup, master_key_for, maintenance_url(database_url, maintenance_db)
+            if database_url else None, live)
+        result.preflight = [str(f) for f in findings]
+        result.seconds["verify"] = round(time.monotonic() - clock, 3)
+        if findings:
+            raise PreflightError(findings)
         return result
-    data, manifest_path = locate(backup)
-    manifest = checked_backup(data, manifest_path) if manifest_path else None
-    seconds["check"] = round(time.monotonic() - clock, 3)
-    maint = maintenance_url(database_url, maintenance_db)
+    run = _Run(backup, database_url, master_key_for, jobs, work_dir, continue_on_error,
+               allow_empty, result, maintenance_url(database_url, maintenance_db))
+    run.data, manifest_path = locate(backup)
+    run.manifest = checked_backup(run.data, manifest_path) if manifest_path else None
+    state = _state(run.manifest)
+    result.seconds["check"] = round(time.monotonic() - clock, 3)
+    maint = run.maint
     with restore_lock(maint, live) as lock_conn:
         result.leftovers_cleaned = clean_leftovers(lock_conn, live, work_dir)
+        live_exists = database_exists(maint, live)
+        if swap_in and not live_exists and not create:
+            raise UsageError(
+                f"database {live} does not exist on this server; check the name in "
+                "DATABASE_URL, or pass --create to restore into a new database of that name")
         for later in range(1, 3600):  # a run in the same second as the last one: the next free
             if not any(database_exists(maint, name) for name in (restored, old)):
                 break
@@ -156,43 +333,27 @@ def rollback(backup: Path, database_url: str, master_key_for: Callable[[Header],
         else:
             raise BackupError(f"database {restored} already exists; refusing to overwrite it")
         result.restored_as = restored
-        target = with_dbname(database_url, restored)
-        live_exists = database_exists(maint, live)
-        create_database(maint, restored)
+        clock = time.monotonic()
+        run.check_privileges(state)
+        result.seconds["preflight"] = round(time.monotonic() - clock, 3)
+        run.create(state)
         try:
+            run.load(state)
             clock = time.monotonic()
-            loaded: LoadResult | None = None
-            stream = None
-            if manifest is None:
-                load_plain(plain_chunks(data), target, pgoptions=RESTORE_PGOPTIONS)
-            else:
-                def reset() -> None:
-                    drop_database(maint, restored)
-                    create_database(maint, restored)
-                loaded, stream = load_archive(
-                    lambda: decrypted_chunks(data, manifest, master_key_for), target,
-                    jobs=jobs, work_dir=work_dir, reset=reset)
-                seconds.update({f"load_{k}": v for k, v in loaded.seconds.items()})
-            seconds["load"] = round(time.monotonic() - clock, 3)
-            clock = time.monotonic()
-            if manifest is not None and loaded is not None and stream is not None:
-                problems = verify_archive(manifest, stream) + verify_load(manifest, loaded,
-                                                                          target)
-                if problems:
-                    raise VerificationError("restored database does not match the backup's "
-                                            "manifest: " + "; ".join(problems))
             if not allow_empty:
-                refuse_empty(target, "the backup" if manifest else "the plain SQL backup")
-            seconds["verify"] = round(time.monotonic() - clock, 3)
-            result.verification = _verification_text(manifest, loaded)
-            if manifest is not None:
-                result.tables = len(manifest.tables)
-                result.rows = sum(t.rows for t in manifest.tables.values())
-            log.info("restored copy %s verified: %s", restored, result.verification)
-            if swap_in:
+                refuse_empty(run.target, "the backup" if run.manifest else
+                             "the plain SQL backup")
+            run.finish_database(state)
+            result.seconds["verify"] = round(time.monotonic() - clock, 3)
+            result.verification = _verification_text(run.manifest, run.loaded)
+            if run.manifest is not None:
+                result.tables = len(run.manifest.tables)
+                result.rows = sum(t.rows for t in run.manifest.tables.values())
+            log.info("restored copy %s: %s", restored, result.verification)
+            if swap_in and not result.problems:
                 clock = time.monotonic()
                 swap(maint, live, restored, old, live_exists)
-                seconds["swap"] = round(time.monotonic() - clock, 3)
+                result.seconds["swap"] = round(time.monotonic() - clock, 3)
                 result.swapped = True
                 result.old_database = old if live_exists else None
             elif discard:
@@ -206,4 +367,3 @@ def rollback(backup: Path, database_url: str, master_key_for: Callable[[Header],
         log.info("swapped: %s is now the restored copy%s", live,
                  f", previous kept as {old}" if live_exists else " (there was no live database)")
     return result
-

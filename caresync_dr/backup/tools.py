@@ -43,6 +43,15 @@ def pg_tool(name: str, bin_dir: Path | None = None) -> str:
     return found
 
 
+def text(value: object) -> str:
+    """A value read from the server as text. psycopg returns bytes for text columns when the
+    database's encoding is SQL_ASCII (no encoding to decode with); names there are ASCII in
+    practice, anything else is kept as surrogate escapes rather than lost."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="surrogateescape")
+    return str(value)
+
+
 def checked_conninfo(value: str, what: str = "DATABASE_URL") -> str:
     """``value`` if it is a connection string naming a database; else :class:`UsageError`
     whose message does not repeat the value (it may hold a password)."""

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from caresync_dr.backup.tools import text
+
 log = logging.getLogger(__name__)
 
 # Output settings that make a row's text form independent of the session and the server.
@@ -58,7 +60,7 @@ def table_fingerprints(
     """Fingerprints of every user table, in the connection's current transaction/snapshot."""
     apply_stable_output(conn)
     result: dict[str, TableFingerprint] = {}
-    tables = [(str(s), str(t)) for s, t in conn.execute(_TABLES).fetchall()]
+    tables = [(text(s), text(t)) for s, t in conn.execute(_TABLES).fetchall()]
     for schema, table in tables:
         query = sql.SQL(
             "SELECT count(*), "
@@ -122,12 +124,12 @@ def copy_fingerprints(conninfo: str) -> dict[str, TableFingerprint]:
         encoding = conn.execute("SELECT pg_encoding_to_char(encoding) FROM pg_database "
                                 "WHERE datname = current_database()").fetchone()
         assert encoding is not None
-        conn.execute("SELECT set_config('client_encoding', %s, true)", (str(encoding[0]),))
-        for schema, table in [(str(s), str(t)) for s, t in conn.execute(_TABLES).fetchall()]:
+        conn.execute("SELECT set_config('client_encoding', %s, true)", (text(encoding[0]),))
+        for schema, table in [(text(s), text(t)) for s, t in conn.execute(_TABLES).fetchall()]:
             relation = sql.Identifier(schema, table)
             columns = conn.execute(_COLUMNS, (relation.as_string(conn),)).fetchone()
             query = sql.SQL("COPY {} ({}) TO STDOUT").format(
-                relation, sql.SQL(str(columns[0]) if columns and columns[0] else ""))
+                relation, sql.SQL(text(columns[0]) if columns and columns[0] else ""))
             digest, rows = hashlib.sha256(), 0
             with conn.cursor().copy(query) as copy:
                 for block in copy:
