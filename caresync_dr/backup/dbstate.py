@@ -156,8 +156,9 @@ def create_statement(name: str, state: DatabaseState) -> sql.Composed:
     if state.locale_provider == "icu":
         parts.append(sql.SQL("LOCALE_PROVIDER icu ICU_LOCALE {}").format(
             sql.Literal(state.icu_locale or "")))
-    parts.append(sql.SQL("OWNER {} TABLESPACE {}").format(sql.Identifier(state.owner),
-                                                          sql.Identifier(state.tablespace)))
+    parts.append(sql.SQL("OWNER {}").format(sql.Identifier(state.owner)))
+    if state.tablespace != "pg_default":  # naming it needs CREATE on it, even pg_default
+        parts.append(sql.SQL("TABLESPACE {}").format(sql.Identifier(state.tablespace)))
     return sql.SQL(" ").join(parts)
 
 

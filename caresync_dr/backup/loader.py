@@ -99,8 +99,10 @@ class _PgRestore:
     """Runs pg_restore on an archive held by an anonymous file descriptor."""
 
     def __init__(self, archive_fd: int, target_url: str, bin_dir: Path | None,
-                 work_dir: Path | None, continue_on_error: bool) -> None:
+                 work_dir: Path | None, continue_on_error: bool, *,
+                 head: ArchiveHead | None = None) -> None:
         self.fd = archive_fd
+        self.head = head
         self.target_url = target_url
         self.bin_dir = bin_dir
         self.work_dir = work_dir
@@ -132,19 +134,34 @@ class _PgRestore:
         if code != 0:
             if not self.continue_on_error:
                 raise BackupError(f"pg_restore ({what}) failed (exit {code}): {errors[-2000:]}")
-            self.failed += failed_objects(errors)
+            self.failed += failed_objects(errors, self.head) or [errors[-500:]]
 
 
-def failed_objects(pg_restore_errors: str) -> list[str]:
-    """The objects pg_restore names in its error output ("... from TOC entry N; ... TYPE x")."""
-    failed = []
+def failed_objects(pg_restore_errors: str, head: ArchiveHead | None = None) -> list[str]:
+    """Each object pg_restore could not restore, as "<kind> <schema> <name>: <error>".
+
+    pg_restore reports ``could not execute query: ERROR: ...`` then ``Command was: <SQL>``
+    (in parallel mode without naming the TOC entry): the statement is matched back to the
+    archive's entry that holds it.
+    """
+    by_statement: dict[str, str] = {}
+    for entry in head.entries if head else ():
+        first = entry.defn.strip().splitlines()[0] if entry.defn.strip() else ""
+        if first:
+            by_statement.setdefault(first, f"{entry.desc} {entry.namespace} {entry.tag}".replace(
+                "  ", " "))
+    failed: list[str] = []
+    error = ""
     for line in pg_restore_errors.splitlines():
-        if "from TOC entry" in line:
-            failed.append(line.split("from TOC entry", 1)[1].strip().rstrip(":"))
-        elif line.startswith("pg_restore: error: could not execute query:"):
-            failed.append(line.split(":", 3)[-1].strip())
-    return failed or [line for line in pg_restore_errors.splitlines() if "error" in line][:20]
-
+        if "could not execute query:" in line:
+            error = line.split("could not execute query:", 1)[1].strip()
+        elif line.startswith("Command was:") and error:
+            command = line.removeprefix("Command was:").strip()
+            failed.append(f"{by_statement.get(command, command)}: {error}")
+            error = ""
+        elif line.startswith("pg_restore: error:") and not error:
+            failed.append(line.removeprefix("pg_restore: error:").strip())
+    return failed
 
 def _session_settings(head: ArchiveHead) -> dict[str, str]:
     """What pg_restore sets before loading data (``_doSetFixedOutputState``)."""
@@ -191,7 +208,7 @@ class StreamingLoader:
         self._head_fd = anonymous_file(self.work_dir)
         _write_all(self._head_fd, head.raw)
         self._restore = _PgRestore(self._head_fd, self.target_url, self.bin_dir,
-                                   self.work_dir, self.continue_on_error)
+                                   self.work_dir, self.continue_on_error, head=head)
         clock = time.monotonic()
         self._pre_data(head)
         self.result.seconds["pre_data"] = round(time.monotonic() - clock, 3)

@@ -57,17 +57,21 @@ class _Server:
         return bool(row and row[0])
 
 
-def _role_findings(server: _Server, roles: Iterable[str], why: str) -> list[Finding]:
+def _role_findings(server: _Server, roles: Iterable[str], why: str,
+                   membership: bool = True) -> list[Finding]:
+    """Roles that must exist and, with ``membership``, that the restoring role must be a
+    member of (to create objects they own)."""
     findings = []
     for role in sorted(set(roles)):
-        if not role or role == "PUBLIC":
+        # pg_database_owner: whoever owns the database (the restore creates it as its owner)
+        if not role or role in ("PUBLIC", "pg_database_owner"):
             continue
         if role not in server.roles:
             findings.append(Finding(
                 f"role {role} ({why}) does not exist on this server",
                 f"create it first (CREATE ROLE {_ident(role)} NOLOGIN; or the roles of "
                 "caresync_dr/db/roles.py), then restore"))
-        elif not server.member_of(role):
+        elif membership and not server.member_of(role):
             findings.append(Finding(
                 f"{server.user} is not a member of {role} ({why}), so it cannot create objects "
                 f"owned by {role}", f"GRANT {_ident(role)} TO {_ident(server.user)};"))
@@ -105,8 +109,9 @@ def _extension_findings(server: _Server, head: ArchiveHead,
 
 
 def preflight(target_url: str, head: ArchiveHead | None, state: DatabaseState | None,
-              live: str) -> list[Finding]:
-    """Everything the role of ``target_url`` could not recreate from this backup."""
+              live: str, swapping: bool = True) -> list[Finding]:
+    """Everything the role of ``target_url`` could not recreate from this backup (and, when
+    ``swapping``, could not do to swap the copy in for ``live``)."""
     with psycopg.connect(target_url, autocommit=True) as conn:
         server = _Server(conn)
         findings: list[Finding] = []
@@ -116,7 +121,8 @@ def preflight(target_url: str, head: ArchiveHead | None, state: DatabaseState | 
         if state is not None:
             findings += _role_findings(server, [state.owner], "the database's owner")
             findings += _role_findings(server, state.roles - {state.owner},
-                                       "named in the database's ACL or settings")
+                                       "named in the database's ACL or settings",
+                                       membership=False)
             if state.role_settings and not (server.superuser or server.createrole):
                 findings.append(Finding(
                     f"{server.user} cannot set per-role settings in the database "
@@ -145,7 +151,8 @@ def preflight(target_url: str, head: ArchiveHead | None, state: DatabaseState | 
             owners = {e.owner for e in head.entries if e.owner}
             findings += _role_findings(server, owners, "owns objects in the backup")
             findings += _extension_findings(server, head, state)
-        findings += _swap_findings(server, live)
+        if swapping:
+            findings += _swap_findings(server, live)
     return _unique(findings)
 
 
@@ -168,10 +175,10 @@ def _swap_findings(server: _Server, live: str) -> list[Finding]:
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:
-    seen: set[tuple[str, str]] = set()
-    unique = []
+    """One finding per fix, naming every problem it fixes."""
+    problems: dict[str, list[str]] = {}
     for finding in findings:
-        if (finding.problem, finding.fix) not in seen:
-            seen.add((finding.problem, finding.fix))
-            unique.append(finding)
-    return unique
+        listed = problems.setdefault(finding.fix, [])
+        if finding.problem not in listed:
+            listed.append(finding.problem)
+    return [Finding("; and ".join(listed), fix) for fix, listed in problems.items()]

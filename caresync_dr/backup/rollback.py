@@ -155,8 +155,8 @@ def _state(manifest: Manifest | None) -> DatabaseState | None:
 
 
 def dry_run(backup: Path, master_key_for: Callable[[Header], bytes],
-            target_url: str | None = None,
-            live: str = "") -> tuple[str, int, int, list[Finding]]:
+            target_url: str | None = None, live: str = "",
+            swapping: bool = True) -> tuple[str, int, int, list[Finding]]:
     """Check a backup completely without loading it: (what was verified, tables, rows,
     preflight findings). No database is needed; with ``target_url`` the restoring role's
     privileges there are checked too (:mod:`preflight`)."""
@@ -166,7 +166,7 @@ def dry_run(backup: Path, master_key_for: Callable[[Header], bytes],
         for chunk in plain_chunks(data):
             scanner.feed(chunk)
         scanner.close()
-        findings = preflight(target_url, None, None, live) if target_url else []
+        findings = preflight(target_url, None, None, live, swapping) if target_url else []
         return (f"its SQL ({scanner.line - 1} lines) holds no psql meta-command or statement "
                 "acting outside its database", 0, 0, findings)
     manifest = checked_backup(data, manifest_path)
@@ -175,7 +175,8 @@ def dry_run(backup: Path, master_key_for: Callable[[Header], bytes],
     if problems:
         raise VerificationError("the backup's data does not match its manifest: "
                                 + "; ".join(problems))
-    findings = preflight(target_url, stream.head, _state(manifest), live) if target_url else []
+    findings = preflight(target_url, stream.head, _state(manifest), live, swapping) \
+        if target_url else []
     return (_verification_text(manifest, None), len(manifest.tables),
             sum(t.rows for t in manifest.tables.values()), findings)
 
@@ -205,11 +206,11 @@ class _Run:
     def target(self) -> str:
         return with_dbname(self.database_url, self.result.restored_as)
 
-    def check_privileges(self, state: DatabaseState | None) -> None:
+    def check_privileges(self, state: DatabaseState | None, swapping: bool) -> None:
         head: ArchiveHead | None = None
         if self.manifest is not None:
             head = read_head(decrypted_chunks(self.data, self.manifest, self.master_key_for))
-        findings = preflight(self.maint, head, state, self.live)
+        findings = preflight(self.maint, head, state, self.live, swapping)
         self.result.preflight = [str(f) for f in findings]
         if findings and not self.continue_on_error:
             raise PreflightError(findings)
@@ -306,7 +307,7 @@ def rollback(backup: Path, database_url: str, master_key_for: Callable[[Header],
     if dry_run_only:
         result.verification, result.tables, result.rows, findings = dry_run(
             backup, master_key_for, maintenance_url(database_url, maintenance_db)
-            if database_url else None, live)
+            if database_url else None, live, swap_in)
         result.preflight = [str(f) for f in findings]
         result.seconds["verify"] = round(time.monotonic() - clock, 3)
         if findings:
@@ -334,7 +335,7 @@ def rollback(backup: Path, database_url: str, master_key_for: Callable[[Header],
             raise BackupError(f"database {restored} already exists; refusing to overwrite it")
         result.restored_as = restored
         clock = time.monotonic()
-        run.check_privileges(state)
+        run.check_privileges(state, swap_in)
         result.seconds["preflight"] = round(time.monotonic() - clock, 3)
         run.create(state)
         try:

@@ -5,52 +5,18 @@ settings, comment, extension versions)."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from caresync_dr.backup.dbstate import DatabaseState, differences, state_of
-from caresync_dr.pg.cluster import PostgresCluster
 from scripts import backup as backup_script
 from scripts import restore as restore_script
+from tests.backup.conftest import Site
 from tests.backup.helpers import state
 
 pytestmark = pytest.mark.postgres
-
-
-@dataclass
-class Site:
-    """A database of its own, with roles named after it; all dropped afterwards."""
-
-    server: PostgresCluster
-    name: str
-
-    def url(self, user: str = "postgres", db: str | None = None) -> str:
-        return f"postgresql://{user}@127.0.0.1:{self.server.port}/{db or self.name}"
-
-    def role(self, suffix: str) -> str:
-        return f"{self.name}_{suffix}"
-
-    def sql(self, statement: str, db: str | None = None) -> str:
-        return self.server.psql(statement, db or self.name)
-
-
-@pytest.fixture
-def site(pg_server: PostgresCluster) -> Iterator[Site]:
-    site = Site(pg_server, f"clinic_{uuid.uuid4().hex[:8]}")
-    try:
-        yield site
-    finally:
-        for db in pg_server.psql(f"SELECT datname FROM pg_database WHERE datname LIKE "
-                                 f"'{site.name}%'").split():
-            pg_server.psql(f'DROP DATABASE "{db}" WITH (FORCE)')
-        for role in pg_server.psql(f"SELECT rolname FROM pg_roles WHERE rolname LIKE "
-                                   f"'{site.name}%'").split():
-            pg_server.psql(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
 
 
 def take(site: Site, key_file: Path, tmp_path: Path) -> int:
