@@ -223,24 +223,41 @@ class ArchiveStream:
     """
 
     def __init__(self, sink: ArchiveSink | None = None,
-                 on_progress: Callable[[int], None] | None = None) -> None:
+                 on_progress: Callable[[int], None] | None = None, *,
+                 head: ArchiveHead | None = None) -> None:
+        """``head``: the stream starts at a data block of the archive that ``head`` heads
+        (a segment read on its own, see :attr:`block_starts`)."""
         self.sink = sink
         self.on_progress = on_progress
         self.head: ArchiveHead | None = None
         self.tables: dict[int, TableStats] = {}
+        # (offset in the archive, dump id) of every data block, as parsed
+        self.block_starts: list[tuple[int, int]] = []
+        self.segment = head is not None
         self._entries: dict[int, TocEntry] = {}
         self._tail = b""
+        self._tail_offset = 0  # the archive offset of _tail's first byte
+        self._base = 0
         self._int_size = 4
         self._state = "head"  # head -> block -> chunks | blobs -> ... -> block
         self._current: TableStats | None = None
         self._blob_state = "oid"
         self.bytes_seen = 0
+        if head is not None:
+            self.head, self._entries, self._int_size = head, head.by_id(), head.int_size
+            self._state = "block"
 
     # -- feeding ----------------------------------------------------------------------------
+
+    @property
+    def parsed_offset(self) -> int:
+        """Every byte before this archive offset has been parsed."""
+        return self._tail_offset
 
     def feed(self, data: bytes) -> None:
         self.bytes_seen += len(data)
         buf = self._tail + data if self._tail else data
+        self._base = self._tail_offset
         pos = 0
         if self._state == "head":
             try:
@@ -251,6 +268,7 @@ class ArchiveStream:
             self._start(head)
         pos = self._parse(buf, pos)
         self._tail = buf[pos:]
+        self._tail_offset = self._base + pos
         if self.on_progress is not None:
             self.on_progress(len(data))
 
@@ -261,6 +279,8 @@ class ArchiveStream:
         if self._state != "block" or self._tail:
             raise IntegrityError("the archive ends inside a data block: truncated")
         assert self.head is not None
+        if self.segment:
+            return
         missing = [e.table_name for e in self.head.table_data if e.dump_id not in self.tables]
         if missing:
             raise IntegrityError(f"the archive has no data for {len(missing)} table(s): "
@@ -299,6 +319,7 @@ class ArchiveStream:
                 read = self._read_int(buf, pos + 1)
                 if read is None:
                     return pos
+                self.block_starts.append((self._base + pos, read[0]))
                 dump_id, pos = read
                 entry = self._entries.get(dump_id)
                 if entry is None or not entry.had_dumper:

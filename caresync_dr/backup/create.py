@@ -67,21 +67,68 @@ class HashingWriter:
         return len(data)
 
 
+class _Framer:
+    """Compresses the archive into zstd frames that start exactly where pg_dump's data blocks
+    start, each at a chunk of its own (:meth:`EncryptingWriter.boundary`): a restore can then
+    decrypt and load several tables at once, each from its own place in the file. The segment
+    list (manifest ``segments``) says where."""
+
+    def __init__(self, encrypter: EncryptingWriter, options: BackupOptions) -> None:
+        self.encrypter = encrypter
+        self.options = options
+        self.segments: list[dict[str, int]] = []
+        self._compressor = self._new()
+
+    def _new(self) -> zstandard.ZstdCompressionObj:
+        return zstandard.ZstdCompressor(level=self.options.compress_level,
+                                        threads=self.options.compress_threads).compressobj()
+
+    def write(self, data: bytes | memoryview) -> None:
+        if data:
+            self.encrypter.write(self._compressor.compress(data))
+
+    def new_frame(self, dump_id: int, archive_offset: int) -> None:
+        self.encrypter.write(self._compressor.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+        self._compressor = self._new()
+        chunk, offset = self.encrypter.boundary()
+        self.segments.append({"dump_id": dump_id, "archive_offset": archive_offset,
+                              "chunk": chunk, "offset": offset})
+
+    def close(self) -> None:
+        self.encrypter.write(self._compressor.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+        self.encrypter.close()
+
+
 def _stream(source: IO[bytes], sink: HashingWriter, options: BackupOptions,
-            archive: ArchiveStream, meta: dict[str, str]) -> int:
-    encrypter = EncryptingWriter(sink, options.key.plaintext, options.key.info,
-                                 compression="zstd", meta=meta)
-    compressor = zstandard.ZstdCompressor(level=options.compress_level,
-                                          threads=options.compress_threads).compressobj()
+            archive: ArchiveStream, meta: dict[str, str]) -> tuple[int, list[dict[str, int]]]:
+    """(bytes pg_dump wrote, segments). Bytes are compressed only once the archive reader has
+    parsed them, so every data block's start is known before the bytes before it are sealed."""
+    framer = _Framer(EncryptingWriter(sink, options.key.plaintext, options.key.info,
+                                      compression="zstd", meta=meta), options)
     progress = Progress("backup: dump read")
+    pending = bytearray()
+    pending_at = 0  # archive offset of pending[0]
+    starts_seen = 0
     while chunk := source.read(READ_SIZE):
         progress.add(len(chunk))
         archive.feed(chunk)
-        encrypter.write(compressor.compress(chunk))
-    encrypter.write(compressor.flush())
-    encrypter.close()
+        pending += chunk
+        parsed = archive.parsed_offset
+        view = memoryview(pending)
+        cursor = pending_at
+        for offset, dump_id in archive.block_starts[starts_seen:]:
+            framer.write(view[cursor - pending_at:offset - pending_at])
+            framer.new_frame(dump_id, offset)
+            cursor = offset
+        starts_seen = len(archive.block_starts)
+        framer.write(view[cursor - pending_at:parsed - pending_at])
+        view.release()
+        del pending[:parsed - pending_at]
+        pending_at = parsed
+    framer.write(bytes(pending))
+    framer.close()
     progress.done()
-    return progress.total
+    return progress.total, framer.segments
 
 
 def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Manifest, Path]:
@@ -119,7 +166,7 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
                 fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as out:
                     sink = HashingWriter(out)
-                    dump_bytes = _stream(proc.stdout, sink, options, archive, meta)
+                    dump_bytes, segments = _stream(proc.stdout, sink, options, archive, meta)
                     out.flush()
                     os.fsync(out.fileno())
             except BaseException:
@@ -150,7 +197,7 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
         server_version=server_version, pg_dump_version=version,
         started_at=started.isoformat(), finished_at=datetime.now(UTC).isoformat(),
         key=options.key.info, tables=tables, fingerprint_method=FINGERPRINT_METHOD,
-        database_state=state.to_json())
+        database_state=state.to_json(), segments=segments)
     path = manifest.write(options.local_dir)
     log.info("backup %s complete: %d tables, %d bytes encrypted, manifest %s", name,
              len(tables), sink.size, path.name)

@@ -126,6 +126,7 @@ class EncryptingWriter:
         raw = _canonical(header)
         out.write(MAGIC + struct.pack(">I", len(raw)) + raw)
         self._out = out
+        self.offset = len(MAGIC) + 4 + len(raw)  # where the next chunk's record starts
         self._aead = AESGCM(key)
         self._header_hash = hashlib.sha256(raw).digest()
         self._chunk_size = chunk_size
@@ -150,7 +151,20 @@ class EncryptingWriter:
         sealed = self._aead.encrypt(_nonce(self._index), chunk,
                                     _aad(self._header_hash, self._index, final))
         self._out.write(_RECORD.pack(1 if final else 0, len(sealed)) + sealed)
+        self.offset += _RECORD.size + len(sealed)
         self._index += 1
+
+    def boundary(self) -> tuple[int, int]:
+        """End the current chunk here (a shorter, non-final one) so that what is written next
+        starts a chunk of its own: (its index, its record's offset in the file). A reader can
+        then decrypt from there without reading what came before (:func:`decrypt_stream`'s
+        ``start``)."""
+        if self._closed:
+            raise ValueError("boundary of a closed EncryptingWriter")
+        if self._buffer:
+            self._emit(bytes(self._buffer), final=False)
+            self._buffer.clear()
+        return self._index, self.offset
 
     def close(self) -> None:
         """Write the last chunk (possibly empty) with the final flag; the file is then complete."""
@@ -196,12 +210,15 @@ def read_header(inp: BinaryIO) -> Header:
     return header
 
 
-def decrypt_stream(inp: BinaryIO,
-                   master_key_for: Callable[[Header], bytes]) -> Iterator[bytes]:
+def decrypt_stream(inp: BinaryIO, master_key_for: Callable[[Header], bytes], *,
+                   start: tuple[int, int] | None = None,
+                   stop: int | None = None) -> Iterator[bytes]:
     """Yield authenticated plaintext chunks; raise :class:`IntegrityError` on any tampering.
 
     A caller must consume the whole iterator before trusting the data: truncation is only
-    detectable at the end.
+    detectable at the end. ``start`` = (chunk index, file offset) begins at a chunk that
+    :meth:`EncryptingWriter.boundary` started (a wrong pair fails authentication: the index is
+    the nonce); ``stop`` ends before that chunk index, which must then not be the final one.
     """
     header = read_header(inp)
     key = _chunk_key(master_key_for(header), header.salt)
@@ -214,7 +231,12 @@ def decrypt_stream(inp: BinaryIO,
     aead = AESGCM(key)
     limit = header.chunk_size + TAG_SIZE
     index = 0
+    if start is not None:
+        index, offset = start
+        inp.seek(offset)
     while True:
+        if stop is not None and index >= stop:
+            return
         prefix = inp.read(_RECORD.size)
         if not prefix:
             raise IntegrityError(f"backup is truncated: it ends after chunk {index} "

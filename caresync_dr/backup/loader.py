@@ -1,420 +1,344 @@
 """Load a decrypted pg_dump archive into a scratch database as it streams: no plaintext file.
 
-The decrypted archive never touches the disk (it is patient data; issue 10 item 5):
+The decrypted archive never touches the disk (it is patient data; issue 10 item 5). Three ways,
+best first:
 
-1. The head (header and table of contents: schema, no rows) goes to an anonymous file, one that
-   has no name and disappears with the last process holding it, even after SIGKILL. pg_restore
-   reads it through ``/proc/self/fd/N`` for the schema before the data (``--section=pre-data``).
-2. Each table's COPY data streams from the decryptor into ``COPY ... FROM STDIN (FREEZE)`` on a
-   connection of this process, in the same transaction as a ``TRUNCATE`` of the new, empty table,
-   which is what lets the server write the rows frozen (so no later pass sets hint bits or
-   freezes them) and, with ``wal_level=minimal``, skip WAL. The server's row count for each COPY
-   and the SHA-256 of the bytes sent are the verification: no second pass over the data.
-3. Other data-section entries (sequence values) and then the schema after the data (indexes,
-   constraints, triggers, ACLs; ``--section=post-data``) come from the head file, with
-   ``pg_restore --jobs``.
+- **In parallel** (backups with ``segments`` in their manifest): each pg_dump data block is its
+  own zstd frame starting at its own encrypted chunk (``create._Framer``), so ``jobs`` workers
+  each decrypt, decompress and COPY whole tables from their own place in the file, largest first,
+  like ``pg_restore --jobs``; indexes and constraints of tables already loaded are built while
+  the last tables load (``schema_steps``).
+- **As one stream** (older backups): the same, one table after the other.
+- **From an anonymous file** (an archive that cannot be streamed: large objects, another archive
+  version): decrypted into an ``O_TMPFILE`` and restored by ``pg_restore --jobs`` from
+  ``/proc/self/fd/N``; the rows are then counted by the server after the load.
 
-An archive that cannot be streamed (large objects, another archive version) is decrypted into an
-anonymous file instead and restored by ``pg_restore --jobs`` from ``/proc/self/fd/N``; the
-rows are then counted by the server after the load.
+Every byte of the archive is authenticated before it is used (each chunk's index is its nonce,
+so a segment cannot be read from the wrong place), each segment must decompress to exactly the
+one data block the manifest says it starts, and the segments cover the file end to end.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 
 from caresync_dr.backup.archive import (
-    SECTION_DATA,
     ArchiveHead,
     ArchiveStream,
     NotStreamable,
     TableStats,
     TocEntry,
 )
-from caresync_dr.backup.errors import BackupError
+from caresync_dr.backup.copier import CancelledError, LoadedTable, TableCopier
+from caresync_dr.backup.errors import IntegrityError
+from caresync_dr.backup.pgrestore import (
+    RESTORE_PGOPTIONS,
+    PgRestore,
+    anonymous_file,
+    write_all,
+)
 from caresync_dr.backup.progress import Progress
-from caresync_dr.backup.tools import client_command, pg_tool, run_tool, text
+from caresync_dr.backup.schema_steps import SchemaSteps
 
 log = logging.getLogger(__name__)
+__all__ = ["RESTORE_PGOPTIONS", "LoadResult", "LoadedTable", "load_archive", "read_head",
+           "scan_only"]
 
-# Session settings for the restore's own connections (never the server's configuration): bigger
-# sort memory makes index builds faster; work_mem lets the foreign-key validation queries hash in
-# memory instead of spilling to disk; a crash mid-restore is harmless (the scratch database is
-# dropped and redone), so commits need not wait for the WAL flush.
-RESTORE_SETTINGS = {"maintenance_work_mem": "512MB", "work_mem": "128MB",
-                    "synchronous_commit": "off"}
-RESTORE_PGOPTIONS = " ".join(f"-c {k}={v}" for k, v in RESTORE_SETTINGS.items())
-
-
-@dataclass
-class LoadedTable:
-    """One table's data as loaded: rows in the stream, rows the server reported, SHA-256."""
-
-    rows_streamed: int
-    rows_loaded: int | None
-    fingerprint: str
-    error: str | None = None
+Chunks = Callable[..., Iterator[bytes]]  # (start=(chunk, offset) | None, stop=int | None)
 
 
 @dataclass
 class LoadResult:
     streamed: bool
+    parallel: bool = False
     tables: dict[str, LoadedTable] = field(default_factory=dict)
+    stats: list[TableStats] = field(default_factory=list)  # as the archive streamed by
     failed: list[str] = field(default_factory=list)  # objects that did not restore
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def anonymous_file(directory: Path | None = None) -> int:
-    """A read-write file descriptor of a file with no name (``O_TMPFILE``, mode 600): its
-    contents vanish when the last descriptor closes, however the process ends."""
-    where = str(directory or tempfile.gettempdir())
-    try:
-        return os.open(where, os.O_TMPFILE | os.O_RDWR, 0o600)
-    except (AttributeError, OSError):  # a filesystem without O_TMPFILE: name it, then unlink
-        fd, path = tempfile.mkstemp(dir=where, prefix=".caresync-restore-")
-        os.unlink(path)
-        return fd
+@dataclass(frozen=True)
+class LoadOptions:
+    jobs: int = 2
+    bin_dir: Path | None = None
+    work_dir: Path | None = None
+    continue_on_error: bool = False
+    extension_versions: dict[str, str] | None = None
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+def _schema(head: ArchiveHead, target_url: str, options: LoadOptions) -> SchemaSteps:
+    return SchemaSteps(head, target_url, bin_dir=options.bin_dir, work_dir=options.work_dir,
+                       continue_on_error=options.continue_on_error,
+                       extension_versions=options.extension_versions)
 
 
-class _PgRestore:
-    """Runs pg_restore on an archive held by an anonymous file descriptor."""
-
-    def __init__(self, archive_fd: int, target_url: str, bin_dir: Path | None,
-                 work_dir: Path | None, continue_on_error: bool, *,
-                 head: ArchiveHead | None = None) -> None:
-        self.fd = archive_fd
-        self.head = head
-        self.target_url = target_url
-        self.bin_dir = bin_dir
-        self.work_dir = work_dir
-        self.continue_on_error = continue_on_error
-        self.failed: list[str] = []
-
-    def run(self, *options: str, entries: Iterable[int] | None = None, what: str) -> None:
-        dsn, env = client_command(self.target_url)
-        env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " " + RESTORE_PGOPTIONS).strip()
-        fds = [self.fd]
-        argv = [pg_tool("pg_restore", self.bin_dir), *options, "--dbname", dsn]
-        if not self.continue_on_error:
-            argv.append("--exit-on-error")
-        list_fd = -1
-        if entries is not None:
-            list_fd = anonymous_file(self.work_dir)
-            _write_all(list_fd, "".join(f"{i};\n" for i in entries).encode())
-            os.lseek(list_fd, 0, os.SEEK_SET)
-            fds.append(list_fd)
-            argv += ["--use-list", f"/proc/self/fd/{list_fd}"]
-        argv.append(f"/proc/self/fd/{self.fd}")
-        clock = time.monotonic()
-        try:
-            code, errors = run_tool(argv, env=env, pass_fds=fds)
-        finally:
-            if list_fd >= 0:
-                os.close(list_fd)
-        log.info("pg_restore %s: %.1f s", what, time.monotonic() - clock)
-        if code != 0:
-            if not self.continue_on_error:
-                raise BackupError(f"pg_restore ({what}) failed (exit {code}): {errors[-2000:]}")
-            self.failed += failed_objects(errors, self.head) or [errors[-500:]]
-
-
-def failed_objects(pg_restore_errors: str, head: ArchiveHead | None = None) -> list[str]:
-    """Each object pg_restore could not restore, as "<kind> <schema> <name>: <error>".
-
-    pg_restore reports ``could not execute query: ERROR: ...`` then ``Command was: <SQL>``
-    (in parallel mode without naming the TOC entry): the statement is matched back to the
-    archive's entry that holds it.
-    """
-    by_statement: dict[str, str] = {}
-    for entry in head.entries if head else ():
-        first = entry.defn.strip().splitlines()[0] if entry.defn.strip() else ""
-        if first:
-            by_statement.setdefault(first, f"{entry.desc} {entry.namespace} {entry.tag}".replace(
-                "  ", " "))
-    failed: list[str] = []
-    error = ""
-    for line in pg_restore_errors.splitlines():
-        if "could not execute query:" in line:
-            error = line.split("could not execute query:", 1)[1].strip()
-        elif line.startswith("Command was:") and error:
-            command = line.removeprefix("Command was:").strip()
-            failed.append(f"{by_statement.get(command, command)}: {error}")
-            error = ""
-        elif line.startswith("pg_restore: error:") and not error:
-            failed.append(line.removeprefix("pg_restore: error:").strip())
-    return failed
-
-def _session_settings(head: ArchiveHead) -> dict[str, str]:
-    """What pg_restore sets before loading data (``_doSetFixedOutputState``)."""
-    settings = {
-        "client_encoding": head.setting("ENCODING") or "UTF8",
-        "standard_conforming_strings": head.setting("STDSTRINGS") or "on",
-        "search_path": "", "check_function_bodies": "false", "xmloption": "content",
-        "client_min_messages": "warning", "row_security": "off", "statement_timeout": "0",
-        "lock_timeout": "0", "idle_in_transaction_session_timeout": "0",
-    }
-    settings.update(RESTORE_SETTINGS)
-    return settings
-
-
-class StreamingLoader:
-    """An :class:`~caresync_dr.backup.archive.ArchiveSink` that restores into ``target_url``."""
-
-    def __init__(self, target_url: str, *, jobs: int = 2, bin_dir: Path | None = None,
-                 work_dir: Path | None = None, continue_on_error: bool = False,
-                 extension_versions: dict[str, str] | None = None) -> None:
-        self.target_url = target_url
-        self.extension_versions = extension_versions or {}
-        self.jobs = max(1, jobs)
-        self.bin_dir = bin_dir
-        self.work_dir = work_dir
-        self.continue_on_error = continue_on_error
-        self.result = LoadResult(streamed=True)
-        self.head: ArchiveHead | None = None
-        self._head_fd = -1
-        self._restore: _PgRestore | None = None
-        self._conn: psycopg.Connection[Any] | None = None
-        self._copy_cm: Any = None
-        self._copy: Any = None
-        self._cursor: psycopg.Cursor[Any] | None = None
-        self._table_error: str | None = None
-        self._plain_tables: set[tuple[str, str]] | None = None
-        self._rows_loaded: int | None = None
-        self._clock = time.monotonic()
-
-    # -- ArchiveSink ------------------------------------------------------------------------
-
-    def on_head(self, head: ArchiveHead) -> None:
-        self.head = head
-        self._head_fd = anonymous_file(self.work_dir)
-        _write_all(self._head_fd, head.raw)
-        self._restore = _PgRestore(self._head_fd, self.target_url, self.bin_dir,
-                                   self.work_dir, self.continue_on_error, head=head)
-        clock = time.monotonic()
-        self._pre_data(head)
-        self.result.seconds["pre_data"] = round(time.monotonic() - clock, 3)
-        self._conn = psycopg.connect(self.target_url, application_name="caresync-restore")
-        for name, value in _session_settings(head).items():
-            self._conn.execute("SELECT set_config(%s, %s, false)", (name, value))
-        self._conn.commit()
-        self._clock = time.monotonic()
-
-    def _pre_data(self, head: ArchiveHead) -> None:
-        """The schema before the data. pg_dump writes ``CREATE EXTENSION x`` without a version,
-        which installs the target's default; an extension whose recorded version differs is
-        created first at that version (after the schemas it may live in)."""
-        assert self._restore is not None
-        pinned = self._pinned_extensions(head)
-        if not pinned:
-            self._restore.run("--section=pre-data", what="schema before the data")
-            return
-        schemas = [e.dump_id for e in head.entries if e.desc == "SCHEMA"]
-        if schemas:
-            self._restore.run("--section=pre-data", entries=schemas, what="schemas")
-        with psycopg.connect(self.target_url, autocommit=True) as conn:
-            for entry, version in pinned:
-                # pg_dump's own statement (authenticated with the archive) plus the version
-                statement = entry.defn.strip().rstrip(";")
-                conn.execute(sql.SQL("{} VERSION {}").format(sql.SQL(statement),
-                                                           sql.Literal(version)))
-                log.info("extension %s created at the backup's version %s", entry.tag, version)
-        rest = [e.dump_id for e in head.entries if e.desc != "SCHEMA"]
-        self._restore.run("--section=pre-data", entries=rest, what="schema before the data")
-
-    def _pinned_extensions(self, head: ArchiveHead) -> list[tuple[TocEntry, str]]:
-        entries = [e for e in head.entries if e.desc == "EXTENSION"
-                   and e.tag in self.extension_versions]
-        if not entries:
-            return []
-        with psycopg.connect(self.target_url) as conn:
-            defaults = {text(n): text(v) for n, v in conn.execute(
-                "SELECT name, default_version FROM pg_available_extensions "
-                "WHERE name = ANY(%s)", ([e.tag for e in entries],)).fetchall()}
-        return [(e, self.extension_versions[e.tag]) for e in entries
-                if defaults.get(e.tag) not in (None, self.extension_versions[e.tag])]
-
-    def on_table_start(self, entry: TocEntry) -> None:
-        conn = self._connection()
-        self._table_error = None
-        self._rows_loaded = None
-        statement = entry.copy_stmt.strip().rstrip(";")
-        try:
-            if self._truncate(conn, entry):
-                statement += " WITH (FREEZE)"
-            cursor = self._cursor = conn.cursor()
-            self._copy_cm = cursor.copy(statement, writer=QueuedLibpqWriter(cursor))
-            self._copy = self._copy_cm.__enter__()
-        except psycopg.Error as exc:
-            self._fail_table(entry, exc)
-        log.debug("loading %s", entry.table_name)
-
-    def on_table_data(self, entry: TocEntry, payload: bytes) -> None:
-        if self._copy is None:
-            return  # this table already failed: its data is read and dropped
-        try:
-            self._copy.write(payload)
-        except psycopg.Error as exc:
-            self._fail_table(entry, exc)
-
-    def on_table_end(self, stats: TableStats) -> None:
-        entry = stats.entry
-        if self._copy is not None:
-            try:
-                self._copy_cm.__exit__(None, None, None)
-                self._copy_cm = self._copy = None
-                assert self._cursor is not None
-                self._rows_loaded = self._cursor.rowcount  # the server's "COPY n"
-                self._connection().commit()
-            except psycopg.Error as exc:
-                self._fail_table(entry, exc)
-        self._copy_cm = self._copy = self._cursor = None
-        self.result.tables[entry.table_name] = LoadedTable(
-            rows_streamed=stats.rows, rows_loaded=None if self._table_error else
-            self._rows_loaded, fingerprint=stats.fingerprint, error=self._table_error)
-        log.info("loaded %s: %d rows (%s)", entry.table_name, stats.rows,
-                 "failed: " + self._table_error if self._table_error else "server confirmed "
-                 f"{self._rows_loaded}")
-
-    # -- after the stream -------------------------------------------------------------------
-
-    def finish(self) -> LoadResult:
-        """Sequence values and the schema after the data; closes everything."""
-        assert self.head is not None and self._restore is not None
-        self.result.seconds["data"] = round(time.monotonic() - self._clock, 3)
-        self.close_connection()
-        clock = time.monotonic()
-        other_data = [e.dump_id for e in self.head.entries
-                      if e.section == SECTION_DATA and e.desc != "TABLE DATA"]
-        if other_data:
-            self._restore.run("--section=data", entries=other_data, what="sequence values")
-        self._restore.run("--section=post-data", f"--jobs={self.jobs}",
-                          what="indexes, constraints and ACLs")
-        self.result.seconds["post_data"] = round(time.monotonic() - clock, 3)
-        self.result.failed += self._restore.failed
-        return self.result
-
-    def close_connection(self) -> None:
-        if self._copy_cm is not None:
-            with contextlib.suppress(Exception):
-                self._copy_cm.__exit__(BackupError, BackupError("aborted"), None)
-            self._copy_cm = self._copy = None
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.close()
-            self._conn = None
-
-    def close(self) -> None:
-        self.close_connection()
-        if self._head_fd >= 0:
-            os.close(self._head_fd)
-            self._head_fd = -1
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None:
-            raise BackupError("the archive's data came before its table of contents")
-        return self._conn
-
-    def _truncate(self, conn: psycopg.Connection[Any], entry: TocEntry) -> bool:
-        """TRUNCATE the new table in this transaction, so COPY may FREEZE; False when the
-        table is not a plain table (partitioned: COPY FREEZE is refused) or not ours to
-        truncate (then the transaction starts over, without it)."""
-        if self._plain_tables is None:
-            self._plain_tables = {
-                (text(n), text(r)) for n, r in conn.execute(
-                    "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
-                    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE c.relkind = 'r'").fetchall()}
-        if (entry.namespace, entry.tag) not in self._plain_tables:
-            return False
-        try:
-            conn.execute(sql.SQL("TRUNCATE ONLY {}").format(
-                sql.Identifier(entry.namespace, entry.tag)))
-        except psycopg.errors.InsufficientPrivilege:
-            conn.rollback()
-            return False
-        return True
-
-    def _fail_table(self, entry: TocEntry, exc: psycopg.Error) -> None:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        self._table_error = message
-        self._copy = None
-        if self._copy_cm is not None:
-            with contextlib.suppress(Exception):
-                self._copy_cm.__exit__(type(exc), exc, None)
-        self._copy_cm = None
-        with contextlib.suppress(psycopg.Error):
-            self._connection().rollback()
-        self.result.failed.append(f"TABLE DATA {entry.table_name}: {message}")
-        if not self.continue_on_error:
-            raise BackupError(f"loading the data of {entry.table_name} failed: {message}") \
-                from exc
-
-
-def feed_all(chunks: Iterator[bytes], stream: ArchiveStream) -> None:
-    """Feed decrypted chunks to ``stream`` and check it ended cleanly."""
-    for chunk in chunks:
-        stream.feed(chunk)
-    stream.close()
-
-
-def load_streaming(chunks: Iterator[bytes], target_url: str, *, jobs: int = 2,
-                   bin_dir: Path | None = None, work_dir: Path | None = None,
-                   continue_on_error: bool = False,
-                   extension_versions: dict[str, str] | None = None,
-                   ) -> tuple[LoadResult, ArchiveStream]:
-    """Restore the archive in ``chunks`` into ``target_url`` (an empty database).
-
-    Raises :class:`NotStreamable` before touching the database when the archive cannot be
-    streamed, :class:`BackupError` (pg_restore's or the server's message) when loading fails.
-    """
-    loader = StreamingLoader(target_url, jobs=jobs, bin_dir=bin_dir, work_dir=work_dir,
-                             continue_on_error=continue_on_error,
-                             extension_versions=extension_versions)
-    stream = ArchiveStream(loader, on_progress=Progress("restore: stream").add)
-    try:
-        feed_all(chunks, stream)
-        return loader.finish(), stream
-    finally:
-        loader.close()
-
-
-def load_classic(chunks: Iterator[bytes], target_url: str, *, jobs: int = 2,
-                 bin_dir: Path | None = None, work_dir: Path | None = None,
-                 continue_on_error: bool = False) -> tuple[LoadResult, ArchiveStream]:
-    """For archives that cannot be streamed: decrypt into an anonymous file, then
-    ``pg_restore --jobs`` from it; the rows are counted by the server afterwards."""
+def read_head(chunks: Iterator[bytes]) -> ArchiveHead:
+    """Only the archive's table of contents: decrypts no further than its end."""
     stream = ArchiveStream()
-    fd = anonymous_file(work_dir)
     try:
         for chunk in chunks:
             stream.feed(chunk)
-            _write_all(fd, chunk)
-        stream.close()
-        restore = _PgRestore(fd, target_url, bin_dir, work_dir, continue_on_error)
+            if stream.head is not None:
+                return stream.head
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    raise IntegrityError("the archive ends before its table of contents")
+
+
+# -- one stream ---------------------------------------------------------------------------------
+
+class _Sequential:
+    """An :class:`~caresync_dr.backup.archive.ArchiveSink` for a whole archive in one stream."""
+
+    def __init__(self, target_url: str, options: LoadOptions) -> None:
+        self.target_url, self.options = target_url, options
+        self.schema: SchemaSteps | None = None
+        self.copier: TableCopier | None = None
+        self.seconds: dict[str, float] = {}
+
+    def on_head(self, head: ArchiveHead) -> None:
         clock = time.monotonic()
-        restore.run(f"--jobs={max(1, jobs)}", what="whole archive")
+        self.schema = _schema(head, self.target_url, self.options)
+        self.schema.pre_data()
+        self.seconds["pre_data"] = round(time.monotonic() - clock, 3)
+        self.copier = TableCopier(self.target_url, head,
+                                  continue_on_error=self.options.continue_on_error)
+
+    def on_table_start(self, entry: TocEntry) -> None:
+        self._copier().on_table_start(entry)
+
+    def on_table_data(self, entry: TocEntry, payload: bytes) -> None:
+        self._copier().on_table_data(entry, payload)
+
+    def on_table_end(self, stats: TableStats) -> None:
+        self._copier().on_table_end(stats)
+
+    def _copier(self) -> TableCopier:
+        if self.copier is None:
+            raise IntegrityError("the archive's data came before its table of contents")
+        return self.copier
+
+    def close(self) -> None:
+        if self.copier is not None:
+            self.copier.close()
+        if self.schema is not None:
+            self.schema.close()
+
+
+def load_streaming(chunks: Chunks, target_url: str,
+                   options: LoadOptions) -> tuple[LoadResult, ArchiveStream]:
+    sink = _Sequential(target_url, options)
+    stream = ArchiveStream(sink, on_progress=Progress("restore: stream").add)
+    try:
+        clock = time.monotonic()
+        for chunk in chunks():
+            stream.feed(chunk)
+        stream.close()
+        assert sink.schema is not None and sink.copier is not None
+        sink.seconds["data"] = round(time.monotonic() - clock - sink.seconds["pre_data"], 3)
+        sink.copier.close()
+        clock = time.monotonic()
+        sink.schema.other_data()
+        sink.schema.post_data(None, options.jobs, "indexes, constraints and ACLs")
+        sink.seconds["post_data"] = round(time.monotonic() - clock, 3)
+        return LoadResult(streamed=True, tables=dict(sink.copier.tables),
+                          stats=list(stream.tables.values()),
+                          failed=sink.copier.failed + sink.schema.failed,
+                          seconds=sink.seconds), stream
+    finally:
+        sink.close()
+
+
+# -- in parallel --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Segment:
+    dump_id: int
+    start: tuple[int, int]     # (chunk index, file offset)
+    stop: int | None           # the next segment's first chunk; None: to the end of the file
+    size: int                  # decompressed bytes: exactly one data block
+    weight: int                # encrypted bytes, to load the largest first
+
+
+def _segments(manifest_segments: list[dict[str, int]], head: ArchiveHead, dump_bytes: int,
+              file_size: int) -> list[_Segment]:
+    """Check the manifest's segment list against the archive and the file; raise
+    :class:`NotStreamable` when the archive is not segmented as this reader expects."""
+    listed = sorted(manifest_segments, key=lambda s: s["chunk"])
+    if not listed or listed[0]["archive_offset"] != len(head.raw):
+        raise NotStreamable("segments do not start right after the table of contents")
+    by_id = head.by_id()
+    segments = []
+    for i, seg in enumerate(listed):
+        entry = by_id.get(seg["dump_id"])
+        if entry is None or entry.desc != "TABLE DATA":
+            raise NotStreamable(f"segment of entry {seg['dump_id']} is not table data")
+        after = listed[i + 1] if i + 1 < len(listed) else None
+        end = after["archive_offset"] if after else dump_bytes
+        if end <= seg["archive_offset"]:
+            raise IntegrityError("the manifest's segments overlap or go backwards")
+        segments.append(_Segment(seg["dump_id"], (seg["chunk"], seg["offset"]),
+                                 after["chunk"] if after else None, end - seg["archive_offset"],
+                                 (after["offset"] if after else file_size) - seg["offset"]))
+    return segments
+
+
+class _Parallel:
+    """Workers loading whole tables from their segments; the main thread schedules the schema
+    after the data as tables finish."""
+
+    def __init__(self, chunks: Chunks, head: ArchiveHead, schema: SchemaSteps,
+                 target_url: str, options: LoadOptions, *, segments: list[_Segment]) -> None:
+        self.chunks, self.head, self.schema = chunks, head, schema
+        self.target_url, self.options = target_url, options
+        self.work: queue.Queue[_Segment] = queue.Queue()
+        for segment in sorted(segments, key=lambda s: -s.weight):
+            self.work.put(segment)
+        self.cancel = threading.Event()
+        self.lock = threading.Lock()
+        self.loaded: set[int] = set()
+        self.busy = 0
+        self.errors: list[BaseException] = []
+        self.copiers: list[TableCopier] = []
+
+    def _worker(self) -> None:
+        copier: TableCopier | None = None
+        try:
+            copier = TableCopier(self.target_url, self.head,
+                                 continue_on_error=self.options.continue_on_error,
+                                 cancel=self.cancel)
+            with self.lock:
+                self.copiers.append(copier)
+            while not self.cancel.is_set():
+                try:
+                    segment = self.work.get_nowait()
+                except queue.Empty:
+                    return
+                with self.lock:
+                    self.busy += 1
+                self._load(copier, segment)
+                with self.lock:
+                    self.busy -= 1
+                    self.loaded.add(segment.dump_id)
+        except BaseException as exc:  # handed to the main thread, which re-raises it
+            with self.lock:
+                self.errors.append(exc)
+            self.cancel.set()
+        finally:
+            if copier is not None:
+                copier.close()
+
+    def _load(self, copier: TableCopier, segment: _Segment) -> None:
+        stream = ArchiveStream(copier, head=self.head)
+        for chunk in self.chunks(start=segment.start, stop=segment.stop):
+            stream.feed(chunk)
+        stream.close()
+        if stream.bytes_seen != segment.size or \
+                [d for _, d in stream.block_starts] != [segment.dump_id]:
+            raise IntegrityError(f"segment of entry {segment.dump_id} does not hold exactly "
+                                 "its one data block: the manifest does not match the file")
+
+    def run(self) -> dict[str, float]:
+        seconds: dict[str, float] = {}
+        workers = [threading.Thread(target=self._worker, name=f"restore-{i}")
+                   for i in range(max(1, min(self.options.jobs, self.work.qsize())))]
+        clock = time.monotonic()
+        for worker in workers:
+            worker.start()
+        early = False
+        try:
+            while any(w.is_alive() for w in workers):
+                for worker in workers:
+                    worker.join(timeout=0.1)
+                if self.errors:
+                    break
+                with self.lock:
+                    idle = self.work.empty() and self.busy < len(workers)
+                    loaded = set(self.loaded)
+                if idle and not early and any(w.is_alive() for w in workers):
+                    early = True  # a core is free: build what the loaded tables need
+                    ready = self.schema.ready(loaded)
+                    started = time.monotonic()
+                    self.schema.post_data(ready, 1, f"indexes and constraints of {len(loaded)} "
+                                                    "loaded table(s), while the rest loads")
+                    seconds["post_data_early"] = round(time.monotonic() - started, 3)
+        except BaseException:
+            self.cancel.set()
+            raise
+        finally:
+            for worker in workers:
+                worker.join()
+        seconds["data"] = round(time.monotonic() - clock, 3)
+        real = [e for e in self.errors if not isinstance(e, CancelledError)]
+        if real or self.errors:
+            raise (real or self.errors)[0]
+        return seconds
+
+
+def load_parallel(chunks: Chunks, manifest_segments: list[dict[str, int]], target_url: str,
+                  options: LoadOptions, *, dump_bytes: int,
+                  file_size: int) -> tuple[LoadResult, None]:
+    head = read_head(chunks(stop=min(s["chunk"] for s in manifest_segments)))
+    problem = head.streaming_problem()
+    if problem:
+        raise NotStreamable(problem)
+    segments = _segments(manifest_segments, head, dump_bytes, file_size)
+    schema = _schema(head, target_url, options)
+    try:
+        clock = time.monotonic()
+        schema.pre_data()
+        seconds = {"pre_data": round(time.monotonic() - clock, 3)}
+        loader = _Parallel(chunks, head, schema, target_url, options, segments=segments)
+        seconds.update(loader.run())
+        clock = time.monotonic()
+        schema.other_data()
+        schema.post_data(None, options.jobs, "indexes, constraints and ACLs")
+        seconds["post_data"] = round(time.monotonic() - clock, 3)
+        result = LoadResult(streamed=True, parallel=True, seconds=seconds,
+                            failed=schema.failed)
+        for copier in loader.copiers:
+            result.tables.update(copier.tables)
+            result.stats += copier.stats.values()
+            result.failed = copier.failed + result.failed
+        missing = [e.table_name for e in head.table_data if e.table_name not in result.tables]
+        if missing:
+            raise IntegrityError(f"no data was loaded for {', '.join(missing)}")
+        return result, None
+    finally:
+        schema.close()
+
+
+# -- from an anonymous file -----------------------------------------------------------------------
+
+def load_classic(chunks: Chunks, target_url: str,
+                 options: LoadOptions) -> tuple[LoadResult, ArchiveStream]:
+    """For archives that cannot be streamed: decrypt into an anonymous file, then
+    ``pg_restore --jobs`` from it; the rows are counted by the server afterwards."""
+    stream = ArchiveStream()
+    fd = anonymous_file(options.work_dir)
+    try:
+        for chunk in chunks():
+            stream.feed(chunk)
+            write_all(fd, chunk)
+        stream.close()
+        restore = PgRestore(fd, target_url, options.bin_dir, options.work_dir,
+                            options.continue_on_error, head=stream.head)
+        clock = time.monotonic()
+        restore.run(f"--jobs={max(1, options.jobs)}", what="whole archive")
         result = LoadResult(streamed=False, failed=restore.failed,
+                            stats=list(stream.tables.values()),
                             seconds={"load": round(time.monotonic() - clock, 3)})
     finally:
         os.close(fd)
@@ -442,39 +366,27 @@ def count_rows(target_url: str, entries: list[TocEntry]) -> dict[str, int]:
 def scan_only(chunks: Iterator[bytes]) -> ArchiveStream:
     """Read the whole archive and fingerprint it, touching no database (``--dry-run``)."""
     stream = ArchiveStream(on_progress=Progress("verify: stream").add)
-    feed_all(chunks, stream)
+    for chunk in chunks:
+        stream.feed(chunk)
+    stream.close()
     return stream
 
 
-def load_archive(chunks_factory: Callable[[], Iterator[bytes]], target_url: str, *,
-                 jobs: int = 2, bin_dir: Path | None = None, work_dir: Path | None = None,
-                 continue_on_error: bool = False,
-                 reset: Callable[[], None] | None = None,
-                 extension_versions: dict[str, str] | None = None,
-                 ) -> tuple[LoadResult, ArchiveStream]:
-    """Stream when possible; otherwise ``reset`` the target (if anything was done) and load
-    the classic way. ``chunks_factory`` yields the decrypted archive from the start each time."""
+def load_archive(chunks: Chunks, target_url: str, *, options: LoadOptions,
+                 segments: list[dict[str, int]] | None = None, dump_bytes: int = 0,
+                 file_size: int = 0,
+                 reset: Callable[[], None] | None = None) -> LoadResult:
+    """Restore the archive that ``chunks(start=..., stop=...)`` decrypts into ``target_url``
+    (an empty database): in parallel when the backup has ``segments``, else as one stream,
+    else (:class:`NotStreamable`) the classic way, after ``reset`` empties the target."""
     try:
-        return load_streaming(chunks_factory(), target_url, jobs=jobs, bin_dir=bin_dir,
-                              work_dir=work_dir, continue_on_error=continue_on_error,
-                              extension_versions=extension_versions)
+        if segments:
+            return load_parallel(chunks, segments, target_url, options, dump_bytes=dump_bytes,
+                                 file_size=file_size)[0]
+        return load_streaming(chunks, target_url, options)[0]
     except NotStreamable as why:
         log.info("archive cannot be streamed (%s): restoring from an anonymous file", why)
         if reset is not None:
             reset()
-    return load_classic(chunks_factory(), target_url, jobs=jobs, bin_dir=bin_dir,
-                        work_dir=work_dir, continue_on_error=continue_on_error)
+    return load_classic(chunks, target_url, options)[0]
 
-
-
-def read_head(chunks: Iterator[bytes]) -> ArchiveHead:
-    """Only the archive's table of contents: decrypts no further than its end."""
-    stream = ArchiveStream()
-    for chunk in chunks:
-        stream.feed(chunk)
-        if stream.head is not None:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-            return stream.head
-    raise BackupError("the archive ends before its table of contents")

@@ -56,6 +56,9 @@ class Manifest:
     # The database's own state (dbstate.DatabaseState), read in the dump's snapshot; None in
     # backups from before it was recorded (restored with the server's defaults, unverified).
     database_state: dict[str, Any] | None = None
+    # Where each pg_dump data block starts in the encrypted file: its own zstd frame from its
+    # own chunk (create._Framer), so tables can be restored in parallel. Empty in older backups.
+    segments: list[dict[str, int]] = field(default_factory=list)
 
     def to_json(self) -> str:
         data = asdict(self)

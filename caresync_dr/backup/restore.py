@@ -16,7 +16,7 @@ import gzip
 import hashlib
 import logging
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import psycopg
 import zstandard
 from psycopg import sql
 
-from caresync_dr.backup.archive import ArchiveStream
+from caresync_dr.backup.archive import TableStats
 from caresync_dr.backup.crypto import Header, decrypt_stream, read_header
 from caresync_dr.backup.errors import BackupNotFoundError, IntegrityError, VerificationError
 from caresync_dr.backup.loader import LoadResult
@@ -154,11 +154,36 @@ def _check_header(header: Header, manifest: Manifest) -> None:
             "renamed or edited manifest")
 
 
+def decompressed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """zstd-decompress a stream of one or more frames (backups with segments have one frame
+    per data block); :class:`IntegrityError` if the last frame is incomplete."""
+    decompressor = zstandard.ZstdDecompressor()
+    current: zstandard.ZstdDecompressionObj | None = None  # None: between two frames
+    try:
+        for chunk in chunks:
+            data = chunk
+            while data:
+                if current is None:
+                    current = decompressor.decompressobj()
+                plain = current.decompress(data)
+                if plain:
+                    yield plain
+                if not current.eof:
+                    break
+                data, current = current.unused_data, None
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"backup decrypts but does not decompress: {exc}") from exc
+    if current is not None:
+        raise IntegrityError("backup decrypts but its compressed stream is incomplete")
+
+
 def decrypted_chunks(data: Path, manifest: Manifest,
-                     master_key_for: Callable[[Header], bytes]) -> Iterator[bytes]:
+                     master_key_for: Callable[[Header], bytes], *,
+                     start: tuple[int, int] | None = None,
+                     stop: int | None = None) -> Iterator[bytes]:
     """The backup's plaintext archive, chunk by chunk, each authenticated before it is yielded;
-    :class:`IntegrityError` on any damage (truncation is detected at the end)."""
-    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    :class:`IntegrityError` on any damage (truncation is detected at the end). ``start`` and
+    ``stop`` read one segment (``manifest.segments``) instead of the whole archive."""
     progress = Progress("restore: decrypt")
 
     def key_for(header: Header) -> bytes:
@@ -166,17 +191,10 @@ def decrypted_chunks(data: Path, manifest: Manifest,
         return master_key_for(header)
 
     with data.open("rb") as inp:
-        try:
-            for chunk in decrypt_stream(inp, key_for):
-                plain = decompressor.decompress(chunk)
-                progress.add(len(plain))
-                if plain:
-                    yield plain
-        except zstandard.ZstdError as exc:
-            raise IntegrityError(f"backup decrypts but does not decompress: {exc}") from exc
-    if not decompressor.eof:
-        raise IntegrityError("backup decrypts but its compressed stream is incomplete")
-    if progress.total != manifest.dump_bytes:
+        for plain in decompressed(decrypt_stream(inp, key_for, start=start, stop=stop)):
+            progress.add(len(plain))
+            yield plain
+    if start is None and stop is None and progress.total != manifest.dump_bytes:
         raise IntegrityError(f"decrypted dump is {progress.total} bytes, manifest says "
                              f"{manifest.dump_bytes}")
     progress.done()
@@ -195,12 +213,13 @@ def plain_chunks(data: Path) -> Iterator[bytes]:
     progress.done()
 
 
-def verify_archive(manifest: Manifest, stream: ArchiveStream) -> list[str]:
-    """Differences between what the archive holds and what the manifest recorded (v2)."""
+def verify_archive(manifest: Manifest, stats: Iterable[TableStats]) -> list[str]:
+    """Differences between what the archive holds (each table's stats as it streamed by) and
+    what the manifest recorded (v2)."""
     if manifest.fingerprint_method == FINGERPRINT_V1:
         return []  # v1 fingerprints are the server's: checked after the load
     problems = []
-    seen = {s.entry.table_name: s for s in stream.tables.values()}
+    seen = {s.entry.table_name: s for s in stats}
     for name in sorted(set(manifest.tables) - set(seen)):
         problems.append(f"table {name} is in the manifest but not in the archive")
     for name in sorted(set(seen) - set(manifest.tables)):

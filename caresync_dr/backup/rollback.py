@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +45,7 @@ from caresync_dr.backup.errors import BackupError, UsageError, VerificationError
 from caresync_dr.backup.leftovers import clean_leftovers, restore_lock
 from caresync_dr.backup.loader import (
     RESTORE_PGOPTIONS,
+    LoadOptions,
     LoadResult,
     load_archive,
     read_head,
@@ -95,6 +96,7 @@ class RollbackResult:
     leftovers_cleaned: list[str] = field(default_factory=list)
     tables: int = 0
     rows: int = 0
+    loaded_as: str = ""  # "parallel segments", "one stream", "anonymous file" or "psql"
     preflight: list[str] = field(default_factory=list)
     failed_objects: list[str] = field(default_factory=list)  # --continue-on-error
     problems: list[str] = field(default_factory=list)        # --continue-on-error
@@ -171,7 +173,7 @@ def dry_run(backup: Path, master_key_for: Callable[[Header], bytes],
                 "acting outside its database", 0, 0, findings)
     manifest = checked_backup(data, manifest_path)
     stream = scan_only(decrypted_chunks(data, manifest, master_key_for))
-    problems = verify_archive(manifest, stream)
+    problems = verify_archive(manifest, stream.tables.values())
     if problems:
         raise VerificationError("the backup's data does not match its manifest: "
                                 + "; ".join(problems))
@@ -206,10 +208,17 @@ class _Run:
     def target(self) -> str:
         return with_dbname(self.database_url, self.result.restored_as)
 
+    def chunks(self, start: tuple[int, int] | None = None,
+               stop: int | None = None) -> Iterator[bytes]:
+        """The decrypted archive, or one segment of it."""
+        assert self.manifest is not None
+        return decrypted_chunks(self.data, self.manifest, self.master_key_for, start=start,
+                                stop=stop)
+
     def check_privileges(self, state: DatabaseState | None, swapping: bool) -> None:
         head: ArchiveHead | None = None
         if self.manifest is not None:
-            head = read_head(decrypted_chunks(self.data, self.manifest, self.master_key_for))
+            head = read_head(self.chunks())
         findings = preflight(self.maint, head, state, self.live, swapping)
         self.result.preflight = [str(f) for f in findings]
         if findings and not self.continue_on_error:
@@ -229,20 +238,24 @@ class _Run:
         clock = time.monotonic()
         if self.manifest is None:
             load_plain(plain_chunks(self.data), self.target, pgoptions=RESTORE_PGOPTIONS)
+            self.result.loaded_as = "psql"
         else:
             manifest = self.manifest
 
             def reset() -> None:
                 drop_database(self.maint, self.result.restored_as)
                 self.create(state)
-            self.loaded, stream = load_archive(
-                lambda: decrypted_chunks(self.data, manifest, self.master_key_for), self.target,
-                jobs=self.jobs, work_dir=self.work_dir, reset=reset,
-                continue_on_error=self.continue_on_error,
-                extension_versions=state.extensions if state else None)
+            self.loaded = load_archive(
+                self.chunks, self.target, reset=reset, segments=manifest.segments,
+                dump_bytes=manifest.dump_bytes, file_size=manifest.size_bytes,
+                options=LoadOptions(jobs=self.jobs, work_dir=self.work_dir,
+                                    continue_on_error=self.continue_on_error,
+                                    extension_versions=state.extensions if state else None))
             seconds.update({f"load_{k}": v for k, v in self.loaded.seconds.items()})
+            self.result.loaded_as = ("parallel segments" if self.loaded.parallel else
+                                     "one stream" if self.loaded.streamed else "anonymous file")
             self.result.failed_objects = list(self.loaded.failed)
-            self._judge(verify_archive(manifest, stream)
+            self._judge(verify_archive(manifest, self.loaded.stats)
                         + verify_load(manifest, self.loaded, self.target), "data")
         seconds["load"] = round(time.monotonic() - clock, 3)
 

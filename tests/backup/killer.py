@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from caresync_dr.backup import loader, plain_sql, restore, rollback, tools
+from caresync_dr.backup import copier, plain_sql, restore, rollback, tools
 
 PAUSE = sys.argv[1:2] == ["--pause"]
 
@@ -92,7 +92,7 @@ def _after_swap() -> None:
 
 POINTS: dict[str, Callable[[], None]] = {
     "pre-data": lambda: _while_tool_runs("--section=pre-data"),
-    "stream": lambda: _after_calls(loader.StreamingLoader, "on_table_data", 2),
+    "stream": lambda: _after_calls(copier.TableCopier, "on_table_data", 2),
     "post-data": lambda: _while_tool_runs("--section=post-data"),
     "verify": lambda: _after_calls(rollback, "verify_load"),
     "swap-terminate": lambda: _in_sql("pg_terminate_backend"),

@@ -176,8 +176,9 @@ def test_a_second_restore_of_the_same_database_waits_its_turn(
 def test_a_restore_stopped_by_a_signal_cleans_up_and_reports(
         signame: str, pg_server: PostgresCluster, live_db: str, key_file: Path,
         tmp_path: Path) -> None:
-    """systemd stopping the unit (SIGTERM) or a closed terminal (SIGHUP) mid-load: the run
-    drops its scratch database itself and writes its report (exit 1)."""
+    """systemd stopping the unit (SIGTERM) or a closed terminal (SIGHUP) mid-restore (here while
+    pg_restore builds indexes): the run ends pg_restore, drops its scratch database itself and
+    writes its report (exit 1)."""
     import signal
     _, data = backup(live_db, tmp_path / "b", key_file)
     before = state(live_db)
@@ -185,7 +186,7 @@ def test_a_restore_stopped_by_a_signal_cleans_up_and_reports(
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.backup.killer", "--pause", "stream", "restore", str(data),
+        [sys.executable, "-m", "tests.backup.killer", "--pause", "post-data", "restore", str(data),
          "--database-url", live_db, "--key-file", str(key_file), "--report", str(report)],
         cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmp)), stderr=subprocess.PIPE, text=True)
     assert child.stderr is not None

@@ -150,7 +150,7 @@ def test_no_plaintext_reaches_the_disk_during_a_restore(
         live_db: str, key_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 10 item 5: the decrypted dump was a file in $TMPDIR/caresync-restore-*/ for the
     whole load. Now the data streams from the decryptor into the server."""
-    from caresync_dr.backup import loader
+    from caresync_dr.backup import copier
     from tests.backup.helpers import backup
     _, data = backup(live_db, tmp_path / "b", key_file)
     scratch = tmp_path / "tmp"
@@ -159,13 +159,13 @@ def test_no_plaintext_reaches_the_disk_during_a_restore(
     monkeypatch.setattr(tempfile, "tempdir", None)
     patient = "Patient 17 Ünïcødé".encode()  # a row of the live database
     seen_on_disk: list[Path] = []
-    real = loader.StreamingLoader.on_table_data
+    real = copier.TableCopier.on_table_data
 
     def look_at_the_disk(self: Any, entry: Any, payload: bytes) -> None:
         seen_on_disk.extend(files_holding(tmp_path, patient))
         real(self, entry, payload)
 
-    monkeypatch.setattr(loader.StreamingLoader, "on_table_data", look_at_the_disk)
+    monkeypatch.setattr(copier.TableCopier, "on_table_data", look_at_the_disk)
     assert restore_script.main([str(data), "--database-url", live_db, "--key-file",
                                 str(key_file), "--work-dir", str(scratch), "--no-swap"]) == 0
     assert seen_on_disk == []
