@@ -28,7 +28,7 @@ from typing import IO, BinaryIO
 import psycopg
 import zstandard
 
-from caresync_dr.backup.archive import FINGERPRINT_METHOD, ArchiveStream
+from caresync_dr.backup.archive import FINGERPRINT_METHOD, ArchiveStream, Reframer, TableStats
 from caresync_dr.backup.crypto import EncryptingWriter
 from caresync_dr.backup.dbstate import capture
 from caresync_dr.backup.errors import BackupError
@@ -99,36 +99,78 @@ class _Framer:
         self.encrypter.close()
 
 
+@dataclass
+class _Streamed:
+    dump_bytes: int                      # bytes of the archive as stored (re-framed)
+    pg_dump_bytes: int                   # bytes pg_dump wrote
+    tables: dict[str, TableFingerprint]
+    segments: list[dict[str, int]]
+
+
 def _stream(source: IO[bytes], sink: HashingWriter, options: BackupOptions,
-            archive: ArchiveStream, meta: dict[str, str]) -> tuple[int, list[dict[str, int]]]:
-    """(bytes pg_dump wrote, segments). Bytes are compressed only once the archive reader has
-    parsed them, so every data block's start is known before the bytes before it are sealed."""
+            meta: dict[str, str]) -> _Streamed:
+    """Read pg_dump's archive, fingerprint every table, re-frame its data into 1 MiB chunks
+    (``archive.Reframer``) with a zstd frame and encrypted chunk of its own per table
+    (:class:`_Framer`), compress and encrypt. An archive that cannot be parsed that way (large
+    objects) is stored as pg_dump wrote it, in one frame, and restored the classic way."""
     framer = _Framer(EncryptingWriter(sink, options.key.plaintext, options.key.info,
                                       compression="zstd", meta=meta), options)
     progress = Progress("backup: dump read")
-    pending = bytearray()
-    pending_at = 0  # archive offset of pending[0]
-    starts_seen = 0
+    head_reader = ArchiveStream()
+    start = bytearray()  # what came before the table of contents was complete
+    body: ArchiveStream | _RawBody | None = None
+    reframer: Reframer | None = None
     while chunk := source.read(READ_SIZE):
         progress.add(len(chunk))
-        archive.feed(chunk)
-        pending += chunk
-        parsed = archive.parsed_offset
-        view = memoryview(pending)
-        cursor = pending_at
-        for offset, dump_id in archive.block_starts[starts_seen:]:
-            framer.write(view[cursor - pending_at:offset - pending_at])
-            framer.new_frame(dump_id, offset)
-            cursor = offset
-        starts_seen = len(archive.block_starts)
-        framer.write(view[cursor - pending_at:parsed - pending_at])
-        view.release()
-        del pending[:parsed - pending_at]
-        pending_at = parsed
-    framer.write(bytes(pending))
+        if body is not None:
+            body.feed(chunk)
+            continue
+        head_reader.feed(chunk)
+        if head_reader.head is None:
+            start += chunk
+            continue
+        start += chunk
+        head = head_reader.head
+        if head.streaming_problem():
+            log.info("archive kept as pg_dump wrote it (%s)", head.streaming_problem())
+            framer.write(bytes(start))
+            start.clear()
+            body = _RawBody(head_reader, framer)
+            continue
+        reframer = Reframer(framer.write, head, on_block=framer.new_frame)
+        body = ArchiveStream(reframer, head=head)
+        body.feed(bytes(start[len(head.raw):]))
+        start.clear()
+    if body is None:
+        raise BackupError("pg_dump wrote no complete archive")
+    body.close()
     framer.close()
     progress.done()
-    return progress.total, framer.segments
+    stats = body.tables.values()
+    return _Streamed(
+        dump_bytes=reframer.offset if reframer else progress.total,
+        pg_dump_bytes=progress.total,
+        tables={s.entry.table_name: TableFingerprint(rows=s.rows, fingerprint=s.fingerprint)
+                for s in stats},
+        segments=framer.segments)
+
+
+class _RawBody:
+    """The rest of an archive stored as pg_dump wrote it: fingerprinted, then compressed."""
+
+    def __init__(self, reader: ArchiveStream, framer: _Framer) -> None:
+        self.reader, self.framer = reader, framer
+
+    @property
+    def tables(self) -> dict[int, TableStats]:
+        return self.reader.tables
+
+    def feed(self, data: bytes) -> None:
+        self.reader.feed(data)
+        self.framer.write(data)
+
+    def close(self) -> None:
+        self.reader.close()
 
 
 def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Manifest, Path]:
@@ -142,7 +184,6 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
     partial = data_path.with_name(data_path.name + ".partial")
     pg_dump = pg_tool("pg_dump", options.bin_dir)
 
-    archive = ArchiveStream()
     meta = {"name": name, "started_at": started.isoformat()}
     with psycopg.connect(options.database_url) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -162,11 +203,15 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
                  "--dbname", dsn],
                 stdout=subprocess.PIPE, stderr=errors, env=env)
             assert proc.stdout is not None
+            stream_error: BackupError | None = None
             try:
                 fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as out:
                     sink = HashingWriter(out)
-                    dump_bytes, segments = _stream(proc.stdout, sink, options, archive, meta)
+                    try:
+                        streamed = _stream(proc.stdout, sink, options, meta)
+                    except BackupError as exc:  # pg_dump's own message explains it better
+                        stream_error = exc
                     out.flush()
                     os.fsync(out.fileno())
             except BaseException:
@@ -175,30 +220,25 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
                 raise
             finally:
                 proc.wait()
+            if proc.returncode == 0 and stream_error is not None:
+                partial.unlink(missing_ok=True)
+                raise BackupError(f"pg_dump's output could not be read: {stream_error}")
             if proc.returncode != 0:
                 partial.unlink(missing_ok=True)
                 errors.seek(0)
                 message = errors.read().decode(errors="replace").strip()
                 raise BackupError(f"pg_dump failed (exit {proc.returncode}): {message}")
-        try:
-            archive.close()
-        except BackupError as exc:
-            partial.unlink(missing_ok=True)
-            raise BackupError(f"pg_dump's output could not be fingerprinted: {exc}") from exc
-    tables = {s.entry.table_name: TableFingerprint(rows=s.rows, fingerprint=s.fingerprint)
-              for s in archive.tables.values()}
-
     version = subprocess.run([pg_dump, "--version"], capture_output=True, text=True,
                              check=True).stdout.strip()
     partial.replace(data_path)
     manifest = Manifest(
         name=name, database=database, data_file=data_path.name,
-        sha256=sink.sha256.hexdigest(), size_bytes=sink.size, dump_bytes=dump_bytes,
+        sha256=sink.sha256.hexdigest(), size_bytes=sink.size, dump_bytes=streamed.dump_bytes,
         server_version=server_version, pg_dump_version=version,
         started_at=started.isoformat(), finished_at=datetime.now(UTC).isoformat(),
-        key=options.key.info, tables=tables, fingerprint_method=FINGERPRINT_METHOD,
-        database_state=state.to_json(), segments=segments)
+        key=options.key.info, tables=streamed.tables, fingerprint_method=FINGERPRINT_METHOD,
+        database_state=state.to_json(), segments=streamed.segments)
     path = manifest.write(options.local_dir)
     log.info("backup %s complete: %d tables, %d bytes encrypted, manifest %s", name,
-             len(tables), sink.size, path.name)
+             len(streamed.tables), sink.size, path.name)
     return manifest, data_path
