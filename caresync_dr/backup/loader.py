@@ -257,7 +257,7 @@ class _Parallel:
         clock = time.monotonic()
         for worker in workers:
             worker.start()
-        early = False
+        early = 0.0
         try:
             while any(w.is_alive() for w in workers):
                 for worker in workers:
@@ -267,13 +267,16 @@ class _Parallel:
                 with self.lock:
                     idle = self.work.empty() and self.busy < len(workers)
                     loaded = set(self.loaded)
-                if idle and not early and any(w.is_alive() for w in workers):
-                    early = True  # a core is free: build what the loaded tables need
-                    ready = self.schema.ready(loaded)
+                if not (idle and any(w.is_alive() for w in workers)):
+                    continue
+                ready = self.schema.ready(loaded)  # a core is free: build what is ready
+                if ready:
                     started = time.monotonic()
                     self.schema.post_data(ready, 1, f"indexes and constraints of {len(loaded)} "
                                                     "loaded table(s), while the rest loads")
-                    seconds["post_data_early"] = round(time.monotonic() - started, 3)
+                    early += time.monotonic() - started
+            if early:
+                seconds["post_data_early"] = round(early, 3)
         except BaseException:
             self.cancel.set()
             raise
