@@ -48,21 +48,24 @@ def follow_ups(ctx: FailoverContext) -> list[str]:
             "Run `python scripts/failover.py --check` until it passes again.",
         ]
     return [
-        "Reconcile the dr stack with reality: set `caresync-dr:standbyPromoted: \"true\"` in "
-        "Pulumi.dr.yaml (the standby database is now a standalone primary; do not let Pulumi "
-        "re-create it as a replica). While us-east-1 is down, update only the standby "
-        "database and app group: `pulumi up -s dr --target '<urn>' --target '<urn>'` with the "
+        "Reconcile the dr stack with reality: set `caresync-dr:activeSite: standby` in "
+        "Pulumi.dr.yaml and Pulumi.prod.yaml (the standby database is now the writer; do not "
+        "let Pulumi re-create it as a replica), refresh it first (`pulumi refresh -s dr "
+        "--target '<urn>'`: it is promoted already). While us-east-1 is down, update only the "
+        "standby database and app group: `pulumi up -s dr --target '<urn>' --target '<urn>'` "
+        "with the "
         "URNs of standby-database-instance and standby-app-asg from `pulumi stack "
         "--show-urns -s dr` (README, 'After the failover'); the full `pulumi up -s dr` "
         "(Route 53 records, us-east-1 alarms) once us-east-1's control plane is back.",
         f"Watch the new primary: {ctx.target_database} in {inv.standby.region}, alarms on "
         f"{inv.alert_topic_arn}.",
-        f"Fail back once {inv.primary.region} is healthy: rebuild the prod database as a "
-        f"cross-region replica of {ctx.target_database}, wait until its lag is under the RPO, "
+        f"Fail back once {inv.primary.region} is healthy: a new prod database generation "
+        f"replicating from {ctx.target_database} (docs/lifecycles.md, failback), wait until "
+        "its lag is under the RPO, "
         "then run this procedure in the other direction in a maintenance window (promote it, "
         f"scale prod up, write {inv.traffic_switch.primary_value} into "
         f"s3://{inv.traffic_switch.bucket}/{inv.traffic_switch.key}, verify), "
-        "and restore standbyPromoted=false with a new replica in the dr stack.",
+        "and give the dr stack a new standby generation (activeSite primary).",
         "Until fail-back, the old primary must stay fenced: do not scale its app tier up.",
     ]
 
@@ -90,6 +93,14 @@ def build_report(ctx: FailoverContext, records: dict[str, StepRecord], outcome: 
         "rtoObjectiveSeconds": ctx.inventory.objectives.rto_minutes * 60,
         "dataLossExposureSeconds": ctx.facts.get("data_loss_exposure_seconds",
                                                  lag.get("seconds")),
+        # If the replica received nothing after its last lag datapoint and the old primary
+        # kept taking writes until the promotion, this much is lost (the honest upper bound).
+        "dataLossExposureMaxSeconds": ctx.facts.get("data_loss_exposure_max_seconds",
+                                                    lag.get("boundSeconds")),
+        # The operator's --outage-started, and the loss as of then (None without it).
+        "outageStartedAt": lag.get("outageStartedAt"),
+        "dataLossExposureAtOutageSeconds": lag.get("boundAtOutageSeconds"),
+        "replicationActive": lag.get("replication_active"),
         "rpoObjectiveSeconds": ctx.inventory.objectives.rpo_minutes * 60,
         "replicaLag": lag,
         "forced": ctx.options.force,
@@ -98,7 +109,7 @@ def build_report(ctx: FailoverContext, records: dict[str, StepRecord], outcome: 
                       "endpoint": ctx.facts.get("promoted_endpoint")},
         "facts": ctx.facts,
         "steps": [asdict(r) for r in records.values()],
-        "followUps": follow_ups(ctx),
+        "followUps": follow_ups(ctx) if outcome in ("completed", "already failed over") else [],
         "timeline": f"s3://{ctx.inventory.backup_bucket}/incidents/{ctx.run_id}.md",
     }
 
@@ -115,8 +126,16 @@ def render_timeline(report: dict[str, Any]) -> str:
         f"- Measured RTO: {fmt(report['rtoSeconds'])} s "
         f"(objective {report['rtoObjectiveSeconds']} s)",
         f"- Data-loss exposure at promotion (last known replica lag): "
-        f"{fmt(report['dataLossExposureSeconds'])} s (objective {report['rpoObjectiveSeconds']} s)"
-        + (" -- lag check overridden with --force" if report["forced"] else ""),
+        f"{fmt(report['dataLossExposureSeconds'])} s, at most "
+        f"{fmt(report['dataLossExposureMaxSeconds'])} s if the old primary kept taking writes "
+        f"after that measurement (objective {report['rpoObjectiveSeconds']} s)"
+        + ("" if report["replicationActive"] is not False else
+           " -- replication had stopped before the promotion")
+        + (" -- replication checks overridden with --force" if report["forced"] else ""),
+        *([f"- Outage start stated by the operator (--outage-started): "
+           f"{report['outageStartedAt']}; exposure as of then: "
+           f"{fmt(report['dataLossExposureAtOutageSeconds'])} s"]
+          if report.get("outageStartedAt") else []),
         f"- Old primary fenced: {report['fenced']}",
         f"- New writer: {report['newWriter']['identifier']} in {report['newWriter']['region']}",
         "",

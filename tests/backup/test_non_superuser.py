@@ -91,7 +91,7 @@ def test_the_documented_roles_are_enough_for_backup_restore_and_restore_test(
     exactly what the three commands need, and the backup role cannot write."""
     owner = clinic(site)
     renamed = tuple(dataclasses.replace(r, name=site.role(r.name.removeprefix("caresync_")))
-                    for r in roles.ROLES)
+                    for r in roles.OPERATOR_ROLES)
     site.sql(roles.operator_roles_sql(site.name, owner, renamed))
     backup_role, restore_role, test_role = (r.name for r in renamed)
     before = state(site.url())
