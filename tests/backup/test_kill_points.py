@@ -68,8 +68,12 @@ def scratch_of(server: PostgresCluster, url: str) -> set[str]:
                            f"'{live}\\_restore%'").split())
 
 
-POINTS = ["decrypt", "pre-data", "stream", "post-data", "verify", "swap-terminate",
-          "swap-rename", "after-swap"]
+# The named cases of issue 10 (a kill before the swap leaving plaintext and scratch databases, a
+# kill during the swap) run by default; the rest of the walk with `make faults`.
+NAMED = ["stream", "swap-rename", "after-swap"]
+POINTS = [pytest.param(p, marks=[] if p in NAMED else [pytest.mark.faults]) for p in
+          ["decrypt", "pre-data", "stream", "post-data", "verify", "swap-terminate",
+           "swap-rename", "after-swap"]]
 
 
 @pytest.mark.parametrize("point", POINTS)
@@ -172,7 +176,8 @@ def test_a_second_restore_of_the_same_database_waits_its_turn(
                                 str(key_file)]) == 0
 
 
-@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("signame", ["SIGTERM", pytest.param("SIGHUP",
+                                                              marks=pytest.mark.faults)])
 def test_a_restore_stopped_by_a_signal_cleans_up_and_reports(
         signame: str, pg_server: PostgresCluster, live_db: str, key_file: Path,
         tmp_path: Path) -> None:
