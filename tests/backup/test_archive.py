@@ -62,7 +62,7 @@ def test_the_table_of_contents_is_pg_restores(pg_server: PostgresCluster, archiv
 def test_any_feeding_gives_the_same_figures_and_they_are_the_databases(
         archive: bytes, live_db: str) -> None:
     whole = fingerprints(read(archive, 1 << 20))
-    assert fingerprints(read(archive, 1)) == whole == fingerprints(read(archive, 4093))
+    assert fingerprints(read(archive, 7)) == whole == fingerprints(read(archive, 4093))
     assert {n: (t.rows, t.fingerprint) for n, t in state(live_db).items()} == whole
 
 
