@@ -10,7 +10,8 @@ may have left (issue 10 items 4 and 5), loudly:
 - a live database left refusing connections by an interrupted swap of an earlier version (this
   version's swap is one transaction and cannot leave that);
 - private directories ``caresync-restore-*`` of earlier versions, which held the decrypted dump
-  (plaintext patient data); this version never writes one.
+  (plaintext patient data), unless a live process still uses one or it changed in the last ten
+  minutes (another restore's, running); this version never writes one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 LOCK_CLASS = 0x43535231  # "CSR1": the advisory lock's first key; the second is the db's hash
 SCRATCH_LABELS = ("restore", "restoretest")
 DOWNLOAD_PREFIX = "caresync-restore-test-"
+STALE_AFTER_SECONDS = 600
 OLD_PLAINTEXT_PREFIX = "caresync-restore-"
 
 
@@ -114,13 +117,35 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_dirs(work_dir: Path | None = None) -> list[str]:
+def _in_use(path: Path) -> bool:
+    """Whether a live process has a file under ``path`` open or works in it (Linux /proc)."""
+    target = str(path.resolve())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            links = [proc / "cwd", *(proc / "fd").iterdir()]
+        except OSError:
+            continue
+        for link in links:
+            try:
+                if os.readlink(link).startswith(target + os.sep) or os.readlink(link) == target:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def remove_stale_dirs(work_dir: Path | None = None,
+                      quiet_seconds: float = STALE_AFTER_SECONDS) -> list[str]:
     """Private directories of killed runs: earlier versions' plaintext dumps, and restore test
-    downloads (encrypted) whose process is gone."""
+    downloads (encrypted) whose process is gone. A directory another process may still be using
+    is left alone: an earlier version's restore names no process, so its directory is removed
+    only when no process holds anything in it and it has not changed for ``quiet_seconds``."""
     base = work_dir or Path(tempfile.gettempdir())
     removed = []
     for path in base.glob(f"{OLD_PLAINTEXT_PREFIX}*"):
-        if not path.is_dir() or path.is_symlink():
+        if not path.is_dir() or path.is_symlink() or path.stat().st_uid != os.getuid():
             continue
         if path.name.startswith(DOWNLOAD_PREFIX):
             match = re.match(rf"^{DOWNLOAD_PREFIX}(\d+)-", path.name)
@@ -128,6 +153,8 @@ def remove_stale_dirs(work_dir: Path | None = None) -> list[str]:
                 continue
             what = "the downloads of an interrupted restore test"
         else:
+            if time.time() - path.stat().st_mtime < quiet_seconds or _in_use(path):
+                continue
             what = "a decrypted dump (plaintext) left by an interrupted restore"
         shutil.rmtree(path, ignore_errors=True)
         removed.append(f"removed {path}: {what}")

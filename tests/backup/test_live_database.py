@@ -4,6 +4,7 @@ connections by an earlier version, or littered with an earlier version's plainte
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -88,11 +89,16 @@ def test_an_earlier_versions_plaintext_dump_is_removed(
     left = work / "caresync-restore-k2j4h1ab"
     left.mkdir(parents=True)
     (left / "backup.dump").write_bytes(b"PGDMP plaintext patient rows")
+    recent = work / "caresync-restore-0running"  # another run's, still being written
+    recent.mkdir()
+    an_hour_ago = time.time() - 3600
+    os.utime(left, (an_hour_ago, an_hour_ago))
     report = tmp_path / "r.json"
 
     assert rollback(data, live_db, key_file, "--no-swap", "--work-dir", str(work),
                     "--report", str(report)) == 0
 
     assert not left.exists()
+    assert recent.exists()  # recent: it may belong to a run that is alive
     assert f"removed {left}: a decrypted dump (plaintext) left by an interrupted restore" in \
         json.loads(report.read_text())["result"]["leftovers_cleaned"]
