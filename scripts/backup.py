@@ -24,13 +24,8 @@ from caresync_dr.backup.keys import KEY_FILE_ENV, DataKey, key_from_file, key_fr
 from caresync_dr.backup.prune import prune
 from caresync_dr.backup.storage import DEFAULT_PREFIX, upload
 from caresync_dr.backup.tools import checked_conninfo, redact
-from caresync_dr.cli import (
-    ExitCode,
-    Interrupted,
-    finish_report,
-    interrupt_on_signals,
-    setup_logging,
-)
+from caresync_dr.cli import ExitCode, finish_report, setup_logging
+from caresync_dr.cli.signals import Interrupted, signals_interrupt
 from caresync_dr.settings import Settings, SettingsError, StackFileError, settings_from_stack_file
 
 log = logging.getLogger("backup")
@@ -141,7 +136,7 @@ def _key(args: argparse.Namespace, settings: Settings | None) -> DataKey:
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     setup_logging(args.verbose)
-    with interrupt_on_signals():
+    with signals_interrupt():
         return _run(args)
 
 

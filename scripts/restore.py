@@ -29,13 +29,8 @@ from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
 from caresync_dr.backup.leftovers import RestoreLockedError
 from caresync_dr.backup.rollback import PreflightError, rollback
 from caresync_dr.backup.tools import checked_conninfo, redact
-from caresync_dr.cli import (
-    ExitCode,
-    Interrupted,
-    finish_report,
-    interrupt_on_signals,
-    setup_logging,
-)
+from caresync_dr.cli import ExitCode, finish_report, setup_logging
+from caresync_dr.cli.signals import Interrupted, signals_interrupt
 
 log = logging.getLogger("restore")
 
@@ -107,7 +102,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     setup_logging(args.verbose)
-    with interrupt_on_signals():
+    with signals_interrupt():
         return _run(args)
 
 

@@ -34,13 +34,8 @@ from caresync_dr.backup.rds_restore_test import Expectations, Placement, run_rds
 from caresync_dr.backup.restore_test import find_latest, run_local_restore_test, scratch_dir
 from caresync_dr.backup.storage import DEFAULT_PREFIX
 from caresync_dr.backup.tools import checked_conninfo, redact
-from caresync_dr.cli import (
-    ExitCode,
-    Interrupted,
-    finish_report,
-    interrupt_on_signals,
-    setup_logging,
-)
+from caresync_dr.cli import ExitCode, finish_report, setup_logging
+from caresync_dr.cli.signals import Interrupted, signals_interrupt
 
 log = logging.getLogger("restore_test")
 
@@ -119,7 +114,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     setup_logging(args.verbose)
-    with interrupt_on_signals():
+    with signals_interrupt():
         return _run(args)
 
 

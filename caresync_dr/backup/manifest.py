@@ -11,7 +11,7 @@ from typing import Any
 
 from caresync_dr.backup.errors import BackupNotFoundError, IntegrityError
 from caresync_dr.backup.verify import TableFingerprint
-from caresync_dr.cli import write_private
+from caresync_dr.cli.reporting import write_text_atomic
 
 NAME_FORMAT = "backup_%Y%m%d_%H%M%S"
 NAME_RE = re.compile(r"^backup_(\d{8}_\d{6})")
@@ -81,7 +81,7 @@ class Manifest:
     def write(self, directory: Path) -> Path:
         """Write ``<name>.manifest.json`` atomically, mode 0600."""
         path = directory / f"{self.name}{MANIFEST_SUFFIX}"
-        write_private(path, self.to_json())
+        write_text_atomic(path, self.to_json())
         return path
 
 

@@ -201,6 +201,6 @@ def test_a_restore_stopped_by_a_signal_cleans_up_and_reports(
     child.send_signal(getattr(signal, signame))
     assert child.wait(timeout=60) == 1
     result = json.loads(report.read_text())
-    assert result["error"].startswith(f"interrupted by {signame}")
+    assert result["error"].startswith(f"stopped by {signame}")
     assert scratch_of(pg_server, live_db) == set()
     assert state(live_db) == before and plaintext_files(tmp) == []
