@@ -31,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from caresync_dr.backup.errors import BackupError
+from caresync_dr.cli.errors import ExitCode
 
 log = logging.getLogger(__name__)
 LOCK_CLASS = 0x43535231  # "CSR1": the advisory lock's first key; the second is the db's hash
@@ -41,7 +42,9 @@ OLD_PLAINTEXT_PREFIX = "caresync-restore-"
 
 
 class RestoreLockedError(BackupError):
-    """Another restore of the same database holds the lock."""
+    """Another restore of the same database holds the lock (exit 4)."""
+
+    exit_code = ExitCode.LOCKED
 
 
 def scratch_pattern(live: str) -> re.Pattern[str]:

@@ -107,9 +107,9 @@ def main(argv: list[str]) -> int:
     point, command, *rest = argv[1:] if PAUSE else argv
     POINTS[point]()
     if command == "restore":
-        from scripts import restore as script
+        from caresync_dr.commands import rollback as script
     else:
-        from scripts import restore_test as script  # type: ignore[no-redef]
+        from caresync_dr.commands import restore_testing as script  # type: ignore[no-redef]
     return int(script.main(rest))
 
 

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from caresync_dr.backup.dbstate import DatabaseState, differences, state_of
-from scripts import backup as backup_script
-from scripts import restore as restore_script
+from caresync_dr.commands import backup as backup_script
+from caresync_dr.commands import rollback as restore_script
 from tests.backup.conftest import Site
 from tests.backup.helpers import state
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from caresync_dr.commands import backup as backup_script
+from caresync_dr.commands import rollback as restore_script
 from caresync_dr.pg.cluster import PostgresCluster, temp_cluster
-from scripts import backup as backup_script
-from scripts import restore as restore_script
 
 pytestmark = pytest.mark.postgres
 TABLES = 300

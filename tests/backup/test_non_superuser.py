@@ -13,10 +13,10 @@ import psycopg
 import pytest
 
 from caresync_dr.backup.dbstate import differences, state_of
+from caresync_dr.commands import backup as backup_script
+from caresync_dr.commands import restore_testing as restore_test_script
+from caresync_dr.commands import rollback as restore_script
 from caresync_dr.db import roles
-from scripts import backup as backup_script
-from scripts import restore as restore_script
-from scripts import restore_test as restore_test_script
 from tests.backup.conftest import Site
 from tests.backup.helpers import state
 

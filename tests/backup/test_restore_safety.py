@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from caresync_dr.commands import restore_testing as restore_test_script
+from caresync_dr.commands import rollback as restore_script
 from caresync_dr.pg.cluster import PostgresCluster
-from scripts import restore as restore_script
-from scripts import restore_test as restore_test_script
 from tests.backup.helpers import backup, state
 
 pytestmark = pytest.mark.postgres
