@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from caresync_dr.drill.emulator import ACCOUNT_ID, Emulator
+from caresync_dr.emulation.server import ACCOUNT_ID, Emulator
 from caresync_dr.settings import settings_from_stack_file
 
 log = logging.getLogger(__name__)

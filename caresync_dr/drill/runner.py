@@ -31,13 +31,15 @@ from typing import Any
 import boto3
 
 from caresync_dr.drill.databases import kill_hard
-from caresync_dr.drill.emulator import GLOBAL_CONTROL_PLANES, Emulator, reset_backends
 from caresync_dr.drill.load import WriteLoad
 from caresync_dr.drill.report import crash_report
 from caresync_dr.drill.scenarios import Scenario
 from caresync_dr.drill.timeline import Timeline
 from caresync_dr.drill.verify import measure_and_verify
 from caresync_dr.drill.world import World, build_world
+from caresync_dr.emulation import cloudwatch
+from caresync_dr.emulation.network import GLOBAL_CONTROL_PLANES
+from caresync_dr.emulation.server import Emulator, reset_backends
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -102,12 +104,9 @@ def publish_replica_lag(world: World, timeline: Timeline) -> None:
     targets = [(inv.standby.region, inv.standby.database.identifier)]
     targets += [(inv.primary.region, r) for r in inv.primary.database.replica_identifiers]
     for region, identifier in targets:
-        boto3.session.Session().client(
+        cloudwatch.publish_replica_lag(boto3.session.Session().client(
             "cloudwatch", region_name=region, endpoint_url=world.emulator.endpoint,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        ).put_metric_data(Namespace="AWS/RDS", MetricData=[{
-            "MetricName": "ReplicaLag", "Value": lag, "Unit": "Seconds",
-            "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": identifier}]}])
+            aws_access_key_id="testing", aws_secret_access_key="testing"), identifier, lag)
     timeline.event(f"RDS ReplicaLag published from the real standbys: {lag:.3f} s")
 
 

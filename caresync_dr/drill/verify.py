@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from moto.route53.models import route53_backends
 
-from caresync_dr.drill.emulator import ACCOUNT_ID
 from caresync_dr.drill.load import WriteLoad, data_loss
-from caresync_dr.drill.promotion import db_instance
 from caresync_dr.drill.scenarios import Scenario
 from caresync_dr.drill.timeline import Timeline
+from caresync_dr.emulation import rds as emulated_rds
+from caresync_dr.emulation.server import ACCOUNT_ID
 from caresync_dr.pg.cluster import PostgresCluster
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
         region, ident = ((inv.standby.region, inv.standby.database.identifier)
                          if scenario.promotes == "standby"
                          else (inv.primary.region, inv.primary.database.replica_identifiers[0]))
-        emulated = db_instance(region, ident)
+        emulated = emulated_rds.db_instance(ACCOUNT_ID, region, ident)
         check("emulated replica detached",
               emulated.source_db_instance_identifier is None and emulated.status == "available",
               f"{ident}: status {emulated.status}, source "
@@ -188,7 +188,8 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
     else:
         survivor, survivor_label = dbs.primary, "primary"
         check("nothing was promoted", _in_recovery(dbs.standby) and
-              db_instance(inv.standby.region, inv.standby.database.identifier)
+              emulated_rds.db_instance(ACCOUNT_ID, inv.standby.region,
+                                       inv.standby.database.identifier)
               .source_db_instance_identifier is not None,
               "standby PostgreSQL still in recovery, emulated replica still attached")
     # 4. Fencing: the old primary acknowledged nothing after it was cut off.

@@ -35,12 +35,11 @@ from moto.ssm.models import ssm_backends
 from caresync_dr.drill.app import SiteApp
 from caresync_dr.drill.databases import Databases, start_databases
 from caresync_dr.drill.deploy import Deployment, deploy_stacks
-from caresync_dr.drill.emulator import ACCOUNT_ID, Emulator
 from caresync_dr.drill.front import PublicFront
-from caresync_dr.drill.promotion import ReplicaPromotions
-from caresync_dr.drill.refresh import InstanceRefreshes
-from caresync_dr.drill.resolver import DnsResolver
-from caresync_dr.drill.scaling import TargetWarmup
+from caresync_dr.emulation.autoscaling import InstanceRefreshes, TargetWarmup
+from caresync_dr.emulation.rds import ReplicaPromotions, ReplicationStatus
+from caresync_dr.emulation.route53 import DnsResolver
+from caresync_dr.emulation.server import ACCOUNT_ID, Emulator
 from caresync_dr.inventory import Inventory, parse_inventory
 from caresync_dr.pg.cluster import PostgresCluster
 from caresync_dr.settings import Settings, settings_from_stack_file
@@ -73,6 +72,9 @@ class World:
     apps: dict[str, SiteApp]
     resolver: DnsResolver
     front: PublicFront
+    # moto's gaps closed for this drill (caresync_dr.emulation), disarmed by stop().
+    shims: list[ReplicaPromotions | ReplicationStatus | InstanceRefreshes | TargetWarmup] = \
+        field(default_factory=list)
     clusters_by_address: dict[str, tuple[str, PostgresCluster]] = field(default_factory=dict)
     # What each site's instances read from the endpoint parameter when they booted.
     endpoint_at_boot: dict[str, str | None] = field(default_factory=dict)
@@ -114,7 +116,7 @@ class World:
     def stop(self, keep: bool) -> None:
         for stopper in (self.front.stop, self.resolver.stop,
                         *(app.kill for app in self.apps.values()),
-                        self.warmup.disarm):
+                        *(shim.disarm for shim in self.shims)):
             with contextlib.suppress(Exception):
                 stopper()
         self.databases.stop(keep=keep)
@@ -167,9 +169,15 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
         by_address[db_address(inventory.primary.region, replica_id)] = (
             "local_replica", dbs.local_replica)
         promotions.bind(inventory.primary.region, replica_id, dbs.local_replica.promote)
-    emulator.hooks.append(promotions)
     warmup = TargetWarmup(delay_seconds=scale_seconds)
-    warmup.arm()
+    shims: list[ReplicaPromotions | ReplicationStatus | InstanceRefreshes | TargetWarmup] = [
+        promotions.arm(), ReplicationStatus().arm(), warmup.arm()]
+
+    def disarm(_keep: bool) -> None:
+        for shim in shims:
+            shim.disarm()
+
+    on_cleanup(disarm)
 
     world_ref: list[World] = []
 
@@ -190,10 +198,11 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
     front = PublicFront(resolver)
     world = World(emulator=emulator, settings=settings, deployment=deployment,
                   inventory=inventory, databases=dbs, promotions=promotions, warmup=warmup,
-                  apps=apps, resolver=resolver, front=front, clusters_by_address=by_address)
+                  apps=apps, resolver=resolver, front=front, shims=shims,
+                  clusters_by_address=by_address)
     world_ref.append(world)
-    refreshes = InstanceRefreshes(delay_seconds=scale_seconds, on_complete=world.refreshed)
-    emulator.responders.append(refreshes)
+    shims.append(InstanceRefreshes(delay_seconds=scale_seconds,
+                                   on_complete=world.refreshed).arm())
     for site, app in apps.items():
         world.boot(site)
         app.start()

@@ -1,0 +1,3 @@
+from tests.emulation.fixtures import aws, emulator
+
+__all__ = ["aws", "emulator"]
