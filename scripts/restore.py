@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from caresync_dr.aws import AwsClients
 from caresync_dr.backup.errors import (
     BackupError,
     BackupNotFoundError,
@@ -24,6 +23,7 @@ from caresync_dr.backup.errors import (
     KeyUnavailableError,
     VerificationError,
 )
+from caresync_dr.backup.key_wraps import regional_kms
 from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
 from caresync_dr.backup.rollback import rollback
 from caresync_dr.cli import ExitCode, finish_report, setup_logging
@@ -34,8 +34,9 @@ EPILOG = f"""\
 BACKUP is backup_YYYYMMDD_HHMMSS.dump.enc (its .manifest.json beside it), the manifest, a backup
 directory (its newest complete backup), or a plain .sql.gz as in the seed. No prompt: nothing is
 destroyed (the live database is kept as <db>_old_<ts> until you drop it), so runbooks can call
-`./scripts/rollback.sh FILE`. Keys: a KMS-encrypted backup needs AWS credentials; a key-file
-backup needs --key-file or ${KEY_FILE_ENV}.
+`./scripts/rollback.sh FILE`. Keys: a KMS-encrypted backup needs AWS credentials; its data key is
+wrapped under both sites' keys, so KMS in either region can unwrap it (--region's first); a
+key-file backup needs --key-file or ${KEY_FILE_ENV}.
 
 exit codes:
   0  restored, verified and swapped in (or, with --dry-run, the backup is intact and decrypts)
@@ -54,6 +55,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="the live database (default: $DATABASE_URL)")
     parser.add_argument("--key-file", type=Path, default=None,
                         help=f"key file for key-file backups (default: ${KEY_FILE_ENV})")
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION"),
+                        help="this host's AWS region: a KMS-encrypted backup's data key is "
+                             "unwrapped there first, then in any other region holding a wrap "
+                             "(default: $AWS_REGION)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel restore jobs (default 2)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where the decrypted archive is staged (default: $TMPDIR)")
@@ -77,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.database_url:
             raise KeyUnavailableError("no database: set DATABASE_URL or pass --database-url")
         result = rollback(args.backup, args.database_url,
-                          resolver(args.key_file, lambda region: AwsClients(region).kms()),
+                          resolver(args.key_file, regional_kms(args.region), args.region),
                           jobs=args.jobs, dry_run=args.dry_run, swap_in=not args.no_swap,
                           work_dir=args.work_dir)
         log.info("%s", result.summary())

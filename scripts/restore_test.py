@@ -28,6 +28,7 @@ import psycopg
 
 from caresync_dr.aws import AwsClients
 from caresync_dr.backup.errors import BackupError, BackupNotFoundError
+from caresync_dr.backup.key_wraps import regional_kms
 from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
 from caresync_dr.backup.rds_restore_test import Expectations, Placement, run_rds_restore_test
 from caresync_dr.backup.restore_test import find_latest, run_local_restore_test, scratch_dir
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                                  args.prefix, downloads)
             local = run_local_restore_test(
                 latest, args.target_url,
-                resolver(args.key_file, lambda region: AwsClients(region).kms()),
+                resolver(args.key_file, regional_kms(args.region), args.region),
                 max_age=timedelta(hours=args.max_age_hours), now=now)
             report["local"] = local.to_dict()
             if not local.passed:

@@ -79,6 +79,16 @@ class Header:
     def digest(self) -> bytes:
         return hashlib.sha256(self.raw).digest()
 
+    @property
+    def key_label(self) -> str:
+        """The key's name for messages: a key file's id, or the KMS key ARNs of the wraps."""
+        if "key_id" in self.key:
+            return str(self.key["key_id"])
+        wraps = self.key.get("wraps")
+        if isinstance(wraps, list):
+            return " or ".join(str(w.get("key_arn", "?")) for w in wraps if isinstance(w, dict))
+        return "?"
+
 
 class EncryptingWriter:
     """A file-like sink: ``write`` plaintext, ``close`` to seal the final chunk."""
@@ -169,7 +179,7 @@ def decrypt_stream(inp: BinaryIO,
     key = _chunk_key(master_key_for(header), header.salt)
     if not hmac.compare_digest(_key_check(key), header.key_check):
         raise IntegrityError(
-            f"wrong key: this backup was encrypted with {header.key.get('key_id', '?')} "
+            f"wrong key: this backup was encrypted with {header.key_label} "
             f"({header.key.get('source', '?')}) and the key given does not match it")
     aead = AESGCM(key)
     limit = header.chunk_size + TAG_SIZE

@@ -1,26 +1,25 @@
 """Where the AES-256 key comes from: a fresh KMS data key per backup, or a local key file.
 
-With KMS only the *encrypted* data key is stored (in the file header and the manifest); restoring
-asks KMS to decrypt it, so access to backups is governed by the KMS key policy and audited in
-CloudTrail. A key file is for local use and tests: 32 raw bytes or 64 hex characters.
+With KMS only the *encrypted* data key is stored (in the file header and the manifest), wrapped
+under both sites' keys (``key_wraps``); restoring asks KMS to decrypt it, so access to backups is
+governed by the KMS key policies and audited in CloudTrail. A key file is for local use and
+tests: 32 raw bytes or 64 hex characters.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import os
 import stat
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from caresync_dr.backup.crypto import KEY_SIZE, Header
 from caresync_dr.backup.errors import IntegrityError, KeyUnavailableError
+from caresync_dr.backup.key_wraps import SiteKey, new_data_key, unwrap
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -31,10 +30,13 @@ KEY_FILE_ENV = "CARESYNC_BACKUP_KEY_FILE"
 
 @dataclass(frozen=True)
 class DataKey:
-    """A plaintext key for this process only, and what is recorded about it (never the key)."""
+    """A plaintext key for this process only, and what is recorded about it (never the key).
+
+    ``missing`` names the KMS keys that should have wrapped it and did not (region down)."""
 
     plaintext: bytes
     info: dict[str, Any]
+    missing: tuple[str, ...] = field(default=())
 
 
 def read_key_file(path: Path) -> bytes:
@@ -76,15 +78,11 @@ def generate_key_file(path: Path) -> None:
         out.write(os.urandom(KEY_SIZE).hex() + "\n")
 
 
-def key_from_kms(kms: KMSClient, key_id: str, region: str) -> DataKey:
-    try:
-        answer = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
-    except (ClientError, BotoCoreError) as exc:
-        raise KeyUnavailableError(f"KMS GenerateDataKey with {key_id} failed: {exc}") from exc
-    return DataKey(plaintext=answer["Plaintext"], info={
-        "source": "kms", "key_id": answer["KeyId"], "region": region,
-        "encrypted_data_key": base64.b64encode(answer["CiphertextBlob"]).decode(),
-    })
+def key_from_kms(keys: Sequence[SiteKey],
+                 kms_for_region: Callable[[str], KMSClient]) -> DataKey:
+    """A fresh data key from the first of ``keys`` that answers, wrapped under all of them."""
+    wrapped = new_data_key(keys, kms_for_region)
+    return DataKey(plaintext=wrapped.plaintext, info=wrapped.info, missing=wrapped.missing)
 
 
 def no_kms(region: str) -> KMSClient:
@@ -93,9 +91,10 @@ def no_kms(region: str) -> KMSClient:
                               "run with AWS credentials for that region")
 
 
-def resolver(key_file: Path | None,
-             kms_for_region: Callable[[str], KMSClient]) -> Callable[[Header], bytes]:
-    """The master key for a backup header: the key file, or KMS decrypting the stored data key."""
+def resolver(key_file: Path | None, kms_for_region: Callable[[str], KMSClient],
+             home_region: str | None = None) -> Callable[[Header], bytes]:
+    """The master key for a backup header: the key file, or KMS decrypting a stored wrap of the
+    data key (``home_region``'s first, then any other region that answers)."""
     def master_key_for(header: Header) -> bytes:
         source = header.key.get("source")
         if source == "file":
@@ -112,15 +111,6 @@ def resolver(key_file: Path | None,
                     f"{header.key.get('key_id')}")
             return key
         if source == "kms":
-            blob = base64.b64decode(str(header.key.get("encrypted_data_key", "")))
-            region = str(header.key.get("region", ""))
-            try:
-                answer = kms_for_region(region).decrypt(
-                    CiphertextBlob=blob, KeyId=str(header.key.get("key_id")))
-            except (ClientError, BotoCoreError) as exc:
-                raise KeyUnavailableError(
-                    f"KMS could not decrypt the backup's data key ({header.key.get('key_id')} in "
-                    f"{region}): {exc}") from exc
-            return answer["Plaintext"]
+            return unwrap(header.key, kms_for_region, home_region)
         raise KeyUnavailableError(f"backup header names an unknown key source {source!r}")
     return master_key_for

@@ -17,7 +17,9 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from caresync_dr.aws import AwsClients
+from caresync_dr.backup import key_wraps
 from caresync_dr.backup.create import BackupOptions, take_backup
+from caresync_dr.backup.key_wraps import SiteKey
 from caresync_dr.backup.keys import key_from_kms
 from caresync_dr.backup.rds_restore_test import (
     Expectations,
@@ -50,20 +52,25 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
 def test_kms_backup_to_bucket_then_restore_test_from_bucket(
         aws: AwsClients, pg_server: PostgresCluster, live_db: str, tmp_path: Path) -> None:
     kms_key = aws.kms().create_key(Description="backups")["KeyMetadata"]["KeyId"]
+    other_site_key = AwsClients("us-east-1").kms().create_key()["KeyMetadata"]["Arn"]
     s3 = aws.s3()
     s3.create_bucket(Bucket="caresync-backups-dr",
                      CreateBucketConfiguration={"LocationConstraint": REGION})  # type: ignore[typeddict-item]
 
     code = backup_script.main([
         "--database-url", live_db, "--local-dir", str(tmp_path / "b"), "--kms-key-id", kms_key,
-        "--region", REGION, "--bucket", "caresync-backups-dr", "--bucket-kms-key-id", kms_key,
+        "--region", REGION, "--wrap-key", f"us-east-1={other_site_key}",
+        "--bucket", "caresync-backups-dr", "--bucket-kms-key-id", kms_key,
         "--report", str(tmp_path / "backup.json")])
 
     assert code == 0
     report = json.loads((tmp_path / "backup.json").read_text())
     name = report["backup"]
     manifest = json.loads((tmp_path / "b" / f"{name}.manifest.json").read_text())
-    assert manifest["key"]["source"] == "kms" and manifest["key"]["encrypted_data_key"]
+    assert manifest["key"]["source"] == "kms"
+    assert [(w["region"], w["key_arn"]) for w in manifest["key"]["wraps"]] == [
+        (REGION, f"arn:aws:kms:{REGION}:123456789012:key/{kms_key}"),
+        ("us-east-1", other_site_key)]
     assert "Plaintext" not in json.dumps(manifest)
     for suffix in (".dump.enc", ".manifest.json"):
         head = s3.head_object(Bucket="caresync-backups-dr", Key=f"backups/{name}{suffix}")
@@ -88,7 +95,8 @@ def test_kms_refusing_the_data_key_fails_the_restore_test(
         monkeypatch: pytest.MonkeyPatch) -> None:
     kms = aws.kms()
     kms_key = kms.create_key(Description="backups")["KeyMetadata"]["KeyId"]
-    take_backup(BackupOptions(live_db, tmp_path, key_from_kms(kms, kms_key, REGION)))
+    take_backup(BackupOptions(live_db, tmp_path,
+                              key_from_kms([SiteKey(REGION, kms_key)], lambda _: kms)))
     kms.disable_key(KeyId=kms_key)  # e.g. the key was disabled or access revoked
 
     # moto 5.2 gap: its Decrypt ignores the key state. Real KMS answers DisabledException,
@@ -103,13 +111,13 @@ def test_kms_refusing_the_data_key_fails_the_restore_test(
             stub.activate()
             return client
 
-    monkeypatch.setattr(restore_test_script, "AwsClients", KmsRefuses)
+    monkeypatch.setattr(key_wraps, "AwsClients", KmsRefuses)
     code = restore_test_script.main(["--local-dir", str(tmp_path), "--target-url", live_db,
                                      "--report", str(tmp_path / "rt.json")])
 
     rt = json.loads((tmp_path / "rt.json").read_text())
     assert code == 1 and rt["result"] == "failed"
-    assert "KMS could not decrypt" in rt["local"]["problems"][0]
+    assert "KMS could not decrypt the backup's data key" in rt["local"]["problems"][0]
     assert "DisabledException" in rt["local"]["problems"][0]
 
 

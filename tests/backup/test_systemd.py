@@ -90,6 +90,12 @@ def test_services_run_the_scripts_with_flags_they_accept(name: str, script: obje
     argv = [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], w) for w in words[2:]]
     args = script.parse_arguments(argv)  # type: ignore[attr-defined]
     assert args.bucket == env["BACKUP_BUCKET"] and args.region == env["AWS_REGION"]
+    if script is backup_script:  # issue 9 fault 9: both sites' keys wrap every data key
+        settings = load_settings(args.stack, *read_stack_file(args.stack, ROOT))
+        keys = backup_script._wrap_keys(args, settings)
+        assert [(k.region, k.key_id) for k in keys] == [
+            (settings.primary_region, "alias/caresync-primary"),
+            (settings.standby_region, "alias/caresync-standby")]
 
 
 def test_systemd_accepts_the_units(tmp_path: Path) -> None:
