@@ -5,7 +5,10 @@
 - ``local_replica``  optional in-region read replica (emulated: the prod stack's replica),
                      only started for the database-failure scenario, which promotes it
 
-All are throwaway clusters in temp dirs (``caresync_dr.pg.cluster``), fsync off.
+The drill's schema lives in the app database (the stack's ``dbName``). Like RDS, the servers
+ask the app's login role for its password (SCRAM over TCP); the superuser stands in for the
+RDS master user. All are throwaway clusters in temp dirs (``caresync_dr.pg.cluster``), fsync
+off.
 """
 
 from __future__ import annotations
@@ -36,11 +39,16 @@ insert into heartbeat values (1, 0, clock_timestamp());
 class Databases:
     primary: PostgresCluster
     standby: PostgresCluster
+    app_database: str
     local_replica: PostgresCluster | None = None
     dirs: list[Path] = field(default_factory=list)
 
     def all(self) -> list[PostgresCluster]:
         return [c for c in (self.primary, self.standby, self.local_replica) if c is not None]
+
+    def dsn(self, cluster: PostgresCluster) -> str:
+        """The superuser's DSN of the app database on ``cluster``."""
+        return cluster.dsn(self.app_database)
 
     def stop(self, keep: bool = False) -> None:
         """Stop every server and delete the data; ``keep`` leaves both for inspection."""
@@ -66,17 +74,21 @@ def _standby_of(primary: PostgresCluster, prefix: str) -> tuple[PostgresCluster,
     return standby, base
 
 
-def start_databases(with_local_replica: bool) -> Databases:
-    """Primary with the drill's schema, plus its streaming standby (and in-region replica)."""
+def start_databases(with_local_replica: bool, *, app_database: str,
+                    password_roles: tuple[str, ...] = ()) -> Databases:
+    """Primary with the drill's schema in ``app_database``, plus its streaming standby (and
+    in-region replica); ``password_roles`` log in with SCRAM."""
     primary = temp_cluster(prefix="caresync-drill-primary-")
     dirs = [primary.data_dir.parent]
     dbs: Databases | None = None
     try:
+        primary.require_password(password_roles)  # before the standbys copy pg_hba.conf
         primary.start()
-        primary.psql(SCHEMA)
+        primary.psql(f'create database "{app_database}"')
+        primary.psql(SCHEMA, dbname=app_database)
         standby, base = _standby_of(primary, "caresync-drill-standby-")
         dirs.append(base)
-        dbs = Databases(primary=primary, standby=standby, dirs=dirs)
+        dbs = Databases(primary=primary, standby=standby, app_database=app_database, dirs=dirs)
         if with_local_replica:
             dbs.local_replica, base = _standby_of(primary, "caresync-drill-replica-")
             dirs.append(base)

@@ -325,6 +325,79 @@ def _topic(h: EmulatorHandler, name: str, inputs: dict[str, Any], region: str) -
     return {"id": arn, "arn": arn}
 
 
+def _kms_key(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+             region: str) -> dict[str, Any]:
+    key = h.client("kms", region).create_key(
+        Description=inputs.get("description") or name,
+        MultiRegion=bool(inputs.get("multiRegion")))["KeyMetadata"]
+    return {"id": key["KeyId"], "keyId": key["KeyId"], "arn": key["Arn"]}
+
+
+def _kms_alias(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+               region: str) -> dict[str, Any]:
+    alias = inputs.get("name") or f"alias/{name}"
+    h.client("kms", region).create_alias(AliasName=alias, TargetKeyId=inputs["targetKeyId"])
+    return {"id": alias, "name": alias,
+            "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:{alias}"}
+
+
+def _replication_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    destination = _first(rule.get("destination")) or {}
+    target: dict[str, Any] = {"Bucket": destination["bucket"]}
+    if destination.get("storageClass"):
+        target["StorageClass"] = destination["storageClass"]
+    encryption = _first(destination.get("encryptionConfiguration")) or {}
+    if encryption.get("replicaKmsKeyId"):
+        target["EncryptionConfiguration"] = {"ReplicaKmsKeyID": encryption["replicaKmsKeyId"]}
+    converted: dict[str, Any] = {"ID": rule.get("id") or "rule", "Status": rule["status"],
+                                 "Priority": int(rule.get("priority") or 0),
+                                 "Destination": target}
+    selector = _first(rule.get("filter"))
+    if selector is not None:
+        converted["Filter"] = {"Prefix": selector.get("prefix") or ""}
+    markers = _first(rule.get("deleteMarkerReplication")) or {}
+    if markers.get("status"):
+        converted["DeleteMarkerReplication"] = {"Status": markers["status"]}
+    criteria = _first(rule.get("sourceSelectionCriteria")) or {}
+    kms_objects = _first(criteria.get("sseKmsEncryptedObjects")) or {}
+    if kms_objects.get("status"):
+        converted["SourceSelectionCriteria"] = {
+            "SseKmsEncryptedObjects": {"Status": kms_objects["status"]}}
+    return converted
+
+
+def _bucket_replication(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                        region: str) -> dict[str, Any]:
+    """Stored as S3 stores it; moto never acts on it (``caresync_dr.emulation.s3`` does)."""
+    h.client("s3", region).put_bucket_replication(
+        Bucket=inputs["bucket"], ReplicationConfiguration={
+            "Role": inputs["role"],
+            "Rules": [_replication_rule(r) for r in inputs.get("rules") or []]})
+    return {"id": inputs["bucket"]}
+
+
+def _secret(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+            region: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"Name": inputs.get("name") or name}
+    if inputs.get("kmsKeyId"):
+        kwargs["KmsKeyId"] = inputs["kmsKeyId"]
+    replicas = [{"Region": r["region"], **({"KmsKeyId": r["kmsKeyId"]} if r.get("kmsKeyId")
+                                            else {})}
+                for r in inputs.get("replicas") or []]
+    if replicas:
+        kwargs["AddReplicaRegions"] = replicas
+    arn = h.client("secretsmanager", region).create_secret(**kwargs)["ARN"]
+    return {"id": arn, "arn": arn}
+
+
+def _secret_version(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                    region: str) -> dict[str, Any]:
+    answer = h.client("secretsmanager", region).put_secret_value(
+        SecretId=inputs["secretId"], SecretString=inputs["secretString"])
+    return {"id": f"{answer['ARN']}|{answer['VersionId']}", "arn": answer["ARN"],
+            "versionId": answer["VersionId"]}
+
+
 CREATORS: dict[str, Creator] = {
     "aws:ec2/vpc:Vpc": _vpc,
     "aws:ec2/subnet:Subnet": _subnet,
@@ -341,6 +414,11 @@ CREATORS: dict[str, Creator] = {
     "aws:s3/bucketObjectv2:BucketObjectv2": _bucket_object,
     "aws:ssm/parameter:Parameter": _ssm_parameter,
     "aws:sns/topic:Topic": _topic,
+    "aws:kms/key:Key": _kms_key,
+    "aws:kms/alias:Alias": _kms_alias,
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig": _bucket_replication,
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,
 }
 # Re-applied when a later bootstrap run declares them again (their inputs may have changed).
 UPDATABLE = frozenset({"aws:ssm/parameter:Parameter", "aws:route53/record:Record"})

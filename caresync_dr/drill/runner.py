@@ -30,6 +30,12 @@ from typing import Any
 
 import boto3
 
+from caresync_dr.drill.backups import (
+    CommandRun,
+    StandbyRestoreTest,
+    replicate_backups,
+    take_backup,
+)
 from caresync_dr.drill.databases import kill_hard
 from caresync_dr.drill.load import WriteLoad
 from caresync_dr.drill.report import crash_report
@@ -167,6 +173,66 @@ def run_failover(world: World, options: DrillOptions, work: Path,
     return code, data, seconds
 
 
+@dataclass
+class BackupBeforeOutage:
+    """``backup.py`` in a thread while the steady load runs, then S3 replication's copy."""
+
+    world: World
+    options: DrillOptions
+    work: Path
+    run: CommandRun | None = None
+    _thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._take, daemon=True, name="backup")
+        self._thread.start()
+
+    def _take(self) -> None:
+        inv, dbs = self.world.inventory, self.world.databases
+        self.run = take_backup(self.world.emulator, self.options.project_dir, self.work,
+                               database_url=dbs.dsn(dbs.primary), region=inv.primary.region,
+                               bucket=self.world.deployment.outputs["prod"]["backupBucketName"])
+
+    def finish(self, timeline: Timeline) -> None:
+        """Wait for the backup, then replicate it to the standby bucket."""
+        assert self._thread is not None
+        self._thread.join(300)
+        run = self.run
+        if run is None or run.started_at is None:
+            timeline.event("backup.py did not finish")
+            return
+        timeline.event(f"backup.py (primary site, both regions up) started: "
+                       f"{run.report.get('backup') or 'no backup'}", at=run.started_at)
+        wraps = sorted(w.get("region", "?") for w in run.report.get("key_wraps") or [])
+        timeline.event(f"backup.py exited {run.exit_code} after {run.seconds:.3f} s; data key "
+                       f"wrapped in {', '.join(wraps) or 'no region'}", at=run.ended_at)
+        copied = replicate_backups(self.world.deployment.outputs["prod"]["backupBucketName"])
+        run.report["replicated"] = [f"s3://{c.destination_bucket}/{c.key}" for c in copied]
+        timeline.event(f"S3 replication (emulated): {len(copied)} object(s) copied to the "
+                       "standby bucket")
+
+
+def start_restore_test(world: World, options: DrillOptions, work: Path, timeline: Timeline,
+                       served: Callable[[], bool]) -> StandbyRestoreTest:
+    """restore_test.py on the standby bucket, in the standby region, primary region down.
+
+    Its target is the promoted standby's server, as the ops host's ``DATABASE_URL`` names the
+    live writer (the scratch database goes next to the live one). It starts once the standby
+    site serves (the RTO is failover.py's, not shared with a restore), or after the serve
+    timeout."""
+    dbs, inv = world.databases, world.inventory
+    restore = StandbyRestoreTest(
+        emulator=world.emulator, project_dir=options.project_dir, work=work,
+        region=inv.standby.region,
+        bucket=world.deployment.outputs["dr"]["backupBucketName"],
+        target_url=dbs.dsn(dbs.standby))
+    restore.start(when=served, wait_at_most=options.serve_timeout,
+                  on_start=lambda: timeline.event(
+                      f"running: restore_test.py --bucket {restore.bucket} --region "
+                      f"{restore.region} ({inv.primary.region} unreachable)"))
+    return restore
+
+
 def wanted_answer(world: World, scenario: Scenario) -> Callable[[dict[str, Any]], bool]:
     site = scenario.serving_site
     region = (world.inventory.primary.region if site == "primary"
@@ -216,13 +282,20 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
                                    "not the primary")
             load = WriteLoad(target=world.write_target, interval=options.load_interval)
             load.start()
+            backup = BackupBeforeOutage(world, options, work) if scenario.restores_backup \
+                else None
             time.sleep(options.steady_seconds)
+            if backup is not None:
+                backup.finish(timeline)
             publish_replica_lag(world, timeline)
             step.detail = f"{len(load.acks)} writes acknowledged by the primary"
         probe = Probe(world.front.health_url, wanted_answer(world, scenario))
         outage_at = inject(world, scenario, timeline)
         probe_thread = threading.Thread(target=probe.run, daemon=True, name="rto-probe")
         probe_thread.start()
+        restore = (start_restore_test(world, options, work, timeline,
+                                      served=lambda: probe.served_at is not None)
+                   if backup is not None else None)
         with timeline.step("failover.py") as step:
             code, failover_report, failover_seconds = run_failover(world, options, work,
                                                                    timeline)
@@ -240,11 +313,19 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
                                "site", at=probe.served_at)
         time.sleep(0.3)  # a few writes on the new writer prove the write path end to end
         load.stop()
+        if restore is not None:
+            with timeline.step("restore test in the standby region") as step:
+                step.ok = restore.join(max(60.0, options.serve_timeout -
+                                           (time.monotonic() - outage_at)))
+                step.detail = (f"exit {restore.run.exit_code}" if step.ok
+                               else "still running: gave up waiting")
         with timeline.step("verify and measure"):
             report = measure_and_verify(
                 world, scenario, options, timeline=timeline, load=load,
                 served_at=probe.served_at, failover_code=code,
-                failover_report=failover_report, failover_seconds=failover_seconds)
+                failover_report=failover_report, failover_seconds=failover_seconds,
+                backup=backup.run if backup is not None else None,
+                restore=restore.run if restore is not None else None)
         return report
     except (Exception, KeyboardInterrupt) as exc:
         error = ("interrupted" if isinstance(exc, KeyboardInterrupt)

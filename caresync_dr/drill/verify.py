@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from moto.route53.models import route53_backends
 
+from caresync_dr.drill.backups import CommandRun
 from caresync_dr.drill.load import WriteLoad, data_loss
 from caresync_dr.drill.scenarios import Scenario
+from caresync_dr.drill.standby_only import backup_checks, backup_figures
 from caresync_dr.drill.timeline import Timeline
 from caresync_dr.emulation import rds as emulated_rds
 from caresync_dr.emulation.server import ACCOUNT_ID
@@ -41,9 +43,9 @@ def _in_recovery(cluster: PostgresCluster) -> bool:
     return cluster.psql("select pg_is_in_recovery()") == "t"
 
 
-def _accepts_writes(cluster: PostgresCluster) -> tuple[bool, str]:
+def _accepts_writes(cluster: PostgresCluster, dbname: str) -> tuple[bool, str]:
     try:
-        with psycopg.connect(cluster.dsn(), connect_timeout=2, autocommit=True) as conn:
+        with psycopg.connect(cluster.dsn(dbname), connect_timeout=2, autocommit=True) as conn:
             conn.execute("insert into patients (seq, name) values (-1, 'drill verification') "
                          "on conflict (seq) do update set name = excluded.name")
         return True, "a test write committed"
@@ -61,8 +63,8 @@ def _get(url: str) -> tuple[int, dict[str, Any]]:
         return 0, {"error": str(exc)}
 
 
-def _present(cluster: PostgresCluster) -> set[int]:
-    out = cluster.psql("select seq from patients where seq > 0")
+def _present(cluster: PostgresCluster, dbname: str) -> set[int]:
+    out = cluster.psql("select seq from patients where seq > 0", dbname=dbname)
     return {int(x) for x in out.split()} if out else set()
 
 
@@ -130,7 +132,8 @@ def fence_instant(timeline: Timeline, report: dict[str, Any] | None) -> tuple[fl
 def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, *,
                        timeline: Timeline, load: WriteLoad, served_at: float | None,
                        failover_code: int | None, failover_report: dict[str, Any] | None,
-                       failover_seconds: float) -> dict[str, Any]:
+                       failover_seconds: float, backup: CommandRun | None = None,
+                       restore: CommandRun | None = None) -> dict[str, Any]:
     inv = world.inventory
     dbs = world.databases
     checks: list[Verification] = []
@@ -171,7 +174,7 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
         cluster = dbs.standby if scenario.promotes == "standby" else dbs.local_replica
         assert cluster is not None
         survivor, survivor_label = cluster, scenario.promotes
-        ok_writes, detail = _accepts_writes(cluster)
+        ok_writes, detail = _accepts_writes(cluster, dbs.app_database)
         check("promoted database accepts writes", not _in_recovery(cluster) and ok_writes,
               f"port {cluster.port}: {detail}")
         region, ident = ((inv.standby.region, inv.standby.database.identifier)
@@ -202,8 +205,14 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
         check("no write acknowledged by the old primary after fencing", False,
               f"no fence instant to check against: {fence_source}")
 
+    # 5. The standby region alone suffices: the backup restores there with the primary down.
+    for name, ok, detail in backup_checks(backup, restore, primary_region=inv.primary.region,
+                                          standby_region=inv.standby.region,
+                                          outage_at=outage_at):
+        check(name, ok, detail)
+
     # Measurements.
-    loss = data_loss(acks, "primary", _present(survivor))
+    loss = data_loss(acks, "primary", _present(survivor, dbs.app_database))
     rto = None if served_at is None else round(served_at - outage_at, 3)
     promoted = [r for r in world.promotions.records if r.completed_at is not None]
     real_promote = max((r.completed_at - r.requested_at - options.promote_seconds  # type: ignore[operator]
@@ -272,6 +281,7 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
                    "last_error": load.last_error},
         "failover": {"exit_code": failover_code, "seconds": failover_seconds,
                      "report": failover_report},
+        "standby_region": {"backup": backup_figures(backup, restore, outage_at)},
         "emulator": {"endpoint": world.emulator.endpoint,
                      "unreachable_regions": sorted(world.emulator.outage.regions),
                      "unreachable_services": sorted(world.emulator.outage.services),

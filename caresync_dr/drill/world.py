@@ -111,7 +111,7 @@ class World:
         """Where the app would write now: the answered site's database."""
         site = self.serving_site()
         found = self.locate(site) if site else None
-        return None if found is None else (found[0], found[1].dsn())
+        return None if found is None else (found[0], self.databases.dsn(found[1]))
 
     def stop(self, keep: bool) -> None:
         for stopper in (self.front.stop, self.resolver.stop,
@@ -127,11 +127,13 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
                 on_cleanup: Callable[[Callable[[bool], None]], None]) -> World:
     """Deploy, start the data path and the sites; ``on_cleanup`` receives undo actions early."""
     settings = settings_from_stack_file("dr", project_dir)
+    app_database = settings_from_stack_file("prod", project_dir).db_name  # the primary's dbName
     started: dict[str, Any] = {}
 
     def databases() -> None:
         try:
-            started["databases"] = start_databases(with_local_replica)
+            started["databases"] = start_databases(with_local_replica,
+                                                   app_database=app_database)
         except BaseException as exc:  # re-raised in the caller's thread
             started["error"] = exc
 
@@ -184,7 +186,7 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
     def locator(site: str) -> Callable[[], str | None]:
         def locate() -> str | None:
             found = world_ref[0].locate(site) if world_ref else None
-            return None if found is None else found[1].dsn()
+            return None if found is None else world_ref[0].databases.dsn(found[1])
         return locate
 
     apps = {"primary": SiteApp("primary", inventory.primary.region, locator("primary")),

@@ -56,3 +56,22 @@ def test_bootstrap_leaves_every_resource_the_inventory_names_in_the_emulator(
     assert switch == inv.traffic_switch.primary_value.encode()
     topics = boto3.client("sns", region_name="us-west-2").list_topics()["Topics"]
     assert inv.alert_topic_arn in {t["TopicArn"] for t in topics}
+
+
+def test_bootstrap_leaves_what_backups_need_in_both_regions(aws: Emulator) -> None:
+    """Each site's KMS key under the alias backup.py names (D2), and the primary backup
+    bucket's replication rule to the standby bucket, stored as S3 stores it."""
+    deployment = deploy_stacks(aws, REPO_ROOT)
+    for region, site in (("us-east-1", "primary"), ("us-west-2", "standby")):
+        key = boto3.client("kms", region_name=region).describe_key(
+            KeyId=f"alias/caresync-{site}")["KeyMetadata"]
+        assert key["Arn"].startswith(f"arn:aws:kms:{region}:")
+    primary_bucket = deployment.outputs["prod"]["backupBucketName"]
+    standby_bucket = deployment.outputs["dr"]["backupBucketName"]
+    config = boto3.client("s3", region_name="us-east-1").get_bucket_replication(
+        Bucket=primary_bucket)["ReplicationConfiguration"]
+    [rule] = config["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert rule["Destination"]["Bucket"] == f"arn:aws:s3:::{standby_bucket}"
+    assert rule["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"].startswith(
+        "arn:aws:kms:us-west-2:")
