@@ -23,6 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
 from caresync_dr.pg.cluster import PostgresCluster, free_port, temp_cluster
 
 log = logging.getLogger(__name__)
@@ -101,6 +104,27 @@ def start_databases(with_local_replica: bool, *, app_database: str,
             for directory in dirs:
                 shutil.rmtree(directory, ignore_errors=True)
         raise
+
+
+def install_app_role(primary: PostgresCluster, database: str, user: str,
+                     password: str) -> None:
+    """The app's login role with its secret's password, as the operator's role command does
+    as the RDS master user; the standbys get it through replication.
+
+    Interim minimal version (branch stack writes ``caresync_dr/db/roles.py``): the password
+    reaches the server only as a SCRAM verifier computed by libpq on this side."""
+    with psycopg.connect(primary.dsn(database), autocommit=True) as conn:
+        verifier = conn.pgconn.encrypt_password(password.encode(), user.encode(),
+                                                b"scram-sha-256").decode()
+        name = sql.Identifier(user)
+        conn.execute(sql.SQL("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles "
+                             "WHERE rolname = {}) THEN CREATE ROLE {}; END IF; END $$").format(
+                                 sql.Literal(user), name))
+        conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
+            name, sql.Literal(verifier)))
+        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+            sql.Identifier(database), name))
+    log.info("role %s created on the primary with its secret's password (SCRAM)", user)
 
 
 def _children(pid: int) -> list[int]:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr.drill.backups import (
     CommandRun,
@@ -36,10 +37,12 @@ from caresync_dr.drill.backups import (
     replicate_backups,
     take_backup,
 )
+from caresync_dr.drill.boot import APP_ROLE, APP_SECRET_NAME
 from caresync_dr.drill.databases import kill_hard
 from caresync_dr.drill.load import WriteLoad
 from caresync_dr.drill.report import crash_report
 from caresync_dr.drill.scenarios import Scenario
+from caresync_dr.drill.standby_only import AppEvidence, passwordless_login
 from caresync_dr.drill.timeline import Timeline
 from caresync_dr.drill.verify import measure_and_verify
 from caresync_dr.drill.world import World, build_world
@@ -233,6 +236,35 @@ def start_restore_test(world: World, options: DrillOptions, work: Path, timeline
     return restore
 
 
+def new_standby_instance(world: World, outage_at: float) -> AppEvidence:
+    """An instance launched after the failover boots (primary region still refused), and what
+    the drill then sees: its app's health, a login without the password, the secret's
+    replica."""
+    standby = world.inventory.standby
+    world.boot("standby", "new instance after the failover")
+    try:
+        with urllib.request.urlopen(world.apps["standby"].url + "/api/health",
+                                    timeout=2) as resp:
+            code, body = resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        code, body = exc.code, {}
+    except (OSError, ValueError) as exc:
+        code, body = 0, {"error": str(exc)}
+    found, config = world.locate("standby"), world.config_at_boot.get("standby")
+    refusal = (passwordless_login(found[1], APP_ROLE, config.dbname)
+               if found is not None and config is not None else "no database located")
+    try:
+        replica = dict(boto3.session.Session().client(
+            "secretsmanager", region_name=standby.region, endpoint_url=world.emulator.endpoint,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        ).describe_secret(SecretId=APP_SECRET_NAME))
+    except (ClientError, BotoCoreError) as exc:
+        replica = {"error": str(exc)}
+    boots = [b for b in world.boots if b.site == "standby" and b.started_at >= outage_at]
+    return AppEvidence(boots=boots, health_code=code, health=body,
+                       passwordless_login=refusal, secret_replica=replica)
+
+
 def wanted_answer(world: World, scenario: Scenario) -> Callable[[dict[str, Any]], bool]:
     site = scenario.serving_site
     region = (world.inventory.primary.region if site == "primary"
@@ -282,7 +314,7 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
                                    "not the primary")
             load = WriteLoad(target=world.write_target, interval=options.load_interval)
             load.start()
-            backup = BackupBeforeOutage(world, options, work) if scenario.restores_backup \
+            backup = BackupBeforeOutage(world, options, work) if scenario.standby_alone \
                 else None
             time.sleep(options.steady_seconds)
             if backup is not None:
@@ -311,6 +343,14 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
             if probe.served_at is not None:
                 timeline.event(f"public health URL served by the {scenario.serving_site} "
                                "site", at=probe.served_at)
+        evidence: AppEvidence | None = None
+        if scenario.standby_alone:
+            with timeline.step(f"a new standby instance boots, "
+                               f"{world.inventory.primary.region} down") as step:
+                evidence = new_standby_instance(world, outage_at)
+                step.ok = bool(evidence.boots) and evidence.boots[-1].ok
+                step.detail = (f"HTTP {evidence.health_code}, user "
+                               f"{(evidence.health.get('database') or {}).get('user')}")
         time.sleep(0.3)  # a few writes on the new writer prove the write path end to end
         load.stop()
         if restore is not None:
@@ -325,7 +365,7 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
                 served_at=probe.served_at, failover_code=code,
                 failover_report=failover_report, failover_seconds=failover_seconds,
                 backup=backup.run if backup is not None else None,
-                restore=restore.run if restore is not None else None)
+                restore=restore.run if restore is not None else None, app=evidence)
         return report
     except (Exception, KeyboardInterrupt) as exc:
         error = ("interrupted" if isinstance(exc, KeyboardInterrupt)

@@ -1,16 +1,23 @@
 """The proof that the standby region alone suffices (issue 9): checks and figures.
 
 Everything the standby site needs after a regional outage must come from the standby region:
-the latest logical backup must restore from the standby bucket with keys the standby region's
-KMS can use, and nothing may call the primary region to get there. Each check re-reads what the
-commands reported and what the emulator's call log saw of them.
+its app must boot and log in to the promoted database with credentials read there (the
+endpoint parameter, the replicated app secret), and the latest logical backup must restore
+from the standby bucket with keys the standby region's KMS can use -- none of it calling the
+primary region. Each check re-reads what the commands reported, what the emulator's call log
+saw of them and what the database answers.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
 from caresync_dr.drill.backups import CommandRun
+from caresync_dr.drill.boot import Boot
+from caresync_dr.pg.cluster import PostgresCluster
 
 Check = tuple[str, bool, str]  # (name, passed, evidence)
 
@@ -73,3 +80,73 @@ def backup_figures(backup: CommandRun | None, restore: CommandRun | None,
             "restore_seconds": local.get("seconds"),
             "endpoints": restore.endpoints()},
     }
+
+
+@dataclass(frozen=True)
+class AppEvidence:
+    """What the drill saw of the standby app after the outage."""
+
+    boots: list[Boot]  # every standby boot since the outage, the post-failover one last
+    health_code: int
+    health: dict[str, Any]
+    passwordless_login: str  # the server's answer to a login without the password
+    secret_replica: dict[str, Any]  # DescribeSecret of the app secret in the standby region
+
+
+def passwordless_login(cluster: PostgresCluster, user: str, dbname: str) -> str:
+    """Try to log in as ``user`` without a password: the server's refusal (or "accepted")."""
+    try:
+        with psycopg.connect(host="127.0.0.1", port=cluster.port, user=user, dbname=dbname,
+                             connect_timeout=2):
+            return "accepted"
+    except psycopg.OperationalError as exc:
+        return str(exc).strip().splitlines()[-1][:160]
+
+
+def app_checks(evidence: AppEvidence | None, *, role: str, standby_region: str) -> list[Check]:
+    """The standby app boots and logs in with standby-region services alone."""
+    if evidence is None:
+        return []
+    boots = evidence.boots
+    calls = sorted({c for b in boots for c in b.calls()})
+    stray = [r for b in boots for r in b.requests
+             if r.region != standby_region or r.refused]
+    operations = {(r.service, r.operation) for b in boots for r in b.requests}
+    needed = {("ssm", "GetParameter"), ("secretsmanager", "GetSecretValue")}
+    checks: list[Check] = [(
+        f"standby app boots with {standby_region} services only",
+        bool(boots) and all(b.ok for b in boots) and not stray and needed <= operations,
+        f"{len(boots)} boot(s) since the outage ({'; '.join(b.reason for b in boots)}), "
+        f"{'all' if all(b.ok for b in boots) else 'NOT all'} ok: {', '.join(calls) or 'no calls'}"
+        + "".join(f"; {b.reason}: {b.error}" for b in boots if b.error))]
+    database = evidence.health.get("database") or {}
+    refused = evidence.passwordless_login != "accepted"
+    checks.append((
+        f"standby app logs in to the promoted database as {role} with its secret (SCRAM)",
+        evidence.health_code == 200 and database.get("user") == role
+        and database.get("writable") is True and refused,
+        f"after the last boot: HTTP {evidence.health_code}, user {database.get('user')}, "
+        f"writable {database.get('writable')}; {role} without the password: "
+        f"{evidence.passwordless_login}"))
+    replica = evidence.secret_replica
+    key = str(replica.get("KmsKeyId", ""))
+    checks.append((
+        f"app secret replicated to {standby_region} under a {standby_region} key",
+        key.startswith(f"arn:aws:kms:{standby_region}:") and
+        replica.get("PrimaryRegion") not in (None, standby_region),
+        f"{replica.get('ARN', replica.get('error', 'not found'))}: KMS key {key or '-'}, "
+        f"primary region {replica.get('PrimaryRegion')}"))
+    return checks
+
+
+def app_figures(evidence: AppEvidence | None, outage_at: float) -> dict[str, Any] | None:
+    """The report's ``standby_region.app`` section."""
+    if evidence is None:
+        return None
+    return {
+        "boots": [{"reason": b.reason, "at_seconds": round(b.started_at - outage_at, 3),
+                   "ok": b.ok, "calls": b.calls(), "error": b.error} for b in evidence.boots],
+        "health": evidence.health, "passwordless_login": evidence.passwordless_login,
+        "secret_replica": {k: evidence.secret_replica.get(k)
+                           for k in ("ARN", "KmsKeyId", "PrimaryRegion", "error")
+                           if k in evidence.secret_replica}}

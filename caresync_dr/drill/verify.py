@@ -15,9 +15,16 @@ import psycopg
 from moto.route53.models import route53_backends
 
 from caresync_dr.drill.backups import CommandRun
+from caresync_dr.drill.boot import APP_ROLE
 from caresync_dr.drill.load import WriteLoad, data_loss
 from caresync_dr.drill.scenarios import Scenario
-from caresync_dr.drill.standby_only import backup_checks, backup_figures
+from caresync_dr.drill.standby_only import (
+    AppEvidence,
+    app_checks,
+    app_figures,
+    backup_checks,
+    backup_figures,
+)
 from caresync_dr.drill.timeline import Timeline
 from caresync_dr.emulation import rds as emulated_rds
 from caresync_dr.emulation.server import ACCOUNT_ID
@@ -133,7 +140,8 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
                        timeline: Timeline, load: WriteLoad, served_at: float | None,
                        failover_code: int | None, failover_report: dict[str, Any] | None,
                        failover_seconds: float, backup: CommandRun | None = None,
-                       restore: CommandRun | None = None) -> dict[str, Any]:
+                       restore: CommandRun | None = None,
+                       app: AppEvidence | None = None) -> dict[str, Any]:
     inv = world.inventory
     dbs = world.databases
     checks: list[Verification] = []
@@ -158,8 +166,7 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
     code, body = _get(world.front.health_url)
     check("public health URL healthy", code == 200 and body.get("site") == scenario.serving_site,
           f"HTTP {code} {json.dumps(body)[:160]}")
-    app = world.apps[scenario.serving_site]
-    code, body = _get(app.url + "/api/health")
+    code, body = _get(world.apps[scenario.serving_site].url + "/api/health")
     database = body.get("database") or {}
     want_writable = scenario.promotes is not None
     check(f"{scenario.serving_site} app healthy",
@@ -205,7 +212,10 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
         check("no write acknowledged by the old primary after fencing", False,
               f"no fence instant to check against: {fence_source}")
 
-    # 5. The standby region alone suffices: the backup restores there with the primary down.
+    # 5. The standby region alone suffices: a new standby instance boots and logs in, and the
+    # backup restores there, with the primary region down.
+    for name, ok, detail in app_checks(app, role=APP_ROLE, standby_region=inv.standby.region):
+        check(name, ok, detail)
     for name, ok, detail in backup_checks(backup, restore, primary_region=inv.primary.region,
                                           standby_region=inv.standby.region,
                                           outage_at=outage_at):
@@ -281,7 +291,8 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
                    "last_error": load.last_error},
         "failover": {"exit_code": failover_code, "seconds": failover_seconds,
                      "report": failover_report},
-        "standby_region": {"backup": backup_figures(backup, restore, outage_at)},
+        "standby_region": {"app": app_figures(app, outage_at),
+                           "backup": backup_figures(backup, restore, outage_at)},
         "emulator": {"endpoint": world.emulator.endpoint,
                      "unreachable_regions": sorted(world.emulator.outage.regions),
                      "unreachable_services": sorted(world.emulator.outage.services),

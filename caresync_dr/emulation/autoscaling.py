@@ -135,9 +135,13 @@ class InstanceRefreshes:
 
 @dataclass
 class TargetWarmup:
-    """New targets pass target health only ``delay_seconds`` after registration (see above)."""
+    """New targets pass target health only ``delay_seconds`` after registration (see above).
+
+    ``on_registered(target_group_arn, target_ids)`` runs for each registration of new targets
+    (instances that just launched and boot now), inside moto's request: keep it short."""
 
     delay_seconds: float
+    on_registered: Callable[[str, list[str]], None] = lambda group, targets: None
     registered_at: dict[tuple[str, str], float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _patches: ClassPatches = field(default_factory=ClassPatches)
@@ -151,12 +155,16 @@ class TargetWarmup:
 
         def register(group: FakeTargetGroup, targets: list[dict[str, Any]]) -> None:
             now = time.monotonic()
+            new: list[str] = []
             with warmup.lock:
                 for target in targets:
                     key = (group.arn, target["Id"])
                     if key not in warmup.registered_at and target["Id"] not in group.targets:
                         warmup.registered_at[key] = now
+                        new.append(target["Id"])
             original_register(group, targets)
+            if new:
+                warmup.on_registered(group.arn, new)
 
         def health_for(group: FakeTargetGroup, target: dict[str, Any],
                        ec2_backend: Any) -> FakeHealthStatus:

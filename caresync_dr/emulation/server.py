@@ -5,9 +5,10 @@ when the :class:`~caresync_dr.emulation.network.Outage` refuses that region or s
 the TCP connection (``SO_LINGER`` 0) without writing a byte, so botocore in any process raises
 a connection error and runs its own retry logic.
 
-The gate also keeps a :class:`CallLog` of the requests made by watched clients (botocore's
-``user_agent_appid``), refused ones included: what the network saw of them, e.g. that the
-standby site's app read its credentials in the standby region only.
+The gate also keeps a :class:`CallLog` of the requests made by watched clients, refused ones
+included: what the network saw of them, e.g. that the standby site's app read its credentials
+in the standby region only. A client is named by the ``app/<id>`` token of its user agent
+(``AWS_SDK_UA_APP_ID=<id>`` for a subprocess, ``Config(user_agent_extra="app/<id>")``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class AwsRequest:
     """One request a watched client sent: where it went, what it asked, whether it got through."""
 
     at: float  # time.monotonic()
-    app: str  # the client's user_agent_appid
+    app: str  # the client's app id (user agent ``app/<id>``)
     region: str | None
     service: str | None
     operation: str
@@ -62,7 +63,7 @@ class AwsRequest:
 
 @dataclass
 class CallLog:
-    """Requests of the watched apps (``Config(user_agent_appid=...)``), in arrival order."""
+    """Requests of the watched apps (user agent ``app/<id>``), in arrival order."""
 
     watched: set[str] = field(default_factory=set)
     requests: list[AwsRequest] = field(default_factory=list)
