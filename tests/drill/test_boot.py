@@ -66,6 +66,7 @@ def test_the_app_role_needs_its_password_on_the_standby_too() -> None:
     except PostgresNotFoundError:
         pytest.skip(f"no PostgreSQL server: {HOW_TO_GET_POSTGRES}")
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
     dbs = start_databases(False, app_database="caresync", password_roles=("caresync_app",))
     try:
@@ -75,12 +76,14 @@ def test_the_app_role_needs_its_password_on_the_standby_too() -> None:
                                 "'caresync_app'") == "1":
                 break
             time.sleep(0.05)
-        login = {"host": "127.0.0.1", "port": dbs.standby.port, "user": "caresync_app",
-                 "dbname": "caresync", "connect_timeout": 2}
-        with psycopg.connect(**login, password=SECRET["password"]) as conn:
+        def login(**password: str) -> str:
+            return make_conninfo(host="127.0.0.1", port=dbs.standby.port, user="caresync_app",
+                                 dbname="caresync", connect_timeout=2, **password)
+
+        with psycopg.connect(login(password=SECRET["password"])) as conn:
             assert conn.execute("select current_user").fetchone() == ("caresync_app",)
-        for wrong in ({}, {"password": "not-it"}):
+        for wrong in (login(), login(password="not-it")):
             with pytest.raises(psycopg.OperationalError):
-                psycopg.connect(**login, **wrong)
+                psycopg.connect(wrong)
     finally:
         dbs.stop()

@@ -21,14 +21,15 @@ def _buckets(rule: dict[str, Any]) -> tuple[Any, Any]:
     for client, bucket in ((east, "primary-backups"), (west, "standby-backups")):
         client.put_bucket_versioning(Bucket=bucket,
                                      VersioningConfiguration={"Status": "Enabled"})
-    east.put_bucket_replication(Bucket="primary-backups", ReplicationConfiguration={
+    config: Any = {
         "Role": "arn:aws:iam::111122223333:role/replication", "Rules": [{
             "ID": "to-standby", "Status": "Enabled", "Priority": 1,
             "DeleteMarkerReplication": {"Status": "Disabled"},
             "Destination": {"Bucket": "arn:aws:s3:::standby-backups",
                             "StorageClass": "STANDARD_IA",
                             "EncryptionConfiguration": {"ReplicaKmsKeyID": REPLICA_KEY}},
-            **rule}]})
+            **rule}]}
+    east.put_bucket_replication(Bucket="primary-backups", ReplicationConfiguration=config)
     return east, west
 
 
@@ -50,7 +51,7 @@ def test_new_objects_are_copied_under_the_replica_key(aws: Emulator) -> None:
 
 
 def test_sse_kms_objects_need_the_rule_to_opt_in(aws: Emulator) -> None:
-    east, west = _buckets({"Filter": {"Prefix": ""}})
+    east, _ = _buckets({"Filter": {"Prefix": ""}})
     east.put_object(Bucket="primary-backups", Key="backups/b1.dump.enc", Body=b"data",
                     ServerSideEncryption="aws:kms")
     east.put_object(Bucket="primary-backups", Key="plain.txt", Body=b"plain")
