@@ -1,10 +1,11 @@
 """Deploy both stacks into the emulator: the real program under Pulumi's mock runtime.
 
 :class:`EmulatorHandler` is the resource hook of ``caresync_dr.offline.runtime.run_program``.
-For each resource type that ``scripts/failover.py`` reads or changes it creates the resource in
-the emulator (through the emulator's API, like the AWS provider would) and returns the real
-ids, ARNs and DNS names on top of the offline fake's state; every other resource keeps the
-default fake. There is no second definition of the infrastructure: what exists in the emulator
+For each resource type that ``scripts/failover.py``, the backup commands or the apps' boot read
+or change it creates the resource in the emulator (through the emulator's API, like the AWS
+provider would) and returns the real ids, ARNs and DNS names on top of the offline fake's
+state; every other resource keeps the default fake. Passwords (``random.RandomPassword``) are
+drawn fresh for each deploy, as the random provider does. There is no second definition of the infrastructure: what exists in the emulator
 is exactly what ``__main__.py`` declared.
 
 Things that exist before ``pulumi up`` in a real account are seeded, as an operator would have
@@ -13,12 +14,15 @@ templates (moto only knows its own sample images).
 
 Bootstrap order (see README, "Bootstrap order"): prod, then dr with prod's outputs, then prod
 again with dr's outputs. A resource seen again in a later run is updated in place (parameters,
-records, objects) or left as created; nothing is created twice.
+records; a secret's new replica regions, as the provider's ReplicateSecretToRegions) or left as
+created; nothing is created twice.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import string
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +78,10 @@ class EmulatorHandler:
         key = (args.typ, args.name, region)
         fake_id, state = fake_state(args.typ, args.name, inputs, region, ACCOUNT_ID)
         if key in self.created and args.typ not in UPDATABLE:
+            updater = UPDATERS.get(args.typ)
+            if updater is not None:
+                ident, previous = self.created[key]
+                previous.update(updater(self, ident, inputs, region, previous))
             return self.created[key]
         real = creator(self, args.name, inputs, region)
         state.update(real)
@@ -381,13 +389,47 @@ def _secret(h: EmulatorHandler, name: str, inputs: dict[str, Any],
     kwargs: dict[str, Any] = {"Name": inputs.get("name") or name}
     if inputs.get("kmsKeyId"):
         kwargs["KmsKeyId"] = inputs["kmsKeyId"]
-    replicas = [{"Region": r["region"], **({"KmsKeyId": r["kmsKeyId"]} if r.get("kmsKeyId")
-                                            else {})}
-                for r in inputs.get("replicas") or []]
+    replicas = _secret_replicas(inputs)
     if replicas:
         kwargs["AddReplicaRegions"] = replicas
     arn = h.client("secretsmanager", region).create_secret(**kwargs)["ARN"]
-    return {"id": arn, "arn": arn}
+    return {"id": arn, "arn": arn, "replicas": list(inputs.get("replicas") or [])}
+
+
+def _random_password(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                     region: str) -> dict[str, Any]:
+    """A fresh password per deploy, drawn as the random provider does (CSPRNG, the inputs'
+    length, alphabet and minimum counts), so nothing in the drill knows it in advance."""
+    specials = str(inputs.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?")
+    classes = {"minLower": string.ascii_lowercase, "minUpper": string.ascii_uppercase,
+               "minNumeric": string.digits, "minSpecial": specials}
+    enabled = {"minLower": inputs.get("lower", True), "minUpper": inputs.get("upper", True),
+               "minNumeric": inputs.get("numeric", True),
+               "minSpecial": inputs.get("special", True)}
+    alphabet = "".join(chars for key, chars in classes.items() if enabled[key])
+    length = int(inputs.get("length", 16))
+    chosen = [secrets.choice(classes[key]) for key in classes if enabled[key]
+              for _ in range(int(inputs.get(key) or 0))]
+    chosen += [secrets.choice(alphabet) for _ in range(length - len(chosen))]
+    secrets.SystemRandom().shuffle(chosen)
+    return {"id": "none", "result": "".join(chosen)}
+
+
+def _secret_replicas(inputs: Mapping[str, Any]) -> list[dict[str, str]]:
+    return [{"Region": r["region"], **({"KmsKeyId": r["kmsKeyId"]} if r.get("kmsKeyId") else {})}
+            for r in inputs.get("replicas") or []]
+
+
+def _secret_update(h: EmulatorHandler, ident: str, inputs: dict[str, Any], region: str,
+                   previous: dict[str, Any]) -> dict[str, Any]:
+    """Replica regions added by a later run (bootstrap step 3): ReplicateSecretToRegions, the
+    in-place update the provider makes."""
+    known = {r["region"] for r in previous.get("replicas") or []}
+    added = [r for r in _secret_replicas(inputs) if r["Region"] not in known]
+    if added:
+        h.client("secretsmanager", region).replicate_secret_to_regions(
+            SecretId=ident, AddReplicaRegions=added)
+    return {"replicas": list(inputs.get("replicas") or [])}
 
 
 def _secret_version(h: EmulatorHandler, name: str, inputs: dict[str, Any],
@@ -419,9 +461,14 @@ CREATORS: dict[str, Creator] = {
     "aws:s3/bucketReplicationConfig:BucketReplicationConfig": _bucket_replication,
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,
+    "random:index/randomPassword:RandomPassword": _random_password,
 }
 # Re-applied when a later bootstrap run declares them again (their inputs may have changed).
 UPDATABLE = frozenset({"aws:ssm/parameter:Parameter", "aws:route53/record:Record"})
+# Updated in place when a later run declares them with new inputs: (handler, id, inputs,
+# region, previous state) -> state changes.
+Updater = Callable[["EmulatorHandler", str, dict[str, Any], str, dict[str, Any]], dict[str, Any]]
+UPDATERS: dict[str, Updater] = {"aws:secretsmanager/secret:Secret": _secret_update}
 
 
 @dataclass(frozen=True)
