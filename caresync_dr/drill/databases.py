@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,17 @@ def install_app_role(primary: PostgresCluster, database: str, user: str,
         conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
             sql.Identifier(database), name))
     log.info("role %s created on the primary with its secret's password (SCRAM)", user)
+
+
+def wait_for_role(cluster: PostgresCluster, role: str, timeout: float = 10) -> None:
+    """Until a standby has replayed the role (streaming replication is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    query = f"select count(*) from pg_roles where rolname = '{role}'"
+    while cluster.psql(query) != "1":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the standby on port {cluster.port} has not replayed role "
+                               f"{role} after {timeout:g} s")
+        time.sleep(0.02)
 
 
 def _children(pid: int) -> list[int]:

@@ -5,8 +5,8 @@ For each resource type that ``scripts/failover.py``, the backup commands or the 
 or change it creates the resource in the emulator (through the emulator's API, like the AWS
 provider would) and returns the real ids, ARNs and DNS names on top of the offline fake's
 state; every other resource keeps the default fake. Passwords (``random.RandomPassword``) are
-drawn fresh for each deploy, as the random provider does. There is no second definition of the infrastructure: what exists in the emulator
-is exactly what ``__main__.py`` declared.
+drawn fresh for each deploy, as the random provider does. There is no second definition of
+the infrastructure: what exists in the emulator is exactly what ``__main__.py`` declared.
 
 Things that exist before ``pulumi up`` in a real account are seeded, as an operator would have
 them: the hosted zone (``hostedZoneId`` is an input of the stack) and the AMI of the launch

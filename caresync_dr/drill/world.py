@@ -44,7 +44,12 @@ from caresync_dr.drill.boot import (
     Booter,
     read_secret,
 )
-from caresync_dr.drill.databases import Databases, install_app_role, start_databases
+from caresync_dr.drill.databases import (
+    Databases,
+    install_app_role,
+    start_databases,
+    wait_for_role,
+)
 from caresync_dr.drill.deploy import Deployment, deploy_stacks
 from caresync_dr.drill.front import PublicFront
 from caresync_dr.emulation.autoscaling import InstanceRefreshes, TargetWarmup
@@ -201,6 +206,8 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
                            f"{secret.get('dbname')}; the drill's servers expect {APP_ROLE} in "
                            f"{dbs.app_database}")
     install_app_role(dbs.primary, dbs.app_database, secret["username"], secret["password"])
+    for replica in dbs.all()[1:]:
+        wait_for_role(replica, APP_ROLE)
 
     primary_db = inventory.primary.database
     standby_db = inventory.standby.database
