@@ -64,7 +64,10 @@ class CommandRun:
 def _run(emulator: Emulator, project_dir: Path, script: str, args: list[str], *,
          run: CommandRun, report_path: Path) -> CommandRun:
     emulator.calls.watch(run.app)
-    env = {**os.environ, **emulator.env(), "AWS_SDK_UA_APP_ID": run.app}
+    # Its own temp dir: the drill removes it, and no other process's clean-up can reach it.
+    tmp = report_path.parent / f"tmp-{run.app}"
+    tmp.mkdir(mode=0o700, exist_ok=True)
+    env = {**os.environ, **emulator.env(), "AWS_SDK_UA_APP_ID": run.app, "TMPDIR": str(tmp)}
     run.started_at = time.monotonic()
     done = subprocess.run([sys.executable, str(project_dir / "scripts" / script), *args,
                            "--report", str(report_path)], cwd=project_dir, env=env,
