@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from typing import Any
 
 import boto3
 import pytest
@@ -17,25 +19,36 @@ GROUP = "caresync-primary-app"
 
 def test_refresh_is_in_progress_then_successful_and_reboots_the_site(aws: Emulator) -> None:
     booted: list[tuple[str, str]] = []
+    release = threading.Event()
+
+    def reboot(region: str, group: str) -> None:  # the site's instances boot; held for a look
+        booted.append((region, group))
+        release.wait(10)
+
     autoscaling = boto3.client("autoscaling", region_name="us-east-1")
-    with InstanceRefreshes(delay_seconds=0.4,
-                           on_complete=lambda region, group: booted.append((region, group))):
-        assert autoscaling.describe_instance_refreshes(
-            AutoScalingGroupName=GROUP)["InstanceRefreshes"] == []
+
+    def refreshes() -> list[Any]:
+        return list(autoscaling.describe_instance_refreshes(
+            AutoScalingGroupName=GROUP)["InstanceRefreshes"])
+
+    with InstanceRefreshes(delay_seconds=0.2, on_complete=reboot):
+        assert refreshes() == []
+        started = time.monotonic()
         refresh_id = autoscaling.start_instance_refresh(
             AutoScalingGroupName=GROUP)["InstanceRefreshId"]
-        during = autoscaling.describe_instance_refreshes(
-            AutoScalingGroupName=GROUP)["InstanceRefreshes"]
-        assert [(r["InstanceRefreshId"], r["Status"]) for r in during] == [
+        assert [(r["InstanceRefreshId"], r["Status"]) for r in refreshes()] == [
             (refresh_id, "InProgress")]
         with pytest.raises(ClientError) as refused:  # one active refresh per group
             autoscaling.start_instance_refresh(AutoScalingGroupName=GROUP)
         assert refused.value.response["Error"]["Code"] == "InstanceRefreshInProgress"
-        assert booted == []
-
-        time.sleep(0.6)
-        after = autoscaling.describe_instance_refreshes(
-            AutoScalingGroupName=GROUP)["InstanceRefreshes"][0]
+        while not booted:
+            time.sleep(0.01)
+        assert time.monotonic() - started >= 0.2
+        assert refreshes()[0]["Status"] == "InProgress"  # until the instances are in service
+        release.set()
+        while refreshes()[0]["Status"] == "InProgress" and time.monotonic() - started < 10:
+            time.sleep(0.01)
+        after = refreshes()[0]
         assert after["Status"] == "Successful" and after["EndTime"] >= after["StartTime"]
         assert booted == [("us-east-1", GROUP)]
         # Another group, another region: nothing to see.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -43,24 +44,33 @@ def in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_promotion_takes_its_time_runs_the_real_action_and_detaches(aws: Emulator) -> None:
     _source_arn, replica = _replica_pair()
     promoted: list[float] = []
-    with ReplicaPromotions(delay_seconds=0.6) as promotions:
-        promotions.bind("us-west-2", replica, lambda: promoted.append(time.monotonic()))
+    release = threading.Event()
+
+    def real_promotion() -> None:  # e.g. pg_ctl promote; held until the test has looked
+        promoted.append(time.monotonic())
+        release.wait(10)
+
+    with ReplicaPromotions(delay_seconds=0.3) as promotions:
+        promotions.bind("us-west-2", replica, real_promotion)
         west = boto3.client("rds", region_name="us-west-2")
 
         asked = time.monotonic()
-        west.promote_read_replica(DBInstanceIdentifier=replica)
-        during = _west()
-        assert during["DBInstanceStatus"] == "modifying"
-        assert during.get("ReadReplicaSourceDBInstanceIdentifier")  # still replicating
-        assert not promoted
+        answer = west.promote_read_replica(DBInstanceIdentifier=replica)["DBInstance"]
+        assert answer["DBInstanceStatus"] == "modifying"
+        assert answer.get("ReadReplicaSourceDBInstanceIdentifier")  # still replicating
         west.promote_read_replica(DBInstanceIdentifier=replica)  # a repeat changes nothing
         assert len(promotions.records) == 1
-
+        while not promoted:
+            time.sleep(0.01)
+        during = _west()  # the real promotion runs; RDS has not detached the replica yet
+        assert during["DBInstanceStatus"] == "modifying"
+        assert during.get("ReadReplicaSourceDBInstanceIdentifier")
+        release.set()
         promotions.join()
     after = _west()
     assert after["DBInstanceStatus"] == "available"
     assert "ReadReplicaSourceDBInstanceIdentifier" not in after
-    assert promoted and promoted[0] - asked >= 0.6
+    assert promoted[0] - asked >= 0.3
     source = boto3.client("rds", region_name="us-east-1").describe_db_instances(
         DBInstanceIdentifier="db-east")["DBInstances"][0]
     assert source["ReadReplicaDBInstanceIdentifiers"] == []
