@@ -142,6 +142,7 @@ class TargetWarmup:
 
     delay_seconds: float
     on_registered: Callable[[str, list[str]], None] = lambda group, targets: None
+    clock: Callable[[], float] = time.monotonic
     registered_at: dict[tuple[str, str], float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _patches: ClassPatches = field(default_factory=ClassPatches)
@@ -154,7 +155,7 @@ class TargetWarmup:
         original_health_for = FakeTargetGroup.health_for
 
         def register(group: FakeTargetGroup, targets: list[dict[str, Any]]) -> None:
-            now = time.monotonic()
+            now = warmup.clock()
             new: list[str] = []
             with warmup.lock:
                 for target in targets:
@@ -172,7 +173,7 @@ class TargetWarmup:
             with warmup.lock:
                 since = warmup.registered_at.get((group.arn, target["Id"]))
             if status.status == "healthy" and since is not None \
-                    and time.monotonic() - since < warmup.delay_seconds:
+                    and warmup.clock() - since < warmup.delay_seconds:
                 return FakeHealthStatus(status.instance_id, status.port,
                                         status.health_check_port, "initial",
                                         "Elb.RegistrationInProgress",

@@ -68,7 +68,10 @@ def test_new_targets_pass_health_only_after_the_warmup(aws: Emulator) -> None:
     warm, new = (i["InstanceId"] for i in
                  ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2)["Instances"])
     elb.register_targets(TargetGroupArn=group, Targets=[{"Id": warm}])
-    with TargetWarmup(delay_seconds=0.5):
+    now = [1000.0]
+    launched: list[tuple[str, list[str]]] = []
+    with TargetWarmup(delay_seconds=5, clock=lambda: now[0],
+                      on_registered=lambda arn, ids: launched.append((arn, ids))):
         elb.register_targets(TargetGroupArn=group, Targets=[{"Id": new}])
 
         def states() -> dict[str, str]:
@@ -76,6 +79,9 @@ def test_new_targets_pass_health_only_after_the_warmup(aws: Emulator) -> None:
             return {h["Target"]["Id"]: h["TargetHealth"]["State"]
                     for h in health["TargetHealthDescriptions"]}
 
+        assert launched == [(group, [new])]  # the new instance boots now
         assert states() == {warm: "healthy", new: "initial"}
-        time.sleep(0.6)
+        now[0] += 4.9
+        assert states() == {warm: "healthy", new: "initial"}
+        now[0] += 0.1
         assert states() == {warm: "healthy", new: "healthy"}
