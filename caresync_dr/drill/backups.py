@@ -24,10 +24,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from caresync_dr.emulation.s3 import Replicated, replicate
 from caresync_dr.emulation.server import ACCOUNT_ID, AwsRequest, Emulator
+
+if TYPE_CHECKING:
+    from caresync_dr.drill.timeline import Timeline
+    from caresync_dr.drill.world import World
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +146,63 @@ class StandbyRestoreTest:
             return False
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+
+@dataclass
+class BackupBeforeOutage:
+    """``backup.py`` in a thread while the steady load runs, then S3 replication's copy."""
+
+    world: World
+    project_dir: Path
+    work: Path
+    run: CommandRun | None = None
+    _thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        self._thread = threading.Thread(target=self._take, daemon=True, name="backup")
+        self._thread.start()
+
+    def _take(self) -> None:
+        inv, dbs = self.world.inventory, self.world.databases
+        self.run = take_backup(self.world.emulator, self.project_dir, self.work,
+                               database_url=dbs.dsn(dbs.primary), region=inv.primary.region,
+                               bucket=self.world.deployment.outputs["prod"]["backupBucketName"])
+
+    def finish(self, timeline: Timeline) -> None:
+        """Wait for the backup, then replicate it to the standby bucket."""
+        assert self._thread is not None
+        self._thread.join(300)
+        run = self.run
+        if run is None or run.started_at is None:
+            timeline.event("backup.py did not finish")
+            return
+        timeline.event(f"backup.py (primary site, both regions up) started: "
+                       f"{run.report.get('backup') or 'no backup'}", at=run.started_at)
+        wraps = sorted(w.get("region", "?") for w in run.report.get("key_wraps") or [])
+        timeline.event(f"backup.py exited {run.exit_code} after {run.seconds:.3f} s; data key "
+                       f"wrapped in {', '.join(wraps) or 'no region'}", at=run.ended_at)
+        copied = replicate_backups(self.world.deployment.outputs["prod"]["backupBucketName"])
+        run.report["replicated"] = [f"s3://{c.destination_bucket}/{c.key}" for c in copied]
+        timeline.event(f"S3 replication (emulated): {len(copied)} object(s) copied to the "
+                       "standby bucket")
+
+
+def start_restore_test(world: World, project_dir: Path, work: Path, timeline: Timeline, *,
+                       served: Callable[[], bool], wait_at_most: float) -> StandbyRestoreTest:
+    """restore_test.py on the standby bucket, in the standby region, primary region down.
+
+    Its target is the promoted standby's server, as the ops host's ``DATABASE_URL`` names the
+    live writer (the scratch database goes next to the live one). It starts once the standby
+    site serves (the RTO is failover.py's, not shared with a restore), or after the serve
+    timeout."""
+    dbs, inv = world.databases, world.inventory
+    restore = StandbyRestoreTest(
+        emulator=world.emulator, project_dir=project_dir, work=work,
+        region=inv.standby.region,
+        bucket=world.deployment.outputs["dr"]["backupBucketName"],
+        target_url=dbs.dsn(dbs.standby))
+    restore.start(when=served, wait_at_most=wait_at_most,
+                  on_start=lambda: timeline.event(
+                      f"running: restore_test.py --bucket {restore.bucket} --region "
+                      f"{restore.region} ({inv.primary.region} unreachable)"))
+    return restore

@@ -29,20 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
 
-from caresync_dr.drill.backups import (
-    CommandRun,
-    StandbyRestoreTest,
-    replicate_backups,
-    take_backup,
-)
-from caresync_dr.drill.boot import APP_ROLE, APP_SECRET_NAME
+from caresync_dr.drill.backups import BackupBeforeOutage, start_restore_test
 from caresync_dr.drill.databases import kill_hard
 from caresync_dr.drill.load import WriteLoad
 from caresync_dr.drill.report import crash_report
 from caresync_dr.drill.scenarios import Scenario
-from caresync_dr.drill.standby_only import AppEvidence, passwordless_login
+from caresync_dr.drill.standby_only import AppEvidence, new_standby_instance
 from caresync_dr.drill.timeline import Timeline
 from caresync_dr.drill.verify import measure_and_verify
 from caresync_dr.drill.world import World, build_world
@@ -176,95 +169,6 @@ def run_failover(world: World, options: DrillOptions, work: Path,
     return code, data, seconds
 
 
-@dataclass
-class BackupBeforeOutage:
-    """``backup.py`` in a thread while the steady load runs, then S3 replication's copy."""
-
-    world: World
-    options: DrillOptions
-    work: Path
-    run: CommandRun | None = None
-    _thread: threading.Thread | None = None
-
-    def __post_init__(self) -> None:
-        self._thread = threading.Thread(target=self._take, daemon=True, name="backup")
-        self._thread.start()
-
-    def _take(self) -> None:
-        inv, dbs = self.world.inventory, self.world.databases
-        self.run = take_backup(self.world.emulator, self.options.project_dir, self.work,
-                               database_url=dbs.dsn(dbs.primary), region=inv.primary.region,
-                               bucket=self.world.deployment.outputs["prod"]["backupBucketName"])
-
-    def finish(self, timeline: Timeline) -> None:
-        """Wait for the backup, then replicate it to the standby bucket."""
-        assert self._thread is not None
-        self._thread.join(300)
-        run = self.run
-        if run is None or run.started_at is None:
-            timeline.event("backup.py did not finish")
-            return
-        timeline.event(f"backup.py (primary site, both regions up) started: "
-                       f"{run.report.get('backup') or 'no backup'}", at=run.started_at)
-        wraps = sorted(w.get("region", "?") for w in run.report.get("key_wraps") or [])
-        timeline.event(f"backup.py exited {run.exit_code} after {run.seconds:.3f} s; data key "
-                       f"wrapped in {', '.join(wraps) or 'no region'}", at=run.ended_at)
-        copied = replicate_backups(self.world.deployment.outputs["prod"]["backupBucketName"])
-        run.report["replicated"] = [f"s3://{c.destination_bucket}/{c.key}" for c in copied]
-        timeline.event(f"S3 replication (emulated): {len(copied)} object(s) copied to the "
-                       "standby bucket")
-
-
-def start_restore_test(world: World, options: DrillOptions, work: Path, timeline: Timeline,
-                       served: Callable[[], bool]) -> StandbyRestoreTest:
-    """restore_test.py on the standby bucket, in the standby region, primary region down.
-
-    Its target is the promoted standby's server, as the ops host's ``DATABASE_URL`` names the
-    live writer (the scratch database goes next to the live one). It starts once the standby
-    site serves (the RTO is failover.py's, not shared with a restore), or after the serve
-    timeout."""
-    dbs, inv = world.databases, world.inventory
-    restore = StandbyRestoreTest(
-        emulator=world.emulator, project_dir=options.project_dir, work=work,
-        region=inv.standby.region,
-        bucket=world.deployment.outputs["dr"]["backupBucketName"],
-        target_url=dbs.dsn(dbs.standby))
-    restore.start(when=served, wait_at_most=options.serve_timeout,
-                  on_start=lambda: timeline.event(
-                      f"running: restore_test.py --bucket {restore.bucket} --region "
-                      f"{restore.region} ({inv.primary.region} unreachable)"))
-    return restore
-
-
-def new_standby_instance(world: World, outage_at: float) -> AppEvidence:
-    """An instance launched after the failover boots (primary region still refused), and what
-    the drill then sees: its app's health, a login without the password, the secret's
-    replica."""
-    standby = world.inventory.standby
-    world.boot("standby", "new instance after the failover")
-    try:
-        with urllib.request.urlopen(world.apps["standby"].url + "/api/health",
-                                    timeout=2) as resp:
-            code, body = resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        code, body = exc.code, {}
-    except (OSError, ValueError) as exc:
-        code, body = 0, {"error": str(exc)}
-    found, config = world.locate("standby"), world.config_at_boot.get("standby")
-    refusal = (passwordless_login(found[1], APP_ROLE, config.dbname)
-               if found is not None and config is not None else "no database located")
-    try:
-        replica = dict(boto3.session.Session().client(
-            "secretsmanager", region_name=standby.region, endpoint_url=world.emulator.endpoint,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        ).describe_secret(SecretId=APP_SECRET_NAME))
-    except (ClientError, BotoCoreError) as exc:
-        replica = {"error": str(exc)}
-    boots = [b for b in world.boots if b.site == "standby" and b.started_at >= outage_at]
-    return AppEvidence(boots=boots, health_code=code, health=body,
-                       passwordless_login=refusal, secret_replica=replica)
-
-
 def wanted_answer(world: World, scenario: Scenario) -> Callable[[dict[str, Any]], bool]:
     site = scenario.serving_site
     region = (world.inventory.primary.region if site == "primary"
@@ -314,8 +218,8 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
                                    "not the primary")
             load = WriteLoad(target=world.write_target, interval=options.load_interval)
             load.start()
-            backup = BackupBeforeOutage(world, options, work) if scenario.standby_alone \
-                else None
+            backup = (BackupBeforeOutage(world, options.project_dir, work)
+                      if scenario.standby_alone else None)
             time.sleep(options.steady_seconds)
             if backup is not None:
                 backup.finish(timeline)
@@ -325,8 +229,9 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
         outage_at = inject(world, scenario, timeline)
         probe_thread = threading.Thread(target=probe.run, daemon=True, name="rto-probe")
         probe_thread.start()
-        restore = (start_restore_test(world, options, work, timeline,
-                                      served=lambda: probe.served_at is not None)
+        restore = (start_restore_test(world, options.project_dir, work, timeline,
+                                      served=lambda: probe.served_at is not None,
+                                      wait_at_most=options.serve_timeout)
                    if backup is not None else None)
         with timeline.step("failover.py") as step:
             code, failover_report, failover_seconds = run_failover(world, options, work,

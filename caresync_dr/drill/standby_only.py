@@ -10,14 +10,22 @@ saw of them and what the database answers.
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import boto3
 import psycopg
+from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr.drill.backups import CommandRun
-from caresync_dr.drill.boot import Boot
+from caresync_dr.drill.boot import APP_ROLE, APP_SECRET_NAME, Boot
 from caresync_dr.pg.cluster import PostgresCluster
+
+if TYPE_CHECKING:
+    from caresync_dr.drill.world import World
 
 Check = tuple[str, bool, str]  # (name, passed, evidence)
 
@@ -150,3 +158,32 @@ def app_figures(evidence: AppEvidence | None, outage_at: float) -> dict[str, Any
         "secret_replica": {k: evidence.secret_replica.get(k)
                            for k in ("ARN", "KmsKeyId", "PrimaryRegion", "error")
                            if k in evidence.secret_replica}}
+
+
+def new_standby_instance(world: World, outage_at: float) -> AppEvidence:
+    """An instance launched after the failover boots (primary region still refused), and what
+    the drill then sees: its app's health, a login without the password, the secret's
+    replica."""
+    standby = world.inventory.standby
+    world.boot("standby", "new instance after the failover")
+    try:
+        with urllib.request.urlopen(world.apps["standby"].url + "/api/health",
+                                    timeout=2) as resp:
+            code, body = resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        code, body = exc.code, {}
+    except (OSError, ValueError) as exc:
+        code, body = 0, {"error": str(exc)}
+    found, config = world.locate("standby"), world.config_at_boot.get("standby")
+    refusal = (passwordless_login(found[1], APP_ROLE, config.dbname)
+               if found is not None and config is not None else "no database located")
+    try:
+        replica = dict(boto3.session.Session().client(
+            "secretsmanager", region_name=standby.region, endpoint_url=world.emulator.endpoint,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        ).describe_secret(SecretId=APP_SECRET_NAME))
+    except (ClientError, BotoCoreError) as exc:
+        replica = {"error": str(exc)}
+    boots = [b for b in world.boots if b.site == "standby" and b.started_at >= outage_at]
+    return AppEvidence(boots=boots, health_code=code, health=body,
+                       passwordless_login=refusal, secret_replica=replica)
