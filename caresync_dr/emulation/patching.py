@@ -18,20 +18,23 @@ _ABSENT = object()
 class ClassPatches:
     """Attributes set on classes, with what was there before (an own attribute or nothing)."""
 
-    _saved: list[tuple[type, str, Any]] = field(default_factory=list)
+    _saved: list[tuple[type, str, Any, Any]] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
         return bool(self._saved)
 
     def set(self, cls: type, name: str, value: Any) -> None:
-        self._saved.append((cls, name, cls.__dict__.get(name, _ABSENT)))
+        self._saved.append((cls, name, cls.__dict__.get(name, _ABSENT), value))
         setattr(cls, name, value)
 
     def restore(self) -> None:
-        """Undo every patch, newest first; a second call does nothing."""
+        """Undo every patch, newest first; a second call does nothing. An attribute someone
+        else has replaced since is theirs now and is left alone."""
         while self._saved:
-            cls, name, original = self._saved.pop()
+            cls, name, original, ours = self._saved.pop()
+            if cls.__dict__.get(name, _ABSENT) is not ours:
+                continue
             if original is _ABSENT:
                 delattr(cls, name)
             else:

@@ -1,14 +1,18 @@
 """RDS as real RDS behaves where moto differs: promotion in time, replication status.
 
-- **Promotion.** moto's ``PromoteReadReplica`` is instant and leaves the link in place: the
-  promoted instance still reports ``ReadReplicaSourceDBInstanceIdentifier`` and its source
-  still lists it. Real RDS answers the call at once with status ``modifying``, keeps
+- **Promotion.** moto's ``PromoteReadReplica`` is instant, repeatable and leaves the link in
+  place: the promoted instance still reports ``ReadReplicaSourceDBInstanceIdentifier`` and its
+  source still lists it. Real RDS accepts a promotion only of a read replica that is
+  ``available`` -- any other request is refused with ``InvalidDBInstanceState`` (RDS API
+  Reference, PromoteReadReplica, Errors) -- answers at once with status ``modifying``, keeps
   replicating for minutes, then reboots the instance as a standalone primary (RDS User Guide,
   "Promoting a read replica to be a standalone DB instance"). While armed,
-  :class:`ReplicaPromotions` replaces moto's backend method with that behaviour: ``modifying``
-  and still a replica until the promotion finishes (after ``delay_seconds``, or when the test
-  says so), then the bound action (the drill's ``pg_ctl promote`` of the real standby), then
-  :func:`detach_replica` -- no source link, gone from the source's list, ``available``.
+  :class:`ReplicaPromotions` replaces moto's backend method with that behaviour: the refusals;
+  ``modifying`` and still a replica until the promotion finishes (after ``delay_seconds``, or
+  when the test says so), then the bound action (the drill's ``pg_ctl promote`` of the real
+  standby), then :func:`detach_replica` -- no source link, gone from the source's list,
+  ``available``. The change is made in moto's backend, so it happens whether or not the caller
+  ever sees the answer (a request applied whose answer was lost has still promoted).
 - **Replication status.** Real RDS reports ``StatusInfos`` (``StatusType`` "read
   replication", ``Status`` "replicating" / "error" / ..., ``Normal``) for every read replica
   (RDS API, ``DBInstanceStatusInfo``); moto omits it. While armed, :class:`ReplicationStatus`
@@ -27,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from moto.rds.exceptions import DBInstanceNotFoundError, InvalidDBInstanceStateFault
 from moto.rds.models import DBInstance, RDSBackend, rds_backends
 
 from caresync_dr.emulation.patching import ClassPatches
@@ -87,8 +92,8 @@ class ReplicaPromotions:
     """RDS's replica promotion in time, in place of moto's (see the module docstring).
 
     ``delay_seconds``: how long a promotion stays ``modifying``; None leaves each one in
-    flight until :meth:`finish` (tests that drive the clock themselves). A repeated call while
-    one is in flight changes nothing; a call for an instance that is no replica is moto's."""
+    flight until :meth:`finish` (tests that drive the clock themselves). A call for an instance
+    that is no replica, or not ``available`` (a promotion in flight), is refused as RDS does."""
 
     delay_seconds: float | None = None
     on_finished: Callable[[PromotionRecord], None] = lambda record: None
@@ -107,11 +112,19 @@ class ReplicaPromotions:
         promotions = self
 
         def promote_read_replica(backend: RDSBackend, db_kwargs: dict[str, Any]) -> DBInstance:
-            instance = backend.databases.get(db_kwargs.get("db_instance_identifier", ""))
-            was_replica = instance is not None and bool(instance.source_db_instance_identifier)
-            result = _MOTO_PROMOTE(backend, db_kwargs)  # moto's checks and the call's settings
-            if was_replica:
-                promotions._begin(backend.account_id, backend.region_name, result)
+            identifier = str(db_kwargs.get("db_instance_identifier", ""))
+            instance = backend.databases.get(identifier)
+            if instance is None:
+                raise DBInstanceNotFoundError(identifier)
+            if not instance.source_db_instance_identifier:
+                raise InvalidDBInstanceStateFault(
+                    f"DB Instance {identifier} is not a read replica.")
+            if instance.status != "available":
+                raise InvalidDBInstanceStateFault(
+                    f"DB Instance {identifier} is not in available state "
+                    f"(it is {instance.status}).")
+            result = _MOTO_PROMOTE(backend, db_kwargs)  # the call's settings (backup retention)
+            promotions._begin(backend.account_id, backend.region_name, result)
             return result
 
         return promote_read_replica

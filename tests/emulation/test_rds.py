@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.rds.models import RDSBackend
 
@@ -58,8 +59,6 @@ def test_promotion_takes_its_time_runs_the_real_action_and_detaches(aws: Emulato
         answer = west.promote_read_replica(DBInstanceIdentifier=replica)["DBInstance"]
         assert answer["DBInstanceStatus"] == "modifying"
         assert answer.get("ReadReplicaSourceDBInstanceIdentifier")  # still replicating
-        west.promote_read_replica(DBInstanceIdentifier=replica)  # a repeat changes nothing
-        assert len(promotions.records) == 1
         while not promoted:
             time.sleep(0.01)
         during = _west()  # the real promotion runs; RDS has not detached the replica yet
@@ -95,12 +94,24 @@ def test_without_a_delay_the_promotion_waits_for_the_test(in_process: None) -> N
     assert RDSBackend.promote_read_replica.__qualname__.startswith("RDSBackend.")
 
 
-def test_promoting_an_instance_that_is_no_replica_is_left_to_moto(aws: Emulator) -> None:
+def test_promoting_what_is_no_available_replica_is_refused_as_rds_does(aws: Emulator) -> None:
     _replica_pair()
-    with ReplicaPromotions(delay_seconds=5) as promotions:
-        boto3.client("rds", region_name="us-east-1").promote_read_replica(
-            DBInstanceIdentifier="db-east")
-    assert promotions.records == []
+    with ReplicaPromotions(delay_seconds=None) as promotions:
+        east = boto3.client("rds", region_name="us-east-1")
+        west = boto3.client("rds", region_name="us-west-2")
+        with pytest.raises(ClientError) as primary:
+            east.promote_read_replica(DBInstanceIdentifier="db-east")
+        west.promote_read_replica(DBInstanceIdentifier="db-west")
+        with pytest.raises(ClientError) as again:  # in flight: modifying, not available
+            west.promote_read_replica(DBInstanceIdentifier="db-west")
+        promotions.finish("db-west")
+        with pytest.raises(ClientError) as promoted:  # a standalone instance now
+            west.promote_read_replica(DBInstanceIdentifier="db-west")
+    for refused, why in ((primary, "is not a read replica"), (again, "not in available state"),
+                         (promoted, "is not a read replica")):
+        assert refused.value.response["Error"]["Code"] == "InvalidDBInstanceState"
+        assert why in refused.value.response["Error"]["Message"]
+    assert len(promotions.records) == 1
 
 
 def test_a_failed_real_promotion_leaves_the_replica_attached(aws: Emulator) -> None:
