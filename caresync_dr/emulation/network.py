@@ -110,7 +110,8 @@ THROTTLE_BODIES = {
 _PROTOCOLS = {"ssm": "json", "secrets-manager": "json", "s3": "rest-xml"}
 
 
-def _headers(content_type: str) -> HTTPHeaders:
+def response_headers(content_type: str) -> HTTPHeaders:
+    """Headers of a canned AWS answer (for before-send handlers that answer themselves)."""
     headers = HTTPHeaders()
     headers["Content-Type"] = content_type
     return headers
@@ -133,7 +134,8 @@ def throttle(session: boto3.Session, bursts: dict[str, int],
             return None
         served[key] += 1
         status, content_type, body = THROTTLE_BODIES[_PROTOCOLS.get(service, "query")]
-        return AWSResponse(request.url, status, _headers(content_type), MockRawResponse(body))
+        return AWSResponse(request.url, status, response_headers(content_type),
+                           MockRawResponse(body))
 
     session.events.register_first("before-send", cast(Callable[..., None], maybe))
     return served

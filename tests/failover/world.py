@@ -205,6 +205,8 @@ def take_down(session: boto3.Session, predicate: Callable[[str], bool]) -> list[
 
 
 throttle = network.throttle  # the first N requests of an operation get a throttling error
+THROTTLE_BODIES = network.THROTTLE_BODIES  # (status, content type, body) per protocol
+_headers = network.response_headers
 
 
 # --- a moto server for subprocess runs (the drill's way) ----------------------------------------
