@@ -41,6 +41,7 @@ from caresync_dr.drill.verify import measure_and_verify
 from caresync_dr.drill.world import World, build_world
 from caresync_dr.emulation import cloudwatch
 from caresync_dr.emulation.network import GLOBAL_CONTROL_PLANES
+from caresync_dr.emulation.patching import restore_all
 from caresync_dr.emulation.server import Emulator, reset_backends
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,7 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
     load: WriteLoad | None = None
     try:
         with timeline.step("start emulated AWS"):
+            restore_all()  # moto as moto, whatever ran in this process before
             reset_backends()
             emulator.start()
             cleanups.append(emulator.stop)

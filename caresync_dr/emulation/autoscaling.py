@@ -31,9 +31,11 @@ from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult
 from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
 
-from caresync_dr.emulation.patching import ClassPatches
+from caresync_dr.emulation.patching import ClassPatches, remember
 
 log = logging.getLogger(__name__)
+remember(AutoScalingResponse, "start_instance_refresh", "describe_instance_refreshes")
+remember(FakeTargetGroup, "register", "health_for")
 
 
 class InstanceRefreshInProgressError(AutoscalingClientError):

@@ -34,11 +34,13 @@ from typing import Any
 from moto.rds.exceptions import DBInstanceNotFoundError, InvalidDBInstanceStateFault
 from moto.rds.models import DBInstance, RDSBackend, rds_backends
 
-from caresync_dr.emulation.patching import ClassPatches
+from caresync_dr.emulation.patching import ClassPatches, remember
 
 log = logging.getLogger(__name__)
 
 _MOTO_PROMOTE = RDSBackend.promote_read_replica
+remember(RDSBackend, "promote_read_replica")
+remember(DBInstance, "status_infos")
 
 
 def db_instance(account_id: str, region: str, identifier: str) -> Any:

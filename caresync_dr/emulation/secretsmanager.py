@@ -19,10 +19,12 @@ from typing import Any
 
 from moto.secretsmanager.models import FakeSecret, ReplicaSecret
 
-from caresync_dr.emulation.patching import ClassPatches
+from caresync_dr.emulation.patching import ClassPatches, remember
 
 _MOTO_CREATE_REPLICAS = FakeSecret.create_replicas
 _MOTO_REPLICA_TO_DICT = ReplicaSecret.to_dict
+remember(FakeSecret, "create_replicas")
+remember(ReplicaSecret, "to_dict")
 
 
 @dataclass

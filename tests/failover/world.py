@@ -162,11 +162,17 @@ class Shims:
         self.disarm()
 
 
+_ARMED: list[Shims] = []
+
+
 def install_shims(world_session: boto3.Session, refreshes: list[dict[str, Any]],
                   replication_status: list[str], overrides: dict[str, Any]) -> Shims:
     """``overrides["promote_seconds"]``: promotion stays "modifying" that long, as in RDS;
     without it the promotion finishes when the tool's call returns. Started refreshes are
     appended to ``refreshes`` as DescribeInstanceRefreshes shows them."""
+    for earlier in _ARMED:  # a world whose creator never disarmed it ends here
+        earlier.disarm()
+    _ARMED.clear()
     promotions = ReplicaPromotions(delay_seconds=None).arm()
     shims = Shims(promotions=promotions,
                   replication=ReplicationStatus(lambda *_: replication_status[0]).arm(),
@@ -183,6 +189,7 @@ def install_shims(world_session: boto3.Session, refreshes: list[dict[str, Any]],
 
     world_session.events.register("before-call.rds.PromoteReadReplica", remember)
     world_session.events.register("after-call.rds.PromoteReadReplica", promoted)
+    _ARMED.append(shims)
     return shims
 
 
