@@ -3,8 +3,10 @@
 PY ?= python3
 VENV := venv
 BIN := $(VENV)/bin
+# Checkov pins many packages of its own: it gets its own virtualenv, never ./venv.
+CHECKOV_VENV := .venv-checkov
 
-.PHONY: setup test lint typecheck unit drill
+.PHONY: setup test lint typecheck unit drill checkov-setup scan
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -26,3 +28,16 @@ test: lint typecheck unit
 
 drill: setup
 	$(BIN)/python scripts/drill.py
+
+checkov-setup: $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PY) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+# Checkov over both stacks' plan exports in every bootstrap state (README, "Checkov").
+scan: setup checkov-setup
+	$(BIN)/python scripts/security_scan.py --checkov $(CHECKOV_VENV)/bin/checkov \
+	  --report reports/checkov/scan.json

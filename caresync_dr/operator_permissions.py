@@ -54,6 +54,10 @@ OPERATOR_GRANTS: tuple[Grant, ...] = (
     Grant("BucketKeys", (
         "kms:GenerateDataKey", "kms:Decrypt",
     ), "the standby region's backup key (SSE-KMS objects)"),
+    Grant("ParameterKeys", (
+        "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
+    ), "the two site keys: the endpoint parameters and the inventory are SecureStrings, which "
+       "SSM decrypts and encrypts with the caller's permissions on the key"),
     Grant("Notify", (
         "sns:Publish",
     ), "the standby alert topic"),

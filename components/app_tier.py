@@ -10,6 +10,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -27,13 +28,29 @@ set -euo pipefail
 # instance refresh; nothing in this template names a database.
 install -d -m 0750 /etc/caresync
 DB_ENDPOINT=$(aws ssm get-parameter --region {region} --name {parameter_name} \\
-  --query Parameter.Value --output text)
+  --with-decryption --query Parameter.Value --output text)
 # The parameter holds the writer endpoint as host:port (RDS's Endpoint form).
 printf 'DATABASE_HOST=%s\\nDATABASE_PORT=%s\\nDATABASE_SSLMODE=verify-full\\n' \\
   "${{DB_ENDPOINT%:*}}" "${{DB_ENDPOINT##*:}}" > /etc/caresync/database.env
 systemctl restart caresync
 """
     return base64.b64encode(script.encode()).decode()
+
+
+def read_endpoint_policy(parameter_arn: str, key_arn: str | None, region: str) -> str:
+    """Read the endpoint parameter and, when it is a SecureString, decrypt it with the site key
+    only through SSM in this region, only for that parameter (SSM's encryption context is
+    ``PARAMETER_ARN``: Systems Manager user guide, "How Parameter Store uses AWS KMS")."""
+    statements: list[dict[str, Any]] = [{
+        "Sid": "ReadDatabaseHost", "Effect": "Allow", "Action": "ssm:GetParameter",
+        "Resource": parameter_arn}]
+    if key_arn:
+        statements.append({
+            "Sid": "DecryptDatabaseHost", "Effect": "Allow", "Action": "kms:Decrypt",
+            "Resource": key_arn, "Condition": {"StringEquals": {
+                "kms:ViaService": f"ssm.{region}.amazonaws.com",
+                "kms:EncryptionContext:PARAMETER_ARN": parameter_arn}}})
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,7 @@ class AppTierArgs:
     capacity: Capacity
     endpoint_parameter_arn: pulumi.Input[str]
     endpoint_parameter_name: str
+    parameter_key_arn: pulumi.Input[str] | None = None  # the site key of that SecureString
     access_log_bucket: pulumi.Input[str] | None = None  # the audit's SSE-S3 ALB log bucket
     access_log_prefix: str = "alb"
     access_log_ready: Sequence[pulumi.Resource] = ()  # the bucket policy ELB must see first
@@ -77,10 +95,8 @@ class AppTier(pulumi.ComponentResource):
             policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=child)
         aws.iam.RolePolicy(
             f"{name}-instance-read-endpoint", role=role.id,
-            policy=pulumi.Output.from_input(args.endpoint_parameter_arn).apply(
-                lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
-                    "Sid": "ReadDatabaseHost", "Effect": "Allow",
-                    "Action": "ssm:GetParameter", "Resource": arn}]})), opts=child)
+            policy=pulumi.Output.all(args.endpoint_parameter_arn, args.parameter_key_arn).apply(
+                lambda v: read_endpoint_policy(v[0], v[1], args.region)), opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-instance-profile", name=f"{prefix}-app",
                                           role=role.name, opts=child)
 
@@ -133,6 +149,11 @@ class AppTier(pulumi.ComponentResource):
             target_group_arns=[self.target_group.arn], health_check_type="ELB",
             health_check_grace_period=300,
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
-                id=self.launch_template.id, version="$Latest"), opts=child)
+                id=self.launch_template.id, version="$Latest"),
+            # Instances carry the site's tags from launch (cost and incident attribution);
+            # changing them updates the group in place and tags only instances launched after.
+            tags=[aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
+                  for key, value in (("Name", f"{prefix}-app"), ("caresync:site", args.site))],
+            opts=child)
         self.register_outputs({"albDnsName": self.load_balancer.dns_name,
                                "autoScalingGroupName": self.group.name})

@@ -11,8 +11,9 @@
   (removing it is what promotes), Multi-AZ and backups as a primary, so ``pulumi up`` matches
   reality instead of fighting it.
 
-Each site also has an SSM String parameter ``/caresync-dr/<site>/database-host`` with the
-writer endpoint (``host:port``); the app reads it at boot and failover repoints it.
+Each site also has an SSM SecureString parameter ``/caresync-dr/<site>/database-host`` with the
+writer endpoint (``host:port``), encrypted with the site key (by its alias, the ``KeyId``
+failover.py writes it with); the app reads it at boot and failover repoints it.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ class DatabaseArgs:
     # The in-region read replicas' own group (primary mode): revoking the writer's group's
     # ingress fences only the writer (failover --scope database).
     replica_security_group_id: pulumi.Input[str] | None = None
+    # Enhanced Monitoring (components/rds_monitoring.py): the role and the interval in seconds.
+    monitoring_role_arn: pulumi.Input[str] | None = None
+    monitoring_interval: int = 0
+    # The site key's alias name (SiteKey.alias_name): the endpoint parameter's key_id.
+    parameter_key_id: pulumi.Input[str] | None = None
 
 
 class Database(pulumi.ComponentResource):
@@ -125,6 +131,8 @@ class Database(pulumi.ComponentResource):
                 maintenance_window="sun:04:00-sun:05:00",
                 enabled_cloudwatch_logs_exports=LOG_EXPORTS, copy_tags_to_snapshot=True,
                 auto_minor_version_upgrade=True, performance_insights_enabled=True,
+                monitoring_interval=args.monitoring_interval or None,
+                monitoring_role_arn=args.monitoring_role_arn if args.monitoring_interval else None,
                 performance_insights_kms_key_id=args.kms_key_arn,
                 skip_final_snapshot=False, final_snapshot_identifier=f"{identifier}-final",
                 tags={"caresync:site": args.site,
@@ -148,8 +156,15 @@ class Database(pulumi.ComponentResource):
                                               replica_identifier(args.site, i),
                                               self.instance.identifier, primary=False,
                                               security_group_id=replica_group))
+        # SecureString with the site key: the writer's address is infrastructure detail that
+        # IAM alone should not expose (Checkov CKV2_AWS_34). key_id is the alias name, the
+        # string failover.py passes as KeyId, so a refresh after a failover shows no drift.
+        # Changing type or key is an in-place PutParameter whose value is the one in Pulumi's
+        # state (ignore_changes keeps the old input): README, "Checkov", says when that is safe.
         self.endpoint_parameter = aws.ssm.Parameter(
-            f"{name}-endpoint", name=endpoint_parameter_name(args.site), type="String",
+            f"{name}-endpoint", name=endpoint_parameter_name(args.site),
+            type="String" if args.parameter_key_id is None else "SecureString",
+            key_id=args.parameter_key_id,
             value=self.instance.endpoint,  # host:port, as failover.py writes it
             description=f"Writer endpoint the CareSync {args.site} app connects to; "
                         "failover repoints it",

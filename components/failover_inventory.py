@@ -3,8 +3,11 @@
 The schema is :mod:`caresync_dr.inventory` (its docstring documents every field); this
 component only renders it. The JSON is computed inside one ``Output.all(...).apply`` that
 builds an :class:`~caresync_dr.inventory.Inventory` and returns ``to_json()``; no resource is
-created inside the apply. The parameter is a plain String (nothing secret is in it), on the
-Standard tier while the document fits its 4 KB and on the Advanced tier beyond.
+created inside the apply. The parameter is a SecureString encrypted with the standby site's key
+(no secret is in it, but it maps every database, group and check of both sites, which IAM on
+``ssm:GetParameter`` alone should not hand out), on the Standard tier while the document fits
+its 4 KB and on the Advanced tier beyond (Advanced SecureStrings are envelope-encrypted: readers
+need kms:Decrypt either way).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class FailoverInventoryArgs:
     parameter_name: str
     values: dict[str, pulumi.Input[Any]]  # every Output the document needs, by name
     render: Callable[[dict[str, Any]], Inventory]  # resolved values -> the inventory
+    key_id: pulumi.Input[str] | None = None  # the standby key's alias name: SecureString
 
 
 class FailoverInventory(pulumi.ComponentResource):
@@ -40,7 +44,8 @@ class FailoverInventory(pulumi.ComponentResource):
         self.document = pulumi.Output.all(**args.values).apply(
             lambda resolved: args.render(resolved).to_json())
         self.parameter = aws.ssm.Parameter(
-            f"{name}-parameter", name=args.parameter_name, type="String",
+            f"{name}-parameter", name=args.parameter_name,
+            type="String" if args.key_id is None else "SecureString", key_id=args.key_id,
             # Standard (free) while it fits; SSM allows moving up to Advanced, never down.
             tier=self.document.apply(
                 lambda doc: "Advanced" if len(doc.encode()) > STANDARD_TIER_LIMIT else "Standard"),

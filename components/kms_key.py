@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.site_keys import site_key_alias
 from components.audit import kms_statements
 
 
@@ -44,6 +45,7 @@ def key_policy(account_id: str, region: str) -> str:
 class SiteKey(pulumi.ComponentResource):
     arn: pulumi.Output[str]
     key_id: pulumi.Output[str]
+    alias_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: SiteKeyArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -55,8 +57,11 @@ class SiteKey(pulumi.ComponentResource):
             policy=pulumi.Output.from_input(args.account_id).apply(
                 lambda account: key_policy(account, args.region)),
             opts=pulumi.ResourceOptions(parent=self, protect=True))
-        aws.kms.Alias(f"{name}-alias", name=f"alias/caresync-{args.site}",
-                      target_key_id=key.key_id, opts=child)
+        alias = aws.kms.Alias(f"{name}-alias", name=site_key_alias(args.site),
+                              target_key_id=key.key_id, opts=child)
         self.arn = key.arn
         self.key_id = key.key_id
+        # The alias name, once the alias exists: what SecureString parameters name as key_id,
+        # the same string failover.py passes as KeyId when it rewrites one.
+        self.alias_name = alias.name
         self.register_outputs({"arn": key.arn})

@@ -43,6 +43,7 @@ class OperatorResources:
     standby_key: str
     standby_topic: str
     route53: Sequence[str]
+    parameter_keys: Sequence[str] = ()  # the site keys of the SecureString parameters
 
 
 def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
@@ -59,6 +60,7 @@ def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
         "FenceOldPrimaryIngress": [r.primary_db_security_group],
         "TrafficSwitchAndTimeline": [r.switch_object, r.incident_prefix],
         "BucketKeys": [r.standby_key],
+        "ParameterKeys": r.parameter_keys,
         "Notify": [r.standby_topic],
         "BestEffortRoute53": r.route53,
     }

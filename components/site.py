@@ -58,6 +58,7 @@ from components.operator_role import (
     OperatorRole,
     OperatorRoleArgs,
 )
+from components.rds_monitoring import MonitoringRole, MonitoringRoleArgs
 from components.stack_links import read_outputs, require
 from components.traffic_switch import (
     SWITCH_KEY,
@@ -65,6 +66,7 @@ from components.traffic_switch import (
     TrafficSwitchArgs,
     switch_bucket_name,
 )
+from components.waf import Waf, WafArgs
 
 # Route 53 health checkers on three continents (Route 53 requires at least three regions).
 CHECKER_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1")
@@ -73,7 +75,7 @@ CHECKER_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1")
 PRIMARY_OUTPUTS_FOR_STANDBY = (
     "region", "dbIdentifier", "dbArn", "dbSecurityGroupId", "dbReplicaIdentifiers",
     "dbEndpointParameter", "albDnsName", "albZoneId", "targetGroupArn", "autoScalingGroupName",
-    "launchTemplateId", "appCapacity", "productionCapacity", "alertTopicArn",
+    "launchTemplateId", "appCapacity", "productionCapacity", "alertTopicArn", "kmsKeyArn",
 )
 STANDBY_OUTPUTS_FOR_PRIMARY = ("backupBucketArn", "kmsKeyArn", "backupVaultArn")
 
@@ -115,6 +117,8 @@ class _Site:
             site=site, region=settings.region, account_id=self.account_id,
             kms_key_arn=self.key.arn, vpc_id=self.network.vpc_id,
             multi_region=settings.is_primary, data_event_bucket_names=audited))
+        self.monitoring_role = MonitoringRole(f"{site}-rds-monitoring", MonitoringRoleArgs(
+            site=site, account_id=self.account_id))
         mode: DatabaseMode = ("primary" if settings.is_primary
                               else "promoted" if settings.standby_promoted else "replica")
         self.database = Database(f"{site}-database", DatabaseArgs(
@@ -126,7 +130,10 @@ class _Site:
             db_name=settings.db_name, username=settings.db_username, kms_key_arn=self.key.arn,
             subnet_ids=self.network.private_subnet_ids,
             security_group_id=self.network.db_security_group_id, source_db_arn=source_db_arn,
-            replica_security_group_id=self.network.replica_db_security_group_id))
+            replica_security_group_id=self.network.replica_db_security_group_id,
+            monitoring_role_arn=self.monitoring_role.arn,
+            monitoring_interval=self.monitoring_role.interval_seconds,
+            parameter_key_id=self.key.alias_name))
         self.capacity = serving_capacity(settings)
         self.app = AppTier(f"{site}-app", AppTierArgs(
             site=site, region=settings.region, vpc_id=self.network.vpc_id,
@@ -139,8 +146,12 @@ class _Site:
             health_check_path=settings.health_check_path, capacity=self.capacity,
             endpoint_parameter_arn=self.database.endpoint_parameter.arn,
             endpoint_parameter_name=endpoint_parameter_name(site),
+            parameter_key_arn=self.key.arn,
             access_log_bucket=self.audit.alb_log_bucket.name,
             access_log_ready=[self.audit.alb_log_bucket]))
+        self.waf = Waf(f"{site}-waf", WafArgs(
+            site=site, region=settings.region, account_id=self.account_id,
+            kms_key_arn=self.key.arn, load_balancer_arn=self.app.load_balancer.arn))
         writer = settings.is_primary or settings.standby_promoted
         self.backup = BackupPlan(f"{site}-backup", BackupPlanArgs(
             site=site, kms_key_arn=self.key.arn, retention_days=settings.backup_retention_days,
@@ -268,6 +279,8 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
         "backupBucket": site.storage.bucket.name,
         "kmsKey": site.key.arn,
     }
+    # failover.py reads and rewrites SecureString parameters in both regions: both site keys.
+    values["primaryKmsKey"] = primary["kmsKeyArn"]
 
     def render(v: dict[str, Any]) -> Inventory:
         def cap(raw: dict[str, Any]) -> Capacity:
@@ -321,7 +334,8 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             webhook_url=settings.webhook_url)
 
     inventory = FailoverInventory("failover-inventory", FailoverInventoryArgs(
-        parameter_name=settings.inventory_parameter, values=values, render=render))
+        parameter_name=settings.inventory_parameter, values=values, render=render,
+        key_id=site.key.alias_name))
 
     def operator_resources(v: dict[str, Any]) -> OperatorResources:
         account = v["account"]
@@ -354,6 +368,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             switch_object=f"arn:aws:s3:::{v['switchBucket']}/{SWITCH_KEY}",
             incident_prefix=f"arn:aws:s3:::{v['backupBucket']}/{INCIDENT_PREFIX}*",
             standby_key=v["kmsKey"], standby_topic=v["topic"],
+            parameter_keys=[v["primaryKmsKey"], v["kmsKey"]],
             route53=[f"arn:aws:route53:::hostedzone/{settings.hosted_zone_id}",
                      *(f"arn:aws:route53:::healthcheck/{v[k]}" for k in
                        ("primaryCheck", "standbyCheck", "primaryRecordCheck", "switchCheck"))])

@@ -52,6 +52,10 @@ SG_INGRESS_RULE = ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",)
 SG_RULE = ("aws:ec2/securityGroupRule:SecurityGroupRule",)
 LOAD_BALANCER = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 SSM_PARAMETER = ("aws:ssm/parameter:Parameter",)
+VPC = ("aws:ec2/vpc:Vpc",)
+DEFAULT_SECURITY_GROUP = ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",)
+WAF_WEB_ACL = ("aws:wafv2/webAcl:WebAcl",)
+WAF_ASSOCIATION = ("aws:wafv2/webAclAssociation:WebAclAssociation",)
 
 
 def project_dir() -> Path:

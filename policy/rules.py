@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policy import backup_rules, network_rules, rds_rules, s3_rules, stack_rules
+from policy import backup_rules, network_rules, rds_rules, s3_rules, security_rules, stack_rules
 
 PACK_NAME = "caresync-dr-guardrails"
 
@@ -17,6 +17,7 @@ POLICIES: list[Policy] = [
     *rds_rules.POLICIES,
     *network_rules.POLICIES,
     *backup_rules.POLICIES,
+    *security_rules.POLICIES,
     *stack_rules.POLICIES,
 ]
 

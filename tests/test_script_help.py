@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 import pytest
 
 SCRIPTS = ("backup", "restore", "restore_test", "health_check", "objectives", "preview",
-           "drill", "failover")
+           "drill", "failover", "security_scan")
 
 
 class _ParserCaughtError(Exception):

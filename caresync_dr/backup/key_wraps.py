@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients
 from caresync_dr.backup.errors import KeyUnavailableError
+from caresync_dr.site_keys import site_key_alias  # re-exported: the alias of a site's key
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -40,11 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SITES = ("primary", "standby")
-
-
-def site_key_alias(site: str) -> str:
-    """The alias the stack gives a site's key (components/kms_key.py)."""
-    return f"alias/caresync-{site}"
 
 
 @dataclass(frozen=True)

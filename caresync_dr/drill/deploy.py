@@ -320,9 +320,11 @@ def _bucket_object(h: EmulatorHandler, name: str, inputs: dict[str, Any],
 def _ssm_parameter(h: EmulatorHandler, name: str, inputs: dict[str, Any],
                    region: str) -> dict[str, Any]:
     param = inputs.get("name") or name
+    key = {"KeyId": inputs["keyId"]} if inputs.get("type") == "SecureString" and inputs.get(
+        "keyId") else {}
     h.client("ssm", region).put_parameter(
         Name=param, Value=str(inputs["value"]), Type=inputs.get("type", "String"),
-        Tier=inputs.get("tier", "Standard"), Overwrite=True)
+        Tier=inputs.get("tier", "Standard"), Overwrite=True, **key)
     path = param if param.startswith("/") else "/" + param
     return {"id": param, "name": param,
             "arn": f"arn:aws:ssm:{region}:{ACCOUNT_ID}:parameter{path}"}

@@ -66,10 +66,14 @@ Shim = ReplicaPromotions | ReplicationStatus | InstanceRefreshes | TargetWarmup 
 
 
 def read_parameter(region: str, name: str) -> str | None:
-    """An SSM parameter as the emulator holds it (in-process read, no API call)."""
+    """An SSM parameter's value as a reader with kms:Decrypt sees it (in-process read, no API
+    call). moto keeps a SecureString wrapped (``kms:<key id>:<value>``, its stand-in for the
+    ciphertext); its own ``decrypt`` unwraps it."""
     with contextlib.suppress(Exception):
         param = ssm_backends[ACCOUNT_ID][region].get_parameter(name)
         if param is not None:
+            if param.parameter_type == "SecureString":
+                return str(param.decrypt(param.value))
             return str(param.value)
     return None
 

@@ -109,6 +109,11 @@ class FailoverContext:
         return self.inventory.standby if self.options.scope == "region" else self.inventory.primary
 
     @property
+    def target_site(self) -> str:
+        """The promoted site's name (``standby`` or ``primary``), as in its key's alias."""
+        return "standby" if self.options.scope == "region" else "primary"
+
+    @property
     def target_clients(self) -> RegionClients:
         return self.standby if self.options.scope == "region" else self.primary
 

@@ -189,8 +189,10 @@ def read_switch(s3: S3Client, bucket: str, key: str) -> str | None:
 
 
 def read_parameter(ssm: SSMClient, name: str) -> str | None:
+    """The parameter's value, decrypted when it is a SecureString (SSM ignores
+    ``WithDecryption`` for String parameters), or None when it does not exist."""
     try:
-        return ssm.get_parameter(Name=name)["Parameter"].get("Value")
+        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"].get("Value")
     except ClientError as exc:
         if error_code(exc) == "ParameterNotFound":
             return None

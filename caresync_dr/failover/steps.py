@@ -20,6 +20,7 @@ from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.errors import StepFailedError
 from caresync_dr.failover.polling import wait_until
 from caresync_dr.settings import Capacity
+from caresync_dr.site_keys import site_key_alias
 
 log = logging.getLogger(__name__)
 
@@ -365,7 +366,9 @@ class PointAppAtDatabase(Step):
         endpoint = self._endpoint(ctx)
         if endpoint is None:
             raise StepFailedError(f"{ctx.target_database} has no endpoint")
-        actions.put_parameter(ctx.target_clients.ssm(), parameter, endpoint)
+        # A SecureString with the site key, as the stack created it (caresync_dr/site_keys.py).
+        actions.put_parameter(ctx.target_clients.ssm(), parameter, endpoint,
+                              key_id=site_key_alias(ctx.target_site))
         return f"{parameter} = {endpoint}"
 
 

@@ -160,6 +160,15 @@ def _backup_plan(logical: str, inputs: Mapping[str, Any], region: str,
                    "version": short_hash(ident, length=40)}
 
 
+def _web_acl(logical: str, inputs: Mapping[str, Any], region: str, account: str) -> FakeState:
+    name = _name(inputs, logical, "name")
+    raw = short_hash(logical, region, length=32)
+    ident = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+    scope = "global" if inputs.get("scope") == "CLOUDFRONT" else "regional"
+    return ident, {"arn": f"arn:aws:wafv2:{region}:{account}:{scope}/webacl/{name}/{ident}",
+                   "name": name, "capacity": 0.0, "lockToken": short_hash(ident)}
+
+
 def _ec2(prefix: str, resource: str) -> Builder:
     def build(logical: str, inputs: Mapping[str, Any], region: str, account: str) -> FakeState:
         ident = f"{prefix}-{short_hash(logical, region, length=17)}"
@@ -201,6 +210,7 @@ BUILDERS: dict[str, Builder] = {
     "aws:ec2/eip:Eip": _ec2("eipalloc", "elastic-ip"),
     "aws:ec2/routeTable:RouteTable": _ec2("rtb", "route-table"),
     "aws:lb/listener:Listener": _regional("elasticloadbalancing", "listener/app", "lst-", sep="/"),
+    "aws:wafv2/webAcl:WebAcl": _web_acl,
 }
 
 

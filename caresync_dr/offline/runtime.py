@@ -20,7 +20,7 @@ import runpy
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,6 +52,11 @@ class RegisteredResource:
     resource_id: str
     urn: str = ""  # the resource's URN (parent types included), for failure messages
     protect: bool = False  # ResourceOptions(protect=True): pulumi refuses to delete it
+    # Input property -> URNs of the resources its value came from (the engine's
+    # propertyDependencies), and every resource this one depends on (explicit depends_on
+    # included): the references a Terraform plan export draws between resources.
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    dependencies: tuple[str, ...] = ()
 
 
 class ResourceHandler(Protocol):
@@ -163,7 +168,9 @@ class _Mocks(pulumi.runtime.Mocks):
             self.resources.append(RegisteredResource(
                 type=args.typ, name=args.name, custom=bool(args.custom), inputs=inputs,
                 outputs=state, resource_id=ident, urn=getattr(_CURRENT, "urn", ""),
-                protect=getattr(_CURRENT, "protect", False)))
+                protect=getattr(_CURRENT, "protect", False),
+                property_dependencies=getattr(_CURRENT, "property_dependencies", {}),
+                dependencies=getattr(_CURRENT, "dependencies", ())))
         return ident, state
 
     def call(self, args: pulumi.runtime.MockCallArgs
@@ -187,11 +194,17 @@ class _Monitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         _CURRENT.urn = self.make_urn(request.parent, request.type, request.name)
         _CURRENT.protect = bool(request.protect)  # the engine's view of ResourceOptions.protect
+        _CURRENT.property_dependencies = {
+            key: tuple(value.urns) for key, value in request.propertyDependencies.items()
+            if value.urns}
+        _CURRENT.dependencies = tuple(request.dependencies)
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         _CURRENT.urn = self.make_urn(request.parent, request.type, request.name)
         _CURRENT.protect = False
+        _CURRENT.property_dependencies = {}
+        _CURRENT.dependencies = ()
         return super().ReadResource(request)  # type: ignore[no-untyped-call]
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)

@@ -48,3 +48,39 @@ def steady_run(stack: str, project_dir: Path = REPO_ROOT, preview: bool = True) 
         return _dr(run_program("prod", project_dir=project_dir, preview=preview), project_dir,
                    preview)
     return linked_runs(project_dir, preview)["prod"]
+
+
+# The bootstrap states a stack is deployed in (README, "Bootstrap order"): prod before dr
+# exists, each stack in steady state, and dr after a failover (standbyPromoted=true).
+STATES: dict[str, tuple[str, ...]] = {"prod": ("bootstrap", "steady"), "dr": ("steady", "promoted")}
+PROMOTED_OVERRIDES = {"standbyPromoted": "true"}
+
+
+def all_states(project_dir: Path = REPO_ROOT, preview: bool = True
+               ) -> dict[tuple[str, str], ProgramRun]:
+    """Every (stack, state) of :data:`STATES`, in four runs."""
+    runs = linked_runs(project_dir, preview)
+    primary_ref = settings_from_stack_file("dr", project_dir).primary_stack or "prod"
+    log.info("one more run: dr after a failover (standbyPromoted=true)")
+    promoted = run_program("dr", project_dir=project_dir, preview=preview,
+                           config_overrides=PROMOTED_OVERRIDES,
+                           stack_references={primary_ref: runs["bootstrap"].outputs})
+    return {("prod", "bootstrap"): runs["bootstrap"], ("prod", "steady"): runs["prod"],
+            ("dr", "steady"): runs["dr"], ("dr", "promoted"): promoted}
+
+
+def state_run(stack: str, state: str, project_dir: Path = REPO_ROOT,
+              preview: bool = True) -> ProgramRun:
+    """One stack in one bootstrap state (runs the other stack as needed)."""
+    if state not in STATES.get(stack, ()):
+        known = ", ".join(f"{s} {st}" for s, states in STATES.items() for st in states)
+        raise ValueError(f"stack {stack!r} has no state {state!r}: the states are {known}")
+    if state == "steady":
+        return steady_run(stack, project_dir, preview)
+    bootstrap = run_program("prod", project_dir=project_dir, preview=preview)
+    if stack == "prod":
+        return bootstrap
+    primary_ref = settings_from_stack_file("dr", project_dir).primary_stack or "prod"
+    return run_program("dr", project_dir=project_dir, preview=preview,
+                       config_overrides=PROMOTED_OVERRIDES,
+                       stack_references={primary_ref: bootstrap.outputs})

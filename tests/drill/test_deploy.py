@@ -17,7 +17,7 @@ def test_bootstrap_leaves_every_resource_the_inventory_names_in_the_emulator(
 
     ssm = boto3.client("ssm", region_name="us-west-2")
     inv = parse_inventory(ssm.get_parameter(
-        Name="/caresync-dr/failover-inventory")["Parameter"]["Value"])
+        Name="/caresync-dr/failover-inventory", WithDecryption=True)["Parameter"]["Value"])
     east_rds = boto3.client("rds", region_name="us-east-1")
     west_rds = boto3.client("rds", region_name="us-west-2")
 
@@ -40,7 +40,7 @@ def test_bootstrap_leaves_every_resource_the_inventory_names_in_the_emulator(
         assert group["DesiredCapacity"] == site.app.capacity.desired
         assert group["TargetGroupARNs"] == [site.app.target_group_arn]
         endpoint = boto3.client("ssm", region_name=site.region).get_parameter(
-            Name=site.database.endpoint_parameter)["Parameter"]["Value"]
+            Name=site.database.endpoint_parameter, WithDecryption=True)["Parameter"]["Value"]
         assert endpoint.startswith(site.database.identifier + ".")
 
     # DNS: the failover records carry the inventory's checks; the switch says PRIMARY.

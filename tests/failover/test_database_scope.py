@@ -24,6 +24,11 @@ def test_database_scope_promotes_the_in_region_replica_and_repoints_the_app(
     endpoint = f"{replica['Endpoint']['Address']}:{replica['Endpoint']['Port']}"
     parameter = world.inventory.primary.database.endpoint_parameter
     assert world.parameter(w.PRIMARY, parameter) == endpoint
+    # Still a SecureString under the primary site's key: an overwrite without KeyId would
+    # have fallen back to aws/ssm, a String overwrite to plain text.
+    [meta] = w.client("ssm", w.PRIMARY).describe_parameters(ParameterFilters=[
+        {"Key": "Name", "Values": [parameter]}])["Parameters"]
+    assert (meta["Type"], meta["KeyId"]) == ("SecureString", "alias/caresync-primary")
     assert [r["AutoScalingGroupName"] for r in world.refreshes] == ["prod-app"]
     # The standby region is not touched by an in-region repair.
     assert world.switch_value() == "PRIMARY"

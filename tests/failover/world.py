@@ -59,6 +59,7 @@ from caresync_dr.inventory import (
     TrafficSwitch,
 )
 from caresync_dr.settings import Capacity
+from caresync_dr.site_keys import site_key_alias
 
 PRIMARY = "us-east-1"
 STANDBY = "us-west-2"
@@ -105,8 +106,11 @@ class World:
         return bytes(key.value).decode()
 
     def parameter(self, region: str, name: str) -> str | None:
-        param = ssm_backends[DEFAULT_ACCOUNT_ID][region].get_parameter(name)
-        return None if param is None else str(param.value)
+        """The value as the app reads it (decrypted: moto stores SecureStrings wrapped)."""
+        if ssm_backends[DEFAULT_ACCOUNT_ID][region].get_parameter(name) is None:
+            return None
+        return str(client("ssm", region).get_parameter(Name=name, WithDecryption=True)[
+            "Parameter"]["Value"])
 
 
 # One botocore loader for every session the tests create: parsing the service models (EC2's is
@@ -384,12 +388,15 @@ def seed() -> tuple[Inventory, str, str]:
                         "ChildHealthChecks": [p_hc, switch_hc]})
 
     endpoints = {}
-    for region, key, ident in ((PRIMARY, "prod", PRIMARY_DB), (STANDBY, "dr", STANDBY_DB)):
+    for region, key, ident, site_name in ((PRIMARY, "prod", PRIMARY_DB, "primary"),
+                                          (STANDBY, "dr", STANDBY_DB, "standby")):
         db = client("rds", region).describe_db_instances(
             DBInstanceIdentifier=ident)["DBInstances"][0]["Endpoint"]
         endpoints[key] = f"{db['Address']}:{db['Port']}"
+        # SecureStrings with the site key, as components/database.py creates them.
         client("ssm", region).put_parameter(
-            Name=f"/caresync-dr/{key}/database-endpoint", Value=endpoints[key], Type="String")
+            Name=f"/caresync-dr/{key}/database-endpoint", Value=endpoints[key],
+            Type="SecureString", KeyId=site_key_alias(site_name))
 
     put_lag(STANDBY, STANDBY_DB, 2.0)
     put_lag(PRIMARY, PRIMARY_REPLICA, 0.5)
@@ -425,5 +432,6 @@ def seed() -> tuple[Inventory, str, str]:
         lock_parameter="/caresync-dr/failover/lock",
         journal_parameter="/caresync-dr/failover/journal")
     client("ssm", STANDBY).put_parameter(
-        Name=INVENTORY_PARAMETER, Value=inventory.to_json(), Type="String", Tier="Advanced")
+        Name=INVENTORY_PARAMETER, Value=inventory.to_json(), Type="SecureString",
+        KeyId=site_key_alias("standby"), Tier="Advanced")
     return inventory, switch_bucket, backup_bucket

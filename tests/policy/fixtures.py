@@ -13,6 +13,7 @@ from policy.context import (
     BUCKET_POLICY,
     BUCKET_SSE,
     BUCKET_VERSIONING,
+    DEFAULT_SECURITY_GROUP,
     LOAD_BALANCER,
     RDS_INSTANCE,
     RDS_PARAMETER_GROUP,
@@ -20,11 +21,19 @@ from policy.context import (
     ROUTE53_RECORD,
     SECURITY_GROUP,
     SG_INGRESS_RULE,
+    SSM_PARAMETER,
+    VPC,
+    WAF_ASSOCIATION,
+    WAF_WEB_ACL,
 )
 from policy.local import Resource
 
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 DR_VAULT = "arn:aws:backup:us-west-2:111122223333:backup-vault:caresync-dr"
+ALB = "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/app/caresync/0a1b"
+WEB_ACL = "arn:aws:wafv2:us-east-1:111122223333:regional/webacl/caresync/1234"
+MONITORING = {"monitoringInterval": 60.0,
+              "monitoringRoleArn": "arn:aws:iam::111122223333:role/rds-monitoring"}
 PRIMARY_VAULT = "arn:aws:backup:us-east-1:111122223333:backup-vault:caresync-prod"
 
 
@@ -76,10 +85,14 @@ def database() -> list[Resource]:
         Resource(RDS_INSTANCE[0], "db", {
             "engine": "postgres", "storageEncrypted": True, "kmsKeyId": KEY,
             "publiclyAccessible": False, "deletionProtection": True,
-            "backupRetentionPeriod": 30.0, "parameterGroupName": "caresync-pg15"}),
+            "backupRetentionPeriod": 30.0, "parameterGroupName": "caresync-pg15",
+            **MONITORING}),
         Resource(RDS_INSTANCE[0], "db-replica-1", {
             "replicateSourceDb": "caresync-db", "publiclyAccessible": False,
-            "deletionProtection": True, "parameterGroupName": "caresync-pg15"}),
+            "deletionProtection": True, "parameterGroupName": "caresync-pg15", **MONITORING}),
+        Resource(SSM_PARAMETER[0], "db-endpoint", {
+            "name": "/caresync-dr/primary/database-host", "type": "SecureString",
+            "keyId": "alias/caresync-primary", "value": "db.example:5432"}),
     ]
 
 
@@ -94,7 +107,17 @@ def network() -> list[Resource]:
             "securityGroupId": "sg-0app", "referencedSecurityGroupId": "sg-0lb",
             "ipProtocol": "tcp", "fromPort": 8080.0, "toPort": 8080.0}),
         Resource(LOAD_BALANCER[0], "alb", {"loadBalancerType": "application",
-                                           "securityGroups": ["sg-0lb"]}),
+                                           "securityGroups": ["sg-0lb"]}, resource_id=ALB),
+        Resource(WAF_WEB_ACL[0], "web-acl", {"scope": "REGIONAL", "rules": [
+            {"name": group, "priority": float(i), "overrideAction": {"none": {}},
+             "statement": {"managedRuleGroupStatement": {"vendorName": "AWS", "name": group}}}
+            for i, group in enumerate(("AWSManagedRulesCommonRuleSet",
+                                       "AWSManagedRulesKnownBadInputsRuleSet"))]},
+                 resource_id=WEB_ACL),
+        Resource(WAF_ASSOCIATION[0], "web-acl-alb", {"resourceArn": ALB, "webAclArn": WEB_ACL}),
+        Resource(VPC[0], "vpc", {"cidrBlock": "10.10.0.0/16"}, resource_id="vpc-0"),
+        Resource(DEFAULT_SECURITY_GROUP[0], "vpc-default-sg", {
+            "vpcId": "vpc-0", "ingress": [], "egress": []}),
     ]
 
 

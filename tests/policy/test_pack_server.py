@@ -57,7 +57,9 @@ def test_engine_request_for_a_public_database_is_mandatory_violation(
     properties = struct_pb2.Struct()
     properties.update({"storageEncrypted": True, "kmsKeyId": "arn:aws:kms:us-east-1:1:key/x",
                        "publiclyAccessible": True, "deletionProtection": True,
-                       "backupRetentionPeriod": 30, "parameterGroupName": "pg"})
+                       "backupRetentionPeriod": 30, "parameterGroupName": "pg",
+                       "monitoringInterval": 60,
+                       "monitoringRoleArn": "arn:aws:iam::1:role/rds-monitoring"})
     request = analyzer_pb2.AnalyzeRequest(
         type="aws:rds/instance:Instance", properties=properties, name="db",
         urn=urn("prod", "aws:rds/instance:Instance", "db"))

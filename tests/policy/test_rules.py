@@ -127,6 +127,17 @@ BAD_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("app group open on 443", "app-sg", {"ingress": [
         {"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["0.0.0.0/0"]}]},
      "sg-world-ingress-only-on-load-balancer", "app-sg opens the internet"),
+    ("database without enhanced monitoring", "db",
+     {"monitoringInterval": None, "monitoringRoleArn": None}, "rds-enhanced-monitoring",
+     "monitoring_interval=60"),
+    ("a monitoring interval RDS refuses", "db-replica-1", {"monitoringInterval": 45.0},
+     "rds-enhanced-monitoring", "RDS accepts 0, 1, 5, 10, 15, 30 or 60"),
+    ("monitoring without its role", "db", {"monitoringRoleArn": None},
+     "rds-enhanced-monitoring", "RDS refuses it"),
+    ("a plain-text parameter", "db-endpoint", {"type": "String", "keyId": None},
+     "ssm-parameters-encrypted", "type='SecureString'"),
+    ("a parameter on aws/ssm", "db-endpoint", {"keyId": "alias/aws/ssm"},
+     "ssm-parameters-encrypted", "AWS-managed aws/ssm key"),
     ("backups once a day", "backup-plan", {"rules": [{
         "ruleName": "daily", "targetVaultName": "v", "schedule": "cron(0 5 * * ? *)",
         "copyActions": [{"destinationVaultArn": fixtures.DR_VAULT}]}]},
@@ -152,7 +163,8 @@ def test_every_resource_policy_has_a_bad_case() -> None:
     covered = {case[3] for case in BAD_CASES}
     stack_only = {"s3-bucket-guardrails-complete", "rds-instances-force-ssl",
                   "objectives-present-for-both-sites", "dr-region-differs-from-primary",
-                  "objectives-feasible"}
+                  "objectives-feasible", "waf-on-public-load-balancers",
+                  "vpc-default-security-group-closed"}
     assert {p.name for p in POLICIES} - covered == stack_only
 
 
@@ -207,6 +219,35 @@ def test_backup_bucket_without_lifecycle_is_rejected() -> None:
 def test_instance_using_a_group_the_stack_does_not_define_is_rejected() -> None:
     found = _messages(_change(fixtures.compliant_stack(), "db", parameterGroupName="other"))
     assert any("does not define" in m for m in found["rds-instances-force-ssl"]), found
+
+
+def test_public_load_balancer_without_a_web_acl_is_rejected() -> None:
+    found = _messages(_without(fixtures.compliant_stack(), "web-acl-alb"))
+    assert any("alb is internet-facing without a web ACL" in m
+               for m in found["waf-on-public-load-balancers"]), found
+    # An internal load balancer needs none.
+    internal = _change(_without(fixtures.compliant_stack(), "web-acl-alb"), "alb",
+                       internal=True)
+    assert "waf-on-public-load-balancers" not in _messages(internal)
+
+
+def test_web_acl_that_only_counts_known_bad_inputs_is_rejected() -> None:
+    [acl] = [r for r in fixtures.compliant_stack() if r.name == "web-acl"]
+    rules = [dict(rule) for rule in acl.inputs["rules"]]
+    rules[1] = {**rules[1], "overrideAction": {"count": {}}}
+    found = _messages(_change(fixtures.compliant_stack(), "web-acl", rules=rules))
+    assert any("does not enforce AWSManagedRulesKnownBadInputsRuleSet" in m
+               for m in found["waf-on-public-load-balancers"]), found
+
+
+def test_default_security_group_left_open_or_unmanaged_is_rejected() -> None:
+    open_rules = _change(fixtures.compliant_stack(), "vpc-default-sg", ingress=[
+        {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "self": True}])
+    assert any("has 1 rule(s)" in m for m in
+               _messages(open_rules)["vpc-default-security-group-closed"])
+    unmanaged = _without(fixtures.compliant_stack(), "vpc-default-sg")
+    assert any("vpc's default security group keeps AWS's rules" in m for m in
+               _messages(unmanaged)["vpc-default-security-group-closed"])
 
 
 def test_world_rule_on_a_group_without_load_balancer_is_rejected() -> None:
@@ -311,8 +352,8 @@ def test_inventory_objectives_must_match_the_settings() -> None:
     inventory: dict[str, Any] = {"version": 1, "objectives": objectives,
                                  "primary": {}, "standby": {}}
     parameter = Resource(SSM_PARAMETER[0], "inventory", {
-        "name": "/caresync-dr/failover-inventory", "type": "String",
-        "value": json.dumps(inventory)})
+        "name": "/caresync-dr/failover-inventory", "type": "SecureString",
+        "keyId": "alias/caresync-standby", "value": json.dumps(inventory)})
     found = _messages([*fixtures.compliant_stack("dr"), parameter], stack="dr")
     assert any("inventory's objectives" in m for m in found["objectives-present-for-both-sites"])
     objectives["rtoMinutes"] = 60

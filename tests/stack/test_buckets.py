@@ -11,6 +11,7 @@ BUCKET = "aws:s3/bucket:Bucket"
 SWITCH_BUCKET = "traffic-switch-bucket"
 # Audit buckets (components/audit.py) keep everything six years; ALB logs are SSE-S3.
 AUDIT_BUCKETS = {"primary-audit-bucket", "standby-audit-bucket"}
+WAF_LOG_BUCKETS = {"primary-waf-logs", "standby-waf-logs"}  # components/waf.py, also six years
 ALB_LOG_BUCKETS = {"primary-audit-alb-logs", "standby-audit-alb-logs"}
 
 
@@ -52,7 +53,7 @@ def test_every_bucket_has_the_hipaa_defaults(any_stack: ProgramRun) -> None:
               and abort["abortIncompleteMultipartUpload"]["daysAfterInitiation"] >= 1,
               "incomplete uploads are not aborted bucket-wide")
         rule = rules["retention"]
-        if bucket.name in AUDIT_BUCKETS | ALB_LOG_BUCKETS:
+        if bucket.name in AUDIT_BUCKETS | ALB_LOG_BUCKETS | WAF_LOG_BUCKETS:
             check(bucket, rule["filter"]["prefix"] == "" and rule["expiration"]["days"] == 2190
                   and rule["noncurrentVersionExpiration"]["noncurrentDays"] == 2190,
                   f"audit logs are not kept six years (2190 days): {rule}")
@@ -102,6 +103,9 @@ def test_every_bucket_has_the_hipaa_defaults(any_stack: ProgramRun) -> None:
             check(bucket, {str(s["Principal"].get("Service")) for s in allows} ==
                   {"cloudtrail.amazonaws.com", "delivery.logs.amazonaws.com"},
                   f"unexpected grants: {allows}")
+        elif bucket.name in WAF_LOG_BUCKETS:
+            check(bucket, {str(s["Principal"].get("Service")) for s in allows} ==
+                  {"delivery.logs.amazonaws.com"}, f"unexpected grants: {allows}")
         else:
             check(bucket, not allows, f"backup bucket policy grants access: {allows}")
 

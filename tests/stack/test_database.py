@@ -99,7 +99,8 @@ def test_each_site_publishes_its_database_host_parameter(any_stack: ProgramRun) 
     parameter = one(any_stack, "aws:ssm/parameter:Parameter", f"{site}-database-endpoint")
     db = one(any_stack, INSTANCE, f"{site}-database-instance")
     assert parameter.inputs["name"] == f"/caresync-dr/{site}/database-host"
-    assert parameter.inputs["type"] == "String"
+    assert (parameter.inputs["type"], parameter.inputs["keyId"]) == (
+        "SecureString", f"alias/caresync-{site}")
     # host:port, the form failover.py writes when it repoints the app (--scope database)
     assert parameter.inputs["value"] == db.outputs["endpoint"]
     assert parameter.inputs["value"].endswith(":5432")

@@ -10,7 +10,9 @@ from tests.stack.checks import one
 def _inventory(run: ProgramRun) -> tuple[Inventory, str]:
     parameter = one(run, "aws:ssm/parameter:Parameter", "failover-inventory-parameter")
     assert parameter.inputs["name"] == "/caresync-dr/failover-inventory"
-    assert parameter.inputs["type"] == "String"
+    # A SecureString under the standby key, by the alias failover's readers use.
+    assert (parameter.inputs["type"], parameter.inputs["keyId"]) == (
+        "SecureString", "alias/caresync-standby")
     assert parameter.outputs["region"] == "us-west-2", "the inventory lives in the standby region"
     text = parameter.inputs["value"]
     expected_tier = "Advanced" if len(text.encode()) > 4096 else "Standard"
