@@ -21,8 +21,8 @@ SECRET = {"engine": "postgres", "username": "caresync_app", "password": "s3cret-
 
 def _sites() -> None:
     for region, site in (("us-east-1", "primary"), ("us-west-2", "standby")):
-        boto3.client("ssm", region_name=region).put_parameter(
-            Name=PARAMETER.format(site=site), Type="String",
+        boto3.client("ssm", region_name=region).put_parameter(  # as the stack makes it
+            Name=PARAMETER.format(site=site), Type="SecureString",
             Value=f"caresync-{site}-db.x.{region}.rds.amazonaws.com:5432")
     with ReplicaKeys():
         boto3.client("secretsmanager", region_name="us-east-1").create_secret(
