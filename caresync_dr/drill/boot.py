@@ -1,10 +1,11 @@
 """An app instance's boot, as the launch template's user data does it (components/app_tier.py).
 
 Everything comes from the instance's own region, through the emulator's API: the database
-host from the site's SSM parameter (``host:port``) and the app's credentials from the site's
-copy of the ``caresync/db/app`` secret (decision D1: ``{"engine", "username", "password",
-"dbname"}``, no host). The clients' user agent carries ``app/caresync-app-<site>``, so the
-emulator's call log shows every endpoint a boot called, refused ones included. A boot that
+host from the site's SSM parameter (``host:port``, a SecureString that SSM decrypts) and the
+app's credentials from the site's copy of the ``caresync/db/app`` secret (decision D1:
+``{"engine", "username", "password", "dbname"}``, no host). The clients' user agent carries
+``app/caresync-app-<site>``, so the emulator's call log shows every endpoint a boot called,
+refused ones included. A boot that
 cannot read either fails, as the user data does: the instance starts no app.
 """
 
@@ -110,7 +111,7 @@ class Booter:
             boot = Boot(site=site, region=region, reason=reason, started_at=time.monotonic())
             try:
                 endpoint = self._client("ssm", site, region).get_parameter(
-                    Name=parameter)["Parameter"]["Value"]
+                    Name=parameter, WithDecryption=True)["Parameter"]["Value"]
                 secret = json.loads(self._client("secretsmanager", site, region)
                                     .get_secret_value(SecretId=self.secret_id)["SecretString"])
                 boot.config = BootConfig(endpoint=endpoint, user=secret["username"],
