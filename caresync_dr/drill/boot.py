@@ -5,8 +5,8 @@ host from the site's SSM parameter (``host:port``, a SecureString that SSM decry
 app's credentials from the site's copy of the ``caresync/db/app`` secret (decision D1:
 ``{"engine", "username", "password", "dbname"}``, no host). The clients' user agent carries
 ``app/caresync-app-<site>``, so the emulator's call log shows every endpoint a boot called,
-refused ones included. A boot that
-cannot read either fails, as the user data does: the instance starts no app.
+refused ones included. A boot that cannot read either fails, as the user data does: the
+instance starts no app.
 """
 
 from __future__ import annotations
