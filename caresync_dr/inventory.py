@@ -20,19 +20,26 @@ Schema, version 1 (JSON keys are the camelCase of the field names below)::
       "webhookUrl": null | "https://...",
       "backupBucket": "<standby backup bucket, for incident timelines>",
       "lockParameter": "/caresync-dr/failover/lock",       # SSM, standby region
-      "journalParameter": "/caresync-dr/failover/journal"  # SSM, standby region
+      "journalParameter": "/caresync-dr/failover/journal", # SSM, standby region
+      "activeSite": "primary"              # which site's database writes (the stacks'
+                                           # activeSite); "standby" once a failover is reconciled
     }
 
     Site = {
       "region": "us-east-1",
       "database": {"identifier", "arn", "securityGroupId", "backupRetentionDays",
                    "replicaIdentifiers": [...],    # in-region read replicas of this database
-                   "endpointParameter"},           # SSM name holding the writer endpoint host:port
+                   "endpointParameter",            # SSM name holding the writer endpoint host:port
+                   "generation": 1},               # the database generation (a new identity
+                                                   # each time a site must replicate again)
       "app": {"autoScalingGroupName", "launchTemplateId", "targetGroupArn", "loadBalancerDns",
               "capacity": {"min", "desired", "max"},            # what the site runs today
               "productionCapacity": {"min", "desired", "max"}}, # what it runs when serving
       "healthCheckId": "<Route 53 endpoint health check of this site's /api/health>"
     }
+
+``activeSite`` and ``database.generation`` were added to version 1 with defaults (``"primary"``,
+``1``): documents written before them still parse.
 
 The traffic switch is an object in a standby-region S3 bucket. Route 53 probes it with an
 inverted string-match health check, so writing ``failoverValue`` into it (an S3 data-plane call
@@ -71,6 +78,7 @@ class DatabaseInventory:
     backup_retention_days: int
     replica_identifiers: tuple[str, ...]
     endpoint_parameter: str
+    generation: int = 1
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,7 @@ class Inventory:
     lock_parameter: str
     journal_parameter: str
     webhook_url: str | None = field(default=None)
+    active_site: str = "primary"
 
     def to_json(self) -> str:
         return json.dumps(_camelize(asdict(self)), indent=2, sort_keys=True)
@@ -220,6 +229,13 @@ def parse_inventory(text: str) -> Inventory:
                           ("trafficSwitch.region", inventory.traffic_switch.region)):
         if not _REGION_RE.match(region):
             raise InventoryError(f"inventory field {where} is not an AWS region: {region!r}")
+    if inventory.active_site not in ("primary", "standby"):
+        raise InventoryError("inventory field activeSite must be primary or standby, got "
+                             f"{inventory.active_site!r}")
+    for name, site in (("primary", inventory.primary), ("standby", inventory.standby)):
+        if site.database.generation < 1:
+            raise InventoryError(f"inventory field {name}.database.generation must be at "
+                                 f"least 1, got {site.database.generation}")
     if inventory.primary.region == inventory.standby.region:
         raise InventoryError("inventory primary.region and standby.region are the same "
                              f"({inventory.primary.region})")

@@ -19,6 +19,7 @@ import yaml
 
 NAMESPACE = "caresync-dr"
 SITES = ("primary", "standby")
+DB_ROLES = ("writer", "replica")
 VAULT_LOCK_MODES = ("governance", "compliance")
 ROUTE53_INTERVALS = (10, 30)
 # AWS Backup runs at most hourly; the schedule is cron(0 0/N * * ? *), even only if N divides 24.
@@ -31,8 +32,18 @@ DEFAULT_INVENTORY_PARAMETER = "/caresync-dr/failover-inventory"
 # Lag keeps growing while the alarm waits, so the detection delay adds to the threshold.
 REPLICA_LAG_PERIOD_SECONDS = 60
 REPLICA_LAG_DATAPOINTS_TO_ALARM = 3
+# PostgreSQL majors RDS offers. Below 14: read replicas keep automated backups only from 14.1
+# ("Working with read replicas for RDS for PostgreSQL": automated backups on replicas need
+# 14.1 or higher), and every replica here keeps backups (a promoted one must have PITR).
+# RDS never offered 14.0, so any 14 qualifies.
+POSTGRES_MAJORS = (14, 15, 16, 17)
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy, retentionInDays).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+                      1827, 2192, 2557, 2922, 3288, 3653)
+MAX_GENERATION = 99
 
 Site = Literal["primary", "standby"]
+DbRole = Literal["writer", "replica"]
 T = TypeVar("T")
 
 
@@ -54,6 +65,19 @@ class Capacity:
     min: int
     desired: int
     max: int
+
+
+@dataclass(frozen=True)
+class RetiringGeneration:
+    """A previous database generation kept in the program while it is retired on purpose.
+
+    ``role`` is what the instance is now: ``writer`` (standalone: it was a primary or was
+    promoted; it is deleted with a final snapshot) or ``replica`` (still replicating; RDS
+    refuses a final snapshot of a read replica, so none is taken).
+    """
+
+    generation: int
+    role: DbRole
 
 
 @dataclass(frozen=True)
@@ -89,7 +113,10 @@ class Settings:
     health_check_path: str
     health_check_interval_seconds: int
     health_check_failure_threshold: int
-    standby_promoted: bool
+    active_site: Site
+    db_generation: int
+    db_retiring: RetiringGeneration | None
+    db_log_retention_days: int
     alert_emails: tuple[str, ...]
     vault_lock_mode: str
     webhook_url: str | None
@@ -102,12 +129,41 @@ class Settings:
 
     @property
     def is_primary(self) -> bool:
+        """This stack is the primary *site* (stack prod, primaryRegion), whatever its role."""
         return self.site == "primary"
 
     @property
+    def is_writer(self) -> bool:
+        """This site's database is the writer and its app serves traffic (``activeSite``)."""
+        return self.site == self.active_site
+
+    @property
+    def peer_site(self) -> Site:
+        return "standby" if self.is_primary else "primary"
+
+    @property
+    def peer_stack(self) -> str | None:
+        """The other site's stack (the reference this stack reads)."""
+        return self.standby_stack if self.is_primary else self.primary_stack
+
+    @property
+    def db_born_as_writer(self) -> bool:
+        """Whether this site's current database generation was created as a standalone writer.
+
+        Only the primary site's generation 1 is (the bootstrap). Every later generation starts
+        as a read replica of the writer of the day and may be promoted: RDS cannot turn an
+        existing instance into a replica, so a site that must replicate again gets a new one.
+        """
+        return self.is_primary and self.db_generation == 1
+
+    @property
+    def engine_major(self) -> int:
+        return int(self.db_engine_version.split(".")[0])
+
+    @property
     def site_capacity(self) -> Capacity:
-        """What this site runs day to day: full capacity on the primary, warm on the standby."""
-        if self.is_primary:
+        """What this site runs day to day: full capacity where the writer is, warm elsewhere."""
+        if self.is_writer:
             return self.app_capacity
         warm = self.standby_warm_capacity
         return Capacity(min=min(warm, self.app_capacity.min), desired=warm,
@@ -231,6 +287,32 @@ def _as_emails(key: str, raw: object) -> tuple[str, ...]:
     return tuple(data)
 
 
+def _as_engine_version(key: str, raw: object) -> str:
+    text = str(raw).strip()
+    majors = ", ".join(map(str, POSTGRES_MAJORS))
+    if not re.fullmatch(r"\d+", text):
+        raise SettingsError(key, raw, f"expected a PostgreSQL major version only ({majors}): "
+                            "auto_minor_version_upgrade is on, so RDS picks the minor version "
+                            "and a pinned minor would later read as a downgrade (aws.rds.Instance "
+                            "engine_version docstring: give a prefix such as '15')")
+    if int(text) not in POSTGRES_MAJORS:
+        raise SettingsError(key, raw, f"must be one of {majors}: read replicas keep automated "
+                            "backups only from PostgreSQL 14.1 (RDS User Guide, read replicas "
+                            "for RDS for PostgreSQL), and every replica here keeps them")
+    return text
+
+
+def _as_retiring(key: str, raw: object) -> RetiringGeneration:
+    data = _parse_structured(key, raw)
+    if not isinstance(data, Mapping) or set(data) != {"generation", "role"}:
+        raise SettingsError(key, raw, "expected an object with exactly generation and role "
+                            "(writer or replica)")
+    generation = _as_int(f"{key}.generation", data["generation"], 1, MAX_GENERATION)
+    role_text = _as_choice(f"{key}.role", data["role"], DB_ROLES)
+    return RetiringGeneration(generation=generation,
+                              role="writer" if role_text == "writer" else "replica")
+
+
 def _as_cidr(key: str, raw: object) -> str:
     try:
         net = ipaddress.IPv4Network(str(raw).strip(), strict=True)
@@ -250,7 +332,8 @@ KNOWN_KEYS = frozenset({
     "dbReadReplicas", "dbName", "dbUsername", "appCapacity", "standbyWarmCapacity",
     "appInstanceType", "appAmiId", "appPort", "certificateArn", "hostedZoneId", "domainName",
     "healthCheckPath", "healthCheckIntervalSeconds", "healthCheckFailureThreshold",
-    "standbyPromoted", "alertEmails", "vaultLockMode", "webhookUrl", "inventoryParameter",
+    "activeSite", "dbGeneration", "dbRetiring", "dbLogRetentionDays", "alertEmails",
+    "vaultLockMode", "webhookUrl", "inventoryParameter",
 })
 
 
@@ -315,6 +398,27 @@ def load_settings(stack: str, values: Mapping[str, object],
                             "a standby site needs the reference to the primary stack "
                             "(e.g. organization/caresync-dr/prod)")
 
+    active_text = get("activeSite", lambda k, v: _as_choice(k, v, SITES), "primary")
+    active_site: Site = "primary" if active_text == "primary" else "standby"
+    generation = get("dbGeneration", lambda k, v: _as_int(k, v, 1, MAX_GENERATION), 1)
+    if site == "primary" and active_site == "standby" and generation == 1:
+        raise SettingsError("dbGeneration", generation,
+                            "with activeSite standby the primary site's database is a replica "
+                            "of the standby's writer; generation 1 was created as the bootstrap "
+                            "writer and RDS cannot make an existing instance a replica "
+                            "('cannot elect new source database for replication'): set "
+                            "dbGeneration to 2 (a new replica) and retire generation 1 with "
+                            "dbRetiring (docs/lifecycles.md, failback)")
+    if site == "primary" and active_site == "standby" and standby_stack is None:
+        raise SettingsError("standbyStack", None,
+                            "with activeSite standby the primary site replicates from the "
+                            "standby's writer and needs the reference to the dr stack")
+    retiring = opt("dbRetiring", _as_retiring)
+    if retiring is not None and retiring.generation >= generation:
+        raise SettingsError("dbRetiring", f"{{generation: {retiring.generation}, role: "
+                            f"{retiring.role}}}", f"must name an earlier generation than "
+                            f"dbGeneration ({generation})")
+
     rto = get("rtoMinutes", lambda k, v: _as_int(k, v, 1, 24 * 60), 60)
     rpo = get("rpoMinutes", lambda k, v: _as_int(k, v, 1, 24 * 60), 15)
     interval = get("backupIntervalHours", lambda k, v: _as_int_in(
@@ -330,9 +434,9 @@ def load_settings(stack: str, values: Mapping[str, object],
         k, v, 0, capacity.max, f"must be between 0 (pilot light) and appCapacity.max "
         f"({capacity.max})"), 1)
     replicas = get("dbReadReplicas", lambda k, v: _as_int(k, v, 0, 5), 1)
-    if site == "primary" and replicas < 1:
+    if site == active_site and replicas < 1:
         raise SettingsError("dbReadReplicas", replicas,
-                            "the primary site needs at least one in-region read replica "
+                            "the active site needs at least one in-region read replica "
                             "(the plan's 'switch to read replica')")
 
     certificate_arn = get("certificateArn", lambda k, v: _as_match(
@@ -372,8 +476,7 @@ def load_settings(stack: str, values: Mapping[str, object],
         db_instance_class=get("dbInstanceClass", lambda k, v: _as_match(
             k, v, r"db\.[a-z0-9]+\.[a-z0-9]+", "expected an RDS class such as db.r6g.large"),
             "db.r6g.large"),
-        db_engine_version=get("dbEngineVersion", lambda k, v: _as_match(
-            k, v, r"1[3-9](\.\d+)?", "expected a PostgreSQL major version 13-19, e.g. 15"), "15"),
+        db_engine_version=get("dbEngineVersion", _as_engine_version, "15"),
         db_allocated_storage_gb=get("dbAllocatedStorageGb", lambda k, v: _as_int(
             k, v, 20, 65536), 100),
         db_read_replicas=replicas,
@@ -400,7 +503,12 @@ def load_settings(stack: str, values: Mapping[str, object],
             k, v, ROUTE53_INTERVALS, "Route 53 allows only 10 or 30"), 10),
         health_check_failure_threshold=get("healthCheckFailureThreshold", lambda k, v: _as_int(
             k, v, 1, 10, "Route 53 allows 1 to 10"), 3),
-        standby_promoted=get("standbyPromoted", _as_bool, False),
+        active_site=active_site,
+        db_generation=generation,
+        db_retiring=retiring,
+        db_log_retention_days=get("dbLogRetentionDays", lambda k, v: _as_int_in(
+            k, v, LOG_RETENTION_DAYS, "CloudWatch Logs keeps logs for one of "
+            + ", ".join(map(str, LOG_RETENTION_DAYS)) + " days (PutRetentionPolicy)"), 365),
         alert_emails=get("alertEmails", _as_emails, required=True),
         vault_lock_mode=get("vaultLockMode", lambda k, v: _as_choice(k, v, VAULT_LOCK_MODES),
                             "governance"),

@@ -1,7 +1,13 @@
 """App tier: ALB (HTTPS, HTTP redirected), target group on /api/health, launch template, ASG.
 
-The launch template's user data reads the database host from the site's SSM parameter at boot,
-so failover repoints the parameter and starts an instance refresh instead of editing templates.
+Each instance boots from its own region only: the launch template's user data reads the
+database host from the site's SSM parameter and the app's credentials from the site's copy of
+the ``caresync/db/app`` secret, both in the region the instance runs in, so failover repoints
+the parameter and starts an instance refresh instead of editing templates, and the standby app
+authenticates while the primary region is down. The instance role may read exactly those two
+things (and decrypt with the site key through Secrets Manager). Volumes are encrypted with the
+site key; the group launches them through the site's own Auto Scaling service-linked role,
+which the key policy names (``components/autoscaling_role.py``).
 """
 
 from __future__ import annotations
@@ -15,41 +21,94 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.db.secrets import APP_SECRET_NAME, secret_arn_pattern
 from caresync_dr.settings import Capacity
 from components.iam import service_trust_policy
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+CONF_DIR = "/etc/caresync"
+SECRET_WAIT_ATTEMPTS = 60  # x 10 s: longer than the ASG's health-check grace period
+# Reads the secret's JSON from stdin (never a command line: ps would show it) and the endpoint
+# (host:port) from argv; writes the app's environment file (systemd EnvironmentFile syntax).
+# The password alphabet has no quotes (caresync_dr.db.secrets.PASSWORD_SPECIALS).
+WRITE_ENV_PY = """import json, sys
+secret = json.load(sys.stdin)
+host, _, port = sys.argv[1].rpartition(":")
+values = {"DATABASE_HOST": host, "DATABASE_PORT": port, "DATABASE_NAME": secret["dbname"],
+          "DATABASE_USER": secret["username"], "DATABASE_PASSWORD": secret["password"],
+          "DATABASE_SSLMODE": "verify-full"}
+sys.stdout.write("".join(f"{key}='{value}'\\n" for key, value in values.items()))
+"""
 
 
-def user_data(region: str, parameter_name: str) -> str:
-    script = f"""#!/bin/bash
+def boot_script(region: str, parameter_name: str, secret_id: str = APP_SECRET_NAME) -> str:
+    """The boot script: host from SSM, credentials from Secrets Manager, both in ``region``,
+    the instance's own. Until the secret exists in this region (bootstrap step 3 replicates
+    it) it waits, saying why; without it the app is not started and the script fails."""
+    return f"""#!/bin/bash
 set -euo pipefail
-# The database host comes from SSM at every boot: failover repoints the parameter and starts an
-# instance refresh; nothing in this template names a database.
-install -d -m 0750 /etc/caresync
-DB_ENDPOINT=$(aws ssm get-parameter --region {region} --name {parameter_name} \\
+# Everything comes from this instance's own region ({region}) at every boot: failover
+# repoints the endpoint parameter and starts an instance refresh; nothing here names a
+# database, and nothing reaches another region.
+REGION={region}
+CONF_DIR={CONF_DIR}
+install -d -m 0750 "$CONF_DIR"
+cat > "$CONF_DIR/write-env.py" <<'PY'
+{WRITE_ENV_PY}PY
+SECRET_JSON=""
+for attempt in $(seq 1 {SECRET_WAIT_ATTEMPTS}); do
+  if SECRET_JSON=$(aws secretsmanager get-secret-value --region "$REGION" \\
+      --secret-id {secret_id} --query SecretString --output text); then
+    break
+  fi
+  echo "caresync-boot: {secret_id} not readable in $REGION (attempt $attempt): the prod" \\
+       "stack replicates it at bootstrap step 3" >&2
+  SECRET_JSON=""
+  sleep 10
+done
+if [ -z "$SECRET_JSON" ]; then
+  echo "caresync-boot: no database credentials in $REGION; the app is not started" >&2
+  exit 1
+fi
+# The parameter holds the endpoint as host:port (RDS's Endpoint form).
+DB_ENDPOINT=$(aws ssm get-parameter --region "$REGION" --name {parameter_name} \\
   --with-decryption --query Parameter.Value --output text)
-# The parameter holds the writer endpoint as host:port (RDS's Endpoint form).
-printf 'DATABASE_HOST=%s\\nDATABASE_PORT=%s\\nDATABASE_SSLMODE=verify-full\\n' \\
-  "${{DB_ENDPOINT%:*}}" "${{DB_ENDPOINT##*:}}" > /etc/caresync/database.env
+umask 077
+printf '%s' "$SECRET_JSON" | python3 "$CONF_DIR/write-env.py" "$DB_ENDPOINT" \\
+  > "$CONF_DIR/database.env.new"
+mv "$CONF_DIR/database.env.new" "$CONF_DIR/database.env"
+unset SECRET_JSON
 systemctl restart caresync
 """
-    return base64.b64encode(script.encode()).decode()
 
 
-def read_endpoint_policy(parameter_arn: str, key_arn: str | None, region: str) -> str:
-    """Read the endpoint parameter and, when it is a SecureString, decrypt it with the site key
-    only through SSM in this region, only for that parameter (SSM's encryption context is
-    ``PARAMETER_ARN``: Systems Manager user guide, "How Parameter Store uses AWS KMS")."""
-    statements: list[dict[str, Any]] = [{
-        "Sid": "ReadDatabaseHost", "Effect": "Allow", "Action": "ssm:GetParameter",
-        "Resource": parameter_arn}]
-    if key_arn:
-        statements.append({
-            "Sid": "DecryptDatabaseHost", "Effect": "Allow", "Action": "kms:Decrypt",
-            "Resource": key_arn, "Condition": {"StringEquals": {
-                "kms:ViaService": f"ssm.{region}.amazonaws.com",
-                "kms:EncryptionContext:PARAMETER_ARN": parameter_arn}}})
+def user_data(region: str, parameter_name: str, secret_id: str = APP_SECRET_NAME) -> str:
+    """:func:`boot_script`, base64-encoded as the launch template takes it."""
+    return base64.b64encode(boot_script(region, parameter_name, secret_id).encode()).decode()
+
+
+def instance_policy(region: str, account_id: str, endpoint_parameter_arn: str,
+                    key_arn: str, secret_name: str = APP_SECRET_NAME) -> str:
+    """Least privilege for the app instance, all in its own region: read the endpoint
+    parameter (a SecureString) and this region's copy of the app secret, and decrypt each with
+    the site key only through its service and, for the parameter, only that parameter (SSM's
+    encryption context is ``PARAMETER_ARN``: Systems Manager user guide, "How Parameter Store
+    uses AWS KMS")."""
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ReadDatabaseHost", "Effect": "Allow", "Action": "ssm:GetParameter",
+         "Resource": endpoint_parameter_arn},
+        {"Sid": "DecryptDatabaseHost", "Effect": "Allow", "Action": "kms:Decrypt",
+         "Resource": key_arn, "Condition": {"StringEquals": {
+             "kms:ViaService": f"ssm.{region}.amazonaws.com",
+             "kms:EncryptionContext:PARAMETER_ARN": endpoint_parameter_arn}}},
+        {"Sid": "ReadAppCredentialsInThisRegion", "Effect": "Allow",
+         "Action": "secretsmanager:GetSecretValue",
+         "Resource": secret_arn_pattern(region, account_id, secret_name)},
+        {"Sid": "DecryptAppCredentials", "Effect": "Allow", "Action": "kms:Decrypt",
+         "Resource": key_arn,
+         "Condition": {"StringEquals": {
+             "kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
+    ]
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
@@ -70,7 +129,10 @@ class AppTierArgs:
     capacity: Capacity
     endpoint_parameter_arn: pulumi.Input[str]
     endpoint_parameter_name: str
-    parameter_key_arn: pulumi.Input[str] | None = None  # the site key of that SecureString
+    account_id: pulumi.Input[str]
+    # The site key: app volumes, the endpoint parameter (a SecureString) and the secret.
+    kms_key_arn: pulumi.Input[str]
+    autoscaling_role_arn: pulumi.Input[str]  # the site's Auto Scaling service-linked role
     access_log_bucket: pulumi.Input[str] | None = None  # the audit's SSE-S3 ALB log bucket
     access_log_prefix: str = "alb"
     access_log_ready: Sequence[pulumi.Resource] = ()  # the bucket policy ELB must see first
@@ -95,8 +157,9 @@ class AppTier(pulumi.ComponentResource):
             policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=child)
         aws.iam.RolePolicy(
             f"{name}-instance-read-endpoint", role=role.id,
-            policy=pulumi.Output.all(args.endpoint_parameter_arn, args.parameter_key_arn).apply(
-                lambda v: read_endpoint_policy(v[0], v[1], args.region)), opts=child)
+            policy=pulumi.Output.all(args.account_id, args.endpoint_parameter_arn,
+                                     args.kms_key_arn).apply(
+                lambda v: instance_policy(args.region, v[0], v[1], v[2])), opts=child)
         profile = aws.iam.InstanceProfile(f"{name}-instance-profile", name=f"{prefix}-app",
                                           role=role.name, opts=child)
 
@@ -138,8 +201,8 @@ class AppTier(pulumi.ComponentResource):
                 http_put_response_hop_limit=1),
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name="/dev/xvda", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    encrypted="true", volume_size=30, volume_type="gp3",
-                    delete_on_termination="true"))],
+                    encrypted="true", kms_key_id=args.kms_key_arn, volume_size=30,
+                    volume_type="gp3", delete_on_termination="true"))],
             user_data=user_data(args.region, args.endpoint_parameter_name),
             update_default_version=True, opts=child)
         self.group = aws.autoscaling.Group(
@@ -148,6 +211,7 @@ class AppTier(pulumi.ComponentResource):
             vpc_zone_identifiers=list(args.private_subnet_ids),
             target_group_arns=[self.target_group.arn], health_check_type="ELB",
             health_check_grace_period=300,
+            service_linked_role_arn=args.autoscaling_role_arn,
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
                 id=self.launch_template.id, version="$Latest"),
             # Instances carry the site's tags from launch (cost and incident attribution);

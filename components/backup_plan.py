@@ -74,7 +74,11 @@ class BackupPlan(pulumi.ComponentResource):
             f"{name}-vault-lock", backup_vault_name=self.vault.name,
             min_retention_days=1, max_retention_days=max(args.retention_days, 35),
             changeable_for_days=(COMPLIANCE_GRACE_DAYS if args.vault_lock_mode == "compliance"
-                                 else None), opts=child)
+                                 else None),
+            # Every argument forces a replacement and the id is the vault's name: replaced
+            # create-before-delete, the old one's delete would remove the lock just put
+            # (governance -> compliance would leave the vault unlocked).
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
         self.plan = None
         if args.database_arn is None:
             self.register_outputs({"vaultArn": self.vault.arn})

@@ -1,17 +1,27 @@
-"""The site's customer-managed KMS key: RDS storage, backups, S3, SNS and secrets of one region.
+"""The site's customer-managed KMS key: RDS storage, backups, S3, SNS, logs, secrets, EBS.
 
 Rotation is on. The key is protected (``ResourceOptions(protect=True)``): deleting the stack
 would otherwise schedule deletion of the key every backup, snapshot and replica is encrypted
 with; removing it takes a deliberate ``pulumi state unprotect``. The key policy delegates to
-IAM in the account (the usual root statement) and lets CloudWatch use the key, because alarms
-publish to the KMS-encrypted alert topic, and lets CloudTrail and log delivery (VPC flow logs)
-encrypt this account's audit logs with it.
+IAM in the account (the usual root statement) and names the AWS services that use the key
+without an IAM principal of this account:
+
+* CloudWatch alarms publish to the KMS-encrypted alert topic;
+* CloudTrail and log delivery (VPC flow logs) encrypt this account's audit logs;
+* CloudWatch Logs encrypts the RDS log groups of this region (``logs.<region>.amazonaws.com``,
+  limited by the ``aws:logs:arn`` encryption context; CloudWatch Logs user guide, "Encrypt log
+  data in CloudWatch Logs using AWS KMS");
+* the site's Auto Scaling service-linked role launches app instances whose EBS volumes use this
+  key (EC2 Auto Scaling user guide, "Required AWS KMS key policy for use with encrypted
+  volumes": the key-use statement and ``kms:CreateGrant`` for AWS resources only).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -19,15 +29,43 @@ import pulumi_aws as aws
 from caresync_dr.site_keys import site_key_alias
 from components.audit import kms_statements
 
+AUTOSCALING_SERVICE = "autoscaling.amazonaws.com"
+
 
 @dataclass(frozen=True)
 class SiteKeyArgs:
     site: str
     account_id: pulumi.Input[str]
     region: str
+    # Service-linked roles that launch EBS volumes encrypted with this key (Auto Scaling).
+    ebs_service_role_arns: Sequence[pulumi.Input[str]] = field(default_factory=list)
 
 
-def key_policy(account_id: str, region: str) -> str:
+def ebs_service_role_statements(role_arns: Sequence[str]) -> list[dict[str, Any]]:
+    """The two statements the EC2 Auto Scaling user guide requires for encrypted volumes."""
+    if not role_arns:
+        return []
+    principal = {"AWS": sorted(role_arns)}
+    return [
+        {"Sid": "AutoScalingUsesKeyForVolumes", "Effect": "Allow", "Principal": principal,
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                    "kms:DescribeKey"], "Resource": "*"},
+        {"Sid": "AutoScalingAttachesVolumes", "Effect": "Allow", "Principal": principal,
+         "Action": "kms:CreateGrant", "Resource": "*",
+         "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}}},
+    ]
+
+
+def logs_statement(account_id: str, region: str) -> dict[str, Any]:
+    return {"Sid": "CloudWatchLogsEncryptsLogGroups", "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                       "kms:Describe*"], "Resource": "*",
+            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                      f"arn:aws:logs:{region}:{account_id}:log-group:*"}}}
+
+
+def key_policy(account_id: str, region: str, ebs_service_roles: Sequence[str] = ()) -> str:
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [
@@ -38,6 +76,8 @@ def key_policy(account_id: str, region: str) -> str:
              "Principal": {"Service": "cloudwatch.amazonaws.com"},
              "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
             *kms_statements(account_id, region),  # CloudTrail and flow-log delivery
+            logs_statement(account_id, region),
+            *ebs_service_role_statements(list(ebs_service_roles)),
         ],
     })
 
@@ -54,8 +94,8 @@ class SiteKey(pulumi.ComponentResource):
         key = aws.kms.Key(
             f"{name}-key", description=f"CareSync {args.site} site: data at rest",
             enable_key_rotation=True, deletion_window_in_days=30,
-            policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: key_policy(account, args.region)),
+            policy=pulumi.Output.all(args.account_id, *args.ebs_service_role_arns).apply(
+                lambda v: key_policy(v[0], args.region, v[1:])),
             opts=pulumi.ResourceOptions(parent=self, protect=True))
         alias = aws.kms.Alias(f"{name}-alias", name=site_key_alias(args.site),
                               target_key_id=key.key_id, opts=child)

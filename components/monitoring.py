@@ -1,7 +1,10 @@
 """Monitoring of one site: the alert topic (KMS-encrypted, e-mail subscriptions) and alarms.
 
 Alarms: ``ReplicaLag`` on every replica (paging early enough that threshold + detection delay
-stays within the RPO, warning at a fifth of the RPO), database
+stays within the RPO, warning at a fifth of the RPO), replication stopped on every replica
+(RDS reports ``ReplicaLag`` -1 when "replication is currently not active", RDS user guide,
+"Monitoring read replicas"; a replica in state ``error`` may publish nothing, so missing data
+breaches too; a lag threshold alone never sees -1), database
 CPU, free storage and freeable memory, ALB 5xx rate and unhealthy hosts, and failed AWS Backup
 and copy jobs. Route 53 health-check alarms live in :mod:`components.dns_failover` because
 Route 53 publishes those metrics in us-east-1 only.
@@ -28,7 +31,9 @@ class MonitoringArgs:
     kms_key_id: pulumi.Input[str]
     emails: Sequence[str]
     database_identifier: pulumi.Input[str]
-    replica_identifiers: Sequence[pulumi.Input[str]]  # replicas whose lag matters
+    # Replicas whose lag matters, by identifier: their alarms are named after them, so adding
+    # or removing one replica (or a new generation) leaves the others' alarms alone.
+    replica_identifiers: Sequence[str]
     lag_alarm_seconds: int
     lag_warning_seconds: int
     allocated_storage_gb: int
@@ -67,22 +72,36 @@ class Monitoring(pulumi.ComponentResource):
             self.alarm_names.append(created.name)
 
         db = {"DBInstanceIdentifier": args.database_identifier}
-        for i, replica in enumerate(args.replica_identifiers):
-            dims = {"DBInstanceIdentifier": replica}
-            tag = "" if len(args.replica_identifiers) == 1 else f"-{i + 1}"
-            alarm(f"replica-lag{tag}",
-                  f"Replica lag above {args.lag_alarm_seconds} s: with the alarm's detection "
-                  "delay, a failover now would lose up to the RPO",
-                  "AWS/RDS", "ReplicaLag", dimensions=dims, statistic="Maximum",
-                  threshold=args.lag_alarm_seconds, comparison="GreaterThanThreshold",
-                  periods=REPLICA_LAG_DATAPOINTS_TO_ALARM, period=REPLICA_LAG_PERIOD_SECONDS,
-                  missing="breaching")
-            alarm(f"replica-lag-warning{tag}",
-                  f"Replica lag above {args.lag_warning_seconds} s: act before the RPO breaks",
-                  "AWS/RDS", "ReplicaLag", dimensions=dims, statistic="Maximum",
-                  threshold=args.lag_warning_seconds, comparison="GreaterThanThreshold",
-                  periods=REPLICA_LAG_DATAPOINTS_TO_ALARM, period=REPLICA_LAG_PERIOD_SECONDS,
-                  missing="breaching")
+
+        def lag_alarm(key: str, description: str, dims: dict[str, pulumi.Input[str]], *,
+                      threshold: float, statistic: str = "Maximum",
+                      comparison: str = "GreaterThanThreshold") -> None:
+            # Named after the replica (caresync-<site>-db[-g<N>][-replica-<n>]-...); missing
+            # data breaches: a replica that publishes nothing is not replicating.
+            created = aws.cloudwatch.MetricAlarm(
+                f"{name}-{key}", name=key, alarm_description=description,
+                namespace="AWS/RDS", metric_name="ReplicaLag", dimensions=dims,
+                statistic=statistic, period=REPLICA_LAG_PERIOD_SECONDS,
+                evaluation_periods=REPLICA_LAG_DATAPOINTS_TO_ALARM,
+                datapoints_to_alarm=REPLICA_LAG_DATAPOINTS_TO_ALARM, threshold=threshold,
+                comparison_operator=comparison, treat_missing_data="breaching",
+                alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn], opts=child)
+            self.alarm_names.append(created.name)
+
+        for replica in args.replica_identifiers:
+            dims: dict[str, pulumi.Input[str]] = {"DBInstanceIdentifier": replica}
+            lag_alarm(f"{replica}-lag",
+                      f"Replica lag above {args.lag_alarm_seconds} s: with the alarm's detection "
+                      "delay, a failover now would lose up to the RPO",
+                      dims, threshold=args.lag_alarm_seconds)
+            lag_alarm(f"{replica}-replication-stopped",
+                      "Replication stopped: RDS reports ReplicaLag -1 (replication not active) "
+                      "or no ReplicaLag at all; a failover now would lose everything since the "
+                      "stop", dims, threshold=0, statistic="Minimum",
+                      comparison="LessThanThreshold")
+            lag_alarm(f"{replica}-lag-warning",
+                      f"Replica lag above {args.lag_warning_seconds} s: act before the RPO "
+                      "breaks", dims, threshold=args.lag_warning_seconds)
         alarm("db-cpu", "Database CPU above 80% for 15 minutes", "AWS/RDS", "CPUUtilization",
               dimensions=db, statistic="Average", threshold=80,
               comparison="GreaterThanThreshold", periods=3, period=FIVE_MINUTES)

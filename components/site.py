@@ -27,6 +27,7 @@ from caresync_dr.retention import INCIDENT_PREFIX
 from caresync_dr.settings import Capacity, Settings
 from components.app_tier import AppTier, AppTierArgs
 from components.audit import Audit, AuditArgs
+from components.autoscaling_role import AutoScalingServiceRole, AutoScalingServiceRoleArgs
 from components.backup_plan import BackupPlan, BackupPlanArgs
 from components.backup_storage import BackupStorage, BackupStorageArgs, ReplicationTarget
 from components.database import (
@@ -34,9 +35,11 @@ from components.database import (
     BackupReplicationArgs,
     Database,
     DatabaseArgs,
-    DatabaseMode,
+    db_identifier,
     endpoint_parameter_name,
+    replica_identifier,
 )
+from components.db_credentials import DatabaseCredentials, DatabaseCredentialsArgs, SecretReplica
 from components.dns_failover import (
     PRIMARY_SET_ID,
     SECONDARY_SET_ID,
@@ -75,9 +78,16 @@ CHECKER_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1")
 PRIMARY_OUTPUTS_FOR_STANDBY = (
     "region", "dbIdentifier", "dbArn", "dbSecurityGroupId", "dbReplicaIdentifiers",
     "dbEndpointParameter", "albDnsName", "albZoneId", "targetGroupArn", "autoScalingGroupName",
-    "launchTemplateId", "appCapacity", "productionCapacity", "alertTopicArn", "kmsKeyArn",
+    "launchTemplateId", "appCapacity", "productionCapacity", "alertTopicArn",
+    "backupBucketArn", "kmsKeyArn", "backupVaultArn", "dbGeneration",
 )
-STANDBY_OUTPUTS_FOR_PRIMARY = ("backupBucketArn", "kmsKeyArn", "backupVaultArn")
+# What dr needs of prod in every state (prod's alert topic and generation are optional: a
+# prod deployed before they existed did not publish them).
+PRIMARY_REQUIRED = tuple(n for n in PRIMARY_OUTPUTS_FOR_STANDBY
+                         if n not in ("alertTopicArn", "dbGeneration"))
+STANDBY_OUTPUTS_FOR_PRIMARY = ("backupBucketArn", "kmsKeyArn", "backupVaultArn", "dbArn")
+# The writer's site replicates backups and copies recovery points to the other site.
+COPY_TARGET_OUTPUTS = ("backupBucketArn", "kmsKeyArn", "backupVaultArn")
 
 
 def _capacity(cap: Capacity) -> dict[str, int]:
@@ -85,26 +95,37 @@ def _capacity(cap: Capacity) -> dict[str, int]:
 
 
 def serving_capacity(settings: Settings) -> Capacity:
-    """What this site's ASG runs: warm on a standby, production once it has been promoted."""
-    return settings.app_capacity if settings.standby_promoted else settings.site_capacity
+    """What this site's ASG runs: production where the writer is, warm elsewhere."""
+    return settings.site_capacity
 
 
 class _Site:
-    """The parts every site has: key, network, backups, database, app tier, monitoring."""
+    """The parts every site has: key, network, backups, database, app tier, monitoring.
 
-    def __init__(self, settings: Settings, *, database: DatabaseArgs | None = None,
-                 source_db_arn: str | None = None,
-                 replicate_to: ReplicationTarget | None = None,
-                 copy_to_vault_arn: str | None = None) -> None:
+    ``peer`` holds the other stack's outputs (those found). The writer's site replicates its
+    backup bucket to the peer and copies recovery points into the peer's vault once the peer
+    has published them; the replica's site follows the peer's writer (``dbArn``) and keeps its
+    automated backups in this region too.
+    """
+
+    def __init__(self, settings: Settings, peer: dict[str, Any]) -> None:
         site = settings.site
+        writer = settings.is_writer
+        self.linked = all(name in peer for name in COPY_TARGET_OUTPUTS)
         self.account_id = aws.get_caller_identity_output().account_id
-        self.key = SiteKey(site, SiteKeyArgs(site=site, account_id=self.account_id,
-                                             region=settings.region))
+        self.autoscaling_role = AutoScalingServiceRole(
+            f"{site}-autoscaling", AutoScalingServiceRoleArgs(site=site))
+        self.key = SiteKey(site, SiteKeyArgs(
+            site=site, account_id=self.account_id, region=settings.region,
+            ebs_service_role_arns=[self.autoscaling_role.arn]))
         self.network = Network(f"{site}-network", NetworkArgs(
             site=site, cidr=settings.vpc_cidr, az_count=settings.az_count,
             app_port=settings.app_port,
-            replica_db_group=settings.is_primary and settings.db_read_replicas > 0,
-            restore_test_group=settings.is_primary or settings.standby_promoted))
+            replica_db_group=writer and settings.db_read_replicas > 0,
+            restore_test_group=writer))
+        replicate_to = (ReplicationTarget(bucket_arn=peer["backupBucketArn"],
+                                          kms_key_arn=peer["kmsKeyArn"])
+                        if writer and self.linked else None)
         self.storage = BackupStorage(f"{site}-backups", BackupStorageArgs(
             site=site, account_id=self.account_id, kms_key_arn=self.key.arn,
             retention_days=settings.backup_retention_days, replicate_to=replicate_to))
@@ -119,21 +140,45 @@ class _Site:
             multi_region=settings.is_primary, data_event_bucket_names=audited))
         self.monitoring_role = MonitoringRole(f"{site}-rds-monitoring", MonitoringRoleArgs(
             site=site, account_id=self.account_id))
-        mode: DatabaseMode = ("primary" if settings.is_primary
-                              else "promoted" if settings.standby_promoted else "replica")
+        # The prod stack owns the database secrets (D1) and replicates them to the standby
+        # region once dr has published its key (bootstrap step 3).
+        self.credentials: DatabaseCredentials | None = None
+        if settings.is_primary:
+            standby_key = peer.get("kmsKeyArn")
+            self.credentials = DatabaseCredentials(f"{site}-credentials", DatabaseCredentialsArgs(
+                site=site, kms_key_arn=self.key.arn, master_username=settings.db_username,
+                db_name=settings.db_name,
+                replica=SecretReplica(region=settings.standby_region,
+                                      kms_key_arn=str(standby_key)) if standby_key else None))
+        born = settings.db_born_as_writer or (
+            settings.db_retiring is not None and settings.is_primary
+            and settings.db_retiring.generation == 1)
         self.database = Database(f"{site}-database", DatabaseArgs(
-            site=site, mode=mode, instance_class=settings.db_instance_class,
-            engine_version=settings.db_engine_version,
+            site=site, generation=settings.db_generation,
+            role="writer" if writer else "replica",
+            born_as_writer=settings.db_born_as_writer,
+            instance_class=settings.db_instance_class,
+            engine_major=str(settings.engine_major),
             allocated_storage_gb=settings.db_allocated_storage_gb,
             retention_days=settings.backup_retention_days,
-            read_replicas=settings.db_read_replicas if settings.is_primary else 0,
+            read_replicas=settings.db_read_replicas if writer else 0,
             db_name=settings.db_name, username=settings.db_username, kms_key_arn=self.key.arn,
             subnet_ids=self.network.private_subnet_ids,
-            security_group_id=self.network.db_security_group_id, source_db_arn=source_db_arn,
+            security_group_id=self.network.db_security_group_id,
+            log_retention_days=settings.db_log_retention_days,
+            master_password=(self.credentials.master_password
+                             if born and self.credentials is not None else None),
+            source_db_arn=None if writer else peer["dbArn"],
             replica_security_group_id=self.network.replica_db_security_group_id,
+            retiring=settings.db_retiring,
             monitoring_role_arn=self.monitoring_role.arn,
             monitoring_interval=self.monitoring_role.interval_seconds,
             parameter_key_id=self.key.alias_name))
+        if not writer:
+            # PITR in this region from the writer's automated backups.
+            AutomatedBackupReplication(f"{site}-pitr", BackupReplicationArgs(
+                source_db_arn=peer["dbArn"], kms_key_arn=self.key.arn,
+                retention_days=settings.backup_retention_days))
         self.capacity = serving_capacity(settings)
         self.app = AppTier(f"{site}-app", AppTierArgs(
             site=site, region=settings.region, vpc_id=self.network.vpc_id,
@@ -146,23 +191,24 @@ class _Site:
             health_check_path=settings.health_check_path, capacity=self.capacity,
             endpoint_parameter_arn=self.database.endpoint_parameter.arn,
             endpoint_parameter_name=endpoint_parameter_name(site),
-            parameter_key_arn=self.key.arn,
+            account_id=self.account_id, kms_key_arn=self.key.arn,
+            autoscaling_role_arn=self.autoscaling_role.arn,
             access_log_bucket=self.audit.alb_log_bucket.name,
             access_log_ready=[self.audit.alb_log_bucket]))
         self.waf = Waf(f"{site}-waf", WafArgs(
             site=site, region=settings.region, account_id=self.account_id,
             kms_key_arn=self.key.arn, load_balancer_arn=self.app.load_balancer.arn))
-        writer = settings.is_primary or settings.standby_promoted
         self.backup = BackupPlan(f"{site}-backup", BackupPlanArgs(
             site=site, kms_key_arn=self.key.arn, retention_days=settings.backup_retention_days,
             interval_hours=settings.backup_interval_hours,
             vault_lock_mode=settings.vault_lock_mode,
             database_arn=self.database.arn if writer else None,
-            copy_to_vault_arn=copy_to_vault_arn,
+            copy_to_vault_arn=peer["backupVaultArn"] if writer and self.linked else None,
             db_subnet_group_name=self.database.subnet_group_name,
             restore_test_security_group_id=self.network.restore_test_security_group_id))
-        lagging = ([r.identifier for r in self.database.replicas] if settings.is_primary
-                   else [] if settings.standby_promoted else [self.database.identifier])
+        lagging = ([replica_identifier(site, i, settings.db_generation)
+                    for i in range(1, len(self.database.replicas) + 1)] if writer
+                   else [db_identifier(site, settings.db_generation)])
         self.monitoring = Monitoring(f"{site}-monitoring", MonitoringArgs(
             site=site, kms_key_id=self.key.arn, emails=settings.alert_emails,
             database_identifier=self.database.identifier, replica_identifiers=lagging,
@@ -177,11 +223,14 @@ class _Site:
         return {
             "site": settings.site,
             "region": settings.region,
+            "activeSite": settings.active_site,
+            "dbGeneration": settings.db_generation,
             "vpcId": self.network.vpc_id,
             "kmsKeyArn": self.key.arn,
             "dbIdentifier": self.database.identifier,
             "dbArn": self.database.arn,
             "dbAddress": self.database.address,
+            "dbEndpoint": self.database.endpoint,
             "dbSecurityGroupId": self.network.db_security_group_id,
             "dbEndpointParameter": self.database.endpoint_parameter.name,
             "dbReplicaIdentifiers": [r.identifier for r in self.database.replicas],
@@ -215,31 +264,30 @@ async def _build_primary(settings: Settings) -> dict[str, Any]:
     if settings.standby_stack is not None:
         reference = pulumi.StackReference("standbyStack", settings.standby_stack)
         standby = await read_outputs(reference, STANDBY_OUTPUTS_FOR_PRIMARY)
-    linked = all(name in standby for name in STANDBY_OUTPUTS_FOR_PRIMARY)
-    if not linked:
+    if not settings.is_writer:
+        assert settings.standby_stack is not None  # guaranteed by the settings loader
+        require(standby, ["dbArn"], settings.standby_stack,
+                "run `pulumi up -s dr` first: the primary site replicates from the standby's "
+                "writer (docs/lifecycles.md, failback)")
+    site = _Site(settings, standby)
+    if not site.linked:
         pulumi.log.info("standby stack outputs not available yet: backups are not replicated "
-                        "or copied cross-region until `pulumi up -s dr` and a second "
+                        "or copied cross-region, and the database secrets are not replicated "
+                        "into the standby region, until `pulumi up -s dr` and a second "
                         "`pulumi up -s prod` (README, Bootstrap order)")
-    site = _Site(
-        settings,
-        replicate_to=ReplicationTarget(bucket_arn=standby["backupBucketArn"],
-                                       kms_key_arn=standby["kmsKeyArn"]) if linked else None,
-        copy_to_vault_arn=standby["backupVaultArn"] if linked else None)
-    return {**site.outputs(settings), "standbyLinked": linked}
+    assert site.credentials is not None
+    return {**site.outputs(settings), "standbyLinked": site.linked,
+            "dbMasterSecretArn": site.credentials.master_secret.arn,
+            "dbAppSecretArn": site.credentials.app_secret.arn}
 
 
 async def _build_standby(settings: Settings) -> dict[str, Any]:
     assert settings.primary_stack is not None  # guaranteed by the settings loader
     reference = pulumi.StackReference("primaryStack", settings.primary_stack)
     primary = await read_outputs(reference, PRIMARY_OUTPUTS_FOR_STANDBY)
-    require(primary, [n for n in PRIMARY_OUTPUTS_FOR_STANDBY if n != "alertTopicArn"],
-            settings.primary_stack, "run `pulumi up -s prod` first (README, Bootstrap order)")
-    site = _Site(settings, source_db_arn=primary["dbArn"])
-    if not settings.standby_promoted:
-        # PITR in the standby region from the primary's automated backups.
-        AutomatedBackupReplication("standby-pitr", BackupReplicationArgs(
-            source_db_arn=primary["dbArn"], kms_key_arn=site.key.arn,
-            retention_days=settings.backup_retention_days))
+    require(primary, PRIMARY_REQUIRED, settings.primary_stack,
+            "run `pulumi up -s prod` first (README, Bootstrap order)")
+    site = _Site(settings, primary)
 
     assert settings.hosted_zone_id is not None and settings.domain_name is not None
     switch = TrafficSwitch("traffic-switch", TrafficSwitchArgs(
@@ -270,6 +318,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
         "standbyTargetGroup": site.app.target_group.arn,
         "standbyAlbDns": site.app.load_balancer.dns_name,
         "standbyEndpointParameter": site.database.endpoint_parameter.name,
+        "standbyReplicas": [r.identifier for r in site.database.replicas],
         "primaryCheck": dns.primary_check.id,
         "standbyCheck": dns.standby_check.id,
         "primaryRecordCheck": dns.primary_record_check.id,
@@ -298,7 +347,8 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                     security_group_id=primary["dbSecurityGroupId"],
                     backup_retention_days=settings.backup_retention_days,
                     replica_identifiers=tuple(primary["dbReplicaIdentifiers"]),
-                    endpoint_parameter=primary["dbEndpointParameter"]),
+                    endpoint_parameter=primary["dbEndpointParameter"],
+                    generation=int(primary.get("dbGeneration", 1))),
                 app=AppInventory(
                     auto_scaling_group_name=primary["autoScalingGroupName"],
                     launch_template_id=primary["launchTemplateId"],
@@ -313,7 +363,9 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                     identifier=v["standbyDbIdentifier"], arn=v["standbyDbArn"],
                     security_group_id=v["standbyDbSg"],
                     backup_retention_days=settings.backup_retention_days,
-                    replica_identifiers=(), endpoint_parameter=v["standbyEndpointParameter"]),
+                    replica_identifiers=tuple(v["standbyReplicas"]),
+                    endpoint_parameter=v["standbyEndpointParameter"],
+                    generation=settings.db_generation),
                 app=AppInventory(
                     auto_scaling_group_name=v["standbyAsg"],
                     launch_template_id=v["standbyLaunchTemplate"],
@@ -331,7 +383,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                 health_check_id=v["switchCheck"], primary_health_check_id=v["primaryRecordCheck"]),
             alert_topic_arn=v["topic"], backup_bucket=v["backupBucket"],
             lock_parameter=LOCK_PARAMETER, journal_parameter=JOURNAL_PARAMETER,
-            webhook_url=settings.webhook_url)
+            webhook_url=settings.webhook_url, active_site=settings.active_site)
 
     inventory = FailoverInventory("failover-inventory", FailoverInventoryArgs(
         parameter_name=settings.inventory_parameter, values=values, render=render,
@@ -378,7 +430,6 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
 
     return {
         **site.outputs(settings),
-        "standbyPromoted": settings.standby_promoted,
         "recordName": settings.domain_name,
         "publicHealthUrl": public_health_url,
         "primaryHealthCheckId": dns.primary_check.id,

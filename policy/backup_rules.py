@@ -95,16 +95,17 @@ def _plan(args: ResourceValidationArgs, report: ReportViolation) -> list[str]:
     if settings is None:
         return []
     region = str(prop(args.props, "region") or settings.region)
-    # A promoted standby serves alone because the primary region failed: copies into that
-    # region cannot be required until fail-back, and the guardrail must not block the
-    # reconciling `pulumi up` during the outage.
-    require_copy = settings.is_primary or not settings.standby_promoted
+    # A promoted standby (activeSite standby) serves alone because the primary region failed:
+    # copies into that region cannot be required until fail-back, and the guardrail must not
+    # block the reconciling `pulumi up` during the outage.
+    require_copy = settings.active_site == "primary"
     return plan_problems(args.props, settings.backup_interval_hours, region, require_copy)
 
 
 backup_plan_frequency_and_copy = resource_policy(
     "backup-plan-interval-and-cross-region-copy",
     "AWS Backup plans run at least every backupIntervalHours and copy each recovery point to a "
-    "vault in another region (not required of a promoted standby).", BACKUP_PLAN, _plan)
+    "vault in another region (not required while the standby is the active site).",
+    BACKUP_PLAN, _plan)
 
 POLICIES = [backup_plan_frequency_and_copy]

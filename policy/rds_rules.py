@@ -27,12 +27,30 @@ from policy.context import (
 )
 
 
+def _arn_region(value: Any) -> str | None:
+    parts = str(value or "").split(":")
+    return parts[3] if len(parts) > 3 and parts[0] == "arn" else None
+
+
 def replica_kind(props: Mapping[str, Any]) -> str:
-    """'primary', 'cross-region replica' (source given as an ARN) or 'in-region replica'."""
+    """'primary', 'cross-region replica' or 'in-region replica'.
+
+    Every replica names its source by ARN (the provider requires it with a subnet group), so
+    the kind is the source's region against the replica's own: its ``region`` when given, else
+    its KMS key's (a cross-region replica must use a key of its own region)."""
     source = prop(props, "replicateSourceDb")
     if not source:
         return "primary"
-    return "cross-region replica" if str(source).startswith("arn:") else "in-region replica"
+    source_region = _arn_region(source)
+    if source_region is None:
+        return "in-region replica"  # an identifier names an instance of the same region
+    own_region = prop(props, "region") or _arn_region(prop(props, "kmsKeyId"))
+    return "in-region replica" if own_region == source_region else "cross-region replica"
+
+
+def retiring(props: Mapping[str, Any]) -> bool:
+    """A database generation being retired on purpose (components/database.py)."""
+    return bool(prop(props, "tags", "caresync:lifecycle") == "retiring")
 
 
 def encryption_problems(props: Mapping[str, Any]) -> list[str]:
@@ -61,6 +79,11 @@ def public_problems(props: Mapping[str, Any]) -> list[str]:
 
 
 def deletion_protection_problems(props: Mapping[str, Any]) -> list[str]:
+    # The data-holding instances (writers and cross-region replicas, the DR copy) must be
+    # protected; an in-region replica holds nothing its source lacks and must stay deletable
+    # so dbReadReplicas can shrink, and a retiring generation is being deleted on purpose.
+    if replica_kind(props) == "in-region replica" or retiring(props):
+        return []
     if not truthy(prop(props, "deletionProtection")):
         return ["deletion_protection is off: set deletion_protection=True"]
     return []
@@ -110,7 +133,9 @@ rds_not_public = resource_policy(
     "rds-not-public", "RDS instances are not publicly accessible.", RDS_INSTANCE,
     lambda args, _: public_problems(args.props))
 rds_deletion_protection = resource_policy(
-    "rds-deletion-protection", "RDS instances have deletion protection.", RDS_INSTANCE,
+    "rds-deletion-protection",
+    "RDS writers and cross-region replicas have deletion protection (in-region replicas and "
+    "retiring generations excepted).", RDS_INSTANCE,
     lambda args, _: deletion_protection_problems(args.props))
 rds_backup_retention = resource_policy(
     "rds-backup-retention",

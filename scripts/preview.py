@@ -15,7 +15,8 @@ Exit codes:
   1  --diff: the resources differ from the committed snapshot (the diff is printed);
      run with --update if the change is intended, and commit the snapshot
   2  unknown stack or state, invalid settings, or the program failed under the mocks
-  3  a guardrail rejects the resources (the violations are printed)
+  3  a guardrail rejects the resources, or AWS would refuse them (docs/aws-rules.md); the
+     violations are printed
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 from caresync_dr.cli import ExitCode, setup_logging, write_json_report
+from caresync_dr.emulation.aws_rules import AwsRulesError
 from caresync_dr.offline.runtime import OfflineRunError
 from caresync_dr.preview import render, snapshot, terraform_plan
 from caresync_dr.preview.program import PROMOTED_OVERRIDES, STACKS, STATES, state_run
@@ -106,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, StackFileError, OfflineRunError, ValueError) as exc:
         log.error("%s", exc)
         return ExitCode.USAGE
+    except AwsRulesError as exc:
+        for refused in exc.violations:
+            print(f"aws rule: {refused}")
+        log.error("AWS would refuse %d resource(s) of stack %s", len(exc.violations), exc.stack)
+        if args.report:
+            write_json_report(args.report, {"stack": args.stack, "awsRules": [
+                str(v) for v in exc.violations]})
+        return ExitCode.REFUSED
     current = snapshot.build(args.stack, run.resources)
     report: dict[str, Any] = {"stack": args.stack, "state": args.state,
                               "resources": len(current["resources"])}

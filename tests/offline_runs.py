@@ -36,5 +36,5 @@ def dr_with(overrides: dict[str, str]) -> ProgramRun:
 
 @functools.cache
 def dr_promoted() -> ProgramRun:
-    """The dr stack after a failover, reconciled with standbyPromoted=true."""
-    return dr_with({"standbyPromoted": "true"})
+    """The dr stack after a failover, reconciled with activeSite=standby."""
+    return dr_with({"activeSite": "standby"})

@@ -53,7 +53,18 @@ def _dr_values(**overrides: object) -> dict[str, object]:
         ({"certificateArn": "arn:aws:acm:us-east-1:111122223333:certificate/abc"},
          "certificateArn", "from its own region (us-west-2)"),
         ({"vaultLockMode": "strict"}, "vaultLockMode", "governance, compliance"),
-        ({"standbyPromoted": "maybe"}, "standbyPromoted", "true or false"),
+        ({"activeSite": "both"}, "activeSite", "must be one of primary, standby"),
+        ({"dbGeneration": "0"}, "dbGeneration", "between 1 and 99"),
+        ({"dbRetiring": '{"generation": 1}'}, "dbRetiring", "exactly generation and role"),
+        ({"dbRetiring": '{"generation": 1, "role": "writer"}'}, "dbRetiring",
+         "earlier generation than dbGeneration (1)"),
+        ({"dbRetiring": '{"generation": 1, "role": "primary"}'}, "dbRetiring.role",
+         "writer, replica"),
+        ({"dbEngineVersion": "13"}, "dbEngineVersion", "14.1"),
+        ({"dbEngineVersion": "15.4"}, "dbEngineVersion", "major version only"),
+        ({"dbLogRetentionDays": "100"}, "dbLogRetentionDays", "PutRetentionPolicy"),
+        ({"activeSite": "standby", "dbReadReplicas": "0"}, "dbReadReplicas",
+         "active site needs at least one"),
     ],
 )
 def test_invalid_setting_names_key_value_and_rule(overrides: dict[str, object], key: str,
@@ -92,3 +103,43 @@ def test_the_primary_stack_reference_must_name_the_dr_stack() -> None:
     assert err.value.key == "standbyStack"
     assert "must be <org>/caresync-dr/dr" in str(err.value)
     assert "acme/caresync-dr/prod" in str(err.value)
+
+
+def _prod_values(**overrides: object) -> dict[str, object]:
+    from caresync_dr.settings import read_stack_file
+
+    values, _ = read_stack_file("prod", ROOT)
+    values.update(overrides)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def test_the_primary_site_cannot_replicate_with_its_bootstrap_generation() -> None:
+    """Generation 1 of the primary was created as the writer; RDS cannot make it a replica."""
+    with pytest.raises(SettingsError) as err:
+        load_settings("prod", _prod_values(activeSite="standby"), "us-east-1")
+    assert err.value.key == "dbGeneration" and "cannot elect new source" in str(err.value)
+    prod = load_settings("prod", _prod_values(activeSite="standby", dbGeneration="2"),
+                         "us-east-1")
+    assert not prod.is_writer and prod.site_capacity.desired == prod.standby_warm_capacity
+
+
+def test_the_replica_site_needs_the_writers_stack() -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings("prod", _prod_values(activeSite="standby", dbGeneration="2",
+                                           standbyStack=None), "us-east-1")
+    assert err.value.key == "standbyStack"
+
+
+def test_retiring_generation_parses_from_yaml_or_json() -> None:
+    retiring = {"generation": 1, "role": "writer"}
+    for raw in (retiring, '{"generation": 1, "role": "writer"}'):
+        prod = load_settings("prod", _prod_values(activeSite="standby", dbGeneration="2",
+                                                  dbRetiring=raw), "us-east-1")
+        assert prod.db_retiring is not None
+        assert (prod.db_retiring.generation, prod.db_retiring.role) == (1, "writer")
+
+
+def test_both_committed_stacks_agree_on_the_active_site() -> None:
+    prod = settings_from_stack_file("prod", ROOT)
+    dr = settings_from_stack_file("dr", ROOT)
+    assert prod.active_site == dr.active_site

@@ -111,11 +111,23 @@ def _inventory(ctx: FailoverContext) -> Check:
     return Check("inventory", True, detail)
 
 
+def _same_source(reported: str | None, expected: str) -> bool:
+    """RDS reports a replica's source by identifier or by ARN (the stack names even in-region
+    sources by ARN, as the provider requires with a subnet group); both name one instance."""
+    if reported is None:
+        return False
+    if reported == expected:
+        return True
+    if expected.startswith("arn:") and reported.startswith("arn:"):
+        return False
+    return reported.rsplit(":", 1)[-1] == expected.rsplit(":", 1)[-1]
+
+
 def _is_replica(ctx: FailoverContext, db: probes.DbState, resuming: bool) -> Check:
     name = "is a read replica"
     source = ctx.target_source
     if db.is_replica:
-        if db.source != source:
+        if not _same_source(db.source, source):
             return Check(name, False, f"replicates from {db.source}, the inventory expects "
                          f"{source}")
         return Check(name, True, f"of {db.source}")

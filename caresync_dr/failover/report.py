@@ -48,21 +48,24 @@ def follow_ups(ctx: FailoverContext) -> list[str]:
             "Run `python scripts/failover.py --check` until it passes again.",
         ]
     return [
-        "Reconcile the dr stack with reality: set `caresync-dr:standbyPromoted: \"true\"` in "
-        "Pulumi.dr.yaml (the standby database is now a standalone primary; do not let Pulumi "
-        "re-create it as a replica). While us-east-1 is down, update only the standby "
-        "database and app group: `pulumi up -s dr --target '<urn>' --target '<urn>'` with the "
+        "Reconcile the dr stack with reality: set `caresync-dr:activeSite: standby` in "
+        "Pulumi.dr.yaml and Pulumi.prod.yaml (the standby database is now the writer; do not "
+        "let Pulumi re-create it as a replica), refresh it first (`pulumi refresh -s dr "
+        "--target '<urn>'`: it is promoted already). While us-east-1 is down, update only the "
+        "standby database and app group: `pulumi up -s dr --target '<urn>' --target '<urn>'` "
+        "with the "
         "URNs of standby-database-instance and standby-app-asg from `pulumi stack "
         "--show-urns -s dr` (README, 'After the failover'); the full `pulumi up -s dr` "
         "(Route 53 records, us-east-1 alarms) once us-east-1's control plane is back.",
         f"Watch the new primary: {ctx.target_database} in {inv.standby.region}, alarms on "
         f"{inv.alert_topic_arn}.",
-        f"Fail back once {inv.primary.region} is healthy: rebuild the prod database as a "
-        f"cross-region replica of {ctx.target_database}, wait until its lag is under the RPO, "
+        f"Fail back once {inv.primary.region} is healthy: a new prod database generation "
+        f"replicating from {ctx.target_database} (docs/lifecycles.md, failback), wait until "
+        "its lag is under the RPO, "
         "then run this procedure in the other direction in a maintenance window (promote it, "
         f"scale prod up, write {inv.traffic_switch.primary_value} into "
         f"s3://{inv.traffic_switch.bucket}/{inv.traffic_switch.key}, verify), "
-        "and restore standbyPromoted=false with a new replica in the dr stack.",
+        "and give the dr stack a new standby generation (activeSite primary).",
         "Until fail-back, the old primary must stay fenced: do not scale its app tier up.",
     ]
 

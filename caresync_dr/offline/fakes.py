@@ -160,6 +160,60 @@ def _backup_plan(logical: str, inputs: Mapping[str, Any], region: str,
                    "version": short_hash(ident, length=40)}
 
 
+def _random_password(logical: str, inputs: Mapping[str, Any], region: str,
+                     account: str) -> FakeState:
+    """A deterministic stand-in (the real provider draws from a CSPRNG); it honours the
+    length and the special-character alphabet so consumers see a realistic value."""
+    length = int(inputs.get("length", 16))
+    specials = str(inputs.get("overrideSpecial") or "!@#")
+    digest = hashlib.sha256(f"password/{logical}".encode()).hexdigest()
+    body = "".join(c.upper() if i % 3 == 0 else c for i, c in enumerate(digest))
+    value = ("Aa1" + specials[0] + body)[:length]
+    return logical, {"result": value, "bcryptHash": "$2a$10$" + short_hash(value, length=53)}
+
+
+def _secret(logical: str, inputs: Mapping[str, Any], region: str, account: str) -> FakeState:
+    name = _name(inputs, logical, "name")
+    # Secrets Manager appends a dash and six random characters to the name.
+    arn = f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-{short_hash(name, length=6)}"
+    replicas = [{**r, "status": "InSync", "statusMessage": "Replication succeeded"}
+                for r in inputs.get("replicas") or []]
+    return arn, {"arn": arn, "name": name, "replicas": replicas}
+
+
+def _secret_version(logical: str, inputs: Mapping[str, Any], region: str,
+                    account: str) -> FakeState:
+    version = short_hash(logical, length=8) + "-0000-4000-8000-" + short_hash(logical, length=12)
+    secret = str(inputs.get("secretId", logical))
+    return f"{secret}|{version}", {"arn": secret, "versionId": version,
+                                   "versionStages": ["AWSCURRENT"]}
+
+
+def _log_group(logical: str, inputs: Mapping[str, Any], region: str, account: str) -> FakeState:
+    name = _name(inputs, logical, "name")
+    return name, {"name": name, "arn": f"arn:aws:logs:{region}:{account}:log-group:{name}"}
+
+
+def _service_linked_role(logical: str, inputs: Mapping[str, Any], region: str,
+                         account: str) -> FakeState:
+    service = str(inputs.get("awsServiceName", "autoscaling.amazonaws.com"))
+    base = {"autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling"}.get(
+        service, "AWSServiceRoleFor" + service.split(".", maxsplit=1)[0].title())
+    suffix = inputs.get("customSuffix")
+    name = f"{base}_{suffix}" if suffix else base
+    arn = f"arn:aws:iam::{account}:role/aws-service-role/{service}/{name}"
+    return arn, {"arn": arn, "name": name, "path": f"/aws-service-role/{service}/",
+                 "uniqueId": "AROA" + short_hash(name, length=16).upper()}
+
+
+def _automated_backups_replication(logical: str, inputs: Mapping[str, Any], region: str,
+                                   account: str) -> FakeState:
+    source = str(inputs.get("sourceDbInstanceArn", logical))
+    arn = (f"arn:aws:rds:{region}:{account}:auto-backup:ab-"
+           f"{short_hash(source, region, length=26)}")
+    return arn, {}
+
+
 def _web_acl(logical: str, inputs: Mapping[str, Any], region: str, account: str) -> FakeState:
     name = _name(inputs, logical, "name")
     raw = short_hash(logical, region, length=32)
@@ -210,6 +264,13 @@ BUILDERS: dict[str, Builder] = {
     "aws:ec2/eip:Eip": _ec2("eipalloc", "elastic-ip"),
     "aws:ec2/routeTable:RouteTable": _ec2("rtb", "route-table"),
     "aws:lb/listener:Listener": _regional("elasticloadbalancing", "listener/app", "lst-", sep="/"),
+    "random:index/randomPassword:RandomPassword": _random_password,
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:iam/serviceLinkedRole:ServiceLinkedRole": _service_linked_role,
+    "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication":
+        _automated_backups_replication,
     "aws:wafv2/webAcl:WebAcl": _web_acl,
 }
 

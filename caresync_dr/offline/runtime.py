@@ -3,7 +3,9 @@
 ``run_program("dr")`` loads ``Pulumi.dr.yaml`` (plus overrides), installs mocks that fill in
 provider-computed fields by resource type (:mod:`caresync_dr.offline.fakes`), answers the data
 sources the program invokes, runs ``__main__.py`` and returns every registered resource and the
-stack's resolved outputs.
+stack's resolved outputs. The mocks accept anything AWS would refuse, so every run is then
+checked against the AWS rules oracle (:mod:`caresync_dr.emulation.aws_rules`): a violation
+raises ``AwsRulesError`` naming the rule, the resource's URN and the rule's source.
 
 Pulumi keeps its runtime state (settings, config, root stack) in context variables and a few
 module-level objects. Each run therefore happens in a fresh :func:`contextvars.copy_context`
@@ -57,6 +59,13 @@ class RegisteredResource:
     # included): the references a Terraform plan export draws between resources.
     property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     dependencies: tuple[str, ...] = ()
+    # The other resource options the engine acts on in an update (the lifecycle model reads
+    # them): properties whose old value the engine keeps, deletion that leaves the cloud
+    # resource alone, and replacement order.
+    ignore_changes: tuple[str, ...] = ()
+    retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    secret_inputs: tuple[str, ...] = ()  # top-level inputs the engine holds as secrets
 
 
 class ResourceHandler(Protocol):
@@ -115,6 +124,16 @@ def _config_string(value: object) -> str:
     return json.dumps(value)
 
 
+def _is_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return True
+        return any(_is_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_is_secret(v) for v in value)
+    return False
+
+
 def unwrap_secrets(value: Any) -> Any:
     """Plain values for secret-wrapped inputs (e.g. ``aws.ssm.Parameter.value`` is a secret)."""
     if isinstance(value, dict):
@@ -126,7 +145,7 @@ def unwrap_secrets(value: Any) -> Any:
     return value
 
 
-_CURRENT = threading.local()  # the URN being registered on this monitor thread
+_CURRENT = threading.local()  # the registration in progress on this monitor thread
 
 
 class _Mocks(pulumi.runtime.Mocks):
@@ -146,6 +165,7 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs
                      ) -> tuple[str | None, dict[Any, Any]]:
+        secret_inputs = tuple(sorted(k for k, v in dict(args.inputs).items() if _is_secret(v)))
         inputs: dict[str, Any] = unwrap_secrets(dict(args.inputs))
         if args.typ == STACK_REFERENCE:
             target = str(inputs.get("name") or args.resource_id or args.name)
@@ -170,7 +190,11 @@ class _Mocks(pulumi.runtime.Mocks):
                 outputs=state, resource_id=ident, urn=getattr(_CURRENT, "urn", ""),
                 protect=getattr(_CURRENT, "protect", False),
                 property_dependencies=getattr(_CURRENT, "property_dependencies", {}),
-                dependencies=getattr(_CURRENT, "dependencies", ())))
+                dependencies=getattr(_CURRENT, "dependencies", ()),
+                ignore_changes=getattr(_CURRENT, "ignore_changes", ()),
+                retain_on_delete=getattr(_CURRENT, "retain_on_delete", False),
+                delete_before_replace=getattr(_CURRENT, "delete_before_replace", False),
+                secret_inputs=secret_inputs))
         return ident, state
 
     def call(self, args: pulumi.runtime.MockCallArgs
@@ -193,7 +217,11 @@ class _Monitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         _CURRENT.urn = self.make_urn(request.parent, request.type, request.name)
-        _CURRENT.protect = bool(request.protect)  # the engine's view of ResourceOptions.protect
+        # The engine's view of the resource options.
+        _CURRENT.protect = bool(request.protect)
+        _CURRENT.ignore_changes = tuple(request.ignoreChanges)
+        _CURRENT.retain_on_delete = bool(request.retainOnDelete)
+        _CURRENT.delete_before_replace = bool(request.deleteBeforeReplace)
         _CURRENT.property_dependencies = {
             key: tuple(value.urns) for key, value in request.propertyDependencies.items()
             if value.urns}
@@ -203,6 +231,9 @@ class _Monitor(pulumi_mocks.MockMonitor):
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         _CURRENT.urn = self.make_urn(request.parent, request.type, request.name)
         _CURRENT.protect = False
+        _CURRENT.ignore_changes = ()
+        _CURRENT.retain_on_delete = False
+        _CURRENT.delete_before_replace = False
         _CURRENT.property_dependencies = {}
         _CURRENT.dependencies = ()
         return super().ReadResource(request)  # type: ignore[no-untyped-call]
@@ -217,10 +248,13 @@ class _Monitor(pulumi_mocks.MockMonitor):
 def run_program(stack: str, *, project_dir: Path = REPO_ROOT,
                 config_overrides: Mapping[str, str] | None = None,
                 stack_references: Mapping[str, Mapping[str, Any]] | None = None,
-                handler: ResourceHandler | None = None, preview: bool = False) -> ProgramRun:
+                handler: ResourceHandler | None = None, preview: bool = False,
+                aws_rules: bool = True) -> ProgramRun:
     """Run ``__main__.py`` for ``stack`` under the mocks and return what it registered.
 
     ``preview=True`` runs it as ``pulumi preview`` does (``pulumi.runtime.is_dry_run()``).
+    ``aws_rules=False`` skips the AWS rules oracle (only for tests of the oracle itself, which
+    need a deliberately wrong run to check).
 
     ``stack_references`` maps a referenced stack's name (``organization/caresync-dr/prod`` or
     just ``prod``) to its outputs; an unmentioned stack has no outputs (not deployed yet). An
@@ -254,8 +288,17 @@ def run_program(stack: str, *, project_dir: Path = REPO_ROOT,
             loop.close()
 
     contextvars.copy_context().run(run)
-    return ProgramRun(stack=stack, resources=list(mocks.resources),
-                      outputs=dict(monitor.stack_outputs))
+    result = ProgramRun(stack=stack, resources=list(mocks.resources),
+                        outputs=dict(monitor.stack_outputs))
+    if aws_rules:
+        # Imported here: the oracle is dev-only code that production modules never load.
+        from caresync_dr.emulation import aws_rules as oracle
+
+        settings = {key.partition(":")[2]: value for key, value in config.items()
+                    if key.startswith(f"{NAMESPACE}:")}
+        oracle.enforce(stack, region, result.resources, config=settings,
+                       outputs=result.outputs)
+    return result
 
 
 # --- finding resources ------------------------------------------------------------------------

@@ -51,9 +51,9 @@ def steady_run(stack: str, project_dir: Path = REPO_ROOT, preview: bool = True) 
 
 
 # The bootstrap states a stack is deployed in (README, "Bootstrap order"): prod before dr
-# exists, each stack in steady state, and dr after a failover (standbyPromoted=true).
+# exists, each stack in steady state, and dr after a failover (activeSite=standby).
 STATES: dict[str, tuple[str, ...]] = {"prod": ("bootstrap", "steady"), "dr": ("steady", "promoted")}
-PROMOTED_OVERRIDES = {"standbyPromoted": "true"}
+PROMOTED_OVERRIDES = {"activeSite": "standby"}
 
 
 def all_states(project_dir: Path = REPO_ROOT, preview: bool = True
@@ -61,7 +61,7 @@ def all_states(project_dir: Path = REPO_ROOT, preview: bool = True
     """Every (stack, state) of :data:`STATES`, in four runs."""
     runs = linked_runs(project_dir, preview)
     primary_ref = settings_from_stack_file("dr", project_dir).primary_stack or "prod"
-    log.info("one more run: dr after a failover (standbyPromoted=true)")
+    log.info("one more run: dr after a failover (activeSite=standby)")
     promoted = run_program("dr", project_dir=project_dir, preview=preview,
                            config_overrides=PROMOTED_OVERRIDES,
                            stack_references={primary_ref: runs["bootstrap"].outputs})

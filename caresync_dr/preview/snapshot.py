@@ -1,7 +1,8 @@
 """A deterministic, reviewable description of a program run, and the difference between two.
 
 Resources are keyed ``<type>::<name>`` and sorted; properties are the inputs as the engine
-receives them (camelCase). Nothing random enters: the mocks derive ids from names.
+receives them (camelCase), secrets shown as ``[secret]`` as ``pulumi preview`` shows them.
+Nothing random enters: the mocks derive ids from names.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 SNAPSHOT_VERSION = 1
+SECRET = "[secret]"
+SSM_PARAMETER = "aws:ssm/parameter:Parameter"
 
 
 class ResourceLike(Protocol):
@@ -46,9 +49,14 @@ def build(stack: str, resources: Iterable[ResourceLike]) -> dict[str, Any]:
         key = f"{resource.type}::{resource.name}"
         if key in entries:
             raise ValueError(f"two resources share type and name: {key}")
+        secret = set(getattr(resource, "secret_inputs", ()))
+        if resource.type == SSM_PARAMETER and resource.inputs.get("type") == "String":
+            # pulumi-aws marks every parameter value secret; a String parameter holds none
+            # (the endpoints, the inventory) and is exactly what a reviewer must see.
+            secret.discard("value")
+        shown = {k: SECRET if k in secret else v for k, v in dict(resource.inputs).items()}
         entries[key] = {"custom": resource.custom,
-                        "properties": _normalise(dict(resource.inputs)) if resource.custom
-                        else {}}
+                        "properties": _normalise(shown) if resource.custom else {}}
     return {"version": SNAPSHOT_VERSION, "stack": stack,
             "resources": {key: entries[key] for key in sorted(entries)}}
 

@@ -90,7 +90,7 @@ def test_happy_path_promotes_scales_switches_verifies_and_reports(
     stored = w.client("s3", w.STANDBY).get_object(
         Bucket=world.backup_bucket, Key=key)["Body"].read().decode()
     assert stored == timeline
-    assert "standbyPromoted" in result.out and "pulumi up -s dr" in result.out
+    assert "activeSite: standby" in result.out and "pulumi up -s dr" in result.out
 
 
 def test_dry_run_makes_no_mutating_call(world: w.World, failover: Any, tmp_path: Path) -> None:

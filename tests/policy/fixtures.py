@@ -87,9 +87,17 @@ def database() -> list[Resource]:
             "publiclyAccessible": False, "deletionProtection": True,
             "backupRetentionPeriod": 30.0, "parameterGroupName": "caresync-pg15",
             **MONITORING}),
+        # In-region replicas name their source by ARN; they need no deletion protection.
         Resource(RDS_INSTANCE[0], "db-replica-1", {
-            "replicateSourceDb": "caresync-db", "publiclyAccessible": False,
-            "deletionProtection": True, "parameterGroupName": "caresync-pg15", **MONITORING}),
+            "replicateSourceDb": "arn:aws:rds:us-east-1:111122223333:db:caresync-db",
+            "kmsKeyId": KEY, "publiclyAccessible": False,
+            "deletionProtection": False, "parameterGroupName": "caresync-pg15", **MONITORING}),
+        # The other site's copy of a writer: a cross-region replica, a key of its region.
+        Resource(RDS_INSTANCE[0], "db-standby", {
+            "replicateSourceDb": "arn:aws:rds:us-west-2:111122223333:db:caresync-standby-db",
+            "storageEncrypted": True, "kmsKeyId": KEY, "publiclyAccessible": False,
+            "deletionProtection": True, "backupRetentionPeriod": 30.0,
+            "parameterGroupName": "caresync-pg15", **MONITORING}),
         Resource(SSM_PARAMETER[0], "db-endpoint", {
             "name": "/caresync-dr/primary/database-host", "type": "SecureString",
             "keyId": "alias/caresync-primary", "value": "db.example:5432"}),

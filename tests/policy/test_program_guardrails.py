@@ -27,7 +27,7 @@ def test_every_policy_passes_on_the_steady_state(stack: str) -> None:
 
 def test_every_policy_passes_on_the_promoted_standby() -> None:
     run = offline_runs.dr_promoted()
-    settings = offline_runs.settings_with("dr", {"standbyPromoted": "true"})
+    settings = offline_runs.settings_with("dr", {"activeSite": "standby"})
     assert [str(v) for v in evaluate("dr", run.resources, settings=settings)] == []
 
 

@@ -103,7 +103,10 @@ BAD_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
      "kms_key_id"),
     ("database public", "db", {"publiclyAccessible": True}, "rds-not-public",
      "publicly_accessible=False"),
-    ("replica without deletion protection", "db-replica-1", {"deletionProtection": False},
+    ("cross-region replica without deletion protection", "db-standby",
+     {"deletionProtection": False}, "rds-deletion-protection", "deletion_protection=True"),
+    ("retiring tag on a writer that keeps running", "db",
+     {"deletionProtection": False, "tags": {"caresync:lifecycle": "active"}},
      "rds-deletion-protection", "deletion_protection=True"),
     ("7-day retention", "db", {"backupRetentionPeriod": 7.0}, "rds-backup-retention",
      "at least 30"),
@@ -202,8 +205,8 @@ def test_promoted_standby_plan_need_not_copy_into_the_failed_region(
     no_copy = [r if r.name != "backup-plan" else fixtures.backup_plan(copy_to=None)
                for r in fixtures.compliant_stack("dr")]
     assert "backup-plan-interval-and-cross-region-copy" in _messages(no_copy, stack="dr")
-    _project(tmp_path, monkeypatch, promoted=("dr", 'caresync-dr:standbyPromoted: "false"',
-                                              'caresync-dr:standbyPromoted: "true"'))
+    _project(tmp_path, monkeypatch, promoted=("dr", 'caresync-dr:activeSite: primary',
+                                              'caresync-dr:activeSite: standby'))
     assert _messages(no_copy, stack="dr") == {}
     slow = [r if r.name != "backup-plan" else fixtures.backup_plan("cron(0 3 * * ? *)", None)
             for r in fixtures.compliant_stack("dr")]

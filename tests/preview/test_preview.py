@@ -68,3 +68,22 @@ def test_script_update_writes_the_committed_bytes(tmp_path: Path) -> None:
 def test_script_without_snapshot_is_a_usage_error(tmp_path: Path) -> None:
     assert preview_script.main(["--stack", "dr", "--diff", "--no-policy", "--snapshot-dir",
                                 str(tmp_path)]) == ExitCode.USAGE
+
+
+def test_script_refuses_what_aws_would_refuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import components.backup_plan
+
+    monkeypatch.setattr(components.backup_plan, "COMPLIANCE_GRACE_DAYS", 2)
+    for stack in ("prod", "dr"):
+        text = (ROOT / f"Pulumi.{stack}.yaml").read_text()
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(
+            text + "  caresync-dr:vaultLockMode: compliance\n")
+    shutil.copy(ROOT / "__main__.py", tmp_path / "__main__.py")
+    report = tmp_path / "r.json"
+    code = preview_script.main(["--stack", "prod", "--project-dir", str(tmp_path),
+                                "--report", str(report)])
+    assert code == ExitCode.REFUSED
+    out = capsys.readouterr().out
+    assert "aws rule: backup-vault-lock-bounds: urn:pulumi:prod::" in out and "(source: " in out
+    assert json.loads(report.read_text())["awsRules"]

@@ -1,7 +1,7 @@
 """The program run offline once per bootstrap state, shared by the stack tests.
 
 The states follow README "Bootstrap order": prod alone (dr not deployed), dr reading prod's
-outputs, prod again reading dr's outputs, and dr after a failover (standbyPromoted=true).
+outputs, prod again reading dr's outputs, and dr after a failover (activeSite=standby).
 Each fixture runs the real ``__main__.py`` with the committed ``Pulumi.<stack>.yaml``.
 """
 
@@ -36,7 +36,7 @@ def prod_linked() -> ProgramRun:
 
 @pytest.fixture(scope="session")
 def dr_promoted() -> ProgramRun:
-    """After a failover promoted the standby: standbyPromoted=true."""
+    """After a failover promoted the standby: activeSite=standby."""
     return offline_runs.dr_promoted()
 
 

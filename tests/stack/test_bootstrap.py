@@ -10,14 +10,15 @@ from tests.stack.checks import one
 
 STACK_REF = "pulumi:pulumi:StackReference"
 COMMON_OUTPUTS = {
-    "site", "region", "vpcId", "kmsKeyArn", "dbIdentifier", "dbArn", "dbAddress",
+    "site", "region", "activeSite", "dbGeneration", "vpcId", "kmsKeyArn", "dbIdentifier",
+    "dbArn", "dbAddress", "dbEndpoint",
     "dbSecurityGroupId", "dbEndpointParameter", "dbReplicaIdentifiers", "albDnsName",
     "albZoneId", "targetGroupArn", "autoScalingGroupName", "launchTemplateId", "appCapacity",
     "productionCapacity", "backupBucketName", "backupBucketArn", "backupVaultName",
     "backupVaultArn", "alertTopicArn", "auditBucketName", "albLogBucketName", "auditTrailArn",
 }
 STANDBY_OUTPUTS = COMMON_OUTPUTS | {
-    "standbyPromoted", "recordName", "publicHealthUrl", "primaryHealthCheckId",
+    "recordName", "publicHealthUrl", "primaryHealthCheckId",
     "standbyHealthCheckId", "primaryRecordHealthCheckId", "trafficSwitchBucket",
     "trafficSwitchKey", "trafficSwitchHealthCheckId", "inventoryParameter", "operatorRoleArn",
 }
@@ -27,7 +28,8 @@ def test_first_prod_up_works_without_the_dr_stack(prod_bootstrap: ProgramRun) ->
     reference = one(prod_bootstrap, STACK_REF, "standbyStack")
     assert reference.inputs["name"] == "organization/caresync-dr/dr"
     assert prod_bootstrap.outputs["standbyLinked"] is False
-    assert set(prod_bootstrap.outputs) == COMMON_OUTPUTS | {"standbyLinked"}
+    assert set(prod_bootstrap.outputs) == COMMON_OUTPUTS | {
+        "standbyLinked", "dbMasterSecretArn", "dbAppSecretArn"}
 
 
 def test_second_prod_up_links_to_dr(prod_linked: ProgramRun) -> None:

@@ -1,5 +1,5 @@
 """Databases: encrypted, deletion-protected, retention, rds.force_ssl, not public; the standby
-replica uses the primary's ARN and a standby-region key; standbyPromoted drops the source."""
+replica uses the primary's ARN and a standby-region key; activeSite standby drops the source."""
 
 from __future__ import annotations
 
@@ -25,31 +25,39 @@ def test_every_database_has_the_hipaa_defaults(any_stack: ProgramRun) -> None:
         check(db, db.inputs.get("storageEncrypted") is True, "storage not encrypted")
         check(db, db.inputs.get("kmsKeyId") == key_arn,
               f"not encrypted with the site's customer-managed key {key_arn}")
-        check(db, db.inputs.get("deletionProtection") is True, "no deletion protection")
+        in_region_replica = db.inputs.get("tags", {}).get("caresync:role") == "read-replica"
+        check(db, db.inputs.get("deletionProtection") is (not in_region_replica),
+              "deletion protection must guard the writer and the cross-region replica, and "
+              "must not block removing an in-region replica")
         check(db, db.inputs.get("backupRetentionPeriod") == 30,
               f"automated backups kept {db.inputs.get('backupRetentionPeriod')} days, not 30")
         check(db, db.inputs.get("publiclyAccessible") is False, "publicly accessible")
         check(db, set(db.inputs.get("enabledCloudwatchLogsExports", [])) >= {"postgresql"},
               "PostgreSQL logs are not exported")
-        check(db, "password" not in db.inputs, "a plaintext master password is set")
+        check(db, "password" not in db.inputs or db.name == "primary-database-instance",
+              "only the bootstrap writer sets the master password (replicas inherit it)")
+        check(db, not db.inputs.get("manageMasterUserPassword"),
+              "RDS refuses read replicas of a source whose password Secrets Manager manages")
         params = _parameter_group(any_stack, db)
         force_ssl = [p for p in params.inputs["parameters"] if p["name"] == "rds.force_ssl"]
         check(params, [p["value"] for p in force_ssl] == ["1"], "rds.force_ssl is not 1")
         check(params, params.inputs["family"] == "postgres15", "not a postgres15 family")
 
 
-def test_primary_is_multi_az_with_managed_password_and_a_replica(
+def test_primary_is_multi_az_with_the_secret_password_and_a_replica(
         prod_bootstrap: ProgramRun) -> None:
     db = one(prod_bootstrap, INSTANCE, "primary-database-instance")
     assert db.inputs["identifier"] == "caresync-primary-db"
     assert db.inputs["engine"] == "postgres" and db.inputs["multiAz"] is True
-    assert db.inputs["manageMasterUserPassword"] is True
-    assert db.inputs["masterUserSecretKmsKeyId"] == prod_bootstrap.outputs["kmsKeyArn"]
+    password = one(prod_bootstrap, "random:index/randomPassword:RandomPassword",
+                   "primary-credentials-master-password")
+    assert db.inputs["password"] == password.outputs["result"]
+    assert db.ignore_changes == ("password",), "a rotated password must not be set back"
     assert "replicateSourceDb" not in db.inputs
     replica = one(prod_bootstrap, INSTANCE, "primary-database-replica-1")
     assert replica.inputs["identifier"] == "caresync-primary-db-replica-1"
-    assert replica.inputs["replicateSourceDb"] == "caresync-primary-db", \
-        "an in-region replica names its source by identifier"
+    assert replica.inputs["replicateSourceDb"] == db.outputs["arn"], \
+        "with db_subnet_group_name an in-region replica must name its source by ARN"
     assert prod_bootstrap.outputs["dbReplicaIdentifiers"] == ["caresync-primary-db-replica-1"]
 
 
@@ -61,7 +69,7 @@ def test_standby_is_a_cross_region_replica_of_the_primary(
         "a cross-region replica must name its source by ARN"
     assert db.inputs["kmsKeyId"].startswith("arn:aws:kms:us-west-2:"), db.inputs["kmsKeyId"]
     assert db.inputs["kmsKeyId"] == dr.outputs["kmsKeyArn"]
-    for field in ("username", "dbName", "engine", "manageMasterUserPassword"):
+    for field in ("username", "dbName", "engine", "password", "engineVersion"):
         assert field not in db.inputs, f"{field} cannot be set on a replica"
     subnet_group = one(dr, "aws:rds/subnetGroup:SubnetGroup", "standby-database-subnets")
     assert db.inputs["dbSubnetGroupName"] == subnet_group.outputs["name"] == "caresync-standby-db"
@@ -80,18 +88,22 @@ def test_primary_backups_are_replicated_into_the_standby_region(
     assert replication.outputs["region"] == "us-west-2"
 
 
-def test_standby_promoted_renders_a_standalone_primary(dr_promoted: ProgramRun) -> None:
+def test_active_standby_renders_its_database_as_the_writer(dr_promoted: ProgramRun) -> None:
     db = one(dr_promoted, INSTANCE, "standby-database-instance")
     assert "replicateSourceDb" not in db.inputs, "a promoted standby still names a source"
     assert db.inputs["identifier"] == "caresync-standby-db", "promotion must not rename it"
-    assert db.inputs["multiAz"] is True
+    assert db.inputs["multiAz"] is True and db.inputs["applyImmediately"] is True
     assert db.inputs["backupRetentionPeriod"] == 30
-    assert db.inputs["manageMasterUserPassword"] is True
-    for field in ("username", "dbName"):  # would force a replacement of the promoted instance
-        assert field not in db.inputs
+    for field in ("username", "dbName", "engine", "password", "allocatedStorage"):
+        # set at creation only; on a promoted replica they would force a replacement
+        assert field not in db.inputs, field
+    assert db.protect and db.inputs["deletionProtection"] is True
+    assert db.inputs["finalSnapshotIdentifier"] == "caresync-standby-db-final"
     assert of_type(dr_promoted.resources, "aws:rds/instanceAutomatedBackupsReplication:"
                    "InstanceAutomatedBackupsReplication") == [], \
-        "the promoted standby no longer has a source whose backups could be replicated"
+        "the writer's own region needs no copy of its automated backups"
+    replicas = [r for r in of_type(dr_promoted.resources, INSTANCE) if r is not db]
+    assert [r.inputs["replicateSourceDb"] for r in replicas] == [db.outputs["arn"]]
 
 
 def test_each_site_publishes_its_database_host_parameter(any_stack: ProgramRun) -> None:

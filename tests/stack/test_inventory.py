@@ -78,3 +78,26 @@ def test_inventory_has_no_placeholder_values(dr: ProgramRun) -> None:
 def test_promoted_inventory_still_parses(dr_promoted: ProgramRun) -> None:
     inventory, _ = _inventory(dr_promoted)
     assert inventory.standby.app.capacity == inventory.standby.app.production_capacity
+
+
+def test_inventory_says_which_site_writes_and_each_database_generation(
+        dr: ProgramRun, dr_promoted: ProgramRun) -> None:
+    steady, _ = _inventory(dr)
+    assert steady.active_site == "primary"
+    assert (steady.primary.database.generation, steady.standby.database.generation) == (1, 1)
+    promoted, _ = _inventory(dr_promoted)
+    assert promoted.active_site == "standby"
+    # The promoted standby's in-region replica is what a database-scope failover promotes.
+    assert promoted.standby.database.replica_identifiers == ("caresync-standby-db-replica-1",)
+
+
+def test_an_inventory_written_before_generations_still_parses(dr: ProgramRun) -> None:
+    import json
+
+    _, text = _inventory(dr)
+    document = json.loads(text)
+    del document["activeSite"]
+    for site in ("primary", "standby"):
+        del document[site]["database"]["generation"]
+    old = parse_inventory(json.dumps(document))
+    assert old.active_site == "primary" and old.standby.database.generation == 1

@@ -12,10 +12,16 @@ from components.monitoring import ALB_5XX_EXPRESSION
 from tests.stack.checks import one
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+INSTANCE = "aws:rds/instance:Instance"
 
 
 def _alarms(run: ProgramRun, metric: str) -> list[RegisteredResource]:
     return [a for a in of_type(run.resources, ALARM) if a.inputs.get("metricName") == metric]
+
+
+def _lag_thresholds(run: ProgramRun) -> list[RegisteredResource]:
+    return [a for a in _alarms(run, "ReplicaLag")
+            if a.inputs["comparisonOperator"] == "GreaterThanThreshold"]
 
 
 def test_alert_topic_is_encrypted_and_mails_the_oncall(any_stack: ProgramRun) -> None:
@@ -33,7 +39,7 @@ def test_replica_lag_alarms_derive_from_the_rpo(prod_bootstrap: ProgramRun,
                                                 dr: ProgramRun) -> None:
     for run, watched in ((prod_bootstrap, "caresync-primary-db-replica-1"),
                          (dr, "caresync-standby-db")):
-        lag = _alarms(run, "ReplicaLag")
+        lag = _lag_thresholds(run)
         assert sorted(a.inputs["threshold"] for a in lag) == [180, 720], \
             "RPO 15 min: page at 900 - 60 s x 3 detection = 720 s, warn at a fifth (180 s)"
         for alarm in lag:  # the detection delay objectives.py adds to the threshold
@@ -48,11 +54,30 @@ def test_rpo_setting_moves_the_lag_threshold() -> None:
 
     run = run_program("prod", config_overrides={"rpoMinutes": "5"})
     # page at 300 - 180 = 120 s, warn at max(60, 5 x 12) = 60 s
-    assert sorted(a.inputs["threshold"] for a in _alarms(run, "ReplicaLag")) == [60, 120]
+    assert sorted(a.inputs["threshold"] for a in _lag_thresholds(run)) == [60, 120]
 
 
-def test_promoted_standby_has_no_lag_alarm(dr_promoted: ProgramRun) -> None:
-    assert _alarms(dr_promoted, "ReplicaLag") == []
+def test_stopped_replication_pages_on_every_replica(prod_linked: ProgramRun,
+                                                    dr: ProgramRun) -> None:
+    """RDS reports ReplicaLag -1 when replication is not active, and nothing at all from a
+    replica in error: neither crosses a lag threshold, so each replica has its own alarm."""
+    for run in (prod_linked, dr):
+        replicas = {r.inputs["identifier"] for r in of_type(run.resources, INSTANCE)
+                    if r.inputs.get("replicateSourceDb")}
+        broken = [a for a in _alarms(run, "ReplicaLag")
+                  if a.inputs["comparisonOperator"] == "LessThanThreshold"]
+        assert {a.inputs["dimensions"]["DBInstanceIdentifier"] for a in broken} == replicas
+        for alarm in broken:
+            assert alarm.inputs["threshold"] == 0 and alarm.inputs["statistic"] == "Minimum"
+            assert alarm.inputs["treatMissingData"] == "breaching"
+            assert alarm.inputs["alarmActions"] == [run.outputs["alertTopicArn"]]
+
+
+def test_promoted_standby_watches_its_replicas_not_itself(dr_promoted: ProgramRun) -> None:
+    watched = {a.inputs["dimensions"]["DBInstanceIdentifier"]
+               for a in _alarms(dr_promoted, "ReplicaLag")}
+    assert watched == set(dr_promoted.outputs["dbReplicaIdentifiers"])
+    assert dr_promoted.outputs["dbIdentifier"] not in watched
 
 
 def test_database_alb_and_backup_alarms_exist(any_stack: ProgramRun) -> None:

@@ -1,8 +1,9 @@
 """What `pulumi destroy` (or a bad refactor) must not delete: ResourceOptions(protect=True).
 
 The site KMS key (every backup, snapshot and replica is encrypted with it), the AWS Backup
-vaults and the writer databases are protected; the in-region read replicas rely on RDS
-deletion_protection only (they hold no data of their own, and dbReadReplicas may shrink).
+vaults, the writer databases and the cross-region replica (the DR copy) are protected, in Pulumi
+and by RDS deletion protection; the in-region read replicas are neither (they hold no data of
+their own, and lowering dbReadReplicas must be able to delete them).
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ def test_keys_vaults_and_writer_databases_are_protected(any_stack: ProgramRun) -
     assert keys and vaults
     for resource in (*keys, *vaults):
         check(resource, resource.protect, "not protected: pulumi destroy would delete it")
-    writers = [db for db in of_type(any_stack.resources, INSTANCE)
-               if db.inputs["identifier"] == any_stack.outputs["dbIdentifier"]]
-    assert len(writers) == 1
-    check(writers[0], writers[0].protect, "the writer database is not protected")
-    for db in of_type(any_stack.resources, INSTANCE):
-        check(db, db.inputs["deletionProtection"] is True, "no RDS deletion protection")
+    sites = [db for db in of_type(any_stack.resources, INSTANCE)
+             if db.inputs["identifier"] == any_stack.outputs["dbIdentifier"]]
+    assert len(sites) == 1
+    check(sites[0], sites[0].protect, "the site's database is not protected")
+    check(sites[0], sites[0].inputs["deletionProtection"] is True, "no RDS deletion protection")
+    for identifier in any_stack.outputs["dbReplicaIdentifiers"]:
+        (replica,) = [db for db in of_type(any_stack.resources, INSTANCE)
+                      if db.inputs["identifier"] == identifier]
+        check(replica, not replica.protect and replica.inputs["deletionProtection"] is False,
+              "an in-region replica must stay deletable (dbReadReplicas may shrink)")
 
 
 def test_protection_is_read_from_the_engine_request(prod_bootstrap: ProgramRun) -> None:

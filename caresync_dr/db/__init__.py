@@ -1,0 +1,1 @@
+"""The CareSync database's own contract: its credentials (Secrets Manager) and its roles."""
