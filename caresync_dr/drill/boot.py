@@ -22,12 +22,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from caresync_dr.db.roles import APP_ROLE as APP_LOGIN
+from caresync_dr.db.secrets import APP_SECRET_NAME
 from caresync_dr.emulation.server import AwsRequest, Emulator
 
 log = logging.getLogger(__name__)
 
-APP_SECRET_NAME = "caresync/db/app"  # D1
-APP_ROLE = "caresync_app"  # D1: the app's login role, named in the secret's username
+APP_ROLE = APP_LOGIN.name  # D1: the app's login role, named in its secret's username
 
 
 def app_id(site: str) -> str:

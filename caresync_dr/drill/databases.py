@@ -6,9 +6,9 @@
                      only started for the database-failure scenario, which promotes it
 
 The drill's schema lives in the app database (the stack's ``dbName``). Like RDS, the servers
-ask the app's login role for its password (SCRAM over TCP); the superuser stands in for the
-RDS master user. All are throwaway clusters in temp dirs (``caresync_dr.pg.cluster``), fsync
-off.
+ask the login roles (``caresync_dr.db.roles``) for their passwords (SCRAM over TCP); the
+superuser stands in for the RDS master user. All are throwaway clusters in temp dirs
+(``caresync_dr.pg.cluster``), fsync off.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
+from caresync_dr.db.roles import ensure_roles
 from caresync_dr.pg.cluster import PostgresCluster, free_port, temp_cluster
 
 log = logging.getLogger(__name__)
@@ -107,25 +107,17 @@ def start_databases(with_local_replica: bool, *, app_database: str,
         raise
 
 
-def install_app_role(primary: PostgresCluster, database: str, user: str,
-                     password: str) -> None:
-    """The app's login role with its secret's password, as the operator's role command does
-    as the RDS master user; the standbys get it through replication.
-
-    Interim minimal version (branch stack writes ``caresync_dr/db/roles.py``): the password
-    reaches the server only as a SCRAM verifier computed by libpq on this side."""
+def install_roles(primary: PostgresCluster, database: str,
+                  passwords: dict[str, str]) -> list[str]:
+    """The database's login roles with their secrets' passwords, as the role command does as
+    the RDS master user (``caresync_dr.db.roles.ensure_roles``; the drill's superuser stands in
+    for the master user and owns the schema); the standbys get them through replication.
+    Returns what was done, one line per statement."""
     with psycopg.connect(primary.dsn(database), autocommit=True) as conn:
-        verifier = conn.pgconn.encrypt_password(password.encode(), user.encode(),
-                                                b"scram-sha-256").decode()
-        name = sql.Identifier(user)
-        conn.execute(sql.SQL("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles "
-                             "WHERE rolname = {}) THEN CREATE ROLE {}; END IF; END $$").format(
-                                 sql.Literal(user), name))
-        conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
-            name, sql.Literal(verifier)))
-        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-            sql.Identifier(database), name))
-    log.info("role %s created on the primary with its secret's password (SCRAM)", user)
+        done = ensure_roles(conn, passwords, database=database, owner=primary.superuser)
+    log.info("roles %s created on the primary with their secrets' passwords (SCRAM)",
+             ", ".join(sorted(passwords)))
+    return done
 
 
 def wait_for_role(cluster: PostgresCluster, role: str, timeout: float = 10) -> None:

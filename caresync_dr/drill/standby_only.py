@@ -20,8 +20,9 @@ import boto3
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
+from caresync_dr.db.secrets import APP_SECRET_NAME
 from caresync_dr.drill.backups import CommandRun
-from caresync_dr.drill.boot import APP_ROLE, APP_SECRET_NAME, Boot
+from caresync_dr.drill.boot import APP_ROLE, Boot
 from caresync_dr.pg.cluster import PostgresCluster
 
 if TYPE_CHECKING:

@@ -35,10 +35,9 @@ from moto.rds.models import rds_backends
 from moto.ssm.models import ssm_backends
 from psycopg.conninfo import make_conninfo
 
+from caresync_dr.db.roles import ROLES
 from caresync_dr.drill.app import SiteApp
 from caresync_dr.drill.boot import (
-    APP_ROLE,
-    APP_SECRET_NAME,
     Boot,
     BootConfig,
     Booter,
@@ -46,7 +45,7 @@ from caresync_dr.drill.boot import (
 )
 from caresync_dr.drill.databases import (
     Databases,
-    install_app_role,
+    install_roles,
     start_databases,
     wait_for_role,
 )
@@ -154,10 +153,12 @@ class World:
         return "primary" if answer.failover == "PRIMARY" else "standby"
 
     def write_target(self) -> tuple[str, str] | None:
-        """Where the app would write now: the answered site's database."""
+        """Where and how the app writes now: the answered site's database, as its app logs
+        in (the app role, with the password its instances read at boot)."""
         site = self.serving_site()
         found = self.locate(site) if site else None
-        return None if found is None else (found[0], self.databases.dsn(found[1]))
+        conninfo = self.app_conninfo(site) if site else None
+        return None if found is None or conninfo is None else (found[0], conninfo)
 
     def stop(self, keep: bool) -> None:
         for stopper in (self.front.stop, self.resolver.stop,
@@ -182,7 +183,7 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
         try:
             started["databases"] = start_databases(with_local_replica,
                                                    app_database=app_database,
-                                                   password_roles=(APP_ROLE,))
+                                                   password_roles=tuple(r.name for r in ROLES))
         except BaseException as exc:  # re-raised in the caller's thread
             started["error"] = exc
 
@@ -204,14 +205,18 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
         raise RuntimeError(f"the dr stack wrote no failover inventory to "
                            f"{settings.inventory_parameter} in {settings.standby_region}")
     inventory = parse_inventory(document)
-    secret = read_secret(emulator, inventory.primary.region)
-    if (secret.get("username"), secret.get("dbname")) != (APP_ROLE, dbs.app_database):
-        raise RuntimeError(f"{APP_SECRET_NAME} names user {secret.get('username')} in "
-                           f"{secret.get('dbname')}; the drill's servers expect {APP_ROLE} in "
-                           f"{dbs.app_database}")
-    install_app_role(dbs.primary, dbs.app_database, secret["username"], secret["password"])
+    passwords: dict[str, str] = {}
+    for role in ROLES:  # each from its secret, read in the primary region as the command does
+        secret = read_secret(emulator, inventory.primary.region, role.secret_name)
+        if (secret.get("username"), secret.get("dbname")) != (role.name, dbs.app_database):
+            raise RuntimeError(f"{role.secret_name} names user {secret.get('username')} in "
+                               f"{secret.get('dbname')}; expected {role.name} in "
+                               f"{dbs.app_database}")
+        passwords[role.name] = secret["password"]
+    install_roles(dbs.primary, dbs.app_database, passwords)
     for replica in dbs.all()[1:]:
-        wait_for_role(replica, APP_ROLE)
+        for role in ROLES:
+            wait_for_role(replica, role.name)
 
     primary_db = inventory.primary.database
     standby_db = inventory.standby.database

@@ -8,8 +8,9 @@ import json
 import boto3
 import pytest
 
-from caresync_dr.drill.boot import APP_SECRET_NAME, Booter
-from caresync_dr.drill.databases import install_app_role, start_databases, wait_for_role
+from caresync_dr.db.secrets import APP_SECRET_NAME
+from caresync_dr.drill.boot import Booter
+from caresync_dr.drill.databases import install_roles, start_databases, wait_for_role
 from caresync_dr.emulation.secretsmanager import ReplicaKeys
 from caresync_dr.emulation.server import Emulator
 from caresync_dr.pg.cluster import HOW_TO_GET_POSTGRES, PostgresNotFoundError, find_pg_bin
@@ -69,7 +70,7 @@ def test_the_app_role_needs_its_password_on_the_standby_too() -> None:
 
     dbs = start_databases(False, app_database="caresync", password_roles=("caresync_app",))
     try:
-        install_app_role(dbs.primary, "caresync", "caresync_app", SECRET["password"])
+        install_roles(dbs.primary, "caresync", {"caresync_app": SECRET["password"]})
         wait_for_role(dbs.standby, "caresync_app")  # streaming replication brings it
         def login(**password: str) -> str:
             return make_conninfo(host="127.0.0.1", port=dbs.standby.port, user="caresync_app",
