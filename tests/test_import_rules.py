@@ -15,11 +15,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("caresync_dr", "components", "scripts", "policy")
-# Development and test tooling: the drill, the emulation layer, the offline Pulumi runtime and
-# preview (which check the program under mocks), throwaway PostgreSQL clusters.
+# Development, test and CI tooling: the drill, the emulation layer, the offline Pulumi runtime
+# and what runs on it (preview, the Checkov scan of exported plans: both check the program under
+# mocks, with the AWS rules oracle), throwaway PostgreSQL clusters.
 DEV_ONLY = ("caresync_dr.drill", "caresync_dr.emulation", "caresync_dr.offline",
-            "caresync_dr.preview", "caresync_dr.pg", "policy.local", "scripts.drill",
-            "scripts.preview")
+            "caresync_dr.preview", "caresync_dr.scan", "caresync_dr.pg", "policy.local",
+            "scripts.drill", "scripts.preview", "scripts.security_scan")
 FORBIDDEN = ("moto", "caresync_dr.emulation", "caresync_dr.drill")
 
 
