@@ -8,8 +8,8 @@ import string
 import boto3
 
 from caresync_dr.drill.deploy import deploy_stacks
-from caresync_dr.drill.emulator import Emulator
 from caresync_dr.drill.runner import REPO_ROOT
+from caresync_dr.emulation.server import Emulator
 from caresync_dr.inventory import parse_inventory
 
 
