@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Checkov pins many packages of its own: it gets its own virtualenv, never ./venv.
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: setup test lint typecheck unit drill checkov-setup scan
+.PHONY: setup test lint typecheck unit drill faults checkov-setup scan
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -25,6 +25,12 @@ unit: setup
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck unit
+
+# The full fault-injection walk of failover.py (issue 10): a kill at every journal write, lock
+# transition and AWS change, and every injected AWS fault, then the runs an operator would
+# try. About five minutes.
+faults: setup
+	$(BIN)/python -m pytest -q -m faults
 
 drill: setup
 	$(BIN)/python scripts/drill.py

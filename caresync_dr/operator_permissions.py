@@ -59,8 +59,8 @@ OPERATOR_GRANTS: tuple[Grant, ...] = (
     ), "the two site keys: the endpoint parameters and the inventory are SecureStrings, which "
        "SSM decrypts and encrypts with the caller's permissions on the key"),
     Grant("Notify", (
-        "sns:Publish",
-    ), "the standby alert topic"),
+        "sns:Publish", "sns:GetTopicAttributes",
+    ), "the standby alert topic (its existence is read by the preflight)"),
     Grant("BestEffortRoute53", (
         "route53:GetHealthCheckStatus", "route53:ChangeResourceRecordSets",
         "route53:ListResourceRecordSets", "route53:UpdateHealthCheck",

@@ -2,7 +2,12 @@
 
 It records each step's outcome and timing, the run's start (RTO is measured from it, also across
 ``--resume``) and the facts found on the way (data-loss exposure, fencing). Steps never trust it
-for state -- they re-read AWS -- it only tells a resumed run where it was and since when.
+for state -- they re-read AWS -- it tells a resumed run where it was, since when, and which
+changes this run itself requested (``requested_at``, written before the change is asked for).
+
+Every save writes the local copy first, then SSM. When SSM does not take it,
+:class:`JournalUnavailableError` stops the run: without its journal a crash could not be resumed
+truthfully, and a run that cannot write SSM cannot renew its lock either.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from caresync_dr.failover import actions, probes
+from caresync_dr.failover.errors import StepFailedError
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -33,6 +41,11 @@ class StepRecord:
     seconds: float | None
     detail: str
     best_effort: bool = False
+    requested_at: str | None = None   # when this run asked for the step's change (write-ahead)
+
+
+class JournalUnavailableError(StepFailedError):
+    """SSM did not take a journal write (the local copy has it)."""
 
 
 class Journal:
@@ -90,9 +103,29 @@ class Journal:
 
     def _save(self) -> None:
         text = json.dumps(self.data, sort_keys=True, separators=(",", ":"), default=str)
-        if self.local_path is not None:
+        self._save_local()
+        try:
+            actions.put_parameter(self.ssm, self.name, text, overwrite=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise JournalUnavailableError(
+                f"the journal could not be saved to SSM {self.name} ({exc}); the run stopped "
+                f"there (its local copy {self.local_path} has the progress); continue with "
+                "--resume once SSM answers") from exc
+
+    def save_local(self, status: str, **extra: Any) -> None:
+        """Record the end of a run in the local copy only (SSM is what failed)."""
+        with self._mutex:
+            self.data["status"] = status
+            self.data.update(extra)
+            self._save_local()
+
+    def _save_local(self) -> None:
+        if self.local_path is None:
+            return
+        try:
             self.local_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.local_path.with_suffix(self.local_path.suffix + ".tmp")
             tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True, default=str) + "\n")
             tmp.replace(self.local_path)
-        actions.put_parameter(self.ssm, self.name, text, overwrite=True)
+        except OSError as exc:   # a convenience copy: SSM holds the journal that counts
+            log.warning("could not write the local journal %s: %s", self.local_path, exc)

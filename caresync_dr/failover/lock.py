@@ -1,15 +1,22 @@
-"""The failover lock: one SSM parameter in the standby region, created atomically.
+"""The failover lock: one SSM parameter in the standby region, created atomically, held as a lease.
 
 ``PutParameter(Overwrite=False)`` either creates the parameter or fails with
-ParameterAlreadyExists, so two operators cannot both hold it. The lock is a lease: while the run
-lives, a background thread rewrites ``heartbeatAt`` every ``heartbeatSeconds``. A crashed run
-leaves the lock behind with its heartbeat going stale; ``--resume`` of that same run (same run
-id, from the journal) takes it over only once the heartbeat is older than
-``STALE_HEARTBEATS`` x the holder's interval. A live run is never taken over.
+ParameterAlreadyExists, so two operators cannot both hold it. While the run lives, a background
+thread rewrites ``heartbeatAt`` every ``heartbeatSeconds``. A lock whose last write is older than
+``STALE_HEARTBEATS`` x its holder's interval is *stale*: its holder is gone (killed, powered off,
+cut off), and any later run takes it over, saying so in its report. A live lock is never taken.
 
-SSM has no compare-and-swap: two resumers that both find the lease stale in the same instant
-could both overwrite it. Each re-reads the lock after its takeover and refuses when the token it
-finds is not its own, which narrows that window to one SSM round trip.
+The age of a lock is the younger of two clocks: the holder's own ``heartbeatAt`` and SSM's
+``LastModifiedDate`` of the parameter. So a holder whose clock runs behind is not taken for dead,
+and a lock whose content cannot be read (another tool, a hand edit) still goes stale.
+
+Every lock transition survives a lost answer: a create whose answer is lost is found to be our
+own on the re-read; a release whose answer is lost finds the parameter gone. A release that SSM
+refuses never fails a run: the lock then goes stale and the next run takes it over.
+
+SSM has no compare-and-swap: two runs that find the same stale lock in the same instant could
+both overwrite it. Each re-reads the lock after its takeover and refuses when the token it finds
+is not its own, which narrows that window to one SSM round trip.
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import math
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,17 +39,45 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr.failover import actions, probes
 from caresync_dr.failover.errors import LockedError
+from caresync_dr.failover.options import (
+    DEFAULT_LOCK_HEARTBEAT_SECONDS,
+    LOCK_HEARTBEAT_RANGE,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 log = logging.getLogger(__name__)
-DEFAULT_HEARTBEAT_SECONDS = 10.0
+DEFAULT_HEARTBEAT_SECONDS = DEFAULT_LOCK_HEARTBEAT_SECONDS
 STALE_HEARTBEATS = 3      # a lease is stale after this many missed heartbeats
+ACQUIRE_ATTEMPTS = 3      # create / read races before giving up
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _age(stamp: str, now: datetime) -> float | None:
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return max(0.0, (now - at).total_seconds())
+
+
+def _lease_seconds(raw: object) -> float:
+    """A holder's renewal interval as written; anything a run could not have been started with
+    (NaN, infinite, out of range) counts as the default, so every lock can go stale."""
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return DEFAULT_HEARTBEAT_SECONDS
+    low, high = LOCK_HEARTBEAT_RANGE
+    if not math.isfinite(value) or value < low:
+        return DEFAULT_HEARTBEAT_SECONDS
+    return min(value, high)
 
 
 @dataclass(frozen=True)
@@ -52,6 +89,7 @@ class LockHolder:
     token: str = ""                 # unique per process invocation: who owns the lease
     heartbeat_at: str = ""          # ISO 8601, UTC; rewritten while the holder lives
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    written_at: str = ""            # SSM's LastModifiedDate of the parameter (not stored in it)
 
     @classmethod
     def me(cls, run_id: str, heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
@@ -72,32 +110,32 @@ class LockHolder:
                            "heartbeatSeconds": self.heartbeat_seconds}, sort_keys=True)
 
     @classmethod
-    def parse(cls, text: str) -> LockHolder:
+    def parse(cls, text: str, written_at: datetime | None = None) -> LockHolder:
+        written = written_at.isoformat() if written_at is not None else ""
         try:
             data = json.loads(text)
             return cls(holder=str(data["holder"]), pid=int(data["pid"]),
                        started_at=str(data["startedAt"]), run_id=str(data["runId"]),
                        token=str(data.get("token", "")),
                        heartbeat_at=str(data.get("heartbeatAt") or data["startedAt"]),
-                       heartbeat_seconds=float(data.get("heartbeatSeconds",
-                                                        DEFAULT_HEARTBEAT_SECONDS)))
-        except (ValueError, KeyError, TypeError):
+                       heartbeat_seconds=_lease_seconds(data.get(
+                           "heartbeatSeconds", DEFAULT_HEARTBEAT_SECONDS)),
+                       written_at=written)
+        except (ValueError, KeyError, TypeError, AttributeError):
             return cls(holder=f"unreadable lock content {text[:80]!r}", pid=0,
-                       started_at="unknown", run_id="unknown")
+                       started_at="unknown", run_id="unknown", written_at=written)
 
     def is_(self, other: LockHolder) -> bool:
         """The same invocation (not just the same run id: a resumed run reuses that)."""
-        return self.token == other.token and self.run_id == other.run_id
+        return bool(self.token) and self.token == other.token and self.run_id == other.run_id
 
     def heartbeat_age(self, now: datetime | None = None) -> float | None:
-        """Seconds since the holder last renewed the lease; None when unreadable."""
-        try:
-            at = datetime.fromisoformat(self.heartbeat_at)
-        except ValueError:
-            return None
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        return max(0.0, ((now or datetime.now(UTC)) - at).total_seconds())
+        """Seconds since the lock was last written (the younger of the holder's heartbeat and
+        SSM's LastModifiedDate); None when neither can be read."""
+        moment = now or datetime.now(UTC)
+        ages = [age for age in (_age(self.heartbeat_at, moment), _age(self.written_at, moment))
+                if age is not None]
+        return min(ages) if ages else None
 
     @property
     def stale_after(self) -> float:
@@ -114,86 +152,161 @@ class LockHolder:
         return (f"{self.holder} (pid {self.pid}), started {self.started_at}, "
                 f"run {self.run_id}, {beat}")
 
+    def summary(self) -> dict[str, object]:
+        """What a report says about a holder."""
+        return {"holder": self.holder, "pid": self.pid, "runId": self.run_id,
+                "startedAt": self.started_at, "heartbeatAgeSeconds": self.heartbeat_age()}
+
+
+@dataclass(frozen=True)
+class Release:
+    """How a release ended; ``error`` says why the lock may still be there."""
+
+    released: bool
+    error: str | None = None
+
 
 class FailoverLock:
     def __init__(self, ssm: SSMClient, name: str) -> None:
         self.ssm = ssm
         self.name = name
-        self.lost = False    # set when a heartbeat finds another holder (we were taken over)
+        self.lost = False        # set when the lease is no longer ours (or cannot be renewed)
+        self.lost_reason = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def holder(self) -> LockHolder | None:
-        text = probes.read_parameter(self.ssm, self.name)
-        return None if text is None else LockHolder.parse(text)
+        found = probes.read_parameter_dated(self.ssm, self.name)
+        return None if found is None else LockHolder.parse(*found)
 
-    def acquire(self, me: LockHolder, take_over_run: str | None = None) -> None:
-        """Take the lock, or raise :class:`LockedError` naming the holder.
-
-        ``take_over_run``: the run id of a crashed run being resumed; its lock is replaced only
-        when its heartbeat is stale (the holder is gone), never while that run is alive.
-        """
+    def _holder_if_readable(self) -> LockHolder | None:
         try:
-            actions.put_parameter(self.ssm, self.name, me.to_json(), overwrite=False)
-            log.info("lock %s taken by %s", self.name, me.describe())
-            return
-        except ClientError as exc:
-            if probes.error_code(exc) != "ParameterAlreadyExists":
-                raise
-        current = self.holder()
-        if current is None:  # released between our put and our read: try once more
-            self.acquire(me, take_over_run=None)
-            return
-        if current.is_(me):
-            # Our own create, retried after its response was lost (throttling, a timeout):
-            # the first attempt did succeed.
-            log.info("lock %s taken by %s", self.name, me.describe())
-            return
-        if take_over_run is not None and current.run_id == take_over_run:
+            return self.holder()
+        except (ClientError, BotoCoreError):
+            return None
+
+    def acquire(self, me: LockHolder, resuming_run: str | None = None) -> LockHolder | None:
+        """Take the lock; returns the stale holder it took over, if any.
+
+        Raises :class:`LockedError` naming a live holder. ``resuming_run``: the run id this
+        invocation resumes (only changes what the refusal says)."""
+        for _ in range(ACQUIRE_ATTEMPTS):
+            try:
+                actions.put_parameter(self.ssm, self.name, me.to_json(), overwrite=False)
+                log.info("lock %s taken by %s", self.name, me.describe())
+                return None
+            except ClientError as exc:
+                if probes.error_code(exc) != "ParameterAlreadyExists":
+                    self._raise_unless_mine(me, exc)
+                    return None
+            except BotoCoreError as exc:
+                self._raise_unless_mine(me, exc)
+                return None
+            current = self.holder()
+            if current is None:        # released between our put and our read: try again
+                continue
+            if current.is_(me):
+                # Our own create, retried after its answer was lost: the first attempt did
+                # succeed.
+                log.info("lock %s taken by %s", self.name, me.describe())
+                return None
             if not current.is_stale():
-                raise LockedError(
-                    f"the run {current.run_id} is still alive: it holds the lock {self.name}: "
+                raise LockedError(self._refusal(current, resuming_run))
+            self._take_over(me, current)
+            return current
+        raise LockedError(f"the lock {self.name} was created and removed {ACQUIRE_ATTEMPTS} "
+                          "times while this run tried to take it: another run is starting. "
+                          "Nothing was changed")
+
+    def _raise_unless_mine(self, me: LockHolder, exc: Exception) -> None:
+        """The create's outcome is unknown (an error other than 'exists'): it may have been
+        applied with its answer lost. The lock is ours only if the re-read says so."""
+        current = self._holder_if_readable()
+        if current is not None and current.is_(me):
+            log.info("lock %s taken by %s (the answer to its creation was lost: %s)",
+                     self.name, me.describe(), exc)
+            return
+        raise exc
+
+    def _take_over(self, me: LockHolder, stale: LockHolder) -> None:
+        fresh = replace(me, heartbeat_at=_now())
+        actions.put_parameter(self.ssm, self.name, fresh.to_json(), overwrite=True)
+        after = self.holder()
+        if after is None or not after.is_(me):
+            raise LockedError(f"lost the takeover of {self.name} to "
+                              f"{after.describe() if after else 'a release'}. "
+                              "Nothing was changed")
+        log.warning("lock %s taken over from %s: its holder is gone", self.name,
+                    stale.describe())
+
+    def _refusal(self, current: LockHolder, resuming_run: str | None) -> str:
+        if resuming_run is not None and current.run_id == resuming_run:
+            return (f"the run {current.run_id} is still alive: it holds the lock {self.name}: "
                     f"{current.describe()}. Wait for it, or stop it; --resume takes over only "
                     "once its heartbeat is stale. Nothing was changed")
-            me = replace(me, heartbeat_at=_now())
-            actions.put_parameter(self.ssm, self.name, me.to_json(), overwrite=True)
-            after = self.holder()
-            if after is None or not after.is_(me):
-                raise LockedError(f"lost the takeover of {self.name} to "
-                                  f"{after.describe() if after else 'a release'}. "
-                                  "Nothing was changed")
-            log.info("lock %s taken over from crashed run %s (%s)", self.name,
-                     current.run_id, current.describe())
-            return
-        hint = ("" if take_over_run is not None else
-                "; if that run crashed, continue it with --resume")
-        raise LockedError(f"another failover run holds the lock {self.name}: "
-                          f"{current.describe()}{hint}")
+        return (f"another failover run holds the lock {self.name}: {current.describe()}. "
+                f"If its process is gone, the next run takes the lock over once it is stale; "
+                "if that run crashed part-way, continue it with --resume. Nothing was changed")
+
+    def remove_stale(self, stale: LockHolder) -> Release:
+        """Delete a stale lock that no run needs any more (best effort, never raises)."""
+        current = self._holder_if_readable()
+        if current is None or current.token != stale.token or not current.is_stale():
+            return Release(False, "the lock changed meanwhile: left in place")
+        return self._delete()
+
+    def _delete(self) -> Release:
+        try:
+            self.ssm.delete_parameter(Name=self.name)
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and probes.error_code(exc) == "ParameterNotFound":
+                return Release(True)       # an earlier attempt's answer was lost
+            try:
+                still = self.holder()
+            except (ClientError, BotoCoreError):
+                return Release(False, f"{exc}")
+            if still is None:              # applied, answer lost
+                return Release(True)
+            return Release(False, f"{exc}")
+        return Release(True)
 
     def start_heartbeat(self, me: LockHolder, on_lost: Callable[[], None] | None = None
                         ) -> None:
         """Renew the lease every ``me.heartbeat_seconds`` until :meth:`stop_heartbeat`.
-        ``on_lost`` is called once if another run has taken the lock over (this process
-        stalled past the stale threshold): the run must stop, it no longer holds the lock."""
+
+        ``on_lost`` is called once when the lease is no longer this run's: another run took it
+        over (this process stalled past the stale threshold), or renewals have failed for
+        ``STALE_HEARTBEATS - 1`` intervals, after which another run may take it over any moment.
+        Either way the run must stop."""
         self._stop.clear()
         self._thread = threading.Thread(target=self._beat, args=(me, on_lost), daemon=True,
                                         name="failover-lock-heartbeat")
         self._thread.start()
 
+    def _lose(self, reason: str, on_lost: Callable[[], None] | None) -> None:
+        self.lost, self.lost_reason = True, reason
+        log.error("lock %s: %s; stopping this run", self.name, reason)
+        if on_lost is not None:
+            on_lost()
+
     def _beat(self, me: LockHolder, on_lost: Callable[[], None] | None) -> None:
+        renewed_at = time.monotonic()
         while not self._stop.wait(me.heartbeat_seconds):
             try:
                 current = self.holder()
                 if current is None or not current.is_(me):
-                    self.lost = True
-                    log.error("lock %s is no longer ours (now %s); stopping this run",
-                              self.name, current.describe() if current else "released")
-                    if on_lost is not None:
-                        on_lost()
+                    self._lose(f"is no longer ours (now "
+                               f"{current.describe() if current else 'released'})", on_lost)
                     return
-                renewed = replace(current, heartbeat_at=_now())
+                renewed = replace(current, heartbeat_at=_now(), written_at="")
                 actions.put_parameter(self.ssm, self.name, renewed.to_json(), overwrite=True)
+                renewed_at = time.monotonic()
             except (ClientError, BotoCoreError) as exc:
+                silent = time.monotonic() - renewed_at
+                if silent >= (STALE_HEARTBEATS - 1) * me.heartbeat_seconds:
+                    self._lose(f"could not be renewed for {silent:.0f} s ({exc}); another run "
+                               f"may take it over after {me.stale_after:.0f} s", on_lost)
+                    return
                 log.warning("could not renew the lock %s (will retry): %s", self.name, exc)
 
     def stop_heartbeat(self) -> None:
@@ -202,13 +315,28 @@ class FailoverLock:
             self._thread.join(timeout=30)
             self._thread = None
 
-    def release(self, me: LockHolder) -> None:
-        """Stop renewing; delete the lock only when it is still ours."""
+    def release(self, me: LockHolder) -> Release:
+        """Stop renewing; delete the lock when it is still ours. Never raises: a lock that
+        cannot be released goes stale and the next run takes it over."""
         self.stop_heartbeat()
-        current = self.holder()
-        if current is not None and current.is_(me):
-            self.ssm.delete_parameter(Name=self.name)
-            log.info("lock %s released", self.name)
-        elif current is not None:
+        try:
+            current = self.holder()
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("could not release the lock %s: %s; it goes stale %.0f s after this "
+                        "run's last heartbeat and the next run takes it over", self.name, exc,
+                        me.stale_after)
+            return Release(False, f"could not read the lock: {exc}")
+        if current is None:
+            return Release(True)
+        if not current.is_(me):
             log.warning("lock %s is held by %s, not by this run: left in place", self.name,
                         current.describe())
+            return Release(False, f"held by {current.describe()}, not by this run")
+        result = self._delete()
+        if result.released:
+            log.info("lock %s released", self.name)
+        else:
+            log.warning("could not release the lock %s: %s; it goes stale %.0f s after this "
+                        "run's last heartbeat and the next run takes it over", self.name,
+                        result.error, me.stale_after)
+        return result

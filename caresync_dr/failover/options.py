@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,15 +60,29 @@ class RunOptions:
     timing: Timing
 
 
-def _positive(name: str, raw: str | float | None, default: float | None) -> float | None:
+# Bounds of the timing knobs, in seconds. Each must be a finite number (float("nan") and "inf"
+# parse as floats: a NaN interval makes every comparison false, so a wait would never end and a
+# NaN lease would never go stale). The longest lease renewal interval keeps a crashed run's lock
+# from blocking the next run for more than 3 x 300 s.
+POLL_RANGE = (0.001, 300.0)
+TIMEOUT_RANGE = (0.001, 24 * 3600.0)
+LOCK_HEARTBEAT_RANGE = (0.01, 300.0)
+
+
+def seconds_knob(name: str, raw: str | float | None, default: float | None,
+                 bounds: tuple[float, float]) -> float | None:
+    """A number of seconds from a flag or an environment variable, checked against ``bounds``
+    (inclusive). Raises :class:`UsageError` naming the flag, the value and the allowed range."""
     if raw is None or raw == "":
         return default
     try:
         value = float(raw)
     except ValueError as exc:
         raise UsageError(f"{name} must be a number of seconds, got {raw!r}") from exc
-    if value <= 0:
-        raise UsageError(f"{name} must be greater than 0, got {raw!r}")
+    low, high = bounds
+    if not math.isfinite(value) or not low <= value <= high:
+        raise UsageError(f"{name} must be a finite number of seconds between {low:g} and "
+                         f"{high:g}, got {raw!r}")
     return value
 
 
@@ -76,21 +91,23 @@ def timing_from(poll: float | None, poll_max: float | None, wait_timeout: float 
                 heartbeat: float | None = None) -> Timing:
     """Flags win over environment variables, which win over defaults."""
     env = dict(os.environ) if environ is None else environ
-    poll_s = _positive("--poll-seconds", poll if poll is not None else env.get(ENV_POLL),
-                       DEFAULT_POLL_SECONDS)
+    poll_s = seconds_knob("--poll-seconds", poll if poll is not None else env.get(ENV_POLL),
+                          DEFAULT_POLL_SECONDS, POLL_RANGE)
     assert poll_s is not None
-    poll_max_s = _positive("--poll-max-seconds",
-                           poll_max if poll_max is not None else env.get(ENV_POLL_MAX),
-                           poll_s * 4)
+    poll_max_s = seconds_knob("--poll-max-seconds",
+                              poll_max if poll_max is not None else env.get(ENV_POLL_MAX),
+                              min(poll_s * 4, POLL_RANGE[1]), POLL_RANGE)
     assert poll_max_s is not None
-    wait_s = _positive("--wait-timeout",
-                       wait_timeout if wait_timeout is not None else env.get(ENV_WAIT_TIMEOUT),
-                       None)
-    verify_s = _positive("--verify-timeout", verify_timeout if verify_timeout is not None
-                         else env.get(ENV_VERIFY_TIMEOUT), DEFAULT_VERIFY_TIMEOUT_SECONDS)
+    wait_s = seconds_knob("--wait-timeout",
+                          wait_timeout if wait_timeout is not None else env.get(ENV_WAIT_TIMEOUT),
+                          None, TIMEOUT_RANGE)
+    verify_s = seconds_knob("--verify-timeout", verify_timeout if verify_timeout is not None
+                            else env.get(ENV_VERIFY_TIMEOUT), DEFAULT_VERIFY_TIMEOUT_SECONDS,
+                            TIMEOUT_RANGE)
     assert verify_s is not None
-    heartbeat_s = _positive("--lock-heartbeat-seconds", heartbeat if heartbeat is not None
-                            else env.get(ENV_LOCK_HEARTBEAT), DEFAULT_LOCK_HEARTBEAT_SECONDS)
+    heartbeat_s = seconds_knob("--lock-heartbeat-seconds", heartbeat if heartbeat is not None
+                               else env.get(ENV_LOCK_HEARTBEAT), DEFAULT_LOCK_HEARTBEAT_SECONDS,
+                               LOCK_HEARTBEAT_RANGE)
     assert heartbeat_s is not None
     return Timing(poll_seconds=poll_s, poll_max_seconds=max(poll_s, poll_max_s),
                   wait_timeout_seconds=wait_s, verify_timeout_seconds=verify_s,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,14 @@ class PollPolicy:
     max_interval: float
     timeout: float
     factor: float = 1.5
+
+    def __post_init__(self) -> None:
+        # A NaN or infinite value would make the deadline comparison never true: a wait
+        # without end. Options are checked on input; this keeps every other caller honest.
+        for name in ("interval", "max_interval", "timeout", "factor"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"PollPolicy.{name} must be a finite number > 0, got {value!r}")
 
     def intervals(self) -> Callable[[], float]:
         current = [self.interval]

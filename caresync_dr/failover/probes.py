@@ -20,12 +20,29 @@ if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_route53 import Route53Client
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
     from mypy_boto3_ssm import SSMClient
 
 __all__ = [
-    "AsgState", "DbState", "HealthReading", "LagReading", "TargetHealth", "describe_asg",
-    "describe_database", "error_code", "health_of", "launch_template_exists", "read_parameter",
-    "read_switch", "replica_lag", "route53_check_status", "target_health",
+    "REPLICATING",
+    "AsgState",
+    "DbState",
+    "HealthReading",
+    "LagReading",
+    "TargetHealth",
+    "describe_asg",
+    "describe_database",
+    "error_code",
+    "health_of",
+    "launch_template_exists",
+    "read_parameter",
+    "read_parameter_dated",
+    "read_switch",
+    "replica_lag",
+    "route53_check_status",
+    "security_group_exists",
+    "target_health",
+    "topic_exists",
 ]
 
 
@@ -82,33 +99,76 @@ def describe_database(rds: RDSClient, identifier: str) -> DbState | None:
     )
 
 
+# RDS's own word on a read replica (DescribeDBInstances StatusInfos, StatusType "read
+# replication"): replicating, replication degraded (PostgreSQL: some databases get no updates),
+# error, stopped, terminated (RDS API Reference, DBInstanceStatusInfo; RDS User Guide,
+# "Monitoring read replication"). Only "replicating" means the replica keeps up.
+REPLICATING = "replicating"
+
+
 @dataclass(frozen=True)
 class LagReading:
-    """The replica's last known lag (CloudWatch ``AWS/RDS ReplicaLag``, seconds)."""
+    """The replica's ReplicaLag datapoints (CloudWatch ``AWS/RDS``, seconds, one a minute).
 
-    seconds: float | None        # the last non-negative datapoint; None when there is none
+    RDS reports -1 when replication is not active (RDS User Guide, "Monitoring MySQL/MariaDB
+    read replicas": "If the ReplicaLag metric returns -1, then replication is currently not
+    active"); for PostgreSQL the metric is ``now() - pg_last_xact_replay_timestamp()``, which
+    keeps growing once nothing is replayed, and stops being published with the replica's
+    process. So the newest datapoint tells whether replication is active, and the last
+    non-negative one how far behind the replica was then."""
+
+    seconds: float | None         # the last non-negative datapoint; None when there is none
     at: datetime | None
-    replication_active: bool     # False when the newest datapoint is -1 (RDS: not replicating)
+    newest_seconds: float | None  # the newest datapoint, -1 included; None: no datapoint
+    newest_at: datetime | None
 
-    def describe(self) -> str:
-        if self.seconds is None:
+    @property
+    def replication_active(self) -> bool:
+        return self.newest_seconds is not None and self.newest_seconds >= 0
+
+    def age(self, now: datetime | None = None) -> float | None:
+        """Seconds since the last non-negative datapoint."""
+        if self.at is None:
+            return None
+        return max(0.0, ((now or datetime.now(UTC)) - self.at).total_seconds())
+
+    def newest_age(self, now: datetime | None = None) -> float | None:
+        if self.newest_at is None:
+            return None
+        return max(0.0, ((now or datetime.now(UTC)) - self.newest_at).total_seconds())
+
+    def bound(self, now: datetime | None = None) -> float | None:
+        """The most a promotion now can lose: the replica was ``seconds`` behind at ``at`` and
+        may have received nothing since. None when no datapoint says anything."""
+        age = self.age(now)
+        return None if self.seconds is None or age is None else self.seconds + age
+
+    def describe(self, now: datetime | None = None) -> str:
+        if self.seconds is None or self.at is None:
+            if self.newest_seconds is not None:
+                return "no non-negative ReplicaLag datapoint in the window (only -1: " \
+                       "replication not active)"
             return "unknown (no ReplicaLag datapoint in the window)"
-        when = self.at.strftime("%H:%M:%SZ") if self.at else "?"
-        age = ""
-        if self.at is not None:
-            minutes = (datetime.now(UTC) - self.at).total_seconds() / 60
-            age = f" ({minutes:.0f} min old)"
-        tail = "" if self.replication_active else "; replication has since stopped"
-        return f"{self.seconds:.0f} s at {when}{age}{tail}"
+        age = self.age(now) or 0.0
+        bound = self.bound(now) or 0.0
+        text = (f"{self.seconds:.0f} s at {self.at.strftime('%H:%M:%SZ')} ({age / 60:.0f} min "
+                f"old): at most {bound:.0f} s behind now")
+        if not self.replication_active:
+            text += "; replication has since stopped (ReplicaLag -1)"
+        return text
+
+    def as_fact(self, now: datetime | None = None) -> dict[str, Any]:
+        return {"seconds": self.seconds, "at": self.at.isoformat() if self.at else None,
+                "newestSeconds": self.newest_seconds,
+                "newestAt": self.newest_at.isoformat() if self.newest_at else None,
+                "replication_active": self.replication_active,
+                "boundSeconds": self.bound(now)}
 
 
 def replica_lag(cloudwatch: CloudWatchClient, identifier: str, window_minutes: int,
                 now: datetime | None = None) -> LagReading:
-    """RDS publishes ReplicaLag every minute for each read replica, in the replica's region.
-
-    When replication breaks (e.g. the source region is gone) RDS reports -1; the data-loss
-    exposure is then the last non-negative value, which is what is returned.
-    """
+    """The ReplicaLag datapoints of the last ``window_minutes`` (RDS publishes them every
+    minute for each read replica, in the replica's region), as a :class:`LagReading`."""
     end = now or datetime.now(UTC)
     stats = cloudwatch.get_metric_statistics(
         Namespace="AWS/RDS", MetricName="ReplicaLag",
@@ -117,13 +177,14 @@ def replica_lag(cloudwatch: CloudWatchClient, identifier: str, window_minutes: i
         Period=60, Statistics=["Maximum"])
     points = sorted(stats.get("Datapoints", []), key=lambda p: p["Timestamp"])
     if not points:
-        return LagReading(None, None, replication_active=False)
-    active = float(points[-1].get("Maximum", -1)) >= 0
+        return LagReading(None, None, None, None)
+    newest = points[-1]
     known = [p for p in points if float(p.get("Maximum", -1)) >= 0]
-    if not known:
-        return LagReading(None, None, replication_active=False)
-    last = known[-1]
-    return LagReading(float(last["Maximum"]), last["Timestamp"], replication_active=active)
+    last = known[-1] if known else None
+    return LagReading(
+        seconds=float(last["Maximum"]) if last else None,
+        at=last["Timestamp"] if last else None,
+        newest_seconds=float(newest.get("Maximum", -1)), newest_at=newest["Timestamp"])
 
 
 @dataclass(frozen=True)
@@ -153,6 +214,27 @@ def describe_asg(autoscaling: AutoScalingClient, name: str) -> AsgState | None:
                     max=int(group["MaxSize"]), in_service=in_service,
                     launch_template_id=template_id,
                     target_group_arns=tuple(group.get("TargetGroupARNs", [])))
+
+
+def security_group_exists(ec2: EC2Client, group_id: str) -> bool:
+    try:
+        found = ec2.describe_security_groups(GroupIds=[group_id])
+    except ClientError as exc:
+        if error_code(exc) in ("InvalidGroup.NotFound", "InvalidGroupId.Malformed"):
+            return False
+        raise
+    return bool(found.get("SecurityGroups"))
+
+
+def topic_exists(sns: SNSClient, topic_arn: str) -> bool:
+    """SNS GetTopicAttributes answers NotFound for a topic that does not exist."""
+    try:
+        sns.get_topic_attributes(TopicArn=topic_arn)
+    except ClientError as exc:
+        if error_code(exc) in ("NotFound", "NotFoundException"):
+            return False
+        raise
+    return True
 
 
 def launch_template_exists(ec2: EC2Client, template_id: str) -> bool:
@@ -191,12 +273,23 @@ def read_switch(s3: S3Client, bucket: str, key: str) -> str | None:
 def read_parameter(ssm: SSMClient, name: str) -> str | None:
     """The parameter's value, decrypted when it is a SecureString (SSM ignores
     ``WithDecryption`` for String parameters), or None when it does not exist."""
+    found = read_parameter_dated(ssm, name)
+    return None if found is None else found[0]
+
+
+def read_parameter_dated(ssm: SSMClient, name: str) -> tuple[str, datetime | None] | None:
+    """(value, LastModifiedDate as SSM's clock reports it), or None when it does not exist.
+    SecureStrings are decrypted."""
     try:
-        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"].get("Value")
+        parameter = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
     except ClientError as exc:
         if error_code(exc) == "ParameterNotFound":
             return None
         raise
+    modified = parameter.get("LastModifiedDate")
+    if modified is not None and modified.tzinfo is None:
+        modified = modified.replace(tzinfo=UTC)
+    return str(parameter.get("Value", "")), modified
 
 
 def route53_check_status(route53: Route53Client, health_check_id: str) -> str:

@@ -1,29 +1,40 @@
-"""Readiness checks: the ``--check`` table, and the (smaller) preflight a real run must pass.
+"""Readiness checks: the ``--check`` table, and the preflight a real run (and a dry run) must
+pass.
 
-Each check reads state only. ``blocks`` marks what a real run refuses on; the others (e.g.
-"is replicating", which is expected to be false once the primary region is gone) only make a
-daily ``--check`` fail, so the team hears about it before the disaster.
+Each check reads state only. ``blocks`` marks what a real run refuses on; the others only make
+the daily ``--check`` fail, so the team hears about it before the disaster. The preflight reads
+every resource the plan will change (each step's :meth:`~steps.Step.touches`), so a missing
+one refuses the run before anything has changed.
+
+Replication (issue 9, fault 10): a replica that is up but no longer replicating -- RDS's read
+replication status other than "replicating", a newest ReplicaLag of -1, or no datapoint for
+longer than the RPO -- is not called "within the RPO": the most a promotion now can lose is the
+last known lag plus the time since it was measured. A real run refuses on either row unless
+``--force`` (the operator accepts the exposure, which the report records).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from caresync_dr.failover import probes
+from caresync_dr.failover import probes, resources
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.lock import FailoverLock
+from caresync_dr.failover.plan import all_steps, build_plan
+from caresync_dr.failover.steps import PROMOTING_STATUSES
 from caresync_dr.inventory import INVENTORY_VERSION
 
-# RDS statuses while a promotion it accepted is under way (it modifies, reboots, then backs up).
-PROMOTING_STATUSES = ("modifying", "rebooting", "backing-up")
 # How far back to look for the last non-negative ReplicaLag: RDS reports -1 every minute once
 # the source is gone, and a failover may start hours into the outage. One request at a 60 s
 # period returns at most 1,440 datapoints, hence the limit.
 LAG_LOOKBACK_MINUTES = 180
 LAG_LOOKBACK_LIMIT_MINUTES = 1440
+REPLICATING_ROW = "replica replicating"
+LAG_ROW = "replica lag within RPO"
 
 
 @dataclass(frozen=True)
@@ -70,33 +81,36 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     if db is not None:
         checks.append(_is_replica(ctx, db, resuming))
         checks.append(_available(db, requested))
-        if daily:
-            checks.append(Check(
-                "replica replicating", db.replication_status == "replicating"
-                and db.replication_normal is True,
-                f"read replication status {db.replication_status or 'not reported'}",
-                blocks=False))
-        checks.append(_guard("replica lag within RPO", True, lambda: _lag(ctx, db, daily)))
-    site = ctx.target
-    if daily:
-        # A real run finds a missing group in its scale step; the launch template and target
-        # reads stay out of its way (the EC2 client alone costs a noticeable start-up time).
-        checks.append(_guard("app tier", True, lambda: _app(ctx)))
+        checks += _replication(ctx, db, daily)
     if ctx.options.scope == "region":
-        if daily:
-            checks.append(_guard("load balancer targets", False, lambda: _targets(ctx)))
         checks.append(_guard("traffic switch", True, lambda: _switch(ctx, daily)))
-        if daily:
+    checks += _plan_resources(ctx)
+    if daily:
+        if ctx.options.scope == "region":
+            checks.append(_guard("load balancer targets", False, lambda: _targets(ctx)))
             checks.append(_guard("replica follows the writer", False,
                                  lambda: _follows_writer(ctx)))
-    else:
-        checks.append(_guard("endpoint parameter", True, lambda: Check(
-            "endpoint parameter",
-            probes.read_parameter(ctx.primary.ssm(), site.database.endpoint_parameter)
-            is not None, f"{site.database.endpoint_parameter} in {ctx.primary.region}")))
-    if daily:
         checks.append(_guard("lock free", False, lambda: _lock(ctx)))
     return checks
+
+
+def _plan_resources(ctx: FailoverContext) -> list[Check]:
+    """One row per resource the plan's steps declare, each read once."""
+    rows: list[Check] = []
+    seen: set[tuple[str, str, str]] = set()
+    for step in all_steps(build_plan(ctx.options.scope)):
+        for resource in step.touches(ctx):
+            key = (resource.kind, resource.name, resource.clients.region)
+            if key in seen:
+                continue
+            seen.add(key)
+
+            def read(resource: resources.Resource = resource) -> Check:
+                found = resources.read(resource)
+                return Check(resource.label, found.ok, found.detail)
+
+            rows.append(_guard(resource.label, True, read))
+    return rows
 
 
 def _inventory(ctx: FailoverContext) -> Check:
@@ -148,25 +162,60 @@ def _available(db: probes.DbState, promotion_requested: str | None) -> Check:
     return Check(name, False, f"status {db.status}")
 
 
-def _lag(ctx: FailoverContext, db: probes.DbState, daily: bool) -> Check:
-    name = "replica lag within RPO"
-    rpo_s = ctx.inventory.objectives.rpo_minutes * 60
+def _replication(ctx: FailoverContext, db: probes.DbState, daily: bool) -> list[Check]:
+    """The two replication rows: is RDS replicating, and how much a promotion now can lose."""
     if not db.is_replica and not daily:
-        return Check(name, True, "already promoted; lag no longer applies")
+        return [Check(REPLICATING_ROW, True, "already promoted; replication no longer applies"),
+                Check(LAG_ROW, True, "already promoted; lag no longer applies")]
     requested = ctx.facts.get("promotion_requested_at")
     if ctx.options.resume and not daily and requested:
-        return Check(name, True, f"promotion already requested at {requested}; the exposure "
-                     "was recorded then")
+        sentence = f"promotion already requested at {requested}; the exposure was recorded then"
+        return [Check(REPLICATING_ROW, True, sentence), Check(LAG_ROW, True, sentence)]
     objectives = ctx.inventory.objectives
-    reading = probes.replica_lag(ctx.target_clients.cloudwatch(), db.identifier,
-                                 window_minutes=min(LAG_LOOKBACK_LIMIT_MINUTES, max(
-                                     LAG_LOOKBACK_MINUTES, objectives.rpo_minutes,
-                                     objectives.rto_minutes)))
-    ctx.facts.setdefault("replica_lag", {"seconds": reading.seconds,
-                                         "at": reading.at.isoformat() if reading.at else None,
-                                         "replication_active": reading.replication_active})
-    ok = reading.seconds is not None and reading.seconds <= rpo_s
-    detail = f"{reading.describe()}, RPO {rpo_s} s"
+    rpo_s = objectives.rpo_minutes * 60
+    now = datetime.now(UTC)
+
+    def read() -> probes.LagReading:
+        return probes.replica_lag(ctx.target_clients.cloudwatch(), db.identifier,
+                                  window_minutes=min(LAG_LOOKBACK_LIMIT_MINUTES, max(
+                                      LAG_LOOKBACK_MINUTES, objectives.rpo_minutes,
+                                      objectives.rto_minutes)), now=now)
+
+    try:
+        reading = read()
+    except (ClientError, BotoCoreError) as exc:
+        return [_forceable(ctx, daily, REPLICATING_ROW, False, f"could not read: {exc}"),
+                _forceable(ctx, daily, LAG_ROW, False, f"could not read: {exc}")]
+    ctx.facts.setdefault("replica_lag", reading.as_fact(now))
+    replicating, why = _replicating(db.replication_status, reading, rpo_s, now)
+    bound = reading.bound(now)
+    return [_forceable(ctx, daily, REPLICATING_ROW, replicating, why),
+            _forceable(ctx, daily, LAG_ROW, bound is not None and bound <= rpo_s,
+                       f"{reading.describe(now)}, RPO {rpo_s} s")]
+
+
+def _replicating(status: str | None, reading: probes.LagReading, rpo_s: int,
+                 now: datetime) -> tuple[bool, str]:
+    newest_age = reading.newest_age(now)
+    if status is not None and status != probes.REPLICATING:
+        ok, detail = False, (f"RDS reports read replication {status!r}: the replica is up but "
+                             "not keeping up with its source")
+    elif reading.newest_seconds is None or newest_age is None:
+        ok, detail = False, ("no ReplicaLag datapoint in the window: RDS publishes one a "
+                             "minute for a replicating replica")
+    elif reading.newest_seconds < 0:
+        ok, detail = False, (f"ReplicaLag is -1 (replication not active) as of "
+                             f"{reading.newest_at:%H:%M:%SZ}")
+    elif newest_age > rpo_s:
+        ok, detail = False, (f"the newest ReplicaLag datapoint is {newest_age / 60:.0f} min old "
+                             f"(RDS publishes one a minute): replication state unknown for "
+                             f"longer than the RPO")
+    else:
+        ok, detail = True, f"read replication {status or 'not reported'}, ReplicaLag published"
+    return ok, detail
+
+
+def _forceable(ctx: FailoverContext, daily: bool, name: str, ok: bool, detail: str) -> Check:
     if not ok and ctx.options.force and not daily:
         return Check(name, False, detail + "; overridden by --force", overridden=True)
     return Check(name, ok, detail)
@@ -197,22 +246,6 @@ def _follows_writer(ctx: FailoverContext) -> Check:
                  f"({writer})", blocks=False)
 
 
-def _app(ctx: FailoverContext) -> Check:
-    site = ctx.target
-    clients = ctx.target_clients
-    asg = probes.describe_asg(clients.autoscaling(), site.app.auto_scaling_group_name)
-    if asg is None:
-        return Check("app tier", False, f"Auto Scaling group {site.app.auto_scaling_group_name} "
-                     f"not found in {clients.region}")
-    template = asg.launch_template_id or "(none)"
-    if asg.launch_template_id is None or not probes.launch_template_exists(
-            clients.ec2(), asg.launch_template_id):
-        return Check("app tier", False, f"{asg.name}: launch template {template} not found")
-    want = site.app.production_capacity
-    return Check("app tier", True, f"{asg.name} {asg.in_service} in service, desired "
-                 f"{asg.desired} (production {want.desired}), template {template}")
-
-
 def _targets(ctx: FailoverContext) -> Check:
     site = ctx.inventory.standby
     health = probes.target_health(ctx.standby.elbv2(), site.app.target_group_arn)
@@ -240,6 +273,9 @@ def _lock(ctx: FailoverContext) -> Check:
     holder = FailoverLock(ctx.standby.ssm(), ctx.inventory.lock_parameter).holder()
     if holder is None:
         return Check("lock free", True, ctx.inventory.lock_parameter, blocks=False)
+    if holder.is_stale():
+        return Check("lock free", True, f"a stale lock of a gone run ({holder.describe()}): "
+                     "the next run takes it over", blocks=False)
     return Check("lock free", False, f"held by {holder.describe()}", blocks=False)
 
 

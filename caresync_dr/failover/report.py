@@ -93,6 +93,11 @@ def build_report(ctx: FailoverContext, records: dict[str, StepRecord], outcome: 
         "rtoObjectiveSeconds": ctx.inventory.objectives.rto_minutes * 60,
         "dataLossExposureSeconds": ctx.facts.get("data_loss_exposure_seconds",
                                                  lag.get("seconds")),
+        # If the replica received nothing after its last lag datapoint and the old primary
+        # kept taking writes until the promotion, this much is lost (the honest upper bound).
+        "dataLossExposureMaxSeconds": ctx.facts.get("data_loss_exposure_max_seconds",
+                                                    lag.get("boundSeconds")),
+        "replicationActive": lag.get("replication_active"),
         "rpoObjectiveSeconds": ctx.inventory.objectives.rpo_minutes * 60,
         "replicaLag": lag,
         "forced": ctx.options.force,
@@ -101,7 +106,7 @@ def build_report(ctx: FailoverContext, records: dict[str, StepRecord], outcome: 
                       "endpoint": ctx.facts.get("promoted_endpoint")},
         "facts": ctx.facts,
         "steps": [asdict(r) for r in records.values()],
-        "followUps": follow_ups(ctx),
+        "followUps": follow_ups(ctx) if outcome in ("completed", "already failed over") else [],
         "timeline": f"s3://{ctx.inventory.backup_bucket}/incidents/{ctx.run_id}.md",
     }
 
@@ -118,8 +123,12 @@ def render_timeline(report: dict[str, Any]) -> str:
         f"- Measured RTO: {fmt(report['rtoSeconds'])} s "
         f"(objective {report['rtoObjectiveSeconds']} s)",
         f"- Data-loss exposure at promotion (last known replica lag): "
-        f"{fmt(report['dataLossExposureSeconds'])} s (objective {report['rpoObjectiveSeconds']} s)"
-        + (" -- lag check overridden with --force" if report["forced"] else ""),
+        f"{fmt(report['dataLossExposureSeconds'])} s, at most "
+        f"{fmt(report['dataLossExposureMaxSeconds'])} s if the old primary kept taking writes "
+        f"after that measurement (objective {report['rpoObjectiveSeconds']} s)"
+        + ("" if report["replicationActive"] is not False else
+           " -- replication had stopped before the promotion")
+        + (" -- replication checks overridden with --force" if report["forced"] else ""),
         f"- Old primary fenced: {report['fenced']}",
         f"- New writer: {report['newWriter']['identifier']} in {report['newWriter']['region']}",
         "",

@@ -2,6 +2,11 @@
 
 Required steps that fail stop the run (exit FAILED, resumable); best-effort steps that fail are
 recorded as "not confirmed" and the run goes on. Background stages are joined at the end.
+
+Who did what: before a step's change is asked for, the journal records the step as pending with
+``requested_at`` (write-ahead). A step whose check later finds its change made is then "done" by
+this run -- also when the answer to the request was lost, and on ``--resume`` after a crash --
+and "skipped" only when the change was there before this run asked for it.
 """
 
 from __future__ import annotations
@@ -9,16 +14,18 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from requests import RequestException
 
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.errors import FailoverError, StepFailedError
-from caresync_dr.failover.journal import StepRecord
+from caresync_dr.failover.journal import JournalUnavailableError, StepRecord
 from caresync_dr.failover.plan import Stage
-from caresync_dr.failover.steps import Step
+from caresync_dr.failover.steps import Step, Verdict
 
 log = logging.getLogger(__name__)
 # What a step may raise that we record as its failure (anything else is a bug and propagates).
@@ -34,6 +41,7 @@ class Runner:
         self.ctx = ctx
         self.plan = plan
         self.records: dict[str, StepRecord] = {}
+        self.journal_error: JournalUnavailableError | None = None
         self._background: list[Future[StepRecord]] = []
         self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="failover")
 
@@ -44,16 +52,22 @@ class Runner:
                 if stage.background:
                     self._background.extend(futures)
                     continue
-                failed = [r for r in (f.result() for f in futures)
-                          if r.outcome == "failed" and not r.best_effort]
+                results = [f.result() for f in futures]
+                if self.journal_error is not None:
+                    raise self.journal_error
+                failed = [r for r in results if r.outcome == "failed" and not r.best_effort]
                 if failed:
-                    raise StepFailedError(f"step {failed[0].name} failed: {failed[0].detail}")
+                    raise StepFailedError(f"step {failed[0].name} failed: {failed[0].detail}; "
+                                          "the state is consistent: fix the cause, then "
+                                          "continue with --resume")
         except KeyboardInterrupt:
             self.ctx.stop.set()
             raise
         finally:
             self.join_background()
             self._pool.shutdown(wait=True)
+        if self.journal_error is not None:
+            raise self.journal_error
 
     def join_background(self) -> None:
         for future in self._background:
@@ -65,6 +79,7 @@ class Runner:
                             started_at=_now(), ended_at=None, seconds=None, detail="",
                             best_effort=step.best_effort)
         started = time.monotonic()
+        earlier = self.ctx.journal.step(step.name) if self.ctx.journal is not None else None
         log.info("step %s: %s", step.name, step.title)
         try:
             verdict = step.check(self.ctx)
@@ -74,33 +89,77 @@ class Runner:
                 record.outcome = "not confirmed" if step.best_effort else "failed"
                 record.detail = verdict.sentence
             else:
-                if self.ctx.journal is not None and step.converges:
-                    self.ctx.journal.record(record)   # "pending": a crash shows what was under way
-                record.detail = step.apply(self.ctx)
-                record.outcome = "done"
+                self._apply(step, record)
+        except JournalUnavailableError as exc:
+            # The write-ahead record could not be saved: the change was not asked for.
+            record.outcome = "not confirmed" if step.best_effort else "failed"
+            record.detail = f"not started: {exc}"
+            self.journal_error = self.journal_error or exc
         except STEP_ERRORS as exc:
             record.outcome = "not confirmed" if step.best_effort else "failed"
             record.detail = f"{type(exc).__name__}: {exc}"
         record.ended_at = _now()
         record.seconds = round(time.monotonic() - started, 3)
-        record = self._keep_earlier(record)
+        record = self._attribute(record, earlier)
         self.records[step.name] = record
         if self.ctx.journal is not None:
-            self.ctx.journal.record(record)
+            try:
+                self.ctx.journal.record(record)
+            except JournalUnavailableError as exc:
+                self.journal_error = self.journal_error or exc
         level = logging.WARNING if record.outcome in ("failed", "not confirmed") else logging.INFO
-        log.log(level, "step %s %s in %.2f s: %s", step.name, record.outcome, record.seconds,
-                record.detail)
+        log.log(level, "step %s %s in %.2f s: %s", step.name, record.outcome,
+                record.seconds or 0.0, record.detail)
         return record
 
-    def _keep_earlier(self, record: StepRecord) -> StepRecord:
-        """On --resume, a step found done keeps the timing of the run that did it."""
-        if record.outcome != "skipped" or self.ctx.journal is None:
+    def _apply(self, step: Step, record: StepRecord) -> None:
+        if step.converges:
+            pending = replace(record, requested_at=_now())
+            if self.ctx.journal is not None:
+                self.ctx.journal.record(pending)   # a crash shows what this run asked for
+            record.requested_at = pending.requested_at
+        try:
+            record.detail = step.apply(self.ctx)
+            record.outcome = "done"
+        except STEP_ERRORS as exc:
+            if isinstance(exc, JournalUnavailableError) or not step.converges:
+                raise
+            # The request may have been applied with its answer lost: read the state again.
+            after = self._recheck(step)
+            if after is None or after.kind != "done":
+                raise
+            record.outcome = "done"
+            record.detail = (f"{after.sentence} (the answer to the request was lost: "
+                             f"{type(exc).__name__}; the state read afterwards shows it done)")
+
+    def _recheck(self, step: Step) -> Verdict | None:
+        try:
+            return step.check(self.ctx)
+        except STEP_ERRORS:
+            return None
+
+    def _attribute(self, record: StepRecord, earlier: dict[str, Any] | None) -> StepRecord:
+        """On --resume, a step found done is this run's doing when the journal shows this run
+        asked for it (its record is done, or pending/failed with ``requested_at``)."""
+        if record.outcome != "skipped" or earlier is None:
             return record
-        earlier = self.ctx.journal.step(record.name)
-        if earlier is None or earlier.get("outcome") != "done":
+        if earlier.get("outcome") == "done":
+            return StepRecord(name=record.name, title=record.title, outcome="done",
+                              started_at=earlier.get("started_at"),
+                              ended_at=earlier.get("ended_at"), seconds=earlier.get("seconds"),
+                              detail=f"{earlier.get('detail', '')} (confirmed on resume)",
+                              best_effort=record.best_effort,
+                              requested_at=earlier.get("requested_at"))
+        requested = earlier.get("requested_at")
+        if not requested:
             return record
+        how = ("before it stopped" if earlier.get("outcome") == "pending" else
+               f"and recorded it {earlier.get('outcome')} "
+               f"({str(earlier.get('detail', ''))[:80]})")
+        # Started before the stop; the seconds are this run's confirmation only.
         return StepRecord(name=record.name, title=record.title, outcome="done",
-                          started_at=earlier.get("started_at"), ended_at=earlier.get("ended_at"),
-                          seconds=earlier.get("seconds"),
-                          detail=f"{earlier.get('detail', '')} (confirmed on resume)",
-                          best_effort=record.best_effort)
+                          started_at=earlier.get("started_at"), ended_at=record.ended_at,
+                          seconds=record.seconds,
+                          detail=f"{record.detail}: requested by this run at {requested} "
+                                 f"{how}; confirmed done on resume",
+                          best_effort=record.best_effort, requested_at=requested)

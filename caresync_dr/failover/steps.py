@@ -19,6 +19,7 @@ from caresync_dr.failover import actions, probes
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.errors import StepFailedError
 from caresync_dr.failover.polling import wait_until
+from caresync_dr.failover.resources import Resource
 from caresync_dr.settings import Capacity
 from caresync_dr.site_keys import site_key_alias
 
@@ -52,6 +53,12 @@ class Step(ABC):
 
     @abstractmethod
     def check(self, ctx: FailoverContext) -> Verdict: ...
+
+    def touches(self, ctx: FailoverContext) -> tuple[Resource, ...]:
+        """The resources this step changes or needs, read by the preflight before the first
+        change (``resources.py``). Empty: the step changes nothing a missing resource would
+        break, or it acts best effort on the region being failed away from."""
+        return ()
 
     @abstractmethod
     def apply(self, ctx: FailoverContext) -> str: ...
@@ -134,8 +141,28 @@ class FenceOldPrimaryDatabase(FencePrimaryDatabase):
              "app is repointed)")
     best_effort = False
 
+    def touches(self, ctx: FailoverContext) -> tuple[Resource, ...]:
+        return (Resource("security-group", ctx.inventory.primary.database.security_group_id,
+                         ctx.primary, "old primary security group"),)
+
 
 # --- the standby site ------------------------------------------------------------------------
+
+def record_exposure(ctx: FailoverContext) -> None:
+    """At promotion: the replica was ``seconds`` behind when last measured; if it received
+    nothing since (replication stopped) and the old primary kept taking writes, up to
+    ``seconds`` + the time since that measurement is lost. Both go into the report."""
+    lag = ctx.facts.get("replica_lag") or {}
+    seconds, at = lag.get("seconds"), lag.get("at")
+    ctx.fact("data_loss_exposure_seconds", seconds)
+    if seconds is not None and at:
+        since = (datetime.now(UTC) - datetime.fromisoformat(str(at))).total_seconds()
+        ctx.fact("data_loss_exposure_max_seconds", round(float(seconds) + max(0.0, since), 1))
+
+
+# RDS statuses while a promotion it accepted is under way (it modifies, reboots, then backs up).
+PROMOTING_STATUSES = ("modifying", "rebooting", "backing-up")
+
 
 class PromoteDatabase(Step):
     name = "promote-database"
@@ -159,14 +186,17 @@ class PromoteDatabase(Step):
         rds = ctx.target_clients.rds()
         db_id = ctx.target_database
         db = probes.describe_database(rds, db_id)
+        lost = ""
         if db is not None and db.is_replica and db.status == "available":
-            lag = ctx.facts.get("replica_lag", {}).get("seconds")
-            ctx.fact("data_loss_exposure_seconds", lag)
+            record_exposure(ctx)
             # Saved before RDS is asked: a crash during the promotion is resumable only when
             # the journal says the promotion was requested.
             ctx.fact("promotion_requested_at", datetime.now(UTC).isoformat(), save=True)
-            status = actions.promote_replica(rds, db_id, ctx.backup_retention_days)
-            log.info("promotion of %s requested (status %s)", db_id, status)
+            try:
+                status = actions.promote_replica(rds, db_id, ctx.backup_retention_days)
+                log.info("promotion of %s requested (status %s)", db_id, status)
+            except (ClientError, BotoCoreError) as exc:
+                lost = self._accepted_anyway(ctx, exc)
         started = time.monotonic()
 
         def pending(state: probes.DbState | None) -> str | None:
@@ -182,7 +212,22 @@ class PromoteDatabase(Step):
         assert final is not None
         ctx.fact("promoted_endpoint", endpoint_value(final))
         return (f"{db_id} promoted and available after {time.monotonic() - started:.1f} s "
-                f"(backups kept {final.backup_retention_days} days)")
+                f"(backups kept {final.backup_retention_days} days){lost}")
+
+    @staticmethod
+    def _accepted_anyway(ctx: FailoverContext, exc: ClientError | BotoCoreError) -> str:
+        """The request failed or its answer was lost. RDS may have accepted it all the same
+        (it then shows the replica modifying, or no longer linked, and refuses a second
+        request): read again and wait for that promotion instead of asking twice."""
+        db = probes.describe_database(ctx.target_clients.rds(), ctx.target_database)
+        under_way = db is not None and (not db.is_replica or db.status in PROMOTING_STATUSES)
+        if not under_way:
+            raise exc
+        assert db is not None
+        log.warning("the answer to the promotion request was lost (%s), but RDS accepted it: "
+                    "%s is %s; waiting for it", exc, db.identifier, db.status)
+        return (f"; the answer to the promotion request was lost ({type(exc).__name__}) but "
+                "RDS had accepted it")
 
 
 class ScaleStandbyApp(Step):
@@ -203,6 +248,12 @@ class ScaleStandbyApp(Step):
         if health.healthy < want.desired:
             return f"{health.healthy} of {want.desired} targets healthy"
         return None
+
+    def touches(self, ctx: FailoverContext) -> tuple[Resource, ...]:
+        app = ctx.inventory.standby.app
+        return (Resource("auto-scaling-group", app.auto_scaling_group_name, ctx.standby,
+                         "app tier"),
+                Resource("target-group", app.target_group_arn, ctx.standby, "target group"))
 
     def check(self, ctx: FailoverContext) -> Verdict:
         app = ctx.inventory.standby.app
@@ -316,6 +367,9 @@ class Notify(Step):
     best_effort = True
     converges = False
 
+    def touches(self, ctx: FailoverContext) -> tuple[Resource, ...]:
+        return (Resource("topic", ctx.inventory.alert_topic_arn, ctx.standby, "alert topic"),)
+
     def check(self, ctx: FailoverContext) -> Verdict:
         hook = " and the webhook" if ctx.webhook_url else ""
         return run(f"would publish to {ctx.inventory.alert_topic_arn}{hook}")
@@ -351,6 +405,10 @@ class PointAppAtDatabase(Step):
         db = probes.describe_database(ctx.target_clients.rds(), ctx.target_database)
         return None if db is None or db.endpoint is None else endpoint_value(db)
 
+    def touches(self, ctx: FailoverContext) -> tuple[Resource, ...]:
+        return (Resource("parameter", ctx.target.database.endpoint_parameter,
+                         ctx.target_clients, "endpoint parameter"),)
+
     def check(self, ctx: FailoverContext) -> Verdict:
         parameter = ctx.target.database.endpoint_parameter
         endpoint = self._endpoint(ctx)
@@ -376,6 +434,10 @@ class RefreshApp(Step):
     name = "refresh-app"
     title = "Replace the app instances so each boots reading the new endpoint"
     expected_seconds = 600   # rolling refresh with instance warm-up
+
+    def touches(self, ctx: FailoverContext) -> tuple[Resource, ...]:
+        return (Resource("auto-scaling-group", ctx.target.app.auto_scaling_group_name,
+                         ctx.target_clients, "app tier"),)
 
     def check(self, ctx: FailoverContext) -> Verdict:
         asg = ctx.target.app.auto_scaling_group_name

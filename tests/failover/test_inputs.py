@@ -26,7 +26,7 @@ def _store_inventory(text: str) -> None:
     (lambda d: {k: v for k, v in d.items() if k != "trafficSwitch"},
      "inventory field trafficSwitch is missing"),
     (lambda d: {**d, "standby": {**d["standby"], "region": "mars-1"}},
-     "standby.region is not an AWS region"),
+     "inventory field standby.region = 'mars-1' is invalid: expected an AWS region"),
 ])
 def test_malformed_inventory_is_a_usage_error(world: w.World, failover: Any, mutate: Any,
                                               message: str,
@@ -59,7 +59,8 @@ def test_inventory_file_is_read_and_validated(world: w.World, failover: Any, tmp
     data["standby"]["app"]["productionCapacity"]["min"] = 9
     path.write_text(json.dumps(data))
     assert failover("--check", "--inventory", str(path)).code == ExitCode.USAGE
-    assert "standby.app.productionCapacity must satisfy min <= desired <= max" in caplog.text
+    assert "standby.app.productionCapacity = " in caplog.text
+    assert "must satisfy 0 <= min <= desired <= max" in caplog.text
     path.write_text(world.inventory.to_json())
     assert failover("--check", "--inventory", str(path)).code == ExitCode.OK
     missing = tmp_path / "nope.json"
@@ -94,3 +95,16 @@ def test_bad_timing_knob_is_a_usage_error(world: w.World, failover: Any,
     monkeypatch.setenv("CARESYNC_DR_VERIFY_TIMEOUT_SECONDS", "soon")
     assert failover("--check", fast=False).code == ExitCode.USAGE
     assert "--verify-timeout must be a number of seconds, got 'soon'" in caplog.text
+
+
+def test_read_only_modes_do_not_need_a_writable_journal(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    """--check and --dry-run write no journal: an unwritable journal path is no reason to
+    refuse them (a real run refuses it, exit 2)."""
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("x")
+    flags = ("--journal-file", str(blocker / "journal.json"),
+             "--report", str(tmp_path / "run.json"))
+    assert failover("--check", *flags).code == ExitCode.OK
+    assert failover("--dry-run", *flags).code == ExitCode.OK
+    assert failover("--yes", *flags).code == ExitCode.USAGE

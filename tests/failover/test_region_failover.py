@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.rds.models import rds_backends
+from moto.ssm.models import ssm_backends
 
 from caresync_dr.aws import STANDBY
 from caresync_dr.cli import ExitCode
@@ -115,15 +117,15 @@ def test_check_passes_on_a_healthy_pair(world: w.World, failover: Any) -> None:
     rows = {line.split("  ")[0]: line.split()[-1] for line in table}
     assert set(rows) == {"inventory", "replica exists", "is a read replica", "replica available",
                          "replica replicating", "replica lag within RPO", "app tier",
-                         "load balancer targets", "traffic switch", "lock free",
-                         "replica follows the writer"}
+                         "target group", "alert topic", "load balancer targets",
+                         "traffic switch", "lock free", "replica follows the writer"}
     assert all("  ok  " in line for line in table), table
     assert "ready: a failover would succeed now" in result.out
     assert mutating(world) == []
 
 
 @pytest.mark.parametrize(("breakage", "row", "why"), [
-    ("broken-replication", "replica replicating", "read replication status error"),
+    ("broken-replication", "replica replicating", "RDS reports read replication 'error'"),
     ("lag", "replica lag within RPO", "1800 s at"),
     ("switched", "traffic switch", "traffic is already on the standby site"),
     ("no-replica", "replica exists", "caresync-dr-db not found in us-west-2"),
@@ -196,12 +198,17 @@ def lock_of(world: w.World) -> dict[str, Any]:
 
 
 def age_lock(world: w.World, seconds: float) -> None:
-    """Time passes after a crash: the dead holder's last heartbeat is ``seconds`` old."""
+    """Time passes after a crash: the dead holder's last heartbeat, and SSM's record of the
+    lock's last write, are ``seconds`` old."""
     lock = lock_of(world)
-    lock["heartbeatAt"] = (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
+    then = datetime.now(UTC) - timedelta(seconds=seconds)
+    lock["heartbeatAt"] = then.isoformat()
     w.client("ssm", w.STANDBY).put_parameter(Name=world.inventory.lock_parameter,
                                              Value=json.dumps(lock), Type="String",
                                              Overwrite=True)
+    for version in ssm_backends[DEFAULT_ACCOUNT_ID][w.STANDBY]._parameters[
+            world.inventory.lock_parameter]:
+        version.last_modified_date = then.replace(tzinfo=None)   # moto keeps naive UTC
 
 
 def test_crash_after_promotion_then_resume_ends_consistent(
@@ -362,20 +369,48 @@ def test_unknown_lag_is_refused(world: w.World, failover: Any,
     assert_untouched(world)
 
 
-def test_throttling_beyond_the_budget_fails_resumably(world: w.World, failover: Any,
-                                                      tmp_path: Path) -> None:
-    served = w.throttle(world.session, {"s3.PutObject": 100}, url_contains=w.SWITCH_KEY)
+def test_a_switch_write_refused_beyond_the_budget_fails_resumably(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    """S3 refuses every attempt to write the switch (the request never lands): the step fails
+    after the retry budget, the state is consistent, and --resume finishes."""
+    refused: list[str] = []
+    down = [True]
+
+    def refuse_switch_write(request: Any, **_: Any) -> None:
+        if down[0] and request.method == "PUT" and w.SWITCH_KEY in request.url:
+            refused.append(request.url)
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+    world.session.events.register_first("before-send", refuse_switch_write)
     report_path = tmp_path / "run.json"
     result = failover("--yes", "--report", str(report_path))
     assert result.code == ExitCode.FAILED
-    assert served["s3.PutObject"] == STANDBY.total_max_attempts   # bounded, then it gave up
+    assert len(refused) == STANDBY.total_max_attempts   # bounded, then it gave up
     report = json.loads(report_path.read_text())
     assert {s["name"]: s["outcome"] for s in report["steps"]}["switch-traffic"] == "failed"
-    assert "SlowDown" in report["message"] and "reached max retries: 7" in report["message"]
+    assert "Could not connect" in report["message"] and "--resume" in report["message"]
+    assert world.switch_value() == "PRIMARY"
     assert world.parameter(w.STANDBY, world.inventory.lock_parameter) is None
-    served["s3.PutObject"] = 10**6     # the burst is over
+    down[0] = False     # S3 answers again
     resumed = failover("--yes", "--resume")
     assert resumed.code == ExitCode.OK, resumed.out
+    assert_failed_over(world)
+
+
+def test_throttled_answers_beyond_the_budget_are_read_back(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    """Every answer to the switch write is lost (throttled after S3 applied it), past the retry
+    budget: the state read afterwards shows the switch flipped, so the step is done, and the
+    report says the answer was lost (not "failed", which would be untrue)."""
+    served = w.throttle(world.session, {"s3.PutObject": 100}, url_contains=w.SWITCH_KEY)
+    report_path = tmp_path / "run.json"
+    result = failover("--yes", "--report", str(report_path))
+    assert result.code == ExitCode.OK, result.out
+    assert served["s3.PutObject"] == STANDBY.total_max_attempts
+    switch = {s["name"]: s for s in json.loads(report_path.read_text())["steps"]}[
+        "switch-traffic"]
+    assert switch["outcome"] == "done"
+    assert "the answer to the request was lost" in switch["detail"]
     assert_failed_over(world)
 
 
@@ -465,22 +500,78 @@ def test_resume_while_the_first_run_is_alive_is_locked_and_leaves_its_lock(
     assert world.calls.count("PromoteReadReplica") == 1
 
 
-def test_lag_from_before_replication_stopped_half_an_hour_ago_is_accepted(
-        world: w.World, failover: Any, tmp_path: Path) -> None:
-    """The failover starts 30 min after the primary region went away: RDS has published -1
-    every minute since. The last good datapoint is the exposure; it is still found."""
+def test_replication_stopped_half_an_hour_ago_is_refused_and_force_records_the_bound(
+        world: w.World, failover: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The failover starts 30 min after replication stopped (RDS has published -1 every minute
+    since). The last good datapoint (5 s) is not the exposure: if the old primary kept taking
+    writes, up to 30 min are lost. Refused without --force (issue 9, fault 10); with --force
+    the report records both the last known lag and the bound."""
     cloudwatch_backends[DEFAULT_ACCOUNT_ID][w.STANDBY].metric_data.clear()
     w.put_lag(w.STANDBY, w.STANDBY_DB, 5.0, minutes_ago=30)
     for minutes_ago in (29, 20, 10, 1):
         w.put_lag(w.STANDBY, w.STANDBY_DB, -1, minutes_ago=minutes_ago)
+    assert failover("--yes").code == ExitCode.REFUSED
+    assert "ReplicaLag is -1 (replication not active)" in caplog.text
+    assert "replication has since stopped" in caplog.text
+    assert_untouched(world)
     report_path = tmp_path / "run.json"
-    result = failover("--yes", "--report", str(report_path))
+    result = failover("--yes", "--force", "--report", str(report_path))
     assert result.code == ExitCode.OK, result.out
     lag_row = next(line for line in result.out.splitlines()
                    if line.startswith("replica lag within RPO"))
-    assert "  ok  " in lag_row and "5 s at" in lag_row and "30 min old" in lag_row, lag_row
-    assert "replication has since stopped" in lag_row
-    assert json.loads(report_path.read_text())["dataLossExposureSeconds"] == 5.0
+    assert "OVERRIDE" in lag_row and "5 s at" in lag_row and "30 min old" in lag_row, lag_row
+    report = json.loads(report_path.read_text())
+    assert report["dataLossExposureSeconds"] == 5.0
+    assert 30 * 60 <= report["dataLossExposureMaxSeconds"] < 32 * 60
+    assert report["replicationActive"] is False and report["forced"] is True
+    assert "replication had stopped before the promotion" in \
+        report_path.with_suffix(".md").read_text()
+
+
+@pytest.mark.parametrize("mode", ["--check", "--dry-run"])
+def test_stale_lag_data_is_never_within_the_rpo(world: w.World, failover: Any,
+                                                mode: str) -> None:
+    """Issue 9, fault 10: 170-minute-old lag data (2 s) was called "within the RPO". The most
+    a promotion now can lose is 2 s + 170 min: the lag row fails, and so does replication."""
+    cloudwatch_backends[DEFAULT_ACCOUNT_ID][w.STANDBY].metric_data.clear()
+    w.put_lag(w.STANDBY, w.STANDBY_DB, 2.0, minutes_ago=170)
+    result = failover(mode)
+    assert result.code in (ExitCode.NOT_READY, ExitCode.REFUSED), result.out
+    rows = {line.split("  ")[0]: line for line in result.out.splitlines()}
+    assert "  FAIL  " in rows["replica lag within RPO"], rows
+    assert "170 min old" in rows["replica lag within RPO"]
+    assert "  FAIL  " in rows["replica replicating"]
+    assert "170 min old" in rows["replica replicating"]
+    assert mutating(world) == []
+
+
+@pytest.mark.parametrize(("breakage", "why"), [
+    ("lag -1", "ReplicaLag is -1"),
+    ("status error", "RDS reports read replication 'error'"),
+    ("status stopped", "RDS reports read replication 'stopped'"),
+    ("status degraded", "RDS reports read replication 'replication degraded'"),
+    ("no datapoint", "no ReplicaLag datapoint in the window"),
+])
+def test_a_replica_that_does_not_replicate_fails_the_check_and_is_refused(
+        world: w.World, failover: Any, caplog: pytest.LogCaptureFixture, breakage: str,
+        why: str) -> None:
+    """Up, available, but not replicating: --check fails (5), a real run refuses (3)."""
+    if breakage == "lag -1":      # stopped two minutes ago (RDS publishes once a minute)
+        cloudwatch_backends[DEFAULT_ACCOUNT_ID][w.STANDBY].metric_data.clear()
+        for minutes_ago, value in ((3, 2.0), (2, -1.0), (1, -1.0)):
+            w.put_lag(w.STANDBY, w.STANDBY_DB, value, minutes_ago=minutes_ago)
+    elif breakage == "no datapoint":
+        cloudwatch_backends[DEFAULT_ACCOUNT_ID][w.STANDBY].metric_data.clear()
+    else:
+        world.replication_status[0] = breakage.removeprefix("status ").replace(
+            "degraded", "replication degraded")
+    check = failover("--check")
+    assert check.code == ExitCode.NOT_READY, check.out
+    row = next(line for line in check.out.splitlines() if line.startswith("replica replicating"))
+    assert "  FAIL  " in row and why in row, row
+    assert failover("--yes").code == ExitCode.REFUSED
+    assert why in caplog.text
+    assert_untouched(world)
 
 
 def test_verification_needs_the_standby_region_named(

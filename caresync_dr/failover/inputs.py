@@ -1,0 +1,136 @@
+"""Everything the operator hands the failover, checked before anything is read from AWS.
+
+Flags and environment become :class:`RunOptions`; the stack file and the inventory (SSM or
+``--inventory FILE``) become an :class:`Inventory`. Every problem is a :class:`UsageError` (exit
+2) naming the flag or field, the value and what is allowed, and nothing has been changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from caresync_dr import aws_names
+from caresync_dr.aws import STANDBY, AwsClients
+from caresync_dr.failover import probes
+from caresync_dr.failover.errors import RefusedError, UsageError
+from caresync_dr.failover.options import ENV_HEALTH_URL, RunOptions, timing_from
+from caresync_dr.inventory import (
+    MAX_INVENTORY_BYTES,
+    Inventory,
+    InventoryError,
+    parse_inventory,
+)
+from caresync_dr.settings import SettingsError, StackFileError, settings_from_stack_file
+
+log = logging.getLogger(__name__)
+DEFAULT_JOURNAL_FILE = Path("reports") / "failover-journal.json"
+
+
+def writable_file(flag: str, path: Path) -> Path:
+    """``path`` can be written as a file: it is not a directory, and its nearest existing
+    ancestor is a writable directory. Nothing is created here (bad input changes nothing)."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a directory; give a file name")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{flag} {path} cannot be created: {ancestor} is a file, not a "
+                         "directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path} cannot be created: {ancestor} is not writable")
+    return path
+
+
+def health_url(flag: str, value: str | None) -> str | None:
+    """The verification URL override: an absolute http(s) URL with a host."""
+    if value is None or value == "":
+        return None
+    problem = aws_names.url(value, https_only=False)
+    if problem:
+        raise UsageError(f"{flag} {value!r} is invalid: {problem}")
+    return value
+
+
+def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None) -> RunOptions:
+    env = dict(os.environ) if environ is None else environ
+    report = writable_file("--report", args.report) if args.report is not None else None
+    journal_file = args.journal_file or (report.with_suffix(".journal.json") if report
+                                         else DEFAULT_JOURNAL_FILE)
+    if not (args.check or args.dry_run):     # only a real run writes the journal
+        journal_file = writable_file("--journal-file", journal_file)
+    if args.health_url:
+        url = health_url("--health-url", args.health_url)
+    else:
+        url = health_url(f"--health-url (from {ENV_HEALTH_URL})", env.get(ENV_HEALTH_URL))
+    return RunOptions(
+        stack=args.stack, scope=args.scope,
+        mode="check" if args.check else "dry-run" if args.dry_run else "run",
+        yes=args.yes, resume=args.resume, force=args.force, inventory_file=args.inventory,
+        report=report, journal_file=journal_file, health_url=url,
+        timing=timing_from(args.poll_seconds, args.poll_max_seconds, args.wait_timeout,
+                           args.verify_timeout, env, heartbeat=args.lock_heartbeat_seconds))
+
+
+def read_inventory_file(path: Path) -> str:
+    """The file's text: at most :data:`MAX_INVENTORY_BYTES`, UTF-8 (a BOM is allowed)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_INVENTORY_BYTES:
+            raise UsageError(f"--inventory {path} is {size} bytes; an inventory is at most "
+                             f"{MAX_INVENTORY_BYTES} (SSM holds 8 KB)")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read --inventory {path}: {exc.strerror or exc}") from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--inventory {path} is not UTF-8 text (byte {raw[exc.start]:#04x} at "
+                         f"offset {exc.start}); save it as UTF-8") from exc
+
+
+def load_inventory(options: RunOptions, project_dir: Path,
+                   session: boto3.Session | None) -> tuple[Inventory, str | None]:
+    """(inventory, the settings' webhook URL). Every problem is a UsageError naming it."""
+    try:
+        settings = settings_from_stack_file(options.stack, project_dir)
+    except (StackFileError, SettingsError) as exc:
+        raise UsageError(str(exc)) from exc
+    if options.inventory_file is not None:
+        text = read_inventory_file(options.inventory_file)
+        where = str(options.inventory_file)
+    else:
+        ssm = AwsClients(settings.standby_region, STANDBY, session).ssm()
+        try:
+            found = probes.read_parameter(ssm, settings.inventory_parameter)
+        except (ClientError, BotoCoreError) as exc:
+            # Not the operator's input that is wrong: SSM did not answer. Nothing was changed.
+            raise RefusedError(f"cannot read the inventory {settings.inventory_parameter} in "
+                               f"{settings.standby_region}: {exc}. Nothing was changed") from exc
+        if found is None:
+            raise UsageError(f"inventory parameter {settings.inventory_parameter} not found in "
+                             f"{settings.standby_region}: is the dr stack deployed? (or pass "
+                             "--inventory FILE)")
+        text = found
+        where = f"ssm:{settings.standby_region}:{settings.inventory_parameter}"
+    try:
+        inventory = parse_inventory(text)
+    except InventoryError as exc:
+        raise UsageError(f"{where}: {exc}") from exc
+    if inventory.standby.region != settings.standby_region:
+        raise UsageError(f"{where} describes standby region {inventory.standby.region}, but "
+                         f"Pulumi.{options.stack}.yaml says {settings.standby_region}")
+    for field_name, name in (("lockParameter", inventory.lock_parameter),
+                             ("journalParameter", inventory.journal_parameter)):
+        if name == settings.inventory_parameter:
+            raise UsageError(f"{where}: inventory field {field_name} = {name!r} is the "
+                             "inventory's own parameter: the run would overwrite it")
+    log.info("inventory from %s: %s -> %s", where, inventory.primary.region,
+             inventory.standby.region)
+    return inventory, settings.webhook_url
