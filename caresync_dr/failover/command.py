@@ -89,6 +89,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="continue a run that stopped part-way (from its journal)")
     parser.add_argument("--force", action="store_true",
                         help="go on although the replica lags beyond the RPO (data loss!)")
+    parser.add_argument("--outage-started", metavar="TIME",
+                        help="when the primary stopped taking writes (ISO 8601 with a time "
+                        "zone, e.g. 2026-11-30T02:11Z, from the first alert): replication and "
+                        "the data-loss exposure are judged as of then, so a replica that "
+                        "stopped replicating because of the outage is not refused")
     parser.add_argument("--inventory", type=Path, metavar="FILE",
                         help="read the inventory JSON from FILE instead of SSM")
     parser.add_argument("--report", type=Path, metavar="PATH",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -58,6 +59,36 @@ def health_url(flag: str, value: str | None) -> str | None:
     return value
 
 
+# How far the stated outage start may lie ahead of this machine's clock (clock skew), and how
+# far back it may lie: ReplicaLag is read with one request of at most 1,440 one-minute points.
+OUTAGE_FUTURE_SKEW = timedelta(minutes=5)
+OUTAGE_MAX_AGE = timedelta(hours=23)
+
+
+def outage_started(flag: str, value: str | None, now: datetime | None = None) -> datetime | None:
+    """``--outage-started``: an ISO 8601 time with a time zone ("Z" or an offset), not in the
+    future (beyond clock skew) and at most 23 h ago. Returned in UTC."""
+    if value is None or value == "":
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {value!r} is not an ISO 8601 time (e.g. "
+                         "2026-11-30T02:11Z)") from exc
+    if when.tzinfo is None:
+        raise UsageError(f"{flag} {value!r} has no time zone: add Z for UTC or an offset "
+                         "such as +01:00")
+    when = when.astimezone(UTC)
+    current = now or datetime.now(UTC)
+    if when > current + OUTAGE_FUTURE_SKEW:
+        raise UsageError(f"{flag} {value!r} is in the future (now {current:%Y-%m-%dT%H:%M:%SZ})")
+    if when < current - OUTAGE_MAX_AGE:
+        raise UsageError(f"{flag} {value!r} is more than 23 h ago: CloudWatch's ReplicaLag "
+                         "history read here does not reach it; use --force and judge the "
+                         "exposure from the report")
+    return when
+
+
 def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None) -> RunOptions:
     env = dict(os.environ) if environ is None else environ
     report = writable_file("--report", args.report) if args.report is not None else None
@@ -74,6 +105,7 @@ def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None
         mode="check" if args.check else "dry-run" if args.dry_run else "run",
         yes=args.yes, resume=args.resume, force=args.force, inventory_file=args.inventory,
         report=report, journal_file=journal_file, health_url=url,
+        outage_started=outage_started("--outage-started", args.outage_started),
         timing=timing_from(args.poll_seconds, args.poll_max_seconds, args.wait_timeout,
                            args.verify_timeout, env, heartbeat=args.lock_heartbeat_seconds))
 

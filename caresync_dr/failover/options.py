@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -58,6 +59,9 @@ class RunOptions:
     journal_file: Path
     health_url: str | None
     timing: Timing
+    # The operator's statement of when the primary stopped taking writes (--outage-started):
+    # replication is judged as of then, not now. None: judged as of now.
+    outage_started: datetime | None = None
 
 
 # Bounds of the timing knobs, in seconds. Each must be a finite number (float("nan") and "inf"

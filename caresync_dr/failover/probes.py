@@ -139,7 +139,8 @@ class LagReading:
 
     def bound(self, now: datetime | None = None) -> float | None:
         """The most a promotion now can lose: the replica was ``seconds`` behind at ``at`` and
-        may have received nothing since. None when no datapoint says anything."""
+        may have received nothing since. None when no datapoint says anything. With ``now``
+        the time the primary stopped taking writes, it is the loss as of then."""
         age = self.age(now)
         return None if self.seconds is None or age is None else self.seconds + age
 
@@ -157,12 +158,17 @@ class LagReading:
             text += "; replication has since stopped (ReplicaLag -1)"
         return text
 
-    def as_fact(self, now: datetime | None = None) -> dict[str, Any]:
-        return {"seconds": self.seconds, "at": self.at.isoformat() if self.at else None,
+    def as_fact(self, now: datetime | None = None,
+                outage_started: datetime | None = None) -> dict[str, Any]:
+        fact = {"seconds": self.seconds, "at": self.at.isoformat() if self.at else None,
                 "newestSeconds": self.newest_seconds,
                 "newestAt": self.newest_at.isoformat() if self.newest_at else None,
                 "replication_active": self.replication_active,
                 "boundSeconds": self.bound(now)}
+        if outage_started is not None:
+            fact.update(outageStartedAt=outage_started.isoformat(),
+                        boundAtOutageSeconds=self.bound(outage_started))
+        return fact
 
 
 def replica_lag(cloudwatch: CloudWatchClient, identifier: str, window_minutes: int,

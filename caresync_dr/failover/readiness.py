@@ -15,6 +15,7 @@ last known lag plus the time since it was measured. A real run refuses on either
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +36,9 @@ LAG_LOOKBACK_MINUTES = 180
 LAG_LOOKBACK_LIMIT_MINUTES = 1440
 REPLICATING_ROW = "replica replicating"
 LAG_ROW = "replica lag within RPO"
+# How long before the stated outage start a ReplicaLag datapoint still shows replication was
+# active then (RDS publishes one a minute; CloudWatch may deliver a few minutes late).
+OUTAGE_MARGIN_MIN = 5
 
 
 @dataclass(frozen=True)
@@ -174,24 +178,59 @@ def _replication(ctx: FailoverContext, db: probes.DbState, daily: bool) -> list[
     objectives = ctx.inventory.objectives
     rpo_s = objectives.rpo_minutes * 60
     now = datetime.now(UTC)
+    outage = ctx.options.outage_started
+    window = max(LAG_LOOKBACK_MINUTES, objectives.rpo_minutes, objectives.rto_minutes)
+    if outage is not None:    # see the outage start and the minutes before it
+        window = max(window, math.ceil((now - outage).total_seconds() / 60) + OUTAGE_MARGIN_MIN)
 
     def read() -> probes.LagReading:
         return probes.replica_lag(ctx.target_clients.cloudwatch(), db.identifier,
-                                  window_minutes=min(LAG_LOOKBACK_LIMIT_MINUTES, max(
-                                      LAG_LOOKBACK_MINUTES, objectives.rpo_minutes,
-                                      objectives.rto_minutes)), now=now)
+                                  window_minutes=min(LAG_LOOKBACK_LIMIT_MINUTES, window), now=now)
 
     try:
         reading = read()
     except (ClientError, BotoCoreError) as exc:
         return [_forceable(ctx, daily, REPLICATING_ROW, False, f"could not read: {exc}"),
                 _forceable(ctx, daily, LAG_ROW, False, f"could not read: {exc}")]
-    ctx.facts.setdefault("replica_lag", reading.as_fact(now))
-    replicating, why = _replicating(db.replication_status, reading, rpo_s, now)
-    bound = reading.bound(now)
+    ctx.facts.setdefault("replica_lag", reading.as_fact(now, outage))
+    if outage is not None:
+        replicating, why = _replicating_at_outage(reading, outage)
+        bound = reading.bound(outage)
+        lost = "an unknown amount" if bound is None else f"at most {bound:.0f} s"
+        lag_detail = (f"{reading.describe(now)}; as of the outage start "
+                      f"{outage:%Y-%m-%dT%H:%M:%SZ} (--outage-started) {lost} lost, "
+                      f"RPO {rpo_s} s")
+    else:
+        replicating, why = _replicating(db.replication_status, reading, rpo_s, now)
+        bound = reading.bound(now)
+        lag_detail = f"{reading.describe(now)}, RPO {rpo_s} s"
+        if not daily and reading.at is not None and not (replicating and bound is not None
+                                                         and bound <= rpo_s):
+            # In a regional outage RDS reports replication broken from the first minute: the
+            # question is whether it broke with the outage or before it.
+            hint = ("; if the primary's outage stopped it, rerun with --outage-started TIME "
+                    "(when the primary stopped taking writes) to judge replication as of then")
+            why, lag_detail = why + hint, lag_detail + hint
     return [_forceable(ctx, daily, REPLICATING_ROW, replicating, why),
-            _forceable(ctx, daily, LAG_ROW, bound is not None and bound <= rpo_s,
-                       f"{reading.describe(now)}, RPO {rpo_s} s")]
+            _forceable(ctx, daily, LAG_ROW, bound is not None and bound <= rpo_s, lag_detail)]
+
+
+def _replicating_at_outage(reading: probes.LagReading, outage: datetime) -> tuple[bool, str]:
+    """Replication judged as of the operator's outage start: RDS publishes ReplicaLag once a
+    minute, so a replica that was replicating then has a non-negative datapoint within
+    :data:`OUTAGE_MARGIN_MIN` minutes before it (or any time after). What RDS reports after the
+    outage began (-1, status "error") is the outage's doing, not a sign of an older break."""
+    if reading.at is None:
+        return False, ("no non-negative ReplicaLag datapoint in the window: replication was "
+                       "not active before the outage started")
+    gap_s = (outage - reading.at).total_seconds()
+    if gap_s > OUTAGE_MARGIN_MIN * 60:
+        return False, (f"the last non-negative ReplicaLag datapoint is at "
+                       f"{reading.at:%Y-%m-%dT%H:%M:%SZ}, {gap_s / 60:.0f} min before the "
+                       f"outage started ({outage:%Y-%m-%dT%H:%M:%SZ}): replication had already "
+                       "stopped")
+    return True, (f"replicating until {reading.at:%H:%M:%SZ} ({reading.seconds:.0f} s behind); "
+                  f"the outage started {outage:%H:%M:%SZ}, what RDS reports since is its doing")
 
 
 def _replicating(status: str | None, reading: probes.LagReading, rpo_s: int,

@@ -97,6 +97,9 @@ def build_report(ctx: FailoverContext, records: dict[str, StepRecord], outcome: 
         # kept taking writes until the promotion, this much is lost (the honest upper bound).
         "dataLossExposureMaxSeconds": ctx.facts.get("data_loss_exposure_max_seconds",
                                                     lag.get("boundSeconds")),
+        # The operator's --outage-started, and the loss as of then (None without it).
+        "outageStartedAt": lag.get("outageStartedAt"),
+        "dataLossExposureAtOutageSeconds": lag.get("boundAtOutageSeconds"),
         "replicationActive": lag.get("replication_active"),
         "rpoObjectiveSeconds": ctx.inventory.objectives.rpo_minutes * 60,
         "replicaLag": lag,
@@ -129,6 +132,10 @@ def render_timeline(report: dict[str, Any]) -> str:
         + ("" if report["replicationActive"] is not False else
            " -- replication had stopped before the promotion")
         + (" -- replication checks overridden with --force" if report["forced"] else ""),
+        *([f"- Outage start stated by the operator (--outage-started): "
+           f"{report['outageStartedAt']}; exposure as of then: "
+           f"{fmt(report['dataLossExposureAtOutageSeconds'])} s"]
+          if report.get("outageStartedAt") else []),
         f"- Old primary fenced: {report['fenced']}",
         f"- New writer: {report['newWriter']['identifier']} in {report['newWriter']['region']}",
         "",

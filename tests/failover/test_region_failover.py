@@ -616,3 +616,64 @@ def test_a_run_that_loses_its_lock_stops_and_leaves_the_new_holders_lock(
     assert first and first[0].code == ExitCode.FAILED, first
     assert "is no longer ours" in caplog.text and "the run was interrupted" in caplog.text
     assert lock_of(world)["token"] == "someone-else"
+
+
+def _outage_at(minutes_ago: float) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_replica_the_outage_stopped_fails_over_with_the_outage_start_stated(
+        world: w.World, failover: Any, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A real regional outage: the failover starts 30 min in, and RDS has reported -1 and
+    "error" for the replica since the primary went away. Judged as of now that is 30 min of
+    unknown, so a plain run refuses and says how to state the outage start; with
+    --outage-started (the first alert's time) replication is judged as of then: it was
+    replicating 5 s behind, so the run proceeds without --force and records both figures."""
+    cloudwatch_backends[DEFAULT_ACCOUNT_ID][w.STANDBY].metric_data.clear()
+    w.put_lag(w.STANDBY, w.STANDBY_DB, 5.0, minutes_ago=31)
+    for minutes_ago in (29, 20, 10, 1):
+        w.put_lag(w.STANDBY, w.STANDBY_DB, -1, minutes_ago=minutes_ago)
+    world.replication_status[0] = "error"
+    assert failover("--yes").code == ExitCode.REFUSED
+    assert "rerun with --outage-started TIME" in caplog.text
+    assert_untouched(world)
+    report_path = tmp_path / "run.json"
+    result = failover("--yes", "--outage-started", _outage_at(30), "--report", str(report_path))
+    assert result.code == ExitCode.OK, result.out
+    assert_failed_over(world)
+    report = json.loads(report_path.read_text())
+    assert report["forced"] is False
+    assert report["outageStartedAt"] is not None
+    assert 5.0 <= report["dataLossExposureAtOutageSeconds"] < 5.0 + 90
+    assert report["dataLossExposureMaxSeconds"] >= 30 * 60   # the worst case stays recorded
+    assert "Outage start stated by the operator" in report_path.with_suffix(".md").read_text()
+
+
+def test_a_replica_broken_long_before_the_stated_outage_is_still_refused(
+        world: w.World, failover: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The kind fault 10 is about: replication stopped two hours before the primary went
+    away. Stating the outage start does not excuse it: refused, and --check fails."""
+    cloudwatch_backends[DEFAULT_ACCOUNT_ID][w.STANDBY].metric_data.clear()
+    w.put_lag(w.STANDBY, w.STANDBY_DB, 2.0, minutes_ago=150)
+    for minutes_ago in (140, 90, 31, 10):
+        w.put_lag(w.STANDBY, w.STANDBY_DB, -1, minutes_ago=minutes_ago)
+    outage = _outage_at(30)
+    assert failover("--check", "--outage-started", outage).code == ExitCode.NOT_READY
+    assert failover("--yes", "--outage-started", outage).code == ExitCode.REFUSED
+    assert "replication had already stopped" in caplog.text
+    assert_untouched(world)
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("2026-11-30 02:11", "has no time zone"),
+    ("yesterday", "is not an ISO 8601 time"),
+    ("2999-01-01T00:00Z", "is in the future"),
+    ("2000-01-01T00:00Z", "more than 23 h ago"),
+])
+def test_a_bad_outage_start_is_a_usage_error(world: w.World, failover: Any,
+                                             caplog: pytest.LogCaptureFixture, value: str,
+                                             problem: str) -> None:
+    assert failover("--yes", "--outage-started", value).code == ExitCode.USAGE
+    assert problem in caplog.text
+    assert_untouched(world)
