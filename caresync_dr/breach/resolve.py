@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from caresync_dr.breach import probes
 from caresync_dr.breach.context import BreachContext, DatabaseView, Resolved, Rotation
 from caresync_dr.cli.errors import RefusedError, UsageError
-from caresync_dr.db.roles import ROLES
+from caresync_dr.db.roles import OPERATOR_ROLES, ROLES
 from caresync_dr.db.rotation import Credential, RotationError, SecretStore, master_connection
 from caresync_dr.db.secrets import MASTER_SECRET_NAME
 from caresync_dr.db.sessions import Endpoint, in_recovery, role_exists
@@ -36,9 +36,10 @@ AWS_ERRORS = (ClientError, BotoCoreError)
 
 def credentials(master_username: str) -> list[Credential]:
     """Every login whose password lives in a secret: the master user first (the other
-    rotations log in as it), then the roles of caresync_dr.db.roles."""
+    rotations log in as it), then the roles of caresync_dr.db.roles (the app's, then the
+    backup, restore and restore-test roles; a deployment without one's secret skips it)."""
     found = [Credential(master_username, MASTER_SECRET_NAME, master=True)]
-    found += [Credential(role.name, role.secret_name) for role in ROLES]
+    found += [Credential(role.name, role.secret_name) for role in (*ROLES, *OPERATOR_ROLES)]
     return found
 
 
