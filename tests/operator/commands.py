@@ -90,6 +90,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("caresync-breach", base=("--check", "--db-role", "caresync_app"),
             aws=("--check", "--db-role", "caresync_app")),
     Command("caresync-rotate-db-credentials", base=("--check",), aws=("--check",)),
+    Command("caresync-db-roles", base=("--dry-run",), aws=("--dry-run",)),
 )
 
 
