@@ -15,14 +15,17 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
+from moto import mock_aws
 
 from caresync_dr.breach import steps
 from caresync_dr.breach.command import run_breach
 from caresync_dr.cli import ExitCode
 from caresync_dr.db.sessions import Endpoint, login_refused
 from caresync_dr.emulation.cloudtrail import TrailDelivery, api_record
+from caresync_dr.emulation.ec2_groups import SecurityGroupReplacement
+from caresync_dr.emulation.secret_rotation import SecretRotationShim
 from caresync_dr.operations import ApiCallRecorder
-from caresync_dr.pg.cluster import PostgresCluster
+from caresync_dr.pg.cluster import PostgresCluster, free_port
 from tests.breach.conftest import APP, DATABASE, FIRST, MASTER
 from tests.breach.world import (
     ACCOUNT,
@@ -32,6 +35,7 @@ from tests.breach.world import (
     BreachWorld,
     fast_session,
     instance_refreshes,
+    seed,
     take_down,
 )
 from tests.ci_paths import ROOT
@@ -278,3 +282,44 @@ def test_with_the_standby_region_gone_the_primary_alone_contains(attack: Attack)
     assert login_refused(attack.endpoint, APP, FIRST[APP])
     with pytest.raises(psycopg.OperationalError):
         attack.db_session.execute("SELECT 1")
+
+
+@pytest.fixture
+def standby_serving(database: PostgresCluster) -> Iterator[BreachWorld]:
+    """After a regional failover: the standby's endpoint names the (promoted) real server, the
+    primary's a port nothing listens on; the secrets still have the primary region as home."""
+    database.psql(f"ALTER ROLE {MASTER} PASSWORD '{FIRST[MASTER]}'; "
+                  f"ALTER ROLE {APP} PASSWORD '{FIRST[APP]}'; ALTER ROLE {APP} RESET pgaudit.log")
+    with mock_aws(), SecurityGroupReplacement(), SecretRotationShim():
+        yield seed(endpoints={PRIMARY: f"127.0.0.1:{free_port()}",
+                              STANDBY: f"127.0.0.1:{database.port}"}, passwords=dict(FIRST))
+
+
+def test_with_the_primary_region_gone_the_standby_alone_contains(
+        standby_serving: BreachWorld, database: PostgresCluster, tmp_path: Path) -> None:
+    session = fast_session()
+    refreshes: list[dict[str, Any]] = []
+    instance_refreshes(session, refreshes)
+    take_down(session, PRIMARY)
+    attacker = psycopg.connect(host="127.0.0.1", port=database.port, dbname=DATABASE,
+                               user=APP, password=FIRST[APP], autocommit=True)
+    out = io.StringIO()
+    code = run_breach(["--incident", INCIDENT, "--db-role", APP, "--yes",
+                       "--db-sslmode", "disable", "--project-dir", str(ROOT),
+                       "--report", str(tmp_path / "report.json")], session=session, out=out)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+    assert report["regions"][PRIMARY]["reachable"] is False
+    # The standby's secret replicas were made standalone, then rotated there.
+    secrets = standby_serving.client("secretsmanager", STANDBY)
+    for name, role in (("caresync/db/app", APP), ("caresync/db/master", MASTER)):
+        assert secrets.describe_secret(SecretId=name).get("PrimaryRegion") in (None, STANDBY)
+        value = json.loads(secrets.get_secret_value(SecretId=name)["SecretString"])
+        assert value["password"] != FIRST[role]
+        endpoint = Endpoint("127.0.0.1", database.port, DATABASE, "disable")
+        assert login_refused(endpoint, role, FIRST[role])
+        assert not login_refused(endpoint, role, value["password"])
+    with pytest.raises(psycopg.OperationalError):
+        attacker.execute("SELECT 1")
+    attacker.close()
+    assert [r["AutoScalingGroupName"] for r in refreshes] == ["caresync-standby-app"]
