@@ -1,5 +1,6 @@
 """The data-breach response (the seed's scenario 3): contain, revoke, more logging, investigate,
-notify. See ``--help`` and docs/runbooks/data-breach.md; the work is in :mod:`caresync_dr.breach`."""
+notify. See ``--help`` and docs/runbooks/data-breach.md; the work is in
+:mod:`caresync_dr.breach`."""
 
 from __future__ import annotations
 

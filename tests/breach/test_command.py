@@ -21,6 +21,7 @@ from caresync_dr.breach import steps
 from caresync_dr.breach.command import run_breach
 from caresync_dr.cli import ExitCode
 from caresync_dr.db.sessions import Endpoint, login_refused
+from caresync_dr.emulation.autoscaling import InstanceRefreshes
 from caresync_dr.emulation.cloudtrail import TrailDelivery, api_record
 from caresync_dr.emulation.ec2_groups import SecurityGroupReplacement
 from caresync_dr.emulation.secret_rotation import SecretRotationShim
@@ -34,7 +35,6 @@ from tests.breach.world import (
     STANDBY,
     BreachWorld,
     fast_session,
-    instance_refreshes,
     seed,
     take_down,
 )
@@ -50,7 +50,7 @@ class Attack:
     database: PostgresCluster
     tmp: Path
     session: boto3.Session
-    refreshes: list[dict[str, Any]]
+    refreshes: InstanceRefreshes
     calls: ApiCallRecorder
     db_session: psycopg.Connection[Any]
     instance: str
@@ -94,8 +94,7 @@ class Attack:
 def attack(db_world: BreachWorld, database: PostgresCluster, tmp_path: Path
            ) -> Iterator[Attack]:
     session = fast_session()
-    refreshes: list[dict[str, Any]] = []
-    instance_refreshes(session, refreshes)
+    refreshes = InstanceRefreshes().arm()
     calls = ApiCallRecorder().install(session)
     # The attacker: the app's password (read from the leaked secret value), an open session.
     db_session = psycopg.connect(host="127.0.0.1", port=database.port, dbname=DATABASE,
@@ -110,6 +109,7 @@ def attack(db_world: BreachWorld, database: PostgresCluster, tmp_path: Path
         yield Attack(db_world, database, tmp_path, session, refreshes, calls, db_session,
                      db_world.sites[PRIMARY].instances[0])
     db_session.close()
+    refreshes.disarm()
 
 
 def test_the_response_contains_revokes_and_verifies(attack: Attack) -> None:
@@ -143,7 +143,7 @@ def test_the_response_contains_revokes_and_verifies(attack: Attack) -> None:
         "NetworkInterfaces"] for g in eni["Groups"]}
     assert groups == {f"caresync-quarantine-{INCIDENT}"}
     # The app tiers of both sites are replaced, to boot with the rotated secret.
-    assert sorted(r["AutoScalingGroupName"] for r in attack.refreshes) == [
+    assert sorted(r.group for r in attack.refreshes.refreshes) == [
         "caresync-primary-app", "caresync-standby-app"]
     # More logging: data events on both backup buckets in prod's multi-region trail.
     selectors = world.client("cloudtrail", PRIMARY).get_event_selectors(
@@ -298,15 +298,15 @@ def standby_serving(database: PostgresCluster) -> Iterator[BreachWorld]:
 def test_with_the_primary_region_gone_the_standby_alone_contains(
         standby_serving: BreachWorld, database: PostgresCluster, tmp_path: Path) -> None:
     session = fast_session()
-    refreshes: list[dict[str, Any]] = []
-    instance_refreshes(session, refreshes)
     take_down(session, PRIMARY)
     attacker = psycopg.connect(host="127.0.0.1", port=database.port, dbname=DATABASE,
                                user=APP, password=FIRST[APP], autocommit=True)
     out = io.StringIO()
-    code = run_breach(["--incident", INCIDENT, "--db-role", APP, "--yes",
-                       "--db-sslmode", "disable", "--project-dir", str(ROOT),
-                       "--report", str(tmp_path / "report.json")], session=session, out=out)
+    with InstanceRefreshes() as refreshes:
+        code = run_breach(["--incident", INCIDENT, "--db-role", APP, "--yes",
+                           "--db-sslmode", "disable", "--project-dir", str(ROOT),
+                           "--report", str(tmp_path / "report.json")], session=session,
+                          out=out)
     report = json.loads((tmp_path / "report.json").read_text())
     assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
     assert report["regions"][PRIMARY]["reachable"] is False
@@ -322,4 +322,4 @@ def test_with_the_primary_region_gone_the_standby_alone_contains(
     with pytest.raises(psycopg.OperationalError):
         attacker.execute("SELECT 1")
     attacker.close()
-    assert [r["AutoScalingGroupName"] for r in refreshes] == ["caresync-standby-app"]
+    assert [r.group for r in refreshes.refreshes] == ["caresync-standby-app"]

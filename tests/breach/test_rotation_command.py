@@ -10,7 +10,6 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -19,10 +18,11 @@ from caresync_dr.breach.command import run_rotation
 from caresync_dr.cli import ExitCode
 from caresync_dr.db.secrets import APP_SECRET_NAME, MASTER_SECRET_NAME
 from caresync_dr.db.sessions import Endpoint, login_refused
+from caresync_dr.emulation.autoscaling import InstanceRefreshes
 from caresync_dr.operations import ApiCallRecorder
 from caresync_dr.pg.cluster import PostgresCluster
 from tests.breach.conftest import APP, DATABASE, FIRST, MASTER
-from tests.breach.world import PRIMARY, STANDBY, BreachWorld, fast_session, instance_refreshes
+from tests.breach.world import PRIMARY, STANDBY, BreachWorld, fast_session
 from tests.ci_paths import ROOT
 
 pytestmark = pytest.mark.postgres
@@ -35,7 +35,7 @@ class Rotation:
     database: PostgresCluster
     tmp: Path
     session: boto3.Session
-    refreshes: list[dict[str, Any]]
+    refreshes: InstanceRefreshes
     calls: ApiCallRecorder
     out: str = ""
 
@@ -65,10 +65,9 @@ class Rotation:
 def rotation(db_world: BreachWorld, database: PostgresCluster, tmp_path: Path
              ) -> Iterator[Rotation]:
     session = fast_session()
-    refreshes: list[dict[str, Any]] = []
-    instance_refreshes(session, refreshes)
-    yield Rotation(db_world, database, tmp_path, session, refreshes,
-                   ApiCallRecorder().install(session))
+    with InstanceRefreshes() as refreshes:
+        yield Rotation(db_world, database, tmp_path, session, refreshes,
+                       ApiCallRecorder().install(session))
 
 
 def test_the_rotation_keeps_the_standby_replica_valid(rotation: Rotation) -> None:
@@ -80,7 +79,7 @@ def test_the_rotation_keeps_the_standby_replica_valid(rotation: Rotation) -> Non
         assert rotation.password(role, STANDBY) == new
         assert not login_refused(rotation.endpoint, role, new)
         assert login_refused(rotation.endpoint, role, FIRST[role])
-    assert sorted(r["AutoScalingGroupName"] for r in rotation.refreshes) == [
+    assert sorted(r.group for r in rotation.refreshes.refreshes) == [
         "caresync-primary-app", "caresync-standby-app"]
     report = json.loads((rotation.tmp / "rotation.json").read_text())
     assert report["outcome"] == "completed"
@@ -96,4 +95,4 @@ def test_a_dry_run_rotates_nothing(rotation: Rotation) -> None:
     for role in (MASTER, APP):
         assert rotation.password(role, PRIMARY) == FIRST[role]
         assert not login_refused(rotation.endpoint, role, FIRST[role])
-    assert rotation.refreshes == []
+    assert rotation.refreshes.refreshes == []

@@ -158,26 +158,3 @@ def take_down(session: boto3.Session, region: str) -> list[str]:
     session.events.register_first("before-send", refuse)
     return refused
 
-
-def instance_refreshes(session: boto3.Session, started: list[dict[str, Any]]) -> None:
-    """Auto Scaling instance refreshes, which moto 5.2 does not implement: StartInstanceRefresh
-    records the refresh and answers its id (AWS: replaces every instance, rolling);
-    DescribeInstanceRefreshes lists them. A before-call handler that returns (http, parsed)
-    answers the call instead of moto; its ``params`` is the request dict (query API: ``body``),
-    as in tests/failover/world.py."""
-    class _Ok:
-        status_code = 200
-
-    def start(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
-        refresh = {"InstanceRefreshId": f"refresh-{len(started) + 1}", "Status": "InProgress",
-                   "AutoScalingGroupName": params["body"]["AutoScalingGroupName"]}
-        started.append(refresh)
-        return _Ok(), {"InstanceRefreshId": refresh["InstanceRefreshId"]}
-
-    def describe(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
-        name = params["body"]["AutoScalingGroupName"]
-        return _Ok(), {"InstanceRefreshes": [r for r in started
-                                             if r["AutoScalingGroupName"] == name]}
-
-    session.events.register("before-call.auto-scaling.StartInstanceRefresh", start)
-    session.events.register("before-call.auto-scaling.DescribeInstanceRefreshes", describe)
