@@ -21,12 +21,20 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.app.rollout import (
+    group_name,
+    launch_template_name,
+    load_balancer_name,
+    target_group_name,
+)
 from caresync_dr.db.secrets import APP_SECRET_NAME, secret_arn_pattern
 from caresync_dr.settings import Capacity
 from components.iam import service_trust_policy
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 CONF_DIR = "/etc/caresync"
+# The group's launch template version, which only instance refreshes change (see AppTier).
+TEMPLATE_VERSION = "launchTemplate.version"
 SECRET_WAIT_ATTEMPTS = 60  # x 10 s: longer than the ASG's health-check grace period
 # Reads the secret's JSON from stdin (never a command line: ps would show it) and the endpoint
 # (host:port) from argv; writes the app's environment file (systemd EnvironmentFile syntax).
@@ -164,7 +172,7 @@ class AppTier(pulumi.ComponentResource):
                                           role=role.name, opts=child)
 
         self.load_balancer = aws.lb.LoadBalancer(
-            f"{name}-alb", name=f"{prefix}-alb", load_balancer_type="application",
+            f"{name}-alb", name=load_balancer_name(args.site), load_balancer_type="application",
             internal=False, security_groups=[args.alb_security_group_id],
             subnets=list(args.public_subnet_ids), drop_invalid_header_fields=True,
             enable_deletion_protection=True,
@@ -174,7 +182,7 @@ class AppTier(pulumi.ComponentResource):
             # ELB checks that it may write to the bucket when access logs are enabled.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.access_log_ready)))
         self.target_group = aws.lb.TargetGroup(
-            f"{name}-tg", name=f"{prefix}-app", port=args.app_port, protocol="HTTP",
+            f"{name}-tg", name=target_group_name(args.site), port=args.app_port, protocol="HTTP",
             vpc_id=args.vpc_id, target_type="instance", deregistration_delay=30,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 enabled=True, path=args.health_check_path, protocol="HTTP",
@@ -192,7 +200,7 @@ class AppTier(pulumi.ComponentResource):
                     protocol="HTTPS", port="443", status_code="HTTP_301"))], opts=child)
 
         self.launch_template = aws.ec2.LaunchTemplate(
-            f"{name}-launch-template", name=f"{prefix}-app", image_id=args.ami_id,
+            f"{name}-launch-template", name=launch_template_name(args.site), image_id=args.ami_id,
             instance_type=args.instance_type,
             vpc_security_group_ids=[args.app_security_group_id],
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
@@ -205,19 +213,26 @@ class AppTier(pulumi.ComponentResource):
                     volume_type="gp3", delete_on_termination="true"))],
             user_data=user_data(args.region, args.endpoint_parameter_name),
             update_default_version=True, opts=child)
+        # The group runs one *numbered* template version: Auto Scaling can roll an instance
+        # refresh back only then (not with $Latest or $Default). pulumi up creates it with the
+        # template's version of the day and never switches it afterwards (ignore_changes):
+        # the provider would save the new version on the group before refreshing, and an
+        # automatic rollback would then "restore" the new one (terraform-provider-aws #34189).
+        # Releases roll out with `python scripts/app.py deploy` (caresync_dr/app/rollout.py).
         self.group = aws.autoscaling.Group(
-            f"{name}-asg", name=f"{prefix}-app", min_size=args.capacity.min,
+            f"{name}-asg", name=group_name(args.site), min_size=args.capacity.min,
             desired_capacity=args.capacity.desired, max_size=args.capacity.max,
             vpc_zone_identifiers=list(args.private_subnet_ids),
             target_group_arns=[self.target_group.arn], health_check_type="ELB",
             health_check_grace_period=300,
             service_linked_role_arn=args.autoscaling_role_arn,
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
-                id=self.launch_template.id, version="$Latest"),
+                id=self.launch_template.id,
+                version=self.launch_template.latest_version.apply(lambda v: str(int(v)))),
             # Instances carry the site's tags from launch (cost and incident attribution);
             # changing them updates the group in place and tags only instances launched after.
             tags=[aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
                   for key, value in (("Name", f"{prefix}-app"), ("caresync:site", args.site))],
-            opts=child)
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=[TEMPLATE_VERSION]))
         self.register_outputs({"albDnsName": self.load_balancer.dns_name,
                                "autoScalingGroupName": self.group.name})
