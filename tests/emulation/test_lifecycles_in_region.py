@@ -26,20 +26,20 @@ def steady(name: str) -> ProgramRun:
     return offline_runs.steady()[name]
 
 
-def _group_edited(run: ProgramRun, **changes: object) -> ProgramRun:
-    """The run with the app group's resource options or launch template spec changed."""
-    spec = changes.pop("launchTemplate", None)
-
+def _group_edited(run: ProgramRun, *, launch_template: dict[str, str] | None = None,
+                  ignore_changes: tuple[str, ...] | None = None,
+                  **inputs: object) -> ProgramRun:
+    """The run with the app group's launch template spec, inputs or ignore_changes changed."""
     def edit(r: RegisteredResource) -> RegisteredResource:
         if r.name != GROUP or not r.custom:
             return r
-        inputs = dict(r.inputs)
-        if spec is not None:
-            inputs["launchTemplate"] = {**inputs["launchTemplate"], **spec}  # type: ignore[dict-item]
-        inputs.update({k: v for k, v in changes.items() if k != "ignore_changes"})
-        edited = dataclasses.replace(r, inputs=inputs)
-        if "ignore_changes" in changes:
-            edited = dataclasses.replace(edited, ignore_changes=changes["ignore_changes"])
+        new = dict(r.inputs)
+        if launch_template is not None:
+            new["launchTemplate"] = {**new["launchTemplate"], **launch_template}
+        new.update(inputs)
+        edited = dataclasses.replace(r, inputs=new)
+        if ignore_changes is not None:
+            edited = dataclasses.replace(edited, ignore_changes=ignore_changes)
         return edited
     return dataclasses.replace(run, resources=[edit(r) for r in run.resources])
 
@@ -66,7 +66,7 @@ def test_the_group_pinned_at_creation_to_the_templates_numbered_version() -> Non
 def test_a_stack_still_on_latest_is_told_to_pin_once() -> None:
     """Stacks deployed before issue 14 run $Latest; ignore_changes keeps it, so the first
     deploy pins the numbered version (app.py deploy does)."""
-    before = _group_edited(steady("prod"), launchTemplate={"version": "$Latest"})
+    before = _group_edited(steady("prod"), launch_template={"version": "$Latest"})
     result = check(plan(before, steady("prod")))
     group = result.step(GROUP)
     assert group.action == "same"
@@ -81,14 +81,14 @@ def test_provider_driven_auto_rollback_is_refused() -> None:
         "autoRollback": True, "minHealthyPercentage": 100.0, "maxHealthyPercentage": 200.0,
         "alarmSpecification": {"alarms": ["caresync-primary-alb-5xx"]}}}
     wired = _group_edited(steady("prod"), instanceRefresh=block, ignore_changes=())
-    released = _group_edited(wired, launchTemplate={"version": "2"})
+    released = _group_edited(wired, launch_template={"version": "2"})
     result = plan(wired, released)
     (refusal,) = [r for r in result.refusals if GROUP in r]
     assert "#34189" in refusal and "python scripts/app.py deploy" in refusal
 
 
 def test_replacing_the_template_under_an_ignored_version_is_refused() -> None:
-    moved = _group_edited(steady("prod"), launchTemplate={"id": "lt-0123456789abcdef0"})
+    moved = _group_edited(steady("prod"), launch_template={"id": "lt-0123456789abcdef0"})
     result = plan(steady("prod"), moved)
     assert [r for r in result.refusals if "belongs to the old template" in r]
 
