@@ -42,6 +42,26 @@ def summary(report: dict[str, Any]) -> str:
         f"(target <= {targets['rpo_seconds_at_most']} s: "
         f"{'met' if targets['rpo_met'] else 'NOT met'})",
         f"writes               {writes['acknowledged']} acknowledged, {writes['failed']} failed",
+        *standby_region_lines(report.get("standby_region") or {}),
         f"result               {'PASS' if report['ok'] else 'FAIL'}",
     ]
     return "\n".join(lines)
+
+
+def standby_region_lines(section: dict[str, Any]) -> list[str]:
+    """The standby-region proof's figures, when the scenario has one."""
+    lines = []
+    app = section.get("app")
+    if app:
+        boots = app.get("boots") or []
+        calls = sorted({c.split(" ", 1)[0] for b in boots for c in b.get("calls") or []})
+        user = (app.get("health", {}).get("database") or {}).get("user")
+        lines.append(f"standby app          {len(boots)} boot(s) after the outage, credentials "
+                     f"from {', '.join(calls) or 'nowhere'}; logged in as {user}")
+    backup = section.get("backup")
+    if backup:
+        test = backup.get("restore_test") or {}
+        lines.append(f"restore              {test.get('backup')} from the standby bucket in "
+                     f"{test.get('seconds')} s (restore_test.py, {test.get('result')}; "
+                     f"endpoints {', '.join(test.get('endpoints') or []) or 'none'})")
+    return lines
