@@ -184,6 +184,27 @@ def _launch_template(h: EmulatorHandler, name: str, inputs: dict[str, Any],
             "latestVersion": float(template["LatestVersionNumber"])}
 
 
+def _launch_template_update(h: EmulatorHandler, ident: str, inputs: dict[str, Any],
+                            region: str, previous: dict[str, Any]) -> dict[str, Any]:
+    """A later run with another image or instance type (a release): the provider's update is
+    CreateLaunchTemplateVersion (and, with update_default_version, the default follows). The
+    group is left alone: it ignores its version (components/app_tier.py)."""
+    wanted = {"ImageId": inputs["imageId"], "InstanceType": inputs.get("instanceType",
+                                                                      "t3.medium")}
+    if previous.get("imageId") == wanted["ImageId"] and \
+            previous.get("instanceType") == wanted["InstanceType"]:
+        return {}
+    _seed_image(region, wanted["ImageId"])
+    ec2 = h.client("ec2", region)
+    version = ec2.create_launch_template_version(
+        LaunchTemplateId=ident, SourceVersion=str(int(previous.get("latestVersion", 1))),
+        LaunchTemplateData=wanted)["LaunchTemplateVersion"]["VersionNumber"]
+    if inputs.get("updateDefaultVersion"):
+        ec2.modify_launch_template(LaunchTemplateId=ident, DefaultVersion=str(version))
+    return {"imageId": wanted["ImageId"], "instanceType": wanted["InstanceType"],
+            "latestVersion": float(version)}
+
+
 def _asg(h: EmulatorHandler, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     group_name = inputs.get("name") or name
     template = _first(inputs.get("launchTemplate")) or {}
@@ -470,7 +491,8 @@ UPDATABLE = frozenset({"aws:ssm/parameter:Parameter", "aws:route53/record:Record
 # Updated in place when a later run declares them with new inputs: (handler, id, inputs,
 # region, previous state) -> state changes.
 Updater = Callable[["EmulatorHandler", str, dict[str, Any], str, dict[str, Any]], dict[str, Any]]
-UPDATERS: dict[str, Updater] = {"aws:secretsmanager/secret:Secret": _secret_update}
+UPDATERS: dict[str, Updater] = {"aws:secretsmanager/secret:Secret": _secret_update,
+                                 "aws:ec2/launchTemplate:LaunchTemplate": _launch_template_update}
 
 
 @dataclass(frozen=True)
@@ -480,6 +502,22 @@ class Deployment:
     outputs: dict[str, dict[str, Any]]
     resources: dict[str, list[Any]]
     seconds: float
+    handlers: dict[str, EmulatorHandler] = field(default_factory=dict)
+
+
+def redeploy(deployment: Deployment, project_dir: Path, stack: str,
+             overrides: dict[str, str]) -> Any:
+    """``pulumi up -s <stack>`` again with changed settings (a release: ``appAmiId``), through
+    the same handler, so what exists is updated as the provider would update it."""
+    from caresync_dr.offline.runtime import run_program
+
+    other = "dr" if stack == "prod" else "prod"
+    run = run_program(stack, project_dir=project_dir, config_overrides=overrides,
+                      stack_references={other: deployment.outputs[other]},
+                      handler=deployment.handlers[stack])
+    deployment.outputs[stack] = run.outputs
+    deployment.resources[stack] = run.resources
+    return run
 
 
 def deploy_stacks(emulator: Emulator, project_dir: Path) -> Deployment:
@@ -510,4 +548,4 @@ def deploy_stacks(emulator: Emulator, project_dir: Path) -> Deployment:
         log.info("deployed stack %s into the emulator (%d resources)", stack,
                  len(run.resources))
     return Deployment(outputs=outputs, resources=resources,
-                      seconds=round(time.monotonic() - started, 3))
+                      seconds=round(time.monotonic() - started, 3), handlers=handlers)

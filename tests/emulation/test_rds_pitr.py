@@ -143,3 +143,24 @@ def test_what_rds_refuses_is_refused(aws: Emulator, args: dict[str, Any], code: 
         assert EARLIEST.isoformat() in refused.value.response["Error"]["Message"]
     assert [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]] \
         == [SOURCE], "a refused restore creates nothing"
+
+
+def test_moving_an_instance_into_a_closed_group_fences_it(aws: Emulator) -> None:
+    from caresync_dr.emulation.rds_fence import SecurityGroupFences
+
+    made = make_source()
+    ec2 = boto3.client("ec2", region_name=EAST)
+    closed = ec2.create_security_group(GroupName="caresync-primary-restore-test",
+                                       Description="no access", VpcId=made["vpc"])["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=made["group"], IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+        "IpRanges": [{"CidrIp": "10.10.0.0/16"}]}])
+    events: list[tuple[str, str, str]] = []
+    rds = boto3.client("rds", region_name=EAST)
+    with SecurityGroupFences(on_fenced=lambda r, i: events.append(("fenced", r, i)),
+                             on_unfenced=lambda r, i: events.append(("open", r, i))):
+        rds.modify_db_instance(DBInstanceIdentifier=SOURCE, VpcSecurityGroupIds=[closed],
+                               ApplyImmediately=True)
+        rds.modify_db_instance(DBInstanceIdentifier=SOURCE, VpcSecurityGroupIds=[made["group"]],
+                               ApplyImmediately=True)
+    assert events == [("fenced", EAST, SOURCE), ("open", EAST, SOURCE)]
