@@ -1,0 +1,13 @@
+"""The app tier of one site: status, restart, deploy, rollback (seed scenario 2). See --help."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from caresync_dr.app.command import main
+
+if __name__ == "__main__":
+    sys.exit(main())
