@@ -44,7 +44,7 @@ from caresync_dr.retention import INCIDENT_PREFIX
 def previous_good_version(current: int, versions: list[int],
                           history: list[RefreshState]) -> int | None:
     """The newest version before ``current`` that Auto Scaling never rolled back."""
-    bad = {int(r.desired_version) for r in history
+    bad = {int(str(r.desired_version)) for r in history
            if r.status in ROLLED_BACK_STATUSES and rollout.is_numbered(r.desired_version)}
     earlier = [v for v in versions if v < current and v not in bad]
     return max(earlier) if earlier else None

@@ -170,6 +170,14 @@ class World:
                 threading.Thread(target=self.boot, args=(site, f"{len(targets)} new instance(s)"),
                                  daemon=True, name=f"boot-{site}").start()
 
+    def serving_group(self, target_group_arn: str) -> bool:
+        """The load balancer's health check of a site's targets: its app answers 200."""
+        for site in ("primary", "standby"):
+            if self.site_inventory(site).app.target_group_arn == target_group_arn:
+                app = self.apps.get(site)
+                return app is not None and app.running and app.health()[0] == 200
+        return True
+
     def locate(self, site: str) -> tuple[str, PostgresCluster] | None:
         """(label, cluster) the site's app connects to: the endpoint it read at boot."""
         config = self.config_at_boot.get(site)
@@ -308,6 +316,7 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
                   booter=Booter(emulator), clusters_by_address=by_address)
     world_ref.append(world)
     warmup.on_registered = world.launched
+    warmup.serving = world.serving_group
     shims.append(InstanceRefreshes(delay_seconds=scale_seconds, on_replace=world.replaced,
                                    bake_scale=bake_scale).arm())
     for site, app in apps.items():

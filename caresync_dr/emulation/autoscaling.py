@@ -325,11 +325,15 @@ class TargetWarmup:
     """New targets pass target health only ``delay_seconds`` after registration (see above).
 
     ``on_registered(target_group_arn, target_ids)`` runs for each registration of new targets
-    (instances that just launched and boot now), inside moto's request: keep it short."""
+    (instances that just launched and boot now), inside moto's request: keep it short.
+    ``serving(target_group_arn)``, when given, is the load balancer's health check of what the
+    targets run (moto reports any running instance healthy): False makes them ``unhealthy``
+    (``Target.ResponseCodeMismatch``), as an app that crashed or answers 500 is."""
 
     delay_seconds: float
     on_registered: Callable[[str, list[str]], None] = lambda group, targets: None
     clock: Callable[[], float] = time.monotonic
+    serving: Callable[[str], bool] | None = None
     registered_at: dict[tuple[str, str], float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _patches: ClassPatches = field(default_factory=ClassPatches)
@@ -357,6 +361,12 @@ class TargetWarmup:
         def health_for(group: FakeTargetGroup, target: dict[str, Any],
                        ec2_backend: Any) -> FakeHealthStatus:
             status = original_health_for(group, target, ec2_backend)
+            if status.status == "healthy" and warmup.serving is not None \
+                    and not warmup.serving(group.arn):
+                return FakeHealthStatus(status.instance_id, status.port,
+                                        status.health_check_port, "unhealthy",
+                                        "Target.ResponseCodeMismatch",
+                                        "Health checks failed with these codes: [503]")
             with warmup.lock:
                 since = warmup.registered_at.get((group.arn, target["Id"]))
             if status.status == "healthy" and since is not None \

@@ -65,7 +65,8 @@ class RestoreInstance(Step[PitrContext]):
         plan = ctx.plan
         found = _target(ctx)
         if found is not None and found.status == "available":
-            return done(f"{plan.target} exists, restored to {found.tags.get('caresync:restore-time')}")
+            when = found.tags.get("caresync:restore-time")
+            return done(f"{plan.target} exists, restored to {when}")
         if found is not None:
             return run(f"{plan.target} is {found.status}; will wait until it is available")
         assert plan.window is not None and plan.damaged is not None
