@@ -1,0 +1,1 @@
+"""The operation engine (placeholder docstring, replaced below)."""
