@@ -19,9 +19,11 @@ import boto3
 from caresync_dr.app.context import AppContext, AppOptions
 from caresync_dr.app.operation import AppOperation
 from caresync_dr.app.status import read_status, render
+from caresync_dr.app.steps import rolled_back_sentence
 from caresync_dr.cli import (
     CommandParser,
     ExitCode,
+    FailedError,
     Invocation,
     RefusedError,
     UsageError,
@@ -166,7 +168,12 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
         ctx = AppContext(options, settings, session)
         if options.mode == "run":
             invocation.claim_report()   # the engine writes a run's report on every exit
-        return AppOperation(ctx, out, stdin or sys.stdin, report_target=invocation).execute()
+        code = AppOperation(ctx, out, stdin or sys.stdin, report_target=invocation).execute()
+        rolled = ctx.facts.get("rolled_back")
+        if code == ExitCode.OK and rolled:
+            # The run finished (nothing to resume); the deploy did not: exit 1, CI goes red.
+            raise FailedError(rolled_back_sentence(rolled, ctx.group))
+        return code
 
     return body
 

@@ -28,9 +28,12 @@ from caresync_dr.app.steps import (
     ReplaceInstances,
     RollBackActiveRefresh,
     WaitHealthy,
+    rolled_back_sentence,
 )
+from caresync_dr.cli import ExitCode
 from caresync_dr.operations.checks import Check, guard
 from caresync_dr.operations.engine import (
+    UNFINISHED,
     Bookkeeping,
     EngineOptions,
     Operation,
@@ -119,8 +122,10 @@ class AppOperation(Operation[AppContext]):
         return self.decide().checks
 
     def adopt(self, previous: dict[str, Any]) -> None:
-        """A resumed run keeps the versions and the refresh its first run chose."""
-        if previous.get("action") == self.ctx.options.action:
+        """A resumed run keeps the versions and the refresh its first run chose (a finished
+        run leaves nothing to a new one)."""
+        if previous.get("action") == self.ctx.options.action and \
+                previous.get("status") in UNFINISHED:
             for key in ("template_id", "current_version", "target_version", "refresh_id",
                         "refresh_requested_at", "rollback_of"):
                 value = (previous.get("facts") or {}).get(key)
@@ -136,11 +141,17 @@ class AppOperation(Operation[AppContext]):
         return None
 
     def completed_message(self) -> str:
+        rolled = self.ctx.facts.get("rolled_back")
+        if rolled:
+            return rolled_back_sentence(rolled, self.ctx.group)
         return f"{self.title()} completed"
 
     def build_report(self, records: Any, ending: Any) -> dict[str, Any]:
         report = super().build_report(records, ending)
-        report["rolledBack"] = self.ctx.facts.get("rolled_back")
+        rolled = self.ctx.facts.get("rolled_back")
+        if rolled and report.get("outcome") == "completed":
+            report.update(outcome="rolled back", exitCode=int(ExitCode.FAILED))
+        report["rolledBack"] = rolled
         report["targetVersion"] = self.ctx.facts.get("target_version")
         report["refreshId"] = self.ctx.facts.get("refresh_id")
         return report

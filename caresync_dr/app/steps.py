@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -60,17 +61,24 @@ def wait_for_refresh(ctx: AppContext, refresh_id: str) -> RefreshState:
     return final
 
 
-def _rolled_back(ctx: AppContext, state: RefreshState) -> StepFailedError:
+def rolled_back_sentence(rolled: Mapping[str, object], group: str) -> str:
+    return (f"ROLLED BACK by Auto Scaling ({rolled.get('status')}): "
+            f"{rolled.get('reason') or 'no reason'}; {group} runs template version "
+            f"{rolled.get('runningVersion')} again, version {rolled.get('version')} is not "
+            "deployed")
+
+
+def _rolled_back(ctx: AppContext, state: RefreshState) -> str:
+    """Auto Scaling undid the release: the run's job is over (the journal says completed, so
+    nothing waits for a --resume), and the command exits 1 (``command.py``)."""
     group = probes.describe_group(ctx.clients.autoscaling(), ctx.group)
     running = group.template_version if group is not None else "?"
-    ctx.fact("rolled_back", {"refreshId": state.refresh_id, "status": state.status,
-                             "reason": state.status_reason,
-                             "version": state.desired_version, "runningVersion": running},
-             save=True)
-    return StepFailedError(
-        f"ROLLED BACK by Auto Scaling ({state.status}): {state.status_reason or 'no reason'}; "
-        f"{ctx.group} runs template version {running} again, version "
-        f"{state.desired_version} is not deployed")
+    rolled = {"refreshId": state.refresh_id, "status": state.status,
+              "reason": state.status_reason, "version": state.desired_version,
+              "runningVersion": running}
+    ctx.fact("rolled_back", rolled, save=True)
+    log.error("%s", rolled_back_sentence(rolled, ctx.group))
+    return rolled_back_sentence(rolled, ctx.group)
 
 
 class ReplaceInstances(Step[AppContext]):
@@ -87,6 +95,8 @@ class ReplaceInstances(Step[AppContext]):
             state = refresh_by_id(ctx, str(previous))
             if state is not None and state.status == "Successful":
                 return done(f"refresh {previous} of {ctx.group} succeeded")
+            if state is not None and state.status == "RollbackSuccessful":
+                return done(f"refresh {previous} was rolled back by Auto Scaling")
             if state is not None and state.active:
                 return run(f"refresh {previous} is {state.status}; will wait for it")
             if state is not None and state.status in ROLLED_BACK_STATUSES:
@@ -122,8 +132,8 @@ class ReplaceInstances(Step[AppContext]):
             log.info("instance refresh %s of %s started (%s)", refresh_id, ctx.group,
                      ctx.options.action)
         final = wait_for_refresh(ctx, str(refresh_id))
-        if final.status in ROLLED_BACK_STATUSES:
-            raise _rolled_back(ctx, final)
+        if final.status == "RollbackSuccessful":
+            return _rolled_back(ctx, final)
         if final.status != "Successful":
             raise StepFailedError(f"instance refresh {refresh_id} of {ctx.group} ended "
                                   f"{final.status}: {final.status_reason or 'no reason given'}")
@@ -222,6 +232,8 @@ class WaitHealthy(Step[AppContext]):
             return f"{ctx.group} is not visible"
         if group.in_service < group.desired:
             return f"{group.in_service} of {group.desired} instances in service"
+        if not group.target_group_arns:
+            return None  # no load balancer: in service is all there is to wait for
         targets = probes.target_counts(ctx.clients.elbv2(), group.target_group_arns)
         ours = {i.instance_id for i in group.instances}
         healthy = sum(1 for i, s in targets.states.items() if i in ours and s == "healthy")

@@ -23,7 +23,13 @@ from caresync_dr.app import probes as app_probes
 from caresync_dr.app.rollout import group_name
 from caresync_dr.db.secrets import APP_SECRET_NAME
 from caresync_dr.operations.checks import Check, guard
-from caresync_dr.operations.engine import Bookkeeping, EngineOptions, Operation, ReportTarget
+from caresync_dr.operations.engine import (
+    UNFINISHED,
+    Bookkeeping,
+    EngineOptions,
+    Operation,
+    ReportTarget,
+)
 from caresync_dr.operations.hooks import OperationHooks
 from caresync_dr.operations.steps import Stage
 from caresync_dr.pitr import names, probes
@@ -146,7 +152,8 @@ class PitrOperation(Operation[PitrContext]):
 
     def adopt(self, previous: dict[str, Any]) -> None:
         facts = previous.get("facts") or {}
-        if previous.get("restoreTime") == iso(self.ctx.options.restore_time):
+        if previous.get("restoreTime") == iso(self.ctx.options.restore_time) and \
+                previous.get("status") in UNFINISHED:
             for key in ADOPTED:
                 if facts.get(key) is not None:
                     self.ctx.facts[key] = facts[key]
