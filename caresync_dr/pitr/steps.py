@@ -103,7 +103,9 @@ class RestoreInstance(Step[PitrContext]):
         problems = []
         if final.publicly_accessible:
             problems.append("it is publicly accessible")
-        if plan.site_key_arn and final.kms_key_id and final.kms_key_id != plan.site_key_arn:
+        if not final.storage_encrypted:
+            problems.append("its storage is not encrypted")
+        elif plan.site_key_arn and final.kms_key_id != plan.site_key_arn:
             problems.append(f"it is encrypted with {final.kms_key_id}, not the site key")
         if final.vpc_id != plan.damaged.vpc_id:
             problems.append(f"it is in {final.vpc_id}, not the site's {plan.damaged.vpc_id}")
