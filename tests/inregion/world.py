@@ -132,8 +132,9 @@ def database(site: Site, app_password: str) -> Site:
         StorageEncrypted=True, KmsKeyId=site.key_arn, BackupRetentionPeriod=30, MultiAZ=True,
         Tags=[{"Key": "caresync:generation", "Value": "1"}])["DBInstance"]
     site.endpoint = f"{db['Endpoint']['Address']}:{db['Endpoint']['Port']}"
-    client("ssm", region).put_parameter(Name=names.endpoint_parameter_name(name), Value=site.endpoint,
-                                Type="SecureString", KeyId=site_key_alias(name))
+    client("ssm", region).put_parameter(
+        Name=names.endpoint_parameter_name(name), Value=site.endpoint, Type="SecureString",
+        KeyId=site_key_alias(name))
     client("secretsmanager", region).create_secret(Name=APP_SECRET_NAME, SecretString=json.dumps({
         "engine": "postgres", "username": "caresync_app", "password": app_password,
         "dbname": "caresync"}))
