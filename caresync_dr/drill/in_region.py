@@ -411,16 +411,14 @@ def _bad_release(run_: InRegionRun) -> dict[str, Any]:
     broke: list[float] = []
     healed: list[float] = []
     app = world.apps["primary"]
-    original = world.replaced
 
-    def replaced(region: str, group: str, version: str | None) -> None:
-        original(region, group, version)
-        if region == world.inventory.primary.region:
+    def replaced(site: str, version: str | None) -> None:
+        if site == "primary":
             (broke if app.broken else healed).append(time.monotonic())
             timeline.event(f"primary instances now run template version {version} "
                            f"({app.release}{', BROKEN' if app.broken else ''})")
 
-    world.replaced = replaced  # type: ignore[method-assign]
+    world.on_replaced.append(replaced)
     with timeline.step("pulumi up -s prod with the new appAmiId (a new template version)"):
         redeploy(world.deployment, options.project_dir, "prod", {"appAmiId": BROKEN_AMI})
     with timeline.step("app.py deploy (CI's deploy job)") as step:
@@ -472,8 +470,16 @@ def _corruption(run_: InRegionRun) -> dict[str, Any]:
     load, watch = run_.load, run_.watch
     dbs = world.databases
     primary, dbname = dbs.primary, dbs.app_database
-    restore_time = datetime.fromisoformat(primary.psql("select clock_timestamp()"))
-    at_restore_time = time.monotonic()
+    # T on a whole second (pitr.py restores to the second): the operator's "just before";
+    # and after the base backup, or no backup holds it.
+    earliest = _earliest_restorable(world)
+    while True:
+        server_now = datetime.fromisoformat(primary.psql("select clock_timestamp()"))
+        restore_time = server_now.replace(microsecond=0)
+        if earliest is None or restore_time >= earliest:
+            break
+        time.sleep(0.05)
+    at_restore_time = time.monotonic() - server_now.microsecond / 1e6
     time.sleep(RESTORE_LEAD_SECONDS)
     before = int(primary.psql("select count(*) from patients where seq > 0", dbname=dbname))
     damage_wall = datetime.fromisoformat(primary.psql("select clock_timestamp()"))
@@ -485,7 +491,7 @@ def _corruption(run_: InRegionRun) -> dict[str, Any]:
     timeline.event(f"DAMAGE (corruption): {destroyed} of {before} patient rows deleted on the "
                    f"primary at {damage_wall.isoformat()}", at=outage)
     timeline.event(f"restore time T = {restore_time.isoformat()} "
-                   f"({RESTORE_LEAD_SECONDS} s before the damage)", at=at_restore_time)
+                   f"({outage - at_restore_time:.3f} s before the damage)", at=at_restore_time)
     archive_latest = _wait_restorable(world, restore_time)
     with timeline.step("pitr.py") as step:
         command = run_command(run_, "pitr.py", [
@@ -550,6 +556,11 @@ def _corruption(run_: InRegionRun) -> dict[str, Any]:
                             "written_to_damaged_after_damage": len(after_damage),
                             "latest_restorable_at_start": archive_latest,
                             "report": report})
+
+
+def _earliest_restorable(world: World) -> datetime | None:
+    pitr = next((s for s in world.shims if isinstance(s, PointInTimeRestores)), None)
+    return None if pitr is None else next(iter(pitr.sources.values())).window()[0]
 
 
 def _wait_restorable(world: World, when: datetime, timeout: float = 10) -> str | None:

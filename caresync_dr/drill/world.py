@@ -124,6 +124,8 @@ class World:
     broken_images: set[str] = field(default_factory=set)
     # Clusters made by emulated point-in-time restores, stopped with the rest.
     restored: list[PostgresCluster] = field(default_factory=list)
+    # Called after each replacement of a site's instances: (site, template version).
+    on_replaced: list[Callable[[str, str | None], None]] = field(default_factory=list)
 
     def site_inventory(self, site: str) -> SiteInventory:
         return self.inventory.primary if site == "primary" else self.inventory.standby
@@ -161,6 +163,8 @@ class World:
                 self.apps[site].boot_release(image, image in self.broken_images)
             self.boot(site, f"instance refresh (template version {version or 'of the group'}, "
                             f"{image})")
+            for hook in self.on_replaced:
+                hook(site, version)
 
     def launched(self, target_group_arn: str, targets: list[str]) -> None:
         """New instances registered with a site's target group: they boot (in a thread, this

@@ -32,7 +32,9 @@ def iso(when: datetime) -> str:
 
 
 def parse_restore_time(text: str, now: datetime | None = None) -> datetime:
-    """``2026-11-30T02:11:00Z`` (ISO 8601 with a zone) as an aware UTC datetime.
+    """``2026-11-30T02:11:00Z`` (ISO 8601 with a zone) as an aware UTC datetime, to the whole
+    second (``RestoreTime``'s examples are to the second; a fraction is dropped, which restores
+    a moment *earlier*, never later into the damage).
 
     A time without a zone is refused rather than guessed: at 3 a.m. a local time taken for UTC
     restores hours away from the damage."""
@@ -44,7 +46,7 @@ def parse_restore_time(text: str, now: datetime | None = None) -> datetime:
     if when.tzinfo is None:
         raise BadRestoreTimeError(f"--restore-time {text!r} has no time zone: add Z for UTC "
                                   "(or an offset such as +01:00)")
-    when = when.astimezone(UTC)
+    when = when.astimezone(UTC).replace(microsecond=0)
     current = now or datetime.now(UTC)
     if when > current:
         raise BadRestoreTimeError(f"--restore-time {iso(when)} is in the future (now "
