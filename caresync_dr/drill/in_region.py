@@ -459,6 +459,7 @@ def _bad_release(run_: InRegionRun) -> dict[str, Any]:
                    None if served is None or outage is None else round(served - outage, 3),
                    rpo_seconds=0.0, rpo_transactions=len(lost), survivor="primary",
                    section={"command": command.argv[1:], "exit_code": command.exit_code,
+                            "command_seconds": command.seconds,
                             "broken_serving_seconds": round((healed[-1] if healed else
                                                              time.monotonic()) - outage, 3)
                             if outage else None,
@@ -548,6 +549,7 @@ def _corruption(run_: InRegionRun) -> dict[str, Any]:
                    rpo_seconds=lost_seconds, rpo_transactions=len(lost_between),
                    survivor="restored",
                    section={"command": command.argv[1:], "exit_code": command.exit_code,
+                            "command_seconds": command.seconds,
                             "restore_time": restore_time.isoformat(),
                             "damage_at": damage_wall.isoformat(),
                             "rows_destroyed": destroyed,
