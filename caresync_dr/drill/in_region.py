@@ -475,12 +475,18 @@ def _corruption(run_: InRegionRun) -> dict[str, Any]:
     # and after the base backup, or no backup holds it.
     earliest = _earliest_restorable(world)
     while True:
+        asked = time.monotonic()
         server_now = datetime.fromisoformat(primary.psql("select clock_timestamp()"))
+        answered = time.monotonic()
         restore_time = server_now.replace(microsecond=0)
         if earliest is None or restore_time >= earliest:
             break
         time.sleep(0.05)
-    at_restore_time = time.monotonic() - server_now.microsecond / 1e6
+    # T happened somewhere in [asked, answered] minus the fraction: a write acknowledged before
+    # the window's start committed before T (it must be restored), one acknowledged after its
+    # end committed after T (it is lost by design); the few in between are not judged.
+    fraction = server_now.microsecond / 1e6
+    surely_before, at_restore_time = asked - fraction, answered - fraction
     time.sleep(RESTORE_LEAD_SECONDS)
     before = int(primary.psql("select count(*) from patients where seq > 0", dbname=dbname))
     damage_wall = datetime.fromisoformat(primary.psql("select clock_timestamp()"))
@@ -519,7 +525,7 @@ def _corruption(run_: InRegionRun) -> dict[str, Any]:
     kept: set[int] = set()
     if restored is not None and restored[0] == "restored":
         kept = _present(restored[1], dbname)
-    before_t = [a for a in acks if a.database == "primary" and a.acked_at <= at_restore_time]
+    before_t = [a for a in acks if a.database == "primary" and a.acked_at <= surely_before]
     between = [a for a in acks if a.database == "primary"
                and at_restore_time < a.acked_at <= outage]
     after_damage = [a for a in acks if a.database == "primary" and a.acked_at > outage]

@@ -36,7 +36,7 @@ def test_app_crash_is_recovered_in_the_primary_region(tmp_path: Path) -> None:
     code = main(["--scenario", "app-crash", "--promote-seconds", "1", "--scale-seconds", "1",
                  "--report", str(report_path)])
     report = json.loads(report_path.read_text())
-    assert code == 0, report["verifications"]
+    assert code == 0, [v for v in report["verifications"] if not v["ok"]]
     verdicts = _verdicts(report)
     assert verdicts["app.py restart succeeded"]
     assert verdicts["writable service back in the primary region"]
@@ -50,7 +50,7 @@ def test_app_crash_is_recovered_in_the_primary_region(tmp_path: Path) -> None:
 
 def test_a_bad_release_is_rolled_back_by_auto_scaling() -> None:
     report = _drill("bad-release")
-    assert report["ok"], report["verifications"]
+    assert report["ok"], [v for v in report["verifications"] if not v["ok"]]
     section = report["in_region"]
     assert section["exit_code"] == 1, "app.py deploy reports the rollback as a failed deploy"
     assert section["rolled_back"]["status"] == "RollbackSuccessful"
@@ -61,7 +61,7 @@ def test_a_bad_release_is_rolled_back_by_auto_scaling() -> None:
 
 def test_corruption_is_undone_by_a_point_in_time_restore() -> None:
     report = _drill("corruption")
-    assert report["ok"], report["verifications"]
+    assert report["ok"], [v for v in report["verifications"] if not v["ok"]]
     section = report["in_region"]
     assert section["rows_destroyed"] > 0
     lost = section["lost_between_t_and_damage"]
