@@ -25,8 +25,8 @@ from caresync_dr.app.rollout import (
     UNHEALTHY_HOSTS,
     UNHEALTHY_PERIOD_SECONDS,
     UNHEALTHY_PERIODS,
-    alarm_name,
 )
+from caresync_dr.names import alarm_name, alert_topic_name
 from caresync_dr.settings import REPLICA_LAG_DATAPOINTS_TO_ALARM, REPLICA_LAG_PERIOD_SECONDS
 
 FIVE_MINUTES = 300
@@ -59,8 +59,7 @@ class Monitoring(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("caresync:dr:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        prefix = f"caresync-{args.site}"
-        self.topic = aws.sns.Topic(f"{name}-alerts", name=f"{prefix}-alerts",
+        self.topic = aws.sns.Topic(f"{name}-alerts", name=alert_topic_name(args.site),
                                    kms_master_key_id=args.kms_key_id, opts=child)
         for i, email in enumerate(args.emails):
             aws.sns.TopicSubscription(f"{name}-alerts-email-{i + 1}", topic=self.topic.arn,

@@ -1,4 +1,5 @@
-"""The app tier of one site: status, restart, deploy, rollback (seed scenario 2). See --help."""
+#!/usr/bin/env python3
+"""The app tier of one site: status, restart, deploy, rollback (caresync-app). See --help."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Re-runs this script under ./venv/bin/python when this Python lacks the dependencies.
+import caresync_dr.venv_guard  # noqa: F401
 
-from caresync_dr.app.command import main
+# isort: split
+
+from caresync_dr.commands.app import main
 
 if __name__ == "__main__":
     sys.exit(main())

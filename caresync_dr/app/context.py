@@ -11,6 +11,7 @@ import boto3
 from caresync_dr.app import rollout
 from caresync_dr.app.rollout import ModeName, RefreshMode
 from caresync_dr.aws import STANDBY, AwsClients
+from caresync_dr.names import app_name, in_region_parameter
 from caresync_dr.operations.context import RunContext
 from caresync_dr.operations.polling import PollPolicy
 from caresync_dr.settings import Settings
@@ -53,7 +54,7 @@ class AppContext(RunContext):
         self.site = settings.site
         self.region = settings.region
         self.clients = AwsClients(self.region, STANDBY, self.session)
-        self.group = rollout.group_name(self.site)
+        self.group = app_name(self.site)
 
     @property
     def refresh_mode(self) -> RefreshMode:
@@ -63,9 +64,9 @@ class AppContext(RunContext):
     def lock_parameter(self) -> str:
         """One lock for every in-region operation of the site (app.py and pitr.py): both
         replace the site's app instances."""
-        return f"/caresync-dr/{self.site}/in-region/lock"
+        return in_region_parameter(self.site, "lock")
 
     def journal_parameter(self) -> str:
         """One journal per action: an unfinished restart must not stand in the way of the
         rollback that follows it."""
-        return f"/caresync-dr/{self.site}/in-region/app-{self.options.action}-journal"
+        return in_region_parameter(self.site, f"app-{self.options.action}-journal")

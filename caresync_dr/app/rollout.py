@@ -39,6 +39,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from caresync_dr.names import alarm_name
+
 ModeName = Literal["restart", "deploy", "rollback"]
 
 # The alarms a deploy watches (components/monitoring.py creates them under these names).
@@ -58,28 +60,6 @@ METRIC_DELAY_SECONDS = 120
 BAKE_SECONDS = max(ALB_5XX_PERIOD_SECONDS * ALB_5XX_PERIODS,
                    UNHEALTHY_PERIOD_SECONDS * UNHEALTHY_PERIODS) + METRIC_DELAY_SECONDS
 MAX_ALARMS = 10  # AlarmSpecification.Alarms: "You can specify up to 10 alarms."
-
-
-def group_name(site: str) -> str:
-    """The site's Auto Scaling group (and launch template, and target group)."""
-    return f"caresync-{site}-app"
-
-
-def launch_template_name(site: str) -> str:
-    return group_name(site)
-
-
-def target_group_name(site: str) -> str:
-    return group_name(site)
-
-
-def load_balancer_name(site: str) -> str:
-    return f"caresync-{site}-alb"
-
-
-def alarm_name(site: str, key: str) -> str:
-    """A site alarm's name (``components/monitoring.py``): ``caresync-<site>-<key>``."""
-    return f"caresync-{site}-{key}"
 
 
 def rollout_alarm_names(site: str) -> tuple[str, ...]:

@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from caresync_dr.app.rollout import ALB_5XX, UNHEALTHY_HOSTS, alarm_name
+from caresync_dr.app.rollout import ALB_5XX, UNHEALTHY_HOSTS
 from caresync_dr.drill.load import WriteLoad
 from caresync_dr.drill.report import crash_report
 from caresync_dr.drill.timeline import Timeline
@@ -55,6 +55,7 @@ from caresync_dr.emulation.patching import restore_all
 from caresync_dr.emulation.rds_fence import SecurityGroupFences
 from caresync_dr.emulation.rds_pitr import BackupSource, PointInTimeRestores
 from caresync_dr.emulation.server import ACCOUNT_ID, Emulator, reset_backends
+from caresync_dr.names import alarm_name
 from caresync_dr.pg.archive import WalArchive
 from caresync_dr.pg.cluster import PostgresCluster
 

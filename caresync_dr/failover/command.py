@@ -35,6 +35,7 @@ from caresync_dr.failover.options import (
     ENV_VERIFY_TIMEOUT,
     ENV_WAIT_TIMEOUT,
 )
+from caresync_dr.operations.recorder import ApiCallRecorder
 
 log = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -134,12 +135,19 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
           ) -> Callable[[argparse.Namespace, Invocation], int]:
     def body(args: argparse.Namespace, invocation: Invocation) -> int:
         options = options_from(args)
-        inventory, webhook = load_inventory(options, args.project_dir, session)
-        ctx = FailoverContext(inventory, options, session=session, webhook_url=webhook)
-        if options.mode == "run":
-            invocation.claim_report()      # the engine writes a run's report on every exit
-        return FailoverOperation(ctx, out, stdin or sys.stdin,
-                                 report_target=invocation).execute()
+        # Every AWS call of the command, the inventory read included, goes through this
+        # session and is recorded; --check and --dry-run block any change (the engine's proof).
+        aws = session or boto3.Session()
+        recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
+        try:
+            inventory, webhook = load_inventory(options, args.project_dir, aws)
+            ctx = FailoverContext(inventory, options, session=aws, webhook_url=webhook)
+            if options.mode == "run":
+                invocation.claim_report()      # the engine writes a run's report on every exit
+            return FailoverOperation(ctx, out, stdin or sys.stdin, report_target=invocation,
+                                     recorder=recorder).execute()
+        finally:
+            recorder.uninstall()
 
     return body
 

@@ -18,15 +18,11 @@ from caresync_dr.failover import readiness, report
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.plan import FailoverPlan, build_plan
 from caresync_dr.operations.checks import Check
-from caresync_dr.operations.engine import (
-    Bookkeeping,
-    Ending,
-    EngineOptions,
-    Operation,
-    ReportTarget,
-)
+from caresync_dr.operations.engine import Operation
 from caresync_dr.operations.hooks import OperationHooks
 from caresync_dr.operations.journal import StepRecord
+from caresync_dr.operations.recorder import ApiCallRecorder
+from caresync_dr.operations.run_setup import Bookkeeping, Ending, EngineOptions, ReportTarget
 
 
 def bookkeeping(ctx: FailoverContext) -> Bookkeeping:
@@ -51,9 +47,11 @@ class FailoverOperation(Operation[FailoverContext]):
 
     def __init__(self, ctx: FailoverContext, out: TextIO, stdin: TextIO, *,
                  report_target: ReportTarget | None = None,
-                 hooks: OperationHooks | None = None) -> None:
+                 hooks: OperationHooks | None = None,
+                 recorder: ApiCallRecorder | None = None) -> None:
         super().__init__(ctx, engine_options(ctx), bookkeeping(ctx), out=out, stdin=stdin,
-                         session=ctx.session, hooks=hooks, report=report_target)
+                         session=ctx.session, hooks=hooks, report=report_target,
+                         recorder=recorder)
 
     def plan(self) -> FailoverPlan:
         return build_plan(self.ctx.options.scope)

@@ -14,15 +14,16 @@ from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from caresync_dr.estimates import DEFAULT_ESTIMATES as ESTIMATES
 from caresync_dr.failover import actions, probes
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.errors import StepFailedError
 from caresync_dr.failover.resources import Resource
+from caresync_dr.names import site_key_alias
 from caresync_dr.operations.polling import wait_until
 from caresync_dr.operations.steps import Step as OpStep
 from caresync_dr.operations.steps import Verdict, blocked, done, run
 from caresync_dr.settings import Capacity
-from caresync_dr.site_keys import site_key_alias
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def _unreachable(ctx: FailoverContext, exc: BotoCoreError) -> Verdict:
 class FencePrimaryApp(Step):
     name = "fence-primary-app"
     title = "Fence the old primary: scale its app tier to zero"
-    expected_seconds = 5
+    expected_seconds = ESTIMATES.api_call_seconds
     best_effort = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
@@ -77,7 +78,7 @@ class FencePrimaryApp(Step):
 class FencePrimaryDatabase(Step):
     name = "fence-primary-database"
     title = "Fence the old primary: revoke its database security group ingress"
-    expected_seconds = 5
+    expected_seconds = ESTIMATES.api_call_seconds
     best_effort = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
@@ -136,7 +137,7 @@ PROMOTING_STATUSES = ("modifying", "rebooting", "backing-up")
 class PromoteDatabase(Step):
     name = "promote-database"
     title = "Promote the read replica to a standalone writer"
-    expected_seconds = 300   # RDS promotion: a few minutes, including a reboot
+    expected_seconds = ESTIMATES.replica_promotion_seconds
     marks_done = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
@@ -202,7 +203,7 @@ class PromoteDatabase(Step):
 class ScaleStandbyApp(Step):
     name = "scale-standby-app"
     title = "Scale the standby app tier to production capacity"
-    expected_seconds = 300   # instance launch, boot and target health checks
+    expected_seconds = ESTIMATES.scale_up_seconds
 
     def _ready(self, ctx: FailoverContext, asg: probes.AsgState | None) -> str | None:
         want = ctx.inventory.standby.app.production_capacity
@@ -259,7 +260,7 @@ class ScaleStandbyApp(Step):
 class SwitchTraffic(Step):
     name = "switch-traffic"
     title = "Move traffic: write FAILOVER into the standby-region switch (S3, data plane)"
-    expected_seconds = 1
+    expected_seconds = ESTIMATES.api_call_seconds
     marks_done = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
@@ -285,7 +286,7 @@ class SwitchTraffic(Step):
 class ObserveRoute53(Step):
     name = "observe-route53"
     title = "Observe Route 53 checkers on the switch (control plane, best effort)"
-    expected_seconds = 2
+    expected_seconds = ESTIMATES.api_call_seconds
     best_effort = True
     converges = False
 
@@ -301,7 +302,7 @@ class ObserveRoute53(Step):
 class VerifyService(Step):
     name = "verify"
     title = "Verify the public health URL answers from the new writer"
-    expected_seconds = 90    # Route 53 failure threshold x interval, plus the record TTL
+    expected_seconds = ESTIMATES.verification_seconds
     converges = False
 
     def check(self, ctx: FailoverContext) -> Verdict:
@@ -332,7 +333,7 @@ class VerifyService(Step):
 class Notify(Step):
     name = "notify"
     title = "Notify the alert topic (and webhook)"
-    expected_seconds = 1
+    expected_seconds = ESTIMATES.api_call_seconds
     best_effort = True
     converges = False
 
@@ -367,7 +368,7 @@ class Notify(Step):
 class PointAppAtDatabase(Step):
     name = "point-app-at-database"
     title = "Repoint the app: write the new writer's endpoint into its endpoint parameter"
-    expected_seconds = 1
+    expected_seconds = ESTIMATES.api_call_seconds
     marks_done = True
 
     def _endpoint(self, ctx: FailoverContext) -> str | None:
@@ -402,7 +403,7 @@ class PointAppAtDatabase(Step):
 class RefreshApp(Step):
     name = "refresh-app"
     title = "Replace the app instances so each boots reading the new endpoint"
-    expected_seconds = 600   # rolling refresh with instance warm-up
+    expected_seconds = ESTIMATES.instance_refresh_seconds
 
     def touches(self, ctx: FailoverContext) -> tuple[Resource, ...]:
         return (Resource("auto-scaling-group", ctx.target.app.auto_scaling_group_name,

@@ -20,23 +20,24 @@ unfinished (run R)     live             exit 4 / exit 4 ("still alive")
 unfinished (run R)     none or stale    exit 3 "continue with --resume" / R resumed
 =====================  ===============  =====================================================
 
-``--check`` and ``--dry-run`` read only: the engine hooks an :class:`ApiCallRecorder` with
-``block=True`` into the run's boto3 session, so a change is refused before it is sent, and the
-report lists every call made (``awsCalls``).
+``--check`` and ``--dry-run`` read only: an :class:`ApiCallRecorder` with ``block=True`` sees
+every AWS call, so a change is refused before it is sent, and the report lists every call made
+(``awsCalls``). botocore copies a session's event handlers into each client when the client is
+made, so the recorder must be installed on the session *before* the operation's clients are
+made: pass ``recorder=`` installed first thing (as failover's command does, before it even
+reads the inventory), or pass ``session=`` and make clients lazily, after the engine installs
+one.
 """
 
 from __future__ import annotations
 
-import getpass
 import logging
-import socket
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TextIO, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -48,7 +49,7 @@ from caresync_dr.cli.errors import (
     RefusedError,
     UsageError,
 )
-from caresync_dr.cli.reporting import write_json_report, write_text_atomic
+from caresync_dr.cli.reporting import write_text_atomic
 from caresync_dr.cli.signals import Interrupted
 from caresync_dr.operations import timeline
 from caresync_dr.operations.checks import Check, refusals, render_table, resource_checks
@@ -64,104 +65,40 @@ from caresync_dr.operations.hooks import (
 from caresync_dr.operations.journal import Journal, JournalUnavailableError, StepRecord
 from caresync_dr.operations.lock import LeaseLock, LockHolder
 from caresync_dr.operations.recorder import ApiCallRecorder
+from caresync_dr.operations.run_setup import (
+    Bookkeeping,
+    Ending,
+    EngineOptions,
+    LockState,
+    Mode,
+    ReportFile,
+    ReportTarget,
+    operator_name,
+)
 from caresync_dr.operations.runner import Runner, StepEvent
 from caresync_dr.operations.steps import Stage, Step, all_steps
 from caresync_dr.operations.views import confirm, plan_rows, render_plan
 
 if TYPE_CHECKING:
     import boto3
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_ssm import SSMClient
 
+# The setup types live in run_setup.py; importing them from here keeps working.
+__all__ = [
+    "Bookkeeping",
+    "Ending",
+    "EngineOptions",
+    "LockState",
+    "Mode",
+    "Operation",
+    "ReportFile",
+    "ReportTarget",
+    "operator_name",
+]
 log = logging.getLogger(__name__)
 C = TypeVar("C", bound=RunContext)
-Mode = Literal["run", "check", "dry-run"]
 UNFINISHED = ("running", "failed", "interrupted")   # journal states --resume continues
 OUTCOMES = {ExitCode.OK: "completed", ExitCode.FAILED: "failed", ExitCode.USAGE: "usage error",
             ExitCode.REFUSED: "refused", ExitCode.LOCKED: "locked"}
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """What the operator asked the engine for (the operation's own options live in its
-    context)."""
-
-    mode: Mode
-    stack: str
-    yes: bool = False                   # skip the confirmation prompt
-    resume: bool = False                # continue the unfinished run of the journal
-    report: Path | None = None          # --report: JSON, and the .md timeline beside it
-    heartbeat_seconds: float = 10.0     # lease renewal; stale after 3 missed renewals
-
-
-@dataclass(frozen=True)
-class Bookkeeping:
-    """Where an operation keeps its lock, journal and incident records: SSM parameters and a
-    bucket in the region that must answer (the standby region for a failover)."""
-
-    ssm: SSMClient
-    lock_parameter: str
-    journal_parameter: str
-    journal_file: Path | None           # local copy of the journal
-    incident_bucket: str
-    incident_s3: Callable[[], S3Client]   # made only when the timeline is uploaded
-    incident_prefix: str = timeline.INCIDENTS_PREFIX
-
-
-class ReportTarget(Protocol):
-    """Where the JSON report goes (``caresync_dr.cli.Invocation`` is one)."""
-
-    report_path: Path | None
-
-    def write_report(self, document: dict[str, Any]) -> None: ...
-
-
-@dataclass
-class ReportFile:
-    """A :class:`ReportTarget` for callers without an ``Invocation``."""
-
-    report_path: Path | None
-
-    def write_report(self, document: dict[str, Any]) -> None:
-        if self.report_path is not None:
-            write_json_report(self.report_path, document)
-
-
-@dataclass
-class LockState:
-    """What the report says about the lock."""
-
-    name: str
-    held: bool = False
-    taken_over: dict[str, Any] | None = None
-    released: bool | None = None
-    release_error: str | None = None
-    removed_stale: dict[str, Any] | None = None
-
-    def as_report(self) -> dict[str, Any]:
-        return {"parameter": self.name, "held": self.held, "takenOver": self.taken_over,
-                "released": self.released, "releaseError": self.release_error,
-                "removedStale": self.removed_stale}
-
-
-@dataclass
-class Ending:
-    """How the run ends. ``handled`` stays False only for an exit this code does not handle
-    (a kill-like BaseException): the process is going away without cleanup."""
-
-    code: ExitCode = ExitCode.FAILED
-    outcome: str = "crashed"
-    message: str = "the process was stopped without cleanup"
-    handled: bool = False
-    lines: list[str] = field(default_factory=list)   # printed after the report is written
-
-
-def operator_name() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 class Operation(ABC, Generic[C]):
@@ -174,13 +111,15 @@ class Operation(ABC, Generic[C]):
     def __init__(self, ctx: C, options: EngineOptions, books: Bookkeeping, *,
                  out: TextIO | None = None, stdin: TextIO | None = None,
                  session: boto3.Session | None = None, hooks: OperationHooks | None = None,
-                 report: ReportTarget | None = None) -> None:
+                 report: ReportTarget | None = None,
+                 recorder: ApiCallRecorder | None = None) -> None:
         self.ctx = ctx
         self.options = options
         self.books = books
         self.out = out or sys.stdout
         self.stdin = stdin or sys.stdin
         self.session = session
+        self.recorder = recorder
         self.report_target = report or ReportFile(options.report)
         self.journal = Journal(books.ssm, books.journal_parameter, books.journal_file)
         self.lock = LeaseLock(books.ssm, books.lock_parameter, self.name)
@@ -283,13 +222,16 @@ class Operation(ABC, Generic[C]):
         return self.run()
 
     def _read_only(self, mode: Callable[[ApiCallRecorder], int]) -> int:
-        recorder = ApiCallRecorder(block=True)
-        if self.session is not None:
+        installed = self.recorder is None and self.session is not None
+        recorder = self.recorder or ApiCallRecorder()
+        if installed and self.session is not None:
             recorder.install(self.session)
+        recorder.block = True
         try:
             return mode(recorder)
         finally:
-            recorder.uninstall()
+            if installed:
+                recorder.uninstall()
 
     # --- --check and --dry-run ---------------------------------------------------------------
     def check(self, recorder: ApiCallRecorder) -> int:
@@ -532,6 +474,8 @@ class Operation(ABC, Generic[C]):
             rep = self.build_report(records, ending)
             rep["lock"] = self.lock_state.as_report()
             rep["notifications"] = self.hooks.as_report()
+            if self.recorder is not None:
+                rep["awsCalls"] = self.recorder.as_report()
             markdown = self.render_timeline(rep)
             # The bucket keeps the timeline of every run that may have changed something; a
             # refusal before any change is only written locally.

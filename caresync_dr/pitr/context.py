@@ -9,15 +9,14 @@ from typing import Any, Literal
 
 import boto3
 
+from caresync_dr import names
 from caresync_dr.aws import STANDBY, AwsClients
 from caresync_dr.operations.context import RunContext
 from caresync_dr.operations.polling import PollPolicy
-from caresync_dr.pitr import names
 from caresync_dr.pitr.probes import InstanceDetail
 from caresync_dr.pitr.verify import Check
 from caresync_dr.pitr.window import RestorableWindow
 from caresync_dr.settings import Settings
-from caresync_dr.site_keys import site_key_alias
 
 
 @dataclass(frozen=True)
@@ -69,12 +68,12 @@ class PitrContext(RunContext):
         self.region = settings.region
         self.clients = AwsClients(self.region, STANDBY, self.session)
         self.endpoint_parameter = names.endpoint_parameter_name(self.site)
-        self.key_alias = site_key_alias(self.site)
+        self.key_alias = names.site_key_alias(self.site)
         self.plan = Plan()
 
     def lock_parameter(self) -> str:
         """The in-region lock app.py takes too: both replace the site's app instances."""
-        return f"/caresync-dr/{self.site}/in-region/lock"
+        return names.in_region_parameter(self.site, "lock")
 
     def journal_parameter(self) -> str:
-        return f"/caresync-dr/{self.site}/in-region/pitr-journal"
+        return names.in_region_parameter(self.site, "pitr-journal")

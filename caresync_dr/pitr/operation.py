@@ -19,9 +19,10 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
+from caresync_dr import names
 from caresync_dr.app import probes as app_probes
-from caresync_dr.app.rollout import group_name
 from caresync_dr.db.secrets import APP_SECRET_NAME
+from caresync_dr.names import app_name
 from caresync_dr.operations.checks import Check, guard
 from caresync_dr.operations.engine import (
     UNFINISHED,
@@ -32,8 +33,9 @@ from caresync_dr.operations.engine import (
 )
 from caresync_dr.operations.hooks import OperationHooks
 from caresync_dr.operations.steps import Stage
-from caresync_dr.pitr import names, probes
+from caresync_dr.pitr import probes
 from caresync_dr.pitr.context import PitrContext
+from caresync_dr.pitr.names import database_urn
 from caresync_dr.pitr.steps import (
     FenceDamaged,
     RefreshApp,
@@ -75,7 +77,7 @@ def reconcile_steps(ctx: PitrContext) -> list[str]:
         f"`pulumi config set --path dbRetiring.generation {old} -s {stack}`, "
         f"`pulumi config set --path dbRetiring.role writer -s {stack}`, then `pulumi import "
         f"aws:rds/instance:Instance {logical} {target} --parent "
-        f"'{site}-database={names.database_urn(stack, site)}' -s {stack} --yes` and "
+        f"'{site}-database={database_urn(stack, site)}' -s {stack} --yes` and "
         f"`pulumi up -s {stack}` (log groups, monitoring, in-region replicas of the new "
         "generation).",
         f"The {other} stack's cross-region replica still follows {damaged}: give it a new "
@@ -304,7 +306,7 @@ class PitrOperation(Operation[PitrContext]):
         ctx = self.ctx
         damaged = ctx.plan.damaged
         assert damaged is not None and damaged.vpc_id is not None
-        name = names.no_access_group_name(ctx.site)
+        name = names.restore_test_security_group_name(ctx.site)
         group = probes.security_group_named(ctx.clients.ec2(), damaged.vpc_id, name)
         if group is None:
             return Check("fence group", False, f"no security group {name} in {damaged.vpc_id} "
@@ -319,9 +321,9 @@ class PitrOperation(Operation[PitrContext]):
 
     def _group_row(self) -> Check:
         ctx = self.ctx
-        group = app_probes.describe_group(ctx.clients.autoscaling(), group_name(ctx.site))
+        group = app_probes.describe_group(ctx.clients.autoscaling(), app_name(ctx.site))
         if group is None:
-            return Check("app group", False, f"{group_name(ctx.site)} not found")
+            return Check("app group", False, f"{app_name(ctx.site)} not found")
         return Check("app group", True, f"{group.name}: {group.in_service} of {group.desired} "
                      "in service")
 

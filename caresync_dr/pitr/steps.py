@@ -24,8 +24,9 @@ import requests
 
 from caresync_dr.app import actions as app_actions
 from caresync_dr.app import probes as app_probes
-from caresync_dr.app.rollout import MODES, group_name, refresh_request
+from caresync_dr.app.rollout import MODES, refresh_request
 from caresync_dr.failover.actions import put_parameter
+from caresync_dr.names import app_name
 from caresync_dr.operations.errors import StepFailedError
 from caresync_dr.operations.polling import wait_until
 from caresync_dr.operations.steps import Step, Verdict, blocked, done, run
@@ -232,13 +233,13 @@ class RefreshApp(Step[PitrContext]):
         refresh_id = ctx.facts.get("app_refresh_id")
         if refresh_id:
             found = app_probes.instance_refreshes(ctx.clients.autoscaling(),
-                                                  group_name(ctx.site), [str(refresh_id)])
+                                                  app_name(ctx.site), [str(refresh_id)])
             if found and found[0].status == "Successful":
-                return done(f"refresh {refresh_id} of {group_name(ctx.site)} succeeded")
-        return run(f"would replace the instances of {group_name(ctx.site)} (capacity kept)")
+                return done(f"refresh {refresh_id} of {app_name(ctx.site)} succeeded")
+        return run(f"would replace the instances of {app_name(ctx.site)} (capacity kept)")
 
     def apply(self, ctx: PitrContext) -> str:
-        group = group_name(ctx.site)
+        group = app_name(ctx.site)
         autoscaling = ctx.clients.autoscaling()
         refresh_id = ctx.facts.get("app_refresh_id")
         current = (app_probes.instance_refreshes(autoscaling, group, [str(refresh_id)])

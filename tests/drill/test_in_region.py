@@ -30,7 +30,7 @@ def _verdicts(report: dict[str, Any]) -> dict[str, bool]:
 def test_app_crash_is_recovered_in_the_primary_region(tmp_path: Path) -> None:
     """Through the script's front door: exit code, printed summary and the JSON report."""
     _require_postgres()
-    from scripts.drill import main
+    from caresync_dr.commands.drill import main
 
     report_path = tmp_path / "drill.json"
     code = main(["--scenario", "app-crash", "--promote-seconds", "1", "--scale-seconds", "1",

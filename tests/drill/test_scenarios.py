@@ -100,21 +100,18 @@ def test_a_failover_that_does_nothing_fails_the_drill(tmp_path: Path) -> None:
 
 def test_the_script_reports_and_exits_nonzero_on_bad_arguments(
         capsys: pytest.CaptureFixture[str]) -> None:
-    from scripts.drill import main
+    from caresync_dr.commands.drill import main
 
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--scenario", "meteor-strike"])
-    assert exit_info.value.code == 2
+    assert main(["--scenario", "meteor-strike"]) == 2
     assert "invalid choice: 'meteor-strike'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["--promote-seconds", "-1"])
+    assert main(["--promote-seconds", "-1"]) == 2
 
 
 def test_a_crashed_drill_still_writes_its_report(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """No PostgreSQL needed: the deployment step crashes after the emulator started."""
+    from caresync_dr.commands.drill import main
     from caresync_dr.drill import runner
-    from scripts.drill import main
 
     def crash(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("deploy exploded")

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from caresync_dr.app import command
+from caresync_dr.commands import app as command
 from caresync_dr.emulation.autoscaling import InstanceRefreshes
 from caresync_dr.emulation.server import Emulator
 from tests.inregion.world import NEXT_AMI, REGION, app_tier, client, saved_version, seed_image

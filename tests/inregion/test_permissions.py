@@ -13,9 +13,9 @@ from typing import Any
 
 import boto3
 
-from caresync_dr.app import command as app_command
+from caresync_dr.commands import app as app_command
+from caresync_dr.commands import pitr as pitr_command
 from caresync_dr.operator_permissions import in_region_actions
-from caresync_dr.pitr import command as pitr_command
 from caresync_dr.pitr.window import iso
 from tests.inregion.test_pitr import LATEST, stand_in, world
 

@@ -17,11 +17,11 @@ import boto3
 import pytest
 import yaml
 
+from caresync_dr.commands import pitr as command
 from caresync_dr.emulation.autoscaling import InstanceRefreshes
 from caresync_dr.emulation.rds_pitr import PointInTimeRestores
 from caresync_dr.emulation.server import ACCOUNT_ID, Emulator
 from caresync_dr.pg.cluster import PostgresCluster, PostgresNotFoundError, find_pg_bin, temp_cluster
-from caresync_dr.pitr import command
 from caresync_dr.pitr.window import iso
 from tests.ci_paths import ROOT
 from tests.inregion.world import Site, app_tier, client, database

@@ -15,11 +15,12 @@ from typing import Any
 
 import boto3
 
-from caresync_dr.app.rollout import group_name, rollout_alarm_names
+from caresync_dr import names
+from caresync_dr.app.rollout import rollout_alarm_names
 from caresync_dr.db.secrets import APP_SECRET_NAME
 from caresync_dr.emulation.server import ACCOUNT_ID
-from caresync_dr.pitr import names
-from caresync_dr.site_keys import site_key_alias
+from caresync_dr.names import app_name as group_name
+from caresync_dr.names import restore_test_security_group_name, site_key_alias
 
 REGION = "us-east-1"
 SITE = "primary"
@@ -116,7 +117,7 @@ def database(site: Site, app_password: str) -> Site:
         "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
         "UserIdGroupPairs": [{"GroupId": site.app_group}]}])
     site.fence_group = ec2.create_security_group(
-        GroupName=names.no_access_group_name(name), Description="no access",
+        GroupName=restore_test_security_group_name(name), Description="no access",
         VpcId=site.vpc)["GroupId"]
     ec2.revoke_security_group_egress(GroupId=site.fence_group, IpPermissions=[{
         "IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])

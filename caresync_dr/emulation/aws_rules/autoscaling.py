@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from caresync_dr.app.rollout import MAX_ALARMS, group_name, is_numbered, rollout_alarm_names
+from caresync_dr.app.rollout import MAX_ALARMS, is_numbered, rollout_alarm_names
 from caresync_dr.emulation.aws_rules.core import ResourceLike, Rule, RunView, as_list, first
+from caresync_dr.names import app_name
 
 ASG = "aws:autoscaling/group:Group"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -131,7 +132,7 @@ def app_group_rolls_back(group: ResourceLike, view: RunView) -> list[str]:
     """``app.py deploy`` starts refreshes with AutoRollback and the site's rollout alarms:
     the app group must allow a rollback and those alarms must exist in its region."""
     name = str(group.inputs.get("name") or "")
-    site = next((s for s in ("primary", "standby") if name == group_name(s)), None)
+    site = next((s for s in ("primary", "standby") if name == app_name(s)), None)
     if site is None:
         return []
     problems = []

@@ -1,4 +1,5 @@
-"""The ``pitr.py`` command: parse, read the stack file, restore to T and cut over.
+"""``pitr.py`` (``caresync-pitr``): point-in-time restore of the active site's writer and
+cut-over (issue 14; the work is :mod:`caresync_dr.pitr`).
 
 ``scripts/pitr.py`` is a thin front over :func:`main`; tests and drills call :func:`run`.
 """
@@ -6,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 from collections.abc import Callable
@@ -15,6 +15,7 @@ from typing import TextIO
 
 import boto3
 
+from caresync_dr import arguments
 from caresync_dr.cli import (
     CommandParser,
     ExitCode,
@@ -92,29 +93,28 @@ def build_parser() -> CommandParser:
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     parser.add_argument("--resume", action="store_true",
                         help="continue a run that stopped part-way")
-    parser.add_argument("--health-url", metavar="URL",
+    parser.add_argument("--health-url", type=arguments.http_url, metavar="URL",
                         help="at the end, GET it until the service answers writable")
     parser.add_argument("--journal-file", type=Path, metavar="PATH",
                         help="local journal copy (default: beside --report, else "
                              "./reports/pitr-journal.json)")
-    parser.add_argument("--poll-seconds", type=float, default=15.0, metavar="S",
+    parser.add_argument("--poll-seconds", type=arguments.seconds(maximum=600), default=15.0,
+                        metavar="S",
                         help="first interval between reads while waiting (default 15)")
-    parser.add_argument("--poll-max-seconds", type=float, metavar="S",
+    parser.add_argument("--poll-max-seconds", type=arguments.seconds(maximum=600), metavar="S",
                         help="longest interval between reads (default 4 x the first)")
-    parser.add_argument("--restore-timeout", type=float, default=4 * 3600.0, metavar="S",
+    parser.add_argument("--restore-timeout", type=arguments.seconds(), default=4 * 3600.0,
+                        metavar="S",
                         help="limit of the restore (default 14400: RDS replays the logs)")
-    parser.add_argument("--refresh-timeout", type=float, default=3600.0, metavar="S",
+    parser.add_argument("--refresh-timeout", type=arguments.seconds(), default=3600.0,
+                        metavar="S",
                         help="limit of the app's instance refresh (default 3600)")
-    parser.add_argument("--lock-heartbeat-seconds", type=float, default=10.0, metavar="S",
+    parser.add_argument("--lock-heartbeat-seconds", type=arguments.seconds(maximum=300),
+                        default=10.0, metavar="S",
                         help="lock lease renewal (default 10; stale after 3 missed)")
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, metavar="DIR",
                         help="where Pulumi.<stack>.yaml lives (default: the repository)")
     return parser
-
-
-def _positive(name: str, value: float | None, upper: float) -> None:
-    if value is not None and not (math.isfinite(value) and 0 < value <= upper):
-        raise UsageError(f"{name} {value!r}: a number of seconds above 0 and at most {upper:g}")
 
 
 def options_from(args: argparse.Namespace) -> PitrOptions:
@@ -129,13 +129,6 @@ def options_from(args: argparse.Namespace) -> PitrOptions:
     for sql in args.check:
         if not sql.strip():
             raise UsageError("--check needs SQL")
-    if args.health_url is not None and not re.match(r"https?://\S+$", args.health_url):
-        raise UsageError(f"--health-url {args.health_url!r}: an http(s) URL")
-    _positive("--poll-seconds", args.poll_seconds, 600)
-    _positive("--poll-max-seconds", args.poll_max_seconds, 600)
-    _positive("--restore-timeout", args.restore_timeout, 86400)
-    _positive("--refresh-timeout", args.refresh_timeout, 86400)
-    _positive("--lock-heartbeat-seconds", args.lock_heartbeat_seconds, 300)
     checks: list[Check] = [WRITABLE]
     checks += [Check(f"check {i}", "condition", sql) for i, sql in enumerate(args.check, 1)]
     checks += [count(table) for table in (args.count or ["patients"])]

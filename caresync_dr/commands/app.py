@@ -1,4 +1,5 @@
-"""The ``app.py`` command: parse, read the stack file, run the action.
+"""``app.py`` (``caresync-app``): the app tier of one site, in its own region: status,
+restart, deploy, rollback (issue 14; the work is :mod:`caresync_dr.app`).
 
 ``scripts/app.py`` is a thin front over :func:`main`; tests and drills call :func:`run`.
 """
@@ -7,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 from collections.abc import Callable
@@ -16,6 +16,7 @@ from typing import TextIO
 
 import boto3
 
+from caresync_dr import arguments
 from caresync_dr.app.context import AppContext, AppOptions
 from caresync_dr.app.operation import AppOperation
 from caresync_dr.app.status import read_status, render
@@ -34,6 +35,7 @@ from caresync_dr.cli import (
 from caresync_dr.settings import SettingsError, StackFileError, settings_from_stack_file
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+VERSION = arguments.integer(minimum=1, maximum=2**31 - 1)
 ACTIONS = ("status", "restart", "deploy", "rollback")
 _AMI = re.compile(r"ami-[0-9a-f]{8,17}")
 
@@ -83,34 +85,32 @@ def build_parser() -> CommandParser:
                         help="continue a run of this action that stopped part-way")
     parser.add_argument("--force", action="store_true",
                         help="deploy a version Auto Scaling rolled back before")
-    parser.add_argument("--version", type=int, metavar="N",
+    parser.add_argument("--version", type=VERSION, metavar="N",
                         help="deploy: the launch template version (default: the latest)")
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--to-version", type=int, metavar="N",
+    target.add_argument("--to-version", type=VERSION, metavar="N",
                         help="rollback: go to this launch template version")
     target.add_argument("--to-ami", metavar="AMI",
                         help="rollback: a new version of the running one with this image")
-    parser.add_argument("--minutes", type=int, default=15, metavar="M",
+    parser.add_argument("--minutes", type=arguments.integer(minimum=1, maximum=1440),
+                        default=15, metavar="M",
                         help="status: the window of the 5xx rate (default 15)")
     parser.add_argument("--journal-file", type=Path, metavar="PATH",
                         help="local journal copy (default: beside --report, else "
                              "./reports/app-<action>-journal.json)")
-    parser.add_argument("--poll-seconds", type=float, default=5.0, metavar="S",
+    parser.add_argument("--poll-seconds", type=arguments.seconds(maximum=600), default=5.0,
+                        metavar="S",
                         help="first interval between reads while waiting (default 5)")
-    parser.add_argument("--poll-max-seconds", type=float, metavar="S",
+    parser.add_argument("--poll-max-seconds", type=arguments.seconds(maximum=600), metavar="S",
                         help="longest interval between reads (default 4 x the first)")
-    parser.add_argument("--wait-timeout", type=float, default=3600.0, metavar="S",
+    parser.add_argument("--wait-timeout", type=arguments.seconds(), default=3600.0, metavar="S",
                         help="limit of one refresh, bake time included (default 3600)")
-    parser.add_argument("--lock-heartbeat-seconds", type=float, default=10.0, metavar="S",
+    parser.add_argument("--lock-heartbeat-seconds", type=arguments.seconds(maximum=300),
+                        default=10.0, metavar="S",
                         help="lock lease renewal (default 10; stale after 3 missed)")
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, metavar="DIR",
                         help="where Pulumi.<stack>.yaml lives (default: the repository)")
     return parser
-
-
-def _positive(name: str, value: float | None, upper: float = 86400.0) -> None:
-    if value is not None and not (math.isfinite(value) and 0 < value <= upper):
-        raise UsageError(f"{name} {value!r}: a number of seconds above 0 and at most {upper:g}")
 
 
 def options_from(args: argparse.Namespace) -> AppOptions:
@@ -121,16 +121,9 @@ def options_from(args: argparse.Namespace) -> AppOptions:
                                  ("--force", args.force or None, ("deploy",))):
         if value is not None and action not in allowed:
             raise UsageError(f"{flag} applies to {' and '.join(allowed)} only, not {action}")
-    for flag, number in (("--version", args.version), ("--to-version", args.to_version)):
-        if number is not None and number < 1:
-            raise UsageError(f"{flag} {number}: launch template versions start at 1")
     if args.to_ami is not None and not _AMI.fullmatch(args.to_ami):
         raise UsageError(f"--to-ami {args.to_ami!r} is not an AMI id such as "
                          "ami-0abc12345def67890")
-    _positive("--poll-seconds", args.poll_seconds, 600)
-    _positive("--poll-max-seconds", args.poll_max_seconds, 600)
-    _positive("--wait-timeout", args.wait_timeout)
-    _positive("--lock-heartbeat-seconds", args.lock_heartbeat_seconds, 300)
     journal = args.journal_file or (
         args.report.with_name(f"app-{action}-journal.json") if args.report else
         Path("reports") / f"app-{action}-journal.json")
