@@ -20,6 +20,7 @@ from caresync_dr.app import actions, probes
 from caresync_dr.app.context import AppContext
 from caresync_dr.app.probes import ROLLED_BACK_STATUSES, RefreshState
 from caresync_dr.app.rollout import TemplateVersion, refresh_request
+from caresync_dr.estimates import DEFAULT_ESTIMATES
 from caresync_dr.operations.errors import StepFailedError
 from caresync_dr.operations.polling import wait_until
 from caresync_dr.operations.steps import Step, Verdict, blocked, done, run
@@ -86,7 +87,7 @@ class ReplaceInstances(Step[AppContext]):
 
     name = "replace-instances"
     title = "Replace the app instances (instance refresh, capacity kept)"
-    expected_seconds: ClassVar[float] = 600
+    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.deploy_seconds
     marks_done = True
 
     def check(self, ctx: AppContext) -> Verdict:
@@ -160,7 +161,7 @@ class RollBackActiveRefresh(Step[AppContext]):
 
     name = "roll-back-refresh"
     title = "Roll back the instance refresh in progress"
-    expected_seconds: ClassVar[float] = 600
+    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.instance_refresh_seconds
     marks_done = True
 
     def check(self, ctx: AppContext) -> Verdict:
@@ -199,7 +200,7 @@ class NewTemplateVersion(Step[AppContext]):
 
     name = "new-template-version"
     title = "Make a launch template version with the AMI asked for"
-    expected_seconds: ClassVar[float] = 5
+    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.api_call_seconds
 
     def check(self, ctx: AppContext) -> Verdict:
         made = ctx.facts.get("target_version")
@@ -224,7 +225,7 @@ class WaitHealthy(Step[AppContext]):
 
     name = "wait-healthy"
     title = "Wait until the group's targets are healthy"
-    expected_seconds: ClassVar[float] = 120
+    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.health_check_grace_seconds
 
     def _pending(self, ctx: AppContext) -> str | None:
         group = probes.describe_group(ctx.clients.autoscaling(), ctx.group)

@@ -25,6 +25,7 @@ import requests
 from caresync_dr.app import actions as app_actions
 from caresync_dr.app import probes as app_probes
 from caresync_dr.app.rollout import MODES, refresh_request
+from caresync_dr.estimates import DEFAULT_ESTIMATES
 from caresync_dr.failover.actions import put_parameter
 from caresync_dr.names import app_name
 from caresync_dr.operations.errors import StepFailedError
@@ -57,7 +58,7 @@ def _target(ctx: PitrContext) -> probes.InstanceDetail | None:
 class RestoreInstance(Step[PitrContext]):
     name = "restore"
     title = "Restore the writer as of T into a new instance"
-    expected_seconds: ClassVar[float] = 1800   # RDS: tens of minutes for a large database
+    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.pitr_restore_seconds
     marks_done = True
 
     def check(self, ctx: PitrContext) -> Verdict:
@@ -158,7 +159,7 @@ class VerifyRestored(Step[PitrContext]):
 class FenceDamaged(Step[PitrContext]):
     name = "fence-damaged"
     title = "Fence the damaged writer (no-access security group; kept for forensics)"
-    expected_seconds: ClassVar[float] = 30
+    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.api_call_seconds
 
     def check(self, ctx: PitrContext) -> Verdict:
         if (verdict := unknown(ctx)) is not None:
@@ -195,7 +196,7 @@ class FenceDamaged(Step[PitrContext]):
 class RepointEndpoint(Step[PitrContext]):
     name = "repoint-endpoint"
     title = "Repoint the app's endpoint parameter to the restored writer"
-    expected_seconds: ClassVar[float] = 5
+    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.api_call_seconds
     marks_done = True
 
     def _wanted(self, ctx: PitrContext) -> str:
@@ -225,7 +226,7 @@ class RepointEndpoint(Step[PitrContext]):
 class RefreshApp(Step[PitrContext]):
     name = "refresh-app"
     title = "Replace the app instances so they boot with the restored endpoint"
-    expected_seconds: ClassVar[float] = 600
+    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.instance_refresh_seconds
 
     def check(self, ctx: PitrContext) -> Verdict:
         if (verdict := unknown(ctx)) is not None:
@@ -273,7 +274,7 @@ class RefreshApp(Step[PitrContext]):
 class VerifyService(Step[PitrContext]):
     name = "verify-service"
     title = "Verify the service answers, writable"
-    expected_seconds: ClassVar[float] = 30
+    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.api_call_seconds
     converges = False
 
     def check(self, ctx: PitrContext) -> Verdict:

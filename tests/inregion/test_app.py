@@ -202,10 +202,10 @@ def test_dry_runs_make_no_change(aws: Emulator, tmp_path: Path, argv: tuple[str,
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
-    (("rollback", "--to-version", "0"), "versions start at 1"),
+    (("rollback", "--to-version", "0"), "--to-version: 0 must be at least 1"),
     (("restart", "--version", "2"), "--version applies to deploy only"),
     (("rollback", "--to-ami", "ubuntu"), "is not an AMI id"),
-    (("deploy", "--wait-timeout", "nan"), "--wait-timeout nan"),
+    (("deploy", "--wait-timeout", "nan"), "--wait-timeout: 'nan' is not a finite number"),
     (("rollback", "--to-version", "2", "--to-ami", NEXT_AMI), "not allowed with argument"),
     (("reboot",), "invalid choice: 'reboot'"),
 ])
