@@ -20,6 +20,8 @@ PACKAGES = ("caresync_dr", "components", "scripts", "policy")
 # mocks, with the AWS rules oracle), throwaway PostgreSQL clusters.
 DEV_ONLY = ("caresync_dr.drill", "caresync_dr.emulation", "caresync_dr.offline",
             "caresync_dr.preview", "caresync_dr.scan", "caresync_dr.pg", "policy.local",
+            "caresync_dr.commands.drill", "caresync_dr.commands.preview",
+            "caresync_dr.commands.security_scan",
             "scripts.drill", "scripts.preview", "scripts.security_scan")
 FORBIDDEN = ("moto", "caresync_dr.emulation", "caresync_dr.drill")
 

@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,11 @@ class Probe:
 
 
 def publish_replica_lag(world: World, timeline: Timeline) -> None:
-    """What RDS publishes every minute: ReplicaLag of each replica, measured on the real one."""
+    """What RDS publishes every minute: ReplicaLag of each replica, measured on the real one.
+
+    Stamped a minute ago: RDS's last datapoint before an outage is up to a minute old, and the
+    -1 that follows it (``replication_stops``) falls in the next minute, as on RDS -- in the
+    same minute CloudWatch's Maximum would hide it."""
     dbs = world.databases
     raw = dbs.primary.psql("select coalesce(max(extract(epoch from replay_lag)), 0) "
                            "from pg_stat_replication")
@@ -109,8 +114,33 @@ def publish_replica_lag(world: World, timeline: Timeline) -> None:
     for region, identifier in targets:
         cloudwatch.publish_replica_lag(boto3.session.Session().client(
             "cloudwatch", region_name=region, endpoint_url=world.emulator.endpoint,
-            aws_access_key_id="testing", aws_secret_access_key="testing"), identifier, lag)
-    timeline.event(f"RDS ReplicaLag published from the real standbys: {lag:.3f} s")
+            aws_access_key_id="testing", aws_secret_access_key="testing"), identifier, lag,
+            at=datetime.now(UTC) - timedelta(minutes=1))
+    timeline.event(f"RDS ReplicaLag published from the real standbys: {lag:.3f} s "
+                   "(RDS's last datapoint before the outage, stamped a minute ago)")
+
+
+def replication_stops(world: World, timeline: Timeline) -> None:
+    """The primary database is gone: RDS now reports every replica of it broken -- read
+    replication ``error`` and ``ReplicaLag`` -1 (RDS User Guide, "Monitoring read
+    replication"), in a real regional outage from the first minute (decision D11). The drill
+    shows the worst case at once; a datapoint in a region that is down goes nowhere."""
+    inv = world.inventory
+    replicas = [(inv.standby.region, inv.standby.database.identifier)]
+    replicas += [(inv.primary.region, r) for r in inv.primary.database.replica_identifiers]
+    world.replication_broken.update(identifier for _, identifier in replicas)
+
+    def publish() -> None:  # RDS's doing, beside the operator's: not on the drill's path
+        for region, identifier in replicas:
+            if region not in world.emulator.outage.regions:
+                cloudwatch.publish_replica_lag(boto3.session.Session().client(
+                    "cloudwatch", region_name=region, endpoint_url=world.emulator.endpoint,
+                    aws_access_key_id="testing", aws_secret_access_key="testing"),
+                    identifier, -1)
+        timeline.event("RDS reports read replication 'error' and ReplicaLag -1 for "
+                       f"{', '.join(i for _, i in replicas)} (their source is gone)")
+
+    threading.Thread(target=publish, daemon=True, name="rds-replication-stopped").start()
 
 
 def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
@@ -129,6 +159,8 @@ def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
     if scenario.kill_primary_app:
         world.apps["primary"].kill()
     timeline.event(f"OUTAGE ({scenario.name}): {scenario.summary}", at=at)
+    if scenario.kill_primary_db:
+        replication_stops(world, timeline)
     return at
 
 
@@ -148,6 +180,9 @@ def run_failover(world: World, options: DrillOptions, work: Path,
             "--wait-timeout", str(max(30.0, options.promote_seconds * 4)),
             "--verify-timeout", str(options.serve_timeout),
             "--project-dir", str(options.project_dir)]
+    if timeline.outage_wall is not None:  # the operator states when the primary stopped (D11)
+        argv += ["--outage-started",
+                 datetime.fromtimestamp(timeline.outage_wall, UTC).isoformat()]
     env = {**os.environ, **world.emulator.env()}
     started = time.monotonic()
     timeline.event(f"running: failover.py --stack dr --scope {scope} --yes")

@@ -119,6 +119,8 @@ class World:
     clusters_by_address: dict[str, tuple[str, PostgresCluster]] = field(default_factory=dict)
     # Every boot of each site's instances, and what the last good one read.
     boots: list[Boot] = field(default_factory=list)
+    # Replicas whose replication RDS reports broken ("error", ReplicaLag -1): their source died.
+    replication_broken: set[str] = field(default_factory=set)
     config_at_boot: dict[str, BootConfig] = field(default_factory=dict)
     # AMIs whose release fails every request (the bad-release drill).
     broken_images: set[str] = field(default_factory=set)
@@ -290,7 +292,11 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
             "local_replica", dbs.local_replica)
         promotions.bind(inventory.primary.region, replica_id, dbs.local_replica.promote)
     warmup = TargetWarmup(delay_seconds=scale_seconds)
-    shims: list[Shim] = [promotions.arm(), ReplicationStatus().arm(), warmup.arm()]
+    broken: set[str] = set()
+    shims: list[Shim] = [
+        promotions.arm(), warmup.arm(),
+        ReplicationStatus(lambda region, ident: "error" if ident in broken
+                          else "replicating").arm()]
 
     def disarm(_keep: bool) -> None:
         for shim in shims:
@@ -317,7 +323,8 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
     world = World(emulator=emulator, settings=settings, deployment=deployment,
                   inventory=inventory, databases=dbs, promotions=promotions, warmup=warmup,
                   apps=apps, resolver=resolver, front=front, shims=shims,
-                  booter=Booter(emulator), clusters_by_address=by_address)
+                  booter=Booter(emulator), clusters_by_address=by_address,
+                  replication_broken=broken)
     world_ref.append(world)
     warmup.on_registered = world.launched
     warmup.serving = world.serving_group

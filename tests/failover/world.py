@@ -171,13 +171,16 @@ _ARMED: list[Shims] = []
 
 def install_shims(world_session: boto3.Session, refreshes: list[dict[str, Any]],
                   replication_status: list[str], overrides: dict[str, Any]) -> Shims:
-    """``overrides["promote_seconds"]``: promotion stays "modifying" that long, as in RDS;
-    without it the promotion finishes when the tool's call returns. Started refreshes are
-    appended to ``refreshes`` as DescribeInstanceRefreshes shows them."""
+    """``overrides["promote_seconds"]``: promotion stays "modifying" that long, as in RDS --
+    set before this call, RDS's clock runs it whatever becomes of the caller (a run killed
+    right after asking); set later, it counts from the tool's answer. Without it the
+    promotion finishes when the tool's call returns. Started refreshes are appended to
+    ``refreshes`` as DescribeInstanceRefreshes shows them."""
     for earlier in _ARMED:  # a world whose creator never disarmed it ends here
         earlier.disarm()
     _ARMED.clear()
-    promotions = ReplicaPromotions(delay_seconds=None).arm()
+    given = overrides.get("promote_seconds")
+    promotions = ReplicaPromotions(delay_seconds=None if given is None else float(given)).arm()
     shims = Shims(promotions=promotions,
                   replication=ReplicationStatus(lambda *_: replication_status[0]).arm(),
                   refreshes=InstanceRefreshes(
@@ -187,6 +190,8 @@ def install_shims(world_session: boto3.Session, refreshes: list[dict[str, Any]],
         context["shim_params"] = params
 
     def promoted(context: dict[str, Any], **_: Any) -> None:
+        if promotions.delay_seconds is not None:
+            return  # on RDS's clock already
         body = context.get("shim_params", {}).get("body", {})
         promotions.finish_after(body["DBInstanceIdentifier"],
                                 float(overrides.get("promote_seconds", 0)))
