@@ -100,8 +100,15 @@ IN_REGION_GRANTS: tuple[Grant, ...] = (
         "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeImages", "ec2:DescribeVpcs",
         "ec2:DescribeSecurityGroups", "elasticloadbalancing:DescribeTargetHealth",
         "elasticloadbalancing:DescribeTargetGroups", "cloudwatch:GetMetricData",
+    ), "reads without resource-level permissions"),
+    # The Service Authorization Reference gives these resource types (db*, auto-backup*):
+    # they are scoped to each site's region and account. A call that names no instance (the
+    # writer is found by its endpoint; a region's automated backups, replicated ones
+    # included) is authorized against the region's wildcard ARN, so the grant is the
+    # region's ``db:*`` and ``auto-backup:*``, not one identifier pattern.
+    Grant("InRegionDatabaseReads", (
         "rds:DescribeDBInstances", "rds:DescribeDBInstanceAutomatedBackups",
-    ), "reads without resource-level permissions (or listing every instance)"),
+    ), "the instances and automated backups in each site's region"),
     Grant("InRegionAlarms", (
         "cloudwatch:DescribeAlarms",
     ), "each site's alarms (caresync-<site>-*)"),

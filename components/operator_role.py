@@ -26,9 +26,6 @@ UNSCOPED_ACTIONS = frozenset({
     "ec2:DescribeSecurityGroups", "ec2:DescribeLaunchTemplates",
     "autoscaling:DescribeInstanceRefreshes", "ec2:DescribeLaunchTemplateVersions",
     "ec2:DescribeImages", "ec2:DescribeVpcs", "elasticloadbalancing:DescribeTargetGroups",
-    # Listing every instance (the writer is found by its endpoint) and the automated backups
-    # of a region (replicated ones included) have no narrower form.
-    "rds:DescribeDBInstances", "rds:DescribeDBInstanceAutomatedBackups",
 })
 
 
@@ -62,6 +59,7 @@ class InRegionResources:
     alarms: Sequence[str]                   # caresync-<site>-*
     restore: Sequence[str]                  # db generations, subnet/parameter/option groups,
     generations: Sequence[str]              # automated backups; db generations
+    database_reads: Sequence[str]           # each site region's db:* and auto-backup:*
     site_keys: Sequence[str]
     app_secrets: Sequence[str]
     incident_prefixes: Sequence[str]
@@ -95,6 +93,7 @@ def in_region_resources(r: InRegionResources) -> Mapping[str, Sequence[str]]:
         "InRegionAppTier": r.auto_scaling_groups,
         "InRegionTemplates": r.launch_templates,
         "InRegionReads": ["*"],
+        "InRegionDatabaseReads": r.database_reads,
         "InRegionAlarms": r.alarms,
         "PointInTimeRestore": r.restore,
         "FenceDamagedWriter": r.generations,

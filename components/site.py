@@ -422,6 +422,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                 rds(r, "pg", f"caresync-{n}-postgres*"), rds(r, "og", "default:postgres-*"),
                 rds(r, "auto-backup", "*"))],
             generations=[rds(r, "db", f"caresync-{n}-db*") for n, r in sites],
+            database_reads=[rds(r, kind, "*") for _, r in sites for kind in ("db", "auto-backup")],
             site_keys=[v["primaryKmsKey"], v["kmsKey"]],
             app_secrets=[secret_arn_pattern(r, account, APP_SECRET_NAME) for _, r in sites],
             incident_prefixes=[f"{primary['backupBucketArn']}/{INCIDENT_PREFIX}*",

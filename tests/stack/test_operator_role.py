@@ -85,3 +85,17 @@ def test_in_region_policy_grants_app_and_pitr_on_both_sites_only(dr: ProgramRun)
         f"{bucket}/incidents/*" for bucket in (
             dr.outputs["backupBucketArn"],
             "arn:aws:s3:::caresync-primary-backups-111122223333"))
+    # DescribeDBInstances and DescribeDBInstanceAutomatedBackups have resource types (db*,
+    # auto-backup*; IAM Service Authorization Reference): never "*", each site's region only.
+    assert by_sid["InRegionDatabaseReads"] == sorted(
+        f"arn:aws:rds:{region}:111122223333:{kind}:*"
+        for region in ("us-east-1", "us-west-2") for kind in ("db", "auto-backup"))
+    assert not {a for s in statements if s["Resource"] == "*"
+                for a in listify(s["Action"]) if a.startswith("rds:")}
+
+
+def test_failover_describes_only_its_own_databases(dr: ProgramRun) -> None:
+    by_sid = {s["Sid"]: listify(s["Resource"]) for s in _statements(dr)}
+    assert "DescribeDatabasesUnscoped" not in by_sid
+    assert "arn:aws:rds:us-west-2:111122223333:db:caresync-standby-db" in \
+        by_sid["DescribeDatabases"]
