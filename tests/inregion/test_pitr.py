@@ -236,3 +236,27 @@ def test_after_a_failover_the_standby_restores_from_the_replicated_backups(
     restored = instance("caresync-standby-db-g2", "us-west-2")
     assert restored is not None and restored["KmsKeyId"] == standby.key_arn
     assert endpoint(standby).startswith(restored["Endpoint"]["Address"])
+
+
+def test_a_writer_in_the_default_vpc_is_never_restored_there(
+        aws: Emulator, stand_in: PostgresCluster, tmp_path: Path) -> None:
+    """A restore copies the damaged writer's network: one in the default VPC (public subnets
+    by default, AWS VPC user guide) is refused before any change, not copied."""
+    ec2 = client("ec2")
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])[
+        "Vpcs"][0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default_vpc]}])[
+        "Subnets"]
+    site = database(app_tier(Site(vpc=default_vpc, subnets=[
+        s["SubnetId"] for s in subnets[:2]])), PASSWORD)
+    built: list[str] = []
+    with InstanceRefreshes(delay_seconds=0.1) as refreshes, \
+            PointInTimeRestores(restore_action=lambda *a: built.append("restore") or 0,
+                                delay_seconds=0.1) as pitr:
+        pitr.bind(ACCOUNT_ID, site.region, site.writer, lambda: (EARLIEST, LATEST))
+        before = endpoint(site)
+        code, report, _ = run_pitr(tmp_path, "--restore-time",
+                                   iso(LATEST - timedelta(hours=1)), "--yes")
+    assert code == 3 and "in the default VPC" in report["message"], report.get("message")
+    assert built == [] and instance("caresync-primary-db-g2") is None
+    assert endpoint(site) == before and not refreshes.refreshes
