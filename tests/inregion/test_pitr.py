@@ -250,9 +250,13 @@ def test_a_writer_in_the_default_vpc_is_never_restored_there(
     site = database(app_tier(Site(vpc=default_vpc, subnets=[
         s["SubnetId"] for s in subnets[:2]])), PASSWORD)
     built: list[str] = []
+
+    def restore(source: Any, when: datetime, region: str, target: str) -> int:
+        built.append(target)
+        return stand_in.port
+
     with InstanceRefreshes(delay_seconds=0.1) as refreshes, \
-            PointInTimeRestores(restore_action=lambda *a: built.append("restore") or 0,
-                                delay_seconds=0.1) as pitr:
+            PointInTimeRestores(restore_action=restore, delay_seconds=0.1) as pitr:
         pitr.bind(ACCOUNT_ID, site.region, site.writer, lambda: (EARLIEST, LATEST))
         before = endpoint(site)
         code, report, _ = run_pitr(tmp_path, "--restore-time",
