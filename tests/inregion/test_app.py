@@ -240,3 +240,32 @@ def test_status_shows_the_release_its_health_and_its_alarms(aws: Emulator,
     assert set(report["alarms"]) == {"caresync-primary-alb-5xx",
                                      "caresync-primary-unhealthy-hosts"}
     assert "rollback possible" in out
+
+
+def test_status_shows_the_recent_5xx_rate_at_the_load_balancer(aws: Emulator,
+                                                              tmp_path: Path) -> None:
+    """The seed's "monitor error rates": the app's 5xx answers over the last minutes, read as
+    CloudWatch publishes them (AWS/ApplicationELB, dimension LoadBalancer=app/<name>/<id>)."""
+    from datetime import UTC, datetime, timedelta
+
+    site = app_tier()
+    elbv2 = client("elbv2")
+    alb = elbv2.create_load_balancer(Name="caresync-primary-alb", Subnets=site.subnets,
+                                     Scheme="internet-facing")["LoadBalancers"][0]
+    elbv2.create_listener(LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                          DefaultActions=[{"Type": "forward",
+                                           "TargetGroupArn": site.target_group}])
+    dimension = alb["LoadBalancerArn"].split(":loadbalancer/", 1)[1]
+    now = datetime.now(UTC)
+    for minutes_ago, requests, errors in ((2, 400, 30), (40, 1000, 1000)):  # 40: outside 15
+        for metric, value in (("RequestCount", requests), ("HTTPCode_Target_5XX_Count", errors)):
+            client("cloudwatch").put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[{
+                "MetricName": metric, "Value": value, "Unit": "Count",
+                "Timestamp": now - timedelta(minutes=minutes_ago),
+                "Dimensions": [{"Name": "LoadBalancer", "Value": dimension}]}])
+    with InstanceRefreshes(delay_seconds=0.1):
+        code, report, out = run_app(tmp_path, "status", "--minutes", "15")
+    assert code == 0, report.get("message")
+    assert report["recent5xx"] == {"minutes": 15, "requests": 400.0, "errors": 30.0,
+                                   "percent": 7.5}
+    assert "5xx over the last 15 min: 30 of" in out
