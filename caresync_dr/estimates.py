@@ -43,6 +43,10 @@ class Estimates:
     # replayed up to T; AWS gives no figure ("can take several hours" for large databases, RDS
     # user guide), 30 min is the allowance for CareSync's size.
     pitr_restore_seconds: int = 30 * 60
+    # ModifyDBInstance moving an instance into other VPC security groups (applied immediately):
+    # the instance shows "modifying" until the groups are active; AWS gives no figure, 30 s is
+    # the allowance (the fence of pitr.py waits for it).
+    security_group_change_seconds: int = 30
     # One or a few AWS API calls (an S3 PutObject, an SSM PutParameter, an SNS Publish, a
     # security-group revoke): seconds, bounded by the calls' timeouts and retries.
     api_call_seconds: int = 5

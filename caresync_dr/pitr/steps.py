@@ -159,7 +159,7 @@ class VerifyRestored(Step[PitrContext]):
 class FenceDamaged(Step[PitrContext]):
     name = "fence-damaged"
     title = "Fence the damaged writer (no-access security group; kept for forensics)"
-    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.api_call_seconds
+    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.security_group_change_seconds
 
     def check(self, ctx: PitrContext) -> Verdict:
         if (verdict := unknown(ctx)) is not None:
@@ -274,7 +274,7 @@ class RefreshApp(Step[PitrContext]):
 class VerifyService(Step[PitrContext]):
     name = "verify-service"
     title = "Verify the service answers, writable"
-    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.api_call_seconds
+    expected_seconds: ClassVar[float] = DEFAULT_ESTIMATES.verification_seconds
     converges = False
 
     def check(self, ctx: PitrContext) -> Verdict:
