@@ -97,6 +97,17 @@ def alert_topic_name(site: str) -> str:
     return f"{site_prefix(site)}-alerts"
 
 
+def alarm_name(site: str, key: str) -> str:
+    """A site alarm: ``caresync-<site>-<key>`` (``alb-5xx``, ``unhealthy-hosts``, ...)."""
+    return f"{site_prefix(site)}-{key}"
+
+
+def in_region_parameter(site: str, name: str) -> str:
+    """The in-region operations' lock and journals (app.py, pitr.py), in the site's region:
+    ``/caresync-dr/<site>/in-region/<name>``."""
+    return f"/{PROJECT}/{site}/in-region/{name}"
+
+
 def backup_vault_name(site: str) -> str:
     """The AWS Backup vault (and plan) of the site."""
     return site_prefix(site)

@@ -22,6 +22,8 @@ def crash_report(scenario: str, error: str, timeline: Timeline | None = None) ->
 
 
 def summary(report: dict[str, Any]) -> str:
+    if report.get("in_region") is not None:
+        return in_region_summary(report)
     lines = ["", "timeline (seconds relative to the outage):"]
     lines += [f"  {e['t']:+8.3f}  {e['event']}" for e in report["timeline"]]
     lines.append("")
@@ -65,3 +67,34 @@ def standby_region_lines(section: dict[str, Any]) -> list[str]:
                      f"{test.get('seconds')} s (restore_test.py, {test.get('result')}; "
                      f"endpoints {', '.join(test.get('endpoints') or []) or 'none'})")
     return lines
+
+
+def in_region_summary(report: dict[str, Any]) -> str:
+    """The in-region drills (caresync_dr.drill.in_region): time to writable service in the
+    primary region, and what each scenario measures besides."""
+    section = report["in_region"]
+    lines = ["", "timeline (seconds relative to the outage or damage):"]
+    lines += [f"  {e['t']:+8.3f}  {e['event']}" for e in report["timeline"]]
+    lines += ["", "verifications:"]
+    lines += [f"  {'PASS' if v['ok'] else 'FAIL'}  {v['name']}: {v['detail']}"
+              for v in report["verifications"]]
+    lines += ["", f"scenario             {report['scenario']}",
+              f"writable service     {report['rto_seconds']} s after the outage, in the "
+              "primary region"]
+    if "degraded_read_only_seconds" in section:
+        lines.append(f"degraded             {section['degraded_read_only_seconds']} s on the "
+                     f"read-only standby, {section['no_service_seconds']} s no answer")
+    if "broken_serving_seconds" in section:
+        lines.append(f"broken release       served {section['broken_serving_seconds']} s "
+                     "before Auto Scaling's rollback replaced it")
+    if "lost_between_t_and_damage" in section:
+        lost = section["lost_between_t_and_damage"]
+        lines.append(f"RPO                  {lost['seconds']} s between T and the damage, "
+                     f"{lost['transactions']} acknowledged writes (T "
+                     f"{section['restore_time']}); {section['rows_destroyed']} destroyed rows "
+                     "restored")
+    writes = report["writes"]
+    lines += [f"writes               {writes['acknowledged']} acknowledged, {writes['failed']} "
+              "failed",
+              f"result               {'PASS' if report['ok'] else 'FAIL'}"]
+    return "\n".join(lines)
