@@ -408,11 +408,18 @@ def _as_tier(key: str, raw: object) -> EscalationTier:
                      "expected a short id such as technical-lead (lowercase letters, digits, -)")
     mention = raw.get("chatMention")
     emails = raw.get("emails")
+    channels = _as_channel_list(f"{key}.channels", raw["channels"], TIER_CHANNELS) \
+        if "channels" in raw else TIER_CHANNELS
+    if mention is not None and "chat" not in channels:
+        raise SettingsError(f"{key}.chatMention", mention, "the tier is not told by chat "
+                            "(channels): a mention would never be posted")
+    if emails is not None and "email" not in channels:
+        raise SettingsError(f"{key}.emails", emails, "the tier is not told by email "
+                            "(channels): these addresses would never be mailed")
     return EscalationTier(
         name=name, who=_as_printable(f"{key}.who", raw["who"], 64),
         after_minutes=_as_int(f"{key}.afterMinutes", raw["afterMinutes"], 0, 24 * 60),
-        channels=_as_channel_list(f"{key}.channels", raw["channels"], TIER_CHANNELS)
-        if "channels" in raw else TIER_CHANNELS,
+        channels=channels,
         chat_mention=None if mention is None else _as_printable(f"{key}.chatMention", mention,
                                                                 100),
         emails=() if emails is None else _as_emails(f"{key}.emails", emails))

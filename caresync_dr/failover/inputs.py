@@ -129,7 +129,8 @@ def read_inventory_file(path: Path) -> str:
 
 def load_inventory(options: RunOptions, project_dir: Path,
                    session: boto3.Session | None) -> tuple[Inventory, str | None]:
-    """(inventory, the settings' webhook URL). Every problem is a UsageError naming it."""
+    """(inventory, a webhook URL: always None now that the webhookUrl setting is retired as a
+    credential in clear; docs/communication.md). Every problem is a UsageError naming it."""
     try:
         settings = settings_from_stack_file(options.stack, project_dir)
     except (StackFileError, SettingsError) as exc:
@@ -165,4 +166,4 @@ def load_inventory(options: RunOptions, project_dir: Path,
                              "inventory's own parameter: the run would overwrite it")
     log.info("inventory from %s: %s -> %s", where, inventory.primary.region,
              inventory.standby.region)
-    return inventory, settings.webhook_url
+    return inventory, None
