@@ -60,7 +60,12 @@ OPERATOR_GRANTS: tuple[Grant, ...] = (
        "SSM decrypts and encrypts with the caller's permissions on the key"),
     Grant("Notify", (
         "sns:Publish", "sns:GetTopicAttributes",
-    ), "the standby alert topic (its existence is read by the preflight)"),
+    ), "both sites' alert topics: incident e-mail goes to the standby's first, the primary's "
+       "when the standby does not answer (the preflight reads the standby topic)"),
+    Grant("NotifySecret", (
+        "secretsmanager:GetSecretValue",
+    ), "the notify secret (notifySecretName: chat webhook URL, Statuspage API key) in both "
+       "regions, standby first"),
     Grant("BestEffortRoute53", (
         "route53:GetHealthCheckStatus", "route53:ChangeResourceRecordSets",
         "route53:ListResourceRecordSets", "route53:UpdateHealthCheck",

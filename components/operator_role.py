@@ -44,6 +44,8 @@ class OperatorResources:
     standby_topic: str
     route53: Sequence[str]
     parameter_keys: Sequence[str] = ()  # the site keys of the SecureString parameters
+    primary_topic: str | None = None    # incident e-mail when the standby does not answer
+    notify_secrets: Sequence[str] = ()  # the notify secret in both regions
 
 
 def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
@@ -61,7 +63,8 @@ def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
         "TrafficSwitchAndTimeline": [r.switch_object, r.incident_prefix],
         "BucketKeys": [r.standby_key],
         "ParameterKeys": r.parameter_keys,
-        "Notify": [r.standby_topic],
+        "Notify": [r.standby_topic, *([r.primary_topic] if r.primary_topic else [])],
+        "NotifySecret": r.notify_secrets,
         "BestEffortRoute53": r.route53,
     }
 

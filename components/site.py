@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.db.secrets import secret_arn_pattern
 from caresync_dr.inventory import (
     INVENTORY_VERSION,
     AppInventory,
@@ -422,6 +423,9 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             switch_object=f"arn:aws:s3:::{v['switchBucket']}/{SWITCH_KEY}",
             incident_prefix=f"arn:aws:s3:::{v['backupBucket']}/{INCIDENT_PREFIX}*",
             standby_key=v["kmsKey"], standby_topic=v["topic"],
+            primary_topic=primary.get("alertTopicArn"),
+            notify_secrets=[secret_arn_pattern(region, account, settings.notify_secret_name)
+                            for region in (s_region, p_region)],
             parameter_keys=[v["primaryKmsKey"], v["kmsKey"]],
             route53=[f"arn:aws:route53:::hostedzone/{settings.hosted_zone_id}",
                      *(f"arn:aws:route53:::healthcheck/{v[k]}" for k in
