@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_sts import STSClient
 
 
 @dataclass(frozen=True)
@@ -99,3 +100,6 @@ class AwsClients:
 
     def secretsmanager(self) -> SecretsManagerClient:
         return self._client("secretsmanager")  # type: ignore[no-any-return]
+
+    def sts(self) -> STSClient:
+        return self._client("sts")  # type: ignore[no-any-return]

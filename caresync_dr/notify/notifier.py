@@ -282,6 +282,12 @@ class Notifier:
             self._state["ended"] = "failed"
             self._save()
 
+    def send_test(self) -> None:
+        """A test message to the internal channels (``notify.py --test``); no incident."""
+        with self._mutex:
+            if not self._closed:
+                self._send("test", "internal", self._context())
+
     # --- timer and end ------------------------------------------------------------------------
     def start_timer(self, interval_seconds: float = 30.0) -> None:
         """Check escalation every ``interval_seconds`` while the incident is open, so a run
