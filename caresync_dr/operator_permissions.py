@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The IAM role an operator assumes to run failover (components/operator_role.py creates it;
+# commands name it when AWS credentials are missing).
+OPERATOR_ROLE_NAME = "caresync-dr-operator"
+
 
 @dataclass(frozen=True)
 class Grant:

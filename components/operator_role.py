@@ -16,9 +16,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from caresync_dr.operator_permissions import OPERATOR_GRANTS
+from caresync_dr.operator_permissions import OPERATOR_GRANTS, OPERATOR_ROLE_NAME
 
-OPERATOR_ROLE_NAME = "caresync-dr-operator"
 # IAM's service authorization reference lists no resource types for these actions.
 UNSCOPED_ACTIONS = frozenset({
     "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricData",

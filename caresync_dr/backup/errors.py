@@ -1,14 +1,20 @@
-"""The backup error hierarchy; each class maps to one documented exit code in the scripts."""
+"""The backup errors: part of the operator commands' one hierarchy (:mod:`caresync_dr.cli.errors`),
+each carrying the exit code it means by default. A command that gives one another meaning says
+so (``restore.py`` refuses, exit 3, on a corrupt backup: the live database was not touched)."""
 
 from __future__ import annotations
 
+from caresync_dr.cli.errors import ExitCode, FailedError
 
-class BackupError(Exception):
-    """Base class: a backup or restore step failed; the message says what and why."""
+
+class BackupError(FailedError):
+    """Base class: a backup or restore step failed (exit 1); the message says what and why."""
 
 
 class BackupNotFoundError(BackupError):
-    """The named backup (or its manifest) does not exist."""
+    """The named backup (or its manifest) does not exist (exit 2: the operator named it)."""
+
+    exit_code = ExitCode.USAGE
 
 
 class IntegrityError(BackupError):
@@ -20,4 +26,6 @@ class VerificationError(BackupError):
 
 
 class KeyUnavailableError(BackupError):
-    """No usable key: missing key file, wrong size, or KMS refused the data key."""
+    """No usable key: missing key file, wrong size, or KMS refused the data key (exit 2)."""
+
+    exit_code = ExitCode.USAGE

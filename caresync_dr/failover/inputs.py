@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr import aws_names
 from caresync_dr.aws import STANDBY, AwsClients
+from caresync_dr.cli.reporting import writable_file
 from caresync_dr.failover import probes
 from caresync_dr.failover.errors import RefusedError, UsageError
 from caresync_dr.failover.options import ENV_HEALTH_URL, RunOptions, timing_from
@@ -31,22 +32,6 @@ from caresync_dr.settings import SettingsError, StackFileError, settings_from_st
 
 log = logging.getLogger(__name__)
 DEFAULT_JOURNAL_FILE = Path("reports") / "failover-journal.json"
-
-
-def writable_file(flag: str, path: Path) -> Path:
-    """``path`` can be written as a file: it is not a directory, and its nearest existing
-    ancestor is a writable directory. Nothing is created here (bad input changes nothing)."""
-    if path.is_dir():
-        raise UsageError(f"{flag} {path} is a directory; give a file name")
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise UsageError(f"{flag} {path} cannot be created: {ancestor} is a file, not a "
-                         "directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path} cannot be created: {ancestor} is not writable")
-    return path
 
 
 def health_url(flag: str, value: str | None) -> str | None:

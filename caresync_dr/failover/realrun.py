@@ -30,6 +30,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr.cli import ExitCode
+from caresync_dr.cli.signals import Interrupted
 from caresync_dr.failover import readiness, report
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.errors import (
@@ -43,7 +44,6 @@ from caresync_dr.failover.journal import Journal, JournalUnavailableError
 from caresync_dr.failover.lock import FailoverLock, LockHolder
 from caresync_dr.failover.plan import all_steps, build_plan
 from caresync_dr.failover.runner import Runner
-from caresync_dr.failover.signals import Interrupted
 from caresync_dr.failover.views import confirm, plan_rows, render_plan
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,50 @@
+"""The base parser every operator command starts from.
+
+It adds ``--report PATH`` (JSON) and ``-v/--verbose``, ends ``--help`` with the command's exit
+codes, and turns argparse's own refusals (an unknown flag, a bad choice, a missing value) into
+a :class:`UsageError`, so they too are one line and exit 2, with the report written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from caresync_dr.cli.errors import ExitCode, UsageError
+
+ExitCodes = Sequence[tuple[ExitCode | int, str]]
+
+
+def exit_code_help(codes: ExitCodes) -> str:
+    """The ``exit codes:`` block: one entry per code, continuation lines indented under the
+    text (``text`` may hold newlines)."""
+    lines = ["exit codes:"]
+    for code, text in codes:
+        first, *rest = text.strip().splitlines()
+        lines.append(f"  {int(code)}  {first}")
+        lines += [f"     {line.strip()}" for line in rest]
+    return "\n".join(lines) + "\n"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors raise :class:`UsageError` instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def command_parser(prog: str, description: str, exit_codes: ExitCodes, *,
+                   notes: str = "", report_help: str | None = None) -> CommandParser:
+    """A parser with ``--report`` and ``-v``; ``--help`` shows ``notes`` (environment, outputs)
+    and then, last, ``exit_codes``. Add the command's own options to what it returns."""
+    epilog = (notes.rstrip("\n") + "\n\n" if notes.strip() else "") + exit_code_help(exit_codes)
+    parser = CommandParser(prog=prog, description=description, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--report", type=Path, metavar="PATH",
+                        help=report_help or "write a JSON report of the run to PATH (on every "
+                        "exit; checked before any work)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, and a traceback for unexpected errors")
+    return parser

@@ -1,0 +1,68 @@
+"""The ``--report`` file: checked before any work, written atomically on every exit.
+
+A report path is usable when it is not a directory and its nearest existing ancestor is a
+writable directory (missing parents are created when the report is written). It is checked
+before the command does anything, so a bad path is one line and exit 2 with nothing written.
+A write goes to a unique temporary file beside the target and is renamed over it: a reader
+never sees half a report, and a failed write leaves no ``.tmp`` behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from caresync_dr.cli.errors import ExitCode, UsageError
+
+
+def writable_file(flag: str, path: Path) -> Path:
+    """``path`` can be written as a file: it is not a directory, and its nearest existing
+    ancestor is a writable directory. Nothing is created here (bad input changes nothing).
+    Raises :class:`UsageError` naming ``flag`` and the problem."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a directory; give a file name")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{flag} {path} cannot be created: {ancestor} is a file, not a "
+                         "directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path} cannot be created: {ancestor} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{flag} {path} exists and is not writable")
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a unique temporary file in the same directory.
+    Raises OSError; the temporary file is removed whatever happens."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A name of our own ("x": never another writer's file), created with the usual umask.
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "x", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json_report(path: Path, report: dict[str, Any]) -> None:
+    """Write a machine-readable report atomically (a reader never sees half a file)."""
+    write_text_atomic(path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def finish_report(report: dict[str, Any], code: ExitCode, started: float,
+                  path: Path | None) -> int:
+    """End a run: stamp ``exit_code`` and ``duration_seconds`` (since the ``time.monotonic()``
+    reading ``started``) on ``report``, write it to ``path`` if one was given, return the code."""
+    report.update(exit_code=int(code), duration_seconds=round(time.monotonic() - started, 3))
+    if path is not None:
+        write_json_report(path, report)
+    return int(code)
