@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 import pytest
 
 SCRIPTS = ("backup", "restore", "restore_test", "health_check", "objectives", "preview",
-           "drill", "failover", "security_scan")
+           "drill", "failover", "security_scan", "notify")
 
 
 class _ParserCaughtError(Exception):

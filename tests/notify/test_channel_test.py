@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -15,6 +16,7 @@ from caresync_dr.notify.channel_test import render_results, try_channels
 from caresync_dr.settings import Settings
 
 STANDBY, PRIMARY = "us-west-2", "us-east-1"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -60,3 +62,30 @@ def test_a_channel_without_its_secret_is_not_configured(settings: Settings,
     assert result["channels"]["chat"]["status"] == "not configured"
     assert "ResourceNotFoundException" in result["channels"]["chat"]["detail"]
     assert result["channels"]["email"]["status"] == "sent"
+
+
+def test_the_command_exit_codes_and_report(aws: boto3.Session, chat: ChatDouble,
+                                           statuspage: StatusPageDouble,
+                                           tmp_path: Path) -> None:
+    """scripts/notify.py --test: 0 when every channel answered, 5 when one did not, 2 for a
+    stack that does not exist; the report names each channel's result."""
+    from caresync_dr.notify import command
+
+    project = tmp_path / "project"
+    project.mkdir()
+    text = (ROOT / "Pulumi.dr.yaml").read_text().replace(
+        "    componentIds: [r9hgdzfqbtv2, b13yz5g2cw10]",
+        f"    componentIds: [r9hgdzfqbtv2, b13yz5g2cw10]\n    apiUrl: {statuspage.api_url}")
+    (project / "Pulumi.dr.yaml").write_text(text)
+    _secret(chat.url, statuspage)
+    report = tmp_path / "notify.json"
+    argv = ["--test", "--project-dir", str(project), "--report", str(report)]
+    assert command.main(argv, session=aws) == 0
+    written = json.loads(report.read_text())
+    assert written["ok"] is True and written["channels"]["chat"]["status"] == "sent"
+    chat.behaviour.fail_next = [500] * 10
+    assert command.main([*argv, "--channel", "chat"], session=aws) == 5
+    assert json.loads(report.read_text())["channels"] == {
+        "chat": json.loads(report.read_text())["channels"]["chat"]}
+    assert command.main(["--test", "--stack", "nope", "--project-dir", str(project)],
+                        session=aws) == 2
