@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 
@@ -48,6 +48,7 @@ class NotifyOptions:
     secret_regions: Sequence[str] | None = None
     public_statuses: Mapping[str, str] = field(default_factory=dict)
     breach: bool = False
+    incident_started: datetime | None = None   # e.g. failover's --outage-started
     timer_seconds: float = 30.0
     close_seconds: float = DEFAULT_CLOSE_SECONDS
 
@@ -117,4 +118,70 @@ class IncidentNotifications:
                 self.notifier.fail(message, exit_code)
         finally:
             self._report = self.notifier.close(self.options.close_seconds)
+        return self._report
+
+
+class EngineEvent(Protocol):
+    """What this module reads of the engine's ``OperationEvent`` (caresync_dr/operations)."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def stack(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def sentence(self) -> str: ...
+    @property
+    def phase(self) -> str | None: ...
+    @property
+    def phase_title(self) -> str | None: ...
+    @property
+    def outcome(self) -> str | None: ...
+    @property
+    def facts(self) -> dict[str, Any]: ...
+
+
+class OperationNotifier(IncidentNotifications):
+    """The engine's ``OperationHooks``: incident opened, phase started/finished, resolved,
+    failed. The engine calls these in order from one thread of its own.
+
+    ``save`` keeps the notifier's state in the run's journal facts (``JOURNAL_FACT``); on
+    ``--resume`` the engine's facts hold it again and the incident is not reopened.
+    """
+
+    def __init__(self, settings: Settings, options: NotifyOptions, *,
+                 save: Callable[[dict[str, Any]], None] | None = None,
+                 session: boto3.Session | None = None, clock: Clock = utc_now,
+                 environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings, options, session=session, clock=clock, environ=environ)
+        self._save = save
+
+    def incident_opened(self, event: EngineEvent) -> None:
+        previous = event.facts.get(JOURNAL_FACT)
+        self.started(run_id=event.run_id,
+                     started_at=self.options.incident_started or event.at, stack=event.stack,
+                     previous_state=previous if isinstance(previous, dict) else None,
+                     save=self._save, summary=event.sentence or event.title,
+                     timeline=str(event.facts.get("timeline", "")))
+
+    def phase_started(self, event: EngineEvent) -> None:
+        if self.notifier is not None:
+            self.notifier.check_escalation()
+
+    def phase_finished(self, event: EngineEvent) -> None:
+        self.step_finished(event.phase or "step", event.phase_title or event.phase or "",
+                           event.outcome or "", event.sentence)
+
+    def resolved(self, event: EngineEvent) -> None:
+        self.ended(succeeded=True, exit_code=0, message=event.sentence or "completed")
+
+    def failed(self, event: EngineEvent) -> None:
+        self.ended(succeeded=False, exit_code=int(event.facts.get("exitCode", 1) or 1),
+                   message=event.sentence or f"the run ended {event.outcome}")
+
+    def report(self) -> dict[str, Any] | None:
+        """The ``notifications`` report section (None when no incident was opened)."""
         return self._report
