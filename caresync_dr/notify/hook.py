@@ -104,7 +104,8 @@ class IncidentNotifications:
         self.notifier.phase(name, title, outcome, detail, seconds=seconds,
                             public_status=public)
 
-    def ended(self, *, succeeded: bool, exit_code: int, message: str) -> dict[str, Any] | None:
+    def ended(self, *, succeeded: bool, message: str,
+              ending: str = "failed") -> dict[str, Any] | None:
         """Resolve or fail the incident, wait (bounded) for the channels, and return the
         report section (None when no incident was opened). Safe to call more than once."""
         if self._report is not None:
@@ -115,7 +116,7 @@ class IncidentNotifications:
             if succeeded:
                 self.notifier.resolve(message)
             else:
-                self.notifier.fail(message, exit_code)
+                self.notifier.fail(message, ending)
         finally:
             self._report = self.notifier.close(self.options.close_seconds)
         return self._report
@@ -176,11 +177,11 @@ class OperationNotifier(IncidentNotifications):
                            event.outcome or "", event.sentence)
 
     def resolved(self, event: EngineEvent) -> None:
-        self.ended(succeeded=True, exit_code=0, message=event.sentence or "completed")
+        self.ended(succeeded=True, message=event.sentence or "completed")
 
     def failed(self, event: EngineEvent) -> None:
-        self.ended(succeeded=False, exit_code=int(event.facts.get("exitCode", 1) or 1),
-                   message=event.sentence or f"the run ended {event.outcome}")
+        self.ended(succeeded=False, message=event.sentence or f"the run ended {event.outcome}",
+                   ending=event.outcome or "failed")
 
     def report(self) -> dict[str, Any] | None:
         """The ``notifications`` report section (None when no incident was opened)."""

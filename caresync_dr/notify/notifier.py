@@ -147,7 +147,7 @@ class Notifier:
             "next_tier": self.path.describe_next(self._engaged_names()), "new_tiers": "",
             "escalation_reason": "", "last_phase": self._last_phase, "phase": "",
             "phase_title": "", "outcome": "", "detail": "", "seconds": "",
-            "outcome_message": "", "exit_code": "",
+            "outcome_message": "", "ending": "",
         }
         context.update(extra)
         return context
@@ -269,7 +269,7 @@ class Notifier:
             self._state["ended"] = "resolved"
             self._save()
 
-    def fail(self, message: str, exit_code: int) -> None:
+    def fail(self, message: str, ending: str = "failed") -> None:
         """The run stopped with the incident still open (failed, refused part-way,
         interrupted): internal "failed" with the reason; users: still working on it."""
         with self._mutex:
@@ -277,7 +277,7 @@ class Notifier:
                 return
             self._escalate_locked()
             self._send("failed", "internal", self._context(outcome_message=message,
-                                                           exit_code=exit_code))
+                                                           ending=ending))
             self._send_public("failed", "identified")
             self._state["ended"] = "failed"
             self._save()

@@ -33,7 +33,7 @@ INTERNAL_FIELDS = EXTERNAL_FIELDS | frozenset({
     "incident", "kind", "kind_title", "stack", "operator", "started_at", "now", "summary",
     "timeline", "engaged", "next_tier", "new_tiers", "escalation_reason",
     "last_phase", "phase", "phase_title", "outcome", "detail", "seconds", "outcome_message",
-    "exit_code",
+    "ending",
 })
 SERVICE = "CareSync"
 _KIND_KEYS = {"title", "public_title", "public_impact", "component_status", "public"}

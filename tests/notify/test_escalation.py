@@ -131,7 +131,7 @@ def test_a_resumed_run_keeps_what_was_engaged_and_does_not_reopen(settings: Sett
     first.open()
     clock.advance(minutes=16)
     first.check_escalation()
-    first.fail("stopped by SIGTERM", 1)
+    first.fail("stopped by SIGTERM", "interrupted")
     first.close(5)
     saved = first.state()
     clock.advance(minutes=20)                         # 36 min: the CTO is due as well

@@ -31,7 +31,7 @@ def test_a_run_becomes_one_incident(settings: Settings, chat: ChatDouble,
     hook.step_finished("promote", "Promote", "done", "promoted", 300.0)
     hook.step_finished("switch-traffic", "Switch", "done", "FAILOVER written", 0.2)
     hook.step_finished("verify", "Verify", "done", "serving from us-west-2", 12.0)
-    report = hook.ended(succeeded=True, exit_code=0, message="region failover completed")
+    report = hook.ended(succeeded=True, message="region failover completed")
     assert report is not None and report["ended"] == "resolved"
     assert report["failedDeliveries"] == 0, report["deliveries"]
     assert report["channels"]["email"] == "not configured: no alert topic is known"
@@ -41,7 +41,7 @@ def test_a_run_becomes_one_incident(settings: Settings, chat: ChatDouble,
         "investigating", "identified", "monitoring", "resolved"]
     assert len(chat.posted) == 6                      # opened, 4 phases, resolved
     assert saved[-1]["ended"] == "resolved"
-    assert hook.ended(succeeded=True, exit_code=0, message="again") is report
+    assert hook.ended(succeeded=True, message="again") is report
 
 
 def test_a_run_that_changed_nothing_opens_no_incident(settings: Settings, chat: ChatDouble,
@@ -49,7 +49,7 @@ def test_a_run_that_changed_nothing_opens_no_incident(settings: Settings, chat: 
                                                       clock: FakeClock) -> None:
     hook = _hook(settings, chat, statuspage, clock)
     hook.step_finished("promote", "Promote", "done")        # ignored: no incident
-    assert hook.ended(succeeded=False, exit_code=3, message="preflight refused") is None
+    assert hook.ended(succeeded=False, message="preflight refused") is None
     assert chat.calls == [] and statuspage.calls == []
 
 
@@ -60,12 +60,12 @@ def test_a_failed_run_leaves_the_incident_open_for_resume(settings: Settings,
     saved: list[dict[str, Any]] = []
     first = _hook(settings, chat, statuspage, clock)
     first.started(run_id="run-2", started_at=START, stack="dr", save=saved.append)
-    report = first.ended(succeeded=False, exit_code=1, message="promote failed; --resume")
+    report = first.ended(succeeded=False, message="promote failed; --resume")
     assert report is not None and report["ended"] == "failed"
-    assert "STOPPED (exit 1)" in chat.posted[-1]["text"]
+    assert "STOPPED (failed)" in chat.posted[-1]["text"]
     second = _hook(settings, chat, statuspage, clock)
     second.started(run_id="run-2", started_at=START, stack="dr", previous_state=saved[-1])
-    second.ended(succeeded=True, exit_code=0, message="completed on resume")
+    second.ended(succeeded=True, message="completed on resume")
     assert "resumed" in chat.posted[2]["text"]
     assert len(statuspage.incidents) == 1
 
@@ -77,5 +77,5 @@ def test_a_notifier_that_cannot_be_built_leaves_the_run_alone(settings: Settings
     hook = _hook(settings, chat, statuspage, clock, kind="no-such-kind")
     hook.started(run_id="run-3", started_at=START, stack="dr")
     hook.step_finished("promote", "Promote", "done")
-    assert hook.ended(succeeded=True, exit_code=0, message="done") is None
+    assert hook.ended(succeeded=True, message="done") is None
     assert chat.calls == []

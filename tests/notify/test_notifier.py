@@ -191,7 +191,7 @@ def test_a_resumed_incident_is_not_reopened(bench: Bench) -> None:
                            environ=_env(chat.url, statuspage), persist=saved.append)
     first.open()
     first.flush(5)          # the status page incident exists, its id in the saved state
-    first.fail("stopped by SIGTERM; continue with --resume", 1)
+    first.fail("stopped by SIGTERM; continue with --resume", "interrupted")
     first.close(5)
     state = saved[-1]
     assert state["opened"] is True and state["ended"] == "failed"
