@@ -1,5 +1,6 @@
 # One entry point for people and CI. `make test` is the README's test command; `make drill` its
-# main job. Both create ./venv from the requirements files first (pip skips what is present).
+# main job. Both create ./venv from the requirements files and install this project into it
+# first (pip skips what is present).
 PY ?= python3
 VENV := venv
 BIN := $(VENV)/bin
@@ -9,10 +10,12 @@ CHECKOV_VENV := .venv-checkov
 .PHONY: setup test lint typecheck unit drill faults checkov-setup scan
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	# The project itself, editable: the caresync-* commands on venv/bin (README, Which Python).
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 lint: setup
@@ -43,7 +46,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-# Checkov over both stacks' plan exports in every bootstrap state (README, "Checkov").
+# Checkov over both stacks' plan exports in every bootstrap state (docs/checkov.md).
 scan: setup checkov-setup
 	$(BIN)/python scripts/security_scan.py --checkov $(CHECKOV_VENV)/bin/checkov \
 	  --report reports/checkov/scan.json

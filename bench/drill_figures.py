@@ -4,7 +4,7 @@
                                            [--promote-seconds 8] [--scale-seconds 5]
 
 Each run is a complete ``scripts/drill.py`` in a fresh process (cold imports included in the
-wall time, as ``make drill`` has them). Prints one Markdown row per run, as in README's
+wall time, as ``make drill`` has them). Prints one Markdown row per run, as in docs/drills.md's
 "DR drills", and the median ratio.
 """
 

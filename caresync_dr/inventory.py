@@ -44,7 +44,7 @@ Schema, version 1 (JSON keys are the camelCase of the field names below)::
 The traffic switch is an object in a standby-region S3 bucket. Route 53 probes it with an
 inverted string-match health check, so writing ``failoverValue`` into it (an S3 data-plane call
 in the standby region) marks the PRIMARY record unhealthy without any Route 53 API call; see
-README.md, "Why the traffic switch is an S3 object".
+docs/traffic-switch.md.
 """
 
 from __future__ import annotations

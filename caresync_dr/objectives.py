@@ -1,7 +1,8 @@
 """Objectives as code: can this configuration meet its RTO and RPO?
 
 The worst-case RTO budget of a regional failover is the sum of the steps on the critical path,
-each derived from a setting or from a documented estimate (:class:`Estimates`). It follows
+each derived from a setting or from a documented estimate
+(:class:`caresync_dr.estimates.Estimates`, which failover.py's plan shows too). It follows
 failover.py's region plan: detection pages the on-call engineer, who decides; failover.py then
 promotes the replica and scales the standby *concurrently* (the longer of the two counts), flips
 the traffic switch (which Route 53 sees after its own check cycle), and verifies; resolvers may
@@ -18,37 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from caresync_dr.failover.options import DEFAULT_VERIFY_TIMEOUT_SECONDS
+from caresync_dr.estimates import DEFAULT_ESTIMATES, Estimates
 from caresync_dr.settings import Settings
-
-
-@dataclass(frozen=True)
-class Estimates:
-    """Durations that no setting controls. Each is an estimate with its basis; change here."""
-
-    # Route 53 aggregates its checkers' results and hands the new status to its DNS servers;
-    # AWS gives no figure, 30 s is the allowance used here.
-    route53_propagation_seconds: int = 30
-    # Route 53 alias records to an Application Load Balancer answer with a fixed TTL of 60 s;
-    # resolvers may serve the old answer that long after the switch flips.
-    alias_ttl_seconds: int = 60
-    # The seed plan: "0-15 min: Assessment and team notification" before recovery starts.
-    operator_decision_seconds: int = 15 * 60
-    # Promoting a cross-region RDS replica (it applies the remaining WAL and reboots); AWS says
-    # "a few minutes" depending on size and load; 10 min is a pessimistic allowance.
-    replica_promotion_seconds: int = 10 * 60
-    # A new instance: launch, boot, start the app (5 min), then the Auto Scaling health-check
-    # grace period before it takes traffic (the AWS default, 300 s).
-    instance_boot_seconds: int = 5 * 60
-    health_check_grace_seconds: int = 300
-    # failover.py's end-to-end verification (health URL through DNS, a database write): the
-    # worst case is its default --verify-timeout, read from failover.py's options.
-    verification_seconds: int = int(DEFAULT_VERIFY_TIMEOUT_SECONDS)
-    # RDS uploads transaction logs to S3 every 5 minutes: the point-in-time restore granularity.
-    pitr_granularity_seconds: int = 5 * 60
-
-
-DEFAULT_ESTIMATES = Estimates()
 
 
 @dataclass(frozen=True)
@@ -153,7 +125,7 @@ def rto_steps(settings: Settings, estimates: Estimates = DEFAULT_ESTIMATES) -> t
     if warm >= production:
         scale, scale_basis = 0, f"standbyWarmCapacity {warm} already runs production"
     else:
-        scale = estimates.instance_boot_seconds + estimates.health_check_grace_seconds
+        scale = estimates.scale_up_seconds
         scale_basis = (f"scale-up {scale} s (standbyWarmCapacity {warm} < appCapacity.desired "
                        f"{production}: boot {estimates.instance_boot_seconds} s + grace "
                        f"{estimates.health_check_grace_seconds} s)")

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The IAM role an operator assumes to run failover (components/operator_role.py creates it;
-# commands name it when AWS credentials are missing).
-OPERATOR_ROLE_NAME = "caresync-dr-operator"
+# commands name it when AWS credentials are missing). Named in caresync_dr.names.
+from caresync_dr.names import OPERATOR_ROLE_NAME
+
+__all__ = ["OPERATOR_GRANTS", "OPERATOR_ROLE_NAME", "Grant"]
 
 
 @dataclass(frozen=True)

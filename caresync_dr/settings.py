@@ -18,6 +18,9 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from caresync_dr import names
+from caresync_dr.names import DEFAULT_INVENTORY_PARAMETER
+
 NAMESPACE = "caresync-dr"
 SITES = ("primary", "standby")
 DB_ROLES = ("writer", "replica")
@@ -27,7 +30,6 @@ ROUTE53_INTERVALS = (10, 30)
 BACKUP_INTERVALS = (1, 2, 3, 4, 6, 8, 12, 24)
 # RDS accepts 0-35 days of automated backups; 0 disables them, which a DR stack must not do.
 RDS_RETENTION_RANGE = (1, 35)
-DEFAULT_INVENTORY_PARAMETER = "/caresync-dr/failover-inventory"
 # The paging ReplicaLag alarm (components/monitoring.py builds it from these): RDS publishes
 # ReplicaLag once a minute, and the alarm pages after this many consecutive breaching minutes.
 # Lag keeps growing while the alarm waits, so the detection delay adds to the threshold.
@@ -45,7 +47,7 @@ MAX_GENERATION = 99
 # The seed plan's communication plan (docs/communication.md): who hears about an incident, how.
 NOTIFY_CHANNELS = ("chat", "email", "statuspage")
 TIER_CHANNELS = ("chat", "email")          # the status page is for users, not for escalation
-DEFAULT_NOTIFY_SECRET = "caresync/notify"
+DEFAULT_NOTIFY_SECRET = names.NOTIFY_SECRET_NAME
 STATUSPAGE_API_URL = "https://api.statuspage.io/v1"
 MAX_TIERS = 10
 
@@ -525,7 +527,8 @@ def load_settings(stack: str, values: Mapping[str, object],
     unknown = sorted(set(values) - KNOWN_KEYS)
     if unknown:
         raise SettingsError(unknown[0], values[unknown[0]],
-                            "unknown setting (a typo?); known settings are listed in README.md")
+                            "unknown setting (a typo?); known settings are listed in "
+                            "docs/reference.md")
 
     def get(key: str, convert: Callable[[str, object], T], default: T | None = None,
             required: bool = False) -> T:
@@ -559,7 +562,7 @@ def load_settings(stack: str, values: Mapping[str, object],
         ref = _as_match(key, value, _STACK_REF_RE.pattern,
                         "expected a stack name such as organization/caresync-dr/prod")
         # The reference names the *other* site's stack of this project, fully qualified
-        # (CI deploys ${{ vars.PULUMI_ORG }}/caresync-dr/<stack>; README, Configuration).
+        # (CI deploys ${{ vars.PULUMI_ORG }}/caresync-dr/<stack>; docs/reference.md).
         peer = PEER_STACKS[key]
         parts = ref.split("/")
         if len(parts) != 3 or parts[1] != PROJECT_NAME or parts[2] != peer:

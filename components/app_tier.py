@@ -22,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from caresync_dr.db.secrets import APP_SECRET_NAME, secret_arn_pattern
+from caresync_dr.names import alb_name, app_name, site_prefix
 from caresync_dr.settings import Capacity
 from components.iam import service_trust_policy
 
@@ -148,7 +149,7 @@ class AppTier(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("caresync:dr:AppTier", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        prefix = f"caresync-{args.site}"
+        prefix = site_prefix(args.site)
         role = aws.iam.Role(
             f"{name}-instance-role", name=f"{prefix}-app",
             assume_role_policy=service_trust_policy("ec2.amazonaws.com"), opts=child)
@@ -164,7 +165,7 @@ class AppTier(pulumi.ComponentResource):
                                           role=role.name, opts=child)
 
         self.load_balancer = aws.lb.LoadBalancer(
-            f"{name}-alb", name=f"{prefix}-alb", load_balancer_type="application",
+            f"{name}-alb", name=alb_name(args.site), load_balancer_type="application",
             internal=False, security_groups=[args.alb_security_group_id],
             subnets=list(args.public_subnet_ids), drop_invalid_header_fields=True,
             enable_deletion_protection=True,
@@ -174,7 +175,7 @@ class AppTier(pulumi.ComponentResource):
             # ELB checks that it may write to the bucket when access logs are enabled.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.access_log_ready)))
         self.target_group = aws.lb.TargetGroup(
-            f"{name}-tg", name=f"{prefix}-app", port=args.app_port, protocol="HTTP",
+            f"{name}-tg", name=app_name(args.site), port=args.app_port, protocol="HTTP",
             vpc_id=args.vpc_id, target_type="instance", deregistration_delay=30,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 enabled=True, path=args.health_check_path, protocol="HTTP",
@@ -192,7 +193,7 @@ class AppTier(pulumi.ComponentResource):
                     protocol="HTTPS", port="443", status_code="HTTP_301"))], opts=child)
 
         self.launch_template = aws.ec2.LaunchTemplate(
-            f"{name}-launch-template", name=f"{prefix}-app", image_id=args.ami_id,
+            f"{name}-launch-template", name=app_name(args.site), image_id=args.ami_id,
             instance_type=args.instance_type,
             vpc_security_group_ids=[args.app_security_group_id],
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
@@ -206,7 +207,7 @@ class AppTier(pulumi.ComponentResource):
             user_data=user_data(args.region, args.endpoint_parameter_name),
             update_default_version=True, opts=child)
         self.group = aws.autoscaling.Group(
-            f"{name}-asg", name=f"{prefix}-app", min_size=args.capacity.min,
+            f"{name}-asg", name=app_name(args.site), min_size=args.capacity.min,
             desired_capacity=args.capacity.desired, max_size=args.capacity.max,
             vpc_zone_identifiers=list(args.private_subnet_ids),
             target_group_arns=[self.target_group.arn], health_check_type="ELB",

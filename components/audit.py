@@ -9,7 +9,7 @@
   failover happens. The dr trail is single-region and delivers to the standby region's audit
   bucket, so the failover's own API calls are recorded in the region that survives. The standby
   region's management events are therefore recorded twice (the second copy is billed; see
-  README, cost); data events are not duplicated: each trail selects only its own site's buckets.
+  docs/costs.md); data events are not duplicated: each trail selects only its own site's buckets.
 * **Audit bucket** ``caresync-<site>-audit-<account>``: SSE-KMS with the site key, versioned,
   public access blocked, TLS-only policy plus CloudTrail's and VPC flow-log delivery's
   documented statements (each restricted to this account and trail), objects and noncurrent
@@ -32,6 +32,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.names import alb_log_bucket_name, audit_bucket_name, trail_name
 from caresync_dr.retention import RECORDS_RETENTION_DAYS
 from components.secure_bucket import SecureBucket, SecureBucketArgs
 
@@ -47,18 +48,6 @@ ELB_LOG_ACCOUNTS = {
     "ap-northeast-1": "582318560864",
 }
 ELB_LOG_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
-
-
-def audit_bucket_name(site: str, account_id: str) -> str:
-    return f"caresync-{site}-audit-{account_id}"
-
-
-def alb_log_bucket_name(site: str, account_id: str) -> str:
-    return f"caresync-{site}-alb-logs-{account_id}"
-
-
-def trail_name(site: str) -> str:
-    return f"caresync-{site}-audit"
 
 
 def trail_arn(region: str, account_id: str, site: str) -> str:

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.names import site_prefix
 from components.kms_key import AUTOSCALING_SERVICE
 
 
 def service_role_suffix(site: str) -> str:
-    return f"caresync-{site}"
+    return site_prefix(site)
 
 
 @dataclass(frozen=True)

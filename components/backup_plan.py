@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.names import backup_vault_name, site_prefix
 from components.iam import service_trust_policy
 
 COMPLIANCE_GRACE_DAYS = 3  # AWS Backup's minimum cooling-off period before compliance locks
@@ -67,7 +68,7 @@ class BackupPlan(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # Protected: pulumi refuses to delete the vault (and AWS refuses while it holds
         # recovery points), so `pulumi destroy` cannot take the backups with it.
-        self.vault = aws.backup.Vault(f"{name}-vault", name=f"caresync-{args.site}",
+        self.vault = aws.backup.Vault(f"{name}-vault", name=backup_vault_name(args.site),
                                       kms_key_arn=args.kms_key_arn,
                                       opts=pulumi.ResourceOptions(parent=self, protect=True))
         aws.backup.VaultLockConfiguration(
@@ -88,7 +89,7 @@ class BackupPlan(pulumi.ComponentResource):
             raise ValueError("restore testing of the database needs db_subnet_group_name and "
                              "restore_test_security_group_id (the restored copy holds PHI)")
         role = aws.iam.Role(
-            f"{name}-role", name=f"caresync-{args.site}-backup",
+            f"{name}-role", name=f"{site_prefix(args.site)}-backup",
             assume_role_policy=service_trust_policy("backup.amazonaws.com"), opts=child)
         for i, policy_arn in enumerate(BACKUP_SERVICE_POLICIES):
             aws.iam.RolePolicyAttachment(f"{name}-role-policy-{i + 1}", role=role.name,
@@ -100,13 +101,13 @@ class BackupPlan(pulumi.ComponentResource):
                 lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(
                     delete_after=args.retention_days))]
         self.plan = aws.backup.Plan(
-            f"{name}-plan", name=f"caresync-{args.site}",
+            f"{name}-plan", name=backup_vault_name(args.site),
             rules=[aws.backup.PlanRuleArgs(
                 rule_name=f"every-{args.interval_hours}h", target_vault_name=self.vault.name,
                 schedule=backup_schedule(args.interval_hours), start_window=60,
                 completion_window=180, lifecycle=lifecycle, copy_actions=copy_actions)],
             opts=child)
-        aws.backup.Selection(f"{name}-selection", name=f"caresync-{args.site}-database",
+        aws.backup.Selection(f"{name}-selection", name=f"{site_prefix(args.site)}-database",
                              plan_id=self.plan.id, iam_role_arn=role.arn,
                              resources=[args.database_arn], opts=child)
         restore_plan = aws.backup.RestoreTestingPlan(

@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.names import backup_bucket_name, site_prefix
 from caresync_dr.retention import BACKUP_PREFIX, INCIDENT_PREFIX, RECORDS_RETENTION_DAYS
 from components.iam import service_trust_policy
 from components.secure_bucket import SecureBucket, SecureBucketArgs
@@ -69,7 +70,8 @@ class BackupStorage(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("caresync:dr:BackupStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        bucket_name = pulumi.Output.concat("caresync-", args.site, "-backups-", args.account_id)
+        bucket_name = pulumi.Output.from_input(args.account_id).apply(
+            lambda account: backup_bucket_name(args.site, account))
         self.bucket = SecureBucket(f"{name}-bucket", SecureBucketArgs(
             bucket_name=bucket_name, kms_key_arn=args.kms_key_arn,
             expire_after_days=args.retention_days, noncurrent_days=NONCURRENT_DAYS,
@@ -81,7 +83,7 @@ class BackupStorage(pulumi.ComponentResource):
         target = args.replicate_to
         if target is not None:
             role = aws.iam.Role(
-                f"{name}-replication-role", name=f"caresync-{args.site}-backup-replication",
+                f"{name}-replication-role", name=f"{site_prefix(args.site)}-backup-replication",
                 assume_role_policy=service_trust_policy("s3.amazonaws.com"), opts=child)
             aws.iam.RolePolicy(
                 f"{name}-replication-policy", role=role.id,

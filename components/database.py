@@ -47,6 +47,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.names import (
+    db_identifier,
+    db_subnet_group_name,
+    endpoint_parameter_name,
+    parameter_group_family,
+    parameter_group_name,
+    replica_identifier,
+)
 from caresync_dr.settings import DbRole, RetiringGeneration
 
 LOG_EXPORTS = ("postgresql", "upgrade")
@@ -70,26 +78,10 @@ INSTANCE_PROPERTIES = (
 )
 
 
-def db_identifier(site: str, generation: int = 1) -> str:
-    return f"caresync-{site}-db" if generation == 1 else f"caresync-{site}-db-g{generation}"
-
-
-def replica_identifier(site: str, index: int, generation: int = 1) -> str:
-    return f"{db_identifier(site, generation)}-replica-{index}"
-
-
 def log_group_names(identifier: str) -> list[str]:
     """The log groups RDS exports an instance's PostgreSQL logs to (RDS user guide,
     "Publishing PostgreSQL logs to Amazon CloudWatch Logs")."""
     return [f"/aws/rds/instance/{identifier}/{log}" for log in LOG_EXPORTS]
-
-
-def endpoint_parameter_name(site: str) -> str:
-    return f"/caresync-dr/{site}/database-host"
-
-
-def parameter_group_name(site: str, major: str) -> str:
-    return f"caresync-{site}-postgres{major}"
 
 
 def _logical(name: str, generation: int) -> str:
@@ -165,7 +157,7 @@ class Database(pulumi.ComponentResource):
         self._args = args
         self._name = name
         self._subnet_group = aws.rds.SubnetGroup(
-            f"{name}-subnets", name=f"caresync-{args.site}-db",
+            f"{name}-subnets", name=db_subnet_group_name(args.site),
             description=f"CareSync {args.site} database: private subnets",
             subnet_ids=list(args.subnet_ids), opts=child)
         # The family follows the engine major; the name carries it, so an upgrade creates the
@@ -174,7 +166,7 @@ class Database(pulumi.ComponentResource):
         # RDS refuses to delete a group in use; delete it by hand afterwards (lifecycles.md).
         self._params = aws.rds.ParameterGroup(
             f"{name}-params", name=parameter_group_name(args.site, args.engine_major),
-            family=f"postgres{args.engine_major}",
+            family=parameter_group_family(args.engine_major),
             description="CareSync: TLS only, connection and slow-query logging",
             parameters=[
                 aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1",
@@ -215,7 +207,7 @@ class Database(pulumi.ComponentResource):
         # IAM alone should not expose (Checkov CKV2_AWS_34). key_id is the alias name, the
         # string failover.py passes as KeyId, so a refresh after a failover shows no drift.
         # Changing type or key is an in-place PutParameter whose value is the one in Pulumi's
-        # state (ignore_changes keeps the old input): README, "Checkov", says when that is safe.
+        # state (ignore_changes keeps the old input): docs/checkov.md says when that is safe.
         self.endpoint_parameter = aws.ssm.Parameter(
             f"{name}-endpoint", name=endpoint_parameter_name(args.site),
             type="String" if args.parameter_key_id is None else "SecureString",

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.names import site_prefix
+
 PRIMARY_SET_ID = "primary"
 SECONDARY_SET_ID = "standby"
 # Route 53 publishes health-check metrics in us-east-1 only, so their alarms live there.
@@ -58,7 +60,7 @@ class DnsFailover(pulumi.ComponentResource):
                 enable_sni=True, resource_path=args.health_check_path,
                 request_interval=args.interval_seconds,
                 failure_threshold=args.failure_threshold, regions=list(args.checker_regions),
-                measure_latency=False, tags={"Name": f"caresync-{site.site}-api-health"},
+                measure_latency=False, tags={"Name": f"{site_prefix(site.site)}-api-health"},
                 opts=child)
 
         self.primary_check = endpoint_check(args.primary)
@@ -90,7 +92,7 @@ class DnsFailover(pulumi.ComponentResource):
                                ("standby", self.standby_check),
                                ("primary-record", self.primary_record_check)):
                 aws.cloudwatch.MetricAlarm(
-                    f"{name}-{key}-health-alarm", name=f"caresync-{key}-route53-health",
+                    f"{name}-{key}-health-alarm", name=f"{site_prefix(key)}-route53-health",
                     alarm_description=f"Route 53 health check {key} reports unhealthy",
                     namespace="AWS/Route53", metric_name="HealthCheckStatus",
                     dimensions={"HealthCheckId": check.id}, statistic="Minimum", period=60,

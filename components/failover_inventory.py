@@ -21,8 +21,6 @@ import pulumi_aws as aws
 
 from caresync_dr.inventory import Inventory
 
-LOCK_PARAMETER = "/caresync-dr/failover/lock"
-JOURNAL_PARAMETER = "/caresync-dr/failover/journal"
 STANDARD_TIER_LIMIT = 4096
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from caresync_dr.site_keys import site_key_alias
+from caresync_dr.names import site_key_alias
 from components.audit import kms_statements
 
 AUTOSCALING_SERVICE = "autoscaling.amazonaws.com"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.names import alert_topic_name, site_prefix
 from caresync_dr.settings import (
     REPLICA_LAG_DATAPOINTS_TO_ALARM,
     REPLICA_LAG_PERIOD_SECONDS,
@@ -61,8 +62,8 @@ class Monitoring(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("caresync:dr:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        prefix = f"caresync-{args.site}"
-        self.topic = aws.sns.Topic(f"{name}-alerts", name=f"{prefix}-alerts",
+        prefix = site_prefix(args.site)
+        self.topic = aws.sns.Topic(f"{name}-alerts", name=alert_topic_name(args.site),
                                    kms_master_key_id=args.kms_key_id, opts=child)
         for i, email in enumerate(args.emails):
             aws.sns.TopicSubscription(f"{name}-alerts-email-{i + 1}", topic=self.topic.arn,

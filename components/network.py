@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.names import restore_test_security_group_name, site_prefix
+
 POSTGRES_PORT = 5432
 
 
@@ -57,12 +59,12 @@ class Network(pulumi.ComponentResource):
 
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=args.cidr, enable_dns_hostnames=True,
                           enable_dns_support=True,
-                          tags={"Name": f"caresync-{args.site}"}, opts=child)
+                          tags={"Name": f"{site_prefix(args.site)}"}, opts=child)
         # The VPC's default group, adopted and emptied (the provider removes every rule when it
         # adopts it): anything launched without a group of its own reaches nothing and is
         # reached by nothing (CIS AWS Foundations 5.4). Nothing here uses the default group.
         aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[],
-                                     tags={"Name": f"caresync-{args.site}-default-closed"},
+                                     tags={"Name": f"{site_prefix(args.site)}-default-closed"},
                                      opts=child)
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
         public_rt = aws.ec2.RouteTable(
@@ -77,7 +79,7 @@ class Network(pulumi.ComponentResource):
             public = aws.ec2.Subnet(
                 f"{name}-public-{i + 1}", vpc_id=vpc.id, cidr_block=public_cidrs[i],
                 availability_zone=az, map_public_ip_on_launch=False,
-                tags={"Name": f"caresync-{args.site}-public-{i + 1}"}, opts=child)
+                tags={"Name": f"{site_prefix(args.site)}-public-{i + 1}"}, opts=child)
             aws.ec2.RouteTableAssociation(f"{name}-public-{i + 1}-rta", subnet_id=public.id,
                                           route_table_id=public_rt.id, opts=child)
             # One NAT gateway per AZ: the app keeps reaching SSM/S3 when one AZ fails.
@@ -86,7 +88,7 @@ class Network(pulumi.ComponentResource):
                                      allocation_id=eip.id, opts=child)
             private = aws.ec2.Subnet(
                 f"{name}-private-{i + 1}", vpc_id=vpc.id, cidr_block=private_cidrs[i],
-                availability_zone=az, tags={"Name": f"caresync-{args.site}-private-{i + 1}"},
+                availability_zone=az, tags={"Name": f"{site_prefix(args.site)}-private-{i + 1}"},
                 opts=child)
             private_rt = aws.ec2.RouteTable(
                 f"{name}-private-{i + 1}-rt", vpc_id=vpc.id,
@@ -98,14 +100,14 @@ class Network(pulumi.ComponentResource):
             self.private_subnet_ids.append(private.id)
 
         alb_sg = aws.ec2.SecurityGroup(
-            f"{name}-alb-sg", vpc_id=vpc.id, name=f"caresync-{args.site}-alb",
+            f"{name}-alb-sg", vpc_id=vpc.id, name=f"{site_prefix(args.site)}-alb",
             description="CareSync ALB: HTTPS and HTTP (redirected) from the internet",
             ingress=[aws.ec2.SecurityGroupIngressArgs(
                 protocol="tcp", from_port=port, to_port=port, cidr_blocks=["0.0.0.0/0"],
                 description=what) for port, what in ((443, "HTTPS"), (80, "HTTP redirect"))],
             opts=child)
         app_sg = aws.ec2.SecurityGroup(
-            f"{name}-app-sg", vpc_id=vpc.id, name=f"caresync-{args.site}-app",
+            f"{name}-app-sg", vpc_id=vpc.id, name=f"{site_prefix(args.site)}-app",
             description="CareSync app: only the load balancer reaches the app port",
             ingress=[aws.ec2.SecurityGroupIngressArgs(
                 protocol="tcp", from_port=args.app_port, to_port=args.app_port,
@@ -127,7 +129,7 @@ class Network(pulumi.ComponentResource):
             # The description is immutable in EC2 (a change replaces the group): the writer's
             # keeps its original text.
             return aws.ec2.SecurityGroup(
-                f"{name}-{key}", vpc_id=vpc.id, name=f"caresync-{args.site}-{group_name}",
+                f"{name}-{key}", vpc_id=vpc.id, name=f"{site_prefix(args.site)}-{group_name}",
                 description=f"CareSync PostgreSQL{what}: only the app tier reaches 5432",
                 ingress=[aws.ec2.SecurityGroupIngressArgs(
                     protocol="tcp", from_port=POSTGRES_PORT, to_port=POSTGRES_PORT,
@@ -139,7 +141,8 @@ class Network(pulumi.ComponentResource):
                       if args.replica_db_group else None)
 
         restore_sg = aws.ec2.SecurityGroup(
-            f"{name}-restore-test-sg", vpc_id=vpc.id, name=f"caresync-{args.site}-restore-test",
+            f"{name}-restore-test-sg", vpc_id=vpc.id,
+            name=restore_test_security_group_name(args.site),
             description="CareSync databases restored by AWS Backup restore testing: no access",
             ingress=[], egress=[], opts=child) if args.restore_test_group else None
 

@@ -16,7 +16,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from caresync_dr.operator_permissions import OPERATOR_GRANTS, OPERATOR_ROLE_NAME
+from caresync_dr.names import OPERATOR_ROLE_NAME
+from caresync_dr.operator_permissions import OPERATOR_GRANTS
 
 # IAM's service authorization reference lists no resource types for these actions.
 UNSCOPED_ACTIONS = frozenset({

@@ -1,6 +1,6 @@
 """Compose a stack: the primary site (stack prod) or the standby site and failover wiring (dr).
 
-``build_site`` is what ``__main__.py`` runs. It returns the stack outputs (README, "Stack
+``build_site`` is what ``__main__.py`` runs. It returns the stack outputs (docs/reference.md, "Stack
 outputs"); their names are the contract between the two stacks and with the operator tools.
 """
 
@@ -24,6 +24,14 @@ from caresync_dr.inventory import (
 from caresync_dr.inventory import (
     TrafficSwitch as SwitchInventory,
 )
+from caresync_dr.names import (
+    JOURNAL_PARAMETER,
+    LOCK_PARAMETER,
+    db_identifier,
+    endpoint_parameter_name,
+    replica_identifier,
+    switch_bucket_name,
+)
 from caresync_dr.retention import INCIDENT_PREFIX
 from caresync_dr.settings import Capacity, Settings
 from components.app_tier import AppTier, AppTierArgs
@@ -36,9 +44,6 @@ from components.database import (
     BackupReplicationArgs,
     Database,
     DatabaseArgs,
-    db_identifier,
-    endpoint_parameter_name,
-    replica_identifier,
 )
 from components.db_credentials import DatabaseCredentials, DatabaseCredentialsArgs, SecretReplica
 from components.dns_failover import (
@@ -48,12 +53,7 @@ from components.dns_failover import (
     DnsFailoverArgs,
     SiteEndpoint,
 )
-from components.failover_inventory import (
-    JOURNAL_PARAMETER,
-    LOCK_PARAMETER,
-    FailoverInventory,
-    FailoverInventoryArgs,
-)
+from components.failover_inventory import FailoverInventory, FailoverInventoryArgs
 from components.kms_key import SiteKey, SiteKeyArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
@@ -64,12 +64,7 @@ from components.operator_role import (
 )
 from components.rds_monitoring import MonitoringRole, MonitoringRoleArgs
 from components.stack_links import read_outputs, require
-from components.traffic_switch import (
-    SWITCH_KEY,
-    TrafficSwitch,
-    TrafficSwitchArgs,
-    switch_bucket_name,
-)
+from components.traffic_switch import SWITCH_KEY, TrafficSwitch, TrafficSwitchArgs
 from components.waf import Waf, WafArgs
 
 # Route 53 health checkers on three continents (Route 53 requires at least three regions).
@@ -277,7 +272,7 @@ async def _build_primary(settings: Settings) -> dict[str, Any]:
         pulumi.log.info("standby stack outputs not available yet: backups are not replicated "
                         "or copied cross-region, and the database secrets are not replicated "
                         "into the standby region, until `pulumi up -s dr` and a second "
-                        "`pulumi up -s prod` (README, Bootstrap order)")
+                        "`pulumi up -s prod` (docs/deploying.md)")
     assert site.credentials is not None
     return {**site.outputs(settings), "standbyLinked": site.linked,
             "dbMasterSecretArn": site.credentials.master_secret.arn,
@@ -289,7 +284,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
     reference = pulumi.StackReference("primaryStack", settings.primary_stack)
     primary = await read_outputs(reference, PRIMARY_OUTPUTS_FOR_STANDBY)
     require(primary, PRIMARY_REQUIRED, settings.primary_stack,
-            "run `pulumi up -s prod` first (README, Bootstrap order)")
+            "run `pulumi up -s prod` first (docs/deploying.md)")
     site = _Site(settings, primary)
 
     assert settings.hosted_zone_id is not None and settings.domain_name is not None

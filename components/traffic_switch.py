@@ -28,15 +28,11 @@ import pulumi
 import pulumi_aws as aws
 
 from caresync_dr.inventory import FAILOVER_VALUE, PRIMARY_VALUE
+from caresync_dr.names import switch_bucket_name
 from components.secure_bucket import SecureBucket, SecureBucketArgs
 
 SWITCH_KEY = "traffic-switch"
 NONCURRENT_DAYS = 30
-
-
-def switch_bucket_name(account_id: str) -> str:
-    # No dots: the virtual-hosted HTTPS name must match S3's wildcard certificate.
-    return f"caresync-traffic-switch-{account_id}"
 
 
 def health_checker_read_statement(bucket_arn: str, cidrs: Sequence[str]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.names import site_prefix, waf_log_bucket_name
 from caresync_dr.retention import RECORDS_RETENTION_DAYS
 from components.secure_bucket import SecureBucket, SecureBucketArgs
 
@@ -35,10 +36,6 @@ MANAGED_RULE_GROUPS = ("AWSManagedRulesAmazonIpReputationList", "AWSManagedRules
 # Rules of a group that only count (name of the group -> its rules).
 COUNT_ONLY = {"AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",)}
 REDACTED_HEADERS = ("authorization", "cookie")
-
-
-def waf_log_bucket_name(site: str, account_id: str) -> str:
-    return f"aws-waf-logs-caresync-{site}-{account_id}"
 
 
 def log_delivery_statements(bucket_arn: str, account_id: str,
@@ -96,7 +93,7 @@ class Waf(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("caresync:dr:Waf", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        prefix = f"caresync-{args.site}"
+        prefix = site_prefix(args.site)
         self.web_acl = aws.wafv2.WebAcl(
             f"{name}-acl", name=prefix, scope="REGIONAL",
             description=f"CareSync {args.site}: AWS managed rule groups in front of the ALB",

@@ -1,4 +1,4 @@
-"""Guardrails from the Checkov scan (README, "Checkov"): what was fixed stays fixed.
+"""Guardrails from the Checkov scan (docs/checkov.md): what was fixed stays fixed.
 
 * every internet-facing load balancer is behind a web ACL enforcing AWS's managed rule groups;
 * RDS Enhanced Monitoring is on, at an interval RDS accepts, with its role;

@@ -1,13 +1,5 @@
 #!/usr/bin/env python3
-"""The daily automated restore test: prove the latest backup restores and verifies.
-
-Local side: the newest backup in --local-dir (or --bucket) is restored into a throwaway database
-on the server at --target-url, verified against its manifest, and dropped. RDS side (with
---rds-instance): the newest automated snapshot or AWS Backup recovery point is restored into a
-temporary instance in the site's own network (its DB subnet group, --db-security-group-id and
-parameter group; never the default VPC, never public), checked (available, engine, encryption,
-placement), and deleted.
-"""
+"""The daily automated restore test (caresync-restore-test). See --help."""
 
 from __future__ import annotations
 
@@ -15,157 +7,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Re-runs this script under ./venv/bin/python when this Python lacks the dependencies.
+import caresync_dr.venv_guard  # noqa: F401
 
-import argparse
-import logging
-import os
-import shutil
-import time
-from datetime import UTC, datetime, timedelta
-from typing import Any
+# isort: split
 
-import psycopg
-
-from caresync_dr.aws import AwsClients
-from caresync_dr.backup.errors import BackupError, BackupNotFoundError
-from caresync_dr.backup.key_wraps import regional_kms
-from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
-from caresync_dr.backup.rds_restore_test import Expectations, Placement, run_rds_restore_test
-from caresync_dr.backup.restore_test import find_latest, run_local_restore_test, scratch_dir
-from caresync_dr.backup.storage import DEFAULT_PREFIX
-from caresync_dr.cli import ExitCode, finish_report, setup_logging
-
-log = logging.getLogger("restore_test")
-
-EPILOG = f"""\
-exit codes:
-  0  passed: every requested part restored and verified; scratch resources removed
-  1  failed: a backup did not restore or verify, is older than --max-age-hours, or an RDS
-     restore did not come up as expected (the report lists each problem)
-  2  usage: no backup found, no target database, no key (--key-file or ${KEY_FILE_ENV})
-The JSON report (--report) holds result, exit_code, duration_seconds and each part's details.
-"""
-
-
-def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="restore_test.py", description=__doc__, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--local-dir", type=Path, default=Path("/backups"),
-                        help="where backups are (default: /backups)")
-    parser.add_argument("--bucket", help="take the latest backup from this S3 bucket instead")
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX,
-                        help=f"S3 key prefix of the backups (default: {DEFAULT_PREFIX})")
-    parser.add_argument("--region", default=os.environ.get("AWS_REGION"),
-                        help="AWS region of the bucket, KMS key and RDS instance "
-                             "(default: $AWS_REGION)")
-    parser.add_argument("--target-url", default=os.environ.get("DATABASE_URL"),
-                        help="server to restore into; the scratch database is named after its "
-                             "database (default: $DATABASE_URL)")
-    parser.add_argument("--key-file", type=Path, default=None,
-                        help=f"key file for key-file backups (default: ${KEY_FILE_ENV})")
-    parser.add_argument("--max-age-hours", type=float, default=12.0,
-                        help="fail if the newest backup is older (default 12: two 6-h cycles)")
-    parser.add_argument("--skip-local", action="store_true", help="only the RDS side")
-    parser.add_argument("--rds-instance", help="also test restoring this RDS instance")
-    parser.add_argument("--backup-vault", help="also consider AWS Backup recovery points")
-    parser.add_argument("--restore-role-arn", help="IAM role AWS Backup restores with")
-    parser.add_argument("--site", choices=("primary", "standby"),
-                        help="whose network the temporary instance goes into (names the "
-                             "defaults below; required with --rds-instance)")
-    parser.add_argument("--db-subnet-group",
-                        help="DB subnet group for the temporary instance "
-                             "(default: caresync-<site>-db, the stack's)")
-    parser.add_argument("--db-security-group-id", action="append", default=[], metavar="SG_ID",
-                        help="VPC security group for the temporary instance (the site's "
-                             "database security group; repeatable; required with "
-                             "--rds-instance)")
-    parser.add_argument("--db-parameter-group",
-                        help="DB parameter group for the temporary instance "
-                             "(default: caresync-<site>-postgres15, the stack's)")
-    parser.add_argument("--instance-class", default="db.t4g.medium",
-                        help="class of the scratch RDS instance (default: db.t4g.medium)")
-    parser.add_argument("--expect-kms-key-id", help="restored storage must use this KMS key")
-    parser.add_argument("--wait-seconds", type=float, default=3600,
-                        help="how long the RDS restore may take (default 3600)")
-    parser.add_argument("--poll-seconds", type=float, default=30,
-                        help="interval between RDS status reads (default 30)")
-    parser.add_argument("--report", type=Path, help="write the JSON report here")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    args = parser.parse_args(argv)
-    if args.rds_instance:
-        if args.site is None:
-            parser.error("--rds-instance needs --site (primary or standby): the temporary "
-                         "instance goes into that site's network, never the default VPC")
-        if not args.db_security_group_id:
-            parser.error("--rds-instance needs --db-security-group-id (the site's database "
-                         "security group)")
-        try:
-            args.placement = Placement.for_site(
-                args.site, tuple(args.db_security_group_id),
-                subnet_group=args.db_subnet_group, parameter_group=args.db_parameter_group)
-        except ValueError as exc:
-            parser.error(str(exc))
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(argv)
-    setup_logging(args.verbose)
-    now = datetime.now(UTC)
-    report: dict[str, Any] = {"command": "restore_test", "started_at": now}
-    clock = time.monotonic()
-    code = ExitCode.OK
-    downloads = scratch_dir()
-    try:
-        if not args.skip_local:
-            if not args.target_url:
-                raise BackupNotFoundError("no target server: set DATABASE_URL or --target-url")
-            s3 = AwsClients(args.region).s3() if args.bucket and args.region else None
-            if args.bucket and s3 is None:
-                raise BackupNotFoundError("--bucket needs --region (or AWS_REGION)")
-            latest = find_latest(None if args.bucket else args.local_dir, s3, args.bucket,
-                                 args.prefix, downloads)
-            local = run_local_restore_test(
-                latest, args.target_url,
-                resolver(args.key_file, regional_kms(args.region), args.region),
-                max_age=timedelta(hours=args.max_age_hours), now=now)
-            report["local"] = local.to_dict()
-            if not local.passed:
-                code = ExitCode.FAILED
-        if args.rds_instance:
-            if not args.region:
-                raise BackupNotFoundError("--rds-instance needs --region (or AWS_REGION)")
-            clients = AwsClients(args.region)
-            rds = run_rds_restore_test(
-                clients.rds(), args.rds_instance,
-                f"{args.rds_instance}-restoretest-{now:%Y%m%d%H%M}",
-                expected=Expectations(kms_key_id=args.expect_kms_key_id),
-                placement=args.placement, instance_class=args.instance_class,
-                backup=clients.backup() if args.backup_vault else None,
-                vault=args.backup_vault, restore_role_arn=args.restore_role_arn,
-                wait_seconds=args.wait_seconds, poll_seconds=args.poll_seconds)
-            report["rds"] = rds.to_dict()
-            if not rds.passed:
-                code = ExitCode.FAILED
-    except BackupNotFoundError as exc:
-        code = ExitCode.USAGE
-        report["error"] = str(exc)
-    except (BackupError, psycopg.Error) as exc:
-        code = ExitCode.FAILED
-        report["error"] = str(exc).strip()
-    finally:
-        shutil.rmtree(downloads, ignore_errors=True)
-    for part in ("local", "rds"):
-        for problem in report.get(part, {}).get("problems", []):
-            log.error("%s restore test: %s", part, problem)
-    if "error" in report:
-        log.error("restore test: %s", report["error"])
-    result = "passed" if code == ExitCode.OK else "failed"
-    report["result"] = result
-    exit_code = finish_report(report, code, clock, args.report)
-    log.info("restore test %s in %.1f s", result, report["duration_seconds"])
-    return exit_code
-
+from caresync_dr.commands.restore_testing import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,14 +4,14 @@ option writes machine-readable JSON, and every option says what it does."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import re
 from typing import Any, NoReturn
 
 import pytest
 
-SCRIPTS = ("backup", "restore", "restore_test", "health_check", "objectives", "preview",
-           "drill", "failover", "security_scan", "notify")
+from tests.operator.commands import entry_points, load_main
+
+SCRIPTS = tuple(sorted(entry_points()))
 
 
 class _ParserCaughtError(Exception):
@@ -26,9 +26,8 @@ def _parser_of(script: str, monkeypatch: pytest.MonkeyPatch) -> argparse.Argumen
         raise _ParserCaughtError(self)
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
-    module = importlib.import_module(f"scripts.{script}")
     with pytest.raises(_ParserCaughtError) as caught:
-        module.main([])
+        load_main(entry_points()[script])([])
     return caught.value.parser
 
 
@@ -38,10 +37,10 @@ def test_help_documents_exit_codes_and_report(script: str,
     parser = _parser_of(script, monkeypatch)
     text = parser.format_help()
     codes = re.search(r"exit codes:\n((?:\s+\d+\s+\S.*\n?)+)", text, re.IGNORECASE)
-    assert codes, f"{script}.py --help has no 'exit codes:' list"
-    assert re.search(r"^\s+0\s", codes.group(1), re.MULTILINE), f"{script}.py: exit code 0"
+    assert codes, f"{script} --help has no 'exit codes:' list"
+    assert re.search(r"^\s+0\s", codes.group(1), re.MULTILINE), f"{script}: exit code 0"
     report = [a for a in parser._actions if "--report" in a.option_strings]
-    assert report, f"{script}.py has no --report option"
+    assert report, f"{script} has no --report option"
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -49,4 +48,4 @@ def test_every_option_says_what_it_does(script: str, monkeypatch: pytest.MonkeyP
     parser = _parser_of(script, monkeypatch)
     silent = [a.option_strings[-1] for a in parser._actions
               if a.option_strings and not a.help]
-    assert not silent, f"{script}.py --help: options without a description: {silent}"
+    assert not silent, f"{script} --help: options without a description: {silent}"

@@ -29,3 +29,9 @@ class KeyUnavailableError(BackupError):
     """No usable key: missing key file, wrong size, or KMS refused the data key (exit 2)."""
 
     exit_code = ExitCode.USAGE
+
+
+class KmsUnavailableError(KeyUnavailableError):
+    """KMS did not give the data key (credentials, a disabled key, no answer in any region).
+    The restore test counts it as a failed test: backups that cannot be decrypted now is what it
+    exists to find; a missing key *file* is the operator's to fix (usage)."""

@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients
-from caresync_dr.backup.errors import KeyUnavailableError
-from caresync_dr.site_keys import site_key_alias  # re-exported: the alias of a site's key
+from caresync_dr.backup.errors import KeyUnavailableError, KmsUnavailableError
+from caresync_dr.cli.errors import ExitCode
+from caresync_dr.names import site_key_alias  # re-exported: the alias of a site's key
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -111,6 +112,7 @@ def new_data_key(keys: Sequence[SiteKey],
     problems: list[str] = []
     plaintext: bytes | None = None
     wraps: list[Wrap] = []
+    last_error: Exception | None = None   # kept as the cause: it may be missing credentials
     for key in keys:
         try:
             kms = kms_for_region(key.region)
@@ -122,6 +124,7 @@ def new_data_key(keys: Sequence[SiteKey],
                 encrypted = kms.encrypt(KeyId=key.key_id, Plaintext=plaintext)
                 arn, blob = encrypted["KeyId"], encrypted["CiphertextBlob"]
         except (ClientError, BotoCoreError) as exc:
+            last_error = exc
             problems.append(f"{key.key_id} in {key.region}: {_why(exc)}")
             log.warning("could not wrap the data key under %s in %s: %s", key.key_id,
                         key.region, _why(exc))
@@ -129,7 +132,8 @@ def new_data_key(keys: Sequence[SiteKey],
         wraps.append(Wrap(key.region, arn, blob))  # KMS answers with the key ARN
         log.info("data key wrapped under %s in %s", arn, key.region)
     if plaintext is None:
-        raise KeyUnavailableError("KMS could not generate a data key: " + "; ".join(problems))
+        raise KmsUnavailableError("KMS could not generate a data key: " + "; ".join(problems),
+                                  exit_code=ExitCode.REFUSED) from last_error
     return WrappedDataKey(plaintext, tuple(wraps), tuple(problems))
 
 
@@ -155,11 +159,13 @@ def unwrap(info: Mapping[str, Any], kms_for_region: Callable[[str], KMSClient],
     wraps = wraps_of(info)
     ordered = sorted(wraps, key=lambda w: w.region != home_region)  # stable: home first
     tried: list[str] = []
+    last_error: Exception | None = None   # kept as the cause: it may be missing credentials
     for wrap in ordered:
         try:
             answer = kms_for_region(wrap.region).decrypt(
                 CiphertextBlob=wrap.encrypted_data_key, KeyId=wrap.key_arn)
         except (ClientError, BotoCoreError) as exc:
+            last_error = exc
             tried.append(f"{wrap.key_arn} in {wrap.region}: {_why(exc)}")
             log.warning("KMS in %s could not unwrap the data key: %s", wrap.region, _why(exc))
             continue
@@ -168,5 +174,5 @@ def unwrap(info: Mapping[str, Any], kms_for_region: Callable[[str], KMSClient],
     regions = sorted({w.region for w in wraps})
     only = (f"; this backup's data key is wrapped only in {regions[0]}, so it cannot be "
             "restored while that region's KMS is unreachable" if len(regions) == 1 else "")
-    raise KeyUnavailableError("KMS could not decrypt the backup's data key in any region (" +
-                              "; ".join(tried) + ")" + only)
+    raise KmsUnavailableError("KMS could not decrypt the backup's data key in any region (" +
+                              "; ".join(tried) + ")" + only) from last_error

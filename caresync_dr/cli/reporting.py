@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -21,7 +22,8 @@ from caresync_dr.cli.errors import ExitCode, UsageError
 
 def writable_file(flag: str, path: Path) -> Path:
     """``path`` can be written as a file: it is not a directory, and its nearest existing
-    ancestor is a writable directory. Nothing is created here (bad input changes nothing).
+    ancestor is a directory a file can be created in (tried with an unnamed temporary file,
+    gone when closed: bad input changes nothing).
     Raises :class:`UsageError` naming ``flag`` and the problem."""
     if path.is_dir():
         raise UsageError(f"{flag} {path} is a directory; give a file name")
@@ -33,6 +35,13 @@ def writable_file(flag: str, path: Path) -> Path:
                          "directory")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path} cannot be created: {ancestor} is not writable")
+    # access() answers yes to root for any directory, /proc and read-only mounts included:
+    # only creating a file there says whether one can be (it is removed at once).
+    try:
+        tempfile.TemporaryFile(dir=ancestor, prefix=".caresync-probe-").close()
+    except OSError as exc:
+        raise UsageError(f"{flag} {path} cannot be created in {ancestor}: "
+                         f"{exc.strerror or exc}") from None
     if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"{flag} {path} exists and is not writable")
     return path

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 
-MASTER_SECRET_NAME = "caresync/db/master"
-APP_SECRET_NAME = "caresync/db/app"
+from caresync_dr.names import APP_SECRET_NAME, MASTER_SECRET_NAME
+
+__all__ = ["APP_SECRET_NAME", "MASTER_SECRET_NAME"]
 ENGINE = "postgres"
 # Characters RDS refuses in a master password ("/", '"', "@" and space; CreateDBInstance
 # MasterUserPassword) and those that break the app's env file (quotes, "$", "\", "`") are

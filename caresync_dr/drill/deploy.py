@@ -11,7 +11,7 @@ Things that exist before ``pulumi up`` in a real account are seeded, as an opera
 them: the hosted zone (``hostedZoneId`` is an input of the stack) and the AMI of the launch
 templates (moto only knows its own sample images).
 
-Bootstrap order (see README, "Bootstrap order"): prod, then dr with prod's outputs, then prod
+Bootstrap order (docs/deploying.md): prod, then dr with prod's outputs, then prod
 again with dr's outputs. A resource seen again in a later run is updated in place (parameters,
 records, objects) or left as created; nothing is created twice.
 """
@@ -358,7 +358,8 @@ class Deployment:
 
 
 def deploy_stacks(emulator: Emulator, project_dir: Path) -> Deployment:
-    """prod, dr (with prod's outputs), prod again (with dr's): the README's bootstrap order."""
+    """prod, dr (with prod's outputs), prod again (with dr's): the bootstrap order of
+    docs/deploying.md."""
     from caresync_dr.offline.runtime import run_program
 
     started = time.monotonic()

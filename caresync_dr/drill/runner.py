@@ -6,7 +6,7 @@ serve -- with a writable primary database when the scenario promotes one. RPO is
 the write ledger against the surviving database. The critical path is the modelled lower bound
 of the same run: the longest of the concurrent waits (emulated promotion plus the real
 ``pg_ctl promote``; scale-up) plus the traffic switch, Route 53's detection (failure threshold
-x resolver tick) and one verification request; see README, "DR drills".
+x resolver tick) and one verification request; see docs/drills.md.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from caresync_dr.failover.polling import PollPolicy
 Scope = Literal["region", "database"]
 Mode = Literal["run", "check", "dry-run"]
 
-# Environment knobs, mainly for drills against an emulator (see README, "During an outage").
+# Environment knobs, mainly for drills against an emulator (docs/failover-reference.md, "Knobs").
 ENV_POLL = "CARESYNC_DR_POLL_SECONDS"
 ENV_POLL_MAX = "CARESYNC_DR_POLL_MAX_SECONDS"
 ENV_WAIT_TIMEOUT = "CARESYNC_DR_WAIT_TIMEOUT_SECONDS"

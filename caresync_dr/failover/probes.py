@@ -309,7 +309,7 @@ def route53_check_status(route53: Route53Client, health_check_id: str) -> str:
 
 @dataclass(frozen=True)
 class HealthReading:
-    """One GET of the public health URL (see README, '/api/health contract')."""
+    """One GET of the public health URL (docs/failover-reference.md, 'The /api/health contract')."""
 
     ok: bool
     detail: str

@@ -55,7 +55,8 @@ def follow_ups(ctx: FailoverContext) -> list[str]:
         "standby database and app group: `pulumi up -s dr --target '<urn>' --target '<urn>'` "
         "with the "
         "URNs of standby-database-instance and standby-app-asg from `pulumi stack "
-        "--show-urns -s dr` (README, 'After the failover'); the full `pulumi up -s dr` "
+        "--show-urns -s dr` (docs/failover-reference.md, 'After the failover'); the full "
+        "`pulumi up -s dr` "
         "(Route 53 records, us-east-1 alarms) once us-east-1's control plane is back.",
         f"Watch the new primary: {ctx.target_database} in {inv.standby.region}, alarms on "
         f"{inv.alert_topic_arn}.",

@@ -15,13 +15,14 @@ from typing import ClassVar, Literal, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from caresync_dr.estimates import DEFAULT_ESTIMATES as ESTIMATES
 from caresync_dr.failover import actions, probes
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.errors import StepFailedError
 from caresync_dr.failover.polling import wait_until
 from caresync_dr.failover.resources import Resource
+from caresync_dr.names import site_key_alias
 from caresync_dr.settings import Capacity
-from caresync_dr.site_keys import site_key_alias
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def blocked(sentence: str) -> Verdict:
 class Step(ABC):
     name: ClassVar[str]
     title: ClassVar[str]
-    expected_seconds: ClassVar[float]
+    expected_seconds: ClassVar[float]      # from caresync_dr.estimates, as the RTO budget
     best_effort: ClassVar[bool] = False   # failure is recorded as "not confirmed", never fatal
     converges: ClassVar[bool] = True      # has a target state; False: verify/notify/observe
     marks_failover: ClassVar[bool] = False  # done means "failed over" (for the no-op rerun)
@@ -80,7 +81,7 @@ def _unreachable(ctx: FailoverContext, exc: BotoCoreError) -> Verdict:
 class FencePrimaryApp(Step):
     name = "fence-primary-app"
     title = "Fence the old primary: scale its app tier to zero"
-    expected_seconds = 5
+    expected_seconds = ESTIMATES.api_call_seconds
     best_effort = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
@@ -108,7 +109,7 @@ class FencePrimaryApp(Step):
 class FencePrimaryDatabase(Step):
     name = "fence-primary-database"
     title = "Fence the old primary: revoke its database security group ingress"
-    expected_seconds = 5
+    expected_seconds = ESTIMATES.api_call_seconds
     best_effort = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
@@ -167,7 +168,7 @@ PROMOTING_STATUSES = ("modifying", "rebooting", "backing-up")
 class PromoteDatabase(Step):
     name = "promote-database"
     title = "Promote the read replica to a standalone writer"
-    expected_seconds = 300   # RDS promotion: a few minutes, including a reboot
+    expected_seconds = ESTIMATES.replica_promotion_seconds
     marks_failover = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
@@ -233,7 +234,7 @@ class PromoteDatabase(Step):
 class ScaleStandbyApp(Step):
     name = "scale-standby-app"
     title = "Scale the standby app tier to production capacity"
-    expected_seconds = 300   # instance launch, boot and target health checks
+    expected_seconds = ESTIMATES.scale_up_seconds
 
     def _ready(self, ctx: FailoverContext, asg: probes.AsgState | None) -> str | None:
         want = ctx.inventory.standby.app.production_capacity
@@ -290,7 +291,7 @@ class ScaleStandbyApp(Step):
 class SwitchTraffic(Step):
     name = "switch-traffic"
     title = "Move traffic: write FAILOVER into the standby-region switch (S3, data plane)"
-    expected_seconds = 1
+    expected_seconds = ESTIMATES.api_call_seconds
     marks_failover = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
@@ -316,7 +317,7 @@ class SwitchTraffic(Step):
 class ObserveRoute53(Step):
     name = "observe-route53"
     title = "Observe Route 53 checkers on the switch (control plane, best effort)"
-    expected_seconds = 2
+    expected_seconds = ESTIMATES.api_call_seconds
     best_effort = True
     converges = False
 
@@ -332,7 +333,7 @@ class ObserveRoute53(Step):
 class VerifyService(Step):
     name = "verify"
     title = "Verify the public health URL answers from the new writer"
-    expected_seconds = 90    # Route 53 failure threshold x interval, plus the record TTL
+    expected_seconds = ESTIMATES.verification_seconds
     converges = False
 
     def check(self, ctx: FailoverContext) -> Verdict:
@@ -363,7 +364,7 @@ class VerifyService(Step):
 class Notify(Step):
     name = "notify"
     title = "Notify the alert topic (and webhook)"
-    expected_seconds = 1
+    expected_seconds = ESTIMATES.api_call_seconds
     best_effort = True
     converges = False
 
@@ -398,7 +399,7 @@ class Notify(Step):
 class PointAppAtDatabase(Step):
     name = "point-app-at-database"
     title = "Repoint the app: write the new writer's endpoint into its endpoint parameter"
-    expected_seconds = 1
+    expected_seconds = ESTIMATES.api_call_seconds
     marks_failover = True
 
     def _endpoint(self, ctx: FailoverContext) -> str | None:
@@ -433,7 +434,7 @@ class PointAppAtDatabase(Step):
 class RefreshApp(Step):
     name = "refresh-app"
     title = "Replace the app instances so each boots reading the new endpoint"
-    expected_seconds = 600   # rolling refresh with instance warm-up
+    expected_seconds = ESTIMATES.instance_refresh_seconds
 
     def touches(self, ctx: FailoverContext) -> tuple[Resource, ...]:
         return (Resource("auto-scaling-group", ctx.target.app.auto_scaling_group_name,

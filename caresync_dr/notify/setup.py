@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 
+from caresync_dr.names import alert_topic_name
 from caresync_dr.notify.chat import ChatChannel
 from caresync_dr.notify.email import EmailChannel, TopicTarget
 from caresync_dr.notify.messages import Channel, utc_now
@@ -30,13 +31,12 @@ from caresync_dr.notify.templates import Templates, load_templates
 from caresync_dr.settings import Settings
 
 _TOPIC_ARN = re.compile(r"arn:(?P<partition>[a-z-]+):sns:(?P<region>[a-z0-9-]+):"
-                        r"(?P<account>\d{12}):caresync-(?P<site>primary|standby)-alerts")
+                        r"(?P<account>\d{12}):(?P<name>[A-Za-z0-9_-]+)")
 
 
 def alert_topic_arn(partition: str, region: str, account: str, site: str) -> str:
-    """Each site's alert topic is ``caresync-<site>-alerts`` in its region
-    (components/monitoring.py)."""
-    return f"arn:{partition}:sns:{region}:{account}:caresync-{site}-alerts"
+    """Each site's alert topic (:func:`caresync_dr.names.alert_topic_name`) in its region."""
+    return f"arn:{partition}:sns:{region}:{account}:{alert_topic_name(site)}"
 
 
 def site_topics(settings: Settings, known_topic_arn: str,
@@ -45,7 +45,8 @@ def site_topics(settings: Settings, known_topic_arn: str,
     inventory's standby topic). Standby first for a regional failover; primary first for an
     operation inside the healthy primary region."""
     match = _TOPIC_ARN.fullmatch(known_topic_arn)
-    if match is None:
+    if match is None or match["name"] not in (alert_topic_name("primary"),
+                                              alert_topic_name("standby")):
         return [TopicTarget(known_topic_arn.split(":")[3], known_topic_arn)]
     partition, account = match["partition"], match["account"]
     standby = TopicTarget(settings.standby_region, alert_topic_arn(

@@ -50,7 +50,7 @@ def steady_run(stack: str, project_dir: Path = REPO_ROOT, preview: bool = True) 
     return linked_runs(project_dir, preview)["prod"]
 
 
-# The bootstrap states a stack is deployed in (README, "Bootstrap order"): prod before dr
+# The bootstrap states a stack is deployed in (docs/deploying.md): prod before dr
 # exists, each stack in steady state, and dr after a failover (activeSite=standby).
 STATES: dict[str, tuple[str, ...]] = {"prod": ("bootstrap", "steady"), "dr": ("steady", "promoted")}
 PROMOTED_OVERRIDES = {"activeSite": "standby"}

@@ -22,7 +22,7 @@ Pulumi name and is listed in :attr:`FieldMap.unmapped` (the exporter reports eve
 plural list of plain values whose Terraform name is singular (``vpc_zone_identifier`` of an
 Auto Scaling group, exported as ``vpc_zone_identifiers``) cannot be told apart from an
 already-plural name (``security_groups``) without the full bridge metadata; no check this
-project's scan relies on reads such an attribute (README, "Checkov").
+project's scan relies on reads such an attribute (docs/checkov.md).
 """
 
 from __future__ import annotations

@@ -16,20 +16,22 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from caresync_dr import names
 from caresync_dr.aws import AwsClients
 from caresync_dr.backup import key_wraps
 from caresync_dr.backup.create import BackupOptions, take_backup
 from caresync_dr.backup.key_wraps import SiteKey
 from caresync_dr.backup.keys import key_from_kms
-from caresync_dr.backup.rds_restore_test import (
+from caresync_dr.backup.rds_restore_testing import (
     Expectations,
     Placement,
     run_rds_restore_test,
     validate_placement,
 )
+from caresync_dr.cli import UsageError
+from caresync_dr.commands import backup as backup_script
+from caresync_dr.commands import restore_testing as restore_test_script
 from caresync_dr.pg.cluster import PostgresCluster
-from scripts import backup as backup_script
-from scripts import restore_test as restore_test_script
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -130,11 +132,12 @@ def _site_network(aws: AwsClients, site: str = "standby") -> Placement:
                for i, zone in enumerate("ab")]
     group = ec2.create_security_group(GroupName=f"caresync-{site}-db", VpcId=vpc,
                                       Description="database")["GroupId"]
-    rds.create_db_subnet_group(DBSubnetGroupName=f"caresync-{site}-db", SubnetIds=subnets,
-                               DBSubnetGroupDescription="database subnets")
-    rds.create_db_parameter_group(DBParameterGroupName=f"caresync-{site}-postgres15",
-                                  DBParameterGroupFamily="postgres15", Description="params")
-    return Placement.for_site(site, (group,))
+    rds.create_db_subnet_group(DBSubnetGroupName=names.db_subnet_group_name(site),
+                               SubnetIds=subnets, DBSubnetGroupDescription="database subnets")
+    rds.create_db_parameter_group(DBParameterGroupName=names.parameter_group_name(site, 15),
+                                  DBParameterGroupFamily=names.parameter_group_family(15),
+                                  Description="params")
+    return Placement.for_site(site, (group,), engine_major=15)
 
 
 class _SeeBeforeDelete:
@@ -294,7 +297,7 @@ def test_rds_recovery_point_restore_job_failure_is_reported(aws: AwsClients) -> 
 
 
 def test_restore_into_the_default_vpc_or_public_is_a_problem() -> None:
-    placement = Placement.for_site("primary", ("sg-0abc",))
+    placement = Placement.for_site("primary", ("sg-0abc",), engine_major=15)
     assert (placement.subnet_group, placement.parameter_group) == (
         "caresync-primary-db", "caresync-primary-postgres15")
     default_vpc = {"DBSubnetGroup": {"DBSubnetGroupName": "default"}, "PubliclyAccessible": True,
@@ -305,19 +308,19 @@ def test_restore_into_the_default_vpc_or_public_is_a_problem() -> None:
         "restored instance has security groups ['sg-default'], expected ['sg-0abc']"]
 
 
-def test_restore_test_script_places_the_rds_copy_in_the_site_network(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_restore_test_script_places_the_rds_copy_in_the_site_network() -> None:
     args = restore_test_script.parse_arguments(
         ["--skip-local", "--rds-instance", "caresync-primary-db", "--site", "primary",
          "--db-security-group-id", "sg-0abc"])
     assert args.placement == Placement("caresync-primary-db", ("sg-0abc",),
                                        "caresync-primary-postgres15")
+    said = []
     for missing in (["--site", "primary"], ["--db-security-group-id", "sg-0abc"]):
-        with pytest.raises(SystemExit) as exit_info:
+        with pytest.raises(UsageError) as refused:
             restore_test_script.parse_arguments(["--skip-local", "--rds-instance", "x", *missing])
-        assert exit_info.value.code == 2
-    assert "never the default VPC" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+        assert refused.value.exit_code == 2
+        said.append(str(refused.value))
+    assert any("never the default VPC" in line for line in said)
+    with pytest.raises(UsageError, match="security group ids must be sg-"):
         restore_test_script.parse_arguments(["--rds-instance", "x", "--site", "standby",
                                              "--db-security-group-id", "default"])
-    assert "security group ids must be sg-" in capsys.readouterr().err

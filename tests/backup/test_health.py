@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 
+from caresync_dr.commands import health_check
 from caresync_dr.pg.cluster import PostgresCluster, free_port
-from scripts import health_check
 
 
 @pytest.fixture
@@ -67,3 +69,17 @@ def test_unreachable_database_and_app_fail(capsys: pytest.CaptureFixture[str]) -
 def test_nothing_to_check_is_usage(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     assert health_check.main(["--skip-app"]) == 2
+
+
+def test_a_skipped_database_is_said(app: tuple[str, dict[str, int]], tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Without DATABASE_URL the database is not checked: the output and the report say so,
+    instead of a bare 'ok app' that reads like a healthy site."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    report = tmp_path / "health.json"
+    assert health_check.main(["--url", app[0], "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "ok   app: " in out
+    assert "skip database: not checked: DATABASE_URL is not set" in out
+    assert "database" in json.loads(report.read_text())["skipped"]

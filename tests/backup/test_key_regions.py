@@ -18,10 +18,10 @@ from caresync_dr.backup.create import BackupOptions, take_backup
 from caresync_dr.backup.errors import KeyUnavailableError
 from caresync_dr.backup.key_wraps import unwrap
 from caresync_dr.backup.keys import DataKey
+from caresync_dr.commands import backup as backup_script
+from caresync_dr.commands import restore_testing as restore_test_script
+from caresync_dr.commands import rollback as restore_script
 from caresync_dr.pg.cluster import PostgresCluster
-from scripts import backup as backup_script
-from scripts import restore as restore_script
-from scripts import restore_test as restore_test_script
 from tests.backup.regions import regions_down
 
 PRIMARY, STANDBY = "us-east-1", "us-west-2"  # Pulumi.prod.yaml's primaryRegion, standbyRegion
@@ -182,7 +182,7 @@ def test_the_standby_site_wraps_with_its_own_key_first(sites: dict[str, str]) ->
     """After a failover, backups run in the standby region: its key generates, the primary's
     wraps too (derived from the dr stack's settings, no stack output)."""
     from caresync_dr.settings import settings_from_stack_file
-    settings = settings_from_stack_file("dr", Path(backup_script.__file__).resolve().parents[1])
+    settings = settings_from_stack_file("dr", backup_script.PROJECT_DIR)
     args = backup_script.parse_arguments(["--stack", "dr"])
     keys = backup_script._wrap_keys(args, settings)
     assert [(k.region, k.key_id) for k in keys] == [(STANDBY, "alias/caresync-standby"),

@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from caresync_dr.commands import rollback as restore_script
 from caresync_dr.pg.cluster import PostgresCluster
-from scripts import restore as restore_script
 from tests.backup.helpers import backup, state
 
 pytestmark = pytest.mark.postgres

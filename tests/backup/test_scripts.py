@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from caresync_dr.commands import backup as backup_script
+from caresync_dr.commands import rollback as restore_script
 from caresync_dr.pg.cluster import free_port
-from scripts import backup as backup_script
-from scripts import restore as restore_script
 
 
 def test_backup_without_a_key_is_usage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

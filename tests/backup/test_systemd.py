@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from caresync_dr.commands import backup as backup_script
+from caresync_dr.commands import restore_testing as restore_test_script
 from caresync_dr.settings import load_settings, read_stack_file
-from scripts import backup as backup_script
-from scripts import restore_test as restore_test_script
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"

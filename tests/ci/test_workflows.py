@@ -1,5 +1,6 @@
-"""The GitHub workflows: valid against GitHub's schema, clean under zizmor, and wired as the
-README describes (pinned actions, least permissions, OIDC, protected deploys, loud schedules)."""
+"""The GitHub workflows: valid against GitHub's schema, clean under zizmor, and wired as
+docs/ci.md describes (pinned actions, least permissions, OIDC, protected deploys, loud
+schedules)."""
 
 from __future__ import annotations
 
@@ -160,7 +161,7 @@ def test_schedule_checks_daily_drills_weekly_and_fails_loudly() -> None:
     assert "scripts/restore_test.py --skip-local" in restore_runs
     assert "--site primary" in restore_runs and "--db-security-group-id" in restore_runs
     # The flags are the script's own: its parser accepts them and places the copy in the site.
-    from scripts import restore_test
+    from caresync_dr.commands import restore_testing as restore_test
 
     [command] = [s["run"] for s in restore["steps"] if "restore_test.py" in s.get("run", "")]
     argv = shlex.split(command.replace("${DB_SECURITY_GROUP_ID}", "sg-0123456789abcdef0"))

@@ -106,7 +106,7 @@ def test_dry_run_makes_no_mutating_call(world: w.World, failover: Any, tmp_path:
     assert_untouched(world)
     for expected in ("would promote caresync-dr-db", "would scale dr-app from 1 to 2",
                      "would change s3://caresync-dr-switch-test/switch/traffic from PRIMARY",
-                     "would scale prod-app from 2 to 0", "~300 s"):
+                     "would scale prod-app from 2 to 0", "~600 s"):
         assert expected in result.out
 
 

@@ -52,8 +52,8 @@ from caresync_dr.inventory import (
     SiteInventory,
     TrafficSwitch,
 )
+from caresync_dr.names import site_key_alias
 from caresync_dr.settings import Capacity
-from caresync_dr.site_keys import site_key_alias
 
 PRIMARY = "us-east-1"
 STANDBY = "us-west-2"

@@ -69,7 +69,7 @@ def test_the_command_exit_codes_and_report(aws: boto3.Session, chat: ChatDouble,
                                            tmp_path: Path) -> None:
     """scripts/notify.py --test: 0 when every channel answered, 5 when one did not, 2 for a
     stack that does not exist; the report names each channel's result."""
-    from caresync_dr.notify import command
+    from caresync_dr.commands import notify as command
 
     project = tmp_path / "project"
     project.mkdir()

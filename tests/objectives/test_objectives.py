@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from caresync_dr.cli import ExitCode
-from caresync_dr.objectives import DEFAULT_ESTIMATES, compute, render_table
-from caresync_dr.settings import Settings, load_settings, read_stack_file
-from scripts import objectives as objectives_script
+from caresync_dr.commands import objectives as objectives_script
+from caresync_dr.estimates import DEFAULT_ESTIMATES
+from caresync_dr.objectives import compute, render_table
+from caresync_dr.settings import Settings, load_settings, read_stack_file, settings_from_stack_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,7 +115,7 @@ def test_logical_dump_interval_is_reported_but_not_bound_by_the_rpo() -> None:
 
 
 def test_estimates_are_the_documented_figures() -> None:
-    # The README's "Objectives as code" table quotes these; a change must update it.
+    # docs/objectives.md's table quotes these; a change must update it.
     assert DEFAULT_ESTIMATES.alias_ttl_seconds == 60
     assert DEFAULT_ESTIMATES.pitr_granularity_seconds == 300
 
@@ -143,3 +144,17 @@ def test_cli_exits_not_ready_when_objectives_cannot_be_met(tmp_path: Path) -> No
 
 def test_cli_unknown_stack_is_a_usage_error() -> None:
     assert objectives_script.main(["--stack", "staging"]) == ExitCode.USAGE
+
+
+def test_failover_plan_and_rto_budget_use_the_same_step_figures() -> None:
+    """failover.py's plan once said ~300 s for promotion and scale-up and ~90 s for the
+    verification while this budget said 600 s each: one source (caresync_dr.estimates)."""
+    from caresync_dr.failover import steps
+
+    settings = settings_from_stack_file("dr", ROOT)
+    budget = {step.name: step.seconds for step in compute(settings).rto_steps}
+    assert settings.standby_warm_capacity < settings.app_capacity.desired
+    assert budget["promotion and scale-up"] == max(steps.PromoteDatabase.expected_seconds,
+                                                   steps.ScaleStandbyApp.expected_seconds)
+    assert budget["verification"] == steps.VerifyService.expected_seconds
+    assert steps.RefreshApp.expected_seconds == DEFAULT_ESTIMATES.instance_refresh_seconds

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from caresync_dr.cli import ExitCode
+from caresync_dr.commands import preview as preview_script
 from caresync_dr.offline.runtime import run_program
 from caresync_dr.preview import snapshot
-from scripts import preview as preview_script
 from tests import offline_runs
 from tests.ci_paths import ROOT, SNAPSHOTS
 

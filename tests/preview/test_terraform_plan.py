@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from caresync_dr.cli import ExitCode
+from caresync_dr.commands import preview as preview_script
 from caresync_dr.offline.runtime import ProgramRun
 from caresync_dr.preview import terraform_names, terraform_plan
 from caresync_dr.preview.terraform_plan import PlanExport
-from scripts import preview as preview_script
 from tests import offline_runs
 
 STATES: dict[str, Callable[[], ProgramRun]] = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from caresync_dr.cli import ExitCode
-from scripts import security_scan
+from caresync_dr.commands import security_scan
 
 SG = "aws_security_group.primary-network-alb-sg"
 SKIP = f'''[[skip]]

@@ -1,6 +1,6 @@
 """The program run offline once per bootstrap state, shared by the stack tests.
 
-The states follow README "Bootstrap order": prod alone (dr not deployed), dr reading prod's
+The states follow docs/deploying.md: prod alone (dr not deployed), dr reading prod's
 outputs, prod again reading dr's outputs, and dr after a failover (activeSite=standby).
 Each fixture runs the real ``__main__.py`` with the committed ``Pulumi.<stack>.yaml``.
 """

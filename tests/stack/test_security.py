@@ -1,4 +1,4 @@
-"""What the Checkov scan made the stacks fix (README, "Checkov"), in every bootstrap state."""
+"""What the Checkov scan made the stacks fix (docs/checkov.md), in every bootstrap state."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError, WaiterError
 
 from caresync_dr.backup.errors import BackupError, BackupNotFoundError
+from caresync_dr.names import db_subnet_group_name, parameter_group_name
 
 if TYPE_CHECKING:
     from mypy_boto3_backup import BackupClient
@@ -56,18 +57,19 @@ class Placement:
 
     @classmethod
     def for_site(cls, site: str, security_group_ids: tuple[str, ...], *,
-                 subnet_group: str | None = None,
+                 engine_major: str | int, subnet_group: str | None = None,
                  parameter_group: str | None = None) -> Placement:
-        """The stack's names (components/database.py): caresync-<site>-db and -postgres15."""
-        return cls(subnet_group=subnet_group or f"caresync-{site}-db",
+        """The stack's names (:mod:`caresync_dr.names`): the site's DB subnet group and its
+        parameter group of the PostgreSQL major version ``engine_major``."""
+        return cls(subnet_group=subnet_group or db_subnet_group_name(site),
                    security_group_ids=security_group_ids,
-                   parameter_group=parameter_group or f"caresync-{site}-postgres15")
+                   parameter_group=parameter_group or parameter_group_name(site, engine_major))
 
 
 @dataclass(frozen=True)
 class Expectations:
     engine: str = "postgres"
-    engine_major: str | None = "15"
+    engine_major: str | None = None   # the stack's dbEngineVersion major; None: not checked
     kms_key_id: str | None = None  # when set, the restored storage must use this key
 
 

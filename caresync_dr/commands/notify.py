@@ -1,4 +1,4 @@
-"""``scripts/notify.py``: test the incident channels of a stack (``--test``).
+"""``scripts/notify.py`` (``caresync-notify``): test the incident channels of a stack (``--test``).
 
 The on-call engineer's check that chat, e-mail and the status page will reach people before an
 incident needs them (docs/communication.md, "Testing a channel").

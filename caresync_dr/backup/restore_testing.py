@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from caresync_dr.backup.crypto import Header
-from caresync_dr.backup.errors import BackupError
+from caresync_dr.backup.errors import BackupError, KeyUnavailableError, KmsUnavailableError
 from caresync_dr.backup.restore import drop_database, maintenance_url
 from caresync_dr.backup.rollback import rollback
 from caresync_dr.backup.storage import LocalBackup, download, latest_in_bucket, latest_local
@@ -72,6 +72,10 @@ def run_local_restore_test(backup: LocalBackup, target_url: str,
         result.seconds.update(outcome.seconds)
         log.info("restore test: %s restored into %s and %s", backup.name, outcome.restored_as,
                  outcome.verification)
+    except KmsUnavailableError as exc:
+        result.problems.append(str(exc))
+    except KeyUnavailableError:
+        raise   # no key file: the operator's to fix (exit 2), not a failed restore
     except BackupError as exc:
         result.problems.append(str(exc))
     finally:

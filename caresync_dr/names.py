@@ -1,0 +1,141 @@
+"""The physical names of what the stacks create and the tools look up, derived in one place.
+
+The components name their resources with these functions, and the inventory, the failover, the
+backup and restore-test commands and the drill find them by the same functions, so a name
+changes in one place or nowhere. Physical names are fixed (not Pulumi's random suffixes) so an
+operator and ``failover.py`` recognise them during an outage without the Pulumi state.
+
+A site is ``primary`` (stack prod) or ``standby`` (stack dr). AWS's own rules for these names
+(lengths, characters) are in :mod:`caresync_dr.aws_names`; the policy pack and the offline
+runs check them.
+"""
+
+from __future__ import annotations
+
+PROJECT = "caresync-dr"
+# Which stack deploys which site.
+STACK_OF_SITE = {"primary": "prod", "standby": "dr"}
+
+
+def site_prefix(site: str) -> str:
+    """``caresync-primary`` / ``caresync-standby``: the stem of every per-site name."""
+    return f"caresync-{site}"
+
+
+# --- KMS -------------------------------------------------------------------------------------
+
+def site_key_alias(site: str) -> str:
+    """``alias/caresync-<site>``, the site key's alias in its own region.
+
+    KMS accepts an alias wherever a key id is asked for (``KeyId`` of SSM PutParameter, of KMS
+    Encrypt), so tools that write encrypted data in a region (failover.py repointing a
+    SecureString endpoint parameter, backup.py wrapping a data key) need nothing but the site
+    name. IAM policies must still name the key's ARN: an alias ARN in ``Resource`` does not
+    grant use of the key it points to (KMS developer guide, "Using aliases to control access").
+    """
+    return f"alias/{site_prefix(site)}"
+
+
+# --- Database --------------------------------------------------------------------------------
+
+ENGINE = "postgres"
+
+
+def db_identifier(site: str, generation: int = 1) -> str:
+    """``caresync-<site>-db``; generation N > 1 (a new identity) ``caresync-<site>-db-g<N>``."""
+    base = f"{site_prefix(site)}-db"
+    return base if generation == 1 else f"{base}-g{generation}"
+
+
+def replica_identifier(site: str, index: int, generation: int = 1) -> str:
+    """The in-region read replicas: ``caresync-<site>-db[-g<N>]-replica-<index>``."""
+    return f"{db_identifier(site, generation)}-replica-{index}"
+
+
+def db_subnet_group_name(site: str) -> str:
+    return f"{site_prefix(site)}-db"
+
+
+def parameter_group_family(major: str | int) -> str:
+    """RDS parameter group family of a PostgreSQL major version: ``postgres15``."""
+    return f"{ENGINE}{major}"
+
+
+def parameter_group_name(site: str, major: str | int) -> str:
+    """``caresync-<site>-postgres<major>``: one group per family, so a major upgrade gets a new
+    group beside the old one."""
+    return f"{site_prefix(site)}-{parameter_group_family(major)}"
+
+
+def endpoint_parameter_name(site: str) -> str:
+    """The SSM parameter holding the site's database host, read by its app at boot."""
+    return f"/{PROJECT}/{site}/database-host"
+
+
+def restore_test_security_group_name(site: str) -> str:
+    """The no-access group restore-tested copies are placed in."""
+    return f"{site_prefix(site)}-restore-test"
+
+
+# Self-managed Secrets Manager secrets (decision D1), replicated into the standby region.
+# The channels' credentials (chat webhook URL, Statuspage API key): created by the operator in
+# the standby region with a replica in the primary (docs/communication.md, "Secrets").
+NOTIFY_SECRET_NAME = "caresync/notify"
+MASTER_SECRET_NAME = "caresync/db/master"
+APP_SECRET_NAME = "caresync/db/app"
+
+
+# --- App tier, alerts, backups, audit --------------------------------------------------------
+
+def app_name(site: str) -> str:
+    """The Auto Scaling group, its launch template, target group and instance role."""
+    return f"{site_prefix(site)}-app"
+
+
+def alb_name(site: str) -> str:
+    return f"{site_prefix(site)}-alb"
+
+
+def alert_topic_name(site: str) -> str:
+    return f"{site_prefix(site)}-alerts"
+
+
+def backup_vault_name(site: str) -> str:
+    """The AWS Backup vault (and plan) of the site."""
+    return site_prefix(site)
+
+
+def backup_bucket_name(site: str, account_id: str) -> str:
+    return f"{site_prefix(site)}-backups-{account_id}"
+
+
+def switch_bucket_name(account_id: str) -> str:
+    """The traffic switch's bucket, in the standby region. No dots: the virtual-hosted HTTPS
+    name Route 53 probes must match S3's wildcard certificate."""
+    return f"caresync-traffic-switch-{account_id}"
+
+
+def audit_bucket_name(site: str, account_id: str) -> str:
+    return f"{site_prefix(site)}-audit-{account_id}"
+
+
+def alb_log_bucket_name(site: str, account_id: str) -> str:
+    return f"{site_prefix(site)}-alb-logs-{account_id}"
+
+
+def waf_log_bucket_name(site: str, account_id: str) -> str:
+    """WAF logs only to buckets whose names start with ``aws-waf-logs-`` (WAF developer
+    guide, "Amazon S3 logging destination")."""
+    return f"aws-waf-logs-{site_prefix(site)}-{account_id}"
+
+
+def trail_name(site: str) -> str:
+    return f"{site_prefix(site)}-audit"
+
+
+# --- Failover (dr stack, standby region) -----------------------------------------------------
+
+OPERATOR_ROLE_NAME = "caresync-dr-operator"
+DEFAULT_INVENTORY_PARAMETER = f"/{PROJECT}/failover-inventory"
+LOCK_PARAMETER = f"/{PROJECT}/failover/lock"
+JOURNAL_PARAMETER = f"/{PROJECT}/failover/journal"

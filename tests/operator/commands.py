@@ -1,0 +1,177 @@
+"""Every operator command, one line each, and the hostile inputs derived for it.
+
+A row names the command (its console entry point in ``pyproject.toml``, which says where its
+``main(argv) -> int`` is) and the arguments that bring it to real work: ``base`` (what a valid
+run needs), ``aws`` (a run that must call AWS first) and ``database`` (a run that must connect
+to ``$DATABASE_URL``). Everything else is derived: the
+documented exit codes from the command's own ``--help`` (never copied here), the numeric and
+URL options from its parser, the ``--stack`` and ``--report`` cases from its options. A new
+command is covered by adding its row to :data:`COMMANDS` (a test fails until every entry point
+has one).
+
+Placeholders in arguments: ``{work}`` is a directory that must stay empty (a refused run
+changes nothing), ``{key}`` a valid backup key file, ``{backup}`` a tiny seed-style
+``.sql.gz`` backup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import math
+import re
+import tomllib
+from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, NoReturn
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A syntactically valid database nobody listens on: the commands get past their argument
+# checks and fail where they connect.
+NOWHERE_DB = "postgresql://caresync@127.0.0.1:9/caresync?connect_timeout=2"
+# Port 9 (discard) on loopback: nothing listens, connections are refused at once.
+UNREACHABLE_ENDPOINT = "http://127.0.0.1:9"
+
+
+def entry_points() -> dict[str, str]:
+    """``[project.scripts]``: command name -> ``module:function``."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    scripts: dict[str, str] = project["scripts"]
+    return scripts
+
+
+def load_main(target: str) -> Callable[[list[str]], int]:
+    module, _, function = target.partition(":")
+    main: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+    return main
+
+
+@dataclass(frozen=True)
+class Command:
+    """One operator command and the arguments that take it to AWS or to the database."""
+
+    name: str                                    # the console entry point, e.g. caresync-backup
+    base: tuple[str, ...] = ()
+    aws: tuple[str, ...] | None = None
+    database: tuple[str, ...] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    target: str = ""                             # module:function; default: pyproject's
+
+    def main(self) -> Callable[[list[str]], int]:
+        return load_main(self.target or entry_points()[self.name])
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("caresync-backup", base=("--local-dir", "{work}/backups", "--key-file", "{key}"),
+            aws=("--local-dir", "{work}/backups", "--kms-key-id", "alias/caresync-primary",
+                 "--region", "us-east-1", "--stack", "prod"),
+            database=("--local-dir", "{work}/backups", "--key-file", "{key}"),
+            env={"DATABASE_URL": NOWHERE_DB}),
+    Command("caresync-rollback", base=("{backup}", "--key-file", "{key}"),
+            database=("{backup}", "--key-file", "{key}"), env={"DATABASE_URL": NOWHERE_DB}),
+    Command("caresync-restore-test", base=("--local-dir", "{work}", "--key-file", "{key}"),
+            aws=("--skip-local", "--rds-instance", "caresync-primary-db", "--site", "primary",
+                 "--db-security-group-id", "sg-0123456789abcdef0", "--region", "us-east-1",
+                 "--wait-seconds", "1", "--poll-seconds", "1"),
+            database=("--local-dir", "{work}", "--key-file", "{key}"),
+            env={"DATABASE_URL": NOWHERE_DB}),
+    Command("caresync-health-check", base=("--skip-app",),
+            database=("--skip-app",), env={"DATABASE_URL": NOWHERE_DB}),
+    Command("caresync-failover", base=("--check",), aws=("--check",)),
+    Command("caresync-objectives", base=("--stack", "prod")),
+    Command("caresync-preview", base=("--stack", "prod")),
+    Command("caresync-drill"),
+    Command("caresync-security-scan", base=("--checkov", "{work}/no-checkov")),
+    Command("caresync-notify", base=("--test",), aws=("--test",)),
+)
+
+
+class _ParserCaughtError(Exception):
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        super().__init__("parser caught")
+        self.parser = parser
+
+
+def parser_of(command: Command) -> argparse.ArgumentParser:
+    """The parser ``main`` builds, caught before it parses anything."""
+    original = argparse.ArgumentParser.parse_known_args
+
+    def capture(self: argparse.ArgumentParser, *_: Any, **__: Any) -> NoReturn:
+        raise _ParserCaughtError(self)
+
+    argparse.ArgumentParser.parse_known_args = capture  # type: ignore[method-assign]
+    try:
+        command.main()([])
+    except _ParserCaughtError as caught:
+        return caught.parser
+    finally:
+        argparse.ArgumentParser.parse_known_args = original  # type: ignore[method-assign]
+    raise AssertionError(f"{command.name}: main() never parsed its arguments")
+
+
+def help_text(command: Command) -> str:
+    """What ``COMMAND --help`` prints."""
+    return _help(command.target or entry_points()[command.name])
+
+
+@cache
+def _help(target: str) -> str:
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(io.StringIO()):
+        try:
+            load_main(target)(["--help"])
+        except SystemExit as exit_:
+            assert exit_.code in (0, None), f"{target} --help exited {exit_.code}"
+    return out.getvalue()
+
+
+def documented_codes(command: Command) -> dict[int, str]:
+    """The exit codes ``--help`` lists under "exit codes:", each with its first line."""
+    text = help_text(command)
+    match = re.search(r"^exit codes:\s*\n((?:[ \t]+.*\n|\n(?=[ \t]))+)", text,
+                      re.IGNORECASE | re.MULTILINE)
+    if match is None:
+        return {}
+    return {int(code): meaning for code, meaning in
+            re.findall(r"^[ \t]{1,4}(\d)[ \t]+(\S.*)$", match.group(1), re.MULTILINE)}
+
+
+def _number_parser(action: argparse.Action) -> bool:
+    """An option whose value is a number (int, float, or a number-checking function)."""
+    if not action.option_strings or action.nargs == 0 or action.type is None:
+        return False
+    convert: Any = action.type
+    try:
+        value = convert("1")
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
+        return False
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def numeric_options(parser: argparse.ArgumentParser) -> list[str]:
+    return [a.option_strings[-1] for a in parser._actions if _number_parser(a)]
+
+
+def url_options(parser: argparse.ArgumentParser) -> list[str]:
+    return [a.option_strings[-1] for a in parser._actions
+            if a.option_strings and "url" in a.dest and a.nargs != 0]
+
+
+def has_option(parser: argparse.ArgumentParser, option: str) -> bool:
+    return any(option in a.option_strings for a in parser._actions)
+
+
+BAD_NUMBERS = ("-1", "nan", "inf", "1e999", "ten")
+BAD_URLS = ("garbage", "http://", "ftp://example.org/x", "postgresql://u@h:99999/db")
+
+
+def finite(value: str) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False

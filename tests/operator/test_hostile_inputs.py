@@ -1,0 +1,195 @@
+"""Every operator command meets hostile input with one clear line and a documented exit code.
+
+The inputs an on-call engineer or a tester gives by mistake: a report path that cannot be
+written (its parent is a file, it is under /proc, it is a directory), no AWS credentials, an
+endpoint nobody answers, an unknown stack, negative / NaN / infinite / non-numeric numbers,
+garbage URLs and a garbage ``DATABASE_URL``. Each case fails on a traceback, on an exit code
+the command's ``--help`` does not list, on a refusal that changed something (a file in the
+``{work}`` directory, a ``.tmp`` beside the report), and on an error that does not name what is
+wrong. Inputs that are the operator's mistake must exit 2 (usage). The commands are the table
+in ``tests/operator/commands.py``; the cases are derived from each command's own parser.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import os
+import re
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import botocore.retries.standard
+import pytest
+
+from caresync_dr.backup.keys import generate_key_file
+from tests.operator.commands import (
+    BAD_NUMBERS,
+    BAD_URLS,
+    COMMANDS,
+    UNREACHABLE_ENDPOINT,
+    Command,
+    documented_codes,
+    has_option,
+    numeric_options,
+    parser_of,
+    url_options,
+)
+
+USAGE = 2
+# The operator role the stacks create (components/operator_role.py); a missing-credentials
+# error must name it and say how to assume it.
+OPERATOR_ROLE = "caresync-dr-operator"
+
+# Every case runs with AWS pointed at a closed loopback port: nothing can reach real AWS.
+SAFE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": UNREACHABLE_ENDPOINT,
+    "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+}
+SCRUBBED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_REGION",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "DATABASE_URL", "APP_URL",
+            "CARESYNC_BACKUP_KEY_FILE", "CHECKOV_BIN")
+
+
+@dataclass(frozen=True)
+class Case:
+    command: Command
+    label: str
+    argv: tuple[str, ...]
+    expect: str                                  # regex: a line of the error names this
+    usage: bool = True                           # the operator's mistake: exit 2
+    env: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.command.name}:{self.label}"
+
+
+def _option_words(option: str) -> str:
+    dest = option.lstrip("-").replace("-", "_")
+    return "|".join(re.escape(w) for w in (option, dest.upper(), dest.replace("_", " ")))
+
+
+def cases_for(command: Command) -> list[Case]:
+    parser = parser_of(command)
+    base = command.base
+    found = [
+        Case(command, "report-parent-is-a-file", (*base, "--report", "{file}/report.json"),
+             "--report"),
+        Case(command, "report-under-proc", (*base, "--report", "/proc/caresync/report.json"),
+             "--report"),
+        Case(command, "report-is-a-directory", (*base, "--report", "{reportdir}"), "--report"),
+    ]
+    if has_option(parser, "--stack"):
+        rest = tuple(a for i, a in enumerate(base)
+                     if a != "--stack" and (i == 0 or base[i - 1] != "--stack"))
+        found.append(Case(command, "unknown-stack", (*rest, "--stack", "nosuch"), "nosuch"))
+    for option in numeric_options(parser):
+        found += [Case(command, f"{option}={value}", (*base, option, value),
+                       _option_words(option)) for value in BAD_NUMBERS]
+    for option in url_options(parser):
+        found += [Case(command, f"{option}={value}", (*base, option, value),
+                       _option_words(option)) for value in BAD_URLS]
+    if command.aws is not None:
+        found += [
+            Case(command, "no-aws-credentials", command.aws, OPERATOR_ROLE, usage=False,
+                 env={"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}),
+            Case(command, "unreachable-endpoint", command.aws, re.escape("127.0.0.1:9"),
+                 usage=False),
+        ]
+    if command.database is not None:
+        found += [Case(command, f"DATABASE_URL={value}", command.database,
+                       "DATABASE_URL|database URL", env={"DATABASE_URL": value})
+                  for value in BAD_URLS]
+    return found
+
+
+CASES = [case for command in COMMANDS for case in cases_for(command)]
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def places(tmp_path: Path) -> dict[str, Path]:
+    """The files a case's arguments name; ``work`` must stay empty."""
+    work = tmp_path / "work"
+    work.mkdir()
+    key = tmp_path / "backup.key"
+    generate_key_file(key)
+    backup = tmp_path / "backup_20260101_000000.sql.gz"
+    backup.write_bytes(gzip.compress(b"SELECT 1;\n"))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory\n")
+    report_dir = tmp_path / "reports"
+    report_dir.mkdir()
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    return {"work": work, "key": key, "backup": backup, "file": a_file,
+            "reportdir": report_dir, "cwd": cwd}
+
+
+def run_case(case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Outcome:
+    for name in SCRUBBED:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**SAFE_ENV, **case.command.env, **case.env}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    monkeypatch.chdir(places["cwd"])
+    # botocore's retry decisions stay its own; only its sleeps between attempts shrink.
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount",
+                        lambda self, context: 0.01)
+    argv = [arg.format(**{k: str(v) for k, v in places.items()}) for arg in case.argv]
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    monkeypatch.setattr("sys.stderr", err)
+    try:
+        code: int = case.command.main()(argv)
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1
+    except BaseException:
+        pytest.fail(f"{case.id}: {case.command.name} {' '.join(argv)} raised\n"
+                    f"{traceback.format_exc()}\nstderr:\n{err.getvalue()}")
+    finally:
+        logging.shutdown()
+    return Outcome(int(code), out.getvalue(), err.getvalue())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_hostile_input_gets_one_clear_line_and_a_documented_code(
+        case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    documented = documented_codes(case.command)
+    assert documented, f"{case.command.name} --help lists no exit codes"
+    outcome = run_case(case, places, monkeypatch)
+    said = f"stdout:\n{outcome.out}\nstderr:\n{outcome.err}"
+    assert "Traceback" not in outcome.err + outcome.out, f"{case.id}: a traceback\n{said}"
+    assert outcome.code in documented, (
+        f"{case.id}: exit {outcome.code}, --help documents {sorted(documented)}\n{said}")
+    if case.usage:
+        assert outcome.code == USAGE, f"{case.id}: bad input must exit {USAGE}\n{said}"
+    else:
+        assert outcome.code != 0, f"{case.id}: exit 0 on a failure\n{said}"
+    assert re.search(case.expect, outcome.err, re.IGNORECASE), (
+        f"{case.id}: no error line names {case.expect!r}\n{said}")
+    left = sorted(str(p.relative_to(places["work"])) for p in places["work"].rglob("*"))
+    assert not left, f"{case.id}: a refused run left {left} behind\n{said}"
+    tmp_files = [p for p in places["work"].parent.rglob("*.tmp")]
+    assert not tmp_files, f"{case.id}: half-written files left: {tmp_files}"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c.name for c in COMMANDS])
+def test_help_documents_ok_usage_and_failure(command: Command) -> None:
+    codes = documented_codes(command)
+    assert {0, 2} <= set(codes), f"{command.name} --help: exit codes {sorted(codes)}"
+    assert os.linesep not in "".join(codes.values())
