@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from caresync_dr.operations.ssm import put_parameter
 from caresync_dr.settings import Capacity
 
 if TYPE_CHECKING:
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
-    from mypy_boto3_ssm import SSMClient
 
 __all__ = [
     "post_webhook", "promote_replica", "publish", "put_object", "put_parameter",
@@ -48,22 +48,6 @@ def start_instance_refresh(autoscaling: AutoScalingClient, name: str) -> str:
 
 def put_object(s3: S3Client, bucket: str, key: str, body: str, content_type: str) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"), ContentType=content_type)
-
-
-def put_parameter(ssm: SSMClient, name: str, value: str, overwrite: bool = True,
-                  key_id: str | None = None) -> None:
-    """Overwrite=False makes the put atomic create-only (used for the lock).
-
-    ``key_id`` writes a SecureString encrypted with that key (an alias is fine). It must be
-    given on every overwrite: without it SSM re-encrypts with the account's default
-    ``aws/ssm`` key, and a String overwrite would store the value in plain text.
-    """
-    if key_id is None:
-        ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=overwrite,
-                          Tier="Intelligent-Tiering")
-    else:
-        ssm.put_parameter(Name=name, Value=value, Type="SecureString", KeyId=key_id,
-                          Overwrite=overwrite, Tier="Intelligent-Tiering")
 
 
 def revoke_all_ingress(ec2: EC2Client, group_id: str) -> int:

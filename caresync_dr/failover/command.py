@@ -9,7 +9,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,10 +24,9 @@ from caresync_dr.cli import (
     run_command,
     run_main,
 )
-from caresync_dr.failover import readiness
 from caresync_dr.failover.context import FailoverContext
-from caresync_dr.failover.errors import NotReadyError, RefusedError
 from caresync_dr.failover.inputs import load_inventory, options_from
+from caresync_dr.failover.operation import FailoverOperation
 from caresync_dr.failover.options import (
     ENV_HEALTH_URL,
     ENV_LOCK_HEARTBEAT,
@@ -37,8 +35,7 @@ from caresync_dr.failover.options import (
     ENV_VERIFY_TIMEOUT,
     ENV_WAIT_TIMEOUT,
 )
-from caresync_dr.failover.realrun import RealRun
-from caresync_dr.failover.views import plan_rows, render_plan
+from caresync_dr.operations.recorder import ApiCallRecorder
 
 log = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -121,55 +118,6 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
-class Command:
-    """The read-only modes (``--check``, ``--dry-run``); the real run is :class:`RealRun`."""
-
-    def __init__(self, ctx: FailoverContext, out: TextIO, stdin: TextIO,
-                 invocation: Invocation) -> None:
-        self.ctx = ctx
-        self.out = out
-        self.stdin = stdin
-        self.invocation = invocation
-
-    def print(self, text: str = "") -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
-
-    def check(self) -> ExitCode:
-        checks = readiness.run_checks(self.ctx, daily=True)
-        self.print(readiness.render_table(checks))
-        failed = [c for c in checks if not c.ok]
-        if self.ctx.options.report is not None:
-            self.invocation.write_report({
-                "mode": "check", "stack": self.ctx.options.stack, "scope": self.ctx.options.scope,
-                "ready": not failed, "exitCode": int(ExitCode.NOT_READY if failed else
-                                                     ExitCode.OK),
-                "checks": [asdict(c) for c in checks]})
-        if failed:
-            raise NotReadyError("not ready: " + "; ".join(f"{c.name}: {c.detail}"
-                                                          for c in failed))
-        self.print("ready: a failover would succeed now")
-        return ExitCode.OK
-
-    def dry_run(self) -> ExitCode:
-        checks = readiness.run_checks(self.ctx, daily=False)
-        self.print(readiness.render_table(checks))
-        rows = plan_rows(self.ctx, live=True)
-        self.print(render_plan(self.ctx, rows))
-        refused = readiness.refusals(checks)
-        if self.ctx.options.report is not None:
-            self.invocation.write_report({
-                "mode": "dry-run", "stack": self.ctx.options.stack,
-                "scope": self.ctx.options.scope, "wouldProceed": not refused,
-                "exitCode": int(ExitCode.REFUSED if refused else ExitCode.OK),
-                "checks": [asdict(c) for c in checks], "plan": rows})
-        if refused:
-            raise RefusedError("a real run would refuse: " + "; ".join(
-                f"{c.name}: {c.detail}" for c in refused))
-        self.print("dry run: nothing was changed; a real run would proceed")
-        return ExitCode.OK
-
-
 def _fallback_report(args: argparse.Namespace | None, invocation: Invocation,
                      ending: Ending) -> dict[str, Any]:
     """The report of a run that ended before its mode wrote one (bad input, no inventory)."""
@@ -187,13 +135,19 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
           ) -> Callable[[argparse.Namespace, Invocation], int]:
     def body(args: argparse.Namespace, invocation: Invocation) -> int:
         options = options_from(args)
-        inventory, webhook = load_inventory(options, args.project_dir, session)
-        ctx = FailoverContext(inventory, options, session=session, webhook_url=webhook)
-        if options.mode == "run":
-            invocation.claim_report()      # RealRun writes its report on every exit
-            return RealRun(ctx, out, stdin or sys.stdin).execute()
-        command = Command(ctx, out, stdin or sys.stdin, invocation)
-        return command.check() if options.mode == "check" else command.dry_run()
+        # Every AWS call of the command, the inventory read included, goes through this
+        # session and is recorded; --check and --dry-run block any change (the engine's proof).
+        aws = session or boto3.Session()
+        recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
+        try:
+            inventory, webhook = load_inventory(options, args.project_dir, aws)
+            ctx = FailoverContext(inventory, options, session=aws, webhook_url=webhook)
+            if options.mode == "run":
+                invocation.claim_report()      # the engine writes a run's report on every exit
+            return FailoverOperation(ctx, out, stdin or sys.stdin, report_target=invocation,
+                                     recorder=recorder).execute()
+        finally:
+            recorder.uninstall()
 
     return body
 

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 
 from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients
 from caresync_dr.failover.errors import UsageError
-from caresync_dr.failover.journal import Journal
 from caresync_dr.failover.options import RunOptions
 from caresync_dr.inventory import Inventory, SiteInventory
+from caresync_dr.operations.context import RunContext
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -75,20 +73,19 @@ class RegionClients:
         return self._get("route53", self.aws.route53)
 
 
-def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-
-
-class FailoverContext:
-    """The run's shared state. ``target`` is the site being promoted: the standby site for
+class FailoverContext(RunContext):
+    """The run's shared state (the engine's :class:`RunContext`: run id, start, facts,
+    journal, stop). ``target`` is the site being promoted: the standby site for
     ``--scope region``, the primary site (its in-region replica) for ``--scope database``."""
 
     def __init__(self, inventory: Inventory, options: RunOptions,
                  session: boto3.Session | None = None, webhook_url: str | None = None) -> None:
+        super().__init__()
         self.inventory = inventory
         self.options = options
         self.webhook_url = inventory.webhook_url or webhook_url
         session = session or boto3.Session()
+        self.session = session
         # The standby region must answer; the primary region may be the one that failed, except
         # for --scope database, where it is the healthy region being repaired.
         self.standby = RegionClients(AwsClients(inventory.standby.region, STANDBY, session))
@@ -96,12 +93,6 @@ class FailoverContext:
         self.primary = RegionClients(AwsClients(inventory.primary.region, primary_budget,
                                                 session))
         self.route53 = RegionClients(AwsClients(ROUTE53_CONTROL_REGION, BEST_EFFORT, session))
-        self.run_id = new_run_id()
-        self.started_at = datetime.now(UTC)
-        self.journal: Journal | None = None
-        self.facts: dict[str, Any] = {}
-        self.stop = threading.Event()   # set on Ctrl-C: every wait ends at its next poll
-        self._mutex = threading.Lock()
 
     # --- the site being promoted ---------------------------------------------------------
     @property
@@ -147,10 +138,3 @@ class FailoverContext:
     @property
     def health_url(self) -> str:
         return self.options.health_url or self.inventory.dns.public_health_url
-
-    # --- facts found on the way (also journaled) ------------------------------------------
-    def fact(self, key: str, value: Any, save: bool = False) -> None:
-        with self._mutex:
-            self.facts[key] = value
-        if self.journal is not None:
-            self.journal.fact(key, value, save=save)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Literal
 
 from caresync_dr.failover.errors import UsageError
-from caresync_dr.failover.polling import PollPolicy
+from caresync_dr.operations.lock import DEFAULT_LOCK_HEARTBEAT_SECONDS, LOCK_HEARTBEAT_RANGE
+from caresync_dr.operations.polling import PollPolicy
 
 Scope = Literal["region", "database"]
 Mode = Literal["run", "check", "dry-run"]
@@ -27,8 +28,6 @@ DEFAULT_POLL_SECONDS = 5.0
 # Route 53 needs failure_threshold x interval to mark the PRIMARY record unhealthy, resolvers
 # then wait out the record TTL: ten minutes covers 3 x 30 s checks plus a 300 s TTL.
 DEFAULT_VERIFY_TIMEOUT_SECONDS = 600.0
-# The lock's lease: renewed this often; --resume takes over after 3 missed renewals.
-DEFAULT_LOCK_HEARTBEAT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -66,11 +65,9 @@ class RunOptions:
 
 # Bounds of the timing knobs, in seconds. Each must be a finite number (float("nan") and "inf"
 # parse as floats: a NaN interval makes every comparison false, so a wait would never end and a
-# NaN lease would never go stale). The longest lease renewal interval keeps a crashed run's lock
-# from blocking the next run for more than 3 x 300 s.
+# NaN lease would never go stale). The lease's range is the engine's (operations/lock.py).
 POLL_RANGE = (0.001, 300.0)
 TIMEOUT_RANGE = (0.001, 24 * 3600.0)
-LOCK_HEARTBEAT_RANGE = (0.01, 300.0)
 
 
 def seconds_knob(name: str, raw: str | float | None, default: float | None,

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from caresync_dr.failover import steps
+from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.options import Scope
+from caresync_dr.operations.steps import Stage, all_steps, critical_path_seconds
+
+__all__ = ["FailoverPlan", "Stage", "all_steps", "build_plan", "critical_path_seconds"]
+
+FailoverPlan = tuple[Stage[FailoverContext], ...]
 
 
-@dataclass(frozen=True)
-class Stage:
-    """Steps that run together (in threads when more than one). A background stage is
-    started and not waited for until the end of the run: fencing never blocks the failover."""
-
-    steps: tuple[steps.Step, ...]
-    background: bool = False
-
-
-def build_plan(scope: Scope) -> tuple[Stage, ...]:
+def build_plan(scope: Scope) -> FailoverPlan:
+    """Fencing never blocks the failover (a background stage: started, not waited for)."""
     if scope == "region":
         return (
             Stage((steps.FencePrimaryApp(), steps.FencePrimaryDatabase()), background=True),
@@ -35,13 +31,3 @@ def build_plan(scope: Scope) -> tuple[Stage, ...]:
         Stage((steps.VerifyService(),)),
         Stage((steps.Notify(),)),
     )
-
-
-def all_steps(plan: tuple[Stage, ...]) -> list[steps.Step]:
-    return [step for stage in plan for step in stage.steps]
-
-
-def critical_path_seconds(plan: tuple[Stage, ...]) -> float:
-    """Expected duration: the longest step of each waited-for stage, summed."""
-    return sum(max(s.expected_seconds for s in stage.steps) for stage in plan
-               if not stage.background)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import requests
 from botocore.exceptions import ClientError
 
+from caresync_dr.operations.ssm import error_code, read_parameter, read_parameter_dated
+
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
     from mypy_boto3_route53 import Route53Client
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
-    from mypy_boto3_ssm import SSMClient
 
 __all__ = [
     "REPLICATING",
@@ -44,10 +45,6 @@ __all__ = [
     "target_health",
     "topic_exists",
 ]
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 @dataclass(frozen=True)
@@ -274,28 +271,6 @@ def read_switch(s3: S3Client, bucket: str, key: str) -> str | None:
             return None
         raise
     return body.decode("utf-8", errors="replace").strip()
-
-
-def read_parameter(ssm: SSMClient, name: str) -> str | None:
-    """The parameter's value, decrypted when it is a SecureString (SSM ignores
-    ``WithDecryption`` for String parameters), or None when it does not exist."""
-    found = read_parameter_dated(ssm, name)
-    return None if found is None else found[0]
-
-
-def read_parameter_dated(ssm: SSMClient, name: str) -> tuple[str, datetime | None] | None:
-    """(value, LastModifiedDate as SSM's clock reports it), or None when it does not exist.
-    SecureStrings are decrypted."""
-    try:
-        parameter = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
-    except ClientError as exc:
-        if error_code(exc) == "ParameterNotFound":
-            return None
-        raise
-    modified = parameter.get("LastModifiedDate")
-    if modified is not None and modified.tzinfo is None:
-        modified = modified.replace(tzinfo=UTC)
-    return str(parameter.get("Value", "")), modified
 
 
 def route53_check_status(route53: Route53Client, health_check_id: str) -> str:

@@ -16,18 +16,18 @@ last known lag plus the time since it was measured. A real run refuses on either
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from caresync_dr.failover import probes, resources
+from caresync_dr.failover import probes
 from caresync_dr.failover.context import FailoverContext
-from caresync_dr.failover.lock import FailoverLock
-from caresync_dr.failover.plan import all_steps, build_plan
+from caresync_dr.failover.plan import build_plan
 from caresync_dr.failover.steps import PROMOTING_STATUSES
 from caresync_dr.inventory import INVENTORY_VERSION
+from caresync_dr.operations.checks import Check, refusals, render_table, resource_checks
+from caresync_dr.operations.checks import guard as _guard
+from caresync_dr.operations.lock import LeaseLock
 
 # How far back to look for the last non-negative ReplicaLag: RDS reports -1 every minute once
 # the source is gone, and a failover may start hours into the outage. One request at a 60 s
@@ -39,27 +39,6 @@ LAG_ROW = "replica lag within RPO"
 # How long before the stated outage start a ReplicaLag datapoint still shows replication was
 # active then (RDS publishes one a minute; CloudWatch may deliver a few minutes late).
 OUTAGE_MARGIN_MIN = 5
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    blocks: bool = True        # a real run refuses when this fails
-    overridden: bool = False   # failed, but --force told us to go on
-
-    @property
-    def result(self) -> str:
-        return "OVERRIDE" if self.overridden else ("ok" if self.ok else "FAIL")
-
-
-def _guard(name: str, blocks: bool, body: Callable[[], Check]) -> Check:
-    """A probe that errors is a failed check naming the error, never a crash."""
-    try:
-        return body()
-    except (ClientError, BotoCoreError) as exc:
-        return Check(name, False, f"could not read: {exc}", blocks)
 
 
 def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
@@ -100,21 +79,7 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
 
 def _plan_resources(ctx: FailoverContext) -> list[Check]:
     """One row per resource the plan's steps declare, each read once."""
-    rows: list[Check] = []
-    seen: set[tuple[str, str, str]] = set()
-    for step in all_steps(build_plan(ctx.options.scope)):
-        for resource in step.touches(ctx):
-            key = (resource.kind, resource.name, resource.clients.region)
-            if key in seen:
-                continue
-            seen.add(key)
-
-            def read(resource: resources.Resource = resource) -> Check:
-                found = resources.read(resource)
-                return Check(resource.label, found.ok, found.detail)
-
-            rows.append(_guard(resource.label, True, read))
-    return rows
+    return resource_checks(build_plan(ctx.options.scope), ctx)
 
 
 def _inventory(ctx: FailoverContext) -> Check:
@@ -309,7 +274,7 @@ def _switch(ctx: FailoverContext, daily: bool) -> Check:
 
 
 def _lock(ctx: FailoverContext) -> Check:
-    holder = FailoverLock(ctx.standby.ssm(), ctx.inventory.lock_parameter).holder()
+    holder = LeaseLock(ctx.standby.ssm(), ctx.inventory.lock_parameter).holder()
     if holder is None:
         return Check("lock free", True, ctx.inventory.lock_parameter, blocks=False)
     if holder.is_stale():
@@ -318,12 +283,4 @@ def _lock(ctx: FailoverContext) -> Check:
     return Check("lock free", False, f"held by {holder.describe()}", blocks=False)
 
 
-def refusals(checks: list[Check]) -> list[Check]:
-    return [c for c in checks if c.blocks and not c.ok and not c.overridden]
-
-
-def render_table(checks: list[Check]) -> str:
-    width = max(len(c.name) for c in checks)
-    lines = [f"{'CHECK'.ljust(width)}  RESULT    DETAIL"]
-    lines += [f"{c.name.ljust(width)}  {c.result.ljust(8)}  {c.detail}" for c in checks]
-    return "\n".join(lines)
+__all__ = ["Check", "refusals", "render_table", "run_checks"]

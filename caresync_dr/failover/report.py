@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from caresync_dr.failover import actions
 from caresync_dr.failover.context import FailoverContext
-from caresync_dr.failover.journal import StepRecord
+from caresync_dr.operations.journal import StepRecord
 
 log = logging.getLogger(__name__)
 # --scope database fences only the old primary database: its app tier is the one being
@@ -150,29 +145,3 @@ def render_timeline(report: dict[str, Any]) -> str:
     lines += ["", "## Follow-ups", ""] + [f"{i}. {t}" for i, t in
                                           enumerate(report["followUps"], 1)]
     return "\n".join(lines) + "\n"
-
-
-def upload_timeline(ctx: FailoverContext, report: dict[str, Any], markdown: str) -> str | None:
-    """Best effort: the timeline and report go to the standby backup bucket under incidents/."""
-    bucket = ctx.inventory.backup_bucket
-    base = f"incidents/{ctx.run_id}"
-    try:
-        s3 = ctx.standby.s3()
-        actions.put_object(s3, bucket, base + ".md", markdown, "text/markdown")
-        actions.put_object(s3, bucket, base + ".json",
-                           json.dumps(report, indent=2, sort_keys=True, default=str),
-                           "application/json")
-    except (ClientError, BotoCoreError) as exc:
-        log.warning("could not upload the incident timeline to s3://%s/%s.md: %s",
-                    bucket, base, exc)
-        return None
-    return f"s3://{bucket}/{base}.md"
-
-
-def write_local(path: Path, report: dict[str, Any], markdown: str) -> Path:
-    from caresync_dr.cli import write_json_report
-
-    write_json_report(path, report)
-    timeline = path.with_suffix(".md")
-    timeline.write_text(markdown)
-    return timeline

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from botocore.exceptions import ClientError
 
 from caresync_dr.failover import probes
+from caresync_dr.operations.steps import Found
 
 if TYPE_CHECKING:
     from caresync_dr.failover.context import RegionClients
@@ -25,16 +26,19 @@ Kind = Literal["auto-scaling-group", "target-group", "security-group", "paramete
 
 @dataclass(frozen=True)
 class Resource:
+    """One resource a step declares (the engine's ``Touched``)."""
+
     kind: Kind
     name: str
     clients: RegionClients
     label: str           # the row in the readiness table
 
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.name, self.clients.region)
 
-@dataclass(frozen=True)
-class Found:
-    ok: bool
-    detail: str
+    def read(self) -> Found:
+        return read(self)
 
 
 def read(resource: Resource) -> Found:

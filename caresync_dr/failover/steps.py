@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from abc import ABC, abstractmethod
+from abc import ABC
 from datetime import UTC, datetime
-from typing import ClassVar, Literal, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -19,50 +18,20 @@ from caresync_dr.estimates import DEFAULT_ESTIMATES as ESTIMATES
 from caresync_dr.failover import actions, probes
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.errors import StepFailedError
-from caresync_dr.failover.polling import wait_until
 from caresync_dr.failover.resources import Resource
 from caresync_dr.names import site_key_alias
+from caresync_dr.operations.polling import wait_until
+from caresync_dr.operations.steps import Step as OpStep
+from caresync_dr.operations.steps import Verdict, blocked, done, run
 from caresync_dr.settings import Capacity
 
 log = logging.getLogger(__name__)
 
 
-class Verdict(NamedTuple):
-    kind: Literal["run", "done", "blocked"]
-    sentence: str
-
-
-def run(sentence: str) -> Verdict:
-    return Verdict("run", sentence)
-
-
-def done(sentence: str) -> Verdict:
-    return Verdict("done", sentence)
-
-
-def blocked(sentence: str) -> Verdict:
-    return Verdict("blocked", sentence)
-
-
-class Step(ABC):
-    name: ClassVar[str]
-    title: ClassVar[str]
-    expected_seconds: ClassVar[float]      # from caresync_dr.estimates, as the RTO budget
-    best_effort: ClassVar[bool] = False   # failure is recorded as "not confirmed", never fatal
-    converges: ClassVar[bool] = True      # has a target state; False: verify/notify/observe
-    marks_failover: ClassVar[bool] = False  # done means "failed over" (for the no-op rerun)
-
-    @abstractmethod
-    def check(self, ctx: FailoverContext) -> Verdict: ...
-
-    def touches(self, ctx: FailoverContext) -> tuple[Resource, ...]:
-        """The resources this step changes or needs, read by the preflight before the first
-        change (``resources.py``). Empty: the step changes nothing a missing resource would
-        break, or it acts best effort on the region being failed away from."""
-        return ()
-
-    @abstractmethod
-    def apply(self, ctx: FailoverContext) -> str: ...
+class Step(OpStep[FailoverContext], ABC):
+    """A failover step: the engine's :class:`~caresync_dr.operations.steps.Step` over the
+    failover's context. ``touches`` declares :class:`~caresync_dr.failover.resources.Resource`s;
+    ``marks_done`` steps define "failed over" (the no-op rerun)."""
 
 
 def endpoint_value(db: probes.DbState) -> str:
@@ -169,7 +138,7 @@ class PromoteDatabase(Step):
     name = "promote-database"
     title = "Promote the read replica to a standalone writer"
     expected_seconds = ESTIMATES.replica_promotion_seconds
-    marks_failover = True
+    marks_done = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
         db_id = ctx.target_database
@@ -292,7 +261,7 @@ class SwitchTraffic(Step):
     name = "switch-traffic"
     title = "Move traffic: write FAILOVER into the standby-region switch (S3, data plane)"
     expected_seconds = ESTIMATES.api_call_seconds
-    marks_failover = True
+    marks_done = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
         sw = ctx.inventory.traffic_switch
@@ -400,7 +369,7 @@ class PointAppAtDatabase(Step):
     name = "point-app-at-database"
     title = "Repoint the app: write the new writer's endpoint into its endpoint parameter"
     expected_seconds = ESTIMATES.api_call_seconds
-    marks_failover = True
+    marks_done = True
 
     def _endpoint(self, ctx: FailoverContext) -> str | None:
         db = probes.describe_database(ctx.target_clients.rds(), ctx.target_database)

@@ -66,3 +66,19 @@ def test_aws_not_answering_before_any_step_is_exit_3(world: w.World, failover: A
     written = json.loads(report.read_text())
     assert written["outcome"] == "refused" and written["exitCode"] == 3
     assert mutating(world) == []
+
+
+def test_the_dry_run_report_proves_no_change_from_the_first_call(world: w.World, failover: Any,
+                                                                 tmp_path: Path) -> None:
+    """The engine's recorder is installed before the inventory is read: the dry run's report
+    counts every call of the command, and none changed anything."""
+    report = tmp_path / "dry.json"
+    assert failover("--dry-run", "--report", str(report)).code == ExitCode.OK
+    calls = json.loads(report.read_text())["awsCalls"]
+    assert calls["changes"] == 0 and calls["blocked"] is True
+    assert calls["operations"]["ssm:GetParameter"] >= 1          # the inventory, the lock
+    assert calls["reads"] == sum(calls["operations"].values()) == len(world.calls.seen)
+    run_report = tmp_path / "run.json"
+    assert failover("--yes", "--report", str(run_report)).code == ExitCode.OK
+    done = json.loads(run_report.read_text())["awsCalls"]
+    assert done["blocked"] is False and done["operations"]["rds:PromoteReadReplica"] == 1

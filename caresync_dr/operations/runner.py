@@ -13,37 +13,44 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from requests import RequestException
 
-from caresync_dr.failover.context import FailoverContext
-from caresync_dr.failover.errors import FailoverError, StepFailedError
-from caresync_dr.failover.journal import JournalUnavailableError, StepRecord
-from caresync_dr.failover.plan import Stage
-from caresync_dr.failover.steps import Step, Verdict
+from caresync_dr.cli.errors import CommandError
+from caresync_dr.operations.context import RunContext
+from caresync_dr.operations.errors import StepFailedError
+from caresync_dr.operations.journal import JournalUnavailableError, StepRecord
+from caresync_dr.operations.steps import Stage, Step, Verdict
 
 log = logging.getLogger(__name__)
 # What a step may raise that we record as its failure (anything else is a bug and propagates).
-STEP_ERRORS = (ClientError, BotoCoreError, RequestException, FailoverError)
+STEP_ERRORS = (ClientError, BotoCoreError, RequestException, CommandError)
+C = TypeVar("C", bound=RunContext)
+StepEvent = Literal["started", "finished"]
+# Called as each step starts and ends (from the step's thread): the notification hook.
+OnStep = Callable[[StepEvent, Step[Any], StepRecord], None]
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class Runner:
-    def __init__(self, ctx: FailoverContext, plan: tuple[Stage, ...]) -> None:
+class Runner(Generic[C]):
+    def __init__(self, ctx: C, plan: tuple[Stage[C], ...], name: str = "operation",
+                 on_step: OnStep | None = None) -> None:
         self.ctx = ctx
         self.plan = plan
         self.records: dict[str, StepRecord] = {}
         self.journal_error: JournalUnavailableError | None = None
+        self._on_step = on_step
         self._background: list[Future[StepRecord]] = []
-        self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="failover")
+        self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix=name)
 
     def run(self) -> None:
         try:
@@ -74,13 +81,18 @@ class Runner:
             future.result()
         self._background.clear()
 
-    def run_step(self, step: Step) -> StepRecord:
+    def _tell(self, event: StepEvent, step: Step[C], record: StepRecord) -> None:
+        if self._on_step is not None:
+            self._on_step(event, step, record)
+
+    def run_step(self, step: Step[C]) -> StepRecord:
         record = StepRecord(name=step.name, title=step.title, outcome="pending",
                             started_at=_now(), ended_at=None, seconds=None, detail="",
                             best_effort=step.best_effort)
         started = time.monotonic()
         earlier = self.ctx.journal.step(step.name) if self.ctx.journal is not None else None
         log.info("step %s: %s", step.name, step.title)
+        self._tell("started", step, record)
         try:
             verdict = step.check(self.ctx)
             if verdict.kind == "done":
@@ -110,9 +122,10 @@ class Runner:
         level = logging.WARNING if record.outcome in ("failed", "not confirmed") else logging.INFO
         log.log(level, "step %s %s in %.2f s: %s", step.name, record.outcome,
                 record.seconds or 0.0, record.detail)
+        self._tell("finished", step, record)
         return record
 
-    def _apply(self, step: Step, record: StepRecord) -> None:
+    def _apply(self, step: Step[C], record: StepRecord) -> None:
         if step.converges:
             pending = replace(record, requested_at=_now())
             if self.ctx.journal is not None:
@@ -132,7 +145,7 @@ class Runner:
             record.detail = (f"{after.sentence} (the answer to the request was lost: "
                              f"{type(exc).__name__}; the state read afterwards shows it done)")
 
-    def _recheck(self, step: Step) -> Verdict | None:
+    def _recheck(self, step: Step[C]) -> Verdict | None:
         try:
             return step.check(self.ctx)
         except STEP_ERRORS:

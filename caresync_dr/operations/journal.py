@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from caresync_dr.failover import actions, probes
-from caresync_dr.failover.errors import StepFailedError
+from caresync_dr.operations import ssm
+from caresync_dr.operations.errors import StepFailedError
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -49,8 +49,8 @@ class JournalUnavailableError(StepFailedError):
 
 
 class Journal:
-    def __init__(self, ssm: SSMClient, name: str, local_path: Path | None) -> None:
-        self.ssm = ssm
+    def __init__(self, client: SSMClient, name: str, local_path: Path | None) -> None:
+        self.ssm = client
         self.name = name
         self.local_path = local_path
         self.data: dict[str, Any] = {}
@@ -58,7 +58,7 @@ class Journal:
 
     def load(self) -> dict[str, Any] | None:
         """The journal stored in SSM, or None. An unreadable one is reported, not trusted."""
-        text = probes.read_parameter(self.ssm, self.name)
+        text = ssm.read_parameter(self.ssm, self.name)
         if text is None:
             return None
         try:
@@ -105,7 +105,7 @@ class Journal:
         text = json.dumps(self.data, sort_keys=True, separators=(",", ":"), default=str)
         self._save_local()
         try:
-            actions.put_parameter(self.ssm, self.name, text, overwrite=True)
+            ssm.put_parameter(self.ssm, self.name, text, overwrite=True)
         except (ClientError, BotoCoreError) as exc:
             raise JournalUnavailableError(
                 f"the journal could not be saved to SSM {self.name} ({exc}); the run stopped "

@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from caresync_dr.failover.context import FailoverContext
-from caresync_dr.failover.errors import RefusedError
-from caresync_dr.failover.plan import build_plan
+from caresync_dr.cli.errors import RefusedError
+from caresync_dr.operations.steps import Stage
+
+C = TypeVar("C")
 
 
-def confirm(ctx: FailoverContext, stdin: TextIO, prompt_out: TextIO) -> None:
-    """Ask the operator to type the stack name; anything else refuses (nothing changed)."""
-    stack = ctx.options.stack
-    prompt_out.write(f"\nThis promotes {ctx.target_database} in {ctx.target.region} and "
-                     f"moves traffic. Type the stack name ({stack}) to go on: ")
+def confirm(question: str, expected: str, stdin: TextIO, prompt_out: TextIO) -> None:
+    """Ask the operator to type ``expected`` (the stack name); anything else refuses (nothing
+    changed). A closed stdin (no terminal) refuses too: unattended runs pass ``--yes``."""
+    prompt_out.write(f"\n{question} Type the stack name ({expected}) to go on: ")
     prompt_out.flush()
     answer = stdin.readline()
     if not answer:
         raise RefusedError("no confirmation: stdin is closed or not a terminal; run from a "
                            "terminal, or pass --yes to run unattended. Nothing was changed")
-    if answer.strip() != stack:
+    if answer.strip() != expected:
         raise RefusedError(f"confirmation {answer.strip()!r} does not match the stack name "
-                           f"{stack!r}; nothing was changed")
+                           f"{expected!r}; nothing was changed")
 
 
-def plan_rows(ctx: FailoverContext, live: bool) -> list[dict[str, Any]]:
+def plan_rows(plan: tuple[Stage[C], ...], ctx: C, live: bool) -> list[dict[str, Any]]:
     """The steps in order. ``live``: also each step's check of the state it sees now (dry run);
     a real run skips that, so an unreachable region does not delay it before it starts."""
     rows: list[dict[str, Any]] = []
-    for stage in build_plan(ctx.options.scope):
+    for stage in plan:
         for step in stage.steps:
             row: dict[str, Any] = {
                 "step": step.name, "title": step.title, "bestEffort": step.best_effort,
@@ -46,8 +46,8 @@ def plan_rows(ctx: FailoverContext, live: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def render_plan(ctx: FailoverContext, rows: list[dict[str, Any]]) -> str:
-    lines = [f"Plan ({ctx.options.scope} failover, stack {ctx.options.stack}):"]
+def render_plan(title: str, rows: list[dict[str, Any]]) -> str:
+    lines = [f"Plan ({title}):"]
     for number, row in enumerate(rows, 1):
         flags = ("best effort" if row["bestEffort"] else "required")
         flags += " | concurrently" if row["concurrent"] else ""

@@ -1,0 +1,40 @@
+"""What every run of an operation shares: its id, start, facts, journal and stop signal."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from caresync_dr.operations.journal import Journal
+
+
+def new_run_id() -> str:
+    """``YYYYMMDDTHHMMSSZ-xxxxxx``: sortable by start, unique across operators."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
+class RunContext:
+    """The run's shared state; an operation's own context subclasses it (inventory, clients).
+
+    ``facts`` are what the run found on the way (data-loss exposure, endpoints); each
+    :meth:`fact` also goes into the journal, so a resumed run knows them. ``stop`` is set on
+    Ctrl-C or a lost lock: every :func:`~caresync_dr.operations.polling.wait_until` ends at its
+    next poll."""
+
+    def __init__(self) -> None:
+        self.run_id = new_run_id()
+        self.started_at = datetime.now(UTC)
+        self.journal: Journal | None = None
+        self.facts: dict[str, Any] = {}
+        self.stop = threading.Event()
+        self._facts_mutex = threading.Lock()
+
+    def fact(self, key: str, value: Any, save: bool = False) -> None:
+        """Record a fact; ``save`` writes the journal now (before an action a resumed run must
+        know about), else it is saved with the next step record."""
+        with self._facts_mutex:
+            self.facts[key] = value
+        if self.journal is not None:
+            self.journal.fact(key, value, save=save)

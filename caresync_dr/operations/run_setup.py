@@ -1,0 +1,104 @@
+"""What an operation is handed (options, where it keeps its books, where its report goes) and
+what it keeps about its own ending and lock, for the report."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from caresync_dr.cli.errors import ExitCode
+from caresync_dr.cli.reporting import write_json_report
+from caresync_dr.operations.timeline import INCIDENTS_PREFIX
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
+
+Mode = Literal["run", "check", "dry-run"]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """What the operator asked the engine for (the operation's own options live in its
+    context)."""
+
+    mode: Mode
+    stack: str
+    yes: bool = False                   # skip the confirmation prompt
+    resume: bool = False                # continue the unfinished run of the journal
+    report: Path | None = None          # --report: JSON, and the .md timeline beside it
+    heartbeat_seconds: float = 10.0     # lease renewal; stale after 3 missed renewals
+
+
+@dataclass(frozen=True)
+class Bookkeeping:
+    """Where an operation keeps its lock, journal and incident records: SSM parameters and a
+    bucket in the region that must answer (the standby region for a failover)."""
+
+    ssm: SSMClient
+    lock_parameter: str
+    journal_parameter: str
+    journal_file: Path | None           # local copy of the journal
+    incident_bucket: str
+    incident_s3: Callable[[], S3Client]   # made only when the timeline is uploaded
+    incident_prefix: str = INCIDENTS_PREFIX
+
+
+class ReportTarget(Protocol):
+    """Where the JSON report goes (``caresync_dr.cli.Invocation`` is one)."""
+
+    report_path: Path | None
+
+    def write_report(self, document: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class ReportFile:
+    """A :class:`ReportTarget` for callers without an ``Invocation``."""
+
+    report_path: Path | None
+
+    def write_report(self, document: dict[str, Any]) -> None:
+        if self.report_path is not None:
+            write_json_report(self.report_path, document)
+
+
+@dataclass
+class LockState:
+    """What the report says about the lock."""
+
+    name: str
+    held: bool = False
+    taken_over: dict[str, Any] | None = None
+    released: bool | None = None
+    release_error: str | None = None
+    removed_stale: dict[str, Any] | None = None
+
+    def as_report(self) -> dict[str, Any]:
+        return {"parameter": self.name, "held": self.held, "takenOver": self.taken_over,
+                "released": self.released, "releaseError": self.release_error,
+                "removedStale": self.removed_stale}
+
+
+@dataclass
+class Ending:
+    """How the run ends. ``handled`` stays False only for an exit this code does not handle
+    (a kill-like BaseException): the process is going away without cleanup."""
+
+    code: ExitCode = ExitCode.FAILED
+    outcome: str = "crashed"
+    message: str = "the process was stopped without cleanup"
+    handled: bool = False
+    lines: list[str] = field(default_factory=list)   # printed after the report is written
+
+
+def operator_name() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"

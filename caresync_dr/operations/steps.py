@@ -1,0 +1,97 @@
+"""Steps and plans: what an operation is made of.
+
+A :class:`Step` is a small idempotent unit: ``check`` re-reads real state and returns a
+:class:`Verdict` -- ``run`` (saying what it would change), ``done`` (why it needn't run) or
+``blocked`` (why it can't) -- and ``apply`` makes the change, waits for it with bounded polling
+(:mod:`~caresync_dr.operations.polling`), and returns one sentence saying what it did.
+A plan is a tuple of :class:`Stage`; the steps of one stage run side by side. Modes are data.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import ClassVar, Generic, Literal, NamedTuple, Protocol, TypeVar
+
+C = TypeVar("C")
+
+
+class Verdict(NamedTuple):
+    kind: Literal["run", "done", "blocked"]
+    sentence: str
+
+
+def run(sentence: str) -> Verdict:
+    return Verdict("run", sentence)
+
+
+def done(sentence: str) -> Verdict:
+    return Verdict("done", sentence)
+
+
+def blocked(sentence: str) -> Verdict:
+    return Verdict("blocked", sentence)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What reading one resource found: there and usable (``ok``), and one sentence."""
+
+    ok: bool
+    detail: str
+
+
+class Touched(Protocol):
+    """A resource a step changes or needs. The preflight reads each one (once, by ``key``)
+    before the first change and refuses the run when one is missing."""
+
+    @property
+    def label(self) -> str: ...          # the row in the readiness table
+
+    @property
+    def key(self) -> Hashable: ...       # the same resource declared by two steps reads once
+
+    def read(self) -> Found: ...         # AWS errors other than "not found" propagate
+
+
+class Step(ABC, Generic[C]):
+    """One unit of an operation, over the operation's context type ``C``."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    expected_seconds: ClassVar[float]
+    best_effort: ClassVar[bool] = False   # failure is recorded as "not confirmed", never fatal
+    converges: ClassVar[bool] = True      # has a target state; False: verify/notify/observe
+    marks_done: ClassVar[bool] = False    # all such steps done: the operation is already done
+
+    @abstractmethod
+    def check(self, ctx: C) -> Verdict: ...
+
+    def touches(self, ctx: C) -> tuple[Touched, ...]:
+        """The resources this step changes or needs, read by the preflight before the first
+        change. Empty: nothing a missing resource would break, or best effort on a region
+        that may not answer."""
+        return ()
+
+    @abstractmethod
+    def apply(self, ctx: C) -> str: ...
+
+
+@dataclass(frozen=True)
+class Stage(Generic[C]):
+    """Steps that run together (in threads when more than one). A background stage is
+    started and not waited for until the end of the run (it never blocks what follows)."""
+
+    steps: tuple[Step[C], ...]
+    background: bool = False
+
+
+def all_steps(plan: tuple[Stage[C], ...]) -> list[Step[C]]:
+    return [step for stage in plan for step in stage.steps]
+
+
+def critical_path_seconds(plan: tuple[Stage[C], ...]) -> float:
+    """Expected duration: the longest step of each waited-for stage, summed."""
+    return sum(max(s.expected_seconds for s in stage.steps) for stage in plan
+               if not stage.background)
