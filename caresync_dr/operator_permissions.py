@@ -65,9 +65,9 @@ OPERATOR_GRANTS: tuple[Grant, ...] = (
     ), "the two site keys: the endpoint parameters and the inventory are SecureStrings, which "
        "SSM decrypts and encrypts with the caller's permissions on the key"),
     Grant("Notify", (
-        "sns:Publish", "sns:GetTopicAttributes",
+        "sns:Publish",
     ), "both sites' alert topics: incident e-mail goes to the standby's first, the primary's "
-       "when the standby does not answer (the preflight reads the standby topic)"),
+       "when the standby does not answer"),
     Grant("NotifySecret", (
         "secretsmanager:GetSecretValue",
     ), "the notify secret (notifySecretName: chat webhook URL, Statuspage API key) in both "

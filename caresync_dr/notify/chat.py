@@ -15,6 +15,7 @@ import requests
 
 from caresync_dr.notify.delivery import (
     DEFAULT_POLICY,
+    Breaker,
     Budget,
     RetryPolicy,
     deliver_with_retries,
@@ -49,6 +50,7 @@ class ChatChannel:
         self._url = webhook_url
         self._shown = f"chat webhook ({urlsplit(webhook_url).hostname})"
         self._policy = policy
+        self._breaker = Breaker()
         self._session = requests.Session()
 
     @property
@@ -64,4 +66,5 @@ class ChatChannel:
                                  shown_url=self._shown, json_body=payload(message))
             return f"{self._shown} answered HTTP {response.status_code}", {}
 
-        return deliver_with_retries(self.name, message.event, attempt, self._policy)
+        return deliver_with_retries(self.name, message.event, attempt, self._policy,
+                                    breaker=self._breaker)

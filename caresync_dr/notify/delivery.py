@@ -71,11 +71,36 @@ class Budget:
 Attempt = Callable[[Budget], tuple[str, dict[str, Any]]]   # -> (detail, remember)
 
 
+@dataclass
+class Breaker:
+    """One channel's memory of its last delivery: after a failed one, the next gets a single
+    attempt (no retries) until one succeeds, so a dead channel costs each later message one
+    timeout at most instead of the whole retry budget."""
+
+    down: bool = False
+
+    def policy(self, policy: RetryPolicy) -> RetryPolicy:
+        if not self.down:
+            return policy
+        return RetryPolicy(attempts=1, connect_timeout=policy.connect_timeout,
+                           read_timeout=policy.read_timeout, backoff_seconds=0.0,
+                           deadline_seconds=policy.deadline_seconds,
+                           max_retry_after=policy.max_retry_after)
+
+    def record(self, delivery: Delivery) -> Delivery:
+        self.down = delivery.status == "failed"
+        return delivery
+
+
 def deliver_with_retries(channel: str, event: str, attempt: Attempt,
-                         policy: RetryPolicy = DEFAULT_POLICY,
-                         sleep: Callable[[float], None] = time.sleep) -> Delivery:
+                         policy: RetryPolicy = DEFAULT_POLICY, *,
+                         sleep: Callable[[float], None] = time.sleep,
+                         breaker: Breaker | None = None) -> Delivery:
     """Run ``attempt`` until it succeeds, fails for good, or the attempts or the deadline
-    are used up. Never raises."""
+    are used up (one attempt only while ``breaker`` says the channel is down). Never raises."""
+    if breaker is not None:
+        return breaker.record(deliver_with_retries(channel, event, attempt,
+                                                   breaker.policy(policy), sleep=sleep))
     budget = Budget(policy, time.monotonic())
     attempts = 0
     errors: list[str] = []

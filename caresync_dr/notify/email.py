@@ -22,7 +22,13 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr.aws import BEST_EFFORT, AwsClients
-from caresync_dr.notify.delivery import Budget, DeliveryError, RetryPolicy, deliver_with_retries
+from caresync_dr.notify.delivery import (
+    Breaker,
+    Budget,
+    DeliveryError,
+    RetryPolicy,
+    deliver_with_retries,
+)
 from caresync_dr.notify.messages import Audience, Delivery, Message
 from caresync_dr.settings import ESCALATION_TIER_ATTRIBUTE
 
@@ -68,6 +74,7 @@ class EmailChannel:
         self.targets = tuple(targets)
         self._session = session or boto3.Session()
         self._policy = policy
+        self._breaker = Breaker()
         self._clients: dict[str, SNSClient] = {}
 
     @property
@@ -105,4 +112,5 @@ class EmailChannel:
             raise DeliveryError("no alert topic took the message: " + "; ".join(errors)
                                 if errors else "no alert topic is known", retryable=False)
 
-        return deliver_with_retries(self.name, message.event, attempt, self._policy)
+        return deliver_with_retries(self.name, message.event, attempt, self._policy,
+                                    breaker=self._breaker)

@@ -49,6 +49,8 @@ class NotifyOptions:
     public_statuses: Mapping[str, str] = field(default_factory=dict)
     breach: bool = False
     incident_started: datetime | None = None   # e.g. failover's --outage-started
+    summary: str = ""                          # internal: what the run does
+    timeline: str = ""                         # internal: where its timeline goes ({run_id})
     timer_seconds: float = 30.0
     close_seconds: float = DEFAULT_CLOSE_SECONDS
 
@@ -165,8 +167,8 @@ class OperationNotifier(IncidentNotifications):
         self.started(run_id=event.run_id,
                      started_at=self.options.incident_started or event.at, stack=event.stack,
                      previous_state=previous if isinstance(previous, dict) else None,
-                     save=self._save, summary=event.sentence or event.title,
-                     timeline=str(event.facts.get("timeline", "")))
+                     save=self._save, summary=self.options.summary or event.title,
+                     timeline=self.options.timeline.replace("{run_id}", event.run_id))
 
     def phase_started(self, event: EngineEvent) -> None:
         if self.notifier is not None:

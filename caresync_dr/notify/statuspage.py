@@ -30,6 +30,7 @@ import requests
 
 from caresync_dr.notify.delivery import (
     DEFAULT_POLICY,
+    Breaker,
     Budget,
     DeliveryError,
     RetryPolicy,
@@ -59,6 +60,7 @@ class StatusPageChannel:
         self.marker = marker(incident_key)
         self._headers = {"Authorization": f"OAuth {api_key}", "Accept": "application/json"}
         self._policy = policy
+        self._breaker = Breaker()
         self._session = requests.Session()
         self.incident_id: str | None = None
         self._must_look = False      # an earlier create may have worked: search before creating
@@ -147,7 +149,8 @@ class StatusPageChannel:
                 return self._create(message, budget)
             return self._update(message, budget)
 
-        return deliver_with_retries(self.name, message.event, attempt, self._policy)
+        return deliver_with_retries(self.name, message.event, attempt, self._policy,
+                                    breaker=self._breaker)
 
     def check(self) -> Delivery:
         """Read-only test: the key opens the page and every configured component exists."""

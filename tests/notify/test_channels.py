@@ -212,3 +212,17 @@ def test_the_double_refuses_what_statuspage_refuses(statuspage: StatusPageDouble
     delivery = _page(statuspage).deliver(_public("opened", status, "major_outage"))
     assert delivery.status == "failed" and "HTTP 422" in delivery.detail
     assert statuspage.problems == [f"status {status!r} is not a realtime incident status"]
+
+
+def test_a_channel_found_dead_gets_one_attempt_until_it_answers(chat: ChatDouble) -> None:
+    """A dead channel costs the first message its retries, each later one a single attempt,
+    and it is back to full retries once it answers again."""
+    channel = ChatChannel(chat.url, FAST)
+    chat.behaviour.fail_next = [500] * 3
+    assert channel.deliver(_message()).attempts == 3
+    chat.behaviour.fail_next = [500]
+    later = channel.deliver(_message())
+    assert (later.status, later.attempts) == ("failed", 1)
+    assert channel.deliver(_message()).ok
+    chat.behaviour.fail_next = [500]
+    assert channel.deliver(_message()).attempts == 2          # retried again
