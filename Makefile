@@ -31,7 +31,8 @@ test: lint typecheck unit
 
 # The full fault-injection walk of failover.py (issue 10): a kill at every journal write, lock
 # transition and AWS change, and every injected AWS fault, then the runs an operator would
-# try. About five minutes.
+# try; and a restore SIGKILLed at each of its steps (tests/backup/test_kill_points.py). About
+# five minutes.
 faults: setup
 	$(BIN)/python -m pytest -q -m faults
 

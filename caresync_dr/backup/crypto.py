@@ -5,6 +5,11 @@ File layout::
     MAGIC (8 bytes) | header length (u32 BE) | header (canonical JSON)
     record*: final flag (1 byte) | ciphertext length (u32 BE) | ciphertext (chunk + 16-byte tag)
 
+The header carries its own SHA-256 (``header_sha256``, over the canonical JSON of the other
+fields), so a changed byte in the salt, the key reference or the key check is reported as a
+corrupt header, not as a wrong key; the key check then tells a wrong key apart. ``meta`` (the
+backup's name and start time) is bound to the data the same way as everything in the header.
+
 Each file gets a random salt; the chunk key is HKDF-SHA256(master key, salt), so nonces (the
 chunk index) never repeat under one key even when a key file encrypts many backups. Every chunk's
 associated data binds the header hash, the chunk index and the final flag: a reordered, dropped,
@@ -20,7 +25,7 @@ import json
 import os
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -52,6 +57,15 @@ def _key_check(chunk_key: bytes) -> str:
     return hmac.new(chunk_key, b"key-check", hashlib.sha256).hexdigest()[:32]
 
 
+def _canonical(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _header_sha256(fields: dict[str, Any]) -> str:
+    return hashlib.sha256(_canonical({k: v for k, v in fields.items()
+                                      if k != "header_sha256"})).hexdigest()
+
+
 def _aad(header_hash: bytes, index: int, final: bool) -> bytes:
     return header_hash + struct.pack(">QB", index, 1 if final else 0)
 
@@ -74,6 +88,8 @@ class Header:
     key_check: str
     compression: str
     raw: bytes
+    meta: dict[str, Any] = field(default_factory=dict)
+    self_checked: bool = False  # the header carried (and matched) its own checksum
 
     @property
     def digest(self) -> bytes:
@@ -94,18 +110,23 @@ class EncryptingWriter:
     """A file-like sink: ``write`` plaintext, ``close`` to seal the final chunk."""
 
     def __init__(self, out: Writable, master_key: bytes, key_info: dict[str, Any], *,
-                 compression: str = "none", chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 compression: str = "none", chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 meta: dict[str, Any] | None = None) -> None:
         if not 0 < chunk_size <= MAX_CHUNK_SIZE:
             raise ValueError(f"chunk size must be 1..{MAX_CHUNK_SIZE} bytes")
         salt = os.urandom(32)
         key = _chunk_key(master_key, salt)
-        header = {
+        header: dict[str, Any] = {
             "version": 1, "cipher": CIPHER, "chunk_size": chunk_size, "salt": salt.hex(),
             "key": key_info, "key_check": _key_check(key), "compression": compression,
         }
-        raw = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        if meta:
+            header["meta"] = meta
+        header["header_sha256"] = _header_sha256(header)
+        raw = _canonical(header)
         out.write(MAGIC + struct.pack(">I", len(raw)) + raw)
         self._out = out
+        self.offset = len(MAGIC) + 4 + len(raw)  # where the next chunk's record starts
         self._aead = AESGCM(key)
         self._header_hash = hashlib.sha256(raw).digest()
         self._chunk_size = chunk_size
@@ -130,7 +151,20 @@ class EncryptingWriter:
         sealed = self._aead.encrypt(_nonce(self._index), chunk,
                                     _aad(self._header_hash, self._index, final))
         self._out.write(_RECORD.pack(1 if final else 0, len(sealed)) + sealed)
+        self.offset += _RECORD.size + len(sealed)
         self._index += 1
+
+    def boundary(self) -> tuple[int, int]:
+        """End the current chunk here (a shorter, non-final one) so that what is written next
+        starts a chunk of its own: (its index, its record's offset in the file). A reader can
+        then decrypt from there without reading what came before (:func:`decrypt_stream`'s
+        ``start``)."""
+        if self._closed:
+            raise ValueError("boundary of a closed EncryptingWriter")
+        if self._buffer:
+            self._emit(bytes(self._buffer), final=False)
+            self._buffer.clear()
+        return self._index, self.offset
 
     def close(self) -> None:
         """Write the last chunk (possibly empty) with the final flag; the file is then complete."""
@@ -158,9 +192,17 @@ def read_header(inp: BinaryIO) -> Header:
     raw = _read_exact(inp, length, "the header")
     try:
         fields = json.loads(raw)
+        if not isinstance(fields, dict):
+            raise TypeError("not a JSON object")
+        if "header_sha256" in fields and fields["header_sha256"] != _header_sha256(fields):
+            raise IntegrityError("backup header is corrupt: it does not match its own checksum "
+                                 "(a changed salt, key reference or key check); this is damage "
+                                 "to the file, not a wrong key")
         header = Header(key=dict(fields["key"]), chunk_size=int(fields["chunk_size"]),
                         salt=bytes.fromhex(fields["salt"]), key_check=str(fields["key_check"]),
-                        compression=str(fields.get("compression", "none")), raw=raw)
+                        compression=str(fields.get("compression", "none")), raw=raw,
+                        meta=dict(fields.get("meta") or {}),
+                        self_checked="header_sha256" in fields)
     except (ValueError, KeyError, TypeError) as exc:
         raise IntegrityError(f"backup header is corrupt: {exc}") from exc
     if fields.get("cipher") != CIPHER or not 0 < header.chunk_size <= MAX_CHUNK_SIZE:
@@ -168,23 +210,33 @@ def read_header(inp: BinaryIO) -> Header:
     return header
 
 
-def decrypt_stream(inp: BinaryIO,
-                   master_key_for: Callable[[Header], bytes]) -> Iterator[bytes]:
+def decrypt_stream(inp: BinaryIO, master_key_for: Callable[[Header], bytes], *,
+                   start: tuple[int, int] | None = None,
+                   stop: int | None = None) -> Iterator[bytes]:
     """Yield authenticated plaintext chunks; raise :class:`IntegrityError` on any tampering.
 
     A caller must consume the whole iterator before trusting the data: truncation is only
-    detectable at the end.
+    detectable at the end. ``start`` = (chunk index, file offset) begins at a chunk that
+    :meth:`EncryptingWriter.boundary` started (a wrong pair fails authentication: the index is
+    the nonce); ``stop`` ends before that chunk index, which must then not be the final one.
     """
     header = read_header(inp)
     key = _chunk_key(master_key_for(header), header.salt)
     if not hmac.compare_digest(_key_check(key), header.key_check):
         raise IntegrityError(
             f"wrong key: this backup was encrypted with {header.key_label} "
-            f"({header.key.get('source', '?')}) and the key given does not match it")
+            f"({header.key.get('source', '?')}) and the key given does not match it" +
+            ("" if header.self_checked else
+             " (or its header is damaged: backups from before header checksums cannot tell)"))
     aead = AESGCM(key)
     limit = header.chunk_size + TAG_SIZE
     index = 0
+    if start is not None:
+        index, offset = start
+        inp.seek(offset)
     while True:
+        if stop is not None and index >= stop:
+            return
         prefix = inp.read(_RECORD.size)
         if not prefix:
             raise IntegrityError(f"backup is truncated: it ends after chunk {index} "

@@ -35,3 +35,9 @@ class KmsUnavailableError(KeyUnavailableError):
     """KMS did not give the data key (credentials, a disabled key, no answer in any region).
     The restore test counts it as a failed test: backups that cannot be decrypted now is what it
     exists to find; a missing key *file* is the operator's to fix (usage)."""
+
+
+class UsageError(BackupError):
+    """Bad input from the operator (arguments, environment); nothing was touched (exit 2)."""
+
+    exit_code = ExitCode.USAGE

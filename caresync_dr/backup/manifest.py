@@ -11,12 +11,14 @@ from typing import Any
 
 from caresync_dr.backup.errors import BackupNotFoundError, IntegrityError
 from caresync_dr.backup.verify import TableFingerprint
+from caresync_dr.cli.reporting import write_text_atomic
 
 NAME_FORMAT = "backup_%Y%m%d_%H%M%S"
 NAME_RE = re.compile(r"^backup_(\d{8}_\d{6})")
 DATA_SUFFIX = ".dump.enc"          # pg_dump custom format, zstd-compressed, AES-256-GCM chunks
 MANIFEST_SUFFIX = ".manifest.json"
 FORMAT = "pg_dump-custom+zstd+aes-256-gcm-chunked/v1"
+FINGERPRINT_V1 = "server-md5-sum/v1"
 
 
 def backup_name(when: datetime) -> str:
@@ -47,6 +49,16 @@ class Manifest:
     tables: dict[str, TableFingerprint] = field(default_factory=dict)
     format: str = FORMAT
     compression: str = "zstd"
+    # How ``tables`` was computed: v1, md5 of every row read by the server in the dump's
+    # snapshot (verified by reading the restored tables again); v2, the rows and SHA-256 of the
+    # COPY text pg_dump wrote (verified as the data streams into the server, archive.py).
+    fingerprint_method: str = FINGERPRINT_V1
+    # The database's own state (dbstate.DatabaseState), read in the dump's snapshot; None in
+    # backups from before it was recorded (restored with the server's defaults, unverified).
+    database_state: dict[str, Any] | None = None
+    # Where each pg_dump data block starts in the encrypted file: its own zstd frame from its
+    # own chunk (create._Framer), so tables can be restored in parallel. Empty in older backups.
+    segments: list[dict[str, int]] = field(default_factory=list)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -67,10 +79,9 @@ class Manifest:
         return manifest
 
     def write(self, directory: Path) -> Path:
+        """Write ``<name>.manifest.json`` atomically, mode 0600."""
         path = directory / f"{self.name}{MANIFEST_SUFFIX}"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.to_json())
-        tmp.replace(path)
+        write_text_atomic(path, self.to_json())
         return path
 
 

@@ -1,12 +1,13 @@
-"""Restore steps, each usable alone: prepare (verify + decrypt), load, verify, swap, drop.
+"""Restore building blocks: find and check a backup, decrypt it as a stream, verify a load.
 
-``prepare`` touches no database. It checks the file against the manifest's checksum, then
-decrypts and decompresses the whole backup into a private work file: every chunk is authenticated
-and truncation is detected before anything is restored. The plaintext archive is needed on disk
-because ``pg_restore --jobs`` (parallel restore) needs a seekable archive; it is created mode 600
-in a private temp directory and removed when the restore ends (put ``--work-dir`` on an encrypted
-volume). A plain ``.sql.gz`` (the seed's format) is decompressed the same way, which checks its
-gzip CRC; it has no manifest, so its verification is limited to a successful load.
+Checking a backup reads no plaintext and touches no database: the size and SHA-256 of the file
+against its manifest, and the manifest's own name and start time against the file's name (a
+backup copied under a newer name must not pass for a newer backup; issue 10 item 3). Decryption
+is a stream of authenticated chunks (``crypto.decrypt_stream``), decompressed as it goes; the
+plaintext exists only in memory and in the server it is loaded into (``loader``).
+
+A plain ``.sql``/``.sql.gz`` (the seed's format) streams the same way through
+``plain_sql``; it has no manifest, so its verification is limited to a load that is not empty.
 """
 
 from __future__ import annotations
@@ -14,44 +15,34 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-import os
-import queue
-import shutil
-import subprocess
-import tempfile
-import threading
-import time
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
 
 import psycopg
 import zstandard
 from psycopg import sql
 
-from caresync_dr.backup.crypto import Header, decrypt_stream
-from caresync_dr.backup.errors import BackupError, BackupNotFoundError, IntegrityError
-from caresync_dr.backup.manifest import DATA_SUFFIX, MANIFEST_SUFFIX, Manifest, read_manifest
-from caresync_dr.backup.progress import Progress, human_bytes
+from caresync_dr.backup.archive import TableStats
+from caresync_dr.backup.crypto import Header, decrypt_stream, read_header
+from caresync_dr.backup.errors import BackupNotFoundError, IntegrityError, VerificationError
+from caresync_dr.backup.loader import LoadResult
+from caresync_dr.backup.manifest import (
+    DATA_SUFFIX,
+    FINGERPRINT_V1,
+    MANIFEST_SUFFIX,
+    Manifest,
+    name_time,
+    read_manifest,
+)
+from caresync_dr.backup.progress import Progress
 from caresync_dr.backup.storage import latest_local
-from caresync_dr.backup.tools import pg_tool, with_dbname
+from caresync_dr.backup.tools import text, with_dbname
 from caresync_dr.backup.verify import compare, fingerprints_of
 
 log = logging.getLogger(__name__)
 READ_SIZE = 1 << 20
-
-
-@dataclass(frozen=True)
-class PreparedBackup:
-    """A verified, decrypted backup ready to load. ``manifest`` is None for a plain .sql.gz."""
-
-    source: Path
-    archive: Path
-    kind: str  # "custom" (pg_restore archive) or "sql" (plain SQL for psql)
-    manifest: Manifest | None
 
 
 def locate(argument: Path) -> tuple[Path, Path | None]:
@@ -86,105 +77,215 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _private_file(directory: Path, name: str) -> Path:
-    path = directory / name
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    return path
-
-
-def _decrypt_to(data: Path, target: Path, master_key_for: Callable[[Header], bytes]) -> int:
-    """Decrypt and decompress into ``target``; a writer thread overlaps disk writes with the
-    decompression (both release the GIL). The bounded queue keeps memory flat."""
-    progress = Progress("restore: decrypt")
-    decompressor = zstandard.ZstdDecompressor().decompressobj()
-    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
-    write_errors: list[OSError] = []
-
-    def writer(out: BinaryIO) -> None:
-        while (block := pending.get()) is not None:
-            if not write_errors:
-                try:
-                    out.write(block)
-                except OSError as exc:  # e.g. disk full: reported by the main thread
-                    write_errors.append(exc)
-
-    with data.open("rb") as inp, target.open("wb") as out:
-        thread = threading.Thread(target=writer, args=(out,), name="restore-writer")
-        thread.start()
-        try:
-            for chunk in decrypt_stream(inp, master_key_for):
-                plain = decompressor.decompress(chunk)
-                pending.put(plain)
-                progress.add(len(plain))
-                if write_errors:
-                    break
-        except zstandard.ZstdError as exc:
-            raise IntegrityError(f"backup decrypts but does not decompress: {exc}") from exc
-        finally:
-            pending.put(None)
-            thread.join()
-        if write_errors:
-            raise BackupError(f"cannot write the decrypted archive to {target}: "
-                              f"{write_errors[0].strerror}")
-        if not decompressor.eof:
-            raise IntegrityError("backup decrypts but its compressed stream is incomplete")
-    progress.done()
-    return progress.total
-
-
-def _gunzip_to(data: Path, target: Path) -> int:
-    progress = Progress("restore: gunzip")
+def started_at(manifest: Manifest) -> datetime:
+    """When the backup was taken, from its manifest (UTC)."""
     try:
-        with gzip.open(data, "rb") as inp, target.open("wb") as out:
+        return datetime.fromisoformat(manifest.started_at)
+    except ValueError:
+        raise IntegrityError(f"manifest {manifest.name} has an invalid start time "
+                             f"{manifest.started_at!r}") from None
+
+
+def check_identity(data: Path, manifest: Manifest) -> None:
+    """The file's name, the manifest's name and its start time must all agree: a backup's age
+    is decided by what the manifest says, and a renamed copy is refused."""
+    stem = data.name[: -len(DATA_SUFFIX)] if data.name.endswith(DATA_SUFFIX) else data.name
+    if manifest.name != stem or manifest.data_file != data.name:
+        raise IntegrityError(
+            f"{data.name} is not the backup its manifest describes ({manifest.data_file}, taken "
+            f"{manifest.started_at}): a copy under another name; restore the original name, "
+            "refusing to pass an older backup off as a newer one")
+    taken, named = started_at(manifest), name_time(manifest.name)
+    if named is None or abs((taken - named).total_seconds()) >= 1:
+        raise IntegrityError(f"manifest {manifest.name} says it was started at "
+                             f"{manifest.started_at}, which its name contradicts")
+
+
+def header_time(data: Path, manifest: Manifest) -> datetime:
+    """The start time recorded in the encrypted file's header, else the manifest's: for
+    reporting an age even when the two disagree."""
+    try:
+        with data.open("rb") as inp:
+            meta = read_header(inp).meta
+        if meta.get("started_at"):
+            return datetime.fromisoformat(str(meta["started_at"]))
+    except (OSError, ValueError, IntegrityError):
+        pass
+    return started_at(manifest)
+
+
+def taken_at(data: Path, manifest: Manifest) -> datetime:
+    """When the backup in ``data`` was taken: the start time the encrypted file's header
+    records (authenticated with the data when it is decrypted), which the manifest and the
+    file name must agree with; :class:`IntegrityError` if they do not."""
+    check_identity(data, manifest)
+    with data.open("rb") as inp:
+        header = read_header(inp)
+    _check_header(header, manifest)
+    return started_at(manifest)
+
+
+def checked_backup(data: Path, manifest_path: Path) -> Manifest:
+    """The manifest of a backup whose file is intact (size, SHA-256) and correctly named."""
+    manifest = read_manifest(manifest_path)
+    check_identity(data, manifest)
+    size = data.stat().st_size
+    if size != manifest.size_bytes:
+        raise IntegrityError(f"{data.name} is {size} bytes, the manifest says "
+                             f"{manifest.size_bytes}: truncated or replaced")
+    checksum = _sha256(data)
+    if checksum != manifest.sha256:
+        raise IntegrityError(f"{data.name} fails its checksum (sha256 {checksum[:16]}..., "
+                             f"manifest {manifest.sha256[:16]}...): corrupt or modified")
+    log.info("checksum of %s matches the manifest", data.name)
+    taken_at(data, manifest)
+    return manifest
+
+
+def _check_header(header: Header, manifest: Manifest) -> None:
+    """The encrypted header's own record of the backup (authenticated with the data) must be
+    the manifest's: catches a manifest renamed along with the file."""
+    meta = header.meta
+    if meta and (meta.get("name") != manifest.name
+                 or meta.get("started_at") != manifest.started_at):
+        raise IntegrityError(
+            f"the encrypted data is backup {meta.get('name')} taken {meta.get('started_at')}, "
+            f"but its manifest says {manifest.name} taken {manifest.started_at}: refusing a "
+            "renamed or edited manifest")
+
+
+def decompressed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """zstd-decompress a stream of one or more frames (backups with segments have one frame
+    per data block); :class:`IntegrityError` if the last frame is incomplete."""
+    decompressor = zstandard.ZstdDecompressor()
+    current: zstandard.ZstdDecompressionObj | None = None  # None: between two frames
+    try:
+        for chunk in chunks:
+            data = chunk
+            while data:
+                if current is None:
+                    current = decompressor.decompressobj()
+                plain = current.decompress(data)
+                if plain:
+                    yield plain
+                if not current.eof:
+                    break
+                data, current = current.unused_data, None
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"backup decrypts but does not decompress: {exc}") from exc
+    if current is not None:
+        raise IntegrityError("backup decrypts but its compressed stream is incomplete")
+
+
+def decrypted_chunks(data: Path, manifest: Manifest,
+                     master_key_for: Callable[[Header], bytes], *,
+                     start: tuple[int, int] | None = None,
+                     stop: int | None = None) -> Iterator[bytes]:
+    """The backup's plaintext archive, chunk by chunk, each authenticated before it is yielded;
+    :class:`IntegrityError` on any damage (truncation is detected at the end). ``start`` and
+    ``stop`` read one segment (``manifest.segments``) instead of the whole archive."""
+    progress = Progress("restore: decrypt")
+
+    def key_for(header: Header) -> bytes:
+        _check_header(header, manifest)
+        return master_key_for(header)
+
+    with data.open("rb") as inp:
+        for plain in decompressed(decrypt_stream(inp, key_for, start=start, stop=stop)):
+            progress.add(len(plain))
+            yield plain
+    if start is None and stop is None and progress.total != manifest.dump_bytes:
+        raise IntegrityError(f"decrypted dump is {progress.total} bytes, manifest says "
+                             f"{manifest.dump_bytes}")
+    progress.done()
+
+
+def plain_chunks(data: Path) -> Iterator[bytes]:
+    """A plain ``.sql`` or ``.sql.gz`` as a stream (gzip's CRC checked at its end)."""
+    progress = Progress("restore: read")
+    try:
+        with (gzip.open(data, "rb") if data.name.endswith(".gz") else data.open("rb")) as inp:
             while block := inp.read(READ_SIZE):
-                out.write(block)
                 progress.add(len(block))
+                yield block
     except (OSError, EOFError, zlib.error) as exc:
         raise IntegrityError(f"{data} is not a complete gzip file: {exc}") from exc
     progress.done()
-    return progress.total
 
 
-@contextmanager
-def prepared(argument: Path, master_key_for: Callable[[Header], bytes],
-             work_dir: Path | None = None,
-             bin_dir: Path | None = None) -> Iterator[PreparedBackup]:
-    """Verify and decrypt into a private temp dir; removed (with the plaintext) on exit."""
-    data, manifest_path = locate(argument)
-    private = Path(tempfile.mkdtemp(prefix="caresync-restore-", dir=work_dir))
-    try:
-        if manifest_path is None:
-            archive = _private_file(private, "backup.sql")
-            if str(data).endswith(".gz"):
-                _gunzip_to(data, archive)
-            else:
-                shutil.copyfile(data, archive)
-            yield PreparedBackup(data, archive, "sql", None)
-            return
-        manifest = read_manifest(manifest_path)
-        size = data.stat().st_size
-        if size != manifest.size_bytes:
-            raise IntegrityError(f"{data.name} is {size} bytes, the manifest says "
-                                 f"{manifest.size_bytes}: truncated or replaced")
-        checksum = _sha256(data)
-        if checksum != manifest.sha256:
-            raise IntegrityError(f"{data.name} fails its checksum (sha256 {checksum[:16]}..., "
-                                 f"manifest {manifest.sha256[:16]}...): corrupt or modified")
-        log.info("checksum of %s matches the manifest", data.name)
-        archive = _private_file(private, "backup.dump")
-        written = _decrypt_to(data, archive, master_key_for)
-        if written != manifest.dump_bytes:
-            raise IntegrityError(f"decrypted dump is {written} bytes, manifest says "
-                                 f"{manifest.dump_bytes}")
-        toc = subprocess.run([pg_tool("pg_restore", bin_dir), "--list", str(archive)],
-                             capture_output=True, text=True, check=False)
-        if toc.returncode != 0:
-            raise IntegrityError(f"decrypted archive is not readable by pg_restore: "
-                                 f"{toc.stderr.strip()}")
-        log.info("backup %s decrypted and authenticated (%d bytes)", manifest.name, written)
-        yield PreparedBackup(data, archive, "custom", manifest)
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
+def verify_archive(manifest: Manifest, stats: Iterable[TableStats]) -> list[str]:
+    """Differences between what the archive holds (each table's stats as it streamed by) and
+    what the manifest recorded (v2)."""
+    if manifest.fingerprint_method == FINGERPRINT_V1:
+        return []  # v1 fingerprints are the server's: checked after the load
+    problems = []
+    seen = {s.entry.table_name: s for s in stats}
+    for name in sorted(set(manifest.tables) - set(seen)):
+        problems.append(f"table {name} is in the manifest but not in the archive")
+    for name in sorted(set(seen) - set(manifest.tables)):
+        problems.append(f"table {name} is in the archive but not in the manifest")
+    for name in sorted(set(seen) & set(manifest.tables)):
+        want, got = manifest.tables[name], seen[name]
+        if want.rows != got.rows:
+            problems.append(f"table {name}: the archive holds {got.rows} rows, the manifest "
+                            f"recorded {want.rows}")
+        elif want.fingerprint != got.fingerprint:
+            problems.append(f"table {name}: its data's SHA-256 differs from the manifest's "
+                            "(same row count)")
+    return problems
+
+
+def verify_load(manifest: Manifest, result: LoadResult, target_url: str) -> list[str]:
+    """Differences between the restored database and the manifest; empty means identical.
+
+    v2: every table's rows as the server counted them (its COPY result, or ``count(*)`` after a
+    classic load) against the manifest; the streamed bytes were checked by
+    :func:`verify_archive`. v1: the server's fingerprints of the restored tables (a full read).
+    """
+    if manifest.fingerprint_method == FINGERPRINT_V1:
+        return compare(manifest.tables, fingerprints_of(target_url))
+    problems = []
+    for name in sorted(manifest.tables):
+        loaded = result.tables.get(name)
+        if loaded is None:
+            problems.append(f"table {name} was not loaded")
+        elif loaded.error:
+            problems.append(f"table {name} did not load: {loaded.error}")
+        elif loaded.rows_loaded != manifest.tables[name].rows:
+            problems.append(f"table {name}: {loaded.rows_loaded} rows restored, backup "
+                            f"recorded {manifest.tables[name].rows}")
+    return problems
+
+
+def user_data_summary(target_url: str) -> tuple[int, bool]:
+    """(number of user tables, whether any of them holds a row) in a database."""
+    with psycopg.connect(target_url) as conn:
+        tables = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', "
+            "'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' "
+            "AND n.nspname NOT LIKE 'pg\\_temp%'").fetchall()
+        for schema, table in tables:
+            row = conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(
+                sql.Identifier(text(schema), text(table)))).fetchone()
+            if row and row[0]:
+                return len(tables), True
+        return len(tables), False
+
+
+def refuse_empty(target_url: str, what: str) -> None:
+    """A restore that produced no user table, or tables without a single row, is not swapped
+    in: the live database would be replaced by an empty one (issue 10 item 1)."""
+    tables, has_rows = user_data_summary(target_url)
+    if tables == 0:
+        raise VerificationError(f"{what} restored no user tables at all: an empty or "
+                                "truncated backup; refusing to use it (--allow-empty to "
+                                "restore an empty database on purpose)")
+    if not has_rows:
+        raise VerificationError(f"{what} restored {tables} table(s) without a single row; "
+                                "refusing to use it (--allow-empty to restore an empty "
+                                "database on purpose)")
 
 
 def database_exists(maintenance_url: str, name: str) -> bool:
@@ -203,88 +304,6 @@ def drop_database(maintenance_url: str, name: str) -> None:
     with psycopg.connect(maintenance_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(name)))
-
-
-# Session settings for the restore's own connections (never the server's configuration): bigger
-# sort memory makes index builds faster; work_mem lets the foreign-key validation queries
-# (ALTER TABLE ADD FOREIGN KEY joins both tables) hash in memory instead of spilling to disk;
-# a crash mid-restore is harmless (the scratch database is dropped and redone).
-RESTORE_PGOPTIONS = ("-c maintenance_work_mem=512MB -c work_mem=128MB "
-                     "-c synchronous_commit=off")
-
-
-def load(prepared_backup: PreparedBackup, target_url: str, jobs: int = 2,
-         bin_dir: Path | None = None, progress_seconds: float = 10.0) -> None:
-    """Load into an existing, empty database; raise with pg_restore's/psql's own message."""
-    env = dict(os.environ)
-    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " " + RESTORE_PGOPTIONS).strip()
-    if prepared_backup.kind == "custom":
-        argv = [pg_tool("pg_restore", bin_dir), "--exit-on-error",
-                f"--jobs={max(1, jobs)}", "--dbname", target_url, str(prepared_backup.archive)]
-    else:
-        argv = [pg_tool("psql", bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                "--single-transaction", "--dbname", target_url, "-f", str(prepared_backup.archive)]
-    log.info("loading with %s (jobs=%d)", Path(argv[0]).name, jobs)
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)
-        started = time.monotonic()
-        while True:
-            try:
-                proc.wait(timeout=progress_seconds)
-                break
-            except subprocess.TimeoutExpired:
-                log.info("loading: %.0f s, restored database is %s", time.monotonic() - started,
-                         human_bytes(_database_size(target_url)))
-        errors.seek(0)
-        message = errors.read().decode(errors="replace").strip()
-    if proc.returncode != 0:
-        raise BackupError(f"{Path(argv[0]).name} failed (exit {proc.returncode}): "
-                          f"{message[-2000:]}")
-    log.info("loaded in %.1f s; database is %s", time.monotonic() - started,
-             human_bytes(_database_size(target_url)))
-
-
-def _database_size(url: str) -> int:
-    try:
-        with psycopg.connect(url, connect_timeout=5) as conn:
-            row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
-            return int(row[0]) if row else 0
-    except psycopg.Error:
-        return 0
-
-
-def verify_restored(prepared_backup: PreparedBackup, target_url: str) -> list[str]:
-    """Differences between the restored database and the manifest (empty: identical)."""
-    if prepared_backup.manifest is None:
-        return []
-    return compare(prepared_backup.manifest.tables, fingerprints_of(target_url))
-
-
-def swap(maintenance_url: str, live: str, restored: str, old: str, live_exists: bool) -> None:
-    """Put ``restored`` in place of ``live``; the live one becomes ``old``. One transaction.
-
-    New connections to the live database are refused and existing ones terminated first (a
-    database cannot be renamed while in use); both renames commit together or not at all.
-    """
-    ident = sql.Identifier
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        if live_exists:
-            conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(ident(live)))
-            try:
-                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE datname = %s AND pid <> pg_backend_pid()", (live,))
-                with conn.transaction():
-                    conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                        ident(live), ident(old)))
-                    conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                        ident(restored), ident(live)))
-            finally:
-                name = old if database_exists(maintenance_url, old) else live
-                conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(
-                    ident(name)))
-        else:
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                ident(restored), ident(live)))
 
 
 def maintenance_url(database_url: str, maintenance_db: str = "postgres") -> str:

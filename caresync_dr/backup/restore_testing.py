@@ -1,13 +1,13 @@
 """The daily restore test, local side: latest backup -> throwaway database -> verify -> drop.
 
 "An unverified backup is not a backup": this proves the newest backup decrypts, loads and matches
-its manifest, and that it is recent enough. The scratch database is dropped whatever happens.
+its manifest, and that it is recent enough. The scratch database is dropped whatever happens (by
+this run, or, if it is killed, by the next restore or restore test of the same database).
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from caresync_dr.backup.crypto import Header
 from caresync_dr.backup.errors import BackupError, KeyUnavailableError, KmsUnavailableError
-from caresync_dr.backup.restore import drop_database, maintenance_url
+from caresync_dr.backup.leftovers import download_dir
+from caresync_dr.backup.manifest import read_manifest
+from caresync_dr.backup.restore import header_time
 from caresync_dr.backup.rollback import rollback
 from caresync_dr.backup.storage import LocalBackup, download, latest_in_bucket, latest_local
 
@@ -56,36 +58,39 @@ def run_local_restore_test(backup: LocalBackup, target_url: str,
                            master_key_for: Callable[[Header], bytes], *,
                            max_age: timedelta | None, now: datetime | None = None,
                            jobs: int = 2) -> RestoreTestResult:
+    """Restore ``backup`` into a scratch database on ``target_url``'s server, verify, drop.
+
+    The backup's age is the start time its encrypted header records (authenticated with the
+    data), which its manifest and file name must agree with; never the file name alone.
+    """
     now = now or datetime.now(UTC)
-    result = RestoreTestResult(passed=False, backup=backup.name,
-                               backup_age_hours=round((now - backup.taken_at)
-                                                      .total_seconds() / 3600, 2))
-    if max_age is not None and now - backup.taken_at > max_age:
-        result.problems.append(
-            f"latest backup {backup.name} is {result.backup_age_hours} h old, more than the "
-            f"allowed {max_age.total_seconds() / 3600:g} h: backups have stopped")
+    result = RestoreTestResult(passed=False, backup=backup.name)
     clock = time.monotonic()
     try:
+        manifest = read_manifest(backup.manifest)
+        taken = header_time(backup.data, manifest)  # checked against the rest in rollback
+        result.backup_age_hours = round((now - taken).total_seconds() / 3600, 2)
+        if max_age is not None and now - taken > max_age:
+            result.problems.append(
+                f"latest backup {backup.name} is {result.backup_age_hours} h old, more than "
+                f"the allowed {max_age.total_seconds() / 3600:g} h: backups have stopped")
         outcome = rollback(backup.data, target_url, master_key_for, jobs=jobs, swap_in=False,
-                           now=now, scratch_label="restoretest")
+                           now=now, scratch_label="restoretest", discard=True)
         result.scratch_database = outcome.restored_as
         result.seconds.update(outcome.seconds)
-        log.info("restore test: %s restored into %s and %s", backup.name, outcome.restored_as,
-                 outcome.verification)
+        log.info("restore test: %s restored into %s and %s; dropped it", backup.name,
+                 outcome.restored_as, outcome.verification)
     except KmsUnavailableError as exc:
         result.problems.append(str(exc))
     except KeyUnavailableError:
         raise   # no key file: the operator's to fix (exit 2), not a failed restore
     except BackupError as exc:
         result.problems.append(str(exc))
-    finally:
-        if result.scratch_database:
-            drop_database(maintenance_url(target_url), result.scratch_database)
-            log.info("restore test: dropped %s", result.scratch_database)
     result.seconds["total"] = round(time.monotonic() - clock, 3)
     result.passed = not result.problems
     return result
 
 
 def scratch_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="caresync-restore-test-"))
+    """Where the restore test downloads a backup from S3 (encrypted files)."""
+    return download_dir()

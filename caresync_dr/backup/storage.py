@@ -85,7 +85,7 @@ def latest_in_bucket(s3: S3Client, bucket: str, prefix: str = DEFAULT_PREFIX) ->
 
 def download(s3: S3Client, bucket: str, name: str, directory: Path,
              prefix: str = DEFAULT_PREFIX) -> LocalBackup:
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     paths = []
     for suffix in (MANIFEST_SUFFIX, DATA_SUFFIX):
         path = directory / f"{name}{suffix}"
@@ -96,6 +96,7 @@ def download(s3: S3Client, bucket: str, name: str, directory: Path,
                 raise BackupNotFoundError(
                     f"s3://{bucket}/{prefix}{name}{suffix} does not exist") from None
             raise
+        path.chmod(0o600)
         paths.append(path)
     taken = name_time(name)
     assert taken is not None

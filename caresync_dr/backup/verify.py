@@ -1,10 +1,17 @@
-"""Row counts and content fingerprints per table, computed server-side.
+"""Row counts and content fingerprints per table, read from a database.
 
-A fingerprint is two 64-bit sums of the md5 of every row's text form, with fixed output
-settings (UTC, ISO dates) so the same data gives the same value on any server. Sums are order
-independent (no sort, no giant string), so memory stays flat; 128 bits make an accidental match
-of different content negligible. The backup computes them inside the dump's own snapshot, so they
-describe exactly what the dump contains, even under concurrent writes.
+Two kinds, named by the manifest's ``fingerprint_method``:
+
+- v2 (``copy-text-sha256/v2``, backups since the streaming restore): the row count and SHA-256
+  of the table's COPY text as pg_dump writes it. Backup and restore compute it on the stream
+  (``archive.py``); :func:`copy_fingerprints` computes the same value from a live database with
+  ``COPY ... TO STDOUT`` in pg_dump's column list and output settings, which is how the tests
+  check the stream's figures independently (and how a restored copy can be re-read).
+- v1 (``server-md5-sum/v1``, older backups, still restored and verified this way): two 64-bit
+  sums of the md5 of every row's text form, computed by the server with fixed output settings
+  (UTC, ISO dates) so the same data gives the same value on any server. Sums are order
+  independent (no sort, no giant string), so memory stays flat; 128 bits make an accidental
+  match of different content negligible. Verifying them reads every restored table again.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+
+from caresync_dr.backup.tools import text
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +60,7 @@ def table_fingerprints(
     """Fingerprints of every user table, in the connection's current transaction/snapshot."""
     apply_stable_output(conn)
     result: dict[str, TableFingerprint] = {}
-    tables = [(str(s), str(t)) for s, t in conn.execute(_TABLES).fetchall()]
+    tables = [(text(s), text(t)) for s, t in conn.execute(_TABLES).fetchall()]
     for schema, table in tables:
         query = sql.SQL(
             "SELECT count(*), "
@@ -88,3 +97,44 @@ def compare(expected: dict[str, TableFingerprint],
             problems.append(f"table {name}: content fingerprint {got.fingerprint} differs from "
                             f"the backup's {want.fingerprint} (same row count)")
     return problems
+
+
+# The output settings pg_dump uses for COPY (pg_dump.c setup_connection), so COPY TO STDOUT
+# here gives pg_dump's bytes.
+PG_DUMP_OUTPUT = {"DateStyle": "ISO", "IntervalStyle": "postgres", "extra_float_digits": "3",
+                  "synchronize_seqscans": "off"}
+
+_COLUMNS = """
+SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+  FROM pg_attribute a
+ WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+   AND a.attgenerated = ''
+"""
+
+
+def copy_fingerprints(conninfo: str) -> dict[str, TableFingerprint]:
+    """v2 fingerprints of every user table, in one REPEATABLE READ snapshot."""
+    import hashlib
+
+    result: dict[str, TableFingerprint] = {}
+    with psycopg.connect(conninfo, autocommit=False) as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        for name, value in PG_DUMP_OUTPUT.items():
+            conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+        encoding = conn.execute("SELECT pg_encoding_to_char(encoding) FROM pg_database "
+                                "WHERE datname = current_database()").fetchone()
+        assert encoding is not None
+        conn.execute("SELECT set_config('client_encoding', %s, true)", (text(encoding[0]),))
+        for schema, table in [(text(s), text(t)) for s, t in conn.execute(_TABLES).fetchall()]:
+            relation = sql.Identifier(schema, table)
+            columns = conn.execute(_COLUMNS, (relation.as_string(conn),)).fetchone()
+            query = sql.SQL("COPY {} ({}) TO STDOUT").format(
+                relation, sql.SQL(text(columns[0]) if columns and columns[0] else ""))
+            digest, rows = hashlib.sha256(), 0
+            with conn.cursor().copy(query) as copy:
+                for block in copy:
+                    digest.update(block)
+                    rows += bytes(block).count(b"\n")
+            result[f"{schema}.{table}"] = TableFingerprint(rows=rows,
+                                                           fingerprint=digest.hexdigest())
+    return result

@@ -48,13 +48,16 @@ def writable_file(flag: str, path: Path) -> Path:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a unique temporary file in the same directory.
+    """Write ``text`` to ``path`` through a unique temporary file in the same directory, mode
+    0600 whatever the umask: reports and manifests name tables, hosts and key ARNs (issue 10
+    item 7). An existing file is replaced, never rewritten in place with its old mode.
     Raises OSError; the temporary file is removed whatever happens."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A name of our own ("x": never another writer's file), created with the usual umask.
+    # A name of our own (O_EXCL: never another writer's file), readable by the owner only.
     tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with open(tmp, "x", encoding="utf-8") as handle:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:

@@ -19,6 +19,7 @@ from caresync_dr.backup.key_wraps import SiteKey, regional_kms, site_keys
 from caresync_dr.backup.keys import KEY_FILE_ENV, DataKey, key_from_file, key_from_kms
 from caresync_dr.backup.prune import prune
 from caresync_dr.backup.storage import DEFAULT_PREFIX, upload
+from caresync_dr.backup.tools import checked_conninfo, redact
 from caresync_dr.cli import (
     CommandError,
     CommandParser,
@@ -40,6 +41,12 @@ keys: with KMS, a fresh data key per backup is wrapped under BOTH sites' keys, s
 with either region down: --kms-key-id in --region, plus the other site's key, which --stack
 derives from the settings (alias/caresync-primary in primaryRegion, alias/caresync-standby in
 standbyRegion), or --wrap-key REGION=KEY. A KMS backup with a single region's key is refused.
+locks: pg_dump takes one AccessShareLock per table, all in one transaction, and this backup
+adds none (its fingerprints come from pg_dump's own output). The server's lock table holds
+max_locks_per_transaction x (max_connections + background processes + prepared transactions)
+locks for all sessions together, roughly 8,000 with the defaults (a little more fits in shared
+memory's slack): a database with more tables than that, less what other sessions hold, needs
+max_locks_per_transaction raised, for plain pg_dump as for this backup.
 output: <local-dir>/backup_YYYYMMDD_HHMMSS.dump.enc and .manifest.json (docs/backups.md).
 """
 EXIT_CODES = [
@@ -140,16 +147,21 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
     try:
         return _backup(args, run, report)
     except CommandError as exc:
-        report.update(error=str(exc), result="failed")
+        message = redact(str(exc), args.database_url)
+        report.update(error=message, result="failed")
+        if message != str(exc):  # the message held the password: never repeat it
+            raise CommandError(message, exit_code=exc.exit_code) from None
         raise
     except psycopg.Error as exc:
-        report.update(error=str(exc).strip(), result="failed")
-        raise FailedError(f"backup failed: {str(exc).strip()}") from exc
+        message = redact(str(exc).strip(), args.database_url)
+        report.update(error=message, result="failed")
+        raise FailedError(f"backup failed: {message}") from None
 
 
 def _backup(args: argparse.Namespace, run: Invocation, report: dict[str, Any]) -> int:
     if not args.database_url:
         raise KeyUnavailableError("no database: set DATABASE_URL or pass --database-url")
+    checked_conninfo(args.database_url)
     if args.bucket and not args.region:
         raise UsageError("--bucket needs --region (or AWS_REGION)")
     retention = args.retention_days

@@ -27,6 +27,7 @@ from caresync_dr.backup.keys import KEY_FILE_ENV, resolver
 from caresync_dr.backup.rds_restore_testing import Expectations, Placement, run_rds_restore_test
 from caresync_dr.backup.restore_testing import find_latest, run_local_restore_test, scratch_dir
 from caresync_dr.backup.storage import DEFAULT_PREFIX
+from caresync_dr.backup.tools import checked_conninfo, redact
 from caresync_dr.cli import (
     CommandError,
     CommandParser,
@@ -144,6 +145,7 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
         if not args.skip_local:
             if not args.target_url:
                 raise BackupNotFoundError("no target server: set DATABASE_URL or --target-url")
+            checked_conninfo(args.target_url, "--target-url/DATABASE_URL")
             if args.bucket and not args.region:
                 raise BackupNotFoundError("--bucket needs --region (or AWS_REGION)")
             s3 = AwsClients(args.region).s3() if args.bucket else None
@@ -154,6 +156,7 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
                 latest, args.target_url,
                 resolver(args.key_file, regional_kms(args.region), args.region),
                 max_age=timedelta(hours=args.max_age_hours), now=now)
+            local.problems = [redact(p, args.target_url) for p in local.problems]
             report["local"] = local.to_dict()
             if not local.passed:
                 code = ExitCode.FAILED
@@ -174,11 +177,15 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
             if not rds.passed:
                 code = ExitCode.FAILED
     except CommandError as exc:
-        report.update(error=str(exc), result="failed")
+        message = redact(str(exc), args.target_url)
+        report.update(error=message, result="failed")
+        if message != str(exc):  # the message held the password: never repeat it
+            raise CommandError(message, exit_code=exc.exit_code) from None
         raise
     except psycopg.Error as exc:
-        report.update(error=str(exc).strip(), result="failed")
-        raise FailedError(f"restore test: {str(exc).strip()}") from exc
+        message = redact(str(exc).strip(), args.target_url)
+        report.update(error=message, result="failed")
+        raise FailedError(f"restore test: {message}") from None
     finally:
         shutil.rmtree(downloads, ignore_errors=True)
     for part in ("local", "rds"):

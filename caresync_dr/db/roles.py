@@ -14,6 +14,7 @@ log line can contain it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,24 +71,28 @@ class RoleChange:
 
 
 def role_statements(role: LoginRole, *, database: str, owner: str,
-                    password_verifier: str) -> list[RoleChange]:
+                    password_verifier: str | None) -> list[RoleChange]:
     """The idempotent statements that make ``role`` exist exactly as specified.
 
     ``owner`` is the role that owns the schemas and creates the tables (the master user runs
     the migrations), so default privileges are granted for objects it creates later.
-    ``password_verifier`` is a ``SCRAM-SHA-256$...`` verifier, never the plain password.
+    ``password_verifier`` is a ``SCRAM-SHA-256$...`` verifier, never the plain password; None
+    leaves the password alone (the SQL shown in the docs).
     """
-    if not password_verifier.startswith("SCRAM-SHA-256$"):
+    if password_verifier is not None and not password_verifier.startswith("SCRAM-SHA-256$"):
         raise ValueError("role_statements takes a SCRAM-SHA-256 verifier, not a password")
     name = sql.Identifier(role.name)
+    password = (sql.SQL(" PASSWORD {}").format(sql.Literal(password_verifier))
+                if password_verifier is not None else sql.SQL(""))
     changes = [
         RoleChange(f"create role {role.name} if it does not exist", sql.SQL(
             "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {}) "
             "THEN CREATE ROLE {}; END IF; END $$").format(sql.Literal(role.name), name)),
-        RoleChange(f"set {role.name}'s attributes and password", sql.SQL(
-            "ALTER ROLE {} WITH {} CONNECTION LIMIT {} PASSWORD {}").format(
+        RoleChange(f"set {role.name}'s attributes" +
+                   (" and password" if password_verifier is not None else ""), sql.SQL(
+            "ALTER ROLE {} WITH {} CONNECTION LIMIT {}{}").format(
             name, sql.SQL(" ").join(sql.SQL(a) for a in role.attributes),
-            sql.Literal(role.connection_limit), sql.Literal(password_verifier))),
+            sql.Literal(role.connection_limit), password)),
         RoleChange(f"let {role.name} connect to {database}", sql.SQL(
             "GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), name)),
     ]
@@ -144,3 +149,71 @@ def ensure_roles(connection: Any, passwords: Mapping[str, str], *, database: str
                 connection.execute(change.statement)
                 done.append(change.what)
     return done
+
+
+# --- the backup, restore and restore-test roles (issue 11; docs/database-roles.md) ------------
+#
+# Least privilege on RDS for PostgreSQL 15, granted by the master user, which is not a superuser
+# but has CREATEROLE: in PostgreSQL 15 that may grant membership in any non-superuser role, the
+# predefined pg_read_all_data and pg_signal_backend included (PostgreSQL 15 docs, "CREATE
+# ROLE"; RDS User Guide, "Understanding the rds_superuser role").
+#
+# They depend on one ownership rule: the application database and its objects belong to a
+# NOLOGIN owner role (OWNER_ROLE), not to the master user. A role that restores objects must be
+# a member of their owner (ALTER ... OWNER TO requires it: "must be member of role"), and
+# membership in the master user would hand it rds_superuser. Migrations then run as the master
+# user with SET ROLE caresync_owner (and ensure_roles's ``owner`` is caresync_owner).
+#
+# - backup: pg_read_all_data (pg_dump reads every table, sequence and schema in one snapshot;
+#   it writes nothing). NOCREATEDB.
+# - restore: CREATEDB (the scratch database); member of the owner (creates the objects as their
+#   owner, and renames the live database in the swap, which only its owner may);
+#   pg_signal_backend (the swap ends the application's sessions on the live database).
+# - restore test: CREATEDB and member of the owner, as the restore; not pg_signal_backend: it
+#   never touches the live database.
+# A database with per-role settings (ALTER ROLE x IN DATABASE ...) also needs CREATEROLE to
+# restore them, deliberately not granted: restore such settings as the master user. The
+# restore's preflight (rollback.sh FILE --dry-run) names anything missing and its GRANT.
+
+OWNER_ROLE = "caresync_owner"
+
+BACKUP_ROLE = LoginRole(
+    name="caresync_backup", secret_name="caresync/db/backup", schemas=(),
+    member_of=("pg_read_all_data",), connection_limit=3,
+    description="backup.py: pg_dump reads every row in one snapshot; writes nothing")
+RESTORE_ROLE = LoginRole(
+    name="caresync_restore", secret_name="caresync/db/restore", schemas=(),
+    member_of=(OWNER_ROLE, "pg_signal_backend"),
+    attributes=("LOGIN", "CREATEDB", "NOCREATEROLE"), connection_limit=10,
+    description="rollback.sh: creates the scratch copy as the owner, swaps it in")
+RESTORE_TEST_ROLE = LoginRole(
+    name="caresync_restore_test", secret_name="caresync/db/restore-test", schemas=(),
+    member_of=(OWNER_ROLE,), attributes=("LOGIN", "CREATEDB", "NOCREATEROLE"),
+    connection_limit=10,
+    description="restore_test.py: restores into a scratch database and drops it")
+
+OPERATOR_ROLES: tuple[LoginRole, ...] = (BACKUP_ROLE, RESTORE_ROLE, RESTORE_TEST_ROLE)
+
+
+def owner_statements(database: str, owner: str = OWNER_ROLE) -> list[RoleChange]:
+    """The NOLOGIN owner role, and the database handed to it (objects follow with the
+    migrations' ``SET ROLE``, or ``REASSIGN OWNED BY <master> TO <owner>`` once, in it)."""
+    name = sql.Identifier(owner)
+    return [
+        RoleChange(f"create the owner role {owner} if it does not exist", sql.SQL(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {}) "
+            "THEN CREATE ROLE {} NOLOGIN; END IF; END $$").format(sql.Literal(owner), name)),
+        RoleChange(f"make {owner} the owner of {database}", sql.SQL(
+            "ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), name)),
+    ]
+
+
+def operator_roles_sql(database: str, owner: str = OWNER_ROLE,
+                       roles: Sequence[LoginRole] = OPERATOR_ROLES) -> str:
+    """The whole script without passwords, as docs/database-roles.md shows it."""
+    changes = owner_statements(database, owner)
+    for role in roles:
+        groups = tuple(owner if g == OWNER_ROLE else g for g in role.member_of)
+        changes += role_statements(dataclasses.replace(role, member_of=groups),
+                                   database=database, owner=owner, password_verifier=None)
+    return "\n".join(f"-- {c.what}\n{c.statement.as_string(None)};" for c in changes)

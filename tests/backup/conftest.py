@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -85,3 +86,34 @@ def key_file(tmp_path: Path) -> Path:
     path = tmp_path / "backup.key"
     generate_key_file(path)
     return path
+
+
+@dataclass
+class Site:
+    """A database of its own, with roles named after it; all dropped afterwards."""
+
+    server: PostgresCluster
+    name: str
+
+    def url(self, user: str = "postgres", db: str | None = None) -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.server.port}/{db or self.name}"
+
+    def role(self, suffix: str) -> str:
+        return f"{self.name}_{suffix}"
+
+    def sql(self, statement: str, db: str | None = None) -> str:
+        return self.server.psql(statement, db or self.name)
+
+
+@pytest.fixture
+def site(pg_server: PostgresCluster) -> Iterator[Site]:
+    site = Site(pg_server, f"clinic_{uuid.uuid4().hex[:8]}")
+    try:
+        yield site
+    finally:
+        for db in pg_server.psql(f"SELECT datname FROM pg_database WHERE datname LIKE "
+                                 f"'{site.name}%'").split():
+            pg_server.psql(f'DROP DATABASE "{db}" WITH (FORCE)')
+        for role in pg_server.psql(f"SELECT rolname FROM pg_roles WHERE rolname LIKE "
+                                   f"'{site.name}%'").split():
+            pg_server.psql(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')

@@ -8,7 +8,7 @@ from pathlib import Path
 from caresync_dr.backup.create import BackupOptions, take_backup
 from caresync_dr.backup.keys import key_from_file
 from caresync_dr.backup.manifest import Manifest
-from caresync_dr.backup.verify import TableFingerprint, fingerprints_of
+from caresync_dr.backup.verify import TableFingerprint, copy_fingerprints
 
 
 def backup(url: str, directory: Path, key_file: Path,
@@ -17,4 +17,6 @@ def backup(url: str, directory: Path, key_file: Path,
 
 
 def state(url: str) -> dict[str, TableFingerprint]:
-    return fingerprints_of(url)
+    """Every user table's rows and the SHA-256 of its COPY text, read from the database: an
+    independent check of the figures the backup computed on pg_dump's stream."""
+    return copy_fingerprints(url)

@@ -120,3 +120,32 @@ def test_modified_header_fails() -> None:
 def test_not_a_backup() -> None:
     with pytest.raises(IntegrityError, match="bad magic"):
         unseal(b"\x1f\x8b plain gzip")
+
+
+def _change_a_salt_digit(blob: bytes) -> bytes:
+    start = blob.index(b'"salt":"') + len(b'"salt":"')
+    digit = blob[start:start + 1]
+    return blob[:start] + (b"1" if digit == b"0" else b"0") + blob[start + 1:]
+
+
+def test_a_changed_salt_digit_is_corruption_not_a_wrong_key() -> None:
+    """Issue 10 item 15: the key check depends on the salt, so a damaged salt looked exactly like
+    a wrong key. The header's own checksum tells them apart."""
+    blob = seal(os.urandom(300))
+    with pytest.raises(IntegrityError, match="header is corrupt") as error:
+        unseal(_change_a_salt_digit(blob))
+    assert "wrong key:" not in str(error.value)
+    with pytest.raises(IntegrityError, match=r"wrong key: .* does not match it$"):
+        unseal(blob, key=bytes(32))  # and a wrong key is still called one, without hedging
+
+
+def test_the_header_meta_is_bound_to_the_data() -> None:
+    out = io.BytesIO()
+    writer = EncryptingWriter(out, KEY, INFO, meta={"name": "backup_20260101_000000"})
+    writer.write(b"data")
+    writer.close()
+    blob = out.getvalue()
+    assert unseal(blob) == b"data"
+    forged = blob.replace(b"backup_20260101_000000", b"backup_20260102_000000")
+    with pytest.raises(IntegrityError, match="header is corrupt"):
+        unseal(forged)
