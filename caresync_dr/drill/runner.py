@@ -38,6 +38,8 @@ from caresync_dr.drill.scenarios import Scenario
 from caresync_dr.drill.timeline import Timeline
 from caresync_dr.drill.verify import measure_and_verify
 from caresync_dr.drill.world import World, build_world
+from caresync_dr.emulation.notify_doubles import ChatDouble
+from caresync_dr.notify.secrets import ENV_CHAT_WEBHOOK
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -146,7 +148,10 @@ def run_failover(world: World, options: DrillOptions, work: Path,
             "--wait-timeout", str(max(30.0, options.promote_seconds * 4)),
             "--verify-timeout", str(options.serve_timeout),
             "--project-dir", str(options.project_dir)]
-    env = {**os.environ, **world.emulator.env()}
+    # The chat channel posts to a local Slack-compatible webhook that records every call
+    # (docs/communication.md): the drill's report shows what the incident channel was told.
+    chat = ChatDouble()
+    env = {**os.environ, **world.emulator.env(), ENV_CHAT_WEBHOOK: chat.url}
     started = time.monotonic()
     timeline.event(f"running: failover.py --stack dr --scope {scope} --yes")
     proc = subprocess.Popen(argv, cwd=options.project_dir, env=env, stdout=subprocess.PIPE,
@@ -160,6 +165,7 @@ def run_failover(world: World, options: DrillOptions, work: Path,
         if proc.poll() is None:  # interrupted (Ctrl-C) or failed while reading its output
             proc.kill()
             proc.wait()
+        chat.close()
     seconds = round(time.monotonic() - started, 3)
     timeline.event(f"failover.py exited {code} after {seconds:.3f} s")
     data: dict[str, Any] | None = None
