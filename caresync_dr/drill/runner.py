@@ -150,22 +150,21 @@ def run_failover(world: World, options: DrillOptions, work: Path,
             "--project-dir", str(options.project_dir)]
     # The chat channel posts to a local Slack-compatible webhook that records every call
     # (docs/communication.md): the drill's report shows what the incident channel was told.
-    chat = ChatDouble()
-    env = {**os.environ, **world.emulator.env(), ENV_CHAT_WEBHOOK: chat.url}
-    started = time.monotonic()
-    timeline.event(f"running: failover.py --stack dr --scope {scope} --yes")
-    proc = subprocess.Popen(argv, cwd=options.project_dir, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            log.info("  failover | %s", line.rstrip())
-        code = proc.wait()
-    finally:
-        if proc.poll() is None:  # interrupted (Ctrl-C) or failed while reading its output
-            proc.kill()
-            proc.wait()
-        chat.close()
+    with ChatDouble() as chat:
+        env = {**os.environ, **world.emulator.env(), ENV_CHAT_WEBHOOK: chat.url}
+        started = time.monotonic()
+        timeline.event(f"running: failover.py --stack dr --scope {scope} --yes")
+        proc = subprocess.Popen(argv, cwd=options.project_dir, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                log.info("  failover | %s", line.rstrip())
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # interrupted (Ctrl-C) or failed reading its output
+                proc.kill()
+                proc.wait()
     seconds = round(time.monotonic() - started, 3)
     timeline.event(f"failover.py exited {code} after {seconds:.3f} s")
     data: dict[str, Any] | None = None
