@@ -1,4 +1,5 @@
-"""The drill's headline figures over several runs: RTO, critical path, ratio, RPO, wall time.
+"""The drill's headline figures over several runs: RTO, critical path, ratio, RPO, wall time,
+and in region-outage the restore test's time in the standby region.
 
     venv/bin/python bench/drill_figures.py [--runs N] [--scenario S]
                                            [--promote-seconds 8] [--scale-seconds 5]
@@ -50,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
             failed += 0 if r["ok"] else 1
             if r["rto_to_critical_path_ratio"] is not None:
                 ratios.append(r["rto_to_critical_path_ratio"])
+            restore = (((r.get("standby_region") or {}).get("backup") or {})
+                       .get("restore_test") or {}).get("seconds")
             print(f"| {run} | {r['rto_seconds']} s | {r['critical_path_seconds']} s | "
                   f"{r['rto_to_critical_path_ratio']} | {r['rpo_seconds']} s "
                   f"({r['rpo_transactions']} writes) | {wall:.1f} s |"
+                  + ("" if restore is None else f" {restore} s |")
                   + ("" if r["ok"] else " FAILED"))
     if ratios:
         print(f"median ratio {statistics.median(ratios):.3f} over {len(ratios)} runs")

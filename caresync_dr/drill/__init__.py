@@ -1,12 +1,11 @@
 """The local DR drill: the real stack and the real failover on an emulated AWS.
 
+moto's gaps (a region going down, promotion in time, replication status, instance refreshes,
+target warm-up, Route 53's data plane, ReplicaLag) are closed by ``caresync_dr.emulation``, the
+one emulation layer the failover tests use too; this package wires it to local stand-ins.
+
 Modules, one job each:
 
-- ``emulator``   moto's server on 127.0.0.1 plus the request gate (a region can go down)
-- ``promotion``  replica promotion that takes time, detaches the replica, promotes real PostgreSQL
-- ``scaling``    Auto Scaling instances that pass target health only after a delay
-- ``refresh``    Auto Scaling instance refreshes (moto has none); apps re-read their endpoint
-- ``resolver``   Route 53's data plane: which failover record answers, from health checks
 - ``deploy``     both stacks deployed into the emulator through the Pulumi mock runtime
 - ``databases``  real PostgreSQL primary and streaming standbys, killed the hard way
 - ``app``        one tiny app per site serving ``/api/health`` from its database

@@ -3,12 +3,16 @@
 Health contract (what ``scripts/failover.py`` verifies through the public URL)::
 
     200 {"status": "ok", "site": "primary", "region": "us-east-1",
-         "database": {"reachable": true, "role": "primary"|"standby", "writable": true|false}}
+         "database": {"reachable": true, "role": "primary"|"standby", "writable": true|false,
+                      "user": "caresync_app"}}
     503 {"status": "error", "site": ..., "database": {"reachable": false, "error": "..."}}
 
-``role`` is ``standby`` while PostgreSQL is in recovery (a replica), ``writable`` is false then.
-The app finds its database through ``locate`` on every (re)connection -- in the drill that reads
-the site's endpoint parameter, so an in-region failover that repoints it is followed.
+``role`` is ``standby`` while PostgreSQL is in recovery (a replica), ``writable`` is false then;
+``user`` is the role the app logged in as (drill evidence, not part of the contract).
+The app finds its database through ``locate`` on every (re)connection -- in the drill that is
+what its instances read at boot (``boot``), so an in-region failover that repoints the endpoint
+parameter is followed once the instances are replaced, and :meth:`SiteApp.reconnect` makes the
+next request log in afresh, as a newly booted instance does.
 """
 
 from __future__ import annotations
@@ -56,8 +60,9 @@ class SiteApp:
                         self._conn.close()
                     self._conn = psycopg.connect(dsn, connect_timeout=1, autocommit=True)
                     self._conn_dsn = dsn
-                row = self._conn.execute("select pg_is_in_recovery()").fetchone()
+                row = self._conn.execute("select pg_is_in_recovery(), current_user").fetchone()
                 in_recovery = bool(row and row[0])
+                user = str(row[1]) if row else None
             except (psycopg.Error, LookupError, OSError) as exc:
                 if self._conn is not None:
                     self._conn.close()
@@ -67,7 +72,7 @@ class SiteApp:
         return 200, {"status": "ok", "site": self.site, "region": self.region,
                      "database": {"reachable": True,
                                   "role": "standby" if in_recovery else "primary",
-                                  "writable": not in_recovery}}
+                                  "writable": not in_recovery, "user": user}}
 
     def start(self) -> None:
         app = self
@@ -84,6 +89,13 @@ class SiteApp:
                 """Quiet: health checks poll many times a second."""
 
         self._server = serve(Handler, self.port, f"app-{self.site}")
+
+    def reconnect(self) -> None:
+        """Drop the connection: the next request logs in again with what ``locate`` gives."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def kill(self) -> None:
         """The app dies: its port refuses connections from now on."""

@@ -5,7 +5,10 @@
 - ``local_replica``  optional in-region read replica (emulated: the prod stack's replica),
                      only started for the database-failure scenario, which promotes it
 
-All are throwaway clusters in temp dirs (``caresync_dr.pg.cluster``), fsync off.
+The drill's schema lives in the app database (the stack's ``dbName``). Like RDS, the servers
+ask the login roles (``caresync_dr.db.roles``) for their passwords (SCRAM over TCP); the
+superuser stands in for the RDS master user. All are throwaway clusters in temp dirs
+(``caresync_dr.pg.cluster``), fsync off.
 """
 
 from __future__ import annotations
@@ -16,10 +19,14 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+
+from caresync_dr.db.roles import ensure_roles
 from caresync_dr.pg.cluster import PostgresCluster, free_port, temp_cluster
 
 log = logging.getLogger(__name__)
@@ -36,11 +43,16 @@ insert into heartbeat values (1, 0, clock_timestamp());
 class Databases:
     primary: PostgresCluster
     standby: PostgresCluster
+    app_database: str
     local_replica: PostgresCluster | None = None
     dirs: list[Path] = field(default_factory=list)
 
     def all(self) -> list[PostgresCluster]:
         return [c for c in (self.primary, self.standby, self.local_replica) if c is not None]
+
+    def dsn(self, cluster: PostgresCluster) -> str:
+        """The superuser's DSN of the app database on ``cluster``."""
+        return cluster.dsn(self.app_database)
 
     def stop(self, keep: bool = False) -> None:
         """Stop every server and delete the data; ``keep`` leaves both for inspection."""
@@ -66,17 +78,21 @@ def _standby_of(primary: PostgresCluster, prefix: str) -> tuple[PostgresCluster,
     return standby, base
 
 
-def start_databases(with_local_replica: bool) -> Databases:
-    """Primary with the drill's schema, plus its streaming standby (and in-region replica)."""
+def start_databases(with_local_replica: bool, *, app_database: str,
+                    password_roles: tuple[str, ...] = ()) -> Databases:
+    """Primary with the drill's schema in ``app_database``, plus its streaming standby (and
+    in-region replica); ``password_roles`` log in with SCRAM."""
     primary = temp_cluster(prefix="caresync-drill-primary-")
     dirs = [primary.data_dir.parent]
     dbs: Databases | None = None
     try:
+        primary.require_password(password_roles)  # before the standbys copy pg_hba.conf
         primary.start()
-        primary.psql(SCHEMA)
+        primary.psql(f'create database "{app_database}"')
+        primary.psql(SCHEMA, dbname=app_database)
         standby, base = _standby_of(primary, "caresync-drill-standby-")
         dirs.append(base)
-        dbs = Databases(primary=primary, standby=standby, dirs=dirs)
+        dbs = Databases(primary=primary, standby=standby, app_database=app_database, dirs=dirs)
         if with_local_replica:
             dbs.local_replica, base = _standby_of(primary, "caresync-drill-replica-")
             dirs.append(base)
@@ -89,6 +105,30 @@ def start_databases(with_local_replica: bool) -> Databases:
             for directory in dirs:
                 shutil.rmtree(directory, ignore_errors=True)
         raise
+
+
+def install_roles(primary: PostgresCluster, database: str,
+                  passwords: dict[str, str]) -> list[str]:
+    """The database's login roles with their secrets' passwords, as the role command does as
+    the RDS master user (``caresync_dr.db.roles.ensure_roles``; the drill's superuser stands in
+    for the master user and owns the schema); the standbys get them through replication.
+    Returns what was done, one line per statement."""
+    with psycopg.connect(primary.dsn(database), autocommit=True) as conn:
+        done = ensure_roles(conn, passwords, database=database, owner=primary.superuser)
+    log.info("roles %s created on the primary with their secrets' passwords (SCRAM)",
+             ", ".join(sorted(passwords)))
+    return done
+
+
+def wait_for_role(cluster: PostgresCluster, role: str, timeout: float = 10) -> None:
+    """Until a standby has replayed the role (streaming replication is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    query = f"select count(*) from pg_roles where rolname = '{role}'"
+    while cluster.psql(query) != "1":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the standby on port {cluster.port} has not replayed role "
+                               f"{role} after {timeout:g} s")
+        time.sleep(0.02)
 
 
 def _children(pid: int) -> list[int]:

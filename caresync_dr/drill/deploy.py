@@ -1,11 +1,12 @@
 """Deploy both stacks into the emulator: the real program under Pulumi's mock runtime.
 
 :class:`EmulatorHandler` is the resource hook of ``caresync_dr.offline.runtime.run_program``.
-For each resource type that ``scripts/failover.py`` reads or changes it creates the resource in
-the emulator (through the emulator's API, like the AWS provider would) and returns the real
-ids, ARNs and DNS names on top of the offline fake's state; every other resource keeps the
-default fake. There is no second definition of the infrastructure: what exists in the emulator
-is exactly what ``__main__.py`` declared.
+For each resource type that ``scripts/failover.py``, the backup commands or the apps' boot read
+or change it creates the resource in the emulator (through the emulator's API, like the AWS
+provider would) and returns the real ids, ARNs and DNS names on top of the offline fake's
+state; every other resource keeps the default fake. Passwords (``random.RandomPassword``) are
+drawn fresh for each deploy, as the random provider does. There is no second definition of
+the infrastructure: what exists in the emulator is exactly what ``__main__.py`` declared.
 
 Things that exist before ``pulumi up`` in a real account are seeded, as an operator would have
 them: the hosted zone (``hostedZoneId`` is an input of the stack) and the AMI of the launch
@@ -13,12 +14,15 @@ templates (moto only knows its own sample images).
 
 Bootstrap order (docs/deploying.md): prod, then dr with prod's outputs, then prod
 again with dr's outputs. A resource seen again in a later run is updated in place (parameters,
-records, objects) or left as created; nothing is created twice.
+records; a secret's new replica regions, as the provider's ReplicateSecretToRegions) or left as
+created; nothing is created twice.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import string
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +32,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from caresync_dr.drill.emulator import ACCOUNT_ID, Emulator
+from caresync_dr.emulation.server import ACCOUNT_ID, Emulator
 from caresync_dr.settings import settings_from_stack_file
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,10 @@ class EmulatorHandler:
         key = (args.typ, args.name, region)
         fake_id, state = fake_state(args.typ, args.name, inputs, region, ACCOUNT_ID)
         if key in self.created and args.typ not in UPDATABLE:
+            updater = UPDATERS.get(args.typ)
+            if updater is not None:
+                ident, previous = self.created[key]
+                previous.update(updater(self, ident, inputs, region, previous))
             return self.created[key]
         real = creator(self, args.name, inputs, region)
         state.update(real)
@@ -327,6 +335,113 @@ def _topic(h: EmulatorHandler, name: str, inputs: dict[str, Any], region: str) -
     return {"id": arn, "arn": arn}
 
 
+def _kms_key(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+             region: str) -> dict[str, Any]:
+    key = h.client("kms", region).create_key(
+        Description=inputs.get("description") or name,
+        MultiRegion=bool(inputs.get("multiRegion")))["KeyMetadata"]
+    return {"id": key["KeyId"], "keyId": key["KeyId"], "arn": key["Arn"]}
+
+
+def _kms_alias(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+               region: str) -> dict[str, Any]:
+    alias = inputs.get("name") or f"alias/{name}"
+    h.client("kms", region).create_alias(AliasName=alias, TargetKeyId=inputs["targetKeyId"])
+    return {"id": alias, "name": alias,
+            "arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:{alias}"}
+
+
+def _replication_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    destination = _first(rule.get("destination")) or {}
+    target: dict[str, Any] = {"Bucket": destination["bucket"]}
+    if destination.get("storageClass"):
+        target["StorageClass"] = destination["storageClass"]
+    encryption = _first(destination.get("encryptionConfiguration")) or {}
+    if encryption.get("replicaKmsKeyId"):
+        target["EncryptionConfiguration"] = {"ReplicaKmsKeyID": encryption["replicaKmsKeyId"]}
+    converted: dict[str, Any] = {"ID": rule.get("id") or "rule", "Status": rule["status"],
+                                 "Priority": int(rule.get("priority") or 0),
+                                 "Destination": target}
+    selector = _first(rule.get("filter"))
+    if selector is not None:
+        converted["Filter"] = {"Prefix": selector.get("prefix") or ""}
+    markers = _first(rule.get("deleteMarkerReplication")) or {}
+    if markers.get("status"):
+        converted["DeleteMarkerReplication"] = {"Status": markers["status"]}
+    criteria = _first(rule.get("sourceSelectionCriteria")) or {}
+    kms_objects = _first(criteria.get("sseKmsEncryptedObjects")) or {}
+    if kms_objects.get("status"):
+        converted["SourceSelectionCriteria"] = {
+            "SseKmsEncryptedObjects": {"Status": kms_objects["status"]}}
+    return converted
+
+
+def _bucket_replication(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                        region: str) -> dict[str, Any]:
+    """Stored as S3 stores it; moto never acts on it (``caresync_dr.emulation.s3`` does)."""
+    h.client("s3", region).put_bucket_replication(
+        Bucket=inputs["bucket"], ReplicationConfiguration={
+            "Role": inputs["role"],
+            "Rules": [_replication_rule(r) for r in inputs.get("rules") or []]})
+    return {"id": inputs["bucket"]}
+
+
+def _secret(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+            region: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"Name": inputs.get("name") or name}
+    if inputs.get("kmsKeyId"):
+        kwargs["KmsKeyId"] = inputs["kmsKeyId"]
+    replicas = _secret_replicas(inputs)
+    if replicas:
+        kwargs["AddReplicaRegions"] = replicas
+    arn = h.client("secretsmanager", region).create_secret(**kwargs)["ARN"]
+    return {"id": arn, "arn": arn, "replicas": list(inputs.get("replicas") or [])}
+
+
+def _random_password(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                     region: str) -> dict[str, Any]:
+    """A fresh password per deploy, drawn as the random provider does (CSPRNG, the inputs'
+    length, alphabet and minimum counts), so nothing in the drill knows it in advance."""
+    specials = str(inputs.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?")
+    classes = {"minLower": string.ascii_lowercase, "minUpper": string.ascii_uppercase,
+               "minNumeric": string.digits, "minSpecial": specials}
+    enabled = {"minLower": inputs.get("lower", True), "minUpper": inputs.get("upper", True),
+               "minNumeric": inputs.get("numeric", True),
+               "minSpecial": inputs.get("special", True)}
+    alphabet = "".join(chars for key, chars in classes.items() if enabled[key])
+    length = int(inputs.get("length", 16))
+    chosen = [secrets.choice(classes[key]) for key in classes if enabled[key]
+              for _ in range(int(inputs.get(key) or 0))]
+    chosen += [secrets.choice(alphabet) for _ in range(length - len(chosen))]
+    secrets.SystemRandom().shuffle(chosen)
+    return {"id": "none", "result": "".join(chosen)}
+
+
+def _secret_replicas(inputs: Mapping[str, Any]) -> list[dict[str, str]]:
+    return [{"Region": r["region"], **({"KmsKeyId": r["kmsKeyId"]} if r.get("kmsKeyId") else {})}
+            for r in inputs.get("replicas") or []]
+
+
+def _secret_update(h: EmulatorHandler, ident: str, inputs: dict[str, Any], region: str,
+                   previous: dict[str, Any]) -> dict[str, Any]:
+    """Replica regions added by a later run (bootstrap step 3): ReplicateSecretToRegions, the
+    in-place update the provider makes."""
+    known = {r["region"] for r in previous.get("replicas") or []}
+    added = [r for r in _secret_replicas(inputs) if r["Region"] not in known]
+    if added:
+        h.client("secretsmanager", region).replicate_secret_to_regions(
+            SecretId=ident, AddReplicaRegions=added)
+    return {"replicas": list(inputs.get("replicas") or [])}
+
+
+def _secret_version(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                    region: str) -> dict[str, Any]:
+    answer = h.client("secretsmanager", region).put_secret_value(
+        SecretId=inputs["secretId"], SecretString=inputs["secretString"])
+    return {"id": f"{answer['ARN']}|{answer['VersionId']}", "arn": answer["ARN"],
+            "versionId": answer["VersionId"]}
+
+
 CREATORS: dict[str, Creator] = {
     "aws:ec2/vpc:Vpc": _vpc,
     "aws:ec2/subnet:Subnet": _subnet,
@@ -343,9 +458,19 @@ CREATORS: dict[str, Creator] = {
     "aws:s3/bucketObjectv2:BucketObjectv2": _bucket_object,
     "aws:ssm/parameter:Parameter": _ssm_parameter,
     "aws:sns/topic:Topic": _topic,
+    "aws:kms/key:Key": _kms_key,
+    "aws:kms/alias:Alias": _kms_alias,
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig": _bucket_replication,
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,
+    "random:index/randomPassword:RandomPassword": _random_password,
 }
 # Re-applied when a later bootstrap run declares them again (their inputs may have changed).
 UPDATABLE = frozenset({"aws:ssm/parameter:Parameter", "aws:route53/record:Record"})
+# Updated in place when a later run declares them with new inputs: (handler, id, inputs,
+# region, previous state) -> state changes.
+Updater = Callable[["EmulatorHandler", str, dict[str, Any], str, dict[str, Any]], dict[str, Any]]
+UPDATERS: dict[str, Updater] = {"aws:secretsmanager/secret:Secret": _secret_update}
 
 
 @dataclass(frozen=True)

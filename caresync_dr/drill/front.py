@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from caresync_dr.drill.localhttp import send_json, serve
-from caresync_dr.drill.resolver import DnsResolver
+from caresync_dr.emulation.route53 import DnsResolver
 from caresync_dr.pg.cluster import free_port
 
 

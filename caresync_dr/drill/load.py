@@ -1,10 +1,11 @@
 """The steady write load: patient rows and a heartbeat, every acknowledged write recorded.
 
 Each write is one transaction (insert a patient row, bump the heartbeat) sent to the database
-of the site the resolver currently answers -- the way CareSync's app writes through whichever
-site serves the record name. A write counts as acknowledged when COMMIT returned; the ledger
-keeps its sequence number, the database that acknowledged it and when. Afterwards the ledger
-is compared with what the surviving database holds: that difference is the data loss (RPO).
+of the site the resolver currently answers, as that site's app logs in (the app role) -- the
+way CareSync's app writes through whichever site serves the record name. A write counts as
+acknowledged when COMMIT returned; the ledger keeps its sequence number, the database that
+acknowledged it and when. Afterwards the ledger is compared with what the surviving database
+holds: that difference is the data loss (RPO).
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ def summary(report: dict[str, Any]) -> str:
         f"(target <= {targets['rpo_seconds_at_most']} s: "
         f"{'met' if targets['rpo_met'] else 'NOT met'})",
         f"writes               {writes['acknowledged']} acknowledged, {writes['failed']} failed",
+        *standby_region_lines(report.get("standby_region") or {}),
         f"result               {'PASS' if report['ok'] else 'FAIL'}",
     ]
     return "\n".join(lines)
@@ -72,4 +73,23 @@ def notification_lines(report: dict[str, Any]) -> list[str]:
         counts = results.get(name, {})
         shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing"
         lines.append(f"  channel {name}: {state}; {shown}")
+    return lines
+
+
+def standby_region_lines(section: dict[str, Any]) -> list[str]:
+    """The standby-region proof's figures, when the scenario has one."""
+    lines = []
+    app = section.get("app")
+    if app:
+        boots = app.get("boots") or []
+        calls = sorted({c.split(" ", 1)[0] for b in boots for c in b.get("calls") or []})
+        user = (app.get("health", {}).get("database") or {}).get("user")
+        lines.append(f"standby app          {len(boots)} boot(s) after the outage, credentials "
+                     f"from {', '.join(calls) or 'nowhere'}; logged in as {user}")
+    backup = section.get("backup")
+    if backup:
+        test = backup.get("restore_test") or {}
+        lines.append(f"restore              {test.get('backup')} from the standby bucket in "
+                     f"{test.get('seconds')} s (restore_test.py, {test.get('result')}; "
+                     f"endpoints {', '.join(test.get('endpoints') or []) or 'none'})")
     return lines

@@ -25,20 +25,26 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from caresync_dr.drill.backups import BackupBeforeOutage, start_restore_test
 from caresync_dr.drill.databases import kill_hard
-from caresync_dr.drill.emulator import GLOBAL_CONTROL_PLANES, Emulator, reset_backends
 from caresync_dr.drill.load import WriteLoad
 from caresync_dr.drill.report import crash_report
 from caresync_dr.drill.scenarios import Scenario
+from caresync_dr.drill.standby_only import AppEvidence, new_standby_instance
 from caresync_dr.drill.timeline import Timeline
 from caresync_dr.drill.verify import measure_and_verify
 from caresync_dr.drill.world import World, build_world
+from caresync_dr.emulation import cloudwatch
+from caresync_dr.emulation.network import GLOBAL_CONTROL_PLANES
 from caresync_dr.emulation.notify_doubles import ChatDouble
+from caresync_dr.emulation.patching import restore_all
+from caresync_dr.emulation.server import Emulator, reset_backends
 from caresync_dr.notify.secrets import ENV_CHAT_WEBHOOK
 
 log = logging.getLogger(__name__)
@@ -95,7 +101,11 @@ class Probe:
 
 
 def publish_replica_lag(world: World, timeline: Timeline) -> None:
-    """What RDS publishes every minute: ReplicaLag of each replica, measured on the real one."""
+    """What RDS publishes every minute: ReplicaLag of each replica, measured on the real one.
+
+    Stamped a minute ago: RDS's last datapoint before an outage is up to a minute old, and the
+    -1 that follows it (``replication_stops``) falls in the next minute, as on RDS -- in the
+    same minute CloudWatch's Maximum would hide it."""
     dbs = world.databases
     raw = dbs.primary.psql("select coalesce(max(extract(epoch from replay_lag)), 0) "
                            "from pg_stat_replication")
@@ -104,13 +114,35 @@ def publish_replica_lag(world: World, timeline: Timeline) -> None:
     targets = [(inv.standby.region, inv.standby.database.identifier)]
     targets += [(inv.primary.region, r) for r in inv.primary.database.replica_identifiers]
     for region, identifier in targets:
-        boto3.session.Session().client(
+        cloudwatch.publish_replica_lag(boto3.session.Session().client(
             "cloudwatch", region_name=region, endpoint_url=world.emulator.endpoint,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        ).put_metric_data(Namespace="AWS/RDS", MetricData=[{
-            "MetricName": "ReplicaLag", "Value": lag, "Unit": "Seconds",
-            "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": identifier}]}])
-    timeline.event(f"RDS ReplicaLag published from the real standbys: {lag:.3f} s")
+            aws_access_key_id="testing", aws_secret_access_key="testing"), identifier, lag,
+            at=datetime.now(UTC) - timedelta(minutes=1))
+    timeline.event(f"RDS ReplicaLag published from the real standbys: {lag:.3f} s "
+                   "(RDS's last datapoint before the outage, stamped a minute ago)")
+
+
+def replication_stops(world: World, timeline: Timeline) -> None:
+    """The primary database is gone: RDS now reports every replica of it broken -- read
+    replication ``error`` and ``ReplicaLag`` -1 (RDS User Guide, "Monitoring read
+    replication"), in a real regional outage from the first minute (decision D11). The drill
+    shows the worst case at once; a datapoint in a region that is down goes nowhere."""
+    inv = world.inventory
+    replicas = [(inv.standby.region, inv.standby.database.identifier)]
+    replicas += [(inv.primary.region, r) for r in inv.primary.database.replica_identifiers]
+    world.replication_broken.update(identifier for _, identifier in replicas)
+
+    def publish() -> None:  # RDS's doing, beside the operator's: not on the drill's path
+        for region, identifier in replicas:
+            if region not in world.emulator.outage.regions:
+                cloudwatch.publish_replica_lag(boto3.session.Session().client(
+                    "cloudwatch", region_name=region, endpoint_url=world.emulator.endpoint,
+                    aws_access_key_id="testing", aws_secret_access_key="testing"),
+                    identifier, -1)
+        timeline.event("RDS reports read replication 'error' and ReplicaLag -1 for "
+                       f"{', '.join(i for _, i in replicas)} (their source is gone)")
+
+    threading.Thread(target=publish, daemon=True, name="rds-replication-stopped").start()
 
 
 def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
@@ -129,6 +161,8 @@ def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
     if scenario.kill_primary_app:
         world.apps["primary"].kill()
     timeline.event(f"OUTAGE ({scenario.name}): {scenario.summary}", at=at)
+    if scenario.kill_primary_db:
+        replication_stops(world, timeline)
     return at
 
 
@@ -148,6 +182,9 @@ def run_failover(world: World, options: DrillOptions, work: Path,
             "--wait-timeout", str(max(30.0, options.promote_seconds * 4)),
             "--verify-timeout", str(options.serve_timeout),
             "--project-dir", str(options.project_dir)]
+    if timeline.outage_wall is not None:  # the operator states when the primary stopped (D11)
+        argv += ["--outage-started",
+                 datetime.fromtimestamp(timeline.outage_wall, UTC).isoformat()]
     # The chat channel posts to a local Slack-compatible webhook that records every call
     # (docs/communication.md): the drill's report shows what the incident channel was told.
     with ChatDouble() as chat:
@@ -201,6 +238,7 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
     load: WriteLoad | None = None
     try:
         with timeline.step("start emulated AWS"):
+            restore_all()  # moto as moto, whatever ran in this process before
             reset_backends()
             emulator.start()
             cleanups.append(emulator.stop)
@@ -222,13 +260,21 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
                                    "not the primary")
             load = WriteLoad(target=world.write_target, interval=options.load_interval)
             load.start()
+            backup = (BackupBeforeOutage(world, options.project_dir, work)
+                      if scenario.standby_alone else None)
             time.sleep(options.steady_seconds)
+            if backup is not None:
+                backup.finish(timeline)
             publish_replica_lag(world, timeline)
             step.detail = f"{len(load.acks)} writes acknowledged by the primary"
         probe = Probe(world.front.health_url, wanted_answer(world, scenario))
         outage_at = inject(world, scenario, timeline)
         probe_thread = threading.Thread(target=probe.run, daemon=True, name="rto-probe")
         probe_thread.start()
+        restore = (start_restore_test(world, options.project_dir, work, timeline,
+                                      served=lambda: probe.served_at is not None,
+                                      wait_at_most=options.serve_timeout)
+                   if backup is not None else None)
         with timeline.step("failover.py") as step:
             code, failover_report, failover_seconds = run_failover(world, options, work,
                                                                    timeline)
@@ -244,13 +290,29 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
             if probe.served_at is not None:
                 timeline.event(f"public health URL served by the {scenario.serving_site} "
                                "site", at=probe.served_at)
+        evidence: AppEvidence | None = None
+        if scenario.standby_alone:
+            with timeline.step(f"a new standby instance boots, "
+                               f"{world.inventory.primary.region} down") as step:
+                evidence = new_standby_instance(world, outage_at)
+                step.ok = bool(evidence.boots) and evidence.boots[-1].ok
+                step.detail = (f"HTTP {evidence.health_code}, user "
+                               f"{(evidence.health.get('database') or {}).get('user')}")
         time.sleep(0.3)  # a few writes on the new writer prove the write path end to end
         load.stop()
+        if restore is not None:
+            with timeline.step("restore test in the standby region") as step:
+                step.ok = restore.join(max(60.0, options.serve_timeout -
+                                           (time.monotonic() - outage_at)))
+                step.detail = (f"exit {restore.run.exit_code}" if step.ok
+                               else "still running: gave up waiting")
         with timeline.step("verify and measure"):
             report = measure_and_verify(
                 world, scenario, options, timeline=timeline, load=load,
                 served_at=probe.served_at, failover_code=code,
-                failover_report=failover_report, failover_seconds=failover_seconds)
+                failover_report=failover_report, failover_seconds=failover_seconds,
+                backup=backup.run if backup is not None else None,
+                restore=restore.run if restore is not None else None, app=evidence)
         return report
     except (Exception, KeyboardInterrupt) as exc:
         error = ("interrupted" if isinstance(exc, KeyboardInterrupt)

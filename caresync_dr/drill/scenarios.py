@@ -19,6 +19,10 @@ class Scenario:
     serving_site: Literal["primary", "standby"]  # which site must serve afterwards
     promotes: Literal["standby", "local_replica"] | None  # which real database gets promoted
     needs_local_replica: bool
+    # Prove the standby region alone suffices (issue 9): with the primary region refused, a new
+    # standby app instance boots and logs in with standby-region services only, and the backup
+    # taken before the outage restores from the standby bucket.
+    standby_alone: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -28,7 +32,7 @@ SCENARIOS: dict[str, Scenario] = {
                 "unreachable, its database and app are killed hard",
         region_down=True, kill_primary_db=True, kill_primary_app=True,
         failover_scope="region", serving_site="standby", promotes="standby",
-        needs_local_replica=False),
+        needs_local_replica=False, standby_alone=True),
     "db-failure": Scenario(
         name="db-failure",
         summary="only the primary database dies; failover --scope database promotes the "

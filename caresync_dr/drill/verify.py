@@ -14,11 +14,20 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from moto.route53.models import route53_backends
 
-from caresync_dr.drill.emulator import ACCOUNT_ID
+from caresync_dr.drill.backups import CommandRun
+from caresync_dr.drill.boot import APP_ROLE
 from caresync_dr.drill.load import WriteLoad, data_loss
-from caresync_dr.drill.promotion import db_instance
 from caresync_dr.drill.scenarios import Scenario
+from caresync_dr.drill.standby_only import (
+    AppEvidence,
+    app_checks,
+    app_figures,
+    backup_checks,
+    backup_figures,
+)
 from caresync_dr.drill.timeline import Timeline
+from caresync_dr.emulation import rds as emulated_rds
+from caresync_dr.emulation.server import ACCOUNT_ID
 from caresync_dr.pg.cluster import PostgresCluster
 
 if TYPE_CHECKING:
@@ -41,9 +50,9 @@ def _in_recovery(cluster: PostgresCluster) -> bool:
     return cluster.psql("select pg_is_in_recovery()") == "t"
 
 
-def _accepts_writes(cluster: PostgresCluster) -> tuple[bool, str]:
+def _accepts_writes(cluster: PostgresCluster, dbname: str) -> tuple[bool, str]:
     try:
-        with psycopg.connect(cluster.dsn(), connect_timeout=2, autocommit=True) as conn:
+        with psycopg.connect(cluster.dsn(dbname), connect_timeout=2, autocommit=True) as conn:
             conn.execute("insert into patients (seq, name) values (-1, 'drill verification') "
                          "on conflict (seq) do update set name = excluded.name")
         return True, "a test write committed"
@@ -61,8 +70,8 @@ def _get(url: str) -> tuple[int, dict[str, Any]]:
         return 0, {"error": str(exc)}
 
 
-def _present(cluster: PostgresCluster) -> set[int]:
-    out = cluster.psql("select seq from patients where seq > 0")
+def _present(cluster: PostgresCluster, dbname: str) -> set[int]:
+    out = cluster.psql("select seq from patients where seq > 0", dbname=dbname)
     return {int(x) for x in out.split()} if out else set()
 
 
@@ -130,7 +139,9 @@ def fence_instant(timeline: Timeline, report: dict[str, Any] | None) -> tuple[fl
 def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, *,
                        timeline: Timeline, load: WriteLoad, served_at: float | None,
                        failover_code: int | None, failover_report: dict[str, Any] | None,
-                       failover_seconds: float) -> dict[str, Any]:
+                       failover_seconds: float, backup: CommandRun | None = None,
+                       restore: CommandRun | None = None,
+                       app: AppEvidence | None = None) -> dict[str, Any]:
     inv = world.inventory
     dbs = world.databases
     checks: list[Verification] = []
@@ -155,8 +166,7 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
     code, body = _get(world.front.health_url)
     check("public health URL healthy", code == 200 and body.get("site") == scenario.serving_site,
           f"HTTP {code} {json.dumps(body)[:160]}")
-    app = world.apps[scenario.serving_site]
-    code, body = _get(app.url + "/api/health")
+    code, body = _get(world.apps[scenario.serving_site].url + "/api/health")
     database = body.get("database") or {}
     want_writable = scenario.promotes is not None
     check(f"{scenario.serving_site} app healthy",
@@ -171,13 +181,13 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
         cluster = dbs.standby if scenario.promotes == "standby" else dbs.local_replica
         assert cluster is not None
         survivor, survivor_label = cluster, scenario.promotes
-        ok_writes, detail = _accepts_writes(cluster)
+        ok_writes, detail = _accepts_writes(cluster, dbs.app_database)
         check("promoted database accepts writes", not _in_recovery(cluster) and ok_writes,
               f"port {cluster.port}: {detail}")
         region, ident = ((inv.standby.region, inv.standby.database.identifier)
                          if scenario.promotes == "standby"
                          else (inv.primary.region, inv.primary.database.replica_identifiers[0]))
-        emulated = db_instance(region, ident)
+        emulated = emulated_rds.db_instance(ACCOUNT_ID, region, ident)
         check("emulated replica detached",
               emulated.source_db_instance_identifier is None and emulated.status == "available",
               f"{ident}: status {emulated.status}, source "
@@ -188,7 +198,8 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
     else:
         survivor, survivor_label = dbs.primary, "primary"
         check("nothing was promoted", _in_recovery(dbs.standby) and
-              db_instance(inv.standby.region, inv.standby.database.identifier)
+              emulated_rds.db_instance(ACCOUNT_ID, inv.standby.region,
+                                       inv.standby.database.identifier)
               .source_db_instance_identifier is not None,
               "standby PostgreSQL still in recovery, emulated replica still attached")
     # 4. Fencing: the old primary acknowledged nothing after it was cut off.
@@ -201,8 +212,17 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
         check("no write acknowledged by the old primary after fencing", False,
               f"no fence instant to check against: {fence_source}")
 
+    # 5. The standby region alone suffices: a new standby instance boots and logs in, and the
+    # backup restores there, with the primary region down.
+    for name, ok, detail in app_checks(app, role=APP_ROLE, standby_region=inv.standby.region):
+        check(name, ok, detail)
+    for name, ok, detail in backup_checks(backup, restore, primary_region=inv.primary.region,
+                                          standby_region=inv.standby.region,
+                                          outage_at=outage_at):
+        check(name, ok, detail)
+
     # Measurements.
-    loss = data_loss(acks, "primary", _present(survivor))
+    loss = data_loss(acks, "primary", _present(survivor, dbs.app_database))
     rto = None if served_at is None else round(served_at - outage_at, 3)
     promoted = [r for r in world.promotions.records if r.completed_at is not None]
     real_promote = max((r.completed_at - r.requested_at - options.promote_seconds  # type: ignore[operator]
@@ -271,6 +291,8 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
                    "last_error": load.last_error},
         "failover": {"exit_code": failover_code, "seconds": failover_seconds,
                      "report": failover_report},
+        "standby_region": {"app": app_figures(app, outage_at),
+                           "backup": backup_figures(backup, restore, outage_at)},
         "emulator": {"endpoint": world.emulator.endpoint,
                      "unreachable_regions": sorted(world.emulator.outage.regions),
                      "unreachable_services": sorted(world.emulator.outage.services),

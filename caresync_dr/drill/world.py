@@ -14,9 +14,11 @@ Route 53 records + health checks       :class:`DnsResolver` (data plane)
 the record name's public health URL    :class:`PublicFront`
 ====================================  ===============================================
 
-An app finds its database like the real one does at boot: it reads its site's endpoint
-parameter (SSM, its region) and connects to the address named there. It reads it again only
-when its instances are replaced (an Auto Scaling instance refresh, ``refresh``).
+An app finds its database like the real one does at boot (``boot``): it reads its site's
+endpoint parameter (SSM) and the app's credentials (Secrets Manager), both in its own region,
+and logs in to the address named there as ``caresync_app`` with that password (SCRAM). It boots
+again when its instances are replaced (an Auto Scaling instance refresh) or new ones launch
+(a scale-up registers new targets).
 """
 
 from __future__ import annotations
@@ -31,21 +33,35 @@ from typing import Any
 
 from moto.rds.models import rds_backends
 from moto.ssm.models import ssm_backends
+from psycopg.conninfo import make_conninfo
 
+from caresync_dr.db.roles import ROLES
 from caresync_dr.drill.app import SiteApp
-from caresync_dr.drill.databases import Databases, start_databases
+from caresync_dr.drill.boot import (
+    Boot,
+    BootConfig,
+    Booter,
+    read_secret,
+)
+from caresync_dr.drill.databases import (
+    Databases,
+    install_roles,
+    start_databases,
+    wait_for_role,
+)
 from caresync_dr.drill.deploy import Deployment, deploy_stacks
-from caresync_dr.drill.emulator import ACCOUNT_ID, Emulator
 from caresync_dr.drill.front import PublicFront
-from caresync_dr.drill.promotion import ReplicaPromotions
-from caresync_dr.drill.refresh import InstanceRefreshes
-from caresync_dr.drill.resolver import DnsResolver
-from caresync_dr.drill.scaling import TargetWarmup
-from caresync_dr.inventory import Inventory, parse_inventory
+from caresync_dr.emulation.autoscaling import InstanceRefreshes, TargetWarmup
+from caresync_dr.emulation.rds import ReplicaPromotions, ReplicationStatus
+from caresync_dr.emulation.route53 import DnsResolver
+from caresync_dr.emulation.secretsmanager import ReplicaKeys
+from caresync_dr.emulation.server import ACCOUNT_ID, Emulator
+from caresync_dr.inventory import Inventory, SiteInventory, parse_inventory
 from caresync_dr.pg.cluster import PostgresCluster
 from caresync_dr.settings import Settings, settings_from_stack_file
 
 log = logging.getLogger(__name__)
+Shim = ReplicaPromotions | ReplicationStatus | InstanceRefreshes | TargetWarmup | ReplicaKeys
 
 
 def read_parameter(region: str, name: str) -> str | None:
@@ -77,31 +93,60 @@ class World:
     apps: dict[str, SiteApp]
     resolver: DnsResolver
     front: PublicFront
+    # moto's gaps closed for this drill (caresync_dr.emulation), disarmed by stop().
+    shims: list[Shim] = field(default_factory=list)
+    booter: Booter | None = None
     clusters_by_address: dict[str, tuple[str, PostgresCluster]] = field(default_factory=dict)
-    # What each site's instances read from the endpoint parameter when they booted.
-    endpoint_at_boot: dict[str, str | None] = field(default_factory=dict)
+    # Every boot of each site's instances, and what the last good one read.
+    boots: list[Boot] = field(default_factory=list)
+    # Replicas whose replication RDS reports broken ("error", ReplicaLag -1): their source died.
+    replication_broken: set[str] = field(default_factory=set)
+    config_at_boot: dict[str, BootConfig] = field(default_factory=dict)
 
-    def boot(self, site: str) -> None:
-        """(Re)boot a site's instances: they read the endpoint parameter, like the user data."""
-        site_inv = self.inventory.primary if site == "primary" else self.inventory.standby
-        value = read_parameter(site_inv.region, site_inv.database.endpoint_parameter)
-        self.endpoint_at_boot[site] = value
-        log.info("%s app instances booted with database endpoint %s", site, value)
+    def site_inventory(self, site: str) -> SiteInventory:
+        return self.inventory.primary if site == "primary" else self.inventory.standby
+
+    def boot(self, site: str, reason: str) -> Boot:
+        """(Re)boot a site's instances, like the user data: endpoint and credentials from the
+        site's own region; the app logs in afresh with them. A failed boot changes nothing."""
+        assert self.booter is not None
+        site_inv = self.site_inventory(site)
+        boot = self.booter.boot(site, site_inv.region, site_inv.database.endpoint_parameter,
+                                reason)
+        self.boots.append(boot)
+        if boot.config is not None:
+            self.config_at_boot[site] = boot.config
+            if site in self.apps:
+                self.apps[site].reconnect()
+        return boot
 
     def refreshed(self, region: str, group: str) -> None:
         """An instance refresh of ``group`` finished: its site runs freshly booted instances."""
-        for site, site_inv in (("primary", self.inventory.primary),
-                               ("standby", self.inventory.standby)):
+        for site in ("primary", "standby"):
+            site_inv = self.site_inventory(site)
             if site_inv.region == region and site_inv.app.auto_scaling_group_name == group:
-                self.boot(site)
+                self.boot(site, "instance refresh")
+
+    def launched(self, target_group_arn: str, targets: list[str]) -> None:
+        """New instances registered with a site's target group: they boot (in a thread, this
+        runs inside moto's request)."""
+        for site in ("primary", "standby"):
+            if self.site_inventory(site).app.target_group_arn == target_group_arn:
+                threading.Thread(target=self.boot, args=(site, f"{len(targets)} new instance(s)"),
+                                 daemon=True, name=f"boot-{site}").start()
 
     def locate(self, site: str) -> tuple[str, PostgresCluster] | None:
         """(label, cluster) the site's app connects to: the endpoint it read at boot."""
-        value = self.endpoint_at_boot.get(site)
-        if value is None:
+        config = self.config_at_boot.get(site)
+        return None if config is None else self.clusters_by_address.get(config.host)
+
+    def app_conninfo(self, site: str) -> str | None:
+        """How the site's app logs in: its boot's credentials, at the local stand-in."""
+        found, config = self.locate(site), self.config_at_boot.get(site)
+        if found is None or config is None:
             return None
-        host = value.rsplit(":", 1)[0].lower() if value.count(":") == 1 else value.lower()
-        return self.clusters_by_address.get(host)
+        return make_conninfo(host="127.0.0.1", port=found[1].port, user=config.user,
+                             password=config.password, dbname=config.dbname)
 
     def serving_site(self) -> str | None:
         answer = self.resolver.current()
@@ -110,15 +155,17 @@ class World:
         return "primary" if answer.failover == "PRIMARY" else "standby"
 
     def write_target(self) -> tuple[str, str] | None:
-        """Where the app would write now: the answered site's database."""
+        """Where and how the app writes now: the answered site's database, as its app logs
+        in (the app role, with the password its instances read at boot)."""
         site = self.serving_site()
         found = self.locate(site) if site else None
-        return None if found is None else (found[0], found[1].dsn())
+        conninfo = self.app_conninfo(site) if site else None
+        return None if found is None or conninfo is None else (found[0], conninfo)
 
     def stop(self, keep: bool) -> None:
         for stopper in (self.front.stop, self.resolver.stop,
                         *(app.kill for app in self.apps.values()),
-                        self.warmup.disarm):
+                        *(shim.disarm for shim in self.shims)):
             with contextlib.suppress(Exception):
                 stopper()
         self.databases.stop(keep=keep)
@@ -129,11 +176,16 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
                 on_cleanup: Callable[[Callable[[bool], None]], None]) -> World:
     """Deploy, start the data path and the sites; ``on_cleanup`` receives undo actions early."""
     settings = settings_from_stack_file("dr", project_dir)
+    replica_keys = ReplicaKeys().arm()  # before the deploy creates the secrets' replicas
+    on_cleanup(lambda _keep: replica_keys.disarm())
+    app_database = settings_from_stack_file("prod", project_dir).db_name  # the primary's dbName
     started: dict[str, Any] = {}
 
     def databases() -> None:
         try:
-            started["databases"] = start_databases(with_local_replica)
+            started["databases"] = start_databases(with_local_replica,
+                                                   app_database=app_database,
+                                                   password_roles=tuple(r.name for r in ROLES))
         except BaseException as exc:  # re-raised in the caller's thread
             started["error"] = exc
 
@@ -155,6 +207,18 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
         raise RuntimeError(f"the dr stack wrote no failover inventory to "
                            f"{settings.inventory_parameter} in {settings.standby_region}")
     inventory = parse_inventory(document)
+    passwords: dict[str, str] = {}
+    for role in ROLES:  # each from its secret, read in the primary region as the command does
+        secret = read_secret(emulator, inventory.primary.region, role.secret_name)
+        if (secret.get("username"), secret.get("dbname")) != (role.name, dbs.app_database):
+            raise RuntimeError(f"{role.secret_name} names user {secret.get('username')} in "
+                               f"{secret.get('dbname')}; expected {role.name} in "
+                               f"{dbs.app_database}")
+        passwords[role.name] = secret["password"]
+    install_roles(dbs.primary, dbs.app_database, passwords)
+    for replica in dbs.all()[1:]:
+        for role in ROLES:
+            wait_for_role(replica, role.name)
 
     primary_db = inventory.primary.database
     standby_db = inventory.standby.database
@@ -171,16 +235,24 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
         by_address[db_address(inventory.primary.region, replica_id)] = (
             "local_replica", dbs.local_replica)
         promotions.bind(inventory.primary.region, replica_id, dbs.local_replica.promote)
-    emulator.hooks.append(promotions)
     warmup = TargetWarmup(delay_seconds=scale_seconds)
-    warmup.arm()
+    broken: set[str] = set()
+    shims: list[Shim] = [
+        promotions.arm(), warmup.arm(),
+        ReplicationStatus(lambda region, ident: "error" if ident in broken
+                          else "replicating").arm()]
+
+    def disarm(_keep: bool) -> None:
+        for shim in shims:
+            shim.disarm()
+
+    on_cleanup(disarm)
 
     world_ref: list[World] = []
 
     def locator(site: str) -> Callable[[], str | None]:
         def locate() -> str | None:
-            found = world_ref[0].locate(site) if world_ref else None
-            return None if found is None else found[1].dsn()
+            return world_ref[0].app_conninfo(site) if world_ref else None
         return locate
 
     apps = {"primary": SiteApp("primary", inventory.primary.region, locator("primary")),
@@ -194,12 +266,15 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
     front = PublicFront(resolver)
     world = World(emulator=emulator, settings=settings, deployment=deployment,
                   inventory=inventory, databases=dbs, promotions=promotions, warmup=warmup,
-                  apps=apps, resolver=resolver, front=front, clusters_by_address=by_address)
+                  apps=apps, resolver=resolver, front=front, shims=shims,
+                  booter=Booter(emulator), clusters_by_address=by_address,
+                  replication_broken=broken)
     world_ref.append(world)
-    refreshes = InstanceRefreshes(delay_seconds=scale_seconds, on_complete=world.refreshed)
-    emulator.responders.append(refreshes)
+    warmup.on_registered = world.launched
+    shims.append(InstanceRefreshes(delay_seconds=scale_seconds,
+                                   on_complete=world.refreshed).arm())
     for site, app in apps.items():
-        world.boot(site)
+        world.boot(site, "deployed")
         app.start()
     resolver.start()
     front.start()

@@ -3,7 +3,8 @@
 Starts real servers from the system's binaries (``/usr/lib/postgresql/<v>/bin``, or ``PG_BIN``).
 ``initdb`` refuses to run as root, so as root every server command runs as the ``postgres``
 user through ``runuser`` in a directory that user owns. Servers listen on 127.0.0.1 only, with
-``trust`` authentication: never use this module for anything but local, disposable data.
+``trust`` authentication except for the roles named in :meth:`PostgresCluster.require_password`
+(SCRAM): never use this module for anything but local, disposable data.
 """
 
 from __future__ import annotations
@@ -119,6 +120,19 @@ class PostgresCluster:
         self.append_conf(conf)
         with (self.data_dir / "pg_hba.conf").open("a") as hba:
             hba.write("host replication all 127.0.0.1/32 trust\n")
+
+    def require_password(self, roles: Sequence[str]) -> None:
+        """TCP logins as these roles need their password (``scram-sha-256``), like RDS.
+
+        pg_hba.conf is matched top-down, first match wins, so the lines go above initdb's
+        ``trust`` lines. A running server reloads; standbys made afterwards inherit the file."""
+        hba = self.data_dir / "pg_hba.conf"
+        lines = "".join(f"host all {role} 127.0.0.1/32 scram-sha-256\n" for role in roles)
+        text = hba.read_text()
+        with hba.open("w") as out:  # rewriting in place keeps the file's owner
+            out.write(lines + text)
+        if (self.data_dir / "postmaster.pid").exists():
+            self._run([self.tool("pg_ctl"), "-D", str(self.data_dir), "reload"])
 
     def append_conf(self, conf: dict[str, str]) -> None:
         # Appending keeps the file's owner, so root may write it for the server user.

@@ -1,27 +1,3 @@
-from __future__ import annotations
+from tests.emulation.fixtures import aws, emulator
 
-from collections.abc import Iterator
-
-import pytest
-
-from caresync_dr.drill.emulator import Emulator, reset_backends
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator() as em:
-        yield em
-
-
-@pytest.fixture
-def aws(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    """The module's emulator, empty and fully reachable, with this process pointed at it."""
-    reset_backends()
-    emulator.restore()
-    emulator.hooks.clear()
-    for key, value in emulator.env().items():
-        monkeypatch.setenv(key, value)
-    yield emulator
-    emulator.restore()
-    emulator.hooks.clear()
-    reset_backends()
+__all__ = ["aws", "emulator"]

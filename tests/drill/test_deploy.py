@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import string
+
 import boto3
 
 from caresync_dr.drill.deploy import deploy_stacks
-from caresync_dr.drill.emulator import Emulator
 from caresync_dr.drill.runner import REPO_ROOT
+from caresync_dr.emulation.server import Emulator
 from caresync_dr.inventory import parse_inventory
 
 
@@ -56,3 +59,63 @@ def test_bootstrap_leaves_every_resource_the_inventory_names_in_the_emulator(
     assert switch == inv.traffic_switch.primary_value.encode()
     topics = boto3.client("sns", region_name="us-west-2").list_topics()["Topics"]
     assert inv.alert_topic_arn in {t["TopicArn"] for t in topics}
+
+
+def test_bootstrap_leaves_what_backups_need_in_both_regions(aws: Emulator) -> None:
+    """Each site's KMS key under the alias backup.py names (D2), and the primary backup
+    bucket's replication rule to the standby bucket, stored as S3 stores it."""
+    deployment = deploy_stacks(aws, REPO_ROOT)
+    for region, site in (("us-east-1", "primary"), ("us-west-2", "standby")):
+        key = boto3.client("kms", region_name=region).describe_key(
+            KeyId=f"alias/caresync-{site}")["KeyMetadata"]
+        assert key["Arn"].startswith(f"arn:aws:kms:{region}:")
+    primary_bucket = deployment.outputs["prod"]["backupBucketName"]
+    standby_bucket = deployment.outputs["dr"]["backupBucketName"]
+    config = boto3.client("s3", region_name="us-east-1").get_bucket_replication(
+        Bucket=primary_bucket)["ReplicationConfiguration"]
+    [rule] = config["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert rule["Destination"]["Bucket"] == f"arn:aws:s3:::{standby_bucket}"
+    assert rule["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"].startswith(
+        "arn:aws:kms:us-west-2:")
+
+
+def test_bootstrap_replicates_the_database_secrets_under_the_standby_key(
+        aws: Emulator) -> None:
+    """D1: the prod stack creates the secrets, step 3 adds the standby replica (an in-place
+    ReplicateSecretToRegions); the standby region then reads them alone, under its own key.
+    """
+    from caresync_dr.db.secrets import APP_SECRET_NAME, MASTER_SECRET_NAME
+    from caresync_dr.emulation.secretsmanager import ReplicaKeys
+
+    with ReplicaKeys():
+        deploy_stacks(aws, REPO_ROOT)
+        standby_key = boto3.client("kms", region_name="us-west-2").describe_key(
+            KeyId="alias/caresync-standby")["KeyMetadata"]["Arn"]
+        aws.take_down(regions=["us-east-1"])
+        west = boto3.client("secretsmanager", region_name="us-west-2")
+        for name in (APP_SECRET_NAME, MASTER_SECRET_NAME):
+            replica = west.describe_secret(SecretId=name)
+            assert (replica["PrimaryRegion"], replica["KmsKeyId"]) == ("us-east-1", standby_key)
+            value = json.loads(west.get_secret_value(SecretId=name)["SecretString"])
+            assert set(value) == {"engine", "username", "password", "dbname"}
+            assert len(value["password"]) >= 32
+        app = json.loads(west.get_secret_value(SecretId=APP_SECRET_NAME)["SecretString"])
+    assert app["username"] == "caresync_app"
+
+
+def test_passwords_are_drawn_as_the_random_provider_draws_them() -> None:
+    from caresync_dr.db.secrets import PASSWORD_LENGTH, PASSWORD_SPECIALS
+    from caresync_dr.drill.deploy import CREATORS
+
+    create = CREATORS["random:index/randomPassword:RandomPassword"]
+    inputs = {"length": float(PASSWORD_LENGTH), "special": True,
+              "overrideSpecial": PASSWORD_SPECIALS, "minLower": 1.0, "minUpper": 1.0,
+              "minNumeric": 1.0, "minSpecial": 4.0}
+    first, second = (str(create(None, "pw", dict(inputs), "us-east-1")["result"])  # type: ignore[arg-type]
+                     for _ in range(2))
+    assert first != second and len(first) == PASSWORD_LENGTH
+    assert set(first) <= set(string.ascii_letters + string.digits + PASSWORD_SPECIALS)
+    assert sum(c in PASSWORD_SPECIALS for c in first) >= 4
+    assert any(c.islower() for c in first) and any(c.isupper() for c in first)
+    assert any(c.isdigit() for c in first)

@@ -64,12 +64,28 @@ def test_region_outage_fails_over_to_the_standby_region() -> None:
     steps = {e["event"] for e in report["timeline"]}
     assert "failover.py step promote-database started" in steps
     assert "failover.py step switch-traffic started" in steps
+    # RDS reports the replica broken once its source is gone (-1, "error"), as in a real
+    # outage (D11); the drill states the outage start, so failover.py judges as of then.
+    lag = report["failover"]["report"]["facts"]["replica_lag"]
+    assert lag["newestSeconds"] == -1 and lag["replication_active"] is False
+    assert lag["outageStartedAt"] and lag["boundAtOutageSeconds"] <= 15 * 60
+    # The standby region alone suffices: the backup taken before the outage restores from the
+    # standby bucket with us-east-1 refused, calling nothing but us-west-2.
+    assert verdicts["backup before the outage: data key wrapped in both regions, replicated"]
+    assert verdicts["latest backup restored from the standby bucket with us-east-1 down"]
+    assert verdicts["restore test called us-west-2 endpoints only"]
+    backup = report["standby_region"]["backup"]
+    assert backup["restore_test"]["backup"] == backup["backup"]["name"]
+    assert backup["restore_test"]["endpoints"] and all(
+        e.endswith(".us-west-2") for e in backup["restore_test"]["endpoints"])
+    assert backup["restore_test"]["started_after_outage_seconds"] > 0
 
 
 def test_database_failure_promotes_the_in_region_replica() -> None:
     report = _drill("db-failure")
     assert report["ok"], report["verifications"]
     assert report["writes"]["survivor"] == "local_replica"
+    assert report["failover"]["report"]["facts"]["replica_lag"]["newestSeconds"] == -1
     assert _verdicts(report)["resolver answers the serving site"]  # back on the primary site
     assert report["failover"]["report"]["scope"] == "database"
 

@@ -78,20 +78,20 @@ def world() -> Iterator[w.World]:
         refreshes: list[dict[str, Any]] = []
         status = ["replicating"]
         overrides: dict[str, Any] = {}
-        w.install_shims(session, refreshes, status, overrides)
-        holder: list[w.World] = []
-        server = w.start_health_server(lambda: health_answer(holder[0]))
-        url = f"http://127.0.0.1:{server.server_address[1]}/api/health"
-        world = w.World(session=session, inventory=inventory, health_url=url, calls=calls,
-                        switch_bucket=switch_bucket, backup_bucket=backup_bucket,
-                        refreshes=refreshes, replication_status=status, server=server,
-                        overrides=overrides)
-        holder.append(world)
-        try:
-            yield world
-        finally:
-            server.shutdown()
-            server.server_close()
+        with w.install_shims(session, refreshes, status, overrides):
+            holder: list[w.World] = []
+            server = w.start_health_server(lambda: health_answer(holder[0]))
+            url = f"http://127.0.0.1:{server.server_address[1]}/api/health"
+            world = w.World(session=session, inventory=inventory, health_url=url, calls=calls,
+                            switch_bucket=switch_bucket, backup_bucket=backup_bucket,
+                            refreshes=refreshes, replication_status=status, server=server,
+                            overrides=overrides)
+            holder.append(world)
+            try:
+                yield world
+            finally:
+                server.shutdown()
+                server.server_close()
 
 
 FAST = ["--poll-seconds", "0.01", "--poll-max-seconds", "0.05", "--wait-timeout", "5",

@@ -1,15 +1,18 @@
-"""A moto-seeded pair of CareSync sites in the shapes the dr stack creates, and the shims for
-moto's documented gaps (DESIGN.md), so the failover tests assert what real AWS would do.
+"""A moto-seeded pair of CareSync sites in the shapes the dr stack creates, wired to the shims
+for moto's documented gaps, so the failover tests assert what real AWS would do.
 
-Shims (each one mirrors real AWS; none is used by production code):
-- ``complete_promotion``: moto's PromoteReadReplica leaves ReadReplicaSourceDBInstanceIdentifier
-  and the source's replica list in place; real RDS clears both once promotion finishes
-  (``caresync_dr.emulation.rds``, shared with the drill).
-- ``replication_status_infos``: real RDS reports ``StatusInfos`` ("read replication",
-  "replicating") for every read replica; moto omits it.
-- ``instance_refresh``: moto has no StartInstanceRefresh / DescribeInstanceRefreshes.
-- ReplicaLag: real RDS publishes ``AWS/RDS ReplicaLag`` per replica every minute; moto publishes
-  nothing, so the seed puts datapoints into moto's CloudWatch.
+The shims themselves live in ``caresync_dr.emulation`` (decision D3), shared with the drill;
+this module keeps the names the failover tests use and chooses the clock:
+
+- ``install_shims``: promotions stay ``modifying`` until the tool's PromoteReadReplica call
+  returns (or ``overrides["promote_seconds"]`` later), as ``emulation.rds.ReplicaPromotions``
+  models them; ``StatusInfos`` on every replica (``emulation.rds.ReplicationStatus``) with the
+  status in ``replication_status[0]``; instance refreshes that stay in progress
+  (``emulation.autoscaling.InstanceRefreshes``). Returns the armed shims: disarm them when the
+  world ends (``with``).
+- ``complete_promotion``: a promotion finished, the way RDS ends it (``emulation.rds``).
+- ``take_down`` / ``throttle``: faults below botocore's retry logic (``emulation.network``).
+- ``put_lag``: the ReplicaLag datapoints RDS publishes (``emulation.cloudwatch``).
 - The public health URL: a local HTTP server whose answer is computed from the emulated state
   (the traffic switch picks the region, the database's promotion decides ``writable``), the way
   Route 53 plus the site apps would answer.
@@ -29,20 +32,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import boto3
 import botocore.loaders
-from botocore.awsrequest import AWSResponse
-from botocore.compat import HTTPHeaders
-from botocore.exceptions import EndpointConnectionError
-from moto.core.botocore_stubber import MockRawResponse
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.rds.models import rds_backends
 from moto.s3.models import s3_backends
 from moto.ssm.models import ssm_backends
 
-from caresync_dr.emulation.rds import detach_replica_everywhere
+from caresync_dr.emulation import network
+from caresync_dr.emulation.autoscaling import InstanceRefreshes
+from caresync_dr.emulation.cloudwatch import publish_replica_lag
+from caresync_dr.emulation.rds import (
+    ReplicaPromotions,
+    ReplicationStatus,
+    detach_replica_everywhere,
+)
 from caresync_dr.inventory import (
     AppInventory,
     DatabaseInventory,
@@ -134,69 +140,71 @@ def _promoted(db: Any) -> bool:
     return not db.is_replica and not db.source_db_instance_identifier
 
 
-# --- shims -------------------------------------------------------------------------------------
+# --- shims ------------------------------------------------------------------------------------
 
 def complete_promotion(params: dict[str, Any], **_: Any) -> None:
-    """after-call.rds.PromoteReadReplica: finish promotion the way RDS does."""
+    """A promotion finished: detached and available, the way RDS ends it."""
     detach_replica_everywhere(DEFAULT_ACCOUNT_ID, params["DBInstanceIdentifier"])
 
 
-class _Ok:
-    status_code = 200
-    headers: dict[str, str] = {}
+@dataclass
+class Shims:
+    """The emulation shims one world armed; ``disarm`` (or leaving ``with``) removes them."""
+
+    promotions: ReplicaPromotions
+    replication: ReplicationStatus
+    refreshes: InstanceRefreshes
+
+    def disarm(self) -> None:
+        for shim in (self.refreshes, self.replication, self.promotions):
+            shim.disarm()
+
+    def __enter__(self) -> Shims:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.disarm()
+
+
+_ARMED: list[Shims] = []
 
 
 def install_shims(world_session: boto3.Session, refreshes: list[dict[str, Any]],
-                  replication_status: list[str], overrides: dict[str, Any]) -> None:
-    """``overrides["promote_seconds"]``: promotion stays "modifying" that long, as in RDS."""
-    events = world_session.events
+                  replication_status: list[str], overrides: dict[str, Any]) -> Shims:
+    """``overrides["promote_seconds"]``: promotion stays "modifying" that long, as in RDS --
+    set before this call, RDS's clock runs it whatever becomes of the caller (a run killed
+    right after asking); set later, it counts from the tool's answer. Without it the
+    promotion finishes when the tool's call returns. Started refreshes are appended to
+    ``refreshes`` as DescribeInstanceRefreshes shows them."""
+    for earlier in _ARMED:  # a world whose creator never disarmed it ends here
+        earlier.disarm()
+    _ARMED.clear()
+    given = overrides.get("promote_seconds")
+    promotions = ReplicaPromotions(delay_seconds=None if given is None else float(given)).arm()
+    shims = Shims(promotions=promotions,
+                  replication=ReplicationStatus(lambda *_: replication_status[0]).arm(),
+                  refreshes=InstanceRefreshes(
+                      on_start=lambda refresh: refreshes.append(refresh.api())).arm())
 
     def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["shim_params"] = params
 
     def promoted(context: dict[str, Any], **_: Any) -> None:
+        if promotions.delay_seconds is not None:
+            return  # on RDS's clock already
         body = context.get("shim_params", {}).get("body", {})
-        delay = float(overrides.get("promote_seconds", 0))
-        if not delay:
-            complete_promotion(body)
-            return
-        for backend in rds_backends[DEFAULT_ACCOUNT_ID].values():
-            if body["DBInstanceIdentifier"] in backend.databases:
-                backend.databases[body["DBInstanceIdentifier"]].status = "modifying"
-        threading.Timer(delay, complete_promotion, args=(body,)).start()
+        promotions.finish_after(body["DBInstanceIdentifier"],
+                                float(overrides.get("promote_seconds", 0)))
 
-    def status_infos(parsed: dict[str, Any], **_: Any) -> None:
-        for db in parsed.get("DBInstances", []):
-            if db.get("ReadReplicaSourceDBInstanceIdentifier") and not db.get("StatusInfos"):
-                db["StatusInfos"] = [{"StatusType": "read replication",
-                                      "Normal": replication_status[0] == "replicating",
-                                      "Status": replication_status[0]}]
-
-    def start_refresh(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
-        refresh_id = str(uuid.uuid4())
-        refreshes.append({"InstanceRefreshId": refresh_id, "Status": "InProgress",
-                          "AutoScalingGroupName": params["body"]["AutoScalingGroupName"],
-                          "StartTime": datetime.now(UTC)})
-        return _Ok(), {"InstanceRefreshId": refresh_id}
-
-    def describe_refreshes(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
-        name = params["body"]["AutoScalingGroupName"]
-        return _Ok(), {"InstanceRefreshes": [r for r in refreshes
-                                             if r["AutoScalingGroupName"] == name]}
-
-    events.register("before-call.rds.PromoteReadReplica", remember)
-    events.register("after-call.rds.PromoteReadReplica", promoted)
-    events.register("after-call.rds.DescribeDBInstances", status_infos)
-    # A before-call handler that returns (http, parsed) answers the call instead of moto.
-    events.register("before-call.auto-scaling.StartInstanceRefresh",
-                    cast(Callable[..., None], start_refresh))
-    events.register("before-call.auto-scaling.DescribeInstanceRefreshes",
-                    cast(Callable[..., None], describe_refreshes))
+    world_session.events.register("before-call.rds.PromoteReadReplica", remember)
+    world_session.events.register("after-call.rds.PromoteReadReplica", promoted)
+    _ARMED.append(shims)
+    return shims
 
 
 def record_calls(session: boto3.Session, calls: Calls) -> None:
-    """Records at before-parameter-build: emitted once per API call, before any handler (such
-    as the instance-refresh shim) can answer the call, and above the retry loop."""
+    """Records at before-parameter-build: emitted once per API call, before any handler can
+    answer the call, and above the retry loop."""
 
     def record(event_name: str, context: dict[str, Any], **_: Any) -> None:
         service, operation = event_name.split(".", 2)[1:]
@@ -209,56 +217,12 @@ def record_calls(session: boto3.Session, calls: Calls) -> None:
 
 def take_down(session: boto3.Session, predicate: Callable[[str], bool]) -> list[str]:
     """Every request whose URL matches fails to connect, as when a region is gone."""
-    refused: list[str] = []
-
-    def refuse(request: Any, **_: Any) -> None:
-        if predicate(request.url):
-            refused.append(request.url)
-            raise EndpointConnectionError(endpoint_url=request.url)
-
-    session.events.register_first("before-send", refuse)
-    return refused
+    return network.refuse_requests(session, lambda request: predicate(request.url))
 
 
-THROTTLE_BODIES = {
-    "query": (400, "text/xml", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling"
-              "</Code><Message>Rate exceeded</Message></Error><RequestId>t</RequestId>"
-              "</ErrorResponse>"),
-    "json": (400, "application/x-amz-json-1.1",
-             '{"__type":"ThrottlingException","message":"Rate exceeded"}'),
-    "rest-xml": (503, "application/xml", "<Error><Code>SlowDown</Code><Message>Please reduce "
-                 "your request rate.</Message><RequestId>t</RequestId></Error>"),
-}
-
-
-def _headers(content_type: str) -> HTTPHeaders:
-    headers = HTTPHeaders()
-    headers["Content-Type"] = content_type
-    return headers
-
-
-def throttle(session: boto3.Session, bursts: dict[str, int],
-             url_contains: str = "") -> dict[str, int]:
-    """The first N requests of each ``service.Operation`` get a throttling error.
-
-    botocore runs every before-send handler, so moto still executes each throttled request:
-    every throttle here is the harder case of a request applied whose answer was lost, and
-    the retry (and the code) must be idempotent for the run to end consistent."""
-    served: dict[str, int] = dict.fromkeys(bursts, 0)
-
-    def maybe(event_name: str, request: Any, **_: Any) -> AWSResponse | None:
-        service, operation = event_name.split(".", 2)[1:]
-        key = f"{service}.{operation}"
-        if key not in bursts or served[key] >= bursts[key] or url_contains not in request.url:
-            return None
-        served[key] += 1
-        protocol = {"ssm": "json", "s3": "rest-xml"}.get(service, "query")
-        status, content_type, body = THROTTLE_BODIES[protocol]
-        return AWSResponse(request.url, status, _headers(content_type),
-                           MockRawResponse(body))
-
-    session.events.register_first("before-send", cast(Callable[..., None], maybe))
-    return served
+throttle = network.throttle  # the first N requests of an operation get a throttling error
+THROTTLE_BODIES = network.THROTTLE_BODIES  # (status, content type, body) per protocol
+_headers = network.response_headers
 
 
 # --- a moto server for subprocess runs (the drill's way) ----------------------------------------
@@ -266,19 +230,9 @@ def throttle(session: boto3.Session, bursts: dict[str, int],
 def slow_promotion(seconds: float, finished_at: list[float]) -> Callable[..., Any]:
     """A replacement for moto's ``RDSBackend.promote_read_replica`` that behaves like RDS: the
     instance is 'modifying' for ``seconds``, then detached and available (time appended)."""
-
-    def promote(backend: Any, db_kwargs: dict[str, Any]) -> Any:
-        db = backend.databases[db_kwargs["db_instance_identifier"]]
-        db.status = "modifying"
-
-        def finish() -> None:
-            complete_promotion({"DBInstanceIdentifier": db.db_instance_identifier})
-            finished_at.append(time.time())
-
-        threading.Timer(seconds, finish).start()
-        return db
-
-    return promote
+    promotions = ReplicaPromotions(delay_seconds=seconds,
+                                   on_finished=lambda _record: finished_at.append(time.time()))
+    return promotions.backend_method()
 
 
 def standby_health() -> dict[str, Any]:
@@ -370,11 +324,8 @@ def _app(region: str, prefix: str, *, vpc: str, subnets: list[str], app_sg: str,
 
 def put_lag(region: str, identifier: str, seconds: float, minutes_ago: float = 1) -> None:
     """Real RDS publishes this every minute; moto publishes nothing, so the seed does."""
-    client("cloudwatch", region).put_metric_data(
-        Namespace="AWS/RDS", MetricData=[{
-            "MetricName": "ReplicaLag", "Value": seconds, "Unit": "Seconds",
-            "Timestamp": datetime.now(UTC) - timedelta(minutes=minutes_ago),
-            "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": identifier}]}])
+    publish_replica_lag(client("cloudwatch", region), identifier, seconds,
+                        at=datetime.now(UTC) - timedelta(minutes=minutes_ago))
 
 
 def seed() -> tuple[Inventory, str, str]:

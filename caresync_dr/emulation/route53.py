@@ -36,7 +36,7 @@ from typing import Any
 from moto.route53.models import route53_backends
 from moto.s3.models import s3_backends
 
-from caresync_dr.drill.emulator import ACCOUNT_ID
+from caresync_dr.emulation.server import ACCOUNT_ID
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class DnsResolver:
     record_name: str
     endpoints: dict[str, str]  # DNS name (load balancer) -> local base URL of the site app
     s3_reachable: Callable[[str], bool] = lambda region: True
+    account_id: str = ACCOUNT_ID
     tick_seconds: float = 0.1
     probe_timeout: float = 0.5
     states: dict[str, CheckState] = field(default_factory=dict)
@@ -87,7 +88,7 @@ class DnsResolver:
 
     # --- configuration, as the data plane holds it --------------------------------------------
     def _backend(self) -> Any:
-        return route53_backends[ACCOUNT_ID]["aws"]
+        return route53_backends[self.account_id]["aws"]
 
     def failover_records(self) -> dict[str, Any]:
         """PRIMARY and SECONDARY records for ``record_name`` in the zone."""
@@ -137,7 +138,7 @@ class DnsResolver:
             if not self.s3_reachable(region):
                 return False, f"s3 in {region} unreachable"
             try:
-                obj = s3_backends[ACCOUNT_ID]["aws"].get_object(bucket, key)
+                obj = s3_backends[self.account_id]["aws"].get_object(bucket, key)
             except Exception as exc:  # missing bucket: the checker sees a 403/404
                 return False, f"s3://{bucket}/{key}: {type(exc).__name__}"
             if obj is None:

@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from caresync_dr.drill.emulator import Emulator
-from caresync_dr.drill.resolver import DnsResolver
+from caresync_dr.emulation.route53 import DnsResolver
+from caresync_dr.emulation.server import Emulator
 
 RECORD = "app.caresync.test"
 PRIMARY_LB = "primary-alb.us-east-1.elb.amazonaws.com"
