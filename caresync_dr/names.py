@@ -78,6 +78,9 @@ def restore_test_security_group_name(site: str) -> str:
 
 
 # Self-managed Secrets Manager secrets (decision D1), replicated into the standby region.
+# The channels' credentials (chat webhook URL, Statuspage API key): created by the operator in
+# the standby region with a replica in the primary (docs/communication.md, "Secrets").
+NOTIFY_SECRET_NAME = "caresync/notify"
 MASTER_SECRET_NAME = "caresync/db/master"
 APP_SECRET_NAME = "caresync/db/app"
 

@@ -65,8 +65,13 @@ OPERATOR_GRANTS: tuple[Grant, ...] = (
     ), "the two site keys: the endpoint parameters and the inventory are SecureStrings, which "
        "SSM decrypts and encrypts with the caller's permissions on the key"),
     Grant("Notify", (
-        "sns:Publish", "sns:GetTopicAttributes",
-    ), "the standby alert topic (its existence is read by the preflight)"),
+        "sns:Publish",
+    ), "both sites' alert topics: incident e-mail goes to the standby's first, the primary's "
+       "when the standby does not answer"),
+    Grant("NotifySecret", (
+        "secretsmanager:GetSecretValue",
+    ), "the notify secret (notifySecretName: chat webhook URL, Statuspage API key) in both "
+       "regions, standby first"),
     Grant("BestEffortRoute53", (
         "route53:GetHealthCheckStatus", "route53:ChangeResourceRecordSets",
         "route53:ListResourceRecordSets", "route53:UpdateHealthCheck",

@@ -1,5 +1,10 @@
 """Monitoring of one site: the alert topic (KMS-encrypted, e-mail subscriptions) and alarms.
 
+The alert topic also carries incident messages (:mod:`caresync_dr.notify`): ``alertEmails``
+receive everything; each escalation tier's ``emails`` are subscribed with a filter policy on
+the ``escalationTier`` message attribute, so they receive an incident's messages only once
+their tier is engaged, and never the alarms (which carry no attributes).
+
 Alarms: ``ReplicaLag`` on every replica (paging early enough that threshold + detection delay
 stays within the RPO, warning at a fifth of the RPO), replication stopped on every replica
 (RDS reports ``ReplicaLag`` -1 when "replication is currently not active", RDS user guide,
@@ -27,7 +32,11 @@ from caresync_dr.app.rollout import (
     UNHEALTHY_PERIODS,
 )
 from caresync_dr.names import alarm_name, alert_topic_name
-from caresync_dr.settings import REPLICA_LAG_DATAPOINTS_TO_ALARM, REPLICA_LAG_PERIOD_SECONDS
+from caresync_dr.settings import (
+    REPLICA_LAG_DATAPOINTS_TO_ALARM,
+    REPLICA_LAG_PERIOD_SECONDS,
+    tier_filter_policy,
+)
 
 FIVE_MINUTES = 300
 ALB_5XX_PERCENT = 5.0
@@ -49,6 +58,8 @@ class MonitoringArgs:
     alb_arn_suffix: pulumi.Input[str]
     target_group_arn_suffix: pulumi.Input[str]
     backup_vault_name: pulumi.Input[str]
+    # (tier name, address) of each escalation tier's e-mail contacts
+    tier_emails: Sequence[tuple[str, str]] = ()
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -64,6 +75,10 @@ class Monitoring(pulumi.ComponentResource):
         for i, email in enumerate(args.emails):
             aws.sns.TopicSubscription(f"{name}-alerts-email-{i + 1}", topic=self.topic.arn,
                                       protocol="email", endpoint=email, opts=child)
+        for tier, email in args.tier_emails:
+            aws.sns.TopicSubscription(f"{name}-escalation-{tier}-{email}", topic=self.topic.arn,
+                                      protocol="email", endpoint=email,
+                                      filter_policy=tier_filter_policy(tier), opts=child)
         self.alarm_names = []
 
         def alarm(key: str, description: str, namespace: str, metric: str, *,

@@ -46,6 +46,8 @@ class OperatorResources:
     route53: Sequence[str]
     parameter_keys: Sequence[str] = ()  # the site keys of the SecureString parameters
     in_region: InRegionResources | None = None  # app.py and pitr.py (a second policy)
+    primary_topic: str | None = None    # incident e-mail when the standby does not answer
+    notify_secrets: Sequence[str] = ()  # the notify secret in both regions
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
         "TrafficSwitchAndTimeline": [r.switch_object, r.incident_prefix],
         "BucketKeys": [r.standby_key],
         "ParameterKeys": r.parameter_keys,
-        "Notify": [r.standby_topic],
+        "Notify": [r.standby_topic, *([r.primary_topic] if r.primary_topic else [])],
+        "NotifySecret": r.notify_secrets,
         "BestEffortRoute53": r.route53,
     }
 

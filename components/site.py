@@ -214,7 +214,9 @@ class _Site:
             allocated_storage_gb=settings.db_allocated_storage_gb,
             alb_arn_suffix=self.app.load_balancer.arn_suffix,
             target_group_arn_suffix=self.app.target_group.arn_suffix,
-            backup_vault_name=self.backup.vault.name))
+            backup_vault_name=self.backup.vault.name,
+            tier_emails=[(tier.name, email) for tier in settings.escalation_tiers
+                         for email in tier.emails]))
 
     def outputs(self, settings: Settings) -> dict[str, Any]:
         return {
@@ -380,7 +382,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                 health_check_id=v["switchCheck"], primary_health_check_id=v["primaryRecordCheck"]),
             alert_topic_arn=v["topic"], backup_bucket=v["backupBucket"],
             lock_parameter=LOCK_PARAMETER, journal_parameter=JOURNAL_PARAMETER,
-            webhook_url=settings.webhook_url, active_site=settings.active_site)
+            active_site=settings.active_site)
 
     inventory = FailoverInventory("failover-inventory", FailoverInventoryArgs(
         parameter_name=settings.inventory_parameter, values=values, render=render,
@@ -444,6 +446,9 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             switch_object=f"arn:aws:s3:::{v['switchBucket']}/{SWITCH_KEY}",
             incident_prefix=f"arn:aws:s3:::{v['backupBucket']}/{INCIDENT_PREFIX}*",
             standby_key=v["kmsKey"], standby_topic=v["topic"],
+            primary_topic=primary.get("alertTopicArn"),
+            notify_secrets=[secret_arn_pattern(region, account, settings.notify_secret_name)
+                            for region in (s_region, p_region)],
             parameter_keys=[v["primaryKmsKey"], v["kmsKey"]],
             route53=[f"arn:aws:route53:::hostedzone/{settings.hosted_zone_id}",
                      *(f"arn:aws:route53:::healthcheck/{v[k]}" for k in

@@ -1,4 +1,4 @@
-"""The drill's human summary: timeline, verifications and the measured figures."""
+"""The drill's human summary: timeline, verifications, what people were told, the figures."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def summary(report: dict[str, Any]) -> str:
         return in_region_summary(report)
     lines = ["", "timeline (seconds relative to the outage):"]
     lines += [f"  {e['t']:+8.3f}  {e['event']}" for e in report["timeline"]]
+    lines += notification_lines(report)
     lines.append("")
     lines.append("verifications:")
     lines += [f"  {'PASS' if v['ok'] else 'FAIL'}  {v['name']}: {v['detail']}"
@@ -48,6 +49,33 @@ def summary(report: dict[str, Any]) -> str:
         f"result               {'PASS' if report['ok'] else 'FAIL'}",
     ]
     return "\n".join(lines)
+
+
+def notification_lines(report: dict[str, Any]) -> list[str]:
+    """What the failover told people (its report's ``notifications``, docs/communication.md):
+    each message's time, audience, event and title, and each channel's delivery result."""
+    failover = (report.get("failover") or {}).get("report") or {}
+    notes = failover.get("notifications") or {}
+    messages = notes.get("messages") or []
+    if not messages:
+        return []
+    lines = ["", f"notifications (incident {notes.get('incident', '?')}, tiers engaged: "
+             + (", ".join(e.get("who", e.get("tier", "?"))
+                          for e in notes.get("engagedTiers") or []) or "none") + "):"]
+    for m in messages:
+        status = m.get("incident_status")
+        lines.append(f"  {m.get('at', '')[11:23]}  {m.get('audience', ''):<8} "
+                     f"{m.get('event', ''):<9} {m.get('title', '')}"
+                     + (f" (status page: {status})" if status else ""))
+    results: dict[str, dict[str, int]] = {}
+    for d in notes.get("deliveries") or []:
+        counts = results.setdefault(d.get("channel", "?"), {})
+        counts[d.get("status", "?")] = counts.get(d.get("status", "?"), 0) + 1
+    for name, state in sorted((notes.get("channels") or {}).items()):
+        counts = results.get(name, {})
+        shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing"
+        lines.append(f"  channel {name}: {state}; {shown}")
+    return lines
 
 
 def standby_region_lines(section: dict[str, Any]) -> list[str]:

@@ -91,6 +91,7 @@ COMMANDS: tuple[Command, ...] = (
             aws=("status", "--stack", "prod")),
     Command("caresync-pitr", base=("--restore-time", "2026-11-29T00:00:00Z", "--dry-run"),
             aws=("--restore-time", "2026-11-29T00:00:00Z", "--dry-run")),
+    Command("caresync-notify", base=("--test",), aws=("--test",)),
 )
 
 

@@ -45,7 +45,11 @@ def test_each_grant_is_scoped_to_its_resources(prod_bootstrap: ProgramRun,
         f"arn:aws:s3:::{dr.outputs['trafficSwitchBucket']}/traffic-switch",
         f"{dr.outputs['backupBucketArn']}/incidents/*"])
     assert by_sid["BucketKeys"] == [dr.outputs["kmsKeyArn"]]
-    assert by_sid["Notify"] == [dr.outputs["alertTopicArn"]]
+    assert by_sid["Notify"] == sorted([dr.outputs["alertTopicArn"],
+                                       prod_bootstrap.outputs["alertTopicArn"]])
+    assert by_sid["NotifySecret"] == [
+        "arn:aws:secretsmanager:us-east-1:111122223333:secret:caresync/notify-??????",
+        "arn:aws:secretsmanager:us-west-2:111122223333:secret:caresync/notify-??????"]
     assert "arn:aws:ssm:us-west-2:111122223333:parameter/caresync-dr/failover/lock" in \
         by_sid["ReadInventoryLockJournal"]
     assert "arn:aws:ssm:us-east-1:111122223333:parameter/caresync-dr/primary/database-host" in \
