@@ -9,6 +9,7 @@ from __future__ import annotations
 from pulumi_policy import Policy
 
 from policy import (
+    app_rules,
     backup_rules,
     detection_rules,
     network_rules,
@@ -28,6 +29,7 @@ POLICIES: list[Policy] = [
     *security_rules.POLICIES,
     *stack_rules.POLICIES,
     *detection_rules.POLICIES,
+    *app_rules.POLICIES,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]

@@ -26,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from caresync_dr.arguments import integer
 from caresync_dr.breach.context import BreachContext, BreachOptions
 from caresync_dr.breach.inputs import incident_from
+from caresync_dr.breach.notifications import breach_notifications
 from caresync_dr.breach.operation import BreachOperation, RotationOperation
 from caresync_dr.breach.resolve import resolve
 from caresync_dr.breach.sites import STACKS, layout_from
@@ -207,11 +208,14 @@ def _body(kind: str, session: boto3.Session | None, stdin: TextIO | None, out: T
             resolve(ctx)
             options = EngineOptions(mode=mode, stack=incident.incident_id, yes=args.yes,
                                     resume=args.resume, report=args.report)
+            hooks = None
             if mode == "run":
                 invocation.claim_report()
+                if kind == "breach":
+                    hooks = breach_notifications(ctx)    # D7: every tier at once
             operation = (BreachOperation if kind == "breach" else RotationOperation)(
                 ctx, options, out, stdin or sys.stdin, report_target=invocation,
-                recorder=recorder)
+                recorder=recorder, hooks=hooks)
             return operation.execute()
         finally:
             recorder.uninstall()

@@ -153,6 +153,12 @@ def test_the_response_contains_revokes_and_verifies(attack: Attack) -> None:
     scope = report["scope"]["principals"][world.access_key]
     assert scope["buckets"] == {world.layout.primary.backup_bucket: 1}
     assert report["hipaa"]["hhsNotice"].startswith("required with the individual notices")
+    # D7: a breach engages every escalation tier at once; channels that are not there (no
+    # alert topics, no chat secret in this world) are reported and change nothing.
+    notifications = report["notifications"]
+    assert notifications["breach"] is True
+    assert [t["tier"] for t in notifications["engagedTiers"]] == [
+        "on-call", "technical-lead", "cto", "ceo"]
 
 
 def test_a_second_run_finds_it_contained(attack: Attack) -> None:

@@ -91,6 +91,11 @@ COMMANDS: tuple[Command, ...] = (
             aws=("--check", "--db-role", "caresync_app")),
     Command("caresync-rotate-db-credentials", base=("--check",), aws=("--check",)),
     Command("caresync-db-roles", base=("--dry-run",), aws=("--dry-run",)),
+    Command("caresync-app", base=("status", "--stack", "prod"),
+            aws=("status", "--stack", "prod")),
+    Command("caresync-pitr", base=("--restore-time", "2026-11-29T00:00:00Z", "--dry-run"),
+            aws=("--restore-time", "2026-11-29T00:00:00Z", "--dry-run")),
+    Command("caresync-notify", base=("--test",), aws=("--test",)),
 )
 
 
