@@ -3,7 +3,6 @@ alone does not, so a moto that fixes the gap makes the shim's test say so)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,10 +17,11 @@ from caresync_dr.emulation.secret_rotation import SecretRotationShim
 
 
 @pytest.fixture(autouse=True)
-def _aws() -> Iterator[None]:
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
+def _aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # monkeypatch, never os.environ: a later test's moto must load its default AMIs again.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with mock_aws():
         yield
 
