@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from caresync_dr.cli.errors import UsageError
-
 from caresync_dr.breach.hipaa import HipaaClock
+from caresync_dr.cli.errors import UsageError
 
 # IAM: AKIA (long-term user keys) and ASIA (temporary credentials) + 16 upper-case letters or
 # digits (IAM user guide, "Unique identifiers").
