@@ -112,6 +112,10 @@ def in_region_summary(report: dict[str, Any]) -> str:
     if "degraded_read_only_seconds" in section:
         lines.append(f"degraded             {section['degraded_read_only_seconds']} s on the "
                      f"read-only standby, {section['no_service_seconds']} s no answer")
+    if "time_to_containment_seconds" in section:
+        lines.append(f"containment          {section['time_to_containment_seconds']} s from "
+                     "breach.py's launch to the last revocation verified; longest write gap "
+                     f"{section['longest_write_gap_seconds']} s")
     if "broken_serving_seconds" in section:
         lines.append(f"broken release       served {section['broken_serving_seconds']} s "
                      "before Auto Scaling's rollback replaced it")

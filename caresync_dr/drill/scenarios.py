@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ScenarioName = Literal["region-outage", "db-failure", "app-crash", "bad-release", "corruption"]
+ScenarioName = Literal["region-outage", "db-failure", "app-crash", "bad-release", "corruption",
+                       "breach"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,14 @@ SCENARIOS: dict[str, Scenario] = {
         name="corruption",
         summary="rows are destroyed on the primary database; pitr.py restores the writer to "
                 "just before the damage, fences the damaged one and moves the app",
+        region_down=False, kill_primary_db=False, kill_primary_app=False,
+        failover_scope=None, serving_site="primary", promotes=None,
+        needs_local_replica=False, in_region=True),
+    "breach": Scenario(
+        name="breach",
+        summary="an attacker holds the app's database password with an open session, an IAM "
+                "access key and a primary app instance; breach.py isolates, revokes and "
+                "rotates while the app keeps serving",
         region_down=False, kill_primary_db=False, kill_primary_app=False,
         failover_scope=None, serving_site="primary", promotes=None,
         needs_local_replica=False, in_region=True),
