@@ -14,6 +14,12 @@ credentials (the write load is measured through the whole response).
 (``breach.py`` launched) to the last revocation verified (its ``containedAt``, the instant its
 verification step found every named credential refused and every instance isolated).
 
+The figures besides: the longest gap between the app's acknowledged writes during the response
+(the result's ``rto_seconds``), the seconds the public health URL had no answer, failed writes.
+The app, like the user data, reads its password at boot only: from the rotation until its
+refreshed instances boot (``--scale-seconds`` here, an instance refresh on AWS) it cannot log in
+again, and ``breach.py`` ends its pre-rotation sessions with the attacker's (docs/drills.md).
+
 **How a subprocess reaches the real database.** The app and every operator command find the
 database where production does: the site's endpoint parameter (``host:port``, written by the
 stack from the RDS instance). Two things make that address lead to the local stand-in, both on
@@ -42,10 +48,11 @@ from caresync_dr.db.roles import APP_ROLE
 from caresync_dr.db.secrets import APP_SECRET_NAME, MASTER_SECRET_NAME
 from caresync_dr.db.sessions import Endpoint, login_refused
 from caresync_dr.drill.boot import read_secret
+from caresync_dr.emulation.cloudtrail import TrailDelivery, api_record
 from caresync_dr.emulation.ec2_groups import SecurityGroupReplacement
 from caresync_dr.emulation.secret_rotation import SecretRotationShim
 from caresync_dr.emulation.server import ACCOUNT_ID
-from caresync_dr.names import quarantine_group_name
+from caresync_dr.names import backup_bucket_name, quarantine_group_name, trail_log_group_name
 
 if TYPE_CHECKING:
     from caresync_dr.drill.in_region import InRegionRun
@@ -142,6 +149,17 @@ def prepare_attack(run_: InRegionRun) -> Attacker:
     iam = _client(world, "iam", primary_region)
     iam.create_user(UserName=LEAKED_USER)
     key = iam.create_access_key(UserName=LEAKED_USER)["AccessKey"]["AccessKeyId"]
+    # What CloudTrail records of the key's use (moto records nothing): the attacker read the
+    # latest backup, a data event of the primary's trail, in its log group within minutes.
+    delivery = TrailDelivery(lambda region: _client(world, "logs", region)).arm()
+    world.shims.append(delivery)
+    bucket = backup_bucket_name("primary", ACCOUNT_ID)
+    delivery.deliver(api_record(
+        region=primary_region, event_source="s3.amazonaws.com", event_name="GetObject",
+        account=ACCOUNT_ID, user=LEAKED_USER, access_key=key,
+        request_parameters={"bucketName": bucket, "key": "backups/latest.dump"},
+        data_event=True), trail_region=primary_region,
+        log_group=trail_log_group_name("primary"))
     group = world.inventory.primary.app.auto_scaling_group_name
     instances = _client(world, "autoscaling", primary_region).describe_auto_scaling_groups(
         AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]
@@ -237,12 +255,18 @@ def breach_flow(run_: InRegionRun) -> dict[str, Any]:
     key_status = _key_status(world, attacker.access_key)
     groups, snapshots = _isolation(world, attacker.instance)
     booted = world.config_at_boot.get("primary")
+    rotated_in_use = (booted is not None and booted.password == app_secret["password"]
+                      and app_secret["password"] != attacker.app_password)
     acks = load.snapshot()
     during = [a.acked_at for a in acks if discovered <= a.acked_at <= end]
     after = [a for a in acks if a.acked_at > after_command]
     gap = _longest_gap([a.acked_at for a in acks], discovered, end) if acks else None
     degraded = run_.watch.seconds_in("standby-read-only", discovered, end)
     down = run_.watch.seconds_in("down", discovered, end)
+    principal = ((report.get("scope") or {}).get("principals") or {}).get(
+        attacker.access_key) or {}
+    scope_buckets = principal.get("buckets") or {}
+    bucket_read = backup_bucket_name("primary", ACCOUNT_ID)
     present = _present(world.databases.primary, world.databases.app_database)
     lost = [a for a in acks if a.database == "primary" and a.seq not in present]
     verifications = [
@@ -264,12 +288,13 @@ def breach_flow(run_: InRegionRun) -> dict[str, Any]:
                       f"{attacker.instance} in {', '.join(sorted(groups)) or 'no group'}; "
                       f"evidence {', '.join(snapshots) or 'none'}"),
         _verification("the app serves with the rotated credentials",
-                      booted is not None and booted.password == app_secret["password"]
-                      != attacker.app_password and bool(after),
+                      rotated_in_use and bool(after),
                       f"primary instances booted with the rotated secret; {len(after)} writes "
-                      "acknowledged after the response" if booted is not None and
-                      booted.password == app_secret["password"] else
-                      "the app does not use the rotated password"),
+                      f"acknowledged after the response; writes interrupted up to {gap} s, "
+                      f"{down} s without an answer (the app reads its password at boot)"
+                      if rotated_in_use else "the primary app does not use a rotated password"),
+        _verification("the scope names what the key read", scope_buckets == {bucket_read: 1},
+                      f"{attacker.access_key}: {scope_buckets or 'nothing found'}"),
         _verification("no acknowledged write lost", not lost,
                       f"{len(acks)} acknowledged, {len(lost)} missing on the primary"),
         _verification("time to containment measured", containment is not None,

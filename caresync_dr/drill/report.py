@@ -106,9 +106,10 @@ def in_region_summary(report: dict[str, Any]) -> str:
     lines += ["", "verifications:"]
     lines += [f"  {'PASS' if v['ok'] else 'FAIL'}  {v['name']}: {v['detail']}"
               for v in report["verifications"]]
-    lines += ["", f"scenario             {report['scenario']}",
-              f"writable service     {report['rto_seconds']} s after the outage, in the "
-              "primary region"]
+    lines += ["", f"scenario             {report['scenario']}"]
+    if "time_to_containment_seconds" not in section:  # breach: service never moved
+        lines.append(f"writable service     {report['rto_seconds']} s after the outage, in "
+                     "the primary region")
     if "degraded_read_only_seconds" in section:
         lines.append(f"degraded             {section['degraded_read_only_seconds']} s on the "
                      f"read-only standby, {section['no_service_seconds']} s no answer")
