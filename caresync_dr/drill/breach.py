@@ -14,8 +14,9 @@ credentials (the write load is measured through the whole response).
 (``breach.py`` launched) to the last revocation verified (its ``containedAt``, the instant its
 verification step found every named credential refused and every instance isolated).
 
-The figures besides: the longest gap between the app's acknowledged writes during the response
-(the result's ``rto_seconds``), the seconds the public health URL had no answer, failed writes.
+The result's ``rto_seconds`` is discovery -> the first write acknowledged on the rotated
+password (after the primary's instances booted with it); besides, the longest gap between the
+app's acknowledged writes, the seconds the public health URL had no answer, failed writes.
 The app, like the user data, reads its password at boot only: from the rotation until its
 refreshed instances boot (``--scale-seconds`` here, an instance refresh on AWS) it cannot log in
 again, and ``breach.py`` ends its pre-rotation sessions with the attacker's (docs/drills.md).
@@ -211,6 +212,13 @@ def breach_flow(run_: InRegionRun) -> dict[str, Any]:
     with timeline.step("the attacker gets in") as step:
         attacker = prepare_attack(run_)
         step.detail = f"key {attacker.access_key}, instance {attacker.instance}"
+    rebooted: list[float] = []  # when the primary's instances booted anew (the rotated secret)
+
+    def replaced(site: str, _version: str | None) -> None:
+        if site == "primary":
+            rebooted.append(time.monotonic())
+
+    world.on_replaced.append(replaced)
     discovered = time.monotonic()
     timeline.outage_at, timeline.outage_wall = discovered, time.time()
     timeline.event("BREACH DISCOVERED: the security team names the leaked key, the instance "
@@ -260,6 +268,9 @@ def breach_flow(run_: InRegionRun) -> dict[str, Any]:
     acks = load.snapshot()
     during = [a.acked_at for a in acks if discovered <= a.acked_at <= end]
     after = [a for a in acks if a.acked_at > after_command]
+    on_rotated = next((a.acked_at for a in acks if rebooted and a.acked_at > rebooted[-1]
+                       and a.database == "primary"), None)
+    rto = None if on_rotated is None else round(on_rotated - discovered, 3)
     gap = _longest_gap([a.acked_at for a in acks], discovered, end) if acks else None
     degraded = run_.watch.seconds_in("standby-read-only", discovered, end)
     down = run_.watch.seconds_in("down", discovered, end)
@@ -288,9 +299,10 @@ def breach_flow(run_: InRegionRun) -> dict[str, Any]:
                       f"{attacker.instance} in {', '.join(sorted(groups)) or 'no group'}; "
                       f"evidence {', '.join(snapshots) or 'none'}"),
         _verification("the app serves with the rotated credentials",
-                      rotated_in_use and bool(after),
-                      f"primary instances booted with the rotated secret; {len(after)} writes "
-                      f"acknowledged after the response; writes interrupted up to {gap} s, "
+                      rotated_in_use and bool(after) and rto is not None,
+                      f"primary instances booted with the rotated secret; first write on it "
+                      f"{rto} s after discovery, {len(after)} after the response; writes "
+                      f"interrupted up to {gap} s, "
                       f"{down} s without an answer (the app reads its password at boot)"
                       if rotated_in_use else "the primary app does not use a rotated password"),
         _verification("the scope names what the key read", scope_buckets == {bucket_read: 1},
@@ -301,7 +313,7 @@ def breach_flow(run_: InRegionRun) -> dict[str, Any]:
                       f"{containment} s from breach.py's launch to the last revocation "
                       "verified" if containment is not None else "breach.py recorded none"),
     ]
-    return _result("breach", timeline, load, verifications, gap,
+    return _result("breach", timeline, load, verifications, rto,
                    rpo_seconds=0.0, rpo_transactions=len(lost), survivor="primary",
                    section={"command": command.argv[1:], "exit_code": command.exit_code,
                             "command_seconds": command.seconds,

@@ -117,6 +117,8 @@ def in_region_summary(report: dict[str, Any]) -> str:
         lines.append(f"containment          {section['time_to_containment_seconds']} s from "
                      "breach.py's launch to the last revocation verified; longest write gap "
                      f"{section['longest_write_gap_seconds']} s")
+        lines.append(f"rotated password     first write on it {report['rto_seconds']} s after "
+                     "the discovery")
     if "broken_serving_seconds" in section:
         lines.append(f"broken release       served {section['broken_serving_seconds']} s "
                      "before Auto Scaling's rollback replaced it")
