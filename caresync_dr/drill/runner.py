@@ -2,11 +2,13 @@
 
 RTO is measured from the instant the scenario is injected until the public health URL (the
 front, following the resolver's answer) first returns a healthy answer from the site that must
-serve -- with a writable primary database when the scenario promotes one. RPO is measured from
-the write ledger against the surviving database. The critical path is the modelled lower bound
-of the same run: the longest of the concurrent waits (emulated promotion plus the real
-``pg_ctl promote``; scale-up) plus the traffic switch, Route 53's detection (failure threshold
-x resolver tick) and one verification request; see docs/drills.md.
+serve with a *writable* database: writable service, the one RTO figure of a run. A healthy
+answer from a read-only replica before that (Route 53 moving traffic to the standby site) is
+degraded service, measured on its own. RPO is measured from the write ledger against the
+surviving database. The critical path is the modelled lower bound of the same run: the longest
+of the concurrent waits (emulated promotion plus the real ``pg_ctl promote``; scale-up) plus
+the traffic switch, Route 53's detection (failure threshold x resolver tick) and one
+verification request; see docs/drills.md.
 """
 
 from __future__ import annotations
@@ -191,7 +193,7 @@ def run_failover(world: World, options: DrillOptions, work: Path,
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
-            log.info("  failover | %s", line.rstrip())
+            log.debug("  failover | %s", line.rstrip())
         code = proc.wait()
     finally:
         if proc.poll() is None:  # interrupted (Ctrl-C) or failed while reading its output
@@ -206,6 +208,7 @@ def run_failover(world: World, options: DrillOptions, work: Path,
 
 
 def wanted_answer(world: World, scenario: Scenario) -> Callable[[dict[str, Any]], bool]:
+    """Writable service: the serving site answers ok with a database that accepts writes."""
     site = scenario.serving_site
     region = (world.inventory.primary.region if site == "primary"
               else world.inventory.standby.region)
@@ -214,9 +217,39 @@ def wanted_answer(world: World, scenario: Scenario) -> Callable[[dict[str, Any]]
         database = body.get("database") or {}
         if body.get("status") != "ok" or body.get("site") != site or body.get("region") != region:
             return False
-        return scenario.promotes is None or database.get("writable") is True
+        return database.get("writable") is True
 
     return ok
+
+
+def degraded_answer(body: dict[str, Any]) -> bool:
+    """Degraded service: some site answers ok, but its database is a read-only replica."""
+    return body.get("status") == "ok" and (body.get("database") or {}).get("writable") is False
+
+
+def replace_crashed_app(world: World, options: DrillOptions, timeline: Timeline,
+                        outage_at: float) -> threading.Thread:
+    """The primary app's Auto Scaling group (health check type ELB) replaces the crashed
+    instance: once the target is seen unhealthy (Route 53 has moved away, the same checks'
+    timing) a new instance takes ``scale_seconds`` to boot and pass target health. This is the
+    seed's "restart application" step, done by the stack rather than by hand."""
+
+    def replace() -> None:
+        deadline = outage_at + options.serve_timeout
+        while world.serving_site() == "primary" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        timeline.event("Auto Scaling: the crashed primary instance is unhealthy; "
+                       f"a replacement launches ({options.scale_seconds:g} s to pass target "
+                       "health)")
+        time.sleep(options.scale_seconds)
+        world.boot("primary", "Auto Scaling replaced the crashed instance")
+        world.apps["primary"].start()
+        timeline.replaced_at = time.monotonic()
+        timeline.event("Auto Scaling: the replacement primary instance is in service")
+
+    thread = threading.Thread(target=replace, daemon=True, name="asg-replacement")
+    thread.start()
+    return thread
 
 
 def run_drill(options: DrillOptions) -> dict[str, Any]:
@@ -263,9 +296,14 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
             publish_replica_lag(world, timeline)
             step.detail = f"{len(load.acks)} writes acknowledged by the primary"
         probe = Probe(world.front.health_url, wanted_answer(world, scenario))
-        outage_at = inject(world, scenario, timeline)
+        degraded = Probe(world.front.health_url, degraded_answer)
+        with timeline.step("inject the outage"):
+            outage_at = inject(world, scenario, timeline)
         probe_thread = threading.Thread(target=probe.run, daemon=True, name="rto-probe")
         probe_thread.start()
+        threading.Thread(target=degraded.run, daemon=True, name="degraded-probe").start()
+        if scenario.replaces_crashed_app:
+            replace_crashed_app(world, options, timeline, outage_at)
         restore = (start_restore_test(world, options.project_dir, work, timeline,
                                       served=lambda: probe.served_at is not None,
                                       wait_at_most=options.serve_timeout)
@@ -280,11 +318,17 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
             limit = options.serve_timeout if code in (None, 0) else 3.0
             probe_thread.join(max(0.0, limit - (time.monotonic() - outage_at)))
             probe.stop()
+            degraded.stop()
             step.ok = probe.served_at is not None
             step.detail = "served" if step.ok else f"not served; last answer: {probe.last}"
+            if degraded.served_at is not None and (probe.served_at is None
+                                                   or degraded.served_at < probe.served_at):
+                timeline.degraded_at = degraded.served_at
+                timeline.event("public health URL answers from a read-only database "
+                               "(degraded service)", at=degraded.served_at)
             if probe.served_at is not None:
                 timeline.event(f"public health URL served by the {scenario.serving_site} "
-                               "site", at=probe.served_at)
+                               "site, database writable", at=probe.served_at)
         evidence: AppEvidence | None = None
         if scenario.standby_alone:
             with timeline.step(f"a new standby instance boots, "
@@ -327,4 +371,4 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
             log.info("--keep: drill files kept in %s", work)
         else:
             shutil.rmtree(work, ignore_errors=True)
-        log.info("cleaned up in %.1f s", time.monotonic() - cleanup_started)
+        log.debug("cleaned up in %.1f s", time.monotonic() - cleanup_started)

@@ -1,4 +1,9 @@
-"""The drill's scenarios as data: what breaks, which failover runs, what must hold afterwards."""
+"""The drill's scenarios as data: what breaks, which failover runs, what must hold afterwards.
+
+RTO always means *writable* service: the public health URL answered by ``serving_site`` with a
+database that accepts writes. A healthy answer from a read-only replica before that is degraded
+service, measured and reported on its own (``degraded_seconds``), never counted as recovery.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,12 @@ class Scenario:
     # standby app instance boots and logs in with standby-region services only, and the backup
     # taken before the outage restores from the standby bucket.
     standby_alone: bool = False
+    # The primary app's Auto Scaling group replaces the crashed instance (health check type ELB,
+    # components/app_tier.py): the seed's "restart application" step, emulated to take
+    # detection + ``--scale-seconds``; Route 53 then returns traffic to the primary site.
+    replaces_crashed_app: bool = False
+    # What the seed plan requires for this disaster to count as recovered (the verdict's basis).
+    seed_requires: str = ""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -32,19 +43,27 @@ SCENARIOS: dict[str, Scenario] = {
                 "unreachable, its database and app are killed hard",
         region_down=True, kill_primary_db=True, kill_primary_app=True,
         failover_scope="region", serving_site="standby", promotes="standby",
-        needs_local_replica=False, standby_alone=True),
+        needs_local_replica=False, standby_alone=True,
+        seed_requires="complete system failure: activate the DR site, its database writable, "
+                      "DNS updated, services verified, within the 1 h RTO and 15 min RPO"),
     "db-failure": Scenario(
         name="db-failure",
         summary="only the primary database dies; failover --scope database promotes the "
                 "in-region replica and repoints the primary app",
         region_down=False, kill_primary_db=True, kill_primary_app=False,
         failover_scope="database", serving_site="primary", promotes="local_replica",
-        needs_local_replica=True),
+        needs_local_replica=True,
+        seed_requires="database failure: switch to the read replica, verify data integrity, "
+                      "resume normal (writable) operations within the RTO and RPO"),
     "app-crash": Scenario(
         name="app-crash",
-        summary="the primary app crashes; Route 53 health checks alone move traffic to the "
-                "standby site, nothing is promoted",
+        summary="the primary app crashes; Route 53 health checks move traffic to the standby "
+                "site (read-only: degraded), Auto Scaling replaces the crashed instance and "
+                "traffic returns to the writable primary; nothing is promoted",
         region_down=False, kill_primary_db=False, kill_primary_app=True,
-        failover_scope=None, serving_site="standby", promotes=None,
-        needs_local_replica=False),
+        failover_scope=None, serving_site="primary", promotes=None,
+        needs_local_replica=False, replaces_crashed_app=True,
+        seed_requires="application crash: restart the application (here: Auto Scaling "
+                      "replaces the instance) and serve writes again within the RTO; the "
+                      "read-only standby meanwhile is degraded service, not recovery"),
 }
