@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from caresync_dr.operations.ssm import put_parameter
 from caresync_dr.settings import Capacity
 
@@ -66,6 +64,8 @@ def publish(sns: SNSClient, topic_arn: str, subject: str, message: str) -> str:
 
 def post_webhook(url: str, payload: dict[str, Any], timeout: tuple[float, float] = (3.0, 5.0)
                  ) -> int:
+    import requests  # only when a webhook is posted: failover.py starts sooner without it
+
     response = requests.post(url, json=payload, timeout=timeout)
     response.raise_for_status()
     return response.status_code

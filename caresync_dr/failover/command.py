@@ -140,12 +140,17 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
         aws = session or boto3.Session()
         recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
         try:
-            inventory, webhook = load_inventory(options, args.project_dir, aws)
+            created: dict[str, Any] = {}
+            inventory, webhook = load_inventory(options, args.project_dir, aws, created)
             ctx = FailoverContext(inventory, options, session=aws, webhook_url=webhook)
+            if "ssm" in created and created["ssm"][0] == ctx.standby.region:
+                ctx.standby.adopt("ssm", created["ssm"][1])   # the inventory's reader
             if options.mode == "run":
                 invocation.claim_report()      # the engine writes a run's report on every exit
-            return FailoverOperation(ctx, out, stdin or sys.stdin, report_target=invocation,
-                                     recorder=recorder).execute()
+            operation = FailoverOperation(ctx, out, stdin or sys.stdin,
+                                          report_target=invocation, recorder=recorder)
+            ctx.prewarm()  # start work sooner: clients built while the first reads wait
+            return operation.execute()
         finally:
             recorder.uninstall()
 
