@@ -150,7 +150,10 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
             operation = FailoverOperation(ctx, out, stdin or sys.stdin,
                                           report_target=invocation, recorder=recorder)
             ctx.prewarm()  # start work sooner: clients built while the first reads wait
-            return operation.execute()
+            try:
+                return operation.execute()
+            finally:
+                ctx.run_over()
         finally:
             recorder.uninstall()
 
