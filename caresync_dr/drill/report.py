@@ -100,8 +100,10 @@ def summary(report: dict[str, Any], paths: tuple[Path, Path] | None = None) -> s
         lines += _row("RTO", f"{_seconds(report['rto_seconds'])} writable service ("
                              f"{report.get('rto_meaning', 'outage -> writable service')})")
     if report.get("degraded_seconds") is not None:
-        lines += _row("degraded", f"{report['degraded_seconds']} s: read-only service from "
-                                  "then until the RTO (not recovery; writes fail)")
+        since = report.get("degraded_from_seconds")
+        lines += _row("degraded", f"{report['degraded_seconds']} s of read-only service"
+                                  + ("" if since is None else f" from +{since} s")
+                                  + " before the RTO (not recovery; writes fail)")
     if report.get("critical_path_seconds") is not None:
         lines += _row("critical path", f"{report['critical_path_seconds']} s modelled; "
                                        f"RTO / critical path "
@@ -115,12 +117,44 @@ def summary(report: dict[str, Any], paths: tuple[Path, Path] | None = None) -> s
                                      f"acknowledged by the old primary; "
                                      f"{writes.get('acknowledged')} acknowledged, "
                                      f"{writes.get('failed')} failed in all")
+    lines += in_region_lines(report.get("in_region") or {})
     lines += standby_region_lines(report.get("standby_region") or {})
+    told = notification_lines(report)
+    if told:  # what the incident told people: a heading, one line per message and channel
+        lines.append(told[1].strip()[:WIDTH])
+        lines += [f"  {line.strip()}"[:WIDTH] for line in told[2:]]
     lines += _row("verdict", verdict(report))
     if paths is not None:
         lines += _row("reports", f"{paths[0]}  {paths[1]}")
     lines.append("=" * WIDTH)
     return "\n".join(lines)
+
+
+def notification_lines(report: dict[str, Any]) -> list[str]:
+    """What the failover told people (its report's ``notifications``, docs/communication.md):
+    each message's time, audience, event and title, and each channel's delivery result."""
+    failover = (report.get("failover") or {}).get("report") or {}
+    notes = failover.get("notifications") or {}
+    messages = notes.get("messages") or []
+    if not messages:
+        return []
+    lines = ["", f"notifications (incident {notes.get('incident', '?')}, tiers engaged: "
+             + (", ".join(e.get("who", e.get("tier", "?"))
+                          for e in notes.get("engagedTiers") or []) or "none") + "):"]
+    for m in messages:
+        status = m.get("incident_status")
+        lines.append(f"  {m.get('at', '')[11:23]}  {m.get('audience', ''):<8} "
+                     f"{m.get('event', ''):<9} {m.get('title', '')}"
+                     + (f" (status page: {status})" if status else ""))
+    results: dict[str, dict[str, int]] = {}
+    for d in notes.get("deliveries") or []:
+        counts = results.setdefault(d.get("channel", "?"), {})
+        counts[d.get("status", "?")] = counts.get(d.get("status", "?"), 0) + 1
+    for name, state in sorted((notes.get("channels") or {}).items()):
+        counts = results.get(name, {})
+        shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing"
+        lines.append(f"  channel {name}: {state}; {shown}")
+    return lines
 
 
 def standby_region_lines(section: dict[str, Any]) -> list[str]:
@@ -141,4 +175,21 @@ def standby_region_lines(section: dict[str, Any]) -> list[str]:
                                  f"{test.get('seconds')} s (restore_test.py, "
                                  f"{test.get('result')}; endpoints "
                                  f"{', '.join(test.get('endpoints') or []) or 'none'})")
+    return lines
+
+
+def in_region_lines(section: dict[str, Any]) -> list[str]:
+    """What the in-region scenarios (caresync_dr.drill.in_region) measure besides the RTO."""
+    lines: list[str] = []
+    if "no_service_seconds" in section:
+        lines += _row("no answer", f"{section['no_service_seconds']} s with nothing answering")
+    if "broken_serving_seconds" in section:
+        lines += _row("bad release", f"served {section['broken_serving_seconds']} s before Auto "
+                                     "Scaling's rollback replaced it")
+    if "lost_between_t_and_damage" in section:
+        lost = section["lost_between_t_and_damage"]
+        lines += _row("PITR", f"{lost['seconds']} s between T and the damage, "
+                              f"{lost['transactions']} acknowledged writes (T "
+                              f"{section.get('restore_time')}); "
+                              f"{section.get('rows_destroyed')} destroyed rows restored")
     return lines

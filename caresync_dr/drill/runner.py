@@ -44,8 +44,10 @@ from caresync_dr.drill.verify import measure_and_verify
 from caresync_dr.drill.world import World, build_world
 from caresync_dr.emulation import cloudwatch
 from caresync_dr.emulation.network import GLOBAL_CONTROL_PLANES
+from caresync_dr.emulation.notify_doubles import ChatDouble
 from caresync_dr.emulation.patching import restore_all
 from caresync_dr.emulation.server import Emulator, reset_backends
+from caresync_dr.notify.secrets import ENV_CHAT_WEBHOOK
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -194,20 +196,23 @@ def run_failover(world: World, options: DrillOptions, work: Path,
     if timeline.outage_wall is not None:  # the operator states when the primary stopped (D11)
         argv += ["--outage-started",
                  datetime.fromtimestamp(timeline.outage_wall, UTC).isoformat()]
-    env = {**os.environ, **world.emulator.env()}
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=options.project_dir, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    timeline.event(f"running: failover.py --stack dr --scope {scope} --yes", at=started)
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            log.debug("  failover | %s", line.rstrip())
-        code = proc.wait()
-    finally:
-        if proc.poll() is None:  # interrupted (Ctrl-C) or failed while reading its output
-            proc.kill()
-            proc.wait()
+    # The chat channel posts to a local Slack-compatible webhook that records every call
+    # (docs/communication.md): the drill's report shows what the incident channel was told.
+    with ChatDouble() as chat:
+        env = {**os.environ, **world.emulator.env(), ENV_CHAT_WEBHOOK: chat.url}
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, cwd=options.project_dir, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        timeline.event(f"running: failover.py --stack dr --scope {scope} --yes", at=started)
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                log.debug("  failover | %s", line.rstrip())
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # interrupted (Ctrl-C) or failed reading its output
+                proc.kill()
+                proc.wait()
     seconds = round(time.monotonic() - started, 3)
     timeline.event(f"failover.py exited {code} after {seconds:.3f} s")
     data: dict[str, Any] | None = None
@@ -236,34 +241,13 @@ def degraded_answer(body: dict[str, Any]) -> bool:
     return body.get("status") == "ok" and (body.get("database") or {}).get("writable") is False
 
 
-def replace_crashed_app(world: World, options: DrillOptions, timeline: Timeline,
-                        outage_at: float) -> threading.Thread:
-    """The primary app's Auto Scaling group (health check type ELB) replaces the crashed
-    instance: once the target is seen unhealthy (Route 53 has moved away, the same checks'
-    timing) a new instance takes ``scale_seconds`` to boot and pass target health. This is the
-    seed's "restart application" step, done by the stack rather than by hand."""
-
-    def replace() -> None:
-        deadline = outage_at + options.serve_timeout
-        while world.serving_site() == "primary" and time.monotonic() < deadline:
-            time.sleep(0.02)
-        timeline.event("Auto Scaling: the crashed primary instance is unhealthy; "
-                       f"a replacement launches ({options.scale_seconds:g} s to pass target "
-                       "health)")
-        time.sleep(options.scale_seconds)
-        world.boot("primary", "Auto Scaling replaced the crashed instance")
-        world.apps["primary"].start()
-        timeline.replaced_at = time.monotonic()
-        timeline.event("Auto Scaling: the replacement primary instance is in service")
-
-    thread = threading.Thread(target=replace, daemon=True, name="asg-replacement")
-    thread.start()
-    return thread
-
-
 def run_drill(options: DrillOptions) -> dict[str, Any]:
     """Run one drill end to end; returns the report (``ok`` says whether all checks passed)."""
     scenario = options.scenario
+    if scenario.in_region:
+        from caresync_dr.drill.in_region import run_in_region
+
+        return run_in_region(options)
     if scenario.failover_scope is not None and not options.failover_script.is_file():
         raise FileNotFoundError(f"{options.failover_script} does not exist: the drill runs the "
                                 "real failover command and cannot stand in for it")
@@ -310,8 +294,6 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
             outage_at = inject(world, scenario, timeline)
         probe_thread = threading.Thread(target=probe.run, daemon=True, name="rto-probe")
         probe_thread.start()
-        if scenario.replaces_crashed_app:
-            replace_crashed_app(world, options, timeline, outage_at)
         restore = (start_restore_test(world, options.project_dir, work, timeline,
                                       served=lambda: probe.served_at is not None,
                                       wait_at_most=options.serve_timeout)

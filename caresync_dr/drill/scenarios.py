@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ScenarioName = Literal["region-outage", "db-failure", "app-crash"]
+ScenarioName = Literal["region-outage", "db-failure", "app-crash", "bad-release", "corruption"]
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,9 @@ class Scenario:
     # standby app instance boots and logs in with standby-region services only, and the backup
     # taken before the outage restores from the standby bucket.
     standby_alone: bool = False
-    # The primary app's Auto Scaling group replaces the crashed instance (health check type ELB,
-    # components/app_tier.py): the seed's "restart application" step, emulated to take
-    # detection + ``--scale-seconds``; Route 53 then returns traffic to the primary site.
-    replaces_crashed_app: bool = False
+    # Recovered inside the primary region by app.py or pitr.py (caresync_dr.drill.in_region),
+    # not by failover.py; the flags above describe the breakage for the report only.
+    in_region: bool = False
     # What the seed plan requires for this disaster to count as recovered (the verdict's basis).
     seed_requires: str = ""
 
@@ -57,13 +56,31 @@ SCENARIOS: dict[str, Scenario] = {
                       "resume normal (writable) operations within the RTO and RPO"),
     "app-crash": Scenario(
         name="app-crash",
-        summary="the primary app crashes; Route 53 health checks move traffic to the standby "
-                "site (read-only: degraded), Auto Scaling replaces the crashed instance and "
-                "traffic returns to the writable primary; nothing is promoted",
+        summary="the primary app crashes; app.py restart (an instance refresh keeping capacity) "
+                "brings writable service back in the primary region; the read-only standby "
+                "that Route 53 answers meanwhile is degraded service, not recovery",
         region_down=False, kill_primary_db=False, kill_primary_app=True,
         failover_scope=None, serving_site="primary", promotes=None,
-        needs_local_replica=False, replaces_crashed_app=True,
-        seed_requires="application crash: restart the application (here: Auto Scaling "
-                      "replaces the instance) and serve writes again within the RTO; the "
-                      "read-only standby meanwhile is degraded service, not recovery"),
+        needs_local_replica=False, in_region=True,
+        seed_requires="application crash: restart the application and serve writes again "
+                      "within the RTO; the read-only standby meanwhile is degraded service, "
+                      "not recovery"),
+    "bad-release": Scenario(
+        name="bad-release",
+        summary="a broken release ships (pulumi up with a new AMI, then app.py deploy); the "
+                "5xx and unhealthy-host alarms fire and Auto Scaling rolls it back by itself",
+        region_down=False, kill_primary_db=False, kill_primary_app=False,
+        failover_scope=None, serving_site="primary", promotes=None,
+        needs_local_replica=False, in_region=True,
+        seed_requires="application crash, step 3: if the restart does not help, roll back to "
+                      "the previous version, and monitor error rates"),
+    "corruption": Scenario(
+        name="corruption",
+        summary="rows are destroyed on the primary database; pitr.py restores the writer to "
+                "just before the damage, fences the damaged one and moves the app",
+        region_down=False, kill_primary_db=False, kill_primary_app=False,
+        failover_scope=None, serving_site="primary", promotes=None,
+        needs_local_replica=False, in_region=True,
+        seed_requires="database failure (corruption): restore, verify data integrity, resume "
+                      "normal operations within the RTO and RPO"),
 }

@@ -30,7 +30,6 @@ class Timeline:
     outage_wall: float | None = None  # time.time() at the outage, to place wall-clock events
     primary_killed_at: float | None = None  # when the drill killed the old primary database
     degraded_at: float | None = None  # first healthy answer from a read-only database
-    replaced_at: float | None = None  # a crashed app instance replaced (Auto Scaling)
     events: list[tuple[float, str]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
 

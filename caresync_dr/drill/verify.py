@@ -17,6 +17,7 @@ from moto.route53.models import route53_backends
 from caresync_dr.drill.backups import CommandRun
 from caresync_dr.drill.boot import APP_ROLE
 from caresync_dr.drill.load import Ack, WriteLoad, data_loss, write_series
+from caresync_dr.drill.result import first_good_write
 from caresync_dr.drill.scenarios import Scenario
 from caresync_dr.drill.standby_only import (
     AppEvidence,
@@ -246,11 +247,6 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
         detect = _detection(inv.primary.health_check_id, tick)
         critical = (options.promote_seconds + real_promote + options.scale_seconds + detect
                     + verify_s)
-    elif scenario.replaces_crashed_app:
-        # Route 53 sees the app fail, Auto Scaling's replacement passes target health, Route 53
-        # sees the primary healthy again (the same threshold x tick), one request.
-        detect = _detection(inv.primary.health_check_id, tick)
-        critical = detect + options.scale_seconds + detect + verify_s
     else:
         detect = _detection(inv.primary.health_check_id, tick)
         critical = detect + verify_s
@@ -270,8 +266,12 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
               f"failover.py {failover_rto} s from --outage-started "
               f"({(failover_report or {}).get('rtoFrom')}), drill {rto} s "
               f"(agree within {RTO_AGREEMENT_SECONDS} s)")
-    degraded = (None if timeline.degraded_at is None
-                else round(timeline.degraded_at - outage_at, 3))
+    # Degraded service: healthy answers from a read-only database, from the first one until
+    # writable service (or the end of the wait, when it never came).
+    degraded_from = timeline.degraded_at
+    degraded_until = served_at if served_at is not None else time.monotonic()
+    degraded = (None if degraded_from is None
+                else round(max(0.0, degraded_until - degraded_from), 3))
     _failover_events(timeline, failover_report)
     for record in world.promotions.records:
         timeline.event(f"emulator: promote_read_replica({record.identifier}) received",
@@ -294,6 +294,7 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
         "rto_meaning": f"outage -> the public health URL served by the {scenario.serving_site} "
                        "site with a writable database",
         "degraded_seconds": degraded,
+        "degraded_from_seconds": None if degraded_from is None else timeline.rel(degraded_from),
         "rpo_seconds": loss.seconds,
         "rpo_transactions": loss.missing,
         "critical_path_seconds": critical,
@@ -358,8 +359,8 @@ def markers(world: World, timeline: Timeline, *, acks: list[Ack], failed_at: lis
             failover_report: dict[str, Any] | None,
             served_at: float | None) -> list[dict[str, Any]]:
     """The chart's phase markers, seconds from the outage: outage, detection (Route 53 first
-    moves the record away), promotion (done), traffic switch (failover.py's switch, or Route
-    53 returning the record to the primary), degraded and writable service, first good write
+    moves the record away), promotion (done), traffic switch (failover.py's switch-traffic
+    step), degraded and writable service, first good write
     (the first acknowledged write after the write path broke). Only those that happened."""
     outage = timeline.outage_at
     if outage is None:
@@ -369,14 +370,8 @@ def markers(world: World, timeline: Timeline, *, acks: list[Ack], failed_at: lis
     found.append(("detection", after[0][0] if after else None))
     done = [r.completed_at for r in world.promotions.records if r.completed_at is not None]
     found.append(("promotion", min(done) if done else None))
-    switch = _step_end(timeline, failover_report, "switch-traffic")
-    if switch is None and timeline.replaced_at is not None:
-        back = [at for at, answer in after if answer.failover == "PRIMARY"]
-        switch = back[0] if back else None
-    found.append(("traffic switch", switch))
+    found.append(("traffic switch", _step_end(timeline, failover_report, "switch-traffic")))
     found.append(("degraded service", timeline.degraded_at))
     found.append(("writable service (RTO)", served_at))
-    broke = min((f for f in failed_at if f > outage), default=outage)
-    good = [a.acked_at for a in acks if a.acked_at > broke]
-    found.append(("first good write", min(good) if good else None))
+    found.append(("first good write", first_good_write(acks, failed_at, outage)))
     return [{"label": label, "t": timeline.rel(at)} for label, at in found if at is not None]

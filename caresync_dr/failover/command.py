@@ -26,6 +26,7 @@ from caresync_dr.cli import (
 )
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.inputs import load_inventory, options_from
+from caresync_dr.failover.notifications import failover_notifications
 from caresync_dr.failover.operation import FailoverOperation
 from caresync_dr.failover.options import (
     ENV_HEALTH_URL,
@@ -141,14 +142,16 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
         recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
         try:
             created: dict[str, Any] = {}
-            inventory, webhook = load_inventory(options, args.project_dir, aws, created)
-            ctx = FailoverContext(inventory, options, session=aws, webhook_url=webhook)
+            inventory, settings = load_inventory(options, args.project_dir, aws, created)
+            ctx = FailoverContext(inventory, options, session=aws)
             if "ssm" in created and created["ssm"][0] == ctx.standby.region:
                 ctx.standby.adopt("ssm", created["ssm"][1])   # the inventory's reader
+            hooks = None
             if options.mode == "run":
                 invocation.claim_report()      # the engine writes a run's report on every exit
-            operation = FailoverOperation(ctx, out, stdin or sys.stdin,
-                                          report_target=invocation, recorder=recorder)
+                hooks = failover_notifications(ctx, settings)
+            operation = FailoverOperation(ctx, out, stdin or sys.stdin, report_target=invocation,
+                                          recorder=recorder, hooks=hooks)
             ctx.prewarm()  # start work sooner: clients built while the first reads wait
             try:
                 return operation.execute()

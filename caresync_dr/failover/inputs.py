@@ -29,7 +29,12 @@ from caresync_dr.inventory import (
     InventoryError,
     parse_inventory,
 )
-from caresync_dr.settings import SettingsError, StackFileError, settings_from_stack_file
+from caresync_dr.settings import (
+    Settings,
+    SettingsError,
+    StackFileError,
+    settings_from_stack_file,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_JOURNAL_FILE = Path("reports") / "failover-journal.json"
@@ -114,8 +119,8 @@ def read_inventory_file(path: Path) -> str:
 
 
 def load_inventory(options: RunOptions, project_dir: Path, session: boto3.Session | None,
-                   created: dict[str, Any] | None = None) -> tuple[Inventory, str | None]:
-    """(inventory, the settings' webhook URL). Every problem is a UsageError naming it.
+                   created: dict[str, Any] | None = None) -> tuple[Inventory, Settings]:
+    """(inventory, the stack's settings). Every problem is a UsageError naming it.
     ``created``, when given, receives the SSM client it read with (``(region, client)`` under
     ``"ssm"``), so the run reuses it instead of building another."""
     try:
@@ -155,4 +160,4 @@ def load_inventory(options: RunOptions, project_dir: Path, session: boto3.Sessio
                              "inventory's own parameter: the run would overwrite it")
     log.info("inventory from %s: %s -> %s", where, inventory.primary.region,
              inventory.standby.region)
-    return inventory, settings.webhook_url
+    return inventory, settings
