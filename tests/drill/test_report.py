@@ -127,9 +127,9 @@ def test_the_reports_are_written_even_when_the_drill_crashes(
         raise RuntimeError("deploy exploded")
 
     monkeypatch.setattr(runner, "build_world", crash)
-    assert main(["--scenario", "app-crash", "--report-dir", str(tmp_path)]) == 1
-    report = json.loads((tmp_path / "app-crash.json").read_text())
+    assert main(["--scenario", "db-failure", "--report-dir", str(tmp_path)]) == 1
+    report = json.loads((tmp_path / "db-failure.json").read_text())
     assert report["error"] == "RuntimeError: deploy exploded"
-    assert "Drill app-crash: FAIL" in (tmp_path / "app-crash.html").read_text()
+    assert "Drill db-failure: FAIL" in (tmp_path / "db-failure.html").read_text()
     out = capsys.readouterr().out
-    assert str(tmp_path / "app-crash.html") in out and "could not finish" in out
+    assert str(tmp_path / "db-failure.html") in out and "could not finish" in out
