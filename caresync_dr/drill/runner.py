@@ -108,6 +108,22 @@ class Probe:
         self._stop.set()
 
 
+_CLOUDWATCH: dict[tuple[str, str], Any] = {}
+_CLOUDWATCH_LOCK = threading.Lock()
+
+
+def _cloudwatch(world: World, region: str) -> Any:
+    """One CloudWatch client per emulator and region, built before the outage: building it
+    at the outage would take CPU from the emulator just as failover.py starts talking to it."""
+    key = (world.emulator.endpoint, region)
+    with _CLOUDWATCH_LOCK:
+        if key not in _CLOUDWATCH:
+            _CLOUDWATCH[key] = boto3.session.Session().client(
+                "cloudwatch", region_name=region, endpoint_url=world.emulator.endpoint,
+                aws_access_key_id="testing", aws_secret_access_key="testing")
+        return _CLOUDWATCH[key]
+
+
 def publish_replica_lag(world: World, timeline: Timeline) -> None:
     """What RDS publishes every minute: ReplicaLag of each replica, measured on the real one.
 
@@ -122,10 +138,8 @@ def publish_replica_lag(world: World, timeline: Timeline) -> None:
     targets = [(inv.standby.region, inv.standby.database.identifier)]
     targets += [(inv.primary.region, r) for r in inv.primary.database.replica_identifiers]
     for region, identifier in targets:
-        cloudwatch.publish_replica_lag(boto3.session.Session().client(
-            "cloudwatch", region_name=region, endpoint_url=world.emulator.endpoint,
-            aws_access_key_id="testing", aws_secret_access_key="testing"), identifier, lag,
-            at=datetime.now(UTC) - timedelta(minutes=1))
+        cloudwatch.publish_replica_lag(_cloudwatch(world, region), identifier, lag,
+                                       at=datetime.now(UTC) - timedelta(minutes=1))
     timeline.event(f"RDS ReplicaLag published from the real standbys: {lag:.3f} s "
                    "(RDS's last datapoint before the outage, stamped a minute ago)")
 
@@ -143,10 +157,7 @@ def replication_stops(world: World, timeline: Timeline) -> None:
     def publish() -> None:  # RDS's doing, beside the operator's: not on the drill's path
         for region, identifier in replicas:
             if region not in world.emulator.outage.regions:
-                cloudwatch.publish_replica_lag(boto3.session.Session().client(
-                    "cloudwatch", region_name=region, endpoint_url=world.emulator.endpoint,
-                    aws_access_key_id="testing", aws_secret_access_key="testing"),
-                    identifier, -1)
+                cloudwatch.publish_replica_lag(_cloudwatch(world, region), identifier, -1)
         timeline.event("RDS reports read replication 'error' and ReplicaLag -1 for "
                        f"{', '.join(i for _, i in replicas)} (their source is gone)")
 
