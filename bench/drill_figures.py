@@ -55,8 +55,13 @@ def main(argv: list[str] | None = None) -> int:
                 ratios.append(r["rto_to_critical_path_ratio"])
             restore = (((r.get("standby_region") or {}).get("backup") or {})
                        .get("restore_test") or {}).get("seconds")
+            # The public URL's first writable answer (the drill's probe) over the same critical
+            # path: comparable with runs from before RTO became failover.py's verified figure.
+            probe = r.get("public_url_writable_seconds")
+            probe_ratio = (None if probe is None or not r["critical_path_seconds"]
+                           else round(probe / r["critical_path_seconds"], 3))
             print(f"| {run} | {r['rto_seconds']} s | {r['critical_path_seconds']} s | "
-                  f"{r['rto_to_critical_path_ratio']} | {r['rpo_seconds']} s "
+                  f"{r['rto_to_critical_path_ratio']} (probe {probe_ratio}) | {r['rpo_seconds']} s "
                   f"({r['rpo_transactions']} writes) | {wall:.1f} s |"
                   + ("" if restore is None else f" {restore} s |")
                   + f" load {os.getloadavg()[0]:.1f} |"

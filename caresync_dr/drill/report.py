@@ -97,8 +97,13 @@ def summary(report: dict[str, Any], paths: tuple[Path, Path] | None = None) -> s
                   + (f": {s['detail']}"[:WIDTH - 12] if s.get("detail") else "")
                   for s in report["steps"]]
     if "rto_seconds" in report:
+        probe = report.get("public_url_writable_seconds")
         lines += _row("RTO", f"{_seconds(report['rto_seconds'])} writable service ("
-                             f"{report.get('rto_meaning', 'outage -> writable service')})")
+                             f"{report.get('rto_meaning', 'outage -> writable service')})"
+                             + ("" if report.get("rto_source") is None else
+                                f"; from {report['rto_source']}")
+                             + ("" if probe is None or probe == report["rto_seconds"] else
+                                f"; the drill's probe saw it at {probe} s"))
     if report.get("degraded_seconds") is not None:
         since = report.get("degraded_from_seconds")
         lines += _row("degraded", f"{report['degraded_seconds']} s of read-only service"
