@@ -35,7 +35,6 @@ import logging
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TextIO, TypeVar
@@ -342,11 +341,7 @@ class Operation(ABC, Generic[C]):
     # --- decisions before the lock ----------------------------------------------------------
     def _decide_and_run(self, ending: Ending) -> ExitCode:
         options = self.options
-        # Two independent reads before any decision: the lock's holder is read while the
-        # journal loads (a run starts sooner); both are known before anything is decided.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lock-read") as pool:
-            holder_read = pool.submit(self.lock.holder)
-            previous = self.journal.load()
+        previous = self.journal.load()
         unfinished = previous is not None and previous.get("status") in UNFINISHED
         if unfinished and options.resume and previous is not None:
             why = self.refuse_resume(previous)
@@ -354,7 +349,7 @@ class Operation(ABC, Generic[C]):
                 raise UsageError(why)
         if previous is not None:
             self.adopt(previous)
-        holder = holder_read.result()
+        holder = self.lock.holder()
         if not unfinished:
             done = self.already_done()
             if done is not None:
