@@ -313,7 +313,7 @@ def breach_flow(run_: InRegionRun) -> dict[str, Any]:
                       f"{containment} s from breach.py's launch to the last revocation "
                       "verified" if containment is not None else "breach.py recorded none"),
     ]
-    return _result("breach", timeline, load, verifications, rto,
+    result = _result("breach", timeline, load, verifications, rto,
                    rpo_seconds=0.0, rpo_transactions=len(lost), survivor="primary",
                    section={"command": command.argv[1:], "exit_code": command.exit_code,
                             "command_seconds": command.seconds,
@@ -325,4 +325,15 @@ def breach_flow(run_: InRegionRun) -> dict[str, Any]:
                             "degraded_read_only_seconds": degraded,
                             "no_service_seconds": down,
                             "failed_writes": load.failures,
-                            "report": report})
+                            "report": report}, watch=run_.watch)
+    # The common shape (caresync_dr.drill.result): what RTO means here, and this flow's phases.
+    result["rto_meaning"] = ("breach discovered -> the first write acknowledged on the rotated "
+                             "password (the primary's instances booted with it)")
+    launched = timeline.from_wall(launched_wall)
+    contained = None if containment is None or launched is None else launched + containment
+    result.setdefault("markers", []).extend(
+        {"label": label, "t": timeline.rel(at)}
+        for label, at in (("breach.py launched", launched),
+                          ("contained (last revocation verified)", contained))
+        if at is not None)
+    return result
