@@ -13,7 +13,8 @@ from tests.drill.test_scenarios import _require_postgres
 pytestmark = [pytest.mark.drill, pytest.mark.postgres]
 
 
-def test_a_breach_is_contained_while_the_app_serves_on(tmp_path: Path) -> None:
+def test_a_breach_is_contained_while_the_app_serves_on(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Through the script's front door (``drill.py --scenario breach``): exit code, JSON
     report in the drill's common result shape."""
     _require_postgres()
@@ -21,7 +22,7 @@ def test_a_breach_is_contained_while_the_app_serves_on(tmp_path: Path) -> None:
 
     report_path = tmp_path / "drill.json"
     code = main(["--scenario", "breach", "--promote-seconds", "1", "--scale-seconds", "1",
-                 "--report", str(report_path)])
+                 "--report", str(report_path), "--report-dir", str(tmp_path / "reports")])
     report = json.loads(report_path.read_text())
     failed = [v for v in report["verifications"] if not v["ok"]]
     assert code == 0 and report["ok"], failed
@@ -39,6 +40,13 @@ def test_a_breach_is_contained_while_the_app_serves_on(tmp_path: Path) -> None:
     assert {"scenario", "ok", "rto_seconds", "rpo_seconds", "rpo_transactions", "writes",
             "verifications", "steps", "timeline"} <= set(report)
     assert report["scenario"] == "breach" and report["rpo_transactions"] == 0
+    assert report["seed_requires"].startswith("data breach: immediately isolate")
+    assert report["rto_meaning"].startswith("breach discovered")
+    labels = {m["label"] for m in report["markers"]}
+    assert {"outage", "breach.py launched", "contained (last revocation verified)",
+            "writable service (RTO)"} <= labels
+    assert "<svg" in (tmp_path / "reports" / "breach.html").read_text()
+    assert "containment" in capsys.readouterr().out
     section = report["in_region"]
     response = section["report"]
     assert response["outcome"] == "completed"
