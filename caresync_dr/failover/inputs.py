@@ -17,6 +17,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr import aws_names
+from caresync_dr.instants import BadTimeError, utc_instant
 from caresync_dr.aws import STANDBY, AwsClients
 from caresync_dr.cli.reporting import writable_file
 from caresync_dr.failover import probes
@@ -61,14 +62,9 @@ def outage_started(flag: str, value: str | None, now: datetime | None = None) ->
     if value is None or value == "":
         return None
     try:
-        when = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise UsageError(f"{flag} {value!r} is not an ISO 8601 time (e.g. "
-                         "2026-11-30T02:11Z)") from exc
-    if when.tzinfo is None:
-        raise UsageError(f"{flag} {value!r} has no time zone: add Z for UTC or an offset "
-                         "such as +01:00")
-    when = when.astimezone(UTC)
+        when = utc_instant(value)
+    except BadTimeError as exc:
+        raise UsageError(f"{flag} {value!r} {exc}") from None
     current = now or datetime.now(UTC)
     if when > current + OUTAGE_FUTURE_SKEW:
         raise UsageError(f"{flag} {value!r} is in the future (now {current:%Y-%m-%dT%H:%M:%SZ})")

@@ -166,11 +166,20 @@ def url_options(parser: argparse.ArgumentParser) -> list[str]:
             if a.option_strings and "url" in a.dest and a.nargs != 0]
 
 
+def time_options(parser: argparse.ArgumentParser) -> list[str]:
+    """Options that take a point in time (metavar TIME)."""
+    return [a.option_strings[-1] for a in parser._actions
+            if a.option_strings and a.metavar == "TIME"]
+
+
 def has_option(parser: argparse.ArgumentParser, option: str) -> bool:
     return any(option in a.option_strings for a in parser._actions)
 
 
 BAD_NUMBERS = ("-1", "nan", "inf", "1e999", "ten")
+# Valid ISO 8601 text whose UTC form is outside datetime's years 1-9999, no zone, the future.
+BAD_TIMES = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-11-29T00:00:00",
+             "9999-01-01T00:00:00Z", "yesterday")
 BAD_URLS = ("garbage", "http://", "ftp://example.org/x", "postgresql://u@h:99999/db")
 
 
