@@ -49,7 +49,7 @@ from caresync_dr.cli.errors import (
     RefusedError,
     UsageError,
 )
-from caresync_dr.cli.reporting import write_text_atomic
+from caresync_dr.cli.reporting import writable_file, write_text_atomic
 from caresync_dr.cli.signals import Interrupted
 from caresync_dr.operations import timeline
 from caresync_dr.operations.checks import Check, refusals, render_table, resource_checks
@@ -341,6 +341,15 @@ class Operation(ABC, Generic[C]):
     # --- decisions before the lock ----------------------------------------------------------
     def _decide_and_run(self, ending: Ending) -> ExitCode:
         options = self.options
+        if self.books.journal_file is not None:
+            # Checked before anything is read or changed, like --report: a run whose local
+            # journal cannot be written says "the local copy has the progress" when SSM fails,
+            # and mkdir of its parents may take the very path the report is to be written to.
+            journal = writable_file("--journal-file", self.books.journal_file)
+            report = options.report
+            if report is not None and (journal == report or report in journal.parents):
+                raise UsageError(f"--journal-file {journal} is the --report path or inside "
+                                 "it; give them separate places")
         previous = self.journal.load()
         unfinished = previous is not None and previous.get("status") in UNFINISHED
         if unfinished and options.resume and previous is not None:
