@@ -3,7 +3,7 @@
 The inputs an on-call engineer or a tester gives by mistake: a report path that cannot be
 written (its parent is a file, it is under /proc, it is a directory), no AWS credentials, an
 endpoint nobody answers, an unknown stack, negative / NaN / infinite / non-numeric numbers,
-times without a zone, in the future or whose UTC form overflows (``0001-01-01T00:00+14:00``),
+directories that are files or under /proc, times without a zone, in the future or whose UTC form overflows (``0001-01-01T00:00+14:00``),
 garbage URLs and a garbage ``DATABASE_URL``. Each case fails on a traceback, on an exit code
 the command's ``--help`` does not list, on a refusal that changed something (a file in the
 ``{work}`` directory, a ``.tmp`` beside the report), and on an error that does not name what is
@@ -27,12 +27,14 @@ import pytest
 
 from caresync_dr.backup.keys import generate_key_file
 from tests.operator.commands import (
+    BAD_DIRECTORIES,
     BAD_NUMBERS,
     BAD_TIMES,
     BAD_URLS,
     COMMANDS,
     UNREACHABLE_ENDPOINT,
     Command,
+    directory_options,
     documented_codes,
     has_option,
     numeric_options,
@@ -95,6 +97,10 @@ def cases_for(command: Command) -> list[Case]:
     for option in numeric_options(parser):
         found += [Case(command, f"{option}={value}", (*base, option, value),
                        _option_words(option)) for value in BAD_NUMBERS]
+    for option in set(directory_options(parser)) - set(command.unread_directories):
+        found += [Case(command, f"{option}={value}", (*base, option, value),
+                       f"{_option_words(option)}|a-file|/proc/caresync")
+                  for value in BAD_DIRECTORIES]
     for option in time_options(parser):
         found += [Case(command, f"{option}={value}", (*base, option, value),
                        _option_words(option)) for value in BAD_TIMES]
