@@ -175,6 +175,13 @@ class Operation(ABC, Generic[C]):
     def adopt(self, previous: dict[str, Any]) -> None:
         """Before the lock: take what a previous run of the journal left that this run needs."""
 
+    def supersede(self, previous: dict[str, Any]) -> str | None:
+        """A run without ``--resume`` meets the unfinished ``previous`` (its process gone): a
+        sentence when a new run may replace it (what it changed leaves nothing a new run must
+        continue), else None and the operator is told to ``--resume`` it. Default: None."""
+        del previous
+        return None
+
     def journal_fields(self) -> dict[str, Any]:
         """Extra fields of a new journal."""
         return {}
@@ -380,9 +387,14 @@ class Operation(ABC, Generic[C]):
                                   "--resume once its heartbeat is stale")
             gone = (f"; its lock is stale ({holder.describe()}): that process is gone"
                     if holder is not None else "")
-            raise RefusedError(f"run {run_id} (started {started}) did not finish (status "
-                               f"{previous.get('status')}){gone}; continue it with --resume. "
-                               "Nothing was changed")
+            replaced = self.supersede(previous)
+            if replaced is None:
+                raise RefusedError(f"run {run_id} (started {started}) did not finish (status "
+                                   f"{previous.get('status')}){gone}; continue it with "
+                                   "--resume. Nothing was changed")
+            log.warning("run %s did not finish; this new run replaces it: %s", run_id, replaced)
+            self.ctx.facts["superseded"] = {"runId": run_id, "why": replaced}
+            unfinished = False
         resuming = str(previous["runId"]) if unfinished and previous else None
         if resuming:
             self.ctx.run_id = resuming
