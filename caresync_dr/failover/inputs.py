@@ -17,12 +17,12 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr import aws_names
-from caresync_dr.instants import BadTimeError, utc_instant
 from caresync_dr.aws import STANDBY, AwsClients
 from caresync_dr.cli.reporting import writable_file
 from caresync_dr.failover import probes
 from caresync_dr.failover.errors import RefusedError, UsageError
 from caresync_dr.failover.options import ENV_HEALTH_URL, RunOptions, timing_from
+from caresync_dr.instants import BadTimeError, utc_instant
 from caresync_dr.inventory import (
     MAX_INVENTORY_BYTES,
     Inventory,

@@ -55,7 +55,7 @@ TAMPERS: dict[str, Callable[[dict[str, Any]], Any] | bytes] = {
 
 
 @pytest.mark.parametrize("tamper", list(TAMPERS), ids=list(TAMPERS))
-def test_a_tampered_manifest_is_refused_as_corrupt(
+def test_a_tampered_manifest_is_refused_as_corrupt(  # noqa: PLR0917
         tamper: str, pg_server: PostgresCluster, live_db: str, key_file: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     manifest, data = backup(live_db, tmp_path / "b", key_file)

@@ -3,12 +3,13 @@
 The inputs an on-call engineer or a tester gives by mistake: a report path that cannot be
 written (its parent is a file, it is under /proc, it is a directory), no AWS credentials, an
 endpoint nobody answers, an unknown stack, negative / NaN / infinite / non-numeric numbers,
-directories that are files or under /proc, times without a zone, in the future or whose UTC form overflows (``0001-01-01T00:00+14:00``),
-garbage URLs and a garbage ``DATABASE_URL``. Each case fails on a traceback, on an exit code
-the command's ``--help`` does not list, on a refusal that changed something (a file in the
-``{work}`` directory, a ``.tmp`` beside the report), and on an error that does not name what is
-wrong. Inputs that are the operator's mistake must exit 2 (usage). The commands are the table
-in ``tests/operator/commands.py``; the cases are derived from each command's own parser.
+directories that are files or under /proc, times without a zone, in the future or whose UTC
+form overflows (``0001-01-01T00:00+14:00``), garbage URLs and a garbage ``DATABASE_URL``. Each
+case fails on a traceback, on an exit code the command's ``--help`` does not list, on a refusal
+that changed something (a file in the ``{work}`` directory, a ``.tmp`` beside the report), and
+on an error that does not name what is wrong. Inputs that are the operator's mistake must exit
+2 (usage). The commands are the table in ``tests/operator/commands.py``; the cases are derived
+from each command's own parser.
 """
 
 from __future__ import annotations
