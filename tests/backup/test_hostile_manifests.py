@@ -11,6 +11,7 @@ empty ``database_state`` were accepted (the last silently skipping the database-
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,18 @@ def test_a_tampered_manifest_is_refused_as_corrupt(  # noqa: PLR0917
     err = capsys.readouterr().err
     assert "unexpected error" not in err     # the CLI's words for a crash (a bug)
     assert json.loads(report.read_text())["local"]["passed"] is False
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "dangling-link"])
+def test_a_backup_path_that_is_not_a_file_is_named_for_what_it_is(
+        kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A FIFO, /dev/zero behind a link, or a dangling link was reported as "does not exist"."""
+    path = tmp_path / "backup_20260101_000000.sql.gz"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero" if kind == "device" else tmp_path / "gone")
+    assert restore_script.main([str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" not in err
+    assert ("symbolic link to nothing" if kind == "dangling-link" else "not a regular file") in err
