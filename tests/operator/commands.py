@@ -91,6 +91,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("caresync-drill"),
     Command("caresync-security-scan", base=("--checkov", "{work}/no-checkov"),
             unread_directories=("--plans-dir", "--project-dir")),  # after Checkov is found
+    Command("caresync-breach", base=("--check", "--db-role", "caresync_app"),
+            aws=("--check", "--db-role", "caresync_app")),
+    Command("caresync-rotate-db-credentials", base=("--check",), aws=("--check",)),
+    Command("caresync-db-roles", base=("--dry-run",), aws=("--dry-run",)),
     Command("caresync-app", base=("status", "--stack", "prod"),
             aws=("status", "--stack", "prod")),
     Command("caresync-pitr", base=("--restore-time", "2026-11-29T00:00:00Z", "--dry-run"),
