@@ -22,6 +22,7 @@ import re
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import botocore.retries.standard
 import pytest
@@ -124,6 +125,22 @@ def cases_for(command: Command) -> list[Case]:
 
 CASES = [case for command in COMMANDS for case in cases_for(command)]
 
+# Faults found here in code another lane owns, left to it (reported to the lead); strict, so
+# each case fails loudly the day it is fixed and this entry must go.
+KNOWN_FAULTS = {
+    f"caresync-breach:{option}={value}": (
+        "breach/inputs.py parse_time: astimezone(UTC) overflows (OverflowError, exit 1); "
+        "parse with caresync_dr.instants.utc_instant as pitr.py and failover.py do")
+    for option in ("--discovered", "--window-start", "--window-end")
+    for value in BAD_TIMES[:2]
+}
+
+
+def _param(case: Case) -> Any:
+    reason = KNOWN_FAULTS.get(case.id)
+    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+    return pytest.param(case, id=case.id, marks=marks)
+
 
 @dataclass
 class Outcome:
@@ -179,7 +196,7 @@ def run_case(case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatc
     return Outcome(int(code), out.getvalue(), err.getvalue())
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize("case", [_param(case) for case in CASES])
 def test_hostile_input_gets_one_clear_line_and_a_documented_code(
         case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     documented = documented_codes(case.command)
