@@ -127,13 +127,7 @@ CASES = [case for command in COMMANDS for case in cases_for(command)]
 
 # Faults found here in code another lane owns, left to it (reported to the lead); strict, so
 # each case fails loudly the day it is fixed and this entry must go.
-KNOWN_FAULTS = {
-    f"caresync-breach:{option}={value}": (
-        "breach/inputs.py parse_time: astimezone(UTC) overflows (OverflowError, exit 1); "
-        "parse with caresync_dr.instants.utc_instant as pitr.py and failover.py do")
-    for option in ("--discovered", "--window-start", "--window-end")
-    for value in BAD_TIMES[:2]
-}
+KNOWN_FAULTS: dict[str, str] = {}  # case id -> why it still fails (strict xfail)
 
 
 def _param(case: Case) -> Any:
