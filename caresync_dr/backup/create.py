@@ -184,53 +184,74 @@ def take_backup(options: BackupOptions, now: datetime | None = None) -> tuple[Ma
     partial = data_path.with_name(data_path.name + ".partial")
     pg_dump = pg_tool("pg_dump", options.bin_dir)
 
-    meta = {"name": name, "started_at": started.isoformat()}
-    with psycopg.connect(options.database_url) as conn:
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        conn.read_only = True
-        row = conn.execute("SELECT pg_export_snapshot(), current_setting('server_version'), "
-                           "current_database()").fetchone()
-        assert row is not None
-        snapshot, server_version, database = (text(v) for v in row)
-        meta["database"] = database
-        state = capture(conn)
-        log.info("backup %s of database %s (PostgreSQL %s), snapshot %s", name, database,
-                 server_version, snapshot)
-        dsn, env = client_command(options.database_url)
-        with tempfile.TemporaryFile() as errors:
-            proc = subprocess.Popen(
-                [pg_dump, "--format=custom", "--compress=0", f"--snapshot={snapshot}",
-                 "--dbname", dsn],
-                stdout=subprocess.PIPE, stderr=errors, env=env)
-            assert proc.stdout is not None
-            stream_error: BackupError | None = None
-            try:
-                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    sink = HashingWriter(out)
-                    try:
-                        streamed = _stream(proc.stdout, sink, options, meta)
-                    except BackupError as exc:  # pg_dump's own message explains it better
-                        stream_error = exc
-                    out.flush()
-                    os.fsync(out.fileno())
-            except BaseException:
-                proc.kill()
-                partial.unlink(missing_ok=True)
-                raise
-            finally:
-                proc.wait()
-            if proc.returncode == 0 and stream_error is not None:
-                partial.unlink(missing_ok=True)
-                raise BackupError(f"pg_dump's output could not be read: {stream_error}")
-            if proc.returncode != 0:
-                partial.unlink(missing_ok=True)
-                errors.seek(0)
-                message = errors.read().decode(errors="replace").strip()
-                raise BackupError(f"pg_dump failed (exit {proc.returncode}): {message}")
-    version = subprocess.run([pg_dump, "--version"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-    partial.replace(data_path)
+    # The name is claimed by creating the partial file exclusively, before anything else: a
+    # backup started in the same second (a timer and an operator) must fail without touching
+    # this one's file, and only the run that created the partial may remove it.
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise BackupError(f"{partial} exists: another backup started in the same second is "
+                          "being written (or a killed one left it); not touching it, try "
+                          "again") from None
+    out_file = os.fdopen(fd, "wb")
+    try:
+        meta = {"name": name, "started_at": started.isoformat()}
+        with psycopg.connect(options.database_url) as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            row = conn.execute("SELECT pg_export_snapshot(), current_setting('server_version'), "
+                               "current_database()").fetchone()
+            assert row is not None
+            snapshot, server_version, database = (text(v) for v in row)
+            meta["database"] = database
+            state = capture(conn)
+            log.info("backup %s of database %s (PostgreSQL %s), snapshot %s", name, database,
+                     server_version, snapshot)
+            dsn, env = client_command(options.database_url)
+            with tempfile.TemporaryFile() as errors:
+                proc = subprocess.Popen(
+                    [pg_dump, "--format=custom", "--compress=0", f"--snapshot={snapshot}",
+                     "--dbname", dsn],
+                    stdout=subprocess.PIPE, stderr=errors, env=env)
+                assert proc.stdout is not None
+                stream_error: BackupError | None = None
+                try:
+                    with out_file as out:
+                        sink = HashingWriter(out)
+                        try:
+                            streamed = _stream(proc.stdout, sink, options, meta)
+                        except BackupError as exc:  # pg_dump's own message explains it better
+                            stream_error = exc
+                        out.flush()
+                        os.fsync(out.fileno())
+                except BaseException:
+                    proc.kill()
+                    partial.unlink(missing_ok=True)
+                    raise
+                finally:
+                    proc.wait()
+                if proc.returncode == 0 and stream_error is not None:
+                    partial.unlink(missing_ok=True)
+                    raise BackupError(f"pg_dump's output could not be read: {stream_error}")
+                if proc.returncode != 0:
+                    partial.unlink(missing_ok=True)
+                    errors.seek(0)
+                    message = errors.read().decode(errors="replace").strip()
+                    raise BackupError(f"pg_dump failed (exit {proc.returncode}): {message}")
+        version = subprocess.run([pg_dump, "--version"], capture_output=True, text=True,
+                                 check=True).stdout.strip()
+        # link, not rename: never replace a backup that appeared under this name meanwhile
+        os.link(partial, data_path)
+    except FileExistsError:
+        out_file.close()
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"{data_path} already exists; refusing to overwrite a backup") \
+            from None
+    except BaseException:
+        out_file.close()
+        partial.unlink(missing_ok=True)
+        raise
+    partial.unlink()
     manifest = Manifest(
         name=name, database=database, data_file=data_path.name,
         sha256=sink.sha256.hexdigest(), size_bytes=sink.size, dump_bytes=streamed.dump_bytes,

@@ -203,7 +203,7 @@ def read_header(inp: BinaryIO) -> Header:
                         compression=str(fields.get("compression", "none")), raw=raw,
                         meta=dict(fields.get("meta") or {}),
                         self_checked="header_sha256" in fields)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise IntegrityError(f"backup header is corrupt: {exc}") from exc
     if fields.get("cipher") != CIPHER or not 0 < header.chunk_size <= MAX_CHUNK_SIZE:
         raise IntegrityError(f"backup header is corrupt or from an unknown version: {fields!r}")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from caresync_dr.backup.dbstate import DatabaseState
 from caresync_dr.backup.errors import BackupNotFoundError, IntegrityError
 from caresync_dr.backup.verify import TableFingerprint
 from caresync_dr.cli.reporting import write_text_atomic
@@ -66,14 +67,15 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str, source: str = "manifest") -> Manifest:
+        """Parse and type-check a manifest: the file is not authenticated (only its name and
+        start time are, by the encrypted header), so every field is checked for the shape the
+        restore relies on and anything else is :class:`IntegrityError` (corrupt), never a crash
+        half-way through a restore."""
         try:
             data = json.loads(text)
-            data["tables"] = {name: TableFingerprint(rows=int(t["rows"]),
-                                                     fingerprint=str(t["fingerprint"]))
-                              for name, t in data.get("tables", {}).items()}
-            manifest = cls(**data)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise IntegrityError(f"{source} is not a valid backup manifest: {exc}") from exc
+            manifest = cls(**_checked_fields(data))
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise IntegrityError(f"{source} is not a valid backup manifest: {exc}") from None
         if manifest.format != FORMAT:
             raise IntegrityError(f"{source} has unknown format {manifest.format!r}")
         return manifest
@@ -87,8 +89,68 @@ class Manifest:
 
 def read_manifest(path: Path) -> Manifest:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BackupNotFoundError(f"manifest {path} does not exist; an encrypted backup cannot "
                                   "be verified without it") from None
+    except UnicodeDecodeError:
+        raise IntegrityError(f"{path} is not a valid backup manifest: not UTF-8 text") from None
     return Manifest.from_json(text, str(path))
+
+
+_TEXT_FIELDS = ("name", "database", "data_file", "sha256", "server_version", "pg_dump_version",
+                "started_at", "finished_at", "format", "compression", "fingerprint_method")
+_COUNT_FIELDS = ("size_bytes", "dump_bytes")
+_SEGMENT_KEYS = ("dump_id", "archive_offset", "chunk", "offset")
+
+
+def _count(value: object, what: str) -> int:
+    """A JSON whole number >= 0 (``true`` is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} is {value!r}, not a whole number >= 0")
+    return value
+
+
+def _checked_fields(data: object) -> dict[str, Any]:
+    """The manifest's fields, each of the type :class:`Manifest` declares (ValueError if not)."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    for name in _TEXT_FIELDS:
+        if name in data and not isinstance(data[name], str):
+            raise ValueError(f"{name} is {data[name]!r}, not text")
+    for name in _COUNT_FIELDS:
+        if name in data:
+            _count(data[name], name)
+    if not re.fullmatch(r"[0-9a-f]{64}", str(data.get("sha256", ""))):
+        raise ValueError("sha256 is not 64 lowercase hex digits")
+    if "started_at" in data:
+        started = datetime.fromisoformat(data["started_at"])
+        if started.tzinfo is None:
+            raise ValueError(f"started_at {data['started_at']!r} has no time zone")
+    if not isinstance(data.get("key"), dict):
+        raise ValueError("key is not a JSON object")
+    tables = data.get("tables", {})
+    if not isinstance(tables, dict):
+        raise ValueError("tables is not a JSON object")
+    fields = dict(data)
+    fields["tables"] = {}
+    for table, entry in tables.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("fingerprint"), str):
+            raise ValueError(f"table {table!r} has no fingerprint")
+        fields["tables"][table] = TableFingerprint(
+            rows=_count(entry.get("rows"), f"rows of {table}"), fingerprint=entry["fingerprint"])
+    state = data.get("database_state")
+    if state is not None:
+        if not isinstance(state, dict):
+            raise ValueError("database_state is not a JSON object")
+        try:
+            DatabaseState.from_json(state)
+        except KeyError as exc:
+            raise ValueError(f"database_state lacks {exc}") from None
+    segments = data.get("segments", [])
+    if not isinstance(segments, list) or not all(
+            isinstance(seg, dict) and set(seg) == set(_SEGMENT_KEYS)
+            and all(_count(seg[k], f"segment {k}") >= 0 for k in _SEGMENT_KEYS)
+            for seg in segments):
+        raise ValueError(f"segments must each be {{{', '.join(_SEGMENT_KEYS)}}} whole numbers")
+    return fields

@@ -45,6 +45,15 @@ log = logging.getLogger(__name__)
 READ_SIZE = 1 << 20
 
 
+def _missing(path: Path) -> str:
+    """Why ``path`` is not a backup file: a FIFO, a device or a dangling link is not missing."""
+    if path.exists():
+        return "is not a regular file (a device, a FIFO or a socket)"
+    if path.is_symlink():
+        return "is a symbolic link to nothing"
+    return "does not exist"
+
+
 def locate(argument: Path) -> tuple[Path, Path | None]:
     """The data file and manifest for what an operator passed: data file, manifest, name, or a
     backup directory (its newest complete backup)."""
@@ -55,14 +64,14 @@ def locate(argument: Path) -> tuple[Path, Path | None]:
     text = str(argument)
     if text.endswith(".sql.gz") or text.endswith(".sql"):
         if not argument.is_file():
-            raise BackupNotFoundError(f"backup {argument} does not exist")
+            raise BackupNotFoundError(f"backup {argument} {_missing(argument)}")
         return argument, None
     for suffix in (DATA_SUFFIX, MANIFEST_SUFFIX):
         if text.endswith(suffix):
             text = text[: -len(suffix)]
     data, manifest = Path(text + DATA_SUFFIX), Path(text + MANIFEST_SUFFIX)
     if not data.is_file():
-        raise BackupNotFoundError(f"backup {data} does not exist")
+        raise BackupNotFoundError(f"backup {data} {_missing(data)}")
     if not manifest.is_file():
         raise BackupNotFoundError(f"manifest {manifest} does not exist; an encrypted backup is "
                                   "only restored with its manifest (checksum and fingerprints)")

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from caresync_dr.breach.hipaa import HipaaClock
 from caresync_dr.cli.errors import UsageError
+from caresync_dr.instants import BadTimeError, utc_instant
 
 # IAM: AKIA (long-term user keys) and ASIA (temporary credentials) + 16 upper-case letters or
 # digits (IAM user guide, "Unique identifiers").
@@ -33,13 +34,9 @@ DEFAULT_WINDOW = timedelta(days=7)
 def parse_time(flag: str, value: str, now: datetime) -> datetime:
     """An ISO 8601 time with a zone, not in the future beyond clock skew; in UTC."""
     try:
-        when = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise UsageError(f"{flag} {value!r} is not an ISO 8601 time "
-                         "(e.g. 2026-11-30T02:11Z)") from exc
-    if when.tzinfo is None:
-        raise UsageError(f"{flag} {value!r} has no time zone: add Z for UTC or an offset")
-    when = when.astimezone(UTC)
+        when = utc_instant(value)
+    except BadTimeError as exc:
+        raise UsageError(f"{flag} {value!r} {exc}") from None
     if when > now + CLOCK_SKEW:
         raise UsageError(f"{flag} {value!r} is in the future")
     return when

@@ -51,6 +51,7 @@ from caresync_dr.cli.main import (
 from caresync_dr.cli.parser import CommandParser, command_parser, exit_code_help
 from caresync_dr.cli.reporting import (
     finish_report,
+    writable_directory,
     writable_file,
     write_json_report,
     write_text_atomic,
@@ -60,5 +61,6 @@ __all__ = [
     "CODE_NAMES", "CommandError", "CommandParser", "Ending", "ExitCode", "FailedError",
     "Invocation", "LockedError", "NotReadyError", "RefusedError", "UsageError",
     "command_parser", "exit_code_help", "finish_report", "run_command", "run_main",
-    "setup_logging", "verbose_in", "writable_file", "write_json_report", "write_text_atomic",
+    "setup_logging", "verbose_in", "writable_directory",
+    "writable_file", "write_json_report", "write_text_atomic",
 ]

@@ -20,6 +20,26 @@ from typing import Any
 from caresync_dr.cli.errors import ExitCode, UsageError
 
 
+def writable_directory(flag: str, path: Path) -> Path:
+    """``path`` is, or can be created as, a directory files can be created in (tried with an
+    unnamed temporary file; nothing is left behind, a missing directory is not created here).
+    Raises :class:`UsageError` naming ``flag`` and the problem."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path} is not a directory")
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{flag} {path} cannot be created: {ancestor} is a file, not a "
+                         "directory")
+    try:
+        tempfile.TemporaryFile(dir=ancestor, prefix=".caresync-probe-").close()
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot create files in {ancestor}: "
+                         f"{exc.strerror or exc}") from None
+    return path
+
+
 def writable_file(flag: str, path: Path) -> Path:
     """``path`` can be written as a file: it is not a directory, and its nearest existing
     ancestor is a directory a file can be created in (tried with an unnamed temporary file,

@@ -29,6 +29,7 @@ from caresync_dr.cli import (
     UsageError,
     command_parser,
     run_main,
+    writable_directory,
 )
 from caresync_dr.settings import Settings, SettingsError, StackFileError, settings_from_stack_file
 
@@ -164,6 +165,7 @@ def _backup(args: argparse.Namespace, run: Invocation, report: dict[str, Any]) -
     checked_conninfo(args.database_url)
     if args.bucket and not args.region:
         raise UsageError("--bucket needs --region (or AWS_REGION)")
+    writable_directory("--local-dir", args.local_dir)
     retention = args.retention_days
     settings = None
     if args.stack:

@@ -64,7 +64,8 @@ EXIT_CODES = [
     (ExitCode.OK, "restored and cut over (also: already restored to that time; a dry run\n"
                   "that would proceed)"),
     (ExitCode.FAILED, "failed part-way (the restore failed or fails its checks: nothing was\n"
-                      "cut over); continue with --resume"),
+                      "cut over); continue with --resume, or, if T was wrong, run again\n"
+                      "with another --restore-time (delete the restored instance first)"),
     (ExitCode.USAGE, "bad arguments (a malformed time, a time in the future), unknown stack;\n"
                      "nothing was changed"),
     (ExitCode.REFUSED, "refused by the preflight (not the active site, T outside every\n"

@@ -57,6 +57,8 @@ EXIT_CODES = [
                      "bad arguments"),
     (ExitCode.REFUSED, "no AWS credentials (the message names the role to assume), or AWS did\n"
                        "not answer, before anything was restored; nothing was created"),
+    (ExitCode.LOCKED, "a restore of the same database is running (rollback.sh): nothing was\n"
+                      "tested or created; run again when it ends"),
 ]
 
 

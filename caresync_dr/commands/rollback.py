@@ -28,6 +28,7 @@ from caresync_dr.cli import (
     RefusedError,
     command_parser,
     run_main,
+    writable_directory,
 )
 
 log = logging.getLogger("restore")
@@ -129,6 +130,8 @@ def _restore(args: argparse.Namespace, run: Invocation, report: dict[str, object
                                   "(--dry-run alone needs none)")
     if args.database_url:
         checked_conninfo(args.database_url)
+    if args.work_dir is not None:
+        writable_directory("--work-dir", args.work_dir)
     if not args.dry_run:
         run.changing()  # a scratch database is created; the live one is swapped last
     try:

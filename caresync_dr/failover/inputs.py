@@ -23,6 +23,7 @@ from caresync_dr.cli.reporting import writable_file
 from caresync_dr.failover import probes
 from caresync_dr.failover.errors import RefusedError, UsageError
 from caresync_dr.failover.options import ENV_HEALTH_URL, RunOptions, timing_from
+from caresync_dr.instants import BadTimeError, utc_instant
 from caresync_dr.inventory import (
     MAX_INVENTORY_BYTES,
     Inventory,
@@ -62,14 +63,9 @@ def outage_started(flag: str, value: str | None, now: datetime | None = None) ->
     if value is None or value == "":
         return None
     try:
-        when = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise UsageError(f"{flag} {value!r} is not an ISO 8601 time (e.g. "
-                         "2026-11-30T02:11Z)") from exc
-    if when.tzinfo is None:
-        raise UsageError(f"{flag} {value!r} has no time zone: add Z for UTC or an offset "
-                         "such as +01:00")
-    when = when.astimezone(UTC)
+        when = utc_instant(value)
+    except BadTimeError as exc:
+        raise UsageError(f"{flag} {value!r} {exc}") from None
     current = now or datetime.now(UTC)
     if when > current + OUTAGE_FUTURE_SKEW:
         raise UsageError(f"{flag} {value!r} is in the future (now {current:%Y-%m-%dT%H:%M:%SZ})")

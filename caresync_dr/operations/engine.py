@@ -49,7 +49,7 @@ from caresync_dr.cli.errors import (
     RefusedError,
     UsageError,
 )
-from caresync_dr.cli.reporting import write_text_atomic
+from caresync_dr.cli.reporting import writable_file, write_text_atomic
 from caresync_dr.cli.signals import Interrupted
 from caresync_dr.operations import timeline
 from caresync_dr.operations.checks import Check, refusals, render_table, resource_checks
@@ -174,6 +174,13 @@ class Operation(ABC, Generic[C]):
 
     def adopt(self, previous: dict[str, Any]) -> None:
         """Before the lock: take what a previous run of the journal left that this run needs."""
+
+    def supersede(self, previous: dict[str, Any]) -> str | None:
+        """A run without ``--resume`` meets the unfinished ``previous`` (its process gone): a
+        sentence when a new run may replace it (what it changed leaves nothing a new run must
+        continue), else None and the operator is told to ``--resume`` it. Default: None."""
+        del previous
+        return None
 
     def journal_fields(self) -> dict[str, Any]:
         """Extra fields of a new journal."""
@@ -341,6 +348,15 @@ class Operation(ABC, Generic[C]):
     # --- decisions before the lock ----------------------------------------------------------
     def _decide_and_run(self, ending: Ending) -> ExitCode:
         options = self.options
+        if self.books.journal_file is not None:
+            # Checked before anything is read or changed, like --report: a run whose local
+            # journal cannot be written says "the local copy has the progress" when SSM fails,
+            # and mkdir of its parents may take the very path the report is to be written to.
+            journal = writable_file("--journal-file", self.books.journal_file)
+            report = options.report
+            if report is not None and (journal == report or report in journal.parents):
+                raise UsageError(f"--journal-file {journal} is the --report path or inside "
+                                 "it; give them separate places")
         previous = self.journal.load()
         unfinished = previous is not None and previous.get("status") in UNFINISHED
         if unfinished and options.resume and previous is not None:
@@ -371,9 +387,14 @@ class Operation(ABC, Generic[C]):
                                   "--resume once its heartbeat is stale")
             gone = (f"; its lock is stale ({holder.describe()}): that process is gone"
                     if holder is not None else "")
-            raise RefusedError(f"run {run_id} (started {started}) did not finish (status "
-                               f"{previous.get('status')}){gone}; continue it with --resume. "
-                               "Nothing was changed")
+            replaced = self.supersede(previous)
+            if replaced is None:
+                raise RefusedError(f"run {run_id} (started {started}) did not finish (status "
+                                   f"{previous.get('status')}){gone}; continue it with "
+                                   "--resume. Nothing was changed")
+            log.warning("run %s did not finish; this new run replaces it: %s", run_id, replaced)
+            self.ctx.facts["superseded"] = {"runId": run_id, "why": replaced}
+            unfinished = False
         resuming = str(previous["runId"]) if unfinished and previous else None
         if resuming:
             self.ctx.run_id = resuming

@@ -48,6 +48,8 @@ from caresync_dr.pitr.window import choose, iso, outside_message
 from caresync_dr.retention import INCIDENT_PREFIX
 
 ADOPTED = ("damaged", "target", "generation")
+# The steps after which the site no longer serves from the damaged writer.
+CUT_OVER_STEPS = ("fence-damaged", "repoint-endpoint", "refresh-app", "verify-service")
 
 
 def bookkeeping(ctx: PitrContext) -> Bookkeeping:
@@ -159,6 +161,19 @@ class PitrOperation(Operation[PitrContext]):
             for key in ADOPTED:
                 if facts.get(key) is not None:
                     self.ctx.facts[key] = facts[key]
+
+    def supersede(self, previous: dict[str, Any]) -> str | None:
+        """Until the damaged writer is fenced the site still serves from it: a run that only
+        restored (perhaps to the wrong time, failing its checks) may be replaced by a new run,
+        e.g. with another --restore-time; its restored instance is left for the preflight
+        (the same time: this run continues with it; another: delete it first)."""
+        cut_over = [s.get("name") for s in previous.get("steps") or []
+                    if s.get("name") in CUT_OVER_STEPS and (s.get("started_at")
+                                                            or s.get("requested_at"))]
+        if cut_over:
+            return None
+        return (f"it restored to {previous.get('restoreTime')} and never began the cut-over "
+                "(nothing fenced or repointed)")
 
     def refuse_resume(self, previous: dict[str, Any]) -> str | None:
         if previous.get("restoreTime") != iso(self.ctx.options.restore_time):

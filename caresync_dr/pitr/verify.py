@@ -67,21 +67,28 @@ def _statement(check: Check) -> sql.Composed | str:
 
 
 def run_checks(info: str, checks: list[Check]) -> list[CheckResult]:
-    """Every check in one read-only session; a connection failure fails them all."""
+    """Every check in its own read-only transaction, rolled back, one statement each (a
+    prepared statement refuses a second): the checks also run against the damaged writer,
+    which still serves until the cut-over, so a check can never change data, even one
+    written as ``SELECT true; DELETE ...`` or with a writing CTE. A connection failure fails
+    them all."""
     try:
-        conn = psycopg.connect(info, autocommit=True)
+        conn = psycopg.connect(info)
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return [CheckResult(c.name, False, error=f"cannot connect: {reason}") for c in checks]
+    conn.read_only = True
     results = []
     with conn:
         for check in checks:
             try:
-                row = conn.execute(_statement(check)).fetchone()
+                row = conn.execute(_statement(check), prepare=True).fetchone()
             except psycopg.Error as exc:
                 results.append(CheckResult(check.name, False,
                                            error=str(exc).strip().splitlines()[0]))
                 continue
+            finally:
+                conn.rollback()
             value = None if row is None else row[0]
             ok = value is not None if check.kind == "count" else value is True
             results.append(CheckResult(check.name, ok, value))

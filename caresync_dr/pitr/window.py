@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from caresync_dr.instants import BadTimeError, utc_instant
+
 __all__ = [
     "BadRestoreTimeError",
     "RestorableWindow",
@@ -39,14 +41,9 @@ def parse_restore_time(text: str, now: datetime | None = None) -> datetime:
     A time without a zone is refused rather than guessed: at 3 a.m. a local time taken for UTC
     restores hours away from the damage."""
     try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError as exc:
-        raise BadRestoreTimeError(f"--restore-time {text!r} is not an ISO 8601 time such as "
-                                  "2026-11-30T02:11:00Z") from exc
-    if when.tzinfo is None:
-        raise BadRestoreTimeError(f"--restore-time {text!r} has no time zone: add Z for UTC "
-                                  "(or an offset such as +01:00)")
-    when = when.astimezone(UTC).replace(microsecond=0)
+        when = utc_instant(text).replace(microsecond=0)
+    except BadTimeError as exc:
+        raise BadRestoreTimeError(f"--restore-time {text!r} {exc}") from None
     current = now or datetime.now(UTC)
     if when > current:
         raise BadRestoreTimeError(f"--restore-time {iso(when)} is in the future (now "

@@ -176,6 +176,25 @@ def test_a_second_restore_of_the_same_database_waits_its_turn(
                                 str(key_file)]) == 0
 
 
+def test_a_restore_test_meeting_a_running_restore_is_locked_not_failed(
+        pg_server: PostgresCluster, live_db: str, key_file: Path, tmp_path: Path) -> None:
+    """Found by a hostile tester: the daily restore test started while an operator's
+    rollback.sh ran exited 1, "failed: a backup did not restore or verify", a false alarm
+    that the backups are broken. Like rollback.sh it is locked out (4): nothing tested."""
+    from caresync_dr.backup.leftovers import restore_lock
+    backup(live_db, tmp_path / "b", key_file)
+    live = live_db.rsplit("/", 1)[1]
+    report = tmp_path / "rt.json"
+    args = ["--local-dir", str(tmp_path / "b"), "--target-url", live_db,
+            "--key-file", str(key_file), "--report", str(report)]
+    with restore_lock(live_db.rsplit("/", 1)[0] + "/postgres", live):
+        code = restore_test_script.main(args)
+    assert code == 4
+    assert json.loads(report.read_text())["outcome"] == "locked"
+    assert scratch_of(pg_server, live_db) == set()
+    assert restore_test_script.main(args) == 0
+
+
 @pytest.mark.parametrize("signame", ["SIGTERM", pytest.param("SIGHUP",
                                                               marks=pytest.mark.faults)])
 def test_a_restore_stopped_by_a_signal_cleans_up_and_reports(

@@ -269,3 +269,23 @@ def test_status_shows_the_recent_5xx_rate_at_the_load_balancer(aws: Emulator,
     assert report["recent5xx"] == {"minutes": 15, "requests": 400.0, "errors": 30.0,
                                    "percent": 7.5}
     assert "5xx over the last 15 min: 30 of" in out
+
+
+@pytest.mark.parametrize("journal", ["{tmp}", "/proc/caresync/journal.json",
+                                     "{tmp}/app.json/journal.json"],
+                         ids=["a-directory", "under-proc", "inside-the-report-path"])
+def test_a_journal_file_that_cannot_be_written_is_refused_before_any_change(
+        journal: str, aws: Emulator, tmp_path: Path) -> None:
+    """Found by a hostile tester: the local journal was a best-effort copy written only once
+    work began, so a directory, /proc, or a path inside --report went unnoticed: the refresh
+    ran and (for the last) mkdir took the report's path, so no report was written at all."""
+    app_tier()
+    report = tmp_path / "app.json"
+    with InstanceRefreshes(delay_seconds=0.1) as shim:
+        code = command.run(["restart", "--yes", "--stack", "prod", "--report", str(report),
+                            "--journal-file", journal.format(tmp=tmp_path),
+                            "--poll-seconds", "0.05", "--wait-timeout", "20"],
+                           session=boto3.Session(), stdin=io.StringIO(), out=io.StringIO())
+    assert code == 2 and not shim.refreshes
+    data = json.loads(report.read_text())
+    assert data["outcome"] == "usage error" and "--journal-file" in data["message"]

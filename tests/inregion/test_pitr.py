@@ -264,3 +264,43 @@ def test_a_writer_in_the_default_vpc_is_never_restored_there(
     assert code == 3 and "in the default VPC" in report["message"], report.get("message")
     assert built == [] and instance("caresync-primary-db-g2") is None
     assert endpoint(site) == before and not refreshes.refreshes
+
+
+def test_a_restore_to_the_wrong_time_can_be_replaced_by_another_time(
+        world: dict[str, Any], tmp_path: Path) -> None:
+    """Found by a hostile tester: a restore to a T after the damage fails its checks and stops
+    before the cut-over; the operator then had no way to try another T (a new run: "continue
+    it with --resume"; --resume with another T: "resume it with that --restore-time"), short
+    of editing the journal in SSM. A run that never began the cut-over may be replaced."""
+    wrong, right = iso(LATEST - timedelta(minutes=30)), iso(LATEST - timedelta(minutes=60))
+    code, report, _ = run_pitr(tmp_path, "--restore-time", wrong, "--yes",
+                               "--check", "select false")
+    assert code == 1 and "nothing was cut over" in report["message"]
+    client("rds").modify_db_instance(DBInstanceIdentifier="caresync-primary-db-g2",
+                                     DeletionProtection=False, ApplyImmediately=True)
+    client("rds").delete_db_instance(DBInstanceIdentifier="caresync-primary-db-g2",
+                                     SkipFinalSnapshot=True)
+
+    code, report, _ = run_pitr(tmp_path, "--restore-time", right, "--yes")
+
+    assert code == 0, report.get("message")
+    assert world["built"][-1] == f"caresync-primary-db@{right}->caresync-primary-db-g2"
+    assert report["restoreTime"] == right
+    assert "never began the cut-over" in report["facts"]["superseded"]["why"]
+
+
+@pytest.mark.parametrize("check", [
+    "select true; create table pitr_check_side_effect (x int)",
+    "with made as (insert into patients values (100000) returning 1) select true",
+], ids=["a-second-statement", "a-writing-cte"])
+def test_a_check_can_never_change_data(world: dict[str, Any], stand_in: PostgresCluster,
+                                       tmp_path: Path, check: str) -> None:
+    """Found by a hostile tester: the operator's --check ran with autocommit, on the restored
+    database and on the damaged writer (which still serves): a check written with a second
+    statement or a writing CTE changed data, and passed."""
+    when = iso(LATEST - timedelta(minutes=30))
+    code, report, _ = run_pitr(tmp_path, "--restore-time", when, "--yes", "--check", check)
+    assert code == 1 and "nothing was cut over" in report["message"]
+    assert stand_in.psql("select to_regclass('pitr_check_side_effect') is null",
+                         dbname="caresync") == "t"
+    assert stand_in.psql("select count(*) from patients", dbname="caresync") == "120"

@@ -61,6 +61,8 @@ class Command:
     database: tuple[str, ...] | None = None
     env: dict[str, str] = field(default_factory=dict)
     target: str = ""                             # module:function; default: pyproject's
+    # Directory options a ``base`` run never reads (it stops earlier, or needs another flag).
+    unread_directories: tuple[str, ...] = ()
 
     def main(self) -> Callable[[list[str]], int]:
         return load_main(self.target or entry_points()[self.name])
@@ -84,9 +86,11 @@ COMMANDS: tuple[Command, ...] = (
             database=("--skip-app",), env={"DATABASE_URL": NOWHERE_DB}),
     Command("caresync-failover", base=("--check",), aws=("--check",)),
     Command("caresync-objectives", base=("--stack", "prod")),
-    Command("caresync-preview", base=("--stack", "prod")),
+    Command("caresync-preview", base=("--stack", "prod"),
+            unread_directories=("--snapshot-dir",)),   # read with --update / --diff only
     Command("caresync-drill"),
-    Command("caresync-security-scan", base=("--checkov", "{work}/no-checkov")),
+    Command("caresync-security-scan", base=("--checkov", "{work}/no-checkov"),
+            unread_directories=("--plans-dir", "--project-dir")),  # after Checkov is found
     Command("caresync-breach", base=("--check", "--db-role", "caresync_app"),
             aws=("--check", "--db-role", "caresync_app")),
     Command("caresync-rotate-db-credentials", base=("--check",), aws=("--check",)),
@@ -170,11 +174,28 @@ def url_options(parser: argparse.ArgumentParser) -> list[str]:
             if a.option_strings and "url" in a.dest and a.nargs != 0]
 
 
+def time_options(parser: argparse.ArgumentParser) -> list[str]:
+    """Options that take a point in time (metavar TIME)."""
+    return [a.option_strings[-1] for a in parser._actions
+            if a.option_strings and a.metavar == "TIME"]
+
+
+def directory_options(parser: argparse.ArgumentParser) -> list[str]:
+    """Options that name a directory (``--local-dir``, ``--work-dir``, ``--project-dir``)."""
+    return [a.option_strings[-1] for a in parser._actions
+            if a.option_strings and a.dest.endswith("_dir") and a.nargs != 0]
+
+
 def has_option(parser: argparse.ArgumentParser, option: str) -> bool:
     return any(option in a.option_strings for a in parser._actions)
 
 
 BAD_NUMBERS = ("-1", "nan", "inf", "1e999", "ten")
+# A regular file and a path under /proc where a directory is wanted.
+BAD_DIRECTORIES = ("{file}", "/proc/caresync/dir")
+# Valid ISO 8601 text whose UTC form is outside datetime's years 1-9999, no zone, the future.
+BAD_TIMES = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-11-29T00:00:00",
+             "9999-01-01T00:00:00Z", "yesterday")
 BAD_URLS = ("garbage", "http://", "ftp://example.org/x", "postgresql://u@h:99999/db")
 
 

@@ -3,11 +3,13 @@
 The inputs an on-call engineer or a tester gives by mistake: a report path that cannot be
 written (its parent is a file, it is under /proc, it is a directory), no AWS credentials, an
 endpoint nobody answers, an unknown stack, negative / NaN / infinite / non-numeric numbers,
-garbage URLs and a garbage ``DATABASE_URL``. Each case fails on a traceback, on an exit code
-the command's ``--help`` does not list, on a refusal that changed something (a file in the
-``{work}`` directory, a ``.tmp`` beside the report), and on an error that does not name what is
-wrong. Inputs that are the operator's mistake must exit 2 (usage). The commands are the table
-in ``tests/operator/commands.py``; the cases are derived from each command's own parser.
+directories that are files or under /proc, times without a zone, in the future or whose UTC
+form overflows (``0001-01-01T00:00+14:00``), garbage URLs and a garbage ``DATABASE_URL``. Each
+case fails on a traceback, on an exit code the command's ``--help`` does not list, on a refusal
+that changed something (a file in the ``{work}`` directory, a ``.tmp`` beside the report), and
+on an error that does not name what is wrong. Inputs that are the operator's mistake must exit
+2 (usage). The commands are the table in ``tests/operator/commands.py``; the cases are derived
+from each command's own parser.
 """
 
 from __future__ import annotations
@@ -20,21 +22,26 @@ import re
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import botocore.retries.standard
 import pytest
 
 from caresync_dr.backup.keys import generate_key_file
 from tests.operator.commands import (
+    BAD_DIRECTORIES,
     BAD_NUMBERS,
+    BAD_TIMES,
     BAD_URLS,
     COMMANDS,
     UNREACHABLE_ENDPOINT,
     Command,
+    directory_options,
     documented_codes,
     has_option,
     numeric_options,
     parser_of,
+    time_options,
     url_options,
 )
 
@@ -92,6 +99,13 @@ def cases_for(command: Command) -> list[Case]:
     for option in numeric_options(parser):
         found += [Case(command, f"{option}={value}", (*base, option, value),
                        _option_words(option)) for value in BAD_NUMBERS]
+    for option in set(directory_options(parser)) - set(command.unread_directories):
+        found += [Case(command, f"{option}={value}", (*base, option, value),
+                       f"{_option_words(option)}|a-file|/proc/caresync")
+                  for value in BAD_DIRECTORIES]
+    for option in time_options(parser):
+        found += [Case(command, f"{option}={value}", (*base, option, value),
+                       _option_words(option)) for value in BAD_TIMES]
     for option in url_options(parser):
         found += [Case(command, f"{option}={value}", (*base, option, value),
                        _option_words(option)) for value in BAD_URLS]
@@ -110,6 +124,16 @@ def cases_for(command: Command) -> list[Case]:
 
 
 CASES = [case for command in COMMANDS for case in cases_for(command)]
+
+# Faults found here in code another lane owns, left to it (reported to the lead); strict, so
+# each case fails loudly the day it is fixed and this entry must go.
+KNOWN_FAULTS: dict[str, str] = {}  # case id -> why it still fails (strict xfail)
+
+
+def _param(case: Case) -> Any:
+    reason = KNOWN_FAULTS.get(case.id)
+    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+    return pytest.param(case, id=case.id, marks=marks)
 
 
 @dataclass
@@ -166,7 +190,7 @@ def run_case(case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatc
     return Outcome(int(code), out.getvalue(), err.getvalue())
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize("case", [_param(case) for case in CASES])
 def test_hostile_input_gets_one_clear_line_and_a_documented_code(
         case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     documented = documented_codes(case.command)
