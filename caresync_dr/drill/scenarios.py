@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ScenarioName = Literal["region-outage", "db-failure", "app-crash"]
+ScenarioName = Literal["region-outage", "db-failure", "app-crash", "planned-switchover"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,10 @@ class Scenario:
     # standby app instance boots and logs in with standby-region services only, and the backup
     # taken before the outage restores from the standby bucket.
     standby_alone: bool = False
+    # Which operator command the scenario runs: the failover (by ``failover_scope``) or the
+    # planned switchover (``caresync_dr/drill/switchover.py``: nothing breaks, both sites are
+    # healthy, switchover.py moves the writer under a steady write load).
+    operation: Literal["failover", "switchover"] = "failover"
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -47,4 +51,12 @@ SCENARIOS: dict[str, Scenario] = {
         region_down=False, kill_primary_db=False, kill_primary_app=True,
         failover_scope=None, serving_site="standby", promotes=None,
         needs_local_replica=False),
+    "planned-switchover": Scenario(
+        name="planned-switchover",
+        summary="nothing breaks: switchover.py fences the primary database, waits until the "
+                "standby has replayed its final WAL position, promotes it and moves traffic, "
+                "under a steady write load",
+        region_down=False, kill_primary_db=False, kill_primary_app=False,
+        failover_scope=None, serving_site="standby", promotes="standby",
+        needs_local_replica=False, operation="switchover"),
 }

@@ -92,6 +92,7 @@ class FenceWrites(Step[SwitchoverContext]):
         ctx.fact("final_lsn_at", result.final_lsn_at)
         ctx.fact("final_lsn", result.final_lsn, save=True)
         ctx.fact("fence_rolled_back_at", None)
+        ctx.fact("caught_up_at", None)
         return (f"{_roles(ctx)} may not log in on {link.where}; {result.terminated} session(s) "
                 f"ended; final WAL position {result.final_lsn}")
 
@@ -112,8 +113,9 @@ class WaitForReplay(Step[SwitchoverContext]):
                        f"{link.where} has replayed the final position")
         with fence.connect(link.conninfo) as conn:
             ok, replay = fence.replayed(conn, lsn)
-        if ok:
+        if ok and ctx.facts.get("caught_up_at"):
             return done(f"{link.where} has replayed {replay} >= final position {lsn}")
+        # Replayed already or not: apply confirms it and records when (the report's proof).
         return run(f"would wait until {link.where} replays {lsn} (now at {replay})")
 
     def apply(self, ctx: SwitchoverContext) -> str:
@@ -161,6 +163,7 @@ def roll_back(ctx: SwitchoverContext) -> str:
                 f"still may not log in on {link.where}")
     ctx.fact("fence_rolled_back_at", datetime.now(UTC).isoformat(), save=True)
     ctx.fact("final_lsn", None)
+    ctx.fact("caught_up_at", None)
     return f"the fence was rolled back: {_roles(ctx)} may log in on {link.where} again"
 
 
