@@ -78,17 +78,22 @@ def master_url(world: World, cluster: PostgresCluster) -> str:
                          dbname=world.databases.app_database)
 
 
-def run_switchover(world: World, options: DrillOptions, work: Path,
-                   timeline: Timeline) -> tuple[int, dict[str, Any] | None, float]:
+def run_switchover(world: World, options: DrillOptions, work: Path, timeline: Timeline, *,
+                   to: str = "standby", source: PostgresCluster | None = None,
+                   target: PostgresCluster | None = None
+                   ) -> tuple[int, dict[str, Any] | None, float]:
     """The operator's command, as a subprocess talking only to the emulator and the two
-    local databases."""
-    report = work / "switchover-report.json"
+    local databases: ``switchover.py --to <to>`` from ``source`` (default: the primary
+    cluster) to ``target`` (default: the standby cluster), as the master user."""
+    report = work / f"switchover-{to}-report.json"
     dbs = world.databases
+    source = source or dbs.primary
+    target = target or dbs.standby
     argv = [sys.executable, str(options.project_dir / "scripts" / "switchover.py"),
-            "--to", "standby", "--stack", "dr", "--yes", "--report", str(report),
-            "--journal-file", str(work / "switchover-journal.json"),
-            "--source-database-url", master_url(world, dbs.primary),
-            "--target-database-url", master_url(world, dbs.standby),
+            "--to", to, "--stack", "dr", "--yes", "--report", str(report),
+            "--journal-file", str(work / f"switchover-{to}-journal.json"),
+            "--source-database-url", master_url(world, source),
+            "--target-database-url", master_url(world, target),
             "--catch-up-timeout", "30",
             "--health-url", world.front.health_url,
             "--poll-seconds", str(options.poll_seconds),
@@ -98,7 +103,7 @@ def run_switchover(world: World, options: DrillOptions, work: Path,
             "--project-dir", str(options.project_dir)]
     env = {**os.environ, **world.emulator.env()}
     started = time.monotonic()
-    timeline.event("running: switchover.py --to standby --stack dr --yes")
+    timeline.event(f"running: switchover.py --to {to} --stack dr --yes")
     proc = subprocess.Popen(argv, cwd=options.project_dir, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
