@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -78,22 +78,19 @@ def master_url(world: World, cluster: PostgresCluster) -> str:
                          dbname=world.databases.app_database)
 
 
-def run_switchover(world: World, options: DrillOptions, work: Path, timeline: Timeline, *,
-                   to: str = "standby", source: PostgresCluster | None = None,
-                   target: PostgresCluster | None = None
-                   ) -> tuple[int, dict[str, Any] | None, float]:
-    """The operator's command, as a subprocess talking only to the emulator and the two
-    local databases: ``switchover.py --to <to>`` from ``source`` (default: the primary
-    cluster) to ``target`` (default: the standby cluster), as the master user."""
-    report = work / f"switchover-{to}-report.json"
+def switchover_argv(world: World, options: DrillOptions, work: Path, *, to: str = "standby",
+                    source: PostgresCluster | None = None,
+                    target: PostgresCluster | None = None) -> list[str]:
+    """``switchover.py --to <to> --yes`` from ``source`` (default: the primary cluster) to
+    ``target`` (default: the standby cluster) as the master user, its report and journal in
+    ``work``, against the emulator and the drill's public front."""
     dbs = world.databases
-    source = source or dbs.primary
-    target = target or dbs.standby
-    argv = [sys.executable, str(options.project_dir / "scripts" / "switchover.py"),
-            "--to", to, "--stack", "dr", "--yes", "--report", str(report),
+    return [sys.executable, str(options.project_dir / "scripts" / "switchover.py"),
+            "--to", to, "--stack", "dr", "--yes",
+            "--report", str(work / f"switchover-{to}-report.json"),
             "--journal-file", str(work / f"switchover-{to}-journal.json"),
-            "--source-database-url", master_url(world, source),
-            "--target-database-url", master_url(world, target),
+            "--source-database-url", master_url(world, source or dbs.primary),
+            "--target-database-url", master_url(world, target or dbs.standby),
             "--catch-up-timeout", "30",
             "--health-url", world.front.health_url,
             "--poll-seconds", str(options.poll_seconds),
@@ -101,7 +98,22 @@ def run_switchover(world: World, options: DrillOptions, work: Path, timeline: Ti
             "--wait-timeout", str(max(30.0, options.promote_seconds * 4)),
             "--verify-timeout", str(options.serve_timeout),
             "--project-dir", str(options.project_dir)]
-    env = {**os.environ, **world.emulator.env()}
+
+
+def switchover_env(world: World) -> dict[str, str]:
+    """The environment that sends the command's AWS calls to the emulator."""
+    return {**os.environ, **world.emulator.env()}
+
+
+def run_switchover(world: World, options: DrillOptions, work: Path, timeline: Timeline, *,
+                   to: str = "standby", source: PostgresCluster | None = None,
+                   target: PostgresCluster | None = None
+                   ) -> tuple[int, dict[str, Any] | None, float]:
+    """The operator's command (:func:`switchover_argv`) as a subprocess talking only to the
+    emulator and the two local databases; (exit code, its report, seconds)."""
+    report = work / f"switchover-{to}-report.json"
+    argv = switchover_argv(world, options, work, to=to, source=source, target=target)
+    env = switchover_env(world)
     started = time.monotonic()
     timeline.event(f"running: switchover.py --to {to} --stack dr --yes")
     proc = subprocess.Popen(argv, cwd=options.project_dir, env=env, stdout=subprocess.PIPE,
@@ -212,22 +224,13 @@ def client_window(old: list[Ack], new: list[Ack]) -> float | None:
     return round(min(a.acked_at for a in new) - max(a.acked_at for a in old), 3)
 
 
-def run_switchover_drill(options: DrillOptions,
-                         on_world: Callable[[World], None] | None = None) -> dict[str, Any]:
-    """One planned-switchover drill end to end; returns the report (``ok``: all checks held).
-    Raises :class:`~caresync_dr.drill.runner.DrillAbortedError` when it cannot finish."""
-    from caresync_dr.drill.runner import DrillAbortedError
-
-    scenario = options.scenario
-    script = options.project_dir / "scripts" / "switchover.py"
-    if not script.is_file():
-        raise FileNotFoundError(f"{script} does not exist: the drill runs the real command")
-    timeline = Timeline()
-    work = Path(tempfile.mkdtemp(prefix="caresync-drill-"))
+@contextlib.contextmanager
+def switchover_world(options: DrillOptions, timeline: Timeline) -> Iterator[World]:
+    """The emulator, both stacks deployed, the real primary and standby with the RDS-like
+    master user; everything stopped and removed on exit (``options.keep`` leaves it)."""
     cleanups: list[Callable[[], None]] = []
     emulator = Emulator()
     world: World | None = None
-    load: WriteLoad | None = None
     try:
         with timeline.step("start emulated AWS"):
             restore_all()
@@ -241,69 +244,93 @@ def run_switchover_drill(options: DrillOptions,
                                 on_cleanup=lambda stop: cleanups.append(
                                     lambda: stop(options.keep)))
             create_master_user(world)
-            if on_world is not None:
-                on_world(world)
-        with timeline.step("baseline: primary serves, steady write load") as step:
-            answer = world.resolver.current()
-            if answer is None or answer.failover != "PRIMARY":
-                raise RuntimeError(f"before the switchover the record answers {answer}")
-            load = WriteLoad(target=world.write_target, interval=options.load_interval)
-            load.start()
-            time.sleep(options.steady_seconds)
-            step.detail = f"{len(load.acks)} writes acknowledged by the primary"
-        timeline.outage_at = time.monotonic()
-        timeline.outage_wall = time.time()
-        timeline.event(f"SWITCHOVER ({scenario.name}): {scenario.summary}")
-        with timeline.step("switchover.py") as step:
-            code, report, seconds = run_switchover(world, options, work, timeline)
-            step.ok = code == 0
-            step.detail = f"exit {code}"
-        for m in ((report or {}).get("switchover") or {}).get("milestones") or []:
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                timeline.event_at_wall(datetime.fromisoformat(m["at"]).timestamp(),
-                                       f"switchover.py: {m['event']}")
-        time.sleep(0.5)   # writes on the new writer prove the write path end to end
-        load.stop()
-        attempted = load.attempted
-        with timeline.step("verify and measure"):
-            checks, figures = verify(world, load, attempted, code, report)
-        ok = all(c.ok for c in checks)
-        window = figures["write_unavailable_seconds"]
-        return {
-            "scenario": scenario.name, "ok": ok, "error": None,
-            # The common result shape (caresync_dr/drill/report.py): for a planned switchover
-            # the RTO is the write-unavailability window and the RPO is data loss (0).
-            "rto_seconds": window, "rpo_seconds": 0.0 if not figures["writes"][
-                "acknowledged_lost"] else None,
-            "rpo_transactions": figures["writes"]["acknowledged_lost"],
-            "critical_path_seconds": None, "rto_to_critical_path_ratio": None,
-            "targets": {"ratio_at_most": None, "ratio_met": True,
-                        "rpo_seconds_at_most": 0.0,
-                        "rpo_met": figures["writes"]["acknowledged_lost"] == 0},
-            "writes": figures["writes"],
-            "switchover": {"exit_code": code, "seconds": seconds, **{
-                k: v for k, v in figures.items() if k != "writes"}, "report": report},
-            "verifications": [asdict(c) for c in checks],
-            "steps": [{"name": s.name, "seconds": s.seconds, "ok": s.ok, "detail": s.detail}
-                      for s in timeline.steps],
-            "timeline": timeline.as_json(),
-            "settings": {"promote_seconds": options.promote_seconds,
-                         "scale_seconds": options.scale_seconds,
-                         "load_interval_seconds": options.load_interval,
-                         "poll_seconds": options.poll_seconds},
-        }
-    except (Exception, KeyboardInterrupt) as exc:
-        error = ("interrupted" if isinstance(exc, KeyboardInterrupt)
-                 else f"{type(exc).__name__}: {exc}")
-        raise DrillAbortedError(crash_report(scenario.name, error, timeline)) from exc
+        yield world
     finally:
-        if load is not None:
-            load.stop()
         if world is not None:
             world.stop(keep=options.keep)
         for undo in reversed(cleanups):
             with contextlib.suppress(Exception):
                 undo()
         reset_backends()
+
+
+def run_switchover_drill(options: DrillOptions) -> dict[str, Any]:
+    """One planned-switchover drill end to end; returns the report (``ok``: all checks held).
+    Raises :class:`~caresync_dr.drill.runner.DrillAbortedError` when it cannot finish."""
+    from caresync_dr.drill.runner import DrillAbortedError
+
+    scenario = options.scenario
+    script = options.project_dir / "scripts" / "switchover.py"
+    if not script.is_file():
+        raise FileNotFoundError(f"{script} does not exist: the drill runs the real command")
+    timeline = Timeline()
+    work = Path(tempfile.mkdtemp(prefix="caresync-drill-"))
+    loads: list[WriteLoad] = []
+    try:
+        with switchover_world(options, timeline) as world:
+            try:
+                return _drill(world, options, work, timeline, loads)
+            finally:
+                for load in loads:
+                    load.stop()
+    except (Exception, KeyboardInterrupt) as exc:
+        error = ("interrupted" if isinstance(exc, KeyboardInterrupt)
+                 else f"{type(exc).__name__}: {exc}")
+        raise DrillAbortedError(crash_report(scenario.name, error, timeline)) from exc
+    finally:
         if not options.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _drill(world: World, options: DrillOptions, work: Path, timeline: Timeline,
+           loads: list[WriteLoad]) -> dict[str, Any]:
+    scenario = options.scenario
+    with timeline.step("baseline: primary serves, steady write load") as step:
+        answer = world.resolver.current()
+        if answer is None or answer.failover != "PRIMARY":
+            raise RuntimeError(f"before the switchover the record answers {answer}")
+        load = WriteLoad(target=world.write_target, interval=options.load_interval)
+        loads.append(load)
+        load.start()
+        time.sleep(options.steady_seconds)
+        step.detail = f"{len(load.acks)} writes acknowledged by the primary"
+    timeline.outage_at = time.monotonic()
+    timeline.outage_wall = time.time()
+    timeline.event(f"SWITCHOVER ({scenario.name}): {scenario.summary}")
+    with timeline.step("switchover.py") as step:
+        code, report, seconds = run_switchover(world, options, work, timeline)
+        step.ok = code == 0
+        step.detail = f"exit {code}"
+    for m in ((report or {}).get("switchover") or {}).get("milestones") or []:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            timeline.event_at_wall(datetime.fromisoformat(m["at"]).timestamp(),
+                                   f"switchover.py: {m['event']}")
+    time.sleep(0.5)   # writes on the new writer prove the write path end to end
+    load.stop()
+    with timeline.step("verify and measure"):
+        checks, figures = verify(world, load, load.attempted, code, report)
+    ok = all(c.ok for c in checks)
+    lost = figures["writes"]["acknowledged_lost"]
+    return {
+        "scenario": scenario.name, "ok": ok, "error": None,
+        # The common result shape (caresync_dr/drill/report.py): for a planned switchover the
+        # RTO is the write-unavailability window and the RPO is data loss (0).
+        "rto_seconds": figures["write_unavailable_seconds"],
+        "rpo_seconds": 0.0 if not lost else None,
+        "rpo_transactions": lost,
+        "critical_path_seconds": None, "rto_to_critical_path_ratio": None,
+        "targets": {"ratio_at_most": None, "ratio_met": True, "rpo_seconds_at_most": 0.0,
+                    "rpo_met": lost == 0},
+        "writes": figures["writes"],
+        "switchover": {"exit_code": code, "seconds": seconds,
+                       **{k: v for k, v in figures.items() if k != "writes"},
+                       "report": report},
+        "verifications": [asdict(c) for c in checks],
+        "steps": [{"name": s.name, "seconds": s.seconds, "ok": s.ok, "detail": s.detail}
+                  for s in timeline.steps],
+        "timeline": timeline.as_json(),
+        "settings": {"promote_seconds": options.promote_seconds,
+                     "scale_seconds": options.scale_seconds,
+                     "load_interval_seconds": options.load_interval,
+                     "poll_seconds": options.poll_seconds},
+    }
