@@ -43,13 +43,14 @@ class Setup:
     work: Path
 
     def argv(self, *extra: str, yes: bool = True) -> list[str]:
-        argv = switchover_argv(self.world, OPTIONS, self.work) + ["--lock-heartbeat-seconds",
-                                                                   "0.5", *extra]
+        argv = [*switchover_argv(self.world, OPTIONS, self.work),
+                "--lock-heartbeat-seconds", "0.5", *extra]
         return argv if yes else [a for a in argv if a != "--yes"]
 
     def run(self, *extra: str, yes: bool = True, timeout: float = 120
             ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(*extra, yes=yes), env=switchover_env(self.world),
+        return subprocess.run(self.argv(*extra, yes=yes), check=False,
+                              env=switchover_env(self.world),
                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=timeout, cwd=OPTIONS.project_dir)
 
