@@ -20,6 +20,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -209,6 +210,9 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
                 target_db=_link(args.to, args.target_database_url, inventory, aws),
                 writer_roles=roles, catch_up_seconds=args.catch_up_timeout,
                 terminate_ms=args.terminate_timeout_ms)
+            if options.mode != "run":   # no statement of a check or dry run can write
+                settings = replace(settings, source_db=databases.read_only(settings.source_db),
+                                   target_db=databases.read_only(settings.target_db))
             ctx = SwitchoverContext(inventory, options, settings, session=aws,
                                     webhook_url=webhook)
             if options.mode == "run":

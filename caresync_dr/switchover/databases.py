@@ -31,6 +31,14 @@ def describe(conninfo: str) -> str:
             f"{parts.get('port') or 5432}/{parts.get('dbname') or '?'}")
 
 
+def read_only(link: DatabaseLink) -> DatabaseLink:
+    """The same link whose every session starts read-only (``default_transaction_read_only``):
+    ``--check`` and ``--dry-run`` use it, so no statement of theirs can change a database, and
+    :func:`~caresync_dr.switchover.fence.fence_writes` refuses to terminate anything over it."""
+    conninfo = make_conninfo(link.conninfo, options="-c default_transaction_read_only=on")
+    return DatabaseLink(site=link.site, conninfo=conninfo, where=link.where + " (read-only)")
+
+
 def given(site: Site, conninfo: str) -> DatabaseLink:
     return DatabaseLink(site=site, conninfo=conninfo, where=describe(conninfo))
 

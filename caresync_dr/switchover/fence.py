@@ -143,7 +143,11 @@ def fence_writes(conn: Connection, roles: Sequence[str], *, terminate_timeout_ms
 
     The position is read only once a scan *after* reading it finds no writer session: a
     session that slipped in (its login checked before ``NOLOGIN`` committed) is terminated and
-    the position read again. Raises :class:`FenceError` if sessions keep appearing."""
+    the position read again. Raises :class:`FenceError` if sessions keep appearing, or over a
+    read-only session (``--check``/``--dry-run``), before doing anything."""
+    row = conn.execute("select current_setting('default_transaction_read_only')").fetchone()
+    if row is not None and row[0] == "on":
+        raise FenceError("this session is read-only (a check or dry run): nothing fenced")
     _set_login(conn, roles, login=False)
     fenced_at = datetime.now(UTC).isoformat()
     terminated = 0

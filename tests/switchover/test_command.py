@@ -112,6 +112,7 @@ def test_dry_run_and_a_refused_prompt_change_nothing(setup: Setup) -> None:
     dry = setup.report("dry.json")
     assert dry["awsCalls"]["changes"] == 0
     assert "would refuse logins of caresync_app" in result.stdout
+    assert "(read-only)" in result.stdout   # its database sessions could not write
     # a closed stdin answers no at the prompt
     refused = setup.run(yes=False)
     assert refused.returncode == 3, refused.stdout + refused.stderr

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from caresync_dr.db.roles import APP_ROLE
-from caresync_dr.switchover import fence
+from caresync_dr.switchover import databases, fence
 from tests.switchover.pg import Pair, start_pair
 
 pytestmark = pytest.mark.postgres
@@ -76,3 +76,17 @@ def test_server_state_tells_writer_from_streaming_replica(pair: Pair) -> None:
 def test_lsn_bytes() -> None:
     assert fence.lsn_bytes("1/0", "0/FFFFFFFF") == 1
     assert fence.lsn_bytes("0/10", "0/10") == 0
+
+
+def test_a_read_only_session_fences_nothing(pair: Pair) -> None:
+    link = databases.read_only(databases.given("primary", pair.master_url(pair.primary)))
+    writer = psycopg.connect(pair.app_url(pair.primary), autocommit=True)
+    with fence.connect(link.conninfo) as conn:
+        with pytest.raises(fence.FenceError, match="read-only"):
+            fence.fence_writes(conn, ROLES)
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            fence.open_writer(conn, ROLES)
+        assert fence.role_logins(conn, ROLES) == {APP_ROLE.name: True}
+    writer.execute("select 1")
+    writer.close()
+    assert "password" not in link.where and link.where.endswith("(read-only)")
