@@ -62,6 +62,7 @@ from caresync_dr.switchover.context import (
     SwitchoverContext,
     SwitchoverSettings,
 )
+from caresync_dr.switchover.notifications import switchover_notifications
 from caresync_dr.switchover.operation import SwitchoverOperation
 
 ENV_SOURCE_URL = "CARESYNC_SWITCHOVER_SOURCE_DATABASE_URL"
@@ -202,7 +203,7 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
         # Every AWS call goes through this session; --check and --dry-run block any change.
         recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
         try:
-            inventory, webhook = load_inventory(options, args.project_dir, aws)
+            inventory, stack_settings = load_inventory(options, args.project_dir, aws)
             source: Site = "primary" if args.to == "standby" else "standby"
             settings = SwitchoverSettings(
                 to=args.to,
@@ -213,12 +214,13 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
             if options.mode != "run":   # no statement of a check or dry run can write
                 settings = replace(settings, source_db=databases.read_only(settings.source_db),
                                    target_db=databases.read_only(settings.target_db))
-            ctx = SwitchoverContext(inventory, options, settings, session=aws,
-                                    webhook_url=webhook)
+            ctx = SwitchoverContext(inventory, options, settings, session=aws)
+            hooks = None
             if options.mode == "run":
                 invocation.claim_report()      # the engine writes a run's report on every exit
+                hooks = switchover_notifications(ctx, stack_settings)
             return SwitchoverOperation(ctx, out, stdin or sys.stdin, report_target=invocation,
-                                       recorder=recorder).execute()
+                                       recorder=recorder, hooks=hooks).execute()
         finally:
             recorder.uninstall()
 
