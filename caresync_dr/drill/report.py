@@ -46,9 +46,25 @@ def summary(report: dict[str, Any]) -> str:
         f"{'met' if targets['rpo_met'] else 'NOT met'})",
         f"writes               {writes['acknowledged']} acknowledged, {writes['failed']} failed",
         *standby_region_lines(report.get("standby_region") or {}),
+        *switchover_lines(report),
         f"result               {'PASS' if report['ok'] else 'FAIL'}",
     ]
     return "\n".join(lines)
+
+
+def switchover_lines(report: dict[str, Any]) -> list[str]:
+    """The planned switchover's figures (there the RTO line is the write-unavailability
+    window: nothing failed, writes waited)."""
+    section = report.get("switchover")
+    if not section:
+        return []
+    writes = report.get("writes") or {}
+    return [f"write-unavailability {section.get('write_unavailable_seconds')} s as the client saw "
+            f"it (last write acknowledged by the old writer -> first by the new), "
+            f"{section.get('command_write_unavailable_seconds')} s as switchover.py reports it",
+            f"fence                final WAL position {section.get('final_lsn')}; "
+            f"{writes.get('refused')} writes refused during the fence, "
+            f"{writes.get('acknowledged_lost')} acknowledged writes lost"]
 
 
 def notification_lines(report: dict[str, Any]) -> list[str]:
