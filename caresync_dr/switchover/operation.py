@@ -24,7 +24,7 @@ from caresync_dr.failover.context import FailoverContext
 from caresync_dr.names import SWITCHOVER_JOURNAL_PARAMETER
 from caresync_dr.operations import timeline
 from caresync_dr.operations.checks import Check
-from caresync_dr.operations.engine import Operation
+from caresync_dr.operations.engine import UNFINISHED, Operation
 from caresync_dr.operations.hooks import OperationHooks
 from caresync_dr.operations.journal import StepRecord
 from caresync_dr.operations.recorder import ApiCallRecorder
@@ -107,11 +107,14 @@ class SwitchoverOperation(Operation[SwitchoverContext]):
         return None
 
     def adopt(self, previous: dict[str, Any]) -> None:
-        """The failover's refresh logic reads when the promotion was requested."""
-        if previous.get("to") == self.ctx.settings.to:
-            requested = (previous.get("facts") or {}).get("promotion_requested_at")
-            if requested:
-                self.ctx.facts["promotion_requested_at"] = requested
+        """Before the preflight of a resumed run: what the unfinished run had reached (the
+        engine restores the rest of its facts after the preflight)."""
+        if previous.get("to") != self.ctx.settings.to or previous.get("status") not in UNFINISHED:
+            return
+        facts = previous.get("facts") or {}
+        for key in ("fenced_at", "final_lsn", "caught_up_at", "promotion_requested_at"):
+            if facts.get(key):
+                self.ctx.facts[key] = facts[key]
 
     def completed_message(self) -> str:
         sw = report.section(self.ctx)

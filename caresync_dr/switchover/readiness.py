@@ -24,7 +24,12 @@ from caresync_dr.operations.lock import LeaseLock
 from caresync_dr.operations.steps import Stage
 from caresync_dr.switchover import fence
 from caresync_dr.switchover.context import DatabaseLink, SwitchoverContext
-from caresync_dr.switchover.steps import fence_error, fenced, target_is_replica_of_source
+from caresync_dr.switchover.steps import (
+    fence_error,
+    fenced,
+    past_the_fence,
+    target_is_replica_of_source,
+)
 
 # How long the preflight waits for the replica to replay the writer's current position.
 FOLLOW_SECONDS = 10.0
@@ -65,7 +70,11 @@ def run_checks(ctx: SwitchoverContext, plan: tuple[Stage[SwitchoverContext], ...
                      f"{state.sessions} writer session(s), synchronous_commit "
                      f"{state.synchronous_commit}")
 
-    rows.append(_database(f"{source.site} database is the writer", source, ctx, writer))
+    source_row = _database(f"{source.site} database is the writer", source, ctx, writer)
+    if not source_row.ok and resuming and past_the_fence(ctx):
+        source_row = Check(source_row.name, True, f"not needed any more (resuming past the "
+                           f"promotion request): {source_row.detail}", blocks=False)
+    rows.append(source_row)
     promoted: list[bool] = []
 
     def replica(state: fence.ServerState) -> Check:

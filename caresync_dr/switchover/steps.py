@@ -58,6 +58,13 @@ def fence_error(exc: psycopg.Error) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
+def past_the_fence(ctx: SwitchoverContext) -> bool:
+    """This run (or the one it resumes) fenced, saw the final position replayed and asked
+    for the promotion: the old writer is no longer needed to finish."""
+    return bool(ctx.facts.get("final_lsn") and ctx.facts.get("caught_up_at")
+                and ctx.facts.get("promotion_requested_at"))
+
+
 def fenced(state: fence.ServerState, ctx: SwitchoverContext) -> bool:
     roles = ctx.settings.writer_roles
     return (all(state.logins.get(role) is False for role in roles) and state.sessions == 0)
@@ -74,6 +81,10 @@ class FenceWrites(Step[SwitchoverContext]):
         try:
             state = _state(link, ctx)
         except StepFailedError as exc:
+            if past_the_fence(ctx):
+                return done(f"fenced earlier in this run at {ctx.facts.get('fenced_at')}, final "
+                            f"position {ctx.facts['final_lsn']} replayed, promotion requested "
+                            f"(the old writer does not answer now: {exc})")
             return blocked(f"cannot read {exc}")
         if state.in_recovery:
             return blocked(f"the {link.site} database ({link.where}) is a replica, not the "

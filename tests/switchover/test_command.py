@@ -38,6 +38,9 @@ OPTIONS = DrillOptions(scenario=SCENARIOS["planned-switchover"], promote_seconds
                        scale_seconds=0.5, poll_seconds=0.1, serve_timeout=30.0)
 
 
+NOWHERE = "postgresql://caresync_master:pw-not-shown@127.0.0.1:9/caresync?connect_timeout=1"
+
+
 @dataclass
 class Setup:
     world: World
@@ -140,8 +143,7 @@ def test_dry_run_and_a_refused_prompt_change_nothing(setup: Setup) -> None:
 
 
 def test_an_unreachable_database_is_refused_by_the_preflight(setup: Setup) -> None:
-    nowhere = "postgresql://caresync_master:pw-not-shown@127.0.0.1:9/caresync?connect_timeout=1"
-    result = setup.run("--dry-run", "--target-database-url", nowhere)
+    result = setup.run("--dry-run", "--target-database-url", NOWHERE)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "did not answer" in result.stdout
     assert "pw-not-shown" not in result.stdout + result.stderr
@@ -218,9 +220,12 @@ def test_resume_after_a_kill_completes_without_losing_a_write(setup: Setup) -> N
     time.sleep(2.0)                                 # 3 missed heartbeats: the lock is stale
     plain = setup.run()
     assert plain.returncode == 3 and "--resume" in plain.stderr, plain.stderr
-    resumed = setup.run("--resume")
+    # The old writer need not answer any more: this run fenced it, saw the final position
+    # replayed and asked for the promotion before it was killed.
+    resumed = setup.run("--resume", "--source-database-url", NOWHERE)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     report = setup.report()
+    assert "not needed any more" in resumed.stdout, resumed.stdout
     assert report["outcome"] == "completed"
     assert report["switchover"]["acknowledgedWritesLost"] == 0
     assert report["switchover"]["writeUnavailableSeconds"] is not None
