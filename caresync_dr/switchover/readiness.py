@@ -90,7 +90,8 @@ def run_checks(ctx: SwitchoverContext, plan: tuple[Stage[SwitchoverContext], ...
     rows.append(_database(f"{target.site} database is a streaming replica", target, ctx,
                           replica))
     if not promoted:
-        rows.append(_follows(ctx))
+        if not (resuming and past_the_fence(ctx)):   # else the final position was replayed
+            rows.append(_follows(ctx))
         rows.append(guard("RDS replica", True, lambda: _rds_replica(ctx, resuming)))
     rows.append(guard("traffic switch", True, lambda: _switch(ctx, resuming)))
     if not resuming:
