@@ -259,6 +259,10 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
         from caresync_dr.drill.in_region import run_in_region
 
         return run_in_region(options)
+    if scenario.operation == "switchover":   # its own steps: caresync_dr/drill/switchover.py
+        from caresync_dr.drill.switchover import run_switchover_drill
+
+        return run_switchover_drill(options)
     if scenario.failover_scope is not None and not options.failover_script.is_file():
         raise FileNotFoundError(f"{options.failover_script} does not exist: the drill runs the "
                                 "real failover command and cannot stand in for it")

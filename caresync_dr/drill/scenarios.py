@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ScenarioName = Literal["region-outage", "db-failure", "app-crash", "bad-release", "corruption"]
+ScenarioName = Literal["region-outage", "db-failure", "app-crash", "bad-release", "corruption",
+                       "planned-switchover"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class Scenario:
     in_region: bool = False
     # What the seed plan requires for this disaster to count as recovered (the verdict's basis).
     seed_requires: str = ""
+    # Which operator command the scenario runs: the failover (by ``failover_scope``) or the
+    # planned switchover (``caresync_dr/drill/switchover.py``: nothing breaks, both sites are
+    # healthy, switchover.py moves the writer under a steady write load).
+    operation: Literal["failover", "switchover"] = "failover"
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -83,4 +88,14 @@ SCENARIOS: dict[str, Scenario] = {
         needs_local_replica=False, in_region=True,
         seed_requires="database failure (corruption): restore, verify data integrity, resume "
                       "normal operations within the RTO and RPO"),
+    "planned-switchover": Scenario(
+        name="planned-switchover",
+        summary="nothing breaks: switchover.py fences the primary database, waits until the "
+                "standby has replayed its final WAL position, promotes it and moves traffic, "
+                "under a steady write load",
+        region_down=False, kill_primary_db=False, kill_primary_app=False,
+        failover_scope=None, serving_site="standby", promotes="standby",
+        needs_local_replica=False, operation="switchover",
+        seed_requires="a planned move (annual full DR simulation): no acknowledged write lost "
+                      "(RPO 0), writes unavailable only for the reported window"),
 }

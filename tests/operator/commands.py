@@ -100,6 +100,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("caresync-pitr", base=("--restore-time", "2026-11-29T00:00:00Z", "--dry-run"),
             aws=("--restore-time", "2026-11-29T00:00:00Z", "--dry-run")),
     Command("caresync-notify", base=("--test",), aws=("--test",)),
+    Command("caresync-switchover", base=("--to", "standby", "--check"),
+            aws=("--to", "standby", "--check")),
 )
 
 
