@@ -480,6 +480,9 @@ class Deployment:
     outputs: dict[str, dict[str, Any]]
     resources: dict[str, list[Any]]
     seconds: float
+    # Each stack's handler: a later emulated `pulumi up` (the round trip) reuses it, so what
+    # exists is updated or left, never created twice.
+    handlers: dict[str, EmulatorHandler] = field(default_factory=dict)
 
 
 def deploy_stacks(emulator: Emulator, project_dir: Path) -> Deployment:
@@ -511,4 +514,4 @@ def deploy_stacks(emulator: Emulator, project_dir: Path) -> Deployment:
         log.info("deployed stack %s into the emulator (%d resources)", stack,
                  len(run.resources))
     return Deployment(outputs=outputs, resources=resources,
-                      seconds=round(time.monotonic() - started, 3))
+                      seconds=round(time.monotonic() - started, 3), handlers=handlers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ScenarioName = Literal["region-outage", "db-failure", "app-crash"]
+ScenarioName = Literal["region-outage", "db-failure", "app-crash", "round-trip"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,10 @@ class Scenario:
     # standby app instance boots and logs in with standby-region services only, and the backup
     # taken before the outage restores from the standby bucket.
     standby_alone: bool = False
+    # After the failover: the old region recovers, the failback re-protects it, the planned
+    # switchover returns home and the standby site is re-protected (caresync_dr/drill/
+    # round_trip.py), with the data checked at each stage.
+    round_trip: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -47,4 +51,12 @@ SCENARIOS: dict[str, Scenario] = {
         region_down=False, kill_primary_db=False, kill_primary_app=True,
         failover_scope=None, serving_site="standby", promotes=None,
         needs_local_replica=False),
+    "round-trip": Scenario(
+        name="round-trip",
+        summary="the primary region is lost and failed over, then recovers: re-protection "
+                "from the promoted writer, the planned switchback home, the standby "
+                "re-protected",
+        region_down=True, kill_primary_db=True, kill_primary_app=True,
+        failover_scope="region", serving_site="standby", promotes="standby",
+        needs_local_replica=False, round_trip=True),
 }

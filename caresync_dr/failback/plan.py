@@ -6,6 +6,7 @@ from caresync_dr.failback.context import FailbackContext
 from caresync_dr.failback.steps import (
     DeployActiveStack,
     DeployProtectedStack,
+    RefreshProtectedApp,
     RetireOldGeneration,
     VerifyArmed,
     WaitForReplica,
@@ -19,4 +20,4 @@ FailbackPlan = tuple[Stage[FailbackContext], ...]
 def build_plan() -> FailbackPlan:
     return tuple(Stage((step,)) for step in (
         WriteStackSettings(), DeployActiveStack(), DeployProtectedStack(), WaitForReplica(),
-        VerifyArmed(), RetireOldGeneration()))
+        RefreshProtectedApp(), VerifyArmed(), RetireOldGeneration()))

@@ -73,8 +73,9 @@ def render(text: str, wanted: GenerationSettings) -> str:
         pattern = _line(key)
         line = None if value is None else f"{indent}{NAMESPACE}:{key}: {value}\n"
         if pattern.search(text):
-            replacement = line or ""
-            text = pattern.sub(lambda _m: replacement, text, count=1)
+            match = pattern.search(text)
+            assert match is not None
+            text = text[:match.start()] + (line or "") + text[match.end():]
         elif line is not None:
             text = text if text.endswith("\n") else text + "\n"
             text += line

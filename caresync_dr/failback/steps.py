@@ -24,7 +24,7 @@ from caresync_dr.failback.stack_files import (
     read_generation_settings,
     write_generation_settings,
 )
-from caresync_dr.failover import probes
+from caresync_dr.failover import actions, probes
 from caresync_dr.names import db_identifier
 from caresync_dr.operations.errors import StepFailedError
 from caresync_dr.operations.polling import PollPolicy, wait_until
@@ -210,6 +210,7 @@ class DeployProtectedStack(Step[FailbackContext]):
 
     def apply(self, ctx: FailbackContext) -> str:
         d = ctx.direction
+        ctx.fact("new_generation_built_at", datetime.now(UTC).isoformat(), save=True)
         ctx.deployer.up(d.protected_stack, _progress)
         db = self._replica(ctx)
         if db is None or not same_source(db.source, d.writer_arn):
@@ -260,6 +261,37 @@ class WaitForReplica(Step[FailbackContext]):
                    lambda: self._pending(ctx), lambda pending: pending, policy, ctx.stop)
         return (f"{ctx.direction.target_identifier} available and replicating within the RPO "
                 f"after {time.monotonic() - started:.1f} s")
+
+
+class RefreshProtectedApp(Step[FailbackContext]):
+    """The re-protected site's app instances read the database endpoint at boot; the endpoint
+    parameter now names the new generation, so replace them (a rolling instance refresh, as
+    failover.py does after repointing)."""
+
+    name = "refresh-protected-app"
+    title = "Replace the re-protected site's app instances so they boot on the new generation"
+    expected_seconds = 600.0
+
+    def check(self, ctx: FailbackContext) -> Verdict:
+        d = ctx.direction
+        asg = ctx.site(d.protected).app.auto_scaling_group_name
+        refreshes = ctx.clients[d.protected].autoscaling().describe_instance_refreshes(
+            AutoScalingGroupName=asg, MaxRecords=10)["InstanceRefreshes"]
+        built = ctx.facts.get("new_generation_built_at")
+        since = datetime.fromisoformat(built) if built else ctx.started_at
+        for refresh in refreshes:
+            started = refresh.get("StartTime")
+            if (refresh.get("Status") in ("Pending", "InProgress", "Successful")
+                    and started is not None and started >= since):
+                return done(f"refresh {refresh.get('InstanceRefreshId')} of {asg} is "
+                            f"{refresh.get('Status')}")
+        return run(f"would start a rolling instance refresh of {asg}")
+
+    def apply(self, ctx: FailbackContext) -> str:
+        d = ctx.direction
+        asg = ctx.site(d.protected).app.auto_scaling_group_name
+        refresh_id = actions.start_instance_refresh(ctx.clients[d.protected].autoscaling(), asg)
+        return f"instance refresh {refresh_id} of {asg} started"
 
 
 class VerifyArmed(Step[FailbackContext]):
