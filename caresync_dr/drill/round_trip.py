@@ -35,6 +35,7 @@ import boto3
 
 from caresync_dr.db.roles import ROLES
 from caresync_dr.drill.databases import _standby_of, wait_for_role
+from caresync_dr.drill.deploy import Deployment
 from caresync_dr.drill.load import Ack, WriteLoad
 from caresync_dr.drill.timeline import Timeline
 from caresync_dr.drill.world import World, db_address
@@ -72,23 +73,34 @@ class NewReplica:
     source_label: str
 
 
+ReplicaBuilt = Callable[[str, str, str], "NewReplica | None"]
+
+
 @dataclass
 class DrillPulumi:
-    """``pulumi up --refresh`` of one stack against the emulator (a failback ``Deployer``)."""
+    """``pulumi up --refresh`` of one stack against the emulator (a failback ``Deployer``).
 
-    world: World
+    ``on_replica(identifier, region, source ARN)`` is RDS's copy of the data for each new
+    cross-region replica the update created (the drill: ``pg_basebackup`` from the real
+    writer); what it returns is kept in ``built``."""
+
+    deployment: Deployment
+    regions: dict[str, str]              # stack -> its region
     project: Path                        # the stack files the failback command edits
     program_dir: Path                    # where __main__.py lives
-    timeline: Timeline
+    event: Callable[[str], None]
+    on_replica: ReplicaBuilt
     runs: dict[str, ProgramRun] = field(default_factory=dict)
     built: list[NewReplica] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        deployment = self.world.deployment
         for stack in ("prod", "dr"):
-            self.runs[stack] = ProgramRun(stack, list(deployment.resources[stack]),
-                                          dict(deployment.outputs[stack]))
+            run = ProgramRun(stack, list(self.deployment.resources[stack]),
+                             dict(self.deployment.outputs[stack]))
+            self.runs[stack] = run
+            self.seen.update(_replica_ids(run))
 
     # --- the Deployer protocol -------------------------------------------------------------
     def command_line(self, stack: str) -> str:
@@ -108,37 +120,39 @@ class DrillPulumi:
             after = run_program(stack, project_dir=self.program_dir,
                                 config_overrides=overrides,
                                 stack_references={other: self.runs[other].outputs},
-                                handler=self.world.deployment.handlers[stack])
+                                handler=self.deployment.handlers[stack])
         except Exception as exc:  # a setting or AWS rule the program refuses
             raise DeployFailedError(f"pulumi up -s {stack}: {exc}") from exc
         try:
             result = check(plan(before, after))
         except LifecycleRefusedError as exc:
             raise DeployFailedError(f"pulumi up -s {stack} refused: {exc}") from exc
-        changed = [s for s in result.steps if s.action != "same"]
+        actions = {a: len(result.with_action(a)) for a in
+                   ("create", "update", "replace", "delete", "retain")}
         self.plans.append({"stack": stack, "summary": result.summary().splitlines(),
-                           "actions": {a: len(result.with_action(a)) for a in
-                                       ("create", "update", "replace", "delete", "retain")}})
-        progress(f"{len(changed)} change(s): " + ", ".join(
-            f"{a} {len(result.with_action(a))}" for a in ("create", "update", "delete",
-                                                            "retain") if result.with_action(a)))
+                           "actions": actions})
+        progress(f"pulumi up -s {stack}: " + ", ".join(f"{a} {n}" for a, n in actions.items()
+                                                        if n))
         by_urn = {r.urn: r for r in before.resources}
         for step in result.with_action("delete"):
             self._delete(by_urn[step.urn], stack)
         self.runs[stack] = after
-        self._build_replicas(after)
-        self.timeline.event(f"pulumi up -s {stack} (emulated): "
-                            f"{self.plans[-1]['actions']}")
+        for ident, (region, source) in _replica_ids(after).items():
+            if ident not in self.seen:
+                self.seen.add(ident)
+                built = self.on_replica(ident, region, source)
+                if built is not None:
+                    self.built.append(built)
+        self.event(f"pulumi up -s {stack} (emulated): {actions}")
 
     # --- what the provider and RDS do --------------------------------------------------------
-    def _region(self, stack: str) -> str:
-        return self.world.inventory.primary.region if stack == "prod" \
-            else self.world.inventory.standby.region
+    def _client(self, service: str, region: str) -> Any:
+        return self.deployment.handlers["prod"].client(service, region)
 
     def _refreshed(self, stack: str) -> ProgramRun:
         """``--refresh``: an instance RDS promoted is no longer a replica in the state."""
         run = self.runs[stack]
-        rds = self._client("rds", self._region(stack))
+        rds = self._client("rds", self.regions[stack])
 
         def refresh(r: RegisteredResource) -> RegisteredResource:
             if r.type != RDS_INSTANCE or not r.inputs.get("replicateSourceDb"):
@@ -152,11 +166,8 @@ class DrillPulumi:
 
         return ProgramRun(run.stack, [refresh(r) for r in run.resources], run.outputs)
 
-    def _client(self, service: str, region: str) -> Any:
-        return self.world.deployment.handlers["prod"].client(service, region)
-
     def _delete(self, resource: RegisteredResource, stack: str) -> None:
-        region = str(resource.inputs.get("region") or self._region(stack))
+        region = str(resource.inputs.get("region") or self.regions[stack])
         if resource.type == RDS_INSTANCE:
             ident = str(resource.outputs.get("identifier") or resource.inputs["identifier"])
             final = resource.inputs.get("finalSnapshotIdentifier")
@@ -164,43 +175,50 @@ class DrillPulumi:
                                      if not resource.inputs.get("skipFinalSnapshot") and final
                                      else {"SkipFinalSnapshot": True})
             self._client("rds", region).delete_db_instance(DBInstanceIdentifier=ident, **extra)
-            self.timeline.event(f"RDS: {ident} deleted"
-                                + (f" (final snapshot {final})" if "FinalDBSnapshotIdentifier"
-                                   in extra else ""))
+            self.event(f"RDS: {ident} deleted" + (f" (final snapshot {final})"
+                                                  if "FinalDBSnapshotIdentifier" in extra
+                                                  else ""))
         elif resource.type == REPLICATION_CONFIG:
             bucket = str(resource.inputs["bucket"])
             self._client("s3", region).delete_bucket_replication(Bucket=bucket)
-            self.timeline.event(f"S3: replication of {bucket} removed")
+            self.event(f"S3: replication of {bucket} removed")
 
-    def _build_replicas(self, run: ProgramRun) -> None:
-        """RDS's copy of the writer for each new cross-region generation: pg_basebackup from
-        the real writer, then streaming (RDS takes a snapshot and streams WAL the same way)."""
-        for r in run.resources:
-            source = str(r.inputs.get("replicateSourceDb") or "")
-            if r.type != RDS_INSTANCE or ":db:" not in source:
-                continue
+
+def _replica_ids(run: ProgramRun) -> dict[str, tuple[str, str]]:
+    """identifier -> (region, source ARN) of every cross-region-addressed replica."""
+    found: dict[str, tuple[str, str]] = {}
+    for r in run.resources:
+        source = str(r.inputs.get("replicateSourceDb") or "")
+        if r.type == RDS_INSTANCE and ":db:" in source:
             ident = str(r.outputs.get("identifier") or r.inputs["identifier"])
-            region = str(r.outputs.get("arn", "")).split(":")[3] or self._region(run.stack)
-            address = db_address(region, ident)
-            if address in self.world.clusters_by_address:
-                continue
-            source_region, source_id = source.split(":")[3], source.split(":db:")[1]
-            found = self.world.clusters_by_address.get(db_address(source_region, source_id))
-            if found is None:
-                raise DeployFailedError(f"{ident}: its source {source_id} has no database")
-            label, writer = found
-            started = time.monotonic()
-            cluster, base = _standby_of(writer, f"caresync-drill-{ident}-")
-            self.world.databases.dirs.append(base)
-            self.world.databases.extra.append(cluster)
-            for role in ROLES:
-                wait_for_role(cluster, role.name)
-            self.world.clusters_by_address[address] = (ident, cluster)
-            self.world.promotions.bind(region, ident, cluster.promote)
-            self.built.append(NewReplica(ident, region, cluster, label))
-            self.timeline.event(f"RDS: {ident} in {region} created from {label} "
-                                f"(pg_basebackup + streaming, "
-                                f"{time.monotonic() - started:.2f} s)")
+            found[ident] = (str(r.outputs.get("arn", "::::")).split(":")[3], source)
+    return found
+
+
+def streaming_replica(world: World, event: Callable[[str], None]) -> ReplicaBuilt:
+    """RDS's copy of the writer for a new replica: ``pg_basebackup`` from the real writer,
+    then streaming (RDS takes a snapshot and streams WAL the same way)."""
+
+    def build(ident: str, region: str, source: str) -> NewReplica | None:
+        address = db_address(region, ident)
+        source_region, source_id = source.split(":")[3], source.split(":db:")[1]
+        found = world.clusters_by_address.get(db_address(source_region, source_id))
+        if found is None:
+            raise DeployFailedError(f"{ident}: its source {source_id} has no database")
+        label, writer = found
+        started = time.monotonic()
+        cluster, base = _standby_of(writer, f"caresync-drill-{ident}-")
+        world.databases.dirs.append(base)
+        world.databases.extra.append(cluster)
+        for role in ROLES:
+            wait_for_role(cluster, role.name)
+        world.clusters_by_address[address] = (ident, cluster)
+        world.promotions.bind(region, ident, cluster.promote)
+        event(f"RDS: {ident} in {region} created from {label} (pg_basebackup + streaming, "
+              f"{time.monotonic() - started:.2f} s)")
+        return NewReplica(ident, region, cluster, label)
+
+    return build
 
 
 class LagPublisher:
@@ -329,8 +347,12 @@ class RoundTrip:
     def run(self) -> None:
         world, timeline = self.world, self.timeline
         app_db = world.databases.app_database
-        deployer = DrillPulumi(world, project_copy(self.options, self.work),
-                               self.options.project_dir, timeline)
+        regions = {"prod": world.inventory.primary.region,
+                   "dr": world.inventory.standby.region}
+        deployer = DrillPulumi(world.deployment, regions,
+                               project_copy(self.options, self.work),
+                               self.options.project_dir, timeline.event,
+                               streaming_replica(world, timeline.event))
         lag = LagPublisher(world, lambda: list(deployer.built)).start()
         load = WriteLoad(target=world.write_target, interval=self.options.load_interval)
         try:
