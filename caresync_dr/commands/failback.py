@@ -52,6 +52,8 @@ what it does, in order (each step is skipped when reality already shows it done)
      database ingress and app capacity
   6. retires generation N (removes dbRetiring, pulumi up; a writer leaves its final snapshot)
      unless --keep-old-generation
+  7. pulumi up of dr again when the failover inventory (written by dr) does not yet name both
+     sites' current generations: failover.py and the switchover read it
 Then return home, when you choose, with the planned switchover, and run this command again to
 re-protect the other site. Runbook: docs/runbooks/switchover-failback.md.
 
@@ -107,7 +109,8 @@ def build_parser() -> CommandParser:
     return parser
 
 
-def _inventory(session: boto3.Session, stack: str, project_dir: Path) -> tuple[Inventory, int]:
+def _inventory(session: boto3.Session, stack: str,
+               project_dir: Path) -> tuple[Inventory, int, str]:
     try:
         settings = settings_from_stack_file(stack, project_dir)
     except (StackFileError, SettingsError) as exc:
@@ -122,7 +125,7 @@ def _inventory(session: boto3.Session, stack: str, project_dir: Path) -> tuple[I
         raise UsageError(f"inventory parameter {settings.inventory_parameter} not found in "
                          f"{settings.standby_region}: is the dr stack deployed?")
     try:
-        return parse_inventory(text), settings.rpo_minutes
+        return parse_inventory(text), settings.rpo_minutes, settings.inventory_parameter
     except InventoryError as exc:
         raise UsageError(f"ssm:{settings.standby_region}:{settings.inventory_parameter}: "
                          f"{exc}") from exc
@@ -149,9 +152,10 @@ def _body(session: boto3.Session | None, deployer: Deployer | None, stdin: TextI
         # refuse any change before it is sent (the engine's proof).
         recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
         try:
-            inventory, rpo = _inventory(aws, options.stack, options.project_dir)
+            inventory, rpo, parameter = _inventory(aws, options.stack, options.project_dir)
             ctx = FailbackContext(inventory, options,
-                                  deployer or PulumiCli(options.project_dir), aws, rpo)
+                                  deployer or PulumiCli(options.project_dir), aws,
+                                  rpo_minutes=rpo, inventory_parameter=parameter)
             direction = ctx.direction      # reads only; refuses when nobody writes
             invocation.data["direction"] = {"activeSite": direction.active,
                                             "protectedSite": direction.protected}

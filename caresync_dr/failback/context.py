@@ -85,9 +85,10 @@ class FailbackOptions:
 
 class FailbackContext(RunContext):
     def __init__(self, inventory: Inventory, options: FailbackOptions, deployer: Deployer,
-                 session: boto3.Session, rpo_minutes: int) -> None:
+                 session: boto3.Session, *, rpo_minutes: int, inventory_parameter: str) -> None:
         super().__init__()
         self.inventory = inventory
+        self.inventory_parameter = inventory_parameter
         self.options = options
         self.deployer = deployer
         self.session = session

@@ -6,6 +6,7 @@ from caresync_dr.failback.context import FailbackContext
 from caresync_dr.failback.steps import (
     DeployActiveStack,
     DeployProtectedStack,
+    RefreshInventory,
     RefreshProtectedApp,
     RetireOldGeneration,
     VerifyArmed,
@@ -20,4 +21,5 @@ FailbackPlan = tuple[Stage[FailbackContext], ...]
 def build_plan() -> FailbackPlan:
     return tuple(Stage((step,)) for step in (
         WriteStackSettings(), DeployActiveStack(), DeployProtectedStack(), WaitForReplica(),
-        RefreshProtectedApp(), VerifyArmed(), RetireOldGeneration()))
+        RefreshProtectedApp(), VerifyArmed(), RetireOldGeneration(),
+        RefreshInventory()))

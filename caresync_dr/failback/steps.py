@@ -25,6 +25,7 @@ from caresync_dr.failback.stack_files import (
     write_generation_settings,
 )
 from caresync_dr.failover import actions, probes
+from caresync_dr.inventory import parse_inventory
 from caresync_dr.names import db_identifier
 from caresync_dr.operations.errors import StepFailedError
 from caresync_dr.operations.polling import PollPolicy, wait_until
@@ -347,6 +348,45 @@ class VerifyArmed(Step[FailbackContext]):
         if problems:
             raise StepFailedError("not armed for the new direction: " + "; ".join(problems))
         return "armed: " + "; ".join(seen)
+
+
+class RefreshInventory(Step[FailbackContext]):
+    """The dr stack writes the failover inventory from both stacks' outputs; after prod got a
+    new generation it still names the old one until dr is deployed again. failover.py and the
+    switchover read it, so the run ends with it naming both sites' current databases."""
+
+    name = "refresh-inventory"
+    title = "pulumi up dr: the failover inventory names both sites' current databases"
+    expected_seconds = DEPLOY_SECONDS
+    marks_done = True
+
+    def _pending(self, ctx: FailbackContext) -> str | None:
+        d = ctx.direction
+        text = probes.read_parameter(ctx.clients["standby"].ssm(), ctx.inventory_parameter)
+        if text is None:
+            return f"{ctx.inventory_parameter} not found"
+        inventory = parse_inventory(text)
+        wanted = {d.active: d.writer_identifier, d.protected: d.target_identifier}
+        seen = {site: (inventory.primary if site == "primary" else inventory.standby)
+                .database.identifier for site in wanted}
+        if inventory.active_site != d.active or seen != wanted:
+            return (f"it says activeSite {inventory.active_site}, databases "
+                    + ", ".join(f"{k} {v}" for k, v in seen.items()))
+        ctx.inventory = inventory
+        return None
+
+    def check(self, ctx: FailbackContext) -> Verdict:
+        pending = self._pending(ctx)
+        if pending is None:
+            return done("the failover inventory names both sites' current databases")
+        return run(f"would run `{ctx.deployer.command_line('dr')}` ({pending})")
+
+    def apply(self, ctx: FailbackContext) -> str:
+        ctx.deployer.up("dr", _progress)
+        pending = self._pending(ctx)
+        if pending is not None:
+            raise DeployFailedError(f"after `pulumi up -s dr` the failover inventory: {pending}")
+        return "pulumi up -s dr: the failover inventory names both sites' current databases"
 
 
 class RetireOldGeneration(Step[FailbackContext]):

@@ -30,6 +30,7 @@ from caresync_dr.emulation.rds import ReplicaPromotions
 from caresync_dr.emulation.secretsmanager import ReplicaKeys
 from caresync_dr.emulation.server import Emulator, reset_backends
 from caresync_dr.failback.deploy import DeployFailedError
+from caresync_dr.inventory import parse_inventory
 from caresync_dr.settings import settings_from_stack_file
 from tests.ci_paths import ROOT
 
@@ -183,6 +184,12 @@ def test_3_a_run_stopped_part_way_is_refused_then_resumed(site: Site) -> None:
     files = site.stack_files()
     assert 'dbGeneration: "2"' in files["Pulumi.prod.yaml"]
     assert "dbRetiring" not in files["Pulumi.prod.yaml"]
+    # failover.py and the switchover read the inventory: it names the new generation.
+    inventory = parse_inventory(site.client("ssm", STANDBY).get_parameter(
+        Name="/caresync-dr/failover-inventory", WithDecryption=True)["Parameter"]["Value"])
+    assert inventory.active_site == "standby"
+    assert inventory.primary.database.identifier == "caresync-primary-db-g2"
+    assert inventory.standby.database.identifier == "caresync-standby-db"
     # A rerun finds nothing to do.
     code, report = site.failback("--yes", name="after")
     assert code == 0 and report["outcome"] == "already protected"
