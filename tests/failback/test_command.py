@@ -193,3 +193,25 @@ def test_3_a_run_stopped_part_way_is_refused_then_resumed(site: Site) -> None:
     # A rerun finds nothing to do.
     code, report = site.failback("--yes", name="after")
     assert code == 0 and report["outcome"] == "already protected"
+
+
+def test_4_failover_check_is_green_in_the_new_direction(site: Site) -> None:
+    """After the failback the region failover's direction is standby -> primary: --check
+    judges the primary site's new generation as the replica; a real run refuses (its lock and
+    inventory live in the region that would have failed)."""
+    from caresync_dr.failover.command import run as failover
+
+    cloudwatch.publish_replica_lag(site.client("cloudwatch", PRIMARY),
+                                   "caresync-primary-db-g2", 0.3, at=datetime.now(UTC))
+    report = site.work / "failover-check.json"
+    code = failover(["--check", "--stack", "dr", "--report", str(report),
+                     "--health-url", "http://127.0.0.1:9/api/health"], out=io.StringIO())
+    checks = {c["name"]: c for c in json.loads(report.read_text())["checks"]}
+    assert code == 0, checks
+    assert "caresync-primary-db-g2" in checks["replica exists"]["detail"]
+    assert "caresync-standby-db" in checks["is a read replica"]["detail"]
+    assert checks["traffic switch"]["ok"] and "FAILOVER" in checks["traffic switch"]["detail"]
+    dry = site.work / "failover-dry.json"
+    code = failover(["--dry-run", "--stack", "dr", "--report", str(dry)], out=io.StringIO())
+    assert code == 3
+    assert "caresync-switchover --to primary" in dry.read_text()
