@@ -235,6 +235,10 @@ def with_round_trip(report: dict[str, Any], trip: RoundTrip,
 def run_drill(options: DrillOptions) -> dict[str, Any]:
     """Run one drill end to end; returns the report (``ok`` says whether all checks passed)."""
     scenario = options.scenario
+    if scenario.operation == "switchover":   # its own steps: caresync_dr/drill/switchover.py
+        from caresync_dr.drill.switchover import run_switchover_drill
+
+        return run_switchover_drill(options)
     if scenario.failover_scope is not None and not options.failover_script.is_file():
         raise FileNotFoundError(f"{options.failover_script} does not exist: the drill runs the "
                                 "real failover command and cannot stand in for it")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ScenarioName = Literal["region-outage", "db-failure", "app-crash", "round-trip"]
+ScenarioName = Literal["region-outage", "db-failure", "app-crash", "planned-switchover",
+                       "round-trip"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ class Scenario:
     # switchover returns home and the standby site is re-protected (caresync_dr/drill/
     # round_trip.py), with the data checked at each stage.
     round_trip: bool = False
+    # Which operator command the scenario runs: the failover (by ``failover_scope``) or the
+    # planned switchover (``caresync_dr/drill/switchover.py``: nothing breaks, both sites are
+    # healthy, switchover.py moves the writer under a steady write load).
+    operation: Literal["failover", "switchover"] = "failover"
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -59,4 +64,12 @@ SCENARIOS: dict[str, Scenario] = {
         region_down=True, kill_primary_db=True, kill_primary_app=True,
         failover_scope="region", serving_site="standby", promotes="standby",
         needs_local_replica=False, round_trip=True),
+    "planned-switchover": Scenario(
+        name="planned-switchover",
+        summary="nothing breaks: switchover.py fences the primary database, waits until the "
+                "standby has replayed its final WAL position, promotes it and moves traffic, "
+                "under a steady write load",
+        region_down=False, kill_primary_db=False, kill_primary_app=False,
+        failover_scope=None, serving_site="standby", promotes="standby",
+        needs_local_replica=False, operation="switchover"),
 }

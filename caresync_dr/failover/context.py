@@ -143,6 +143,12 @@ class FailoverContext(RunContext):
         return self.inventory.primary.database.identifier
 
     @property
+    def switch_value(self) -> str:
+        """What the traffic switch must hold for the target site to serve (``FAILOVER``: the
+        standby site; a switchover home writes ``PRIMARY``)."""
+        return self.inventory.traffic_switch.failover_value
+
+    @property
     def backup_retention_days(self) -> int:
         return self.target.database.backup_retention_days
 

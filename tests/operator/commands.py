@@ -88,6 +88,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("caresync-preview", base=("--stack", "prod")),
     Command("caresync-drill"),
     Command("caresync-security-scan", base=("--checkov", "{work}/no-checkov")),
+    Command("caresync-switchover", base=("--to", "standby", "--check"),
+            aws=("--to", "standby", "--check")),
 )
 
 
