@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -246,8 +247,10 @@ class LagPublisher:
                 with contextlib.suppress(Exception):
                     raw = replica.cluster.psql(
                         "select case when pg_is_in_recovery() then coalesce(extract(epoch "
-                        "from now() - pg_last_xact_replay_timestamp()), 0) else -1 end")
-                    lag = max(0.0, float(raw or 0)) if float(raw or 0) >= 0 else -1.0
+                        "from now() - pg_last_xact_replay_timestamp()), 0) end")
+                    if not raw:  # promoted: RDS publishes no ReplicaLag for a writer
+                        continue
+                    lag = max(0.0, float(raw))
                     cloudwatch.publish_replica_lag(session.client(
                         "cloudwatch", region_name=replica.region,
                         endpoint_url=self.world.emulator.endpoint,
@@ -378,15 +381,15 @@ class RoundTrip:
             time.sleep(0.3)
             acks = load.snapshot()
             label, writer = self.writer()
-            new = next((b for b in deployer.built if b.region ==
-                        world.inventory.primary.region), None)
+            new = self.built_in(deployer, world.inventory.primary.region)
             if new is not None and caught_up(new.cluster, writer):
                 gone = missing([a for a in acks if a.database == label],
                                rows_of(new.cluster, app_db))
                 self.check("new generation holds every write acknowledged by the writer",
                            not gone, f"{len(acks)} acknowledged on {label}; "
                            f"{len(gone)} missing on {new.identifier}")
-            self.switch_back(deployer)
+            if self.switch_back(deployer, load):
+                self.reprotect_standby(deployer, load)
         finally:
             load.stop()
             lag.stop()
@@ -409,10 +412,92 @@ class RoundTrip:
                    bool(steps) and all(o == "done" for o in steps.values()),
                    ", ".join(f"{k}: {v}" for k, v in steps.items()) or "no report")
 
-    def switch_back(self, deployer: DrillPulumi) -> None:
-        """The planned switchover home (issue 15 item 1, branch ``switchover``)."""
-        self.check("planned switchback home", False,
-                   "not run: the planned switchover (issue 15 item 1) is not on this branch")
+    def switch_back(self, deployer: DrillPulumi, load: WriteLoad) -> bool:
+        """The planned switchover home (issue 15 item 1, ``caresync-switchover --to
+        primary``), from the promoted standby to the primary site's new generation."""
+        from caresync_dr.drill.switchover import MASTER, run_switchover
+
+        world, timeline = self.world, self.timeline
+        new = self.built_in(deployer, world.inventory.primary.region)
+        if new is None:
+            return self.check("planned switchback home", False, "no new generation to return to")
+        _label, writer = self.writer()
+        # The RDS master user (not a superuser) the switchover fences with; on RDS it exists on
+        # every instance, here it is created on the writer and replicated.
+        writer.psql(f"CREATE ROLE {MASTER} LOGIN NOSUPERUSER CREATEDB CREATEROLE; "
+                    f"GRANT pg_signal_backend TO {MASTER}")
+        wait_for_role(new.cluster, MASTER)
+        before = load.snapshot()
+        with timeline.step("planned switchback: switchover.py --to primary") as step:
+            code, report, seconds = run_switchover(world, self.options, self.work, timeline,
+                                                   to="primary", source=writer,
+                                                   target=new.cluster)
+            step.ok = code == 0
+            step.detail = f"exit {code}"
+        figures = (report or {}).get("switchover") or {}
+        self.figures["switchback"] = {"exit_code": code, "seconds": seconds,
+                                      "write_unavailable_seconds":
+                                          figures.get("writeUnavailableSeconds"),
+                                      "report": report}
+        ok = self.check("planned switchback home", code == 0,
+                        f"exit {code}; write-unavailability window "
+                        f"{figures.get('writeUnavailableSeconds')} s")
+        time.sleep(0.5)  # writes land on the new writer
+        acks = load.snapshot()
+        present = rows_of(new.cluster, world.databases.app_database)
+        lost = missing(acks, present)
+        self.check("no acknowledged write lost by the switchback",
+                   not lost, f"{len(acks)} acknowledged so far ({len(before)} before the "
+                   f"switchback); {len(lost)} missing on {new.identifier}")
+        self.check("the original region serves again",
+                   world.serving_site() == "primary" and not _in_recovery(new.cluster),
+                   f"resolver answers {world.serving_site()}; {new.identifier} "
+                   f"{'writes' if not _in_recovery(new.cluster) else 'is still a replica'}")
+        return ok
+
+    @staticmethod
+    def built_in(deployer: DrillPulumi, region: str) -> NewReplica | None:
+        """The newest cross-region generation built in ``region``."""
+        found = [b for b in deployer.built if b.region == region
+                 and re.search(r"-db-g\d+$", b.identifier)]
+        return found[-1] if found else None
+
+    def reprotect_standby(self, deployer: DrillPulumi, load: WriteLoad) -> None:
+        """Back home: the same command re-protects the standby site from the new writer."""
+        world, timeline = self.world, self.timeline
+        with timeline.step("re-protection of the standby site: failback.py") as step:
+            code, report, seconds = run_failback(world, deployer, self.work, "failback-2",
+                                                 timeline)
+            step.ok = code == 0
+            step.detail = f"exit {code}"
+        self.figures["reprotect_standby"] = {"exit_code": code, "seconds": seconds,
+                                             "report": report}
+        self._check_reprotected(code, report, deployer, "standby")
+        time.sleep(0.3)
+        load.stop()
+        new = self.built_in(deployer, world.inventory.standby.region)
+        label, writer = self.writer()
+        if new is None or not caught_up(new.cluster, writer):
+            self.check("the standby's new generation holds every acknowledged write", False,
+                       "no new generation, or it did not catch up")
+            return
+        acks = load.snapshot()
+        lost = missing(acks, rows_of(new.cluster, world.databases.app_database))
+        lost_on_writer = missing(acks, rows_of(writer, world.databases.app_database))
+        self.check("every write acknowledged in the round trip is on the writer",
+                   not lost_on_writer, f"{len(acks)} acknowledged over the whole round trip; "
+                   f"{len(lost_on_writer)} missing on {label}")
+        self.check("the standby's new generation holds every acknowledged write", not lost,
+                   f"{len(lost)} missing on {new.identifier}")
+        self.check("ends home: original region primary and protected",
+                   world.serving_site() == "primary" and _in_recovery(new.cluster)
+                   and not _in_recovery(writer),
+                   f"resolver answers {world.serving_site()}; writer {label}; "
+                   f"{new.identifier} streams from it")
+
+
+def _in_recovery(cluster: PostgresCluster) -> bool:
+    return cluster.psql("select pg_is_in_recovery()") == "t"
 
 
 def continue_round_trip(world: World, options: DrillOptions, work: Path,
