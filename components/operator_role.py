@@ -44,6 +44,7 @@ class OperatorResources:
     standby_topic: str
     route53: Sequence[str]
     parameter_keys: Sequence[str] = ()  # the site keys of the SecureString parameters
+    master_secrets: Sequence[str] = ()  # caresync/db/master in each region (switchover)
 
 
 def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
@@ -61,6 +62,7 @@ def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
         "TrafficSwitchAndTimeline": [r.switch_object, r.incident_prefix],
         "BucketKeys": [r.standby_key],
         "ParameterKeys": r.parameter_keys,
+        "ReadMasterSecret": r.master_secrets,
         "Notify": [r.standby_topic],
         "BestEffortRoute53": r.route53,
     }

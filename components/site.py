@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.db.secrets import secret_arn_pattern
 from caresync_dr.inventory import (
     INVENTORY_VERSION,
     AppInventory,
@@ -26,6 +27,8 @@ from caresync_dr.inventory import (
 from caresync_dr.names import (
     JOURNAL_PARAMETER,
     LOCK_PARAMETER,
+    MASTER_SECRET_NAME,
+    SWITCHOVER_JOURNAL_PARAMETER,
     db_identifier,
     endpoint_parameter_name,
     replica_identifier,
@@ -402,7 +405,8 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
         return OperatorResources(
             ssm_failover_parameters=[ssm(s_region, settings.inventory_parameter),
                                      ssm(s_region, LOCK_PARAMETER),
-                                     ssm(s_region, JOURNAL_PARAMETER)],
+                                     ssm(s_region, JOURNAL_PARAMETER),
+                                     ssm(s_region, SWITCHOVER_JOURNAL_PARAMETER)],
             endpoint_parameters=[ssm(p_region, primary["dbEndpointParameter"]),
                                  ssm(s_region, v["standbyEndpointParameter"])],
             databases=[db(p_region, primary["dbIdentifier"]), *primary_replicas,
@@ -416,6 +420,8 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             incident_prefix=f"arn:aws:s3:::{v['backupBucket']}/{INCIDENT_PREFIX}*",
             standby_key=v["kmsKey"], standby_topic=v["topic"],
             parameter_keys=[v["primaryKmsKey"], v["kmsKey"]],
+            master_secrets=[secret_arn_pattern(region, account, MASTER_SECRET_NAME)
+                            for region in (p_region, s_region)],
             route53=[f"arn:aws:route53:::hostedzone/{settings.hosted_zone_id}",
                      *(f"arn:aws:route53:::healthcheck/{v[k]}" for k in
                        ("primaryCheck", "standbyCheck", "primaryRecordCheck", "switchCheck"))])

@@ -20,6 +20,9 @@ scenarios:
                  in-region replica and repoints the app
   app-crash      the primary app stops; Route 53 health checks alone move traffic, nothing
                  is promoted and failover.py is not run
+  planned-switchover
+                 nothing breaks: switchover.py --to standby moves the writer under a steady
+                 write load; every acknowledged write must survive (RPO 0)
 """
 EXIT_CODES = [
     (ExitCode.OK, "the drill passed: every verification held (RTO/RPO figures are in the report)"),

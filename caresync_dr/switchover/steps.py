@@ -113,7 +113,11 @@ class WaitForReplay(Step[SwitchoverContext]):
                        f"{link.where} has replayed the final position")
         with fence.connect(link.conninfo) as conn:
             ok, replay = fence.replayed(conn, lsn)
-        if ok and ctx.facts.get("caught_up_at"):
+            promoted = not fence.server_state(conn, ()).in_recovery
+        if promoted and not ok:
+            return blocked(f"{link.where} left recovery at {replay}, before the final position "
+                           f"{lsn}: writes acknowledged after {replay} may be missing there")
+        if ok and (promoted or ctx.facts.get("caught_up_at")):
             return done(f"{link.where} has replayed {replay} >= final position {lsn}")
         # Replayed already or not: apply confirms it and records when (the report's proof).
         return run(f"would wait until {link.where} replays {lsn} (now at {replay})")
@@ -152,8 +156,19 @@ class WaitForReplay(Step[SwitchoverContext]):
 
 
 def roll_back(ctx: SwitchoverContext) -> str:
-    """Lift the fence on the old writer (before any promotion only); one sentence."""
+    """Lift the fence on the old writer -- only while nothing was promoted (a promotion
+    requested, or a target out of recovery, would make two writers); one sentence."""
     link = ctx.settings.source_db
+    if ctx.facts.get("promotion_requested_at"):
+        return (f"the fence stays: a promotion was requested at "
+                f"{ctx.facts['promotion_requested_at']}")
+    try:
+        with fence.connect(ctx.settings.target_db.conninfo) as conn:
+            if not fence.server_state(conn, ()).in_recovery:
+                return f"the fence stays: {ctx.settings.target_db.where} is out of recovery"
+    except psycopg.Error as exc:
+        return (f"the fence stays: the target could not be read ({fence_error(exc)}), so a "
+                "promotion cannot be ruled out")
     try:
         with fence.connect(link.conninfo) as conn:
             fence.open_writer(conn, ctx.settings.writer_roles)
