@@ -215,3 +215,23 @@ def test_4_failover_check_is_green_in_the_new_direction(site: Site) -> None:
     code = failover(["--dry-run", "--stack", "dr", "--report", str(dry)], out=io.StringIO())
     assert code == 3
     assert "caresync-switchover --to primary" in dry.read_text()
+
+
+def test_5_a_switch_pointing_at_a_replica_is_refused_in_one_line(site: Site,
+                                                                 capsys: pytest.CaptureFixture[str]
+                                                                 ) -> None:
+    """The switch says PRIMARY but the primary site's database is a replica (a switchover
+    that has not finished): nothing is written, exit 3, one line naming what to do."""
+    bucket = site.deployment.outputs["dr"]["trafficSwitchBucket"]
+    s3 = site.client("s3", STANDBY)
+    s3.put_object(Bucket=bucket, Key="traffic-switch", Body=b"PRIMARY")
+    before = site.stack_files()
+    try:
+        code, report = site.failback("--yes", name="refused")
+    finally:
+        s3.put_object(Bucket=bucket, Key="traffic-switch", Body=b"FAILOVER")
+    assert code == 3
+    assert "finish the failover or switchover first" in report["message"]
+    assert site.stack_files() == before
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "(exit 3: refused)" in err
