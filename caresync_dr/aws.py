@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_route53 import Route53Client
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_sts import STSClient
 
 
 @dataclass(frozen=True)
@@ -95,3 +97,9 @@ class AwsClients:
 
     def backup(self) -> BackupClient:
         return self._client("backup")  # type: ignore[no-any-return]
+
+    def secretsmanager(self) -> SecretsManagerClient:
+        return self._client("secretsmanager")  # type: ignore[no-any-return]
+
+    def sts(self) -> STSClient:
+        return self._client("sts")  # type: ignore[no-any-return]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from caresync_dr.app.rollout import BAKE_SECONDS
 from caresync_dr.failover.options import DEFAULT_VERIFY_TIMEOUT_SECONDS
 
 
@@ -38,6 +39,14 @@ class Estimates:
     verification_seconds: int = int(DEFAULT_VERIFY_TIMEOUT_SECONDS)
     # RDS uploads transaction logs to S3 every 5 minutes: the point-in-time restore granularity.
     pitr_granularity_seconds: int = 5 * 60
+    # An RDS point-in-time restore: a new instance from the nearest snapshot, then the logs
+    # replayed up to T; AWS gives no figure ("can take several hours" for large databases, RDS
+    # user guide), 30 min is the allowance for CareSync's size.
+    pitr_restore_seconds: int = 30 * 60
+    # ModifyDBInstance moving an instance into other VPC security groups (applied immediately):
+    # the instance shows "modifying" until the groups are active; AWS gives no figure, 30 s is
+    # the allowance (the fence of pitr.py waits for it).
+    security_group_change_seconds: int = 30
     # One or a few AWS API calls (an S3 PutObject, an SSM PutParameter, an SNS Publish, a
     # security-group revoke): seconds, bounded by the calls' timeouts and retries.
     api_call_seconds: int = 5
@@ -51,6 +60,12 @@ class Estimates:
     def instance_refresh_seconds(self) -> int:
         """A rolling instance refresh: each replacement boots and warms up like a scale-up."""
         return self.scale_up_seconds
+
+    @property
+    def deploy_seconds(self) -> int:
+        """A deploy's refresh (the longest refresh mode): the replacements, then the bake time
+        (:data:`caresync_dr.app.rollout.BAKE_SECONDS`) that still watches the alarms."""
+        return self.instance_refresh_seconds + BAKE_SECONDS
 
 
 DEFAULT_ESTIMATES = Estimates()

@@ -17,7 +17,8 @@ Schema, version 1 (JSON keys are the camelCase of the field names below)::
       "trafficSwitch": {"region", "bucket", "key", "healthCheckId", "primaryHealthCheckId",
                         "primaryValue": "PRIMARY", "failoverValue": "FAILOVER"},
       "alertTopicArn": "arn:aws:sns:<standby>:...",
-      "webhookUrl": null | "https://...",
+      "webhookUrl": null | "https://...",  # retired, ignored: chat goes through the notifier
+                                           # (docs/communication.md); older documents parse
       "backupBucket": "<standby backup bucket, for incident timelines>",
       "lockParameter": "/caresync-dr/failover/lock",       # SSM, standby region
       "journalParameter": "/caresync-dr/failover/journal", # SSM, standby region
@@ -144,7 +145,7 @@ def _https_url(value: str) -> str | None:
 
 
 def _webhook_url(value: str) -> str | None:
-    # https, as the webhookUrl setting requires; http only to this machine (drills, tests).
+    # Retired (nothing reads it); still checked so an older document with it parses safely.
     return aws_names.url(value, https_only=True, loopback_http=True)
 
 

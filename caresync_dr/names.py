@@ -78,6 +78,9 @@ def restore_test_security_group_name(site: str) -> str:
 
 
 # Self-managed Secrets Manager secrets (decision D1), replicated into the standby region.
+# The channels' credentials (chat webhook URL, Statuspage API key): created by the operator in
+# the standby region with a replica in the primary (docs/communication.md, "Secrets").
+NOTIFY_SECRET_NAME = "caresync/notify"
 MASTER_SECRET_NAME = "caresync/db/master"
 APP_SECRET_NAME = "caresync/db/app"
 
@@ -95,6 +98,17 @@ def alb_name(site: str) -> str:
 
 def alert_topic_name(site: str) -> str:
     return f"{site_prefix(site)}-alerts"
+
+
+def alarm_name(site: str, key: str) -> str:
+    """A site alarm: ``caresync-<site>-<key>`` (``alb-5xx``, ``unhealthy-hosts``, ...)."""
+    return f"{site_prefix(site)}-{key}"
+
+
+def in_region_parameter(site: str, name: str) -> str:
+    """The in-region operations' lock and journals (app.py, pitr.py), in the site's region:
+    ``/caresync-dr/<site>/in-region/<name>``."""
+    return f"/{PROJECT}/{site}/in-region/{name}"
 
 
 def backup_vault_name(site: str) -> str:

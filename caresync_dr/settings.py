@@ -8,6 +8,7 @@ the same thing everywhere. Every problem names the key, the value and what is al
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from caresync_dr import names
 from caresync_dr.names import DEFAULT_INVENTORY_PARAMETER
 
 NAMESPACE = "caresync-dr"
@@ -42,6 +44,12 @@ POSTGRES_MAJORS = (14, 15, 16, 17)
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
                       1827, 2192, 2557, 2922, 3288, 3653)
 MAX_GENERATION = 99
+# The seed plan's communication plan (docs/communication.md): who hears about an incident, how.
+NOTIFY_CHANNELS = ("chat", "email", "statuspage")
+TIER_CHANNELS = ("chat", "email")          # the status page is for users, not for escalation
+DEFAULT_NOTIFY_SECRET = names.NOTIFY_SECRET_NAME
+STATUSPAGE_API_URL = "https://api.statuspage.io/v1"
+MAX_TIERS = 10
 
 Site = Literal["primary", "standby"]
 DbRole = Literal["writer", "replica"]
@@ -79,6 +87,56 @@ class RetiringGeneration:
 
     generation: int
     role: DbRole
+
+
+@dataclass(frozen=True)
+class EscalationTier:
+    """One step of the escalation path: ``who`` is told through ``channels`` once an incident
+    has been open ``after_minutes`` (a data breach engages every tier at once).
+
+    ``chat_mention`` is put in the chat message that engages the tier (Slack syntax such as
+    ``<!subteam^S0123>`` or ``<@U0123>``); ``emails`` are subscribed to each site's alert topic
+    with a filter policy, so they receive an incident's messages once their tier is engaged.
+    """
+
+    name: str
+    who: str
+    after_minutes: int
+    channels: tuple[str, ...] = TIER_CHANNELS
+    chat_mention: str | None = None
+    emails: tuple[str, ...] = ()
+
+
+# The SNS message attribute naming an incident's engaged tiers (a String.Array): each tier's
+# e-mail subscriptions filter on it, so a tier hears of an incident only once it is engaged
+# (SNS Developer Guide, "Amazon SNS message filtering": a filter policy matches a String.Array
+# attribute when any of its values matches).
+ESCALATION_TIER_ATTRIBUTE = "escalationTier"
+
+
+def tier_filter_policy(tier_name: str) -> str:
+    """The subscription filter policy (JSON) of one tier's e-mail addresses."""
+    return json.dumps({ESCALATION_TIER_ATTRIBUTE: [tier_name]}, sort_keys=True)
+
+
+# The seed plan's escalation path: on-call 0-15 min, technical lead 15-30, CTO 30-60, CEO after
+# 60 min or for any data breach.
+DEFAULT_ESCALATION = (
+    EscalationTier("on-call", "On-call engineer", 0),
+    EscalationTier("technical-lead", "Technical lead", 15),
+    EscalationTier("cto", "CTO", 30),
+    EscalationTier("ceo", "CEO", 60),
+)
+
+
+@dataclass(frozen=True)
+class StatusPage:
+    """The public status page (Atlassian Statuspage): the page and the components an incident
+    marks, as in the page's API settings. The API key is a secret (docs/communication.md)."""
+
+    page_id: str
+    component_ids: tuple[str, ...]
+    api_url: str = STATUSPAGE_API_URL
 
 
 @dataclass(frozen=True)
@@ -120,8 +178,11 @@ class Settings:
     db_log_retention_days: int
     alert_emails: tuple[str, ...]
     vault_lock_mode: str
-    webhook_url: str | None
     inventory_parameter: str
+    escalation_tiers: tuple[EscalationTier, ...] = DEFAULT_ESCALATION
+    notify_channels: tuple[str, ...] = TIER_CHANNELS
+    notify_secret_name: str = DEFAULT_NOTIFY_SECRET
+    status_page: StatusPage | None = None
 
     @property
     def region(self) -> str:
@@ -314,6 +375,115 @@ def _as_retiring(key: str, raw: object) -> RetiringGeneration:
                               role="writer" if role_text == "writer" else "replica")
 
 
+_TIER_KEYS = {"name", "who", "afterMinutes", "channels", "chatMention", "emails"}
+_STATUSPAGE_ID = r"[a-z0-9]{1,64}"
+_SECRET_NAME = r"[A-Za-z0-9/_+=.@-]{1,512}"
+
+
+def _as_printable(key: str, raw: object, limit: int) -> str:
+    text = raw if isinstance(raw, str) else ""
+    if not 1 <= len(text) <= limit or not text.isprintable() or text != text.strip():
+        raise SettingsError(key, raw, f"expected 1 to {limit} printable characters without "
+                            "surrounding spaces")
+    return text
+
+
+def _as_channel_list(key: str, raw: object, choices: tuple[str, ...]) -> tuple[str, ...]:
+    data = _parse_structured(key, raw)
+    if not isinstance(data, list) or not data or not all(isinstance(c, str) for c in data):
+        raise SettingsError(key, raw, "expected a non-empty list of " + ", ".join(choices))
+    for item in data:
+        if item not in choices:
+            raise SettingsError(key, raw, f"{item!r} is not a channel: one of "
+                                + ", ".join(choices))
+    if len(set(data)) != len(data):
+        raise SettingsError(key, raw, "lists a channel twice")
+    return tuple(data)
+
+
+def _as_tier(key: str, raw: object) -> EscalationTier:
+    if not isinstance(raw, Mapping) or not {"name", "who", "afterMinutes"} <= set(raw) \
+            or not set(raw) <= _TIER_KEYS:
+        raise SettingsError(key, raw, "expected an object with name, who, afterMinutes and "
+                            "optionally channels, chatMention, emails")
+    name = _as_match(f"{key}.name", raw["name"], r"[a-z][a-z0-9-]{0,31}",
+                     "expected a short id such as technical-lead (lowercase letters, digits, -)")
+    mention = raw.get("chatMention")
+    emails = raw.get("emails")
+    channels = _as_channel_list(f"{key}.channels", raw["channels"], TIER_CHANNELS) \
+        if "channels" in raw else TIER_CHANNELS
+    if mention is not None and "chat" not in channels:
+        raise SettingsError(f"{key}.chatMention", mention, "the tier is not told by chat "
+                            "(channels): a mention would never be posted")
+    if emails is not None and "email" not in channels:
+        raise SettingsError(f"{key}.emails", emails, "the tier is not told by email "
+                            "(channels): these addresses would never be mailed")
+    return EscalationTier(
+        name=name, who=_as_printable(f"{key}.who", raw["who"], 64),
+        after_minutes=_as_int(f"{key}.afterMinutes", raw["afterMinutes"], 0, 24 * 60),
+        channels=channels,
+        chat_mention=None if mention is None else _as_printable(f"{key}.chatMention", mention,
+                                                                100),
+        emails=() if emails is None else _as_emails(f"{key}.emails", emails))
+
+
+def _as_tiers(key: str, raw: object, alert_emails: tuple[str, ...]) -> tuple[EscalationTier, ...]:
+    data = _parse_structured(key, raw)
+    if not isinstance(data, list) or not 1 <= len(data) <= MAX_TIERS:
+        raise SettingsError(key, raw, f"expected a list of 1 to {MAX_TIERS} tiers")
+    tiers = tuple(_as_tier(f"{key}[{i}]", item) for i, item in enumerate(data))
+    if tiers[0].after_minutes != 0:
+        raise SettingsError(f"{key}[0].afterMinutes", tiers[0].after_minutes,
+                            "the first tier must be told at once (0): someone owns an incident "
+                            "from its first minute (the seed plan: on-call engineer, 0-15 min)")
+    for i, (before, after) in enumerate(itertools.pairwise(tiers), 1):
+        if after.after_minutes <= before.after_minutes:
+            raise SettingsError(f"{key}[{i}].afterMinutes", after.after_minutes,
+                                f"must be later than the tier before ({before.name}, "
+                                f"{before.after_minutes} min): escalation only moves up")
+    names = [t.name for t in tiers]
+    if len(set(names)) != len(names):
+        raise SettingsError(key, names, "names a tier twice")
+    seen: dict[str, str] = {e: "alertEmails" for e in alert_emails}
+    for i, tier in enumerate(tiers):
+        for email in tier.emails:
+            if email in seen:
+                raise SettingsError(f"{key}[{i}].emails", list(tier.emails),
+                                    f"{email} is already in {seen[email]}: one address gets "
+                                    "one subscription per alert topic (it would be told twice, "
+                                    "or SNS keeps one of the two subscriptions)")
+            seen[email] = f"tier {tier.name}"
+    return tiers
+
+
+def _as_status_page(key: str, raw: object) -> StatusPage:
+    data = _parse_structured(key, raw)
+    if not isinstance(data, Mapping) or not {"pageId", "componentIds"} <= set(data) \
+            or not set(data) <= {"pageId", "componentIds", "apiUrl"}:
+        raise SettingsError(key, raw, "expected an object with pageId, componentIds and "
+                            "optionally apiUrl")
+    allowed = ("expected a Statuspage id (lowercase letters and digits, as shown in the page's "
+               "API info)")
+    page_id = _as_match(f"{key}.pageId", data["pageId"], _STATUSPAGE_ID, allowed)
+    ids = _parse_structured(f"{key}.componentIds", data["componentIds"])
+    if not isinstance(ids, list) or not ids:
+        raise SettingsError(f"{key}.componentIds", data["componentIds"],
+                            "expected a non-empty list of the components an outage affects")
+    components = tuple(_as_match(f"{key}.componentIds", c, _STATUSPAGE_ID, allowed) for c in ids)
+    if len(set(components)) != len(components):
+        raise SettingsError(f"{key}.componentIds", ids, "lists a component twice")
+    api_url = STATUSPAGE_API_URL
+    if data.get("apiUrl") is not None:
+        api_url = str(data["apiUrl"]).rstrip("/")
+        from caresync_dr.aws_names import url
+
+        problem = url(api_url, https_only=True, loopback_http=True)
+        if problem:
+            raise SettingsError(f"{key}.apiUrl", data["apiUrl"],
+                                f"{problem} (the Manage API is {STATUSPAGE_API_URL})")
+    return StatusPage(page_id=page_id, component_ids=components, api_url=api_url)
+
+
 def _as_cidr(key: str, raw: object) -> str:
     try:
         net = ipaddress.IPv4Network(str(raw).strip(), strict=True)
@@ -334,8 +504,15 @@ KNOWN_KEYS = frozenset({
     "appInstanceType", "appAmiId", "appPort", "certificateArn", "hostedZoneId", "domainName",
     "healthCheckPath", "healthCheckIntervalSeconds", "healthCheckFailureThreshold",
     "activeSite", "dbGeneration", "dbRetiring", "dbLogRetentionDays", "alertEmails",
-    "vaultLockMode", "webhookUrl", "inventoryParameter",
+    "vaultLockMode", "inventoryParameter", "escalationTiers", "notifyChannels",
+    "notifySecretName", "statusPage",
 })
+# Keys that are no longer settings, and why (the message names what replaces them).
+RETIRED_KEYS = {
+    "webhookUrl": "a chat webhook URL is a credential and must not sit in a stack file in "
+                  "clear: put it as chatWebhookUrl into the Secrets Manager secret named by "
+                  "notifySecretName (docs/communication.md)",
+}
 
 
 def load_settings(stack: str, values: Mapping[str, object],
@@ -344,6 +521,9 @@ def load_settings(stack: str, values: Mapping[str, object],
 
     ``aws_region`` is the stack's ``aws:region``, checked against the site's region when given.
     """
+    for retired, why in RETIRED_KEYS.items():
+        if retired in values:
+            raise SettingsError(retired, "(hidden: it may be a credential)", why)
     unknown = sorted(set(values) - KNOWN_KEYS)
     if unknown:
         raise SettingsError(unknown[0], values[unknown[0]],
@@ -462,6 +642,14 @@ def load_settings(stack: str, values: Mapping[str, object],
             raise SettingsError("domainName", None,
                                 "the standby stack owns the failover records and needs the name")
 
+    alert_emails = get("alertEmails", _as_emails, required=True)
+    status_page = opt("statusPage", _as_status_page)
+    channels = get("notifyChannels", lambda k, v: _as_channel_list(k, v, NOTIFY_CHANNELS),
+                   (*TIER_CHANNELS, "statuspage") if status_page else TIER_CHANNELS)
+    if "statuspage" in channels and status_page is None:
+        raise SettingsError("statusPage", None, "notifyChannels lists statuspage: name the "
+                            "page and its components ({pageId, componentIds})")
+
     return Settings(
         stack=stack,
         site=site,
@@ -511,14 +699,19 @@ def load_settings(stack: str, values: Mapping[str, object],
         db_log_retention_days=get("dbLogRetentionDays", lambda k, v: _as_int_in(
             k, v, LOG_RETENTION_DAYS, "CloudWatch Logs keeps logs for one of "
             + ", ".join(map(str, LOG_RETENTION_DAYS)) + " days (PutRetentionPolicy)"), 365),
-        alert_emails=get("alertEmails", _as_emails, required=True),
+        alert_emails=alert_emails,
         vault_lock_mode=get("vaultLockMode", lambda k, v: _as_choice(k, v, VAULT_LOCK_MODES),
                             "governance"),
-        webhook_url=opt("webhookUrl", lambda k, v: _as_match(
-            k, v, r"https://\S+", "expected an https:// URL")),
         inventory_parameter=get("inventoryParameter", lambda k, v: _as_match(
             k, v, r"(/[A-Za-z0-9_.-]+)+", "expected an SSM parameter path"),
             DEFAULT_INVENTORY_PARAMETER),
+        escalation_tiers=get("escalationTiers",
+                             lambda k, v: _as_tiers(k, v, alert_emails), DEFAULT_ESCALATION),
+        notify_channels=channels,
+        notify_secret_name=get("notifySecretName", lambda k, v: _as_match(
+            k, v, _SECRET_NAME, "expected a Secrets Manager secret name: letters, digits and "
+            "/_+=.@- (CreateSecret, Name)"), DEFAULT_NOTIFY_SECRET),
+        status_page=status_page,
     )
 
 

@@ -28,6 +28,8 @@ from components.iam import service_trust_policy
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 CONF_DIR = "/etc/caresync"
+# The group's launch template version, which only instance refreshes change (see AppTier).
+TEMPLATE_VERSION = "launchTemplate.version"
 SECRET_WAIT_ATTEMPTS = 60  # x 10 s: longer than the ASG's health-check grace period
 # Reads the secret's JSON from stdin (never a command line: ps would show it) and the endpoint
 # (host:port) from argv; writes the app's environment file (systemd EnvironmentFile syntax).
@@ -206,6 +208,12 @@ class AppTier(pulumi.ComponentResource):
                     volume_type="gp3", delete_on_termination="true"))],
             user_data=user_data(args.region, args.endpoint_parameter_name),
             update_default_version=True, opts=child)
+        # The group runs one *numbered* template version: Auto Scaling can roll an instance
+        # refresh back only then (not with $Latest or $Default). pulumi up creates it with the
+        # template's version of the day and never switches it afterwards (ignore_changes):
+        # the provider would save the new version on the group before refreshing, and an
+        # automatic rollback would then "restore" the new one (terraform-provider-aws #34189).
+        # Releases roll out with `python scripts/app.py deploy` (caresync_dr/app/rollout.py).
         self.group = aws.autoscaling.Group(
             f"{name}-asg", name=app_name(args.site), min_size=args.capacity.min,
             desired_capacity=args.capacity.desired, max_size=args.capacity.max,
@@ -214,11 +222,12 @@ class AppTier(pulumi.ComponentResource):
             health_check_grace_period=300,
             service_linked_role_arn=args.autoscaling_role_arn,
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
-                id=self.launch_template.id, version="$Latest"),
+                id=self.launch_template.id,
+                version=self.launch_template.latest_version.apply(lambda v: str(int(v)))),
             # Instances carry the site's tags from launch (cost and incident attribution);
             # changing them updates the group in place and tags only instances launched after.
             tags=[aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
                   for key, value in (("Name", f"{prefix}-app"), ("caresync:site", args.site))],
-            opts=child)
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=[TEMPLATE_VERSION]))
         self.register_outputs({"albDnsName": self.load_balancer.dns_name,
                                "autoScalingGroupName": self.group.name})

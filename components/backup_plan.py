@@ -107,9 +107,15 @@ class BackupPlan(pulumi.ComponentResource):
                 schedule=backup_schedule(args.interval_hours), start_window=60,
                 completion_window=180, lifecycle=lifecycle, copy_actions=copy_actions)],
             opts=child)
+        # Every argument of a selection forces a replacement (AWS Backup has no update) and
+        # its name is fixed: a new writer on this site (a point-in-time restore's generation,
+        # scripts/pitr.py) replaces it delete-first; the plan selects nothing only for the
+        # seconds between the two calls.
         aws.backup.Selection(f"{name}-selection", name=f"{site_prefix(args.site)}-database",
                              plan_id=self.plan.id, iam_role_arn=role.arn,
-                             resources=[args.database_arn], opts=child)
+                             resources=[args.database_arn],
+                             opts=pulumi.ResourceOptions(parent=self,
+                                                         delete_before_replace=True))
         restore_plan = aws.backup.RestoreTestingPlan(
             f"{name}-restore-testing", name=f"caresync_{args.site}_daily_restore_test",
             schedule_expression=RESTORE_TEST_SCHEDULE, start_window_hours=2,

@@ -1,5 +1,10 @@
 """Monitoring of one site: the alert topic (KMS-encrypted, e-mail subscriptions) and alarms.
 
+The alert topic also carries incident messages (:mod:`caresync_dr.notify`): ``alertEmails``
+receive everything; each escalation tier's ``emails`` are subscribed with a filter policy on
+the ``escalationTier`` message attribute, so they receive an incident's messages only once
+their tier is engaged, and never the alarms (which carry no attributes).
+
 Alarms: ``ReplicaLag`` on every replica (paging early enough that threshold + detection delay
 stays within the RPO, warning at a fifth of the RPO), replication stopped on every replica
 (RDS reports ``ReplicaLag`` -1 when "replication is currently not active", RDS user guide,
@@ -18,8 +23,20 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from caresync_dr.names import alert_topic_name, site_prefix
-from caresync_dr.settings import REPLICA_LAG_DATAPOINTS_TO_ALARM, REPLICA_LAG_PERIOD_SECONDS
+from caresync_dr.app.rollout import (
+    ALB_5XX,
+    ALB_5XX_PERIOD_SECONDS,
+    ALB_5XX_PERIODS,
+    UNHEALTHY_HOSTS,
+    UNHEALTHY_PERIOD_SECONDS,
+    UNHEALTHY_PERIODS,
+)
+from caresync_dr.names import alarm_name, alert_topic_name
+from caresync_dr.settings import (
+    REPLICA_LAG_DATAPOINTS_TO_ALARM,
+    REPLICA_LAG_PERIOD_SECONDS,
+    tier_filter_policy,
+)
 
 FIVE_MINUTES = 300
 ALB_5XX_PERCENT = 5.0
@@ -41,6 +58,8 @@ class MonitoringArgs:
     alb_arn_suffix: pulumi.Input[str]
     target_group_arn_suffix: pulumi.Input[str]
     backup_vault_name: pulumi.Input[str]
+    # (tier name, address) of each escalation tier's e-mail contacts
+    tier_emails: Sequence[tuple[str, str]] = ()
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -51,12 +70,15 @@ class Monitoring(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("caresync:dr:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        prefix = site_prefix(args.site)
         self.topic = aws.sns.Topic(f"{name}-alerts", name=alert_topic_name(args.site),
                                    kms_master_key_id=args.kms_key_id, opts=child)
         for i, email in enumerate(args.emails):
             aws.sns.TopicSubscription(f"{name}-alerts-email-{i + 1}", topic=self.topic.arn,
                                       protocol="email", endpoint=email, opts=child)
+        for tier, email in args.tier_emails:
+            aws.sns.TopicSubscription(f"{name}-escalation-{tier}-{email}", topic=self.topic.arn,
+                                      protocol="email", endpoint=email,
+                                      filter_policy=tier_filter_policy(tier), opts=child)
         self.alarm_names = []
 
         def alarm(key: str, description: str, namespace: str, metric: str, *,
@@ -64,7 +86,7 @@ class Monitoring(pulumi.ComponentResource):
                   comparison: str, periods: int = 3, period: int = 60,
                   missing: str = "missing") -> None:
             created = aws.cloudwatch.MetricAlarm(
-                f"{name}-{key}", name=f"{prefix}-{key}", alarm_description=description,
+                f"{name}-{key}", name=alarm_name(args.site, key), alarm_description=description,
                 namespace=namespace, metric_name=metric, dimensions=dimensions,
                 statistic=statistic, period=period, evaluation_periods=periods,
                 datapoints_to_alarm=periods, threshold=threshold,
@@ -125,10 +147,12 @@ class Monitoring(pulumi.ComponentResource):
                 id=query_id, return_data=False,
                 metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
                     namespace="AWS/ApplicationELB", metric_name=metric, dimensions=lb,
-                    stat="Sum", period=FIVE_MINUTES))
+                    stat="Sum", period=ALB_5XX_PERIOD_SECONDS))
 
+        # This alarm and unhealthy-hosts also roll a deploy back (caresync_dr/app/rollout.py
+        # watches them by these names and sizes its bake time by their windows).
         ratio = aws.cloudwatch.MetricAlarm(
-            f"{name}-alb-5xx", name=f"{prefix}-alb-5xx",
+            f"{name}-{ALB_5XX}", name=alarm_name(args.site, ALB_5XX),
             alarm_description=f"More than {ALB_5XX_PERCENT:g}% of requests answered 5xx by "
                               "the app over 5 minutes",
             metric_queries=[
@@ -137,15 +161,17 @@ class Monitoring(pulumi.ComponentResource):
                 aws.cloudwatch.MetricAlarmMetricQueryArgs(
                     id="ratio", expression=ALB_5XX_EXPRESSION, label="5xx % of requests",
                     return_data=True)],
-            evaluation_periods=1, datapoints_to_alarm=1, threshold=ALB_5XX_PERCENT,
+            evaluation_periods=ALB_5XX_PERIODS, datapoints_to_alarm=ALB_5XX_PERIODS,
+            threshold=ALB_5XX_PERCENT,
             comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
             alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn], opts=child)
         self.alarm_names.append(ratio.name)
-        alarm("unhealthy-hosts", "App instances failing the /api/health target check",
+        alarm(UNHEALTHY_HOSTS, "App instances failing the /api/health target check",
               "AWS/ApplicationELB", "UnHealthyHostCount",
               dimensions={"LoadBalancer": args.alb_arn_suffix,
                           "TargetGroup": args.target_group_arn_suffix},
               statistic="Maximum", threshold=0, comparison="GreaterThanThreshold",
+              periods=UNHEALTHY_PERIODS, period=UNHEALTHY_PERIOD_SECONDS,
               missing="notBreaching")
         for key, metric in (("backup-jobs-failed", "NumberOfBackupJobsFailed"),
                             ("copy-jobs-failed", "NumberOfCopyJobsFailed")):

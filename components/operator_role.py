@@ -17,14 +17,15 @@ import pulumi
 import pulumi_aws as aws
 
 from caresync_dr.names import OPERATOR_ROLE_NAME
-from caresync_dr.operator_permissions import OPERATOR_GRANTS
+from caresync_dr.operator_permissions import IN_REGION_GRANTS, OPERATOR_GRANTS, Grant
 
 # IAM's service authorization reference lists no resource types for these actions.
 UNSCOPED_ACTIONS = frozenset({
     "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricData",
     "autoscaling:DescribeAutoScalingGroups", "elasticloadbalancing:DescribeTargetHealth",
     "ec2:DescribeSecurityGroups", "ec2:DescribeLaunchTemplates",
-    "autoscaling:DescribeInstanceRefreshes",
+    "autoscaling:DescribeInstanceRefreshes", "ec2:DescribeLaunchTemplateVersions",
+    "ec2:DescribeImages", "ec2:DescribeVpcs", "elasticloadbalancing:DescribeTargetGroups",
 })
 
 
@@ -45,6 +46,26 @@ class OperatorResources:
     route53: Sequence[str]
     parameter_keys: Sequence[str] = ()  # the site keys of the SecureString parameters
     master_secrets: Sequence[str] = ()  # caresync/db/master in each region (switchover)
+    in_region: InRegionResources | None = None  # app.py and pitr.py (a second policy)
+    primary_topic: str | None = None    # incident e-mail when the standby does not answer
+    notify_secrets: Sequence[str] = ()  # the notify secret in both regions
+
+
+@dataclass(frozen=True)
+class InRegionResources:
+    """What app.py and pitr.py act on in each site's own region (issue 14)."""
+
+    lock_journal_parameters: Sequence[str]  # /caresync-dr/<site>/in-region/*
+    endpoint_parameters: Sequence[str]
+    auto_scaling_groups: Sequence[str]
+    launch_templates: Sequence[str]
+    alarms: Sequence[str]                   # caresync-<site>-*
+    restore: Sequence[str]                  # db generations, subnet/parameter/option groups,
+    generations: Sequence[str]              # automated backups; db generations
+    database_reads: Sequence[str]           # each site region's db:* and auto-backup:*
+    site_keys: Sequence[str]
+    app_secrets: Sequence[str]
+    incident_prefixes: Sequence[str]
 
 
 def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
@@ -63,18 +84,44 @@ def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
         "BucketKeys": [r.standby_key],
         "ParameterKeys": r.parameter_keys,
         "ReadMasterSecret": r.master_secrets,
-        "Notify": [r.standby_topic],
+        "Notify": [r.standby_topic, *([r.primary_topic] if r.primary_topic else [])],
+        "NotifySecret": r.notify_secrets,
         "BestEffortRoute53": r.route53,
     }
 
 
+def in_region_resources(r: InRegionResources) -> Mapping[str, Sequence[str]]:
+    """Grant sid -> resources for IN_REGION_GRANTS."""
+    return {
+        "InRegionLockJournal": r.lock_journal_parameters,
+        "InRegionEndpoints": r.endpoint_parameters,
+        "InRegionAppTier": r.auto_scaling_groups,
+        "InRegionTemplates": r.launch_templates,
+        "InRegionReads": ["*"],
+        "InRegionDatabaseReads": r.database_reads,
+        "InRegionAlarms": r.alarms,
+        "PointInTimeRestore": r.restore,
+        "FenceDamagedWriter": r.generations,
+        "RestoreKeys": r.site_keys,
+        "AppCredentialsForChecks": r.app_secrets,
+        "InRegionTimelines": r.incident_prefixes,
+    }
+
+
+def in_region_policy(r: InRegionResources) -> str:
+    return _policy(IN_REGION_GRANTS, in_region_resources(r))
+
+
 def operator_policy(r: OperatorResources) -> str:
-    resources = grant_resources(r)
-    missing = [g.sid for g in OPERATOR_GRANTS if g.sid not in resources]
+    return _policy(OPERATOR_GRANTS, grant_resources(r))
+
+
+def _policy(grants: Sequence[Grant], resources: Mapping[str, Sequence[str]]) -> str:
+    missing = [g.sid for g in grants if g.sid not in resources]
     if missing:
         raise ValueError(f"operator grants without resources: {', '.join(missing)}")
     statements: list[dict[str, Any]] = []
-    for grant in OPERATOR_GRANTS:
+    for grant in grants:
         scoped = sorted(a for a in grant.actions if a not in UNSCOPED_ACTIONS)
         unscoped = sorted(a for a in grant.actions if a in UNSCOPED_ACTIONS)
         if scoped:
@@ -93,9 +140,16 @@ class OperatorRoleArgs:
     resources: Callable[[dict[str, Any]], OperatorResources]  # resolved values -> ARNs
 
 
+def _in_region(resources: OperatorResources) -> InRegionResources:
+    if resources.in_region is None:
+        raise ValueError("the operator role needs the in-region resources")
+    return resources.in_region
+
+
 class OperatorRole(pulumi.ComponentResource):
     role: aws.iam.Role
     policy_document: pulumi.Output[str]
+    in_region_document: pulumi.Output[str]
 
     def __init__(self, name: str, args: OperatorRoleArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -110,9 +164,15 @@ class OperatorRole(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{name}-role", name=OPERATOR_ROLE_NAME, assume_role_policy=trust,
             max_session_duration=4 * 3600,
-            description="CareSync DR: what scripts/failover.py needs, nothing else", opts=child)
+            description="CareSync DR: what failover.py, app.py and pitr.py need, nothing else",
+            opts=child)
         self.policy_document = pulumi.Output.all(**args.values).apply(
             lambda v: operator_policy(args.resources(v)))
         aws.iam.RolePolicy(f"{name}-policy", name="failover", role=self.role.id,
                            policy=self.policy_document, opts=child)
+        # app.py and pitr.py, on either site (docs/runbooks/app-crash.md, corruption.md).
+        self.in_region_document = pulumi.Output.all(**args.values).apply(
+            lambda v: in_region_policy(_in_region(args.resources(v))))
+        aws.iam.RolePolicy(f"{name}-in-region-policy", name="in-region", role=self.role.id,
+                           policy=self.in_region_document, opts=child)
         self.register_outputs({"roleArn": self.role.arn})

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from caresync_dr.db.secrets import secret_arn_pattern
+from caresync_dr.db.secrets import APP_SECRET_NAME, secret_arn_pattern
 from caresync_dr.inventory import (
     INVENTORY_VERSION,
     AppInventory,
@@ -60,6 +60,7 @@ from components.kms_key import SiteKey, SiteKeyArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.operator_role import (
+    InRegionResources,
     OperatorResources,
     OperatorRole,
     OperatorRoleArgs,
@@ -215,7 +216,9 @@ class _Site:
             allocated_storage_gb=settings.db_allocated_storage_gb,
             alb_arn_suffix=self.app.load_balancer.arn_suffix,
             target_group_arn_suffix=self.app.target_group.arn_suffix,
-            backup_vault_name=self.backup.vault.name))
+            backup_vault_name=self.backup.vault.name,
+            tier_emails=[(tier.name, email) for tier in settings.escalation_tiers
+                         for email in tier.emails]))
 
     def outputs(self, settings: Settings) -> dict[str, Any]:
         return {
@@ -381,7 +384,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                 health_check_id=v["switchCheck"], primary_health_check_id=v["primaryRecordCheck"]),
             alert_topic_arn=v["topic"], backup_bucket=v["backupBucket"],
             lock_parameter=LOCK_PARAMETER, journal_parameter=JOURNAL_PARAMETER,
-            webhook_url=settings.webhook_url, active_site=settings.active_site)
+            active_site=settings.active_site)
 
     inventory = FailoverInventory("failover-inventory", FailoverInventoryArgs(
         parameter_name=settings.inventory_parameter, values=values, render=render,
@@ -402,7 +405,34 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                     f"autoScalingGroupName/{name}")
 
         primary_replicas = [db(p_region, r) for r in primary["dbReplicaIdentifiers"]]
+        sites = (("primary", p_region), ("standby", s_region))
+
+        def rds(region: str, kind: str, name: str) -> str:
+            return f"arn:aws:rds:{region}:{account}:{kind}:{name}"
+
+        in_region = InRegionResources(
+            lock_journal_parameters=[ssm(r, f"/caresync-dr/{n}/in-region/*") for n, r in sites],
+            endpoint_parameters=[ssm(p_region, primary["dbEndpointParameter"]),
+                                 ssm(s_region, v["standbyEndpointParameter"])],
+            auto_scaling_groups=[asg(p_region, primary["autoScalingGroupName"]),
+                                 asg(s_region, v["standbyAsg"])],
+            launch_templates=[
+                f"arn:aws:ec2:{p_region}:{account}:launch-template/{primary['launchTemplateId']}",
+                f"arn:aws:ec2:{s_region}:{account}:launch-template/"
+                f"{v['standbyLaunchTemplate']}"],
+            alarms=[f"arn:aws:cloudwatch:{r}:{account}:alarm:caresync-{n}-*" for n, r in sites],
+            restore=[arn for n, r in sites for arn in (
+                rds(r, "db", f"caresync-{n}-db*"), rds(r, "subgrp", f"caresync-{n}-db"),
+                rds(r, "pg", f"caresync-{n}-postgres*"), rds(r, "og", "default:postgres-*"),
+                rds(r, "auto-backup", "*"))],
+            generations=[rds(r, "db", f"caresync-{n}-db*") for n, r in sites],
+            database_reads=[rds(r, kind, "*") for _, r in sites for kind in ("db", "auto-backup")],
+            site_keys=[v["primaryKmsKey"], v["kmsKey"]],
+            app_secrets=[secret_arn_pattern(r, account, APP_SECRET_NAME) for _, r in sites],
+            incident_prefixes=[f"{primary['backupBucketArn']}/{INCIDENT_PREFIX}*",
+                               f"arn:aws:s3:::{v['backupBucket']}/{INCIDENT_PREFIX}*"])
         return OperatorResources(
+            in_region=in_region,
             ssm_failover_parameters=[ssm(s_region, settings.inventory_parameter),
                                      ssm(s_region, LOCK_PARAMETER),
                                      ssm(s_region, JOURNAL_PARAMETER),
@@ -419,6 +449,9 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             switch_object=f"arn:aws:s3:::{v['switchBucket']}/{SWITCH_KEY}",
             incident_prefix=f"arn:aws:s3:::{v['backupBucket']}/{INCIDENT_PREFIX}*",
             standby_key=v["kmsKey"], standby_topic=v["topic"],
+            primary_topic=primary.get("alertTopicArn"),
+            notify_secrets=[secret_arn_pattern(region, account, settings.notify_secret_name)
+                            for region in (s_region, p_region)],
             parameter_keys=[v["primaryKmsKey"], v["kmsKey"]],
             master_secrets=[secret_arn_pattern(region, account, MASTER_SECRET_NAME)
                             for region in (p_region, s_region)],

@@ -56,6 +56,7 @@ VPC = ("aws:ec2/vpc:Vpc",)
 DEFAULT_SECURITY_GROUP = ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",)
 WAF_WEB_ACL = ("aws:wafv2/webAcl:WebAcl",)
 WAF_ASSOCIATION = ("aws:wafv2/webAclAssociation:WebAclAssociation",)
+AUTOSCALING_GROUP = ("aws:autoscaling/group:Group",)
 
 
 def project_dir() -> Path:

@@ -52,6 +52,7 @@ class Resource:
     outputs: Mapping[str, Any] = field(default_factory=dict)
     resource_id: str = ""
     custom: bool = True
+    ignore_changes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,15 @@ def urn(stack: str, resource_type: str, name: str) -> str:
     return f"urn:pulumi:{stack}::{PROJECT}::{resource_type}::{name}"
 
 
-def _options() -> PolicyResourceOptions:
-    return PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None,
-                                 aliases=[], custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-                                 additional_secret_outputs=[])
+def _options(resource: object = None) -> PolicyResourceOptions:
+    """The resource options the engine hands a policy: those the mocks recorded (protect,
+    ignore_changes, delete_before_replace), defaults for a resource described by hand."""
+    return PolicyResourceOptions(
+        protect=bool(getattr(resource, "protect", False)),
+        ignore_changes=list(getattr(resource, "ignore_changes", ())),
+        delete_before_replace=getattr(resource, "delete_before_replace", None) or None,
+        aliases=[], custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[])
 
 
 def urn_of(stack: str, resource: ResourceLike) -> str:
@@ -86,7 +92,7 @@ def urn_of(stack: str, resource: ResourceLike) -> str:
 def resource_args(stack: str, resource: ResourceLike) -> ResourceValidationArgs:
     props = unknown_checking_proxy(copy.deepcopy(dict(resource.inputs)))
     return ResourceValidationArgs(resource.type, props, urn_of(stack, resource), resource.name,
-                                  _options(), None)
+                                  _options(resource), None)
 
 
 def _stack_props(resource: ResourceLike) -> dict[str, Any]:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policy import backup_rules, network_rules, rds_rules, s3_rules, security_rules, stack_rules
+from policy import (
+    app_rules,
+    backup_rules,
+    network_rules,
+    rds_rules,
+    s3_rules,
+    security_rules,
+    stack_rules,
+)
 
 PACK_NAME = "caresync-dr-guardrails"
 
@@ -19,6 +27,7 @@ POLICIES: list[Policy] = [
     *backup_rules.POLICIES,
     *security_rules.POLICIES,
     *stack_rules.POLICIES,
+    *app_rules.POLICIES,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]

@@ -18,11 +18,17 @@ scenarios:
                  the primary database and app are killed hard; failover --scope region
   db-failure     only the primary database dies; failover --scope database promotes the
                  in-region replica and repoints the app
-  app-crash      the primary app stops; Route 53 health checks alone move traffic, nothing
-                 is promoted and failover.py is not run
+  app-crash      the primary app crashes; app.py restart brings writable service back in the
+                 primary region (the read-only standby meanwhile is degraded service)
+  bad-release    a broken release ships (pulumi up, app.py deploy); Auto Scaling's alarms roll
+                 it back by itself
+  corruption     rows are deleted on the primary; pitr.py restores the writer to just before
+                 the damage and cuts over; reports the data lost between T and the damage
   planned-switchover
                  nothing breaks: switchover.py --to standby moves the writer under a steady
                  write load; every acknowledged write must survive (RPO 0)
+  round-trip     region-outage, then the region recovers: failback.py re-protects it,
+                 switchover.py --to primary returns home, failback.py re-protects the standby
 """
 EXIT_CODES = [
     (ExitCode.OK, "the drill passed: every verification held (RTO/RPO figures are in the report)"),

@@ -31,12 +31,18 @@ from caresync_dr.failback.context import (
     FailbackOptions,
 )
 from caresync_dr.failback.deploy import Deployer, PulumiCli
+from caresync_dr.failback.notifications import failback_notifications
 from caresync_dr.failback.operation import FailbackOperation
 from caresync_dr.failover import probes
 from caresync_dr.inventory import Inventory, InventoryError, parse_inventory
 from caresync_dr.operations.recorder import ApiCallRecorder
 from caresync_dr.operations.run_setup import Mode
-from caresync_dr.settings import SettingsError, StackFileError, settings_from_stack_file
+from caresync_dr.settings import (
+    Settings,
+    SettingsError,
+    StackFileError,
+    settings_from_stack_file,
+)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 NOTES = f"""\
@@ -110,7 +116,7 @@ def build_parser() -> CommandParser:
 
 
 def _inventory(session: boto3.Session, stack: str,
-               project_dir: Path) -> tuple[Inventory, int, str]:
+               project_dir: Path) -> tuple[Inventory, Settings]:
     try:
         settings = settings_from_stack_file(stack, project_dir)
     except (StackFileError, SettingsError) as exc:
@@ -125,7 +131,7 @@ def _inventory(session: boto3.Session, stack: str,
         raise UsageError(f"inventory parameter {settings.inventory_parameter} not found in "
                          f"{settings.standby_region}: is the dr stack deployed?")
     try:
-        return parse_inventory(text), settings.rpo_minutes, settings.inventory_parameter
+        return parse_inventory(text), settings
     except InventoryError as exc:
         raise UsageError(f"ssm:{settings.standby_region}:{settings.inventory_parameter}: "
                          f"{exc}") from exc
@@ -152,17 +158,20 @@ def _body(session: boto3.Session | None, deployer: Deployer | None, stdin: TextI
         # refuse any change before it is sent (the engine's proof).
         recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
         try:
-            inventory, rpo, parameter = _inventory(aws, options.stack, options.project_dir)
+            inventory, settings = _inventory(aws, options.stack, options.project_dir)
             ctx = FailbackContext(inventory, options,
                                   deployer or PulumiCli(options.project_dir), aws,
-                                  rpo_minutes=rpo, inventory_parameter=parameter)
+                                  rpo_minutes=settings.rpo_minutes,
+                                  inventory_parameter=settings.inventory_parameter)
             direction = ctx.direction      # reads only; refuses when nobody writes
             invocation.data["direction"] = {"activeSite": direction.active,
                                             "protectedSite": direction.protected}
+            hooks = None
             if options.mode == "run":
                 invocation.claim_report()  # the engine writes a run's report on every exit
+                hooks = failback_notifications(ctx, settings)
             return FailbackOperation(ctx, out, stdin or sys.stdin, report_target=invocation,
-                                     recorder=recorder).execute()
+                                     recorder=recorder, hooks=hooks).execute()
         finally:
             recorder.uninstall()
 

@@ -202,7 +202,7 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
         # Every AWS call goes through this session; --check and --dry-run block any change.
         recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
         try:
-            inventory, webhook = load_inventory(options, args.project_dir, aws)
+            inventory, _stack_settings = load_inventory(options, args.project_dir, aws)
             source: Site = "primary" if args.to == "standby" else "standby"
             settings = SwitchoverSettings(
                 to=args.to,
@@ -213,8 +213,7 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
             if options.mode != "run":   # no statement of a check or dry run can write
                 settings = replace(settings, source_db=databases.read_only(settings.source_db),
                                    target_db=databases.read_only(settings.target_db))
-            ctx = SwitchoverContext(inventory, options, settings, session=aws,
-                                    webhook_url=webhook)
+            ctx = SwitchoverContext(inventory, options, settings, session=aws)
             if options.mode == "run":
                 invocation.claim_report()      # the engine writes a run's report on every exit
             return SwitchoverOperation(ctx, out, stdin or sys.stdin, report_target=invocation,

@@ -9,6 +9,8 @@ Health contract (what ``scripts/failover.py`` verifies through the public URL)::
 
 ``role`` is ``standby`` while PostgreSQL is in recovery (a replica), ``writable`` is false then;
 ``user`` is the role the app logged in as (drill evidence, not part of the contract).
+A *broken release* (the bad-release drill: instances booted from a launch template version whose
+AMI is broken) answers every request 500, whatever its database.
 The app finds its database through ``locate`` on every (re)connection -- in the drill that is
 what its instances read at boot (``boot``), so an in-region failover that repoints the endpoint
 parameter is followed once the instances are replaced, and :meth:`SiteApp.reconnect` makes the
@@ -44,12 +46,17 @@ class SiteApp:
         self._conn_dsn: str | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self.release: str | None = None  # the AMI its instances booted from
+        self.broken = False
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def health(self) -> tuple[int, dict[str, Any]]:
+        if self.broken:
+            return 500, {"status": "error", "site": self.site, "region": self.region,
+                         "release": self.release, "error": "this release fails every request"}
         with self._lock:
             try:
                 dsn = self.locate()
@@ -107,6 +114,14 @@ class SiteApp:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+    def boot_release(self, image: str | None, broken: bool) -> None:
+        """Fresh instances booted from ``image``: serving again (after a crash too), broken or
+        not, logging in afresh."""
+        self.release, self.broken = image, broken
+        if self._server is None:
+            self.start()
+        self.reconnect()
 
     @property
     def running(self) -> bool:

@@ -27,6 +27,7 @@ from pathlib import Path
 import psycopg
 
 from caresync_dr.db.roles import ensure_roles
+from caresync_dr.pg.archive import WalArchive
 from caresync_dr.pg.cluster import PostgresCluster, free_port, temp_cluster
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,14 @@ def _standby_of(primary: PostgresCluster, prefix: str) -> tuple[PostgresCluster,
 
 
 def start_databases(with_local_replica: bool, *, app_database: str,
-                    password_roles: tuple[str, ...] = ()) -> Databases:
+                    password_roles: tuple[str, ...] = (),
+                    archive: WalArchive | None = None) -> Databases:
     """Primary with the drill's schema in ``app_database``, plus its streaming standby (and
-    in-region replica); ``password_roles`` log in with SCRAM."""
-    primary = temp_cluster(prefix="caresync-drill-primary-")
+    in-region replica); ``password_roles`` log in with SCRAM. With ``archive`` the primary
+    archives its WAL there (small segments), as RDS keeps every transaction log for PITR."""
+    primary = (temp_cluster(prefix="caresync-drill-primary-") if archive is None else
+               temp_cluster(prefix="caresync-drill-primary-", wal_segment_mb=1,
+                            extra_conf=archive.conf()))
     dirs = [primary.data_dir.parent]
     dbs: Databases | None = None
     try:

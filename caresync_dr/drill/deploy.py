@@ -184,6 +184,27 @@ def _launch_template(h: EmulatorHandler, name: str, inputs: dict[str, Any],
             "latestVersion": float(template["LatestVersionNumber"])}
 
 
+def _launch_template_update(h: EmulatorHandler, ident: str, inputs: dict[str, Any],
+                            region: str, previous: dict[str, Any]) -> dict[str, Any]:
+    """A later run with another image or instance type (a release): the provider's update is
+    CreateLaunchTemplateVersion (and, with update_default_version, the default follows). The
+    group is left alone: it ignores its version (components/app_tier.py)."""
+    wanted = {"ImageId": inputs["imageId"], "InstanceType": inputs.get("instanceType",
+                                                                      "t3.medium")}
+    if previous.get("imageId") == wanted["ImageId"] and \
+            previous.get("instanceType") == wanted["InstanceType"]:
+        return {}
+    _seed_image(region, wanted["ImageId"])
+    ec2 = h.client("ec2", region)
+    version = ec2.create_launch_template_version(
+        LaunchTemplateId=ident, SourceVersion=str(int(previous.get("latestVersion", 1))),
+        LaunchTemplateData=wanted)["LaunchTemplateVersion"]["VersionNumber"]
+    if inputs.get("updateDefaultVersion"):
+        ec2.modify_launch_template(LaunchTemplateId=ident, DefaultVersion=str(version))
+    return {"imageId": wanted["ImageId"], "instanceType": wanted["InstanceType"],
+            "latestVersion": float(version)}
+
+
 def _asg(h: EmulatorHandler, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     group_name = inputs.get("name") or name
     template = _first(inputs.get("launchTemplate")) or {}
@@ -210,10 +231,25 @@ def _db_instance(h: EmulatorHandler, name: str, inputs: dict[str, Any],
                               "DBInstanceClass": inputs.get("instanceClass", "db.r6g.large")}
     if inputs.get("vpcSecurityGroupIds"):
         common["VpcSecurityGroupIds"] = list(inputs["vpcSecurityGroupIds"])
+    # Where and how the program places it: what a point-in-time restore copies and checks.
+    if inputs.get("dbSubnetGroupName"):
+        common["DBSubnetGroupName"] = inputs["dbSubnetGroupName"]
+    if inputs.get("parameterGroupName"):
+        common["DBParameterGroupName"] = inputs["parameterGroupName"]
+    if inputs.get("kmsKeyId"):
+        common["KmsKeyId"] = inputs["kmsKeyId"]
+    if inputs.get("tags"):
+        common["Tags"] = _tags(inputs)
     source = inputs.get("replicateSourceDb")
     if source:
+        # moto resolves a replica's subnet group in the *source's* region while it copies
+        # the source (a moto quirk): give it once the replica exists.
+        group = common.pop("DBSubnetGroupName", None)
         db = rds.create_db_instance_read_replica(SourceDBInstanceIdentifier=source,
                                                  **common)["DBInstance"]
+        if group:
+            db = rds.modify_db_instance(DBInstanceIdentifier=ident, DBSubnetGroupName=group,
+                                        ApplyImmediately=True)["DBInstance"]
     else:
         db = rds.create_db_instance(
             Engine=inputs.get("engine", "postgres"),
@@ -222,11 +258,47 @@ def _db_instance(h: EmulatorHandler, name: str, inputs: dict[str, Any],
             MasterUsername=inputs.get("username", "caresync"),
             ManageMasterUserPassword=True, MultiAZ=bool(inputs.get("multiAz", False)),
             BackupRetentionPeriod=int(inputs.get("backupRetentionPeriod", 1)),
+            StorageEncrypted=bool(inputs.get("storageEncrypted", False)),
             DBName=inputs.get("dbName") or "caresync", **common)["DBInstance"]
     address = db["Endpoint"]["Address"]
     return {"id": ident, "identifier": ident, "arn": db["DBInstanceArn"], "address": address,
             "endpoint": f"{address}:{db['Endpoint']['Port']}",
             "port": float(db["Endpoint"]["Port"])}
+
+
+def _db_subnet_group(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                     region: str) -> dict[str, Any]:
+    group = inputs.get("name") or name
+    answer = h.client("rds", region).create_db_subnet_group(
+        DBSubnetGroupName=group, DBSubnetGroupDescription=inputs.get("description") or group,
+        SubnetIds=list(inputs.get("subnetIds") or []))["DBSubnetGroup"]
+    return {"id": group, "name": group, "arn": answer.get("DBSubnetGroupArn", "")}
+
+
+def _db_parameter_group(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                        region: str) -> dict[str, Any]:
+    group = inputs.get("name") or name
+    answer = h.client("rds", region).create_db_parameter_group(
+        DBParameterGroupName=group, DBParameterGroupFamily=inputs["family"],
+        Description=inputs.get("description") or group)["DBParameterGroup"]
+    return {"id": group, "name": group, "arn": answer.get("DBParameterGroupArn", "")}
+
+
+def _metric_alarm(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+                  region: str) -> dict[str, Any]:
+    """The alarm exists under its name (what an instance refresh's AlarmSpecification and
+    DescribeAlarms see); moto evaluates none (caresync_dr.emulation.alarms does, when armed)."""
+    alarm = inputs.get("name") or name
+    h.client("cloudwatch", region).put_metric_alarm(
+        AlarmName=alarm, MetricName=inputs.get("metricName") or "Expression",
+        Namespace=inputs.get("namespace") or "CareSync/Drill",
+        Statistic=inputs.get("statistic") or "Maximum",
+        Period=int(inputs.get("period") or 60),
+        EvaluationPeriods=int(inputs.get("evaluationPeriods") or 1),
+        Threshold=float(inputs.get("threshold") or 0),
+        ComparisonOperator=inputs.get("comparisonOperator") or "GreaterThanThreshold")
+    return {"id": alarm, "name": alarm,
+            "arn": f"arn:aws:cloudwatch:{region}:{ACCOUNT_ID}:alarm:{alarm}"}
 
 
 def ensure_hosted_zone(zone_id: str, domain: str) -> None:
@@ -451,6 +523,9 @@ CREATORS: dict[str, Creator] = {
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
     "aws:autoscaling/group:Group": _asg,
     "aws:rds/instance:Instance": _db_instance,
+    "aws:rds/subnetGroup:SubnetGroup": _db_subnet_group,
+    "aws:rds/parameterGroup:ParameterGroup": _db_parameter_group,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
     "aws:route53/healthCheck:HealthCheck": _health_check,
     "aws:route53/record:Record": _record,
     "aws:s3/bucket:Bucket": _bucket,
@@ -470,7 +545,8 @@ UPDATABLE = frozenset({"aws:ssm/parameter:Parameter", "aws:route53/record:Record
 # Updated in place when a later run declares them with new inputs: (handler, id, inputs,
 # region, previous state) -> state changes.
 Updater = Callable[["EmulatorHandler", str, dict[str, Any], str, dict[str, Any]], dict[str, Any]]
-UPDATERS: dict[str, Updater] = {"aws:secretsmanager/secret:Secret": _secret_update}
+UPDATERS: dict[str, Updater] = {"aws:secretsmanager/secret:Secret": _secret_update,
+                                 "aws:ec2/launchTemplate:LaunchTemplate": _launch_template_update}
 
 
 @dataclass(frozen=True)
@@ -480,9 +556,22 @@ class Deployment:
     outputs: dict[str, dict[str, Any]]
     resources: dict[str, list[Any]]
     seconds: float
-    # Each stack's handler: a later emulated `pulumi up` (the round trip) reuses it, so what
-    # exists is updated or left, never created twice.
     handlers: dict[str, EmulatorHandler] = field(default_factory=dict)
+
+
+def redeploy(deployment: Deployment, project_dir: Path, stack: str,
+             overrides: dict[str, str]) -> Any:
+    """``pulumi up -s <stack>`` again with changed settings (a release: ``appAmiId``), through
+    the same handler, so what exists is updated as the provider would update it."""
+    from caresync_dr.offline.runtime import run_program
+
+    other = "dr" if stack == "prod" else "prod"
+    run = run_program(stack, project_dir=project_dir, config_overrides=overrides,
+                      stack_references={other: deployment.outputs[other]},
+                      handler=deployment.handlers[stack])
+    deployment.outputs[stack] = run.outputs
+    deployment.resources[stack] = run.resources
+    return run
 
 
 def deploy_stacks(emulator: Emulator, project_dir: Path) -> Deployment:

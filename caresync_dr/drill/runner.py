@@ -43,8 +43,10 @@ from caresync_dr.drill.verify import measure_and_verify
 from caresync_dr.drill.world import World, build_world
 from caresync_dr.emulation import cloudwatch
 from caresync_dr.emulation.network import GLOBAL_CONTROL_PLANES
+from caresync_dr.emulation.notify_doubles import ChatDouble
 from caresync_dr.emulation.patching import restore_all
 from caresync_dr.emulation.server import Emulator, reset_backends
+from caresync_dr.notify.secrets import ENV_CHAT_WEBHOOK
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -184,20 +186,23 @@ def run_failover(world: World, options: DrillOptions, work: Path,
     if timeline.outage_wall is not None:  # the operator states when the primary stopped (D11)
         argv += ["--outage-started",
                  datetime.fromtimestamp(timeline.outage_wall, UTC).isoformat()]
-    env = {**os.environ, **world.emulator.env()}
-    started = time.monotonic()
-    timeline.event(f"running: failover.py --stack dr --scope {scope} --yes")
-    proc = subprocess.Popen(argv, cwd=options.project_dir, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            log.info("  failover | %s", line.rstrip())
-        code = proc.wait()
-    finally:
-        if proc.poll() is None:  # interrupted (Ctrl-C) or failed while reading its output
-            proc.kill()
-            proc.wait()
+    # The chat channel posts to a local Slack-compatible webhook that records every call
+    # (docs/communication.md): the drill's report shows what the incident channel was told.
+    with ChatDouble() as chat:
+        env = {**os.environ, **world.emulator.env(), ENV_CHAT_WEBHOOK: chat.url}
+        started = time.monotonic()
+        timeline.event(f"running: failover.py --stack dr --scope {scope} --yes")
+        proc = subprocess.Popen(argv, cwd=options.project_dir, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                log.info("  failover | %s", line.rstrip())
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # interrupted (Ctrl-C) or failed reading its output
+                proc.kill()
+                proc.wait()
     seconds = round(time.monotonic() - started, 3)
     timeline.event(f"failover.py exited {code} after {seconds:.3f} s")
     data: dict[str, Any] | None = None
@@ -235,6 +240,10 @@ def with_round_trip(report: dict[str, Any], trip: RoundTrip,
 def run_drill(options: DrillOptions) -> dict[str, Any]:
     """Run one drill end to end; returns the report (``ok`` says whether all checks passed)."""
     scenario = options.scenario
+    if scenario.in_region:
+        from caresync_dr.drill.in_region import run_in_region
+
+        return run_in_region(options)
     if scenario.operation == "switchover":   # its own steps: caresync_dr/drill/switchover.py
         from caresync_dr.drill.switchover import run_switchover_drill
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ScenarioName = Literal["region-outage", "db-failure", "app-crash", "planned-switchover",
-                       "round-trip"]
+ScenarioName = Literal["region-outage", "db-failure", "app-crash", "bad-release", "corruption",
+                       "planned-switchover", "round-trip"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class Scenario:
     # planned switchover (``caresync_dr/drill/switchover.py``: nothing breaks, both sites are
     # healthy, switchover.py moves the writer under a steady write load).
     operation: Literal["failover", "switchover"] = "failover"
+    # Recovered inside the primary region by app.py or pitr.py (caresync_dr.drill.in_region),
+    # not by failover.py; the flags above describe the breakage for the report only.
+    in_region: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -51,11 +54,26 @@ SCENARIOS: dict[str, Scenario] = {
         needs_local_replica=True),
     "app-crash": Scenario(
         name="app-crash",
-        summary="the primary app crashes; Route 53 health checks alone move traffic to the "
-                "standby site, nothing is promoted",
+        summary="the primary app crashes; app.py restart (an instance refresh keeping capacity) "
+                "brings writable service back in the primary region; the read-only standby "
+                "that Route 53 answers meanwhile is degraded service, not recovery",
         region_down=False, kill_primary_db=False, kill_primary_app=True,
-        failover_scope=None, serving_site="standby", promotes=None,
-        needs_local_replica=False),
+        failover_scope=None, serving_site="primary", promotes=None,
+        needs_local_replica=False, in_region=True),
+    "bad-release": Scenario(
+        name="bad-release",
+        summary="a broken release ships (pulumi up with a new AMI, then app.py deploy); the "
+                "5xx and unhealthy-host alarms fire and Auto Scaling rolls it back by itself",
+        region_down=False, kill_primary_db=False, kill_primary_app=False,
+        failover_scope=None, serving_site="primary", promotes=None,
+        needs_local_replica=False, in_region=True),
+    "corruption": Scenario(
+        name="corruption",
+        summary="rows are destroyed on the primary database; pitr.py restores the writer to "
+                "just before the damage, fences the damaged one and moves the app",
+        region_down=False, kill_primary_db=False, kill_primary_app=False,
+        failover_scope=None, serving_site="primary", promotes=None,
+        needs_local_replica=False, in_region=True),
     "round-trip": Scenario(
         name="round-trip",
         summary="the primary region is lost and failed over, then recovers: re-protection "

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from moto.autoscaling.models import autoscaling_backends
 from moto.rds.models import rds_backends
 from moto.ssm.models import ssm_backends
 from psycopg.conninfo import make_conninfo
@@ -57,11 +59,18 @@ from caresync_dr.emulation.route53 import DnsResolver
 from caresync_dr.emulation.secretsmanager import ReplicaKeys
 from caresync_dr.emulation.server import ACCOUNT_ID, Emulator
 from caresync_dr.inventory import Inventory, SiteInventory, parse_inventory
+from caresync_dr.pg.archive import WalArchive
 from caresync_dr.pg.cluster import PostgresCluster
 from caresync_dr.settings import Settings, settings_from_stack_file
 
 log = logging.getLogger(__name__)
-Shim = ReplicaPromotions | ReplicationStatus | InstanceRefreshes | TargetWarmup | ReplicaKeys
+
+
+class Shim(Protocol):
+    """A moto gap closed for this drill (caresync_dr.emulation): undone by ``disarm``."""
+
+    def disarm(self) -> None: ...
+
 
 
 def read_parameter(region: str, name: str) -> str | None:
@@ -74,6 +83,17 @@ def read_parameter(region: str, name: str) -> str | None:
             if param.parameter_type == "SecureString":
                 return str(param.decrypt(param.value))
             return str(param.value)
+    return None
+
+
+def launch_image(region: str, group: str, version: str | None) -> str | None:
+    """The AMI of ``group``'s launch template at ``version`` (None: the group's own)."""
+    with contextlib.suppress(Exception):
+        found = autoscaling_backends[ACCOUNT_ID][region].autoscaling_groups[group]
+        template = found.ec2_launch_template
+        number = version or found.provided_launch_template_version
+        if template is not None:
+            return str(template.get_version(int(str(number))).image_id)
     return None
 
 
@@ -102,6 +122,12 @@ class World:
     # Replicas whose replication RDS reports broken ("error", ReplicaLag -1): their source died.
     replication_broken: set[str] = field(default_factory=set)
     config_at_boot: dict[str, BootConfig] = field(default_factory=dict)
+    # AMIs whose release fails every request (the bad-release drill).
+    broken_images: set[str] = field(default_factory=set)
+    # Clusters made by emulated point-in-time restores, stopped with the rest.
+    restored: list[PostgresCluster] = field(default_factory=list)
+    # Called after each replacement of a site's instances: (site, template version).
+    on_replaced: list[Callable[[str, str | None], None]] = field(default_factory=list)
 
     def site_inventory(self, site: str) -> SiteInventory:
         return self.inventory.primary if site == "primary" else self.inventory.standby
@@ -127,6 +153,21 @@ class World:
             if site_inv.region == region and site_inv.app.auto_scaling_group_name == group:
                 self.boot(site, "instance refresh")
 
+    def replaced(self, region: str, group: str, version: str | None) -> None:
+        """An instance refresh replaced ``group``'s instances with ones launched from template
+        ``version`` (None: the group's own): they boot that release, a broken one too."""
+        for site in ("primary", "standby"):
+            site_inv = self.site_inventory(site)
+            if site_inv.region != region or site_inv.app.auto_scaling_group_name != group:
+                continue
+            image = launch_image(region, group, version)
+            if site in self.apps:
+                self.apps[site].boot_release(image, image in self.broken_images)
+            self.boot(site, f"instance refresh (template version {version or 'of the group'}, "
+                            f"{image})")
+            for hook in self.on_replaced:
+                hook(site, version)
+
     def launched(self, target_group_arn: str, targets: list[str]) -> None:
         """New instances registered with a site's target group: they boot (in a thread, this
         runs inside moto's request)."""
@@ -134,6 +175,14 @@ class World:
             if self.site_inventory(site).app.target_group_arn == target_group_arn:
                 threading.Thread(target=self.boot, args=(site, f"{len(targets)} new instance(s)"),
                                  daemon=True, name=f"boot-{site}").start()
+
+    def serving_group(self, target_group_arn: str) -> bool:
+        """The load balancer's health check of a site's targets: its app answers 200."""
+        for site in ("primary", "standby"):
+            if self.site_inventory(site).app.target_group_arn == target_group_arn:
+                app = self.apps.get(site)
+                return app is not None and app.running and app.health()[0] == 200
+        return True
 
     def locate(self, site: str) -> tuple[str, PostgresCluster] | None:
         """(label, cluster) the site's app connects to: the endpoint it read at boot."""
@@ -169,11 +218,17 @@ class World:
             with contextlib.suppress(Exception):
                 stopper()
         self.databases.stop(keep=keep)
+        if not keep:
+            for cluster in self.restored:
+                with contextlib.suppress(Exception):
+                    cluster.stop(mode="immediate")
+                shutil.rmtree(cluster.data_dir.parent, ignore_errors=True)
 
 
 def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float,
                 scale_seconds: float, with_local_replica: bool,
-                on_cleanup: Callable[[Callable[[bool], None]], None]) -> World:
+                on_cleanup: Callable[[Callable[[bool], None]], None],
+                archive: WalArchive | None = None, bake_scale: float = 1.0) -> World:
     """Deploy, start the data path and the sites; ``on_cleanup`` receives undo actions early."""
     settings = settings_from_stack_file("dr", project_dir)
     replica_keys = ReplicaKeys().arm()  # before the deploy creates the secrets' replicas
@@ -185,7 +240,8 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
         try:
             started["databases"] = start_databases(with_local_replica,
                                                    app_database=app_database,
-                                                   password_roles=tuple(r.name for r in ROLES))
+                                                   password_roles=tuple(r.name for r in ROLES),
+                                                   archive=archive)
         except BaseException as exc:  # re-raised in the caller's thread
             started["error"] = exc
 
@@ -271,8 +327,9 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
                   replication_broken=broken)
     world_ref.append(world)
     warmup.on_registered = world.launched
-    shims.append(InstanceRefreshes(delay_seconds=scale_seconds,
-                                   on_complete=world.refreshed).arm())
+    warmup.serving = world.serving_group
+    shims.append(InstanceRefreshes(delay_seconds=scale_seconds, on_replace=world.replaced,
+                                   bake_scale=bake_scale).arm())
     for site, app in apps.items():
         world.boot(site, "deployed")
         app.start()

@@ -233,12 +233,25 @@ class _Context:
         return str(group.get("family")) if group else None
 
 
+# What a new RDS instance can be created from besides its own engine and master user.
+CREATED_FROM = ("replicateSourceDb", "snapshotIdentifier", "restoreToPointInTime")
+
+
 def _create(resource: ResourceLike, context: _Context) -> Step:
     notes = []
+    refusals = []
     if resource.type == INSTANCE and resource.inputs.get("replicateSourceDb"):
         notes.append("a new replica copies the whole database from its source (hours for a "
                      "large one); its lag alarms fire until it has caught up")
-    return Step(resource.urn, resource.type, "create", notes=tuple(notes))
+    if resource.type == INSTANCE and not any(resource.inputs.get(k) for k in CREATED_FROM) \
+            and not resource.inputs.get("engine"):
+        refusals.append(f"creates {resource.inputs.get('identifier')} as a writer with neither "
+                        "an engine and master user nor a source (replica, snapshot, point in "
+                        "time): RDS refuses CreateDBInstance. A generation that already exists "
+                        "(scripts/pitr.py restored it) is imported first: docs/lifecycles.md, "
+                        "'After a point-in-time restore'")
+    return Step(resource.urn, resource.type, "create", notes=tuple(notes),
+                refusals=tuple(refusals))
 
 
 def _delete(resource: ResourceLike, context: _Context) -> Step:
@@ -295,12 +308,57 @@ def _instance_delete_refusals(inputs: Mapping[str, Any]) -> list[str]:
     return refusals
 
 
+def _path_value(inputs: Mapping[str, Any], path: str) -> Any:
+    value: Any = inputs
+    for part in path.split("."):
+        if isinstance(value, list) and len(value) == 1:  # a one-element block
+            value = value[0]
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _with_path(inputs: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``inputs`` whose nested ``path`` holds ``value`` (None removes it)."""
+    copied: dict[str, Any] = json.loads(json.dumps(inputs, default=str))
+    parts = path.split(".")
+    node: Any = copied
+    for part in parts[:-1]:
+        if isinstance(node, list) and len(node) == 1:
+            node = node[0]
+        if not isinstance(node, dict):
+            return copied
+        node = node.setdefault(part, {})
+    if isinstance(node, list) and len(node) == 1:
+        node = node[0]
+    if isinstance(node, dict):
+        if value is None:
+            node.pop(parts[-1], None)
+        else:
+            node[parts[-1]] = value
+    return copied
+
+
+def _goal(old: ResourceLike, new: ResourceLike) -> dict[str, Any]:
+    """What the engine sends: the program's inputs, with every ignored property (a top-level
+    key or a nested path such as ``launchTemplate.version``) kept at the state's value."""
+    goal: dict[str, Any] = dict(new.inputs)
+    for path in new.ignore_changes:
+        if "." not in path:
+            goal.pop(path, None)
+            if path in old.inputs:
+                goal[path] = old.inputs[path]
+        elif path.split(".", 1)[0] in goal:
+            goal = _with_path(goal, path, _path_value(old.inputs, path))
+    return goal
+
+
 def _update(old: ResourceLike, new: ResourceLike, context: _Context) -> Step:
     schema = schema_of(new.type)
     provider_only = PROVIDER_ONLY.get(new.type, frozenset())
     ignored = set(new.ignore_changes)
-    goal = {k: v for k, v in new.inputs.items() if k not in ignored}
-    goal.update({k: old.inputs[k] for k in ignored if k in old.inputs})
+    goal = _goal(old, new)
     changes: list[Change] = []
     notes: list[str] = []
     refusals: list[str] = []
@@ -321,14 +379,18 @@ def _update(old: ResourceLike, new: ResourceLike, context: _Context) -> Step:
         changes.append(change)
     retiring = _retiring(new.inputs)
     for key in sorted(ignored):
-        if not retiring and key in new.inputs and key in old.inputs and \
-                _normal(new.inputs[key]) != _normal(old.inputs[key]):
-            notes.append(f"{key}: the program now says {_short(new.inputs[key])}, "
+        said, kept = _path_value(new.inputs, key), _path_value(old.inputs, key)
+        if not retiring and said is not None and kept is not None and \
+                _normal(said) != _normal(kept):
+            notes.append(f"{key}: the program now says {_short(said)}, "
                          "ignore_changes keeps the state's value; set it by hand if meant")
+    if new.type == ASG:
+        refusals.extend(_group_refusals(old, new, goal))
+        notes.extend(_group_notes(old, new))
     if old.protect != new.protect:
         notes.append("protect " + ("on" if new.protect else "off") + " (state only)")
     if not changes:
-        return Step(new.urn, new.type, "same", notes=tuple(notes))
+        return Step(new.urn, new.type, "same", notes=tuple(notes), refusals=tuple(refusals))
     replace = any(c.kind == "replace" for c in changes)
     refusals.extend(c.note for c in changes if c.kind == "refused")
     if replace:
@@ -392,13 +454,53 @@ def _replace_notes(old: ResourceLike, new: ResourceLike) -> list[str]:
     return notes
 
 
+TEMPLATE_VERSION = "launchTemplate.version"
+ROLLOUT_COMMAND = "python scripts/app.py deploy"
+
+
+def _group_refusals(old: ResourceLike, new: ResourceLike, goal: Mapping[str, Any]) -> list[str]:
+    """What an Auto Scaling group's update would break (terraform-provider-aws
+    ``resourceGroupUpdate``: UpdateAutoScalingGroup with the new launch template first, then
+    StartInstanceRefresh when ``instance_refresh`` is set)."""
+    refusals = []
+    old_spec, new_spec = _path_value(old.inputs, "launchTemplate"), goal.get("launchTemplate")
+    moved = _normal(old_spec) != _normal(new_spec)
+    block = _path_value(new.inputs, "instanceRefresh.preferences.autoRollback")
+    if moved and block:
+        refusals.append("instance_refresh with auto_rollback and a new launch template: the "
+                        "provider saves the new version on the group before it starts the "
+                        "refresh, so an automatic rollback would 'restore' the new version "
+                        "(terraform-provider-aws #34189); roll releases out with "
+                        f"`{ROLLOUT_COMMAND}` instead")
+    if TEMPLATE_VERSION in new.ignore_changes and _normal(
+            _path_value(old.inputs, "launchTemplate.id")) != _normal(
+            _path_value(new.inputs, "launchTemplate.id")):
+        refusals.append("the launch template is replaced while the group's version is ignored: "
+                        "the kept version number belongs to the old template; roll out the "
+                        "new template first (create it beside the old one, then "
+                        f"`{ROLLOUT_COMMAND}`)")
+    return refusals
+
+
+def _group_notes(old: ResourceLike, new: ResourceLike) -> list[str]:
+    kept = _path_value(old.inputs, TEMPLATE_VERSION)
+    if TEMPLATE_VERSION not in new.ignore_changes:
+        return []
+    if kept in (None, "$Latest", "$Default"):
+        return [f"the group stays on {kept or '$Default'} (ignore_changes): run `"
+                f"{ROLLOUT_COMMAND}` once, which pins the template's latest numbered version, "
+                "or Auto Scaling cannot roll a release back"]
+    return []
+
+
 def _update_notes(old: ResourceLike, new: ResourceLike, changes: Sequence[Change]) -> list[str]:
     notes = []
     if new.type == ASG and any(c.property == "launchTemplate" for c in changes):
         notes.append("running instances keep their template until an instance refresh")
     if new.type == LAUNCH_TEMPLATE:
-        notes.append("a new template version; instances pick it up when replaced (instance "
-                     "refresh)")
+        notes.append(f"a new template version (a release); the group keeps running the old one "
+                     f"until `{ROLLOUT_COMMAND}` rolls it out (instance refresh, rolled back "
+                     "by Auto Scaling if the 5xx or unhealthy-host alarm fires)")
     if new.type == SECRET and any(c.property == "replicas" for c in changes):
         notes.append("ReplicateSecretToRegions / RemoveRegionsFromReplication")
     if new.type == INSTANCE:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from caresync_dr.operations.ssm import put_parameter
 from caresync_dr.settings import Capacity
 
@@ -17,10 +15,9 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sns import SNSClient
 
 __all__ = [
-    "post_webhook", "promote_replica", "publish", "put_object", "put_parameter",
+    "promote_replica", "put_object", "put_parameter",
     "revoke_all_ingress", "set_capacity", "start_instance_refresh",
 ]
 
@@ -57,15 +54,3 @@ def revoke_all_ingress(ec2: EC2Client, group_id: str) -> int:
     if permissions:
         ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
     return len(permissions)
-
-
-def publish(sns: SNSClient, topic_arn: str, subject: str, message: str) -> str:
-    return str(sns.publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)
-               ["MessageId"])
-
-
-def post_webhook(url: str, payload: dict[str, Any], timeout: tuple[float, float] = (3.0, 5.0)
-                 ) -> int:
-    response = requests.post(url, json=payload, timeout=timeout)
-    response.raise_for_status()
-    return response.status_code

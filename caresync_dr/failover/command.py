@@ -26,6 +26,7 @@ from caresync_dr.cli import (
 )
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.inputs import load_inventory, options_from
+from caresync_dr.failover.notifications import failover_notifications
 from caresync_dr.failover.operation import FailoverOperation
 from caresync_dr.failover.options import (
     ENV_HEALTH_URL,
@@ -140,12 +141,14 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
         aws = session or boto3.Session()
         recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
         try:
-            inventory, webhook = load_inventory(options, args.project_dir, aws)
-            ctx = FailoverContext(inventory, options, session=aws, webhook_url=webhook)
+            inventory, settings = load_inventory(options, args.project_dir, aws)
+            ctx = FailoverContext(inventory, options, session=aws)
+            hooks = None
             if options.mode == "run":
                 invocation.claim_report()      # the engine writes a run's report on every exit
+                hooks = failover_notifications(ctx, settings)
             return FailoverOperation(ctx, out, stdin or sys.stdin, report_target=invocation,
-                                     recorder=recorder).execute()
+                                     recorder=recorder, hooks=hooks).execute()
         finally:
             recorder.uninstall()
 

@@ -79,11 +79,10 @@ class FailoverContext(RunContext):
     ``--scope region``, the primary site (its in-region replica) for ``--scope database``."""
 
     def __init__(self, inventory: Inventory, options: RunOptions,
-                 session: boto3.Session | None = None, webhook_url: str | None = None) -> None:
+                 session: boto3.Session | None = None) -> None:
         super().__init__()
         self.inventory = inventory
         self.options = options
-        self.webhook_url = inventory.webhook_url or webhook_url
         session = session or boto3.Session()
         self.session = session
         # The standby region must answer; the primary region may be the one that failed, except

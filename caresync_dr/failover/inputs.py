@@ -28,7 +28,12 @@ from caresync_dr.inventory import (
     InventoryError,
     parse_inventory,
 )
-from caresync_dr.settings import SettingsError, StackFileError, settings_from_stack_file
+from caresync_dr.settings import (
+    Settings,
+    SettingsError,
+    StackFileError,
+    settings_from_stack_file,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_JOURNAL_FILE = Path("reports") / "failover-journal.json"
@@ -113,8 +118,8 @@ def read_inventory_file(path: Path) -> str:
 
 
 def load_inventory(options: RunOptions, project_dir: Path,
-                   session: boto3.Session | None) -> tuple[Inventory, str | None]:
-    """(inventory, the settings' webhook URL). Every problem is a UsageError naming it."""
+                   session: boto3.Session | None) -> tuple[Inventory, Settings]:
+    """(inventory, the stack's settings). Every problem is a UsageError naming it."""
     try:
         settings = settings_from_stack_file(options.stack, project_dir)
     except (StackFileError, SettingsError) as exc:
@@ -150,4 +155,4 @@ def load_inventory(options: RunOptions, project_dir: Path,
                              "inventory's own parameter: the run would overwrite it")
     log.info("inventory from %s: %s -> %s", where, inventory.primary.region,
              inventory.standby.region)
-    return inventory, settings.webhook_url
+    return inventory, settings

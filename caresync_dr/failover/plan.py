@@ -21,7 +21,6 @@ def build_plan(scope: Scope) -> FailoverPlan:
             Stage((steps.SwitchTraffic(),)),
             Stage((steps.ObserveRoute53(),), background=True),
             Stage((steps.VerifyService(),)),
-            Stage((steps.Notify(),)),
         )
     return (
         Stage((steps.PromoteDatabase(),)),
@@ -29,5 +28,4 @@ def build_plan(scope: Scope) -> FailoverPlan:
         Stage((steps.PointAppAtDatabase(),)),
         Stage((steps.RefreshApp(),)),
         Stage((steps.VerifyService(),)),
-        Stage((steps.Notify(),)),
     )

@@ -335,39 +335,6 @@ class VerifyService(Step):
         return f"{url}: {reading.detail} after {time.monotonic() - started:.1f} s"
 
 
-class Notify(Step):
-    name = "notify"
-    title = "Notify the alert topic (and webhook)"
-    expected_seconds = ESTIMATES.api_call_seconds
-    best_effort = True
-    converges = False
-
-    def touches(self, ctx: FailoverContext) -> tuple[Resource, ...]:
-        return (Resource("topic", ctx.inventory.alert_topic_arn, ctx.standby, "alert topic"),)
-
-    def check(self, ctx: FailoverContext) -> Verdict:
-        hook = " and the webhook" if ctx.webhook_url else ""
-        return run(f"would publish to {ctx.inventory.alert_topic_arn}{hook}")
-
-    def apply(self, ctx: FailoverContext) -> str:
-        inv = ctx.inventory
-        subject = (f"[caresync-dr] {ctx.options.scope} failover of {inv.project}/{inv.stack} "
-                   f"completed")
-        serving = ctx.facts.get("serving_at", "not verified")
-        message = (f"{subject}.\nRun {ctx.run_id}, started {ctx.started_at.isoformat()}, "
-                   f"serving since {serving}.\nNew writer: {ctx.target_database} in "
-                   f"{ctx.target.region}.\nFollow-ups are in the incident timeline under "
-                   f"s3://{inv.backup_bucket}/incidents/{ctx.run_id}.md")
-        message_id = actions.publish(ctx.standby.sns(), inv.alert_topic_arn, subject, message)
-        said = f"published {message_id} to {inv.alert_topic_arn}"
-        if ctx.webhook_url:
-            status = actions.post_webhook(ctx.webhook_url, {
-                "text": message, "runId": ctx.run_id, "scope": ctx.options.scope,
-                "stack": inv.stack, "newWriter": ctx.target_database})
-            said += f"; webhook answered HTTP {status}"
-        return said
-
-
 # --- --scope database: repoint the app in the primary region --------------------------------
 
 class PointAppAtDatabase(Step):

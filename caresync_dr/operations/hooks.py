@@ -126,8 +126,19 @@ class HookDispatcher:
             self._pool = None
 
     def as_report(self) -> dict[str, Any]:
-        return {"hooks": type(self.hooks).__name__, "delivered": self.sent,
-                "problems": list(self.problems)}
+        """The report's ``notifications``: the hook calls, and what the hooks themselves
+        report when they can (the notifier: every message and delivery)."""
+        report: dict[str, Any] = {"hooks": type(self.hooks).__name__, "delivered": self.sent,
+                                  "problems": list(self.problems)}
+        own = getattr(self.hooks, "report", None)
+        if callable(own):
+            try:
+                details = own()
+            except Exception as exc:
+                details = {"error": f"{type(exc).__name__}: {exc}"}
+            if isinstance(details, dict):
+                report.update(details)
+        return report
 
 
 def now() -> datetime:

@@ -98,14 +98,19 @@ class PostgresCluster:
         if self.log_file is None:
             self.log_file = self.data_dir.parent / f"postgres-{self.port}.log"
 
-    def init(self, *, fast: bool = True, extra_conf: dict[str, str] | None = None) -> None:
+    def init(self, *, fast: bool = True, extra_conf: dict[str, str] | None = None,
+             wal_segment_mb: int | None = None) -> None:
         """``initdb`` a fresh cluster ready for streaming replication.
 
         ``fast`` turns off fsync: fine for throwaway data, wrong for anything kept.
+        ``wal_segment_mb`` (1 to 1024, a power of two) sizes the WAL files: small ones keep a
+        WAL archive small when segments are switched often (``caresync_dr.pg.archive``).
         """
         self._prepare_dirs()
+        segments = [] if wal_segment_mb is None else [f"--wal-segsize={wal_segment_mb}"]
         self._run([self.tool("initdb"), "-D", str(self.data_dir), "-U", self.superuser,
-                   "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"])
+                   "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions",
+                   *segments])
         conf = {
             "listen_addresses": "'127.0.0.1'",
             "wal_level": "replica",
@@ -204,11 +209,27 @@ class PostgresCluster:
         raise TimeoutError(f"postgres on port {self.port} did not accept connections")
 
 
-def temp_cluster(prefix: str = "caresync-pg-") -> PostgresCluster:
+def run_as_server_user(argv: Sequence[str], timeout: float = 300
+                       ) -> subprocess.CompletedProcess[str]:
+    """Run a command as the server user (as root through ``runuser``), checked."""
+    return subprocess.run(_as_server_user(argv), check=True, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def server_owned_temp_dir(prefix: str) -> Path:
+    """A fresh temp dir the server user owns."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    _chown_to_server_user(base)
+    base.chmod(0o755)
+    return base
+
+
+def temp_cluster(prefix: str = "caresync-pg-", *, wal_segment_mb: int | None = None,
+                 extra_conf: dict[str, str] | None = None) -> PostgresCluster:
     """A cluster in a fresh temp dir the server user owns (initialised, not started)."""
     base = Path(tempfile.mkdtemp(prefix=prefix))
     _chown_to_server_user(base)
     base.chmod(0o755)
     cluster = PostgresCluster(data_dir=base / "data", port=free_port())
-    cluster.init()
+    cluster.init(wal_segment_mb=wal_segment_mb, extra_conf=extra_conf)
     return cluster

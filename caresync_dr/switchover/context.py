@@ -64,8 +64,8 @@ class SwitchoverContext(FailoverContext):
     ``switch_value``, so they run unchanged in either direction."""
 
     def __init__(self, inventory: Inventory, options: RunOptions, settings: SwitchoverSettings,
-                 session: boto3.Session | None = None, webhook_url: str | None = None) -> None:
-        super().__init__(inventory, options, session=session, webhook_url=webhook_url)
+                 session: boto3.Session | None = None) -> None:
+        super().__init__(inventory, options, session=session)
         self.settings = settings
         # Both regions must answer (the failover's context budgets the primary best effort).
         self.primary = RegionClients(AwsClients(inventory.primary.region, STANDBY,

@@ -139,6 +139,13 @@ def test_deploy_runs_prod_then_dr_behind_protected_environments() -> None:
         assert pulumi["with"]["command"] == "up"
         assert pulumi["with"]["stack-name"].endswith(f"/caresync-dr/{stack}")
         assert pulumi["with"]["policyPacks"] == "policy"
+        # The release rolls out after the stack is up, by an instance refresh that Auto
+        # Scaling rolls back by itself on the deploy alarms (issue 14; pulumi up never
+        # switches the group's template version).
+        steps = jobs[job]["steps"]
+        rollout = [i for i, s in enumerate(steps)
+                   if f"scripts/app.py deploy --stack {stack} --yes" in s.get("run", "")]
+        assert rollout and rollout[0] > steps.index(pulumi), job
     assert workflow["concurrency"]["cancel-in-progress"] is False
 
 

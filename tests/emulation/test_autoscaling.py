@@ -13,6 +13,7 @@ from moto.autoscaling.responses import AutoScalingResponse
 
 from caresync_dr.emulation.autoscaling import InstanceRefreshes, TargetWarmup
 from caresync_dr.emulation.server import Emulator
+from tests.emulation.test_refresh_rollbacks import make_group
 
 GROUP = "caresync-primary-app"
 
@@ -25,6 +26,7 @@ def test_refresh_is_in_progress_then_successful_and_reboots_the_site(aws: Emulat
         booted.append((region, group))
         release.wait(10)
 
+    make_group()
     autoscaling = boto3.client("autoscaling", region_name="us-east-1")
 
     def refreshes() -> list[Any]:

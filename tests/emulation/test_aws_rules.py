@@ -155,6 +155,11 @@ CASES: list[tuple[str, str, str, Mutation]] = [
     ("ec2-flow-log-aggregation", "prod", "primary-audit-vpc-flow-log",
      inputs(maxAggregationInterval=300.0)),
     ("autoscaling-capacity", "prod", "primary-app-asg", inputs(minSize=5.0)),
+    ("autoscaling-instance-refresh-request", "prod", "primary-app-asg",
+     inputs(instanceRefresh={"strategy": "Rolling", "preferences": {
+         "minHealthyPercentage": 50.0, "maxHealthyPercentage": 200.0}})),
+    ("autoscaling-app-group-rolls-back", "prod", "primary-app-asg",
+     nested("launchTemplate", lambda v: v.update(version="$Latest"))),
     ("cloudwatch-alarm-shape", "prod", "primary-monitoring-db-cpu",
      inputs(datapointsToAlarm=5.0)),
     ("rds-replica-stopped-alarm", "prod",

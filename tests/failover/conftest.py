@@ -32,7 +32,9 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) 
     caplog.set_level(logging.INFO, logger="caresync_dr")
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "CARESYNC_DR_POLL_SECONDS",
                  "CARESYNC_DR_POLL_MAX_SECONDS", "CARESYNC_DR_WAIT_TIMEOUT_SECONDS",
-                 "CARESYNC_DR_VERIFY_TIMEOUT_SECONDS", "CARESYNC_DR_HEALTH_URL"):
+                 "CARESYNC_DR_VERIFY_TIMEOUT_SECONDS", "CARESYNC_DR_HEALTH_URL",
+                 "CARESYNC_NOTIFY_CHAT_WEBHOOK_URL", "CARESYNC_NOTIFY_STATUSPAGE_API_KEY",
+                 "CARESYNC_NOTIFY_RECORD_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

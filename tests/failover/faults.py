@@ -45,6 +45,9 @@ PROMOTE_SECONDS = 0.05   # the emulated promotion stays "modifying" this long
 
 Moment = Literal["before", "after"]
 HEARTBEAT_THREAD = "failover-lock-heartbeat"
+# The notifier's channel workers (caresync_dr/notify/dispatch.py): best effort, outside the run's
+# state, so not kill points; a killed process reaches nothing from them either (the gate).
+NOTIFY_THREAD_PREFIX = "notify-"
 # Changes that may be repeated by design: notifications are at-least-once (a kill between the
 # publish and its journal record cannot be told from a kill before it), the incident timeline is
 # an idempotent overwrite of the same key, and the lock and journal are the bookkeeping itself.
@@ -133,6 +136,8 @@ def install(session: boto3.Session, inventory: Any, *, kill_at: str | None = Non
             raise EndpointConnectionError(endpoint_url=event_name)
         if threading.current_thread().name == HEARTBEAT_THREAD:
             name: str | None = "lock: renew" if event_name.endswith("PutParameter") else None
+        elif threading.current_thread().name.startswith(NOTIFY_THREAD_PREFIX):
+            name = None
         else:
             name = recorder.labeler.label(*_service_operation(event_name), params)
         if name is None:
@@ -475,7 +480,8 @@ _THROTTLE = {
                  "your request rate.</Message><RequestId>t</RequestId></Error>"),
 }
 PROTOCOLS = {"ssm": "json", "s3": "rest-xml", "ec2": "ec2", "rds": "query",
-             "auto-scaling": "query", "elastic-load-balancing-v2": "query", "sns": "query"}
+             "auto-scaling": "query", "elastic-load-balancing-v2": "query", "sns": "query",
+             "secrets-manager": "json"}
 
 
 # Answered by a shim of the emulated world before any request is sent (moto has no instance

@@ -50,7 +50,7 @@ def test_database_scope_promotes_the_in_region_replica_and_repoints_the_app(
     assert report["scope"] == "database" and report["fenced"] == "fenced"
     assert [s["name"] for s in report["steps"]] == [
         "promote-database", "fence-primary-database", "point-app-at-database", "refresh-app",
-        "verify", "notify"]
+        "verify"]
     assert report["newWriter"]["identifier"] == w.PRIMARY_REPLICA
     assert report["dataLossExposureSeconds"] == 0.5
     # Running it again finds everything done.

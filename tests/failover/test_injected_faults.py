@@ -27,8 +27,8 @@ CALLS = {
         ("rds", "PromoteReadReplica", "us-west-2"),
         ("s3", "GetObject", "us-west-2"),
         ("s3", "PutObject", "us-west-2"),
-        ("sns", "GetTopicAttributes", "us-west-2"),
-        ("sns", "Publish", "us-west-2"),
+        ("secrets-manager", "GetSecretValue", "us-west-2"),   # the notifier's channels
+        ("sns", "Publish", "us-west-2"),                      # the notifier's e-mail
         ("ssm", "DeleteParameter", "us-west-2"),
         ("ssm", "GetParameter", "us-west-2"),
         ("ssm", "PutParameter", "us-west-2"),
@@ -42,7 +42,8 @@ CALLS = {
         ("rds", "DescribeDBInstances", "us-east-1"),
         ("rds", "PromoteReadReplica", "us-east-1"),
         ("s3", "PutObject", "us-west-2"),
-        ("sns", "GetTopicAttributes", "us-west-2"),
+        ("secrets-manager", "GetSecretValue", "us-east-1"),
+        ("secrets-manager", "GetSecretValue", "us-west-2"),
         ("sns", "Publish", "us-west-2"),
         ("ssm", "DeleteParameter", "us-west-2"),
         ("ssm", "GetParameter", "us-east-1"),
@@ -59,6 +60,9 @@ FAULTS = [faults.Fault(scope, service, operation, region, kind)
 ALWAYS = {("region", "ssm", "PutParameter", "lost"), ("region", "ssm", "DeleteParameter", "lost"),
           ("region", "rds", "PromoteReadReplica", "lost"),
           ("region", "ssm", "PutParameter", "refused"),
+          # Issue 15: a dead notification channel never changes a recovery's outcome.
+          ("region", "sns", "Publish", "refused"),
+          ("region", "secrets-manager", "GetSecretValue", "lost"),
           ("database", "ec2", "RevokeSecurityGroupIngress", "refused")}
 
 

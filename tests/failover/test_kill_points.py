@@ -32,7 +32,7 @@ KILL_POINTS = {
         "journal: scale-standby-app done",
         "journal: switch-traffic pending", "s3.PutObject switch/traffic",
         "journal: switch-traffic done", "journal: observe-route53 done", "journal: verify done",
-        "sns.Publish caresync-dr-alerts", "journal: notify done", "journal: completed",
+        "journal: completed",
         "lock: release", "s3.PutObject incidents/*.md", "s3.PutObject incidents/*.json",
     ],
     "database": [
@@ -46,8 +46,8 @@ KILL_POINTS = {
         "ssm.PutParameter /caresync-dr/prod/database-endpoint",
         "journal: point-app-at-database done",
         "journal: refresh-app pending", "auto-scaling.StartInstanceRefresh prod-app",
-        "journal: refresh-app done", "journal: verify done", "sns.Publish caresync-dr-alerts",
-        "journal: notify done", "journal: completed", "lock: release",
+        "journal: refresh-app done", "journal: verify done", "journal: completed",
+        "lock: release",
         "s3.PutObject incidents/*.md", "s3.PutObject incidents/*.json",
     ],
 }

@@ -16,7 +16,7 @@ from tests.failover import world as w
 IAM_PREFIX = {
     "rds": "rds", "auto-scaling": "autoscaling", "elastic-load-balancing-v2":
     "elasticloadbalancing", "ec2": "ec2", "s3": "s3", "ssm": "ssm", "sns": "sns",
-    "cloudwatch": "cloudwatch", "route-53": "route53",
+    "cloudwatch": "cloudwatch", "route-53": "route53", "secrets-manager": "secretsmanager",
 }
 # API operations whose IAM action has another name.
 IAM_ACTION = {"s3:HeadObject": "s3:GetObject"}

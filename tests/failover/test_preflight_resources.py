@@ -38,8 +38,6 @@ class Missing:
      "Auto Scaling group dr-app-gone not found in us-west-2"),
     ("region", "standby.app.targetGroupArn", MISSING_TG, "target group",
      "target group arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/gone/"),
-    ("region", "alertTopicArn", "arn:aws:sns:us-west-2:123456789012:gone", "alert topic",
-     "SNS topic arn:aws:sns:us-west-2:123456789012:gone not found"),
     ("database", "primary.database.securityGroupId", "sg-0123456789abcdef0",
      "old primary security group", "security group sg-0123456789abcdef0 not found"),
     ("database", "primary.app.autoScalingGroupName", "prod-app-gone", "app tier",

@@ -158,3 +158,18 @@ def test_failover_plan_and_rto_budget_use_the_same_step_figures() -> None:
                                                    steps.ScaleStandbyApp.expected_seconds)
     assert budget["verification"] == steps.VerifyService.expected_seconds
     assert steps.RefreshApp.expected_seconds == DEFAULT_ESTIMATES.instance_refresh_seconds
+
+
+def test_in_region_plans_use_the_same_step_figures() -> None:
+    """app.py's and pitr.py's plans (--dry-run) quote caresync_dr.estimates, not figures of
+    their own: a deploy is a refresh plus the bake time that watches the alarms."""
+    from caresync_dr.app import steps as app_steps
+    from caresync_dr.app.rollout import BAKE_SECONDS
+    from caresync_dr.pitr import steps as pitr_steps
+
+    figures = DEFAULT_ESTIMATES
+    assert app_steps.ReplaceInstances.expected_seconds == \
+        figures.instance_refresh_seconds + BAKE_SECONDS
+    assert pitr_steps.RestoreInstance.expected_seconds == figures.pitr_restore_seconds
+    assert pitr_steps.RefreshApp.expected_seconds == figures.instance_refresh_seconds
+    assert pitr_steps.VerifyService.expected_seconds == figures.verification_seconds

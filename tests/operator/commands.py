@@ -90,6 +90,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("caresync-security-scan", base=("--checkov", "{work}/no-checkov")),
     Command("caresync-switchover", base=("--to", "standby", "--check"),
             aws=("--to", "standby", "--check")),
+    Command("caresync-app", base=("status", "--stack", "prod"),
+            aws=("status", "--stack", "prod")),
+    Command("caresync-pitr", base=("--restore-time", "2026-11-29T00:00:00Z", "--dry-run"),
+            aws=("--restore-time", "2026-11-29T00:00:00Z", "--dry-run")),
+    Command("caresync-notify", base=("--test",), aws=("--test",)),
 )
 
 

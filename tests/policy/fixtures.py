@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from policy.context import (
+    AUTOSCALING_GROUP,
     BACKUP_PLAN,
     BUCKET,
     BUCKET_LIFECYCLE,
@@ -126,6 +127,10 @@ def network() -> list[Resource]:
         Resource(VPC[0], "vpc", {"cidrBlock": "10.10.0.0/16"}, resource_id="vpc-0"),
         Resource(DEFAULT_SECURITY_GROUP[0], "vpc-default-sg", {
             "vpcId": "vpc-0", "ingress": [], "egress": []}),
+        Resource(AUTOSCALING_GROUP[0], "app-asg", {
+            "name": "caresync-primary-app", "minSize": 2.0, "maxSize": 6.0,
+            "launchTemplate": {"id": "lt-0123456789abcdef0", "version": "3"}},
+            ignore_changes=("launchTemplate.version",)),
     ]
 
 

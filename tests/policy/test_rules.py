@@ -141,6 +141,12 @@ BAD_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
      "ssm-parameters-encrypted", "type='SecureString'"),
     ("a parameter on aws/ssm", "db-endpoint", {"keyId": "alias/aws/ssm"},
      "ssm-parameters-encrypted", "AWS-managed aws/ssm key"),
+    ("an app group on $Latest", "app-asg", {"launchTemplate": {
+        "id": "lt-0123456789abcdef0", "version": "$Latest"}}, "app-group-rolls-back",
+     "a rollback needs a specific numbered version"),
+    ("provider-driven auto rollback", "app-asg", {"instanceRefresh": {
+        "strategy": "Rolling", "preferences": {"autoRollback": True}}},
+     "app-group-rolls-back", "terraform-provider-aws #34189"),
     ("backups once a day", "backup-plan", {"rules": [{
         "ruleName": "daily", "targetVaultName": "v", "schedule": "cron(0 5 * * ? *)",
         "copyActions": [{"destinationVaultArn": fixtures.DR_VAULT}]}]},
@@ -169,6 +175,14 @@ def test_every_resource_policy_has_a_bad_case() -> None:
                   "objectives-feasible", "waf-on-public-load-balancers",
                   "vpc-default-security-group-closed"}
     assert {p.name for p in POLICIES} - covered == stack_only
+
+
+def test_app_group_whose_version_pulumi_switches_is_rejected() -> None:
+    switched = [replace(r, ignore_changes=()) if r.name == "app-asg" else r
+                for r in fixtures.compliant_stack()]
+    found = _messages(switched)
+    assert any("ignore_changes must hold launchTemplate.version" in m
+               for m in found["app-group-rolls-back"]), found
 
 
 # --- stack-level: linking sub-resources to buckets and groups ---------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -29,10 +30,22 @@ def test_alert_topic_is_encrypted_and_mails_the_oncall(any_stack: ProgramRun) ->
     topic = one(any_stack, "aws:sns/topic:Topic", f"{site}-monitoring-alerts")
     assert topic.inputs["kmsMasterKeyId"] == any_stack.outputs["kmsKeyArn"]
     subs = of_type(any_stack.resources, "aws:sns/topicSubscription:TopicSubscription")
-    assert sorted(s.inputs["endpoint"] for s in subs) == [
+    everything = [s for s in subs if "filterPolicy" not in s.inputs]
+    assert sorted(s.inputs["endpoint"] for s in everything) == [
         "engineering@caresync.health", "oncall@caresync.health"]
     assert all(s.inputs["protocol"] == "email" and s.inputs["topic"] == topic.outputs["arn"]
                for s in subs)
+
+
+def test_escalation_tiers_get_mail_only_once_engaged(any_stack: ProgramRun) -> None:
+    """Each tier's addresses filter on the escalationTier attribute the notifier sets, so the
+    CTO is not mailed every alarm, only incidents that reached the CTO tier."""
+    subs = of_type(any_stack.resources, "aws:sns/topicSubscription:TopicSubscription")
+    filtered = {s.inputs["endpoint"]: json.loads(s.inputs["filterPolicy"])
+                for s in subs if "filterPolicy" in s.inputs}
+    assert filtered == {"tech-lead@caresync.health": {"escalationTier": ["technical-lead"]},
+                        "cto@caresync.health": {"escalationTier": ["cto"]},
+                        "ceo@caresync.health": {"escalationTier": ["ceo"]}}
 
 
 def test_replica_lag_alarms_derive_from_the_rpo(prod_bootstrap: ProgramRun,

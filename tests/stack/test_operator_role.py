@@ -45,7 +45,11 @@ def test_each_grant_is_scoped_to_its_resources(prod_bootstrap: ProgramRun,
         f"arn:aws:s3:::{dr.outputs['trafficSwitchBucket']}/traffic-switch",
         f"{dr.outputs['backupBucketArn']}/incidents/*"])
     assert by_sid["BucketKeys"] == [dr.outputs["kmsKeyArn"]]
-    assert by_sid["Notify"] == [dr.outputs["alertTopicArn"]]
+    assert by_sid["Notify"] == sorted([dr.outputs["alertTopicArn"],
+                                       prod_bootstrap.outputs["alertTopicArn"]])
+    assert by_sid["NotifySecret"] == [
+        "arn:aws:secretsmanager:us-east-1:111122223333:secret:caresync/notify-??????",
+        "arn:aws:secretsmanager:us-west-2:111122223333:secret:caresync/notify-??????"]
     assert "arn:aws:ssm:us-west-2:111122223333:parameter/caresync-dr/failover/lock" in \
         by_sid["ReadInventoryLockJournal"]
     assert "arn:aws:ssm:us-east-1:111122223333:parameter/caresync-dr/primary/database-host" in \
@@ -59,3 +63,43 @@ def test_role_is_assumable_only_with_mfa_from_this_account(dr: ProgramRun) -> No
     assert trust["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
     assert trust["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
     assert dr.outputs["operatorRoleArn"] == role.outputs["arn"]
+
+
+def _in_region_statements(dr: ProgramRun) -> list[dict[str, object]]:
+    role_policy = one(dr, "aws:iam/rolePolicy:RolePolicy", "operator-in-region-policy")
+    statements: list[dict[str, object]] = policy(role_policy)["Statement"]
+    return statements
+
+
+def test_in_region_policy_grants_app_and_pitr_on_both_sites_only(dr: ProgramRun) -> None:
+    from caresync_dr.operator_permissions import in_region_actions
+
+    statements = _in_region_statements(dr)
+    assert {a for s in statements for a in listify(s["Action"])} == in_region_actions()
+    by_sid = {s["Sid"]: listify(s["Resource"]) for s in statements}
+    for statement in statements:
+        if statement["Resource"] == "*":
+            assert set(listify(statement["Action"])) <= UNSCOPED_ACTIONS, statement
+    assert by_sid["FenceDamagedWriter"] == sorted([
+        "arn:aws:rds:us-east-1:111122223333:db:caresync-primary-db*",
+        "arn:aws:rds:us-west-2:111122223333:db:caresync-standby-db*"])
+    assert "arn:aws:ssm:us-east-1:111122223333:parameter/caresync-dr/primary/in-region/*" in \
+        by_sid["InRegionLockJournal"]
+    assert by_sid["InRegionTimelines"] == sorted(
+        f"{bucket}/incidents/*" for bucket in (
+            dr.outputs["backupBucketArn"],
+            "arn:aws:s3:::caresync-primary-backups-111122223333"))
+    # DescribeDBInstances and DescribeDBInstanceAutomatedBackups have resource types (db*,
+    # auto-backup*; IAM Service Authorization Reference): never "*", each site's region only.
+    assert by_sid["InRegionDatabaseReads"] == sorted(
+        f"arn:aws:rds:{region}:111122223333:{kind}:*"
+        for region in ("us-east-1", "us-west-2") for kind in ("db", "auto-backup"))
+    assert not {a for s in statements if s["Resource"] == "*"
+                for a in listify(s["Action"]) if a.startswith("rds:")}
+
+
+def test_failover_describes_only_its_own_databases(dr: ProgramRun) -> None:
+    by_sid = {s["Sid"]: listify(s["Resource"]) for s in _statements(dr)}
+    assert "DescribeDatabasesUnscoped" not in by_sid
+    assert "arn:aws:rds:us-west-2:111122223333:db:caresync-standby-db" in \
+        by_sid["DescribeDatabases"]

@@ -29,7 +29,7 @@ def context(pair: Pair, **facts: str) -> SwitchoverContext:
         source_db=databases.given("primary", pair.master_url(pair.primary)),
         target_db=databases.given("standby", pair.master_url(pair.standby)),
         writer_roles=ROLES)
-    ctx = SimpleNamespace(settings=settings, facts=dict(facts),
+    ctx: SimpleNamespace = SimpleNamespace(settings=settings, facts=dict(facts),
                           fact=lambda key, value, save=False: ctx.facts.__setitem__(key, value))
     return cast(SwitchoverContext, ctx)
 
