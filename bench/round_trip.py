@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
                 failed += 1
                 continue
             r = json.loads(report_path.read_text())
+            if "rto_seconds" not in r:   # the drill could not finish: its crash report
+                print(f"| {run} | NO: {r.get('error')} | | | | | | | | | {wall:.1f} s |")
+                failed += 1
+                continue
             trip = r.get("round_trip") or {}
             lost = [v for v in r["verifications"] if "lost" in v["name"] or "holds every"
                     in v["name"] or "is on the writer" in v["name"]]
