@@ -18,6 +18,7 @@ from collections.abc import Callable
 import psycopg
 
 from caresync_dr.failover import probes
+from caresync_dr.failover.steps import PROMOTING_STATUSES
 from caresync_dr.operations.checks import Check, guard, resource_checks
 from caresync_dr.operations.lock import LeaseLock
 from caresync_dr.operations.steps import Stage
@@ -81,7 +82,7 @@ def run_checks(ctx: SwitchoverContext, plan: tuple[Stage[SwitchoverContext], ...
                           replica))
     if not promoted:
         rows.append(_follows(ctx))
-        rows.append(guard("RDS replica", True, lambda: _rds_replica(ctx)))
+        rows.append(guard("RDS replica", True, lambda: _rds_replica(ctx, resuming)))
     rows.append(guard("traffic switch", True, lambda: _switch(ctx, resuming)))
     if not resuming:
         rows.append(guard(f"{source.site} site serves", True, lambda: _serves(ctx)))
@@ -119,7 +120,15 @@ def _follows(ctx: SwitchoverContext) -> Check:
         return Check(name, False, f"could not read: {fence_error(exc)}")
 
 
-def _rds_replica(ctx: SwitchoverContext) -> Check:
+def _rds_replica(ctx: SwitchoverContext, resuming: bool) -> Check:
+    """An available replica of the source; on --resume of a run whose promotion RDS accepted,
+    a promotion under way too (the promote step waits for it)."""
+    requested = ctx.facts.get("promotion_requested_at") if resuming else None
+    if requested:
+        db = probes.describe_database(ctx.target_clients.rds(), ctx.target_database)
+        if db is not None and (db.is_promoted or db.status in PROMOTING_STATUSES):
+            return Check("RDS replica", True, f"{ctx.target_database} is {db.status}: the "
+                         f"promotion requested at {requested} is under way (resuming)")
     ok, detail = target_is_replica_of_source(ctx)
     return Check("RDS replica", ok, detail)
 

@@ -13,8 +13,10 @@ ended session: never acknowledged, so never lost.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import psycopg
@@ -34,14 +36,21 @@ def _roles(ctx: SwitchoverContext) -> str:
     return ", ".join(ctx.settings.writer_roles)
 
 
-def _state(link: DatabaseLink, ctx: SwitchoverContext) -> fence.ServerState:
-    """One server's state; an unreachable database is the step's failure, named."""
+@contextlib.contextmanager
+def session(link: DatabaseLink) -> Iterator[fence.Connection]:
+    """A master-user session; any database error (unreachable, refused, a statement that
+    failed) becomes the step's failure, naming the database, never the password."""
     try:
         with fence.connect(link.conninfo) as conn:
-            return fence.server_state(conn, ctx.settings.writer_roles)
+            yield conn
     except psycopg.Error as exc:
-        raise StepFailedError(f"cannot reach the {link.site} database ({link.where}): "
+        raise StepFailedError(f"the {link.site} database ({link.where}): "
                               f"{fence_error(exc)}") from exc
+
+
+def _state(link: DatabaseLink, ctx: SwitchoverContext) -> fence.ServerState:
+    with session(link) as conn:
+        return fence.server_state(conn, ctx.settings.writer_roles)
 
 
 def fence_error(exc: psycopg.Error) -> str:
@@ -62,7 +71,10 @@ class FenceWrites(Step[SwitchoverContext]):
 
     def check(self, ctx: SwitchoverContext) -> Verdict:
         link = ctx.settings.source_db
-        state = _state(link, ctx)
+        try:
+            state = _state(link, ctx)
+        except StepFailedError as exc:
+            return blocked(f"cannot read {exc}")
         if state.in_recovery:
             return blocked(f"the {link.site} database ({link.where}) is a replica, not the "
                            "writer")
@@ -81,12 +93,11 @@ class FenceWrites(Step[SwitchoverContext]):
         # Saved first: a run killed from here on has a fence to finish or roll back.
         ctx.fact("fence_requested_at", datetime.now(UTC).isoformat(), save=True)
         try:
-            with fence.connect(link.conninfo) as conn:
+            with session(link) as conn:
                 result = fence.fence_writes(conn, ctx.settings.writer_roles,
                                             terminate_timeout_ms=ctx.settings.terminate_ms)
-        except (psycopg.Error, fence.FenceError) as exc:
-            text = fence_error(exc) if isinstance(exc, psycopg.Error) else str(exc)
-            raise StepFailedError(f"fencing {link.where} failed: {text}") from exc
+        except fence.FenceError as exc:
+            raise StepFailedError(f"fencing {link.where} failed: {exc}") from exc
         ctx.fact("fenced_at", result.fenced_at)
         ctx.fact("writer_sessions_ended", result.terminated)
         ctx.fact("final_lsn_at", result.final_lsn_at)
@@ -111,9 +122,12 @@ class WaitForReplay(Step[SwitchoverContext]):
         if not lsn:
             return run(f"would wait up to {ctx.settings.catch_up_seconds:g} s until "
                        f"{link.where} has replayed the final position")
-        with fence.connect(link.conninfo) as conn:
-            ok, replay = fence.replayed(conn, lsn)
-            promoted = not fence.server_state(conn, ()).in_recovery
+        try:
+            with session(link) as conn:
+                ok, replay = fence.replayed(conn, lsn)
+                promoted = not fence.server_state(conn, ()).in_recovery
+        except StepFailedError as exc:
+            return blocked(f"cannot read {exc}")
         if promoted and not ok:
             return blocked(f"{link.where} left recovery at {replay}, before the final position "
                            f"{lsn}: writes acknowledged after {replay} may be missing there")
@@ -191,7 +205,10 @@ class OpenNewWriter(Step[SwitchoverContext]):
 
     def check(self, ctx: SwitchoverContext) -> Verdict:
         link = ctx.settings.target_db
-        state = _state(link, ctx)
+        try:
+            state = _state(link, ctx)
+        except StepFailedError as exc:
+            return blocked(f"cannot read {exc}")
         if state.in_recovery:
             return run(f"would let {_roles(ctx)} log in on {link.where} once it is promoted")
         if all(state.logins.get(role) for role in ctx.settings.writer_roles):
@@ -204,7 +221,7 @@ class OpenNewWriter(Step[SwitchoverContext]):
         wait_until(f"{link.where} to leave recovery", lambda: _state(link, ctx),
                    lambda s: "still in recovery" if s.in_recovery else None,
                    ctx.options.timing.policy(ctx.wait_timeout), ctx.stop)
-        with fence.connect(link.conninfo) as conn:
+        with session(link) as conn:
             fence.open_writer(conn, ctx.settings.writer_roles)
         ctx.fact("writes_opened_at", datetime.now(UTC).isoformat())
         return f"{_roles(ctx)} may log in on {link.where}, the new writer"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
@@ -87,10 +88,26 @@ def switch(world: World) -> str | None:
     return answer.failover if answer else None
 
 
+def switch_object(world: World) -> str:
+    sw = world.inventory.traffic_switch
+    s3 = boto3.session.Session().client(
+        "s3", region_name=sw.region, endpoint_url=world.emulator.endpoint,
+        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return str(s3.get_object(Bucket=sw.bucket, Key=sw.key)["Body"].read().decode().strip())
+
+
 def unchanged(setup: Setup) -> None:
     dbs = setup.world.databases
     assert can_login(dbs.primary) == "t"
     assert dbs.standby.psql("select pg_is_in_recovery()") == "t"
+    assert switch_object(setup.world) == setup.world.inventory.traffic_switch.primary_value
+    # A fence that was rolled back failed the primary site's health check for a moment, and
+    # Route 53 may have answered the standby meanwhile (as it would on AWS when the window
+    # exceeds failure threshold x interval); it answers the primary again once the check
+    # passes. The switch itself never moved.
+    deadline = time.monotonic() + 20
+    while switch(setup.world) != "PRIMARY" and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert switch(setup.world) == "PRIMARY"
 
 
@@ -119,6 +136,15 @@ def test_dry_run_and_a_refused_prompt_change_nothing(setup: Setup) -> None:
     # the app's session survived both: nothing was fenced or terminated
     writer.execute("insert into patients (seq, name) values (-10, 'still writing')")
     writer.close()
+    unchanged(setup)
+
+
+def test_an_unreachable_database_is_refused_by_the_preflight(setup: Setup) -> None:
+    nowhere = "postgresql://caresync_master:pw-not-shown@127.0.0.1:9/caresync?connect_timeout=1"
+    result = setup.run("--dry-run", "--target-database-url", nowhere)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "did not answer" in result.stdout
+    assert "pw-not-shown" not in result.stdout + result.stderr
     unchanged(setup)
 
 

@@ -29,9 +29,12 @@ def context(pair: Pair, **facts: str) -> SwitchoverContext:
         source_db=databases.given("primary", pair.master_url(pair.primary)),
         target_db=databases.given("standby", pair.master_url(pair.standby)),
         writer_roles=ROLES)
-    ctx: SimpleNamespace = SimpleNamespace(settings=settings, facts=dict(facts),
-                          fact=lambda key, value, save=False: ctx.facts.__setitem__(key, value))
-    return cast(SwitchoverContext, ctx)
+    known: dict[str, object] = dict(facts)
+
+    def fact(key: str, value: object, save: bool = False) -> None:
+        known[key] = value
+
+    return cast(SwitchoverContext, SimpleNamespace(settings=settings, facts=known, fact=fact))
 
 
 def logins(pair: Pair) -> bool:
