@@ -235,3 +235,16 @@ def test_5_a_switch_pointing_at_a_replica_is_refused_in_one_line(site: Site,
     assert site.stack_files() == before
     err = capsys.readouterr().err
     assert "Traceback" not in err and "(exit 3: refused)" in err
+
+
+def test_6_without_the_pulumi_cli_the_preflight_refuses(site: Site,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default deployer is the Pulumi CLI: missing from PATH, --check names it (exit 5)
+    and a run changes nothing (the preflight reads it before the first change)."""
+    monkeypatch.setenv("PATH", str(site.work))      # no pulumi here
+    report = site.work / "no-cli.json"
+    code = main(["--check", "--stack", "dr", "--project-dir", str(site.project), "--report",
+                 str(report)], stdin=io.StringIO(""), out=io.StringIO())
+    assert code == 5
+    rows = {c["name"]: c for c in json.loads(report.read_text())["checks"]}
+    assert not rows["pulumi up"]["ok"] and "not on PATH" in rows["pulumi up"]["detail"]
