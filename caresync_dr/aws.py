@@ -16,10 +16,13 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_backup import BackupClient
+    from mypy_boto3_cloudtrail import CloudTrailClient
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_kms import KMSClient
+    from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_rds import RDSClient
     from mypy_boto3_route53 import Route53Client
     from mypy_boto3_s3 import S3Client
@@ -98,8 +101,18 @@ class AwsClients:
     def backup(self) -> BackupClient:
         return self._client("backup")  # type: ignore[no-any-return]
 
-    def secretsmanager(self) -> SecretsManagerClient:
-        return self._client("secretsmanager")  # type: ignore[no-any-return]
+    def iam(self) -> IAMClient:
+        """IAM is global; its endpoint answers in any region's session (us-east-1 behind)."""
+        return self._client("iam")  # type: ignore[no-any-return]
 
     def sts(self) -> STSClient:
         return self._client("sts")  # type: ignore[no-any-return]
+
+    def secretsmanager(self) -> SecretsManagerClient:
+        return self._client("secretsmanager")  # type: ignore[no-any-return]
+
+    def logs(self) -> CloudWatchLogsClient:
+        return self._client("logs")  # type: ignore[no-any-return]
+
+    def cloudtrail(self) -> CloudTrailClient:
+        return self._client("cloudtrail")  # type: ignore[no-any-return]

@@ -144,6 +144,45 @@ def trail_name(site: str) -> str:
     return f"{site_prefix(site)}-audit"
 
 
+# --- Breach detection and response (issue 13) -----------------------------------------------
+
+def security_topic_name(site: str) -> str:
+    """The site's security topic, separate from its ops alert topic (components/detection.py)."""
+    return f"{site_prefix(site)}-security"
+
+
+def trail_log_group_name(site: str) -> str:
+    """The CloudWatch Logs group the site's trail also delivers to."""
+    return f"/{PROJECT}/{site}/cloudtrail"
+
+
+def trail_logs_role_name(site: str) -> str:
+    """The role CloudTrail assumes to write into that group."""
+    return f"{site_prefix(site)}-cloudtrail-logs"
+
+
+def findings_rule_name(site: str) -> str:
+    """The EventBridge rule sending GuardDuty findings to the security topic."""
+    return f"{site_prefix(site)}-guardduty-findings"
+
+
+def db_log_group_name(identifier: str, log: str = "postgresql") -> str:
+    """Where RDS exports an instance's PostgreSQL log (RDS user guide, "Publishing
+    PostgreSQL logs to Amazon CloudWatch Logs")."""
+    return f"/aws/rds/instance/{identifier}/{log}"
+
+
+def quarantine_group_name(incident_id: str) -> str:
+    """The rule-less security group a breach response isolates instances with (per VPC)."""
+    return f"caresync-quarantine-{incident_id}"[:255]
+
+
+BREACH_LOCK_PARAMETER = f"/{PROJECT}/breach/lock"
+BREACH_JOURNAL_PARAMETER = f"/{PROJECT}/breach/journal"
+ROTATION_LOCK_PARAMETER = f"/{PROJECT}/rotation/lock"
+ROTATION_JOURNAL_PARAMETER = f"/{PROJECT}/rotation/journal"
+
+
 # --- Failover (dr stack, standby region) -----------------------------------------------------
 
 OPERATOR_ROLE_NAME = "caresync-dr-operator"

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from caresync_dr import names
+from caresync_dr.detection import DEFAULT_GUARDDUTY_MIN_SEVERITY, GUARDDUTY_SEVERITY_RANGE
 from caresync_dr.names import DEFAULT_INVENTORY_PARAMETER
 
 NAMESPACE = "caresync-dr"
@@ -179,6 +180,11 @@ class Settings:
     alert_emails: tuple[str, ...]
     vault_lock_mode: str
     inventory_parameter: str
+    # Breach detection (issue 13, components/detection.py and caresync_dr/detection.py).
+    security_emails: tuple[str, ...] = ()
+    guardduty_min_severity: float = 4.0
+    trail_log_retention_days: int = 365
+    phi_tables: tuple[str, ...] = ("public.patients",)
     escalation_tiers: tuple[EscalationTier, ...] = DEFAULT_ESCALATION
     notify_channels: tuple[str, ...] = TIER_CHANNELS
     notify_secret_name: str = DEFAULT_NOTIFY_SECRET
@@ -349,6 +355,33 @@ def _as_emails(key: str, raw: object) -> tuple[str, ...]:
     return tuple(data)
 
 
+def _as_severity(key: str, raw: object) -> float:
+    lo, hi = GUARDDUTY_SEVERITY_RANGE
+    try:
+        value = float(str(raw).strip())
+    except ValueError as exc:
+        raise SettingsError(key, raw, "expected a GuardDuty severity such as 4.0") from exc
+    if not lo <= value <= hi:
+        raise SettingsError(key, raw, f"GuardDuty severities run from {lo:g} to {hi:g} (Low "
+                            "1.0-3.9, Medium 4.0-6.9, High 7.0-8.9, Critical 9.0-10.0)")
+    return value
+
+
+_TABLE_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}")
+
+
+def _as_tables(key: str, raw: object) -> tuple[str, ...]:
+    data = _parse_structured(key, raw)
+    if not isinstance(data, list) or not data:
+        raise SettingsError(key, raw, "expected a non-empty list of schema-qualified tables "
+                            "such as public.patients")
+    for item in data:
+        if not isinstance(item, str) or not _TABLE_RE.fullmatch(item):
+            raise SettingsError(key, raw, f"{item!r} is not a schema-qualified lowercase table "
+                                "name such as public.patients")
+    return tuple(data)
+
+
 def _as_engine_version(key: str, raw: object) -> str:
     text = str(raw).strip()
     majors = ", ".join(map(str, POSTGRES_MAJORS))
@@ -504,7 +537,8 @@ KNOWN_KEYS = frozenset({
     "appInstanceType", "appAmiId", "appPort", "certificateArn", "hostedZoneId", "domainName",
     "healthCheckPath", "healthCheckIntervalSeconds", "healthCheckFailureThreshold",
     "activeSite", "dbGeneration", "dbRetiring", "dbLogRetentionDays", "alertEmails",
-    "vaultLockMode", "inventoryParameter", "escalationTiers", "notifyChannels",
+    "vaultLockMode", "inventoryParameter", "securityEmails", "guardDutyMinSeverity",
+    "trailLogRetentionDays", "phiTables", "escalationTiers", "notifyChannels",
     "notifySecretName", "statusPage",
 })
 # Keys that are no longer settings, and why (the message names what replaces them).
@@ -705,6 +739,15 @@ def load_settings(stack: str, values: Mapping[str, object],
         inventory_parameter=get("inventoryParameter", lambda k, v: _as_match(
             k, v, r"(/[A-Za-z0-9_.-]+)+", "expected an SSM parameter path"),
             DEFAULT_INVENTORY_PARAMETER),
+        security_emails=get("securityEmails", _as_emails, required=True),
+        guardduty_min_severity=get("guardDutyMinSeverity", _as_severity,
+                                   DEFAULT_GUARDDUTY_MIN_SEVERITY),
+        trail_log_retention_days=get("trailLogRetentionDays", lambda k, v: _as_int_in(
+            k, v, tuple(d for d in LOG_RETENTION_DAYS if d >= 365),
+            "CloudTrail's CloudWatch Logs copy is kept at least a year (Security Hub "
+            "[CloudWatch.16]) and in a CloudWatch Logs retention value: one of "
+            + ", ".join(str(d) for d in LOG_RETENTION_DAYS if d >= 365)), 365),
+        phi_tables=get("phiTables", _as_tables, ("public.patients",)),
         escalation_tiers=get("escalationTiers",
                              lambda k, v: _as_tiers(k, v, alert_emails), DEFAULT_ESCALATION),
         notify_channels=channels,

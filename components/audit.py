@@ -14,6 +14,12 @@
   public access blocked, TLS-only policy plus CloudTrail's and VPC flow-log delivery's
   documented statements (each restricted to this account and trail), objects and noncurrent
   versions kept 2190 days (six years, HIPAA 164.316(b)(2)(i)).
+* **CloudTrail to CloudWatch Logs** (issue 13): the trail also delivers to the log group
+  ``/caresync-dr/<site>/cloudtrail`` (site key, ``trailLogRetentionDays``), through a role only
+  CloudTrail may assume that may only create streams and put events in that group (AWS
+  CloudTrail user guide, "Sending events to CloudWatch Logs": the group ARN with the ``:*``
+  stream wildcard, ``logs:CreateLogStream`` and ``logs:PutLogEvents`` on the trail's streams
+  ``<account>_CloudTrail_<region>``). The breach signals (components/detection.py) filter it.
 * **VPC flow logs** (all traffic) to the audit bucket under ``vpc-flow-logs/``: kept six years
   by the same lifecycle, at S3 prices instead of CloudWatch Logs storage.
 * **ALB access logs** to ``caresync-<site>-alb-logs-<account>``, a separate bucket because
@@ -25,6 +31,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +39,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from caresync_dr.names import alb_log_bucket_name, audit_bucket_name, trail_name
+from caresync_dr.names import (
+    alb_log_bucket_name,
+    audit_bucket_name,
+    trail_log_group_name,
+    trail_logs_role_name,
+    trail_name,
+)
 from caresync_dr.retention import RECORDS_RETENTION_DAYS
 from components.secure_bucket import SecureBucket, SecureBucketArgs
 
@@ -52,6 +65,25 @@ ELB_LOG_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
 
 def trail_arn(region: str, account_id: str, site: str) -> str:
     return f"arn:aws:cloudtrail:{region}:{account_id}:trail/{trail_name(site)}"
+
+
+def trail_logs_trust_policy() -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "CloudTrailDeliversLogs", "Effect": "Allow",
+        "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def trail_logs_policy(log_group_arn: str, account_id: str) -> str:
+    """What CloudTrail needs to deliver into the group (CloudTrail user guide, "Role policy
+    document for CloudTrail to use CloudWatch Logs for monitoring"). A multi-region trail
+    writes one stream per region, ``<account>_CloudTrail_<region>``, hence the wildcard."""
+    group = log_group_arn.removesuffix(":*")
+    streams = f"{group}:log-stream:{account_id}_CloudTrail_*"
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "CloudTrailCreatesItsStreams", "Effect": "Allow",
+         "Action": "logs:CreateLogStream", "Resource": streams},
+        {"Sid": "CloudTrailPutsEvents", "Effect": "Allow", "Action": "logs:PutLogEvents",
+         "Resource": streams}]})
 
 
 def audit_bucket_statements(bucket_arn: str, account_id: str, region: str,
@@ -101,6 +133,7 @@ class AuditArgs:
     vpc_id: pulumi.Input[str]
     multi_region: bool  # prod: every region and the global services; dr: its own region
     data_event_bucket_names: Sequence[pulumi.Input[str]]  # S3 data events on these buckets
+    trail_log_retention_days: int = 365  # the CloudWatch Logs copy of the trail
 
 
 class Audit(pulumi.ComponentResource):
@@ -109,6 +142,7 @@ class Audit(pulumi.ComponentResource):
     trail: aws.cloudtrail.Trail
     flow_log: aws.ec2.FlowLog
     trail_arn: pulumi.Output[str]
+    trail_log_group: aws.cloudwatch.LogGroup
 
     def __init__(self, name: str, args: AuditArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -133,6 +167,20 @@ class Audit(pulumi.ComponentResource):
             expire_after_days=RECORDS_RETENTION_DAYS, noncurrent_days=RECORDS_RETENTION_DAYS,
             extra_statements=alb_statements), opts=child)
 
+        self.trail_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-trail-logs", name=trail_log_group_name(args.site),
+            kms_key_id=args.kms_key_arn, retention_in_days=args.trail_log_retention_days,
+            tags={"caresync:site": args.site}, opts=child)
+        delivery_role = aws.iam.Role(
+            f"{name}-trail-logs-role", name=trail_logs_role_name(args.site),
+            assume_role_policy=trail_logs_trust_policy(),
+            description="CloudTrail delivers this site's trail to its CloudWatch Logs group",
+            opts=child)
+        delivery_policy = aws.iam.RolePolicy(
+            f"{name}-trail-logs-policy", name="deliver-trail", role=delivery_role.id,
+            policy=pulumi.Output.all(self.trail_log_group.arn, account).apply(
+                lambda v: trail_logs_policy(v[0], v[1])), opts=child)
+
         data_values = [pulumi.Output.concat("arn:aws:s3:::", b, "/")
                        for b in args.data_event_bucket_names]
         self.trail = aws.cloudtrail.Trail(
@@ -144,9 +192,14 @@ class Audit(pulumi.ComponentResource):
                 read_write_type="All", include_management_events=True,
                 data_resources=[aws.cloudtrail.TrailEventSelectorDataResourceArgs(
                     type="AWS::S3::Object", values=data_values)])],
+            # CloudTrail requires the log stream wildcard on the group's ARN (pulumi-aws
+            # aws.cloudtrail.Trail docstring, cloud_watch_logs_group_arn).
+            cloud_watch_logs_group_arn=pulumi.Output.concat(self.trail_log_group.arn, ":*"),
+            cloud_watch_logs_role_arn=delivery_role.arn,
             tags={"caresync:site": args.site},
-            # CloudTrail checks the bucket policy when the trail is created.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.bucket]))
+            # CloudTrail checks the bucket policy and that it may assume the delivery role
+            # (InvalidCloudWatchLogsRoleArnException) when the trail is created or updated.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.bucket, delivery_policy]))
         self.flow_log = aws.ec2.FlowLog(
             f"{name}-vpc-flow-log", vpc_id=args.vpc_id, traffic_type="ALL",
             log_destination_type="s3",
@@ -155,7 +208,8 @@ class Audit(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.bucket]))
         self.trail_arn = trail
         self.register_outputs({"bucketName": self.bucket.name, "trailArn": trail,
-                               "albLogBucketName": self.alb_log_bucket.name})
+                               "albLogBucketName": self.alb_log_bucket.name,
+                               "trailLogGroupName": self.trail_log_group.name})
 
 
 def kms_statements(account_id: str, region: str) -> list[dict[str, Any]]:

@@ -34,6 +34,15 @@ Each instance's RDS log groups (``/aws/rds/instance/<id>/postgresql`` and ``/upg
 created before it, encrypted with the site key and kept ``log_retention_days``; otherwise RDS
 creates them itself on export, unencrypted and kept forever, and slow-query text may hold PHI.
 
+Database audit (issue 13): the parameter group loads pgAudit (``shared_preload_libraries``, a
+static parameter: RDS applies it at the next reboot) and logs role and privilege changes and DDL
+for every session (``pgaudit.log = ddl,role``), and access to the PHI tables through object
+auditing (``pgaudit.role = rds_pgaudit``, the only value RDS allows; the role and its grants on
+the PHI tables are SQL, ``caresync_dr/db/pgaudit.py``). Parameter values are never logged (they
+may hold PHI). The audit lines go to the PostgreSQL log, which is exported to the
+``postgresql`` log group below (site key, ``dbLogRetentionDays``). RDS user guide, "Using pgAudit
+to log database activity".
+
 Each site also has an SSM SecureString parameter ``/caresync-dr/<site>/database-host`` with the
 endpoint (``host:port``) of its current generation, encrypted with the site key (by its alias,
 the ``KeyId`` failover.py writes it with); the app reads it at boot.
@@ -47,6 +56,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from caresync_dr.db.pgaudit import parameter_group_settings
 from caresync_dr.names import (
     db_identifier,
     db_subnet_group_name,
@@ -169,6 +179,9 @@ class Database(pulumi.ComponentResource):
             family=parameter_group_family(args.engine_major),
             description="CareSync: TLS only, connection and slow-query logging",
             parameters=[
+                *(aws.rds.ParameterGroupParameterArgs(name=p.name, value=p.value,
+                                                      apply_method=p.apply_method)
+                  for p in parameter_group_settings()),
                 aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1",
                                                     apply_method="pending-reboot"),
                 aws.rds.ParameterGroupParameterArgs(name="log_connections", value="1"),

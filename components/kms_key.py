@@ -6,7 +6,9 @@ with; removing it takes a deliberate ``pulumi state unprotect``. The key policy 
 IAM in the account (the usual root statement) and names the AWS services that use the key
 without an IAM principal of this account:
 
-* CloudWatch alarms publish to the KMS-encrypted alert topic;
+* CloudWatch alarms publish to the KMS-encrypted alert and security topics;
+* EventBridge publishes GuardDuty findings to the KMS-encrypted security topic (SNS developer
+  guide, "Enable compatibility between event sources from AWS services and encrypted topics");
 * CloudTrail and log delivery (VPC flow logs) encrypt this account's audit logs;
 * CloudWatch Logs encrypts the RDS log groups of this region (``logs.<region>.amazonaws.com``,
   limited by the ``aws:logs:arn`` encryption context; CloudWatch Logs user guide, "Encrypt log
@@ -74,6 +76,9 @@ def key_policy(account_id: str, region: str, ebs_service_roles: Sequence[str] = 
              "Action": "kms:*", "Resource": "*"},
             {"Sid": "CloudWatchAlarmsToEncryptedTopic", "Effect": "Allow",
              "Principal": {"Service": "cloudwatch.amazonaws.com"},
+             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
+            {"Sid": "EventBridgeToEncryptedTopic", "Effect": "Allow",
+             "Principal": {"Service": "events.amazonaws.com"},
              "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
             *kms_statements(account_id, region),  # CloudTrail and flow-log delivery
             logs_statement(account_id, region),

@@ -48,6 +48,7 @@ from components.database import (
     DatabaseArgs,
 )
 from components.db_credentials import DatabaseCredentials, DatabaseCredentialsArgs, SecretReplica
+from components.detection import Detection, DetectionArgs
 from components.dns_failover import (
     PRIMARY_SET_ID,
     SECONDARY_SET_ID,
@@ -136,7 +137,15 @@ class _Site:
         self.audit = Audit(f"{site}-audit", AuditArgs(
             site=site, region=settings.region, account_id=self.account_id,
             kms_key_arn=self.key.arn, vpc_id=self.network.vpc_id,
-            multi_region=settings.is_primary, data_event_bucket_names=audited))
+            multi_region=settings.is_primary, data_event_bucket_names=audited,
+            trail_log_retention_days=settings.trail_log_retention_days))
+        # Breach detection (issue 13): GuardDuty, the CloudTrail signals, the security topic.
+        self.detection = Detection(f"{site}-detection", DetectionArgs(
+            site=site, region=settings.region, account_id=self.account_id,
+            kms_key_arn=self.key.arn, emails=settings.security_emails,
+            min_severity=settings.guardduty_min_severity,
+            trail_log_group_name=self.audit.trail_log_group.name,
+            global_events=settings.is_primary, depends_on=[self.audit.trail_log_group]))
         self.monitoring_role = MonitoringRole(f"{site}-rds-monitoring", MonitoringRoleArgs(
             site=site, account_id=self.account_id))
         # The prod stack owns the database secrets (D1) and replicates them to the standby
@@ -250,6 +259,9 @@ class _Site:
             "auditBucketName": self.audit.bucket.name,
             "albLogBucketName": self.audit.alb_log_bucket.name,
             "auditTrailArn": self.audit.trail_arn,
+            "trailLogGroupName": self.audit.trail_log_group.name,
+            "securityTopicArn": self.detection.topic.arn,
+            "guardDutyDetectorId": self.detection.detector.id,
         }
 
 

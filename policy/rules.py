@@ -11,6 +11,7 @@ from pulumi_policy import Policy
 from policy import (
     app_rules,
     backup_rules,
+    detection_rules,
     network_rules,
     rds_rules,
     s3_rules,
@@ -27,6 +28,7 @@ POLICIES: list[Policy] = [
     *backup_rules.POLICIES,
     *security_rules.POLICIES,
     *stack_rules.POLICIES,
+    *detection_rules.POLICIES,
     *app_rules.POLICIES,
 ]
 

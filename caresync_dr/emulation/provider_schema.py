@@ -105,6 +105,23 @@ SCHEMAS: dict[str, TypeSchema] = {
         "topic protocol endpoint", "SNS subscriptions are fixed to topic, protocol and endpoint",
         name_keys=()),
     "aws:cloudtrail/trail:Trail": _schema("name", "CloudTrail UpdateTrail keeps the name"),
+    # Read: terraform-provider-aws guardduty/detector.go (every argument through UpdateDetector;
+    # delete disables GuardDuty in the region) and detector_feature.go (detector_id, name
+    # ForceNew; delete is a no-op).
+    "aws:guardduty/detector:Detector": _schema(
+        "", TF + "guardduty/detector.go (no ForceNew argument)", name_keys=()),
+    "aws:guardduty/detectorFeature:DetectorFeature": _schema(
+        "detectorId name", TF + "guardduty/detector_feature.go", name_keys=()),
+    "aws:cloudwatch/eventRule:EventRule": _schema(
+        "name namePrefix eventBusName", "EventBridge PutRule keys a rule by bus and name"),
+    "aws:cloudwatch/eventTarget:EventTarget": _schema(
+        "rule targetId eventBusName", "EventBridge PutTargets keys a target by rule and id",
+        name_keys=("rule", "targetId")),
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": _schema(
+        "name logGroupName", "CloudWatch Logs PutMetricFilter keys a filter by group and name",
+        name_keys=("logGroupName", "name")),
+    "aws:sns/topicPolicy:TopicPolicy": _schema(
+        "arn", "one policy per topic (SetTopicAttributes Policy)", name_keys=("arn",)),
     "aws:iam/role:Role": _schema("name namePrefix path", "IAM has no role rename"),
     "aws:iam/rolePolicy:RolePolicy": _schema("name role", "IAM PutRolePolicy per role and name"),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _schema(
@@ -176,7 +193,9 @@ PROVIDER_ONLY = {
 # Types whose replacement or deletion loses data (or, for a key, everything encrypted with it).
 DATA_TYPES = frozenset({"aws:rds/instance:Instance", "aws:s3/bucket:Bucket",
                         "aws:backup/vault:Vault", "aws:kms/key:Key",
-                        "aws:secretsmanager/secret:Secret"})
+                        "aws:secretsmanager/secret:Secret",
+                        # deleting a detector disables GuardDuty and drops every finding
+                        "aws:guardduty/detector:Detector"})
 
 
 def schema_of(type_: str) -> TypeSchema:

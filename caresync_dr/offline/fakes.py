@@ -223,6 +223,26 @@ def _web_acl(logical: str, inputs: Mapping[str, Any], region: str, account: str)
                    "name": name, "capacity": 0.0, "lockToken": short_hash(ident)}
 
 
+def _detector(logical: str, inputs: Mapping[str, Any], region: str, account: str) -> FakeState:
+    ident = short_hash(logical, region, account, length=32)  # GuardDuty: 32 hex characters
+    return ident, {"arn": f"arn:aws:guardduty:{region}:{account}:detector/{ident}",
+                   "accountId": account}
+
+
+def _event_rule(logical: str, inputs: Mapping[str, Any], region: str, account: str) -> FakeState:
+    name = _name(inputs, logical, "name")
+    bus = str(inputs.get("eventBusName") or "default")
+    path = name if bus == "default" else f"{bus}/{name}"
+    return name, {"arn": f"arn:aws:events:{region}:{account}:rule/{path}", "name": name}
+
+
+def _by_keys(*keys: str, sep: str = "/") -> Builder:
+    """Resources whose provider id joins some of their inputs (feature, target, filter)."""
+    def build(logical: str, inputs: Mapping[str, Any], region: str, account: str) -> FakeState:
+        return sep.join(str(inputs.get(k, logical)) for k in keys), {}
+    return build
+
+
 def _ec2(prefix: str, resource: str) -> Builder:
     def build(logical: str, inputs: Mapping[str, Any], region: str, account: str) -> FakeState:
         ident = f"{prefix}-{short_hash(logical, region, length=17)}"
@@ -272,6 +292,12 @@ BUILDERS: dict[str, Builder] = {
     "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication":
         _automated_backups_replication,
     "aws:wafv2/webAcl:WebAcl": _web_acl,
+    "aws:guardduty/detector:Detector": _detector,
+    "aws:guardduty/detectorFeature:DetectorFeature": _by_keys("detectorId", "name"),
+    "aws:cloudwatch/eventRule:EventRule": _event_rule,
+    "aws:cloudwatch/eventTarget:EventTarget": _by_keys("rule", "targetId", sep="-"),
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": _by_keys("name"),
+    "aws:sns/topicPolicy:TopicPolicy": _by_keys("arn"),
 }
 
 

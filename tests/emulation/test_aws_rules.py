@@ -172,6 +172,23 @@ CASES: list[tuple[str, str, str, Mutation]] = [
             "app/caresync-standby-alb/0123456789abcdef")),
     ("ssm-parameter-name-and-size", "prod", "primary-database-endpoint",
      inputs(name="caresync-dr/primary/database-host")),
+    ("guardduty-one-detector-per-region", "prod", "primary-detection-guardduty",
+     inputs(findingPublishingFrequency="ONE_DAY")),
+    ("guardduty-detector-feature", "prod", "primary-detection-guardduty-rds-login-events",
+     inputs(name="RDS_PROTECTION")),
+    ("eventbridge-rule-shape", "prod", "primary-detection-findings-rule",
+     inputs(eventPattern='{"source": ["aws.guardduty"]')),
+    ("eventbridge-sns-target-permissions", "prod", "primary-key",
+     key_policy_without("EventBridgeToEncryptedTopic")),
+    ("logs-metric-filter", "prod", "primary-detection-root-use-filter",
+     without_dependencies("logGroup")),
+    ("cloudtrail-cloudwatch-logs-delivery", "prod", "primary-audit-trail",
+     lambda r: dataclasses.replace(r, inputs={
+         **r.inputs, "cloudWatchLogsGroupArn": r.inputs["cloudWatchLogsGroupArn"][:-2]})),
+    ("rds-pgaudit-parameters", "prod", "primary-database-params",
+     nested("parameters", lambda v: next(p for p in v if p["name"] ==
+                                         "shared_preload_libraries").update(
+                                             value="pg_stat_statements"))),
 ]
 
 # Rules that report on the resource AWS refuses, not on the one the case breaks.
@@ -181,7 +198,9 @@ REPORTED_ON: dict[str, str | tuple[str, ...]] = {
     "route53-failover-record-pair": ("dns-primary-record", "dns-standby-record"),
     "rds-replica-backups-need-14-1": "primary-database-replica-1",
     "ebs-key-grants-autoscaling": "primary-app-asg",
-    "sns-encrypted-topic-admits-cloudwatch": "primary-monitoring-alerts",
+    "sns-encrypted-topic-admits-cloudwatch": ("primary-monitoring-alerts",
+                                              "primary-detection-security-topic"),
+    "eventbridge-sns-target-permissions": "primary-detection-findings-to-topic",
     "cloudtrail-key-admits-cloudtrail": "primary-audit-trail",
     "elb-access-logs-sse-s3": "primary-app-alb",
     "rds-replica-stopped-alarm": "primary-database-replica-1",

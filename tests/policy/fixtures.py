@@ -5,6 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from caresync_dr.db.pgaudit import parameter_group_settings
+from caresync_dr.detection import (
+    GUARDDUTY_FEATURES,
+    METRIC_NAMESPACE,
+    guardduty_finding_pattern,
+    signals_for,
+)
+from policy import detection_rules as dr
 from policy.context import (
     AUTOSCALING_GROUP,
     BACKUP_PLAN,
@@ -36,6 +44,7 @@ WEB_ACL = "arn:aws:wafv2:us-east-1:111122223333:regional/webacl/caresync/1234"
 MONITORING = {"monitoringInterval": 60.0,
               "monitoringRoleArn": "arn:aws:iam::111122223333:role/rds-monitoring"}
 PRIMARY_VAULT = "arn:aws:backup:us-east-1:111122223333:backup-vault:caresync-prod"
+PGAUDIT_PARAMETERS = [{"name": p.name, "value": p.value} for p in parameter_group_settings()]
 
 
 def tls_policy(bucket: str) -> str:
@@ -81,7 +90,8 @@ def database() -> list[Resource]:
         Resource(RDS_PARAMETER_GROUP[0], "db-params", {
             "name": "caresync-pg15", "family": "postgres15",
             "parameters": [{"name": "rds.force_ssl", "value": "1"},
-                           {"name": "log_connections", "value": "1"}]},
+                           {"name": "log_connections", "value": "1"},
+                           *PGAUDIT_PARAMETERS]},
                  resource_id="caresync-pg15"),
         Resource(RDS_INSTANCE[0], "db", {
             "engine": "postgres", "storageEncrypted": True, "kmsKeyId": KEY,
@@ -160,9 +170,51 @@ def backup_plan(schedule: str = "cron(0 */6 * * ? *)",
     return Resource(BACKUP_PLAN[0], "backup-plan", {"name": "caresync", "rules": [rule]})
 
 
+def detection(stack: str = "prod") -> list[Resource]:
+    """GuardDuty routed to the security topic, the trail in CloudWatch Logs, every signal."""
+    site, region = ("primary", "us-east-1") if stack == "prod" else ("standby", "us-west-2")
+    topic = f"arn:aws:sns:{region}:111122223333:caresync-{site}-security"
+    group = f"/caresync-dr/{site}/cloudtrail"
+    group_arn = f"arn:aws:logs:{region}:111122223333:log-group:{group}"
+    rule = f"caresync-{site}-guardduty-findings"
+    resources = [
+        Resource(dr.TOPIC[0], "security-topic", {"name": f"caresync-{site}-security",
+                                           "kmsMasterKeyId": KEY},
+                 outputs={"arn": topic}, resource_id=topic),
+        Resource(dr.TOPIC_SUBSCRIPTION[0], "security-email-1", {
+            "topic": topic, "protocol": "email", "endpoint": "security@caresync.health"}),
+        Resource(dr.DETECTOR[0], "guardduty", {"enable": True}, resource_id="0123abcd" * 4),
+        *(Resource(dr.DETECTOR_FEATURE[0], f"guardduty-{name.lower()}", {
+            "detectorId": "0123abcd" * 4, "name": name, "status": "ENABLED"})
+          for name in GUARDDUTY_FEATURES),
+        Resource(dr.EVENT_RULE[0], "findings-rule", {
+            "name": rule, "eventPattern": guardduty_finding_pattern(4.0)}, resource_id=rule),
+        Resource(dr.EVENT_TARGET[0], "findings-to-topic", {"rule": rule, "arn": topic}),
+        Resource(dr.LOG_GROUP[0], "trail-logs", {"name": group, "kmsKeyId": KEY,
+                                           "retentionInDays": 365.0},
+                 outputs={"arn": group_arn}, resource_id=group),
+        Resource(dr.TRAIL[0], "trail", {
+            "cloudWatchLogsGroupArn": f"{group_arn}:*",
+            "cloudWatchLogsRoleArn": "arn:aws:iam::111122223333:role/trail-logs",
+            "includeGlobalServiceEvents": stack == "prod"}),
+    ]
+    for signal in signals_for(stack == "prod"):
+        resources += [
+            Resource(dr.METRIC_FILTER[0], f"{signal.key}-filter", {
+                "name": signal.key, "logGroupName": group, "pattern": signal.pattern,
+                "metricTransformation": {"name": signal.metric_name,
+                                         "namespace": METRIC_NAMESPACE, "value": "1"}}),
+            Resource(dr.METRIC_ALARM[0], f"{signal.key}-alarm", {
+                "namespace": METRIC_NAMESPACE, "metricName": signal.metric_name,
+                "threshold": float(signal.threshold), "alarmActions": [topic]}),
+        ]
+    return resources
+
+
 def compliant_stack(stack: str = "prod") -> list[Resource]:
     """Compliant for ``stack``: its backups copy to the other site's region."""
     vault = DR_VAULT if stack == "prod" else PRIMARY_VAULT
     return [*bucket_set("backups", "caresync-backups-prod", backup=True),
             *bucket_set("switch", "caresync-switch", backup=False),
-            *database(), *network(), *failover_dns(), backup_plan(copy_to=vault)]
+            *database(), *network(), *failover_dns(), backup_plan(copy_to=vault),
+            *detection(stack)]

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from caresync_dr.detection import guardduty_finding_pattern
 from policy.backup_rules import ScheduleError, max_gap_hours
 from policy.context import PROJECT_DIR_ENV, SG_INGRESS_RULE, SSM_PARAMETER
 from policy.local import Resource, Violation, evaluate
@@ -156,6 +157,34 @@ BAD_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
         "copyActions": [{"destinationVaultArn":
                          "arn:aws:backup:us-east-1:111122223333:backup-vault:local"}]}]},
      "backup-plan-interval-and-cross-region-copy", "copies no recovery point out of us-east-1"),
+    ("GuardDuty RDS Protection off", "guardduty-rds_login_events", {"status": "DISABLED"},
+     "guardduty-findings-routed", "RDS_LOGIN_EVENTS is not enabled"),
+    ("findings forwarded only from High", "findings-rule",
+     {"eventPattern": guardduty_finding_pattern(7.0)}, "guardduty-findings-routed",
+     "findings in between reach nobody"),
+    ("findings sent to the ops topic", "findings-to-topic",
+     {"arn": "arn:aws:sns:us-east-1:111122223333:caresync-primary-alerts"},
+     "guardduty-findings-routed", "no EventBridge rule sends GuardDuty findings"),
+    ("security topic without the security team", "security-email-1",
+     {"endpoint": "oncall@caresync.health"}, "guardduty-findings-routed",
+     "does not mail security@caresync.health"),
+    ("trail not in CloudWatch Logs", "trail", {"cloudWatchLogsGroupArn": None},
+     "breach-signals-alarmed", "does not deliver to a CloudWatch Logs group"),
+    ("trail logs kept 90 days", "trail-logs", {"retentionInDays": 90.0},
+     "breach-signals-alarmed", "keeps events 90.0 days, trailLogRetentionDays is 365"),
+    ("a signal's pattern edited", "root-use-filter", {"pattern": '{$.userIdentity.type="Root"}'},
+     "breach-signals-alarmed", "no metric filter with AWS's pattern for 'root user used'"),
+    ("a threshold raised", "unauthorized-api-calls-alarm", {"threshold": 50.0},
+     "breach-signals-alarmed", "the documented threshold is 5"),
+    ("an alarm that tells nobody", "kms-key-disabled-or-deleted-alarm", {"alarmActions": []},
+     "breach-signals-alarmed", "does not notify the security topic"),
+    ("pgAudit not preloaded", "db-params", {"parameters": [
+        {"name": "rds.force_ssl", "value": "1"}]}, "rds-pgaudit",
+     "pgaudit is not in shared_preload_libraries"),
+    ("pgAudit logging parameter values", "db-params", {"parameters": [
+        {"name": "rds.force_ssl", "value": "1"},
+        *[p if p["name"] != "pgaudit.log_parameter" else {**p, "value": "1"}
+          for p in fixtures.PGAUDIT_PARAMETERS]]}, "rds-pgaudit", "may hold PHI"),
 ]
 
 

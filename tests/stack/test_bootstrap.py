@@ -16,6 +16,7 @@ COMMON_OUTPUTS = {
     "albZoneId", "targetGroupArn", "autoScalingGroupName", "launchTemplateId", "appCapacity",
     "productionCapacity", "backupBucketName", "backupBucketArn", "backupVaultName",
     "backupVaultArn", "alertTopicArn", "auditBucketName", "albLogBucketName", "auditTrailArn",
+    "trailLogGroupName", "securityTopicArn", "guardDutyDetectorId",
 }
 STANDBY_OUTPUTS = COMMON_OUTPUTS | {
     "recordName", "publicHealthUrl", "primaryHealthCheckId",

@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from caresync_dr.emulation.aws_rules import autoscaling, backup, keys_and_access, rds, route53
+from caresync_dr.emulation.aws_rules import (
+    autoscaling,
+    backup,
+    detection,
+    keys_and_access,
+    rds,
+    route53,
+)
 from caresync_dr.emulation.aws_rules import storage_and_network as storage
 from caresync_dr.emulation.aws_rules.core import (
     AwsRulesError,
@@ -26,7 +33,7 @@ from caresync_dr.emulation.aws_rules.core import (
 )
 
 RULES: tuple[Rule, ...] = (*rds.RULES, *keys_and_access.RULES, *route53.RULES, *backup.RULES,
-                           *storage.RULES, *autoscaling.RULES)
+                           *storage.RULES, *detection.RULES, *autoscaling.RULES)
 
 __all__ = ["RULES", "AwsRulesError", "Rule", "RunView", "Violation", "check", "enforce",
            "rules_table"]

@@ -1,0 +1,183 @@
+"""The breach response and the credential rotation as operations of the engine.
+
+The engine (:mod:`caresync_dr.operations`) owns the lock, the journal, the step runner, the
+confirmation, the report and the incident timeline on every exit, ``--check``/``--dry-run``
+without a single change, and the notification hook. This module says what is breach-specific:
+the plan (the seed's order; see :func:`breach_plan`), where the bookkeeping lives (the standby
+region when it answers, else the primary), and the report's incident, scope, HIPAA clock and
+time to containment.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from caresync_dr.breach import steps as s
+from caresync_dr.breach.context import BreachContext
+from caresync_dr.names import (
+    BREACH_JOURNAL_PARAMETER,
+    BREACH_LOCK_PARAMETER,
+    ROTATION_JOURNAL_PARAMETER,
+    ROTATION_LOCK_PARAMETER,
+)
+from caresync_dr.operations import (
+    ApiCallRecorder,
+    Bookkeeping,
+    Ending,
+    EngineOptions,
+    Operation,
+    OperationHooks,
+    ReportTarget,
+    Stage,
+    StepRecord,
+)
+
+
+def bookkeeping(ctx: BreachContext, lock: str, journal: str) -> Bookkeeping:
+    """Lock, journal and incident records where they survive: the standby region when it
+    answers (failover's too), else the primary."""
+    standby = ctx.regions[ctx.layout.standby.region]
+    access = standby if standby.reachable else ctx.regions[ctx.layout.primary.region]
+    return Bookkeeping(ssm=access.clients.ssm(), lock_parameter=lock,
+                       journal_parameter=journal, journal_file=ctx.options.journal_file,
+                       incident_bucket=access.site.backup_bucket,
+                       incident_s3=access.clients.s3)
+
+
+def _stage(*steps: s.Step) -> Stage[BreachContext] | None:
+    return Stage(tuple(steps)) if steps else None
+
+
+def breach_plan(ctx: BreachContext) -> tuple[Stage[BreachContext], ...]:
+    """The seed's immediate actions, in order, with what can run side by side together:
+
+    1. notify the security team; evidence snapshots; IAM revocations (the fastest containment
+       of a leaked key); with the primary region down, the secrets' standby replicas promoted;
+       trails logging with data events on every PHI bucket (more logging, before anything
+       else changes);
+    2. isolate the instances; pgAudit ``all`` for the compromised database roles;
+    3. rotate the master user's password (the other rotations log in as it);
+    4. rotate the other logins; roles without a secret lose LOGIN;
+    5. replace the app instances (they read the rotated secret at boot);
+    6. end every session opened with a revoked credential;
+    7. verify the containment (its end is the time to containment);
+    8. investigate the scope and write it as evidence; notify with the scope and the HIPAA
+       clock (both best effort: they never undo a containment).
+
+    IAM's control plane answers in us-east-1 only: when it does not answer, the IAM steps are
+    best effort (their failure does not stop the database and instance containment), and the
+    verification then fails until ``--resume`` finishes them.
+    """
+    r = ctx.resolution
+    compromised = ctx.incident.compromised
+    iam_later = bool(r.iam_problem)
+    key_owners = sorted(set(r.key_owners.values()) - set(compromised.iam_users))
+    first = [s.notify("opened"),
+             *(s.evidence(i) for i in r.instances),
+             *(s.deactivate_key(k, best_effort=iam_later) for k in compromised.access_keys),
+             *(s.revoke_user_sessions(u, best_effort=iam_later) for u in key_owners),
+             *(s.quarantine_user(u, best_effort=iam_later) for u in compromised.iam_users),
+             *(s.revoke_role_sessions(role, best_effort=iam_later)
+               for role in compromised.iam_roles),
+             *([s.PromoteSecrets()] if r.secrets_to_promote else []),
+             *(s.trail_logging(a.site.region) for a in ctx.reachable())]
+    second = [*(s.isolate(i) for i in r.instances),
+              *([s.raise_audit(compromised.db_roles)] if compromised.db_roles else [])]
+    master = [s.rotate_credential(x) for x in r.rotations if x.credential.master]
+    others = [*(s.rotate_credential(x) for x in r.rotations if not x.credential.master),
+              *(s.disable(role) for role in r.disable_login)]
+    refresh = ([s.refresh_app(a.site.region) for a in ctx.reachable()]
+               if r.rotations and ctx.options.refresh_app else [])
+    stages = [_stage(*first), _stage(*second), _stage(*master), _stage(*others),
+              _stage(*refresh),
+              _stage(s.TerminateSessions()) if r.database.endpoints else None,
+              _stage(s.VerifyContainment()),
+              _stage(s.Investigate(), s.notify("resolved"))]
+    return tuple(stage for stage in stages if stage is not None)
+
+
+def rotation_plan(ctx: BreachContext) -> tuple[Stage[BreachContext], ...]:
+    """The scheduled rotation: the same steps without the incident's containment."""
+    r = ctx.resolution
+    stages = [_stage(s.PromoteSecrets()) if r.secrets_to_promote else None,
+              _stage(*(s.rotate_credential(x) for x in r.rotations if x.credential.master)),
+              _stage(*(s.rotate_credential(x) for x in r.rotations if not x.credential.master)),
+              _stage(*(s.refresh_app(a.site.region) for a in ctx.reachable()))
+              if ctx.options.refresh_app else None,
+              _stage(s.VerifyRotation())]
+    return tuple(stage for stage in stages if stage is not None)
+
+
+class BreachOperation(Operation[BreachContext]):
+    name = "breach"
+    done_outcome = "already contained"
+
+    def __init__(self, ctx: BreachContext, options: EngineOptions, out: TextIO, stdin: TextIO,
+                 *, report_target: ReportTarget | None = None,
+                 hooks: OperationHooks | None = None,
+                 recorder: ApiCallRecorder | None = None) -> None:
+        books = bookkeeping(ctx, BREACH_LOCK_PARAMETER, BREACH_JOURNAL_PARAMETER)
+        super().__init__(ctx, options, books, out=out, stdin=stdin, session=ctx.session,
+                         hooks=hooks,
+                         report=report_target, recorder=recorder)
+
+    def plan(self) -> tuple[Stage[BreachContext], ...]:
+        return breach_plan(self.ctx)
+
+    def title(self) -> str:
+        return f"breach response {self.ctx.incident.incident_id}"
+
+    def question(self) -> str:
+        return (f"This isolates {len(self.ctx.resolution.instances)} instance(s), revokes the "
+                "named credentials, rotates the database passwords and ends their sessions.")
+
+    def identity(self) -> dict[str, Any]:
+        return {"stack": self.options.stack, "incident": self.ctx.incident.incident_id}
+
+    def refuse_resume(self, previous: dict[str, Any]) -> str | None:
+        if previous.get("incident") != self.ctx.incident.incident_id:
+            return (f"the unfinished run {previous.get('runId')} is for incident "
+                    f"{previous.get('incident')}; resume it with --incident "
+                    f"{previous.get('incident')} and the same inputs")
+        return None
+
+    def adopt(self, previous: dict[str, Any]) -> None:
+        facts = previous.get("facts") or {}
+        if previous.get("incident") == self.ctx.incident.incident_id:
+            for key in ("revokedBefore", "containedAt", "timeToContainmentSeconds"):
+                if key in facts:
+                    self.ctx.facts[key] = facts[key]
+
+    def build_report(self, records: dict[str, StepRecord], ending: Ending) -> dict[str, Any]:
+        document = super().build_report(records, ending)
+        ctx = self.ctx
+        document.update(
+            incident=ctx.incident.as_report(),
+            resolved=ctx.resolved.as_report() if ctx.resolved else None,
+            regions={r: {"reachable": a.reachable, "reason": a.reason}
+                     for r, a in ctx.regions.items()},
+            hipaa=ctx.incident.clock.as_report(),
+            containedAt=ctx.facts.get("containedAt"),
+            timeToContainmentSeconds=ctx.facts.get("timeToContainmentSeconds"),
+            scope=ctx.facts.get("scope"))
+        return document
+
+
+class RotationOperation(Operation[BreachContext]):
+    name = "rotation"
+    done_outcome = "already rotated"
+
+    def __init__(self, ctx: BreachContext, options: EngineOptions, out: TextIO, stdin: TextIO,
+                 *, report_target: ReportTarget | None = None,
+                 hooks: OperationHooks | None = None,
+                 recorder: ApiCallRecorder | None = None) -> None:
+        books = bookkeeping(ctx, ROTATION_LOCK_PARAMETER, ROTATION_JOURNAL_PARAMETER)
+        super().__init__(ctx, options, books, out=out, stdin=stdin, session=ctx.session,
+                         hooks=hooks,
+                         report=report_target, recorder=recorder)
+
+    def plan(self) -> tuple[Stage[BreachContext], ...]:
+        return rotation_plan(self.ctx)
+
+    def title(self) -> str:
+        return f"database credential rotation {self.ctx.incident.incident_id}"

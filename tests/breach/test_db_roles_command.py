@@ -1,0 +1,69 @@
+"""db_roles.py on moto and a real PostgreSQL: the app's role is created as the master user with
+its secret's password on the writer (the standby's database does not answer and is passed
+over); a second run changes nothing; a dry run changes nothing; roles whose secrets this
+deployment lacks are left out and named."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from caresync_dr.cli import ExitCode
+from caresync_dr.commands.db_roles import main
+from caresync_dr.db.sessions import Endpoint, login_refused
+from caresync_dr.pg.cluster import PostgresCluster
+from tests.breach.conftest import APP, DATABASE, MASTER
+from tests.breach.world import PRIMARY, BreachWorld
+from tests.ci_paths import ROOT
+
+pytestmark = pytest.mark.postgres
+NEW_APP_PASSWORD = "App-From-Secret-7"
+
+
+def _roles(tmp_path: Path, *extra: str) -> tuple[int, dict[str, object]]:
+    report = tmp_path / "roles.json"
+    code = main(["--db-sslmode", "disable", "--project-dir", str(ROOT), "--report",
+                 str(report), *extra])
+    return code, json.loads(report.read_text())
+
+
+@pytest.fixture
+def fresh(db_world: BreachWorld, database: PostgresCluster) -> Iterator[BreachWorld]:
+    """The app's role does not exist yet (a new deployment: the master user created the
+    tables); its secret holds its password. Afterwards the role is as the other tests expect."""
+    database.psql(f"ALTER TABLE patients OWNER TO {MASTER}; DROP OWNED BY {APP}; "
+                  f"DROP ROLE {APP}", DATABASE)
+    db_world.client("secretsmanager", PRIMARY).put_secret_value(
+        SecretId="caresync/db/app", SecretString=json.dumps({
+            "engine": "postgres", "username": APP, "password": NEW_APP_PASSWORD,
+            "dbname": DATABASE}))
+    yield db_world
+    database.psql(f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP}') "
+                  f"THEN CREATE ROLE {APP} LOGIN; END IF; END $$; "
+                  f"GRANT SELECT, INSERT ON patients TO {APP}", DATABASE)
+
+
+def test_creates_the_app_role_from_its_secret_once(
+        fresh: BreachWorld, database: PostgresCluster, tmp_path: Path) -> None:
+    endpoint = Endpoint("127.0.0.1", database.port, DATABASE, "disable")
+    code, report = _roles(tmp_path, "--dry-run")
+    assert code == ExitCode.OK
+    assert report["existedBefore"] == {APP: False}
+    assert login_refused(endpoint, APP, NEW_APP_PASSWORD)      # the dry run created nothing
+    code, report = _roles(tmp_path)
+    assert code == ExitCode.OK, report
+    assert report["site"] == "primary" and report["roles"] == [APP]
+    assert report["withoutSecret"] == ["caresync_backup", "caresync_restore",
+                                       "caresync_restore_test"]
+    assert report["unreachable"] == []      # the writer was the first site asked
+    assert not login_refused(endpoint, APP, NEW_APP_PASSWORD)
+    rows = database.psql("SELECT privilege_type FROM information_schema.role_table_grants "
+                         f"WHERE grantee = '{APP}' AND table_name = 'patients' ORDER BY 1",
+                         DATABASE)
+    assert rows.split() == ["DELETE", "INSERT", "SELECT", "UPDATE"]
+    code, report = _roles(tmp_path)
+    assert code == ExitCode.OK and report["existedBefore"] == {APP: True}
+    assert not login_refused(endpoint, APP, NEW_APP_PASSWORD)
