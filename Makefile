@@ -10,12 +10,18 @@ CHECKOV_VENV := .venv-checkov
 .PHONY: setup test lint typecheck unit drill faults checkov-setup scan
 setup: $(VENV)/.installed
 
+# Set-up shows its progress (a fresh one takes minutes): a numbered line per stage, and pip's
+# own line per package it collects or installs (no --quiet).
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@echo "setup [1/4] $$(date +%T) virtualenv $(VENV)"
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	# The project itself, editable: the caresync-* commands on venv/bin (README, Which Python).
-	$(BIN)/pip install --quiet --no-deps -e .
+	@echo "setup [2/4] $$(date +%T) pip itself"
+	$(BIN)/pip install --progress-bar off --upgrade pip
+	@echo "setup [3/4] $$(date +%T) requirements-dev.txt (already present packages are skipped)"
+	$(BIN)/pip install --progress-bar off -r requirements-dev.txt
+	@echo "setup [4/4] $$(date +%T) this project, editable: the caresync-* commands on $(BIN)"
+	$(BIN)/pip install --progress-bar off --no-deps -e .
+	@echo "setup done $$(date +%T)"
 	touch $@
 
 lint: setup

@@ -6,13 +6,15 @@ and in region-outage the restore test's time in the standby region.
 
 Each run is a complete ``scripts/drill.py`` in a fresh process (cold imports included in the
 wall time, as ``make drill`` has them). Prints one Markdown row per run, as in docs/drills.md's
-"DR drills", and the median ratio.
+"DR drills", with the 1-minute load average when the run ended (the machine is shared: a ratio
+means little without it), and the median ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             code = subprocess.run(
                 [sys.executable, str(ROOT / "scripts" / "drill.py"), "--scenario", args.scenario,
                  "--promote-seconds", args.promote_seconds, "--scale-seconds",
-                 args.scale_seconds, "--report", str(report_path)],
+                 args.scale_seconds, "--report", str(report_path), "--report-dir", work],
                 cwd=ROOT, capture_output=True, text=True, check=False).returncode
             wall = time.perf_counter() - started
             if not report_path.exists():
@@ -53,10 +55,16 @@ def main(argv: list[str] | None = None) -> int:
                 ratios.append(r["rto_to_critical_path_ratio"])
             restore = (((r.get("standby_region") or {}).get("backup") or {})
                        .get("restore_test") or {}).get("seconds")
+            # The public URL's first writable answer (the drill's probe) over the same critical
+            # path: comparable with runs from before RTO became failover.py's verified figure.
+            probe = r.get("public_url_writable_seconds")
+            probe_ratio = (None if probe is None or not r["critical_path_seconds"]
+                           else round(probe / r["critical_path_seconds"], 3))
             print(f"| {run} | {r['rto_seconds']} s | {r['critical_path_seconds']} s | "
-                  f"{r['rto_to_critical_path_ratio']} | {r['rpo_seconds']} s "
+                  f"{r['rto_to_critical_path_ratio']} (probe {probe_ratio}) | {r['rpo_seconds']} s "
                   f"({r['rpo_transactions']} writes) | {wall:.1f} s |"
                   + ("" if restore is None else f" {restore} s |")
+                  + f" load {os.getloadavg()[0]:.1f} |"
                   + ("" if r["ok"] else " FAILED"))
     if ratios:
         print(f"median ratio {statistics.median(ratios):.3f} over {len(ratios)} runs")

@@ -4,11 +4,16 @@ PostgreSQL: no AWS account, no network. See docs/drills.md and docs/runbooks/dri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from caresync_dr import arguments
 from caresync_dr.cli import CommandParser, ExitCode, Invocation, command_parser, run_main
+from caresync_dr.cli.errors import UsageError
 
 log = logging.getLogger("drill")
 
@@ -29,6 +34,11 @@ scenarios:
                  write load; every acknowledged write must survive (RPO 0)
   round-trip     region-outage, then the region recovers: failback.py re-protects it,
                  switchover.py --to primary returns home, failback.py re-protects the standby
+
+reports:
+  every run writes DIR/<scenario>.json and DIR/<scenario>.html (the timeline chart) and prints
+  both paths; DIR is --report-dir, else $CARESYNC_DRILL_REPORTS, else drill-reports/ in the
+  project (gitignored; kept after the drill's cleanup)
 """
 EXIT_CODES = [
     (ExitCode.OK, "the drill passed: every verification held (RTO/RPO figures are in the report)"),
@@ -53,6 +63,9 @@ def build_parser() -> CommandParser:
                         default=5.0, metavar="S",
                         help="how long new app instances take to pass target health, 0-600 "
                              "(default 5)")
+    parser.add_argument("--report-dir", type=Path, metavar="DIR",
+                        help="where the JSON and HTML reports go (default: "
+                             "$CARESYNC_DRILL_REPORTS, else drill-reports/ in the project)")
     parser.add_argument("--keep", action="store_true",
                         help="leave PostgreSQL servers and temp dirs for inspection")
     return parser
@@ -60,6 +73,50 @@ def build_parser() -> CommandParser:
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
+
+
+def usable_reports_dir(args: argparse.Namespace) -> Path:
+    """The reports directory, created and proven writable before the drill starts."""
+    from caresync_dr.drill.report import reports_dir
+    from caresync_dr.drill.runner import REPO_ROOT
+
+    directory: Path = args.report_dir or reports_dir(REPO_ROOT)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"reports directory {directory} is not writable: "
+                         f"{exc.strerror or exc}") from exc
+    return directory
+
+
+@contextlib.contextmanager
+def quiet_details(verbose: bool) -> Iterator[None]:
+    """One line per phase: the drill's inner workings (emulator, deploy, failover.py's own
+    output) are shown only with -v. The loggers' levels are restored afterwards."""
+    loggers = [logging.getLogger("caresync_dr"), logging.getLogger("caresync_dr.drill.phases")]
+    before = [logger.level for logger in loggers]
+    if not verbose:
+        loggers[0].setLevel(logging.WARNING)
+        loggers[1].setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, before, strict=True):
+            logger.setLevel(level)
+
+
+def write_reports(report: dict[str, Any], directory: Path) -> tuple[Path, Path]:
+    """The JSON and HTML reports at their fixed paths (replaced whole, never half-written)."""
+    from caresync_dr.cli.reporting import write_json_report, write_text_atomic
+    from caresync_dr.drill.html_report import render
+    from caresync_dr.drill.report import report_paths
+
+    json_path, html_path = report_paths(directory, str(report["scenario"]))
+    write_json_report(json_path, report)
+    write_text_atomic(html_path, render(report))
+    return json_path, html_path
 
 
 def body(args: argparse.Namespace, run: Invocation) -> int:
@@ -70,10 +127,11 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
     options = DrillOptions(scenario=SCENARIOS[args.scenario],
                            promote_seconds=args.promote_seconds,
                            scale_seconds=args.scale_seconds, keep=args.keep)
+    directory = usable_reports_dir(args)
     run.changing()   # from here the drill starts servers; an interruption stops them all
     try:
-        report = run_drill(options)
-        print(summary(report))
+        with quiet_details(args.verbose):
+            report = run_drill(options)
     except DrillAbortedError as exc:
         report = exc.report
         if isinstance(exc.__cause__, KeyboardInterrupt):
@@ -86,6 +144,12 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
         log.debug("details", exc_info=True)
         report = crash_report(args.scenario, f"{type(exc).__name__}: {exc}")
     run.write_report(report)
+    try:
+        paths: tuple[Path, Path] | None = write_reports(report, directory)
+    except OSError as exc:
+        log.error("could not write the reports to %s: %s", directory, exc)
+        paths = None
+    print(summary(report, paths))
     if args.report is not None:
         log.info("report written to %s", Path(args.report))
     return ExitCode.OK if report["ok"] else ExitCode.FAILED

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from caresync_dr.app.rollout import ALB_5XX, UNHEALTHY_HOSTS
 from caresync_dr.drill.load import WriteLoad
 from caresync_dr.drill.report import crash_report
+from caresync_dr.drill.result import common_fields
 from caresync_dr.drill.timeline import Timeline
 from caresync_dr.drill.world import World, build_world, db_address
 from caresync_dr.emulation.alarms import AlarmEvaluator
@@ -329,12 +330,23 @@ def _aborted(report: dict[str, Any]) -> Exception:
 def _result(scenario: str, timeline: Timeline, load: WriteLoad,
             verifications: list[dict[str, Any]], rto: float | None, *,
             rpo_seconds: float, rpo_transactions: int, survivor: str,
-            section: dict[str, Any]) -> dict[str, Any]:
+            section: dict[str, Any], watch: ServiceWatch | None = None) -> dict[str, Any]:
     acks = load.snapshot()
+    outage = timeline.outage_at
+    degraded = section.get("degraded_read_only_seconds")
+    common = common_fields(
+        scenario, timeline, acks, load.failures_snapshot(),
+        served_at=None if rto is None or outage is None else outage + rto,
+        degraded_from=(watch.first("standby-read-only", outage)
+                       if watch is not None and outage is not None else None),
+        degraded_seconds=degraded)
     return {
+        **common,
         "scenario": scenario,
         "ok": all(v["ok"] for v in verifications),
         "rto_seconds": rto,
+        "rto_meaning": "outage -> the public health URL served by the primary site with a "
+                       "writable database",
         "rpo_seconds": rpo_seconds,
         "rpo_transactions": rpo_transactions,
         "critical_path_seconds": None,
@@ -401,7 +413,7 @@ def _app_crash(run_: InRegionRun) -> dict[str, Any]:
                    section={"command": command.argv[1:], "exit_code": command.exit_code,
                             "command_seconds": command.seconds,
                             "degraded_read_only_seconds": degraded, "no_service_seconds": down,
-                            "report": command.report})
+                            "report": command.report}, watch=watch)
 
 
 def _bad_release(run_: InRegionRun) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class WriteLoad:
     interval: float = 0.025
     acks: list[Ack] = field(default_factory=list)
     failures: int = 0
+    failed_at: list[float] = field(default_factory=list)  # time.monotonic() of each failure
     last_error: str = ""
     _seq: int = 0
     _conns: dict[str, psycopg.Connection[Any]] = field(default_factory=dict)
@@ -59,8 +60,7 @@ class WriteLoad:
     def write_once(self) -> Ack | None:
         where = self.target()
         if where is None:
-            self.failures += 1
-            self.last_error = "no site answers"
+            self._failed("no site answers")
             return None
         label, dsn = where
         self._seq += 1
@@ -76,8 +76,7 @@ class WriteLoad:
                 conn.execute("update heartbeat set beat = %s, at = clock_timestamp() "
                              "where id = 1", (seq,))
         except (psycopg.Error, OSError) as exc:
-            self.failures += 1
-            self.last_error = f"{label}: {str(exc).strip().splitlines()[0][:160]}"
+            self._failed(f"{label}: {str(exc).strip().splitlines()[0][:160]}")
             conn = self._conns.get(dsn)
             # A refused statement (e.g. read-only standby) leaves the session usable; only a
             # broken connection is dropped, so a standby is not hammered with reconnects.
@@ -91,6 +90,12 @@ class WriteLoad:
         with self._lock:
             self.acks.append(ack)
         return ack
+
+    def _failed(self, error: str) -> None:
+        with self._lock:
+            self.failures += 1
+            self.failed_at.append(time.monotonic())
+            self.last_error = error
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -106,6 +111,33 @@ class WriteLoad:
     def snapshot(self) -> list[Ack]:
         with self._lock:
             return list(self.acks)
+
+    def failures_snapshot(self) -> list[float]:
+        with self._lock:
+            return list(self.failed_at)
+
+
+def write_series(acks: list[Ack], failed_at: list[float], origin: float,
+                 bin_seconds: float = 0.25) -> dict[str, Any]:
+    """Writes per second over time, for the report's chart: acknowledged and failed writes
+    counted in bins of ``bin_seconds``, ``t`` the start of each bin in seconds from ``origin``
+    (the outage; negative before it). Empty lists when nothing was written."""
+    times = [a.acked_at for a in acks] + list(failed_at)
+    if not times:
+        return {"bin_seconds": bin_seconds, "t": [], "acknowledged_per_second": [],
+                "failed_per_second": []}
+    first = int((min(times) - origin) // bin_seconds)
+    last = int((max(times) - origin) // bin_seconds)
+    acked = [0] * (last - first + 1)
+    failed = [0] * (last - first + 1)
+    for a in acks:
+        acked[int((a.acked_at - origin) // bin_seconds) - first] += 1
+    for f in failed_at:
+        failed[int((f - origin) // bin_seconds) - first] += 1
+    return {"bin_seconds": bin_seconds,
+            "t": [round((first + i) * bin_seconds, 3) for i in range(len(acked))],
+            "acknowledged_per_second": [round(n / bin_seconds, 1) for n in acked],
+            "failed_per_second": [round(n / bin_seconds, 1) for n in failed]}
 
 
 @dataclass(frozen=True)

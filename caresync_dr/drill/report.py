@@ -1,11 +1,25 @@
-"""The drill's human summary: timeline, verifications, what people were told, the figures."""
+"""The drill's result, for people: one screen at the end of a run, and where the reports go.
+
+Every scenario's runner returns the common result shape documented in docs/drills.md ("The
+result shape"); this module and :mod:`caresync_dr.drill.html_report` read only that shape, with
+every key but ``scenario`` and ``ok`` optional, so a new scenario shows up here unchanged.
+"""
 
 from __future__ import annotations
 
+import os
+import textwrap
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from caresync_dr.drill.timeline import Timeline
+
+WIDTH = 100
+# Where `make drill` leaves its reports: inside the repository (gitignored), outside the temp
+# dirs the drill removes. $CARESYNC_DRILL_REPORTS moves it.
+REPORTS_ENV = "CARESYNC_DRILL_REPORTS"
+REPORTS_DIR = "drill-reports"
 
 
 def crash_report(scenario: str, error: str, timeline: Timeline | None = None) -> dict[str, Any]:
@@ -21,33 +35,103 @@ def crash_report(scenario: str, error: str, timeline: Timeline | None = None) ->
     }
 
 
-def summary(report: dict[str, Any]) -> str:
-    if report.get("in_region") is not None:
-        return in_region_summary(report)
-    lines = ["", "timeline (seconds relative to the outage):"]
-    lines += [f"  {e['t']:+8.3f}  {e['event']}" for e in report["timeline"]]
-    lines += notification_lines(report)
-    lines.append("")
-    lines.append("verifications:")
-    lines += [f"  {'PASS' if v['ok'] else 'FAIL'}  {v['name']}: {v['detail']}"
-              for v in report["verifications"]]
-    writes = report["writes"]
-    targets = report["targets"]
-    lines += [
-        "",
-        f"scenario             {report['scenario']}",
-        f"RTO                  {report['rto_seconds']} s (outage -> public health URL served)",
-        f"critical path        {report['critical_path_seconds']} s (modelled lower bound)",
-        f"RTO / critical path  {report['rto_to_critical_path_ratio']} "
-        f"(target <= {targets['ratio_at_most']}: {'met' if targets['ratio_met'] else 'NOT met'})",
-        f"RPO                  {report['rpo_seconds']} s, {report['rpo_transactions']} "
-        f"acknowledged writes missing on {writes['survivor']} "
-        f"(target <= {targets['rpo_seconds_at_most']} s: "
-        f"{'met' if targets['rpo_met'] else 'NOT met'})",
-        f"writes               {writes['acknowledged']} acknowledged, {writes['failed']} failed",
-        *standby_region_lines(report.get("standby_region") or {}),
-        f"result               {'PASS' if report['ok'] else 'FAIL'}",
-    ]
+def reports_dir(project_dir: Path) -> Path:
+    """The fixed directory the drill's JSON and HTML reports are written to."""
+    configured = os.environ.get(REPORTS_ENV)
+    return Path(configured) if configured else project_dir / REPORTS_DIR
+
+
+def report_paths(directory: Path, scenario: str) -> tuple[Path, Path]:
+    """(JSON, HTML) of the latest run of ``scenario``: one fixed name per scenario."""
+    return directory / f"{scenario}.json", directory / f"{scenario}.html"
+
+
+def unmet_objectives(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [o for o in report.get("objectives") or [] if o.get("met") is False]
+
+
+def verdict(report: dict[str, Any]) -> str:
+    """PASS or FAIL, with every target that was not met stated beside it and what it means."""
+    if report.get("error"):
+        return f"FAIL: the drill could not finish ({report['error']})"
+    checks = report.get("verifications") or []
+    failed = [c for c in checks if not c.get("ok")]
+    word = ("PASS: every check held" if report.get("ok")
+            else f"FAIL: {len(failed)} of {len(checks)} checks failed")
+    unmet = unmet_objectives(report)
+    if not unmet:
+        return word
+    said = "; ".join(f"{o['name']} {o.get('measured')} (target {o.get('target')}): "
+                     f"{o.get('meaning', 'not met')}" for o in unmet)
+    return f"{word}, but {len(unmet)} target{'s' if len(unmet) > 1 else ''} NOT met: {said}"
+
+
+def _seconds(value: object) -> str:
+    return "-" if value is None else f"{value} s"
+
+
+def _row(label: str, text: str) -> list[str]:
+    wrapped = textwrap.wrap(text, WIDTH - 14) or [""]
+    return [f"{label:<13} {wrapped[0]}", *(f"{'':<13} {more}" for more in wrapped[1:])]
+
+
+def summary(report: dict[str, Any], paths: tuple[Path, Path] | None = None) -> str:
+    """The one screen a drill ends with: scenario, what was broken, each check once, RTO,
+    degraded service, RPO, writes lost, the verdict (unmet targets beside it), the reports."""
+    lines = ["", "=" * WIDTH, f"DRILL {report['scenario']}: "
+             f"{'PASS' if report.get('ok') else 'FAIL'}", "=" * WIDTH]
+    if report.get("broken"):
+        lines += _row("broken", str(report["broken"]))
+    if report.get("seed_requires"):
+        lines += _row("seed requires", str(report["seed_requires"]))
+    checks = report.get("verifications") or []
+    if checks:
+        lines.append("checks")
+        for c in checks:
+            mark = "ok    " if c.get("ok") else "FAILED"
+            text = f"{c['name']}: {c.get('detail', '')}"
+            lines.append(f"  {mark} {text[:WIDTH - 10]}")
+    elif report.get("steps"):
+        lines.append("phases (the drill stopped before its checks)")
+        lines += [f"  {'ok    ' if s.get('ok') else 'FAILED'} {s['name']}"
+                  + (f": {s['detail']}"[:WIDTH - 12] if s.get("detail") else "")
+                  for s in report["steps"]]
+    if "rto_seconds" in report:
+        probe = report.get("public_url_writable_seconds")
+        lines += _row("RTO", f"{_seconds(report['rto_seconds'])} writable service ("
+                             f"{report.get('rto_meaning', 'outage -> writable service')})"
+                             + ("" if report.get("rto_source") is None else
+                                f"; from {report['rto_source']}")
+                             + ("" if probe is None or probe == report["rto_seconds"] else
+                                f"; the drill's probe saw it at {probe} s"))
+    if report.get("degraded_seconds") is not None:
+        since = report.get("degraded_from_seconds")
+        lines += _row("degraded", f"{report['degraded_seconds']} s of read-only service"
+                                  + ("" if since is None else f" from +{since} s")
+                                  + " before the RTO (not recovery; writes fail)")
+    if report.get("critical_path_seconds") is not None:
+        lines += _row("critical path", f"{report['critical_path_seconds']} s modelled; "
+                                       f"RTO / critical path "
+                                       f"{report.get('rto_to_critical_path_ratio')}")
+    writes = report.get("writes") or {}
+    if "rpo_seconds" in report:
+        lines += _row("RPO", f"{report['rpo_seconds']} s")
+    if writes:
+        lines += _row("writes lost", f"{writes.get('lost', report.get('rpo_transactions'))} "
+                                     f"of {writes.get('acknowledged_by_old_primary', '?')} "
+                                     f"acknowledged by the old primary; "
+                                     f"{writes.get('acknowledged')} acknowledged, "
+                                     f"{writes.get('failed')} failed in all")
+    lines += in_region_lines(report.get("in_region") or {})
+    lines += standby_region_lines(report.get("standby_region") or {})
+    told = notification_lines(report)
+    if told:  # what the incident told people: a heading, one line per message and channel
+        lines.append(told[1].strip()[:WIDTH])
+        lines += [f"  {line.strip()}"[:WIDTH] for line in told[2:]]
+    lines += _row("verdict", verdict(report))
+    if paths is not None:
+        lines += _row("reports", f"{paths[0]}  {paths[1]}")
+    lines.append("=" * WIDTH)
     return "\n".join(lines)
 
 
@@ -80,49 +164,37 @@ def notification_lines(report: dict[str, Any]) -> list[str]:
 
 def standby_region_lines(section: dict[str, Any]) -> list[str]:
     """The standby-region proof's figures, when the scenario has one."""
-    lines = []
+    lines: list[str] = []
     app = section.get("app")
     if app:
         boots = app.get("boots") or []
         calls = sorted({c.split(" ", 1)[0] for b in boots for c in b.get("calls") or []})
         user = (app.get("health", {}).get("database") or {}).get("user")
-        lines.append(f"standby app          {len(boots)} boot(s) after the outage, credentials "
-                     f"from {', '.join(calls) or 'nowhere'}; logged in as {user}")
+        lines += _row("standby app", f"{len(boots)} boot(s) after the outage, credentials "
+                                     f"from {', '.join(calls) or 'nowhere'}; logged in as "
+                                     f"{user}")
     backup = section.get("backup")
     if backup:
         test = backup.get("restore_test") or {}
-        lines.append(f"restore              {test.get('backup')} from the standby bucket in "
-                     f"{test.get('seconds')} s (restore_test.py, {test.get('result')}; "
-                     f"endpoints {', '.join(test.get('endpoints') or []) or 'none'})")
+        lines += _row("restore", f"{test.get('backup')} from the standby bucket in "
+                                 f"{test.get('seconds')} s (restore_test.py, "
+                                 f"{test.get('result')}; endpoints "
+                                 f"{', '.join(test.get('endpoints') or []) or 'none'})")
     return lines
 
 
-def in_region_summary(report: dict[str, Any]) -> str:
-    """The in-region drills (caresync_dr.drill.in_region): time to writable service in the
-    primary region, and what each scenario measures besides."""
-    section = report["in_region"]
-    lines = ["", "timeline (seconds relative to the outage or damage):"]
-    lines += [f"  {e['t']:+8.3f}  {e['event']}" for e in report["timeline"]]
-    lines += ["", "verifications:"]
-    lines += [f"  {'PASS' if v['ok'] else 'FAIL'}  {v['name']}: {v['detail']}"
-              for v in report["verifications"]]
-    lines += ["", f"scenario             {report['scenario']}",
-              f"writable service     {report['rto_seconds']} s after the outage, in the "
-              "primary region"]
-    if "degraded_read_only_seconds" in section:
-        lines.append(f"degraded             {section['degraded_read_only_seconds']} s on the "
-                     f"read-only standby, {section['no_service_seconds']} s no answer")
+def in_region_lines(section: dict[str, Any]) -> list[str]:
+    """What the in-region scenarios (caresync_dr.drill.in_region) measure besides the RTO."""
+    lines: list[str] = []
+    if "no_service_seconds" in section:
+        lines += _row("no answer", f"{section['no_service_seconds']} s with nothing answering")
     if "broken_serving_seconds" in section:
-        lines.append(f"broken release       served {section['broken_serving_seconds']} s "
-                     "before Auto Scaling's rollback replaced it")
+        lines += _row("bad release", f"served {section['broken_serving_seconds']} s before Auto "
+                                     "Scaling's rollback replaced it")
     if "lost_between_t_and_damage" in section:
         lost = section["lost_between_t_and_damage"]
-        lines.append(f"RPO                  {lost['seconds']} s between T and the damage, "
-                     f"{lost['transactions']} acknowledged writes (T "
-                     f"{section['restore_time']}); {section['rows_destroyed']} destroyed rows "
-                     "restored")
-    writes = report["writes"]
-    lines += [f"writes               {writes['acknowledged']} acknowledged, {writes['failed']} "
-              "failed",
-              f"result               {'PASS' if report['ok'] else 'FAIL'}"]
-    return "\n".join(lines)
+        lines += _row("PITR", f"{lost['seconds']} s between T and the damage, "
+                              f"{lost['transactions']} acknowledged writes (T "
+                              f"{section.get('restore_time')}); "
+                              f"{section.get('rows_destroyed')} destroyed rows restored")
+    return lines

@@ -2,11 +2,13 @@
 
 RTO is measured from the instant the scenario is injected until the public health URL (the
 front, following the resolver's answer) first returns a healthy answer from the site that must
-serve -- with a writable primary database when the scenario promotes one. RPO is measured from
-the write ledger against the surviving database. The critical path is the modelled lower bound
-of the same run: the longest of the concurrent waits (emulated promotion plus the real
-``pg_ctl promote``; scale-up) plus the traffic switch, Route 53's detection (failure threshold
-x resolver tick) and one verification request; see docs/drills.md.
+serve with a *writable* database: writable service, the one RTO figure of a run. A healthy
+answer from a read-only replica before that (Route 53 moving traffic to the standby site) is
+degraded service, measured on its own. RPO is measured from the write ledger against the
+surviving database. The critical path is the modelled lower bound of the same run: the longest
+of the concurrent waits (emulated promotion plus the real ``pg_ctl promote``; scale-up) plus
+the traffic switch, Route 53's detection (failure threshold x resolver tick) and one
+verification request; see docs/drills.md.
 """
 
 from __future__ import annotations
@@ -76,11 +78,15 @@ class DrillOptions:
 
 @dataclass
 class Probe:
-    """Polls the public health URL; remembers the first answer that meets ``wanted``."""
+    """Polls the public health URL; remembers the first answer that meets ``wanted`` (and,
+    before it, the first that meets ``degraded``). One poller for both: the drill's own
+    requests compete with the emulator failover.py talks to."""
 
     url: str
     wanted: Callable[[dict[str, Any]], bool]
+    degraded: Callable[[dict[str, Any]], bool] = lambda _body: False
     served_at: float | None = None
+    degraded_at: float | None = None
     last: str = ""
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -92,6 +98,8 @@ class Probe:
                 if isinstance(body, dict) and self.wanted(body):
                     self.served_at = time.monotonic()
                     return
+                if self.degraded_at is None and isinstance(body, dict) and self.degraded(body):
+                    self.degraded_at = time.monotonic()
                 self.last = json.dumps(body)[:200]
             except (OSError, ValueError) as exc:
                 self.last = str(exc)[:200]
@@ -99,6 +107,22 @@ class Probe:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+_CLOUDWATCH: dict[tuple[str, str], Any] = {}
+_CLOUDWATCH_LOCK = threading.Lock()
+
+
+def _cloudwatch(world: World, region: str) -> Any:
+    """One CloudWatch client per emulator and region, built before the outage: building it
+    at the outage would take CPU from the emulator just as failover.py starts talking to it."""
+    key = (world.emulator.endpoint, region)
+    with _CLOUDWATCH_LOCK:
+        if key not in _CLOUDWATCH:
+            _CLOUDWATCH[key] = boto3.session.Session().client(
+                "cloudwatch", region_name=region, endpoint_url=world.emulator.endpoint,
+                aws_access_key_id="testing", aws_secret_access_key="testing")
+        return _CLOUDWATCH[key]
 
 
 def publish_replica_lag(world: World, timeline: Timeline) -> None:
@@ -115,10 +139,8 @@ def publish_replica_lag(world: World, timeline: Timeline) -> None:
     targets = [(inv.standby.region, inv.standby.database.identifier)]
     targets += [(inv.primary.region, r) for r in inv.primary.database.replica_identifiers]
     for region, identifier in targets:
-        cloudwatch.publish_replica_lag(boto3.session.Session().client(
-            "cloudwatch", region_name=region, endpoint_url=world.emulator.endpoint,
-            aws_access_key_id="testing", aws_secret_access_key="testing"), identifier, lag,
-            at=datetime.now(UTC) - timedelta(minutes=1))
+        cloudwatch.publish_replica_lag(_cloudwatch(world, region), identifier, lag,
+                                       at=datetime.now(UTC) - timedelta(minutes=1))
     timeline.event(f"RDS ReplicaLag published from the real standbys: {lag:.3f} s "
                    "(RDS's last datapoint before the outage, stamped a minute ago)")
 
@@ -136,10 +158,7 @@ def replication_stops(world: World, timeline: Timeline) -> None:
     def publish() -> None:  # RDS's doing, beside the operator's: not on the drill's path
         for region, identifier in replicas:
             if region not in world.emulator.outage.regions:
-                cloudwatch.publish_replica_lag(boto3.session.Session().client(
-                    "cloudwatch", region_name=region, endpoint_url=world.emulator.endpoint,
-                    aws_access_key_id="testing", aws_secret_access_key="testing"),
-                    identifier, -1)
+                cloudwatch.publish_replica_lag(_cloudwatch(world, region), identifier, -1)
         timeline.event("RDS reports read replication 'error' and ReplicaLag -1 for "
                        f"{', '.join(i for _, i in replicas)} (their source is gone)")
 
@@ -160,7 +179,10 @@ def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
         # failover.py's fencing; verify.py uses it only where failover.py could not fence.
         timeline.primary_killed_at = time.monotonic()
     if scenario.kill_primary_app:
-        world.apps["primary"].kill()
+        # Its port closes within one poll of the server loop (50 ms); the operator's
+        # command does not wait for that.
+        threading.Thread(target=world.apps["primary"].kill, daemon=True,
+                         name="kill-primary-app").start()
     timeline.event(f"OUTAGE ({scenario.name}): {scenario.summary}", at=at)
     if scenario.kill_primary_db:
         replication_stops(world, timeline)
@@ -191,13 +213,13 @@ def run_failover(world: World, options: DrillOptions, work: Path,
     with ChatDouble() as chat:
         env = {**os.environ, **world.emulator.env(), ENV_CHAT_WEBHOOK: chat.url}
         started = time.monotonic()
-        timeline.event(f"running: failover.py --stack dr --scope {scope} --yes")
         proc = subprocess.Popen(argv, cwd=options.project_dir, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        timeline.event(f"running: failover.py --stack dr --scope {scope} --yes", at=started)
         assert proc.stdout is not None
         try:
             for line in proc.stdout:
-                log.info("  failover | %s", line.rstrip())
+                log.debug("  failover | %s", line.rstrip())
             code = proc.wait()
         finally:
             if proc.poll() is None:  # interrupted (Ctrl-C) or failed reading its output
@@ -212,6 +234,7 @@ def run_failover(world: World, options: DrillOptions, work: Path,
 
 
 def wanted_answer(world: World, scenario: Scenario) -> Callable[[dict[str, Any]], bool]:
+    """Writable service: the serving site answers ok with a database that accepts writes."""
     site = scenario.serving_site
     region = (world.inventory.primary.region if site == "primary"
               else world.inventory.standby.region)
@@ -220,7 +243,7 @@ def wanted_answer(world: World, scenario: Scenario) -> Callable[[dict[str, Any]]
         database = body.get("database") or {}
         if body.get("status") != "ok" or body.get("site") != site or body.get("region") != region:
             return False
-        return scenario.promotes is None or database.get("writable") is True
+        return database.get("writable") is True
 
     return ok
 
@@ -235,6 +258,11 @@ def with_round_trip(report: dict[str, Any], trip: RoundTrip,
             "steps": [{"name": s.name, "seconds": s.seconds, "ok": s.ok, "detail": s.detail}
                       for s in timeline.steps],
             "timeline": timeline.as_json()}
+
+
+def degraded_answer(body: dict[str, Any]) -> bool:
+    """Degraded service: some site answers ok, but its database is a read-only replica."""
+    return body.get("status") == "ok" and (body.get("database") or {}).get("writable") is False
 
 
 def run_drill(options: DrillOptions) -> dict[str, Any]:
@@ -288,8 +316,10 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
                 backup.finish(timeline)
             publish_replica_lag(world, timeline)
             step.detail = f"{len(load.acks)} writes acknowledged by the primary"
-        probe = Probe(world.front.health_url, wanted_answer(world, scenario))
-        outage_at = inject(world, scenario, timeline)
+        probe = Probe(world.front.health_url, wanted_answer(world, scenario),
+                      degraded=degraded_answer)
+        with timeline.step("inject the outage"):
+            outage_at = inject(world, scenario, timeline)
         probe_thread = threading.Thread(target=probe.run, daemon=True, name="rto-probe")
         probe_thread.start()
         restore = (start_restore_test(world, options.project_dir, work, timeline,
@@ -308,9 +338,13 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
             probe.stop()
             step.ok = probe.served_at is not None
             step.detail = "served" if step.ok else f"not served; last answer: {probe.last}"
+            if probe.degraded_at is not None:
+                timeline.degraded_at = probe.degraded_at
+                timeline.event("public health URL answers from a read-only database "
+                               "(degraded service)", at=probe.degraded_at)
             if probe.served_at is not None:
                 timeline.event(f"public health URL served by the {scenario.serving_site} "
-                               "site", at=probe.served_at)
+                               "site, database writable", at=probe.served_at)
         evidence: AppEvidence | None = None
         if scenario.standby_alone:
             with timeline.step(f"a new standby instance boots, "
@@ -356,4 +390,4 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
             log.info("--keep: drill files kept in %s", work)
         else:
             shutil.rmtree(work, ignore_errors=True)
-        log.info("cleaned up in %.1f s", time.monotonic() - cleanup_started)
+        log.debug("cleaned up in %.1f s", time.monotonic() - cleanup_started)

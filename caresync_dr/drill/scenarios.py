@@ -1,4 +1,9 @@
-"""The drill's scenarios as data: what breaks, which failover runs, what must hold afterwards."""
+"""The drill's scenarios as data: what breaks, which failover runs, what must hold afterwards.
+
+RTO always means *writable* service: the public health URL answered by ``serving_site`` with a
+database that accepts writes. A healthy answer from a read-only replica before that is degraded
+service, measured and reported on its own (``degraded_seconds``), never counted as recovery.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +40,8 @@ class Scenario:
     # Recovered inside the primary region by app.py or pitr.py (caresync_dr.drill.in_region),
     # not by failover.py; the flags above describe the breakage for the report only.
     in_region: bool = False
+    # What the seed plan requires for this disaster to count as recovered (the verdict's basis).
+    seed_requires: str = ""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -44,14 +51,18 @@ SCENARIOS: dict[str, Scenario] = {
                 "unreachable, its database and app are killed hard",
         region_down=True, kill_primary_db=True, kill_primary_app=True,
         failover_scope="region", serving_site="standby", promotes="standby",
-        needs_local_replica=False, standby_alone=True),
+        needs_local_replica=False, standby_alone=True,
+        seed_requires="complete system failure: activate the DR site, its database writable, "
+                      "DNS updated, services verified, within the 1 h RTO and 15 min RPO"),
     "db-failure": Scenario(
         name="db-failure",
         summary="only the primary database dies; failover --scope database promotes the "
                 "in-region replica and repoints the primary app",
         region_down=False, kill_primary_db=True, kill_primary_app=False,
         failover_scope="database", serving_site="primary", promotes="local_replica",
-        needs_local_replica=True),
+        needs_local_replica=True,
+        seed_requires="database failure: switch to the read replica, verify data integrity, "
+                      "resume normal (writable) operations within the RTO and RPO"),
     "app-crash": Scenario(
         name="app-crash",
         summary="the primary app crashes; app.py restart (an instance refresh keeping capacity) "
@@ -59,21 +70,28 @@ SCENARIOS: dict[str, Scenario] = {
                 "that Route 53 answers meanwhile is degraded service, not recovery",
         region_down=False, kill_primary_db=False, kill_primary_app=True,
         failover_scope=None, serving_site="primary", promotes=None,
-        needs_local_replica=False, in_region=True),
+        needs_local_replica=False, in_region=True,
+        seed_requires="application crash: restart the application and serve writes again "
+                      "within the RTO; the read-only standby meanwhile is degraded service, "
+                      "not recovery"),
     "bad-release": Scenario(
         name="bad-release",
         summary="a broken release ships (pulumi up with a new AMI, then app.py deploy); the "
                 "5xx and unhealthy-host alarms fire and Auto Scaling rolls it back by itself",
         region_down=False, kill_primary_db=False, kill_primary_app=False,
         failover_scope=None, serving_site="primary", promotes=None,
-        needs_local_replica=False, in_region=True),
+        needs_local_replica=False, in_region=True,
+        seed_requires="application crash, step 3: if the restart does not help, roll back to "
+                      "the previous version, and monitor error rates"),
     "corruption": Scenario(
         name="corruption",
         summary="rows are destroyed on the primary database; pitr.py restores the writer to "
                 "just before the damage, fences the damaged one and moves the app",
         region_down=False, kill_primary_db=False, kill_primary_app=False,
         failover_scope=None, serving_site="primary", promotes=None,
-        needs_local_replica=False, in_region=True),
+        needs_local_replica=False, in_region=True,
+        seed_requires="database failure (corruption): restore, verify data integrity, resume "
+                      "normal operations within the RTO and RPO"),
     "round-trip": Scenario(
         name="round-trip",
         summary="the primary region is lost and failed over, then recovers: re-protection "
@@ -81,7 +99,9 @@ SCENARIOS: dict[str, Scenario] = {
                 "re-protected",
         region_down=True, kill_primary_db=True, kill_primary_app=True,
         failover_scope="region", serving_site="standby", promotes="standby",
-        needs_local_replica=False, round_trip=True),
+        needs_local_replica=False, round_trip=True,
+        seed_requires="annual full DR simulation: fail over, recover the original region, "
+                      "return home with no acknowledged write lost, protected again"),
     "planned-switchover": Scenario(
         name="planned-switchover",
         summary="nothing breaks: switchover.py fences the primary database, waits until the "

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
+# One line per phase while the drill runs (the command shows this logger; events go to -v).
+phases = logging.getLogger("caresync_dr.drill.phases")
 
 
 @dataclass
@@ -27,13 +29,14 @@ class Timeline:
     outage_at: float | None = None
     outage_wall: float | None = None  # time.time() at the outage, to place wall-clock events
     primary_killed_at: float | None = None  # when the drill killed the old primary database
+    degraded_at: float | None = None  # first healthy answer from a read-only database
     events: list[tuple[float, str]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
 
     def event(self, text: str, at: float | None = None) -> None:
         when = time.monotonic() if at is None else at
         self.events.append((when, text))
-        log.info("%s", text)
+        log.debug("%s", text)
 
     def event_at_wall(self, wall: float, text: str) -> None:
         """An event known by its wall-clock time (e.g. from failover.py's report)."""
@@ -70,6 +73,8 @@ class _StepTimer:
         self.step = Step(name=name, started=time.monotonic())
 
     def __enter__(self) -> Step:
+        number = len(self.timeline.steps) + 1
+        phases.info("phase %d: %s", number, self.step.name)
         return self.step
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -78,3 +83,6 @@ class _StepTimer:
             self.step.ok = False
             self.step.detail = self.step.detail or f"{type(exc).__name__}: {exc}"
         self.timeline.steps.append(self.step)
+        if not self.step.ok:
+            phases.warning("phase %s failed after %.1f s: %s", self.step.name,
+                           self.step.seconds, self.step.detail)

@@ -141,14 +141,22 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
         aws = session or boto3.Session()
         recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
         try:
-            inventory, settings = load_inventory(options, args.project_dir, aws)
+            created: dict[str, Any] = {}
+            inventory, settings = load_inventory(options, args.project_dir, aws, created)
             ctx = FailoverContext(inventory, options, session=aws)
+            if "ssm" in created and created["ssm"][0] == ctx.standby.region:
+                ctx.standby.adopt("ssm", created["ssm"][1])   # the inventory's reader
             hooks = None
             if options.mode == "run":
                 invocation.claim_report()      # the engine writes a run's report on every exit
                 hooks = failover_notifications(ctx, settings)
-            return FailoverOperation(ctx, out, stdin or sys.stdin, report_target=invocation,
-                                     recorder=recorder, hooks=hooks).execute()
+            operation = FailoverOperation(ctx, out, stdin or sys.stdin, report_target=invocation,
+                                          recorder=recorder, hooks=hooks)
+            ctx.prewarm()  # start work sooner: clients built while the first reads wait
+            try:
+                return operation.execute()
+            finally:
+                ctx.run_over()
         finally:
             recorder.uninstall()
 

@@ -12,6 +12,7 @@ import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -117,9 +118,11 @@ def read_inventory_file(path: Path) -> str:
                          f"offset {exc.start}); save it as UTF-8") from exc
 
 
-def load_inventory(options: RunOptions, project_dir: Path,
-                   session: boto3.Session | None) -> tuple[Inventory, Settings]:
-    """(inventory, the stack's settings). Every problem is a UsageError naming it."""
+def load_inventory(options: RunOptions, project_dir: Path, session: boto3.Session | None,
+                   created: dict[str, Any] | None = None) -> tuple[Inventory, Settings]:
+    """(inventory, the stack's settings). Every problem is a UsageError naming it.
+    ``created``, when given, receives the SSM client it read with (``(region, client)`` under
+    ``"ssm"``), so the run reuses it instead of building another."""
     try:
         settings = settings_from_stack_file(options.stack, project_dir)
     except (StackFileError, SettingsError) as exc:
@@ -129,6 +132,8 @@ def load_inventory(options: RunOptions, project_dir: Path,
         where = str(options.inventory_file)
     else:
         ssm = AwsClients(settings.standby_region, STANDBY, session).ssm()
+        if created is not None:
+            created["ssm"] = (settings.standby_region, ssm)
         try:
             found = probes.read_parameter(ssm, settings.inventory_parameter)
         except (ClientError, BotoCoreError) as exc:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import requests
 from botocore.exceptions import ClientError
 
 from caresync_dr.operations.ssm import error_code, read_parameter, read_parameter_dated
@@ -299,6 +298,8 @@ def health_of(url: str, expected_region: str | None, timeout: tuple[float, float
     site (DNS not yet moved) does not count. ``require_region``: an answer without ``region``
     does not count either (a regional failover cannot tell it from the old site's).
     """
+    import requests  # imported ahead by FailoverContext.prewarm; kept off the start-up path
+
     try:
         response = requests.get(url, timeout=timeout, headers={"Cache-Control": "no-cache"})
     except requests.RequestException as exc:

@@ -16,6 +16,8 @@ last known lag plus the time since it was measured. A real run refuses on either
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -69,13 +71,19 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     resuming = ctx.options.resume and not daily
     # A resumed run whose promotion RDS already accepted: the promote step waits for it.
     requested = ctx.facts.get("promotion_requested_at") if resuming else None
+    # The replication rows, the traffic switch and the plan's resources read independent
+    # state: read concurrently (each waits on the network), listed in this order.
+    reads: list[Callable[[], list[Check]]] = []
     if db is not None:
         checks.append(_is_replica(ctx, db, resuming))
         checks.append(_available(db, requested))
-        checks += _replication(ctx, db, daily)
+        reads.append(lambda: _replication(ctx, db, daily))
     if ctx.options.scope == "region":
-        checks.append(_guard("traffic switch", True, lambda: _switch(ctx, daily)))
-    checks += _plan_resources(ctx)
+        reads.append(lambda: [_guard("traffic switch", True, lambda: _switch(ctx, daily))])
+    reads.append(lambda: _plan_resources(ctx))
+    with ThreadPoolExecutor(max_workers=len(reads), thread_name_prefix="preflight") as pool:
+        for rows in [pool.submit(read) for read in reads]:
+            checks += rows.result()
     if daily:
         if ctx.options.scope == "region":
             checks.append(_guard("load balancer targets", False, lambda: _targets(ctx)))

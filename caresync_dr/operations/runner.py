@@ -12,6 +12,7 @@ and "skipped" only when the change was there before this run asked for it.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
-from requests import RequestException
 
 from caresync_dr.cli.errors import CommandError
 from caresync_dr.operations.context import RunContext
@@ -30,7 +30,17 @@ from caresync_dr.operations.steps import Stage, Step, Verdict
 
 log = logging.getLogger(__name__)
 # What a step may raise that we record as its failure (anything else is a bug and propagates).
-STEP_ERRORS = (ClientError, BotoCoreError, RequestException, CommandError)
+STEP_ERRORS: tuple[type[BaseException], ...] = (ClientError, BotoCoreError, CommandError)
+
+
+def step_errors() -> tuple[type[BaseException], ...]:
+    """STEP_ERRORS, plus requests' errors once a step has imported requests (it is not
+    imported at start-up: a run reaches its first step sooner)."""
+    if "requests" not in sys.modules:
+        return STEP_ERRORS
+    from requests import RequestException
+
+    return (*STEP_ERRORS, RequestException)
 C = TypeVar("C", bound=RunContext)
 StepEvent = Literal["started", "finished"]
 # Called as each step starts and ends (from the step's thread): the notification hook.
@@ -107,7 +117,7 @@ class Runner(Generic[C]):
             record.outcome = "not confirmed" if step.best_effort else "failed"
             record.detail = f"not started: {exc}"
             self.journal_error = self.journal_error or exc
-        except STEP_ERRORS as exc:
+        except step_errors() as exc:
             record.outcome = "not confirmed" if step.best_effort else "failed"
             record.detail = f"{type(exc).__name__}: {exc}"
         record.ended_at = _now()
@@ -134,7 +144,7 @@ class Runner(Generic[C]):
         try:
             record.detail = step.apply(self.ctx)
             record.outcome = "done"
-        except STEP_ERRORS as exc:
+        except step_errors() as exc:
             if isinstance(exc, JournalUnavailableError) or not step.converges:
                 raise
             # The request may have been applied with its answer lost: read the state again.
@@ -148,7 +158,7 @@ class Runner(Generic[C]):
     def _recheck(self, step: Step[C]) -> Verdict | None:
         try:
             return step.check(self.ctx)
-        except STEP_ERRORS:
+        except step_errors():
             return None
 
     def _attribute(self, record: StepRecord, earlier: dict[str, Any] | None) -> StepRecord:

@@ -27,14 +27,15 @@ def _verdicts(report: dict[str, Any]) -> dict[str, bool]:
     return {v["name"]: v["ok"] for v in report["verifications"]}
 
 
-def test_app_crash_is_recovered_in_the_primary_region(tmp_path: Path) -> None:
+def test_app_crash_is_recovered_in_the_primary_region(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Through the script's front door: exit code, printed summary and the JSON report."""
     _require_postgres()
     from caresync_dr.commands.drill import main
 
     report_path = tmp_path / "drill.json"
     code = main(["--scenario", "app-crash", "--promote-seconds", "1", "--scale-seconds", "1",
-                 "--report", str(report_path)])
+                 "--report", str(report_path), "--report-dir", str(tmp_path / "reports")])
     report = json.loads(report_path.read_text())
     assert code == 0, [v for v in report["verifications"] if not v["ok"]]
     verdicts = _verdicts(report)
@@ -46,6 +47,19 @@ def test_app_crash_is_recovered_in_the_primary_region(tmp_path: Path) -> None:
     assert report["rto_seconds"] >= 1.0
     assert section["report"]["outcome"] == "completed"
     assert section["degraded_read_only_seconds"] >= 0
+    # The common result shape (issue 12): the read-only standby is degraded service with its
+    # own time, never the RTO; the chart's series and markers; the reports at their fixed
+    # paths, printed on the one screen.
+    assert report["degraded_seconds"] == section["degraded_read_only_seconds"]
+    assert report["seed_requires"].startswith("application crash: restart the application")
+    labels = {m["label"] for m in report["markers"]}
+    assert {"outage", "writable service (RTO)", "first good write"} <= labels
+    assert report["series"]["t"]
+    assert json.loads((tmp_path / "reports" / "app-crash.json").read_text())["ok"]
+    assert "<svg" in (tmp_path / "reports" / "app-crash.html").read_text()
+    out = capsys.readouterr().out
+    assert str(tmp_path / "reports" / "app-crash.html") in out
+    assert "verdict       PASS" in out and "degraded" in out
 
 
 def test_a_bad_release_is_rolled_back_by_auto_scaling() -> None:

@@ -79,6 +79,23 @@ def test_region_outage_fails_over_to_the_standby_region() -> None:
     assert backup["restore_test"]["endpoints"] and all(
         e.endswith(".us-west-2") for e in backup["restore_test"]["endpoints"])
     assert backup["restore_test"]["started_after_outage_seconds"] > 0
+    # One RTO per run (issue 12): writable service from the outage, and failover.py's report
+    # measures the same thing from the stated outage start.
+    assert verdicts["failover.py's RTO is the drill's"]
+    assert report["failover"]["report"]["rtoFrom"] == "outage"
+    assert report["failover"]["report"]["rtoSeconds"] == report["rto_seconds"]
+    assert report["public_url_writable_seconds"] <= report["rto_seconds"] + 1.0
+    # Traffic reached the standby site before its database was promoted: degraded, not RTO.
+    assert report["degraded_seconds"] > 0 and report["degraded_from_seconds"] > 0
+    assert report["degraded_from_seconds"] + report["degraded_seconds"] == pytest.approx(
+        report["public_url_writable_seconds"], abs=0.01)
+    # The chart's phase markers and write series, in the common result shape.
+    labels = [m["label"] for m in report["markers"]]
+    assert labels[0] == "outage" and {"detection", "promotion", "traffic switch",
+                                      "writable service (RTO)", "first good write"} <= set(labels)
+    at = {m["label"]: m["t"] for m in report["markers"]}
+    assert at["promotion"] <= at["traffic switch"] <= at["writable service (RTO)"] + 0.5
+    assert sum(report["series"]["failed_per_second"]) > 0
 
 
 def test_database_failure_promotes_the_in_region_replica() -> None:
