@@ -189,3 +189,6 @@ OPERATOR_ROLE_NAME = "caresync-dr-operator"
 DEFAULT_INVENTORY_PARAMETER = f"/{PROJECT}/failover-inventory"
 LOCK_PARAMETER = f"/{PROJECT}/failover/lock"
 JOURNAL_PARAMETER = f"/{PROJECT}/failover/journal"
+# A planned switchover keeps its own journal but shares the failover's lock: the two must never
+# run at the same time (a failover may take over a dead switchover's stale lock).
+SWITCHOVER_JOURNAL_PARAMETER = f"/{PROJECT}/switchover/journal"

@@ -1,4 +1,5 @@
-"""The IAM actions a failover run needs: the single source for the operator role (dr stack).
+"""The IAM actions a failover or switchover run needs: the single source for the operator role
+(dr stack).
 
 failover.py's tests record every AWS call a run makes and check each one is listed here, so the
 role stays least-privilege and never falls behind the code. Grouped by the resource scope the
@@ -64,6 +65,10 @@ OPERATOR_GRANTS: tuple[Grant, ...] = (
         "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
     ), "the two site keys: the endpoint parameters and the inventory are SecureStrings, which "
        "SSM decrypts and encrypts with the caller's permissions on the key"),
+    Grant("ReadMasterSecret", (
+        "secretsmanager:GetSecretValue",
+    ), "the caresync/db/master secret in each region: a planned switchover logs in to both "
+       "databases as the master user to fence the writer and open the new one"),
     Grant("Notify", (
         "sns:Publish",
     ), "both sites' alert topics: incident e-mail goes to the standby's first, the primary's "

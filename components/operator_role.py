@@ -48,6 +48,7 @@ class OperatorResources:
     in_region: InRegionResources | None = None  # app.py and pitr.py (a second policy)
     primary_topic: str | None = None    # incident e-mail when the standby does not answer
     notify_secrets: Sequence[str] = ()  # the notify secret in both regions
+    master_secrets: Sequence[str] = ()  # caresync/db/master in each region (switchover)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
         "TrafficSwitchAndTimeline": [r.switch_object, r.incident_prefix],
         "BucketKeys": [r.standby_key],
         "ParameterKeys": r.parameter_keys,
+        "ReadMasterSecret": r.master_secrets,
         "Notify": [r.standby_topic, *([r.primary_topic] if r.primary_topic else [])],
         "NotifySecret": r.notify_secrets,
         "BestEffortRoute53": r.route53,

@@ -27,6 +27,8 @@ from caresync_dr.inventory import (
 from caresync_dr.names import (
     JOURNAL_PARAMETER,
     LOCK_PARAMETER,
+    MASTER_SECRET_NAME,
+    SWITCHOVER_JOURNAL_PARAMETER,
     db_identifier,
     endpoint_parameter_name,
     replica_identifier,
@@ -445,7 +447,8 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             in_region=in_region,
             ssm_failover_parameters=[ssm(s_region, settings.inventory_parameter),
                                      ssm(s_region, LOCK_PARAMETER),
-                                     ssm(s_region, JOURNAL_PARAMETER)],
+                                     ssm(s_region, JOURNAL_PARAMETER),
+                                     ssm(s_region, SWITCHOVER_JOURNAL_PARAMETER)],
             endpoint_parameters=[ssm(p_region, primary["dbEndpointParameter"]),
                                  ssm(s_region, v["standbyEndpointParameter"])],
             databases=[db(p_region, primary["dbIdentifier"]), *primary_replicas,
@@ -462,6 +465,8 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             notify_secrets=[secret_arn_pattern(region, account, settings.notify_secret_name)
                             for region in (s_region, p_region)],
             parameter_keys=[v["primaryKmsKey"], v["kmsKey"]],
+            master_secrets=[secret_arn_pattern(region, account, MASTER_SECRET_NAME)
+                            for region in (p_region, s_region)],
             route53=[f"arn:aws:route53:::hostedzone/{settings.hosted_zone_id}",
                      *(f"arn:aws:route53:::healthcheck/{v[k]}" for k in
                        ("primaryCheck", "standbyCheck", "primaryRecordCheck", "switchCheck"))])

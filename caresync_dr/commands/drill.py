@@ -29,6 +29,12 @@ scenarios:
                  it back by itself
   corruption     rows are deleted on the primary; pitr.py restores the writer to just before
                  the damage and cuts over; reports the data lost between T and the damage
+  planned-switchover
+                 nothing breaks: switchover.py --to standby moves the writer under a steady
+                 write load; every acknowledged write must survive (RPO 0)
+  round-trip     region-outage, then the region recovers: failback.py re-protects it,
+                 switchover.py --to primary returns home, failback.py re-protects the standby
+
 reports:
   every run writes DIR/<scenario>.json and DIR/<scenario>.html (the timeline chart) and prints
   both paths; DIR is --report-dir, else $CARESYNC_DRILL_REPORTS, else drill-reports/ in the

@@ -47,9 +47,12 @@ class Databases:
     app_database: str
     local_replica: PostgresCluster | None = None
     dirs: list[Path] = field(default_factory=list)
+    # Generations built later (the round trip's re-protection): stopped with the rest.
+    extra: list[PostgresCluster] = field(default_factory=list)
 
     def all(self) -> list[PostgresCluster]:
-        return [c for c in (self.primary, self.standby, self.local_replica) if c is not None]
+        return [c for c in (self.primary, self.standby, self.local_replica, *self.extra)
+                if c is not None]
 
     def dsn(self, cluster: PostgresCluster) -> str:
         """The superuser's DSN of the app database on ``cluster``."""

@@ -103,6 +103,11 @@ class WriteLoad:
             self.write_once()
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
+    @property
+    def attempted(self) -> int:
+        """Writes tried so far (sequence numbers 1..attempted; an unacknowledged one failed)."""
+        return self._seq
+
     def snapshot(self) -> list[Ack]:
         with self._lock:
             return list(self.acks)

@@ -37,6 +37,7 @@ from caresync_dr.drill.backups import BackupBeforeOutage, start_restore_test
 from caresync_dr.drill.databases import kill_hard
 from caresync_dr.drill.load import WriteLoad
 from caresync_dr.drill.report import crash_report
+from caresync_dr.drill.round_trip import RoundTrip, continue_round_trip
 from caresync_dr.drill.scenarios import Scenario
 from caresync_dr.drill.standby_only import AppEvidence, new_standby_instance
 from caresync_dr.drill.timeline import Timeline
@@ -247,6 +248,18 @@ def wanted_answer(world: World, scenario: Scenario) -> Callable[[dict[str, Any]]
     return ok
 
 
+def with_round_trip(report: dict[str, Any], trip: RoundTrip,
+                    timeline: Timeline) -> dict[str, Any]:
+    """The failover's report with the round trip's stages, checks and figures added."""
+    verifications = report["verifications"] + [
+        {"name": name, "ok": ok, "detail": detail} for name, ok, detail in trip.verifications]
+    return {**report, "ok": all(v["ok"] for v in verifications),
+            "verifications": verifications, "round_trip": trip.figures,
+            "steps": [{"name": s.name, "seconds": s.seconds, "ok": s.ok, "detail": s.detail}
+                      for s in timeline.steps],
+            "timeline": timeline.as_json()}
+
+
 def degraded_answer(body: dict[str, Any]) -> bool:
     """Degraded service: some site answers ok, but its database is a read-only replica."""
     return body.get("status") == "ok" and (body.get("database") or {}).get("writable") is False
@@ -259,6 +272,10 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
         from caresync_dr.drill.in_region import run_in_region
 
         return run_in_region(options)
+    if scenario.operation == "switchover":   # its own steps: caresync_dr/drill/switchover.py
+        from caresync_dr.drill.switchover import run_switchover_drill
+
+        return run_switchover_drill(options)
     if scenario.failover_scope is not None and not options.failover_script.is_file():
         raise FileNotFoundError(f"{options.failover_script} does not exist: the drill runs the "
                                 "real failover command and cannot stand in for it")
@@ -351,6 +368,9 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
                 failover_report=failover_report, failover_seconds=failover_seconds,
                 backup=backup.run if backup is not None else None,
                 restore=restore.run if restore is not None else None, app=evidence)
+        if scenario.round_trip:
+            report = with_round_trip(report, continue_round_trip(world, options, work,
+                                                                  timeline), timeline)
         return report
     except (Exception, KeyboardInterrupt) as exc:
         error = ("interrupted" if isinstance(exc, KeyboardInterrupt)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 ScenarioName = Literal["region-outage", "db-failure", "app-crash", "bad-release", "corruption",
-                       "breach"]
+                       "planned-switchover", "round-trip", "breach"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,14 @@ class Scenario:
     # standby app instance boots and logs in with standby-region services only, and the backup
     # taken before the outage restores from the standby bucket.
     standby_alone: bool = False
+    # After the failover: the old region recovers, the failback re-protects it, the planned
+    # switchover returns home and the standby site is re-protected (caresync_dr/drill/
+    # round_trip.py), with the data checked at each stage.
+    round_trip: bool = False
+    # Which operator command the scenario runs: the failover (by ``failover_scope``) or the
+    # planned switchover (``caresync_dr/drill/switchover.py``: nothing breaks, both sites are
+    # healthy, switchover.py moves the writer under a steady write load).
+    operation: Literal["failover", "switchover"] = "failover"
     # Recovered inside the primary region by app.py or pitr.py (caresync_dr.drill.in_region),
     # not by failover.py; the flags above describe the breakage for the report only.
     in_region: bool = False
@@ -84,6 +92,26 @@ SCENARIOS: dict[str, Scenario] = {
         needs_local_replica=False, in_region=True,
         seed_requires="database failure (corruption): restore, verify data integrity, resume "
                       "normal operations within the RTO and RPO"),
+    "round-trip": Scenario(
+        name="round-trip",
+        summary="the primary region is lost and failed over, then recovers: re-protection "
+                "from the promoted writer, the planned switchback home, the standby "
+                "re-protected",
+        region_down=True, kill_primary_db=True, kill_primary_app=True,
+        failover_scope="region", serving_site="standby", promotes="standby",
+        needs_local_replica=False, round_trip=True,
+        seed_requires="annual full DR simulation: fail over, recover the original region, "
+                      "return home with no acknowledged write lost, protected again"),
+    "planned-switchover": Scenario(
+        name="planned-switchover",
+        summary="nothing breaks: switchover.py fences the primary database, waits until the "
+                "standby has replayed its final WAL position, promotes it and moves traffic, "
+                "under a steady write load",
+        region_down=False, kill_primary_db=False, kill_primary_app=False,
+        failover_scope=None, serving_site="standby", promotes="standby",
+        needs_local_replica=False, operation="switchover",
+        seed_requires="a planned move (annual full DR simulation): no acknowledged write lost "
+                      "(RPO 0), writes unavailable only for the reported window"),
     "breach": Scenario(
         name="breach",
         summary="an attacker holds the app's database password with an open session, an IAM "

@@ -146,21 +146,35 @@ class FailoverContext(RunContext):
 
     # --- the site being promoted ---------------------------------------------------------
     @property
+    def reversed(self) -> bool:
+        """After a failback re-protected the primary site (``activeSite`` standby in the
+        inventory), the region failover's direction is standby -> primary: the primary site's
+        new generation is the replica (issue 15; only ``--check`` runs that way, see
+        readiness)."""
+        return self.options.scope == "region" and self.inventory.active_site == "standby"
+
+    @property
     def target(self) -> SiteInventory:
+        if self.reversed:
+            return self.inventory.primary
         return self.inventory.standby if self.options.scope == "region" else self.inventory.primary
 
     @property
     def target_site(self) -> str:
         """The promoted site's name (``standby`` or ``primary``), as in its key's alias."""
-        return "standby" if self.options.scope == "region" else "primary"
+        return "standby" if self.options.scope == "region" and not self.reversed else "primary"
 
     @property
     def target_clients(self) -> RegionClients:
+        if self.reversed:
+            return self.primary
         return self.standby if self.options.scope == "region" else self.primary
 
     @property
     def target_database(self) -> str:
         """The instance to promote."""
+        if self.reversed:
+            return self.inventory.primary.database.identifier
         if self.options.scope == "region":
             return self.inventory.standby.database.identifier
         replicas = self.inventory.primary.database.replica_identifiers
@@ -172,9 +186,17 @@ class FailoverContext(RunContext):
     @property
     def target_source(self) -> str:
         """What the instance to promote replicates from today (identifier or ARN)."""
+        if self.reversed:
+            return self.inventory.standby.database.arn
         if self.options.scope == "region":
             return self.inventory.primary.database.arn
         return self.inventory.primary.database.identifier
+
+    @property
+    def switch_value(self) -> str:
+        """What the traffic switch must hold for the target site to serve (``FAILOVER``: the
+        standby site; a switchover home writes ``PRIMARY``)."""
+        return self.inventory.traffic_switch.failover_value
 
     @property
     def backup_retention_days(self) -> int:

@@ -48,6 +48,14 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     clients = ctx.target_clients
     db_id = ctx.target_database
     checks: list[Check] = [_inventory(ctx)]
+    if ctx.reversed and not daily:
+        checks.append(Check(
+            "direction", False,
+            f"the standby site writes (activeSite standby): a regional failover to "
+            f"{ctx.inventory.primary.region} cannot run from this inventory (its lock, journal "
+            f"and the inventory itself live in {ctx.inventory.standby.region}, the region that "
+            "would have failed); while both regions answer, return home with "
+            "`caresync-switchover --to primary` (docs/runbooks/switchover-failback.md)"))
     state: list[probes.DbState | None] = []
 
     def exists() -> Check:
@@ -238,9 +246,10 @@ def _follows_writer(ctx: FailoverContext) -> Check:
     while the standby replica still follows the old primary: a region failover would lose
     every write since. The app's endpoint parameter (primary region) names the writer."""
     name = "replica follows the writer"
-    primary = ctx.inventory.primary
-    writer = probes.read_parameter(ctx.primary.ssm(), primary.database.endpoint_parameter)
-    source = probes.describe_database(ctx.primary.rds(), primary.database.identifier)
+    primary = ctx.inventory.standby if ctx.reversed else ctx.inventory.primary
+    clients = ctx.standby if ctx.reversed else ctx.primary
+    writer = probes.read_parameter(clients.ssm(), primary.database.endpoint_parameter)
+    source = probes.describe_database(clients.rds(), primary.database.identifier)
     if source is None:
         return Check(name, False, f"the replica's source {primary.database.identifier} is "
                      f"not found in {primary.region}", blocks=False)
@@ -251,7 +260,7 @@ def _follows_writer(ctx: FailoverContext) -> Check:
                      blocks=False)
     if writer != source_endpoint:
         return Check(name, False, f"the app writes to {writer.split('.')[0]} ({writer}), but "
-                     f"{ctx.inventory.standby.database.identifier} replicates from "
+                     f"{ctx.target.database.identifier} replicates from "
                      f"{primary.database.identifier}: rebuild the dr replica from the new "
                      "writer (a region failover now would lose data)", blocks=False)
     return Check(name, True, f"{primary.database.identifier} is the app's writer "
@@ -259,8 +268,8 @@ def _follows_writer(ctx: FailoverContext) -> Check:
 
 
 def _targets(ctx: FailoverContext) -> Check:
-    site = ctx.inventory.standby
-    health = probes.target_health(ctx.standby.elbv2(), site.app.target_group_arn)
+    site = ctx.target
+    health = probes.target_health(ctx.target_clients.elbv2(), site.app.target_group_arn)
     expected = min(site.app.capacity.desired, 1)
     return Check("load balancer targets", health.healthy >= expected,
                  f"{health.healthy} of {health.total} targets healthy", blocks=False)
@@ -275,9 +284,10 @@ def _switch(ctx: FailoverContext, daily: bool) -> Check:
     if value not in (sw.primary_value, sw.failover_value):
         return Check("traffic switch", False, f"{where} holds {value[:40]!r}, expected "
                      f"{sw.primary_value} or {sw.failover_value}")
-    if daily and value != sw.primary_value:
+    serving = sw.failover_value if ctx.reversed else sw.primary_value
+    if daily and value != serving:
         return Check("traffic switch", False, f"{where} = {value}: traffic is already on the "
-                     "standby site")
+                     f"{ctx.target_site} site")
     return Check("traffic switch", True, f"{where} = {value}")
 
 

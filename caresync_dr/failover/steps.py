@@ -201,36 +201,40 @@ class PromoteDatabase(Step):
 
 
 class ScaleStandbyApp(Step):
+    """The app tier of the site being promoted (``ctx.target``): the standby site for a
+    regional failover, either site for a planned switchover."""
+
     name = "scale-standby-app"
     title = "Scale the standby app tier to production capacity"
     expected_seconds = ESTIMATES.scale_up_seconds
 
     def _ready(self, ctx: FailoverContext, asg: probes.AsgState | None) -> str | None:
-        want = ctx.inventory.standby.app.production_capacity
+        want = ctx.target.app.production_capacity
         if asg is None:
             return "the Auto Scaling group is not visible"
         if asg.desired < want.desired or asg.min < want.min:
             return f"desired {asg.desired}, production needs {want.desired}"
         if asg.in_service < want.desired:
             return f"{asg.in_service} of {want.desired} instances in service"
-        health = probes.target_health(ctx.standby.elbv2(),
-                                      ctx.inventory.standby.app.target_group_arn)
+        health = probes.target_health(ctx.target_clients.elbv2(),
+                                      ctx.target.app.target_group_arn)
         if health.healthy < want.desired:
             return f"{health.healthy} of {want.desired} targets healthy"
         return None
 
     def touches(self, ctx: FailoverContext) -> tuple[Resource, ...]:
-        app = ctx.inventory.standby.app
-        return (Resource("auto-scaling-group", app.auto_scaling_group_name, ctx.standby,
+        app = ctx.target.app
+        return (Resource("auto-scaling-group", app.auto_scaling_group_name, ctx.target_clients,
                          "app tier"),
-                Resource("target-group", app.target_group_arn, ctx.standby, "target group"))
+                Resource("target-group", app.target_group_arn, ctx.target_clients,
+                         "target group"))
 
     def check(self, ctx: FailoverContext) -> Verdict:
-        app = ctx.inventory.standby.app
-        asg = probes.describe_asg(ctx.standby.autoscaling(), app.auto_scaling_group_name)
+        app = ctx.target.app
+        asg = probes.describe_asg(ctx.target_clients.autoscaling(), app.auto_scaling_group_name)
         if asg is None:
             return blocked(f"{app.auto_scaling_group_name} does not exist in "
-                           f"{ctx.standby.region}")
+                           f"{ctx.target_clients.region}")
         pending = self._ready(ctx, asg)
         if pending is None:
             return done(f"{asg.name} runs {asg.in_service} healthy instances "
@@ -239,8 +243,8 @@ class ScaleStandbyApp(Step):
                    f"{app.production_capacity.desired} instances ({pending})")
 
     def apply(self, ctx: FailoverContext) -> str:
-        app = ctx.inventory.standby.app
-        autoscaling = ctx.standby.autoscaling()
+        app = ctx.target.app
+        autoscaling = ctx.target_clients.autoscaling()
         asg = probes.describe_asg(autoscaling, app.auto_scaling_group_name)
         want = app.production_capacity
         started = time.monotonic()
@@ -266,21 +270,22 @@ class SwitchTraffic(Step):
     def check(self, ctx: FailoverContext) -> Verdict:
         sw = ctx.inventory.traffic_switch
         value = probes.read_switch(ctx.standby.s3(), sw.bucket, sw.key)
-        if value == sw.failover_value:
-            return done(f"s3://{sw.bucket}/{sw.key} already holds {sw.failover_value}")
+        if value == ctx.switch_value:
+            return done(f"s3://{sw.bucket}/{sw.key} already holds {ctx.switch_value}")
         return run(f"would change s3://{sw.bucket}/{sw.key} from {value} to "
-                   f"{sw.failover_value}; Route 53 then fails the PRIMARY record over")
+                   f"{ctx.switch_value}; Route 53 then moves the record to the "
+                   f"{ctx.target_site} site")
 
     def apply(self, ctx: FailoverContext) -> str:
         sw = ctx.inventory.traffic_switch
         s3 = ctx.standby.s3()
-        actions.put_object(s3, sw.bucket, sw.key, sw.failover_value, "text/plain")
+        actions.put_object(s3, sw.bucket, sw.key, ctx.switch_value, "text/plain")
         seen = probes.read_switch(s3, sw.bucket, sw.key)
-        if seen != sw.failover_value:
-            raise StepFailedError(f"wrote {sw.failover_value} to s3://{sw.bucket}/{sw.key} "
+        if seen != ctx.switch_value:
+            raise StepFailedError(f"wrote {ctx.switch_value} to s3://{sw.bucket}/{sw.key} "
                                   f"but read back {seen!r}")
         ctx.fact("switched_at", datetime.now(UTC).isoformat())
-        return f"s3://{sw.bucket}/{sw.key} = {sw.failover_value}"
+        return f"s3://{sw.bucket}/{sw.key} = {ctx.switch_value}"
 
 
 class ObserveRoute53(Step):

@@ -85,6 +85,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("caresync-health-check", base=("--skip-app",),
             database=("--skip-app",), env={"DATABASE_URL": NOWHERE_DB}),
     Command("caresync-failover", base=("--check",), aws=("--check",)),
+    Command("caresync-failback", base=("--check",), aws=("--check",)),
     Command("caresync-objectives", base=("--stack", "prod")),
     Command("caresync-preview", base=("--stack", "prod"),
             unread_directories=("--snapshot-dir",)),   # read with --update / --diff only
@@ -100,6 +101,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("caresync-pitr", base=("--restore-time", "2026-11-29T00:00:00Z", "--dry-run"),
             aws=("--restore-time", "2026-11-29T00:00:00Z", "--dry-run")),
     Command("caresync-notify", base=("--test",), aws=("--test",)),
+    Command("caresync-switchover", base=("--to", "standby", "--check"),
+            aws=("--to", "standby", "--check")),
 )
 
 
