@@ -2,12 +2,14 @@
 primary region, and what each scenario measures besides.
 
     venv/bin/python bench/in_region_figures.py [--runs N] [--scale-seconds 5]
-        [--scenario app-crash|bad-release|corruption|all]
+        [--scenario app-crash|bad-release|corruption|breach|all]
 
 Each run is a complete ``scripts/drill.py`` in a fresh process. Prints one Markdown row per run:
 the time to writable service, the command's own exit and seconds, and per scenario the seconds
 served read-only by the standby (app-crash), the seconds the broken release served
-(bad-release), or the data lost between T and the damage (corruption).
+(bad-release), the data lost between T and the damage (corruption), or the time to
+containment and the longest gap in the app's writes (breach; its "writable service" column is
+that gap).
 """
 
 from __future__ import annotations
@@ -22,11 +24,17 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ("app-crash", "bad-release", "corruption")
+SCENARIOS = ("app-crash", "bad-release", "corruption", "breach")
 
 
 def extra(report: dict[str, Any]) -> str:
     section = report.get("in_region") or {}
+    if "time_to_containment_seconds" in section:
+        return (f"contained {section['time_to_containment_seconds']} s after launch "
+                f"(breach.py's own {section['breach_time_to_containment_seconds']} s); "
+                f"{report['writes']['failed']} failed writes, "
+                f"{section['degraded_read_only_seconds']} s read-only standby, "
+                f"{section['no_service_seconds']} s no answer")
     if "degraded_read_only_seconds" in section:
         return (f"{section['degraded_read_only_seconds']} s read-only standby, "
                 f"{section['no_service_seconds']} s no answer")

@@ -514,7 +514,51 @@ def _secret_version(h: EmulatorHandler, name: str, inputs: dict[str, Any],
             "versionId": answer["VersionId"]}
 
 
+def _log_group(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+               region: str) -> dict[str, Any]:
+    group = inputs.get("name") or name
+    kwargs: dict[str, Any] = {"logGroupName": group}
+    if inputs.get("kmsKeyId"):
+        kwargs["kmsKeyId"] = inputs["kmsKeyId"]
+    logs = h.client("logs", region)
+    logs.create_log_group(**kwargs)
+    if inputs.get("retentionInDays"):
+        logs.put_retention_policy(logGroupName=group,
+                                  retentionInDays=int(inputs["retentionInDays"]))
+    return {"id": group, "name": group,
+            "arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{group}"}
+
+
+def _trail(h: EmulatorHandler, name: str, inputs: dict[str, Any],
+           region: str) -> dict[str, Any]:
+    """The audit trail (issue 13's detection) as CloudTrail keeps it: its bucket, scope, event
+    selectors (the S3 data events breach.py reads and extends) and logging state. Delivery
+    to CloudWatch Logs is not emulated (moto stores, never delivers)."""
+    trail = inputs.get("name") or name
+    ct = h.client("cloudtrail", region)
+    kwargs: dict[str, Any] = {
+        "Name": trail, "S3BucketName": inputs["s3BucketName"],
+        "IsMultiRegionTrail": bool(inputs.get("isMultiRegionTrail")),
+        "IncludeGlobalServiceEvents": bool(inputs.get("includeGlobalServiceEvents", True)),
+        "EnableLogFileValidation": bool(inputs.get("enableLogFileValidation"))}
+    if inputs.get("kmsKeyId"):
+        kwargs["KmsKeyId"] = inputs["kmsKeyId"]
+    arn = ct.create_trail(**kwargs)["TrailARN"]
+    selectors = [{"ReadWriteType": s.get("readWriteType", "All"),
+                  "IncludeManagementEvents": bool(s.get("includeManagementEvents", True)),
+                  "DataResources": [{"Type": d["type"], "Values": list(d.get("values") or [])}
+                                    for d in s.get("dataResources") or []]}
+                 for s in inputs.get("eventSelectors") or []]
+    if selectors:
+        ct.put_event_selectors(TrailName=trail, EventSelectors=selectors)
+    if inputs.get("enableLogging", True):
+        ct.start_logging(Name=trail)
+    return {"id": trail, "name": trail, "arn": arn, "homeRegion": region}
+
+
 CREATORS: dict[str, Creator] = {
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:cloudtrail/trail:Trail": _trail,
     "aws:ec2/vpc:Vpc": _vpc,
     "aws:ec2/subnet:Subnet": _subnet,
     "aws:ec2/securityGroup:SecurityGroup": _security_group,

@@ -299,8 +299,10 @@ def run_in_region(options: DrillOptions) -> dict[str, Any]:
             watch.start()
             time.sleep(options.steady_seconds)
             step.detail = f"{len(load.acks)} writes acknowledged by the primary"
+        from caresync_dr.drill.breach import breach_flow
+
         flows = {"app-crash": _app_crash, "bad-release": _bad_release,
-                 "corruption": _corruption}
+                 "corruption": _corruption, "breach": breach_flow}
         return flows[scenario.name](InRegionRun(world, options, work, timeline, load, watch))
     except (Exception, KeyboardInterrupt) as exc:
         error = ("interrupted" if isinstance(exc, KeyboardInterrupt)

@@ -188,6 +188,11 @@ def in_region_lines(section: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     if "no_service_seconds" in section:
         lines += _row("no answer", f"{section['no_service_seconds']} s with nothing answering")
+    if "time_to_containment_seconds" in section:
+        lines += _row("containment", f"{section['time_to_containment_seconds']} s from "
+                                     "breach.py's launch to the last revocation verified; "
+                                     "longest write gap "
+                                     f"{section['longest_write_gap_seconds']} s")
     if "broken_serving_seconds" in section:
         lines += _row("bad release", f"served {section['broken_serving_seconds']} s before Auto "
                                      "Scaling's rollback replaced it")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 ScenarioName = Literal["region-outage", "db-failure", "app-crash", "bad-release", "corruption",
-                       "planned-switchover", "round-trip"]
+                       "planned-switchover", "round-trip", "breach"]
 
 
 @dataclass(frozen=True)
@@ -112,4 +112,15 @@ SCENARIOS: dict[str, Scenario] = {
         needs_local_replica=False, operation="switchover",
         seed_requires="a planned move (annual full DR simulation): no acknowledged write lost "
                       "(RPO 0), writes unavailable only for the reported window"),
+    "breach": Scenario(
+        name="breach",
+        summary="an attacker holds the app's database password with an open session, an IAM "
+                "access key and a primary app instance; breach.py isolates, revokes and "
+                "rotates while the app keeps serving",
+        region_down=False, kill_primary_db=False, kill_primary_app=False,
+        failover_scope=None, serving_site="primary", promotes=None,
+        needs_local_replica=False, in_region=True,
+        seed_requires="data breach: immediately isolate affected systems, revoke compromised "
+                      "credentials, enable additional logging, notify the security team, "
+                      "document the incident; the app keeps serving writes"),
 }
