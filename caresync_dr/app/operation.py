@@ -75,10 +75,7 @@ def bookkeeping(ctx: AppContext) -> Bookkeeping:
 
 
 def engine_options(ctx: AppContext) -> EngineOptions:
-    options = ctx.options
-    return EngineOptions(mode=options.mode, stack=options.stack, yes=options.yes,
-                         resume=options.resume, report=options.report,
-                         heartbeat_seconds=options.heartbeat_seconds)
+    return EngineOptions.requested(ctx.options, ctx.options.heartbeat_seconds)
 
 
 class AppOperation(Operation[AppContext]):

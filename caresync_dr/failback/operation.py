@@ -27,9 +27,7 @@ def bookkeeping(ctx: FailbackContext) -> Bookkeeping:
 
 
 def engine_options(ctx: FailbackContext) -> EngineOptions:
-    o = ctx.options
-    return EngineOptions(mode=o.mode, stack=o.stack, yes=o.yes, resume=o.resume,
-                         report=o.report, heartbeat_seconds=o.heartbeat_seconds)
+    return EngineOptions.requested(ctx.options, ctx.options.heartbeat_seconds)
 
 
 class FailbackOperation(Operation[FailbackContext]):

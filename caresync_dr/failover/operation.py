@@ -35,10 +35,7 @@ def bookkeeping(ctx: FailoverContext) -> Bookkeeping:
 
 
 def engine_options(ctx: FailoverContext) -> EngineOptions:
-    options = ctx.options
-    return EngineOptions(mode=options.mode, stack=options.stack, yes=options.yes,
-                         resume=options.resume, report=options.report,
-                         heartbeat_seconds=options.timing.lock_heartbeat_seconds)
+    return EngineOptions.requested(ctx.options, ctx.options.timing.lock_heartbeat_seconds)
 
 
 class FailoverOperation(Operation[FailoverContext]):

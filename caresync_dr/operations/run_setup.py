@@ -33,6 +33,28 @@ class EngineOptions:
     report: Path | None = None          # --report: JSON, and the .md timeline beside it
     heartbeat_seconds: float = 10.0     # lease renewal; stale after 3 missed renewals
 
+    @classmethod
+    def requested(cls, options: RunRequest, heartbeat_seconds: float) -> EngineOptions:
+        """The engine's part of a command's parsed options."""
+        return cls(mode=options.mode, stack=options.stack, yes=options.yes,
+                   resume=options.resume, report=options.report,
+                   heartbeat_seconds=heartbeat_seconds)
+
+
+class RunRequest(Protocol):
+    """The options every operation's command parses for the engine."""
+
+    @property
+    def mode(self) -> Mode: ...
+    @property
+    def stack(self) -> str: ...
+    @property
+    def yes(self) -> bool: ...
+    @property
+    def resume(self) -> bool: ...
+    @property
+    def report(self) -> Path | None: ...
+
 
 @dataclass(frozen=True)
 class Bookkeeping:

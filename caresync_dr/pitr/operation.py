@@ -91,10 +91,7 @@ def reconcile_steps(ctx: PitrContext) -> list[str]:
 
 
 def engine_options(ctx: PitrContext) -> EngineOptions:
-    options = ctx.options
-    return EngineOptions(mode=options.mode, stack=options.stack, yes=options.yes,
-                         resume=options.resume, report=options.report,
-                         heartbeat_seconds=options.heartbeat_seconds)
+    return EngineOptions.requested(ctx.options, ctx.options.heartbeat_seconds)
 
 
 class PitrOperation(Operation[PitrContext]):

@@ -74,10 +74,8 @@ class SwitchoverOperation(Operation[SwitchoverContext]):
                  report_target: ReportTarget | None = None,
                  hooks: OperationHooks | None = None,
                  recorder: ApiCallRecorder | None = None) -> None:
-        options = ctx.options
-        super().__init__(ctx, EngineOptions(
-            mode=options.mode, stack=options.stack, yes=options.yes, resume=options.resume,
-            report=options.report, heartbeat_seconds=options.timing.lock_heartbeat_seconds),
+        super().__init__(ctx, EngineOptions.requested(
+            ctx.options, ctx.options.timing.lock_heartbeat_seconds),
             bookkeeping(ctx), out=out, stdin=stdin, session=ctx.session, hooks=hooks,
             report=report_target, recorder=recorder)
 
