@@ -48,14 +48,8 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     clients = ctx.target_clients
     db_id = ctx.target_database
     checks: list[Check] = [_inventory(ctx)]
-    if ctx.reversed and not daily:
-        checks.append(Check(
-            "direction", False,
-            f"the standby site writes (activeSite standby): a regional failover to "
-            f"{ctx.inventory.primary.region} cannot run from this inventory (its lock, journal "
-            f"and the inventory itself live in {ctx.inventory.standby.region}, the region that "
-            "would have failed); while both regions answer, return home with "
-            "`caresync-switchover --to primary` (docs/runbooks/switchover-failback.md)"))
+    if ctx.reversed:
+        checks.append(_bookkeeping(ctx))
     state: list[probes.DbState | None] = []
 
     def exists() -> Check:
@@ -91,6 +85,20 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
                                  lambda: _follows_writer(ctx)))
         checks.append(_guard("lock free", False, lambda: _lock(ctx)))
     return checks
+
+
+def _bookkeeping(ctx: FailoverContext) -> Check:
+    """A reversed failover keeps its lock, journal and incident timeline in the region it
+    promotes (the primary's): the inventory must name the bucket there."""
+    name = "bookkeeping region"
+    bucket = ctx.incident_bucket
+    if bucket is None:
+        return Check(name, False, "the inventory has no primaryBackupBucket: it predates "
+                     "reversed failovers; run `pulumi up -s dr` (activeSite standby) so the "
+                     f"inventory names the incident bucket in {ctx.books.region}")
+    return Check(name, True, f"lock {ctx.inventory.lock_parameter}, journal "
+                 f"{ctx.inventory.journal_parameter} and s3://{bucket} in {ctx.books.region}, "
+                 "the region being promoted")
 
 
 def _plan_resources(ctx: FailoverContext) -> list[Check]:
@@ -277,8 +285,16 @@ def _targets(ctx: FailoverContext) -> Check:
 
 def _switch(ctx: FailoverContext, daily: bool) -> Check:
     sw = ctx.inventory.traffic_switch
-    value = probes.read_switch(ctx.standby.s3(), sw.bucket, sw.key)
     where = f"s3://{sw.bucket}/{sw.key}"
+    try:
+        value = probes.read_switch(ctx.standby.s3(), sw.bucket, sw.key)
+    except (ClientError, BotoCoreError) as exc:
+        if daily or not ctx.reversed:
+            raise
+        # The switch is in the failed region: Route 53 reads it as PRIMARY (steps.py).
+        return Check("traffic switch", True, f"{where} in {sw.region} does not answer "
+                     f"({type(exc).__name__}): Route 53's inverted check reads that as "
+                     f"{sw.primary_value}; the verify step confirms the primary site serves")
     if value is None:
         return Check("traffic switch", False, f"{where} does not exist")
     if value not in (sw.primary_value, sw.failover_value):
@@ -292,7 +308,7 @@ def _switch(ctx: FailoverContext, daily: bool) -> Check:
 
 
 def _lock(ctx: FailoverContext) -> Check:
-    holder = LeaseLock(ctx.standby.ssm(), ctx.inventory.lock_parameter).holder()
+    holder = LeaseLock(ctx.books.ssm(), ctx.inventory.lock_parameter).holder()
     if holder is None:
         return Check("lock free", True, ctx.inventory.lock_parameter, blocks=False)
     if holder.is_stale():
