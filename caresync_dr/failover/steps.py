@@ -265,7 +265,8 @@ class ScaleStandbyApp(Step):
 
 class SwitchTraffic(Step):
     name = "switch-traffic"
-    title = "Move traffic: write FAILOVER into the standby-region switch (S3, data plane)"
+    title = ("Move traffic: write the promoted site's value (FAILOVER, or PRIMARY when reversed) "
+             "into the standby-region switch (S3, data plane)")
     expected_seconds = ESTIMATES.api_call_seconds
     marks_done = True
 
