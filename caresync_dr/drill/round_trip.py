@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from caresync_dr.db.roles import ROLES
-from caresync_dr.drill.databases import _standby_of, wait_for_role
+from caresync_dr.drill.databases import _standby_of, kill_hard, wait_for_role
 from caresync_dr.drill.deploy import Deployment
 from caresync_dr.drill.load import Ack, WriteLoad
 from caresync_dr.drill.timeline import Timeline
@@ -394,7 +394,9 @@ class RoundTrip:
                 self.check("new generation holds every write acknowledged by the writer",
                            not gone, f"{len(acks)} acknowledged on {label}; "
                            f"{len(gone)} missing on {new.identifier}")
-            if self.switch_back(deployer, load):
+            if self.options.scenario.after_reprotection == "reverse-outage":
+                self.reverse_outage(deployer, load, lag)
+            elif self.switch_back(deployer, load):
                 self.reprotect_standby(deployer, load)
         finally:
             load.stop()
@@ -463,6 +465,75 @@ class RoundTrip:
                    f"resolver answers {world.serving_site()}; {new.identifier} "
                    f"{'writes' if not _in_recovery(new.cluster) else 'is still a replica'}")
         return ok
+
+    def reverse_outage(self, deployer: DrillPulumi, load: WriteLoad,
+                       lag: LagPublisher) -> None:
+        """Issue 15, the reverse direction: after the re-protection the standby region, where
+        the writer now is, is lost (every endpoint refused, its database and app killed hard).
+        failover.py, reading the stack files the failback wrote (activeSite standby), promotes
+        the primary site's new generation with nothing from the standby region."""
+        from caresync_dr.drill.runner import run_failover  # the runner imports this module
+
+        world, timeline = self.world, self.timeline
+        inv = world.inventory
+        new = self.built_in(deployer, inv.primary.region)
+        if new is None:
+            self.check("reverse failover to the primary site", False,
+                       "no new generation in the primary region")
+            return
+        label, writer = self.writer()
+        time.sleep(0.3)                     # a steady load on the standby's writer first
+        lag.stop()                          # RDS's datapoints from here: -1 (D11)
+        outage_wall, refused_before = time.time(), world.emulator.outage.refused
+        with timeline.step("reverse outage: the standby region is lost") as step:
+            world.emulator.take_down(regions=[inv.standby.region])
+            kill_hard(writer)
+            acks = load.snapshot()          # everything acknowledged up to the outage
+            threading.Thread(target=world.apps["standby"].kill, daemon=True,
+                             name="kill-standby-app").start()
+            world.replication_broken.add(new.identifier)
+            cloudwatch.publish_replica_lag(
+                self.world.deployment.handlers["prod"].client("cloudwatch", new.region),
+                new.identifier, -1)
+            step.detail = (f"{inv.standby.region} refused, {label} and the standby app "
+                           f"killed; {len(acks)} writes acknowledged until then")
+        with timeline.step("reverse failover: failover.py to the primary site") as step:
+            code, report, seconds = run_failover(world, self.options, self.work, timeline,
+                                                 name="reverse-failover",
+                                                 project_dir=deployer.project,
+                                                 outage_wall=outage_wall)
+            step.ok = code == 0
+            step.detail = f"exit {code}"
+        report = report or {}
+        refused = world.emulator.outage.refused - refused_before
+        self.figures["reverse_failover"] = {
+            "exit_code": code, "seconds": seconds, "rto_seconds": report.get("rtoSeconds"),
+            "data_loss_exposure_seconds": report.get("dataLossExposureSeconds"),
+            "refused_requests": refused, "report": report}
+        self.check("reverse failover.py succeeded with the standby region refused",
+                   code == 0 and refused > 0,
+                   f"exit {code}; {refused} requests to {inv.standby.region} refused; "
+                   f"RTO {report.get('rtoSeconds')} s")
+        promoted = not _in_recovery(new.cluster)
+        self.check("the primary site serves writes again",
+                   world.serving_site() == "primary" and promoted,
+                   f"resolver answers {world.serving_site()} (the switch in "
+                   f"{inv.standby.region} does not answer: read as PRIMARY); "
+                   f"{new.identifier} {'writes' if promoted else 'is still a replica'}")
+        present = rows_of(new.cluster, world.databases.app_database)
+        lost = [a for a in acks if a.seq not in present]
+        rpo_s = inv.objectives.rpo_minutes * 60
+        outage_at = time.monotonic() - (time.time() - outage_wall)
+        old_losses = [a for a in lost if outage_at - a.acked_at > rpo_s]
+        self.figures["reverse_failover"]["acknowledged_writes_lost"] = len(lost)
+        self.check("reverse failover lost no acknowledged write older than the RPO",
+                   not old_losses, f"{len(acks)} acknowledged on {label} until the outage; "
+                   f"{len(lost)} missing on {new.identifier} (asynchronous replication), "
+                   f"{len(old_losses)} of them older than the RPO ({rpo_s} s)")
+        time.sleep(0.5)
+        later = [a for a in load.snapshot() if a.database == new.identifier]
+        self.check("writes continue on the primary site's new writer", bool(later),
+                   f"{len(later)} writes acknowledged by {new.identifier} since")
 
     @staticmethod
     def built_in(deployer: DrillPulumi, region: str) -> NewReplica | None:
