@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr import aws_names
 from caresync_dr.aws import STANDBY, AwsClients
+from caresync_dr.cli.aws_problems import aws_problem
 from caresync_dr.cli.reporting import writable_file
 from caresync_dr.failover import probes
 from caresync_dr.failover.errors import RefusedError, UsageError
@@ -169,13 +170,20 @@ def _read_inventory_parameter(settings: Settings, session: boto3.Session | None,
     name = settings.inventory_parameter
     unreachable: list[str] = []
     missing: list[str] = []
+    first: BaseException | None = None
     for region in inventory_regions(settings):
         ssm = AwsClients(region, STANDBY, session).ssm()
         try:
             found = probes.read_parameter(ssm, name)
         except (ClientError, BotoCoreError) as exc:
+            problem = aws_problem(exc)
+            if problem is not None and problem.kind == "credentials":
+                # The other region would say the same; the CLI names the operator role.
+                raise RefusedError(f"cannot read the inventory {name} in {region}: {exc}. "
+                                   "Nothing was changed") from exc
             log.warning("cannot read the inventory %s in %s: %s", name, region, exc)
             unreachable.append(f"{region}: {exc}")
+            first = first or exc
             continue
         if found is None:
             missing.append(region)
@@ -187,6 +195,6 @@ def _read_inventory_parameter(settings: Settings, session: boto3.Session | None,
         # Not the operator's input that is wrong: SSM did not answer. Nothing was changed.
         absent = f"; not found in {', '.join(missing)}" if missing else ""
         raise RefusedError(f"cannot read the inventory {name} in "
-                           f"{'; '.join(unreachable)}{absent}. Nothing was changed")
+                           f"{'; '.join(unreachable)}{absent}. Nothing was changed") from first
     raise UsageError(f"inventory parameter {name} not found in {' or '.join(missing)}: "
                      "is the dr stack deployed? (or pass --inventory FILE)")
