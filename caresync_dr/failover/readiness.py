@@ -50,6 +50,8 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     checks: list[Check] = [_inventory(ctx)]
     if ctx.reversed:
         checks.append(_bookkeeping(ctx))
+        if not daily:
+            checks.append(_standby_region_lock(ctx))
     state: list[probes.DbState | None] = []
 
     def exists() -> Check:
@@ -99,6 +101,24 @@ def _bookkeeping(ctx: FailoverContext) -> Check:
     return Check(name, True, f"lock {ctx.inventory.lock_parameter}, journal "
                  f"{ctx.inventory.journal_parameter} and s3://{bucket} in {ctx.books.region}, "
                  "the region being promoted")
+
+
+def _standby_region_lock(ctx: FailoverContext) -> Check:
+    """A reversed run locks in the primary region, but a switchover (or a failover in the
+    usual direction) locks in the standby region: while that region answers, a live holder
+    there refuses this run (two operations moving one writer). Unreachable is the outage."""
+    name = "no run in the standby region"
+    where = f"{ctx.inventory.lock_parameter} in {ctx.standby.region}"
+    try:
+        holder = LeaseLock(ctx.standby.ssm(), ctx.inventory.lock_parameter).holder()
+    except (ClientError, BotoCoreError) as exc:
+        return Check(name, True, f"{where} does not answer ({type(exc).__name__}): the region "
+                     "that failed")
+    if holder is None or holder.is_stale():
+        return Check(name, True, f"{where} is free" if holder is None
+                     else f"{where}: a stale lock of a gone run ({holder.describe()})")
+    return Check(name, False, f"{where} is held by {holder.describe()}: finish or stop that "
+                 "run first (switchover.py/failover.py --resume there)")
 
 
 def _plan_resources(ctx: FailoverContext) -> list[Check]:

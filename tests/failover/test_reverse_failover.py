@@ -166,9 +166,10 @@ def test_reverse_failover_with_both_regions_answering_writes_primary_into_the_sw
     sg = w.client("ec2", w.STANDBY).describe_security_groups(
         GroupIds=[flipped.standby.database.security_group_id])["SecurityGroups"][0]
     assert sg["IpPermissions"] == []
-    # With activeSite standby in the stack file the inventory was read in us-east-1 only.
+    # With activeSite standby in the stack file the inventory is read in us-east-1 (first
+    # read); us-west-2's SSM is read once, for a live lock of a switchover there.
     ssm_reads = [r for s, o, r in world.calls.seen if (s, o) == ("ssm", "GetParameter")]
-    assert ssm_reads and w.STANDBY not in ssm_reads
+    assert ssm_reads[0] == w.PRIMARY and ssm_reads.count(w.STANDBY) == 1
 
 
 def test_reverse_failover_resumes_from_the_journal_in_us_east_1(
@@ -238,3 +239,22 @@ def test_the_stack_file_orders_the_inventory_regions() -> None:
     assert inventory_regions(steady) == ("us-west-2", "us-east-1")
     flipped = dataclasses.replace(steady, active_site="standby")
     assert inventory_regions(flipped) == ("us-east-1", "us-west-2")
+
+
+def test_a_live_run_holding_the_standby_region_lock_refuses_the_reverse_failover(
+        world: w.World, failover: Any) -> None:
+    """A switchover (or a failover the usual way) locks in us-west-2; the reversed run locks
+    in us-east-1. While us-west-2 answers, a live holder there refuses the reversed run."""
+    from caresync_dr.operations.lock import LeaseLock, LockHolder
+
+    _flip(world)
+    held = LeaseLock(w.client("ssm", w.STANDBY), world.inventory.lock_parameter, "switchover")
+    me = LockHolder.me("switchover-elsewhere")
+    assert held.acquire(me) is None
+    try:
+        result = failover("--yes")
+    finally:
+        held.release(me)
+    assert result.code == ExitCode.REFUSED, result.out
+    assert "no run in the standby region" in result.out and "held by" in result.out
+    assert world.calls.count("PromoteReadReplica") == 0
