@@ -24,6 +24,9 @@ def failover_notifications(ctx: FailoverContext, settings: Settings) -> Operatio
         kind="region-failover" if scope == "region" else "database-failover",
         topics=site_topics(settings, inv.alert_topic_arn,
                            standby_first=scope == "region" and not ctx.reversed),
+        # Reversed (after a failback) the standby region is the one that may have failed.
+        secret_regions=((settings.primary_region, settings.standby_region) if ctx.reversed
+                        else None),
         public_statuses={"verify": "monitoring"},
         incident_started=ctx.options.outage_started,
         summary=(f"Promote {ctx.target_database} in {ctx.target.region}"

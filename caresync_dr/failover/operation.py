@@ -56,7 +56,7 @@ class FailoverOperation(Operation[FailoverContext]):
                          recorder=recorder)
 
     def plan(self) -> FailoverPlan:
-        return build_plan(self.ctx.options.scope)
+        return build_plan(self.ctx.options.scope, self.ctx.reversed)
 
     def title(self) -> str:
         return f"{self.ctx.options.scope} failover, stack {self.ctx.options.stack}"

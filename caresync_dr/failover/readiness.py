@@ -123,7 +123,7 @@ def _standby_region_lock(ctx: FailoverContext) -> Check:
 
 def _plan_resources(ctx: FailoverContext) -> list[Check]:
     """One row per resource the plan's steps declare, each read once."""
-    return resource_checks(build_plan(ctx.options.scope), ctx)
+    return resource_checks(build_plan(ctx.options.scope, ctx.reversed), ctx)
 
 
 def _inventory(ctx: FailoverContext) -> Check:

@@ -317,6 +317,54 @@ def _switch_unreachable(ctx: FailoverContext, exc: ClientError | BotoCoreError) 
             f"{sw.primary_value} into it once {sw.region} is back")
 
 
+class PinPrimaryRecord(Step):
+    """Reversed only (the standby region failed after a failback). The PRIMARY record's
+    calculated check needs both the primary endpoint check and the inverted switch check; the
+    switch in the failed region still holds FAILOVER, so the moment that region answers again
+    Route 53 would send users back to the old writer's site, which nothing could fence while
+    it was down. Route 53's control plane is in us-east-1, the region being promoted: make the
+    calculated check follow the primary endpoint check alone (HealthThreshold 1), so a
+    recovered standby region cannot take traffic back. Best effort: the verify step proves
+    who serves now, and the next ``pulumi up -s dr`` restores the check (write PRIMARY into
+    the switch first: docs/failover-reference.md, "The reverse direction")."""
+
+    name = "pin-primary-record"
+    title = ("Pin DNS to the primary site: its record's calculated check stops reading the "
+             "switch (Route 53 control plane, best effort)")
+    expected_seconds = ESTIMATES.api_call_seconds
+    best_effort = True
+
+    def check(self, ctx: FailoverContext) -> Verdict:
+        sw = ctx.inventory.traffic_switch
+        endpoint = ctx.inventory.primary.health_check_id
+        try:
+            config = ctx.route53.route53().get_health_check(
+                HealthCheckId=sw.primary_health_check_id)["HealthCheck"]["HealthCheckConfig"]
+        except BotoCoreError as exc:
+            return blocked(f"Route 53's API did not answer ({type(exc).__name__}); not pinned: "
+                           f"write {sw.primary_value} into s3://{sw.bucket}/{sw.key} before "
+                           f"{sw.region} answers again")
+        except ClientError as exc:
+            return run(f"Route 53 refused the read ({probes.error_code(exc)}); will try to pin "
+                       f"{sw.primary_health_check_id} anyway")
+        children = list(config.get("ChildHealthChecks") or [])
+        threshold = config.get("HealthThreshold")
+        if children == [endpoint] and threshold == 1:
+            return done(f"{sw.primary_health_check_id} already follows only {endpoint}")
+        return run(f"would make {sw.primary_health_check_id} (children {children}, threshold "
+                   f"{threshold}) follow only the primary endpoint check {endpoint}: a "
+                   f"recovered {sw.region} cannot take traffic back through its switch")
+
+    def apply(self, ctx: FailoverContext) -> str:
+        sw = ctx.inventory.traffic_switch
+        endpoint = ctx.inventory.primary.health_check_id
+        ctx.route53.route53().update_health_check(
+            HealthCheckId=sw.primary_health_check_id, ChildHealthChecks=[endpoint],
+            HealthThreshold=1)
+        return (f"{sw.primary_health_check_id} follows only {endpoint}: the switch in "
+                f"{sw.region} no longer moves traffic (`pulumi up -s dr` restores it)")
+
+
 class ObserveRoute53(Step):
     name = "observe-route53"
     title = "Observe Route 53 checkers on the switch (control plane, best effort)"

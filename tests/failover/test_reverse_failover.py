@@ -130,6 +130,15 @@ def test_reverse_failover_with_us_west_2_refused_promotes_the_primary_site(
     assert outcomes["fence-primary-app"] == "not confirmed"      # us-west-2 gone
     details = {s["name"]: s["detail"] for s in report["steps"]}
     assert "reads an unreachable switch as PRIMARY" in details["switch-traffic"]
+    # The switch still says FAILOVER in us-west-2: the primary record's calculated check was
+    # pinned (Route 53's control plane is in us-east-1) so a recovered us-west-2 cannot take
+    # traffic back to the old writer.
+    assert outcomes["pin-primary-record"] == "done"
+    pinned = w.client("route53", w.PRIMARY).get_health_check(
+        HealthCheckId=world.inventory.traffic_switch.primary_health_check_id)["HealthCheck"][
+        "HealthCheckConfig"]
+    assert pinned["ChildHealthChecks"] == [world.inventory.primary.health_check_id]
+    assert pinned["HealthThreshold"] == 1
     assert "us-east-1" in details["verify"] or "ok" in details["verify"]
     # The timeline went to the primary region's backup bucket.
     stored = w.client("s3", w.PRIMARY).get_object(
