@@ -51,8 +51,9 @@ def follow_ups(ctx: FailoverContext) -> list[str]:
             f"once {inv.standby.region} is back.",
             f"Watch the new primary: {ctx.target_database} in {inv.primary.region}.",
             f"When {inv.standby.region} is back: write {sw.primary_value} into "
-            f"s3://{sw.bucket}/{sw.key} if it still says {sw.failover_value}, keep the old "
-            f"writer {inv.standby.database.identifier} fenced, and re-protect with "
+            f"s3://{sw.bucket}/{sw.key} if it still says {sw.failover_value} (before the "
+            "next `pulumi up -s dr`, which un-pins the primary record's check), fence the old "
+            f"writer {inv.standby.database.identifier} and its app, and re-protect with "
             "`caresync-failback --stack dr` (a new standby generation replicating from "
             f"{ctx.target_database}; docs/runbooks/switchover-failback.md).",
             "Until then there is no disaster recovery: the standby site is the one that failed.",
