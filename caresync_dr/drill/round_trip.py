@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 RDS_INSTANCE = "aws:rds/instance:Instance"
 REPLICATION_CONFIG = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+SSM_PARAMETER = "aws:ssm/parameter:Parameter"
 STACK_FILES = ("Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.dr.yaml")
 
 
@@ -156,17 +157,21 @@ class DrillPulumi:
         run = self.runs[stack]
         rds = self._client("rds", self.regions[stack])
 
-        def refresh(r: RegisteredResource) -> RegisteredResource:
+        def refresh(r: RegisteredResource) -> RegisteredResource | None:
             if r.type != RDS_INSTANCE or not r.inputs.get("replicateSourceDb"):
                 return r
             ident = str(r.outputs.get("identifier") or r.inputs.get("identifier"))
-            found = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+            try:
+                found = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+            except rds.exceptions.DBInstanceNotFoundFault:
+                return None     # gone behind Pulumi's back: a refresh drops it from the state
             if found.get("ReadReplicaSourceDBInstanceIdentifier"):
                 return r
             inputs = {k: v for k, v in r.inputs.items() if k != "replicateSourceDb"}
             return dataclasses.replace(r, inputs=inputs)
 
-        return ProgramRun(run.stack, [refresh(r) for r in run.resources], run.outputs)
+        kept = [refreshed for r in run.resources if (refreshed := refresh(r)) is not None]
+        return ProgramRun(run.stack, kept, run.outputs)
 
     def _delete(self, resource: RegisteredResource, stack: str) -> None:
         region = str(resource.inputs.get("region") or self.regions[stack])
@@ -186,6 +191,10 @@ class DrillPulumi:
             self.event(f"S3: replication of {bucket} removed")
         elif resource.type == SECURITY_GROUP:
             self._client("ec2", region).delete_security_group(GroupId=resource.resource_id)
+        elif resource.type == SSM_PARAMETER:  # e.g. the reversed direction's inventory copy
+            name = str(resource.inputs.get("name") or resource.resource_id)
+            self._client("ssm", region).delete_parameter(Name=name)
+            self.event(f"SSM: {name} in {region} deleted")
         # Gone from the state: declared again later, it is created again.
         self.deployment.handlers[stack].created.pop((resource.type, resource.name, region),
                                                     None)
@@ -534,6 +543,40 @@ class RoundTrip:
         later = [a for a in load.snapshot() if a.database == new.identifier]
         self.check("writes continue on the primary site's new writer", bool(later),
                    f"{len(later)} writes acknowledged by {new.identifier} since")
+        if code != 0:
+            return
+        # The standby region answers again. The runbook's first step there: the switch still
+        # says FAILOVER; write PRIMARY before anything else (the pinned DNS check held the
+        # traffic meanwhile, and the failback's `pulumi up -s dr` un-pins it).
+        sw = inv.traffic_switch
+        with timeline.step("recovery of the standby region") as step:
+            # It comes back whole: its APIs, the old writer's instance (RDS restarts it; it
+            # was never fenced, the region was unreachable) and its app instances.
+            world.emulator.restore()
+            writer.start()
+            world.apps["standby"].start()
+            world.boot("standby", "region recovered")
+            time.sleep(1.0)     # ten observations of the emulated Route 53 checkers
+            serving = world.serving_site()
+            step.detail = (f"{inv.standby.region} reachable, {label} and the standby app up "
+                           f"again, the switch still {sw.failover_value}; the resolver "
+                           f"answers {serving}")
+        self.check("the recovered standby region does not take the traffic back",
+                   serving == "primary",
+                   f"resolver answers {serving} with s3://{sw.bucket}/{sw.key} still "
+                   f"{sw.failover_value} and the old writer {label} writable again "
+                   "(pin-primary-record)")
+        with timeline.step("the operator writes PRIMARY into the switch") as step:
+            self.world.deployment.handlers["dr"].client("s3", sw.region).put_object(
+                Bucket=sw.bucket, Key=sw.key, Body=sw.primary_value.encode())
+            step.detail = f"s3://{sw.bucket}/{sw.key} = {sw.primary_value}"
+        # RDS publishes ReplicaLag again for the replicas the re-protection builds (the
+        # promoted generation publishes none).
+        lag_again = LagPublisher(world, lambda: list(deployer.built)).start()
+        try:
+            self.reprotect_standby(deployer, load)
+        finally:
+            lag_again.stop()
 
     @staticmethod
     def built_in(deployer: DrillPulumi, region: str) -> NewReplica | None:

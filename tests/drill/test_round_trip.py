@@ -49,7 +49,11 @@ def test_after_the_failback_the_standby_region_fails_and_the_primary_site_takes_
                   "reverse failover.py succeeded with the standby region refused",
                   "the primary site serves writes again",
                   "reverse failover lost no acknowledged write older than the RPO",
-                  "writes continue on the primary site's new writer"):
+                  "writes continue on the primary site's new writer",
+                  "the recovered standby region does not take the traffic back",
+                  "failback.py re-protected the standby site",
+                  "every write acknowledged in the round trip is on the writer",
+                  "ends home: original region primary and protected"):
         assert verdicts[stage][0], (stage, verdicts[stage][1])
     reverse = report["round_trip"]["reverse_failover"]
     assert reverse["exit_code"] == 0 and reverse["refused_requests"] > 0
