@@ -192,23 +192,35 @@ def superuser_sessions(conn: Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def _set_login(conn: Connection, roles: Sequence[str], login: bool) -> None:
-    """``ALTER ROLE`` each role that still exists (one dropped meanwhile is not an error)."""
+def _set_login(conn: Connection, roles: Sequence[str], login: bool) -> list[str]:
+    """``ALTER ROLE`` each role that still exists (one dropped meanwhile is not an error);
+    returns the roles the server would not let this user alter (left as they were)."""
     keyword = sql.SQL("LOGIN" if login else "NOLOGIN")
     existing = set(role_logins(conn, roles))
+    refused: list[str] = []
     for role in roles:
-        if role in existing:
+        if role not in existing:
+            continue
+        try:
             conn.execute(sql.SQL("ALTER ROLE {} {}").format(sql.Identifier(role), keyword))
+        except psycopg.errors.InsufficientPrivilege:
+            refused.append(role)
+    return refused
 
 
-def refuse_logins(conn: Connection, roles: Sequence[str]) -> None:
-    _set_login(conn, roles, login=False)
+def refuse_logins(conn: Connection, roles: Sequence[str]) -> list[str]:
+    """``NOLOGIN`` for each role; returns those the master user may not alter. The catalog
+    query already leaves out what PostgreSQL forbids; a managed service may protect more of
+    its own roles (RDS keeps its internal accounts to itself): such a role keeps its logins,
+    its sessions are still ended, and the report names it."""
+    return _set_login(conn, roles, login=False)
 
 
-def allow_logins(conn: Connection, roles: Sequence[str]) -> None:
+def allow_logins(conn: Connection, roles: Sequence[str]) -> list[str]:
     """Let ``roles`` log in again: exactly the list the fence recorded (and the app's roles),
-    on the new writer after promotion or on the old writer when the fence is rolled back."""
-    _set_login(conn, roles, login=True)
+    on the new writer after promotion or on the old writer when the fence is rolled back.
+    Returns the roles that could not be altered (the fence could not close them either)."""
+    return _set_login(conn, roles, login=True)
 
 
 def _terminate(conn: Connection, timeout_ms: int) -> list[ClientSession]:
@@ -295,6 +307,7 @@ class Fence:
     next_xid: str
     superuser_sessions: int           # sessions the master user could not end (rdsadmin)
     reads: int                        # how many times the position was read
+    not_closed: tuple[str, ...] = ()  # listed roles the server would not let us alter
 
 
 def fence_writes(conn: Connection, *, on_roles: Callable[[list[str]], None],
@@ -316,6 +329,7 @@ def fence_writes(conn: Connection, *, on_roles: Callable[[list[str]], None],
         raise FenceError("this session is read-only (a check or dry run): nothing fenced")
     roles: list[str] = list(dict.fromkeys(known_roles))
     fenced_at = ""
+    not_closed: list[str] = []
     terminated: list[ClientSession] = []
     why = ""
     for attempt in range(1, attempts + 1):
@@ -323,7 +337,7 @@ def fence_writes(conn: Connection, *, on_roles: Callable[[list[str]], None],
         if new or not fenced_at:
             roles += new
             on_roles(list(roles))
-            refuse_logins(conn, roles)
+            not_closed = refuse_logins(conn, roles)
             fenced_at = datetime.now(UTC).isoformat()
         terminated += _terminate(conn, terminate_timeout_ms)
         position = final_position(conn)
@@ -334,7 +348,8 @@ def fence_writes(conn: Connection, *, on_roles: Callable[[list[str]], None],
             return Fence(roles=tuple(roles), fenced_at=fenced_at, terminated=tuple(terminated),
                          final_lsn=position.lsn, final_lsn_at=read_at,
                          next_xid=position.next_xid,
-                         superuser_sessions=superuser_sessions(conn), reads=attempt)
+                         superuser_sessions=superuser_sessions(conn), reads=attempt,
+                         not_closed=tuple(not_closed))
         why = (f"{len(late)} session(s) of {', '.join(sorted({s.role for s in late}))} "
                "after the read" if late else
                f"{position.in_progress} transaction(s) in progress at the read"

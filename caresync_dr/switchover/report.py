@@ -61,6 +61,7 @@ def section(ctx: SwitchoverContext) -> dict[str, Any]:
         "fencedRoles": ctx.facts.get("fenced_roles") or ctx.facts.get("roles_reopened"),
         "rolesReopened": ctx.facts.get("roles_reopened"),
         "superuserSessionsLeft": ctx.facts.get("superuser_sessions"),
+        "rolesNotClosed": ctx.facts.get("roles_not_closed"),
         "fenceRolledBackAt": rolled_back,
         "writeUnavailableSeconds": window,
         "milestones": milestones,

@@ -91,9 +91,11 @@ def fence_holds(state: fence.ServerState, ctx: SwitchoverContext) -> bool:
     """The fence this run journalled still holds: every role it closed still closed, no other
     role may log in, no client session, and no transaction id assigned since the final
     position was read (a master-user session that came and went would have moved it)."""
+    kept = set(ctx.facts.get("roles_not_closed") or [])   # the server would not let us
     return (bool(ctx.facts.get("final_lsn")) and fenced(state, ctx)
-            and all(state.logins.get(role) is False for role in fenced_roles(ctx))
-            and not state.login_roles and state.sessions == 0
+            and all(state.logins.get(role) is False for role in fenced_roles(ctx)
+                    if role not in kept)
+            and not set(state.login_roles) - kept and state.sessions == 0
             and state.next_xid is not None and state.next_xid == ctx.facts.get("final_next_xid"))
 
 
@@ -153,17 +155,21 @@ class FenceWrites(Step[SwitchoverContext]):
         ctx.fact("writer_sessions_ended", len(result.terminated))
         ctx.fact("sessions_ended_by_role", ended)
         ctx.fact("superuser_sessions", result.superuser_sessions)
+        ctx.fact("roles_not_closed", list(result.not_closed))
         ctx.fact("final_lsn_at", result.final_lsn_at)
         ctx.fact("final_next_xid", result.next_xid)
         ctx.fact("final_lsn", result.final_lsn, save=True)
         ctx.fact("fence_rolled_back_at", None)
         ctx.fact("caught_up_at", None)
         by_role = ", ".join(f"{n} of {role}" for role, n in sorted(ended.items()))
-        return (f"{len(result.roles)} role(s) may not log in on {link.where} "
-                f"({_listed(list(result.roles))}); {len(result.terminated)} session(s) ended"
+        closed = [role for role in result.roles if role not in result.not_closed]
+        return (f"{len(closed)} role(s) may not log in on {link.where} "
+                f"({_listed(closed)}); {len(result.terminated)} session(s) ended"
                 + (f" ({by_role})" if by_role else "")
                 + (f"; {result.superuser_sessions} superuser session(s) left (not ours to "
                    "end)" if result.superuser_sessions else "")
+                + (f"; NOT closed (the server would not let the master user alter them): "
+                   f"{', '.join(result.not_closed)}" if result.not_closed else "")
                 + f"; final WAL position {result.final_lsn}")
 
 

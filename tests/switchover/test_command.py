@@ -2,10 +2,11 @@
 real PostgreSQL 15 primary + streaming standby, with an RDS-like master user.
 
 One world, in order, its primary committing asynchronously (``synchronous_commit = off`` for
-the whole server: the switchover handles it instead of refusing it): --check; --dry-run and a refused prompt change nothing; bad input is one
-line; a replica that does not replay in time gets the fence rolled back (exit 1, nothing
-promoted); a plain rerun of that unfinished run is refused; --resume is killed (SIGKILL)
-after asking RDS to promote; a second --resume completes without losing a write."""
+the whole server: the switchover handles it instead of refusing it): --check; --dry-run and
+a refused prompt change nothing; bad input is one line; a replica that does not replay in
+time gets the fence rolled back (exit 1, nothing promoted); a plain rerun of that unfinished
+run is refused; --resume is killed (SIGKILL) after asking RDS to promote; a second --resume
+completes without losing a write."""
 
 from __future__ import annotations
 

@@ -180,3 +180,28 @@ def test_a_read_only_session_fences_nothing(pair: Pair) -> None:
     writer.execute("select 1")
     writer.close()
     assert "password" not in link.where and link.where.endswith("(read-only)")
+
+
+class ProtectedRole:
+    """A server that lists ``rdstopmgr`` as a login role but will not let the master user
+    alter it (as a managed service may keep its own accounts)."""
+
+    def __init__(self) -> None:
+        self.altered: list[str] = []
+
+    def execute(self, query: Any, params: Any = None) -> Any:
+        text = query.as_string(None) if hasattr(query, "as_string") else str(query)
+        if text.startswith("ALTER ROLE"):
+            if "rdstopmgr" in text:
+                raise psycopg.errors.InsufficientPrivilege("permission denied to alter role")
+            self.altered.append(text)
+            return None
+        rows = [(role, True) for role in (params or [[]])[0]]
+        return type("Result", (), {"fetchall": lambda self: rows})()
+
+
+def test_a_role_the_server_protects_is_reported_not_fatal() -> None:
+    conn = ProtectedRole()
+    refused = fence.refuse_logins(conn, ["caresync_app", "rdstopmgr"])   # type: ignore[arg-type]
+    assert refused == ["rdstopmgr"]
+    assert conn.altered == ['ALTER ROLE "caresync_app" NOLOGIN']
