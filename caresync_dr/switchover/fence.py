@@ -24,7 +24,10 @@ migration job as the master user:
    The caller records the list *before* the first ``ALTER`` (``on_roles``), so a resumed or
    rolled-back run reopens exactly the roles this switchover closed: a role that was NOLOGIN
    before stays so. ``NOLOGIN`` is a catalog change and replicates, so the promoted replica
-   carries it too and :func:`allow_logins` reopens the same list there.
+   carries it too and :func:`allow_logins` reopens the same list there. A listed role the
+   server still will not let the master user alter (a managed service may protect its own
+   accounts) keeps its logins and is named (``Fence.not_closed``); its sessions are still
+   ended.
 2. **End every session** (:func:`client_sessions`): ``pg_terminate_backend(pid, timeout)`` on
    every session except this one, the WAL senders (``pg_stat_get_wal_senders``; the replica
    streams through one) and superusers' sessions. With a timeout (PostgreSQL 14+) it returns
@@ -64,7 +67,11 @@ Its writes are RDS's own (monitoring, heartbeats); such sessions are counted
 read the position once more. The **master user** cannot be refused: a session it opens
 *after* the fence has read its final position can still commit on the old writer, and such a
 commit is not on the new one. Run no psql, migration or job as the master user during a
-switchover (the runbook says so).
+switchover (the runbook says so). With asynchronous commit, a commit acknowledged but not yet
+flushed is lost if the old writer *crashes* first (PostgreSQL 15 docs, 30.4: "the most recent
+transactions may be lost if the database should crash"): the replica then never reaches the
+final position, the wait times out and nothing is promoted -- the loss is asynchronous
+commit's own, not the switchover's.
 """
 
 from __future__ import annotations
