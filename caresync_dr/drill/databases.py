@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import signal
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +27,13 @@ import psycopg
 
 from caresync_dr.db.roles import ensure_roles
 from caresync_dr.pg.archive import WalArchive
-from caresync_dr.pg.cluster import PostgresCluster, free_port, temp_cluster
+from caresync_dr.pg.cluster import (
+    PostgresCluster,
+    free_port,
+    server_owned_temp_dir,
+    temp_cluster,
+)
+from caresync_dr.pg.orphans import keep_owned
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,7 @@ class Databases:
     def stop(self, keep: bool = False) -> None:
         """Stop every server and delete the data; ``keep`` leaves both for inspection."""
         if keep:
+            keep_owned()  # no later drill's sweep removes them once this process has ended
             log.info("--keep: PostgreSQL servers left running on ports %s (data in %s)",
                      ", ".join(str(c.port) for c in self.all()),
                      ", ".join(str(d) for d in self.dirs))
@@ -73,10 +79,7 @@ class Databases:
 
 
 def _standby_of(primary: PostgresCluster, prefix: str) -> tuple[PostgresCluster, Path]:
-    base = Path(tempfile.mkdtemp(prefix=prefix))
-    if os.geteuid() == 0:
-        shutil.chown(base, user="postgres", group="postgres")
-    base.chmod(0o755)
+    base = server_owned_temp_dir(prefix)
     standby = primary.base_backup_standby(base / "data", free_port())
     standby.start()
     return standby, base

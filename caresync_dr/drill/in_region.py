@@ -34,7 +34,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -59,6 +58,7 @@ from caresync_dr.emulation.server import ACCOUNT_ID, Emulator, reset_backends
 from caresync_dr.names import alarm_name
 from caresync_dr.pg.archive import WalArchive
 from caresync_dr.pg.cluster import PostgresCluster
+from caresync_dr.pg.orphans import DRILL_PREFIX, owned_temp_dir
 
 if TYPE_CHECKING:
     from caresync_dr.drill.runner import DrillOptions
@@ -258,7 +258,7 @@ def run_in_region(options: DrillOptions) -> dict[str, Any]:
     """Run one in-region drill end to end; returns its report."""
     scenario = options.scenario
     timeline = Timeline()
-    work = Path(tempfile.mkdtemp(prefix="caresync-drill-"))
+    work = owned_temp_dir(DRILL_PREFIX)
     cleanups: list[Callable[[], None]] = []
     emulator = Emulator()
     world: World | None = None

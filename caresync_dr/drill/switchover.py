@@ -31,7 +31,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -50,6 +49,7 @@ from caresync_dr.drill.world import World, build_world
 from caresync_dr.emulation.patching import restore_all
 from caresync_dr.emulation.server import Emulator, reset_backends
 from caresync_dr.pg.cluster import PostgresCluster
+from caresync_dr.pg.orphans import DRILL_PREFIX, owned_temp_dir
 
 if TYPE_CHECKING:
     from caresync_dr.drill.runner import DrillOptions
@@ -267,7 +267,7 @@ def run_switchover_drill(options: DrillOptions) -> dict[str, Any]:
     if not script.is_file():
         raise FileNotFoundError(f"{script} does not exist: the drill runs the real command")
     timeline = Timeline()
-    work = Path(tempfile.mkdtemp(prefix="caresync-drill-"))
+    work = owned_temp_dir(DRILL_PREFIX)
     loads: list[WriteLoad] = []
     try:
         with switchover_world(options, timeline) as world:

@@ -15,11 +15,12 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from caresync_dr.pg.orphans import owned_temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +218,9 @@ def run_as_server_user(argv: Sequence[str], timeout: float = 300
 
 
 def server_owned_temp_dir(prefix: str) -> Path:
-    """A fresh temp dir the server user owns."""
-    base = Path(tempfile.mkdtemp(prefix=prefix))
+    """A fresh temp dir the server user owns, this process recorded as its owner
+    (:mod:`caresync_dr.pg.orphans` removes it once this process is dead)."""
+    base = owned_temp_dir(prefix)
     _chown_to_server_user(base)
     base.chmod(0o755)
     return base
@@ -227,9 +229,7 @@ def server_owned_temp_dir(prefix: str) -> Path:
 def temp_cluster(prefix: str = "caresync-pg-", *, wal_segment_mb: int | None = None,
                  extra_conf: dict[str, str] | None = None) -> PostgresCluster:
     """A cluster in a fresh temp dir the server user owns (initialised, not started)."""
-    base = Path(tempfile.mkdtemp(prefix=prefix))
-    _chown_to_server_user(base)
-    base.chmod(0o755)
+    base = server_owned_temp_dir(prefix)
     cluster = PostgresCluster(data_dir=base / "data", port=free_port())
     cluster.init(wal_segment_mb=wal_segment_mb, extra_conf=extra_conf)
     return cluster
