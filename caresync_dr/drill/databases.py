@@ -30,6 +30,7 @@ from caresync_dr.pg.archive import WalArchive
 from caresync_dr.pg.cluster import (
     PostgresCluster,
     free_port,
+    postmaster_pid,
     server_owned_temp_dir,
     temp_cluster,
 )
@@ -153,22 +154,16 @@ def _children(pid: int) -> list[int]:
 
 
 def postmaster_alive(cluster: PostgresCluster) -> bool:
-    """A running postmaster; a killed one may linger as a zombie nobody reaps, which is dead."""
-    pid_file = cluster.data_dir / "postmaster.pid"
-    try:
-        pid = int(pid_file.read_text().splitlines()[0])
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, ValueError, IndexError):
-        return False
-    return state not in ("Z", "X")
+    """A running postmaster; a killed one may linger as a zombie nobody reaps, which is dead,
+    and its stale ``postmaster.pid`` may name a recycled PID (:func:`postmaster_pid`)."""
+    return postmaster_pid(cluster.data_dir) is not None
 
 
 def kill_hard(cluster: PostgresCluster) -> None:
     """SIGKILL the postmaster and every backend at once, like the host losing power."""
-    pid_file = cluster.data_dir / "postmaster.pid"
-    if not pid_file.exists():
+    postmaster = postmaster_pid(cluster.data_dir)
+    if postmaster is None:
         return
-    postmaster = int(pid_file.read_text().splitlines()[0])
     for pid in [*_children(postmaster), postmaster]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

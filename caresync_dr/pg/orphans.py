@@ -110,29 +110,17 @@ def read_owner(directory: Path) -> Owner | None:
         return None
 
 
-def _postmaster(data_dir: Path) -> int | None:
-    """The running postmaster of ``data_dir``: the PID in ``postmaster.pid`` only when that
-    process is alive and works in this directory (a stale file's PID may be anyone now)."""
-    try:
-        pid = int((data_dir / "postmaster.pid").read_text().splitlines()[0])
-        if start_ticks(pid) is None:
-            return None
-        return pid if Path(os.readlink(f"/proc/{pid}/cwd")) == data_dir.resolve() else None
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _stop_postmasters(directory: Path) -> list[str]:
-    from caresync_dr.pg.cluster import PostgresCluster, find_pg_bin
+    from caresync_dr.pg.cluster import PostgresCluster, find_pg_bin, postmaster_pid
 
     stopped = []
     for pid_file in sorted(directory.glob("*/postmaster.pid")):
         data_dir = pid_file.parent
-        pid = _postmaster(data_dir)
+        pid = postmaster_pid(data_dir)   # a stale file's PID may be anyone's now
         if pid is None:
             continue
         PostgresCluster(data_dir=data_dir, port=0, bin_dir=find_pg_bin()).stop(mode="immediate")
-        if _postmaster(data_dir) is not None:   # pg_ctl failed: the data is going anyway
+        if postmaster_pid(data_dir) is not None:   # pg_ctl failed: the data is going anyway
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
         stopped.append(f"postmaster {pid}")
