@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr.failover import probes
-from caresync_dr.failover.context import FailoverContext
+from caresync_dr.failover.context import FailoverContext, RegionClients
 from caresync_dr.failover.plan import build_plan
 from caresync_dr.failover.steps import PROMOTING_STATUSES
 from caresync_dr.inventory import INVENTORY_VERSION
@@ -107,10 +107,21 @@ def _standby_region_lock(ctx: FailoverContext) -> Check:
     """A reversed run locks in the primary region, but a switchover (or a failover in the
     usual direction) locks in the standby region: while that region answers, a live holder
     there refuses this run (two operations moving one writer). Unreachable is the outage."""
-    name = "no run in the standby region"
-    where = f"{ctx.inventory.lock_parameter} in {ctx.standby.region}"
+    return other_region_lock(ctx, ctx.standby)
+
+
+def other_region_lock(ctx: FailoverContext, other: RegionClients) -> Check:
+    """The failover lock (``lockParameter``) in ``other``, the region this run does not lock
+    in. A failover locks where it keeps its books (the standby region; the primary region
+    when reversed) and a switchover in the standby region, so the one lock does not exclude
+    them by itself: each run also reads the other region's copy, and a live holder there
+    refuses it (two operations moving one writer). A region that does not answer has failed
+    (or cannot host a run): the row passes and says so."""
+    site = "standby" if other.region == ctx.inventory.standby.region else "primary"
+    name = f"no run in the {site} region"
+    where = f"{ctx.inventory.lock_parameter} in {other.region}"
     try:
-        holder = LeaseLock(ctx.standby.ssm(), ctx.inventory.lock_parameter).holder()
+        holder = LeaseLock(other.ssm(), ctx.inventory.lock_parameter).holder()
     except (ClientError, BotoCoreError) as exc:
         return Check(name, True, f"{where} does not answer ({type(exc).__name__}): the region "
                      "that failed")
