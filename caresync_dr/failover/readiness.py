@@ -64,7 +64,10 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
 
     checks.append(_guard("replica exists", True, exists))
     db = state[0] if state else None
-    resuming = ctx.options.resume and not daily
+    # Only a run that continues an unfinished journal (the engine sets resumed_run): a
+    # --resume with nothing to resume is a new run, judged as one. Otherwise a --resume run
+    # in one direction took the other direction's promoted (stale) writer for its own.
+    resuming = ctx.resumed_run is not None and not daily
     # A resumed run whose promotion RDS already accepted: the promote step waits for it.
     requested = ctx.facts.get("promotion_requested_at") if resuming else None
     # The replication rows, the traffic switch and the plan's resources read independent
@@ -85,6 +88,7 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
             checks.append(_guard("load balancer targets", False, lambda: _targets(ctx)))
             checks.append(_guard("replica follows the writer", False,
                                  lambda: _follows_writer(ctx)))
+            checks.append(_guard("DNS follows the switch", False, lambda: _dns_pin(ctx)))
         checks.append(_guard("lock free", False, lambda: _lock(ctx)))
     return checks
 
@@ -132,6 +136,23 @@ def other_region_lock(ctx: FailoverContext, other: RegionClients) -> Check:
                  "run first (switchover.py/failover.py --resume there)")
 
 
+def _dns_pin(ctx: FailoverContext) -> Check:
+    """The PRIMARY record's calculated check still reads the switch: a reversed failover
+    pins it (steps.PinPrimaryRecord) until ``pulumi up -s dr --refresh`` restores it."""
+    sw = ctx.inventory.traffic_switch
+    pinned = probes.switch_pin(ctx.route53.route53(), sw.primary_health_check_id,
+                               sw.health_check_id)
+    if pinned is None:
+        return Check("DNS follows the switch", True,
+                     f"{sw.primary_health_check_id} reads the switch check {sw.health_check_id}",
+                     blocks=False)
+    return Check("DNS follows the switch", False,
+                 f"pinned by a reversed failover: {pinned}; writing the switch would not move "
+                 "traffic. Write the value for the site that serves into the switch, then "
+                 "`pulumi up -s dr --refresh` (a plain `pulumi up` does not see the change)",
+                 blocks=False)
+
+
 def _plan_resources(ctx: FailoverContext) -> list[Check]:
     """One row per resource the plan's steps declare, each read once."""
     return resource_checks(build_plan(ctx.options.scope, ctx.reversed), ctx)
@@ -170,10 +191,13 @@ def _is_replica(ctx: FailoverContext, db: probes.DbState, resuming: bool) -> Che
                          f"{source}")
         return Check(name, True, f"of {db.source}")
     if resuming:
-        return Check(name, True, "already promoted (resuming)")
+        return Check(name, True, f"already promoted (resuming run {ctx.resumed_run})")
     return Check(name, False, f"{db.identifier} is not a read replica (no "
-                 "ReadReplicaSourceDBInstanceIdentifier); if it was promoted on purpose, "
-                 "continue with --resume")
+                 "ReadReplicaSourceDBInstanceIdentifier) and no unfinished run in "
+                 f"{ctx.inventory.journal_parameter} ({ctx.books.region}) promoted it: a "
+                 "writer of its own (after a failback or another direction's run, the stale "
+                 "old one?). Check the inventory's direction (activeSite); --resume continues "
+                 "only a run journaled there")
 
 
 def _available(db: probes.DbState, promotion_requested: str | None) -> Check:
@@ -192,7 +216,7 @@ def _replication(ctx: FailoverContext, db: probes.DbState, daily: bool) -> list[
         return [Check(REPLICATING_ROW, True, "already promoted; replication no longer applies"),
                 Check(LAG_ROW, True, "already promoted; lag no longer applies")]
     requested = ctx.facts.get("promotion_requested_at")
-    if ctx.options.resume and not daily and requested:
+    if ctx.resumed_run is not None and not daily and requested:
         sentence = f"promotion already requested at {requested}; the exposure was recorded then"
         return [Check(REPLICATING_ROW, True, sentence), Check(LAG_ROW, True, sentence)]
     objectives = ctx.inventory.objectives

@@ -52,7 +52,8 @@ def follow_ups(ctx: FailoverContext) -> list[str]:
             f"Watch the new primary: {ctx.target_database} in {inv.primary.region}.",
             f"When {inv.standby.region} is back: write {sw.primary_value} into "
             f"s3://{sw.bucket}/{sw.key} if it still says {sw.failover_value} (before the "
-            "next `pulumi up -s dr`, which un-pins the primary record's check), fence the old "
+            "next `pulumi up -s dr --refresh`, which un-pins the primary record's check; a plain "
+            "`pulumi up` compares with its state and leaves it pinned), fence the old "
             f"writer {inv.standby.database.identifier} and its app, and re-protect with "
             "`caresync-failback --stack dr` (a new standby generation replicating from "
             f"{ctx.target_database}; docs/runbooks/switchover-failback.md).",

@@ -50,7 +50,7 @@ def _database(name: str, link: DatabaseLink, ctx: SwitchoverContext,
 
 def run_checks(ctx: SwitchoverContext, plan: tuple[Stage[SwitchoverContext], ...],
                daily: bool) -> list[Check]:
-    resuming = ctx.options.resume and not daily
+    resuming = ctx.resumed_run is not None and not daily   # an unfinished journal only
     source, target = ctx.settings.source_db, ctx.settings.target_db
     roles = ", ".join(ctx.settings.writer_roles)
     rows: list[Check] = []
