@@ -4,8 +4,10 @@ either session leaves the table empty and reported, never half loaded."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -135,20 +137,20 @@ def test_an_idle_worker_splits_the_table_with_the_most_left_to_load() -> None:
         return loader._Segment(1, (0, 0), None, size, size)
 
     parallel = loader._Parallel.__new__(loader._Parallel)
-    parallel.lock = __import__("threading").Lock()
+    parallel.lock = threading.Lock()
     parallel.splits = 0
     big, small, done = Copier(), Copier(), Copier(split=True)
     mib = 1 << 20
-    parallel.loading = {  # type: ignore[dict-item]
+    parallel.loading = cast(Any, {
         "a": (small, segment(200 * mib), Stream(100 * mib)),
         "b": (big, segment(900 * mib), Stream(100 * mib)),
         "c": (done, segment(900 * mib), Stream(0)),
-    }
+    })
     parallel._lend_a_core()
     assert (big.requested, small.requested, done.requested, parallel.splits) == (
         True, False, False, 1)
     near_the_end = Copier()
-    parallel.loading = {"a": (near_the_end, segment(900 * mib),  # type: ignore[dict-item]
-                              Stream(900 * mib - loader.MIN_SPLIT_BYTES + 1))}
+    parallel.loading = cast(Any, {"a": (near_the_end, segment(900 * mib),
+                                        Stream(900 * mib - loader.MIN_SPLIT_BYTES + 1))})
     parallel._lend_a_core()
     assert not near_the_end.requested and parallel.splits == 1
