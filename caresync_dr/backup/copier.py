@@ -150,6 +150,7 @@ class TableCopier:
                 rows = self._committed_rows + self._cursor.rowcount + helper_rows
                 self._conn.commit()
                 if self._helper is not None:
+                    self._committed_rows = rows  # a failure from here on must empty the table
                     self._helper.commit()
                     self.split_rows[entry.table_name] = helper_rows
             except psycopg.Error as exc:
