@@ -20,7 +20,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -49,6 +48,7 @@ from caresync_dr.emulation.notify_doubles import ChatDouble
 from caresync_dr.emulation.patching import restore_all
 from caresync_dr.emulation.server import Emulator, reset_backends
 from caresync_dr.notify.secrets import ENV_CHAT_WEBHOOK
+from caresync_dr.pg.orphans import DRILL_PREFIX, owned_temp_dir, sweep
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -267,6 +267,7 @@ def degraded_answer(body: dict[str, Any]) -> bool:
 
 def run_drill(options: DrillOptions) -> dict[str, Any]:
     """Run one drill end to end; returns the report (``ok`` says whether all checks passed)."""
+    sweep()  # what killed drills left: their servers hold ports, memory and patient-like data
     scenario = options.scenario
     if scenario.in_region:
         from caresync_dr.drill.in_region import run_in_region
@@ -280,7 +281,7 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
         raise FileNotFoundError(f"{options.failover_script} does not exist: the drill runs the "
                                 "real failover command and cannot stand in for it")
     timeline = Timeline()
-    work = Path(tempfile.mkdtemp(prefix="caresync-drill-"))
+    work = owned_temp_dir(DRILL_PREFIX)
     cleanups: list[Callable[[], None]] = []
     emulator = Emulator()
     world: World | None = None
