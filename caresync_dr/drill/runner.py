@@ -190,24 +190,28 @@ def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
 
 
 def run_failover(world: World, options: DrillOptions, work: Path,
-                 timeline: Timeline) -> tuple[int | None, dict[str, Any] | None, float]:
-    """The operator's command, as a subprocess talking only to the emulator."""
+                 timeline: Timeline, *, name: str = "failover",
+                 project_dir: Path | None = None, outage_wall: float | None = None,
+                 ) -> tuple[int | None, dict[str, Any] | None, float]:
+    """The operator's command, as a subprocess talking only to the emulator. ``project_dir``:
+    the stack files it reads (default the drill's); ``outage_wall``: the outage start it is
+    given (default the timeline's)."""
     scope = options.scenario.failover_scope
     if scope is None:
         timeline.event("no failover is run: traffic must move by health checks alone")
         return None, None, 0.0
-    report = work / "failover-report.json"
+    report = work / f"{name}-report.json"
+    outage_wall = timeline.outage_wall if outage_wall is None else outage_wall
     argv = [sys.executable, str(options.failover_script), "--stack", "dr", "--scope", scope,
-            "--yes", "--report", str(report), "--journal-file", str(work / "journal.json"),
+            "--yes", "--report", str(report), "--journal-file", str(work / f"{name}.journal.json"),
             "--health-url", world.front.health_url,
             "--poll-seconds", str(options.poll_seconds),
             "--poll-max-seconds", str(options.poll_seconds),
             "--wait-timeout", str(max(30.0, options.promote_seconds * 4)),
             "--verify-timeout", str(options.serve_timeout),
-            "--project-dir", str(options.project_dir)]
-    if timeline.outage_wall is not None:  # the operator states when the primary stopped (D11)
-        argv += ["--outage-started",
-                 datetime.fromtimestamp(timeline.outage_wall, UTC).isoformat()]
+            "--project-dir", str(project_dir or options.project_dir)]
+    if outage_wall is not None:  # the operator states when the primary stopped (D11)
+        argv += ["--outage-started", datetime.fromtimestamp(outage_wall, UTC).isoformat()]
     # The chat channel posts to a local Slack-compatible webhook that records every call
     # (docs/communication.md): the drill's report shows what the incident channel was told.
     with ChatDouble() as chat:

@@ -124,8 +124,8 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
             created: dict[str, Any] = {}
             inventory, settings = load_inventory(options, args.project_dir, aws, created)
             ctx = FailoverContext(inventory, options, session=aws)
-            if "ssm" in created and created["ssm"][0] == ctx.standby.region:
-                ctx.standby.adopt("ssm", created["ssm"][1])   # the inventory's reader
+            if "ssm" in created and created["ssm"][0] == ctx.books.region:
+                ctx.books.adopt("ssm", created["ssm"][1])   # the inventory's reader
             hooks = None
             if options.mode == "run":
                 invocation.claim_report()      # the engine writes a run's report on every exit
