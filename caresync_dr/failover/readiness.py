@@ -30,6 +30,7 @@ from caresync_dr.inventory import INVENTORY_VERSION
 from caresync_dr.operations.checks import Check, refusals, render_table, resource_checks
 from caresync_dr.operations.checks import guard as _guard
 from caresync_dr.operations.lock import LeaseLock
+from caresync_dr.operations.run_setup import operator_name
 
 # How far back to look for the last non-negative ReplicaLag: RDS reports -1 every minute once
 # the source is gone, and a failover may start hours into the outage. One request at a 60 s
@@ -185,6 +186,9 @@ def _same_source(reported: str | None, expected: str) -> bool:
 def _is_replica(ctx: FailoverContext, db: probes.DbState, resuming: bool) -> Check:
     name = "is a read replica"
     source = ctx.target_source
+    adopt = ctx.options.adopt_promoted
+    if adopt is not None:
+        return _adopted(ctx, db, adopt)
     if db.is_replica:
         if not _same_source(db.source, source):
             return Check(name, False, f"replicates from {db.source}, the inventory expects "
@@ -197,7 +201,33 @@ def _is_replica(ctx: FailoverContext, db: probes.DbState, resuming: bool) -> Che
                  f"{ctx.inventory.journal_parameter} ({ctx.books.region}) promoted it: a "
                  "writer of its own (after a failback or another direction's run, the stale "
                  "old one?). Check the inventory's direction (activeSite); --resume continues "
-                 "only a run journaled there")
+                 "only a run journaled there. If you promoted it by hand (RDS console or "
+                 f"CLI) for this failover, rerun with --adopt-promoted {db.identifier}")
+
+
+def _adopted(ctx: FailoverContext, db: probes.DbState, adopt: str) -> Check:
+    """``--adopt-promoted``: the operator promoted the target by hand. Accepted only for the
+    database the inventory names for this run's direction, once it is a standalone writer
+    (available); recorded (who, what, when) in the journal's facts and the report."""
+    name = "is a read replica"
+    flag = f"--adopt-promoted {adopt}"
+    if adopt.lower() != db.identifier.lower():
+        return Check(name, False, f"{flag} does not name this run's target: the inventory's "
+                     f"{ctx.target_site} site database for this direction is {db.identifier} "
+                     f"in {ctx.target_clients.region}; nothing to adopt")
+    if db.is_replica:
+        return Check(name, False, f"{flag}: {db.identifier} is still a read replica of "
+                     f"{db.source}, not promoted; run without --adopt-promoted to promote it")
+    if db.status != "available":
+        return Check(name, False, f"{flag}: {db.identifier} is a standalone instance but "
+                     f"{db.status}, not available: wait until its promotion finishes")
+    adoption = ctx.facts.get("adopted_promotion")
+    if not isinstance(adoption, dict) or adoption.get("database") != db.identifier:
+        adoption = {"database": db.identifier, "region": ctx.target_clients.region,
+                    "operator": operator_name(), "at": datetime.now(UTC).isoformat()}
+        ctx.facts["adopted_promotion"] = adoption
+    return Check(name, True, f"promoted by hand, standalone and available: adopted with "
+                 f"{flag} by {adoption['operator']} at {adoption['at']}")
 
 
 def _available(db: probes.DbState, promotion_requested: str | None) -> Check:

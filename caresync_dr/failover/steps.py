@@ -148,6 +148,10 @@ class PromoteDatabase(Step):
         if db is None:
             return blocked(f"{db_id} does not exist in {ctx.target_clients.region}")
         if db.is_promoted:
+            adoption = ctx.facts.get("adopted_promotion")
+            if isinstance(adoption, dict) and adoption.get("database") == db_id:
+                return done(f"{db_id} was promoted by hand; adopted with --adopt-promoted by "
+                            f"{adoption.get('operator')} at {adoption.get('at')}")
             return done(f"{db_id} is already a standalone, available instance")
         if db.is_replica and db.status == "available":
             return run(f"would promote {db_id} (replica of {db.source}) with "
