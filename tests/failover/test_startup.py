@@ -10,9 +10,10 @@ import subprocess
 import sys
 from typing import Any
 
+import boto3
 import pytest
 
-from caresync_dr.aws import PlainJSONFileLoader, new_session
+from caresync_dr.aws import KnownServices, ModelLoader, PlainJSONFileLoader, new_session
 from caresync_dr.cli import ExitCode
 from caresync_dr.operations import hooks, runner
 from tests.failover import world as w
@@ -77,15 +78,32 @@ def test_nothing_off_the_way_runs_before_the_promotion_request(
         assert outcomes[name] == "done", document["steps"]
 
 
-def test_the_plain_json_loader_loads_the_same_models() -> None:
-    """new_session's loader parses botocore's models into plain dicts: the same data as
-    botocore's own loader (OrderedDicts), and its clients work."""
-    session = new_session()
-    loader = session._session.get_component("data_loader")
-    assert isinstance(loader.file_loader, PlainJSONFileLoader)
+def test_the_model_loader_loads_the_same_models() -> None:
+    """new_session's loader parses botocore's models into plain dicts and checks a service
+    name without listing every service: the same data and answers as botocore's own loader
+    (OrderedDicts, full listing), and its clients work."""
+    import botocore.exceptions
     import botocore.loaders
 
+    session = new_session()
+    loader = session._session.get_component("data_loader")
+    assert isinstance(loader, ModelLoader)
+    assert isinstance(loader.file_loader, PlainJSONFileLoader)
     default = botocore.loaders.Loader()
+    for type_name in ("service-2", "endpoint-rule-set-1", "resources-1"):
+        known = loader.list_available_services(type_name)
+        assert isinstance(known, KnownServices)
+        # botocore's own listing over the same search path (boto3 adds its resources' path)
+        names = botocore.loaders.Loader.list_available_services(loader, type_name)
+        for name in ("ec2", "rds", "s3", "nope", "", "..", "ec2/2016-11-15"):
+            assert (name in known) == (name in names), (type_name, name)
+        assert list(known) == names and len(known) == len(names) and known[0] == names[0]
+    assert list(session.get_available_services()) == default.list_available_services(
+        "service-2")
+    assert list(session.get_available_resources()) == list(
+        boto3.Session().get_available_resources())
+    with pytest.raises(botocore.exceptions.UnknownServiceError):
+        loader.load_service_model("nope", "service-2")
     for service in ("ec2", "rds", "ssm"):
         assert loader.load_service_model(service, "service-2") == \
             default.load_service_model(service, "service-2")
