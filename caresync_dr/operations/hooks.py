@@ -187,7 +187,8 @@ class HookDispatcher:
     def as_report(self) -> dict[str, Any]:
         """The report's ``notifications``: the hook calls, and what the hooks themselves
         report when they can (the notifier: every message and delivery)."""
-        report: dict[str, Any] = {"hooks": type(self.hooks).__name__, "delivered": self.sent,
+        named = getattr(self.hooks, "built", None) or self.hooks   # DeferredHooks: what it built
+        report: dict[str, Any] = {"hooks": type(named).__name__, "delivered": self.sent,
                                   "problems": list(self.problems)}
         own = getattr(self.hooks, "report", None)
         if callable(own):

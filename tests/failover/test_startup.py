@@ -72,6 +72,7 @@ def test_nothing_off_the_way_runs_before_the_promotion_request(
             ("auto-scaling", "UpdateAutoScalingGroup")} <= set(after)
     document = json.loads(report.read_text())
     assert document["notifications"]["problems"] == []
+    assert document["notifications"]["hooks"] == "OperationNotifier"
     outcomes = {step["name"]: step["outcome"] for step in document["steps"]}
     for name in ("fence-primary-app", "fence-primary-database", "promote-database",
                  "scale-standby-app", "switch-traffic", "verify"):
