@@ -113,10 +113,11 @@ class FailoverContext(RunContext):
         needs first is simply created there.
 
         Only what the preflight and the steps up to the promotion request read is built
-        before that request: everything else (Route 53's control plane, the alert topics'
-        SNS, the verify step's HTTP client) waits until the promotion is requested
-        (``critical_sent``), so its CPU does not delay the request on a busy machine. (The
-        notifier builds its own clients, on the hook thread, after that request too.)"""
+        before that request: everything else (the fencing's EC2 and Auto Scaling clients in
+        the old primary's region, Route 53's control plane, the verify step's HTTP client)
+        waits until the promotion is requested (``critical_sent``), so its CPU does not delay
+        the request on a busy machine. (The notifier builds its own clients, on the hook
+        thread, after that request too.)"""
         target = self.target_clients
         other = self.primary if target is self.standby else self.standby
         # What the preflight and the promotion read, in the order they read it: the

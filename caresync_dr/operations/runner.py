@@ -113,6 +113,13 @@ class Runner(Generic[C]):
     def run_step(self, step: Step[C]) -> StepRecord:
         if self._hurry and not step.critical:
             self.ctx.critical_sent.wait(HOLD_SECONDS)
+        try:
+            return self._run_step(step)
+        finally:
+            if step.critical:     # also when it raised: nothing waits for it any longer
+                self.ctx.critical_sent.set()
+
+    def _run_step(self, step: Step[C]) -> StepRecord:
         record = StepRecord(name=step.name, title=step.title, outcome="pending",
                             started_at=_now(), ended_at=None, seconds=None, detail="",
                             best_effort=step.best_effort)
