@@ -148,7 +148,7 @@ def build_parser() -> CommandParser:
                              f"{DEFAULT_CATCH_UP_SECONDS:g})")
     parser.add_argument("--terminate-timeout-ms", metavar="MS", default=DEFAULT_TERMINATE_MS,
                         type=integer(minimum=100, maximum=60000),
-                        help="how long each writer session may take to exit (default "
+                        help="how long each client session may take to exit (default "
                              f"{DEFAULT_TERMINATE_MS})")
     parser.add_argument("--inventory", type=Path, metavar="FILE",
                         help="read the inventory JSON from FILE instead of SSM")

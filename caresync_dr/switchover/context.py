@@ -25,7 +25,7 @@ Site = Literal["primary", "standby"]
 SITES: tuple[Site, ...] = ("primary", "standby")
 # How long the replica may take to replay the final position before the fence is rolled back.
 DEFAULT_CATCH_UP_SECONDS = 60.0
-# How long pg_terminate_backend waits for each writer session to exit.
+# How long pg_terminate_backend waits for each client session to exit.
 DEFAULT_TERMINATE_MS = 5000
 
 

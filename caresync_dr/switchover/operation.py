@@ -4,7 +4,8 @@ The plan (stages run in order, each waits for the one before):
 
 1. scale the target site's app tier to production capacity (before the fence: not in the
    write-unavailability window);
-2. fence the writer and read its final WAL position;
+2. fence the writer (every role's logins refused but the master user's, every session
+   ended) and read its final WAL position;
 3. wait until the replica has replayed it (else roll the fence back and stop);
 4. promote the replica (the failover's step);
 5. let the app log in on the new writer;
@@ -110,7 +111,8 @@ class SwitchoverOperation(Operation[SwitchoverContext]):
         if previous.get("to") != self.ctx.settings.to or previous.get("status") not in UNFINISHED:
             return
         facts = previous.get("facts") or {}
-        for key in ("fenced_at", "final_lsn", "caught_up_at", "promotion_requested_at"):
+        for key in ("fenced_at", "fenced_roles", "final_lsn", "final_next_xid", "caught_up_at",
+                    "promotion_requested_at"):
             if facts.get(key):
                 self.ctx.facts[key] = facts[key]
 
@@ -126,8 +128,8 @@ class SwitchoverOperation(Operation[SwitchoverContext]):
         return [f"\nSWITCHOVER COMPLETE: {ctx.target_database} in {ctx.target.region} is the "
                 f"writer; final position {sw['finalLsn']} replayed before promotion; writes "
                 f"unavailable {sw['writeUnavailableSeconds']} s.",
-                f"\nThe old writer {ctx.source_database} stays fenced ("
-                f"{', '.join(ctx.settings.writer_roles)} NOLOGIN) and no longer replicates: "
+                f"\nThe old writer {ctx.source_database} stays fenced (every role the fence "
+                "closed NOLOGIN, the app's included) and no longer replicates: "
                 "reconcile the stacks (activeSite) and re-protect (docs/runbooks/"
                 "switchover-failback.md)."]
 

@@ -1,7 +1,9 @@
 """The switchover's readiness rows: ``--check``, and the preflight of a real run and a dry run.
 
 A planned switchover starts only when both sites are healthy: the source database is the
-writer (its writer roles exist, commits are flushed before they are acknowledged), the target
+writer (its writer roles exist and may log in; ``synchronous_commit`` is shown, never refused:
+the fence reads the WAL insert position, which covers asynchronous commits too -- see
+:mod:`caresync_dr.switchover.fence`), the target
 database is a replica that replays the source's current position within a few seconds, RDS
 shows the target as an available replica of the source, the traffic switch says the source
 serves, the public health URL answers from the source with a writable database, and the
@@ -60,15 +62,13 @@ def run_checks(ctx: SwitchoverContext, plan: tuple[Stage[SwitchoverContext], ...
         if missing:
             return Check(name, False, f"writer role(s) {', '.join(missing)} missing on "
                          f"{source.where}")
-        if state.synchronous_commit not in fence.FLUSHING_COMMITS:
-            return Check(name, False, f"synchronous_commit is {state.synchronous_commit}: an "
-                         "acknowledged commit may not be in the WAL yet")
         if fenced(state, ctx) and not resuming:
             return Check(name, False, f"{roles} may not log in on {source.where}: a fence "
                          "is in place (an unfinished switchover? use --resume)")
         return Check(name, True, f"{source.where} at {state.current_lsn}, "
-                     f"{state.sessions} writer session(s), synchronous_commit "
-                     f"{state.synchronous_commit}")
+                     f"{state.sessions} client session(s), {len(state.login_roles)} role(s) "
+                     f"the fence would close, synchronous_commit {state.synchronous_commit} "
+                     "(any value is covered)")
 
     source_row = _database(f"{source.site} database is the writer", source, ctx, writer)
     if not source_row.ok and resuming and past_the_fence(ctx):

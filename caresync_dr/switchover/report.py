@@ -1,7 +1,7 @@
 """The switchover's report: the engine's keys plus the ``switchover`` section -- direction, the
 final WAL position, the fence's times, the write-unavailability window and what it was made of.
 
-The window runs from the fence (the app's logins refused, the last writer session ended) to the
+The window runs from the fence (every role but the master user refused, every session ended) to the
 first moment the command saw the public health URL answer from the new site with a writable
 database. It is what this command observed; the drill measures the same window from the
 client's side (last acknowledged write on the old writer to the first on the new one).
@@ -57,6 +57,11 @@ def section(ctx: SwitchoverContext) -> dict[str, Any]:
         "writerRoles": list(settings.writer_roles),
         "finalLsn": ctx.facts.get("final_lsn"),
         "writerSessionsEnded": ctx.facts.get("writer_sessions_ended"),
+        "sessionsEndedByRole": ctx.facts.get("sessions_ended_by_role"),
+        "fencedRoles": ctx.facts.get("fenced_roles") or ctx.facts.get("roles_reopened"),
+        "rolesReopened": ctx.facts.get("roles_reopened"),
+        "superuserSessionsLeft": ctx.facts.get("superuser_sessions"),
+        "rolesNotClosed": ctx.facts.get("roles_not_closed"),
         "fenceRolledBackAt": rolled_back,
         "writeUnavailableSeconds": window,
         "milestones": milestones,
