@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Checkov pins many packages of its own: it gets its own virtualenv, never ./venv.
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: setup test lint typecheck unit drill faults checkov-setup scan
+.PHONY: setup test lint typecheck unit drill drill-sweep faults checkov-setup scan
 setup: $(VENV)/.installed
 
 # Set-up shows its progress (a fresh one takes minutes): a numbered line per stage, and pip's
@@ -44,6 +44,11 @@ faults: setup
 
 drill: setup
 	$(BIN)/python scripts/drill.py
+
+# What killed drills left in /tmp (their PostgreSQL servers and directories); a live drill's
+# are never touched. Every drill does this first.
+drill-sweep: setup
+	$(BIN)/python scripts/drill.py --sweep
 
 checkov-setup: $(CHECKOV_VENV)/.installed
 

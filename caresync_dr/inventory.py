@@ -20,11 +20,19 @@ Schema, version 1 (JSON keys are the camelCase of the field names below)::
       "webhookUrl": null | "https://...",  # retired, ignored: chat goes through the notifier
                                            # (docs/communication.md); older documents parse
       "backupBucket": "<standby backup bucket, for incident timelines>",
+      "primaryBackupBucket": null | "<primary backup bucket>",  # a reversed failover's
+                                           # incident timelines (activeSite standby)
       "lockParameter": "/caresync-dr/failover/lock",       # SSM, standby region
       "journalParameter": "/caresync-dr/failover/journal", # SSM, standby region
       "activeSite": "primary"              # which site's database writes (the stacks'
                                            # activeSite); "standby" once a failover is reconciled
     }
+
+While ``activeSite`` is ``standby`` the dr stack also writes the same document into the
+*primary* region (same parameter name, the primary site's key): a regional failover then runs
+standby -> primary, and everything it needs (this document, ``lockParameter``,
+``journalParameter``, ``primaryBackupBucket``) must be in the region it promotes
+(``caresync_dr/failover/context.py``, "reversed").
 
     Site = {
       "region": "us-east-1",
@@ -39,8 +47,8 @@ Schema, version 1 (JSON keys are the camelCase of the field names below)::
       "healthCheckId": "<Route 53 endpoint health check of this site's /api/health>"
     }
 
-``activeSite`` and ``database.generation`` were added to version 1 with defaults (``"primary"``,
-``1``): documents written before them still parse.
+``activeSite``, ``database.generation`` and ``primaryBackupBucket`` were added to version 1
+with defaults (``"primary"``, ``1``, ``null``): documents written before them still parse.
 
 The traffic switch is an object in a standby-region S3 bucket. Route 53 probes it with an
 inverted string-match health check, so writing ``failoverValue`` into it (an S3 data-plane call
@@ -245,6 +253,8 @@ class Inventory:
     journal_parameter: str = field(metadata=rule(aws_names.ssm_parameter_name))
     webhook_url: str | None = field(default=None, metadata=rule(_webhook_url))
     active_site: str = field(default="primary", metadata=rule(_site))
+    primary_backup_bucket: str | None = field(default=None,
+                                              metadata=rule(aws_names.s3_bucket_name))
 
     def to_json(self) -> str:
         return json.dumps(_camelize(asdict(self)), indent=2, sort_keys=True)

@@ -79,8 +79,9 @@ OPERATOR_GRANTS: tuple[Grant, ...] = (
        "regions, standby first"),
     Grant("BestEffortRoute53", (
         "route53:GetHealthCheckStatus", "route53:ChangeResourceRecordSets",
-        "route53:ListResourceRecordSets", "route53:UpdateHealthCheck",
-    ), "the failover records' zone and the two sites' health checks (best effort only)"),
+        "route53:ListResourceRecordSets", "route53:UpdateHealthCheck", "route53:GetHealthCheck",
+    ), "the failover records' zone and the two sites' health checks (best effort only; a "
+       "reversed failover pins the primary record's calculated check)"),
 )
 
 

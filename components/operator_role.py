@@ -49,6 +49,19 @@ class OperatorResources:
     primary_topic: str | None = None    # incident e-mail when the standby does not answer
     notify_secrets: Sequence[str] = ()  # the notify secret in both regions
     master_secrets: Sequence[str] = ()  # caresync/db/master in each region (switchover)
+    reversed_failover: ReversedFailoverResources | None = None  # only while activeSite standby
+
+
+@dataclass(frozen=True)
+class ReversedFailoverResources:
+    """What a regional failover standby -> primary (after a failback) acts on besides the
+    usual: it promotes the primary site's replica generation, fences the standby's database
+    and writes its timeline into the primary region's backup bucket."""
+
+    primary_database: str
+    standby_db_security_group: str
+    incident_prefix: str
+    primary_key: str        # the primary backup bucket's SSE-KMS key
 
 
 @dataclass(frozen=True)
@@ -70,18 +83,21 @@ class InRegionResources:
 
 def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
     """Grant sid -> resources. Every grant in OPERATOR_GRANTS must appear here."""
+    rev = r.reversed_failover
     return {
         "ReadInventoryLockJournal": r.ssm_failover_parameters,
         "DatabaseEndpointParameters": r.endpoint_parameters,
         "DescribeDatabases": r.databases,
-        "PromoteDatabases": r.promotable_databases,
+        "PromoteDatabases": [*r.promotable_databases, *([rev.primary_database] if rev else [])],
         "ReplicaLagMetrics": ["*"],
         "ScaleAppTier": r.auto_scaling_groups,
         "TargetHealth": ["*"],
         "LaunchTemplateReads": ["*"],
-        "FenceOldPrimaryIngress": [r.primary_db_security_group],
-        "TrafficSwitchAndTimeline": [r.switch_object, r.incident_prefix],
-        "BucketKeys": [r.standby_key],
+        "FenceOldPrimaryIngress": [r.primary_db_security_group,
+                                   *([rev.standby_db_security_group] if rev else [])],
+        "TrafficSwitchAndTimeline": [r.switch_object, r.incident_prefix,
+                                     *([rev.incident_prefix] if rev else [])],
+        "BucketKeys": [r.standby_key, *([rev.primary_key] if rev else [])],
         "ParameterKeys": r.parameter_keys,
         "ReadMasterSecret": r.master_secrets,
         "Notify": [r.standby_topic, *([r.primary_topic] if r.primary_topic else [])],

@@ -32,6 +32,7 @@ from caresync_dr.names import (
     db_identifier,
     endpoint_parameter_name,
     replica_identifier,
+    site_key_alias,
     switch_bucket_name,
 )
 from caresync_dr.retention import INCIDENT_PREFIX
@@ -56,7 +57,11 @@ from components.dns_failover import (
     DnsFailoverArgs,
     SiteEndpoint,
 )
-from components.failover_inventory import FailoverInventory, FailoverInventoryArgs
+from components.failover_inventory import (
+    FailoverInventory,
+    FailoverInventoryArgs,
+    InventoryCopy,
+)
 from components.kms_key import SiteKey, SiteKeyArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
@@ -65,6 +70,7 @@ from components.operator_role import (
     OperatorResources,
     OperatorRole,
     OperatorRoleArgs,
+    ReversedFailoverResources,
 )
 from components.rds_monitoring import MonitoringRole, MonitoringRoleArgs
 from components.stack_links import read_outputs, require
@@ -396,11 +402,17 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                 health_check_id=v["switchCheck"], primary_health_check_id=v["primaryRecordCheck"]),
             alert_topic_arn=v["topic"], backup_bucket=v["backupBucket"],
             lock_parameter=LOCK_PARAMETER, journal_parameter=JOURNAL_PARAMETER,
-            active_site=settings.active_site)
+            active_site=settings.active_site,
+            primary_backup_bucket=str(primary["backupBucketArn"]).rsplit(":", 1)[-1])
 
+    # While the standby site writes, a regional failover promotes the primary site: its
+    # region gets a copy of the inventory (the lock, journal and timeline go there too).
+    reversed_copy = (InventoryCopy(region=settings.primary_region,
+                                   key_id=site_key_alias("primary"))
+                     if settings.active_site == "standby" else None)
     inventory = FailoverInventory("failover-inventory", FailoverInventoryArgs(
         parameter_name=settings.inventory_parameter, values=values, render=render,
-        key_id=site.key.alias_name))
+        key_id=site.key.alias_name, copy=reversed_copy))
 
     def operator_resources(v: dict[str, Any]) -> OperatorResources:
         account = v["account"]
@@ -445,10 +457,12 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                                f"arn:aws:s3:::{v['backupBucket']}/{INCIDENT_PREFIX}*"])
         return OperatorResources(
             in_region=in_region,
-            ssm_failover_parameters=[ssm(s_region, settings.inventory_parameter),
-                                     ssm(s_region, LOCK_PARAMETER),
-                                     ssm(s_region, JOURNAL_PARAMETER),
-                                     ssm(s_region, SWITCHOVER_JOURNAL_PARAMETER)],
+            # Both regions: a reversed failover (activeSite standby) keeps its inventory
+            # copy, lock and journal in the primary region.
+            ssm_failover_parameters=[
+                *(ssm(region, name) for region in (s_region, p_region)
+                  for name in (settings.inventory_parameter, LOCK_PARAMETER, JOURNAL_PARAMETER)),
+                ssm(s_region, SWITCHOVER_JOURNAL_PARAMETER)],
             endpoint_parameters=[ssm(p_region, primary["dbEndpointParameter"]),
                                  ssm(s_region, v["standbyEndpointParameter"])],
             databases=[db(p_region, primary["dbIdentifier"]), *primary_replicas,
@@ -460,6 +474,13 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                                        f"{primary['dbSecurityGroupId']}"),
             switch_object=f"arn:aws:s3:::{v['switchBucket']}/{SWITCH_KEY}",
             incident_prefix=f"arn:aws:s3:::{v['backupBucket']}/{INCIDENT_PREFIX}*",
+            reversed_failover=ReversedFailoverResources(
+                primary_database=db(p_region, primary["dbIdentifier"]),
+                standby_db_security_group=(f"arn:aws:ec2:{s_region}:{account}:security-group/"
+                                           f"{v['standbyDbSg']}"),
+                incident_prefix=f"{primary['backupBucketArn']}/{INCIDENT_PREFIX}*",
+                primary_key=v["primaryKmsKey"])
+            if settings.active_site == "standby" else None,
             standby_key=v["kmsKey"], standby_topic=v["topic"],
             primary_topic=primary.get("alertTopicArn"),
             notify_secrets=[secret_arn_pattern(region, account, settings.notify_secret_name)

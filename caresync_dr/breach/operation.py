@@ -10,6 +10,8 @@ time to containment.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from typing import Any, TextIO
 
 from caresync_dr.breach import steps as s
@@ -31,6 +33,9 @@ from caresync_dr.operations import (
     Stage,
     StepRecord,
 )
+from caresync_dr.operations.engine import UNFINISHED
+
+log = logging.getLogger(__name__)
 
 
 def bookkeeping(ctx: BreachContext, lock: str, journal: str) -> Bookkeeping:
@@ -42,6 +47,24 @@ def bookkeeping(ctx: BreachContext, lock: str, journal: str) -> Bookkeeping:
                        journal_parameter=journal, journal_file=ctx.options.journal_file,
                        incident_bucket=access.site.backup_bucket,
                        incident_s3=access.clients.s3)
+
+
+def adopt_secrets_home(ctx: BreachContext, recorded: Any) -> None:
+    """An earlier run recorded that it promoted the standby's secret replicas: their copies
+    are the authoritative ones, whatever the resolution saw now (the primary region back, the
+    standby not answering its describe call). Rotations are re-pointed there, never to the
+    primary's stale copies; if that region does not answer, the steps needing it fail and a
+    later ``--resume`` finishes them."""
+    resolved = ctx.resolved
+    if not isinstance(recorded, str) or resolved is None or not resolved.rotations:
+        return
+    if all(r.secret_region == recorded for r in resolved.rotations):
+        return
+    log.warning("the journal records the secrets promoted in %s: rotating there, not in the "
+                "primary region's stale copies", recorded)
+    resolved.rotations = [dataclasses.replace(r, secret_region=recorded)
+                          for r in resolved.rotations]
+    resolved.secrets_to_promote = []
 
 
 def _stage(*steps: s.Step) -> Stage[BreachContext] | None:
@@ -147,6 +170,8 @@ class BreachOperation(Operation[BreachContext]):
             for key in ("revokedBefore", "containedAt", "timeToContainmentSeconds"):
                 if key in facts:
                     self.ctx.facts[key] = facts[key]
+            if self.options.resume and previous.get("status") in UNFINISHED:
+                adopt_secrets_home(self.ctx, facts.get(s.SECRETS_HOME_FACT))
 
     def build_report(self, records: dict[str, StepRecord], ending: Ending) -> dict[str, Any]:
         document = super().build_report(records, ending)

@@ -6,8 +6,11 @@ must know where it acts.
 * the database writer is the reachable site whose database answers ``pg_is_in_recovery() =
   false`` to the master user (its secret read in that site's region); a named database role
   must exist there;
-* the database secrets are written where their primary copy is: the primary region when it
-  answers, else the standby replica, which the run first promotes;
+* the database secrets are read and written where their authoritative copy is: the primary
+  region when it answers, else the standby replica, which the run first promotes. Once a
+  replica was promoted (by this run or an earlier one, or as the journal of the run being
+  resumed records), the standby's copies stay authoritative when the primary region returns:
+  the primary's copies no longer replicate and are stale (:func:`secrets_home`);
 * the PHI buckets each trail must record data events for.
 
 An unknown principal, instance or role is a :class:`UsageError` (exit 2, one line, nothing
@@ -23,7 +26,13 @@ import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr.breach import probes
-from caresync_dr.breach.context import BreachContext, DatabaseView, Resolved, Rotation
+from caresync_dr.breach.context import (
+    BreachContext,
+    DatabaseView,
+    RegionAccess,
+    Resolved,
+    Rotation,
+)
 from caresync_dr.cli.errors import RefusedError, UsageError
 from caresync_dr.db.roles import OPERATOR_ROLES, ROLES
 from caresync_dr.db.rotation import Credential, RotationError, SecretStore, master_connection
@@ -92,16 +101,47 @@ def _instances(ctx: BreachContext, resolved: Resolved) -> None:
                              f"{', '.join(a.site.region for a in ctx.reachable())}{where}")
 
 
+def secrets_home(ctx: BreachContext) -> RegionAccess | None:
+    """The region whose copies of the database secrets are authoritative, if it answers.
+
+    The primary region normally (Secrets Manager replicates its copies to the standby). But
+    when the standby's master secret is a standalone secret (a breach run promoted it while the
+    primary region was down, see :class:`~caresync_dr.breach.steps.PromoteSecrets`), the
+    standby's copies are the current ones and the primary's are stale, even after the primary
+    region answers again: the rotation was written in the standby only. The journal's record
+    of that promotion is applied on ``--resume`` when the standby cannot be asked
+    (:meth:`~caresync_dr.breach.operation.BreachOperation.adopt`)."""
+    primary = ctx.regions[ctx.layout.primary.region]
+    standby = ctx.regions[ctx.layout.standby.region]
+    if not primary.reachable:
+        return standby if standby.reachable else None
+    if standby.reachable:
+        try:
+            home = SecretStore(standby.clients.secretsmanager()).primary_region(
+                MASTER_SECRET_NAME)
+        except AWS_ERRORS:
+            home = primary.site.region     # no standby copy to prefer: the primary's holds
+        if home in (None, standby.site.region):
+            log.warning("the standby's secrets are standalone (promoted while %s was down): "
+                        "they are authoritative, the primary region's copies are stale",
+                        primary.site.region)
+            return standby
+    return primary
+
+
 def _database(ctx: BreachContext, resolved: Resolved) -> None:
     view = DatabaseView()
     resolved.database = view
     problems = []
+    home = secrets_home(ctx)
     for access in ctx.reachable():
         site = access.site
         try:
             value = access.clients.ssm().get_parameter(
                 Name=site.endpoint_parameter, WithDecryption=True)["Parameter"]["Value"]
-            store = SecretStore(access.clients.secretsmanager())
+            # The master user's password is one for every database (replicas replay it): read
+            # where it is current, so a stale copy never locks the run out.
+            store = SecretStore((home or access).clients.secretsmanager())
             master = store.version(MASTER_SECRET_NAME, "AWSCURRENT")
             if master is None:
                 problems.append(f"{site.region}: no {MASTER_SECRET_NAME}")
@@ -134,9 +174,8 @@ def _database(ctx: BreachContext, resolved: Resolved) -> None:
 
 
 def _secrets(ctx: BreachContext, resolved: Resolved) -> None:
-    primary = ctx.regions[ctx.layout.primary.region]
     standby = ctx.regions[ctx.layout.standby.region]
-    writable = primary if primary.reachable else standby if standby.reachable else None
+    writable = secrets_home(ctx)
     if writable is None:
         return
     settings = ctx.layout.settings

@@ -356,6 +356,9 @@ def _admin(ctx: BreachContext, region: str, endpoint: Endpoint) -> psycopg.Conne
     return conn
 
 
+SECRETS_HOME_FACT = "secretsAuthoritativeIn"
+
+
 class PromoteSecrets(Step):
     expected_seconds = 3
 
@@ -373,6 +376,9 @@ class PromoteSecrets(Step):
 
     def change(self, ctx: BreachContext) -> str:
         client = ctx.clients(ctx.layout.standby.region).secretsmanager()
+        # Recorded first: from here on only the standby's copies may be read and rotated, also
+        # by a --resume that finds the primary region back (BreachOperation.adopt).
+        ctx.fact(SECRETS_HOME_FACT, ctx.layout.standby.region, save=True)
         promoted = [s for s in ctx.resolution.secrets_to_promote if promote_replica(client, s)]
         return (f"{', '.join(promoted) or 'nothing'} promoted in {ctx.layout.standby.region}; "
                 "the primary region's copies are stale when it returns (runbook)")

@@ -32,9 +32,13 @@ from caresync_dr.cli import (
     run_command,
     run_main,
 )
+from caresync_dr.operations.run_setup import (
+    REPORT_HELP,
+    add_operation_arguments,
+    add_polling_arguments,
+)
 from caresync_dr.settings import SettingsError, StackFileError, settings_from_stack_file
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 VERSION = arguments.integer(minimum=1, maximum=2**31 - 1)
 ACTIONS = ("status", "restart", "deploy", "rollback")
 _AMI = re.compile(r"ami-[0-9a-f]{8,17}")
@@ -73,16 +77,12 @@ EXIT_CODES = [
 
 def build_parser() -> CommandParser:
     parser = command_parser("app.py", DESCRIPTION, EXIT_CODES, notes=NOTES,
-                            report_help="write the run as JSON to PATH (and a Markdown "
-                            "timeline beside it)")
+                            report_help=REPORT_HELP)
     parser.add_argument("action", choices=ACTIONS, help="what to do (see above)")
-    parser.add_argument("--stack", default="prod",
-                        help="the site's stack: prod (primary) or dr (standby); default prod")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="show the preflight and every step; change nothing")
-    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue a run of this action that stopped part-way")
+    add_operation_arguments(
+        parser, stack="prod",
+        stack_help="the site's stack: prod (primary) or dr (standby); default prod",
+        journal_default="reports/app-<action>-journal.json (one journal per action)")
     parser.add_argument("--force", action="store_true",
                         help="deploy a version Auto Scaling rolled back before")
     parser.add_argument("--version", type=VERSION, metavar="N",
@@ -95,21 +95,9 @@ def build_parser() -> CommandParser:
     parser.add_argument("--minutes", type=arguments.integer(minimum=1, maximum=1440),
                         default=15, metavar="M",
                         help="status: the window of the 5xx rate (default 15)")
-    parser.add_argument("--journal-file", type=Path, metavar="PATH",
-                        help="local journal copy (default: beside --report, else "
-                             "./reports/app-<action>-journal.json)")
-    parser.add_argument("--poll-seconds", type=arguments.seconds(maximum=600), default=5.0,
-                        metavar="S",
-                        help="first interval between reads while waiting (default 5)")
-    parser.add_argument("--poll-max-seconds", type=arguments.seconds(maximum=600), metavar="S",
-                        help="longest interval between reads (default 4 x the first)")
+    add_polling_arguments(parser, first=5.0)
     parser.add_argument("--wait-timeout", type=arguments.seconds(), default=3600.0, metavar="S",
                         help="limit of one refresh, bake time included (default 3600)")
-    parser.add_argument("--lock-heartbeat-seconds", type=arguments.seconds(maximum=300),
-                        default=10.0, metavar="S",
-                        help="lock lease renewal (default 10; stale after 3 missed)")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, metavar="DIR",
-                        help="where Pulumi.<stack>.yaml lives (default: the repository)")
     return parser
 
 

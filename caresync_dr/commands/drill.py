@@ -68,6 +68,10 @@ def build_parser() -> CommandParser:
                              "$CARESYNC_DRILL_REPORTS, else drill-reports/ in the project)")
     parser.add_argument("--keep", action="store_true",
                         help="leave PostgreSQL servers and temp dirs for inspection")
+    parser.add_argument("--sweep", action="store_true",
+                        help="only stop and remove what killed drills left in the temp dir "
+                             "(their PostgreSQL servers and directories; a live drill's are "
+                             "never touched; every drill does this first) and exit")
     return parser
 
 
@@ -123,7 +127,15 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
     from caresync_dr.drill.report import crash_report, summary
     from caresync_dr.drill.runner import DrillAbortedError, DrillOptions, run_drill
     from caresync_dr.drill.scenarios import SCENARIOS
+    from caresync_dr.pg.orphans import sweep
 
+    if args.sweep:
+        run.changing()
+        swept = sweep()
+        run.data["swept"] = swept
+        if not swept:   # each sentence was logged by the sweep
+            log.info("nothing left behind by a killed drill")
+        return ExitCode.OK
     options = DrillOptions(scenario=SCENARIOS[args.scenario],
                            promote_seconds=args.promote_seconds,
                            scale_seconds=args.scale_seconds, keep=args.keep)

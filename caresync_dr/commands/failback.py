@@ -36,7 +36,12 @@ from caresync_dr.failback.operation import FailbackOperation
 from caresync_dr.failover import probes
 from caresync_dr.inventory import Inventory, InventoryError, parse_inventory
 from caresync_dr.operations.recorder import ApiCallRecorder
-from caresync_dr.operations.run_setup import Mode
+from caresync_dr.operations.run_setup import (
+    REPORT_HELP,
+    Mode,
+    add_operation_arguments,
+    add_polling_arguments,
+)
 from caresync_dr.settings import (
     Settings,
     SettingsError,
@@ -44,7 +49,6 @@ from caresync_dr.settings import (
     settings_from_stack_file,
 )
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 NOTES = f"""\
 what it does, in order (each step is skipped when reality already shows it done):
   1. writes activeSite (both stack files) and, for the site to re-protect, dbGeneration N+1
@@ -86,32 +90,18 @@ EXIT_CODES = [
 
 def build_parser() -> CommandParser:
     parser = command_parser("failback.py", __doc__ or "", EXIT_CODES, notes=NOTES,
-                            report_help="write the run as JSON to PATH and a Markdown "
-                                        "timeline beside it")
-    parser.add_argument("--stack", default="dr", help="stack whose Pulumi.<stack>.yaml names "
-                        "the standby region and inventory parameter (default: dr)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true",
-                      help="readiness table only; exit 0 when the re-protection could run now")
-    mode.add_argument("--dry-run", action="store_true",
-                      help="show every step, the state it sees and what it would change")
-    parser.add_argument("--yes", action="store_true",
-                        help="do not ask the operator to type the stack name")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue a run that stopped part-way (from its journal)")
+                            report_help=REPORT_HELP)
+    add_operation_arguments(
+        parser, check_help="readiness table only; exit 0 when the re-protection could run now",
+        project_dir_help="where the Pulumi project and its stack files live (default: the "
+                         "repository)")
     parser.add_argument("--keep-old-generation", action="store_true",
                         help="do not retire the replaced generation (retire it later)")
     parser.add_argument("--wait-timeout", type=arguments.seconds(maximum=48 * 3600),
                         default=6 * 3600.0, metavar="S",
                         help="how long the new generation may take to catch up (default "
                              "21600: RDS copies a large database for hours)")
-    parser.add_argument("--poll-seconds", type=arguments.seconds(maximum=600), default=30.0,
-                        metavar="S", help="first interval between state reads (default 30)")
-    parser.add_argument("--journal-file", type=Path, metavar="PATH",
-                        help="local journal copy (default: beside --report)")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, metavar="DIR",
-                        help="where the Pulumi project and its stack files live "
-                             "(default: the repository)")
+    add_polling_arguments(parser, first=30.0, longest=False, heartbeat=False)
     return parser
 
 

@@ -25,13 +25,17 @@ from caresync_dr.cli import (
     run_command,
     run_main,
 )
+from caresync_dr.operations.run_setup import (
+    REPORT_HELP,
+    add_operation_arguments,
+    add_polling_arguments,
+)
 from caresync_dr.pitr.context import PitrContext, PitrOptions
 from caresync_dr.pitr.operation import PitrOperation
 from caresync_dr.pitr.verify import WRITABLE, Check, count
 from caresync_dr.pitr.window import BadRestoreTimeError, parse_restore_time
 from caresync_dr.settings import SettingsError, StackFileError, settings_from_stack_file
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 _TABLE = re.compile(r"[a-z_][a-z0-9_$]*(\.[a-z_][a-z0-9_$]*)?")
 
 DESCRIPTION = """\
@@ -77,10 +81,10 @@ EXIT_CODES = [
 
 def build_parser() -> CommandParser:
     parser = command_parser("pitr.py", DESCRIPTION, EXIT_CODES, notes=NOTES,
-                            report_help="write the run as JSON to PATH (and a Markdown "
-                            "timeline beside it)")
-    parser.add_argument("--stack", default="prod",
-                        help="the active site's stack: prod, or dr after a failover")
+                            report_help=REPORT_HELP)
+    add_operation_arguments(parser, stack="prod",
+                            stack_help="the active site's stack: prod, or dr after a failover",
+                            journal_default="reports/pitr-journal.json")
     parser.add_argument("--restore-time", required=True, metavar="TIME",
                         help="ISO 8601 with a zone, e.g. 2026-11-30T02:11:00Z")
     parser.add_argument("--check", action="append", default=[], metavar="SQL",
@@ -89,32 +93,15 @@ def build_parser() -> CommandParser:
     parser.add_argument("--count", action="append", default=[], metavar="TABLE",
                         help="report the rows of TABLE, restored and damaged (repeatable; "
                              "default: patients)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="show the preflight and every step; change nothing")
-    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue a run that stopped part-way")
     parser.add_argument("--health-url", type=arguments.http_url, metavar="URL",
                         help="at the end, GET it until the service answers writable")
-    parser.add_argument("--journal-file", type=Path, metavar="PATH",
-                        help="local journal copy (default: beside --report, else "
-                             "./reports/pitr-journal.json)")
-    parser.add_argument("--poll-seconds", type=arguments.seconds(maximum=600), default=15.0,
-                        metavar="S",
-                        help="first interval between reads while waiting (default 15)")
-    parser.add_argument("--poll-max-seconds", type=arguments.seconds(maximum=600), metavar="S",
-                        help="longest interval between reads (default 4 x the first)")
+    add_polling_arguments(parser, first=15.0)
     parser.add_argument("--restore-timeout", type=arguments.seconds(), default=4 * 3600.0,
                         metavar="S",
                         help="limit of the restore (default 14400: RDS replays the logs)")
     parser.add_argument("--refresh-timeout", type=arguments.seconds(), default=3600.0,
                         metavar="S",
                         help="limit of the app's instance refresh (default 3600)")
-    parser.add_argument("--lock-heartbeat-seconds", type=arguments.seconds(maximum=300),
-                        default=10.0, metavar="S",
-                        help="lock lease renewal (default 10; stale after 3 missed)")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, metavar="DIR",
-                        help="where Pulumi.<stack>.yaml lives (default: the repository)")
     return parser
 
 

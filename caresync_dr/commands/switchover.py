@@ -39,7 +39,6 @@ from caresync_dr.cli import (
     run_main,
 )
 from caresync_dr.db.roles import APP_ROLE
-from caresync_dr.failover.command import PROJECT_DIR
 from caresync_dr.failover.context import RegionClients
 from caresync_dr.failover.inputs import load_inventory, options_from
 from caresync_dr.failover.options import (
@@ -49,9 +48,11 @@ from caresync_dr.failover.options import (
     ENV_POLL_MAX,
     ENV_VERIFY_TIMEOUT,
     ENV_WAIT_TIMEOUT,
+    add_timing_arguments,
 )
 from caresync_dr.inventory import Inventory
 from caresync_dr.operations.recorder import ApiCallRecorder
+from caresync_dr.operations.run_setup import REPORT_HELP, add_operation_arguments
 from caresync_dr.switchover import databases
 from caresync_dr.switchover.context import (
     DEFAULT_CATCH_UP_SECONDS,
@@ -116,22 +117,14 @@ def build_parser() -> CommandParser:
         "switchover.py", "Planned switchover with no data loss (RPO 0): fence the writer, wait "
         "until the other site's replica has replayed its final WAL position, promote it and "
         "move traffic.", EXIT_CODES, notes=NOTES,
-        report_help="write the run as JSON to PATH and a Markdown timeline beside it")
+        report_help=REPORT_HELP)
     parser.set_defaults(scope="region", force=False, outage_started=None)
     parser.add_argument("--to", required=True, choices=SITES,
                         help="the site that becomes the writer: standby (to the dr region) "
                              "or primary (back home, once it replicates from the standby)")
-    parser.add_argument("--stack", default="dr", help="stack whose Pulumi.<stack>.yaml names "
-                        "the standby region and inventory parameter (default: dr)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true",
-                      help="readiness table only; exit 0 when a switchover would succeed now")
-    mode.add_argument("--dry-run", action="store_true",
-                      help="show every step, the state it sees and what it would change")
-    parser.add_argument("--yes", action="store_true",
-                        help="do not ask the operator to type the stack name")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue a run that stopped part-way (from its journal)")
+    add_operation_arguments(parser, check_help="readiness table only; exit 0 when a "
+                            "switchover would succeed now",
+                            journal_default=str(DEFAULT_JOURNAL_FILE))
     parser.add_argument("--source-database-url", type=database_url, metavar="URL",
                         default=os.environ.get(ENV_SOURCE_URL) or None,
                         help="the writer now, as the master user (never echoed)")
@@ -152,20 +145,7 @@ def build_parser() -> CommandParser:
                              f"{DEFAULT_TERMINATE_MS})")
     parser.add_argument("--inventory", type=Path, metavar="FILE",
                         help="read the inventory JSON from FILE instead of SSM")
-    parser.add_argument("--journal-file", type=Path, metavar="PATH",
-                        help="local journal copy (default: beside --report, else "
-                             f"./{DEFAULT_JOURNAL_FILE})")
-    parser.add_argument("--health-url", metavar="URL",
-                        help=f"override the public health URL ({ENV_HEALTH_URL})")
-    parser.add_argument("--poll-seconds", type=float, metavar="S", help=f"see {ENV_POLL}")
-    parser.add_argument("--poll-max-seconds", type=float, metavar="S", help=f"see {ENV_POLL_MAX}")
-    parser.add_argument("--wait-timeout", type=float, metavar="S", help=f"see {ENV_WAIT_TIMEOUT}")
-    parser.add_argument("--verify-timeout", type=float, metavar="S",
-                        help=f"see {ENV_VERIFY_TIMEOUT}")
-    parser.add_argument("--lock-heartbeat-seconds", type=float, metavar="S",
-                        help=f"see {ENV_LOCK_HEARTBEAT}")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, metavar="DIR",
-                        help="where Pulumi.<stack>.yaml lives (default: the repository)")
+    add_timing_arguments(parser)
     return parser
 
 

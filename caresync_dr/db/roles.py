@@ -197,12 +197,21 @@ OPERATOR_ROLES: tuple[LoginRole, ...] = (BACKUP_ROLE, RESTORE_ROLE, RESTORE_TEST
 
 def owner_statements(database: str, owner: str = OWNER_ROLE) -> list[RoleChange]:
     """The NOLOGIN owner role, and the database handed to it (objects follow with the
-    migrations' ``SET ROLE``, or ``REASSIGN OWNED BY <master> TO <owner>`` once, in it)."""
+    migrations' ``SET ROLE``, or ``REASSIGN OWNED BY <master> TO <owner>`` once, in it).
+
+    The master user (the caller) is made a member of the owner first: PostgreSQL 15 lets a
+    non-superuser change a database's owner only to a role it is a member of ("ALTER DATABASE":
+    "must be a direct or indirect member of the new owning role", and have CREATEDB), and
+    creating a role with CREATEROLE grants no membership in it before PostgreSQL 16. RDS's
+    master user is no superuser. The same membership lets migrations ``SET ROLE`` to the
+    owner; a role with CREATEROLE may grant it (PostgreSQL 15, "GRANT")."""
     name = sql.Identifier(owner)
     return [
         RoleChange(f"create the owner role {owner} if it does not exist", sql.SQL(
             "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {}) "
             "THEN CREATE ROLE {} NOLOGIN; END IF; END $$").format(sql.Literal(owner), name)),
+        RoleChange(f"make the master user (this session's) a member of {owner}", sql.SQL(
+            "GRANT {} TO CURRENT_USER").format(name)),
         RoleChange(f"make {owner} the owner of {database}", sql.SQL(
             "ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), name)),
     ]

@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import signal
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +27,14 @@ import psycopg
 
 from caresync_dr.db.roles import ensure_roles
 from caresync_dr.pg.archive import WalArchive
-from caresync_dr.pg.cluster import PostgresCluster, free_port, temp_cluster
+from caresync_dr.pg.cluster import (
+    PostgresCluster,
+    free_port,
+    postmaster_pid,
+    server_owned_temp_dir,
+    temp_cluster,
+)
+from caresync_dr.pg.orphans import keep_owned
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,7 @@ class Databases:
     def stop(self, keep: bool = False) -> None:
         """Stop every server and delete the data; ``keep`` leaves both for inspection."""
         if keep:
+            keep_owned()  # no later drill's sweep removes them once this process has ended
             log.info("--keep: PostgreSQL servers left running on ports %s (data in %s)",
                      ", ".join(str(c.port) for c in self.all()),
                      ", ".join(str(d) for d in self.dirs))
@@ -73,10 +80,7 @@ class Databases:
 
 
 def _standby_of(primary: PostgresCluster, prefix: str) -> tuple[PostgresCluster, Path]:
-    base = Path(tempfile.mkdtemp(prefix=prefix))
-    if os.geteuid() == 0:
-        shutil.chown(base, user="postgres", group="postgres")
-    base.chmod(0o755)
+    base = server_owned_temp_dir(prefix)
     standby = primary.base_backup_standby(base / "data", free_port())
     standby.start()
     return standby, base
@@ -150,22 +154,16 @@ def _children(pid: int) -> list[int]:
 
 
 def postmaster_alive(cluster: PostgresCluster) -> bool:
-    """A running postmaster; a killed one may linger as a zombie nobody reaps, which is dead."""
-    pid_file = cluster.data_dir / "postmaster.pid"
-    try:
-        pid = int(pid_file.read_text().splitlines()[0])
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, ValueError, IndexError):
-        return False
-    return state not in ("Z", "X")
+    """A running postmaster; a killed one may linger as a zombie nobody reaps, which is dead,
+    and its stale ``postmaster.pid`` may name a recycled PID (:func:`postmaster_pid`)."""
+    return postmaster_pid(cluster.data_dir) is not None
 
 
 def kill_hard(cluster: PostgresCluster) -> None:
     """SIGKILL the postmaster and every backend at once, like the host losing power."""
-    pid_file = cluster.data_dir / "postmaster.pid"
-    if not pid_file.exists():
+    postmaster = postmaster_pid(cluster.data_dir)
+    if postmaster is None:
         return
-    postmaster = int(pid_file.read_text().splitlines()[0])
     for pid in [*_children(postmaster), postmaster]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

@@ -34,12 +34,10 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,16 +47,17 @@ from caresync_dr.app.rollout import ALB_5XX, UNHEALTHY_HOSTS
 from caresync_dr.drill.load import WriteLoad
 from caresync_dr.drill.report import crash_report
 from caresync_dr.drill.result import common_fields
+from caresync_dr.drill.session import emulated_world
 from caresync_dr.drill.timeline import Timeline
-from caresync_dr.drill.world import World, build_world, db_address
+from caresync_dr.drill.world import World, db_address
 from caresync_dr.emulation.alarms import AlarmEvaluator
-from caresync_dr.emulation.patching import restore_all
 from caresync_dr.emulation.rds_fence import SecurityGroupFences
 from caresync_dr.emulation.rds_pitr import BackupSource, PointInTimeRestores
-from caresync_dr.emulation.server import ACCOUNT_ID, Emulator, reset_backends
+from caresync_dr.emulation.server import ACCOUNT_ID
 from caresync_dr.names import alarm_name
 from caresync_dr.pg.archive import WalArchive
 from caresync_dr.pg.cluster import PostgresCluster
+from caresync_dr.pg.orphans import DRILL_PREFIX, owned_temp_dir
 
 if TYPE_CHECKING:
     from caresync_dr.drill.runner import DrillOptions
@@ -258,67 +257,56 @@ def run_in_region(options: DrillOptions) -> dict[str, Any]:
     """Run one in-region drill end to end; returns its report."""
     scenario = options.scenario
     timeline = Timeline()
-    work = Path(tempfile.mkdtemp(prefix="caresync-drill-"))
-    cleanups: list[Callable[[], None]] = []
-    emulator = Emulator()
-    world: World | None = None
+    work = owned_temp_dir(DRILL_PREFIX)
     load: WriteLoad | None = None
     watch: ServiceWatch | None = None
     archive = WalArchive.create(prefix="caresync-drill-wal-") \
         if scenario.name == "corruption" else None
     try:
-        with timeline.step("start emulated AWS"):
-            restore_all()
-            reset_backends()
-            emulator.start()
-            cleanups.append(emulator.stop)
-        with timeline.step("deploy prod, dr, prod and start the data path"):
-            world = build_world(emulator, project_dir=options.project_dir,
-                                promote_seconds=options.promote_seconds,
-                                scale_seconds=options.scale_seconds, with_local_replica=False,
-                                on_cleanup=lambda stop: cleanups.append(
-                                    lambda: stop(options.keep)),
-                                archive=archive, bake_scale=SCALE)
-        if archive is not None:
-            with timeline.step("automated backups: base backup and log uploads"):
-                archive.base_backup(world.databases.primary)
-                archive.upload()
-                archive.start_uploads(LOG_UPLOAD_SECONDS)
-                cleanups.append(archive.remove)
-                _arm_pitr(world, archive, timeline)
-        if scenario.name == "bad-release":
-            _arm_alarms(world, timeline)
-            world.broken_images.add(BROKEN_AMI)
-        with timeline.step("baseline: primary serves, steady write load") as step:
-            answer = world.resolver.current()
-            if answer is None or answer.failover != "PRIMARY":
-                raise RuntimeError(f"before the outage the record answers {answer}")
-            load = WriteLoad(target=world.write_target, interval=options.load_interval)
-            load.start()
-            watch = ServiceWatch(world)
-            watch.start()
-            time.sleep(options.steady_seconds)
-            step.detail = f"{len(load.acks)} writes acknowledged by the primary"
-        from caresync_dr.drill.breach import breach_flow
+        with emulated_world(options, timeline, archive=archive, bake_scale=SCALE,
+                            deploy_step="deploy prod, dr, prod and start the data path"
+                            ) as session:
+            world = session.world
+            try:
+                if archive is not None:
+                    with timeline.step("automated backups: base backup and log uploads"):
+                        archive.base_backup(world.databases.primary)
+                        archive.upload()
+                        archive.start_uploads(LOG_UPLOAD_SECONDS)
+                        _arm_pitr(world, archive, timeline)
+                if scenario.name == "bad-release":
+                    _arm_alarms(world, timeline)
+                    world.broken_images.add(BROKEN_AMI)
+                with timeline.step("baseline: primary serves, steady write load") as step:
+                    answer = world.resolver.current()
+                    if answer is None or answer.failover != "PRIMARY":
+                        raise RuntimeError(f"before the outage the record answers {answer}")
+                    load = WriteLoad(target=world.write_target, interval=options.load_interval)
+                    load.start()
+                    watch = ServiceWatch(world)
+                    watch.start()
+                    time.sleep(options.steady_seconds)
+                    step.detail = f"{len(load.acks)} writes acknowledged by the primary"
+                from caresync_dr.drill.breach import breach_flow
 
-        flows = {"app-crash": _app_crash, "bad-release": _bad_release,
-                 "corruption": _corruption, "breach": breach_flow}
-        return flows[scenario.name](InRegionRun(world, options, work, timeline, load, watch))
+                flows = {"app-crash": _app_crash, "bad-release": _bad_release,
+                         "corruption": _corruption, "breach": breach_flow}
+                return flows[scenario.name](
+                    InRegionRun(world, options, work, timeline, load, watch))
+            finally:   # before the world stops
+                if watch is not None:
+                    watch.stop()
+                if load is not None:
+                    load.stop()
     except (Exception, KeyboardInterrupt) as exc:
         error = ("interrupted" if isinstance(exc, KeyboardInterrupt)
                  else f"{type(exc).__name__}: {exc}")
         raise _aborted(crash_report(scenario.name, error, timeline)) from exc
     finally:
-        if watch is not None:
-            watch.stop()
-        if load is not None:
-            load.stop()
-        if world is not None:
-            world.stop(keep=options.keep)
-        for undo in reversed(cleanups):
-            with contextlib.suppress(Exception):
-                undo()
-        reset_backends()
+        if archive is not None:   # made before the world: also when the emulator never started
+            archive.stop_uploads()
+            if not options.keep:
+                archive.remove()
         if not options.keep:
             shutil.rmtree(work, ignore_errors=True)
 

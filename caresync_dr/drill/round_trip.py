@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from caresync_dr.db.roles import ROLES
-from caresync_dr.drill.databases import _standby_of, wait_for_role
+from caresync_dr.drill.databases import _standby_of, kill_hard, wait_for_role
 from caresync_dr.drill.deploy import Deployment
 from caresync_dr.drill.load import Ack, WriteLoad
 from caresync_dr.drill.timeline import Timeline
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 RDS_INSTANCE = "aws:rds/instance:Instance"
 REPLICATION_CONFIG = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+SSM_PARAMETER = "aws:ssm/parameter:Parameter"
 STACK_FILES = ("Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.dr.yaml")
 
 
@@ -156,17 +157,21 @@ class DrillPulumi:
         run = self.runs[stack]
         rds = self._client("rds", self.regions[stack])
 
-        def refresh(r: RegisteredResource) -> RegisteredResource:
+        def refresh(r: RegisteredResource) -> RegisteredResource | None:
             if r.type != RDS_INSTANCE or not r.inputs.get("replicateSourceDb"):
                 return r
             ident = str(r.outputs.get("identifier") or r.inputs.get("identifier"))
-            found = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+            try:
+                found = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+            except rds.exceptions.DBInstanceNotFoundFault:
+                return None     # gone behind Pulumi's back: a refresh drops it from the state
             if found.get("ReadReplicaSourceDBInstanceIdentifier"):
                 return r
             inputs = {k: v for k, v in r.inputs.items() if k != "replicateSourceDb"}
             return dataclasses.replace(r, inputs=inputs)
 
-        return ProgramRun(run.stack, [refresh(r) for r in run.resources], run.outputs)
+        kept = [refreshed for r in run.resources if (refreshed := refresh(r)) is not None]
+        return ProgramRun(run.stack, kept, run.outputs)
 
     def _delete(self, resource: RegisteredResource, stack: str) -> None:
         region = str(resource.inputs.get("region") or self.regions[stack])
@@ -186,6 +191,10 @@ class DrillPulumi:
             self.event(f"S3: replication of {bucket} removed")
         elif resource.type == SECURITY_GROUP:
             self._client("ec2", region).delete_security_group(GroupId=resource.resource_id)
+        elif resource.type == SSM_PARAMETER:  # e.g. the reversed direction's inventory copy
+            name = str(resource.inputs.get("name") or resource.resource_id)
+            self._client("ssm", region).delete_parameter(Name=name)
+            self.event(f"SSM: {name} in {region} deleted")
         # Gone from the state: declared again later, it is created again.
         self.deployment.handlers[stack].created.pop((resource.type, resource.name, region),
                                                     None)
@@ -394,7 +403,9 @@ class RoundTrip:
                 self.check("new generation holds every write acknowledged by the writer",
                            not gone, f"{len(acks)} acknowledged on {label}; "
                            f"{len(gone)} missing on {new.identifier}")
-            if self.switch_back(deployer, load):
+            if self.options.scenario.after_reprotection == "reverse-outage":
+                self.reverse_outage(deployer, load, lag)
+            elif self.switch_back(deployer, load):
                 self.reprotect_standby(deployer, load)
         finally:
             load.stop()
@@ -463,6 +474,109 @@ class RoundTrip:
                    f"resolver answers {world.serving_site()}; {new.identifier} "
                    f"{'writes' if not _in_recovery(new.cluster) else 'is still a replica'}")
         return ok
+
+    def reverse_outage(self, deployer: DrillPulumi, load: WriteLoad,
+                       lag: LagPublisher) -> None:
+        """Issue 15, the reverse direction: after the re-protection the standby region, where
+        the writer now is, is lost (every endpoint refused, its database and app killed hard).
+        failover.py, reading the stack files the failback wrote (activeSite standby), promotes
+        the primary site's new generation with nothing from the standby region."""
+        from caresync_dr.drill.runner import run_failover  # the runner imports this module
+
+        world, timeline = self.world, self.timeline
+        inv = world.inventory
+        new = self.built_in(deployer, inv.primary.region)
+        if new is None:
+            self.check("reverse failover to the primary site", False,
+                       "no new generation in the primary region")
+            return
+        label, writer = self.writer()
+        time.sleep(0.3)                     # a steady load on the standby's writer first
+        lag.stop()                          # RDS's datapoints from here: -1 (D11)
+        outage_wall, refused_before = time.time(), world.emulator.outage.refused
+        with timeline.step("reverse outage: the standby region is lost") as step:
+            world.emulator.take_down(regions=[inv.standby.region])
+            kill_hard(writer)
+            acks = load.snapshot()          # everything acknowledged up to the outage
+            threading.Thread(target=world.apps["standby"].kill, daemon=True,
+                             name="kill-standby-app").start()
+            world.replication_broken.add(new.identifier)
+            cloudwatch.publish_replica_lag(
+                self.world.deployment.handlers["prod"].client("cloudwatch", new.region),
+                new.identifier, -1)
+            step.detail = (f"{inv.standby.region} refused, {label} and the standby app "
+                           f"killed; {len(acks)} writes acknowledged until then")
+        with timeline.step("reverse failover: failover.py to the primary site") as step:
+            code, report, seconds = run_failover(world, self.options, self.work, timeline,
+                                                 name="reverse-failover",
+                                                 project_dir=deployer.project,
+                                                 outage_wall=outage_wall)
+            step.ok = code == 0
+            step.detail = f"exit {code}"
+        report = report or {}
+        refused = world.emulator.outage.refused - refused_before
+        self.figures["reverse_failover"] = {
+            "exit_code": code, "seconds": seconds, "rto_seconds": report.get("rtoSeconds"),
+            "data_loss_exposure_seconds": report.get("dataLossExposureSeconds"),
+            "refused_requests": refused, "report": report}
+        self.check("reverse failover.py succeeded with the standby region refused",
+                   code == 0 and refused > 0,
+                   f"exit {code}; {refused} requests to {inv.standby.region} refused; "
+                   f"RTO {report.get('rtoSeconds')} s")
+        promoted = not _in_recovery(new.cluster)
+        self.check("the primary site serves writes again",
+                   world.serving_site() == "primary" and promoted,
+                   f"resolver answers {world.serving_site()} (the switch in "
+                   f"{inv.standby.region} does not answer: read as PRIMARY); "
+                   f"{new.identifier} {'writes' if promoted else 'is still a replica'}")
+        present = rows_of(new.cluster, world.databases.app_database)
+        lost = [a for a in acks if a.seq not in present]
+        rpo_s = inv.objectives.rpo_minutes * 60
+        outage_at = time.monotonic() - (time.time() - outage_wall)
+        old_losses = [a for a in lost if outage_at - a.acked_at > rpo_s]
+        self.figures["reverse_failover"]["acknowledged_writes_lost"] = len(lost)
+        self.check("reverse failover lost no acknowledged write older than the RPO",
+                   not old_losses, f"{len(acks)} acknowledged on {label} until the outage; "
+                   f"{len(lost)} missing on {new.identifier} (asynchronous replication), "
+                   f"{len(old_losses)} of them older than the RPO ({rpo_s} s)")
+        time.sleep(0.5)
+        later = [a for a in load.snapshot() if a.database == new.identifier]
+        self.check("writes continue on the primary site's new writer", bool(later),
+                   f"{len(later)} writes acknowledged by {new.identifier} since")
+        if code != 0:
+            return
+        # The standby region answers again. The runbook's first step there: the switch still
+        # says FAILOVER; write PRIMARY before anything else (the pinned DNS check held the
+        # traffic meanwhile, and the failback's `pulumi up -s dr` un-pins it).
+        sw = inv.traffic_switch
+        with timeline.step("recovery of the standby region") as step:
+            # It comes back whole: its APIs, the old writer's instance (RDS restarts it; it
+            # was never fenced, the region was unreachable) and its app instances.
+            world.emulator.restore()
+            writer.start()
+            world.apps["standby"].start()
+            world.boot("standby", "region recovered")
+            time.sleep(1.0)     # ten observations of the emulated Route 53 checkers
+            serving = world.serving_site()
+            step.detail = (f"{inv.standby.region} reachable, {label} and the standby app up "
+                           f"again, the switch still {sw.failover_value}; the resolver "
+                           f"answers {serving}")
+        self.check("the recovered standby region does not take the traffic back",
+                   serving == "primary",
+                   f"resolver answers {serving} with s3://{sw.bucket}/{sw.key} still "
+                   f"{sw.failover_value} and the old writer {label} writable again "
+                   "(pin-primary-record)")
+        with timeline.step("the operator writes PRIMARY into the switch") as step:
+            self.world.deployment.handlers["dr"].client("s3", sw.region).put_object(
+                Bucket=sw.bucket, Key=sw.key, Body=sw.primary_value.encode())
+            step.detail = f"s3://{sw.bucket}/{sw.key} = {sw.primary_value}"
+        # RDS publishes ReplicaLag again for the replicas the re-protection builds (the
+        # promoted generation publishes none).
+        lag_again = LagPublisher(world, lambda: list(deployer.built)).start()
+        try:
+            self.reprotect_standby(deployer, load)
+        finally:
+            lag_again.stop()
 
     @staticmethod
     def built_in(deployer: DrillPulumi, region: str) -> NewReplica | None:

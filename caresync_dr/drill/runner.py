@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -50,6 +49,7 @@ from caresync_dr.emulation.notify_doubles import ChatDouble
 from caresync_dr.emulation.patching import restore_all
 from caresync_dr.emulation.server import Emulator, reset_backends
 from caresync_dr.notify.secrets import ENV_CHAT_WEBHOOK
+from caresync_dr.pg.orphans import DRILL_PREFIX, owned_temp_dir, sweep
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -191,24 +191,28 @@ def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
 
 
 def run_failover(world: World, options: DrillOptions, work: Path,
-                 timeline: Timeline) -> tuple[int | None, dict[str, Any] | None, float]:
-    """The operator's command, as a subprocess talking only to the emulator."""
+                 timeline: Timeline, *, name: str = "failover",
+                 project_dir: Path | None = None, outage_wall: float | None = None,
+                 ) -> tuple[int | None, dict[str, Any] | None, float]:
+    """The operator's command, as a subprocess talking only to the emulator. ``project_dir``:
+    the stack files it reads (default the drill's); ``outage_wall``: the outage start it is
+    given (default the timeline's)."""
     scope = options.scenario.failover_scope
     if scope is None:
         timeline.event("no failover is run: traffic must move by health checks alone")
         return None, None, 0.0
-    report = work / "failover-report.json"
+    report = work / f"{name}-report.json"
+    outage_wall = timeline.outage_wall if outage_wall is None else outage_wall
     argv = [sys.executable, str(options.failover_script), "--stack", "dr", "--scope", scope,
-            "--yes", "--report", str(report), "--journal-file", str(work / "journal.json"),
+            "--yes", "--report", str(report), "--journal-file", str(work / f"{name}.journal.json"),
             "--health-url", world.front.health_url,
             "--poll-seconds", str(options.poll_seconds),
             "--poll-max-seconds", str(options.poll_seconds),
             "--wait-timeout", str(max(30.0, options.promote_seconds * 4)),
             "--verify-timeout", str(options.serve_timeout),
-            "--project-dir", str(options.project_dir)]
-    if timeline.outage_wall is not None:  # the operator states when the primary stopped (D11)
-        argv += ["--outage-started",
-                 datetime.fromtimestamp(timeline.outage_wall, UTC).isoformat()]
+            "--project-dir", str(project_dir or options.project_dir)]
+    if outage_wall is not None:  # the operator states when the primary stopped (D11)
+        argv += ["--outage-started", datetime.fromtimestamp(outage_wall, UTC).isoformat()]
     # The chat channel posts to a local Slack-compatible webhook that records every call
     # (docs/communication.md): the drill's report shows what the incident channel was told.
     with ChatDouble() as chat:
@@ -281,6 +285,7 @@ def cache_bytecode(failover_script: Path) -> None:
 
 def run_drill(options: DrillOptions) -> dict[str, Any]:
     """Run one drill end to end; returns the report (``ok`` says whether all checks passed)."""
+    sweep()  # what killed drills left: their servers hold ports, memory and patient-like data
     scenario = options.scenario
     if scenario.in_region:
         from caresync_dr.drill.in_region import run_in_region
@@ -296,7 +301,7 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
     if scenario.failover_scope is not None:
         cache_bytecode(options.failover_script)
     timeline = Timeline()
-    work = Path(tempfile.mkdtemp(prefix="caresync-drill-"))
+    work = owned_temp_dir(DRILL_PREFIX)
     cleanups: list[Callable[[], None]] = []
     emulator = Emulator()
     world: World | None = None

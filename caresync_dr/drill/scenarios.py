@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 ScenarioName = Literal["region-outage", "db-failure", "app-crash", "bad-release", "corruption",
-                       "planned-switchover", "round-trip", "breach"]
+                       "planned-switchover", "round-trip", "reverse-outage", "breach"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,10 @@ class Scenario:
     # switchover returns home and the standby site is re-protected (caresync_dr/drill/
     # round_trip.py), with the data checked at each stage.
     round_trip: bool = False
+    # What the round trip does after re-protecting the primary site: return home with the
+    # planned switchover ("switchback"), or lose the standby region -- where the writer now
+    # is -- and fail over in the reverse direction to the primary site ("reverse-outage").
+    after_reprotection: Literal["switchback", "reverse-outage"] = "switchback"
     # Which operator command the scenario runs: the failover (by ``failover_scope``) or the
     # planned switchover (``caresync_dr/drill/switchover.py``: nothing breaks, both sites are
     # healthy, switchover.py moves the writer under a steady write load).
@@ -102,6 +106,18 @@ SCENARIOS: dict[str, Scenario] = {
         needs_local_replica=False, round_trip=True,
         seed_requires="annual full DR simulation: fail over, recover the original region, "
                       "return home with no acknowledged write lost, protected again"),
+    "reverse-outage": Scenario(
+        name="reverse-outage",
+        summary="the round trip's first half (outage, failover, recovery, re-protection of the "
+                "primary site), then the standby region -- where the writer now is -- is lost: "
+                "failover.py promotes the primary site's new generation with every standby-"
+                "region endpoint refused",
+        region_down=True, kill_primary_db=True, kill_primary_app=True,
+        failover_scope="region", serving_site="standby", promotes="standby",
+        needs_local_replica=False, round_trip=True, after_reprotection="reverse-outage",
+        seed_requires="complete system failure in either direction: after a failback the "
+                      "primary site takes over from the standby within the RTO and RPO, with "
+                      "nothing from the failed standby region"),
     "planned-switchover": Scenario(
         name="planned-switchover",
         summary="nothing breaks: switchover.py fences the primary database, waits until the "

@@ -31,9 +31,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -45,11 +44,11 @@ from caresync_dr.db.roles import APP_ROLE
 from caresync_dr.drill.databases import wait_for_role
 from caresync_dr.drill.load import Ack, WriteLoad
 from caresync_dr.drill.report import crash_report
+from caresync_dr.drill.session import emulated_world
 from caresync_dr.drill.timeline import Timeline
-from caresync_dr.drill.world import World, build_world
-from caresync_dr.emulation.patching import restore_all
-from caresync_dr.emulation.server import Emulator, reset_backends
+from caresync_dr.drill.world import World
 from caresync_dr.pg.cluster import PostgresCluster
+from caresync_dr.pg.orphans import DRILL_PREFIX, owned_temp_dir
 
 if TYPE_CHECKING:
     from caresync_dr.drill.runner import DrillOptions
@@ -231,30 +230,8 @@ def client_window(old: list[Ack], new: list[Ack]) -> float | None:
 def switchover_world(options: DrillOptions, timeline: Timeline) -> Iterator[World]:
     """The emulator, both stacks deployed, the real primary and standby with the RDS-like
     master user; everything stopped and removed on exit (``options.keep`` leaves it)."""
-    cleanups: list[Callable[[], None]] = []
-    emulator = Emulator()
-    world: World | None = None
-    try:
-        with timeline.step("start emulated AWS"):
-            restore_all()
-            reset_backends()
-            emulator.start()
-            cleanups.append(emulator.stop)
-        with timeline.step("deploy prod, dr and start the data path"):
-            world = build_world(emulator, project_dir=options.project_dir,
-                                promote_seconds=options.promote_seconds,
-                                scale_seconds=options.scale_seconds, with_local_replica=False,
-                                on_cleanup=lambda stop: cleanups.append(
-                                    lambda: stop(options.keep)))
-            create_master_user(world)
-        yield world
-    finally:
-        if world is not None:
-            world.stop(keep=options.keep)
-        for undo in reversed(cleanups):
-            with contextlib.suppress(Exception):
-                undo()
-        reset_backends()
+    with emulated_world(options, timeline, prepare=create_master_user) as session:
+        yield session.world
 
 
 def run_switchover_drill(options: DrillOptions) -> dict[str, Any]:
@@ -267,7 +244,7 @@ def run_switchover_drill(options: DrillOptions) -> dict[str, Any]:
     if not script.is_file():
         raise FileNotFoundError(f"{script} does not exist: the drill runs the real command")
     timeline = Timeline()
-    work = Path(tempfile.mkdtemp(prefix="caresync-drill-"))
+    work = owned_temp_dir(DRILL_PREFIX)
     loads: list[WriteLoad] = []
     try:
         with switchover_world(options, timeline) as world:

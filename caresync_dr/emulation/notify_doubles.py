@@ -22,10 +22,10 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 
-from caresync_dr.drill.localhttp import send_json
+from caresync_dr.drill.localhttp import send_json, serve
 
 INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved")
 COMPONENT_STATUSES = ("operational", "degraded_performance", "partial_outage", "major_outage",
@@ -99,10 +99,7 @@ class _Double:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True, name=type(self).__name__).start()
+        self.server = serve(Handler, 0, type(self).__name__)
 
     @property
     def port(self) -> int:

@@ -26,7 +26,7 @@ from caresync_dr.cli import (
     run_main,
 )
 from caresync_dr.failover.context import FailoverContext
-from caresync_dr.failover.inputs import load_inventory, options_from
+from caresync_dr.failover.inputs import DEFAULT_JOURNAL_FILE, load_inventory, options_from
 from caresync_dr.failover.operation import FailoverOperation
 from caresync_dr.failover.options import (
     ENV_HEALTH_URL,
@@ -35,9 +35,11 @@ from caresync_dr.failover.options import (
     ENV_POLL_MAX,
     ENV_VERIFY_TIMEOUT,
     ENV_WAIT_TIMEOUT,
+    add_timing_arguments,
 )
 from caresync_dr.operations.hooks import DeferredHooks
 from caresync_dr.operations.recorder import ApiCallRecorder
+from caresync_dr.operations.run_setup import REPORT_HELP, add_operation_arguments
 from caresync_dr.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,21 +78,12 @@ def build_parser() -> CommandParser:
     parser = command_parser(
         "failover.py", "Promote the DR site (--scope region) or the primary's in-region replica "
         "(--scope database), using nothing from the failed region.", EXIT_CODES, notes=NOTES,
-        report_help="write the run as JSON to PATH and a Markdown timeline beside it")
-    parser.add_argument("--stack", default="dr", help="stack whose Pulumi.<stack>.yaml names "
-                        "the standby region and inventory parameter (default: dr)")
+        report_help=REPORT_HELP)
+    add_operation_arguments(parser, check_help="readiness table only; exit 0 when a failover "
+                            "would succeed now", journal_default=str(DEFAULT_JOURNAL_FILE))
     parser.add_argument("--scope", choices=("region", "database"), default="region",
                         help="region: fail over to the standby region (default); database: "
                         "promote the primary's in-region read replica")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true",
-                      help="readiness table only; exit 0 when a failover would succeed now")
-    mode.add_argument("--dry-run", action="store_true",
-                      help="show every step, the state it sees and what it would change")
-    parser.add_argument("--yes", action="store_true",
-                        help="do not ask the operator to type the stack name")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue a run that stopped part-way (from its journal)")
     parser.add_argument("--force", action="store_true",
                         help="go on although the replica lags beyond the RPO (data loss!)")
     parser.add_argument("--outage-started", metavar="TIME",
@@ -100,20 +93,7 @@ def build_parser() -> CommandParser:
                         "stopped replicating because of the outage is not refused")
     parser.add_argument("--inventory", type=Path, metavar="FILE",
                         help="read the inventory JSON from FILE instead of SSM")
-    parser.add_argument("--journal-file", type=Path, metavar="PATH",
-                        help="local journal copy (default: beside --report, else "
-                             "./reports/failover-journal.json)")
-    parser.add_argument("--health-url", metavar="URL",
-                        help=f"override the public health URL ({ENV_HEALTH_URL})")
-    parser.add_argument("--poll-seconds", type=float, metavar="S", help=f"see {ENV_POLL}")
-    parser.add_argument("--poll-max-seconds", type=float, metavar="S", help=f"see {ENV_POLL_MAX}")
-    parser.add_argument("--wait-timeout", type=float, metavar="S", help=f"see {ENV_WAIT_TIMEOUT}")
-    parser.add_argument("--verify-timeout", type=float, metavar="S",
-                        help=f"see {ENV_VERIFY_TIMEOUT}")
-    parser.add_argument("--lock-heartbeat-seconds", type=float, metavar="S",
-                        help=f"see {ENV_LOCK_HEARTBEAT}")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, metavar="DIR",
-                        help="where Pulumi.<stack>.yaml lives (default: the repository)")
+    add_timing_arguments(parser)
     return parser
 
 
@@ -158,8 +138,8 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
             created: dict[str, Any] = {}
             inventory, settings = load_inventory(options, args.project_dir, aws, created)
             ctx = FailoverContext(inventory, options, session=aws)
-            if "ssm" in created and created["ssm"][0] == ctx.standby.region:
-                ctx.standby.adopt("ssm", created["ssm"][1])   # the inventory's reader
+            if "ssm" in created and created["ssm"][0] == ctx.books.region:
+                ctx.books.adopt("ssm", created["ssm"][1])   # the inventory's reader
             hooks = None
             if options.mode == "run":
                 invocation.claim_report()      # the engine writes a run's report on every exit

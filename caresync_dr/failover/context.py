@@ -83,6 +83,11 @@ class RegionClients:
         return self._get("route53", self.aws.route53)
 
 
+def is_reversed(inventory: Inventory, options: RunOptions) -> bool:
+    """A regional failover while the standby site writes (``activeSite`` standby)."""
+    return options.scope == "region" and inventory.active_site == "standby"
+
+
 class FailoverContext(RunContext):
     """The run's shared state (the engine's :class:`RunContext`: run id, start, facts,
     journal, stop). ``target`` is the site being promoted: the standby site for
@@ -95,10 +100,14 @@ class FailoverContext(RunContext):
         self.options = options
         session = session or boto3.Session()
         self.session = session
-        # The standby region must answer; the primary region may be the one that failed, except
-        # for --scope database, where it is the healthy region being repaired.
-        self.standby = RegionClients(AwsClients(inventory.standby.region, STANDBY, session))
-        primary_budget = STANDBY if options.scope == "database" else BEST_EFFORT
+        # The promoted region must answer; the writer's region may be the one that failed,
+        # except for --scope database, where it is the healthy region being repaired. After a
+        # failback (reversed) the roles of the two regions swap.
+        reversed_ = is_reversed(inventory, options)
+        standby_budget = BEST_EFFORT if reversed_ else STANDBY
+        self.standby = RegionClients(AwsClients(inventory.standby.region, standby_budget,
+                                                session))
+        primary_budget = STANDBY if options.scope == "database" or reversed_ else BEST_EFFORT
         self.primary = RegionClients(AwsClients(inventory.primary.region, primary_budget,
                                                 session))
         self.route53 = RegionClients(AwsClients(ROUTE53_CONTROL_REGION, BEST_EFFORT, session))
@@ -114,7 +123,7 @@ class FailoverContext(RunContext):
 
         Only what the preflight and the steps up to the promotion request read is built
         before that request: everything else (the fencing's EC2 and Auto Scaling clients in
-        the old primary's region, Route 53's control plane, the verify step's HTTP client)
+        the old writer's region, Route 53's control plane, the verify step's HTTP client)
         waits until the promotion is requested (``critical_sent``), so its CPU does not delay
         the request on a busy machine. (The notifier builds its own clients, on the hook
         thread, after that request too.)"""
@@ -129,7 +138,7 @@ class FailoverContext(RunContext):
             target.rds, target.cloudwatch, target.ssm, self.standby.s3, target.autoscaling,
             target.elbv2, target.ec2]
         after_promotion: list[Callable[[], object]] = [
-            self.primary.ec2, other.autoscaling, self.route53.route53]
+            self.writer_clients.ec2, other.autoscaling, self.route53.route53]
 
         def create() -> None:
             for factory in before_promotion:
@@ -161,9 +170,32 @@ class FailoverContext(RunContext):
     def reversed(self) -> bool:
         """After a failback re-protected the primary site (``activeSite`` standby in the
         inventory), the region failover's direction is standby -> primary: the primary site's
-        new generation is the replica (issue 15; only ``--check`` runs that way, see
-        readiness)."""
-        return self.options.scope == "region" and self.inventory.active_site == "standby"
+        new generation is the replica, and the region that may have failed is the standby's
+        (issue 15). Everything the run reads and writes then lives in the primary region."""
+        return is_reversed(self.inventory, self.options)
+
+    @property
+    def writer(self) -> SiteInventory:
+        """The site whose database writes today: the one a regional failover fences."""
+        return self.inventory.standby if self.reversed else self.inventory.primary
+
+    @property
+    def writer_clients(self) -> RegionClients:
+        return self.standby if self.reversed else self.primary
+
+    @property
+    def books(self) -> RegionClients:
+        """Where the run keeps its lock, journal and incident timeline: the region that must
+        answer (the standby region; the primary region when reversed)."""
+        return self.primary if self.reversed else self.standby
+
+    @property
+    def incident_bucket(self) -> str | None:
+        """The bucket (in :attr:`books`' region) that receives the incident timeline; None
+        when a reversed run's inventory predates ``primaryBackupBucket``."""
+        if self.reversed:
+            return self.inventory.primary_backup_bucket
+        return self.inventory.backup_bucket
 
     @property
     def target(self) -> SiteInventory:
@@ -207,8 +239,9 @@ class FailoverContext(RunContext):
     @property
     def switch_value(self) -> str:
         """What the traffic switch must hold for the target site to serve (``FAILOVER``: the
-        standby site; a switchover home writes ``PRIMARY``)."""
-        return self.inventory.traffic_switch.failover_value
+        standby site; a reversed failover or a switchover home: ``PRIMARY``)."""
+        sw = self.inventory.traffic_switch
+        return sw.primary_value if self.reversed else sw.failover_value
 
     @property
     def backup_retention_days(self) -> int:

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr import aws_names
 from caresync_dr.aws import STANDBY, AwsClients
+from caresync_dr.cli.aws_problems import aws_problem
 from caresync_dr.cli.reporting import writable_file
 from caresync_dr.failover import probes
 from caresync_dr.failover.errors import RefusedError, UsageError
@@ -127,21 +128,7 @@ def load_inventory(options: RunOptions, project_dir: Path, session: boto3.Sessio
         text = read_inventory_file(options.inventory_file)
         where = str(options.inventory_file)
     else:
-        ssm = AwsClients(settings.standby_region, STANDBY, session).ssm()
-        if created is not None:
-            created["ssm"] = (settings.standby_region, ssm)
-        try:
-            found = probes.read_parameter(ssm, settings.inventory_parameter)
-        except (ClientError, BotoCoreError) as exc:
-            # Not the operator's input that is wrong: SSM did not answer. Nothing was changed.
-            raise RefusedError(f"cannot read the inventory {settings.inventory_parameter} in "
-                               f"{settings.standby_region}: {exc}. Nothing was changed") from exc
-        if found is None:
-            raise UsageError(f"inventory parameter {settings.inventory_parameter} not found in "
-                             f"{settings.standby_region}: is the dr stack deployed? (or pass "
-                             "--inventory FILE)")
-        text = found
-        where = f"ssm:{settings.standby_region}:{settings.inventory_parameter}"
+        text, where = _read_inventory_parameter(settings, session, created)
     try:
         inventory = parse_inventory(text)
     except InventoryError as exc:
@@ -154,6 +141,60 @@ def load_inventory(options: RunOptions, project_dir: Path, session: boto3.Sessio
         if name == settings.inventory_parameter:
             raise UsageError(f"{where}: inventory field {field_name} = {name!r} is the "
                              "inventory's own parameter: the run would overwrite it")
+    if (where.startswith(f"ssm:{settings.primary_region}:")
+            and inventory.active_site != "standby"):
+        raise UsageError(f"{where} says activeSite {inventory.active_site}: the copy in the "
+                         "primary region exists only while the standby site writes (a stale "
+                         "copy); read the standby region's, or pass --inventory FILE")
     log.info("inventory from %s: %s -> %s", where, inventory.primary.region,
              inventory.standby.region)
     return inventory, settings
+
+
+def inventory_regions(settings: Settings) -> tuple[str, str]:
+    """Where to look for the inventory, in order. The dr stack writes it into the standby
+    region, and while the standby site writes (``activeSite`` standby) also into the primary
+    region: a regional failover then promotes the primary site, and the standby region is the
+    one that may have failed. The stack file's ``activeSite`` picks the first; the other is
+    tried when the first does not answer or has none (the stack file may lag behind)."""
+    first, second = settings.standby_region, settings.primary_region
+    if settings.active_site == "standby":
+        first, second = second, first
+    return first, second
+
+
+def _read_inventory_parameter(settings: Settings, session: boto3.Session | None,
+                              created: dict[str, Any] | None) -> tuple[str, str]:
+    """(document text, where it was read). :class:`RefusedError` when no region answered,
+    :class:`UsageError` when the regions answered but none holds it."""
+    name = settings.inventory_parameter
+    unreachable: list[str] = []
+    missing: list[str] = []
+    first: BaseException | None = None
+    for region in inventory_regions(settings):
+        ssm = AwsClients(region, STANDBY, session).ssm()
+        try:
+            found = probes.read_parameter(ssm, name)
+        except (ClientError, BotoCoreError) as exc:
+            problem = aws_problem(exc)
+            if problem is not None and problem.kind == "credentials":
+                # The other region would say the same; the CLI names the operator role.
+                raise RefusedError(f"cannot read the inventory {name} in {region}: {exc}. "
+                                   "Nothing was changed") from exc
+            log.warning("cannot read the inventory %s in %s: %s", name, region, exc)
+            unreachable.append(f"{region}: {exc}")
+            first = first or exc
+            continue
+        if found is None:
+            missing.append(region)
+            continue
+        if created is not None:
+            created["ssm"] = (region, ssm)
+        return found, f"ssm:{region}:{name}"
+    if unreachable:
+        # Not the operator's input that is wrong: SSM did not answer. Nothing was changed.
+        absent = f"; not found in {', '.join(missing)}" if missing else ""
+        raise RefusedError(f"cannot read the inventory {name} in "
+                           f"{'; '.join(unreachable)}{absent}. Nothing was changed") from first
+    raise UsageError(f"inventory parameter {name} not found in {' or '.join(missing)}: "
+                     "is the dr stack deployed? (or pass --inventory FILE)")

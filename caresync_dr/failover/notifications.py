@@ -22,12 +22,16 @@ def failover_notifications(ctx: FailoverContext, settings: Settings) -> Operatio
     inv = ctx.inventory
     options = NotifyOptions(
         kind="region-failover" if scope == "region" else "database-failover",
-        topics=site_topics(settings, inv.alert_topic_arn, standby_first=scope == "region"),
+        topics=site_topics(settings, inv.alert_topic_arn,
+                           standby_first=scope == "region" and not ctx.reversed),
+        # Reversed (after a failback) the standby region is the one that may have failed.
+        secret_regions=((settings.primary_region, settings.standby_region) if ctx.reversed
+                        else None),
         public_statuses={"verify": "monitoring"},
         incident_started=ctx.options.outage_started,
         summary=(f"Promote {ctx.target_database} in {ctx.target.region}"
                  + (" and move traffic to it." if scope == "region" else
                     " and repoint the app at it.")),
-        timeline=f"s3://{inv.backup_bucket}/incidents/{{run_id}}.md")
+        timeline=f"s3://{ctx.incident_bucket or inv.backup_bucket}/incidents/{{run_id}}.md")
     return OperationNotifier(settings, options, save=lambda state: ctx.fact(JOURNAL_FACT, state),
                              session=ctx.session)

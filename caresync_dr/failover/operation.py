@@ -26,12 +26,17 @@ from caresync_dr.operations.run_setup import Bookkeeping, Ending, EngineOptions,
 
 
 def bookkeeping(ctx: FailoverContext) -> Bookkeeping:
-    """Lock, journal and incidents, all in the standby region."""
+    """Lock, journal and incidents, all in the region being promoted: the standby region, or
+    the primary region for a reversed failover (after a failback). A reversed inventory
+    without ``primaryBackupBucket`` is refused by the preflight (readiness "bookkeeping
+    region"); until then its timeline would go to the standby bucket, best effort."""
     inv = ctx.inventory
-    return Bookkeeping(ssm=ctx.standby.ssm(), lock_parameter=inv.lock_parameter,
+    books = ctx.books
+    return Bookkeeping(ssm=books.ssm(), lock_parameter=inv.lock_parameter,
                        journal_parameter=inv.journal_parameter,
                        journal_file=ctx.options.journal_file,
-                       incident_bucket=inv.backup_bucket, incident_s3=ctx.standby.s3)
+                       incident_bucket=ctx.incident_bucket or inv.backup_bucket,
+                       incident_s3=books.s3 if ctx.incident_bucket else ctx.standby.s3)
 
 
 def engine_options(ctx: FailoverContext) -> EngineOptions:
@@ -51,7 +56,7 @@ class FailoverOperation(Operation[FailoverContext]):
                          recorder=recorder)
 
     def plan(self) -> FailoverPlan:
-        return build_plan(self.ctx.options.scope)
+        return build_plan(self.ctx.options.scope, self.ctx.reversed)
 
     def title(self) -> str:
         return f"{self.ctx.options.scope} failover, stack {self.ctx.options.stack}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 from dataclasses import dataclass
@@ -23,6 +24,20 @@ ENV_WAIT_TIMEOUT = "CARESYNC_DR_WAIT_TIMEOUT_SECONDS"
 ENV_VERIFY_TIMEOUT = "CARESYNC_DR_VERIFY_TIMEOUT_SECONDS"
 ENV_HEALTH_URL = "CARESYNC_DR_HEALTH_URL"
 ENV_LOCK_HEARTBEAT = "CARESYNC_DR_LOCK_HEARTBEAT_SECONDS"
+
+
+
+def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """The failover's timing flags, each over its environment knob (read by
+    :func:`timing_from`, which checks them): failover.py and switchover.py."""
+    parser.add_argument("--health-url", metavar="URL",
+                        help=f"override the public health URL ({ENV_HEALTH_URL})")
+    for flag, env in (("--poll-seconds", ENV_POLL), ("--poll-max-seconds", ENV_POLL_MAX),
+                      ("--wait-timeout", ENV_WAIT_TIMEOUT),
+                      ("--verify-timeout", ENV_VERIFY_TIMEOUT),
+                      ("--lock-heartbeat-seconds", ENV_LOCK_HEARTBEAT)):
+        parser.add_argument(flag, type=float, metavar="S", help=f"see {env}")
+
 
 DEFAULT_POLL_SECONDS = 5.0
 # Route 53 needs failure_threshold x interval to mark the PRIMARY record unhealthy, resolvers

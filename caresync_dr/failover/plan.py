@@ -12,14 +12,19 @@ __all__ = ["FailoverPlan", "Stage", "all_steps", "build_plan", "critical_path_se
 FailoverPlan = tuple[Stage[FailoverContext], ...]
 
 
-def build_plan(scope: Scope) -> FailoverPlan:
-    """Fencing never blocks the failover (a background stage: started, not waited for)."""
+def build_plan(scope: Scope, reversed_: bool = False) -> FailoverPlan:
+    """Fencing never blocks the failover (a background stage: started, not waited for).
+    ``reversed_``: the region failover after a failback (standby -> primary), which also pins
+    the primary record's DNS check (steps.PinPrimaryRecord)."""
     if scope == "region":
+        observe: tuple[steps.Step, ...] = (steps.ObserveRoute53(),)
+        if reversed_:
+            observe = (steps.PinPrimaryRecord(), *observe)
         return (
             Stage((steps.FencePrimaryApp(), steps.FencePrimaryDatabase()), background=True),
             Stage((steps.PromoteDatabase(), steps.ScaleStandbyApp())),
             Stage((steps.SwitchTraffic(),)),
-            Stage((steps.ObserveRoute53(),), background=True),
+            Stage(observe, background=True),
             Stage((steps.VerifyService(),)),
         )
     return (

@@ -48,14 +48,10 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     clients = ctx.target_clients
     db_id = ctx.target_database
     checks: list[Check] = [_inventory(ctx)]
-    if ctx.reversed and not daily:
-        checks.append(Check(
-            "direction", False,
-            f"the standby site writes (activeSite standby): a regional failover to "
-            f"{ctx.inventory.primary.region} cannot run from this inventory (its lock, journal "
-            f"and the inventory itself live in {ctx.inventory.standby.region}, the region that "
-            "would have failed); while both regions answer, return home with "
-            "`caresync-switchover --to primary` (docs/runbooks/switchover-failback.md)"))
+    if ctx.reversed:
+        checks.append(_bookkeeping(ctx))
+        if not daily:
+            checks.append(_standby_region_lock(ctx))
     state: list[probes.DbState | None] = []
 
     def exists() -> Check:
@@ -93,9 +89,41 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     return checks
 
 
+def _bookkeeping(ctx: FailoverContext) -> Check:
+    """A reversed failover keeps its lock, journal and incident timeline in the region it
+    promotes (the primary's): the inventory must name the bucket there."""
+    name = "bookkeeping region"
+    bucket = ctx.incident_bucket
+    if bucket is None:
+        return Check(name, False, "the inventory has no primaryBackupBucket: it predates "
+                     "reversed failovers; run `pulumi up -s dr` (activeSite standby) so the "
+                     f"inventory names the incident bucket in {ctx.books.region}")
+    return Check(name, True, f"lock {ctx.inventory.lock_parameter}, journal "
+                 f"{ctx.inventory.journal_parameter} and s3://{bucket} in {ctx.books.region}, "
+                 "the region being promoted")
+
+
+def _standby_region_lock(ctx: FailoverContext) -> Check:
+    """A reversed run locks in the primary region, but a switchover (or a failover in the
+    usual direction) locks in the standby region: while that region answers, a live holder
+    there refuses this run (two operations moving one writer). Unreachable is the outage."""
+    name = "no run in the standby region"
+    where = f"{ctx.inventory.lock_parameter} in {ctx.standby.region}"
+    try:
+        holder = LeaseLock(ctx.standby.ssm(), ctx.inventory.lock_parameter).holder()
+    except (ClientError, BotoCoreError) as exc:
+        return Check(name, True, f"{where} does not answer ({type(exc).__name__}): the region "
+                     "that failed")
+    if holder is None or holder.is_stale():
+        return Check(name, True, f"{where} is free" if holder is None
+                     else f"{where}: a stale lock of a gone run ({holder.describe()})")
+    return Check(name, False, f"{where} is held by {holder.describe()}: finish or stop that "
+                 "run first (switchover.py/failover.py --resume there)")
+
+
 def _plan_resources(ctx: FailoverContext) -> list[Check]:
     """One row per resource the plan's steps declare, each read once."""
-    return resource_checks(build_plan(ctx.options.scope), ctx)
+    return resource_checks(build_plan(ctx.options.scope, ctx.reversed), ctx)
 
 
 def _inventory(ctx: FailoverContext) -> Check:
@@ -277,8 +305,16 @@ def _targets(ctx: FailoverContext) -> Check:
 
 def _switch(ctx: FailoverContext, daily: bool) -> Check:
     sw = ctx.inventory.traffic_switch
-    value = probes.read_switch(ctx.standby.s3(), sw.bucket, sw.key)
     where = f"s3://{sw.bucket}/{sw.key}"
+    try:
+        value = probes.read_switch(ctx.standby.s3(), sw.bucket, sw.key)
+    except (ClientError, BotoCoreError) as exc:
+        if daily or not ctx.reversed:
+            raise
+        # The switch is in the failed region: Route 53 reads it as PRIMARY (steps.py).
+        return Check("traffic switch", True, f"{where} in {sw.region} does not answer "
+                     f"({type(exc).__name__}): Route 53's inverted check reads that as "
+                     f"{sw.primary_value}; the verify step confirms the primary site serves")
     if value is None:
         return Check("traffic switch", False, f"{where} does not exist")
     if value not in (sw.primary_value, sw.failover_value):
@@ -292,7 +328,7 @@ def _switch(ctx: FailoverContext, daily: bool) -> Check:
 
 
 def _lock(ctx: FailoverContext) -> Check:
-    holder = LeaseLock(ctx.standby.ssm(), ctx.inventory.lock_parameter).holder()
+    holder = LeaseLock(ctx.books.ssm(), ctx.inventory.lock_parameter).holder()
     if holder is None:
         return Check("lock free", True, ctx.inventory.lock_parameter, blocks=False)
     if holder.is_stale():

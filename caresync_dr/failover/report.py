@@ -42,6 +42,22 @@ def follow_ups(ctx: FailoverContext) -> list[str]:
             "`python scripts/failover.py --check` (region scope) fails until then.",
             "Run `python scripts/failover.py --check` until it passes again.",
         ]
+    if ctx.reversed:
+        sw = inv.traffic_switch
+        return [
+            "Reconcile the stacks with reality: set `caresync-dr:activeSite: primary` in "
+            f"Pulumi.prod.yaml and Pulumi.dr.yaml ({ctx.target_database} is now the writer; "
+            "refresh it first, it is promoted already) and `pulumi up -s prod`; the dr stack "
+            f"once {inv.standby.region} is back.",
+            f"Watch the new primary: {ctx.target_database} in {inv.primary.region}.",
+            f"When {inv.standby.region} is back: write {sw.primary_value} into "
+            f"s3://{sw.bucket}/{sw.key} if it still says {sw.failover_value} (before the "
+            "next `pulumi up -s dr`, which un-pins the primary record's check), fence the old "
+            f"writer {inv.standby.database.identifier} and its app, and re-protect with "
+            "`caresync-failback --stack dr` (a new standby generation replicating from "
+            f"{ctx.target_database}; docs/runbooks/switchover-failback.md).",
+            "Until then there is no disaster recovery: the standby site is the one that failed.",
+        ]
     return [
         "Reconcile the dr stack with reality: set `caresync-dr:activeSite: standby` in "
         "Pulumi.dr.yaml and Pulumi.prod.yaml (the standby database is now the writer; do not "

@@ -43,7 +43,7 @@ def endpoint_value(db: probes.DbState) -> str:
 
 def _unreachable(ctx: FailoverContext, exc: BotoCoreError) -> Verdict:
     """No answer at all (connection refused, timeout): a second call would only wait again."""
-    return blocked(f"{ctx.primary.region} is unreachable ({type(exc).__name__}); "
+    return blocked(f"{ctx.writer_clients.region} is unreachable ({type(exc).__name__}); "
                    "not fenced, not confirmed")
 
 
@@ -54,25 +54,27 @@ class FencePrimaryApp(Step):
     best_effort = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
-        app = ctx.inventory.primary.app
+        app = ctx.writer.app
         try:
-            asg = probes.describe_asg(ctx.primary.autoscaling(), app.auto_scaling_group_name)
+            asg = probes.describe_asg(ctx.writer_clients.autoscaling(),
+                                      app.auto_scaling_group_name)
         except BotoCoreError as exc:
             return _unreachable(ctx, exc)
         except ClientError as exc:
-            return run(f"{ctx.primary.region} refused the read ({probes.error_code(exc)}); "
+            return run(f"{ctx.writer_clients.region} refused the read ({probes.error_code(exc)}); "
                        f"will try to scale {app.auto_scaling_group_name} to 0 anyway")
         if asg is None:
-            return done(f"{app.auto_scaling_group_name} does not exist in {ctx.primary.region}")
+            return done(f"{app.auto_scaling_group_name} does not exist in "
+                        f"{ctx.writer_clients.region}")
         if asg.desired == 0 and asg.min == 0:
             return done(f"{asg.name} is already scaled to 0")
         return run(f"would scale {asg.name} from {asg.desired} to 0 instances")
 
     def apply(self, ctx: FailoverContext) -> str:
-        app = ctx.inventory.primary.app
-        actions.set_capacity(ctx.primary.autoscaling(), app.auto_scaling_group_name,
+        app = ctx.writer.app
+        actions.set_capacity(ctx.writer_clients.autoscaling(), app.auto_scaling_group_name,
                              Capacity(min=0, desired=0, max=app.production_capacity.max))
-        return f"scaled {app.auto_scaling_group_name} in {ctx.primary.region} to 0"
+        return f"scaled {app.auto_scaling_group_name} in {ctx.writer_clients.region} to 0"
 
 
 class FencePrimaryDatabase(Step):
@@ -82,13 +84,13 @@ class FencePrimaryDatabase(Step):
     best_effort = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
-        group = ctx.inventory.primary.database.security_group_id
+        group = ctx.writer.database.security_group_id
         try:
-            found = ctx.primary.ec2().describe_security_groups(GroupIds=[group])
+            found = ctx.writer_clients.ec2().describe_security_groups(GroupIds=[group])
         except BotoCoreError as exc:
             return _unreachable(ctx, exc)
         except ClientError as exc:
-            return run(f"{ctx.primary.region} refused the read ({probes.error_code(exc)}); "
+            return run(f"{ctx.writer_clients.region} refused the read ({probes.error_code(exc)}); "
                        f"will try to revoke the ingress of {group} anyway")
         rules = sum(len(g.get("IpPermissions", [])) for g in found["SecurityGroups"])
         if rules == 0:
@@ -96,9 +98,9 @@ class FencePrimaryDatabase(Step):
         return run(f"would revoke {rules} ingress rule(s) of {group}")
 
     def apply(self, ctx: FailoverContext) -> str:
-        group = ctx.inventory.primary.database.security_group_id
-        revoked = actions.revoke_all_ingress(ctx.primary.ec2(), group)
-        return f"revoked {revoked} ingress rule(s) of {group} in {ctx.primary.region}"
+        group = ctx.writer.database.security_group_id
+        revoked = actions.revoke_all_ingress(ctx.writer_clients.ec2(), group)
+        return f"revoked {revoked} ingress rule(s) of {group} in {ctx.writer_clients.region}"
 
 
 class FenceOldPrimaryDatabase(FencePrimaryDatabase):
@@ -265,13 +267,19 @@ class ScaleStandbyApp(Step):
 
 class SwitchTraffic(Step):
     name = "switch-traffic"
-    title = "Move traffic: write FAILOVER into the standby-region switch (S3, data plane)"
+    title = ("Move traffic: write the promoted site's value (FAILOVER, or PRIMARY when reversed) "
+             "into the standby-region switch (S3, data plane)")
     expected_seconds = ESTIMATES.api_call_seconds
     marks_done = True
 
     def check(self, ctx: FailoverContext) -> Verdict:
         sw = ctx.inventory.traffic_switch
-        value = probes.read_switch(ctx.standby.s3(), sw.bucket, sw.key)
+        try:
+            value = probes.read_switch(ctx.standby.s3(), sw.bucket, sw.key)
+        except (ClientError, BotoCoreError) as exc:
+            if not ctx.reversed:
+                raise
+            return done(_switch_unreachable(ctx, exc))
         if value == ctx.switch_value:
             return done(f"s3://{sw.bucket}/{sw.key} already holds {ctx.switch_value}")
         return run(f"would change s3://{sw.bucket}/{sw.key} from {value} to "
@@ -281,13 +289,82 @@ class SwitchTraffic(Step):
     def apply(self, ctx: FailoverContext) -> str:
         sw = ctx.inventory.traffic_switch
         s3 = ctx.standby.s3()
-        actions.put_object(s3, sw.bucket, sw.key, ctx.switch_value, "text/plain")
+        try:
+            actions.put_object(s3, sw.bucket, sw.key, ctx.switch_value, "text/plain")
+        except (ClientError, BotoCoreError) as exc:
+            if not ctx.reversed:
+                raise
+            ctx.fact("switch_unreachable", True)
+            return _switch_unreachable(ctx, exc)
         seen = probes.read_switch(s3, sw.bucket, sw.key)
         if seen != ctx.switch_value:
             raise StepFailedError(f"wrote {ctx.switch_value} to s3://{sw.bucket}/{sw.key} "
                                   f"but read back {seen!r}")
         ctx.fact("switched_at", datetime.now(UTC).isoformat())
         return f"s3://{sw.bucket}/{sw.key} = {ctx.switch_value}"
+
+
+def _switch_unreachable(ctx: FailoverContext, exc: ClientError | BotoCoreError) -> str:
+    """A reversed failover: the switch lives in the standby region, the one that failed.
+    Route 53's checkers read an unanswered (or erroring) switch as "FAILOVER not found", which
+    the inverted check turns into healthy: the PRIMARY record serves once the primary site's
+    endpoint check passes (components/traffic_switch.py). The verify step proves it: it
+    accepts only an answer from the promoted region."""
+    sw = ctx.inventory.traffic_switch
+    what = (probes.error_code(exc) if isinstance(exc, ClientError)
+            else type(exc).__name__)
+    return (f"s3://{sw.bucket}/{sw.key} in {sw.region} did not answer ({what}): Route 53 "
+            f"reads an unreachable switch as {sw.primary_value} (inverted check), so the "
+            "primary site serves; the verify step confirms it. Write "
+            f"{sw.primary_value} into it once {sw.region} is back")
+
+
+class PinPrimaryRecord(Step):
+    """Reversed only (the standby region failed after a failback). The PRIMARY record's
+    calculated check needs both the primary endpoint check and the inverted switch check; the
+    switch in the failed region still holds FAILOVER, so the moment that region answers again
+    Route 53 would send users back to the old writer's site, which nothing could fence while
+    it was down. Route 53's control plane is in us-east-1, the region being promoted: make the
+    calculated check follow the primary endpoint check alone (HealthThreshold 1), so a
+    recovered standby region cannot take traffic back. Best effort: the verify step proves
+    who serves now, and the next ``pulumi up -s dr`` restores the check (write PRIMARY into
+    the switch first: docs/failover-reference.md, "The reverse direction")."""
+
+    name = "pin-primary-record"
+    title = ("Pin DNS to the primary site: its record's calculated check stops reading the "
+             "switch (Route 53 control plane, best effort)")
+    expected_seconds = ESTIMATES.api_call_seconds
+    best_effort = True
+
+    def check(self, ctx: FailoverContext) -> Verdict:
+        sw = ctx.inventory.traffic_switch
+        endpoint = ctx.inventory.primary.health_check_id
+        try:
+            config = ctx.route53.route53().get_health_check(
+                HealthCheckId=sw.primary_health_check_id)["HealthCheck"]["HealthCheckConfig"]
+        except BotoCoreError as exc:
+            return blocked(f"Route 53's API did not answer ({type(exc).__name__}); not pinned: "
+                           f"write {sw.primary_value} into s3://{sw.bucket}/{sw.key} before "
+                           f"{sw.region} answers again")
+        except ClientError as exc:
+            return run(f"Route 53 refused the read ({probes.error_code(exc)}); will try to pin "
+                       f"{sw.primary_health_check_id} anyway")
+        children = list(config.get("ChildHealthChecks") or [])
+        threshold = config.get("HealthThreshold")
+        if children == [endpoint] and threshold == 1:
+            return done(f"{sw.primary_health_check_id} already follows only {endpoint}")
+        return run(f"would make {sw.primary_health_check_id} (children {children}, threshold "
+                   f"{threshold}) follow only the primary endpoint check {endpoint}: a "
+                   f"recovered {sw.region} cannot take traffic back through its switch")
+
+    def apply(self, ctx: FailoverContext) -> str:
+        sw = ctx.inventory.traffic_switch
+        endpoint = ctx.inventory.primary.health_check_id
+        ctx.route53.route53().update_health_check(
+            HealthCheckId=sw.primary_health_check_id, ChildHealthChecks=[endpoint],
+            HealthThreshold=1)
+        return (f"{sw.primary_health_check_id} follows only {endpoint}: the switch in "
+                f"{sw.region} no longer moves traffic (`pulumi up -s dr` restores it)")
 
 
 class ObserveRoute53(Step):

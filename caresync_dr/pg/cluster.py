@@ -15,11 +15,12 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from caresync_dr.pg.orphans import owned_temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,24 @@ def find_pg_bin() -> Path:
         if all((directory / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
             return directory
     raise PostgresNotFoundError(f"no PostgreSQL server binaries found; {HOW_TO_GET_POSTGRES}")
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The PID of ``data_dir``'s running postmaster, or None.
+
+    ``postmaster.pid`` outlives a killed server, and its PID is soon another process's: this
+    machine recycles PIDs within minutes (``kernel.pid_max`` 32768, busy test suites). pg_ctl
+    signals whatever has that PID (``stop`` SIGINT/SIGQUIT, ``reload`` SIGHUP, ``promote``
+    SIGUSR1), so a stale file made it stop or crash another suite's server. Only a live,
+    non-zombie process whose working directory is ``data_dir`` (a postmaster's always is) counts.
+    """
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if state not in ("Z", "X") and cwd == data_dir.resolve() else None
 
 
 def free_port() -> int:
@@ -136,7 +155,7 @@ class PostgresCluster:
         text = hba.read_text()
         with hba.open("w") as out:  # rewriting in place keeps the file's owner
             out.write(lines + text)
-        if (self.data_dir / "postmaster.pid").exists():
+        if postmaster_pid(self.data_dir) is not None:
             self._run([self.tool("pg_ctl"), "-D", str(self.data_dir), "reload"])
 
     def append_conf(self, conf: dict[str, str]) -> None:
@@ -153,8 +172,9 @@ class PostgresCluster:
         log.debug("postgres started on port %d (%s)", self.port, self.data_dir)
 
     def stop(self, mode: str = "fast") -> None:
-        """Stop the server; ``immediate`` is a crash (no checkpoint), like a host dying."""
-        if not (self.data_dir / "postmaster.pid").exists():
+        """Stop the server; ``immediate`` is a crash (no checkpoint), like a host dying. A
+        server that is not running (killed: its ``postmaster.pid`` is stale) is left alone."""
+        if postmaster_pid(self.data_dir) is None:
             return
         try:
             self._run([self.tool("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w",
@@ -164,13 +184,14 @@ class PostgresCluster:
 
     def kill(self) -> None:
         """SIGKILL the postmaster: the hardest failure, nothing is flushed or shut down."""
-        pid_file = self.data_dir / "postmaster.pid"
-        if pid_file.exists():
-            pid = int(pid_file.read_text().splitlines()[0])
+        pid = postmaster_pid(self.data_dir)
+        if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
 
     def promote(self, timeout: float = 60) -> None:
+        if postmaster_pid(self.data_dir) is None:
+            raise RuntimeError(f"cannot promote {self.data_dir}: its server is not running")
         self._run([self.tool("pg_ctl"), "-D", str(self.data_dir), "-w", "-t", str(int(timeout)),
                    "promote"], timeout=timeout + 10)
 
@@ -217,8 +238,9 @@ def run_as_server_user(argv: Sequence[str], timeout: float = 300
 
 
 def server_owned_temp_dir(prefix: str) -> Path:
-    """A fresh temp dir the server user owns."""
-    base = Path(tempfile.mkdtemp(prefix=prefix))
+    """A fresh temp dir the server user owns, this process recorded as its owner
+    (:mod:`caresync_dr.pg.orphans` removes it once this process is dead)."""
+    base = owned_temp_dir(prefix)
     _chown_to_server_user(base)
     base.chmod(0o755)
     return base
@@ -227,9 +249,7 @@ def server_owned_temp_dir(prefix: str) -> Path:
 def temp_cluster(prefix: str = "caresync-pg-", *, wal_segment_mb: int | None = None,
                  extra_conf: dict[str, str] | None = None) -> PostgresCluster:
     """A cluster in a fresh temp dir the server user owns (initialised, not started)."""
-    base = Path(tempfile.mkdtemp(prefix=prefix))
-    _chown_to_server_user(base)
-    base.chmod(0o755)
+    base = server_owned_temp_dir(prefix)
     cluster = PostgresCluster(data_dir=base / "data", port=free_port())
     cluster.init(wal_segment_mb=wal_segment_mb, extra_conf=extra_conf)
     return cluster

@@ -67,9 +67,18 @@ class SwitchoverContext(FailoverContext):
                  session: boto3.Session | None = None) -> None:
         super().__init__(inventory, options, session=session)
         self.settings = settings
-        # Both regions must answer (the failover's context budgets the primary best effort).
+        # Both regions must answer (the failover's context budgets the writer's region best
+        # effort).
         self.primary = RegionClients(AwsClients(inventory.primary.region, STANDBY,
                                                 self.session))
+        self.standby = RegionClients(AwsClients(inventory.standby.region, STANDBY,
+                                                self.session))
+
+    @property
+    def reversed(self) -> bool:
+        """Never: a switchover runs in the direction it is given (``--to``), with both regions
+        answering; the reversed *failover*'s bookkeeping and switch fallbacks do not apply."""
+        return False
 
     def site(self, name: Site) -> SiteInventory:
         return self.inventory.primary if name == "primary" else self.inventory.standby

@@ -42,12 +42,12 @@ FIRST = {MASTER: "Master-First-Pass-1", APP: "App-First-Pass-1"}
 
 @pytest.fixture(scope="session")
 def database() -> Iterator[PostgresCluster]:
-    """Like RDS: the master user is no superuser (CREATEROLE; rds_superuser's pg_signal_backend
-    and pg_monitor: it sees and ends every session, AWS "PostgreSQL roles"), both logins
-    need their passwords; pgAudit as the parameter group loads it."""
+    """Like RDS: the master user is no superuser (CREATEROLE CREATEDB; rds_superuser's
+    pg_signal_backend and pg_monitor: it sees and ends every session, AWS "PostgreSQL roles"),
+    both logins need their passwords; pgAudit as the parameter group loads it."""
     with pgaudit_server("caresync-breach-test-", password_roles=(MASTER, APP)) as cluster:
-        cluster.psql(f"CREATE ROLE {MASTER} LOGIN CREATEROLE PASSWORD '{FIRST[MASTER]}' "
-                     "IN ROLE pg_signal_backend, pg_monitor")
+        cluster.psql(f"CREATE ROLE {MASTER} LOGIN CREATEROLE CREATEDB "
+                     f"PASSWORD '{FIRST[MASTER]}' IN ROLE pg_signal_backend, pg_monitor")
         # RDS's rds_superuser may set pgAudit's superuser-only settings per role (AWS: "Using
         # pgAudit to log database activity"); PostgreSQL 15 grants exactly that per parameter.
         cluster.psql(f"GRANT SET ON PARAMETER pgaudit.log TO {MASTER}")

@@ -329,3 +329,65 @@ def test_with_the_primary_region_gone_the_standby_alone_contains(
         attacker.execute("SELECT 1")
     attacker.close()
     assert [r.group for r in refreshes.refreshes] == ["caresync-standby-app"]
+
+
+def test_a_resume_after_the_primary_region_returns_keeps_to_the_standbys_secrets(
+        standby_serving: BreachWorld, database: PostgresCluster, tmp_path: Path) -> None:
+    """The primary region is down: the standby's secret replicas are promoted and the master
+    user's password rotated there, then the run stops. The primary region returns before the
+    --resume: its copies never saw the rotation (they no longer replicate) and are stale. The
+    resume reads and rotates the standby's copies only, and nothing is rotated twice."""
+    argv = ["--incident", INCIDENT, "--db-role", APP, "--yes", "--db-sslmode", "disable",
+            "--project-dir", str(ROOT), "--report", str(tmp_path / "report.json"),
+            "--journal-file", str(tmp_path / "journal.json")]
+    down = fast_session()
+    take_down(down, PRIMARY)
+    with pytest.MonkeyPatch.context() as patch, InstanceRefreshes():
+        crashed = _crash_after(patch, "RotateCredential")
+        assert run_breach(argv, session=down, out=io.StringIO()) == ExitCode.FAILED
+    assert crashed == [f"rotate-{MASTER}"]
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["facts"]["secretsAuthoritativeIn"] == STANDBY   # recorded before promoting
+
+    back = fast_session()                     # the primary region answers again
+    calls = ApiCallRecorder().install(back)
+    out = io.StringIO()
+    with InstanceRefreshes():
+        code = run_breach([*argv, "--resume"], session=back, out=out)
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+    assert {r["secretRegion"] for r in report["resolved"]["rotations"]} == {STANDBY}
+    standby = standby_serving.client("secretsmanager", STANDBY)
+    primary = standby_serving.client("secretsmanager", PRIMARY)
+    endpoint = Endpoint("127.0.0.1", database.port, DATABASE, "disable")
+    for name, role in (("caresync/db/app", APP), ("caresync/db/master", MASTER)):
+        assert len(standby.describe_secret(SecretId=name)["VersionIdsToStages"]) == 2, name
+        value = json.loads(standby.get_secret_value(SecretId=name)["SecretString"])
+        assert not login_refused(endpoint, role, value["password"])
+        assert login_refused(endpoint, role, FIRST[role])
+        stale = json.loads(primary.get_secret_value(SecretId=name)["SecretString"])
+        assert stale["password"] == FIRST[role]    # untouched: the runbook re-replicates it
+    assert not [c for c in calls.calls
+                if c[0] == "secretsmanager" and c[2] == PRIMARY and c[3] == "change"]
+
+
+def test_a_resume_rotates_where_the_journal_says_the_secrets_were_promoted() -> None:
+    """When the resume cannot tell by itself (the standby's copy was not described), the
+    journal's record of the promotion decides: never the primary's stale copies."""
+    from types import SimpleNamespace
+
+    from caresync_dr.breach.context import Resolved, Rotation
+    from caresync_dr.breach.operation import adopt_secrets_home
+    from caresync_dr.db.rotation import Credential
+
+    resolved = Resolved(account=ACCOUNT, rotations=[
+        Rotation(Credential(MASTER, "caresync/db/master", master=True), PRIMARY),
+        Rotation(Credential(APP, "caresync/db/app"), PRIMARY)],
+        secrets_to_promote=[])
+    ctx: Any = SimpleNamespace(resolved=resolved)
+    adopt_secrets_home(ctx, None)                  # nothing recorded: as resolved
+    assert {r.secret_region for r in resolved.rotations} == {PRIMARY}
+    adopt_secrets_home(ctx, STANDBY)
+    assert {r.secret_region for r in resolved.rotations} == {STANDBY}
+    assert [r.credential.role for r in resolved.rotations] == [MASTER, APP]

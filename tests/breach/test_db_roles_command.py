@@ -13,6 +13,7 @@ import pytest
 
 from caresync_dr.cli import ExitCode
 from caresync_dr.commands.db_roles import main
+from caresync_dr.db.roles import OWNER_ROLE
 from caresync_dr.db.sessions import Endpoint, login_refused
 from caresync_dr.pg.cluster import PostgresCluster
 from tests.breach.conftest import APP, DATABASE, MASTER
@@ -67,3 +68,43 @@ def test_creates_the_app_role_from_its_secret_once(
     code, report = _roles(tmp_path)
     assert code == ExitCode.OK and report["existedBefore"] == {APP: True}
     assert not login_refused(endpoint, APP, NEW_APP_PASSWORD)
+
+
+@pytest.fixture
+def operator_secrets(db_world: BreachWorld, database: PostgresCluster) -> Iterator[BreachWorld]:
+    """The backup, restore and restore-test roles' secrets exist (issue 11's deployment): the
+    command then hands the database to its NOLOGIN owner. Afterwards the master user owns it
+    again and the new roles are gone, as the other tests expect."""
+    from caresync_dr.db.roles import OPERATOR_ROLES
+    from caresync_dr.db.secrets import secret_value
+
+    secrets = db_world.client("secretsmanager", PRIMARY)
+    for role in OPERATOR_ROLES:
+        secrets.create_secret(Name=role.secret_name, SecretString=secret_value(
+            role.name, f"{role.name}-Pass-1", DATABASE))
+    yield db_world
+    names = ", ".join([*(r.name for r in OPERATOR_ROLES), OWNER_ROLE])
+    database.psql(f"ALTER DATABASE {DATABASE} OWNER TO {MASTER}")
+    database.psql(f"DROP OWNED BY {names}", DATABASE)
+    database.psql(f"DROP ROLE IF EXISTS {names}")
+
+
+def test_hands_the_database_to_its_owner_role_as_a_master_user_that_is_no_superuser(
+        operator_secrets: BreachWorld, database: PostgresCluster, tmp_path: Path) -> None:
+    """PostgreSQL 15: ALTER DATABASE ... OWNER TO needs the caller to be a member of the new
+    owner (and CREATEDB); RDS's master user is neither a superuser nor, by creating the role,
+    its member (PostgreSQL 15 docs, "ALTER DATABASE"; CREATE ROLE grants no membership before
+    16)."""
+    assert database.psql(f"SELECT rolsuper FROM pg_roles WHERE rolname = '{MASTER}'") == "f"
+    code, report = _roles(tmp_path)
+
+    assert code == ExitCode.OK, report
+    assert report["tableOwner"] == OWNER_ROLE
+    assert database.psql("SELECT pg_get_userbyid(datdba) FROM pg_database "
+                         f"WHERE datname = '{DATABASE}'") == OWNER_ROLE
+    members = database.psql("SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON "
+                            "r.oid = m.member WHERE m.roleid = "
+                            f"'{OWNER_ROLE}'::regrole ORDER BY 1").split()
+    assert {"caresync_restore", "caresync_restore_test", MASTER} <= set(members)
+    code, report = _roles(tmp_path)   # again: nothing new, no error
+    assert code == ExitCode.OK, report

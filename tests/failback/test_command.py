@@ -197,8 +197,8 @@ def test_3_a_run_stopped_part_way_is_refused_then_resumed(site: Site) -> None:
 
 def test_4_failover_check_is_green_in_the_new_direction(site: Site) -> None:
     """After the failback the region failover's direction is standby -> primary: --check
-    judges the primary site's new generation as the replica; a real run refuses (its lock and
-    inventory live in the region that would have failed)."""
+    judges the primary site's new generation as the replica, and the dry run plans its
+    promotion (issue 15: the program put the inventory into us-east-1 too)."""
     from caresync_dr.failover.command import run as failover
 
     cloudwatch.publish_replica_lag(site.client("cloudwatch", PRIMARY),
@@ -212,9 +212,20 @@ def test_4_failover_check_is_green_in_the_new_direction(site: Site) -> None:
     assert "caresync-standby-db" in checks["is a read replica"]["detail"]
     assert checks["traffic switch"]["ok"] and "FAILOVER" in checks["traffic switch"]["detail"]
     dry = site.work / "failover-dry.json"
-    code = failover(["--dry-run", "--stack", "dr", "--report", str(dry)], out=io.StringIO())
-    assert code == 3
-    assert "caresync-switchover --to primary" in dry.read_text()
+    code = failover(["--dry-run", "--stack", "dr", "--report", str(dry), "--project-dir",
+                     str(site.project)], out=io.StringIO())
+    assert code == 0, dry.read_text()
+    plan = {s["step"]: s for s in json.loads(dry.read_text())["plan"]}
+    assert "would promote caresync-primary-db-g2" in plan["promote-database"]["sentence"]
+    assert "from FAILOVER to PRIMARY" in plan["switch-traffic"]["sentence"]
+    assert "caresync-standby-app" in plan["fence-primary-app"]["sentence"]
+    # The dr stack (activeSite standby) wrote the same inventory into us-east-1, under the
+    # primary site's key: what a failover reads when us-west-2 is the region that failed.
+    copies = [site.client("ssm", region).get_parameter(
+        Name="/caresync-dr/failover-inventory", WithDecryption=True)["Parameter"]
+        for region in (STANDBY, PRIMARY)]
+    assert copies[0]["Value"] == copies[1]["Value"]
+    assert parse_inventory(copies[1]["Value"]).primary_backup_bucket
 
 
 def test_5_a_switch_pointing_at_a_replica_is_refused_in_one_line(site: Site,
@@ -248,3 +259,54 @@ def test_6_without_the_pulumi_cli_the_preflight_refuses(site: Site,
     assert code == 5
     rows = {c["name"]: c for c in json.loads(report.read_text())["checks"]}
     assert not rows["pulumi up"]["ok"] and "not on PATH" in rows["pulumi up"]["detail"]
+
+
+def test_7_the_reverse_failover_runs_with_us_west_2_gone(site: Site) -> None:
+    """Issue 15, the reverse direction: us-west-2 (the writer's region since the failover) is
+    lost. With every us-west-2 endpoint refused, failover.py promotes the primary site's new
+    generation from what the program put into us-east-1: inventory copy, lock, journal and
+    timeline bucket. (Last in the module: it ends the round trip's protection.)"""
+    from caresync_dr.emulation.network import Outage, refuse_requests
+    from caresync_dr.failover.command import run as failover
+    from tests.failover.world import start_health_server
+
+    def health() -> dict[str, Any]:
+        # Route 53: the switch in us-west-2 does not answer -> the PRIMARY record serves.
+        db = site.db(PRIMARY, "caresync-primary-db-g2") or {}
+        writable = "ReadReplicaSourceDBInstanceIdentifier" not in db
+        return {"status": "ok", "region": PRIMARY,
+                "database": {"writable": writable, "role": "primary" if writable else "replica"}}
+
+    outage = Outage()
+    outage.take_down(regions=[STANDBY])
+    session = boto3.Session()
+    refused = refuse_requests(session, outage.refuses)
+    server = start_health_server(health)
+    started = datetime.now(UTC)
+    cloudwatch.publish_replica_lag(site.client("cloudwatch", PRIMARY),
+                                   "caresync-primary-db-g2", 0.5, at=started)
+    report = site.work / "reverse-failover.json"
+    try:
+        code = failover(["--yes", "--stack", "dr", "--project-dir", str(site.project),
+                         "--report", str(report), "--outage-started",
+                         started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         "--health-url",
+                         f"http://127.0.0.1:{server.server_address[1]}/api/health",
+                         "--poll-seconds", "0.05", "--wait-timeout", "20",
+                         "--verify-timeout", "10"], session=session, out=io.StringIO())
+    finally:
+        server.shutdown()
+        server.server_close()
+    document = json.loads(report.read_text())
+    assert code == 0, document.get("message")
+    assert refused, "nothing tried us-west-2: the outage was not exercised"
+    g2 = site.db(PRIMARY, "caresync-primary-db-g2")
+    assert g2 is not None and "ReadReplicaSourceDBInstanceIdentifier" not in g2
+    journal = site.client("ssm", PRIMARY).get_parameter(Name="/caresync-dr/failover/journal")
+    assert json.loads(journal["Parameter"]["Value"])["status"] == "completed"
+    inventory = parse_inventory(site.client("ssm", PRIMARY).get_parameter(
+        Name="/caresync-dr/failover-inventory", WithDecryption=True)["Parameter"]["Value"])
+    assert inventory.primary_backup_bucket is not None
+    timeline = site.client("s3", PRIMARY).get_object(
+        Bucket=inventory.primary_backup_bucket, Key=f"incidents/{document['runId']}.md")
+    assert b"promote-database" in timeline["Body"].read()

@@ -53,6 +53,8 @@ def health_answer(world: w.World) -> dict[str, Any]:
     inv = world.inventory
     if "health" in world.overrides:
         return dict(world.overrides["health"])
+    if "answer" in world.overrides:       # a world with its own routing (test_reverse_*)
+        return dict(world.overrides["answer"]())
     if world.switch_value() == inv.traffic_switch.failover_value:
         db = world.db(w.STANDBY, w.STANDBY_DB)
         writable = w._promoted(db)

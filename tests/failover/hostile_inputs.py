@@ -307,6 +307,9 @@ class Refusal:
     lines: list[str]       # the error lines the operator sees (log errors, argparse errors)
     traceback: bool
     changed: list[str]     # mutating AWS calls made
+    # What stderr held when there was a traceback: whose it was (the command's, or a thread's
+    # or finalizer's of another test that printed into this redirection) shows in a failure.
+    stderr: str = ""
 
 
 @contextmanager
@@ -382,7 +385,7 @@ def try_input(case: BadInput, world: w.World, workdir: Path) -> Refusal:
                                                 if "error:" in line]
     traceback = crashed or "Traceback" in err or any(r.exc_info for r in errors)
     changed = [n for n in world.calls.names() if not n.split(":")[1].startswith(READS)]
-    return Refusal(code, lines, traceback, changed)
+    return Refusal(code, lines, traceback, changed, err[-3000:] if traceback else "")
 
 
 def _store_inventory(text: str) -> None:

@@ -24,7 +24,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from moto.rds.models import rds_backends
 from moto.s3.models import s3_backends
 from moto.ssm.models import ssm_backends
 
+from caresync_dr.drill.localhttp import serve
 from caresync_dr.emulation import network
 from caresync_dr.emulation.autoscaling import InstanceRefreshes
 from caresync_dr.emulation.cloudwatch import publish_replica_lag
@@ -281,10 +281,9 @@ def start_health_server(answer: Callable[[], dict[str, Any]],
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
-    return server
+    # The drill's server: a client that hung up (a verification GET that timed out) is no
+    # traceback printed from a handler thread into whichever test runs then.
+    return serve(Handler, 0, "world-health-url")
 
 
 # --- seeding -----------------------------------------------------------------------------------

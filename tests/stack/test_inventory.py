@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from caresync_dr.inventory import Inventory, parse_inventory
 from caresync_dr.offline.runtime import ProgramRun, by_id, of_type
 from tests.stack.checks import one
@@ -101,3 +103,56 @@ def test_an_inventory_written_before_generations_still_parses(dr: ProgramRun) ->
         del document[site]["database"]["generation"]
     old = parse_inventory(json.dumps(document))
     assert old.active_site == "primary" and old.standby.database.generation == 1
+
+
+def test_the_reversed_direction_has_its_inventory_in_the_primary_region(
+        dr: ProgramRun, dr_promoted: ProgramRun) -> None:
+    """Issue 15, reverse direction: while the standby site writes, a regional failover
+    promotes the primary site and the standby region is the one that may have failed, so the
+    inventory (and with it the lock, journal and timeline bucket it names) must be in the
+    primary region too: the same document, under the primary site's key there."""
+    names = {r.name for r in of_type(dr.resources, "aws:ssm/parameter:Parameter")}
+    assert "failover-inventory-primary-copy" not in names, "no copy while the primary writes"
+    steady, _ = _inventory(dr)
+    assert steady.primary_backup_bucket == "caresync-primary-backups-111122223333"
+
+    _, text = _inventory(dr_promoted)
+    copy = one(dr_promoted, "aws:ssm/parameter:Parameter", "failover-inventory-primary-copy")
+    assert copy.inputs["region"] == "us-east-1"
+    assert copy.inputs["name"] == "/caresync-dr/failover-inventory"
+    assert (copy.inputs["type"], copy.inputs["keyId"]) == ("SecureString",
+                                                           "alias/caresync-primary")
+    assert copy.inputs["value"] == text
+    promoted = parse_inventory(copy.inputs["value"])
+    assert promoted.active_site == "standby"
+    assert promoted.primary_backup_bucket == "caresync-primary-backups-111122223333"
+
+
+def test_the_operator_may_run_the_reversed_failover(dr: ProgramRun,
+                                                     dr_promoted: ProgramRun) -> None:
+    """The operator role reaches the primary region's inventory copy, lock and journal, and,
+    while the standby writes, may promote the primary site's database, fence the standby's
+    and write the timeline into the primary backup bucket."""
+    import json
+
+    def statements(run: ProgramRun) -> dict[str, Any]:
+        policy = one(run, "aws:iam/rolePolicy:RolePolicy", "operator-policy")
+        return {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+
+    for run in (dr, dr_promoted):
+        books = statements(run)["ReadInventoryLockJournal"]["Resource"]
+        for name in ("failover-inventory", "failover/lock", "failover/journal"):
+            assert (f"arn:aws:ssm:us-east-1:111122223333:parameter/caresync-dr/{name}"
+                    in books)
+    steady, promoted = statements(dr), statements(dr_promoted)
+    primary_db = f"arn:aws:rds:us-east-1:111122223333:db:{dr_promoted_primary_db(dr_promoted)}"
+    assert primary_db in promoted["PromoteDatabases"]["Resource"]
+    assert not any(r.endswith(":db:caresync-primary-db")
+                   for r in steady["PromoteDatabases"]["Resource"])
+    assert any("caresync-primary-backups" in r
+               for r in promoted["TrafficSwitchAndTimeline"]["Resource"])
+    assert len(promoted["FenceOldPrimaryIngress"]["Resource"]) == 2
+
+
+def dr_promoted_primary_db(run: ProgramRun) -> str:
+    return parse_inventory(_inventory(run)[1]).primary.database.identifier

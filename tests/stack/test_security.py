@@ -67,10 +67,18 @@ def test_the_default_security_group_of_each_vpc_is_closed(any_stack: ProgramRun)
 def test_parameters_are_securestrings_under_the_site_key(any_stack: ProgramRun) -> None:
     site = site_of(any_stack)
     alias = one(any_stack, "aws:kms/alias:Alias", f"{site}-alias")
+    home = str(any_stack.outputs["region"])
+    other = "standby" if site == "primary" else "primary"
     for parameter in of_type(any_stack.resources, "aws:ssm/parameter:Parameter"):
+        # A parameter in the other site's region (the reversed inventory copy) is under that
+        # site's key: an alias resolves only in its own region.
+        region = parameter.inputs.get("region") or home
+        wanted = alias.outputs["name"] if region == home else f"alias/caresync-{other}"
         check(parameter, parameter.inputs["type"] == "SecureString"
-              and parameter.inputs["keyId"] == alias.outputs["name"] == f"alias/caresync-{site}",
-              "not a SecureString under the site key's alias (what failover.py writes with)")
+              and parameter.inputs["keyId"] == wanted
+              and alias.outputs["name"] == f"alias/caresync-{site}",
+              "not a SecureString under its region's site key alias (what failover.py "
+              "writes with)")
 
 
 def test_the_app_decrypts_its_own_endpoint_through_ssm_in_its_region(
