@@ -1,13 +1,13 @@
 """How soon does scripts/failover.py ask RDS for the promotion, and how much CPU does it spend
 before it does?
 
-Runs the real script as a subprocess (as the drill does: ``--outage-started`` with RDS reporting
-the replica broken, the primary region refusing connections) against a moto server seeded like
-the failover tests, and records inside the child, for every AWS operation the first time it is
-sent: the wall time since the parent started the process and the process's CPU seconds
-(``time.process_time``, every thread) at that moment. The headline is the promotion request
-(``PromoteReadReplica``): CPU-seconds before it are what a loaded machine stretches, so they
-compare trees better than wall time on a shared machine.
+Runs the real script as a subprocess, as the drill does (``--yes``, ``--outage-started``, 0.1 s
+polls), against a moto server seeded like the failover tests (both regions answer, replication
+reported healthy; the promotion takes 1 s), and records inside the child, for every AWS
+operation the first time it is sent: the wall time since the parent started the process and
+the process's CPU seconds (``time.process_time``, every thread) at that moment. The headline is
+the promotion request (``PromoteReadReplica``): CPU-seconds before it are what a loaded machine
+stretches, so they compare trees better than wall time on a shared machine.
 
     venv/bin/python bench/failover_startup.py [--runs 5] [--tree DIR ...] [--calls]
 
@@ -25,9 +25,11 @@ import json
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +127,6 @@ def one_run(tree: Path, workdir: Path, tag: str) -> dict[str, Any]:
         w.seed()
         finished: list[float] = []
         RDSBackend.promote_read_replica = w.slow_promotion(1.0, finished)  # type: ignore
-        # As in a real regional outage (decision D11): the replica reports replication broken
-        # and the primary region's endpoints are gone.
         outage = time.time()
         probe_out = workdir / f"calls-{tag}-{port}.json"
         report = workdir / f"report-{tag}-{port}.json"
@@ -135,12 +135,10 @@ def one_run(tree: Path, workdir: Path, tag: str) -> dict[str, Any]:
                "CARESYNC_DR_HEALTH_URL":
                    f"http://127.0.0.1:{health.server_address[1]}/api/health",
                "STARTUP_PROBE_OUT": str(probe_out)}
-        from datetime import UTC, datetime
         argv = [sys.executable, "-c", PROBE, str(tree / "scripts" / "failover.py"), "--yes",
                 "--report", str(report), "--poll-seconds", "0.1", "--poll-max-seconds", "0.1",
                 "--wait-timeout", "30", "--verify-timeout", "30",
                 "--outage-started", datetime.fromtimestamp(outage, UTC).isoformat()]
-        import subprocess
         env["STARTUP_PROBE_T0"] = repr(time.time())
         done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True,
                               timeout=120, check=False)

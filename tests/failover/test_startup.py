@@ -30,7 +30,8 @@ LATER_CALLS = {("sns", "Publish"), ("secrets-manager", "GetSecretValue"),
 
 def test_the_command_module_imports_no_notifier_and_no_requests() -> None:
     """requests and the notifier (templates, channels) are imported on the hook thread once
-    the promotion is requested, not at start-up."""
+    the promotion is requested, not at start-up; psycopg (with asyncio), which only commands
+    taking a database URL need, not at all."""
     code = ("import json, sys; import caresync_dr.failover.command; "
             "print(json.dumps(sorted(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
@@ -40,6 +41,7 @@ def test_the_command_module_imports_no_notifier_and_no_requests() -> None:
     assert "requests" not in modules
     assert not {m for m in modules if m.startswith("caresync_dr.notify")}
     assert "caresync_dr.failover.notifications" not in modules
+    assert "psycopg" not in modules and "asyncio" not in modules
 
 
 def test_nothing_off_the_way_runs_before_the_promotion_request(
