@@ -22,7 +22,7 @@ clients), and the ratios issue 11 asks for:
   backup_vs_pg_dump_fc        project backup / reference backup                target <= 1.1
 
 Usage: venv/bin/python bench/backup_bench.py [--size-mb 1024 4096] [--repeat 1] [--jobs 2]
-       [--seed] [--report out.json]
+       [--seed] [--compare-no-split] [--report out.json]
 State the machine's load (reported as load_average_before/after) with any figure.
 """
 
@@ -34,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -43,10 +44,12 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 
+from caresync_dr.backup import loader
 from caresync_dr.backup.create import BackupOptions, take_backup
 from caresync_dr.backup.keys import generate_key_file, key_from_file, no_kms, resolver
 from caresync_dr.backup.rollback import rollback
@@ -176,6 +179,17 @@ class CpuMeter:
         return self._now() - self.start
 
 
+@contextlib.contextmanager
+def _no_split() -> Iterator[None]:
+    """The restore as it was before tables could be split over two COPY sessions."""
+    saved = loader.MIN_SPLIT_BYTES
+    loader.MIN_SPLIT_BYTES = 1 << 62
+    try:
+        yield
+    finally:
+        loader.MIN_SPLIT_BYTES = saved
+
+
 def timed_shell(command: str) -> float:
     clock = time.monotonic()
     subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
@@ -186,10 +200,12 @@ def measure_size(cluster: PostgresCluster, args: argparse.Namespace, size_mb: in
                  work: Path, key: Path) -> dict[str, Any]:
     db = f"caresync_{size_mb}"
     report: dict[str, Any] = {"size_mb_requested": size_mb,
-                              "data": generate(cluster, db, size_mb)}
+                              "data": generate(cluster, db, size_mb),
+                              "load_average_at_start": os.getloadavg()}
     tool, src = cluster.tool, cluster.dsn(db)
     names = ["reference_backup", "project_backup", "reference_restore", "project_restore",
-             "reference_restore_cpu", "project_restore_cpu", "seed_restore", "seed_restore_cpu"]
+             "reference_restore_cpu", "project_restore_cpu", "seed_restore", "seed_restore_cpu",
+             "project_restore_no_split", "project_restore_no_split_cpu"]
     samples: dict[str, list[float]] = {name: [] for name in names}
     steps: list[dict[str, float]] = []
     ref_file = work / "ref.dump"
@@ -223,6 +239,17 @@ def measure_size(cluster: PostgresCluster, args: argparse.Namespace, size_mb: in
         steps.append(result.seconds)
         cluster.psql(f'DROP DATABASE "{result.restored_as}"')
 
+        if args.compare_no_split:  # the same restore, never splitting a table over two COPYs
+            cluster.psql("CHECKPOINT")
+            meter = CpuMeter(cluster)
+            clock = time.monotonic()
+            with _no_split():
+                result = rollback(data, src, resolver(key, no_kms), jobs=args.jobs,
+                                  swap_in=False, scratch_label="bench")
+            samples["project_restore_no_split"].append(time.monotonic() - clock)
+            samples["project_restore_no_split_cpu"].append(meter.seconds())
+            cluster.psql(f'DROP DATABASE "{result.restored_as}"')
+
         if args.seed:
             seed_file = work / "seed.sql.gz"
             timed_shell(f"{tool('pg_dump')} -d '{src}' | gzip > {seed_file}")
@@ -240,6 +267,7 @@ def measure_size(cluster: PostgresCluster, args: argparse.Namespace, size_mb: in
                                  "project_dump_enc": manifest.size_bytes,
                                  "project_dump_plain": manifest.dump_bytes}
     cluster.psql(f"DROP DATABASE {db}")
+    report["load_average_at_end"] = os.getloadavg()
     samples = {k: v for k, v in samples.items() if v}
     median = {name: statistics.median(values) for name, values in samples.items()}
     cores = os.cpu_count() or 1
@@ -252,6 +280,11 @@ def measure_size(cluster: PostgresCluster, args: argparse.Namespace, size_mb: in
         "reference_restore_vs_its_cpu_floor": (median["reference_restore"]
                                                / (median["reference_restore_cpu"] / cores)),
     }
+    if "project_restore_no_split" in median:
+        report["ratios"]["no_split_restore_vs_pg_restore"] = (
+            median["project_restore_no_split"] / median["reference_restore"])
+        report["ratios"]["no_split_restore_vs_cpu_floor"] = (
+            median["project_restore_no_split"] / (median["project_restore_no_split_cpu"] / cores))
     if "seed_restore" in median:
         report["ratios"]["restore_vs_seed_gunzip_psql"] = (median["project_restore"]
                                                            / median["seed_restore"])
@@ -273,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="rounds per size; medians are reported (default 1)")
     parser.add_argument("--seed", action="store_true",
                         help="also time the seed's gunzip | psql restore")
+    parser.add_argument("--compare-no-split", action="store_true",
+                        help="also time the project restore without splitting a table over "
+                             "two COPY sessions (the restore before that change)")
     parser.add_argument("--report", type=Path, help="also write the JSON report here")
     parser.add_argument("--no-fsync", action="store_true",
                         help="run the server with fsync off (faster, less realistic)")

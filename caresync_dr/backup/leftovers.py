@@ -56,23 +56,38 @@ def restore_lock(maintenance_url: str, live: str) -> Iterator[psycopg.Connection
     """Hold the restore lock of ``live`` for the ``with`` block (a connection that stays open)."""
     conn = psycopg.connect(maintenance_url, autocommit=True,
                            application_name=f"caresync-restore of {live}"[:63])
+    acquired = False
     try:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
-                           (LOCK_CLASS, live)).fetchone()
-        if not (row and row[0]):
+        for _ in range(20):  # a holder whose session just closed: its backend is still exiting
+            row = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                               (LOCK_CLASS, live)).fetchone()
+            if row and row[0]:
+                break
             holder = conn.execute(
                 "SELECT a.pid, a.application_name, a.backend_start, a.client_addr "
                 "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                 "WHERE l.locktype = 'advisory' AND l.classid = %s::bigint::oid "
                 "AND l.objid = (hashtext(%s)::bigint & 4294967295)::oid AND l.granted "
                 "AND l.objsubid = 2", (LOCK_CLASS, live)).fetchone()
-            who = (f"server pid {holder[0]} ({holder[1]}), connected since "
-                   f"{holder[2]:%Y-%m-%d %H:%M:%S %Z} from {holder[3] or 'a local socket'}"
-                   if holder else "a session that just ended")
+            if holder is None:
+                time.sleep(0.1)
+                continue
+            raise RestoreLockedError(
+                f"another restore or restore test of {live} is running: server pid "
+                f"{holder[0]} ({holder[1]}), connected since {holder[2]:%Y-%m-%d %H:%M:%S %Z} "
+                f"from {holder[3] or 'a local socket'}; nothing was changed, try again when it "
+                "ends")
+        else:
             raise RestoreLockedError(f"another restore or restore test of {live} is running: "
-                                     f"{who}; nothing was changed, try again when it ends")
+                                     "a session that just ended; nothing was changed, try "
+                                     "again when it ends")
+        acquired = True
         yield conn
     finally:
+        if acquired:  # released now, not when the server notices the closed connection: a
+            # restore run right after this one must not find it still held
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, live))
         conn.close()
 
 

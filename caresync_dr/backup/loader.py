@@ -55,6 +55,9 @@ __all__ = ["RESTORE_PGOPTIONS", "LoadResult", "LoadedTable", "load_archive", "re
            "scan_only"]
 
 Chunks = Callable[..., Iterator[bytes]]  # (start=(chunk, offset) | None, stop=int | None)
+# A table with less than this still to load is not worth a second COPY session (about half a
+# second of one backend's COPY on this machine).
+MIN_SPLIT_BYTES = 64 << 20
 
 
 @dataclass
@@ -212,6 +215,9 @@ class _Parallel:
         self.busy = 0
         self.errors: list[BaseException] = []
         self.copiers: list[TableCopier] = []
+        # worker name -> what it is loading now, so an idle core can join the largest rest
+        self.loading: dict[str, tuple[TableCopier, _Segment, ArchiveStream]] = {}
+        self.splits = 0
 
     def _worker(self) -> None:
         copier: TableCopier | None = None
@@ -242,13 +248,34 @@ class _Parallel:
 
     def _load(self, copier: TableCopier, segment: _Segment) -> None:
         stream = ArchiveStream(copier, head=self.head)
-        for chunk in self.chunks(start=segment.start, stop=segment.stop):
-            stream.feed(chunk)
-        stream.close()
+        name = threading.current_thread().name
+        with self.lock:
+            self.loading[name] = (copier, segment, stream)
+        try:
+            for chunk in self.chunks(start=segment.start, stop=segment.stop):
+                stream.feed(chunk)
+            stream.close()
+        finally:
+            with self.lock:
+                del self.loading[name]
         if stream.bytes_seen != segment.size or \
                 [d for _, d in stream.block_starts] != [segment.dump_id]:
             raise IntegrityError(f"segment of entry {segment.dump_id} does not hold exactly "
                                  "its one data block: the manifest does not match the file")
+
+    def _lend_a_core(self) -> None:
+        """Nothing else to do: the table with the most rows still to come takes a second
+        COPY session (``TableCopier.request_split``), so no core idles while it loads."""
+        with self.lock:
+            candidates = [(segment.size - stream.bytes_seen, copier)
+                          for copier, segment, stream in self.loading.values()
+                          if not copier.split]
+        if not candidates:
+            return
+        rest, copier = max(candidates, key=lambda c: c[0])
+        if rest >= MIN_SPLIT_BYTES:
+            copier.request_split()
+            self.splits += 1
 
     def run(self) -> dict[str, float]:
         seconds: dict[str, float] = {}
@@ -275,6 +302,8 @@ class _Parallel:
                     self.schema.post_data(ready, 1, f"indexes and constraints of {len(loaded)} "
                                                     "loaded table(s), while the rest loads")
                     early += time.monotonic() - started
+                elif self.splits < sum(not w.is_alive() for w in workers):
+                    self._lend_a_core()
             if early:
                 seconds["post_data_early"] = round(early, 3)
         except BaseException:

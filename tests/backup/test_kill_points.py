@@ -176,6 +176,24 @@ def test_a_second_restore_of_the_same_database_waits_its_turn(
                                 str(key_file)]) == 0
 
 
+def test_the_restore_lock_is_released_when_the_run_ends_not_when_its_session_exits(
+        live_db: str) -> None:
+    """Found under load: a restore run right after another one exited 4 ("a session that
+    just ended"): closing the connection released the lock only once the server's backend had
+    exited. The lock is now released before the connection closes, and a holder that is no
+    longer a session is waited for briefly."""
+    from caresync_dr.backup.leftovers import LOCK_CLASS, restore_lock
+    live = live_db.rsplit("/", 1)[1]
+    maintenance = live_db.rsplit("/", 1)[0] + "/postgres"
+    held = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = "
+            "%s::bigint::oid AND objid = (hashtext(%s)::bigint & 4294967295)::oid")
+    with psycopg.connect(maintenance, autocommit=True) as probe:
+        for _ in range(20):
+            with restore_lock(maintenance, live):
+                assert probe.execute(held, (LOCK_CLASS, live)).fetchone() == (1,)
+            assert probe.execute(held, (LOCK_CLASS, live)).fetchone() == (0,)
+
+
 def test_a_restore_test_meeting_a_running_restore_is_locked_not_failed(
         pg_server: PostgresCluster, live_db: str, key_file: Path, tmp_path: Path) -> None:
     """Found by a hostile tester: the daily restore test started while an operator's

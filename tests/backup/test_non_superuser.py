@@ -180,3 +180,31 @@ def test_checking_a_backup_needs_no_database(site: Site, key_file: Path,
                           env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "is intact, decrypts and row counts and fingerprints of 2 tables" in done.stdout
+
+
+def test_a_table_split_over_two_copy_sessions_restores_as_the_documented_restore_role(
+        site: Site, key_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second COPY session of a split table (``TableCopier.request_split``) needs nothing
+    beyond the restore role's documented privileges: every table is split at its first row
+    here, and the restore verifies."""
+    from caresync_dr.backup.archive import TocEntry
+    from caresync_dr.backup.copier import TableCopier
+    owner = clinic(site)
+    renamed = tuple(dataclasses.replace(r, name=site.role(r.name.removeprefix("caresync_")))
+                    for r in roles.OPERATOR_ROLES)
+    site.sql(roles.operator_roles_sql(site.name, owner, renamed))
+    restore_role = renamed[1].name
+    before = state(site.url())
+    backups = take(site, key_file, tmp_path)
+    start, copiers = TableCopier.on_table_start, []
+
+    def split_at_once(self: TableCopier, entry: TocEntry) -> None:
+        start(self, entry)
+        self.request_split()
+        copiers.append(self)
+    monkeypatch.setattr(TableCopier, "on_table_start", split_at_once)
+    site.sql("DELETE FROM visits")
+
+    assert rollback(backups, site.url(restore_role), key_file, tmp_path / "r.json") == 0
+    assert {n for c in copiers for n in c.split_rows} == {"public.patients", "public.visits"}
+    assert state(site.url()) == before
