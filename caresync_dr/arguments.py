@@ -15,8 +15,6 @@ import argparse
 import math
 from collections.abc import Callable
 
-from psycopg.conninfo import conninfo_to_dict
-
 from caresync_dr import aws_names
 
 Convert = Callable[[str], float]
@@ -83,6 +81,10 @@ def database_url(text: str) -> str:
                "postgresql://user@host:5432/dbname (from --database-url or DATABASE_URL)")
     if not text.strip():
         raise argparse.ArgumentTypeError(f"empty database URL: {allowed}")
+    # Imported here: psycopg (with asyncio) costs ~50 ms of CPU, and every operator command
+    # imports this module through the engine, also those (failover.py) that never take a URL.
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         parts = conninfo_to_dict(text)
     except Exception:   # psycopg.ProgrammingError; its text repeats the URL (a password)

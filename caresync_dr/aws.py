@@ -7,11 +7,17 @@ and drills. Calls into a failed region must not stall a failover, so callers cho
 
 from __future__ import annotations
 
+import gzip
+import json
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.loaders import JSONFileLoader, Loader
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -52,6 +58,89 @@ class CallBudget:
 STANDBY = CallBudget(connect_timeout=5, read_timeout=20, total_max_attempts=8)
 # The failed region (and Route 53's us-east-1 control plane) may be gone: fail fast, never block.
 BEST_EFFORT = CallBudget(connect_timeout=2, read_timeout=5, total_max_attempts=2)
+
+
+class PlainJSONFileLoader(JSONFileLoader):
+    """botocore's model file loader, parsing into plain dicts: botocore's own asks ``json``
+    for an ``OrderedDict`` per object, which makes building a client's service model about
+    a third slower (EC2's model is 4 MB of JSON); dicts keep insertion order since Python
+    3.7, and botocore builds its shapes from them the same way."""
+
+    def load_file(self, file_path: str) -> Any:
+        for extension, opener in ((".json", open), (".json.gz", gzip.open)):
+            path = file_path + extension
+            if os.path.isfile(path):
+                with opener(path, "rb") as stream:
+                    return json.loads(stream.read().decode("utf-8"))
+        return None
+
+
+class KnownServices(Sequence[str]):
+    """The sorted names of the services that have a ``type_name`` model, as botocore's
+    ``Loader.list_available_services`` returns them, built only when iterated: botocore
+    asks it before loading each kind of model just to check one name (``name in ...``), and
+    listing every service's directories (~400, two kinds) costs ~15 ms of CPU at start-up.
+    Membership reads only that service's directories: the same answer."""
+
+    def __init__(self, loader: ModelLoader, type_name: str) -> None:
+        self._loader = loader
+        self._type_name = type_name
+        self._names: list[str] | None = None
+
+    def _all(self) -> list[str]:
+        if self._names is None:
+            self._names = Loader.list_available_services(self._loader, self._type_name)
+        return self._names
+
+    def __contains__(self, name: object) -> bool:
+        if self._names is not None:
+            return name in self._names
+        if not isinstance(name, str) or not name or name in (".", "..") or "/" in name \
+                or os.sep in name:
+            return name in self._all()
+        for root in self._loader.search_paths:
+            directory = os.path.join(root, name)
+            if not os.path.isdir(directory):
+                continue
+            for version in os.listdir(directory):
+                if self._loader.file_loader.exists(
+                        os.path.join(directory, version, self._type_name)):
+                    return True
+        return False
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+class ModelLoader(Loader):
+    """botocore's loader with :class:`PlainJSONFileLoader` and :class:`KnownServices`."""
+
+    def list_available_services(self, type_name: str) -> Any:
+        return KnownServices(self, type_name)
+
+
+def new_session() -> boto3.Session:
+    """A boto3 session like ``boto3.Session()`` (same credentials, region and
+    ``AWS_DATA_PATH`` search path), whose clients load their service models with
+    :class:`ModelLoader`. Share one per process: the loader caches every model it parsed,
+    so a second client of a service (another region) costs little."""
+    core = botocore.session.Session()
+    data_path = core.get_config_variable("data_path")
+    extra = ([os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)]
+             if data_path else None)
+    core.register_component(
+        "data_loader", ModelLoader(extra_search_paths=extra, file_loader=PlainJSONFileLoader()))
+    return boto3.Session(botocore_session=core)
 
 
 class AwsClients:

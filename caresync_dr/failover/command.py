@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import boto3
 
+from caresync_dr.aws import new_session
 from caresync_dr.cli import (
     CommandParser,
     Ending,
@@ -26,7 +27,6 @@ from caresync_dr.cli import (
 )
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.inputs import DEFAULT_JOURNAL_FILE, load_inventory, options_from
-from caresync_dr.failover.notifications import failover_notifications
 from caresync_dr.failover.operation import FailoverOperation
 from caresync_dr.failover.options import (
     ENV_HEALTH_URL,
@@ -37,8 +37,10 @@ from caresync_dr.failover.options import (
     ENV_WAIT_TIMEOUT,
     add_timing_arguments,
 )
+from caresync_dr.operations.hooks import DeferredHooks
 from caresync_dr.operations.recorder import ApiCallRecorder
 from caresync_dr.operations.run_setup import REPORT_HELP, add_operation_arguments
+from caresync_dr.settings import Settings
 
 log = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -118,13 +120,25 @@ def _fallback_report(args: argparse.Namespace | None, invocation: Invocation,
             "endedAt": datetime.now(UTC).isoformat()}
 
 
+def _notifications(ctx: FailoverContext, settings: Settings) -> DeferredHooks:
+    """The run's notifier (D7), built on the hook thread at the first event: its imports
+    (requests, templates) and clients (SNS, Secrets Manager) are not on the way to the
+    promotion, which the hook thread waits for (RunContext.critical_sent)."""
+    def build() -> Any:
+        from caresync_dr.failover.notifications import failover_notifications
+
+        return failover_notifications(ctx, settings)
+
+    return DeferredHooks(build)
+
+
 def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
           ) -> Callable[[argparse.Namespace, Invocation], int]:
     def body(args: argparse.Namespace, invocation: Invocation) -> int:
         options = options_from(args)
         # Every AWS call of the command, the inventory read included, goes through this
         # session and is recorded; --check and --dry-run block any change (the engine's proof).
-        aws = session or boto3.Session()
+        aws = session or new_session()
         recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
         try:
             created: dict[str, Any] = {}
@@ -135,7 +149,7 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
             hooks = None
             if options.mode == "run":
                 invocation.claim_report()      # the engine writes a run's report on every exit
-                hooks = failover_notifications(ctx, settings)
+                hooks = _notifications(ctx, settings)
             operation = FailoverOperation(ctx, out, stdin or sys.stdin, report_target=invocation,
                                           recorder=recorder, hooks=hooks)
             ctx.prewarm()  # start work sooner: clients built while the first reads wait

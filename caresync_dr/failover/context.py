@@ -116,15 +116,29 @@ class FailoverContext(RunContext):
     def prewarm(self) -> threading.Thread:
         """Create the clients a run uses, in the order it first needs them, in a background
         thread: building a botocore client (service model, endpoint rules, the client class)
-        costs tens of milliseconds of CPU each -- 0.2 s for EC2's --, and this overlaps it
-        with the journal, lock and preflight reads, which wait on the network. Creating a
-        client makes no AWS call; one a step needs first is simply created there."""
+        costs milliseconds to tens of milliseconds of CPU each -- EC2's model alone 0.05-0.1
+        s, once per process --, and this overlaps it with the journal, lock and preflight
+        reads, which wait on the network. Creating a client makes no AWS call; one a step
+        needs first is simply created there.
+
+        Only what the preflight and the steps up to the promotion request read is built
+        before that request: everything else (the fencing's EC2 and Auto Scaling clients in
+        the old writer's region, Route 53's control plane, the verify step's HTTP client)
+        waits until the promotion is requested (``critical_sent``), so its CPU does not delay
+        the request on a busy machine. (The notifier builds its own clients, on the hook
+        thread, after that request too.)"""
         target = self.target_clients
         other = self.primary if target is self.standby else self.standby
-        # What the preflight and the first steps read, in the order they read it.
+        # What the preflight and the promotion read, in the order they read it: the
+        # promotion's RDS, the replica's lag (CloudWatch), the switch (S3), the app tier
+        # (Auto Scaling, ELB, EC2's launch template). The steps beside the promotion (the
+        # scale-up, the fencing of the old primary) start once it is requested (the runner
+        # hurries to it), so the fencing's clients come after it, with Route 53's.
         before_promotion: list[Callable[[], object]] = [
-            target.rds, target.cloudwatch, target.ssm, target.autoscaling, self.standby.s3,
-            target.elbv2, target.sns, self.writer_clients.ec2, other.autoscaling]
+            target.rds, target.cloudwatch, target.ssm, self.standby.s3, target.autoscaling,
+            target.elbv2, target.ec2]
+        after_promotion: list[Callable[[], object]] = [
+            self.writer_clients.ec2, other.autoscaling, self.route53.route53]
 
         def create() -> None:
             for factory in before_promotion:
@@ -132,16 +146,14 @@ class FailoverContext(RunContext):
                     return
                 with contextlib.suppress(Exception):  # a step reports its own client's error
                     factory()
-            # What only the steps after the promotion use (Route 53's control plane, the
-            # verify step's HTTP client) waits until the promotion is requested: built
-            # earlier, it would take CPU from the way to that request.
-            while ("promotion_requested_at" not in self.facts and not self.stop.is_set()
-                   and not self._run_over.wait(0.05)):
+            while not (self.critical_sent.wait(0.5) or self.stop.is_set()
+                       or self._run_over.is_set()):
                 pass
-            if self._run_over.is_set():
+            if self._run_over.is_set() or self.stop.is_set():
                 return
-            with contextlib.suppress(Exception):
-                self.route53.route53()
+            for factory in after_promotion:
+                with contextlib.suppress(Exception):
+                    factory()
             with contextlib.suppress(ImportError):
                 import requests  # noqa: F401
 

@@ -141,6 +141,7 @@ class PromoteDatabase(Step):
     title = "Promote the read replica to a standalone writer"
     expected_seconds = ESTIMATES.replica_promotion_seconds
     marks_done = True
+    critical = True    # everything after it waits for the promotion: ask RDS first
 
     def check(self, ctx: FailoverContext) -> Verdict:
         db_id = ctx.target_database
@@ -173,6 +174,7 @@ class PromoteDatabase(Step):
                 log.info("promotion of %s requested (status %s)", db_id, status)
             except (ClientError, BotoCoreError) as exc:
                 lost = self._accepted_anyway(ctx, exc)
+        ctx.critical_sent.set()   # asked (or under way already): what waited may start now
         started = time.monotonic()
 
         def pending(state: probes.DbState | None) -> str | None:

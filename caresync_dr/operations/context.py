@@ -21,7 +21,14 @@ class RunContext:
     ``facts`` are what the run found on the way (data-loss exposure, endpoints); each
     :meth:`fact` also goes into the journal, so a resumed run knows them. ``stop`` is set on
     Ctrl-C or a lost lock: every :func:`~caresync_dr.operations.polling.wait_until` ends at its
-    next poll."""
+    next poll.
+
+    ``critical_sent`` is set once the request the run hurries to has been sent (or is found
+    unnecessary): the change of the plan's :attr:`~caresync_dr.operations.steps.Step.critical`
+    step, e.g. failover's promotion, which everything after it waits for. Work that is not on
+    the way to that request (notifications, clients only later steps use) waits for it, so it
+    takes no CPU from the way there; the engine sets it at the latest when the critical step
+    ends, when the plan has no critical step, and on every exit."""
 
     def __init__(self) -> None:
         self.run_id = new_run_id()
@@ -33,6 +40,7 @@ class RunContext:
         # its preflight must judge the world as one (no "already promoted (resuming)").
         self.resumed_run: str | None = None
         self.stop = threading.Event()
+        self.critical_sent = threading.Event()
         self._facts_mutex = threading.Lock()
 
     def fact(self, key: str, value: Any, save: bool = False) -> None:

@@ -76,7 +76,7 @@ from caresync_dr.operations.run_setup import (
     operator_name,
 )
 from caresync_dr.operations.runner import Runner, StepEvent
-from caresync_dr.operations.steps import Stage, Step, all_steps
+from caresync_dr.operations.steps import Stage, Step, all_steps, hurries
 from caresync_dr.operations.views import confirm, plan_rows, render_plan
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class Operation(ABC, Generic[C]):
         self.journal = Journal(books.ssm, books.journal_parameter, books.journal_file)
         self.lock = LeaseLock(books.ssm, books.lock_parameter, self.name)
         self.lock_state = LockState(books.lock_parameter)
-        self.hooks = HookDispatcher(hooks or NoHooks())
+        self.hooks = HookDispatcher(hooks or NoHooks(), hold=ctx.critical_sent)
         self.me: LockHolder | None = None
         self.runner: Runner[C] | None = None
         self.began = False          # the journal was (maybe) written: changes may follow
@@ -308,6 +308,7 @@ class Operation(ABC, Generic[C]):
                 self._settle_journal("failed", error=ending.message)
             raise
         finally:
+            self.ctx.critical_sent.set()     # nothing waits for it any more
             self.lock.stop_heartbeat()
             if self.lock_state.held and ending.handled:
                 self._release()
@@ -467,6 +468,8 @@ class Operation(ABC, Generic[C]):
         ctx.journal = self.journal
         self._emit("incident-opened", f"{self.title()} started"
                    + (f" (resuming run {ctx.run_id})" if resumed is not None else ""))
+        if not hurries(plan):
+            ctx.critical_sent.set()         # nothing to hurry to: nothing waits
         self.runner = Runner(ctx, plan, name=self.name, on_step=self._on_step)
         self.runner.run()
         self.journal.finish("completed")

@@ -10,21 +10,30 @@ open no incident.
 Best effort, and never in the way: the engine makes the calls in order on a thread of their own
 (a slow channel never delays a step), waits for them at most :data:`HOOK_DRAIN_SECONDS` at the end
 of the run, and records every hook that raised in the report (``notifications``). A hook never
-changes a run's outcome. The default, :class:`NoHooks`, does nothing; branch ``notify`` builds
-the notifier that plugs in here.
+changes a run's outcome. Nor does it take CPU from the way to the run's critical request (the
+promotion of a failover): the thread starts calling once that request is sent
+(``RunContext.critical_sent``, at most :data:`HOOK_HOLD_SECONDS` later); the events keep the
+time they happened at. :class:`DeferredHooks` builds a notifier there, on first use, so its
+imports and clients are not made at start-up either. The default, :class:`NoHooks`, does
+nothing; branch ``notify`` builds the notifier that plugs in here.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from threading import Event, Lock
 from typing import Any, Literal, Protocol
 
 log = logging.getLogger(__name__)
 HOOK_DRAIN_SECONDS = 30.0
+# The longest the hook thread waits for the critical request before it calls anyway (a
+# backstop: the engine releases it when the critical step ends and on every exit).
+HOOK_HOLD_SECONDS = 5.0
 
 EventKind = Literal["incident-opened", "phase-started", "phase-finished", "resolved", "failed"]
 
@@ -84,11 +93,57 @@ METHODS: dict[EventKind, str] = {
     "phase-finished": "phase_finished", "resolved": "resolved", "failed": "failed"}
 
 
-class HookDispatcher:
-    """Calls the hooks in order on one background thread; collects their failures."""
+class DeferredHooks:
+    """The hooks ``build()`` returns, built on the first event (on the hook thread): a
+    notifier's imports and AWS clients then cost nothing before the run's critical request."""
 
-    def __init__(self, hooks: OperationHooks) -> None:
+    def __init__(self, build: Callable[[], OperationHooks]) -> None:
+        self._build = build
+        self._built: OperationHooks | None = None
+        self._mutex = Lock()
+
+    @property
+    def built(self) -> OperationHooks | None:
+        """The hooks, once an event has built them."""
+        return self._built
+
+    def _hooks(self) -> OperationHooks:
+        with self._mutex:
+            if self._built is None:
+                self._built = self._build()
+            return self._built
+
+    def incident_opened(self, event: OperationEvent) -> None:
+        self._hooks().incident_opened(event)
+
+    def phase_started(self, event: OperationEvent) -> None:
+        self._hooks().phase_started(event)
+
+    def phase_finished(self, event: OperationEvent) -> None:
+        self._hooks().phase_finished(event)
+
+    def resolved(self, event: OperationEvent) -> None:
+        self._hooks().resolved(event)
+
+    def failed(self, event: OperationEvent) -> None:
+        self._hooks().failed(event)
+
+    def report(self) -> dict[str, Any] | None:
+        """The built hooks' own report, when they have one."""
+        own = getattr(self._built, "report", None)
+        return own() if callable(own) else None
+
+
+class HookDispatcher:
+    """Calls the hooks in order on one background thread; collects their failures. With
+    ``hold``, the thread waits (at most ``hold_seconds``, default :data:`HOOK_HOLD_SECONDS`)
+    for that event before its first call: the engine passes the run's ``critical_sent``."""
+
+    def __init__(self, hooks: OperationHooks, hold: Event | None = None,
+                 hold_seconds: float | None = None) -> None:
         self.hooks = hooks
+        self._hold = hold
+        self._hold_seconds = hold_seconds
         self.problems: list[dict[str, str]] = []
         self.sent = 0
         self._pool: ThreadPoolExecutor | None = None
@@ -102,6 +157,10 @@ class HookDispatcher:
         self._last = self._pool.submit(self._call, event)
 
     def _call(self, event: OperationEvent) -> None:
+        if self._hold is not None:
+            self._hold.wait(HOOK_HOLD_SECONDS if self._hold_seconds is None
+                            else self._hold_seconds)
+            self._hold = None
         try:
             getattr(self.hooks, METHODS[event.kind])(event)
             self.sent += 1
@@ -128,7 +187,8 @@ class HookDispatcher:
     def as_report(self) -> dict[str, Any]:
         """The report's ``notifications``: the hook calls, and what the hooks themselves
         report when they can (the notifier: every message and delivery)."""
-        report: dict[str, Any] = {"hooks": type(self.hooks).__name__, "delivered": self.sent,
+        named = getattr(self.hooks, "built", None) or self.hooks   # DeferredHooks: what it built
+        report: dict[str, Any] = {"hooks": type(named).__name__, "delivered": self.sent,
                                   "problems": list(self.problems)}
         own = getattr(self.hooks, "report", None)
         if callable(own):

@@ -3,6 +3,12 @@
 Required steps that fail stop the run (exit FAILED, resumable); best-effort steps that fail are
 recorded as "not confirmed" and the run goes on. Background stages are joined at the end.
 
+Hurrying (:func:`~caresync_dr.operations.steps.hurries`): when the first stage the run waits
+for holds a critical step (failover's promotion), every other step starts once that step's
+request is sent (``ctx.critical_sent``; at most :data:`HOLD_SECONDS` later): the steps beside it
+and the background fencing before it still run concurrently with the promotion, but their
+reads, changes and journal writes no longer queue in front of its request.
+
 Who did what: before a step's change is asked for, the journal records the step as pending with
 ``requested_at`` (write-ahead). A step whose check later finds its change made is then "done" by
 this run -- also when the answer to the request was lost, and on ``--resume`` after a crash --
@@ -26,7 +32,7 @@ from caresync_dr.cli.errors import CommandError
 from caresync_dr.operations.context import RunContext
 from caresync_dr.operations.errors import StepFailedError
 from caresync_dr.operations.journal import JournalUnavailableError, StepRecord
-from caresync_dr.operations.steps import Stage, Step, Verdict
+from caresync_dr.operations.steps import Stage, Step, Verdict, all_steps, hurries
 
 log = logging.getLogger(__name__)
 # What a step may raise that we record as its failure (anything else is a bug and propagates).
@@ -47,6 +53,11 @@ StepEvent = Literal["started", "finished"]
 OnStep = Callable[[StepEvent, Step[Any], StepRecord], None]
 
 
+# The longest a step waits for the critical request before it starts anyway (a backstop: the
+# critical step sets it as soon as its request is sent, and when it ends).
+HOLD_SECONDS = 5.0
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -60,7 +71,11 @@ class Runner(Generic[C]):
         self.journal_error: JournalUnavailableError | None = None
         self._on_step = on_step
         self._background: list[Future[StepRecord]] = []
-        self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix=name)
+        self._hurry = hurries(plan)
+        # A held step waits in its worker: one worker per step, so the critical one never
+        # queues behind held ones.
+        self._pool = ThreadPoolExecutor(max_workers=max(6, len(all_steps(plan))),
+                                        thread_name_prefix=name)
 
     def run(self) -> None:
         try:
@@ -96,6 +111,15 @@ class Runner(Generic[C]):
             self._on_step(event, step, record)
 
     def run_step(self, step: Step[C]) -> StepRecord:
+        if self._hurry and not step.critical:
+            self.ctx.critical_sent.wait(HOLD_SECONDS)
+        try:
+            return self._run_step(step)
+        finally:
+            if step.critical:     # also when it raised: nothing waits for it any longer
+                self.ctx.critical_sent.set()
+
+    def _run_step(self, step: Step[C]) -> StepRecord:
         record = StepRecord(name=step.name, title=step.title, outcome="pending",
                             started_at=_now(), ended_at=None, seconds=None, detail="",
                             best_effort=step.best_effort)
@@ -120,6 +144,8 @@ class Runner(Generic[C]):
         except step_errors() as exc:
             record.outcome = "not confirmed" if step.best_effort else "failed"
             record.detail = f"{type(exc).__name__}: {exc}"
+        if step.critical:    # its request was sent, or will not be: nothing waits longer
+            self.ctx.critical_sent.set()
         record.ended_at = _now()
         record.seconds = round(time.monotonic() - started, 3)
         record = self._attribute(record, earlier)

@@ -64,6 +64,11 @@ class Step(ABC, Generic[C]):
     best_effort: ClassVar[bool] = False   # failure is recorded as "not confirmed", never fatal
     converges: ClassVar[bool] = True      # has a target state; False: verify/notify/observe
     marks_done: ClassVar[bool] = False    # all such steps done: the operation is already done
+    # The change the run hurries to (at most one per plan, e.g. the promotion the rest waits
+    # for): its apply sets ``ctx.critical_sent`` right after sending the request; until then,
+    # when it is in the plan's first waited-for stage, work off the way to it waits
+    # (RunContext.critical_sent).
+    critical: ClassVar[bool] = False
 
     @abstractmethod
     def check(self, ctx: C) -> Verdict: ...
@@ -89,6 +94,15 @@ class Stage(Generic[C]):
 
 def all_steps(plan: tuple[Stage[C], ...]) -> list[Step[C]]:
     return [step for stage in plan for step in stage.steps]
+
+
+def hurries(plan: tuple[Stage[C], ...]) -> bool:
+    """A :attr:`Step.critical` step is among the first the run waits for: the run then
+    hurries to its request, and the work off the way to it (the other steps, notifications,
+    clients of later steps) starts once it is sent. A critical step further down the plan (a
+    switchover's promotion after fencing) holds nothing back."""
+    first = next((stage for stage in plan if not stage.background), None)
+    return first is not None and any(step.critical for step in first.steps)
 
 
 def critical_path_seconds(plan: tuple[Stage[C], ...]) -> float:

@@ -1,0 +1,116 @@
+"""Issue 12 item 4: failover.py starts its work sooner. What is not on the way to the
+promotion request -- the notifier (its imports, clients and posts), the steps beside the
+promotion (scale-up, fencing) and the clients only later steps use -- waits until RDS has been
+asked. Checked by order and by what is imported, never by timing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import boto3
+import pytest
+
+from caresync_dr.aws import KnownServices, ModelLoader, PlainJSONFileLoader, new_session
+from caresync_dr.cli import ExitCode
+from caresync_dr.operations import hooks, runner
+from tests.failover import world as w
+from tests.failover.conftest import ROOT
+
+# Services whose clients only what follows the promotion request uses: Route 53's control
+# plane (observe step), the notifier's SNS topics and Secrets Manager (its channel secrets).
+LATER_CLIENTS = {"route53", "sns", "secretsmanager"}
+# Calls of the notifier and of the steps beside the promotion (fencing, scale-up).
+LATER_CALLS = {("sns", "Publish"), ("secrets-manager", "GetSecretValue"),
+               ("auto-scaling", "UpdateAutoScalingGroup"),
+               ("ec2", "RevokeSecurityGroupIngress"), ("ec2", "DescribeSecurityGroups")}
+
+
+def test_the_command_module_imports_no_notifier_and_no_requests() -> None:
+    """requests and the notifier (templates, channels) are imported on the hook thread once
+    the promotion is requested, not at start-up; psycopg (with asyncio), which only commands
+    taking a database URL need, not at all."""
+    code = ("import json, sys; import caresync_dr.failover.command; "
+            "print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    modules = set(json.loads(done.stdout))
+    assert "caresync_dr.failover.command" in modules
+    assert "requests" not in modules
+    assert not {m for m in modules if m.startswith("caresync_dr.notify")}
+    assert "caresync_dr.failover.notifications" not in modules
+    assert "psycopg" not in modules and "asyncio" not in modules
+
+
+def test_nothing_off_the_way_runs_before_the_promotion_request(
+        world: w.World, failover: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The hold's backstop is never what releases anything here, however slow the machine.
+    monkeypatch.setattr(hooks, "HOOK_HOLD_SECONDS", 120.0)
+    monkeypatch.setattr(runner, "HOLD_SECONDS", 120.0)
+    seen: list[tuple[str, str]] = []
+
+    def client(event_name: str, **_: Any) -> None:
+        seen.append(("client", event_name.rsplit(".", 1)[-1]))
+
+    def call(event_name: str, **_: Any) -> None:
+        service, operation = event_name.split(".", 2)[1:]
+        seen.append((service, operation))
+
+    world.session.events.register("creating-client-class", client)
+    world.session.events.register_first("before-parameter-build", call)
+    report = tmp_path / "run.json"
+    result = failover("--yes", "--report", str(report))
+    assert result.code == ExitCode.OK, result.out
+
+    promote = seen.index(("rds", "PromoteReadReplica"))
+    before, after = seen[:promote], seen[promote + 1:]
+    assert not [s for kind, s in before if kind == "client" and s in LATER_CLIENTS], before
+    assert not [c for c in before if c in LATER_CALLS], before
+    # They did run, after it: the notifier posted, the old primary was fenced, the standby
+    # scaled up, and the report has every step.
+    assert {("sns", "Publish"), ("ec2", "RevokeSecurityGroupIngress"),
+            ("auto-scaling", "UpdateAutoScalingGroup")} <= set(after)
+    document = json.loads(report.read_text())
+    assert document["notifications"]["problems"] == []
+    assert document["notifications"]["hooks"] == "OperationNotifier"
+    outcomes = {step["name"]: step["outcome"] for step in document["steps"]}
+    for name in ("fence-primary-app", "fence-primary-database", "promote-database",
+                 "scale-standby-app", "switch-traffic", "verify"):
+        assert outcomes[name] == "done", document["steps"]
+
+
+def test_the_model_loader_loads_the_same_models() -> None:
+    """new_session's loader parses botocore's models into plain dicts and checks a service
+    name without listing every service: the same data and answers as botocore's own loader
+    (OrderedDicts, full listing), and its clients work."""
+    import botocore.exceptions
+    import botocore.loaders
+
+    session = new_session()
+    loader = session._session.get_component("data_loader")
+    assert isinstance(loader, ModelLoader)
+    assert isinstance(loader.file_loader, PlainJSONFileLoader)
+    default = botocore.loaders.Loader()
+    for type_name in ("service-2", "endpoint-rule-set-1", "resources-1"):
+        known = loader.list_available_services(type_name)
+        assert isinstance(known, KnownServices)
+        # botocore's own listing over the same search path (boto3 adds its resources' path)
+        names = botocore.loaders.Loader.list_available_services(loader, type_name)
+        for name in ("ec2", "rds", "s3", "nope", "", "..", "ec2/2016-11-15"):
+            assert (name in known) == (name in names), (type_name, name)
+        assert list(known) == names and len(known) == len(names) and known[0] == names[0]
+    assert list(session.get_available_services()) == default.list_available_services(
+        "service-2")
+    assert list(session.get_available_resources()) == list(
+        boto3.Session().get_available_resources())
+    with pytest.raises(botocore.exceptions.UnknownServiceError):
+        loader.load_service_model("nope", "service-2")
+    for service in ("ec2", "rds", "ssm"):
+        assert loader.load_service_model(service, "service-2") == \
+            default.load_service_model(service, "service-2")
+    assert loader.load_data("endpoints") == default.load_data("endpoints")
+    client = session.client("ec2", region_name="us-west-2", aws_access_key_id="x",
+                            aws_secret_access_key="y")
+    assert client.can_paginate("describe_launch_templates")
