@@ -21,8 +21,9 @@ def _promote_by_hand() -> None:
 
 
 def _dr_app() -> dict[str, Any]:
-    return w.client("autoscaling", w.STANDBY).describe_auto_scaling_groups(
+    group: dict[str, Any] = w.client("autoscaling", w.STANDBY).describe_auto_scaling_groups(
         AutoScalingGroupNames=["dr-app"])["AutoScalingGroups"][0]
+    return group
 
 
 def test_a_hand_promoted_replica_is_adopted_and_the_failover_completes(
