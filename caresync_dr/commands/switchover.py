@@ -118,7 +118,7 @@ def build_parser() -> CommandParser:
         "until the other site's replica has replayed its final WAL position, promote it and "
         "move traffic.", EXIT_CODES, notes=NOTES,
         report_help=REPORT_HELP)
-    parser.set_defaults(scope="region", force=False, outage_started=None)
+    parser.set_defaults(scope="region", force=False, outage_started=None, adopt_promoted=None)
     parser.add_argument("--to", required=True, choices=SITES,
                         help="the site that becomes the writer: standby (to the dr region) "
                              "or primary (back home, once it replicates from the standby)")

@@ -55,6 +55,7 @@ RDS_INSTANCE = "aws:rds/instance:Instance"
 REPLICATION_CONFIG = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SSM_PARAMETER = "aws:ssm/parameter:Parameter"
+HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 STACK_FILES = ("Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.dr.yaml")
 
 
@@ -139,6 +140,7 @@ class DrillPulumi:
         by_urn = {r.urn: r for r in before.resources}
         for step in result.with_action("delete"):
             self._delete(by_urn[step.urn], stack)
+        self._restore_calculated_checks(after)
         self.runs[stack] = after
         for ident, (region, source) in _replica_ids(after).items():
             if ident not in self.seen:
@@ -172,6 +174,28 @@ class DrillPulumi:
 
         kept = [refreshed for r in run.resources if (refreshed := refresh(r)) is not None]
         return ProgramRun(run.stack, kept, run.outputs)
+
+    def _restore_calculated_checks(self, run: ProgramRun) -> None:
+        """``--refresh`` then update: a calculated check changed behind Pulumi's back (a
+        reversed failover's pin-primary-record) is read back by the refresh, differs from the
+        program, and the provider's update (UpdateHealthCheck, in place) restores its children
+        and threshold. Without ``--refresh`` Pulumi would not see the change."""
+        route53 = self._client("route53", "us-east-1")
+        for r in run.resources:
+            if r.type != HEALTH_CHECK or r.inputs.get("type") != "CALCULATED":
+                continue
+            declared = [str(c) for c in r.inputs.get("childHealthchecks") or []]
+            threshold = int(r.inputs.get("childHealthThreshold") or 0)
+            ident = str(r.outputs.get("id") or r.resource_id)
+            live = route53.get_health_check(HealthCheckId=ident)["HealthCheck"][
+                "HealthCheckConfig"]
+            if (sorted(live.get("ChildHealthChecks") or []) == sorted(declared)
+                    and live.get("HealthThreshold") == threshold):
+                continue
+            route53.update_health_check(HealthCheckId=ident, ChildHealthChecks=declared,
+                                        HealthThreshold=threshold)
+            self.event(f"Route 53: {ident} restored to {declared} (threshold {threshold}); "
+                       "the refresh saw it changed")
 
     def _delete(self, resource: RegisteredResource, stack: str) -> None:
         region = str(resource.inputs.get("region") or self.regions[stack])
@@ -547,7 +571,7 @@ class RoundTrip:
             return
         # The standby region answers again. The runbook's first step there: the switch still
         # says FAILOVER; write PRIMARY before anything else (the pinned DNS check held the
-        # traffic meanwhile, and the failback's `pulumi up -s dr` un-pins it).
+        # traffic meanwhile, and the failback's `pulumi up -s dr --refresh` un-pins it).
         sw = inv.traffic_switch
         with timeline.step("recovery of the standby region") as step:
             # It comes back whole: its APIs, the old writer's instance (RDS restarts it; it
@@ -577,6 +601,14 @@ class RoundTrip:
             self.reprotect_standby(deployer, load)
         finally:
             lag_again.stop()
+        route53 = self.world.deployment.handlers["dr"].client("route53", "us-east-1")
+        config = route53.get_health_check(HealthCheckId=sw.primary_health_check_id)[
+            "HealthCheck"]["HealthCheckConfig"]
+        children = list(config.get("ChildHealthChecks") or [])
+        self.check("the switch moves traffic again (the DNS pin is undone)",
+                   sw.health_check_id in children,
+                   f"{sw.primary_health_check_id} follows {children} after the failback's "
+                   "`pulumi up -s dr --refresh`")
 
     @staticmethod
     def built_in(deployer: DrillPulumi, region: str) -> NewReplica | None:

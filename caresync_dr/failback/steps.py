@@ -334,6 +334,14 @@ class VerifyArmed(Step[FailbackContext]):
                 seen.append(f"{label} health check {check_id}")
             except ClientError as exc:
                 problems.append(f"{label} health check {check_id}: {probes.error_code(exc)}")
+        try:
+            pinned = probes.switch_pin(route53, inv.traffic_switch.primary_health_check_id,
+                                       inv.traffic_switch.health_check_id)
+        except ClientError:
+            pinned = None       # named above: the check itself is missing
+        if pinned is not None:
+            problems.append(f"primary record pinned by a reversed failover: {pinned} "
+                            "(`pulumi up -s dr --refresh` restores it)")
         if replicates_to(ctx, d.protected, d.active):
             problems.append(f"{ctx.bucket(d.protected)} still replicates into the writer's "
                             "bucket")

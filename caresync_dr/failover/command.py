@@ -91,6 +91,12 @@ def build_parser() -> CommandParser:
                         "zone, e.g. 2026-11-30T02:11Z, from the first alert): replication and "
                         "the data-loss exposure are judged as of then, so a replica that "
                         "stopped replicating because of the outage is not refused")
+    parser.add_argument("--adopt-promoted", metavar="DB_IDENTIFIER",
+                        help="the target database was promoted by hand (RDS console or CLI) "
+                        "before this run: accept that standalone writer as promoted and do the "
+                        "rest (fence, switch, scale, verify). DB_IDENTIFIER must be the target "
+                        "the inventory names for this direction, status available; not with "
+                        "--check or --resume")
     parser.add_argument("--inventory", type=Path, metavar="FILE",
                         help="read the inventory JSON from FILE instead of SSM")
     add_timing_arguments(parser)

@@ -77,6 +77,24 @@ def outage_started(flag: str, value: str | None, now: datetime | None = None) ->
     return when
 
 
+def adopt_promoted(flag: str, value: str | None, *, check: bool, resume: bool) -> str | None:
+    """``--adopt-promoted``: an RDS instance identifier, for a new run only. ``--check`` judges
+    whether a failover would succeed (a promoted target is not ready); ``--resume`` continues a
+    journaled run, which already knows what it promoted."""
+    if value is None:
+        return None
+    if check:
+        raise UsageError(f"{flag} is not allowed with --check: the readiness check judges the "
+                         "replica as it is; a run (or --dry-run) adopts a hand promotion")
+    if resume:
+        raise UsageError(f"{flag} is not allowed with --resume: a resumed run continues its "
+                         f"journal, which knows what it promoted; run {flag} without --resume")
+    problem = aws_names.rds_identifier(value)
+    if problem:
+        raise UsageError(f"{flag} {value!r} is invalid: {problem}")
+    return value
+
+
 def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None) -> RunOptions:
     env = dict(os.environ) if environ is None else environ
     report = writable_file("--report", args.report) if args.report is not None else None
@@ -88,12 +106,15 @@ def options_from(args: argparse.Namespace, environ: dict[str, str] | None = None
         url = health_url("--health-url", args.health_url)
     else:
         url = health_url(f"--health-url (from {ENV_HEALTH_URL})", env.get(ENV_HEALTH_URL))
+    adopt = adopt_promoted("--adopt-promoted", args.adopt_promoted, check=args.check,
+                           resume=args.resume)
     return RunOptions(
         stack=args.stack, scope=args.scope,
         mode="check" if args.check else "dry-run" if args.dry_run else "run",
         yes=args.yes, resume=args.resume, force=args.force, inventory_file=args.inventory,
         report=report, journal_file=journal_file, health_url=url,
         outage_started=outage_started("--outage-started", args.outage_started),
+        adopt_promoted=adopt,
         timing=timing_from(args.poll_seconds, args.poll_max_seconds, args.wait_timeout,
                            args.verify_timeout, env, heartbeat=args.lock_heartbeat_seconds))
 

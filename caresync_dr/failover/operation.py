@@ -86,7 +86,8 @@ class FailoverOperation(Operation[FailoverContext]):
                 self.ctx.facts["promotion_requested_at"] = requested
 
     def journal_fields(self) -> dict[str, Any]:
-        return {"forced": self.ctx.options.force}
+        return {"forced": self.ctx.options.force,
+                "adoptedPromotion": self.ctx.facts.get("adopted_promotion")}
 
     def completed_message(self) -> str:
         return f"{self.ctx.options.scope} failover completed"

@@ -76,6 +76,10 @@ class RunOptions:
     # The operator's statement of when the primary stopped taking writes (--outage-started):
     # replication is judged as of then, not now. None: judged as of now.
     outage_started: datetime | None = None
+    # --adopt-promoted: the target database the operator promoted by hand (RDS console or CLI)
+    # before the run; the preflight accepts it as promoted only when it names this direction's
+    # target and that is a standalone writer. None: a standalone target is refused.
+    adopt_promoted: str | None = None
 
 
 # Bounds of the timing knobs, in seconds. Each must be a finite number (float("nan") and "inf"

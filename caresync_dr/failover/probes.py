@@ -281,6 +281,24 @@ def route53_check_status(route53: Route53Client, health_check_id: str) -> str:
     return f"{failing} of {len(reports)} checkers report failure"
 
 
+def switch_pin(route53: Route53Client, primary_record_check_id: str,
+               switch_check_id: str) -> str | None:
+    """None when the PRIMARY record's calculated check still reads the traffic switch's
+    check (``switch_check_id`` among its children, as components/dns_failover.py declares);
+    else what it follows instead: a reversed failover's ``pin-primary-record`` left behind.
+    Pinned, writing the switch no longer moves traffic while the primary endpoint passes
+    (a switchover to the standby, a database failure behind a healthy app). Pulumi compares
+    the program with its *state*, so only ``pulumi up --refresh`` sees the live change and
+    undoes it; a plain ``pulumi up`` leaves it pinned."""
+    config = route53.get_health_check(
+        HealthCheckId=primary_record_check_id)["HealthCheck"]["HealthCheckConfig"]
+    children = list(config.get("ChildHealthChecks") or [])
+    if switch_check_id in children:
+        return None
+    return (f"{primary_record_check_id} follows {children} (threshold "
+            f"{config.get('HealthThreshold')}), not the switch check {switch_check_id}")
+
+
 @dataclass(frozen=True)
 class HealthReading:
     """One GET of the public health URL (docs/failover-reference.md, 'The /api/health contract')."""

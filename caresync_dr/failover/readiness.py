@@ -23,13 +23,14 @@ from datetime import UTC, datetime
 from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr.failover import probes
-from caresync_dr.failover.context import FailoverContext
+from caresync_dr.failover.context import FailoverContext, RegionClients
 from caresync_dr.failover.plan import build_plan
 from caresync_dr.failover.steps import PROMOTING_STATUSES
 from caresync_dr.inventory import INVENTORY_VERSION
 from caresync_dr.operations.checks import Check, refusals, render_table, resource_checks
 from caresync_dr.operations.checks import guard as _guard
 from caresync_dr.operations.lock import LeaseLock
+from caresync_dr.operations.run_setup import operator_name
 
 # How far back to look for the last non-negative ReplicaLag: RDS reports -1 every minute once
 # the source is gone, and a failover may start hours into the outage. One request at a 60 s
@@ -64,7 +65,10 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
 
     checks.append(_guard("replica exists", True, exists))
     db = state[0] if state else None
-    resuming = ctx.options.resume and not daily
+    # Only a run that continues an unfinished journal (the engine sets resumed_run): a
+    # --resume with nothing to resume is a new run, judged as one. Otherwise a --resume run
+    # in one direction took the other direction's promoted (stale) writer for its own.
+    resuming = ctx.resumed_run is not None and not daily
     # A resumed run whose promotion RDS already accepted: the promote step waits for it.
     requested = ctx.facts.get("promotion_requested_at") if resuming else None
     # The replication rows, the traffic switch and the plan's resources read independent
@@ -85,6 +89,7 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
             checks.append(_guard("load balancer targets", False, lambda: _targets(ctx)))
             checks.append(_guard("replica follows the writer", False,
                                  lambda: _follows_writer(ctx)))
+            checks.append(_guard("DNS follows the switch", False, lambda: _dns_pin(ctx)))
         checks.append(_guard("lock free", False, lambda: _lock(ctx)))
     return checks
 
@@ -107,10 +112,21 @@ def _standby_region_lock(ctx: FailoverContext) -> Check:
     """A reversed run locks in the primary region, but a switchover (or a failover in the
     usual direction) locks in the standby region: while that region answers, a live holder
     there refuses this run (two operations moving one writer). Unreachable is the outage."""
-    name = "no run in the standby region"
-    where = f"{ctx.inventory.lock_parameter} in {ctx.standby.region}"
+    return other_region_lock(ctx, ctx.standby)
+
+
+def other_region_lock(ctx: FailoverContext, other: RegionClients) -> Check:
+    """The failover lock (``lockParameter``) in ``other``, the region this run does not lock
+    in. A failover locks where it keeps its books (the standby region; the primary region
+    when reversed) and a switchover in the standby region, so the one lock does not exclude
+    them by itself: each run also reads the other region's copy, and a live holder there
+    refuses it (two operations moving one writer). A region that does not answer has failed
+    (or cannot host a run): the row passes and says so."""
+    site = "standby" if other.region == ctx.inventory.standby.region else "primary"
+    name = f"no run in the {site} region"
+    where = f"{ctx.inventory.lock_parameter} in {other.region}"
     try:
-        holder = LeaseLock(ctx.standby.ssm(), ctx.inventory.lock_parameter).holder()
+        holder = LeaseLock(other.ssm(), ctx.inventory.lock_parameter).holder()
     except (ClientError, BotoCoreError) as exc:
         return Check(name, True, f"{where} does not answer ({type(exc).__name__}): the region "
                      "that failed")
@@ -119,6 +135,23 @@ def _standby_region_lock(ctx: FailoverContext) -> Check:
                      else f"{where}: a stale lock of a gone run ({holder.describe()})")
     return Check(name, False, f"{where} is held by {holder.describe()}: finish or stop that "
                  "run first (switchover.py/failover.py --resume there)")
+
+
+def _dns_pin(ctx: FailoverContext) -> Check:
+    """The PRIMARY record's calculated check still reads the switch: a reversed failover
+    pins it (steps.PinPrimaryRecord) until ``pulumi up -s dr --refresh`` restores it."""
+    sw = ctx.inventory.traffic_switch
+    pinned = probes.switch_pin(ctx.route53.route53(), sw.primary_health_check_id,
+                               sw.health_check_id)
+    if pinned is None:
+        return Check("DNS follows the switch", True,
+                     f"{sw.primary_health_check_id} reads the switch check {sw.health_check_id}",
+                     blocks=False)
+    return Check("DNS follows the switch", False,
+                 f"pinned by a reversed failover: {pinned}; writing the switch would not move "
+                 "traffic. Write the value for the site that serves into the switch, then "
+                 "`pulumi up -s dr --refresh` (a plain `pulumi up` does not see the change)",
+                 blocks=False)
 
 
 def _plan_resources(ctx: FailoverContext) -> list[Check]:
@@ -153,16 +186,48 @@ def _same_source(reported: str | None, expected: str) -> bool:
 def _is_replica(ctx: FailoverContext, db: probes.DbState, resuming: bool) -> Check:
     name = "is a read replica"
     source = ctx.target_source
+    adopt = ctx.options.adopt_promoted
+    if adopt is not None:
+        return _adopted(ctx, db, adopt)
     if db.is_replica:
         if not _same_source(db.source, source):
             return Check(name, False, f"replicates from {db.source}, the inventory expects "
                          f"{source}")
         return Check(name, True, f"of {db.source}")
     if resuming:
-        return Check(name, True, "already promoted (resuming)")
+        return Check(name, True, f"already promoted (resuming run {ctx.resumed_run})")
     return Check(name, False, f"{db.identifier} is not a read replica (no "
-                 "ReadReplicaSourceDBInstanceIdentifier); if it was promoted on purpose, "
-                 "continue with --resume")
+                 "ReadReplicaSourceDBInstanceIdentifier) and no unfinished run in "
+                 f"{ctx.inventory.journal_parameter} ({ctx.books.region}) promoted it: a "
+                 "writer of its own (after a failback or another direction's run, the stale "
+                 "old one?). Check the inventory's direction (activeSite); --resume continues "
+                 "only a run journaled there. If you promoted it by hand (RDS console or "
+                 f"CLI) for this failover, rerun with --adopt-promoted {db.identifier}")
+
+
+def _adopted(ctx: FailoverContext, db: probes.DbState, adopt: str) -> Check:
+    """``--adopt-promoted``: the operator promoted the target by hand. Accepted only for the
+    database the inventory names for this run's direction, once it is a standalone writer
+    (available); recorded (who, what, when) in the journal's facts and the report."""
+    name = "is a read replica"
+    flag = f"--adopt-promoted {adopt}"
+    if adopt.lower() != db.identifier.lower():
+        return Check(name, False, f"{flag} does not name this run's target: the inventory's "
+                     f"{ctx.target_site} site database for this direction is {db.identifier} "
+                     f"in {ctx.target_clients.region}; nothing to adopt")
+    if db.is_replica:
+        return Check(name, False, f"{flag}: {db.identifier} is still a read replica of "
+                     f"{db.source}, not promoted; run without --adopt-promoted to promote it")
+    if db.status != "available":
+        return Check(name, False, f"{flag}: {db.identifier} is a standalone instance but "
+                     f"{db.status}, not available: wait until its promotion finishes")
+    adoption = ctx.facts.get("adopted_promotion")
+    if not isinstance(adoption, dict) or adoption.get("database") != db.identifier:
+        adoption = {"database": db.identifier, "region": ctx.target_clients.region,
+                    "operator": operator_name(), "at": datetime.now(UTC).isoformat()}
+        ctx.facts["adopted_promotion"] = adoption
+    return Check(name, True, f"promoted by hand, standalone and available: adopted with "
+                 f"{flag} by {adoption['operator']} at {adoption['at']}")
 
 
 def _available(db: probes.DbState, promotion_requested: str | None) -> Check:
@@ -181,7 +246,7 @@ def _replication(ctx: FailoverContext, db: probes.DbState, daily: bool) -> list[
         return [Check(REPLICATING_ROW, True, "already promoted; replication no longer applies"),
                 Check(LAG_ROW, True, "already promoted; lag no longer applies")]
     requested = ctx.facts.get("promotion_requested_at")
-    if ctx.options.resume and not daily and requested:
+    if ctx.resumed_run is not None and not daily and requested:
         sentence = f"promotion already requested at {requested}; the exposure was recorded then"
         return [Check(REPLICATING_ROW, True, sentence), Check(LAG_ROW, True, sentence)]
     objectives = ctx.inventory.objectives

@@ -52,7 +52,8 @@ def follow_ups(ctx: FailoverContext) -> list[str]:
             f"Watch the new primary: {ctx.target_database} in {inv.primary.region}.",
             f"When {inv.standby.region} is back: write {sw.primary_value} into "
             f"s3://{sw.bucket}/{sw.key} if it still says {sw.failover_value} (before the "
-            "next `pulumi up -s dr`, which un-pins the primary record's check), fence the old "
+            "next `pulumi up -s dr --refresh`, which un-pins the primary record's check; a plain "
+            "`pulumi up` compares with its state and leaves it pinned), fence the old "
             f"writer {inv.standby.database.identifier} and its app, and re-protect with "
             "`caresync-failback --stack dr` (a new standby generation replicating from "
             f"{ctx.target_database}; docs/runbooks/switchover-failback.md).",
@@ -125,6 +126,8 @@ def build_report(ctx: FailoverContext, records: dict[str, StepRecord], outcome: 
         "rpoObjectiveSeconds": ctx.inventory.objectives.rpo_minutes * 60,
         "replicaLag": lag,
         "forced": ctx.options.force,
+        # --adopt-promoted: the target promoted by hand before the run (who, what, when).
+        "adoptedPromotion": ctx.facts.get("adopted_promotion"),
         "fenced": fenced_status(ctx, records),
         "newWriter": {"identifier": ctx.target_database, "region": ctx.target.region,
                       "endpoint": ctx.facts.get("promoted_endpoint")},
@@ -157,6 +160,9 @@ def render_timeline(report: dict[str, Any]) -> str:
            f"{report['outageStartedAt']}; exposure as of then: "
            f"{fmt(report['dataLossExposureAtOutageSeconds'])} s"]
           if report.get("outageStartedAt") else []),
+        *([f"- Promoted by hand before the run, adopted with --adopt-promoted: "
+           f"{adopted.get('database')} in {adopted.get('region')} by {adopted.get('operator')} "
+           f"at {adopted.get('at')}"] if (adopted := report.get("adoptedPromotion")) else []),
         f"- Old primary fenced: {report['fenced']}",
         f"- New writer: {report['newWriter']['identifier']} in {report['newWriter']['region']}",
         "",

@@ -149,6 +149,10 @@ class PromoteDatabase(Step):
         if db is None:
             return blocked(f"{db_id} does not exist in {ctx.target_clients.region}")
         if db.is_promoted:
+            adoption = ctx.facts.get("adopted_promotion")
+            if isinstance(adoption, dict) and adoption.get("database") == db_id:
+                return done(f"{db_id} was promoted by hand; adopted with --adopt-promoted by "
+                            f"{adoption.get('operator')} at {adoption.get('at')}")
             return done(f"{db_id} is already a standalone, available instance")
         if db.is_replica and db.status == "available":
             return run(f"would promote {db_id} (replica of {db.source}) with "
@@ -327,8 +331,9 @@ class PinPrimaryRecord(Step):
     it was down. Route 53's control plane is in us-east-1, the region being promoted: make the
     calculated check follow the primary endpoint check alone (HealthThreshold 1), so a
     recovered standby region cannot take traffic back. Best effort: the verify step proves
-    who serves now, and the next ``pulumi up -s dr`` restores the check (write PRIMARY into
-    the switch first: docs/failover-reference.md, "The reverse direction")."""
+    who serves now, and the next ``pulumi up -s dr --refresh`` restores the check (a plain
+    ``pulumi up`` compares with its state, not the live check, and leaves it pinned; write
+    PRIMARY into the switch first: docs/failover-reference.md, "The reverse direction")."""
 
     name = "pin-primary-record"
     title = ("Pin DNS to the primary site: its record's calculated check stops reading the "
@@ -364,7 +369,7 @@ class PinPrimaryRecord(Step):
             HealthCheckId=sw.primary_health_check_id, ChildHealthChecks=[endpoint],
             HealthThreshold=1)
         return (f"{sw.primary_health_check_id} follows only {endpoint}: the switch in "
-                f"{sw.region} no longer moves traffic (`pulumi up -s dr` restores it)")
+                f"{sw.region} no longer moves traffic (`pulumi up -s dr --refresh` restores it)")
 
 
 class ObserveRoute53(Step):

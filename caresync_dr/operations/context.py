@@ -35,6 +35,10 @@ class RunContext:
         self.started_at = datetime.now(UTC)
         self.journal: Journal | None = None
         self.facts: dict[str, Any] = {}
+        # The run id of the unfinished journal this run continues (set by the engine before
+        # the preflight), else None: ``--resume`` with nothing to resume is a new run, and
+        # its preflight must judge the world as one (no "already promoted (resuming)").
+        self.resumed_run: str | None = None
         self.stop = threading.Event()
         self.critical_sent = threading.Event()
         self._facts_mutex = threading.Lock()

@@ -257,6 +257,15 @@ class Operation(ABC, Generic[C]):
         return ExitCode.OK
 
     def dry_run(self, recorder: ApiCallRecorder) -> int:
+        if self.options.resume:
+            # Judged as the real run would: resuming only an unfinished journal (a read).
+            try:
+                previous = self.journal.load()
+            except (ClientError, BotoCoreError) as exc:
+                log.warning("cannot read the journal %s: %s", self.books.journal_parameter, exc)
+                previous = None
+            if previous is not None and previous.get("status") in UNFINISHED:
+                self.ctx.resumed_run = str(previous.get("runId"))
         checks = self.checks(daily=False)
         self.print(render_table(checks))
         rows = plan_rows(self.plan(), self.ctx, live=True)
@@ -397,6 +406,7 @@ class Operation(ABC, Generic[C]):
             self.ctx.facts["superseded"] = {"runId": run_id, "why": replaced}
             unfinished = False
         resuming = str(previous["runId"]) if unfinished and previous else None
+        self.ctx.resumed_run = resuming
         if resuming:
             self.ctx.run_id = resuming
         self.me = LockHolder.me(self.ctx.run_id, options.heartbeat_seconds)

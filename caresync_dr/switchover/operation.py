@@ -13,7 +13,9 @@ The plan (stages run in order, each waits for the one before):
 7. observe Route 53 (background, best effort) and verify the public health URL.
 
 "Already switched over" (a rerun with nothing to do) is the promotion and the traffic switch
-both found done. Lock: the failover's (they exclude each other); journal: its own.
+both found done. Lock: the failover's in the standby region (they exclude each other); a
+reversed failover holds it in the primary region, which the preflight reads too; journal: its
+own.
 """
 
 from __future__ import annotations

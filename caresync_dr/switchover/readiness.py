@@ -20,6 +20,7 @@ from collections.abc import Callable
 import psycopg
 
 from caresync_dr.failover import probes
+from caresync_dr.failover.readiness import other_region_lock
 from caresync_dr.failover.steps import PROMOTING_STATUSES
 from caresync_dr.operations.checks import Check, guard, resource_checks
 from caresync_dr.operations.lock import LeaseLock
@@ -49,7 +50,7 @@ def _database(name: str, link: DatabaseLink, ctx: SwitchoverContext,
 
 def run_checks(ctx: SwitchoverContext, plan: tuple[Stage[SwitchoverContext], ...],
                daily: bool) -> list[Check]:
-    resuming = ctx.options.resume and not daily
+    resuming = ctx.resumed_run is not None and not daily   # an unfinished journal only
     source, target = ctx.settings.source_db, ctx.settings.target_db
     roles = ", ".join(ctx.settings.writer_roles)
     rows: list[Check] = []
@@ -100,6 +101,11 @@ def run_checks(ctx: SwitchoverContext, plan: tuple[Stage[SwitchoverContext], ...
     rows += resource_checks(plan, ctx)
     if daily:
         rows.append(guard("lock free", False, lambda: _lock(ctx)))
+    else:
+        # The switchover locks in the standby region; a reversed failover (after a failback)
+        # holds the same lock in the primary region.
+        rows.append(guard("no run in the primary region", True,
+                          lambda: other_region_lock(ctx, ctx.primary)))
     return rows
 
 

@@ -53,7 +53,8 @@ def test_after_the_failback_the_standby_region_fails_and_the_primary_site_takes_
                   "the recovered standby region does not take the traffic back",
                   "failback.py re-protected the standby site",
                   "every write acknowledged in the round trip is on the writer",
-                  "ends home: original region primary and protected"):
+                  "ends home: original region primary and protected",
+                  "the switch moves traffic again (the DNS pin is undone)"):
         assert verdicts[stage][0], (stage, verdicts[stage][1])
     reverse = report["round_trip"]["reverse_failover"]
     assert reverse["exit_code"] == 0 and reverse["refused_requests"] > 0

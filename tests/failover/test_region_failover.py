@@ -119,7 +119,8 @@ def test_check_passes_on_a_healthy_pair(world: w.World, failover: Any) -> None:
     assert set(rows) == {"inventory", "replica exists", "is a read replica", "replica available",
                          "replica replicating", "replica lag within RPO", "app tier",
                          "target group", "load balancer targets",
-                         "traffic switch", "lock free", "replica follows the writer"}
+                         "traffic switch", "lock free", "replica follows the writer",
+                         "DNS follows the switch"}
     assert all("  ok  " in line for line in table), table
     assert "ready: a failover would succeed now" in result.out
     assert mutating(world) == []

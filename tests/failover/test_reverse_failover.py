@@ -267,3 +267,70 @@ def test_a_live_run_holding_the_standby_region_lock_refuses_the_reverse_failover
     assert result.code == ExitCode.REFUSED, result.out
     assert "no run in the standby region" in result.out and "held by" in result.out
     assert world.calls.count("PromoteReadReplica") == 0
+
+
+def test_a_pin_left_behind_fails_the_daily_check(world: w.World, failover: Any,
+                                                  tmp_path: Path) -> None:
+    """pin-primary-record makes the PRIMARY record's calculated check ignore the switch. Left
+    behind (a plain `pulumi up -s dr` compares with its state and does not undo it), writing
+    the switch moves no traffic while the primary endpoint passes: a switchover to the
+    standby would promote it and leave users on the fenced old writer. Before, `--check`
+    passed with the pin in place; it now fails on the row that names it."""
+    sw = world.inventory.traffic_switch
+    route53 = w.client("route53", w.PRIMARY)
+    report = tmp_path / "check.json"
+    assert failover("--check").code == ExitCode.OK
+    route53.update_health_check(HealthCheckId=sw.primary_health_check_id,
+                                ChildHealthChecks=[world.inventory.primary.health_check_id],
+                                HealthThreshold=1)
+    result = failover("--check", "--report", str(report))
+    assert result.code == ExitCode.NOT_READY, result.out
+    rows = {c["name"]: c for c in json.loads(report.read_text())["checks"]}
+    assert not rows["DNS follows the switch"]["ok"]
+    assert "--refresh" in rows["DNS follows the switch"]["detail"]
+    route53.update_health_check(HealthCheckId=sw.primary_health_check_id,
+                                ChildHealthChecks=[world.inventory.primary.health_check_id,
+                                                   sw.health_check_id], HealthThreshold=2)
+    assert failover("--check").code == ExitCode.OK
+
+
+def test_a_resume_after_the_direction_flipped_does_not_fail_over_to_the_stale_writer(
+        world: w.World, failover: Any, tmp_path: Path) -> None:
+    """A reversed run stops part-way (its journal unfinished in us-east-1); us-west-2 comes
+    back, the operator writes PRIMARY into the switch (the runbook's first step there) and the
+    stacks say activeSite primary again. `failover.py --resume` now runs the usual direction,
+    finds nothing to resume in us-west-2, and before this fix still judged itself "resuming":
+    it took the old writer in us-west-2 (promoted long ago, never fenced, stale) as "already
+    promoted (resuming)", scaled the real writer's app to 0, revoked its database ingress and
+    wrote FAILOVER: every write since the reverse failover cut off. It is refused now."""
+    flipped = _flip(world)
+    down = [True]
+    world.overrides["standby_down"] = True
+    world.replication_status[0] = "error"
+    w.put_lag(w.PRIMARY, PRIMARY_G2, -1, minutes_ago=1)
+    w.take_down(world.session, lambda url: down[0] and "us-west-2" in url)
+    world.overrides["health"] = {"status": "degraded", "region": w.PRIMARY,
+                                 "database": {"writable": False, "role": "replica"}}
+    journal = str(tmp_path / "journal.json")
+    first = failover("--yes", "--verify-timeout", "0.3", "--outage-started", _minutes_ago(2),
+                     "--journal-file", journal)
+    assert first.code == ExitCode.FAILED, first.out
+    del world.overrides["health"]
+    down[0] = False
+    world.overrides["standby_down"] = False
+    w.client("s3", w.STANDBY).put_object(Bucket=world.switch_bucket, Key=w.SWITCH_KEY,
+                                         Body=b"PRIMARY")
+    normal = dataclasses.replace(flipped, active_site="primary")
+    w.client("ssm", w.STANDBY).put_parameter(
+        Name=w.INVENTORY_PARAMETER, Value=normal.to_json(), Type="SecureString",
+        KeyId="alias/aws/ssm", Tier="Advanced", Overwrite=True)
+    w.client("ssm", w.PRIMARY).delete_parameter(Name=w.INVENTORY_PARAMETER)
+    world.inventory = normal
+    for argv in (("--dry-run", "--resume"), ("--yes", "--resume")):
+        result = failover(*argv, "--journal-file", journal)
+        assert result.code == ExitCode.REFUSED, result.out
+        assert "is a read replica" in result.out and "no unfinished run" in result.out
+    assert world.switch_value() == "PRIMARY"
+    prod_app = w.client("autoscaling", w.PRIMARY).describe_auto_scaling_groups(
+        AutoScalingGroupNames=["prod-app"])["AutoScalingGroups"][0]
+    assert prod_app["DesiredCapacity"] == 2

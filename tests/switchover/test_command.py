@@ -172,6 +172,32 @@ def test_bad_input_is_one_line_and_exit_2(setup: Setup) -> None:
     unchanged(setup)
 
 
+def test_a_live_failover_holding_the_primary_region_lock_refuses_the_switchover(
+        setup: Setup) -> None:
+    """A reversed failover (after a failback) locks in us-east-1, the switchover in us-west-2:
+    before, the switchover never read us-east-1's lock and went ahead, two operations moving
+    one writer. Its preflight now refuses (3) while that lock is live, and changes nothing."""
+    from caresync_dr.operations.lock import LeaseLock, LockHolder
+
+    inv = setup.world.inventory
+    ssm = boto3.session.Session().client(
+        "ssm", region_name=inv.primary.region, endpoint_url=setup.world.emulator.endpoint,
+        aws_access_key_id="testing", aws_secret_access_key="testing")
+    held = LeaseLock(ssm, inv.lock_parameter)
+    me = LockHolder.me("reversed-failover-elsewhere")
+    assert held.acquire(me) is None
+    try:
+        result = setup.run("--report", str(setup.work / "locked.json"))
+    finally:
+        held.release(me)
+    assert result.returncode == 3, result.stdout + result.stderr
+    report = setup.report("locked.json")
+    assert report["outcome"] == "refused" and report["steps"] == []
+    assert "no run in the primary region" in report["message"]
+    assert "reversed-failover-elsewhere" in report["message"]
+    unchanged(setup)
+
+
 def test_a_replica_that_does_not_catch_up_gets_the_fence_rolled_back(setup: Setup) -> None:
     dbs = setup.world.databases
     # The standby applies each commit 3 s late: the preflight (which waits up to 10 s for the
