@@ -150,7 +150,8 @@ class LockHolder:
     def describe(self) -> str:
         age = self.heartbeat_age()
         beat = ("no readable heartbeat" if age is None else
-                f"last heartbeat {age:.0f} s ago (stale after {self.stale_after:.0f} s)")
+                f"last heartbeat {age:.{_places(age)}f} s ago "
+                f"(stale after {self.stale_after:.{_places(self.stale_after)}f} s)")
         return (f"{self.holder} (pid {self.pid}), started {self.started_at}, "
                 f"run {self.run_id}, {beat}")
 
@@ -346,3 +347,9 @@ class LeaseLock:
                         "run's last heartbeat and the next run takes it over", self.name,
                         result.error, me.stale_after)
         return result
+
+
+def _places(seconds: float) -> int:
+    """Decimals for a duration in a message: a sub-10-second lease (tests, drills) printed as
+    "stale after 0 s" hid that it was not stale yet."""
+    return 0 if abs(seconds) >= 10 else 1

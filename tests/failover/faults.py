@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -181,6 +182,10 @@ class Attempt:
     code: int
     said: str
     report: dict[str, Any] | None = None
+    # When the run started: it read the lock after this, so a lock already stale then should
+    # have been taken over; one that went stale later (the judge reads it afterwards) was live
+    # when the run looked.
+    started: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -288,7 +293,7 @@ def judge(world: w.World, attempt: Attempt, scope: str) -> list[str]:
         from caresync_dr.failover.lock import LockHolder
 
         holder = LockHolder.parse(lock_text)
-        if holder.is_stale():
+        if holder.is_stale(attempt.started):
             return [f"{where}, but the lock is stale (it should be taken over)"]
         if "holds the lock" not in attempt.said and "still alive" not in attempt.said:
             return [f"{where}: the message does not name the holder"]
@@ -343,12 +348,14 @@ def make_invoke(world: w.World, workdir: Path, root: Path) -> Invoke:
         handler = Collect()
         logging.getLogger("caresync_dr").addHandler(handler)
         out = io.StringIO()
+        started = datetime.now(UTC)
         try:
             code = run(args, session=world.session, stdin=io.StringIO(""), out=out)
         finally:
             logging.getLogger("caresync_dr").removeHandler(handler)
         data = json.loads(report.read_text()) if report.is_file() else None
-        return Attempt(tuple(argv), code, "\n".join(errors) + "\n" + out.getvalue(), data)
+        return Attempt(tuple(argv), code, "\n".join(errors) + "\n" + out.getvalue(), data,
+                       started)
 
     return invoke
 
