@@ -42,11 +42,10 @@ from caresync_dr.cli import (
 )
 from caresync_dr.cli.aws_problems import aws_problem
 from caresync_dr.operations import ApiCallRecorder, EngineOptions
-from caresync_dr.operations.run_setup import Mode
+from caresync_dr.operations.run_setup import Mode, add_operation_arguments
 from caresync_dr.settings import SettingsError, StackFileError, settings_from_stack_file
 
 log = logging.getLogger(__name__)
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 BREACH_EXIT_CODES = [
@@ -77,26 +76,17 @@ environment:
 
 
 def _common(parser: CommandParser) -> None:
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true",
-                      help="read-only: can every named thing be acted on now (exit 0 or 5)")
-    mode.add_argument("--dry-run", action="store_true",
-                      help="show every step, the state it sees and what it would change; "
-                      "changes nothing (every AWS call is recorded in the report)")
-    parser.add_argument("--yes", action="store_true",
-                        help="do not ask for confirmation (unattended runs)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run that stopped part-way (from its journal)")
-    parser.add_argument("--journal-file", type=Path, metavar="PATH",
-                        help="local journal copy (default: beside --report)")
+    add_operation_arguments(
+        parser, stack=None, journal_default=None,
+        check_help="read-only: can every named thing be acted on now (exit 0 or 5)",
+        yes_help="do not ask for confirmation (unattended runs)",
+        project_dir_help="where Pulumi.prod.yaml and Pulumi.dr.yaml live")
     parser.add_argument("--db-sslmode", choices=SSL_MODES, default="require",
                         help="libpq sslmode for the database (default require: RDS enforces "
                         "TLS; verify-full with PGSSLROOTCERT = the RDS CA bundle)")
     parser.add_argument("--no-app-refresh", action="store_true",
                         help="do not replace the app instances after the rotation (they keep "
                         "the old password until they are replaced)")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, metavar="DIR",
-                        help="where Pulumi.prod.yaml and Pulumi.dr.yaml live")
 
 
 def build_breach_parser() -> CommandParser:

@@ -48,26 +48,28 @@ class EngineOptions:
                    heartbeat_seconds=heartbeat_seconds)
 
 
-def add_operation_arguments(parser: argparse.ArgumentParser, *, stack: str = "dr",
+def add_operation_arguments(parser: argparse.ArgumentParser, *, stack: str | None = "dr",
                             stack_help: str = STANDBY_STACK_HELP, check_help: str | None = None,
                             journal_default: str | None = None,
+                            yes_help: str = "do not ask the operator to type the stack name",
                             project_dir_help: str = "where Pulumi.<stack>.yaml lives (default: "
                                                     "the repository)") -> None:
-    """The flags every command on the engine has, with one meaning each: ``--stack``,
+    """The flags every command on the engine has, with one meaning each: ``--stack`` (none
+    when ``stack`` is None: a command that works on both stacks, such as breach.py),
     ``--check`` (only with ``check_help``: what a passing readiness check means for this
     command) and ``--dry-run``, ``--yes``, ``--resume``, ``--journal-file`` (``journal_default``:
     where the journal goes without ``--report``, else beside the report only) and
     ``--project-dir``. ``--report`` is the base parser's (:data:`REPORT_HELP`). Parsed, they are
     :class:`RunRequest`'s fields for :meth:`EngineOptions.requested`."""
-    parser.add_argument("--stack", default=stack, help=stack_help)
+    if stack is not None:
+        parser.add_argument("--stack", default=stack, help=stack_help)
     mode = parser.add_mutually_exclusive_group()
     if check_help is not None:
         mode.add_argument("--check", action="store_true", help=check_help)
     mode.add_argument("--dry-run", action="store_true",
                       help="show every step, the state it sees and what it would change; "
                            "change nothing")
-    parser.add_argument("--yes", action="store_true",
-                        help="do not ask the operator to type the stack name")
+    parser.add_argument("--yes", action="store_true", help=yes_help)
     parser.add_argument("--resume", action="store_true",
                         help="continue a run that stopped part-way (from its journal)")
     parser.add_argument("--journal-file", type=Path, metavar="PATH",
