@@ -276,16 +276,12 @@ class RefreshProtectedApp(Step[FailbackContext]):
     def check(self, ctx: FailbackContext) -> Verdict:
         d = ctx.direction
         asg = ctx.site(d.protected).app.auto_scaling_group_name
-        refreshes = ctx.clients[d.protected].autoscaling().describe_instance_refreshes(
-            AutoScalingGroupName=asg, MaxRecords=10)["InstanceRefreshes"]
         built = ctx.facts.get("new_generation_built_at")
         since = datetime.fromisoformat(built) if built else ctx.started_at
-        for refresh in refreshes:
-            started = refresh.get("StartTime")
-            if (refresh.get("Status") in ("Pending", "InProgress", "Successful")
-                    and started is not None and started >= since):
-                return done(f"refresh {refresh.get('InstanceRefreshId')} of {asg} is "
-                            f"{refresh.get('Status')}")
+        started = probes.refresh_started_since(ctx.clients[d.protected].autoscaling(), asg,
+                                               since)
+        if started is not None:
+            return done(started)
         return run(f"would start a rolling instance refresh of {asg}")
 
     def apply(self, ctx: FailbackContext) -> str:

@@ -38,6 +38,7 @@ __all__ = [
     "read_parameter",
     "read_parameter_dated",
     "read_switch",
+    "refresh_started_since",
     "replica_lag",
     "route53_check_status",
     "security_group_exists",
@@ -216,6 +217,22 @@ def describe_asg(autoscaling: AutoScalingClient, name: str) -> AsgState | None:
                     max=int(group["MaxSize"]), in_service=in_service,
                     launch_template_id=template_id,
                     target_group_arns=tuple(group.get("TargetGroupARNs", [])))
+
+
+def refresh_started_since(autoscaling: AutoScalingClient, group: str, since: datetime
+                          ) -> str | None:
+    """A rolling instance refresh of ``group`` started at or after ``since`` that is pending,
+    running or done (Auto Scaling DescribeInstanceRefreshes, newest first, the last 10), as
+    "refresh <id> of <group> is <status>"; None when there is none (a step must start one)."""
+    refreshes = autoscaling.describe_instance_refreshes(
+        AutoScalingGroupName=group, MaxRecords=10)["InstanceRefreshes"]
+    for refresh in refreshes:
+        started = refresh.get("StartTime")
+        if (refresh.get("Status") in ("Pending", "InProgress", "Successful")
+                and started is not None and started >= since):
+            return (f"refresh {refresh.get('InstanceRefreshId')} of {group} is "
+                    f"{refresh.get('Status')}")
+    return None
 
 
 def security_group_exists(ec2: EC2Client, group_id: str) -> bool:

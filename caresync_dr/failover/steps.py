@@ -467,16 +467,11 @@ class RefreshApp(Step):
 
     def check(self, ctx: FailoverContext) -> Verdict:
         asg = ctx.target.app.auto_scaling_group_name
-        refreshes = ctx.target_clients.autoscaling().describe_instance_refreshes(
-            AutoScalingGroupName=asg, MaxRecords=10)["InstanceRefreshes"]
         requested = ctx.facts.get("promotion_requested_at")
         since = datetime.fromisoformat(requested) if requested else ctx.started_at
-        for refresh in refreshes:
-            started = refresh.get("StartTime")
-            if (refresh.get("Status") in ("Pending", "InProgress", "Successful")
-                    and started is not None and started >= since):
-                return done(f"refresh {refresh.get('InstanceRefreshId')} of {asg} is "
-                            f"{refresh.get('Status')}")
+        started = probes.refresh_started_since(ctx.target_clients.autoscaling(), asg, since)
+        if started is not None:
+            return done(started)
         return run(f"would start a rolling instance refresh of {asg}")
 
     def apply(self, ctx: FailoverContext) -> str:
