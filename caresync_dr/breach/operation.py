@@ -104,8 +104,9 @@ def breach_plan(ctx: BreachContext) -> tuple[Stage[BreachContext], ...]:
                for role in compromised.iam_roles),
              *([s.PromoteSecrets()] if r.secrets_to_promote else []),
              *(s.trail_logging(a.site.region) for a in ctx.reachable())]
+    audited = audited_roles(ctx)
     second = [*(s.isolate(i) for i in r.instances),
-              *([s.raise_audit(compromised.db_roles)] if compromised.db_roles else [])]
+              *([s.raise_audit(audited)] if audited else [])]
     master = [s.rotate_credential(x) for x in r.rotations if x.credential.master]
     others = [*(s.rotate_credential(x) for x in r.rotations if not x.credential.master),
               *(s.disable(role) for role in r.disable_login)]
@@ -119,12 +120,32 @@ def breach_plan(ctx: BreachContext) -> tuple[Stage[BreachContext], ...]:
     return tuple(stage for stage in stages if stage is not None)
 
 
+def audited_roles(ctx: BreachContext) -> tuple[str, ...]:
+    """The compromised database roles, each with the other login of its alternating pair (the
+    app moves to that login during the response; an attacker holding one login's password may
+    hold the secret's other versions too)."""
+    named = ctx.incident.compromised.db_roles
+    pairs = [r.credential.logins for r in ctx.resolution.rotations
+             if r.credential.alternating is not None]
+    found = list(named)
+    for logins in pairs:
+        if set(logins) & set(named):
+            found += [login for login in logins if login not in found]
+    return tuple(found)
+
+
 def rotation_plan(ctx: BreachContext) -> tuple[Stage[BreachContext], ...]:
-    """The scheduled rotation: the same steps without the incident's containment."""
+    """The scheduled rotation: the same steps without the incident's containment. The app's
+    credential alternates between its two logins (caresync_dr.db.rotation): the previous login
+    keeps working until the refresh has replaced every instance, so no new connection of the
+    app fails during the rotation; the other credentials are single logins, rotated as
+    before."""
     r = ctx.resolution
     stages = [_stage(s.PromoteSecrets()) if r.secrets_to_promote else None,
-              _stage(*(s.rotate_credential(x) for x in r.rotations if x.credential.master)),
-              _stage(*(s.rotate_credential(x) for x in r.rotations if not x.credential.master)),
+              _stage(*(s.rotate_credential(x, retire_previous=False)
+                       for x in r.rotations if x.credential.master)),
+              _stage(*(s.rotate_credential(x, retire_previous=False)
+                       for x in r.rotations if not x.credential.master)),
               _stage(*(s.refresh_app(a.site.region) for a in ctx.reachable()))
               if ctx.options.refresh_app else None,
               _stage(s.VerifyRotation())]
