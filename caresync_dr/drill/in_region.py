@@ -292,9 +292,11 @@ def run_in_region(options: DrillOptions) -> dict[str, Any]:
                     time.sleep(options.steady_seconds)
                     step.detail = f"{len(load.acks)} writes acknowledged by the primary"
                 from caresync_dr.drill.breach import breach_flow
+                from caresync_dr.drill.rotation import rotation_flow
 
                 flows = {"app-crash": _app_crash, "bad-release": _bad_release,
-                         "corruption": _corruption, "breach": breach_flow}
+                         "corruption": _corruption, "breach": breach_flow,
+                         "credential-rotation": rotation_flow}
                 return flows[scenario.name](
                     InRegionRun(world, options, work, timeline, load, watch))
             finally:   # before the world stops
