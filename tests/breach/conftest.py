@@ -75,11 +75,18 @@ def database() -> Iterator[PostgresCluster]:
 @pytest.fixture
 def db_world(database: PostgresCluster) -> Iterator[w.BreachWorld]:
     """Both sites in moto; the primary's endpoint parameter names the real server, the
-    standby's a port nothing listens on (a replica that does not answer)."""
+    standby's a port nothing listens on (a replica that does not answer). Before and after:
+    the database as the session fixture made it (the next test, with or without this fixture,
+    finds the first passwords and caresync_app alone)."""
+    _first_state(database)
+    with mock_aws(), SecurityGroupReplacement(), SecretRotationShim():
+        yield w.seed(endpoints={w.PRIMARY: f"127.0.0.1:{database.port}",
+                                w.STANDBY: f"127.0.0.1:{free_port()}"}, passwords=dict(FIRST))
+    _first_state(database)
+
+
+def _first_state(database: PostgresCluster) -> None:
     database.psql(f"ALTER ROLE {MASTER} PASSWORD '{FIRST[MASTER]}'; "
                   f"ALTER ROLE {APP} PASSWORD '{FIRST[APP]}'; ALTER ROLE analyst LOGIN; "
                   f"ALTER ROLE {APP} RESET pgaudit.log; ALTER ROLE analyst RESET pgaudit.log")
     database.psql(ONLY_CARESYNC_APP, DATABASE)
-    with mock_aws(), SecurityGroupReplacement(), SecretRotationShim():
-        yield w.seed(endpoints={w.PRIMARY: f"127.0.0.1:{database.port}",
-                                w.STANDBY: f"127.0.0.1:{free_port()}"}, passwords=dict(FIRST))
