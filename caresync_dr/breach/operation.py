@@ -25,13 +25,17 @@ from caresync_dr.names import (
 from caresync_dr.operations import (
     ApiCallRecorder,
     Bookkeeping,
+    Check,
     Ending,
     EngineOptions,
     Operation,
     OperationHooks,
     ReportTarget,
     Stage,
+    StepFailedError,
     StepRecord,
+    all_steps,
+    guard,
 )
 from caresync_dr.operations.engine import UNFINISHED
 
@@ -224,6 +228,27 @@ class RotationOperation(Operation[BreachContext]):
 
     def plan(self) -> tuple[Stage[BreachContext], ...]:
         return rotation_plan(self.ctx)
+
+    def checks(self, daily: bool) -> list[Check]:
+        """The engine's rows, and for each alternating credential whether the login it would
+        change is free (no session of an instance the last refresh left behind): a real run
+        refuses before its first change when it is not, --check says so."""
+        found = super().checks(daily)
+        for step in all_steps(self.plan()):
+            if not isinstance(step, s.RotateCredential) or \
+                    step.rotation.credential.alternating is None:
+                continue
+            label = f"{step.name}: the login to change is free"
+
+            def read(step: s.RotateCredential = step, label: str = label) -> Check:
+                try:
+                    verdict = step.check(self.ctx)
+                except StepFailedError as exc:
+                    return Check(label, False, str(exc))
+                return Check(label, verdict.kind != "blocked", verdict.sentence)
+
+            found.append(guard(label, True, read))
+        return found
 
     def title(self) -> str:
         return f"database credential rotation {self.ctx.incident.incident_id}"

@@ -37,6 +37,7 @@ from caresync_dr.db.rotation import (
 )
 from caresync_dr.db.secrets import MASTER_SECRET_NAME
 from caresync_dr.db.sessions import (
+    OWN_APPLICATION_NAME,
     Endpoint,
     LoginRefusedError,
     can_login,
@@ -448,8 +449,24 @@ class RotateCredential(Step):
             if previous is None or login_refused(writer, previous.username, previous.password):
                 return done(f"{credential.role} rotated for this incident; the "
                             "old password is refused")
+        elif current is not None and credential.alternating is not None \
+                and not self.retire_previous:
+            target = credential.alternating.other_login(current.username) \
+                if current.username in credential.logins else None
+            in_use = self._sessions(ctx, writer, target) if target else []
+            if in_use:
+                return blocked(f"{target} still has {len(in_use)} session(s) open: instances "
+                               "from two rotations ago still use it (the last instance "
+                               "refresh did not finish)")
         return run(f"rotate {credential.role} "
                    f"({credential.secret_id} in {self.rotation.secret_region})")
+
+    def _sessions(self, ctx: BreachContext, writer: Endpoint, login: str) -> list[Any]:
+        with _admin(ctx, self.rotation.secret_region, writer) as conn:
+            if not role_exists(conn, login):
+                return []
+            return [s for s in sessions_of(conn, login)
+                    if s.application != OWN_APPLICATION_NAME]
 
     def change(self, ctx: BreachContext) -> str:
         writer = _writer(ctx)

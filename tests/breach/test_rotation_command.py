@@ -23,7 +23,14 @@ import pytest
 
 from caresync_dr.breach.command import run_breach, run_rotation
 from caresync_dr.cli import ExitCode
-from caresync_dr.db.rotation import SecretStore
+from caresync_dr.db.roles import APP_ROLE
+from caresync_dr.db.rotation import (
+    Credential,
+    RotationError,
+    SecretStore,
+    rotate,
+    rotation_token,
+)
 from caresync_dr.db.secrets import APP_SECRET_NAME, MASTER_SECRET_NAME
 from caresync_dr.db.sessions import Endpoint, LoginRefusedError, connect, login_refused
 from caresync_dr.emulation.autoscaling import InstanceRefreshes
@@ -198,18 +205,43 @@ def test_the_next_rotation_alternates_back_and_retires_the_oldest_password(
 def test_an_instance_still_on_the_login_to_change_stops_the_rotation(
         rotation: Rotation) -> None:
     """The refresh after day 1 did not finish: an instance still runs as caresync_app. Day 2
-    would change caresync_app's password under it, so it stops before any change."""
+    would change caresync_app's password under it, so --check says so and the run refuses
+    before any change. Should the session appear after the preflight, the rotation step
+    itself stops, rolled back (caresync_dr.db.rotation._prepare_switch)."""
     assert rotation.run("--yes", rotation_id="rotation-day-1") == ExitCode.OK, rotation.out
     rotation.refreshed()
     straggler = connect(rotation.endpoint, APP, FIRST[APP])
     straggler.execute("SET application_name = 'caresync-app'")
     try:
-        assert rotation.run("--yes", rotation_id="rotation-day-2") == ExitCode.FAILED
-        report = json.loads((rotation.tmp / "rotation.json").read_text())
-        failed = [s for s in report["steps"] if s["outcome"] == "failed"]
-        assert [s["name"] for s in failed] == ["rotate-caresync_app"], failed
-        assert "caresync_app still has 1 session(s) open" in failed[0]["detail"], failed
+        assert rotation.run("--check", rotation_id="rotation-day-2") == ExitCode.NOT_READY
+        assert "caresync_app still has 1 session(s) open" in rotation.out, rotation.out
+        # The real run reads it before its first change and refuses: nothing rotated.
+        master = rotation.password(MASTER, PRIMARY)
+        changes = len(rotation.changes())
+        assert rotation.run("--yes", rotation_id="rotation-day-2") == ExitCode.REFUSED
+        assert rotation.password(MASTER, PRIMARY) == master
+        assert not [c for c in rotation.changes()[changes:] if not c.startswith("ssm:")]
         assert not login_refused(rotation.endpoint, APP, FIRST[APP])
+        assert rotation.secret(APP)["username"] == CLONE
+    finally:
+        straggler.close()
+
+
+def test_a_session_that_appears_after_the_preflight_stops_the_step_with_nothing_changed(
+        rotation: Rotation) -> None:
+    assert rotation.run("--yes", rotation_id="rotation-day-1") == ExitCode.OK, rotation.out
+    rotation.refreshed()
+    straggler = connect(rotation.endpoint, APP, FIRST[APP])
+    straggler.execute("SET application_name = 'caresync-app'")
+    store = SecretStore(rotation.world.client("secretsmanager", PRIMARY))
+    master = rotation.secret(MASTER)
+    try:
+        with pytest.raises(RotationError, match="caresync_app still has 1 session"):
+            rotate(store, Credential(APP, SECRETS[APP], alternating=APP_ROLE),
+                   rotation_token("rotation-day-2", SECRETS[APP]), rotation.endpoint,
+                   lambda: connect(rotation.endpoint, master["username"], master["password"]),
+                   retire_previous=False)
+        assert not login_refused(rotation.endpoint, APP, FIRST[APP])   # rolled back
         assert rotation.secret(APP)["username"] == CLONE
     finally:
         straggler.close()
