@@ -192,8 +192,11 @@ class BreachOperation(Operation[BreachContext]):
     def adopt(self, previous: dict[str, Any]) -> None:
         facts = previous.get("facts") or {}
         if previous.get("incident") == self.ctx.incident.incident_id:
-            for key in ("revokedBefore", "containedAt", "timeToContainmentSeconds"):
-                if key in facts:
+            # The rotation instants too: without them a rerun would take every session of a
+            # rotated login for one opened with the old password, the refreshed app's as well.
+            for key in facts:
+                if key in ("revokedBefore", "containedAt", "timeToContainmentSeconds") or \
+                        str(key).startswith("rotated:"):
                     self.ctx.facts[key] = facts[key]
             if self.options.resume and previous.get("status") in UNFINISHED:
                 adopt_secrets_home(self.ctx, facts.get(s.SECRETS_HOME_FACT))

@@ -555,10 +555,14 @@ class TerminateSessions(Step):
         return None
 
     def _stale(self, ctx: BreachContext) -> dict[str, list[Any]]:
-        """Per site: sessions of compromised roles, and of rotated roles that began before
-        their rotation finished (they logged in with the old password)."""
+        """Per site: sessions of rotated roles (both logins of an alternating credential, a
+        compromised one too) that began before their rotation finished (they logged in with
+        an old password), and every session of a role that was not rotated (a compromised
+        role without a secret: it lost LOGIN, so each of its sessions predates that). A
+        session of a rotated role opened after its rotation used the new password, which only
+        the secret holds: after a scheduled rotation the breach may move the app to the very
+        login named compromised, and its refreshed instances must be able to log in."""
         found: dict[str, list[Any]] = {}
-        compromised = set(ctx.incident.compromised.db_roles)
         for site, endpoint in ctx.resolution.database.endpoints.items():
             region = ctx.layout.primary.region if site == "primary" else \
                 ctx.layout.standby.region
@@ -569,7 +573,7 @@ class TerminateSessions(Step):
                 for role in self._roles(ctx):
                     rotated_at = self._rotated_at(ctx, role)
                     for session in sessions_of(conn, role):
-                        if role in compromised or rotated_at is None or \
+                        if rotated_at is None or \
                                 session.started < datetime.fromisoformat(rotated_at):
                             stale.append(session)
                 if stale:

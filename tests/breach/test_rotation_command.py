@@ -309,3 +309,16 @@ def test_a_breach_after_a_rotation_refuses_both_logins_and_ends_their_sessions(
         with pytest.raises(psycopg.OperationalError):
             session.execute("SELECT 1")
         session.close()
+    # The refreshed app logs in as caresync_app, the login named compromised, with the new
+    # password: its sessions are no revoked credential's, and a rerun finds it contained.
+    refreshed = connect(rotation.endpoint, APP, contained["password"])
+    refreshed.execute("SET application_name = 'caresync-app'")
+    try:
+        code = run_breach(["--incident", "breach-after-rotation", "--db-role", APP, "--yes",
+                           "--db-sslmode", "disable", "--project-dir", str(ROOT),
+                           "--report", str(rotation.tmp / "again.json")],
+                          session=rotation.session, out=out)
+        assert code == ExitCode.OK, out.getvalue()
+        assert refreshed.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        refreshed.close()
