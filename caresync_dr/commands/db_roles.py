@@ -135,6 +135,7 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
                 without_secret.append(role.name)
                 continue
             if version.username not in role.logins:
+                conn.close()
                 raise UsageError(f"{role.secret_name} names user {version.username}, not "
                                  f"one of {', '.join(role.logins)}; nothing was changed")
             roles.append(role)

@@ -16,7 +16,7 @@ from caresync_dr.commands.db_roles import main
 from caresync_dr.db.roles import OWNER_ROLE
 from caresync_dr.db.sessions import Endpoint, login_refused
 from caresync_dr.pg.cluster import PostgresCluster
-from tests.breach.conftest import APP, CLONE, DATABASE, GROUP, MASTER
+from tests.breach.conftest import APP, CLONE, DATABASE, FIRST, GROUP, MASTER
 from tests.breach.world import PRIMARY, BreachWorld
 from tests.ci_paths import ROOT
 
@@ -114,3 +114,32 @@ def test_hands_the_database_to_its_owner_role_as_a_master_user_that_is_no_superu
     assert {"caresync_restore", "caresync_restore_test", MASTER} <= set(members)
     code, report = _roles(tmp_path)   # again: nothing new, no error
     assert code == ExitCode.OK, report
+
+
+def test_when_the_secret_names_the_clone_caresync_app_keeps_its_password(
+        db_world: BreachWorld, database: PostgresCluster, tmp_path: Path) -> None:
+    """After an odd number of rotations the secret names caresync_app_clone: the command sets
+    the clone's password from it and leaves caresync_app's, which instances that booted before
+    the last rotation still use."""
+    endpoint = Endpoint("127.0.0.1", database.port, DATABASE, "disable")
+    db_world.client("secretsmanager", PRIMARY).put_secret_value(
+        SecretId="caresync/db/app", SecretString=json.dumps({
+            "engine": "postgres", "username": CLONE, "password": "Clone-From-Secret-8",
+            "dbname": DATABASE}))
+    code, report = _roles(tmp_path)
+    assert code == ExitCode.OK, report
+    assert not login_refused(endpoint, CLONE, "Clone-From-Secret-8")
+    assert not login_refused(endpoint, APP, FIRST[APP])
+
+
+def test_a_secret_naming_another_user_changes_nothing(
+        db_world: BreachWorld, database: PostgresCluster, tmp_path: Path) -> None:
+    db_world.client("secretsmanager", PRIMARY).put_secret_value(
+        SecretId="caresync/db/app", SecretString=json.dumps({
+            "engine": "postgres", "username": "someone_else", "password": "x-Y-1",
+            "dbname": DATABASE}))
+    code, report = _roles(tmp_path)
+    assert code == ExitCode.USAGE
+    assert "names user someone_else, not one of caresync_app, caresync_app_clone" in str(
+        report.get("message") or report)
+    assert database.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{CLONE}'") == "0"
