@@ -188,6 +188,15 @@ def test_the_apps_cached_credentials_keep_working_through_the_rotation(
     assert members == f"{APP},{CLONE}"
 
 
+def test_the_clone_gets_caresync_apps_own_audit_setting(rotation: Rotation) -> None:
+    rotation.database.psql(f"ALTER ROLE {APP} SET pgaudit.log = 'ddl,role,write'")
+    assert rotation.run("--yes") == ExitCode.OK, rotation.out
+    setting = rotation.database.psql(
+        "SELECT s.setconfig::text FROM pg_db_role_setting s JOIN pg_roles r "
+        f"ON r.oid = s.setrole WHERE r.rolname = '{CLONE}'")
+    assert setting == '{"pgaudit.log=ddl,role,write"}'
+
+
 def test_the_next_rotation_alternates_back_and_retires_the_oldest_password(
         rotation: Rotation) -> None:
     assert rotation.run("--yes", rotation_id="rotation-day-1") == ExitCode.OK, rotation.out
@@ -302,6 +311,12 @@ def test_a_breach_after_a_rotation_refuses_both_logins_and_ends_their_sessions(
     assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
     contained = rotation.secret(APP)
     assert contained["username"] == APP
+    # pgAudit everything for the named login and its pair.
+    audited = rotation.database.psql(
+        "SELECT r.rolname || '=' || s.setconfig::text FROM pg_db_role_setting s "
+        f"JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname IN ('{APP}', '{CLONE}') "
+        "ORDER BY 1")
+    assert audited.split() == [f"{APP}={{pgaudit.log=all}}", f"{CLONE}={{pgaudit.log=all}}"]
     assert not login_refused(rotation.endpoint, APP, contained["password"])
     for login, password in ((APP, FIRST[APP]), (CLONE, scheduled["password"])):
         assert login_refused(rotation.endpoint, login, password), login
