@@ -32,6 +32,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from caresync_dr.backup import autovacuum
 from caresync_dr.backup.archive import (
     ArchiveHead,
     ArchiveStream,
@@ -345,11 +346,15 @@ def load_parallel(chunks: Chunks, manifest_segments: list[dict[str, int]], targe
     try:
         clock = time.monotonic()
         schema.pre_data()
+        by_id = head.by_id()
+        paused = autovacuum.pause(target_url, autovacuum.largest(
+            {(by_id[s.dump_id].namespace, by_id[s.dump_id].tag): s.size for s in segments}))
         seconds = {"pre_data": round(time.monotonic() - clock, 3)}
         loader = _Parallel(chunks, head, schema, target_url, options, segments=segments)
         seconds.update(loader.run())
         clock = time.monotonic()
         schema.post_data(None, options.jobs, "indexes, constraints and ACLs")
+        autovacuum.resume(target_url, paused)
         seconds["post_data"] = round(time.monotonic() - clock, 3)
         result = LoadResult(streamed=True, parallel=True, seconds=seconds,
                             failed=schema.failed)
