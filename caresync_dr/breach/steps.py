@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
+from caresync_dr.app.probes import ACTIVE_REFRESH_STATUSES
 from caresync_dr.breach import actions, probes
 from caresync_dr.breach.context import BreachContext, RegionAccess, Rotation
 from caresync_dr.breach.scope import (
@@ -453,6 +454,10 @@ class RotateCredential(Step):
                 and not self.retire_previous:
             target = credential.alternating.other_login(current.username) \
                 if current.username in credential.logins else None
+            running = self._refreshes_running(ctx)
+            if target and running:
+                return blocked(f"{'; '.join(running)}: instances booted with {target}'s "
+                               "password may still run until it has replaced them")
             in_use = self._sessions(ctx, writer, target) if target else []
             if in_use:
                 return blocked(f"{target} still has {len(in_use)} session(s) open: instances "
@@ -460,6 +465,22 @@ class RotateCredential(Step):
                                "refresh did not finish)")
         return run(f"rotate {credential.role} "
                    f"({credential.secret_id} in {self.rotation.secret_region})")
+
+    @staticmethod
+    def _refreshes_running(ctx: BreachContext) -> list[str]:
+        """The app's instance refreshes still replacing instances, in each reachable site, as
+        "the instance refresh <id> of <group> is <status>". An instance the last rotation's
+        refresh has not replaced yet holds the login the next rotation would change, whether
+        or not it has a session open at this instant (a pool between connections)."""
+        running = []
+        for access in ctx.reachable():
+            group = access.site.auto_scaling_group
+            answer = access.clients.autoscaling().describe_instance_refreshes(
+                AutoScalingGroupName=group, MaxRecords=10)
+            running += [f"the instance refresh {r.get('InstanceRefreshId')} of {group} is "
+                        f"{r.get('Status')}" for r in answer.get("InstanceRefreshes", [])
+                        if r.get("Status") in ACTIVE_REFRESH_STATUSES]
+        return running
 
     def _sessions(self, ctx: BreachContext, writer: Endpoint, login: str) -> list[Any]:
         with _admin(ctx, self.rotation.secret_region, writer) as conn:

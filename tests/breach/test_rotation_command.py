@@ -337,3 +337,32 @@ def test_a_breach_after_a_rotation_refuses_both_logins_and_ends_their_sessions(
         assert refreshed.execute("SELECT 1").fetchone() == (1,)
     finally:
         refreshed.close()
+
+
+def test_a_second_rotation_while_the_first_ones_refresh_runs_cuts_off_no_instance(
+        rotation: Rotation) -> None:
+    """Hostile (two rotations in quick succession): day 1's instance refresh is still
+    replacing the instances that booted with caresync_app's password, and none of them
+    happens to hold a session at the instant day 2 looks (a pool between connections). Day 2
+    changed caresync_app's password under them (and then failed on starting its own refresh,
+    AWS refusing a second one while the first runs). It must refuse before any change."""
+    rotation.refreshes.delay_seconds = 2.0     # day 1's refresh takes a while
+    assert rotation.run("--yes", rotation_id="rotation-day-1") == ExitCode.OK, rotation.out
+    try:
+        assert rotation.run("--check", rotation_id="rotation-day-2") == ExitCode.NOT_READY, \
+            rotation.out
+        assert "instance refresh" in rotation.out, rotation.out
+        master = rotation.password(MASTER, PRIMARY)
+        changes = len(rotation.changes())
+        assert rotation.run("--yes", rotation_id="rotation-day-2") == ExitCode.REFUSED, \
+            rotation.out
+        assert rotation.password(MASTER, PRIMARY) == master
+        assert not [c for c in rotation.changes()[changes:] if not c.startswith("ssm:")]
+        # the instances day 1's refresh has not replaced yet still log in
+        assert not login_refused(rotation.endpoint, APP, FIRST[APP])
+    finally:
+        rotation.refreshed()
+    # once it has finished, day 2 goes ahead
+    assert rotation.run("--yes", "--resume", rotation_id="rotation-day-2") == ExitCode.OK, \
+        rotation.out
+    assert rotation.secret(APP)["username"] == APP
