@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -528,6 +529,11 @@ class DisableLogin(Step):
         return f"{self.role} may no longer log in"
 
 
+# Cancelling waits for the replacements in flight (instance warm-up: 60 s, failover/actions.py)
+REFRESH_CANCEL_SECONDS = 600.0
+REFRESH_POLL_SECONDS = 2.0
+
+
 class RefreshApp(Step):
     """The app reads its secret at boot (D1): replacing every instance makes the tier log in
     with the rotated password. The old instances' sessions end with them."""
@@ -549,11 +555,47 @@ class RefreshApp(Step):
 
     def change(self, ctx: BreachContext) -> str:
         access = ctx.regions[self.region]
-        refresh = start_instance_refresh(access.clients.autoscaling(),
-                                         access.site.auto_scaling_group)
+        autoscaling, group = access.clients.autoscaling(), access.site.auto_scaling_group
+        cancelled = ""
+        try:
+            refresh = start_instance_refresh(autoscaling, group)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "InstanceRefreshInProgress":
+                raise
+            # A refresh started before this rotation (the last scheduled one's, say) launches
+            # instances that may have read the secret before it changed: it is cancelled and
+            # a new one started, or those instances would keep a refused password.
+            cancelled = self._cancel(autoscaling, group)
+            refresh = start_instance_refresh(autoscaling, group)
         ctx.fact(f"refresh:{self.region}", refresh)
-        return (f"instance refresh {refresh} of {access.site.auto_scaling_group} started; new "
+        return (f"{cancelled}instance refresh {refresh} of {group} started; new "
                 "instances read the rotated secret at boot")
+
+    @staticmethod
+    def _cancel(autoscaling: Any, group: str) -> str:
+        """Cancel ``group``'s active refresh (CancelInstanceRefresh) and wait until it has
+        ended (Cancelling -> Cancelled, while in-flight replacements finish); returns the
+        sentence's beginning."""
+        try:
+            answer = autoscaling.cancel_instance_refresh(AutoScalingGroupName=group)
+            cancelled = str(answer.get("InstanceRefreshId"))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ActiveInstanceRefreshNotFound":
+                raise
+            cancelled = "(ended meanwhile)"
+        deadline = time.monotonic() + REFRESH_CANCEL_SECONDS
+        while True:
+            active = [r for r in autoscaling.describe_instance_refreshes(
+                AutoScalingGroupName=group, MaxRecords=10).get("InstanceRefreshes", [])
+                if r.get("Status") in ACTIVE_REFRESH_STATUSES]
+            if not active:
+                return f"the earlier instance refresh {cancelled} of {group} cancelled; "
+            if time.monotonic() >= deadline:
+                raise StepFailedError(
+                    f"the instance refresh {active[0].get('InstanceRefreshId')} of {group} is "
+                    f"still {active[0].get('Status')} {REFRESH_CANCEL_SECONDS:.0f} s after "
+                    "CancelInstanceRefresh; --resume once it has ended")
+            time.sleep(REFRESH_POLL_SECONDS)
 
 
 class TerminateSessions(Step):

@@ -366,3 +366,30 @@ def test_a_second_rotation_while_the_first_ones_refresh_runs_cuts_off_no_instanc
     assert rotation.run("--yes", "--resume", rotation_id="rotation-day-2") == ExitCode.OK, \
         rotation.out
     assert rotation.secret(APP)["username"] == APP
+
+
+def test_a_breach_while_the_rotations_refresh_runs_replaces_every_instance(
+        rotation: Rotation) -> None:
+    """Hostile (a scheduled rotation, then a breach before its refresh ends): the breach
+    rotated every password, then failed on StartInstanceRefresh (InstanceRefreshInProgress:
+    AWS runs one refresh per group), exit 1 mid-containment. The running refresh launches
+    instances that read the secret before the breach changed it, so it is cancelled and a new
+    one started."""
+    rotation.refreshes.delay_seconds = 2.0     # the scheduled rotation's refresh still runs
+    assert rotation.run("--yes") == ExitCode.OK, rotation.out
+    scheduled = {r.group: r for r in rotation.refreshes.refreshes}
+    out = io.StringIO()
+    try:
+        code = run_breach(["--incident", "breach-mid-refresh", "--db-role", APP, "--yes",
+                           "--db-sslmode", "disable", "--project-dir", str(ROOT),
+                           "--report", str(rotation.tmp / "breach.json")],
+                          session=rotation.session, out=out)
+        report = json.loads((rotation.tmp / "breach.json").read_text())
+        assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+        for group, old in scheduled.items():
+            assert old.status == "Cancelled", group
+            newer = [r for r in rotation.refreshes.refreshes
+                     if r.group == group and r.started > old.started]
+            assert len(newer) == 1, group
+    finally:
+        rotation.refreshed()
