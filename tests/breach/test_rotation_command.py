@@ -393,3 +393,15 @@ def test_a_breach_while_the_rotations_refresh_runs_replaces_every_instance(
             assert len(newer) == 1, group
     finally:
         rotation.refreshed()
+
+
+def test_a_bad_rotation_id_is_named_by_its_own_option(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Hostile: the message named --incident, an option rotate_db_credentials.py does not
+    have."""
+    code = run_rotation(["--rotation-id", "../x", "--project-dir", str(ROOT)],
+                        session=fast_session(), out=io.StringIO())
+    said = caplog.text + "".join(capsys.readouterr())
+    assert code == ExitCode.USAGE
+    assert "--rotation-id '../x'" in said and "--incident" not in said, said
