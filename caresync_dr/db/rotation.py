@@ -307,8 +307,11 @@ def master_connection(store: SecretStore, secret_id: str, endpoint: Endpoint
                       ) -> tuple[psycopg.Connection[Any], str]:
     """The master user logged in with whichever of its secret's versions works now: current,
     then pending (a rotation of the master that set the password but had not finished), then
-    previous (finished but a replica region still serves the older copy). Returns the
-    connection and the stage that worked; :class:`RotationError` when none does."""
+    previous (finished but a replica region still serves the older copy), then every
+    version without a label (a run that set the password and died before finishing, whose
+    pending version a later run with another token replaced: Secrets Manager keeps it,
+    deprecated). Returns the connection and the stage that worked ("deprecated <version id>"
+    for the last); :class:`RotationError` when none does."""
     tried = []
     for stage in (CURRENT, PENDING, PREVIOUS):
         version = store.version(secret_id, stage)
@@ -318,6 +321,16 @@ def master_connection(store: SecretStore, secret_id: str, endpoint: Endpoint
             return connect(endpoint, version.username, version.password), stage
         except LoginRefusedError as exc:
             tried.append(f"{stage}: {exc}")
+    for version in store.older_versions(secret_id, keep=(CURRENT, PENDING, PREVIOUS)):
+        try:
+            conn = connect(endpoint, version.username, version.password)
+        except LoginRefusedError as exc:
+            tried.append(f"deprecated {version.version_id[:8]}: {exc}")
+            continue
+        log.warning("%s: the master user logs in only with version %s, which has no label "
+                    "(an unfinished rotation's); the rotation moves it on", secret_id,
+                    version.version_id)
+        return conn, f"deprecated {version.version_id}"
     raise RotationError(f"no version of {secret_id} logs in to {endpoint} as the master user "
                         f"({'; '.join(tried) or 'the secret has no versions'})")
 

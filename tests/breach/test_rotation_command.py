@@ -405,3 +405,31 @@ def test_a_bad_rotation_id_is_named_by_its_own_option(
     said = caplog.text + "".join(capsys.readouterr())
     assert code == ExitCode.USAGE
     assert "--rotation-id '../x'" in said and "--incident" not in said, said
+
+
+def test_a_breach_after_a_rotation_killed_mid_master_rotation_still_logs_in_as_master(
+        rotation: Rotation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hostile: the scheduled rotation dies after the master user's password is set (its
+    secret's AWSPENDING holds it) and before AWSCURRENT moves; a breach (another token) then
+    stored its own pending version over it, so the master's only working password sat in a
+    version with no label and no later connection as the master user logged in."""
+    real = SecretStore.make_current
+
+    def killed(self: SecretStore, secret_id: str, version_id: str) -> None:
+        if secret_id == SECRETS[MASTER]:
+            raise KeyboardInterrupt
+        real(self, secret_id, version_id)
+
+    monkeypatch.setattr(SecretStore, "make_current", killed)
+    assert rotation.run("--yes") == ExitCode.FAILED, rotation.out
+    monkeypatch.undo()
+    assert login_refused(rotation.endpoint, MASTER, FIRST[MASTER])   # the ALTER happened
+    out = io.StringIO()
+    code = run_breach(["--incident", "breach-after-a-kill", "--db-role", APP, "--yes",
+                       "--db-sslmode", "disable", "--project-dir", str(ROOT),
+                       "--report", str(rotation.tmp / "breach.json")],
+                      session=rotation.session, out=out)
+    report = json.loads((rotation.tmp / "breach.json").read_text())
+    assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+    master = rotation.secret(MASTER)
+    assert not login_refused(rotation.endpoint, MASTER, master["password"])
