@@ -341,7 +341,16 @@ _OWNED_BY = """
       join pg_catalog.pg_roles r on r.oid = n.nspowner where r.rolname = %s
     union all
     select 'function ' || p.oid::regprocedure::text from pg_catalog.pg_proc p
-      join pg_catalog.pg_roles r on r.oid = p.proowner where r.rolname = %s"""
+      join pg_catalog.pg_roles r on r.oid = p.proowner where r.rolname = %s
+    union all
+    select 'type ' || t.oid::regtype::text from pg_catalog.pg_type t
+      join pg_catalog.pg_roles r on r.oid = t.typowner
+     where r.rolname = %s and t.typtype in ('c', 'd', 'e', 'r', 'm')
+       and (t.typrelid = 0 or (select c.relkind from pg_catalog.pg_class c
+                                where c.oid = t.typrelid) = 'c')
+    union all
+    select 'large object ' || l.oid::text from pg_catalog.pg_largeobject_metadata l
+      join pg_catalog.pg_roles r on r.oid = l.lomowner where r.rolname = %s"""
 
 
 def switch_problems(connection: Any, role: LoginRole, current: str, target: str) -> list[str]:
@@ -375,7 +384,7 @@ def switch_problems(connection: Any, role: LoginRole, current: str, target: str)
               if key != "pgaudit.log" and theirs.get((where, key)) != value]
     for login in (current, target):
         found += [f"{login} owns {what}: hand it to {OWNER_ROLE} (ALTER ... OWNER TO)"
-                  for (what,) in connection.execute(_OWNED_BY, (login,) * 3).fetchall()]
+                  for (what,) in connection.execute(_OWNED_BY, (login,) * 5).fetchall()]
     return found
 
 

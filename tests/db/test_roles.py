@@ -206,6 +206,13 @@ HAND_MADE = {
                  f"GRANT EXECUTE ON FUNCTION hx_f() TO {APP_ROLE.name}",
                  "DROP FUNCTION hx_f()",
                  f"{CLONE} lacks EXECUTE on function hx_f(), which {APP_ROLE.name} has"),
+    # An app storing attachments as large objects owns them (lo_create): the clone may not
+    # read them (PostgreSQL 15, "Large Objects": SELECT privilege, or its owner).
+    "large object": (f"SET ROLE {APP_ROLE.name}; SELECT lo_create(424242); RESET ROLE",
+                     "SELECT lo_unlink(424242)",
+                     f"{APP_ROLE.name} owns large object 424242"),
+    "type": (f"CREATE TYPE hx_mood AS ENUM ('ok'); ALTER TYPE hx_mood OWNER TO {APP_ROLE.name}",
+             "DROP TYPE hx_mood", f"{APP_ROLE.name} owns type hx_mood"),
 }
 
 
