@@ -279,6 +279,26 @@ def _prepare_switch(conn: psycopg.Connection[Any], role: LoginRole, current: str
             conn.execute(pgaudit.role_audit_statement(target, audit))
 
 
+def _breach_login(credential: Credential, current: str, target: str,
+                  admin: AdminConnect) -> str:
+    """The login a breach moves the app to: ``target``, unless the logins could differ
+    (:func:`switch_problems`, read in a transaction rolled back, the clone made first when
+    missing): then ``current``, rotated in place. Containment comes first; the scheduled
+    rotation refuses instead (:func:`_prepare_switch`)."""
+    assert credential.alternating is not None
+    with admin() as conn, conn.transaction(force_rollback=True):
+        for change in role_statements(credential.alternating, database=str(conn.info.dbname),
+                                      owner=table_owner(conn)):
+            conn.execute(sql.Composed([change.statement]))
+        problems = switch_problems(conn, credential.alternating, current, target)
+    if not problems:
+        return target
+    log.warning("%s: the app stays on login %s, its password rotated in place, because %s "
+                "could differ from it: %s", credential.secret_id, current, target,
+                "; ".join(problems))
+    return current
+
+
 def _next_login(credential: Credential, current: SecretVersion) -> str:
     if credential.alternating is None:
         return current.username
@@ -358,8 +378,10 @@ def rotate(store: SecretStore, credential: Credential, token: str, endpoint: End
                      retire_previous=retire_previous)
     pending = store.version(credential.secret_id, PENDING)
     if pending is None or pending.version_id != token:
-        value = {**current.value, "username": _next_login(credential, current),
-                 "password": new_password()}
+        login = _next_login(credential, current)
+        if retire_previous and login != current.username:
+            login = _breach_login(credential, current.username, login, admin)
+        value = {**current.value, "username": login, "password": new_password()}
         store.put_pending(credential.secret_id, token, value)      # 1. create
         pending = store.version(credential.secret_id, PENDING)
         if pending is None or pending.version_id != token:

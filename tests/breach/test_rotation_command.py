@@ -433,3 +433,25 @@ def test_a_breach_after_a_rotation_killed_mid_master_rotation_still_logs_in_as_m
     assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
     master = rotation.secret(MASTER)
     assert not login_refused(rotation.endpoint, MASTER, master["password"])
+
+
+def test_a_breach_contains_even_when_the_logins_differ(rotation: Rotation) -> None:
+    """Hostile: a grant made by hand to caresync_app alone stops the scheduled rotation from
+    moving the app to the clone, rightly. The breach stopped there too: exit 1, and the
+    compromised password kept logging in. Containment comes first: the breach rotates the
+    login the secret names in place when the switch is refused."""
+    rotation.database.psql(f"GRANT TRUNCATE ON patients TO {APP}", DATABASE)
+    try:
+        out = io.StringIO()
+        code = run_breach(["--incident", "breach-with-a-hand-grant", "--db-role", APP,
+                           "--yes", "--db-sslmode", "disable", "--project-dir", str(ROOT),
+                           "--report", str(rotation.tmp / "breach.json")],
+                          session=rotation.session, out=out)
+        report = json.loads((rotation.tmp / "breach.json").read_text())
+        assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+        assert login_refused(rotation.endpoint, APP, FIRST[APP])
+        contained = rotation.secret(APP)
+        assert not login_refused(rotation.endpoint, contained["username"],
+                                 contained["password"])
+    finally:
+        rotation.database.psql(f"REVOKE TRUNCATE ON patients FROM {APP}", DATABASE)
