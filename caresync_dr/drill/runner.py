@@ -33,6 +33,7 @@ from typing import Any
 
 import boto3
 
+from caresync_dr.aws import warm_model_cache
 from caresync_dr.drill.backups import BackupBeforeOutage, start_restore_test
 from caresync_dr.drill.databases import kill_hard
 from caresync_dr.drill.load import WriteLoad
@@ -48,6 +49,7 @@ from caresync_dr.emulation.network import GLOBAL_CONTROL_PLANES
 from caresync_dr.emulation.notify_doubles import ChatDouble
 from caresync_dr.emulation.patching import restore_all
 from caresync_dr.emulation.server import Emulator, reset_backends
+from caresync_dr.failover.context import CLIENT_SERVICES
 from caresync_dr.notify.secrets import ENV_CHAT_WEBHOOK
 from caresync_dr.pg.orphans import DRILL_PREFIX, owned_temp_dir, sweep
 
@@ -272,15 +274,18 @@ def degraded_answer(body: dict[str, Any]) -> bool:
 
 def cache_bytecode(failover_script: Path) -> None:
     """As on an operator's host that has run failover.py before (its daily ``--check``): the
-    package's bytecode is current. Without it, a host with ``PYTHONDONTWRITEBYTECODE`` (as
-    the drill machine has) or a read-only checkout compiles every module the command
-    imports at each start, ~40 ms of CPU the RTO would count. Only stale files are
-    rewritten (into the gitignored ``__pycache__``); a tree that cannot be written is left
-    as it is."""
+    package's bytecode and the botocore model cache are current. Without bytecode, a host
+    with ``PYTHONDONTWRITEBYTECODE`` (as the drill machine has) or a read-only checkout
+    compiles every module the command imports at each start, ~40 ms of CPU the RTO would
+    count. Only stale files are rewritten (into the gitignored ``__pycache__``); a tree that
+    cannot be written is left as it is."""
     package = failover_script.resolve().parents[1] / "caresync_dr"
     if package.is_dir():
         with contextlib.suppress(OSError):
             compileall.compile_dir(str(package), quiet=2)
+    # Likewise the parsed botocore models its clients load (caresync_dr.model_cache): the
+    # daily --check leaves them; without them each start parses ~0.07 CPU-s of JSON.
+    warm_model_cache(CLIENT_SERVICES)
 
 
 def run_drill(options: DrillOptions) -> dict[str, Any]:

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 C = TypeVar("C")
+# Every service a run builds a client of (its RegionClients methods; the notifier's SNS and
+# Secrets Manager): what a host's model cache must hold for a quick start (aws.warm_model_cache).
+CLIENT_SERVICES = ("ssm", "rds", "cloudwatch", "s3", "autoscaling", "elbv2", "ec2", "route53",
+                   "sns", "secretsmanager")
 ROUTE53_CONTROL_REGION = "us-east-1"   # Route 53's API lives only there
 # botocore's client creation is not thread-safe, and all regions share one session: one
 # creation at a time, process-wide (the clients themselves are thread-safe).
