@@ -114,3 +114,24 @@ def test_the_model_loader_loads_the_same_models() -> None:
     client = session.client("ec2", region_name="us-west-2", aws_access_key_id="x",
                             aws_secret_access_key="y")
     assert client.can_paginate("describe_launch_templates")
+
+
+def test_the_collector_runs_less_often_and_only_for_the_command() -> None:
+    """failover.py raises the youngest generation's threshold before its imports; importing
+    the script (as tests do) leaves the process as it is, and the threshold is never lowered."""
+    import gc
+    import importlib
+
+    from caresync_dr import startup
+
+    before = gc.get_threshold()
+    try:
+        importlib.import_module("scripts.failover")
+        assert gc.get_threshold() == before
+        startup.collect_less_often()
+        assert gc.get_threshold() == (startup.YOUNG_THRESHOLD, *before[1:])
+        gc.set_threshold(startup.YOUNG_THRESHOLD * 2, *before[1:])
+        startup.collect_less_often()
+        assert gc.get_threshold()[0] == startup.YOUNG_THRESHOLD * 2
+    finally:
+        gc.set_threshold(*before)
