@@ -145,7 +145,7 @@ class PromoteDatabase(Step):
 
     def check(self, ctx: FailoverContext) -> Verdict:
         db_id = ctx.target_database
-        db = probes.describe_database(ctx.target_clients.rds(), db_id)
+        db = ctx.target_database_state()     # the preflight's read, when no change came since
         if db is None:
             return blocked(f"{db_id} does not exist in {ctx.target_clients.region}")
         if db.is_promoted:
@@ -162,7 +162,7 @@ class PromoteDatabase(Step):
     def apply(self, ctx: FailoverContext) -> str:
         rds = ctx.target_clients.rds()
         db_id = ctx.target_database
-        db = probes.describe_database(rds, db_id)
+        db = ctx.target_database_state(applying=True)   # the check's read, just made
         lost = ""
         if db is not None and db.is_replica and db.status == "available":
             record_exposure(ctx)

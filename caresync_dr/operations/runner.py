@@ -167,6 +167,7 @@ class Runner(Generic[C]):
             if self.ctx.journal is not None:
                 self.ctx.journal.record(pending)   # a crash shows what this run asked for
             record.requested_at = pending.requested_at
+        self.ctx.change_starting()
         try:
             record.detail = step.apply(self.ctx)
             record.outcome = "done"

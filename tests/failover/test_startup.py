@@ -135,3 +135,40 @@ def test_the_collector_runs_less_often_and_only_for_the_command() -> None:
         assert gc.get_threshold()[0] == startup.YOUNG_THRESHOLD * 2
     finally:
         gc.set_threshold(*before)
+
+
+def test_the_database_read_is_reused_only_until_a_change(
+        world: w.World, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The preflight's DescribeDBInstances serves the promote step's check, and the check's
+    its apply; any other change started since, an apply, or 5 s make the next read ask AWS."""
+    from caresync_dr.failover import context as context_module
+    from caresync_dr.failover.command import parse_arguments
+    from caresync_dr.failover.context import FailoverContext
+    from caresync_dr.failover.inputs import options_from
+
+    options = options_from(parse_arguments(
+        ["--stack", "dr", "--yes", "--journal-file", str(tmp_path / "journal.json")]))
+    ctx = FailoverContext(world.inventory, options, session=world.session)
+
+    def reads() -> int:
+        return world.calls.count("DescribeDBInstances")
+
+    first = ctx.target_database_state(fresh=True)          # the preflight
+    assert first is not None and first.is_replica and reads() == 1
+    assert ctx.target_database_state() == first and reads() == 1        # the step's check
+    ctx.change_starting()                                                # its own apply starts
+    assert ctx.target_database_state(applying=True) == first and reads() == 1
+    assert ctx.target_database_state() == first and reads() == 2        # consumed: read again
+    ctx.change_starting()                     # another step's change: the read is not reused
+    ctx.target_database_state()
+    assert reads() == 3
+    ctx.change_starting()                     # another change, then an apply's own
+    ctx.change_starting()
+    ctx.target_database_state(applying=True)
+    assert reads() == 4
+    ctx.target_database_state()
+    assert reads() == 5
+    monkeypatch.setattr(context_module, "DATABASE_READ_REUSE_SECONDS", 0.0)
+    ctx.target_database_state()
+    assert reads() == 6                       # too old
+    assert ctx.target_database_state(fresh=True) is not None and reads() == 7
