@@ -136,6 +136,9 @@ class FailoverContext(RunContext):
         self._run_over = threading.Event()
         self._database_read: DatabaseRead | None = None
         self._database_mutex = threading.Lock()
+        # The promote step's write-ahead record carried promotion_requested_at (its apply
+        # then saves no journal write of its own before the request).
+        self.promotion_request_journaled = False
 
     def target_database_state(self, *, fresh: bool = False, applying: bool = False
                               ) -> probes.DbState | None:

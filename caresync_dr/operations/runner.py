@@ -164,6 +164,7 @@ class Runner(Generic[C]):
     def _apply(self, step: Step[C], record: StepRecord) -> None:
         if step.converges:
             pending = replace(record, requested_at=_now())
+            step.write_ahead(self.ctx)
             if self.ctx.journal is not None:
                 self.ctx.journal.record(pending)   # a crash shows what this run asked for
             record.requested_at = pending.requested_at

@@ -26,8 +26,8 @@ KILL_POINTS = {
         "journal: fence-primary-database pending",
         "ec2.RevokeSecurityGroupIngress primary database security group",
         "journal: fence-primary-database done",
-        "journal: promote-database pending", "journal: promotion requested",
-        "rds.PromoteReadReplica caresync-dr-db", "journal: promote-database done",
+        # The write-ahead record carries promotion_requested_at (no write of its own).
+        "journal: promote-database pending", "rds.PromoteReadReplica caresync-dr-db", "journal: promote-database done",
         "journal: scale-standby-app pending", "auto-scaling.UpdateAutoScalingGroup dr-app",
         "journal: scale-standby-app done",
         "journal: switch-traffic pending", "s3.PutObject switch/traffic",
@@ -37,7 +37,7 @@ KILL_POINTS = {
     ],
     "database": [
         "lock: create", "journal: begin",
-        "journal: promote-database pending", "journal: promotion requested",
+        "journal: promote-database pending",
         "rds.PromoteReadReplica caresync-prod-db-replica-1", "journal: promote-database done",
         "journal: fence-primary-database pending",
         "ec2.RevokeSecurityGroupIngress primary database security group",
