@@ -168,6 +168,8 @@ class Runner(Generic[C]):
             if self.ctx.journal is not None:
                 self.ctx.journal.record(pending)   # a crash shows what this run asked for
             record.requested_at = pending.requested_at
+        elif self.ctx.journal is not None:
+            self.ctx.journal.ensure_saved()        # the run's begin, before its first change
         self.ctx.change_starting()
         try:
             record.detail = step.apply(self.ctx)

@@ -174,11 +174,12 @@ def test_the_database_read_is_reused_only_until_a_change(
     assert ctx.target_database_state(fresh=True) is not None and reads() == 7
 
 
-def test_the_way_to_the_request_reads_the_database_once_and_journals_twice(
+def test_the_way_to_the_request_reads_the_database_once_and_journals_once(
         world: w.World, failover: Any, tmp_path: Any) -> None:
-    """Before PromoteReadReplica: one DescribeDBInstances (the preflight's, reused) and two
-    journal writes -- the run's begin, and the promote step's write-ahead record, which
-    carries promotion_requested_at (a resumed run must know the request may have been sent)."""
+    """Before PromoteReadReplica: one DescribeDBInstances (the preflight's, reused) and one
+    journal write -- the run's begin together with the promote step's write-ahead record,
+    which carries promotion_requested_at (a resumed run must know the request may have been
+    sent)."""
     sent: list[tuple[str, dict[str, Any]]] = []
 
     def call(event_name: str, params: dict[str, Any], **_: Any) -> None:
@@ -192,9 +193,9 @@ def test_the_way_to_the_request_reads_the_database_once_and_journals_twice(
     assert [name for name, _ in before].count("DescribeDBInstances") == 1
     journal = [json.loads(p["Value"]) for name, p in before
                if name == "PutParameter" and p["Name"] == world.inventory.journal_parameter]
-    assert len(journal) == 2
-    assert journal[0]["steps"] == [] and "promotion_requested_at" not in journal[0]["facts"]
+    assert len(journal) == 1
     last = journal[-1]
+    assert last["status"] == "running" and last["startedAt"] and last["runId"]
     assert [(s["name"], s["outcome"]) for s in last["steps"]] == [
         ("promote-database", "pending")]
     assert last["steps"][0]["requested_at"] and last["facts"]["promotion_requested_at"]
