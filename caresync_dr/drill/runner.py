@@ -148,11 +148,12 @@ def publish_replica_lag(world: World, timeline: Timeline) -> None:
                    "(RDS's last datapoint before the outage, stamped a minute ago)")
 
 
-def replication_stops(world: World, timeline: Timeline) -> None:
+def replication_stops(world: World, timeline: Timeline) -> threading.Thread:
     """The primary database is gone: RDS now reports every replica of it broken -- read
     replication ``error`` and ``ReplicaLag`` -1 (RDS User Guide, "Monitoring read
     replication"), in a real regional outage from the first minute (decision D11). The drill
-    shows the worst case at once; a datapoint in a region that is down goes nowhere."""
+    shows the worst case at once; a datapoint in a region that is down goes nowhere. The
+    replication status changes now; the returned thread publishes the metric once started."""
     inv = world.inventory
     replicas = [(inv.standby.region, inv.standby.database.identifier)]
     replicas += [(inv.primary.region, r) for r in inv.primary.database.replica_identifiers]
@@ -165,11 +166,18 @@ def replication_stops(world: World, timeline: Timeline) -> None:
         timeline.event("RDS reports read replication 'error' and ReplicaLag -1 for "
                        f"{', '.join(i for _, i in replicas)} (their source is gone)")
 
-    threading.Thread(target=publish, daemon=True, name="rds-replication-stopped").start()
+    return threading.Thread(target=publish, daemon=True, name="rds-replication-stopped")
 
 
-def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
-    """Break what the scenario breaks, all at one instant; returns that instant."""
+def inject(world: World, scenario: Scenario, timeline: Timeline,
+           after: list[Callable[[], None]] | None = None) -> float:
+    """Break what the scenario breaks, all at one instant; returns that instant.
+
+    ``after`` receives what follows from the outage without being the outage itself: RDS
+    publishing the broken replicas' ReplicaLag (~15 ms of this process's CPU in moto, which
+    delayed the operator's command, a subprocess, by as much). The caller starts it as soon as
+    failover.py is started (still ~0.2 s before that reads a metric; judged as of the stated
+    outage start, the reading is the same either way); without ``after`` it starts here."""
     at = time.monotonic()
     timeline.outage_at = at
     timeline.outage_wall = time.time()
@@ -188,19 +196,29 @@ def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
                          name="kill-primary-app").start()
     timeline.event(f"OUTAGE ({scenario.name}): {scenario.summary}", at=at)
     if scenario.kill_primary_db:
-        replication_stops(world, timeline)
+        publisher = replication_stops(world, timeline)
+        if after is None:
+            publisher.start()
+        else:
+            after.append(publisher.start)
     return at
 
 
 def run_failover(world: World, options: DrillOptions, work: Path,
                  timeline: Timeline, *, name: str = "failover",
                  project_dir: Path | None = None, outage_wall: float | None = None,
+                 chat: ChatDouble | None = None,
+                 after_start: Callable[[], None] | None = None,
                  ) -> tuple[int | None, dict[str, Any] | None, float]:
     """The operator's command, as a subprocess talking only to the emulator. ``project_dir``:
     the stack files it reads (default the drill's); ``outage_wall``: the outage start it is
-    given (default the timeline's)."""
+    given (default the timeline's); ``chat``: the incident channel's webhook double, when the
+    caller started it already (before the outage: the channel exists before the incident);
+    ``after_start``: called once the command is started (or found not to be run)."""
     scope = options.scenario.failover_scope
     if scope is None:
+        if after_start is not None:
+            after_start()
         timeline.event("no failover is run: traffic must move by health checks alone")
         return None, None, 0.0
     report = work / f"{name}-report.json"
@@ -217,7 +235,9 @@ def run_failover(world: World, options: DrillOptions, work: Path,
         argv += ["--outage-started", datetime.fromtimestamp(outage_wall, UTC).isoformat()]
     # The chat channel posts to a local Slack-compatible webhook that records every call
     # (docs/communication.md): the drill's report shows what the incident channel was told.
-    with ChatDouble() as chat:
+    with contextlib.ExitStack() as stack:
+        if chat is None:
+            chat = stack.enter_context(ChatDouble())
         env = {**os.environ, **world.emulator.env(), ENV_CHAT_WEBHOOK: chat.url}
         started = time.monotonic()
         proc = subprocess.Popen(argv, cwd=options.project_dir, env=env,
@@ -225,6 +245,8 @@ def run_failover(world: World, options: DrillOptions, work: Path,
         timeline.event(f"running: failover.py --stack dr --scope {scope} --yes", at=started)
         assert proc.stdout is not None
         try:
+            if after_start is not None:
+                after_start()
             for line in proc.stdout:
                 log.debug("  failover | %s", line.rstrip())
             code = proc.wait()
@@ -344,17 +366,28 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
             step.detail = f"{len(load.acks)} writes acknowledged by the primary"
         probe = Probe(world.front.health_url, wanted_answer(world, scenario),
                       degraded=degraded_answer)
+        # The incident channel (its webhook double) is there before the incident.
+        chat = ChatDouble()
+        cleanups.append(chat.close)
+        # Started once failover.py is: RDS's metric publication (inject) and the drill's probe
+        # of the public URL take this process's CPU, which the command's start would wait for.
+        after_start: list[Callable[[], None]] = []
         with timeline.step("inject the outage"):
-            outage_at = inject(world, scenario, timeline)
+            outage_at = inject(world, scenario, timeline, after_start)
         probe_thread = threading.Thread(target=probe.run, daemon=True, name="rto-probe")
-        probe_thread.start()
+        after_start.append(probe_thread.start)
         restore = (start_restore_test(world, options.project_dir, work, timeline,
                                       served=lambda: probe.served_at is not None,
                                       wait_at_most=options.serve_timeout)
                    if backup is not None else None)
+
+        def start_after() -> None:
+            for start in after_start:
+                start()
+
         with timeline.step("failover.py") as step:
-            code, failover_report, failover_seconds = run_failover(world, options, work,
-                                                                   timeline)
+            code, failover_report, failover_seconds = run_failover(
+                world, options, work, timeline, chat=chat, after_start=start_after)
             step.ok = code in (None, 0)
             step.detail = "not run" if code is None else f"exit {code}"
         with timeline.step("wait until the public health URL is served") as step:
