@@ -30,7 +30,8 @@ def test_a_kept_model_is_the_model_botocore_parses(tmp_path: Path) -> None:
     for service, paged in (("ec2", "describe_launch_templates"), ("s3", "list_objects_v2")):
         assert loader.load_service_model(service, "service-2") == \
             default.load_service_model(service, "service-2")
-        assert session.client(service, region_name="us-west-2", aws_access_key_id="x",
+        assert session.client(service, region_name="us-west-2",  # type: ignore[call-overload]
+                              aws_access_key_id="x",
                               aws_secret_access_key="y").can_paginate(paged)
     assert first.flush() >= 2
     assert first.flush() == 0             # each miss is written once
