@@ -32,6 +32,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from caresync_dr.backup import autovacuum
 from caresync_dr.backup.archive import (
     ArchiveHead,
     ArchiveStream,
@@ -218,6 +219,10 @@ class _Parallel:
         # worker name -> what it is loading now, so an idle core can join the largest rest
         self.loading: dict[str, tuple[TableCopier, _Segment, ArchiveStream]] = {}
         self.splits = 0
+        self.finished = 0  # workers that have nothing more to load (or failed)
+        # set by a worker when a table is loaded, it fails or it ends: the main thread builds
+        # what became ready at once instead of polling (each poll left a core idle)
+        self.changed = threading.Event()
 
     def _worker(self) -> None:
         copier: TableCopier | None = None
@@ -238,6 +243,7 @@ class _Parallel:
                 with self.lock:
                     self.busy -= 1
                     self.loaded.add(segment.dump_id)
+                self.changed.set()
         except BaseException as exc:  # handed to the main thread, which re-raises it
             with self.lock:
                 self.errors.append(exc)
@@ -245,6 +251,9 @@ class _Parallel:
         finally:
             if copier is not None:
                 copier.close()
+            with self.lock:
+                self.finished += 1
+            self.changed.set()
 
     def _load(self, copier: TableCopier, segment: _Segment) -> None:
         stream = ArchiveStream(copier, head=self.head)
@@ -285,16 +294,21 @@ class _Parallel:
         for worker in workers:
             worker.start()
         early = 0.0
+        acted = False
         try:
-            while any(w.is_alive() for w in workers):
-                for worker in workers:
-                    worker.join(timeout=0.1)
-                if self.errors:
-                    break
+            # sequence values need no table data: set them now, not in the serial tail
+            self.schema.other_data()
+            while True:
+                if not acted:  # the timeout only re-checks whether a split is due
+                    self.changed.wait(timeout=0.1)
+                self.changed.clear()
+                acted = False
                 with self.lock:
+                    if self.errors or self.finished == len(workers):
+                        break
                     idle = self.work.empty() and self.busy < len(workers)
-                    loaded = set(self.loaded)
-                if not (idle and any(w.is_alive() for w in workers)):
+                    loaded, finished = set(self.loaded), self.finished
+                if not idle:
                     continue
                 ready = self.schema.ready(loaded)  # a core is free: build what is ready
                 if ready:
@@ -302,7 +316,8 @@ class _Parallel:
                     self.schema.post_data(ready, 1, f"indexes and constraints of {len(loaded)} "
                                                     "loaded table(s), while the rest loads")
                     early += time.monotonic() - started
-                elif self.splits < sum(not w.is_alive() for w in workers):
+                    acted = True
+                elif self.splits < finished:
                     self._lend_a_core()
             if early:
                 seconds["post_data_early"] = round(early, 3)
@@ -331,12 +346,15 @@ def load_parallel(chunks: Chunks, manifest_segments: list[dict[str, int]], targe
     try:
         clock = time.monotonic()
         schema.pre_data()
+        by_id = head.by_id()
+        paused = autovacuum.pause(target_url, autovacuum.largest(
+            {(by_id[s.dump_id].namespace, by_id[s.dump_id].tag): s.size for s in segments}))
         seconds = {"pre_data": round(time.monotonic() - clock, 3)}
         loader = _Parallel(chunks, head, schema, target_url, options, segments=segments)
         seconds.update(loader.run())
         clock = time.monotonic()
-        schema.other_data()
         schema.post_data(None, options.jobs, "indexes, constraints and ACLs")
+        autovacuum.resume(target_url, paused)
         seconds["post_data"] = round(time.monotonic() - clock, 3)
         result = LoadResult(streamed=True, parallel=True, seconds=seconds,
                             failed=schema.failed)

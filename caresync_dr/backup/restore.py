@@ -15,6 +15,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -136,19 +138,62 @@ def taken_at(data: Path, manifest: Manifest) -> datetime:
 
 def checked_backup(data: Path, manifest_path: Path) -> Manifest:
     """The manifest of a backup whose file is intact (size, SHA-256) and correctly named."""
+    manifest = sized_backup(data, manifest_path)
+    verify_checksum(data, manifest)
+    taken_at(data, manifest)
+    return manifest
+
+
+def sized_backup(data: Path, manifest_path: Path) -> Manifest:
+    """The manifest of a backup whose file has its manifest's name and size; its contents are
+    not read (:func:`verify_checksum` or :class:`ChecksumInBackground`, then :func:`taken_at`)."""
     manifest = read_manifest(manifest_path)
     check_identity(data, manifest)
     size = data.stat().st_size
     if size != manifest.size_bytes:
         raise IntegrityError(f"{data.name} is {size} bytes, the manifest says "
                              f"{manifest.size_bytes}: truncated or replaced")
+    return manifest
+
+
+def verify_checksum(data: Path, manifest: Manifest) -> None:
+    """:class:`IntegrityError` unless the file's SHA-256 is the manifest's."""
     checksum = _sha256(data)
     if checksum != manifest.sha256:
         raise IntegrityError(f"{data.name} fails its checksum (sha256 {checksum[:16]}..., "
                              f"manifest {manifest.sha256[:16]}...): corrupt or modified")
     log.info("checksum of %s matches the manifest", data.name)
-    taken_at(data, manifest)
-    return manifest
+
+
+class ChecksumInBackground:
+    """The file's SHA-256 against its manifest, computed in a thread while the restore goes on
+    (hashlib and file reads release the GIL), so it costs no wall-clock time at the start.
+
+    Every chunk the restore decrypts is authenticated on its own (AES-GCM), so nothing
+    unverified is loaded either way; this is the whole-file check on top. The caller must call
+    :meth:`verified` before it reports success or swaps anything in."""
+
+    def __init__(self, data: Path, manifest: Manifest) -> None:
+        self.data, self.manifest = data, manifest
+        self.seconds = 0.0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="checksum", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        clock = time.monotonic()
+        try:
+            verify_checksum(self.data, self.manifest)
+        except BaseException as exc:  # raised in the caller's thread by verified()
+            self._error = exc
+        self.seconds = time.monotonic() - clock
+
+    def verified(self) -> None:
+        """Wait for the checksum; raise :class:`IntegrityError` (or the read's error) if the
+        file is not the one the manifest describes."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _check_header(header: Header, manifest: Manifest) -> None:

@@ -2,7 +2,10 @@
 
 Order matters and is the whole point:
 
-1. check the backup (manifest name and start time, size, SHA-256) touching no database;
+1. check the backup (manifest name and start time, size) touching no database; its SHA-256 is
+   computed in a thread while the next steps run (``ChecksumInBackground``) and must match
+   before the verification of step 4 (a damaged file is the error reported, whatever failed
+   first);
 2. take the restore lock of the live database, clear what killed runs left (``leftovers``), and
    check that the restoring role can recreate everything (``preflight``): a missing live
    database needs ``--create`` (a misspelled name must not restore into a new database);
@@ -55,6 +58,7 @@ from caresync_dr.backup.manifest import Manifest
 from caresync_dr.backup.plain_sql import SqlScanner, load_plain
 from caresync_dr.backup.preflight import Finding, preflight
 from caresync_dr.backup.restore import (
+    ChecksumInBackground,
     checked_backup,
     create_database,
     database_exists,
@@ -64,6 +68,8 @@ from caresync_dr.backup.restore import (
     maintenance_url,
     plain_chunks,
     refuse_empty,
+    sized_backup,
+    taken_at,
     verify_archive,
     verify_load,
 )
@@ -329,10 +335,31 @@ def rollback(backup: Path, database_url: str, master_key_for: Callable[[Header],
     run = _Run(backup, database_url, master_key_for, jobs, work_dir, continue_on_error,
                allow_empty, result, maintenance_url(database_url, maintenance_db))
     run.data, manifest_path = locate(backup)
-    run.manifest = checked_backup(run.data, manifest_path) if manifest_path else None
-    state = _state(run.manifest)
-    result.seconds["check"] = round(time.monotonic() - clock, 3)
-    maint = run.maint
+    run.manifest = sized_backup(run.data, manifest_path) if manifest_path else None
+    checksum = ChecksumInBackground(run.data, run.manifest) if run.manifest else None
+    try:
+        if run.manifest is not None:
+            taken_at(run.data, run.manifest)
+        result.seconds["check"] = round(time.monotonic() - clock, 3)
+        state = _state(run.manifest)
+        _restore(run, checksum, state, started, scratch_label, swap_in=swap_in, create=create,
+                 discard=discard, allow_empty=allow_empty)
+    except Exception:
+        if checksum is not None:
+            checksum.verified()  # a damaged file is the failure to report, whatever came first
+        raise
+    return result
+
+
+def _restore(run: _Run, checksum: ChecksumInBackground | None,
+             state: DatabaseState | None, started: datetime, scratch_label: str, *,
+             swap_in: bool, create: bool, discard: bool, allow_empty: bool) -> None:
+    """:func:`rollback` from the restore lock on (its steps 2 to 5). The backup's SHA-256 is
+    checked meanwhile (``checksum``) and verified before anything is swapped in or reported
+    as restored."""
+    result, maint, live = run.result, run.maint, run.live
+    restored, old = result.restored_as, _names(live, scratch_label, started)[1]
+    work_dir = run.work_dir
     with restore_lock(maint, live) as lock_conn:
         result.leftovers_cleaned = clean_leftovers(lock_conn, live, work_dir)
         live_exists = database_exists(maint, live)
@@ -354,6 +381,9 @@ def rollback(backup: Path, database_url: str, master_key_for: Callable[[Header],
         try:
             run.load(state)
             clock = time.monotonic()
+            if checksum is not None:
+                checksum.verified()
+                result.seconds["checksum_in_background"] = round(checksum.seconds, 3)
             if not allow_empty:
                 refuse_empty(run.target, "the backup" if run.manifest else
                              "the plain SQL backup")
@@ -380,4 +410,3 @@ def rollback(backup: Path, database_url: str, master_key_for: Callable[[Header],
     if result.swapped:
         log.info("swapped: %s is now the restored copy%s", live,
                  f", previous kept as {old}" if live_exists else " (there was no live database)")
-    return result

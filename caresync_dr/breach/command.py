@@ -123,7 +123,9 @@ def build_breach_parser() -> CommandParser:
 
 ROTATION_EXIT_CODES = [
     (ExitCode.OK, "rotated and verified (or already rotated today); a passing --check or dry run"),
-    (ExitCode.FAILED, "stopped part-way: continue with --resume (the pending passwords are kept)"),
+    (ExitCode.FAILED, "stopped part-way (e.g. the app's other login still has sessions: the\n"
+                      "last instance refresh did not finish): continue with --resume (the\n"
+                      "pending passwords are kept)"),
     (ExitCode.USAGE, "bad flags or stack files; nothing was changed"),
     (ExitCode.REFUSED, "refused before any change; nothing was changed"),
     (ExitCode.LOCKED, "another rotation holds the lock; nothing was changed"),
@@ -134,10 +136,14 @@ ROTATION_EXIT_CODES = [
 def build_rotation_parser() -> CommandParser:
     parser = command_parser(
         "rotate_db_credentials.py", "Rotate the database passwords (master user, the app and "
-        "every login with a secret) and their secrets, verify the old ones refused, and "
-        "replace the app instances so they boot with the new secret.", ROTATION_EXIT_CODES,
-        notes="Scheduled by deploy/systemd/caresync-rotate-credentials.timer; the same steps "
-        "as breach.py's rotation.\n")
+        "every login with a secret) and their secrets, and replace the app instances so they "
+        "boot with the new secret. The app's secret alternates between its two logins "
+        "(caresync_app, caresync_app_clone): the previous one keeps working until the next "
+        "rotation, so no app connection fails; every other old password is verified refused.",
+        ROTATION_EXIT_CODES,
+        notes="Scheduled by deploy/systemd/caresync-rotate-credentials.timer. Unlike breach.py "
+        "it refuses neither app login: see docs/runbooks/data-breach.md, \"Scheduled "
+        "rotation\".\n")
     parser.add_argument("--rotation-id", metavar="ID",
                         help="default rotation-<UTC date>: a second run the same day is a "
                         "no-op")

@@ -25,13 +25,17 @@ from caresync_dr.names import (
 from caresync_dr.operations import (
     ApiCallRecorder,
     Bookkeeping,
+    Check,
     Ending,
     EngineOptions,
     Operation,
     OperationHooks,
     ReportTarget,
     Stage,
+    StepFailedError,
     StepRecord,
+    all_steps,
+    guard,
 )
 from caresync_dr.operations.engine import UNFINISHED
 
@@ -104,8 +108,9 @@ def breach_plan(ctx: BreachContext) -> tuple[Stage[BreachContext], ...]:
                for role in compromised.iam_roles),
              *([s.PromoteSecrets()] if r.secrets_to_promote else []),
              *(s.trail_logging(a.site.region) for a in ctx.reachable())]
+    audited = audited_roles(ctx)
     second = [*(s.isolate(i) for i in r.instances),
-              *([s.raise_audit(compromised.db_roles)] if compromised.db_roles else [])]
+              *([s.raise_audit(audited)] if audited else [])]
     master = [s.rotate_credential(x) for x in r.rotations if x.credential.master]
     others = [*(s.rotate_credential(x) for x in r.rotations if not x.credential.master),
               *(s.disable(role) for role in r.disable_login)]
@@ -119,12 +124,32 @@ def breach_plan(ctx: BreachContext) -> tuple[Stage[BreachContext], ...]:
     return tuple(stage for stage in stages if stage is not None)
 
 
+def audited_roles(ctx: BreachContext) -> tuple[str, ...]:
+    """The compromised database roles, each with the other login of its alternating pair (the
+    app moves to that login during the response; an attacker holding one login's password may
+    hold the secret's other versions too)."""
+    named = ctx.incident.compromised.db_roles
+    pairs = [r.credential.logins for r in ctx.resolution.rotations
+             if r.credential.alternating is not None]
+    found = list(named)
+    for logins in pairs:
+        if set(logins) & set(named):
+            found += [login for login in logins if login not in found]
+    return tuple(found)
+
+
 def rotation_plan(ctx: BreachContext) -> tuple[Stage[BreachContext], ...]:
-    """The scheduled rotation: the same steps without the incident's containment."""
+    """The scheduled rotation: the same steps without the incident's containment. The app's
+    credential alternates between its two logins (caresync_dr.db.rotation): the previous login
+    keeps working until the refresh has replaced every instance, so no new connection of the
+    app fails during the rotation; the other credentials are single logins, rotated as
+    before."""
     r = ctx.resolution
     stages = [_stage(s.PromoteSecrets()) if r.secrets_to_promote else None,
-              _stage(*(s.rotate_credential(x) for x in r.rotations if x.credential.master)),
-              _stage(*(s.rotate_credential(x) for x in r.rotations if not x.credential.master)),
+              _stage(*(s.rotate_credential(x, retire_previous=False)
+                       for x in r.rotations if x.credential.master)),
+              _stage(*(s.rotate_credential(x, retire_previous=False)
+                       for x in r.rotations if not x.credential.master)),
               _stage(*(s.refresh_app(a.site.region) for a in ctx.reachable()))
               if ctx.options.refresh_app else None,
               _stage(s.VerifyRotation())]
@@ -167,8 +192,11 @@ class BreachOperation(Operation[BreachContext]):
     def adopt(self, previous: dict[str, Any]) -> None:
         facts = previous.get("facts") or {}
         if previous.get("incident") == self.ctx.incident.incident_id:
-            for key in ("revokedBefore", "containedAt", "timeToContainmentSeconds"):
-                if key in facts:
+            # The rotation instants too: without them a rerun would take every session of a
+            # rotated login for one opened with the old password, the refreshed app's as well.
+            for key in facts:
+                if key in ("revokedBefore", "containedAt", "timeToContainmentSeconds") or \
+                        str(key).startswith("rotated:"):
                     self.ctx.facts[key] = facts[key]
             if self.options.resume and previous.get("status") in UNFINISHED:
                 adopt_secrets_home(self.ctx, facts.get(s.SECRETS_HOME_FACT))
@@ -203,6 +231,27 @@ class RotationOperation(Operation[BreachContext]):
 
     def plan(self) -> tuple[Stage[BreachContext], ...]:
         return rotation_plan(self.ctx)
+
+    def checks(self, daily: bool) -> list[Check]:
+        """The engine's rows, and for each alternating credential whether the login it would
+        change is free (no session of an instance the last refresh left behind): a real run
+        refuses before its first change when it is not, --check says so."""
+        found = super().checks(daily)
+        for step in all_steps(self.plan()):
+            if not isinstance(step, s.RotateCredential) or \
+                    step.rotation.credential.alternating is None:
+                continue
+            label = f"{step.name}: the login to change is free"
+
+            def read(step: s.RotateCredential = step, label: str = label) -> Check:
+                try:
+                    verdict = step.check(self.ctx)
+                except StepFailedError as exc:
+                    return Check(label, False, str(exc))
+                return Check(label, verdict.kind != "blocked", verdict.sentence)
+
+            found.append(guard(label, True, read))
+        return found
 
     def title(self) -> str:
         return f"database credential rotation {self.ctx.incident.incident_id}"

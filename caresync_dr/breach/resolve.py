@@ -45,10 +45,13 @@ AWS_ERRORS = (ClientError, BotoCoreError)
 
 def credentials(master_username: str) -> list[Credential]:
     """Every login whose password lives in a secret: the master user first (the other
-    rotations log in as it), then the roles of caresync_dr.db.roles (the app's, then the
-    backup, restore and restore-test roles; a deployment without one's secret skips it)."""
+    rotations log in as it), then the roles of caresync_dr.db.roles (the app's, with its two
+    alternating logins, then the backup, restore and restore-test roles; a deployment without
+    one's secret skips it)."""
     found = [Credential(master_username, MASTER_SECRET_NAME, master=True)]
-    found += [Credential(role.name, role.secret_name) for role in (*ROLES, *OPERATOR_ROLES)]
+    found += [Credential(role.name, role.secret_name,
+                         alternating=role if role.alternate else None)
+              for role in (*ROLES, *OPERATOR_ROLES)]
     return found
 
 

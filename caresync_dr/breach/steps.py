@@ -37,11 +37,13 @@ from caresync_dr.db.rotation import (
 )
 from caresync_dr.db.secrets import MASTER_SECRET_NAME
 from caresync_dr.db.sessions import (
+    OWN_APPLICATION_NAME,
     Endpoint,
     LoginRefusedError,
     can_login,
     disable_login,
     login_refused,
+    role_exists,
     sessions_of,
     terminate,
 )
@@ -397,8 +399,10 @@ class RaiseAudit(Step):
         region = ctx.resolution.rotations[0].secret_region if ctx.resolution.rotations else (
             ctx.reachable()[0].site.region)
         with _admin(ctx, region, writer) as conn:
-            left = [r for r in self.roles
-                    if pgaudit.role_audit_classes(conn, r) != pgaudit.BREACH_CLASSES]
+            # A clone login that does not exist yet inherits the setting when the rotation
+            # creates it (caresync_dr.db.rotation copies the login's pgAudit setting).
+            left = [r for r in self.roles if role_exists(conn, r)
+                    and pgaudit.role_audit_classes(conn, r) != pgaudit.BREACH_CLASSES]
         if not left:
             return done(f"pgaudit.log = all for {', '.join(self.roles)}")
         return run(f"ALTER ROLE ... SET pgaudit.log = 'all' for {', '.join(left)}")
@@ -411,16 +415,22 @@ class RaiseAudit(Step):
             ctx.reachable()[0].site.region)
         with _admin(ctx, region, writer) as conn:
             for role in self.roles:
-                conn.execute(pgaudit.role_audit_statement(role, pgaudit.BREACH_CLASSES))
+                if role_exists(conn, role):
+                    conn.execute(pgaudit.role_audit_statement(role, pgaudit.BREACH_CLASSES))
         return (f"pgaudit.log = all for {', '.join(self.roles)} (their new sessions); reset "
                 "with ALTER ROLE ... RESET pgaudit.log after the investigation")
 
 
 class RotateCredential(Step):
+    """One credential's rotation (:func:`caresync_dr.db.rotation.rotate`). ``retire_previous``:
+    the breach's containment, every earlier password refused at once; the scheduled rotation
+    keeps an alternating credential's previous login valid for the app's old instances."""
+
     expected_seconds = 5
 
-    def __init__(self, rotation: Rotation) -> None:
+    def __init__(self, rotation: Rotation, retire_previous: bool = True) -> None:
         self.rotation = rotation
+        self.retire_previous = retire_previous
 
     def token(self, ctx: BreachContext) -> str:
         return rotation_token(ctx.incident.incident_id, self.rotation.credential.secret_id)
@@ -430,14 +440,33 @@ class RotateCredential(Step):
         if writer is None:
             return blocked(f"no writable database: {ctx.resolution.database.problem}")
         store = _secret_store(ctx, self.rotation.secret_region)
-        current = store.version(self.rotation.credential.secret_id, CURRENT)
+        credential = self.rotation.credential
+        current = store.version(credential.secret_id, CURRENT)
         if current is not None and current.version_id == self.token(ctx):
-            previous = store.version(self.rotation.credential.secret_id, PREVIOUS)
+            if not self.retire_previous:
+                return done(f"{credential.role} rotated by this run (login {current.username})")
+            previous = store.version(credential.secret_id, PREVIOUS)
             if previous is None or login_refused(writer, previous.username, previous.password):
-                return done(f"{self.rotation.credential.role} rotated for this incident; the "
+                return done(f"{credential.role} rotated for this incident; the "
                             "old password is refused")
-        return run(f"rotate {self.rotation.credential.role} "
-                   f"({self.rotation.credential.secret_id} in {self.rotation.secret_region})")
+        elif current is not None and credential.alternating is not None \
+                and not self.retire_previous:
+            target = credential.alternating.other_login(current.username) \
+                if current.username in credential.logins else None
+            in_use = self._sessions(ctx, writer, target) if target else []
+            if in_use:
+                return blocked(f"{target} still has {len(in_use)} session(s) open: instances "
+                               "from two rotations ago still use it (the last instance "
+                               "refresh did not finish)")
+        return run(f"rotate {credential.role} "
+                   f"({credential.secret_id} in {self.rotation.secret_region})")
+
+    def _sessions(self, ctx: BreachContext, writer: Endpoint, login: str) -> list[Any]:
+        with _admin(ctx, self.rotation.secret_region, writer) as conn:
+            if not role_exists(conn, login):
+                return []
+            return [s for s in sessions_of(conn, login)
+                    if s.application != OWN_APPLICATION_NAME]
 
     def change(self, ctx: BreachContext) -> str:
         writer = _writer(ctx)
@@ -445,10 +474,11 @@ class RotateCredential(Step):
         ctx.database_change(f"rotating {self.rotation.credential.role}")
         store = _secret_store(ctx, self.rotation.secret_region)
         result = rotate(store, self.rotation.credential, self.token(ctx), writer,
-                        lambda: _admin(ctx, self.rotation.secret_region, writer))
-        ctx.fact(f"rotated:{result.role}", {"version": result.version_id,
+                        lambda: _admin(ctx, self.rotation.secret_region, writer),
+                        retire_previous=self.retire_previous)
+        ctx.fact(f"rotated:{result.role}", {"version": result.version_id, "login": result.login,
                                             "at": datetime.now(UTC).isoformat()})
-        if not result.new_password_works or result.old_password_refused is False:
+        if not result.ok:
             raise StepFailedError(result.sentence)
         return result.sentence
 
@@ -511,14 +541,28 @@ class TerminateSessions(Step):
     title = "End every database session opened with a revoked credential"
 
     def _roles(self, ctx: BreachContext) -> list[str]:
-        rotated = [r.credential.role for r in ctx.resolution.rotations]
+        rotated = [login for r in ctx.resolution.rotations for login in r.credential.logins]
         return sorted({*rotated, *ctx.incident.compromised.db_roles})
 
+    @staticmethod
+    def _rotated_at(ctx: BreachContext, login: str) -> str | None:
+        """When the credential ``login`` belongs to was rotated (both logins of an alternating
+        credential: either's sessions from before then used a revoked password)."""
+        for rotation in ctx.resolution.rotations:
+            if login in rotation.credential.logins:
+                fact = ctx.facts.get(f"rotated:{rotation.credential.role}") or {}
+                return cast(str | None, fact.get("at"))
+        return None
+
     def _stale(self, ctx: BreachContext) -> dict[str, list[Any]]:
-        """Per site: sessions of compromised roles, and of rotated roles that began before
-        their rotation finished (they logged in with the old password)."""
+        """Per site: sessions of rotated roles (both logins of an alternating credential, a
+        compromised one too) that began before their rotation finished (they logged in with
+        an old password), and every session of a role that was not rotated (a compromised
+        role without a secret: it lost LOGIN, so each of its sessions predates that). A
+        session of a rotated role opened after its rotation used the new password, which only
+        the secret holds: after a scheduled rotation the breach may move the app to the very
+        login named compromised, and its refreshed instances must be able to log in."""
         found: dict[str, list[Any]] = {}
-        compromised = set(ctx.incident.compromised.db_roles)
         for site, endpoint in ctx.resolution.database.endpoints.items():
             region = ctx.layout.primary.region if site == "primary" else \
                 ctx.layout.standby.region
@@ -527,9 +571,9 @@ class TerminateSessions(Step):
             with _admin(ctx, region, endpoint) as conn:
                 stale = []
                 for role in self._roles(ctx):
-                    rotated_at = (ctx.facts.get(f"rotated:{role}") or {}).get("at")
+                    rotated_at = self._rotated_at(ctx, role)
                     for session in sessions_of(conn, role):
-                        if role in compromised or rotated_at is None or \
+                        if rotated_at is None or \
                                 session.started < datetime.fromisoformat(rotated_at):
                             stale.append(session)
                 if stale:
@@ -556,6 +600,19 @@ class TerminateSessions(Step):
             ended.append(f"{site}: {len(pids)} session(s) of "
                          f"{', '.join(sorted({s.user for s in stale}))} ended")
         return "; ".join(ended)
+
+
+def _older_accepted(store: SecretStore, rotation: Rotation, writer: Endpoint,
+                    keep: tuple[str, ...]) -> list[str]:
+    """Every version of the secret not labelled with a stage in ``keep`` (deprecated ones
+    too: an alternating credential's other login was named by the version before the
+    previous) must be refused."""
+    found = []
+    for version in store.older_versions(rotation.credential.secret_id, keep):
+        if not login_refused(writer, version.username, version.password):
+            found.append(f"{rotation.credential.secret_id} version {version.version_id[:8]} "
+                         f"({version.username}) still logs in")
+    return found
 
 
 # --- more logging -------------------------------------------------------------------------------
@@ -650,6 +707,8 @@ class VerifyContainment(Step):
             elif previous is not None and not login_refused(writer, previous.username,
                                                             previous.password):
                 found.append(f"{rotation.credential.role}'s old password still logs in")
+            else:
+                found += _older_accepted(store, rotation, writer, keep=(CURRENT,))
         if resolved.database.endpoints and TerminateSessions()._stale(ctx):
             found.append("database sessions opened with revoked credentials remain")
         return found
@@ -847,11 +906,22 @@ def raise_audit(roles: tuple[str, ...]) -> RaiseAudit:
                       f"pgAudit everything the compromised role(s) {', '.join(roles)} do")
 
 
-def rotate_credential(rotation: Rotation) -> RotateCredential:
-    role = rotation.credential.role
-    return for_target(RotateCredential, rotation, f"rotate-{role}",
-                      f"Rotate {role}'s password and {rotation.credential.secret_id}; the old "
-                      "one must be refused")
+def rotate_credential(rotation: Rotation, *, retire_previous: bool = True) -> RotateCredential:
+    credential = rotation.credential
+    role = credential.role
+    if retire_previous:
+        title = (f"Rotate {' and '.join(credential.logins)}'s passwords and "
+                 f"{credential.secret_id}; every old one must be refused")
+    elif credential.alternating is not None:
+        title = (f"Rotate {credential.secret_id}: a new password for the login it does not "
+                 f"name ({' or '.join(credential.logins)}); the other stays valid for the "
+                 "app's instances until they are replaced")
+    else:
+        title = (f"Rotate {role}'s password and {credential.secret_id}; the old one must be "
+                 "refused")
+    specific = type(f"RotateCredential:rotate-{role}", (RotateCredential,),
+                    {"name": f"rotate-{role}", "title": title})
+    return cast(RotateCredential, specific(rotation, retire_previous))
 
 
 def disable(role: str) -> DisableLogin:
@@ -876,14 +946,17 @@ def notify(phase: str) -> NotifySecurity:
 
 
 class VerifyRotation(Step):
-    """The scheduled rotation's end: every rotated login's new password works and its old one
-    is refused, and each reachable site's app tier is being replaced."""
+    """The scheduled rotation's end: every rotated login's new password works; its old one is
+    refused, except an alternating credential's previous login, which must still log in (the
+    app's instances that booted before the rotation open connections with it until the
+    refresh replaces them); every older version of each secret is refused."""
 
     expected_seconds = 3
     converges = False
     marks_done = True
     name = "verify-rotation"
-    title = "Verify: every rotated password works, every old one is refused"
+    title = ("Verify: every rotated password works; the app's previous login still works "
+             "until its refresh, every other old password is refused")
 
     def problems(self, ctx: BreachContext) -> list[str]:
         writer = _writer(ctx)
@@ -891,24 +964,34 @@ class VerifyRotation(Step):
             return [f"no writable database: {ctx.resolution.database.problem}"]
         found = []
         for rotation in ctx.resolution.rotations:
+            credential = rotation.credential
             store = _secret_store(ctx, rotation.secret_region)
-            token = rotation_token(ctx.incident.incident_id, rotation.credential.secret_id)
-            current = store.version(rotation.credential.secret_id, CURRENT)
-            previous = store.version(rotation.credential.secret_id, PREVIOUS)
+            token = rotation_token(ctx.incident.incident_id, credential.secret_id)
+            current = store.version(credential.secret_id, CURRENT)
+            previous = store.version(credential.secret_id, PREVIOUS)
             if current is None or current.version_id != token:
-                found.append(f"{rotation.credential.role} is not rotated")
+                found.append(f"{credential.role} is not rotated")
                 continue
             if login_refused(writer, current.username, current.password):
-                found.append(f"{rotation.credential.role}'s new password does not log in")
-            if previous is not None and not login_refused(writer, previous.username,
-                                                          previous.password):
-                found.append(f"{rotation.credential.role}'s old password still logs in")
+                found.append(f"{current.username}'s new password does not log in")
+            if previous is None or previous.password == current.password:
+                continue
+            keeps = (credential.alternating is not None
+                     and previous.username != current.username)
+            refused = login_refused(writer, previous.username, previous.password)
+            if keeps and refused:
+                found.append(f"{previous.username}'s password (the previous version) is "
+                             "refused: the app's instances not yet replaced cannot connect")
+            elif not keeps and not refused:
+                found.append(f"{credential.role}'s old password still logs in")
+            found += _older_accepted(store, rotation, writer, keep=(CURRENT, PREVIOUS))
         return found
 
     def inspect(self, ctx: BreachContext) -> Verdict:
         problems = self.problems(ctx)
         return run("; ".join(problems)) if problems else done(
-            "every rotated password works and every old one is refused")
+            "every rotated password works; the app's previous login still works until its "
+            "refresh; every other old password is refused")
 
     def change(self, ctx: BreachContext) -> str:
         problems = self.problems(ctx)

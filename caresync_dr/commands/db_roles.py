@@ -134,21 +134,34 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
             if version is None:
                 without_secret.append(role.name)
                 continue
+            if version.username not in role.logins:
+                conn.close()
+                raise UsageError(f"{role.secret_name} names user {version.username}, not "
+                                 f"one of {', '.join(role.logins)}; nothing was changed")
             roles.append(role)
-            passwords[role.name] = version.password
+            # An alternating role: the login the secret names gets its password; the other
+            # keeps its own (the app's instances that booted earlier may still use it).
+            passwords[version.username] = version.password
         run.data.update(site=site.site, region=site.region, database=dbname,
                         roles=[r.name for r in roles], withoutSecret=without_secret,
                         unreachable=problems, awsCalls=recorder.as_report())
         with conn:
-            existing = {r.name: role_exists(conn, r.name) for r in roles}
+            existing = {login: role_exists(conn, login) for r in roles for login in r.logins}
             run.data["existedBefore"] = existing
             if args.dry_run:
                 # The session refuses every write: the dry run provably changes nothing.
                 conn.execute("SET default_transaction_read_only = on")
                 for role in roles:
-                    state = "exists; would be updated" if existing[role.name] else \
-                        "would be created"
-                    print(f"{role.name}: {state} (password from {role.secret_name})")
+                    for login in role.logins:
+                        state = "exists; would be updated" if existing[login] else \
+                            "would be created"
+                        source = (f"password from {role.secret_name}" if login in passwords
+                                  else "its password is left as it is" if existing[login]
+                                  else "without a password: the next rotation sets one")
+                        print(f"{login}: {state} ({source})")
+                    if role.group is not None:
+                        print(f"{role.group}: NOLOGIN, holds the privileges of "
+                              f"{' and '.join(role.logins)}")
                 for name in without_secret:
                     print(f"{name}: no secret in {site.region}; left out")
                 run.message = "dry run: nothing was changed"
@@ -174,7 +187,7 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
         for name in without_secret:
             log.warning("%s has no secret in %s: left out", name, site.region)
         run.message = (f"{len(roles)} role(s) set on the writer in {site.region}: "
-                       f"{', '.join(r.name for r in roles)}")
+                       f"{', '.join(login for r in roles for login in r.logins)}")
         print(run.message)
         return ExitCode.OK
     finally:

@@ -7,7 +7,21 @@ may do in the application database. :data:`ROLES` lists them; add a role by addi
 ``LoginRole`` (the backup and restore-test roles of issue 11 go here).
 
 Running it again changes nothing but the password (``ALTER ROLE ... PASSWORD``, which is how a
-rotation lands too). The password reaches the server only as a SCRAM-SHA-256 verifier computed
+rotation lands too).
+
+**Alternating users** (the app's role; Secrets Manager user guide, "Lambda function rotation
+strategies", "Rotation strategy: alternating users"): the app logs in as one of two login roles,
+``caresync_app`` or its clone ``caresync_app_clone``, whichever the secret's ``AWSCURRENT``
+version names. Both are members of one NOLOGIN role, ``caresync_app_group``, which holds every
+privilege (CONNECT, USAGE, the table and sequence grants, the default privileges), so the two
+logins can never differ in what they may do. Neither login owns anything or may create anything
+(no CREATE on any schema): an object one of them created would be out of the other's reach.
+A scheduled rotation sets a new password on the login *not* in the secret and points the secret
+at it; the other login's password stays valid until the next rotation, so instances that booted
+with it keep opening connections until the instance refresh replaces them
+(:mod:`caresync_dr.db.rotation`).
+
+The password reaches the server only as a SCRAM-SHA-256 verifier computed
 by libpq on the client (``PQencryptPasswordConn``), so neither ``log_statement`` nor a slow-query
 log line can contain it.
 """
@@ -52,12 +66,34 @@ class LoginRole:
     attributes: tuple[str, ...] = LOGIN_ATTRIBUTES
     connection_limit: int = -1  # -1: no limit
     description: str = ""
+    alternate: str | None = None  # the clone login of the alternating-users rotation
+    group: str | None = None      # the NOLOGIN role holding the privileges of both logins
+
+    @property
+    def logins(self) -> tuple[str, ...]:
+        """Every login of this role: the role itself, then its clone (alternating users)."""
+        return (self.name, self.alternate) if self.alternate else (self.name,)
+
+    @property
+    def holder(self) -> str:
+        """The role the privileges are granted to: the group when there is one."""
+        return self.group or self.name
+
+    def other_login(self, login: str) -> str:
+        """The login a rotation sets next when ``login`` is in the secret now. Raises
+        ``ValueError`` for a role without a clone or a login that is not one of this role's."""
+        if self.alternate is None or login not in self.logins:
+            raise ValueError(f"{login} is not one of the alternating logins "
+                             f"{', '.join(self.logins)}")
+        return self.alternate if login == self.name else self.name
 
 
 APP_ROLE = LoginRole(
     name="caresync_app", secret_name=APP_SECRET_NAME,
     schemas=(SchemaPrivileges(tables=DML, sequences=("USAGE", "SELECT")),),
-    description="the CareSync app: reads and writes rows; owns nothing, creates nothing")
+    description="the CareSync app: reads and writes rows; owns nothing, creates nothing",
+    # AWS's convention names the clone <user>_clone (the RDS multi-user rotation template).
+    alternate="caresync_app_clone", group="caresync_app_group")
 
 ROLES: tuple[LoginRole, ...] = (APP_ROLE,)
 
@@ -70,39 +106,71 @@ class RoleChange:
     statement: sql.Composable = field(repr=False)
 
 
+def _create_if_missing(name: str, *, login: bool) -> sql.Composed:
+    return sql.SQL(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {}) "
+        "THEN CREATE ROLE {}" + ("" if login else " NOLOGIN") + "; END IF; END $$").format(
+        sql.Literal(name), sql.Identifier(name))
+
+
 def role_statements(role: LoginRole, *, database: str, owner: str,
-                    password_verifier: str | None) -> list[RoleChange]:
+                    password_verifier: str | None = None,
+                    password_verifiers: Mapping[str, str] | None = None) -> list[RoleChange]:
     """The idempotent statements that make ``role`` exist exactly as specified.
 
     ``owner`` is the role that owns the schemas and creates the tables (the master user runs
     the migrations), so default privileges are granted for objects it creates later.
-    ``password_verifier`` is a ``SCRAM-SHA-256$...`` verifier, never the plain password; None
-    leaves the password alone (the SQL shown in the docs).
+    ``password_verifiers`` maps a login of the role (:attr:`LoginRole.logins`) to a
+    ``SCRAM-SHA-256$...`` verifier, never the plain password; ``password_verifier`` is the
+    same for ``role.name``. A login without one keeps its password (a new one is created
+    without any, so it cannot log in by password until a rotation sets it): for an
+    alternating role, the login the secret does not name keeps the password instances booted
+    earlier still use. None at all: the SQL shown in the docs.
+
+    With a ``group`` (alternating users), privileges go to the group and each login is made a
+    member; privileges an older version granted to the login itself are revoked in the same
+    transaction, so what a login may do comes from the group alone (the migration of a
+    database that had only ``caresync_app``).
     """
-    if password_verifier is not None and not password_verifier.startswith("SCRAM-SHA-256$"):
-        raise ValueError("role_statements takes a SCRAM-SHA-256 verifier, not a password")
-    name = sql.Identifier(role.name)
-    password = (sql.SQL(" PASSWORD {}").format(sql.Literal(password_verifier))
-                if password_verifier is not None else sql.SQL(""))
-    changes = [
-        RoleChange(f"create role {role.name} if it does not exist", sql.SQL(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {}) "
-            "THEN CREATE ROLE {}; END IF; END $$").format(sql.Literal(role.name), name)),
-        RoleChange(f"set {role.name}'s attributes" +
-                   (" and password" if password_verifier is not None else ""), sql.SQL(
-            "ALTER ROLE {} WITH {} CONNECTION LIMIT {}{}").format(
-            name, sql.SQL(" ").join(sql.SQL(a) for a in role.attributes),
-            sql.Literal(role.connection_limit), password)),
-        RoleChange(f"let {role.name} connect to {database}", sql.SQL(
-            "GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), name)),
-    ]
+    verifiers = dict(password_verifiers or {})
+    if password_verifier is not None:
+        verifiers[role.name] = password_verifier
+    for login, verifier in verifiers.items():
+        if login not in role.logins:
+            raise ValueError(f"{login} is not a login of {role.name}")
+        if not verifier.startswith("SCRAM-SHA-256$"):
+            raise ValueError("role_statements takes a SCRAM-SHA-256 verifier, not a password")
+    holder = sql.Identifier(role.holder)
+    changes = []
+    if role.group is not None:
+        changes.append(RoleChange(f"create the NOLOGIN group {role.group} (it holds "
+                                  f"{', '.join(role.logins)}'s privileges) if it does not "
+                                  "exist", _create_if_missing(role.group, login=False)))
+    for login in role.logins:
+        name = sql.Identifier(login)
+        password = (sql.SQL(" PASSWORD {}").format(sql.Literal(verifiers[login]))
+                    if login in verifiers else sql.SQL(""))
+        changes += [
+            RoleChange(f"create role {login} if it does not exist",
+                       _create_if_missing(login, login=True)),
+            RoleChange(f"set {login}'s attributes" +
+                       (" and password" if login in verifiers else ""), sql.SQL(
+                "ALTER ROLE {} WITH {} CONNECTION LIMIT {}{}").format(
+                name, sql.SQL(" ").join(sql.SQL(a) for a in role.attributes),
+                sql.Literal(role.connection_limit), password)),
+        ]
+        if role.group is not None:
+            changes.append(RoleChange(f"make {login} a member of {role.group}", sql.SQL(
+                "GRANT {} TO {}").format(holder, name)))
+    changes.append(RoleChange(f"let {role.holder} connect to {database}", sql.SQL(
+        "GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), holder)))
     for member_of in role.member_of:
-        changes.append(RoleChange(f"make {role.name} a member of {member_of}", sql.SQL(
-            "GRANT {} TO {}").format(sql.Identifier(member_of), name)))
+        changes.append(RoleChange(f"make {role.holder} a member of {member_of}", sql.SQL(
+            "GRANT {} TO {}").format(sql.Identifier(member_of), holder)))
     for grant in role.schemas:
         schema = sql.Identifier(grant.schema)
-        changes.append(RoleChange(f"let {role.name} use schema {grant.schema}", sql.SQL(
-            "GRANT USAGE ON SCHEMA {} TO {}").format(schema, name)))
+        changes.append(RoleChange(f"let {role.holder} use schema {grant.schema}", sql.SQL(
+            "GRANT USAGE ON SCHEMA {} TO {}").format(schema, holder)))
         for kind, privileges in (("TABLES", grant.tables), ("SEQUENCES", grant.sequences),
                                  ("FUNCTIONS", grant.functions)):
             if not privileges:
@@ -111,12 +179,36 @@ def role_statements(role: LoginRole, *, database: str, owner: str,
             changes.append(RoleChange(
                 f"grant {', '.join(privileges)} on all {kind.lower()} in {grant.schema}",
                 sql.SQL("GRANT {} ON ALL {} IN SCHEMA {} TO {}").format(
-                    listed, sql.SQL(kind), schema, name)))
+                    listed, sql.SQL(kind), schema, holder)))
             changes.append(RoleChange(
                 f"grant the same on {kind.lower()} {owner} creates later in {grant.schema}",
                 sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {} ON {} "
                         "TO {}").format(sql.Identifier(owner), schema, listed, sql.SQL(kind),
-                                        name)))
+                                        holder)))
+            if role.group is None:
+                continue
+            for login in role.logins:      # the migration: the group holds them now
+                name = sql.Identifier(login)
+                changes.append(RoleChange(
+                    f"revoke {kind.lower()} privileges {login} held itself in {grant.schema}",
+                    sql.SQL("REVOKE {} ON ALL {} IN SCHEMA {} FROM {}").format(
+                        listed, sql.SQL(kind), schema, name)))
+                changes.append(RoleChange(
+                    f"and the default privileges {login} held itself in {grant.schema}",
+                    sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} REVOKE {} ON {} "
+                            "FROM {}").format(sql.Identifier(owner), schema, listed,
+                                              sql.SQL(kind), name)))
+    if role.group is not None:
+        for login in role.logins:
+            name = sql.Identifier(login)
+            changes.append(RoleChange(f"{login} connects through {role.group} only", sql.SQL(
+                "REVOKE CONNECT ON DATABASE {} FROM {}").format(sql.Identifier(database),
+                                                                 name)))
+            for grant in role.schemas:
+                changes.append(RoleChange(
+                    f"{login} uses schema {grant.schema} through {role.group} only", sql.SQL(
+                        "REVOKE USAGE ON SCHEMA {} FROM {}").format(
+                        sql.Identifier(grant.schema), name)))
     return changes
 
 
@@ -132,23 +224,72 @@ def ensure_roles(connection: Any, passwords: Mapping[str, str], *, database: str
     """Make every role in ``roles`` exist as specified, in one transaction.
 
     ``connection`` is a psycopg connection to ``database`` as ``owner`` (the master user);
-    ``passwords`` maps each role name to its password (from its secret). Returns what was
-    done, one line per statement. Raises ``KeyError`` naming a role without a password before
-    changing anything.
+    ``passwords`` maps a login name to its password (from its secret: for an alternating role,
+    the login its ``AWSCURRENT`` version names; the other login keeps its password). Returns
+    what was done, one line per statement. Raises ``KeyError`` naming a role none of whose
+    logins has a password, before changing anything.
     """
-    missing = [role.name for role in roles if role.name not in passwords]
+    missing = [role.name for role in roles if not set(role.logins) & set(passwords)]
     if missing:
         raise KeyError(f"no password for role(s) {', '.join(missing)}: read them from their "
                        "secrets first")
     done: list[str] = []
     with connection.transaction():
         for role in roles:
-            verifier = scram_verifier(connection, role.name, passwords[role.name])
+            verifiers = {login: scram_verifier(connection, login, passwords[login])
+                         for login in role.logins if login in passwords}
             for change in role_statements(role, database=database, owner=owner,
-                                          password_verifier=verifier):
+                                          password_verifiers=verifiers):
                 connection.execute(change.statement)
                 done.append(change.what)
     return done
+
+
+def app_roles_sql(database: str, owner: str, role: LoginRole = APP_ROLE) -> str:
+    """The app's roles (group and both logins) without passwords, as docs/database-roles.md
+    shows them."""
+    return "\n".join(f"-- {c.what}\n{c.statement.as_string(None)};"
+                     for c in role_statements(role, database=database, owner=owner))
+
+
+# --- what the alternating rotation checks before it points the app at the other login -------
+
+_PRIVILEGES_OF = """
+    select c.oid::regclass::text, p.privilege
+    from pg_catalog.pg_class c
+    join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+    cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES',
+                            'TRIGGER']) as p(privilege)
+    where c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+      and n.nspname <> 'information_schema' and n.nspname !~ '^pg_'
+      and (c.relkind <> 'S' or p.privilege in ('SELECT', 'UPDATE'))
+      and has_table_privilege(%s, c.oid, p.privilege)
+      and not has_table_privilege(%s, c.oid, p.privilege)
+    order by 1, 2"""
+_OWNED_BY = """
+    select 'table ' || c.oid::regclass::text from pg_catalog.pg_class c
+      join pg_catalog.pg_roles r on r.oid = c.relowner
+     where r.rolname = %s and c.relpersistence <> 't'
+    union all
+    select 'schema ' || n.nspname from pg_catalog.pg_namespace n
+      join pg_catalog.pg_roles r on r.oid = n.nspowner where r.rolname = %s
+    union all
+    select 'function ' || p.oid::regprocedure::text from pg_catalog.pg_proc p
+      join pg_catalog.pg_roles r on r.oid = p.proowner where r.rolname = %s"""
+
+
+def switch_problems(connection: Any, role: LoginRole, current: str, target: str) -> list[str]:
+    """Why the app must not be moved from login ``current`` to ``target`` now, one line
+    each (empty: it may): a table or sequence privilege ``current`` has (its own or
+    inherited) that ``target`` lacks (a grant made to one login, not to the group), or an
+    object either login owns (the other could not reach it). Reads only."""
+    found = [f"{target} lacks {privilege} on {table}, which {current} has: grant it to "
+             f"{role.holder}, not to a login" for table, privilege in connection.execute(
+                 _PRIVILEGES_OF, (current, target)).fetchall()]
+    for login in (current, target):
+        found += [f"{login} owns {what}: hand it to {OWNER_ROLE} (ALTER ... OWNER TO)"
+                  for (what,) in connection.execute(_OWNED_BY, (login,) * 3).fetchall()]
+    return found
 
 
 # --- the backup, restore and restore-test roles (issue 11; docs/database-roles.md) ------------

@@ -19,6 +19,9 @@ from psycopg import sql
 # a wrong password (28P01), an unknown role, a role without LOGIN (28000).
 REFUSAL_MARKERS = ("password authentication failed", "does not exist",
                    "is not permitted to log in")
+# Every connection of ours carries it, so our own short logins (tests of a password) are told
+# apart from the app's sessions.
+OWN_APPLICATION_NAME = "caresync-dr"
 
 
 class LoginRefusedError(Exception):
@@ -53,7 +56,7 @@ def connect(endpoint: Endpoint, user: str, password: str, *,
         return psycopg.connect(host=endpoint.host, port=endpoint.port, dbname=endpoint.dbname,
                                user=user, password=password, sslmode=endpoint.sslmode,
                                connect_timeout=max(1, int(timeout)), autocommit=True,
-                               application_name="caresync-dr")
+                               application_name=OWN_APPLICATION_NAME)
     except psycopg.OperationalError as exc:
         text = str(exc)
         if any(marker in text for marker in REFUSAL_MARKERS):

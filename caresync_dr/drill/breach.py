@@ -120,6 +120,14 @@ def install_master_user(world: World) -> tuple[str, str]:
     dbs.primary.psql(f"CREATE ROLE {user} LOGIN CREATEROLE "
                      f"IN ROLE pg_signal_backend, pg_monitor PASSWORD '{password}'")
     dbs.primary.psql(f'GRANT ALL ON DATABASE "{dbs.app_database}" TO {user}')
+    # As on RDS, the master user created the database and runs the migrations: it owns them
+    # and so may grant on the tables (a rotation's first run moves the app's grants to its
+    # NOLOGIN group, caresync_dr/db/roles.py).
+    dbs.primary.psql(f'ALTER DATABASE "{dbs.app_database}" OWNER TO {user}')
+    dbs.primary.psql(
+        "DO $$ DECLARE t record; BEGIN FOR t IN SELECT tablename FROM pg_catalog.pg_tables "
+        "WHERE schemaname = 'public' LOOP EXECUTE format('ALTER TABLE public.%I OWNER TO %I', "
+        f"t.tablename, '{user}'); END LOOP; END $$", dbs.app_database)
     for cluster in dbs.all():
         cluster.require_password([user])
     return user, password

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from caresync_dr.app.rollout import ALB_5XX, UNHEALTHY_HOSTS
+from caresync_dr.db.roles import APP_ROLE
 from caresync_dr.drill.load import WriteLoad
 from caresync_dr.drill.report import crash_report
 from caresync_dr.drill.result import common_fields
@@ -241,14 +242,17 @@ def _arm_pitr(world: World, archive: WalArchive, timeline: Timeline) -> PointInT
 
 
 def _refuse_app_logins(cluster: PostgresCluster) -> None:
-    """Nothing reaches the fenced instance: app logins refused, app sessions ended."""
+    """Nothing reaches the fenced instance: app logins refused, app sessions ended (both of
+    the app's alternating logins: after a scheduled rotation it runs as the clone)."""
     hba = cluster.data_dir / "pg_hba.conf"
     rules = hba.read_text()
     with hba.open("w") as out:  # in place: keeps the server user's ownership
-        out.write("host all caresync_app 127.0.0.1/32 reject\n" + rules)
+        out.writelines(f"host all {login} 127.0.0.1/32 reject\n" for login in APP_ROLE.logins)
+        out.write(rules)
     cluster.psql("select pg_reload_conf()")
+    listed = ", ".join(f"'{login}'" for login in APP_ROLE.logins)
     cluster.psql("select pg_terminate_backend(pid) from pg_stat_activity "
-                 "where usename = 'caresync_app'")
+                 f"where usename in ({listed})")
 
 
 # --- one drill ----------------------------------------------------------------------------
@@ -288,9 +292,11 @@ def run_in_region(options: DrillOptions) -> dict[str, Any]:
                     time.sleep(options.steady_seconds)
                     step.detail = f"{len(load.acks)} writes acknowledged by the primary"
                 from caresync_dr.drill.breach import breach_flow
+                from caresync_dr.drill.rotation import rotation_flow
 
                 flows = {"app-crash": _app_crash, "bad-release": _bad_release,
-                         "corruption": _corruption, "breach": breach_flow}
+                         "corruption": _corruption, "breach": breach_flow,
+                         "credential-rotation": rotation_flow}
                 return flows[scenario.name](
                     InRegionRun(world, options, work, timeline, load, watch))
             finally:   # before the world stops

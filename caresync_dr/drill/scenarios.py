@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 ScenarioName = Literal["region-outage", "db-failure", "app-crash", "bad-release", "corruption",
-                       "planned-switchover", "round-trip", "reverse-outage", "breach"]
+                       "planned-switchover", "round-trip", "reverse-outage", "breach",
+                       "credential-rotation"]
 
 
 @dataclass(frozen=True)
@@ -139,4 +140,14 @@ SCENARIOS: dict[str, Scenario] = {
         seed_requires="data breach: immediately isolate affected systems, revoke compromised "
                       "credentials, enable additional logging, notify the security team, "
                       "document the incident; the app keeps serving writes"),
+    "credential-rotation": Scenario(
+        name="credential-rotation",
+        summary="nothing breaks: the monthly rotate_db_credentials.py rotates the database "
+                "passwords and replaces the app instances while the app serves and keeps "
+                "opening connections with the credentials it booted with",
+        region_down=False, kill_primary_db=False, kill_primary_app=False,
+        failover_scope=None, serving_site="primary", promotes=None,
+        needs_local_replica=False, in_region=True,
+        seed_requires="regular credential rotation without downtime: no app connection "
+                      "refused, no write failed or lost"),
 }

@@ -240,7 +240,8 @@ def build_world(emulator: Emulator, *, project_dir: Path, promote_seconds: float
         try:
             started["databases"] = start_databases(with_local_replica,
                                                    app_database=app_database,
-                                                   password_roles=tuple(r.name for r in ROLES),
+                                                   password_roles=tuple(login for r in ROLES
+                                                                        for login in r.logins),
                                                    archive=archive)
         except BaseException as exc:  # re-raised in the caller's thread
             started["error"] = exc

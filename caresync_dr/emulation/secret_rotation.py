@@ -15,6 +15,13 @@ What real AWS does, and what moto does instead:
   its region with the same ARN, versions, stages and replica key; the primary no longer lists
   that region; neither copy follows the other afterwards.
 
+* ``ListSecretVersionIds`` leaves out versions without a staging label unless
+  ``IncludeDeprecated`` is true (API reference, ListSecretVersionIds, ``IncludeDeprecated``:
+  "By default, versions without staging labels aren't included"). moto lists every version.
+  While armed, it filters as AWS does. (The rotation's verification asks with
+  ``IncludeDeprecated``: an alternating secret's version before the previous one names the
+  other login and must be refused too.)
+
 Replicas of a primary secret already read the primary's versions in moto (they share them), so
 a new version is visible in the replica's region at once; real AWS replicates within seconds.
 """
@@ -70,6 +77,16 @@ def _stop_replication_to_replica(self: SecretsManagerResponse) -> str:
     return json.dumps({"ARN": arn})
 
 
+_MOTO_LIST_VERSIONS = SecretsManagerResponse.list_secret_version_ids
+
+
+def _list_secret_version_ids(self: SecretsManagerResponse) -> str:
+    answer = json.loads(_MOTO_LIST_VERSIONS(self))
+    if not self._get_param("IncludeDeprecated"):
+        answer["Versions"] = [v for v in answer["Versions"] if v.get("VersionStages")]
+    return json.dumps(answer)
+
+
 class SecretRotationShim:
     """Arm while a test or drill needs real Secrets Manager rotation and promotion."""
 
@@ -82,6 +99,8 @@ class SecretRotationShim:
                 _update_secret_version_stage)
             SecretsManagerResponse.stop_replication_to_replica = (  # type: ignore[attr-defined]
                 _stop_replication_to_replica)
+            SecretsManagerResponse.list_secret_version_ids = (  # type: ignore[method-assign]
+                _list_secret_version_ids)
             self.armed = True
         return self
 
@@ -90,6 +109,8 @@ class SecretRotationShim:
             SecretsManagerBackend.update_secret_version_stage = (  # type: ignore[method-assign]
                 _MOTO_UPDATE_STAGE)
             del SecretsManagerResponse.stop_replication_to_replica  # type: ignore[attr-defined]
+            SecretsManagerResponse.list_secret_version_ids = (  # type: ignore[method-assign]
+                _MOTO_LIST_VERSIONS)
             self.armed = False
 
     def __enter__(self) -> SecretRotationShim:

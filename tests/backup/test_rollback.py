@@ -131,6 +131,17 @@ def tamper_segments(path: Path) -> None:
     manifest.write_text(json.dumps(fields))
 
 
+def tamper_checksum(path: Path) -> None:
+    """Only the manifest's SHA-256 differs: every chunk still decrypts and the whole load
+    succeeds, and the restore still must not be used (the checksum is verified while the data
+    loads, and before anything is swapped in)."""
+    import json
+    manifest = Path(str(path).replace(".dump.enc", ".manifest.json"))
+    fields = json.loads(manifest.read_text())
+    fields["sha256"] = ("0" if fields["sha256"][0] != "0" else "1") + fields["sha256"][1:]
+    manifest.write_text(json.dumps(fields))
+
+
 def tamper_fingerprint(path: Path) -> None:
     """The manifest no longer matches the data: the restored copy must fail verification."""
     import json
@@ -142,6 +153,7 @@ def tamper_fingerprint(path: Path) -> None:
 
 @pytest.mark.parametrize(("damage", "code", "message"), [
     (corrupt, 3, "fails its checksum"),
+    (tamper_checksum, 3, "fails its checksum"),
     (truncate, 3, "truncated or replaced"),
     (truncate_consistently, 3, "truncated"),
     (change_salt_consistently, 3, "header is corrupt"),

@@ -37,7 +37,17 @@ def world() -> Iterator[w.BreachWorld]:
 # --- a real PostgreSQL behind the primary's endpoint parameter ----------------------------------
 
 MASTER, APP, DATABASE = "caresync_admin", "caresync_app", "caresync"
+CLONE, GROUP = "caresync_app_clone", "caresync_app_group"   # roles.APP_ROLE's alternating pair
 FIRST = {MASTER: "Master-First-Pass-1", APP: "App-First-Pass-1"}
+# Back to the live database as it was before the alternating users: caresync_app alone, with
+# its own grants (each test starts there; the first rotation is the migration).
+ONLY_CARESYNC_APP = (
+    "DO $$ BEGIN "
+    f"IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{CLONE}') THEN "
+    f"DROP OWNED BY {CLONE}; DROP ROLE {CLONE}; END IF; "
+    f"IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{GROUP}') THEN "
+    f"DROP OWNED BY {GROUP}; DROP ROLE {GROUP}; END IF; END $$; "
+    f"GRANT SELECT, INSERT ON patients TO {APP}")
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +55,8 @@ def database() -> Iterator[PostgresCluster]:
     """Like RDS: the master user is no superuser (CREATEROLE CREATEDB; rds_superuser's
     pg_signal_backend and pg_monitor: it sees and ends every session, AWS "PostgreSQL roles"),
     both logins need their passwords; pgAudit as the parameter group loads it."""
-    with pgaudit_server("caresync-breach-test-", password_roles=(MASTER, APP)) as cluster:
+    with pgaudit_server("caresync-breach-test-", password_roles=(MASTER, APP, CLONE)
+                        ) as cluster:
         cluster.psql(f"CREATE ROLE {MASTER} LOGIN CREATEROLE CREATEDB "
                      f"PASSWORD '{FIRST[MASTER]}' IN ROLE pg_signal_backend, pg_monitor")
         # RDS's rds_superuser may set pgAudit's superuser-only settings per role (AWS: "Using
@@ -55,6 +66,8 @@ def database() -> Iterator[PostgresCluster]:
         cluster.psql(f"CREATE ROLE {APP} LOGIN PASSWORD '{FIRST[APP]}'; "
                      "CREATE ROLE analyst LOGIN; "
                      f"CREATE TABLE patients (id int PRIMARY KEY, name text); "
+                     # As on RDS: the master user runs the migrations and owns the tables.
+                     f"ALTER TABLE patients OWNER TO {MASTER}; "
                      f"GRANT SELECT, INSERT ON patients TO {APP}", DATABASE)
         yield cluster
 
@@ -62,10 +75,18 @@ def database() -> Iterator[PostgresCluster]:
 @pytest.fixture
 def db_world(database: PostgresCluster) -> Iterator[w.BreachWorld]:
     """Both sites in moto; the primary's endpoint parameter names the real server, the
-    standby's a port nothing listens on (a replica that does not answer)."""
-    database.psql(f"ALTER ROLE {MASTER} PASSWORD '{FIRST[MASTER]}'; "
-                  f"ALTER ROLE {APP} PASSWORD '{FIRST[APP]}'; ALTER ROLE analyst LOGIN; "
-                  f"ALTER ROLE {APP} RESET pgaudit.log; ALTER ROLE analyst RESET pgaudit.log")
+    standby's a port nothing listens on (a replica that does not answer). Before and after:
+    the database as the session fixture made it (the next test, with or without this fixture,
+    finds the first passwords and caresync_app alone)."""
+    _first_state(database)
     with mock_aws(), SecurityGroupReplacement(), SecretRotationShim():
         yield w.seed(endpoints={w.PRIMARY: f"127.0.0.1:{database.port}",
                                 w.STANDBY: f"127.0.0.1:{free_port()}"}, passwords=dict(FIRST))
+    _first_state(database)
+
+
+def _first_state(database: PostgresCluster) -> None:
+    database.psql(f"ALTER ROLE {MASTER} PASSWORD '{FIRST[MASTER]}'; "
+                  f"ALTER ROLE {APP} PASSWORD '{FIRST[APP]}'; ALTER ROLE analyst LOGIN; "
+                  f"ALTER ROLE {APP} RESET pgaudit.log; ALTER ROLE analyst RESET pgaudit.log")
+    database.psql(ONLY_CARESYNC_APP, DATABASE)

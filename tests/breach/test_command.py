@@ -27,7 +27,7 @@ from caresync_dr.emulation.ec2_groups import SecurityGroupReplacement
 from caresync_dr.emulation.secret_rotation import SecretRotationShim
 from caresync_dr.operations import ApiCallRecorder
 from caresync_dr.pg.cluster import PostgresCluster, free_port
-from tests.breach.conftest import APP, DATABASE, FIRST, MASTER
+from tests.breach.conftest import APP, CLONE, DATABASE, FIRST, MASTER
 from tests.breach.world import (
     ACCOUNT,
     LEAKED_USER,
@@ -324,7 +324,9 @@ def test_with_the_primary_region_gone_the_standby_alone_contains(
         assert value["password"] != FIRST[role]
         endpoint = Endpoint("127.0.0.1", database.port, DATABASE, "disable")
         assert login_refused(endpoint, role, FIRST[role])
-        assert not login_refused(endpoint, role, value["password"])
+        # The app's secret names its other login now (alternating users).
+        assert value["username"] == (CLONE if role == APP else MASTER)
+        assert not login_refused(endpoint, value["username"], value["password"])
     with pytest.raises(psycopg.OperationalError):
         attacker.execute("SELECT 1")
     attacker.close()
@@ -364,7 +366,7 @@ def test_a_resume_after_the_primary_region_returns_keeps_to_the_standbys_secrets
     for name, role in (("caresync/db/app", APP), ("caresync/db/master", MASTER)):
         assert len(standby.describe_secret(SecretId=name)["VersionIdsToStages"]) == 2, name
         value = json.loads(standby.get_secret_value(SecretId=name)["SecretString"])
-        assert not login_refused(endpoint, role, value["password"])
+        assert not login_refused(endpoint, value["username"], value["password"])
         assert login_refused(endpoint, role, FIRST[role])
         stale = json.loads(primary.get_secret_value(SecretId=name)["SecretString"])
         assert stale["password"] == FIRST[role]    # untouched: the runbook re-replicates it

@@ -16,7 +16,7 @@ from caresync_dr.commands.db_roles import main
 from caresync_dr.db.roles import OWNER_ROLE
 from caresync_dr.db.sessions import Endpoint, login_refused
 from caresync_dr.pg.cluster import PostgresCluster
-from tests.breach.conftest import APP, DATABASE, MASTER
+from tests.breach.conftest import APP, CLONE, DATABASE, FIRST, GROUP, MASTER
 from tests.breach.world import PRIMARY, BreachWorld
 from tests.ci_paths import ROOT
 
@@ -52,7 +52,7 @@ def test_creates_the_app_role_from_its_secret_once(
     endpoint = Endpoint("127.0.0.1", database.port, DATABASE, "disable")
     code, report = _roles(tmp_path, "--dry-run")
     assert code == ExitCode.OK
-    assert report["existedBefore"] == {APP: False}
+    assert report["existedBefore"] == {APP: False, CLONE: False}
     assert login_refused(endpoint, APP, NEW_APP_PASSWORD)      # the dry run created nothing
     code, report = _roles(tmp_path)
     assert code == ExitCode.OK, report
@@ -61,12 +61,18 @@ def test_creates_the_app_role_from_its_secret_once(
                                        "caresync_restore_test"]
     assert report["unreachable"] == []      # the writer was the first site asked
     assert not login_refused(endpoint, APP, NEW_APP_PASSWORD)
-    rows = database.psql("SELECT privilege_type FROM information_schema.role_table_grants "
-                         f"WHERE grantee = '{APP}' AND table_name = 'patients' ORDER BY 1",
-                         DATABASE)
-    assert rows.split() == ["DELETE", "INSERT", "SELECT", "UPDATE"]
+    # The privileges are the group's; both logins have them through it, neither its own.
+    rows = database.psql("SELECT grantee || ':' || privilege_type FROM "
+                         "information_schema.role_table_grants WHERE grantee IN "
+                         f"('{APP}', '{CLONE}', '{GROUP}') AND table_name = 'patients' "
+                         "ORDER BY 1", DATABASE)
+    assert rows.split() == [f"{GROUP}:{p}" for p in ("DELETE", "INSERT", "SELECT", "UPDATE")]
+    for login in (APP, CLONE):
+        assert database.psql(f"SELECT pg_has_role('{login}', '{GROUP}', 'USAGE')") == "t"
+    # The clone exists without a password until the first rotation sets one.
+    assert login_refused(endpoint, CLONE, NEW_APP_PASSWORD)
     code, report = _roles(tmp_path)
-    assert code == ExitCode.OK and report["existedBefore"] == {APP: True}
+    assert code == ExitCode.OK and report["existedBefore"] == {APP: True, CLONE: True}
     assert not login_refused(endpoint, APP, NEW_APP_PASSWORD)
 
 
@@ -108,3 +114,32 @@ def test_hands_the_database_to_its_owner_role_as_a_master_user_that_is_no_superu
     assert {"caresync_restore", "caresync_restore_test", MASTER} <= set(members)
     code, report = _roles(tmp_path)   # again: nothing new, no error
     assert code == ExitCode.OK, report
+
+
+def test_when_the_secret_names_the_clone_caresync_app_keeps_its_password(
+        db_world: BreachWorld, database: PostgresCluster, tmp_path: Path) -> None:
+    """After an odd number of rotations the secret names caresync_app_clone: the command sets
+    the clone's password from it and leaves caresync_app's, which instances that booted before
+    the last rotation still use."""
+    endpoint = Endpoint("127.0.0.1", database.port, DATABASE, "disable")
+    db_world.client("secretsmanager", PRIMARY).put_secret_value(
+        SecretId="caresync/db/app", SecretString=json.dumps({
+            "engine": "postgres", "username": CLONE, "password": "Clone-From-Secret-8",
+            "dbname": DATABASE}))
+    code, report = _roles(tmp_path)
+    assert code == ExitCode.OK, report
+    assert not login_refused(endpoint, CLONE, "Clone-From-Secret-8")
+    assert not login_refused(endpoint, APP, FIRST[APP])
+
+
+def test_a_secret_naming_another_user_changes_nothing(
+        db_world: BreachWorld, database: PostgresCluster, tmp_path: Path) -> None:
+    db_world.client("secretsmanager", PRIMARY).put_secret_value(
+        SecretId="caresync/db/app", SecretString=json.dumps({
+            "engine": "postgres", "username": "someone_else", "password": "x-Y-1",
+            "dbname": DATABASE}))
+    code, report = _roles(tmp_path)
+    assert code == ExitCode.USAGE
+    assert "names user someone_else, not one of caresync_app, caresync_app_clone" in str(
+        report.get("message") or report)
+    assert database.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{CLONE}'") == "0"

@@ -1,5 +1,6 @@
 """The app login role on a real PostgreSQL 15: created once, idempotent, least privilege,
-authenticated by password (SCRAM) and never sent the password in plain text."""
+authenticated by password (SCRAM) and never sent the password in plain text; its clone login
+(alternating-users rotation) has exactly its privileges, through their NOLOGIN group."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from caresync_dr.db.roles import APP_ROLE, ensure_roles, role_statements, scram_verifier
+from caresync_dr.db.roles import (
+    APP_ROLE,
+    app_roles_sql,
+    ensure_roles,
+    role_statements,
+    scram_verifier,
+    switch_problems,
+)
 from caresync_dr.pg.cluster import PostgresCluster, PostgresNotFoundError, find_pg_bin, temp_cluster
 
 pytestmark = pytest.mark.postgres
@@ -31,7 +39,9 @@ def server() -> Iterator[PostgresCluster]:
     # The app role authenticates with its password; everyone else keeps the test's trust.
     rules = hba.read_text()
     with hba.open("w") as out:  # rewriting in place keeps the server user's ownership
-        out.write("host all caresync_app 127.0.0.1/32 scram-sha-256\n" + rules)
+        out.writelines(f"host all {login} 127.0.0.1/32 scram-sha-256\n"
+                       for login in APP_ROLE.logins)
+        out.write(rules)
     cluster.start()
     # Like the RDS master user: not a superuser, may create roles.
     cluster.psql(f"CREATE ROLE {OWNER} LOGIN CREATEROLE")
@@ -104,3 +114,63 @@ def test_the_password_never_reaches_the_server_in_plain_text(server: PostgresClu
 def test_a_role_without_a_password_changes_nothing(server: PostgresCluster) -> None:
     with _as_owner(server) as owner, pytest.raises(KeyError, match="caresync_app"):
         ensure_roles(owner, {}, database=DATABASE, owner=OWNER)
+
+
+CLONE, GROUP = str(APP_ROLE.alternate), str(APP_ROLE.group)
+
+
+def _grants(owner: psycopg.Connection[tuple[object, ...]], table: str) -> list[str]:
+    rows = owner.execute(
+        "SELECT grantee || ':' || privilege_type FROM information_schema.role_table_grants "
+        "WHERE table_name = %s AND grantee <> %s ORDER BY 1", (table, OWNER)).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def test_a_database_with_only_caresync_app_is_migrated_to_the_group(
+        server: PostgresCluster) -> None:
+    """The update path: caresync_app exists with its own grants, as the previous roles.py made
+    it. Afterwards the group holds them, both logins are members, caresync_app's password is
+    untouched and the clone, created without one, cannot log in until a rotation sets it."""
+    with _as_owner(server) as owner:
+        owner.execute("CREATE TABLE IF NOT EXISTS legacy (id int PRIMARY KEY)")
+        owner.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON legacy TO {APP_ROLE.name}")
+        owner.execute(f"ALTER ROLE {APP_ROLE.name} PASSWORD 'kept-Password-5'")
+        ensure_roles(owner, {APP_ROLE.name: "kept-Password-5"}, database=DATABASE,
+                     owner=OWNER)
+        assert _grants(owner, "legacy") == [
+            f"{GROUP}:{p}" for p in ("DELETE", "INSERT", "SELECT", "UPDATE")]
+        assert switch_problems(owner, APP_ROLE, APP_ROLE.name, CLONE) == []
+        members = owner.execute(
+            "SELECT m.rolname FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid "
+            "JOIN pg_roles m ON m.oid = a.member WHERE g.rolname = %s ORDER BY 1",
+            (GROUP,)).fetchall()
+        assert [r[0] for r in members] == [APP_ROLE.name, CLONE]
+        group_can_login = owner.execute(
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (GROUP,)).fetchone()
+        assert group_can_login == (False,)
+    with _as_app(server, "kept-Password-5") as app:
+        app.execute("INSERT INTO legacy VALUES (1) ON CONFLICT DO NOTHING")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(host="127.0.0.1", port=server.port, dbname=DATABASE, user=CLONE,
+                        password="kept-Password-5").close()
+
+
+def test_a_grant_to_one_login_only_stops_the_switch(server: PostgresCluster) -> None:
+    with _as_owner(server) as owner:
+        ensure_roles(owner, {APP_ROLE.name: "first-Secret-1"}, database=DATABASE, owner=OWNER)
+        owner.execute("CREATE TABLE IF NOT EXISTS side (id int)")
+        owner.execute(f"GRANT TRUNCATE ON side TO {APP_ROLE.name}")
+        try:
+            assert switch_problems(owner, APP_ROLE, APP_ROLE.name, CLONE) == [
+                f"{CLONE} lacks TRUNCATE on side, which {APP_ROLE.name} has: grant it to "
+                f"{GROUP}, not to a login"]
+        finally:
+            owner.execute("DROP TABLE side")
+
+
+def test_the_documented_sql_is_the_one_that_runs() -> None:
+    text = app_roles_sql(DATABASE, "caresync_owner")
+    assert "PASSWORD" not in text
+    assert f'GRANT "{GROUP}" TO "{CLONE}"' in text
+    assert f'REVOKE SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "public" FROM ' \
+           f'"{APP_ROLE.name}"' in text

@@ -81,6 +81,37 @@ def test_a_finished_rotation_is_what_every_region_reads() -> None:
             assert (answer["SecretString"], answer["VersionId"]) == ("new", token)
 
 
+def _deprecated_version() -> tuple[Any, str]:
+    """A secret whose first version lost every label (two rotations later)."""
+    primary, _, token = _rotated_secret()
+    first = next(v for v, s in primary.describe_secret(SecretId="caresync/db/app")[
+        "VersionIdsToStages"].items() if "AWSPREVIOUS" in s)
+    second = "b" * 36
+    primary.put_secret_value(SecretId="caresync/db/app", SecretString="newer",
+                             ClientRequestToken=second, VersionStages=["AWSPENDING"])
+    primary.update_secret_version_stage(SecretId="caresync/db/app", VersionStage="AWSCURRENT",
+                                        MoveToVersionId=second, RemoveFromVersionId=token)
+    return primary, first
+
+
+def test_moto_alone_lists_deprecated_versions_by_default() -> None:
+    primary, first = _deprecated_version()
+    listed = primary.list_secret_version_ids(SecretId="caresync/db/app")["Versions"]
+    assert first in {v["VersionId"] for v in listed}
+
+
+def test_deprecated_versions_are_listed_only_when_asked() -> None:
+    with SecretRotationShim():
+        primary, first = _deprecated_version()
+        listed = primary.list_secret_version_ids(SecretId="caresync/db/app")["Versions"]
+        assert first not in {v["VersionId"] for v in listed} and len(listed) == 2
+        every = primary.list_secret_version_ids(SecretId="caresync/db/app",
+                                                IncludeDeprecated=True)["Versions"]
+        assert first in {v["VersionId"] for v in every}
+        assert primary.get_secret_value(SecretId="caresync/db/app", VersionId=first)[
+            "SecretString"] == "old"
+
+
 def test_a_promoted_replica_is_writable_and_independent() -> None:
     with SecretRotationShim():
         primary, replica, _ = _rotated_secret()

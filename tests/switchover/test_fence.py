@@ -75,8 +75,10 @@ def test_the_fence_ends_every_role_and_reopens_only_what_it_closed(pair: Pair) -
     the final position was read: acknowledged on the old writer, lost by the promotion."""
     before = can_login(pair.primary)
     assert before[RETIRED] is False and before[OWNER_ROLE] is False
+    # The app's clone login (alternating-users rotation) is a writer like caresync_app.
+    clone = str(APP_ROLE.alternate)
     writers = {role: connect_as(pair, pair.primary, role)
-               for role in (APP_ROLE.name, MASTER, RESTORE)}
+               for role in (APP_ROLE.name, clone, MASTER, RESTORE)}
     acknowledged = []
     for seq, conn in enumerate(writers.values(), start=1000):
         conn.execute("insert into patients (seq, name) values (%s, 'before')", (seq,))
@@ -87,15 +89,15 @@ def test_the_fence_ends_every_role_and_reopens_only_what_it_closed(pair: Pair) -
         assert fence.client_sessions(conn) == []
     closed = {role for role, ok in before.items() if ok and role != MASTER}
     assert set(done.roles) == closed == set(recorded[0])   # journalled before any ALTER ROLE
-    assert {APP_ROLE.name, RESTORE, BACKUP_ROLE.name} <= closed
-    assert {s.role for s in done.terminated} >= {APP_ROLE.name, MASTER, RESTORE}
+    assert {APP_ROLE.name, clone, RESTORE, BACKUP_ROLE.name} <= closed
+    assert {s.role for s in done.terminated} >= {APP_ROLE.name, clone, MASTER, RESTORE}
     # every session that wrote is gone: nothing more can be acknowledged on the old writer
     for seq, conn in enumerate(writers.values(), start=2000):
         with pytest.raises(psycopg.OperationalError):
             conn.execute("insert into patients (seq, name) values (%s, 'late')", (seq,))
         conn.close()
     # new logins of every closed role are refused; the master user may still log in
-    for role in (APP_ROLE.name, RESTORE):
+    for role in (APP_ROLE.name, clone, RESTORE):
         with pytest.raises(psycopg.OperationalError, match="not permitted to log in"):
             connect_as(pair, pair.primary, role)
     wait_replayed(pair, done.final_lsn)
