@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"({r['rpo_transactions']} writes) | {wall:.1f} s |"
                   + ("" if restore is None else f" {restore} s |")
                   + f" load {os.getloadavg()[0]:.1f} |"
-                  + ("" if r["ok"] else " FAILED"))
+                  + ("" if r["ok"] else " FAILED: " + "; ".join(
+                      f"{v['name']}: {v['detail']}" for v in r.get("verifications", [])
+                      if not v.get("ok"))))
     if ratios:
         print(f"median ratio {statistics.median(ratios):.3f} over {len(ratios)} runs")
     return 1 if failed else 0

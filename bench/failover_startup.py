@@ -39,6 +39,8 @@ import requests
 from moto.rds.models import RDSBackend
 from moto.server import ThreadedMotoServer
 
+from caresync_dr.aws import warm_model_cache
+from caresync_dr.failover.context import CLIENT_SERVICES
 from caresync_dr.pg.cluster import free_port
 from tests.failover import world as w
 
@@ -168,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         # As on an operator's host that has run the tool before: the package's bytecode is
         # current (PYTHONDONTWRITEBYTECODE would otherwise make every start compile it).
         compileall.compile_dir(str(tree / "caresync_dr"), quiet=1)
+    # ... and its botocore model cache is warm (a tree without caresync_dr.model_cache does
+    # not read it).
+    warm_model_cache(CLIENT_SERVICES)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"

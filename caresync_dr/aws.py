@@ -7,10 +7,9 @@ and drills. Calls into a failed region must not stall a failover, so callers cho
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
-from collections.abc import Iterator, Sequence
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
@@ -18,6 +17,8 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.loaders import JSONFileLoader, Loader
+
+from caresync_dr.model_cache import ModelCache, default_directory, parse_json_file
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -64,14 +65,23 @@ class PlainJSONFileLoader(JSONFileLoader):
     """botocore's model file loader, parsing into plain dicts: botocore's own asks ``json``
     for an ``OrderedDict`` per object, which makes building a client's service model about
     a third slower (EC2's model is 4 MB of JSON); dicts keep insertion order since Python
-    3.7, and botocore builds its shapes from them the same way."""
+    3.7, and botocore builds its shapes from them the same way. With a ``cache``, a file
+    parsed once is loaded from its parsed copy afterwards (:mod:`caresync_dr.model_cache`)."""
+
+    def __init__(self, cache: ModelCache | None = None) -> None:
+        self.cache = cache or ModelCache(None)
 
     def load_file(self, file_path: str) -> Any:
-        for extension, opener in ((".json", open), (".json.gz", gzip.open)):
+        for extension in (".json", ".json.gz"):
             path = file_path + extension
-            if os.path.isfile(path):
-                with opener(path, "rb") as stream:
-                    return json.loads(stream.read().decode("utf-8"))
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            data = self.cache.load(path, info)
+            return parse_json_file(path) if data is None else data
         return None
 
 
@@ -129,18 +139,33 @@ class ModelLoader(Loader):
         return KnownServices(self, type_name)
 
 
-def new_session() -> boto3.Session:
+def new_session(cache: ModelCache | None = None) -> boto3.Session:
     """A boto3 session like ``boto3.Session()`` (same credentials, region and
     ``AWS_DATA_PATH`` search path), whose clients load their service models with
-    :class:`ModelLoader`. Share one per process: the loader caches every model it parsed,
-    so a second client of a service (another region) costs little."""
+    :class:`ModelLoader`, from the parsed copies of :mod:`caresync_dr.model_cache` when
+    earlier runs left them. Share one per process: the loader caches every model it parsed,
+    so a second client of a service (another region) costs little. ``cache``: the default
+    directory's unless given."""
     core = botocore.session.Session()
     data_path = core.get_config_variable("data_path")
     extra = ([os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)]
              if data_path else None)
-    core.register_component(
-        "data_loader", ModelLoader(extra_search_paths=extra, file_loader=PlainJSONFileLoader()))
+    files = PlainJSONFileLoader(cache or ModelCache(default_directory()))
+    core.register_component("data_loader", ModelLoader(extra_search_paths=extra,
+                                                       file_loader=files))
     return boto3.Session(botocore_session=core)
+
+
+def warm_model_cache(services: Iterable[str]) -> None:
+    """Parse (and keep, :mod:`caresync_dr.model_cache`) what building these services'
+    clients loads, as a command's earlier runs would have (failover.py's daily ``--check``):
+    a drill does this before its outage. Building a client makes no AWS call."""
+    cache = ModelCache(default_directory())
+    session = new_session(cache)
+    for service in services:
+        session.client(service, region_name="us-east-1",  # type: ignore[call-overload]
+                       aws_access_key_id="unused", aws_secret_access_key="unused")
+    cache.flush()
 
 
 class AwsClients:

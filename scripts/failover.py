@@ -12,6 +12,13 @@ import caresync_dr.venv_guard  # noqa: F401
 
 # isort: split
 
+from caresync_dr.startup import collect_less_often
+
+if __name__ == "__main__":   # before the imports: the RTO counts this command's start-up
+    collect_less_often()
+
+# isort: split
+
 from caresync_dr.failover.command import main
 
 if __name__ == "__main__":

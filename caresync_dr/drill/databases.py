@@ -144,6 +144,11 @@ def wait_for_role(cluster: PostgresCluster, role: str, timeout: float = 10) -> N
 
 
 def _children(pid: int) -> list[int]:
+    """The processes ``pid`` forked: its main thread's ``children`` file (Linux 4.2+; a
+    postmaster forks from its one thread), else a scan of every process's parent."""
+    with contextlib.suppress(OSError, ValueError):
+        return [int(child) for child in
+                Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):

@@ -33,6 +33,7 @@ from typing import Any
 
 import boto3
 
+from caresync_dr.aws import warm_model_cache
 from caresync_dr.drill.backups import BackupBeforeOutage, start_restore_test
 from caresync_dr.drill.databases import kill_hard
 from caresync_dr.drill.load import WriteLoad
@@ -48,6 +49,7 @@ from caresync_dr.emulation.network import GLOBAL_CONTROL_PLANES
 from caresync_dr.emulation.notify_doubles import ChatDouble
 from caresync_dr.emulation.patching import restore_all
 from caresync_dr.emulation.server import Emulator, reset_backends
+from caresync_dr.failover.context import CLIENT_SERVICES
 from caresync_dr.notify.secrets import ENV_CHAT_WEBHOOK
 from caresync_dr.pg.orphans import DRILL_PREFIX, owned_temp_dir, sweep
 
@@ -146,11 +148,12 @@ def publish_replica_lag(world: World, timeline: Timeline) -> None:
                    "(RDS's last datapoint before the outage, stamped a minute ago)")
 
 
-def replication_stops(world: World, timeline: Timeline) -> None:
+def replication_stops(world: World, timeline: Timeline) -> threading.Thread:
     """The primary database is gone: RDS now reports every replica of it broken -- read
     replication ``error`` and ``ReplicaLag`` -1 (RDS User Guide, "Monitoring read
     replication"), in a real regional outage from the first minute (decision D11). The drill
-    shows the worst case at once; a datapoint in a region that is down goes nowhere."""
+    shows the worst case at once; a datapoint in a region that is down goes nowhere. The
+    replication status changes now; the returned thread publishes the metric once started."""
     inv = world.inventory
     replicas = [(inv.standby.region, inv.standby.database.identifier)]
     replicas += [(inv.primary.region, r) for r in inv.primary.database.replica_identifiers]
@@ -163,11 +166,18 @@ def replication_stops(world: World, timeline: Timeline) -> None:
         timeline.event("RDS reports read replication 'error' and ReplicaLag -1 for "
                        f"{', '.join(i for _, i in replicas)} (their source is gone)")
 
-    threading.Thread(target=publish, daemon=True, name="rds-replication-stopped").start()
+    return threading.Thread(target=publish, daemon=True, name="rds-replication-stopped")
 
 
-def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
-    """Break what the scenario breaks, all at one instant; returns that instant."""
+def inject(world: World, scenario: Scenario, timeline: Timeline,
+           after: list[Callable[[], None]] | None = None) -> float:
+    """Break what the scenario breaks, all at one instant; returns that instant.
+
+    ``after`` receives what follows from the outage without being the outage itself: RDS
+    publishing the broken replicas' ReplicaLag (~15 ms of this process's CPU in moto, which
+    delayed the operator's command, a subprocess, by as much). The caller starts it as soon as
+    failover.py is started (still ~0.2 s before that reads a metric; judged as of the stated
+    outage start, the reading is the same either way); without ``after`` it starts here."""
     at = time.monotonic()
     timeline.outage_at = at
     timeline.outage_wall = time.time()
@@ -186,19 +196,29 @@ def inject(world: World, scenario: Scenario, timeline: Timeline) -> float:
                          name="kill-primary-app").start()
     timeline.event(f"OUTAGE ({scenario.name}): {scenario.summary}", at=at)
     if scenario.kill_primary_db:
-        replication_stops(world, timeline)
+        publisher = replication_stops(world, timeline)
+        if after is None:
+            publisher.start()
+        else:
+            after.append(publisher.start)
     return at
 
 
 def run_failover(world: World, options: DrillOptions, work: Path,
                  timeline: Timeline, *, name: str = "failover",
                  project_dir: Path | None = None, outage_wall: float | None = None,
+                 chat: ChatDouble | None = None,
+                 after_start: Callable[[], None] | None = None,
                  ) -> tuple[int | None, dict[str, Any] | None, float]:
     """The operator's command, as a subprocess talking only to the emulator. ``project_dir``:
     the stack files it reads (default the drill's); ``outage_wall``: the outage start it is
-    given (default the timeline's)."""
+    given (default the timeline's); ``chat``: the incident channel's webhook double, when the
+    caller started it already (before the outage: the channel exists before the incident);
+    ``after_start``: called once the command is started (or found not to be run)."""
     scope = options.scenario.failover_scope
     if scope is None:
+        if after_start is not None:
+            after_start()
         timeline.event("no failover is run: traffic must move by health checks alone")
         return None, None, 0.0
     report = work / f"{name}-report.json"
@@ -215,7 +235,9 @@ def run_failover(world: World, options: DrillOptions, work: Path,
         argv += ["--outage-started", datetime.fromtimestamp(outage_wall, UTC).isoformat()]
     # The chat channel posts to a local Slack-compatible webhook that records every call
     # (docs/communication.md): the drill's report shows what the incident channel was told.
-    with ChatDouble() as chat:
+    with contextlib.ExitStack() as stack:
+        if chat is None:
+            chat = stack.enter_context(ChatDouble())
         env = {**os.environ, **world.emulator.env(), ENV_CHAT_WEBHOOK: chat.url}
         started = time.monotonic()
         proc = subprocess.Popen(argv, cwd=options.project_dir, env=env,
@@ -223,6 +245,8 @@ def run_failover(world: World, options: DrillOptions, work: Path,
         timeline.event(f"running: failover.py --stack dr --scope {scope} --yes", at=started)
         assert proc.stdout is not None
         try:
+            if after_start is not None:
+                after_start()
             for line in proc.stdout:
                 log.debug("  failover | %s", line.rstrip())
             code = proc.wait()
@@ -272,15 +296,18 @@ def degraded_answer(body: dict[str, Any]) -> bool:
 
 def cache_bytecode(failover_script: Path) -> None:
     """As on an operator's host that has run failover.py before (its daily ``--check``): the
-    package's bytecode is current. Without it, a host with ``PYTHONDONTWRITEBYTECODE`` (as
-    the drill machine has) or a read-only checkout compiles every module the command
-    imports at each start, ~40 ms of CPU the RTO would count. Only stale files are
-    rewritten (into the gitignored ``__pycache__``); a tree that cannot be written is left
-    as it is."""
+    package's bytecode and the botocore model cache are current. Without bytecode, a host
+    with ``PYTHONDONTWRITEBYTECODE`` (as the drill machine has) or a read-only checkout
+    compiles every module the command imports at each start, ~40 ms of CPU the RTO would
+    count. Only stale files are rewritten (into the gitignored ``__pycache__``); a tree that
+    cannot be written is left as it is."""
     package = failover_script.resolve().parents[1] / "caresync_dr"
     if package.is_dir():
         with contextlib.suppress(OSError):
             compileall.compile_dir(str(package), quiet=2)
+    # Likewise the parsed botocore models its clients load (caresync_dr.model_cache): the
+    # daily --check leaves them; without them each start parses ~0.07 CPU-s of JSON.
+    warm_model_cache(CLIENT_SERVICES)
 
 
 def run_drill(options: DrillOptions) -> dict[str, Any]:
@@ -339,17 +366,28 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
             step.detail = f"{len(load.acks)} writes acknowledged by the primary"
         probe = Probe(world.front.health_url, wanted_answer(world, scenario),
                       degraded=degraded_answer)
+        # The incident channel (its webhook double) is there before the incident.
+        chat = ChatDouble()
+        cleanups.append(chat.close)
+        # Started once failover.py is: RDS's metric publication (inject) and the drill's probe
+        # of the public URL take this process's CPU, which the command's start would wait for.
+        after_start: list[Callable[[], None]] = []
         with timeline.step("inject the outage"):
-            outage_at = inject(world, scenario, timeline)
+            outage_at = inject(world, scenario, timeline, after_start)
         probe_thread = threading.Thread(target=probe.run, daemon=True, name="rto-probe")
-        probe_thread.start()
+        after_start.append(probe_thread.start)
         restore = (start_restore_test(world, options.project_dir, work, timeline,
                                       served=lambda: probe.served_at is not None,
                                       wait_at_most=options.serve_timeout)
                    if backup is not None else None)
+
+        def start_after() -> None:
+            for start in after_start:
+                start()
+
         with timeline.step("failover.py") as step:
-            code, failover_report, failover_seconds = run_failover(world, options, work,
-                                                                   timeline)
+            code, failover_report, failover_seconds = run_failover(
+                world, options, work, timeline, chat=chat, after_start=start_after)
             step.ok = code in (None, 0)
             step.detail = "not run" if code is None else f"exit {code}"
         with timeline.step("wait until the public health URL is served") as step:

@@ -41,6 +41,7 @@ from caresync_dr.operations.hooks import DeferredHooks
 from caresync_dr.operations.recorder import ApiCallRecorder
 from caresync_dr.operations.run_setup import REPORT_HELP, add_operation_arguments
 from caresync_dr.settings import Settings
+from caresync_dr.startup import collect_less_often
 
 log = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -172,5 +173,6 @@ def run(argv: list[str] | None = None, session: boto3.Session | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
+    collect_less_often()   # scripts/failover.py does this before its imports already
     return run_main(build_parser(), _body(None, None, sys.stdout), argv, command="failover",
                     fallback=_fallback_report)

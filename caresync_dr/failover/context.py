@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 
 from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients
+from caresync_dr.failover import probes
 from caresync_dr.failover.errors import UsageError
 from caresync_dr.failover.options import RunOptions
 from caresync_dr.inventory import Inventory, SiteInventory
@@ -27,7 +30,14 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 C = TypeVar("C")
+# Every service a run builds a client of (its RegionClients methods; the notifier's SNS and
+# Secrets Manager): what a host's model cache must hold for a quick start (aws.warm_model_cache).
+CLIENT_SERVICES = ("ssm", "rds", "cloudwatch", "s3", "autoscaling", "elbv2", "ec2", "route53",
+                   "sns", "secretsmanager")
 ROUTE53_CONTROL_REGION = "us-east-1"   # Route 53's API lives only there
+# The longest a read of the database being promoted is reused (a confirmation prompt may sit
+# between the preflight's read and the promotion).
+DATABASE_READ_REUSE_SECONDS = 5.0
 # botocore's client creation is not thread-safe, and all regions share one session: one
 # creation at a time, process-wide (the clients themselves are thread-safe).
 _CREATING = threading.Lock()
@@ -83,6 +93,18 @@ class RegionClients:
         return self._get("route53", self.aws.route53)
 
 
+@dataclass(frozen=True)
+class DatabaseRead:
+    """One DescribeDBInstances of the database being promoted, and when it was made: the
+    run's count of started changes (:attr:`RunContext.changes_started`) and the monotonic
+    clock."""
+
+    identifier: str
+    state: probes.DbState | None
+    changes: int
+    at: float
+
+
 def is_reversed(inventory: Inventory, options: RunOptions) -> bool:
     """A regional failover while the standby site writes (``activeSite`` standby)."""
     return options.scope == "region" and inventory.active_site == "standby"
@@ -112,6 +134,38 @@ class FailoverContext(RunContext):
                                                 session))
         self.route53 = RegionClients(AwsClients(ROUTE53_CONTROL_REGION, BEST_EFFORT, session))
         self._run_over = threading.Event()
+        self._database_read: DatabaseRead | None = None
+        self._database_mutex = threading.Lock()
+        # The promote step's write-ahead record carried promotion_requested_at (its apply
+        # then saves no journal write of its own before the request).
+        self.promotion_request_journaled = False
+
+    def target_database_state(self, *, fresh: bool = False, applying: bool = False
+                              ) -> probes.DbState | None:
+        """The database being promoted (None: it does not exist), read once for the way to
+        the promotion request: the preflight reads it (``fresh``), the promote step's check
+        reuses that read, and its ``apply`` (``applying``) the check's, as long as this run
+        started no change since (the apply's own excepted) and the read is at most
+        :data:`DATABASE_READ_REUSE_SECONDS` old. Under the run's lock nothing of ours changes
+        it meanwhile; a change by someone else in those milliseconds is what a second read
+        could also miss an instant before the request (RDS then refuses the request, and the
+        step reads again). An apply consumes the read: every later read asks AWS."""
+        db_id = self.target_database
+        allowed = self.changes_started - (1 if applying else 0)
+        with self._database_mutex:
+            seen = self._database_read
+            if applying:
+                self._database_read = None
+            if (not fresh and seen is not None and seen.identifier == db_id
+                    and seen.changes == allowed
+                    and time.monotonic() - seen.at <= DATABASE_READ_REUSE_SECONDS):
+                return seen.state
+        changes = self.changes_started
+        state = probes.describe_database(self.target_clients.rds(), db_id)
+        if not applying:
+            with self._database_mutex:
+                self._database_read = DatabaseRead(db_id, state, changes, time.monotonic())
+        return state
 
     def prewarm(self) -> threading.Thread:
         """Create the clients a run uses, in the order it first needs them, in a background

@@ -56,7 +56,7 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     state: list[probes.DbState | None] = []
 
     def exists() -> Check:
-        db = probes.describe_database(clients.rds(), db_id)
+        db = ctx.target_database_state(fresh=True)   # the promote step reuses this read
         state.append(db)
         if db is None:
             return Check("replica exists", False,

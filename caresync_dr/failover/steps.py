@@ -145,7 +145,7 @@ class PromoteDatabase(Step):
 
     def check(self, ctx: FailoverContext) -> Verdict:
         db_id = ctx.target_database
-        db = probes.describe_database(ctx.target_clients.rds(), db_id)
+        db = ctx.target_database_state()     # the preflight's read, when no change came since
         if db is None:
             return blocked(f"{db_id} does not exist in {ctx.target_clients.region}")
         if db.is_promoted:
@@ -159,16 +159,27 @@ class PromoteDatabase(Step):
                        f"{ctx.backup_retention_days} days of backups")
         return run(f"{db_id} is {db.status} (promotion under way?); will wait for it")
 
+    def write_ahead(self, ctx: FailoverContext) -> None:
+        """The promotion is about to be asked for: its exposure and ``promotion_requested_at``
+        go into the step's write-ahead record (one journal write, not two)."""
+        db = ctx.target_database_state()     # the check's read
+        if db is not None and db.is_replica and db.status == "available":
+            record_exposure(ctx)
+            ctx.fact("promotion_requested_at", datetime.now(UTC).isoformat())
+            ctx.promotion_request_journaled = True
+
     def apply(self, ctx: FailoverContext) -> str:
         rds = ctx.target_clients.rds()
         db_id = ctx.target_database
-        db = probes.describe_database(rds, db_id)
+        db = ctx.target_database_state(applying=True)   # the check's read, just made
+        journaled, ctx.promotion_request_journaled = ctx.promotion_request_journaled, False
         lost = ""
         if db is not None and db.is_replica and db.status == "available":
-            record_exposure(ctx)
-            # Saved before RDS is asked: a crash during the promotion is resumable only when
-            # the journal says the promotion was requested.
-            ctx.fact("promotion_requested_at", datetime.now(UTC).isoformat(), save=True)
+            if not journaled:
+                record_exposure(ctx)
+                # Saved before RDS is asked: a crash during the promotion is resumable only
+                # when the journal says the promotion was requested.
+                ctx.fact("promotion_requested_at", datetime.now(UTC).isoformat(), save=True)
             try:
                 status = actions.promote_replica(rds, db_id, ctx.backup_retention_days)
                 log.info("promotion of %s requested (status %s)", db_id, status)

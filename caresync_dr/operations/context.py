@@ -42,6 +42,19 @@ class RunContext:
         self.stop = threading.Event()
         self.critical_sent = threading.Event()
         self._facts_mutex = threading.Lock()
+        self._changes = 0
+
+    @property
+    def changes_started(self) -> int:
+        """How many step changes (applies) this run has started: a read made when it was N
+        still shows the world as this run left it while it is N (``FailoverContext`` reuses
+        such a read instead of asking AWS again)."""
+        return self._changes
+
+    def change_starting(self) -> None:
+        """The runner calls this just before a step's ``apply``."""
+        with self._facts_mutex:
+            self._changes += 1
 
     def fact(self, key: str, value: Any, save: bool = False) -> None:
         """Record a fact; ``save`` writes the journal now (before an action a resumed run must

@@ -462,13 +462,18 @@ class Operation(ABC, Generic[C]):
                     "startedAt": ctx.started_at.isoformat(), **self.journal_fields()}
         self.began = True
         data.setdefault("operators", []).append(operator_name())
-        self.journal.begin(data)
+        # A run that hurries to its critical request saves its begin with that step's
+        # write-ahead record (one SSM round trip fewer before the request); the runner saves
+        # it before any change in any case (Journal.ensure_saved), and every later write and
+        # every ending carries it.
+        hurry = hurries(plan)
+        self.journal.begin(data, save=not hurry)
         for key, value in ctx.facts.items():
             self.journal.fact(key, value)
         ctx.journal = self.journal
         self._emit("incident-opened", f"{self.title()} started"
                    + (f" (resuming run {ctx.run_id})" if resumed is not None else ""))
-        if not hurries(plan):
+        if not hurry:
             ctx.critical_sent.set()         # nothing to hurry to: nothing waits
         self.runner = Runner(ctx, plan, name=self.name, on_step=self._on_step)
         self.runner.run()

@@ -55,6 +55,7 @@ class Journal:
         self.local_path = local_path
         self.data: dict[str, Any] = {}
         self._mutex = threading.Lock()
+        self._unsaved = False
 
     def load(self) -> dict[str, Any] | None:
         """The journal stored in SSM, or None. An unreadable one is reported, not trusted."""
@@ -68,12 +69,22 @@ class Journal:
             return None
         return data if isinstance(data, dict) else None
 
-    def begin(self, data: dict[str, Any]) -> None:
+    def begin(self, data: dict[str, Any], save: bool = True) -> None:
+        """Start the run's journal. ``save`` False: kept until the next write (the first
+        step's write-ahead record) or :meth:`ensure_saved`, whichever comes first."""
         with self._mutex:
             self.data = data
             self.data.setdefault("steps", [])
             self.data.setdefault("facts", {})
-            self._save()
+            self._unsaved = True
+            if save:
+                self._save()
+
+    def ensure_saved(self) -> None:
+        """Save now if anything is kept unsaved (see :meth:`begin`)."""
+        with self._mutex:
+            if self._unsaved:
+                self._save()
 
     def record(self, step: StepRecord) -> None:
         with self._mutex:
@@ -106,6 +117,7 @@ class Journal:
         self._save_local()
         try:
             ssm.put_parameter(self.ssm, self.name, text, overwrite=True)
+            self._unsaved = False
         except (ClientError, BotoCoreError) as exc:
             raise JournalUnavailableError(
                 f"the journal could not be saved to SSM {self.name} ({exc}); the run stopped "

@@ -164,9 +164,13 @@ class Runner(Generic[C]):
     def _apply(self, step: Step[C], record: StepRecord) -> None:
         if step.converges:
             pending = replace(record, requested_at=_now())
+            step.write_ahead(self.ctx)
             if self.ctx.journal is not None:
                 self.ctx.journal.record(pending)   # a crash shows what this run asked for
             record.requested_at = pending.requested_at
+        elif self.ctx.journal is not None:
+            self.ctx.journal.ensure_saved()        # the run's begin, before its first change
+        self.ctx.change_starting()
         try:
             record.detail = step.apply(self.ctx)
             record.outcome = "done"

@@ -79,6 +79,12 @@ class Step(ABC, Generic[C]):
         that may not answer."""
         return ()
 
+    def write_ahead(self, ctx: C) -> None:
+        """Called just before the runner saves this step's write-ahead record (a
+        ``converges`` step whose check said ``run``): facts recorded here without ``save``
+        go into that same journal write, so a fact a resumed run must know before the change
+        is asked for costs no write of its own. Default: nothing."""
+
     @abstractmethod
     def apply(self, ctx: C) -> str: ...
 

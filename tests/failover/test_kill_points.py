@@ -20,13 +20,14 @@ from tests.failover.test_region_failover import age_lock
 # The writes of a clean run, by name (test_the_walk_covers_every_write keeps this complete).
 KILL_POINTS = {
     "region": [
+        # The run hurries to the promotion: its begin is saved with the promote step's
+        # write-ahead record, which carries promotion_requested_at (no writes of their own).
         "lock: create", "journal: begin",
         "journal: fence-primary-app pending", "auto-scaling.UpdateAutoScalingGroup prod-app",
         "journal: fence-primary-app done",
         "journal: fence-primary-database pending",
         "ec2.RevokeSecurityGroupIngress primary database security group",
         "journal: fence-primary-database done",
-        "journal: promote-database pending", "journal: promotion requested",
         "rds.PromoteReadReplica caresync-dr-db", "journal: promote-database done",
         "journal: scale-standby-app pending", "auto-scaling.UpdateAutoScalingGroup dr-app",
         "journal: scale-standby-app done",
@@ -36,8 +37,7 @@ KILL_POINTS = {
         "lock: release", "s3.PutObject incidents/*.md", "s3.PutObject incidents/*.json",
     ],
     "database": [
-        "lock: create", "journal: begin",
-        "journal: promote-database pending", "journal: promotion requested",
+        "lock: create", "journal: begin",   # begin + the promotion's write-ahead record
         "rds.PromoteReadReplica caresync-prod-db-replica-1", "journal: promote-database done",
         "journal: fence-primary-database pending",
         "ec2.RevokeSecurityGroupIngress primary database security group",

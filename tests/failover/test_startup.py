@@ -114,3 +114,88 @@ def test_the_model_loader_loads_the_same_models() -> None:
     client = session.client("ec2", region_name="us-west-2", aws_access_key_id="x",
                             aws_secret_access_key="y")
     assert client.can_paginate("describe_launch_templates")
+
+
+def test_the_collector_runs_less_often_and_only_for_the_command() -> None:
+    """failover.py raises the youngest generation's threshold before its imports; importing
+    the script (as tests do) leaves the process as it is, and the threshold is never lowered."""
+    import gc
+    import importlib
+
+    from caresync_dr import startup
+
+    before = gc.get_threshold()
+    try:
+        importlib.import_module("scripts.failover")
+        assert gc.get_threshold() == before
+        startup.collect_less_often()
+        assert gc.get_threshold() == (startup.YOUNG_THRESHOLD, *before[1:])
+        gc.set_threshold(startup.YOUNG_THRESHOLD * 2, *before[1:])
+        startup.collect_less_often()
+        assert gc.get_threshold()[0] == startup.YOUNG_THRESHOLD * 2
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_the_database_read_is_reused_only_until_a_change(
+        world: w.World, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The preflight's DescribeDBInstances serves the promote step's check, and the check's
+    its apply; any other change started since, an apply, or 5 s make the next read ask AWS."""
+    from caresync_dr.failover import context as context_module
+    from caresync_dr.failover.command import parse_arguments
+    from caresync_dr.failover.context import FailoverContext
+    from caresync_dr.failover.inputs import options_from
+
+    options = options_from(parse_arguments(
+        ["--stack", "dr", "--yes", "--journal-file", str(tmp_path / "journal.json")]))
+    ctx = FailoverContext(world.inventory, options, session=world.session)
+
+    def reads() -> int:
+        return world.calls.count("DescribeDBInstances")
+
+    first = ctx.target_database_state(fresh=True)          # the preflight
+    assert first is not None and first.is_replica and reads() == 1
+    assert ctx.target_database_state() == first and reads() == 1        # the step's check
+    ctx.change_starting()                                                # its own apply starts
+    assert ctx.target_database_state(applying=True) == first and reads() == 1
+    assert ctx.target_database_state() == first and reads() == 2        # consumed: read again
+    ctx.change_starting()                     # another step's change: the read is not reused
+    ctx.target_database_state()
+    assert reads() == 3
+    ctx.change_starting()                     # another change, then an apply's own
+    ctx.change_starting()
+    ctx.target_database_state(applying=True)
+    assert reads() == 4
+    ctx.target_database_state()
+    assert reads() == 5
+    monkeypatch.setattr(context_module, "DATABASE_READ_REUSE_SECONDS", 0.0)
+    ctx.target_database_state()
+    assert reads() == 6                       # too old
+    assert ctx.target_database_state(fresh=True) is not None and reads() == 7
+
+
+def test_the_way_to_the_request_reads_the_database_once_and_journals_once(
+        world: w.World, failover: Any, tmp_path: Any) -> None:
+    """Before PromoteReadReplica: one DescribeDBInstances (the preflight's, reused) and one
+    journal write -- the run's begin together with the promote step's write-ahead record,
+    which carries promotion_requested_at (a resumed run must know the request may have been
+    sent)."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    def call(event_name: str, params: dict[str, Any], **_: Any) -> None:
+        sent.append((event_name.rsplit(".", 1)[-1], dict(params)))
+
+    world.session.events.register_first("before-parameter-build", call)
+    result = failover("--yes", "--report", str(tmp_path / "run.json"))
+    assert result.code == ExitCode.OK, result.out
+    promote = next(i for i, (name, _) in enumerate(sent) if name == "PromoteReadReplica")
+    before = sent[:promote]
+    assert [name for name, _ in before].count("DescribeDBInstances") == 1
+    journal = [json.loads(p["Value"]) for name, p in before
+               if name == "PutParameter" and p["Name"] == world.inventory.journal_parameter]
+    assert len(journal) == 1
+    last = journal[-1]
+    assert last["status"] == "running" and last["startedAt"] and last["runId"]
+    assert [(s["name"], s["outcome"]) for s in last["steps"]] == [
+        ("promote-database", "pending")]
+    assert last["steps"][0]["requested_at"] and last["facts"]["promotion_requested_at"]
