@@ -36,6 +36,7 @@ from caresync_dr.db.rotation import (
     promote_replica,
     rotate,
     rotation_token,
+    switch_refusals,
 )
 from caresync_dr.db.secrets import MASTER_SECRET_NAME
 from caresync_dr.db.sessions import (
@@ -464,6 +465,11 @@ class RotateCredential(Step):
                 return blocked(f"{target} still has {len(in_use)} session(s) open: instances "
                                "from two rotations ago still use it (the last instance "
                                "refresh did not finish)")
+            differ = self._differences(ctx, writer, current.username, target) \
+                if target else []
+            if differ:
+                return blocked(f"{credential.secret_id} is not moved to login {target}: "
+                               + "; ".join(differ))
         return run(f"rotate {credential.role} "
                    f"({credential.secret_id} in {self.rotation.secret_region})")
 
@@ -482,6 +488,15 @@ class RotateCredential(Step):
                         f"{r.get('Status')}" for r in answer.get("InstanceRefreshes", [])
                         if r.get("Status") in ACTIVE_REFRESH_STATUSES]
         return running
+
+    def _differences(self, ctx: BreachContext, writer: Endpoint, current: str,
+                     target: str) -> list[str]:
+        """Why the app could not move to ``target`` (a grant made by hand to one login...),
+        read before the first change so the run refuses and --check says so."""
+        alternating = self.rotation.credential.alternating
+        assert alternating is not None
+        with _admin(ctx, self.rotation.secret_region, writer) as conn:
+            return switch_refusals(conn, alternating, current, target)
 
     def _sessions(self, ctx: BreachContext, writer: Endpoint, login: str) -> list[Any]:
         with _admin(ctx, self.rotation.secret_region, writer) as conn:

@@ -279,6 +279,18 @@ def _prepare_switch(conn: psycopg.Connection[Any], role: LoginRole, current: str
             conn.execute(pgaudit.role_audit_statement(target, audit))
 
 
+def switch_refusals(conn: psycopg.Connection[Any], role: LoginRole, current: str,
+                    target: str) -> list[str]:
+    """:func:`switch_problems` as they would be once both logins and their group exist as
+    roles.py specifies (the migration made in a transaction that is rolled back): nothing
+    is changed."""
+    with conn.transaction(force_rollback=True):
+        for change in role_statements(role, database=str(conn.info.dbname),
+                                      owner=table_owner(conn)):
+            conn.execute(sql.Composed([change.statement]))
+        return switch_problems(conn, role, current, target)
+
+
 def _breach_login(credential: Credential, current: str, target: str,
                   admin: AdminConnect) -> str:
     """The login a breach moves the app to: ``target``, unless the logins could differ
@@ -286,11 +298,8 @@ def _breach_login(credential: Credential, current: str, target: str,
     missing): then ``current``, rotated in place. Containment comes first; the scheduled
     rotation refuses instead (:func:`_prepare_switch`)."""
     assert credential.alternating is not None
-    with admin() as conn, conn.transaction(force_rollback=True):
-        for change in role_statements(credential.alternating, database=str(conn.info.dbname),
-                                      owner=table_owner(conn)):
-            conn.execute(sql.Composed([change.statement]))
-        problems = switch_problems(conn, credential.alternating, current, target)
+    with admin() as conn:
+        problems = switch_refusals(conn, credential.alternating, current, target)
     if not problems:
         return target
     log.warning("%s: the app stays on login %s, its password rotated in place, because %s "

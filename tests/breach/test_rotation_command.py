@@ -455,3 +455,23 @@ def test_a_breach_contains_even_when_the_logins_differ(rotation: Rotation) -> No
                                  contained["password"])
     finally:
         rotation.database.psql(f"REVOKE TRUNCATE ON patients FROM {APP}", DATABASE)
+
+
+def test_a_hand_made_grant_is_refused_before_the_first_change(rotation: Rotation) -> None:
+    """Hostile: with a grant made by hand to caresync_app alone, --check said "ready" and the
+    run rotated the master user's password, then stopped at the app's secret (exit 1). The
+    preflight reads it: --check says so and the run refuses with nothing changed."""
+    rotation.database.psql(f"GRANT TRUNCATE ON patients TO {APP}", DATABASE)
+    try:
+        assert rotation.run("--check") == ExitCode.NOT_READY, rotation.out
+        assert f"{CLONE} lacks TRUNCATE on patients" in rotation.out, rotation.out
+        master = rotation.password(MASTER, PRIMARY)
+        changes = len(rotation.changes())
+        assert rotation.run("--yes") == ExitCode.REFUSED, rotation.out
+        assert rotation.password(MASTER, PRIMARY) == master
+        assert not [c for c in rotation.changes()[changes:] if not c.startswith("ssm:")]
+        exists = rotation.database.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = "
+                                        f"'{CLONE}'")
+        assert exists == "0"      # the check's migration was rolled back
+    finally:
+        rotation.database.psql(f"REVOKE TRUNCATE ON patients FROM {APP}", DATABASE)
