@@ -32,6 +32,7 @@ from caresync_dr.db.rotation import (
     PREVIOUS,
     RotationError,
     SecretStore,
+    SecretVersion,
     master_connection,
     promote_replica,
     rotate,
@@ -460,6 +461,12 @@ class RotateCredential(Step):
             if target and running:
                 return blocked(f"{'; '.join(running)}: instances booted with {target}'s "
                                "password may still run until it has replaced them")
+            kept = self._instances_not_replaced(ctx, store, current, target) if target else []
+            if kept:
+                return blocked(f"{'; '.join(kept)}: instances booted before "
+                               f"{credential.secret_id} moved to {current.username} may hold "
+                               f"{target}'s password, which this rotation would change; "
+                               "replace them first (app.py restart), then run again")
             in_use = self._sessions(ctx, writer, target) if target else []
             if in_use:
                 return blocked(f"{target} still has {len(in_use)} session(s) open: instances "
@@ -488,6 +495,35 @@ class RotateCredential(Step):
                         f"{r.get('Status')}" for r in answer.get("InstanceRefreshes", [])
                         if r.get("Status") in ACTIVE_REFRESH_STATUSES]
         return running
+
+    def _instances_not_replaced(self, ctx: BreachContext, store: SecretStore,
+                                current: SecretVersion, target: str) -> list[str]:
+        """The app groups, in each reachable site, whose instances may still hold ``target``'s
+        password, as "<group> has N instance(s) and no instance refresh has replaced them
+        since <time>": the secret named ``target`` before ``current`` (``AWSPREVIOUS``) and
+        no refresh that replaces every instance (``SkipMatching`` off; app.py's deploy and
+        rollback skip matching ones) has succeeded since ``current`` was created. The last
+        rotation ran with ``--no-app-refresh``, or its refresh failed or was cancelled: an
+        instance without a session open at this instant (a pool between connections) would
+        be cut off as surely as one with."""
+        previous = store.version(self.rotation.credential.secret_id, PREVIOUS)
+        since = current.created
+        if previous is None or previous.username != target or since is None:
+            return []
+        kept = []
+        for access in ctx.reachable():
+            autoscaling, group = access.clients.autoscaling(), access.site.auto_scaling_group
+            groups = autoscaling.describe_auto_scaling_groups(
+                AutoScalingGroupNames=[group]).get("AutoScalingGroups", [])
+            instances = len(groups[0].get("Instances", [])) if groups else 0
+            if not instances:
+                continue
+            refreshes = autoscaling.describe_instance_refreshes(
+                AutoScalingGroupName=group).get("InstanceRefreshes", [])
+            if not any(_replaced_every_instance_since(r, since) for r in refreshes):
+                kept.append(f"{group} has {instances} instance(s) and no instance refresh has "
+                            f"replaced them since {since.isoformat(timespec='seconds')}")
+        return kept
 
     def _differences(self, ctx: BreachContext, writer: Endpoint, current: str,
                      target: str) -> list[str]:
@@ -542,6 +578,16 @@ class DisableLogin(Step):
         with _admin(ctx, ctx.reachable()[0].site.region, writer) as conn:
             disable_login(conn, self.role)
         return f"{self.role} may no longer log in"
+
+
+def _replaced_every_instance_since(refresh: Any, since: datetime) -> bool:
+    """``refresh`` (DescribeInstanceRefreshes) succeeded, started at or after ``since`` and
+    replaced every instance: ``SkipMatching`` keeps instances already on the desired
+    configuration (Auto Scaling user guide, "Use skip matching")."""
+    started = refresh.get("StartTime")
+    return (refresh.get("Status") == "Successful" and started is not None
+            and started >= since
+            and not (refresh.get("Preferences") or {}).get("SkipMatching", False))
 
 
 # Cancelling waits for the replacements in flight (instance warm-up: 60 s, failover/actions.py)

@@ -49,6 +49,7 @@ import string
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -108,6 +109,7 @@ def rotation_token(run_id: str, secret_name: str) -> str:
 class SecretVersion:
     version_id: str
     value: dict[str, Any]
+    created: datetime | None = None   # CreatedDate (GetSecretValue)
 
     @property
     def username(self) -> str:
@@ -131,7 +133,8 @@ class SecretStore:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return None
             raise
-        return SecretVersion(answer["VersionId"], json.loads(answer["SecretString"]))
+        return SecretVersion(answer["VersionId"], json.loads(answer["SecretString"]),
+                             answer.get("CreatedDate"))
 
     def version_by_id(self, secret_id: str, version_id: str) -> SecretVersion | None:
         try:

@@ -475,3 +475,41 @@ def test_a_hand_made_grant_is_refused_before_the_first_change(rotation: Rotation
         assert exists == "0"      # the check's migration was rolled back
     finally:
         rotation.database.psql(f"REVOKE TRUNCATE ON patients FROM {APP}", DATABASE)
+
+
+def test_a_rotation_after_one_without_a_refresh_cuts_off_no_instance(
+        rotation: Rotation) -> None:
+    """Day 1 ran with --no-app-refresh (or its refresh failed or was cancelled): the instances
+    that booted with caresync_app's password still run, with no session open at the instant
+    day 2 looks (a pool between connections) and no refresh running. Day 2 would change
+    caresync_app's password under them. It must refuse before any change, --check must say
+    so, and once an instance refresh has replaced them it goes ahead."""
+    assert rotation.run("--yes", "--no-app-refresh", rotation_id="rotation-day-1") \
+        == ExitCode.OK, rotation.out
+    assert rotation.refreshes.refreshes == []
+    assert rotation.secret(APP)["username"] == CLONE
+    assert rotation.run("--check", rotation_id="rotation-day-2") == ExitCode.NOT_READY, \
+        rotation.out
+    assert "no instance refresh has replaced them" in rotation.out, rotation.out
+    master = rotation.password(MASTER, PRIMARY)
+    changes = len(rotation.changes())
+    assert rotation.run("--yes", rotation_id="rotation-day-2") == ExitCode.REFUSED, rotation.out
+    assert rotation.password(MASTER, PRIMARY) == master
+    assert not [c for c in rotation.changes()[changes:] if not c.startswith("ssm:")]
+    assert not login_refused(rotation.endpoint, APP, FIRST[APP])   # day 1's old instances
+    # A refresh that skips matching instances (app.py deploy) replaces none of them.
+    for region in (PRIMARY, STANDBY):
+        group = rotation.world.layout.by_region(region).auto_scaling_group
+        rotation.world.client("autoscaling", region).start_instance_refresh(
+            AutoScalingGroupName=group, Preferences={"SkipMatching": True})
+    rotation.refreshed()
+    assert rotation.run("--check", rotation_id="rotation-day-2") == ExitCode.NOT_READY, \
+        rotation.out
+    for region in (PRIMARY, STANDBY):
+        group = rotation.world.layout.by_region(region).auto_scaling_group
+        rotation.world.client("autoscaling", region).start_instance_refresh(
+            AutoScalingGroupName=group)
+    rotation.refreshed()
+    assert rotation.run("--yes", "--resume", rotation_id="rotation-day-2") == ExitCode.OK, \
+        rotation.out
+    assert rotation.secret(APP)["username"] == APP
