@@ -185,7 +185,8 @@ def _body(kind: str, session: boto3.Session | None, stdin: TextIO | None, out: T
             incident = incident_from(
                 incident_id=args.rotation_id, discovered=None, window_start=None,
                 window_end=None, access_keys=(), iam_users=(), iam_roles=(), instances=(),
-                db_roles=(), affected=None, largest_state=None, require_compromised=False)
+                db_roles=(), affected=None, largest_state=None, require_compromised=False,
+                id_flag="--rotation-id")
             if args.rotation_id is None:
                 incident = replace(incident, incident_id=f"rotation-"
                                    f"{incident.discovered_at:%Y%m%d}")

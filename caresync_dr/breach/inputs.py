@@ -103,8 +103,9 @@ def incident_from(*, incident_id: str | None, discovered: str | None, window_sta
                   iam_roles: Sequence[str], instances: Sequence[str], db_roles: Sequence[str],
                   affected: int | None, largest_state: int | None,
                   phi_buckets: Sequence[str] = (), now: datetime | None = None,
-                  require_compromised: bool = True) -> Incident:
-    """Check the operator's input; raises :class:`UsageError` naming the first problem."""
+                  require_compromised: bool = True, id_flag: str = "--incident") -> Incident:
+    """Check the operator's input; raises :class:`UsageError` naming the first problem
+    (``id_flag``: the option that gave ``incident_id``)."""
     now = now or datetime.now(UTC)
     compromised = Compromised(
         access_keys=_each("--access-key", access_keys, _ACCESS_KEY,
@@ -124,7 +125,7 @@ def incident_from(*, incident_id: str | None, discovered: str | None, window_sta
         raise UsageError(f"--window-start {start.isoformat()} is not before --window-end "
                          f"{end.isoformat()}")
     if incident_id is not None and not _INCIDENT.fullmatch(incident_id):
-        raise UsageError(f"--incident {incident_id!r}: 3-64 letters, digits, '.', '_' or '-'")
+        raise UsageError(f"{id_flag} {incident_id!r}: 3-64 letters, digits, '.', '_' or '-'")
     for flag, value in (("--affected", affected), ("--largest-state", largest_state)):
         if value is not None and value < 0:
             raise UsageError(f"{flag} {value} cannot be negative")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -15,6 +16,7 @@ from typing import Any, TypeVar, cast
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
+from caresync_dr.app.probes import ACTIVE_REFRESH_STATUSES
 from caresync_dr.breach import actions, probes
 from caresync_dr.breach.context import BreachContext, RegionAccess, Rotation
 from caresync_dr.breach.scope import (
@@ -34,6 +36,7 @@ from caresync_dr.db.rotation import (
     promote_replica,
     rotate,
     rotation_token,
+    switch_refusals,
 )
 from caresync_dr.db.secrets import MASTER_SECRET_NAME
 from caresync_dr.db.sessions import (
@@ -453,13 +456,47 @@ class RotateCredential(Step):
                 and not self.retire_previous:
             target = credential.alternating.other_login(current.username) \
                 if current.username in credential.logins else None
+            running = self._refreshes_running(ctx)
+            if target and running:
+                return blocked(f"{'; '.join(running)}: instances booted with {target}'s "
+                               "password may still run until it has replaced them")
             in_use = self._sessions(ctx, writer, target) if target else []
             if in_use:
                 return blocked(f"{target} still has {len(in_use)} session(s) open: instances "
                                "from two rotations ago still use it (the last instance "
                                "refresh did not finish)")
+            differ = self._differences(ctx, writer, current.username, target) \
+                if target else []
+            if differ:
+                return blocked(f"{credential.secret_id} is not moved to login {target}: "
+                               + "; ".join(differ))
         return run(f"rotate {credential.role} "
                    f"({credential.secret_id} in {self.rotation.secret_region})")
+
+    @staticmethod
+    def _refreshes_running(ctx: BreachContext) -> list[str]:
+        """The app's instance refreshes still replacing instances, in each reachable site, as
+        "the instance refresh <id> of <group> is <status>". An instance the last rotation's
+        refresh has not replaced yet holds the login the next rotation would change, whether
+        or not it has a session open at this instant (a pool between connections)."""
+        running = []
+        for access in ctx.reachable():
+            group = access.site.auto_scaling_group
+            answer = access.clients.autoscaling().describe_instance_refreshes(
+                AutoScalingGroupName=group, MaxRecords=10)
+            running += [f"the instance refresh {r.get('InstanceRefreshId')} of {group} is "
+                        f"{r.get('Status')}" for r in answer.get("InstanceRefreshes", [])
+                        if r.get("Status") in ACTIVE_REFRESH_STATUSES]
+        return running
+
+    def _differences(self, ctx: BreachContext, writer: Endpoint, current: str,
+                     target: str) -> list[str]:
+        """Why the app could not move to ``target`` (a grant made by hand to one login...),
+        read before the first change so the run refuses and --check says so."""
+        alternating = self.rotation.credential.alternating
+        assert alternating is not None
+        with _admin(ctx, self.rotation.secret_region, writer) as conn:
+            return switch_refusals(conn, alternating, current, target)
 
     def _sessions(self, ctx: BreachContext, writer: Endpoint, login: str) -> list[Any]:
         with _admin(ctx, self.rotation.secret_region, writer) as conn:
@@ -507,6 +544,11 @@ class DisableLogin(Step):
         return f"{self.role} may no longer log in"
 
 
+# Cancelling waits for the replacements in flight (instance warm-up: 60 s, failover/actions.py)
+REFRESH_CANCEL_SECONDS = 600.0
+REFRESH_POLL_SECONDS = 2.0
+
+
 class RefreshApp(Step):
     """The app reads its secret at boot (D1): replacing every instance makes the tier log in
     with the rotated password. The old instances' sessions end with them."""
@@ -528,11 +570,47 @@ class RefreshApp(Step):
 
     def change(self, ctx: BreachContext) -> str:
         access = ctx.regions[self.region]
-        refresh = start_instance_refresh(access.clients.autoscaling(),
-                                         access.site.auto_scaling_group)
+        autoscaling, group = access.clients.autoscaling(), access.site.auto_scaling_group
+        cancelled = ""
+        try:
+            refresh = start_instance_refresh(autoscaling, group)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "InstanceRefreshInProgress":
+                raise
+            # A refresh started before this rotation (the last scheduled one's, say) launches
+            # instances that may have read the secret before it changed: it is cancelled and
+            # a new one started, or those instances would keep a refused password.
+            cancelled = self._cancel(autoscaling, group)
+            refresh = start_instance_refresh(autoscaling, group)
         ctx.fact(f"refresh:{self.region}", refresh)
-        return (f"instance refresh {refresh} of {access.site.auto_scaling_group} started; new "
+        return (f"{cancelled}instance refresh {refresh} of {group} started; new "
                 "instances read the rotated secret at boot")
+
+    @staticmethod
+    def _cancel(autoscaling: Any, group: str) -> str:
+        """Cancel ``group``'s active refresh (CancelInstanceRefresh) and wait until it has
+        ended (Cancelling -> Cancelled, while in-flight replacements finish); returns the
+        sentence's beginning."""
+        try:
+            answer = autoscaling.cancel_instance_refresh(AutoScalingGroupName=group)
+            cancelled = str(answer.get("InstanceRefreshId"))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ActiveInstanceRefreshNotFound":
+                raise
+            cancelled = "(ended meanwhile)"
+        deadline = time.monotonic() + REFRESH_CANCEL_SECONDS
+        while True:
+            active = [r for r in autoscaling.describe_instance_refreshes(
+                AutoScalingGroupName=group, MaxRecords=10).get("InstanceRefreshes", [])
+                if r.get("Status") in ACTIVE_REFRESH_STATUSES]
+            if not active:
+                return f"the earlier instance refresh {cancelled} of {group} cancelled; "
+            if time.monotonic() >= deadline:
+                raise StepFailedError(
+                    f"the instance refresh {active[0].get('InstanceRefreshId')} of {group} is "
+                    f"still {active[0].get('Status')} {REFRESH_CANCEL_SECONDS:.0f} s after "
+                    "CancelInstanceRefresh; --resume once it has ended")
+            time.sleep(REFRESH_POLL_SECONDS)
 
 
 class TerminateSessions(Step):

@@ -266,6 +266,72 @@ _PRIVILEGES_OF = """
       and has_table_privilege(%s, c.oid, p.privilege)
       and not has_table_privilege(%s, c.oid, p.privilege)
     order by 1, 2"""
+_COLUMN_PRIVILEGES_OF = """
+    select c.oid::regclass::text || '.' || quote_ident(a.attname), p.privilege
+    from pg_catalog.pg_class c
+    join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+    join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0
+                                   and not a.attisdropped
+    cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'REFERENCES']) as p(privilege)
+    where c.relkind in ('r', 'p', 'v', 'm', 'f')
+      and n.nspname <> 'information_schema' and n.nspname !~ '^pg_'
+      and has_column_privilege(%s, c.oid, a.attnum, p.privilege)
+      and not has_table_privilege(%s, c.oid, p.privilege)
+      and not has_column_privilege(%s, c.oid, a.attnum, p.privilege)
+    order by 1, 2"""
+_OTHER_PRIVILEGES_OF = """
+    select p.privilege || ' on schema ' || quote_ident(n.nspname)
+      from pg_catalog.pg_namespace n
+     cross join unnest(array['USAGE', 'CREATE']) as p(privilege)
+     where n.nspname <> 'information_schema' and n.nspname !~ '^pg_'
+       and has_schema_privilege(%s, n.oid, p.privilege)
+       and not has_schema_privilege(%s, n.oid, p.privilege)
+    union all
+    select 'EXECUTE on function ' || f.oid::regprocedure::text
+      from pg_catalog.pg_proc f join pg_catalog.pg_namespace n on n.oid = f.pronamespace
+     where n.nspname <> 'information_schema' and n.nspname !~ '^pg_'
+       and has_function_privilege(%s, f.oid, 'EXECUTE')
+       and not has_function_privilege(%s, f.oid, 'EXECUTE')
+    union all
+    select p.privilege || ' on database ' || quote_ident(d.datname)
+      from pg_catalog.pg_database d
+     cross join unnest(array['CONNECT', 'CREATE', 'TEMPORARY']) as p(privilege)
+     where d.datname = current_database()
+       and has_database_privilege(%s, d.oid, p.privilege)
+       and not has_database_privilege(%s, d.oid, p.privilege)
+    order by 1"""
+# The roles the first login is a member of (directly) that the second is not, through the
+# group or itself: privileges are checked above, this catches roles such as pg_signal_backend.
+_MEMBERSHIPS_OF = """
+    select g.rolname from pg_catalog.pg_auth_members m
+      join pg_catalog.pg_roles g on g.oid = m.roleid
+      join pg_catalog.pg_roles u on u.oid = m.member
+     where u.rolname = %s and g.rolname <> %s and not pg_has_role(%s, g.oid, 'MEMBER')
+     order by 1"""
+# ALTER DEFAULT PRIVILEGES of any role naming a login as grantee: the tables that role creates
+# later would reach that login only.
+_DEFAULT_ACLS_NAMING = """
+    select o.rolname,
+           coalesce(' in schema ' || quote_ident(n.nspname), ''),
+           string_agg(distinct a.privilege_type, ', ') || ' on ' ||
+             case d.defaclobjtype when 'r' then 'tables' when 'S' then 'sequences'
+               when 'f' then 'functions' when 'T' then 'types' else 'schemas' end,
+           g.rolname
+      from pg_catalog.pg_default_acl d
+      join pg_catalog.pg_roles o on o.oid = d.defaclrole
+      left join pg_catalog.pg_namespace n on n.oid = d.defaclnamespace
+     cross join lateral aclexplode(d.defaclacl) a
+      join pg_catalog.pg_roles g on g.oid = a.grantee
+     where g.rolname = any(%s)
+     group by o.rolname, n.nspname, d.defaclobjtype, g.rolname
+     order by 1, 2, 3, 4"""
+_SETTINGS_OF = """
+    select case when s.setdatabase = 0 then '' else ' in database ' || current_database() end,
+           s.setconfig
+      from pg_catalog.pg_db_role_setting s join pg_catalog.pg_roles r on r.oid = s.setrole
+     where r.rolname = %s
+       and s.setdatabase in (0, (select oid from pg_catalog.pg_database
+                                 where datname = current_database()))"""
 _OWNED_BY = """
     select 'table ' || c.oid::regclass::text from pg_catalog.pg_class c
       join pg_catalog.pg_roles r on r.oid = c.relowner
@@ -275,7 +341,16 @@ _OWNED_BY = """
       join pg_catalog.pg_roles r on r.oid = n.nspowner where r.rolname = %s
     union all
     select 'function ' || p.oid::regprocedure::text from pg_catalog.pg_proc p
-      join pg_catalog.pg_roles r on r.oid = p.proowner where r.rolname = %s"""
+      join pg_catalog.pg_roles r on r.oid = p.proowner where r.rolname = %s
+    union all
+    select 'type ' || t.oid::regtype::text from pg_catalog.pg_type t
+      join pg_catalog.pg_roles r on r.oid = t.typowner
+     where r.rolname = %s and t.typtype in ('c', 'd', 'e', 'r', 'm')
+       and (t.typrelid = 0 or (select c.relkind from pg_catalog.pg_class c
+                                where c.oid = t.typrelid) = 'c')
+    union all
+    select 'large object ' || l.oid::text from pg_catalog.pg_largeobject_metadata l
+      join pg_catalog.pg_roles r on r.oid = l.lomowner where r.rolname = %s"""
 
 
 def switch_problems(connection: Any, role: LoginRole, current: str, target: str) -> list[str]:
@@ -286,9 +361,40 @@ def switch_problems(connection: Any, role: LoginRole, current: str, target: str)
     found = [f"{target} lacks {privilege} on {table}, which {current} has: grant it to "
              f"{role.holder}, not to a login" for table, privilege in connection.execute(
                  _PRIVILEGES_OF, (current, target)).fetchall()]
+    found += [f"{target} lacks {privilege} on column {column}, which {current} has: grant it "
+              f"to {role.holder}, not to a login" for column, privilege in connection.execute(
+                  _COLUMN_PRIVILEGES_OF, (current, current, target)).fetchall()]
+    found += [f"{target} lacks {what}, which {current} has: grant it to {role.holder}, not to "
+              "a login" for (what,) in connection.execute(
+                  _OTHER_PRIVILEGES_OF, (current, target) * 3).fetchall()]
+    found += [f"{target} is not a member of {member}, as {current} is: grant {member} to "
+              f"{role.holder}, not to a login" for (member,) in connection.execute(
+                  _MEMBERSHIPS_OF, (current, role.holder, target)).fetchall()]
+    found += [f"the default privileges of {owner}{where} grant {kind} to {login} itself: "
+              f"grant them to {role.holder} (ALTER DEFAULT PRIVILEGES FOR ROLE {owner} ... TO "
+              f"{role.holder}), and revoke them from {login}"
+              for owner, where, kind, login in connection.execute(
+                  _DEFAULT_ACLS_NAMING, ([current, target],)).fetchall()]
+    own = _settings(connection, current)
+    theirs = _settings(connection, target)
+    found += [f"{current} has its own setting {key} = {value!r}{where}, {target} has "
+              f"{theirs.get((where, key))!r}: set it on {target} too (ALTER ROLE ... SET; a "
+              "group's settings do not reach its members)"
+              for (where, key), value in sorted(own.items())
+              if key != "pgaudit.log" and theirs.get((where, key)) != value]
     for login in (current, target):
         found += [f"{login} owns {what}: hand it to {OWNER_ROLE} (ALTER ... OWNER TO)"
-                  for (what,) in connection.execute(_OWNED_BY, (login,) * 3).fetchall()]
+                  for (what,) in connection.execute(_OWNED_BY, (login,) * 5).fetchall()]
+    return found
+
+
+def _settings(connection: Any, login: str) -> dict[tuple[str, str], str]:
+    """``login``'s own settings (ALTER ROLE ... [IN DATABASE this one] SET) by (where, key)."""
+    found = {}
+    for where, config in connection.execute(_SETTINGS_OF, (login,)).fetchall():
+        for entry in config or []:
+            key, _, value = str(entry).partition("=")
+            found[(str(where), key)] = value
     return found
 
 

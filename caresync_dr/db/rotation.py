@@ -279,6 +279,35 @@ def _prepare_switch(conn: psycopg.Connection[Any], role: LoginRole, current: str
             conn.execute(pgaudit.role_audit_statement(target, audit))
 
 
+def switch_refusals(conn: psycopg.Connection[Any], role: LoginRole, current: str,
+                    target: str) -> list[str]:
+    """:func:`switch_problems` as they would be once both logins and their group exist as
+    roles.py specifies (the migration made in a transaction that is rolled back): nothing
+    is changed."""
+    with conn.transaction(force_rollback=True):
+        for change in role_statements(role, database=str(conn.info.dbname),
+                                      owner=table_owner(conn)):
+            conn.execute(sql.Composed([change.statement]))
+        return switch_problems(conn, role, current, target)
+
+
+def _breach_login(credential: Credential, current: str, target: str,
+                  admin: AdminConnect) -> str:
+    """The login a breach moves the app to: ``target``, unless the logins could differ
+    (:func:`switch_problems`, read in a transaction rolled back, the clone made first when
+    missing): then ``current``, rotated in place. Containment comes first; the scheduled
+    rotation refuses instead (:func:`_prepare_switch`)."""
+    assert credential.alternating is not None
+    with admin() as conn:
+        problems = switch_refusals(conn, credential.alternating, current, target)
+    if not problems:
+        return target
+    log.warning("%s: the app stays on login %s, its password rotated in place, because %s "
+                "could differ from it: %s", credential.secret_id, current, target,
+                "; ".join(problems))
+    return current
+
+
 def _next_login(credential: Credential, current: SecretVersion) -> str:
     if credential.alternating is None:
         return current.username
@@ -307,8 +336,11 @@ def master_connection(store: SecretStore, secret_id: str, endpoint: Endpoint
                       ) -> tuple[psycopg.Connection[Any], str]:
     """The master user logged in with whichever of its secret's versions works now: current,
     then pending (a rotation of the master that set the password but had not finished), then
-    previous (finished but a replica region still serves the older copy). Returns the
-    connection and the stage that worked; :class:`RotationError` when none does."""
+    previous (finished but a replica region still serves the older copy), then every
+    version without a label (a run that set the password and died before finishing, whose
+    pending version a later run with another token replaced: Secrets Manager keeps it,
+    deprecated). Returns the connection and the stage that worked ("deprecated <version id>"
+    for the last); :class:`RotationError` when none does."""
     tried = []
     for stage in (CURRENT, PENDING, PREVIOUS):
         version = store.version(secret_id, stage)
@@ -318,6 +350,16 @@ def master_connection(store: SecretStore, secret_id: str, endpoint: Endpoint
             return connect(endpoint, version.username, version.password), stage
         except LoginRefusedError as exc:
             tried.append(f"{stage}: {exc}")
+    for version in store.older_versions(secret_id, keep=(CURRENT, PENDING, PREVIOUS)):
+        try:
+            conn = connect(endpoint, version.username, version.password)
+        except LoginRefusedError as exc:
+            tried.append(f"deprecated {version.version_id[:8]}: {exc}")
+            continue
+        log.warning("%s: the master user logs in only with version %s, which has no label "
+                    "(an unfinished rotation's); the rotation moves it on", secret_id,
+                    version.version_id)
+        return conn, f"deprecated {version.version_id}"
     raise RotationError(f"no version of {secret_id} logs in to {endpoint} as the master user "
                         f"({'; '.join(tried) or 'the secret has no versions'})")
 
@@ -345,8 +387,10 @@ def rotate(store: SecretStore, credential: Credential, token: str, endpoint: End
                      retire_previous=retire_previous)
     pending = store.version(credential.secret_id, PENDING)
     if pending is None or pending.version_id != token:
-        value = {**current.value, "username": _next_login(credential, current),
-                 "password": new_password()}
+        login = _next_login(credential, current)
+        if retire_previous and login != current.username:
+            login = _breach_login(credential, current.username, login, admin)
+        value = {**current.value, "username": login, "password": new_password()}
         store.put_pending(credential.secret_id, token, value)      # 1. create
         pending = store.version(credential.secret_id, PENDING)
         if pending is None or pending.version_id != token:

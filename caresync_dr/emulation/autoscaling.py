@@ -60,7 +60,7 @@ from caresync_dr.emulation.patching import ClassPatches, remember
 
 log = logging.getLogger(__name__)
 remember(AutoScalingResponse, "start_instance_refresh", "describe_instance_refreshes",
-         "rollback_instance_refresh")
+         "rollback_instance_refresh", "cancel_instance_refresh")
 remember(FakeTargetGroup, "register", "health_for")
 TERMINAL = frozenset({"Successful", "Failed", "Cancelled", "RollbackSuccessful",
                       "RollbackFailed"})
@@ -218,6 +218,22 @@ class InstanceRefreshes:
             refresh.status_reason = refresh.rollback_requested
         return refresh
 
+    def cancel(self, account_id: str, region: str, group: str) -> Refresh:
+        """CancelInstanceRefresh: the group's active refresh (or rollback) ends as Cancelled,
+        the instances it replaced so far stay (Auto Scaling API reference,
+        CancelInstanceRefresh; ActiveInstanceRefreshNotFound when none is active). AWS shows
+        Cancelling while in-flight replacements finish; the emulator has none in flight."""
+        with self.lock:
+            refresh = next((r for r in reversed(self.refreshes) if r.active and
+                            (r.account_id, r.region, r.group) == (account_id, region, group)),
+                           None)
+            if refresh is None:
+                raise ActiveInstanceRefreshNotFoundError(
+                    f"No in progress or pending Instance Refresh found for Auto Scaling group "
+                    f"{group}")
+            self._end(refresh, "Cancelled", "CancelInstanceRefresh called")
+        return refresh
+
     def describe(self, account_id: str, region: str, group: str) -> list[dict[str, Any]]:
         """Newest first, like Auto Scaling."""
         with self.lock:
@@ -237,6 +253,8 @@ class InstanceRefreshes:
         """Wait, watching the alarms; the reason to stop early, or None."""
         deadline = time.monotonic() + seconds
         while True:
+            if refresh.status == "Cancelled":
+                return "cancelled"
             reason = self._firing(refresh)
             if reason is not None or time.monotonic() >= deadline:
                 return reason
@@ -256,12 +274,16 @@ class InstanceRefreshes:
     def _run(self, refresh: Refresh) -> None:
         assert self.delay_seconds is not None
         reason = self._wait(refresh, self.delay_seconds)
+        if refresh.status == "Cancelled":
+            return
         if reason is None:
             self._replace(refresh, refresh.desired_version)
             bake = float(refresh.preferences.get("BakeTime") or 0) * self.bake_scale
             if bake > 0:
                 refresh.status = "Baking"
             reason = self._wait(refresh, bake)
+        if refresh.status == "Cancelled":
+            return
         if reason is None:
             group = _group(refresh.account_id, refresh.region, refresh.group)
             if refresh.desired_version is not None and group is not None:
@@ -303,7 +325,14 @@ class InstanceRefreshes:
                                          response._get_param("AutoScalingGroupName"))
             return ActionResult({"InstanceRefreshId": refresh.refresh_id})
 
+        def cancel_instance_refresh(response: AutoScalingResponse) -> ActionResult:
+            refresh = refreshes.cancel(response.current_account, response.region,
+                                       response._get_param("AutoScalingGroupName"))
+            return ActionResult({"InstanceRefreshId": refresh.refresh_id})
+
         self._patches.set(AutoScalingResponse, "start_instance_refresh", start_instance_refresh)
+        self._patches.set(AutoScalingResponse, "cancel_instance_refresh",
+                          cancel_instance_refresh)
         self._patches.set(AutoScalingResponse, "describe_instance_refreshes",
                           describe_instance_refreshes)
         self._patches.set(AutoScalingResponse, "rollback_instance_refresh",

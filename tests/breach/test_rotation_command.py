@@ -337,3 +337,141 @@ def test_a_breach_after_a_rotation_refuses_both_logins_and_ends_their_sessions(
         assert refreshed.execute("SELECT 1").fetchone() == (1,)
     finally:
         refreshed.close()
+
+
+def test_a_second_rotation_while_the_first_ones_refresh_runs_cuts_off_no_instance(
+        rotation: Rotation) -> None:
+    """Hostile (two rotations in quick succession): day 1's instance refresh is still
+    replacing the instances that booted with caresync_app's password, and none of them
+    happens to hold a session at the instant day 2 looks (a pool between connections). Day 2
+    changed caresync_app's password under them (and then failed on starting its own refresh,
+    AWS refusing a second one while the first runs). It must refuse before any change."""
+    rotation.refreshes.delay_seconds = 2.0     # day 1's refresh takes a while
+    assert rotation.run("--yes", rotation_id="rotation-day-1") == ExitCode.OK, rotation.out
+    try:
+        assert rotation.run("--check", rotation_id="rotation-day-2") == ExitCode.NOT_READY, \
+            rotation.out
+        assert "instance refresh" in rotation.out, rotation.out
+        master = rotation.password(MASTER, PRIMARY)
+        changes = len(rotation.changes())
+        assert rotation.run("--yes", rotation_id="rotation-day-2") == ExitCode.REFUSED, \
+            rotation.out
+        assert rotation.password(MASTER, PRIMARY) == master
+        assert not [c for c in rotation.changes()[changes:] if not c.startswith("ssm:")]
+        # the instances day 1's refresh has not replaced yet still log in
+        assert not login_refused(rotation.endpoint, APP, FIRST[APP])
+    finally:
+        rotation.refreshed()
+    # once it has finished, day 2 goes ahead
+    assert rotation.run("--yes", "--resume", rotation_id="rotation-day-2") == ExitCode.OK, \
+        rotation.out
+    assert rotation.secret(APP)["username"] == APP
+
+
+def test_a_breach_while_the_rotations_refresh_runs_replaces_every_instance(
+        rotation: Rotation) -> None:
+    """Hostile (a scheduled rotation, then a breach before its refresh ends): the breach
+    rotated every password, then failed on StartInstanceRefresh (InstanceRefreshInProgress:
+    AWS runs one refresh per group), exit 1 mid-containment. The running refresh launches
+    instances that read the secret before the breach changed it, so it is cancelled and a new
+    one started."""
+    rotation.refreshes.delay_seconds = 2.0     # the scheduled rotation's refresh still runs
+    assert rotation.run("--yes") == ExitCode.OK, rotation.out
+    scheduled = {r.group: r for r in rotation.refreshes.refreshes}
+    out = io.StringIO()
+    try:
+        code = run_breach(["--incident", "breach-mid-refresh", "--db-role", APP, "--yes",
+                           "--db-sslmode", "disable", "--project-dir", str(ROOT),
+                           "--report", str(rotation.tmp / "breach.json")],
+                          session=rotation.session, out=out)
+        report = json.loads((rotation.tmp / "breach.json").read_text())
+        assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+        for group, old in scheduled.items():
+            assert old.status == "Cancelled", group
+            newer = [r for r in rotation.refreshes.refreshes
+                     if r.group == group and r.started > old.started]
+            assert len(newer) == 1, group
+    finally:
+        rotation.refreshed()
+
+
+def test_a_bad_rotation_id_is_named_by_its_own_option(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Hostile: the message named --incident, an option rotate_db_credentials.py does not
+    have."""
+    code = run_rotation(["--rotation-id", "../x", "--project-dir", str(ROOT)],
+                        session=fast_session(), out=io.StringIO())
+    said = caplog.text + "".join(capsys.readouterr())
+    assert code == ExitCode.USAGE
+    assert "--rotation-id '../x'" in said and "--incident" not in said, said
+
+
+def test_a_breach_after_a_rotation_killed_mid_master_rotation_still_logs_in_as_master(
+        rotation: Rotation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hostile: the scheduled rotation dies after the master user's password is set (its
+    secret's AWSPENDING holds it) and before AWSCURRENT moves; a breach (another token) then
+    stored its own pending version over it, so the master's only working password sat in a
+    version with no label and no later connection as the master user logged in."""
+    real = SecretStore.make_current
+
+    def killed(self: SecretStore, secret_id: str, version_id: str) -> None:
+        if secret_id == SECRETS[MASTER]:
+            raise KeyboardInterrupt
+        real(self, secret_id, version_id)
+
+    monkeypatch.setattr(SecretStore, "make_current", killed)
+    assert rotation.run("--yes") == ExitCode.FAILED, rotation.out
+    monkeypatch.undo()
+    assert login_refused(rotation.endpoint, MASTER, FIRST[MASTER])   # the ALTER happened
+    out = io.StringIO()
+    code = run_breach(["--incident", "breach-after-a-kill", "--db-role", APP, "--yes",
+                       "--db-sslmode", "disable", "--project-dir", str(ROOT),
+                       "--report", str(rotation.tmp / "breach.json")],
+                      session=rotation.session, out=out)
+    report = json.loads((rotation.tmp / "breach.json").read_text())
+    assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+    master = rotation.secret(MASTER)
+    assert not login_refused(rotation.endpoint, MASTER, master["password"])
+
+
+def test_a_breach_contains_even_when_the_logins_differ(rotation: Rotation) -> None:
+    """Hostile: a grant made by hand to caresync_app alone stops the scheduled rotation from
+    moving the app to the clone, rightly. The breach stopped there too: exit 1, and the
+    compromised password kept logging in. Containment comes first: the breach rotates the
+    login the secret names in place when the switch is refused."""
+    rotation.database.psql(f"GRANT TRUNCATE ON patients TO {APP}", DATABASE)
+    try:
+        out = io.StringIO()
+        code = run_breach(["--incident", "breach-with-a-hand-grant", "--db-role", APP,
+                           "--yes", "--db-sslmode", "disable", "--project-dir", str(ROOT),
+                           "--report", str(rotation.tmp / "breach.json")],
+                          session=rotation.session, out=out)
+        report = json.loads((rotation.tmp / "breach.json").read_text())
+        assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+        assert login_refused(rotation.endpoint, APP, FIRST[APP])
+        contained = rotation.secret(APP)
+        assert not login_refused(rotation.endpoint, contained["username"],
+                                 contained["password"])
+    finally:
+        rotation.database.psql(f"REVOKE TRUNCATE ON patients FROM {APP}", DATABASE)
+
+
+def test_a_hand_made_grant_is_refused_before_the_first_change(rotation: Rotation) -> None:
+    """Hostile: with a grant made by hand to caresync_app alone, --check said "ready" and the
+    run rotated the master user's password, then stopped at the app's secret (exit 1). The
+    preflight reads it: --check says so and the run refuses with nothing changed."""
+    rotation.database.psql(f"GRANT TRUNCATE ON patients TO {APP}", DATABASE)
+    try:
+        assert rotation.run("--check") == ExitCode.NOT_READY, rotation.out
+        assert f"{CLONE} lacks TRUNCATE on patients" in rotation.out, rotation.out
+        master = rotation.password(MASTER, PRIMARY)
+        changes = len(rotation.changes())
+        assert rotation.run("--yes") == ExitCode.REFUSED, rotation.out
+        assert rotation.password(MASTER, PRIMARY) == master
+        assert not [c for c in rotation.changes()[changes:] if not c.startswith("ssm:")]
+        exists = rotation.database.psql(f"SELECT count(*) FROM pg_roles WHERE rolname = "
+                                        f"'{CLONE}'")
+        assert exists == "0"      # the check's migration was rolled back
+    finally:
+        rotation.database.psql(f"REVOKE TRUNCATE ON patients FROM {APP}", DATABASE)

@@ -174,3 +174,58 @@ def test_the_documented_sql_is_the_one_that_runs() -> None:
     assert f'GRANT "{GROUP}" TO "{CLONE}"' in text
     assert f'REVOKE SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "public" FROM ' \
            f'"{APP_ROLE.name}"' in text
+
+
+# Hostile: what an operator grants to caresync_app by hand beyond table privileges. Each of
+# these the clone lacked after the switch, and switch_problems saw none of them: the app,
+# moved to the clone, then failed (a column it updates, a schema it reads, a role setting
+# its queries rely on, a role it is a member of, the default privileges of another role that
+# creates tables, a function it calls).
+HAND_MADE = {
+    "column": ("CREATE TABLE hx_col (id int, note text); "
+               f"GRANT UPDATE (note) ON hx_col TO {APP_ROLE.name}",
+               "DROP TABLE hx_col",
+               f"{CLONE} lacks UPDATE on column hx_col.note, which {APP_ROLE.name} has"),
+    "schema": (f"CREATE SCHEMA hx_s; GRANT USAGE ON SCHEMA hx_s TO {APP_ROLE.name}",
+               "DROP SCHEMA hx_s CASCADE",
+               f"{CLONE} lacks USAGE on schema hx_s, which {APP_ROLE.name} has"),
+    "membership": (f"GRANT pg_read_all_stats TO {APP_ROLE.name}",
+                   f"REVOKE pg_read_all_stats FROM {APP_ROLE.name}",
+                   f"{CLONE} is not a member of pg_read_all_stats"),
+    "default privileges of another owner": (
+        "CREATE ROLE hx_migrator; ALTER DEFAULT PRIVILEGES FOR ROLE hx_migrator IN SCHEMA "
+        f"public GRANT SELECT ON TABLES TO {APP_ROLE.name}",
+        "DROP OWNED BY hx_migrator; DROP ROLE hx_migrator",
+        f"the default privileges of hx_migrator in schema public grant SELECT on tables to "
+        f"{APP_ROLE.name} itself"),
+    "role setting": (f"ALTER ROLE {APP_ROLE.name} SET search_path = hx, public",
+                     f"ALTER ROLE {APP_ROLE.name} RESET search_path",
+                     f"{APP_ROLE.name} has its own setting search_path = 'hx, public'"),
+    "function": ("CREATE FUNCTION hx_f() RETURNS int LANGUAGE sql AS 'select 1'; "
+                 "REVOKE EXECUTE ON FUNCTION hx_f() FROM PUBLIC; "
+                 f"GRANT EXECUTE ON FUNCTION hx_f() TO {APP_ROLE.name}",
+                 "DROP FUNCTION hx_f()",
+                 f"{CLONE} lacks EXECUTE on function hx_f(), which {APP_ROLE.name} has"),
+    # An app storing attachments as large objects owns them (lo_create): the clone may not
+    # read them (PostgreSQL 15, "Large Objects": SELECT privilege, or its owner).
+    "large object": (f"SET ROLE {APP_ROLE.name}; SELECT lo_create(424242); RESET ROLE",
+                     "SELECT lo_unlink(424242)",
+                     f"{APP_ROLE.name} owns large object 424242"),
+    "type": (f"CREATE TYPE hx_mood AS ENUM ('ok'); ALTER TYPE hx_mood OWNER TO {APP_ROLE.name}",
+             "DROP TYPE hx_mood", f"{APP_ROLE.name} owns type hx_mood"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HAND_MADE))
+def test_a_hand_made_difference_between_the_logins_stops_the_switch(
+        server: PostgresCluster, kind: str) -> None:
+    setup, teardown, problem = HAND_MADE[kind]
+    with _as_owner(server) as owner:
+        ensure_roles(owner, {APP_ROLE.name: "first-Secret-1"}, database=DATABASE, owner=OWNER)
+        assert switch_problems(owner, APP_ROLE, APP_ROLE.name, CLONE) == []
+        server.psql(setup, dbname=DATABASE)
+        try:
+            found = switch_problems(owner, APP_ROLE, APP_ROLE.name, CLONE)
+        finally:
+            server.psql(teardown, dbname=DATABASE)
+    assert any(problem in line for line in found), found
