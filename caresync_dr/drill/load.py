@@ -29,6 +29,11 @@ class Ack:
     seq: int
     database: str
     acked_at: float  # time.monotonic() when COMMIT returned
+    # time.monotonic() just before COMMIT was sent. This process's threads share the GIL, so
+    # acked_at may lag the server's reply by a thread switch (up to sys.getswitchinterval(),
+    # 5 ms, or more): a reply sent before a kill -9 can carry an acked_at after it. A COMMIT
+    # sent before the kill was acknowledged, if at all, by a backend before it died.
+    committing_at: float = 0.0
 
 
 @dataclass
@@ -75,6 +80,7 @@ class WriteLoad:
                              (seq, f"patient-{seq}"))
                 conn.execute("update heartbeat set beat = %s, at = clock_timestamp() "
                              "where id = 1", (seq,))
+                committing_at = time.monotonic()    # the block's end sends COMMIT
         except (psycopg.Error, OSError) as exc:
             self._failed(f"{label}: {str(exc).strip().splitlines()[0][:160]}")
             conn = self._conns.get(dsn)
@@ -86,7 +92,8 @@ class WriteLoad:
                 if stale is not None:
                     stale.close()
             return None
-        ack = Ack(seq=seq, database=label, acked_at=time.monotonic())
+        ack = Ack(seq=seq, database=label, acked_at=time.monotonic(),
+                  committing_at=committing_at)
         with self._lock:
             self.acks.append(ack)
         return ack

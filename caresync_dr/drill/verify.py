@@ -113,6 +113,16 @@ def _failover_events(timeline: Timeline, report: dict[str, Any] | None) -> None:
                                    f"({float(step['seconds']):.3f} s)")
 
 
+def late_acknowledgements(acks: list[Ack], fenced_at: float, *, killed: bool) -> list[Ack]:
+    """The old primary's acknowledgements that came after it was fenced at ``fenced_at``
+    (time.monotonic()). After a kill -9 of every process of it (``killed``), a write is late
+    when its COMMIT was sent after the kill: only a surviving process could have acknowledged
+    it. A reply to a COMMIT sent before the kill came from a backend that committed before it
+    died, whenever this process's load thread got the GIL back to stamp it (:class:`Ack`)."""
+    return [a for a in acks if a.database == "primary" and
+            (a.committing_at if killed else a.acked_at) > fenced_at]
+
+
 def fence_instant(timeline: Timeline, report: dict[str, Any] | None) -> tuple[float | None, str]:
     """When the old primary stopped being able to acknowledge writes, and by whose hand.
 
@@ -208,7 +218,8 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
     # 4. Fencing: the old primary acknowledged nothing after it was cut off.
     acks = load.snapshot()
     if fenced_at is not None:
-        late = [a for a in acks if a.database == "primary" and a.acked_at > fenced_at]
+        late = late_acknowledgements(acks, fenced_at,
+                                     killed=fenced_at == timeline.primary_killed_at)
         check("no write acknowledged by the old primary after fencing", not late,
               f"{len(late)} late acknowledgements; fence time {fence_source}")
     elif scenario.failover_scope is not None:

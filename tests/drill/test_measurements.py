@@ -7,7 +7,7 @@ from typing import Any
 
 from caresync_dr.drill.load import Ack, data_loss
 from caresync_dr.drill.timeline import Timeline
-from caresync_dr.drill.verify import fence_instant
+from caresync_dr.drill.verify import fence_instant, late_acknowledgements
 
 ACKS = [Ack(seq=1, database="primary", acked_at=10.0),
         Ack(seq=2, database="primary", acked_at=10.2),
@@ -65,3 +65,20 @@ def test_fenced_without_a_fence_end_gives_no_instant() -> None:
     at, source = fence_instant(_timeline(), _report("fenced", None))
     assert at is None and "no end" in source
     assert fence_instant(_timeline(killed_at=None), None)[0] is None
+
+
+# --- late acknowledgements: what the old primary acknowledged after its fence ------------------
+
+def test_a_reply_stamped_after_the_kill_to_a_commit_sent_before_it_is_not_late() -> None:
+    """The drill's load thread stamps an acknowledgement when it gets the GIL back, which can
+    be after the drill's main thread has killed the primary and stamped the kill (a failed
+    region-outage drill: "1 late acknowledgements" with the kill as the fence). The COMMIT was
+    sent before the kill, so a backend committed it before it died: not late. A COMMIT sent
+    after the kill and acknowledged is (a process survived the kill)."""
+    in_flight = Ack(seq=7, database="primary", acked_at=100.004, committing_at=99.999)
+    survivor = Ack(seq=8, database="primary", acked_at=100.030, committing_at=100.020)
+    standby = Ack(seq=9, database="standby", acked_at=108.0, committing_at=107.99)
+    acks = [in_flight, survivor, standby]
+    assert late_acknowledgements(acks, 100.0, killed=True) == [survivor]
+    # failover.py's own fence (ingress revoked) keeps the stricter reading: the reply's time
+    assert late_acknowledgements(acks, 100.0, killed=False) == [in_flight, survivor]
