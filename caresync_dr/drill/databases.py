@@ -169,16 +169,13 @@ def kill_hard(cluster: PostgresCluster) -> None:
     postmaster = postmaster_pid(cluster.data_dir)
     if postmaster is None:
         return
+    # Stopped, the postmaster forks no backend while its children are listed (one forked
+    # after the listing would go on acknowledging writes). A process group kill would not do:
+    # every child of a postmaster makes itself a session leader (InitPostmasterChild's
+    # setsid()), so the postmaster's group is the postmaster alone, and its backends would
+    # serve until they noticed its death.
     with contextlib.suppress(ProcessLookupError):
-        if os.getpgid(postmaster) == postmaster:
-            # pg_ctl starts the postmaster in a session of its own (setsid): its process
-            # group is the postmaster and every backend, and one kill reaches them all at
-            # once, a backend being forked meanwhile included (a listing of children could
-            # miss that one, which would then go on acknowledging writes).
-            os.killpg(postmaster, signal.SIGKILL)
-            log.info("postgres on port %d killed (SIGKILL to its process group)", cluster.port)
-            return
-        os.kill(postmaster, signal.SIGSTOP)   # no new backend while its children are listed
+        os.kill(postmaster, signal.SIGSTOP)
     for pid in [*_children(postmaster), postmaster]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

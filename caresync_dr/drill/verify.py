@@ -221,7 +221,11 @@ def measure_and_verify(world: World, scenario: Scenario, options: DrillOptions, 
         late = late_acknowledgements(acks, fenced_at,
                                      killed=fenced_at == timeline.primary_killed_at)
         check("no write acknowledged by the old primary after fencing", not late,
-              f"{len(late)} late acknowledgements; fence time {fence_source}")
+              f"{len(late)} late acknowledgements"
+              + "".join(f" (write {a.seq}: COMMIT sent {a.committing_at - fenced_at:+.4f} s, "
+                        f"acknowledged {a.acked_at - fenced_at:+.4f} s from the fence)"
+                        for a in late[:3])
+              + f"; fence time {fence_source}")
     elif scenario.failover_scope is not None:
         check("no write acknowledged by the old primary after fencing", False,
               f"no fence instant to check against: {fence_source}")

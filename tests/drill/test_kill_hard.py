@@ -1,12 +1,15 @@
 """The drill's kill -9 of the primary database reaches every process of it, a backend being
 forked at that moment included: one that survived would go on acknowledging writes after the
-outage instant (the fencing check's "late acknowledgements")."""
+outage instant (the fencing check's "late acknowledgements": a COMMIT sent 2.8 ms after the
+kill was acknowledged 12 ms later, when the kill went to the postmaster's process group, which
+holds the postmaster alone: every child of it calls setsid())."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -49,6 +52,39 @@ def _processes_in(data_dir: Path) -> list[int]:
             if os.readlink(proc / "cwd") == str(data_dir):
                 found.append(int(proc.name))
     return found
+
+
+def _signalled_or_gone(pid: int) -> bool:
+    """``pid`` has exited, or has SIGKILL pending (it dies before it runs another
+    instruction of its own: proc(5), SigPnd/ShdPnd)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if fields.get("State", "").strip()[:1] in ("Z", "X"):
+        return True
+    kill_bit = 1 << (signal.SIGKILL - 1)
+    return any(int(fields.get(name, "0").strip(), 16) & kill_bit
+               for name in ("SigPnd", "ShdPnd"))
+
+
+def test_every_backend_has_the_kill_when_it_returns(cluster: PostgresCluster) -> None:
+    """Not "dies soon after": a backend that outlives the postmaster notices its death only
+    when it next waits, and may first answer a COMMIT already on its socket."""
+    sessions = [psycopg.connect(cluster.dsn("postgres")) for _ in range(3)]
+    try:
+        backends = [int(s.execute("select pg_backend_pid()").fetchone()[0])  # type: ignore[index]
+                    for s in sessions]
+        for session in sessions:
+            session.execute("select 1")    # each holds an open transaction, as the load does
+        kill_hard(cluster)
+        unsignalled = [pid for pid in backends if not _signalled_or_gone(pid)]
+        assert not unsignalled, f"backends without the kill when it returned: {unsignalled}"
+    finally:
+        for session in sessions:
+            with contextlib.suppress(Exception):
+                session.close()
 
 
 def test_the_kill_leaves_no_process_of_the_server_while_clients_connect(
