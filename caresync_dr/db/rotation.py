@@ -127,23 +127,21 @@ class SecretStore:
         self.client = client
 
     def version(self, secret_id: str, stage: str) -> SecretVersion | None:
+        return self._get_value(SecretId=secret_id, VersionStage=stage)
+
+    def version_by_id(self, secret_id: str, version_id: str) -> SecretVersion | None:
+        return self._get_value(SecretId=secret_id, VersionId=version_id)
+
+    def _get_value(self, **selector: str) -> SecretVersion | None:
+        """GetSecretValue of one version (by stage or id); None when there is none."""
         try:
-            answer = self.client.get_secret_value(SecretId=secret_id, VersionStage=stage)
+            answer = self.client.get_secret_value(**selector)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return None
             raise
         return SecretVersion(answer["VersionId"], json.loads(answer["SecretString"]),
                              answer.get("CreatedDate"))
-
-    def version_by_id(self, secret_id: str, version_id: str) -> SecretVersion | None:
-        try:
-            answer = self.client.get_secret_value(SecretId=secret_id, VersionId=version_id)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return None
-            raise
-        return SecretVersion(answer["VersionId"], json.loads(answer["SecretString"]))
 
     def older_versions(self, secret_id: str, keep: tuple[str, ...]) -> list[SecretVersion]:
         """Every version of the secret, deprecated ones included, except those labelled with

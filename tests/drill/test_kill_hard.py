@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import threading
 import time
@@ -19,30 +18,16 @@ import psycopg
 import pytest
 
 from caresync_dr.drill.databases import kill_hard
-from caresync_dr.pg.cluster import (
-    PostgresCluster,
-    PostgresNotFoundError,
-    find_pg_bin,
-    postmaster_pid,
-    temp_cluster,
-)
-from tests.pg_servers import _unavailable
+from caresync_dr.pg.cluster import PostgresCluster, postmaster_pid
+from tests.pg_servers import postgres_server
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def cluster() -> Iterator[PostgresCluster]:
-    try:
-        find_pg_bin()
-    except PostgresNotFoundError as exc:
-        _unavailable(f"no PostgreSQL server: {exc}")
-    server = temp_cluster(prefix="caresync-kill-hard-test-")
-    server.start()
-    yield server
-    with contextlib.suppress(Exception):
-        server.kill()
-    shutil.rmtree(server.data_dir.parent, ignore_errors=True)
+    with postgres_server("caresync-kill-hard-test-") as server:
+        yield server
 
 
 def _processes_in(data_dir: Path) -> list[int]:
