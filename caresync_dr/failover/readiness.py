@@ -63,26 +63,29 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
                          f"{db_id} not found in {clients.region}")
         return Check("replica exists", True, f"{db_id} in {clients.region}")
 
-    checks.append(_guard("replica exists", True, exists))
-    db = state[0] if state else None
-    # Only a run that continues an unfinished journal (the engine sets resumed_run): a
-    # --resume with nothing to resume is a new run, judged as one. Otherwise a --resume run
-    # in one direction took the other direction's promoted (stale) writer for its own.
-    resuming = ctx.resumed_run is not None and not daily
-    # A resumed run whose promotion RDS already accepted: the promote step waits for it.
-    requested = ctx.facts.get("promotion_requested_at") if resuming else None
-    # The replication rows, the traffic switch and the plan's resources read independent
-    # state: read concurrently (each waits on the network), listed in this order.
-    reads: list[Callable[[], list[Check]]] = []
-    if db is not None:
-        checks.append(_is_replica(ctx, db, resuming))
-        checks.append(_available(db, requested))
-        reads.append(lambda: _replication(ctx, db, daily))
+    # The traffic switch and the plan's resources read state independent of the database:
+    # read concurrently with it (each waits on the network); the replication rows need the
+    # database's read. Rows are listed in this order whatever finishes first.
+    independent: list[Callable[[], list[Check]]] = []
     if ctx.options.scope == "region":
-        reads.append(lambda: [_guard("traffic switch", True, lambda: _switch(ctx, daily))])
-    reads.append(lambda: _plan_resources(ctx))
-    with ThreadPoolExecutor(max_workers=len(reads), thread_name_prefix="preflight") as pool:
-        for rows in [pool.submit(read) for read in reads]:
+        independent.append(lambda: [_guard("traffic switch", True, lambda: _switch(ctx, daily))])
+    independent.append(lambda: _plan_resources(ctx))
+    with ThreadPoolExecutor(max_workers=len(independent) + 1,
+                            thread_name_prefix="preflight") as pool:
+        pending = [pool.submit(read) for read in independent]
+        checks.append(_guard("replica exists", True, exists))
+        db = state[0] if state else None
+        # Only a run that continues an unfinished journal (the engine sets resumed_run): a
+        # --resume with nothing to resume is a new run, judged as one. Otherwise a --resume
+        # run in one direction took the other direction's promoted (stale) writer for its own.
+        resuming = ctx.resumed_run is not None and not daily
+        # A resumed run whose promotion RDS already accepted: the promote step waits for it.
+        requested = ctx.facts.get("promotion_requested_at") if resuming else None
+        if db is not None:
+            checks.append(_is_replica(ctx, db, resuming))
+            checks.append(_available(db, requested))
+            checks += _replication(ctx, db, daily)
+        for rows in pending:
             checks += rows.result()
     if daily:
         if ctx.options.scope == "region":
