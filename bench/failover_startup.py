@@ -40,6 +40,7 @@ from moto.rds.models import RDSBackend
 from moto.server import ThreadedMotoServer
 
 from caresync_dr.aws import warm_model_cache
+from caresync_dr.emulation.warmup import prime_moto
 from caresync_dr.failover.context import CLIENT_SERVICES
 from caresync_dr.pg.cluster import free_port
 from tests.failover import world as w
@@ -127,6 +128,7 @@ def one_run(tree: Path, workdir: Path, tag: str) -> dict[str, Any]:
     health = w.start_health_server(w.standby_health)
     try:
         w.seed()
+        prime_moto(CLIENT_SERVICES)   # moto's first-use costs are not the command's
         finished: list[float] = []
         RDSBackend.promote_read_replica = w.slow_promotion(1.0, finished)  # type: ignore
         outage = time.time()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import boto3
 import botocore.session
@@ -37,6 +38,37 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
+
+C = TypeVar("C")
+# botocore's client creation is not thread-safe (a session's loader and event hooks are
+# shared), while the clients themselves are: one creation at a time, process-wide.
+_CREATING = threading.Lock()
+
+
+class ClientCache:
+    """Clients built once and shared by a run's threads (one per name).
+
+    A client already built is returned without waiting: a thread building another client
+    (EC2's takes tens of milliseconds of CPU) never holds up a thread whose client is there.
+    Building is serialised process-wide, as botocore requires."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    def _get(self, name: str, factory: Callable[[], C]) -> C:
+        client = self._cache.get(name)
+        if client is None:
+            with _CREATING:
+                client = self._cache.get(name)
+                if client is None:
+                    client = factory()
+                    self._cache[name] = client
+        return cast(C, client)
+
+    def adopt(self, name: str, client: object) -> None:
+        """Use ``client`` (built for the same region and budget elsewhere) as this ``name``."""
+        with _CREATING:
+            self._cache.setdefault(name, client)
 
 
 @dataclass(frozen=True)

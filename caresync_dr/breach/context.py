@@ -10,16 +10,14 @@ read-only mode the same way.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients
+from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients, ClientCache
 from caresync_dr.breach.inputs import Incident
 from caresync_dr.breach.probes import InstanceState
 from caresync_dr.breach.sites import Layout, SiteLayout
@@ -44,20 +42,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class RegionClients:
-    """Typed clients for one region, made once and shared by the step threads."""
+class RegionClients(ClientCache):
+    """Typed clients for one region, made once and shared by the step threads
+    (:class:`~caresync_dr.aws.ClientCache`)."""
 
     def __init__(self, aws: AwsClients) -> None:
+        super().__init__()
         self.aws = aws
         self.region = aws.region
-        self._cache: dict[str, Any] = {}
-        self._mutex = threading.Lock()
-
-    def _get(self, name: str, factory: Callable[[], T]) -> T:
-        with self._mutex:
-            if name not in self._cache:
-                self._cache[name] = factory()
-            return cast(T, self._cache[name])
 
     def ec2(self) -> EC2Client:
         return self._get("ec2", self.aws.ec2)

@@ -49,6 +49,7 @@ from caresync_dr.emulation.network import GLOBAL_CONTROL_PLANES
 from caresync_dr.emulation.notify_doubles import ChatDouble
 from caresync_dr.emulation.patching import restore_all
 from caresync_dr.emulation.server import Emulator, reset_backends
+from caresync_dr.emulation.warmup import prime_moto
 from caresync_dr.failover.context import CLIENT_SERVICES
 from caresync_dr.notify.secrets import ENV_CHAT_WEBHOOK
 from caresync_dr.pg.orphans import DRILL_PREFIX, owned_temp_dir, sweep
@@ -359,7 +360,13 @@ def run_drill(options: DrillOptions) -> dict[str, Any]:
             load.start()
             backup = (BackupBeforeOutage(world, options.project_dir, work)
                       if scenario.standby_alone else None)
+            # moto's first-use costs (caresync_dr.emulation.warmup) are paid during the
+            # steady load, not by failover.py's first calls after the outage.
+            primer = threading.Thread(target=prime_moto, args=(CLIENT_SERVICES,),
+                                      daemon=True, name="prime-moto")
+            primer.start()
             time.sleep(options.steady_seconds)
+            primer.join()
             if backup is not None:
                 backup.finish(timeline)
             publish_replica_lag(world, timeline)

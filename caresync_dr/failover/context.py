@@ -7,11 +7,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING
 
 import boto3
 
-from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients
+from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients, ClientCache
 from caresync_dr.failover import probes
 from caresync_dr.failover.errors import UsageError
 from caresync_dr.failover.options import RunOptions
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_ssm import SSMClient
 
-C = TypeVar("C")
 # Every service a run builds a client of (its RegionClients methods; the notifier's SNS and
 # Secrets Manager): what a host's model cache must hold for a quick start (aws.warm_model_cache).
 CLIENT_SERVICES = ("ssm", "rds", "cloudwatch", "s3", "autoscaling", "elbv2", "ec2", "route53",
@@ -38,32 +37,16 @@ ROUTE53_CONTROL_REGION = "us-east-1"   # Route 53's API lives only there
 # The longest a read of the database being promoted is reused (a confirmation prompt may sit
 # between the preflight's read and the promotion).
 DATABASE_READ_REUSE_SECONDS = 5.0
-# botocore's client creation is not thread-safe, and all regions share one session: one
-# creation at a time, process-wide (the clients themselves are thread-safe).
-_CREATING = threading.Lock()
 
 
-class RegionClients:
-    """Typed clients for one region and budget, created once (client creation is not
-    thread-safe; the clients themselves are) and shared by the step threads."""
+class RegionClients(ClientCache):
+    """Typed clients for one region and budget, created once and shared by the step threads
+    (:class:`~caresync_dr.aws.ClientCache`)."""
 
     def __init__(self, aws: AwsClients) -> None:
+        super().__init__()
         self.aws = aws
         self.region = aws.region
-        self._cache: dict[str, Any] = {}
-        self._mutex = threading.Lock()
-
-    def _get(self, name: str, factory: Callable[[], C]) -> C:
-        with self._mutex:
-            if name not in self._cache:
-                with _CREATING:
-                    self._cache[name] = factory()
-            return cast(C, self._cache[name])
-
-    def adopt(self, name: str, client: object) -> None:
-        """Use ``client`` (built for this region and budget elsewhere) as this ``name``."""
-        with self._mutex:
-            self._cache.setdefault(name, client)
 
     def rds(self) -> RDSClient:
         return self._get("rds", self.aws.rds)
@@ -183,14 +166,15 @@ class FailoverContext(RunContext):
         thread, after that request too.)"""
         target = self.target_clients
         other = self.primary if target is self.standby else self.standby
-        # What the preflight and the promotion read, in the order they read it: the
-        # promotion's RDS, the replica's lag (CloudWatch), the switch (S3), the app tier
-        # (Auto Scaling, ELB, EC2's launch template). The steps beside the promotion (the
+        # What the preflight and the promotion read, in the order they read it: the switch
+        # (S3: is the run already done?), the promotion's RDS, then concurrently the app tier
+        # (Auto Scaling, ELB, EC2's launch template) and, once RDS has answered, the
+        # replica's lag (CloudWatch). The steps beside the promotion (the
         # scale-up, the fencing of the old primary) start once it is requested (the runner
         # hurries to it), so the fencing's clients come after it, with Route 53's.
         before_promotion: list[Callable[[], object]] = [
-            target.rds, target.cloudwatch, target.ssm, self.standby.s3, target.autoscaling,
-            target.elbv2, target.ec2]
+            self.standby.s3, target.rds, target.ssm, target.autoscaling, target.elbv2,
+            target.ec2, target.cloudwatch]
         after_promotion: list[Callable[[], object]] = [
             self.writer_clients.ec2, other.autoscaling, self.route53.route53]
 

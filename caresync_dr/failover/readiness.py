@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -63,26 +63,32 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
                          f"{db_id} not found in {clients.region}")
         return Check("replica exists", True, f"{db_id} in {clients.region}")
 
-    checks.append(_guard("replica exists", True, exists))
-    db = state[0] if state else None
+    # The traffic switch and the plan's resources read state independent of the database:
+    # read concurrently with it (each waits on the network); the replication rows need the
+    # database's read. Rows are listed in this order whatever finishes first.
+    independent: list[Callable[[], list[Check]]] = []
+    if ctx.options.scope == "region":
+        independent.append(lambda: [_guard("traffic switch", True, lambda: _switch(ctx, daily))])
+    independent.append(lambda: _plan_resources(ctx))
     # Only a run that continues an unfinished journal (the engine sets resumed_run): a
     # --resume with nothing to resume is a new run, judged as one. Otherwise a --resume run
     # in one direction took the other direction's promoted (stale) writer for its own.
     resuming = ctx.resumed_run is not None and not daily
     # A resumed run whose promotion RDS already accepted: the promote step waits for it.
     requested = ctx.facts.get("promotion_requested_at") if resuming else None
-    # The replication rows, the traffic switch and the plan's resources read independent
-    # state: read concurrently (each waits on the network), listed in this order.
-    reads: list[Callable[[], list[Check]]] = []
-    if db is not None:
-        checks.append(_is_replica(ctx, db, resuming))
-        checks.append(_available(db, requested))
-        reads.append(lambda: _replication(ctx, db, daily))
-    if ctx.options.scope == "region":
-        reads.append(lambda: [_guard("traffic switch", True, lambda: _switch(ctx, daily))])
-    reads.append(lambda: _plan_resources(ctx))
-    with ThreadPoolExecutor(max_workers=len(reads), thread_name_prefix="preflight") as pool:
-        for rows in [pool.submit(read) for read in reads]:
+    with ThreadPoolExecutor(max_workers=len(independent) + 2,
+                            thread_name_prefix="preflight") as pool:
+        pending = [pool.submit(read) for read in independent]
+        # The replica's lag (CloudWatch) needs only its name: read beside the database; used
+        # once the database's read says a replica is there (else the reading is not used).
+        lag = None if _lag_settled(ctx, daily) else pool.submit(_read_lag, ctx)
+        checks.append(_guard("replica exists", True, exists))
+        db = state[0] if state else None
+        if db is not None:
+            checks.append(_is_replica(ctx, db, resuming))
+            checks.append(_available(db, requested))
+            checks += _replication(ctx, db, daily, lag)
+        for rows in pending:
             checks += rows.result()
     if daily:
         if ctx.options.scope == "region":
@@ -240,29 +246,40 @@ def _available(db: probes.DbState, promotion_requested: str | None) -> Check:
     return Check(name, False, f"status {db.status}")
 
 
-def _replication(ctx: FailoverContext, db: probes.DbState, daily: bool) -> list[Check]:
-    """The two replication rows: is RDS replicating, and how much a promotion now can lose."""
-    if not db.is_replica and not daily:
-        return [Check(REPLICATING_ROW, True, "already promoted; replication no longer applies"),
-                Check(LAG_ROW, True, "already promoted; lag no longer applies")]
-    requested = ctx.facts.get("promotion_requested_at")
-    if ctx.resumed_run is not None and not daily and requested:
-        sentence = f"promotion already requested at {requested}; the exposure was recorded then"
-        return [Check(REPLICATING_ROW, True, sentence), Check(LAG_ROW, True, sentence)]
+def _lag_settled(ctx: FailoverContext, daily: bool) -> bool:
+    """A resumed run whose promotion was requested: its exposure was recorded then, and the
+    lag is not read again."""
+    return (ctx.resumed_run is not None and not daily
+            and bool(ctx.facts.get("promotion_requested_at")))
+
+
+def _read_lag(ctx: FailoverContext) -> tuple[datetime, probes.LagReading]:
+    """(when it was read, the target replica's ReplicaLag over the lookback window)."""
     objectives = ctx.inventory.objectives
-    rpo_s = objectives.rpo_minutes * 60
     now = datetime.now(UTC)
     outage = ctx.options.outage_started
     window = max(LAG_LOOKBACK_MINUTES, objectives.rpo_minutes, objectives.rto_minutes)
     if outage is not None:    # see the outage start and the minutes before it
         window = max(window, math.ceil((now - outage).total_seconds() / 60) + OUTAGE_MARGIN_MIN)
+    return now, probes.replica_lag(ctx.target_clients.cloudwatch(), ctx.target_database,
+                                   window_minutes=min(LAG_LOOKBACK_LIMIT_MINUTES, window), now=now)
 
-    def read() -> probes.LagReading:
-        return probes.replica_lag(ctx.target_clients.cloudwatch(), db.identifier,
-                                  window_minutes=min(LAG_LOOKBACK_LIMIT_MINUTES, window), now=now)
 
+def _replication(ctx: FailoverContext, db: probes.DbState, daily: bool,
+                 lag: Future[tuple[datetime, probes.LagReading]] | None = None) -> list[Check]:
+    """The two replication rows: is RDS replicating, and how much a promotion now can lose.
+    ``lag``: the lag read already started (:func:`_read_lag`), else it is read here."""
+    if not db.is_replica and not daily:
+        return [Check(REPLICATING_ROW, True, "already promoted; replication no longer applies"),
+                Check(LAG_ROW, True, "already promoted; lag no longer applies")]
+    requested = ctx.facts.get("promotion_requested_at")
+    if _lag_settled(ctx, daily):
+        sentence = f"promotion already requested at {requested}; the exposure was recorded then"
+        return [Check(REPLICATING_ROW, True, sentence), Check(LAG_ROW, True, sentence)]
+    rpo_s = ctx.inventory.objectives.rpo_minutes * 60
+    outage = ctx.options.outage_started
     try:
-        reading = read()
+        now, reading = lag.result() if lag is not None else _read_lag(ctx)
     except (ClientError, BotoCoreError) as exc:
         return [_forceable(ctx, daily, REPLICATING_ROW, False, f"could not read: {exc}"),
                 _forceable(ctx, daily, LAG_ROW, False, f"could not read: {exc}")]

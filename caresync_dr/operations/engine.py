@@ -35,6 +35,7 @@ import logging
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TextIO, TypeVar
@@ -367,15 +368,19 @@ class Operation(ABC, Generic[C]):
             if report is not None and (journal == report or report in journal.parents):
                 raise UsageError(f"--journal-file {journal} is the --report path or inside "
                                  "it; give them separate places")
-        previous = self.journal.load()
-        unfinished = previous is not None and previous.get("status") in UNFINISHED
-        if unfinished and options.resume and previous is not None:
-            why = self.refuse_resume(previous)
-            if why is not None:
-                raise UsageError(why)
-        if previous is not None:
-            self.adopt(previous)
-        holder = self.lock.holder()
+        # The journal and the lock are independent reads (each waits on the network): the
+        # lock's is made beside the journal's, and judged where it always was.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lock-read") as pool:
+            holder_read = pool.submit(self.lock.holder)
+            previous = self.journal.load()
+            unfinished = previous is not None and previous.get("status") in UNFINISHED
+            if unfinished and options.resume and previous is not None:
+                why = self.refuse_resume(previous)
+                if why is not None:
+                    raise UsageError(why)
+            if previous is not None:
+                self.adopt(previous)
+            holder = holder_read.result()
         if not unfinished:
             done = self.already_done()
             if done is not None:
