@@ -14,7 +14,7 @@ from caresync_dr.cli import ExitCode, Invocation, command_parser, run_command
 from caresync_dr.names import OPERATOR_ROLE_NAME
 from caresync_dr.operator_permissions import NO_AWS_COMMANDS, ROLES, role_of
 from tests.ci_paths import ROOT
-from tests.operator.commands import COMMANDS, command_name, entry_points
+from tests.operator.commands import COMMANDS, command_name, entry_points, help_text
 
 REFERENCE = ROOT / "docs" / "operator-roles.md"
 
@@ -78,3 +78,13 @@ def test_each_runbook_that_runs_a_command_names_its_role() -> None:
             if role is not None:
                 assert role.name in text, f"{runbook.name} runs {name} but never names " \
                                           f"{role.name}"
+
+
+def test_each_commands_help_names_its_role() -> None:
+    for command in COMMANDS:
+        role = role_of(command_name(command.name))
+        text = help_text(command)
+        if role is not None:
+            assert f"runs as the IAM role {role.name}" in text, command.name
+        else:
+            assert "aws role:" not in text, command.name

@@ -179,3 +179,10 @@ def test_the_backup_role_touches_backups_and_scratch_instances_only(dr: ProgramR
     assert by_sid["RestoreTestInstances"] == sorted(
         f"arn:aws:rds:{region}:111122223333:db:caresync-{site}-db*-restoretest-*"
         for site, region in (("primary", "us-east-1"), ("standby", "us-west-2")))
+
+
+def test_the_backup_grant_names_the_prefix_backups_are_written_under() -> None:
+    from caresync_dr.backup.storage import DEFAULT_PREFIX
+    from components.role_resources import BACKUP_PREFIX
+
+    assert BACKUP_PREFIX == DEFAULT_PREFIX
