@@ -249,9 +249,11 @@ BREACH_GRANTS: tuple[Grant, ...] = (
         "logs:FilterLogEvents",
     ), "each site's trail log group and its databases' PostgreSQL log groups"),
     Grant("BreachNotify", (
-        "sns:Publish", "secretsmanager:GetSecretValue",
-    ), "both sites' security and alert topics; the notify secret caresync/notify in both "
-       "regions"),
+        "sns:Publish",
+    ), "both sites' security and alert topics"),
+    Grant("BreachNotifySecret", (
+        "secretsmanager:GetSecretValue",
+    ), "the notify secret caresync/notify in both regions (chat webhook, Statuspage key)"),
     Grant("BreachReads", (
         "ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeSnapshots",
         "autoscaling:DescribeAutoScalingInstances", "elasticloadbalancing:DescribeTargetGroups",

@@ -104,7 +104,8 @@ def breach_resources(s: Sites) -> dict[str, Sequence[str]]:
                         *s.each("logs", "log-group:/aws/rds/instance/"
                                 + names.db_identifier("{site}") + "*")],
         "BreachNotify": [*s.each("sns", names.security_topic_name("{site}")),
-                         *s.alert_topics, *s.secrets(names.NOTIFY_SECRET_NAME)],
+                         *s.alert_topics],
+        "BreachNotifySecret": s.secrets(names.NOTIFY_SECRET_NAME),
         "BreachReads": ["*"],
     }
 
