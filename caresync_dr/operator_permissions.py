@@ -99,9 +99,9 @@ def required_actions() -> frozenset[str]:
 
 
 # The in-region operations (issue 14): app.py (status, restart, deploy, rollback) and pitr.py,
-# on either site in its own region. A second policy on the operator role (components/
-# operator_role.py); tests/inregion/test_permissions.py records every call of every mode and
-# checks it is listed here.
+# on either site in its own region. The policy of the app operator role (ROLES below;
+# components/command_roles.py); tests/inregion/test_permissions.py records every call of every
+# mode and checks it is listed here.
 IN_REGION_GRANTS: tuple[Grant, ...] = (
     Grant("InRegionLockJournal", (
         "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter",
