@@ -3,17 +3,19 @@
 :func:`record_command_calls` wraps botocore's ``BaseClient._make_api_call`` (one call per API
 operation, above the retry loop) and keeps a call when
 
-- the code that made it is the project's runtime code (the first frame outside botocore, boto3
-  and s3transfer is under ``caresync_dr/``, not ``caresync_dr/emulation/``): a test's own set-up
-  and verification calls, and the moto shims, are not the command's; and
+- the code that made it is the project's runtime code: the first frame outside botocore, boto3,
+  s3transfer and the thread machinery is under ``caresync_dr/`` but not ``caresync_dr/emulation/``
+  (moto shims) or ``caresync_dr/drill/`` (a drill's stand-in for ``pulumi up``, its scene
+  set-up), or there is no such frame (an s3transfer worker of an upload or download). A test's
+  own set-up and verification calls are not the command's; and
 - an operator command is running (:func:`caresync_dr.cli.run_command` is on a thread's stack,
   the calling one's first): its ``Invocation.command`` names the command, whose role
-  (:data:`caresync_dr.operator_permissions.COMMAND_ROLES`) must grant the call.
+  (:data:`caresync_dr.operator_permissions.ROLES`) must grant the call.
 
 The root ``tests/conftest.py`` installs it around every test and fails the test when a call is
-not granted: every existing test of a command is also a test of its role. A call made through
-a subprocess (the drills) is not seen here; the drills run the same commands in-process in
-their own tests.
+not granted: every existing test of a command is also a test of its role. Calls made in a
+subprocess (the drill runs some commands that way) are not seen here; the same commands' own
+tests run them in-process. Only actions are checked, not the resources IAM would match.
 """
 
 from __future__ import annotations
