@@ -186,3 +186,30 @@ def test_the_backup_grant_names_the_prefix_backups_are_written_under() -> None:
     from components.role_resources import BACKUP_PREFIX
 
     assert BACKUP_PREFIX == DEFAULT_PREFIX
+
+
+def test_rotation_and_breach_grants_name_what_the_stacks_create(prod_bootstrap: ProgramRun,
+                                                               dr: ProgramRun) -> None:
+    rotation = role_of("rotate_db_credentials")
+    breach = role_of("breach")
+    assert rotation is not None and breach is not None
+    rot = {s["Sid"]: listify(s["Resource"]) for s in _role_statements(dr, rotation)}
+    groups = sorted(
+        f"arn:aws:autoscaling:{region}:111122223333:autoScalingGroup:*:autoScalingGroupName/"
+        f"{name}" for region, name in (
+            ("us-east-1", prod_bootstrap.outputs["autoScalingGroupName"]),
+            ("us-west-2", dr.outputs["autoScalingGroupName"])))
+    assert rot["RotationAppRefresh"] == groups
+    assert rot["DatabaseSecrets"] == sorted(
+        f"arn:aws:secretsmanager:{region}:111122223333:secret:caresync/db/*-??????"
+        for region in ("us-east-1", "us-west-2"))
+    assert rot["PromoteSecretReplicas"] == [
+        "arn:aws:secretsmanager:us-west-2:111122223333:secret:caresync/db/*-??????"]
+    assert rot["RotationKeys"] == sorted([prod_bootstrap.outputs["kmsKeyArn"],
+                                          dr.outputs["kmsKeyArn"]])
+    responder = {s["Sid"]: listify(s["Resource"]) for s in _role_statements(dr, breach)}
+    assert responder["DetachFromAppTier"] == groups
+    assert responder["RevokeUserKeys"] == ["arn:aws:iam::111122223333:user/*"]
+    assert responder["TrailLogging"] == sorted(
+        f"arn:aws:cloudtrail:{region}:111122223333:trail/caresync-{site}-audit"
+        for site, region in (("primary", "us-east-1"), ("standby", "us-west-2")))
