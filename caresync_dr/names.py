@@ -186,6 +186,12 @@ ROTATION_JOURNAL_PARAMETER = f"/{PROJECT}/rotation/journal"
 # --- Failover (dr stack, standby region) -----------------------------------------------------
 
 OPERATOR_ROLE_NAME = "caresync-dr-operator"
+# The other operator roles (dr stack; caresync_dr/operator_permissions.py says which command
+# needs which role, and why they are separate).
+APP_OPERATOR_ROLE_NAME = "caresync-dr-app-operator"
+INCIDENT_RESPONDER_ROLE_NAME = "caresync-dr-incident-responder"
+CREDENTIAL_ROTATION_ROLE_NAME = "caresync-dr-credential-rotation"
+BACKUP_ROLE_NAME = "caresync-dr-backup"
 DEFAULT_INVENTORY_PARAMETER = f"/{PROJECT}/failover-inventory"
 LOCK_PARAMETER = f"/{PROJECT}/failover/lock"
 JOURNAL_PARAMETER = f"/{PROJECT}/failover/journal"

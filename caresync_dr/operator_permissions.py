@@ -1,9 +1,12 @@
-"""The IAM actions a failover or switchover run needs: the single source for the operator role
-(dr stack).
+"""The IAM actions every operator command needs, and the role each command runs as: the single
+source for the operator roles of the dr stack (components/operator_role.py,
+components/command_roles.py).
 
-failover.py's tests record every AWS call a run makes and check each one is listed here, so the
-role stays least-privilege and never falls behind the code. Grouped by the resource scope the
-policy can narrow them to.
+:data:`ROLES` says which role runs which command and why the roles are separate;
+:func:`role_of` answers for one command (its missing-credentials message names that role).
+Every test that runs a command records each AWS call it makes and fails when the command's role
+does not grant it (tests/iam_calls.py), so each role stays least-privilege and never falls
+behind the code. Grants are grouped by the resource scope the policy can narrow them to.
 """
 
 from __future__ import annotations
@@ -12,9 +15,15 @@ from dataclasses import dataclass
 
 # The IAM role an operator assumes to run failover (components/operator_role.py creates it;
 # commands name it when AWS credentials are missing). Named in caresync_dr.names.
-from caresync_dr.names import OPERATOR_ROLE_NAME
+from caresync_dr.names import (
+    APP_OPERATOR_ROLE_NAME,
+    BACKUP_ROLE_NAME,
+    CREDENTIAL_ROTATION_ROLE_NAME,
+    INCIDENT_RESPONDER_ROLE_NAME,
+    OPERATOR_ROLE_NAME,
+)
 
-__all__ = ["OPERATOR_GRANTS", "OPERATOR_ROLE_NAME", "Grant"]
+__all__ = ["OPERATOR_GRANTS", "OPERATOR_ROLE_NAME", "ROLES", "Grant", "role_of"]
 
 
 @dataclass(frozen=True)
@@ -90,9 +99,9 @@ def required_actions() -> frozenset[str]:
 
 
 # The in-region operations (issue 14): app.py (status, restart, deploy, rollback) and pitr.py,
-# on either site in its own region. A second policy on the operator role (components/
-# operator_role.py); tests/inregion/test_permissions.py records every call of every mode and
-# checks it is listed here.
+# on either site in its own region. The policy of the app operator role (ROLES below;
+# components/command_roles.py); tests/inregion/test_permissions.py records every call of every
+# mode and checks it is listed here.
 IN_REGION_GRANTS: tuple[Grant, ...] = (
     Grant("InRegionLockJournal", (
         "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter",
@@ -146,3 +155,232 @@ IN_REGION_GRANTS: tuple[Grant, ...] = (
 
 def in_region_actions() -> frozenset[str]:
     return frozenset(action for grant in IN_REGION_GRANTS for action in grant.actions)
+
+
+# --- Every operator command's role -----------------------------------------------------------
+#
+# Failover is not the only command that calls AWS at 3 a.m.; each command below runs as one IAM
+# role of the dr stack, and every test that runs a command checks each AWS call it makes is
+# granted to that command's role (tests/iam_calls.py, tests/conftest.py). The grants above keep
+# their names; what follows adds the other commands' grants and says which role holds what.
+
+# failback.py re-protects the old primary: it checks each backup bucket exists and reads its
+# replication before pointing replication back (a second policy on the operator role).
+FAILBACK_GRANTS: tuple[Grant, ...] = (
+    Grant("FailbackBucketReplication", (
+        "s3:ListBucket", "s3:GetBucketReplication",
+    ), "the two sites' backup buckets (HeadBucket is authorized as s3:ListBucket)"),
+)
+
+# The scheduled rotation of the database credentials (rotate_db_credentials.py) and db_roles.py
+# (it creates the database roles as the master user, each with its secret's password); the
+# breach response runs the same rotation, so this is also a policy of the incident responder.
+ROTATION_GRANTS: tuple[Grant, ...] = (
+    Grant("RotationLockJournal", (
+        "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter",
+    ), "the rotation's lock and journal parameters (/caresync-dr/rotation/*) in both "
+       "regions, standby first"),
+    Grant("RotationEndpoints", (
+        "ssm:GetParameter",
+    ), "each site's database endpoint parameter (the run logs in as the master user)"),
+    Grant("DatabaseSecrets", (
+        "secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",
+        "secretsmanager:ListSecretVersionIds", "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    ), "the database secrets caresync/db/* in both regions (master, app, backup, restore)"),
+    Grant("PromoteSecretReplicas", (
+        "secretsmanager:StopReplicationToReplica",
+    ), "the database secrets' replicas in the standby region: with the primary region down, "
+       "the replica is made standalone so the new password can be written"),
+    Grant("RotationAppRefresh", (
+        "autoscaling:StartInstanceRefresh", "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:DescribeInstanceRefreshes",
+    ), "the two sites' Auto Scaling groups (the instances boot with the new secret)"),
+    Grant("RotationTimelines", (
+        "s3:PutObject",
+    ), "the incident-timeline prefix of each site's backup bucket"),
+    Grant("RotationKeys", (
+        "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
+    ), "the two site keys: Secrets Manager and SSM (SecureString) encrypt and decrypt with the "
+       "caller's permissions on the key, and the timelines are SSE-KMS objects"),
+)
+
+# The data-breach response (breach.py): contain instances, revoke credentials, more logging,
+# investigate, notify. Only the security team assumes it (it can quarantine any instance and
+# disable any access key of the account); its second policy is ROTATION_GRANTS.
+BREACH_GRANTS: tuple[Grant, ...] = (
+    Grant("BreachLockJournal", (
+        "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter",
+    ), "the breach response's lock and journal parameters (/caresync-dr/breach/*) in both "
+       "regions, standby first"),
+    Grant("IsolateInstances", (
+        "ec2:ModifyInstanceAttribute", "ec2:ModifyNetworkInterfaceAttribute",
+        "ec2:DescribeInstanceAttribute",
+    ), "any instance, its network interfaces and security groups in either site's region (an "
+       "incident may name any instance of the account)"),
+    Grant("QuarantineGroups", (
+        "ec2:CreateSecurityGroup", "ec2:RevokeSecurityGroupEgress",
+    ), "security groups and VPCs in either site's region (a rule-less group per VPC)"),
+    Grant("EvidenceSnapshots", (
+        "ec2:CreateSnapshot", "ec2:CreateTags",
+    ), "volumes, snapshots, instances and security groups in either site's region (evidence "
+       "snapshots and the incident tag)"),
+    Grant("DetachFromAppTier", (
+        "autoscaling:DetachInstances", "autoscaling:SetInstanceProtection",
+        "autoscaling:CancelInstanceRefresh",
+    ), "the two sites' Auto Scaling groups (a breach cancels a rotation's refresh that would "
+       "boot instances with the compromised login)"),
+    Grant("DeregisterTargets", (
+        "elasticloadbalancing:DeregisterTargets",
+    ), "target groups in either site's region"),
+    Grant("RevokeUserKeys", (
+        "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:UpdateAccessKey",
+        "iam:GetUserPolicy", "iam:PutUserPolicy",
+    ), "the account's IAM users (a leaked key may belong to any of them)"),
+    Grant("RevokeRoleSessions", (
+        "iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy",
+    ), "the account's IAM roles (AWSRevokeOlderSessions), except the caresync-dr-* roles: "
+       "see BREACH_DENIES"),
+    Grant("TrailLogging", (
+        "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors",
+        "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging",
+    ), "each site's trail caresync-<site>-audit"),
+    Grant("Investigate", (
+        "logs:FilterLogEvents",
+    ), "each site's trail log group and its databases' PostgreSQL log groups"),
+    Grant("BreachNotify", (
+        "sns:Publish",
+    ), "both sites' security and alert topics"),
+    Grant("BreachNotifySecret", (
+        "secretsmanager:GetSecretValue",
+    ), "the notify secret caresync/notify in both regions (chat webhook, Statuspage key)"),
+    Grant("BreachReads", (
+        "ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeSnapshots",
+        "autoscaling:DescribeAutoScalingInstances", "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth", "cloudtrail:LookupEvents",
+        "iam:GetAccountSummary",
+    ), "reads without resource-level permissions"),
+)
+# Statements that deny: the responder may write AWSRevokeOlderSessions on any role but never a
+# policy on the operator roles themselves (it would grant itself anything).
+BREACH_DENIES: tuple[Grant, ...] = (
+    Grant("NoPoliciesOnOperatorRoles", (
+        "iam:PutRolePolicy",
+    ), "every caresync-dr-* role: revoking their sessions is the account administrators' job"),
+)
+
+# backup.py (scheduled, every 6 h), rollback.sh and restore_test.py (daily): the backup's data
+# key wrapped under both site keys, the backup objects in each site's bucket, and the RDS side
+# of the restore test (a scratch instance from the newest automated snapshot, or an AWS Backup
+# recovery point, deleted afterwards).
+BACKUP_GRANTS: tuple[Grant, ...] = (
+    Grant("BackupDataKeys", (
+        "kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt",
+    ), "the two site keys: each backup's data key is wrapped under both (decision D2), either "
+       "unwraps it; the objects are SSE-KMS"),
+    Grant("BackupObjects", (
+        "s3:PutObject", "s3:GetObject",
+    ), "the backups/ prefix of each site's backup bucket"),
+    Grant("ListBackups", (
+        "s3:ListBucket",
+    ), "each site's backup bucket (the newest backup is found by listing)"),
+    Grant("RestoreTestSnapshots", (
+        "rds:DescribeDBSnapshots", "rds:RestoreDBInstanceFromDBSnapshot",
+        "rds:AddTagsToResource",
+    ), "each site's database automated snapshots, its subnet, parameter and default option "
+       "groups, and the scratch instances caresync-<site>-db*-restoretest-*"),
+    Grant("RestoreTestInstances", (
+        "rds:DescribeDBInstances", "rds:DeleteDBInstance",
+    ), "the scratch instances caresync-<site>-db*-restoretest-*"),
+    Grant("RestoreTestKeys", (
+        "kms:DescribeKey", "kms:CreateGrant",
+    ), "the two site keys: RDS restores an encrypted snapshot with the caller's grant"),
+    Grant("RestoreTestRecoveryPoints", (
+        "backup:ListRecoveryPointsByBackupVault", "backup:StartRestoreJob",
+        "backup:DescribeRestoreJob",
+    ), "each site's backup vault, its recovery points and restore jobs"),
+    Grant("PassRestoreRole", (
+        "iam:PassRole",
+    ), "each site's AWS Backup service role caresync-<site>-backup (the restore job's "
+       "--restore-role-arn)"),
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One inline policy of a role: its name and the grants it is made of."""
+
+    name: str
+    grants: tuple[Grant, ...]
+    denies: tuple[Grant, ...] = ()
+
+
+@dataclass(frozen=True)
+class OperatorRoleSpec:
+    """An IAM role operators assume (with MFA) to run some commands."""
+
+    name: str                     # the IAM role name (caresync_dr.names)
+    commands: tuple[str, ...]     # what run_command's ``command=`` says for each
+    policies: tuple[Policy, ...]
+    purpose: str                  # the role's description in IAM
+
+    def actions(self) -> frozenset[str]:
+        return frozenset(a for p in self.policies for g in p.grants for a in g.actions)
+
+
+# Why five roles and not one: each role is what one kind of on-call work needs, so a session
+# stolen from one kind of work cannot do another's damage, and each is assumed by the people
+# (or the ops host) that do that work:
+# - the operator (failover, switchover, failback, notify): promotes databases, flips traffic
+#   and DNS across regions; the DR on-call engineer.
+# - the app operator (app.py, pitr.py): in-region repairs (restart, deploy, rollback, PITR) of
+#   either site; it cannot promote a cross-region replica, move traffic or read the master
+#   secret.
+# - the incident responder (breach.py): quarantine instances, disable keys, revoke sessions of
+#   any principal, plus the rotation; the security team only, break-glass.
+# - the credential rotation (rotate_db_credentials.py, db_roles.py): database secrets, the
+#   app tier's instance refresh; what the scheduled rotation on the ops host needs, without
+#   any of the breach's IAM or EC2 powers.
+# - the backup role (backup.py, rollback.sh, restore_test.py): the site keys and the backup
+#   objects, scratch restore-test instances; no secret, no parameter, no instance.
+ROLES: tuple[OperatorRoleSpec, ...] = (
+    OperatorRoleSpec(OPERATOR_ROLE_NAME, ("failover", "switchover", "failback", "notify"),
+                     (Policy("failover", OPERATOR_GRANTS), Policy("failback", FAILBACK_GRANTS)),
+                     "CareSync DR: failover.py, switchover.py, failback.py, notify.py"),
+    OperatorRoleSpec(APP_OPERATOR_ROLE_NAME, ("app", "pitr"),
+                     (Policy("in-region", IN_REGION_GRANTS),),
+                     "CareSync DR: app.py and pitr.py, in each site's own region"),
+    OperatorRoleSpec(INCIDENT_RESPONDER_ROLE_NAME, ("breach",),
+                     (Policy("breach", BREACH_GRANTS, BREACH_DENIES),
+                      Policy("rotation", ROTATION_GRANTS)),
+                     "CareSync DR: breach.py (security team, break-glass)"),
+    OperatorRoleSpec(CREDENTIAL_ROTATION_ROLE_NAME, ("rotate_db_credentials", "db_roles"),
+                     (Policy("rotation", ROTATION_GRANTS),),
+                     "CareSync DR: rotate_db_credentials.py and db_roles.py"),
+    OperatorRoleSpec(BACKUP_ROLE_NAME, ("backup", "rollback", "restore_test"),
+                     (Policy("backup", BACKUP_GRANTS),),
+                     "CareSync DR: backup.py, rollback.sh and restore_test.py"),
+)
+# Commands that never call AWS (no role): the drill's AWS is the emulator on this machine.
+NO_AWS_COMMANDS = ("drill", "health_check", "objectives", "preview", "security_scan")
+
+
+def role_of(command: str) -> OperatorRoleSpec | None:
+    """The role ``command`` (run_command's ``command=``) runs as; None for a command that calls
+    no AWS. Raises KeyError for a command nobody has placed (a test forces every one)."""
+    for role in ROLES:
+        if command in role.commands:
+            return role
+    if command in NO_AWS_COMMANDS:
+        return None
+    raise KeyError(command)
+
+
+def role_name_of(command: str) -> str:
+    """The IAM role to name when ``command`` has no usable credentials (the operator role for
+    a command this table does not know)."""
+    try:
+        role = role_of(command)
+    except KeyError:
+        return OPERATOR_ROLE_NAME
+    return role.name if role is not None else OPERATOR_ROLE_NAME

@@ -1,9 +1,11 @@
-"""The operator role (dr stack): exactly the actions failover needs, each on its own resources.
+"""The operator role (dr stack): exactly the actions failover, switchover, failback and notify
+need, each on its own resources.
 
-The actions come from :data:`caresync_dr.operator_permissions.OPERATOR_GRANTS`; this module
-only decides the resources of each grant. A few read actions have no resource-level
-permissions in IAM (they must use ``"*"``); those go into a separate ``...Unscoped`` statement
-so every mutating action stays narrowed.
+The actions come from :data:`caresync_dr.operator_permissions.OPERATOR_GRANTS` and
+``FAILBACK_GRANTS``; this module only decides the resources of each grant (the other commands'
+roles: components/command_roles.py, with the same policy rendering). A few read actions have
+no resource-level permissions in IAM (they must use ``"*"``); those go into a separate
+``...Unscoped`` statement so every mutating action stays narrowed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ import pulumi
 import pulumi_aws as aws
 
 from caresync_dr.names import OPERATOR_ROLE_NAME
-from caresync_dr.operator_permissions import IN_REGION_GRANTS, OPERATOR_GRANTS, Grant
+from caresync_dr.operator_permissions import (
+    FAILBACK_GRANTS,
+    IN_REGION_GRANTS,
+    OPERATOR_GRANTS,
+    ROLES,
+    Grant,
+    Policy,
+)
 
 # IAM's service authorization reference lists no resource types for these actions.
 UNSCOPED_ACTIONS = frozenset({
@@ -26,6 +35,9 @@ UNSCOPED_ACTIONS = frozenset({
     "ec2:DescribeSecurityGroups", "ec2:DescribeLaunchTemplates",
     "autoscaling:DescribeInstanceRefreshes", "ec2:DescribeLaunchTemplateVersions",
     "ec2:DescribeImages", "ec2:DescribeVpcs", "elasticloadbalancing:DescribeTargetGroups",
+    # breach.py's reads and the RDS restore test's job status
+    "ec2:DescribeInstances", "ec2:DescribeSnapshots", "autoscaling:DescribeAutoScalingInstances",
+    "cloudtrail:LookupEvents", "iam:GetAccountSummary", "backup:DescribeRestoreJob",
 })
 
 
@@ -45,11 +57,12 @@ class OperatorResources:
     standby_topic: str
     route53: Sequence[str]
     parameter_keys: Sequence[str] = ()  # the site keys of the SecureString parameters
-    in_region: InRegionResources | None = None  # app.py and pitr.py (a second policy)
+    in_region: InRegionResources | None = None  # app.py and pitr.py: the app operator's role
     primary_topic: str | None = None    # incident e-mail when the standby does not answer
     notify_secrets: Sequence[str] = ()  # the notify secret in both regions
     master_secrets: Sequence[str] = ()  # caresync/db/master in each region (switchover)
     reversed_failover: ReversedFailoverResources | None = None  # only while activeSite standby
+    backup_buckets: Sequence[str] = ()  # both sites' backup buckets (failback's reads)
 
 
 @dataclass(frozen=True)
@@ -128,12 +141,17 @@ def in_region_policy(r: InRegionResources) -> str:
     return _policy(IN_REGION_GRANTS, in_region_resources(r))
 
 
+def failback_policy(r: OperatorResources) -> str:
+    return _policy(FAILBACK_GRANTS, {"FailbackBucketReplication": r.backup_buckets})
+
+
 def operator_policy(r: OperatorResources) -> str:
     return _policy(OPERATOR_GRANTS, grant_resources(r))
 
 
-def _policy(grants: Sequence[Grant], resources: Mapping[str, Sequence[str]]) -> str:
-    missing = [g.sid for g in grants if g.sid not in resources]
+def _policy(grants: Sequence[Grant], resources: Mapping[str, Sequence[str]],
+            denies: Sequence[Grant] = ()) -> str:
+    missing = [g.sid for g in (*grants, *denies) if g.sid not in resources]
     if missing:
         raise ValueError(f"operator grants without resources: {', '.join(missing)}")
     statements: list[dict[str, Any]] = []
@@ -146,7 +164,26 @@ def _policy(grants: Sequence[Grant], resources: Mapping[str, Sequence[str]]) -> 
         if unscoped:
             statements.append({"Sid": f"{grant.sid}Unscoped", "Effect": "Allow",
                                "Action": unscoped, "Resource": "*"})
+    statements += [{"Sid": deny.sid, "Effect": "Deny", "Action": sorted(deny.actions),
+                     "Resource": sorted(set(resources[deny.sid]))} for deny in denies]
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def policy_document(policy: Policy, resources: Mapping[str, Sequence[str]]) -> str:
+    """The JSON of one inline policy of a role in :data:`ROLES`: each grant narrowed to
+    ``resources[sid]`` (the few reads IAM cannot narrow in a separate ``...Unscoped``
+    statement), then each deny. Raises ValueError for a sid without resources."""
+    return _policy(policy.grants, resources, policy.denies)
+
+
+def mfa_trust_policy(account: str) -> str:
+    """Operators of this account may assume the role, only with MFA."""
+    return json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "OperatorsOfThisAccountWithMfa", "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]})
 
 
 @dataclass(frozen=True)
@@ -156,39 +193,29 @@ class OperatorRoleArgs:
     resources: Callable[[dict[str, Any]], OperatorResources]  # resolved values -> ARNs
 
 
-def _in_region(resources: OperatorResources) -> InRegionResources:
-    if resources.in_region is None:
-        raise ValueError("the operator role needs the in-region resources")
-    return resources.in_region
+OPERATOR_ROLE = next(role for role in ROLES if role.name == OPERATOR_ROLE_NAME)
 
 
 class OperatorRole(pulumi.ComponentResource):
     role: aws.iam.Role
     policy_document: pulumi.Output[str]
-    in_region_document: pulumi.Output[str]
+    failback_document: pulumi.Output[str]
 
     def __init__(self, name: str, args: OperatorRoleArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("caresync:dr:OperatorRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        trust = pulumi.Output.from_input(args.account_id).apply(lambda account: json.dumps({
-            "Version": "2012-10-17", "Statement": [{
-                "Sid": "OperatorsOfThisAccountWithMfa", "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]}))
+        trust = pulumi.Output.from_input(args.account_id).apply(mfa_trust_policy)
         self.role = aws.iam.Role(
             f"{name}-role", name=OPERATOR_ROLE_NAME, assume_role_policy=trust,
-            max_session_duration=4 * 3600,
-            description="CareSync DR: what failover.py, app.py and pitr.py need, nothing else",
-            opts=child)
+            max_session_duration=4 * 3600, description=OPERATOR_ROLE.purpose, opts=child)
         self.policy_document = pulumi.Output.all(**args.values).apply(
             lambda v: operator_policy(args.resources(v)))
         aws.iam.RolePolicy(f"{name}-policy", name="failover", role=self.role.id,
                            policy=self.policy_document, opts=child)
-        # app.py and pitr.py, on either site (docs/runbooks/app-crash.md, corruption.md).
-        self.in_region_document = pulumi.Output.all(**args.values).apply(
-            lambda v: in_region_policy(_in_region(args.resources(v))))
-        aws.iam.RolePolicy(f"{name}-in-region-policy", name="in-region", role=self.role.id,
-                           policy=self.in_region_document, opts=child)
+        # failback.py's reads of the backup buckets' replication (FAILBACK_GRANTS).
+        self.failback_document = pulumi.Output.all(**args.values).apply(
+            lambda v: failback_policy(args.resources(v)))
+        aws.iam.RolePolicy(f"{name}-failback-policy", name="failback", role=self.role.id,
+                           policy=self.failback_document, opts=child)
         self.register_outputs({"roleArn": self.role.arn})

@@ -28,6 +28,7 @@ from caresync_dr.names import (
     JOURNAL_PARAMETER,
     LOCK_PARAMETER,
     MASTER_SECRET_NAME,
+    OPERATOR_ROLE_NAME,
     SWITCHOVER_JOURNAL_PARAMETER,
     db_identifier,
     endpoint_parameter_name,
@@ -35,6 +36,7 @@ from caresync_dr.names import (
     site_key_alias,
     switch_bucket_name,
 )
+from caresync_dr.operator_permissions import ROLES
 from caresync_dr.retention import INCIDENT_PREFIX
 from caresync_dr.settings import Capacity, Settings
 from components.app_tier import AppTier, AppTierArgs
@@ -42,6 +44,7 @@ from components.audit import Audit, AuditArgs
 from components.autoscaling_role import AutoScalingServiceRole, AutoScalingServiceRoleArgs
 from components.backup_plan import BackupPlan, BackupPlanArgs
 from components.backup_storage import BackupStorage, BackupStorageArgs, ReplicationTarget
+from components.command_roles import CommandRole, CommandRoleArgs
 from components.database import (
     AutomatedBackupReplication,
     BackupReplicationArgs,
@@ -71,8 +74,10 @@ from components.operator_role import (
     OperatorRole,
     OperatorRoleArgs,
     ReversedFailoverResources,
+    in_region_resources,
 )
 from components.rds_monitoring import MonitoringRole, MonitoringRoleArgs
+from components.role_resources import Sites, command_role_resources
 from components.stack_links import read_outputs, require
 from components.traffic_switch import SWITCH_KEY, TrafficSwitch, TrafficSwitchArgs
 from components.waf import Waf, WafArgs
@@ -346,6 +351,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
         "topic": site.monitoring.topic.arn,
         "backupBucket": site.storage.bucket.name,
         "kmsKey": site.key.arn,
+        "backupVault": site.backup.vault.arn,
     }
     # failover.py reads and rewrites SecureString parameters in both regions: both site keys.
     values["primaryKmsKey"] = primary["kmsKeyArn"]
@@ -481,6 +487,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                 incident_prefix=f"{primary['backupBucketArn']}/{INCIDENT_PREFIX}*",
                 primary_key=v["primaryKmsKey"])
             if settings.active_site == "standby" else None,
+            backup_buckets=[primary["backupBucketArn"], f"arn:aws:s3:::{v['backupBucket']}"],
             standby_key=v["kmsKey"], standby_topic=v["topic"],
             primary_topic=primary.get("alertTopicArn"),
             notify_secrets=[secret_arn_pattern(region, account, settings.notify_secret_name)
@@ -495,6 +502,25 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
     operator = OperatorRole("operator", OperatorRoleArgs(
         account_id=site.account_id, values=values, resources=operator_resources))
 
+    def sites_of(v: dict[str, Any]) -> Sites:
+        return Sites(account=v["account"], primary_region=settings.primary_region,
+                     standby_region=settings.standby_region,
+                     site_keys=[v["primaryKmsKey"], v["kmsKey"]],
+                     alert_topics=[t for t in (primary.get("alertTopicArn"), v["topic"]) if t],
+                     backup_vaults=[primary["backupVaultArn"], v["backupVault"]])
+
+    def command_resources(v: dict[str, Any]) -> dict[str, Any]:
+        in_region = operator_resources(v).in_region
+        assert in_region is not None
+        return {**in_region_resources(in_region), **command_role_resources(sites_of(v))}
+
+    # The other commands' roles (caresync_dr/operator_permissions.py, ROLES): one each.
+    command_roles = {
+        spec.name: CommandRole(spec.name.removeprefix("caresync-dr-"), CommandRoleArgs(
+            spec=spec, account_id=site.account_id, values=values,
+            resources=command_resources))
+        for spec in ROLES if spec.name != OPERATOR_ROLE_NAME}
+
     return {
         **site.outputs(settings),
         "recordName": settings.domain_name,
@@ -507,4 +533,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
         "trafficSwitchHealthCheckId": switch.health_check.id,
         "inventoryParameter": inventory.parameter.name,
         "operatorRoleArn": operator.role.arn,
+        # Every operator role by name: what a command's missing-credentials message points to.
+        "roleArns": {OPERATOR_ROLE_NAME: operator.role.arn,
+                     **{name: role.role.arn for name, role in command_roles.items()}},
     }

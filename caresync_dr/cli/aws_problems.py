@@ -1,7 +1,8 @@
 """The AWS problems an operator meets first, each said in one line with what to do.
 
 - No usable credentials (none found, an expired session token, a key AWS does not know): name
-  the operator role, ``caresync-dr-operator`` (the dr stack's ``operatorRoleArn`` output), and
+  the command's role (:func:`caresync_dr.operator_permissions.role_name_of`; e.g.
+  ``caresync-dr-operator`` for failover, ``caresync-dr-incident-responder`` for breach.py) and
   the two ways to assume it.
 - An endpoint that does not answer (connection refused, DNS failure, connect timeout): the
   request never reached AWS.
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from caresync_dr.operator_permissions import OPERATOR_ROLE_NAME
+from caresync_dr.names import OPERATOR_ROLE_NAME
 
 # Error codes AWS answers for credentials it does not accept: STS/most services, then S3.
 CREDENTIAL_ERROR_CODES = frozenset({
@@ -29,13 +30,21 @@ CREDENTIAL_ERRORS = ("NoCredentialsError", "PartialCredentialsError", "Credentia
                      "TokenRetrievalError", "SSOTokenLoadError", "UnauthorizedSSOTokenError",
                      "NoAuthTokenError", "ProfileNotFound")
 
-ROLE_HINT = (
-    f"run as the operator role {OPERATOR_ROLE_NAME} (the dr stack's output operatorRoleArn): "
-    f"`aws sts assume-role --role-arn arn:aws:iam::ACCOUNT:role/{OPERATOR_ROLE_NAME} "
-    "--role-session-name $USER` and export the three keys it returns, or set AWS_PROFILE to a "
-    f"profile with role_arn = arn:aws:iam::ACCOUNT:role/{OPERATOR_ROLE_NAME} and a "
-    "source_profile in ~/.aws/config"
-)
+
+
+def role_hint(role: str = OPERATOR_ROLE_NAME) -> str:
+    """How to run as ``role`` (the command's role: :func:`caresync_dr.operator_permissions.
+    role_name_of`), in one clause."""
+    return (
+        f"run as the role {role} (the dr stack's output roleArns[\"{role}\"]): "
+        f"`aws sts assume-role --role-arn arn:aws:iam::ACCOUNT:role/{role} "
+        "--role-session-name $USER --serial-number MFA_DEVICE_ARN --token-code CODE` and "
+        "export the three keys it returns, or set AWS_PROFILE to a profile with role_arn = "
+        f"arn:aws:iam::ACCOUNT:role/{role}, mfa_serial and a source_profile in ~/.aws/config"
+    )
+
+
+ROLE_HINT = role_hint()
 
 
 @dataclass(frozen=True)
@@ -43,12 +52,13 @@ class AwsProblem:
     kind: Literal["credentials", "unreachable"]
     error: BaseException      # the botocore error found in the chain
 
-    def sentence(self, said: str = "") -> str:
-        """One sentence; the error's own text is left out when ``said`` already holds it."""
+    def sentence(self, said: str = "", role: str = OPERATOR_ROLE_NAME) -> str:
+        """One sentence; the error's own text is left out when ``said`` already holds it;
+        missing credentials name ``role``, the command's."""
         name = type(self.error).__name__
         what = name if str(self.error) in said else f"{name}: {self.error}"
         if self.kind == "credentials":
-            return f"no usable AWS credentials ({what}): {ROLE_HINT}"
+            return f"no usable AWS credentials ({what}): {role_hint(role)}"
         return f"AWS did not answer ({what})"
 
 

@@ -8,7 +8,8 @@ A command is a parser (:func:`~caresync_dr.cli.parser.command_parser`) and a bod
 - ``--report`` is checked before the body runs (exit 2, nothing written), and a report is
   written on every exit: the body's own (:meth:`Invocation.write_report`) or, when it wrote
   none, the base report (command, outcome, exit code, message, timing, ``invocation.data``);
-- missing or expired AWS credentials name the operator role and how to assume it;
+- missing or expired AWS credentials name the command's IAM role
+  (:data:`caresync_dr.operator_permissions.ROLES`) and how to assume it;
 - an AWS error, an unreachable endpoint or Ctrl-C/SIGTERM before the body said it was
   changing something (:meth:`Invocation.changing`) is exit 3, "nothing was changed"; after it,
   exit 1.
@@ -34,6 +35,7 @@ from caresync_dr.cli.aws_problems import aws_problem, is_aws_error
 from caresync_dr.cli.errors import CODE_NAMES, CommandError, ExitCode, UsageError
 from caresync_dr.cli.reporting import writable_file, write_json_report
 from caresync_dr.cli.signals import Interrupted, signals_interrupt
+from caresync_dr.operator_permissions import role_name_of
 
 log = logging.getLogger(__name__)
 OUTCOMES: dict[int, str] = {
@@ -127,7 +129,7 @@ def _ending(exc: BaseException, invocation: Invocation) -> Ending:
         code, message = int(exc.exit_code), str(exc)
         problem = aws_problem(exc)
         if problem is not None and problem.kind == "credentials":
-            message = f"{message}; {problem.sentence(message)}"
+            message = f"{message}; {problem.sentence(message, role_name_of(invocation.command))}"
         return Ending(code, message, OUTCOMES.get(code, "failed"))
     code = int(ExitCode.FAILED if invocation.changed else ExitCode.REFUSED)
     if isinstance(exc, KeyboardInterrupt):
@@ -135,7 +137,8 @@ def _ending(exc: BaseException, invocation: Invocation) -> Ending:
         return Ending(code, f"{why}: {_not_changed(invocation)}", "interrupted")
     if is_aws_error(exc):
         problem = aws_problem(exc)
-        said = problem.sentence() if problem is not None else f"AWS call failed: {exc}"
+        said = (problem.sentence(role=role_name_of(invocation.command)) if problem is not None
+                else f"AWS call failed: {exc}")
         return Ending(code, f"{said}; {_not_changed(invocation)}", OUTCOMES.get(code, "failed"))
     if isinstance(exc, OSError):
         return Ending(int(ExitCode.FAILED), f"{exc}; {_not_changed(invocation)}", "failed")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from caresync_dr.cli.errors import ExitCode, UsageError
+from caresync_dr.operator_permissions import role_of
 
 ExitCodes = Sequence[tuple[ExitCode | int, str]]
 
@@ -35,11 +36,25 @@ class CommandParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
+def _role_note(prog: str) -> str:
+    """``aws role: ...`` for a command placed in caresync_dr.operator_permissions.ROLES."""
+    try:
+        role = role_of(prog.removesuffix(".py").removesuffix(".sh"))
+    except KeyError:
+        return ""
+    if role is None:
+        return ""
+    return (f"aws role: runs as the IAM role {role.name} (assume it with MFA; "
+            "docs/operator-roles.md)\n\n")
+
+
 def command_parser(prog: str, description: str, exit_codes: ExitCodes, *,
                    notes: str = "", report_help: str | None = None) -> CommandParser:
-    """A parser with ``--report`` and ``-v``; ``--help`` shows ``notes`` (environment, outputs)
-    and then, last, ``exit_codes``. Add the command's own options to what it returns."""
-    epilog = (notes.rstrip("\n") + "\n\n" if notes.strip() else "") + exit_code_help(exit_codes)
+    """A parser with ``--report`` and ``-v``; ``--help`` shows ``notes`` (environment, outputs),
+    the IAM role the command runs as (when it calls AWS) and then, last, ``exit_codes``. Add the
+    command's own options to what it returns."""
+    epilog = (notes.rstrip("\n") + "\n\n" if notes.strip() else "") + _role_note(prog) + \
+        exit_code_help(exit_codes)
     parser = CommandParser(prog=prog, description=description, epilog=epilog,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--report", type=Path, metavar="PATH",

@@ -52,6 +52,16 @@ def key_policy_without(*sids: str) -> Mutation:
     return change
 
 
+def policy_statements_edit(edit: Callable[[list[dict[str, Any]]], None]) -> Mutation:
+    """Edit the statements of a resource's ``policy`` (JSON text)."""
+    def change(resource: RegisteredResource) -> RegisteredResource:
+        policy = json.loads(resource.inputs["policy"])
+        edit(policy["Statement"])
+        return dataclasses.replace(resource, inputs={**resource.inputs,
+                                                     "policy": json.dumps(policy)})
+    return change
+
+
 def without_dependencies(fragment: str) -> Mutation:
     def change(resource: RegisteredResource) -> RegisteredResource:
         kept = tuple(d for d in resource.dependencies if fragment not in d)
@@ -189,6 +199,21 @@ CASES: list[tuple[str, str, str, Mutation]] = [
      nested("parameters", lambda v: next(p for p in v if p["name"] ==
                                          "shared_preload_libraries").update(
                                              value="pg_stat_statements"))),
+    # a grant that names every instance one by one instead of the region's pattern
+    ("iam-role-inline-policy-size", "dr", "incident-responder-breach-policy",
+     policy_statements_edit(lambda statements: statements.append({
+         "Sid": "EveryInstanceByName", "Effect": "Allow", "Action": "ec2:StopInstances",
+         "Resource": [f"arn:aws:ec2:us-west-2:111122223333:instance/i-{n:017x}"
+                      for n in range(120)]}))),
+    ("iam-trust-policy-size", "dr", "operator-role",
+     lambda r: dataclasses.replace(r, inputs={**r.inputs, "assumeRolePolicy": json.dumps({
+         "Version": "2012-10-17", "Statement": [{
+             "Sid": f"Operator{n}", "Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"AWS": f"arn:aws:iam::111122223333:user/operator-{n}"}}
+             for n in range(30)]})})),
+    ("iam-role-name", "dr", "backup-role", inputs(name="caresync dr backup")),
+    ("iam-policy-grammar", "dr", "backup-backup-policy",
+     policy_statements_edit(lambda statements: statements[0].update(Sid="Backup-Data-Keys"))),
 ]
 
 # Rules that report on the resource AWS refuses, not on the one the case breaks.
@@ -204,6 +229,7 @@ REPORTED_ON: dict[str, str | tuple[str, ...]] = {
     "cloudtrail-key-admits-cloudtrail": "primary-audit-trail",
     "elb-access-logs-sse-s3": "primary-app-alb",
     "rds-replica-stopped-alarm": "primary-database-replica-1",
+    "iam-role-inline-policy-size": "incident-responder-role",
 }
 
 

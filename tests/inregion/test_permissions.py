@@ -1,4 +1,5 @@
-"""Every AWS call app.py and pitr.py make is granted by the operator role's in-region policy.
+"""Every AWS call app.py and pitr.py make is granted by the app operator role's in-region policy
+(caresync-dr-app-operator).
 
 Calls are recorded at botocore's ``before-call`` event (one per API call, below which the
 retries happen) and mapped to IAM action names; every mode runs, the mutating ones included.

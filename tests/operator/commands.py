@@ -45,6 +45,13 @@ def entry_points() -> dict[str, str]:
     return scripts
 
 
+def command_name(entry_point: str) -> str:
+    """What the command calls itself (``run_command``'s ``command=``, the key of its role in
+    caresync_dr/operator_permissions.py): ``caresync-rotate-db-credentials`` ->
+    ``rotate_db_credentials``."""
+    return entry_point.removeprefix("caresync-").replace("-", "_")
+
+
 def load_main(target: str) -> Callable[[list[str]], int]:
     module, _, function = target.partition(":")
     main: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)

@@ -28,6 +28,7 @@ import botocore.retries.standard
 import pytest
 
 from caresync_dr.backup.keys import generate_key_file
+from caresync_dr.operator_permissions import role_name_of
 from tests.operator.commands import (
     BAD_DIRECTORIES,
     BAD_NUMBERS,
@@ -36,6 +37,7 @@ from tests.operator.commands import (
     COMMANDS,
     UNREACHABLE_ENDPOINT,
     Command,
+    command_name,
     directory_options,
     documented_codes,
     has_option,
@@ -46,9 +48,11 @@ from tests.operator.commands import (
 )
 
 USAGE = 2
-# The operator role the stacks create (components/operator_role.py); a missing-credentials
-# error must name it and say how to assume it.
-OPERATOR_ROLE = "caresync-dr-operator"
+
+def role_named(command: Command) -> str:
+    """The role a missing-credentials error must name (and say how to assume): the command's
+    (caresync_dr/operator_permissions.py, ROLES)."""
+    return re.escape(role_name_of(command_name(command.name)))
 
 # Every case runs with AWS pointed at a closed loopback port: nothing can reach real AWS.
 SAFE_ENV = {
@@ -111,7 +115,7 @@ def cases_for(command: Command) -> list[Case]:
                        _option_words(option)) for value in BAD_URLS]
     if command.aws is not None:
         found += [
-            Case(command, "no-aws-credentials", command.aws, OPERATOR_ROLE, usage=False,
+            Case(command, "no-aws-credentials", command.aws, role_named(command), usage=False,
                  env={"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}),
             Case(command, "unreachable-endpoint", command.aws, re.escape("127.0.0.1:9"),
                  usage=False),

@@ -22,6 +22,7 @@ STANDBY_OUTPUTS = COMMON_OUTPUTS | {
     "recordName", "publicHealthUrl", "primaryHealthCheckId",
     "standbyHealthCheckId", "primaryRecordHealthCheckId", "trafficSwitchBucket",
     "trafficSwitchKey", "trafficSwitchHealthCheckId", "inventoryParameter", "operatorRoleArn",
+    "roleArns",
 }
 
 

@@ -1,9 +1,18 @@
-"""The operator role: exactly the actions in OPERATOR_GRANTS, each narrowed to its resources."""
+"""The operator roles: exactly the actions of their grants (caresync_dr/operator_permissions.py),
+each narrowed to its resources."""
 
 from __future__ import annotations
 
-from caresync_dr.offline.runtime import ProgramRun
-from caresync_dr.operator_permissions import OPERATOR_GRANTS, required_actions
+import pytest
+
+from caresync_dr.offline.runtime import ProgramRun, RegisteredResource, of_type
+from caresync_dr.operator_permissions import (
+    OPERATOR_GRANTS,
+    ROLES,
+    OperatorRoleSpec,
+    required_actions,
+    role_of,
+)
 from components.operator_role import UNSCOPED_ACTIONS
 from tests.stack.checks import listify, one, policy
 
@@ -27,7 +36,8 @@ def test_only_reads_without_resource_level_permissions_use_a_wildcard(dr: Progra
         else:
             assert "*" not in listify(statement["Resource"]), statement
     for action in UNSCOPED_ACTIONS:
-        assert ":Describe" in action or ":Get" in action, f"{action} is not a read"
+        assert any(f":{verb}" in action for verb in ("Describe", "Get", "Lookup")), \
+            f"{action} is not a read"
 
 
 def test_each_grant_is_scoped_to_its_resources(prod_bootstrap: ProgramRun,
@@ -66,12 +76,12 @@ def test_role_is_assumable_only_with_mfa_from_this_account(dr: ProgramRun) -> No
 
 
 def _in_region_statements(dr: ProgramRun) -> list[dict[str, object]]:
-    role_policy = one(dr, "aws:iam/rolePolicy:RolePolicy", "operator-in-region-policy")
+    role_policy = one(dr, "aws:iam/rolePolicy:RolePolicy", "app-operator-in-region-policy")
     statements: list[dict[str, object]] = policy(role_policy)["Statement"]
     return statements
 
 
-def test_in_region_policy_grants_app_and_pitr_on_both_sites_only(dr: ProgramRun) -> None:
+def test_app_operator_role_grants_app_and_pitr_on_both_sites_only(dr: ProgramRun) -> None:
     from caresync_dr.operator_permissions import in_region_actions
 
     statements = _in_region_statements(dr)
@@ -103,3 +113,103 @@ def test_failover_describes_only_its_own_databases(dr: ProgramRun) -> None:
     assert "DescribeDatabasesUnscoped" not in by_sid
     assert "arn:aws:rds:us-west-2:111122223333:db:caresync-standby-db" in \
         by_sid["DescribeDatabases"]
+
+
+def _role(dr: ProgramRun, spec: OperatorRoleSpec) -> RegisteredResource:
+    (role,) = [r for r in of_type(dr.resources, "aws:iam/role:Role")
+               if r.inputs["name"] == spec.name]
+    return role
+
+
+def _role_statements(dr: ProgramRun, spec: OperatorRoleSpec) -> list[dict[str, object]]:
+    role = _role(dr, spec)
+    policies = [p for p in of_type(dr.resources, "aws:iam/rolePolicy:RolePolicy")
+                if p.inputs["role"] == role.outputs["id"]]
+    assert sorted(p.inputs["name"] for p in policies) == sorted(q.name for q in spec.policies)
+    return [s for p in policies for s in policy(p)["Statement"]]
+
+
+@pytest.mark.parametrize("spec", ROLES, ids=[r.name for r in ROLES])
+def test_each_role_grants_exactly_its_commands_actions(dr: ProgramRun,
+                                                      spec: OperatorRoleSpec) -> None:
+    statements = _role_statements(dr, spec)
+    allowed = {a for s in statements if s["Effect"] == "Allow" for a in listify(s["Action"])}
+    assert allowed == spec.actions()
+    for statement in statements:
+        if statement["Resource"] == "*":
+            assert statement["Effect"] == "Allow"
+            assert set(listify(statement["Action"])) <= UNSCOPED_ACTIONS, statement
+        else:
+            assert "*" not in listify(statement["Resource"]), statement
+    role = _role(dr, spec)
+    (trust,) = policy(role, "assumeRolePolicy")["Statement"]
+    assert trust["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+    assert trust["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    assert dr.outputs["roleArns"][spec.name] == role.outputs["arn"]
+
+
+def test_breach_and_rotation_may_cancel_and_watch_instance_refreshes(dr: ProgramRun) -> None:
+    """The named case: a breach cancels a rotation's instance refresh and both watch theirs;
+    no role granted autoscaling:DescribeInstanceRefreshes/CancelInstanceRefresh to them."""
+    responder = {a for s in _role_statements(dr, role_of("breach") or ROLES[0])
+                 if s["Effect"] == "Allow" for a in listify(s["Action"])}
+    assert {"autoscaling:DescribeInstanceRefreshes", "autoscaling:CancelInstanceRefresh",
+            "autoscaling:StartInstanceRefresh", "secretsmanager:PutSecretValue"} <= responder
+    rotation = role_of("rotate_db_credentials")
+    assert rotation is not None and "autoscaling:CancelInstanceRefresh" not in \
+        rotation.actions() and "iam:PutRolePolicy" not in rotation.actions()
+
+
+def test_the_responder_cannot_write_policies_on_the_operator_roles(dr: ProgramRun) -> None:
+    spec = role_of("breach")
+    assert spec is not None
+    (deny,) = [s for s in _role_statements(dr, spec) if s["Effect"] == "Deny"]
+    assert listify(deny["Action"]) == ["iam:PutRolePolicy"]
+    assert listify(deny["Resource"]) == ["arn:aws:iam::111122223333:role/caresync-dr-*"]
+    assert all(role.name.startswith("caresync-dr-") for role in ROLES)
+
+
+def test_the_backup_role_touches_backups_and_scratch_instances_only(dr: ProgramRun) -> None:
+    spec = role_of("backup")
+    assert spec is not None
+    by_sid = {s["Sid"]: listify(s["Resource"]) for s in _role_statements(dr, spec)}
+    assert by_sid["BackupObjects"] == sorted(
+        f"arn:aws:s3:::caresync-{site}-backups-111122223333/backups/*"
+        for site in ("primary", "standby"))
+    assert by_sid["RestoreTestInstances"] == sorted(
+        f"arn:aws:rds:{region}:111122223333:db:caresync-{site}-db*-restoretest-*"
+        for site, region in (("primary", "us-east-1"), ("standby", "us-west-2")))
+
+
+def test_the_backup_grant_names_the_prefix_backups_are_written_under() -> None:
+    from caresync_dr.backup.storage import DEFAULT_PREFIX
+    from components.role_resources import BACKUP_PREFIX
+
+    assert BACKUP_PREFIX == DEFAULT_PREFIX
+
+
+def test_rotation_and_breach_grants_name_what_the_stacks_create(prod_bootstrap: ProgramRun,
+                                                               dr: ProgramRun) -> None:
+    rotation = role_of("rotate_db_credentials")
+    breach = role_of("breach")
+    assert rotation is not None and breach is not None
+    rot = {s["Sid"]: listify(s["Resource"]) for s in _role_statements(dr, rotation)}
+    groups = sorted(
+        f"arn:aws:autoscaling:{region}:111122223333:autoScalingGroup:*:autoScalingGroupName/"
+        f"{name}" for region, name in (
+            ("us-east-1", prod_bootstrap.outputs["autoScalingGroupName"]),
+            ("us-west-2", dr.outputs["autoScalingGroupName"])))
+    assert rot["RotationAppRefresh"] == groups
+    assert rot["DatabaseSecrets"] == sorted(
+        f"arn:aws:secretsmanager:{region}:111122223333:secret:caresync/db/*-??????"
+        for region in ("us-east-1", "us-west-2"))
+    assert rot["PromoteSecretReplicas"] == [
+        "arn:aws:secretsmanager:us-west-2:111122223333:secret:caresync/db/*-??????"]
+    assert rot["RotationKeys"] == sorted([prod_bootstrap.outputs["kmsKeyArn"],
+                                          dr.outputs["kmsKeyArn"]])
+    responder = {s["Sid"]: listify(s["Resource"]) for s in _role_statements(dr, breach)}
+    assert responder["DetachFromAppTier"] == groups
+    assert responder["RevokeUserKeys"] == ["arn:aws:iam::111122223333:user/*"]
+    assert responder["TrailLogging"] == sorted(
+        f"arn:aws:cloudtrail:{region}:111122223333:trail/caresync-{site}-audit"
+        for site, region in (("primary", "us-east-1"), ("standby", "us-west-2")))

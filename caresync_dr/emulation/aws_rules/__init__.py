@@ -18,6 +18,7 @@ from caresync_dr.emulation.aws_rules import (
     autoscaling,
     backup,
     detection,
+    iam,
     keys_and_access,
     rds,
     route53,
@@ -33,7 +34,7 @@ from caresync_dr.emulation.aws_rules.core import (
 )
 
 RULES: tuple[Rule, ...] = (*rds.RULES, *keys_and_access.RULES, *route53.RULES, *backup.RULES,
-                           *storage.RULES, *detection.RULES, *autoscaling.RULES)
+                           *storage.RULES, *detection.RULES, *autoscaling.RULES, *iam.RULES)
 
 __all__ = ["RULES", "AwsRulesError", "Rule", "RunView", "Violation", "check", "enforce",
            "rules_table"]

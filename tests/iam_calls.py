@@ -1,0 +1,146 @@
+"""Every AWS call an operator command makes in any test, as the IAM action it needs.
+
+:func:`record_command_calls` wraps botocore's ``BaseClient._make_api_call`` (one call per API
+operation, above the retry loop) and keeps a call when
+
+- the code that made it is the project's runtime code: the first frame outside botocore, boto3,
+  s3transfer and the thread machinery is under ``caresync_dr/`` but not ``caresync_dr/emulation/``
+  (moto shims) or ``caresync_dr/drill/`` (a drill's stand-in for ``pulumi up``, its scene
+  set-up), or there is no such frame (an s3transfer worker of an upload or download). A test's
+  own set-up and verification calls are not the command's; and
+- an operator command is running (:func:`caresync_dr.cli.run_command` is on a thread's stack,
+  the calling one's first): its ``Invocation.command`` names the command, whose role
+  (:data:`caresync_dr.operator_permissions.ROLES`) must grant the call.
+
+The root ``tests/conftest.py`` installs it around every test and fails the test when a call is
+not granted: every existing test of a command is also a test of its role. Calls made in a
+subprocess (the drill runs some commands that way) are not seen here; the same commands' own
+tests run them in-process. Only actions are checked, not the resources IAM would match.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import botocore.client
+
+cli_main = importlib.import_module("caresync_dr.cli.main")
+ROOT = Path(__file__).resolve().parents[1]
+RUNTIME = str(ROOT / "caresync_dr") + "/"
+# The moto shims, and the drill's own calls: they stand in for `pulumi up` (run with the
+# deployer's credentials, not an operator role) or set the scene of a scenario.
+NOT_RUNTIME = tuple(str(ROOT / "caresync_dr" / part) + "/" for part in ("emulation", "drill"))
+# Frames that only carry a call: the AWS SDK, and the worker threads s3transfer starts for a
+# download or upload (their stack holds no frame of the code that asked for it).
+LIBRARIES = (*(f"/{name}/" for name in ("botocore", "boto3", "s3transfer")),
+             "/concurrent/futures/", "/threading.py")
+
+# botocore service id (hyphenised) -> IAM service prefix (Service Authorization Reference).
+IAM_PREFIX = {
+    "auto-scaling": "autoscaling", "elastic-load-balancing-v2": "elasticloadbalancing",
+    "elastic-load-balancing": "elasticloadbalancing", "cloudwatch": "cloudwatch",
+    "cloudwatch-logs": "logs", "route-53": "route53", "secrets-manager": "secretsmanager",
+    "cloudtrail": "cloudtrail", "ec2": "ec2", "s3": "s3", "ssm": "ssm", "sns": "sns",
+    "rds": "rds", "kms": "kms", "iam": "iam", "sts": "sts", "backup": "backup",
+}
+# API operations authorized as another IAM action (Amazon S3 User Guide, "Required permissions
+# for Amazon S3 API operations").
+IAM_ACTION = {
+    "s3:HeadObject": "s3:GetObject", "s3:HeadBucket": "s3:ListBucket",
+    "s3:ListObjectsV2": "s3:ListBucket", "s3:ListObjects": "s3:ListBucket",
+    "s3:ListObjectVersions": "s3:ListBucketVersions", "s3:DeleteObjects": "s3:DeleteObject",
+    "s3:CreateMultipartUpload": "s3:PutObject", "s3:UploadPart": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject", "s3:ListParts":
+    "s3:ListMultipartUploadParts",
+}
+# Need no permission: IAM User Guide, "GetCallerIdentity" (works even when explicitly denied).
+FREE = frozenset({"sts:GetCallerIdentity"})
+
+
+def iam_action(service_id: str, operation: str) -> str:
+    prefix = IAM_PREFIX.get(service_id)
+    if prefix is None:
+        raise AssertionError(f"no IAM prefix known for botocore service {service_id!r} "
+                             f"({operation}): add it to tests/iam_calls.py")
+    name = f"{prefix}:{operation}"
+    return IAM_ACTION.get(name, name)
+
+
+@dataclass(frozen=True)
+class CommandCall:
+    command: str
+    action: str
+    region: str
+    caller: str        # file:line of the runtime code that made the call
+
+
+@dataclass
+class CallLog:
+    calls: list[CommandCall] = field(default_factory=list)
+
+    def actions(self, command: str) -> set[str]:
+        return {c.action for c in self.calls if c.command == command} - FREE
+
+
+def _caller(frame: FrameType | None) -> FrameType | None:
+    while frame is not None and any(lib in frame.f_code.co_filename for lib in LIBRARIES):
+        frame = frame.f_back
+    return frame
+
+
+def _command_on(frame: FrameType | None) -> str | None:
+    code = cli_main.run_command.__code__
+    while frame is not None:
+        if frame.f_code is code:
+            invocation = frame.f_locals.get("invocation")
+            return str(invocation.command) if invocation is not None else None
+        frame = frame.f_back
+    return None
+
+
+def _running_command(frame: FrameType | None) -> str | None:
+    """The command on this thread's stack, else on another thread's (a worker it started)."""
+    command = _command_on(frame)
+    if command is not None:
+        return command
+    me = threading.get_ident()
+    for ident, other in sys._current_frames().items():
+        if ident != me and (command := _command_on(other)) is not None:
+            return command
+    return None
+
+
+@contextmanager
+def record_command_calls() -> Iterator[CallLog]:
+    log = CallLog()
+    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009 (untyped)
+
+    def recorded(client: Any, operation_name: str, api_params: Any) -> Any:
+        frame = sys._getframe(1)
+        caller = _caller(frame)
+        # No frame but the SDK's and a thread's: a transfer worker of whatever runs now.
+        filename = caller.f_code.co_filename if caller is not None else RUNTIME + "<worker>"
+        if filename.startswith(RUNTIME) and not filename.startswith(NOT_RUNTIME):
+            command = _running_command(frame)
+            if command is not None:
+                meta = client.meta
+                log.calls.append(CommandCall(
+                    command, iam_action(meta.service_model.service_id.hyphenize(),
+                                        operation_name),
+                    str(meta.region_name),
+                    f"{filename[len(str(ROOT)) + 1:]}:{caller.f_lineno if caller else 0}"))
+        return original(client, operation_name, api_params)
+
+    setattr(botocore.client.BaseClient, "_make_api_call", recorded)  # noqa: B010
+    try:
+        yield log
+    finally:
+        setattr(botocore.client.BaseClient, "_make_api_call", original)  # noqa: B010
