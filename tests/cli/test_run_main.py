@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from caresync_dr.cli import (
     command_parser,
     run_command,
     write_json_report,
+    write_text_atomic,
 )
 from caresync_dr.cli.signals import Interrupted
 from caresync_dr.failover.errors import FailoverError, StepFailedError
@@ -224,3 +227,44 @@ def test_one_error_family() -> None:
     assert IntegrityError("x").exit_code == ExitCode.FAILED
     assert IntegrityError("x", exit_code=ExitCode.REFUSED).exit_code == ExitCode.REFUSED
     assert isinstance(IntegrityError("x"), CommandError)
+
+
+def test_a_report_through_a_symbolic_link_replaces_the_file_it_names(
+        toy: Toy, tmp_path: Path) -> None:
+    """A rename over the link itself would replace the link: over /dev/stdout, the machine's."""
+    target = tmp_path / "kept" / "report.json"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    link = tmp_path / "latest.json"
+    link.symlink_to(target)
+    assert toy(ok, "--report", str(link)) == ExitCode.OK
+    assert link.is_symlink() and link.resolve() == target
+    assert json.loads(target.read_text())["outcome"] == "ok"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept", "latest.json", "report.json"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/full", "link to /dev/null"])
+def test_a_report_path_that_is_not_a_regular_file_is_refused_and_kept(
+        toy: Toy, tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "report"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(kind.removeprefix("link to "))
+    assert toy(ok, "--report", str(path)) == ExitCode.USAGE
+    assert not toy.ran
+    assert "not a regular file" in toy.errors[0] and "--report" in toy.errors[0]
+    assert path.is_symlink() if kind != "fifo" else stat.S_ISFIFO(path.lstat().st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_the_atomic_writer_never_replaces_a_device_or_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "stdout"
+    link.symlink_to("/dev/null")
+    for path in (fifo, link, tmp_path):
+        with pytest.raises(OSError, match="not a regular file"):
+            write_text_atomic(path, "{}\n")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "stdout"]

@@ -19,6 +19,7 @@ import io
 import logging
 import os
 import re
+import stat
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from caresync_dr.backup.keys import generate_key_file
 from tests.operator.commands import (
     BAD_DIRECTORIES,
     BAD_NUMBERS,
+    BAD_OUTPUT_FILES,
     BAD_TIMES,
     BAD_URLS,
     COMMANDS,
@@ -40,6 +42,7 @@ from tests.operator.commands import (
     documented_codes,
     has_option,
     numeric_options,
+    output_file_options,
     parser_of,
     time_options,
     url_options,
@@ -85,13 +88,10 @@ def _option_words(option: str) -> str:
 def cases_for(command: Command) -> list[Case]:
     parser = parser_of(command)
     base = command.base
-    found = [
-        Case(command, "report-parent-is-a-file", (*base, "--report", "{file}/report.json"),
-             "--report"),
-        Case(command, "report-under-proc", (*base, "--report", "/proc/caresync/report.json"),
-             "--report"),
-        Case(command, "report-is-a-directory", (*base, "--report", "{reportdir}"), "--report"),
-    ]
+    found = [Case(command, f"{option.lstrip('-')}-{label}", (*base, option, value),
+                  re.escape(option))
+             for option in output_file_options(parser)
+             for label, value in BAD_OUTPUT_FILES.items()]
     if has_option(parser, "--stack"):
         rest = tuple(a for i, a in enumerate(base)
                      if a != "--stack" and (i == 0 or base[i - 1] != "--stack"))
@@ -158,8 +158,12 @@ def places(tmp_path: Path) -> dict[str, Path]:
     report_dir.mkdir()
     cwd = tmp_path / "cwd"
     cwd.mkdir()
+    fifo = tmp_path / "report-fifo"
+    os.mkfifo(fifo)
+    devfull = tmp_path / "report-link"
+    devfull.symlink_to("/dev/full")
     return {"work": work, "key": key, "backup": backup, "file": a_file,
-            "reportdir": report_dir, "cwd": cwd}
+            "reportdir": report_dir, "cwd": cwd, "fifo": fifo, "devfull": devfull}
 
 
 def run_case(case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Outcome:
@@ -210,6 +214,8 @@ def test_hostile_input_gets_one_clear_line_and_a_documented_code(
     assert not left, f"{case.id}: a refused run left {left} behind\n{said}"
     tmp_files = [p for p in places["work"].parent.rglob("*.tmp")]
     assert not tmp_files, f"{case.id}: half-written files left: {tmp_files}"
+    assert stat.S_ISFIFO(places["fifo"].lstat().st_mode), f"{case.id}: the FIFO was replaced"
+    assert places["devfull"].is_symlink(), f"{case.id}: the link to /dev/full was replaced"
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.name for c in COMMANDS])
