@@ -9,6 +9,8 @@ A command is a parser (:func:`~caresync_dr.cli.parser.command_parser`) and a bod
   written on every exit: the body's own (:meth:`Invocation.write_report`) or, when it wrote
   none, the base report (command, outcome, exit code, message, timing, ``invocation.data``);
 - missing or expired AWS credentials name the operator role and how to assume it;
+- an endpoint answering a web page instead of AWS (a proxy, a captive portal) is said so
+  (:mod:`caresync_dr.cli.aws_answers`), not taken for an empty result;
 - an AWS error, an unreachable endpoint or Ctrl-C/SIGTERM before the body said it was
   changing something (:meth:`Invocation.changing`) is exit 3, "nothing was changed"; after it,
   exit 1.
@@ -177,6 +179,10 @@ def run_command(parser: argparse.ArgumentParser, body: Body, argv: Sequence[str]
     arguments = list(sys.argv[1:] if argv is None else argv)
     invocation = Invocation(command or parser.prog.removesuffix(".py"), None)
     args: argparse.Namespace | None = None
+    if "botocore.handlers" in sys.modules:   # a command that calls AWS (loaded already: free)
+        from caresync_dr.cli.aws_answers import refuse_web_pages
+
+        refuse_web_pages()
     try:
         args = parser.parse_args(arguments)
     except SystemExit as exc:          # --help (0), or a parser that is not a CommandParser

@@ -21,7 +21,9 @@ import os
 import re
 import stat
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ import botocore.retries.standard
 import pytest
 
 from caresync_dr.backup.keys import generate_key_file
+from caresync_dr.drill.localhttp import serve
 from tests.operator.commands import (
     BAD_DIRECTORIES,
     BAD_NUMBERS,
@@ -115,6 +118,10 @@ def cases_for(command: Command) -> list[Case]:
                  env={"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}),
             Case(command, "unreachable-endpoint", command.aws, re.escape("127.0.0.1:9"),
                  usage=False),
+            # A captive portal, a proxy's login page, a web site named by mistake: HTTP 200
+            # with HTML. botocore parsed it into an empty result ("KeyError (a bug)", exit 1).
+            Case(command, "endpoint-answers-a-web-page", command.aws,
+                 "web page, not AWS", usage=False, env={"AWS_ENDPOINT_URL": "{webpage}"}),
         ]
     if command.database is not None:
         found += [Case(command, f"DATABASE_URL={value}", command.database,
@@ -143,6 +150,38 @@ class Outcome:
     err: str
 
 
+class _WebPage(BaseHTTPRequestHandler):
+    """Answers every request with a captive portal's page."""
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b"<!DOCTYPE html>\n<html><body>Please sign in to the guest network</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def web_page() -> Iterator[str]:
+    server = serve(_WebPage, 0, "captive-portal")
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def places(tmp_path: Path) -> dict[str, Path]:
     """The files a case's arguments name; ``work`` must stay empty."""
@@ -166,14 +205,15 @@ def places(tmp_path: Path) -> dict[str, Path]:
             "reportdir": report_dir, "cwd": cwd, "fifo": fifo, "devfull": devfull}
 
 
-def run_case(case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Outcome:
+def run_case(case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+             web_page: str = UNREACHABLE_ENDPOINT) -> Outcome:
     for name in SCRUBBED:
         monkeypatch.delenv(name, raising=False)
     for name, value in {**SAFE_ENV, **case.command.env, **case.env}.items():
         if value is None:
             monkeypatch.delenv(name, raising=False)
         else:
-            monkeypatch.setenv(name, value)
+            monkeypatch.setenv(name, value.format(webpage=web_page))
     monkeypatch.chdir(places["cwd"])
     # botocore's retry decisions stay its own; only its sleeps between attempts shrink.
     monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount",
@@ -196,10 +236,11 @@ def run_case(case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize("case", [_param(case) for case in CASES])
 def test_hostile_input_gets_one_clear_line_and_a_documented_code(
-        case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+        case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        web_page: str) -> None:
     documented = documented_codes(case.command)
     assert documented, f"{case.command.name} --help lists no exit codes"
-    outcome = run_case(case, places, monkeypatch)
+    outcome = run_case(case, places, monkeypatch, web_page)
     said = f"stdout:\n{outcome.out}\nstderr:\n{outcome.err}"
     assert "Traceback" not in outcome.err + outcome.out, f"{case.id}: a traceback\n{said}"
     assert outcome.code in documented, (
