@@ -139,6 +139,9 @@ def _ending(exc: BaseException, invocation: Invocation) -> Ending:
         problem = aws_problem(exc)
         said = problem.sentence() if problem is not None else f"AWS call failed: {exc}"
         return Ending(code, f"{said}; {_not_changed(invocation)}", OUTCOMES.get(code, "failed"))
+    if isinstance(exc, BrokenPipeError):   # `| head`, a closed terminal: nobody reads on
+        return Ending(int(ExitCode.FAILED), "the output was cut off (its reader went away: "
+                      f"{exc.strerror or exc}); {_not_changed(invocation)}", "failed")
     if isinstance(exc, OSError):
         return Ending(int(ExitCode.FAILED), f"{exc}; {_not_changed(invocation)}", "failed")
     return Ending(int(ExitCode.FAILED),

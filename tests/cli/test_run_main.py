@@ -8,6 +8,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -268,3 +269,22 @@ def test_the_atomic_writer_never_replaces_a_device_or_fifo(tmp_path: Path) -> No
             write_text_atomic(path, "{}\n")
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "stdout"]
+
+
+def test_help_lists_the_base_endings_a_command_leaves_out() -> None:
+    """Ctrl-C (exit 3) and a closed pipe (exit 1) end every command: objectives.py listed
+    0, 2 and 5 only, and `objectives.py | head -0` exited 1, undocumented."""
+    parser = command_parser("quiet.py", "Reads only.", [(ExitCode.OK, "fine"),
+                                                         (ExitCode.USAGE, "bad arguments")])
+    text = parser.format_help()
+    block = text[text.index("exit codes:"):]
+    assert [int(c) for c in re.findall(r"^  (\d)  ", block, re.MULTILINE)] == [0, 1, 2, 3]
+    assert "closed pipe" in block and "interrupted (Ctrl-C" in block
+    # A code the command lists keeps its own meaning.
+    assert "nothing was changed" in _parser().format_help().rstrip().splitlines()[-1]
+
+
+def test_a_closed_pipe_is_said_so(toy: Toy) -> None:
+    assert toy(raises(BrokenPipeError(32, "Broken pipe"))) == ExitCode.FAILED
+    (line,) = toy.errors
+    assert "output was cut off" in line and "nothing was changed" in line

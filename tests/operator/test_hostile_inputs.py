@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import botocore.handlers
 import botocore.retries.standard
 import pytest
 
@@ -206,7 +207,8 @@ def places(tmp_path: Path) -> dict[str, Path]:
 
 
 def run_case(case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
-             web_page: str = UNREACHABLE_ENDPOINT) -> Outcome:
+             web_page: str = UNREACHABLE_ENDPOINT,
+             streams: tuple[io.StringIO, io.StringIO] | None = None) -> Outcome:
     for name in SCRUBBED:
         monkeypatch.delenv(name, raising=False)
     for name, value in {**SAFE_ENV, **case.command.env, **case.env}.items():
@@ -219,7 +221,7 @@ def run_case(case: Case, places: dict[str, Path], monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount",
                         lambda self, context: 0.01)
     argv = [arg.format(**{k: str(v) for k, v in places.items()}) for arg in case.argv]
-    out, err = io.StringIO(), io.StringIO()
+    out, err = streams or (io.StringIO(), io.StringIO())
     monkeypatch.setattr("sys.stdout", out)
     monkeypatch.setattr("sys.stderr", err)
     try:
@@ -264,3 +266,80 @@ def test_help_documents_ok_usage_and_failure(command: Command) -> None:
     codes = documented_codes(command)
     assert {0, 2} <= set(codes), f"{command.name} --help: exit codes {sorted(codes)}"
     assert os.linesep not in "".join(codes.values())
+
+
+class _Trap(io.StringIO):
+    """A terminal that goes away: the first write (other than the final error line) raises
+    ``exc``, as a closed pipe (``| head -0``) or a Ctrl-C while the run prints does."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__()
+        self.exc: BaseException | None = exc
+        self.sprung = False
+
+    def write(self, text: str) -> int:
+        if self.exc is not None and text.strip() and "(exit " not in text:
+            exc, self.exc = self.exc, None
+            self.sprung = True
+            raise exc
+        return super().write(text)
+
+
+STREAM_CASES = {"stdout-closed": ("stdout", BrokenPipeError(32, "Broken pipe")),
+                "ctrl-c-while-printing": ("both", KeyboardInterrupt())}
+
+
+@pytest.mark.parametrize("kind", sorted(STREAM_CASES))
+@pytest.mark.parametrize("command", COMMANDS, ids=[c.name for c in COMMANDS])
+def test_a_closed_output_or_ctrl_c_is_one_line_and_a_documented_code(
+        command: Command, kind: str, places: dict[str, Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``base`` run (AWS unreachable, the database nowhere) with its output cut."""
+    if command.name == "caresync-drill":
+        pytest.skip("a whole drill; its interruption is tests/drill's")
+    which, exc = STREAM_CASES[kind]
+    case = Case(command, kind, command.base, "", env={"DATABASE_URL": None}
+                if command.database is None else {})
+    out, err = _Trap(exc), _Trap(exc if which == "both" else KeyboardInterrupt())
+    if which != "both":
+        err.exc = None
+    outcome = run_case(case, places, monkeypatch, streams=(out, err))
+    said = f"stdout:\n{outcome.out}\nstderr:\n{outcome.err}"
+    assert "Traceback" not in outcome.err + outcome.out, f"{kind}: a traceback\n{said}"
+    documented = documented_codes(command)
+    assert outcome.code in documented, (
+        f"{command.name} {kind}: exit {outcome.code}, --help documents {sorted(documented)}\n"
+        f"{said}")
+    if out.sprung or err.sprung:
+        assert outcome.code != 0, f"{kind}: exit 0 although the run was cut\n{said}"
+        assert re.search("broken pipe|interrupted|stopped", outcome.err, re.IGNORECASE), said
+
+
+AWS_COMMANDS = [c for c in COMMANDS if c.aws is not None]
+
+
+@pytest.mark.parametrize("command", AWS_COMMANDS, ids=[c.name for c in AWS_COMMANDS])
+def test_ctrl_c_at_the_first_aws_request_is_one_line_and_a_documented_code(
+        command: Command, places: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the first AWS request is on its way (the moment an operator sees the
+    command hang on a slow region and presses it)."""
+    sent: list[str] = []
+
+    def interrupt(request: Any, **_: Any) -> None:
+        sent.append(str(request.url))
+        if len(sent) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS",
+                        [*botocore.handlers.BUILTIN_HANDLERS, ("before-send", interrupt)])
+    assert command.aws is not None
+    outcome = run_case(Case(command, "ctrl-c-at-first-aws-request", command.aws, ""), places,
+                       monkeypatch)
+    said = f"stdout:\n{outcome.out}\nstderr:\n{outcome.err}"
+    assert sent, f"{command.name}: no AWS request was made\n{said}"
+    assert "Traceback" not in outcome.err + outcome.out, f"a traceback\n{said}"
+    documented = documented_codes(command)
+    assert outcome.code in documented and outcome.code != 0, (
+        f"{command.name}: exit {outcome.code}, --help documents {sorted(documented)}\n{said}")
+    assert re.search("interrupted|stopped", outcome.err, re.IGNORECASE), said
+    assert not list(places["work"].rglob("*")), f"a refused run left files behind\n{said}"
