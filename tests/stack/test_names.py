@@ -85,7 +85,7 @@ def _strings(tree: ast.AST) -> list[tuple[int, str]]:
         if isinstance(node, ast.JoinedStr):
             inner.update(id(v) for v in node.values)
             found.append((node.lineno, "".join(
-                v.value if isinstance(v, ast.Constant) else "{" for v in node.values)))
+                str(v.value) if isinstance(v, ast.Constant) else "{" for v in node.values)))
     for node in ast.walk(tree):
         if (isinstance(node, ast.Constant) and isinstance(node.value, str)
                 and id(node) not in docstrings | inner):
