@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from caresync_dr import quiet_start
 from caresync_dr.cli.aws_problems import aws_problem, is_aws_error
 from caresync_dr.cli.errors import CODE_NAMES, CommandError, ExitCode, UsageError
 from caresync_dr.cli.reporting import writable_file, write_json_report
@@ -222,6 +223,7 @@ def verbose_in(argv: Sequence[str]) -> bool:
 def run_main(parser: argparse.ArgumentParser, body: Body, argv: Sequence[str] | None = None,
              *, command: str | None = None, fallback: Fallback = _base_report) -> int:
     """``main(argv) -> int`` of an operator command: logging, signals, :func:`run_command`."""
+    quiet_start.end()      # Ctrl-C from here on is the command's to handle
     arguments = list(sys.argv[1:] if argv is None else argv)
     setup_logging(verbose=verbose_in(arguments))
     started = time.monotonic()
