@@ -108,6 +108,9 @@ def body(args: argparse.Namespace, invocation: Invocation) -> int:
         raise UsageError(f"--diff and --update compare the steady state's snapshot; drop "
                          f"--state {args.state}")
     if args.output is not None:
+        if output_format == "table":   # it was silently ignored: the table went to stdout
+            raise UsageError("--output writes the json or terraform-plan document: add --json "
+                             "or --format terraform-plan (the table goes to stdout)")
         writable_file("--output", args.output)
     log.info("running stack %s (%s) under the offline mocks", args.stack, args.state)
     try:
