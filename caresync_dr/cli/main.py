@@ -144,7 +144,8 @@ def _ending(exc: BaseException, invocation: Invocation) -> Ending:
         return Ending(int(ExitCode.FAILED), "the output was cut off (its reader went away: "
                       f"{exc.strerror or exc}); {_not_changed(invocation)}", "failed")
     if isinstance(exc, OSError):
-        return Ending(int(ExitCode.FAILED), f"{exc}; {_not_changed(invocation)}", "failed")
+        said = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+        return Ending(int(ExitCode.FAILED), f"{said}; {_not_changed(invocation)}", "failed")
     return Ending(int(ExitCode.FAILED),
                   f"unexpected error {type(exc).__name__}: {exc} (a bug: the traceback is in "
                   "the report, and shown with -v); " + _not_changed(invocation), "crashed",

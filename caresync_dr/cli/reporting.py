@@ -102,8 +102,9 @@ def write_text_atomic(path: Path, text: str) -> None:
     0600 whatever the umask: reports and manifests name tables, hosts and key ARNs (issue 10
     item 7). An existing file is replaced, never rewritten in place with its old mode; a
     symbolic link is followed (the file it names is replaced, the link stays).
-    Raises OSError, also when ``path`` is a directory, a device, a FIFO or a socket (it is
-    never replaced); the temporary file is removed whatever happens."""
+    Raises OSError naming ``path`` (also for a failed write: a full disk), also when ``path``
+    is a directory, a device, a FIFO or a socket (it is never replaced); the temporary file
+    is removed whatever happens."""
     kind = _not_regular(path)
     if kind is not None or path.is_dir():
         raise OSError(errno.EINVAL if kind else errno.EISDIR,
@@ -117,6 +118,11 @@ def write_text_atomic(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None:   # a failed write or close (a full disk) names no file
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -288,3 +288,21 @@ def test_a_closed_pipe_is_said_so(toy: Toy) -> None:
     assert toy(raises(BrokenPipeError(32, "Broken pipe"))) == ExitCode.FAILED
     (line,) = toy.errors
     assert "output was cut off" in line and "nothing was changed" in line
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(
+        toy: Toy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """objectives.py --report on a full file system said only '[Errno 28] No space left on
+    device'."""
+    def full(*_: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    def body(args: argparse.Namespace, run: Invocation) -> int:
+        run.write_report({"feasible": True})
+        return ExitCode.OK
+
+    monkeypatch.setattr("caresync_dr.cli.reporting.os.replace", full)
+    path = tmp_path / "objectives.json"
+    assert toy(body, "--report", str(path)) == ExitCode.FAILED
+    assert toy.errors[0].startswith(f"{path}: No space left on device; nothing was changed")
+    assert list(tmp_path.iterdir()) == []
