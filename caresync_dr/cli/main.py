@@ -119,6 +119,24 @@ def _report_in(argv: Sequence[str]) -> Path | None:
         return None
 
 
+def _not_an_input(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  report: Path) -> None:
+    """``--report`` must not name a file the command reads (its backup, key file,
+    inventory): the report would replace it. Raises :class:`UsageError` naming both."""
+    if not report.exists():
+        return
+    for action in parser._actions:
+        if action.dest == "report":
+            continue
+        values = getattr(args, action.dest, None)
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, Path) and value.is_file() and value.samefile(report):
+                option = (action.option_strings[-1] if action.option_strings
+                          else action.dest.upper())
+                raise UsageError(f"--report {report} is the file {option} names: the report "
+                                 "would replace it; give another path")
+
+
 def _not_changed(invocation: Invocation) -> str:
     return "nothing was changed" if not invocation.changed else \
         "it stopped part-way: the report says what was done"
@@ -202,6 +220,8 @@ def run_command(parser: argparse.ArgumentParser, body: Body, argv: Sequence[str]
     try:
         report = getattr(args, "report", None)
         invocation.report_path = writable_file("--report", report) if report else None
+        if invocation.report_path is not None:
+            _not_an_input(parser, args, invocation.report_path)
     except UsageError as exc:
         log.error("%s (exit %d: usage); nothing was written", exc, ExitCode.USAGE)
         return int(ExitCode.USAGE)

@@ -24,6 +24,12 @@ from typing import Any
 
 from caresync_dr.cli.errors import ExitCode, UsageError
 
+# How much of an existing output file is read to tell a JSON document from anything else.
+JSON_SNIFF_BYTES = 4096
+# JSON files that are inputs, never a report: a backup's manifest (caresync_dr.backup.manifest,
+# MANIFEST_SUFFIX), which the restore checks the backup against.
+INPUT_SUFFIXES = (".manifest.json",)
+
 
 def _not_regular(path: Path) -> str | None:
     """What ``path`` (a symbolic link followed) is when it exists and is neither a regular
@@ -94,7 +100,25 @@ def writable_file(flag: str, path: Path) -> Path:
                          f"{exc.strerror or exc}") from None
     if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"{flag} {path} exists and is not writable")
+    if path.exists() and path.name.endswith(INPUT_SUFFIXES):
+        raise UsageError(f"{flag} {given} is a backup's manifest: it would be replaced; give "
+                         "another path")
+    if path.exists() and not _json_or_empty(path):
+        raise UsageError(f"{flag} {given} exists and is not a JSON document (a backup, a key, "
+                         "a stack file?): it would be replaced; give another path")
     return given
+
+
+def _json_or_empty(path: Path) -> bool:
+    """The file is empty or starts like a JSON document (a previous report, journal or plan):
+    what a report may replace. Only its start is read (it may be a large backup)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(JSON_SNIFF_BYTES)
+    except OSError:
+        return True       # unreadable: the write itself will say why
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return not start or start[:1] in (b"{", b"[")
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -235,7 +235,7 @@ def test_a_report_through_a_symbolic_link_replaces_the_file_it_names(
     """A rename over the link itself would replace the link: over /dev/stdout, the machine's."""
     target = tmp_path / "kept" / "report.json"
     target.parent.mkdir()
-    target.write_text("old\n")
+    target.write_text("{\"outcome\": \"failed\"}\n")   # a previous report
     link = tmp_path / "latest.json"
     link.symlink_to(target)
     assert toy(ok, "--report", str(link)) == ExitCode.OK
@@ -306,3 +306,47 @@ def test_a_full_disk_names_the_file_it_could_not_write(
     assert toy(body, "--report", str(path)) == ExitCode.FAILED
     assert toy.errors[0].startswith(f"{path}: No space left on device; nothing was changed")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["backup", "key", "stack file", "manifest"])
+def test_a_report_never_replaces_a_file_that_is_not_a_report(
+        toy: Toy, tmp_path: Path, kind: str) -> None:
+    """rollback.sh B --report B replaced the backup B with the JSON report (backup.py
+    --report KEY the key file every backup is encrypted with, objectives.py --report
+    Pulumi.prod.yaml the stack file)."""
+    name, content = {"backup": ("backup_20260101_000000.sql.gz", b"\x1f\x8b\x08\x00 data"),
+                     "key": ("backup.key", b"9f" * 32 + b"\n"),
+                     "stack file": ("Pulumi.prod.yaml", b"config:\n  aws:region: us-east-1\n"),
+                     "manifest": ("backup_20260101_000000.sql.gz.manifest.json",
+                                  b'{"name": "backup_20260101_000000.sql.gz"}')}[kind]
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert toy(ok, "--report", str(path)) == ExitCode.USAGE
+    assert not toy.ran and "--report" in toy.errors[0] and "replaced" in toy.errors[0]
+    assert path.read_bytes() == content
+    assert toy(ok, "--report", str(path), "--bogus") == ExitCode.USAGE   # refused arguments
+    assert path.read_bytes() == content
+
+
+def test_a_previous_report_or_an_empty_file_is_replaced(toy: Toy, tmp_path: Path) -> None:
+    for content in (b"", b'\n{"outcome": "failed"}\n', b"[]"):
+        path = tmp_path / "report.json"
+        path.write_bytes(content)
+        assert toy(ok, "--report", str(path)) == ExitCode.OK
+        assert json.loads(path.read_text())["outcome"] == "ok"
+
+
+def test_a_report_that_is_one_of_the_inputs_is_refused(toy: Toy, tmp_path: Path) -> None:
+    """A JSON input (failover.py --inventory F --report F) passes the content check."""
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text('{"version": 1}\n')
+
+    def parser() -> argparse.ArgumentParser:
+        parsed = _parser()
+        parsed.add_argument("--inventory", type=Path)
+        return parsed
+
+    code = run_command(parser(), ok, ["--inventory", str(inventory), "--report",
+                                      str(tmp_path / "." / "inventory.json")])
+    assert code == ExitCode.USAGE
+    assert "--inventory" in toy.caplog.text and inventory.read_text() == '{"version": 1}\n'

@@ -205,10 +205,12 @@ BAD_NUMBERS = ("-1", "nan", "inf", "1e999", "ten")
 # A regular file and a path under /proc where a directory is wanted.
 BAD_DIRECTORIES = ("{file}", "/proc/caresync/dir")
 # Where a file is to be written: its parent is a file, under /proc, a directory, a FIFO, a
-# symbolic link to /dev/full (a device: replacing it, as with /dev/stdout, breaks the machine).
+# symbolic link to /dev/full (a device: replacing it, as with /dev/stdout, breaks the machine),
+# a backup or the backup key (a report written there destroyed it).
 BAD_OUTPUT_FILES = {"parent-is-a-file": "{file}/out.json", "under-proc": "/proc/caresync/out.json",
                     "is-a-directory": "{reportdir}", "is-a-fifo": "{fifo}",
-                    "links-to-dev-full": "{devfull}"}
+                    "links-to-dev-full": "{devfull}", "is-the-backup": "{backup}",
+                    "is-the-key-file": "{key}"}
 # Valid ISO 8601 text whose UTC form is outside datetime's years 1-9999, no zone, the future.
 BAD_TIMES = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-11-29T00:00:00",
              "9999-01-01T00:00:00Z", "yesterday")

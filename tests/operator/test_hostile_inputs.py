@@ -144,6 +144,10 @@ def _param(case: Case) -> Any:
     return pytest.param(case, id=case.id, marks=marks)
 
 
+BACKUP_SQL = b"SELECT 1;\n"
+KEY_BYTES: dict[Path, bytes] = {}    # each test's key file as generated
+
+
 @dataclass
 class Outcome:
     code: int
@@ -190,8 +194,9 @@ def places(tmp_path: Path) -> dict[str, Path]:
     work.mkdir()
     key = tmp_path / "backup.key"
     generate_key_file(key)
+    KEY_BYTES[key] = key.read_bytes()
     backup = tmp_path / "backup_20260101_000000.sql.gz"
-    backup.write_bytes(gzip.compress(b"SELECT 1;\n"))
+    backup.write_bytes(gzip.compress(BACKUP_SQL))
     a_file = tmp_path / "a-file"
     a_file.write_text("not a directory\n")
     report_dir = tmp_path / "reports"
@@ -259,6 +264,8 @@ def test_hostile_input_gets_one_clear_line_and_a_documented_code(
     assert not tmp_files, f"{case.id}: half-written files left: {tmp_files}"
     assert stat.S_ISFIFO(places["fifo"].lstat().st_mode), f"{case.id}: the FIFO was replaced"
     assert places["devfull"].is_symlink(), f"{case.id}: the link to /dev/full was replaced"
+    assert gzip.decompress(places["backup"].read_bytes()) == BACKUP_SQL, f"{case.id}: backup"
+    assert places["key"].read_bytes() == KEY_BYTES[places["key"]], f"{case.id}: the key file"
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.name for c in COMMANDS])
