@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from caresync_dr.names import security_topic_name, trail_log_group_name
+from caresync_dr.names import security_alarm_name, security_topic_name, trail_log_group_name
 
 SECURITY_HUB_CLOUDWATCH = ("https://docs.aws.amazon.com/securityhub/latest/userguide/"
                            "cloudwatch-controls.html")
@@ -160,7 +160,7 @@ __all__ = ["SIGNALS", "Signal", "alarm_name", "guardduty_finding_pattern", "secu
 
 
 def alarm_name(site: str, signal: Signal) -> str:
-    return f"caresync-{site}-security-{signal.key}"
+    return security_alarm_name(site, signal.key)
 
 
 def guardduty_finding_pattern(min_severity: float) -> str:

@@ -61,6 +61,16 @@ def parameter_group_family(major: str | int) -> str:
     return f"{ENGINE}{major}"
 
 
+def db_identifier_pattern(site: str) -> str:
+    """Every generation and replica of the site's database (IAM resource ARNs)."""
+    return f"{db_identifier(site)}*"
+
+
+def parameter_group_pattern(site: str) -> str:
+    """The site's parameter groups of every major version (IAM resource ARNs)."""
+    return f"{site_prefix(site)}-{ENGINE}*"
+
+
 def parameter_group_name(site: str, major: str | int) -> str:
     """``caresync-<site>-postgres<major>``: one group per family, so a major upgrade gets a new
     group beside the old one."""
@@ -101,7 +111,8 @@ def alert_topic_name(site: str) -> str:
 
 
 def alarm_name(site: str, key: str) -> str:
-    """A site alarm: ``caresync-<site>-<key>`` (``alb-5xx``, ``unhealthy-hosts``, ...)."""
+    """A site alarm: ``caresync-<site>-<key>`` (``alb-5xx``, ``unhealthy-hosts``, ...);
+    ``key`` ``*`` gives the pattern of them all (IAM resource ARNs)."""
     return f"{site_prefix(site)}-{key}"
 
 
@@ -161,6 +172,16 @@ def trail_logs_role_name(site: str) -> str:
     return f"{site_prefix(site)}-cloudtrail-logs"
 
 
+def security_alarm_name(site: str, signal_key: str) -> str:
+    """One breach signal's alarm (caresync_dr.detection): ``caresync-<site>-security-<key>``."""
+    return alarm_name(site, f"security-{signal_key}")
+
+
+def security_metric_filter_name(site: str, signal_key: str) -> str:
+    """The trail log group's metric filter counting one breach signal."""
+    return f"{site_prefix(site)}-{signal_key}"
+
+
 def findings_rule_name(site: str) -> str:
     """The EventBridge rule sending GuardDuty findings to the security topic."""
     return f"{site_prefix(site)}-guardduty-findings"
@@ -198,3 +219,5 @@ JOURNAL_PARAMETER = f"/{PROJECT}/failover/journal"
 # A planned switchover keeps its own journal but shares the failover's lock: the two must never
 # run at the same time (a failover may take over a dead switchover's stale lock).
 SWITCHOVER_JOURNAL_PARAMETER = f"/{PROJECT}/switchover/journal"
+# The re-protection after a failover (failback.py) keeps its own journal, in the standby region.
+FAILBACK_JOURNAL_PARAMETER = f"/{PROJECT}/failback/journal"

@@ -40,7 +40,11 @@ from caresync_dr.detection import (
     guardduty_finding_pattern,
     signals_for,
 )
-from caresync_dr.names import findings_rule_name, security_topic_name
+from caresync_dr.names import (
+    findings_rule_name,
+    security_metric_filter_name,
+    security_topic_name,
+)
 
 
 def security_topic_policy(topic_arn: str, rule_arn: str, account_id: str,
@@ -118,7 +122,8 @@ class Detection(pulumi.ComponentResource):
         self.alarms = []
         for signal in signals_for(args.global_events):
             metric_filter = aws.cloudwatch.LogMetricFilter(
-                f"{name}-{signal.key}-filter", name=f"caresync-{args.site}-{signal.key}",
+                f"{name}-{signal.key}-filter",
+                name=security_metric_filter_name(args.site, signal.key),
                 log_group_name=args.trail_log_group_name, pattern=signal.pattern,
                 metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
                     name=signal.metric_name, namespace=METRIC_NAMESPACE, value="1"),

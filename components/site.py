@@ -30,8 +30,13 @@ from caresync_dr.names import (
     MASTER_SECRET_NAME,
     OPERATOR_ROLE_NAME,
     SWITCHOVER_JOURNAL_PARAMETER,
+    alarm_name,
     db_identifier,
+    db_identifier_pattern,
+    db_subnet_group_name,
     endpoint_parameter_name,
+    in_region_parameter,
+    parameter_group_pattern,
     replica_identifier,
     site_key_alias,
     switch_bucket_name,
@@ -441,7 +446,7 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             return f"arn:aws:rds:{region}:{account}:{kind}:{name}"
 
         in_region = InRegionResources(
-            lock_journal_parameters=[ssm(r, f"/caresync-dr/{n}/in-region/*") for n, r in sites],
+            lock_journal_parameters=[ssm(r, in_region_parameter(n, "*")) for n, r in sites],
             endpoint_parameters=[ssm(p_region, primary["dbEndpointParameter"]),
                                  ssm(s_region, v["standbyEndpointParameter"])],
             auto_scaling_groups=[asg(p_region, primary["autoScalingGroupName"]),
@@ -450,12 +455,14 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                 f"arn:aws:ec2:{p_region}:{account}:launch-template/{primary['launchTemplateId']}",
                 f"arn:aws:ec2:{s_region}:{account}:launch-template/"
                 f"{v['standbyLaunchTemplate']}"],
-            alarms=[f"arn:aws:cloudwatch:{r}:{account}:alarm:caresync-{n}-*" for n, r in sites],
+            alarms=[f"arn:aws:cloudwatch:{r}:{account}:alarm:{alarm_name(n, '*')}"
+                    for n, r in sites],
             restore=[arn for n, r in sites for arn in (
-                rds(r, "db", f"caresync-{n}-db*"), rds(r, "subgrp", f"caresync-{n}-db"),
-                rds(r, "pg", f"caresync-{n}-postgres*"), rds(r, "og", "default:postgres-*"),
+                rds(r, "db", db_identifier_pattern(n)),
+                rds(r, "subgrp", db_subnet_group_name(n)),
+                rds(r, "pg", parameter_group_pattern(n)), rds(r, "og", "default:postgres-*"),
                 rds(r, "auto-backup", "*"))],
-            generations=[rds(r, "db", f"caresync-{n}-db*") for n, r in sites],
+            generations=[rds(r, "db", db_identifier_pattern(n)) for n, r in sites],
             database_reads=[rds(r, kind, "*") for _, r in sites for kind in ("db", "auto-backup")],
             site_keys=[v["primaryKmsKey"], v["kmsKey"]],
             app_secrets=[secret_arn_pattern(r, account, APP_SECRET_NAME) for _, r in sites],

@@ -112,3 +112,18 @@ def test_the_check_sees_a_transitive_function_level_import(tmp_path: Path) -> No
         "caresync_dr.emulation.rds",
         "caresync_dr.settings -> moto",
     ]
+
+
+# The operator's command name `restore_test.py` (caresync-restore-test, in the runbooks, the
+# systemd units and the drill) is a three-line front over caresync_dr.commands.restore_testing.
+TEST_NAMED_FRONTS = {"scripts/restore_test.py"}
+
+
+def test_no_production_module_is_named_like_a_test() -> None:
+    """Issue 12 item 5: pytest collects ``test_*.py`` and ``*_test.py`` by default, and a
+    reader takes them for tests (caresync_dr/notify/channel_test.py was notify.py --test's
+    logic)."""
+    named = sorted(str(path.relative_to(ROOT)) for package in PACKAGES
+                   for path in (ROOT / package).rglob("*.py")
+                   if path.name.startswith("test_") or path.stem.endswith("_test"))
+    assert [name for name in named if name not in TEST_NAMED_FRONTS] == []

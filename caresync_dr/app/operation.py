@@ -31,6 +31,7 @@ from caresync_dr.app.steps import (
     rolled_back_sentence,
 )
 from caresync_dr.cli import ExitCode
+from caresync_dr.names import backup_bucket_name
 from caresync_dr.operations.checks import Check, guard
 from caresync_dr.operations.engine import (
     UNFINISHED,
@@ -70,7 +71,7 @@ def bookkeeping(ctx: AppContext) -> Bookkeeping:
     return Bookkeeping(ssm=ctx.clients.ssm(), lock_parameter=ctx.lock_parameter(),
                        journal_parameter=ctx.journal_parameter(),
                        journal_file=ctx.options.journal_file,
-                       incident_bucket=f"caresync-{ctx.site}-backups-{account['Account']}",
+                       incident_bucket=backup_bucket_name(ctx.site, account["Account"]),
                        incident_s3=ctx.clients.s3, incident_prefix=INCIDENT_PREFIX)
 
 

@@ -9,9 +9,9 @@ import logging
 from dataclasses import dataclass
 
 import psycopg
-import requests
 
 log = logging.getLogger(__name__)
+HEALTH_PATH = "/api/health"
 
 
 @dataclass(frozen=True)
@@ -21,15 +21,27 @@ class Check:
     detail: str
 
 
-def check_app(base_url: str, timeout: float = 5.0) -> Check:
-    url = base_url.rstrip("/") + "/api/health"
-    try:
-        response = requests.get(url, timeout=timeout)
-    except requests.RequestException as exc:
-        return Check("app", False, f"{url} unreachable: {type(exc).__name__}")
-    if response.status_code != 200:
-        return Check("app", False, f"{url} answered HTTP {response.status_code}")
-    return Check("app", True, f"{url} answered HTTP 200")
+def health_url(site_url: str) -> str:
+    """The site's ``/api/health``: ``site_url`` is the site (the seed's
+    ``http://localhost:5173``), or already its health URL."""
+    url = site_url.rstrip("/")
+    return url if url.endswith(HEALTH_PATH) else url + HEALTH_PATH
+
+
+def check_app(site_url: str, timeout: float = 5.0) -> Check:
+    """The app answers the ``/api/health`` contract (docs/failover-reference.md): HTTP 200,
+    JSON with ``status`` ``"ok"`` and a writable database. The same reading as failover.py's
+    verification (:func:`caresync_dr.failover.probes.health_of`): a captive portal's 200 page
+    is no app, and a site answering from a read-only replica is degraded service, not
+    healthy."""
+    from caresync_dr.failover.probes import health_of
+
+    url = health_url(site_url)
+    reading = health_of(url, None, timeout=(timeout, timeout))
+    if not reading.ok:
+        detail = reading.detail if reading.detail.startswith(url) else f"{url}: {reading.detail}"
+        return Check("app", False, detail)
+    return Check("app", True, f"{url}: {reading.detail}")
 
 
 def check_database(database_url: str, timeout: int = 5) -> list[Check]:

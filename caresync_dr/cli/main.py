@@ -10,6 +10,8 @@ A command is a parser (:func:`~caresync_dr.cli.parser.command_parser`) and a bod
   none, the base report (command, outcome, exit code, message, timing, ``invocation.data``);
 - missing or expired AWS credentials name the command's IAM role
   (:data:`caresync_dr.operator_permissions.ROLES`) and how to assume it;
+- an endpoint answering a web page instead of AWS (a proxy, a captive portal) is said so
+  (:mod:`caresync_dr.cli.aws_answers`), not taken for an empty result;
 - an AWS error, an unreachable endpoint or Ctrl-C/SIGTERM before the body said it was
   changing something (:meth:`Invocation.changing`) is exit 3, "nothing was changed"; after it,
   exit 1.
@@ -31,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from caresync_dr import quiet_start
 from caresync_dr.cli.aws_problems import aws_problem, is_aws_error
 from caresync_dr.cli.errors import CODE_NAMES, CommandError, ExitCode, UsageError
 from caresync_dr.cli.reporting import writable_file, write_json_report
@@ -118,6 +121,24 @@ def _report_in(argv: Sequence[str]) -> Path | None:
         return None
 
 
+def _not_an_input(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  report: Path) -> None:
+    """``--report`` must not name a file the command reads (its backup, key file,
+    inventory): the report would replace it. Raises :class:`UsageError` naming both."""
+    if not report.exists():
+        return
+    for action in parser._actions:
+        if action.dest == "report":
+            continue
+        values = getattr(args, action.dest, None)
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, Path) and value.is_file() and value.samefile(report):
+                option = (action.option_strings[-1] if action.option_strings
+                          else action.dest.upper())
+                raise UsageError(f"--report {report} is the file {option} names: the report "
+                                 "would replace it; give another path")
+
+
 def _not_changed(invocation: Invocation) -> str:
     return "nothing was changed" if not invocation.changed else \
         "it stopped part-way: the report says what was done"
@@ -140,8 +161,12 @@ def _ending(exc: BaseException, invocation: Invocation) -> Ending:
         said = (problem.sentence(role=role_name_of(invocation.command)) if problem is not None
                 else f"AWS call failed: {exc}")
         return Ending(code, f"{said}; {_not_changed(invocation)}", OUTCOMES.get(code, "failed"))
+    if isinstance(exc, BrokenPipeError):   # `| head`, a closed terminal: nobody reads on
+        return Ending(int(ExitCode.FAILED), "the output was cut off (its reader went away: "
+                      f"{exc.strerror or exc}); {_not_changed(invocation)}", "failed")
     if isinstance(exc, OSError):
-        return Ending(int(ExitCode.FAILED), f"{exc}; {_not_changed(invocation)}", "failed")
+        said = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+        return Ending(int(ExitCode.FAILED), f"{said}; {_not_changed(invocation)}", "failed")
     return Ending(int(ExitCode.FAILED),
                   f"unexpected error {type(exc).__name__}: {exc} (a bug: the traceback is in "
                   "the report, and shown with -v); " + _not_changed(invocation), "crashed",
@@ -180,6 +205,10 @@ def run_command(parser: argparse.ArgumentParser, body: Body, argv: Sequence[str]
     arguments = list(sys.argv[1:] if argv is None else argv)
     invocation = Invocation(command or parser.prog.removesuffix(".py"), None)
     args: argparse.Namespace | None = None
+    if "botocore.handlers" in sys.modules:   # a command that calls AWS (loaded already: free)
+        from caresync_dr.cli.aws_answers import refuse_web_pages
+
+        refuse_web_pages()
     try:
         args = parser.parse_args(arguments)
     except SystemExit as exc:          # --help (0), or a parser that is not a CommandParser
@@ -194,6 +223,8 @@ def run_command(parser: argparse.ArgumentParser, body: Body, argv: Sequence[str]
     try:
         report = getattr(args, "report", None)
         invocation.report_path = writable_file("--report", report) if report else None
+        if invocation.report_path is not None:
+            _not_an_input(parser, args, invocation.report_path)
     except UsageError as exc:
         log.error("%s (exit %d: usage); nothing was written", exc, ExitCode.USAGE)
         return int(ExitCode.USAGE)
@@ -216,6 +247,7 @@ def verbose_in(argv: Sequence[str]) -> bool:
 def run_main(parser: argparse.ArgumentParser, body: Body, argv: Sequence[str] | None = None,
              *, command: str | None = None, fallback: Fallback = _base_report) -> int:
     """``main(argv) -> int`` of an operator command: logging, signals, :func:`run_command`."""
+    quiet_start.end()      # Ctrl-C from here on is the command's to handle
     arguments = list(sys.argv[1:] if argv is None else argv)
     setup_logging(verbose=verbose_in(arguments))
     started = time.monotonic()

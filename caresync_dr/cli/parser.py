@@ -17,6 +17,22 @@ from caresync_dr.operator_permissions import role_of
 
 ExitCodes = Sequence[tuple[ExitCode | int, str]]
 
+# The ways out every command has, whatever it does (caresync_dr.cli.main): listed in its --help
+# when the command does not list the code itself.
+BASE_ENDINGS: dict[int, str] = {
+    ExitCode.FAILED: "an unexpected error (a bug: its traceback is in the report and shown\n"
+                     "with -v), or the output could not be written (a closed pipe); the\n"
+                     "message says which",
+    ExitCode.REFUSED: "interrupted (Ctrl-C, SIGTERM, SIGHUP) before any change; nothing was\n"
+                      "changed",
+}
+
+
+def with_base_endings(codes: ExitCodes) -> list[tuple[int, str]]:
+    """``codes`` plus the :data:`BASE_ENDINGS` it does not list, in code order."""
+    listed = {int(code): text for code, text in codes}
+    return sorted({**{int(c): t for c, t in BASE_ENDINGS.items()}, **listed}.items())
+
 
 def exit_code_help(codes: ExitCodes) -> str:
     """The ``exit codes:`` block: one entry per code, continuation lines indented under the
@@ -51,10 +67,11 @@ def _role_note(prog: str) -> str:
 def command_parser(prog: str, description: str, exit_codes: ExitCodes, *,
                    notes: str = "", report_help: str | None = None) -> CommandParser:
     """A parser with ``--report`` and ``-v``; ``--help`` shows ``notes`` (environment, outputs),
-    the IAM role the command runs as (when it calls AWS) and then, last, ``exit_codes``. Add the
-    command's own options to what it returns."""
-    epilog = (notes.rstrip("\n") + "\n\n" if notes.strip() else "") + _role_note(prog) + \
-        exit_code_help(exit_codes)
+    the IAM role the command runs as (when it calls AWS) and then, last, ``exit_codes`` with the
+    :data:`BASE_ENDINGS` it leaves out (an interruption or a closed pipe ends every command).
+    Add the command's own options to what it returns."""
+    epilog = ((notes.rstrip("\n") + "\n\n" if notes.strip() else "") + _role_note(prog)
+              + exit_code_help(with_base_endings(exit_codes)))
     parser = CommandParser(prog=prog, description=description, epilog=epilog,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--report", type=Path, metavar="PATH",

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 EXIT_CODES = [
     (ExitCode.OK, "every check passed (a database without DATABASE_URL is reported as skipped)"),
     (ExitCode.FAILED, "at least one check failed (each failure is printed: app, database,\n"
-                      "patients)"),
+                      "patients); an app answering from a read-only database (degraded\n"
+                      "service) fails"),
     (ExitCode.USAGE, "usage: nothing to check (--skip-app and no DATABASE_URL), a bad URL,\n"
                      "database URL or timeout"),
 ]
@@ -31,7 +32,9 @@ def build_parser() -> CommandParser:
     parser = command_parser("health-check.sh", __doc__ or "", EXIT_CODES)
     parser.add_argument("--url", type=arguments.http_url,
                         default=os.environ.get("APP_URL", "http://localhost:5173"),
-                        help="the site (default: $APP_URL or http://localhost:5173, the seed's)")
+                        help="the site, or its /api/health URL (default: $APP_URL or "
+                             "http://localhost:5173, the seed's); healthy means the /api/health "
+                             "contract: HTTP 200, status ok, a writable database")
     parser.add_argument("--skip-app", action="store_true", help="check the database only")
     parser.add_argument("--database-url", type=arguments.database_url,
                         default=os.environ.get("DATABASE_URL"),

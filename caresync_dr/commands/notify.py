@@ -22,7 +22,7 @@ from caresync_dr.cli import (
     run_main,
 )
 from caresync_dr.cli.main import Body
-from caresync_dr.notify.channel_test import render_results, try_channels
+from caresync_dr.notify.channel_check import render_results, try_channels
 from caresync_dr.notify.secrets import ENV_CHAT_WEBHOOK, ENV_STATUSPAGE_KEY
 from caresync_dr.settings import (
     NOTIFY_CHANNELS,

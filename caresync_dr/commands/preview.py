@@ -29,6 +29,7 @@ from caresync_dr.cli import (
     command_parser,
     run_main,
     writable_file,
+    write_text_atomic,
 )
 from caresync_dr.emulation.aws_rules import AwsRulesError
 from caresync_dr.offline.runtime import OfflineRunError
@@ -107,6 +108,9 @@ def body(args: argparse.Namespace, invocation: Invocation) -> int:
         raise UsageError(f"--diff and --update compare the steady state's snapshot; drop "
                          f"--state {args.state}")
     if args.output is not None:
+        if output_format == "table":   # it was silently ignored: the table went to stdout
+            raise UsageError("--output writes the json or terraform-plan document: add --json "
+                             "or --format terraform-plan (the table goes to stdout)")
         writable_file("--output", args.output)
     log.info("running stack %s (%s) under the offline mocks", args.stack, args.state)
     try:
@@ -135,8 +139,7 @@ def body(args: argparse.Namespace, invocation: Invocation) -> int:
     else:
         document = snapshot.dumps(current) if machine else render.table(current)
     if args.output is not None and machine:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(document)
+        write_text_atomic(args.output, document)
         log.info("wrote %s", args.output)
     else:
         print(document, end="" if machine else "\n")
@@ -159,8 +162,7 @@ def body(args: argparse.Namespace, invocation: Invocation) -> int:
 
     path = snapshot.path_for(args.stack, args.snapshot_dir)
     if args.update:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(snapshot.dumps(current))
+        write_text_atomic(path, snapshot.dumps(current))
         log.info("wrote %s", path)
     elif args.diff:
         if not path.exists():

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from caresync_dr import names
 from caresync_dr.emulation.s3 import Replicated, replicate
 from caresync_dr.emulation.server import ACCOUNT_ID, AwsRequest, Emulator
 
@@ -92,7 +93,7 @@ def take_backup(emulator: Emulator, project_dir: Path, work: Path, *, database_u
     """``scripts/backup.py`` as the primary site's systemd unit runs it (both regions up)."""
     run = _run(emulator, project_dir, "backup.py", [
         "--database-url", database_url, "--local-dir", str(work / "backups"),
-        "--kms-key-id", "alias/caresync-primary", "--region", region, "--stack", "prod",
+        "--kms-key-id", names.site_key_alias("primary"), "--region", region, "--stack", "prod",
         "--bucket", bucket], run=CommandRun(BACKUP_APP), report_path=work / "backup-report.json")
     log.info("backup.py exited %s after %.2f s: %s", run.exit_code, run.seconds or 0,
              run.report.get("backup") or run.output.strip().splitlines()[-1:])

@@ -117,10 +117,11 @@ def summary(report: dict[str, Any], paths: tuple[Path, Path] | None = None) -> s
     if "rpo_seconds" in report:
         lines += _row("RPO", f"{report['rpo_seconds']} s")
     if writes:
-        lines += _row("writes lost", f"{writes.get('lost', report.get('rpo_transactions'))} "
-                                     f"of {writes.get('acknowledged_by_old_primary', '?')} "
-                                     f"acknowledged by the old primary; "
-                                     f"{writes.get('acknowledged')} acknowledged, "
+        lost = writes.get("lost", report.get("rpo_transactions"))
+        # An in-region recovery keeps its writer: there is no old primary to count against.
+        of = ("" if "acknowledged_by_old_primary" not in writes else
+              f" of {writes['acknowledged_by_old_primary']} acknowledged by the old primary")
+        lines += _row("writes lost", f"{lost}{of}; {writes.get('acknowledged')} acknowledged, "
                                      f"{writes.get('failed')} failed in all")
     lines += in_region_lines(report.get("in_region") or {})
     lines += standby_region_lines(report.get("standby_region") or {})

@@ -15,12 +15,17 @@ from caresync_dr.failback.stack_files import GenerationSettings, read_generation
 from caresync_dr.failover import probes
 from caresync_dr.failover.context import RegionClients
 from caresync_dr.inventory import Inventory, SiteInventory
-from caresync_dr.names import STACK_OF_SITE, backup_bucket_name, db_identifier
+from caresync_dr.names import (
+    FAILBACK_JOURNAL_PARAMETER,
+    STACK_OF_SITE,
+    backup_bucket_name,
+    db_identifier,
+)
 from caresync_dr.operations.context import RunContext
 from caresync_dr.operations.run_setup import Mode
 from caresync_dr.settings import RetiringGeneration, Site
 
-FAILBACK_JOURNAL_PARAMETER = "/caresync-dr/failback/journal"
+__all__ = ["FAILBACK_JOURNAL_PARAMETER"]
 
 
 def other(site: Site) -> Site:

@@ -57,7 +57,7 @@ def bookkeeping(ctx: PitrContext) -> Bookkeeping:
     return Bookkeeping(ssm=ctx.clients.ssm(), lock_parameter=ctx.lock_parameter(),
                        journal_parameter=ctx.journal_parameter(),
                        journal_file=ctx.options.journal_file,
-                       incident_bucket=f"caresync-{ctx.site}-backups-{account['Account']}",
+                       incident_bucket=names.backup_bucket_name(ctx.site, account["Account"]),
                        incident_s3=ctx.clients.s3, incident_prefix=INCIDENT_PREFIX)
 
 

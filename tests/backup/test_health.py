@@ -7,21 +7,30 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from caresync_dr.commands import health_check
 from caresync_dr.pg.cluster import PostgresCluster, free_port
 
+HEALTHY = {"status": "ok", "region": "us-east-1",
+           "database": {"writable": True, "role": "primary"}}
+
 
 @pytest.fixture
-def app() -> Iterator[tuple[str, dict[str, int]]]:
-    state = {"status": 200}
+def app() -> Iterator[tuple[str, dict[str, Any]]]:
+    state: dict[str, Any] = {"status": 200, "body": json.dumps(HEALTHY).encode(),
+                             "type": "application/json"}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(state["status"] if self.path == "/api/health" else 404)
+            found = self.path == "/api/health"
+            self.send_response(state["status"] if found else 404)
+            self.send_header("Content-Type", state["type"])
             self.end_headers()
+            if found:
+                self.wfile.write(state["body"])
 
         def log_message(self, *args: object) -> None:
             pass
@@ -36,14 +45,14 @@ def app() -> Iterator[tuple[str, dict[str, int]]]:
 
 
 @pytest.mark.postgres
-def test_all_healthy(app: tuple[str, dict[str, int]], live_db: str,
+def test_all_healthy(app: tuple[str, dict[str, Any]], live_db: str,
                      capsys: pytest.CaptureFixture[str]) -> None:
     assert health_check.main(["--url", app[0], "--database-url", live_db]) == 0
     assert "patients has 300 rows" in capsys.readouterr().out
 
 
 @pytest.mark.postgres
-def test_app_failure_is_named(app: tuple[str, dict[str, int]], live_db: str,
+def test_app_failure_is_named(app: tuple[str, dict[str, Any]], live_db: str,
                               capsys: pytest.CaptureFixture[str]) -> None:
     app[1]["status"] = 503
     assert health_check.main(["--url", app[0], "--database-url", live_db]) == 1
@@ -56,6 +65,35 @@ def test_missing_patients_table_fails(pg_server: PostgresCluster, live_db: str,
     pg_server.psql("DROP TABLE patients CASCADE", live_db.rsplit("/", 1)[1])
     assert health_check.main(["--skip-app", "--database-url", live_db]) == 1
     assert "FAIL patients: table patients does not exist" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer", [
+    (b"<!DOCTYPE html><html>Sign in to the guest network</html>", "text/html", "not JSON"),
+    (json.dumps({**HEALTHY, "status": "degraded"}).encode(), "application/json", "'degraded'"),
+    (json.dumps({**HEALTHY, "database": {"writable": False, "role": "replica"}}).encode(),
+     "application/json", "not writable"),
+], ids=["a captive portal's page", "status degraded", "a read-only replica"])
+def test_an_answer_that_breaks_the_health_contract_fails(
+        app: tuple[str, dict[str, Any]], answer: tuple[bytes, str, str],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """HTTP 200 alone passed: a captive portal, or the read-only standby an app crash leaves
+    answering (the app-crash runbook's detection command said 'ok')."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    body, kind, said = answer
+    app[1].update(body=body, type=kind)
+    assert health_check.main(["--url", app[0]]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL app: " in out and said in out, out
+
+
+def test_the_health_url_itself_is_not_doubled(app: tuple[str, dict[str, Any]],
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`--url https://site/api/health` checked https://site/api/health/api/health."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert health_check.main(["--url", f"{app[0]}/api/health/"]) == 0
+    out = capsys.readouterr().out
+    assert f"ok   app: {app[0]}/api/health: status ok" in out, out
 
 
 def test_unreachable_database_and_app_fail(capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,7 +109,7 @@ def test_nothing_to_check_is_usage(monkeypatch: pytest.MonkeyPatch) -> None:
     assert health_check.main(["--skip-app"]) == 2
 
 
-def test_a_skipped_database_is_said(app: tuple[str, dict[str, int]], tmp_path: Path,
+def test_a_skipped_database_is_said(app: tuple[str, dict[str, Any]], tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     """Without DATABASE_URL the database is not checked: the output and the report say so,

@@ -45,7 +45,7 @@ def test_manifests_and_reports_are_owner_only(open_umask: None, pg_server: Postg
     assert restore_test_script.main(["--local-dir", str(backups), "--target-url", live_db,
                                      "--key-file", str(key_file),
                                      "--report", str(reports / "restore-test.json")]) == 0
-    (reports / "rollback.json").write_text("stale, world-readable\n")
+    (reports / "rollback.json").write_text('{"outcome": "stale, world-readable"}\n')
     assert restore_script.main([str(backups), "--database-url", live_db, "--key-file",
                                 str(key_file), "--dry-run",
                                 "--report", str(reports / "rollback.json")]) == 0

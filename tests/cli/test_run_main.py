@@ -7,6 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from caresync_dr.cli import (
     command_parser,
     run_command,
     write_json_report,
+    write_text_atomic,
 )
 from caresync_dr.cli.signals import Interrupted
 from caresync_dr.failover.errors import FailoverError, StepFailedError
@@ -224,3 +228,125 @@ def test_one_error_family() -> None:
     assert IntegrityError("x").exit_code == ExitCode.FAILED
     assert IntegrityError("x", exit_code=ExitCode.REFUSED).exit_code == ExitCode.REFUSED
     assert isinstance(IntegrityError("x"), CommandError)
+
+
+def test_a_report_through_a_symbolic_link_replaces_the_file_it_names(
+        toy: Toy, tmp_path: Path) -> None:
+    """A rename over the link itself would replace the link: over /dev/stdout, the machine's."""
+    target = tmp_path / "kept" / "report.json"
+    target.parent.mkdir()
+    target.write_text("{\"outcome\": \"failed\"}\n")   # a previous report
+    link = tmp_path / "latest.json"
+    link.symlink_to(target)
+    assert toy(ok, "--report", str(link)) == ExitCode.OK
+    assert link.is_symlink() and link.resolve() == target
+    assert json.loads(target.read_text())["outcome"] == "ok"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept", "latest.json", "report.json"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/full", "link to /dev/null"])
+def test_a_report_path_that_is_not_a_regular_file_is_refused_and_kept(
+        toy: Toy, tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "report"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(kind.removeprefix("link to "))
+    assert toy(ok, "--report", str(path)) == ExitCode.USAGE
+    assert not toy.ran
+    assert "not a regular file" in toy.errors[0] and "--report" in toy.errors[0]
+    assert path.is_symlink() if kind != "fifo" else stat.S_ISFIFO(path.lstat().st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_the_atomic_writer_never_replaces_a_device_or_fifo(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "stdout"
+    link.symlink_to("/dev/null")
+    for path in (fifo, link, tmp_path):
+        with pytest.raises(OSError, match="not a regular file"):
+            write_text_atomic(path, "{}\n")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "stdout"]
+
+
+def test_help_lists_the_base_endings_a_command_leaves_out() -> None:
+    """Ctrl-C (exit 3) and a closed pipe (exit 1) end every command: objectives.py listed
+    0, 2 and 5 only, and `objectives.py | head -0` exited 1, undocumented."""
+    parser = command_parser("quiet.py", "Reads only.", [(ExitCode.OK, "fine"),
+                                                         (ExitCode.USAGE, "bad arguments")])
+    text = parser.format_help()
+    block = text[text.index("exit codes:"):]
+    assert [int(c) for c in re.findall(r"^  (\d)  ", block, re.MULTILINE)] == [0, 1, 2, 3]
+    assert "closed pipe" in block and "interrupted (Ctrl-C" in block
+    # A code the command lists keeps its own meaning.
+    assert "nothing was changed" in _parser().format_help().rstrip().splitlines()[-1]
+
+
+def test_a_closed_pipe_is_said_so(toy: Toy) -> None:
+    assert toy(raises(BrokenPipeError(32, "Broken pipe"))) == ExitCode.FAILED
+    (line,) = toy.errors
+    assert "output was cut off" in line and "nothing was changed" in line
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(
+        toy: Toy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """objectives.py --report on a full file system said only '[Errno 28] No space left on
+    device'."""
+    def full(*_: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    def body(args: argparse.Namespace, run: Invocation) -> int:
+        run.write_report({"feasible": True})
+        return ExitCode.OK
+
+    monkeypatch.setattr("caresync_dr.cli.reporting.os.replace", full)
+    path = tmp_path / "objectives.json"
+    assert toy(body, "--report", str(path)) == ExitCode.FAILED
+    assert toy.errors[0].startswith(f"{path}: No space left on device; nothing was changed")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["backup", "key", "stack file", "manifest"])
+def test_a_report_never_replaces_a_file_that_is_not_a_report(
+        toy: Toy, tmp_path: Path, kind: str) -> None:
+    """rollback.sh B --report B replaced the backup B with the JSON report (backup.py
+    --report KEY the key file every backup is encrypted with, objectives.py --report
+    Pulumi.prod.yaml the stack file)."""
+    name, content = {"backup": ("backup_20260101_000000.sql.gz", b"\x1f\x8b\x08\x00 data"),
+                     "key": ("backup.key", b"9f" * 32 + b"\n"),
+                     "stack file": ("Pulumi.prod.yaml", b"config:\n  aws:region: us-east-1\n"),
+                     "manifest": ("backup_20260101_000000.sql.gz.manifest.json",
+                                  b'{"name": "backup_20260101_000000.sql.gz"}')}[kind]
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert toy(ok, "--report", str(path)) == ExitCode.USAGE
+    assert not toy.ran and "--report" in toy.errors[0] and "replaced" in toy.errors[0]
+    assert path.read_bytes() == content
+    assert toy(ok, "--report", str(path), "--bogus") == ExitCode.USAGE   # refused arguments
+    assert path.read_bytes() == content
+
+
+def test_a_previous_report_or_an_empty_file_is_replaced(toy: Toy, tmp_path: Path) -> None:
+    for content in (b"", b'\n{"outcome": "failed"}\n', b"[]"):
+        path = tmp_path / "report.json"
+        path.write_bytes(content)
+        assert toy(ok, "--report", str(path)) == ExitCode.OK
+        assert json.loads(path.read_text())["outcome"] == "ok"
+
+
+def test_a_report_that_is_one_of_the_inputs_is_refused(toy: Toy, tmp_path: Path) -> None:
+    """A JSON input (failover.py --inventory F --report F) passes the content check."""
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text('{"version": 1}\n')
+
+    def parser() -> argparse.ArgumentParser:
+        parsed = _parser()
+        parsed.add_argument("--inventory", type=Path)
+        return parsed
+
+    code = run_command(parser(), ok, ["--inventory", str(inventory), "--report",
+                                      str(tmp_path / "." / "inventory.json")])
+    assert code == ExitCode.USAGE
+    assert "--inventory" in toy.caplog.text and inventory.read_text() == '{"version": 1}\n'

@@ -75,6 +75,15 @@ def test_a_crashed_drill_summarises_its_phases_and_error() -> None:
     assert "FAILED deploy: RuntimeError: boom" in text
 
 
+def test_an_in_region_recovery_counts_lost_writes_without_an_old_primary() -> None:
+    """app-crash's summary said 'writes lost 0 of ? acknowledged by the old primary'."""
+    report = copy.deepcopy(REPORT)
+    report["writes"] = {"acknowledged": 69, "failed": 219, "survivor": "primary"}
+    (line,) = [x for x in summary(report).splitlines() if x.startswith("writes lost")]
+    assert "?" not in line and "old primary" not in line
+    assert line.split(None, 2)[2] == "0; 69 acknowledged, 219 failed in all"
+
+
 def test_a_new_scenario_with_a_minimal_result_shows_up_unchanged() -> None:
     """Other scenarios (switchover, failback) only need the common shape's two keys."""
     text = summary({"scenario": "planned-switchover", "ok": True,

@@ -108,6 +108,26 @@ def _under_a_file(flag: str) -> Callable[[Path], tuple[str, ...]]:
     return make
 
 
+def _fifo_as(flag: str) -> Callable[[Path], tuple[str, ...]]:
+    def make(tmp: Path) -> tuple[str, ...]:
+        path = tmp / "a-fifo"
+        if not path.exists():
+            os.mkfifo(path)
+        return (flag, str(path))
+    return make
+
+
+def _link_to_dev_full_as(flag: str) -> Callable[[Path], tuple[str, ...]]:
+    """A symbolic link to a device: a rename over it would replace the link (over /dev/stdout,
+    the machine's own)."""
+    def make(tmp: Path) -> tuple[str, ...]:
+        path = tmp / "to-dev-full"
+        if not path.is_symlink():
+            path.symlink_to("/dev/full")
+        return (flag, str(path))
+    return make
+
+
 TIMING = [
     BadInput(f"{flag} {value}", f"{flag} must be a finite number of seconds", argv=(flag, value))
     for flag in ("--poll-seconds", "--poll-max-seconds", "--wait-timeout", "--verify-timeout",
@@ -165,6 +185,10 @@ ARGUMENTS = [
              prepare=_dir_as("--journal-file")),
     BadInput("--journal-file under a file", "--journal-file",
              prepare=_under_a_file("--journal-file")),
+    BadInput("--journal-file is a FIFO", "--journal-file", prepare=_fifo_as("--journal-file")),
+    BadInput("--journal-file links to /dev/full", "--journal-file",
+             prepare=_link_to_dev_full_as("--journal-file")),
+    BadInput("--report is a FIFO", "--report", prepare=_fifo_as("--report")),
     BadInput("--project-dir missing", "unknown stack 'dr'",
              argv=("--project-dir", "/nonexistent/project")),
 ]

@@ -196,6 +196,14 @@ def directory_options(parser: argparse.ArgumentParser) -> list[str]:
             if a.option_strings and a.dest.endswith("_dir") and a.nargs != 0]
 
 
+def output_file_options(parser: argparse.ArgumentParser) -> list[str]:
+    """Options naming a file the command writes: ``--report``, ``--output``. (``--journal-file``
+    is written by real runs only, not by the ``--check`` of a ``base`` run: the failover's
+    catalogue, tests/failover/hostile_inputs.py, tries it.)"""
+    return [a.option_strings[-1] for a in parser._actions
+            if a.option_strings and a.dest in ("report", "output")]
+
+
 def has_option(parser: argparse.ArgumentParser, option: str) -> bool:
     return any(option in a.option_strings for a in parser._actions)
 
@@ -203,6 +211,13 @@ def has_option(parser: argparse.ArgumentParser, option: str) -> bool:
 BAD_NUMBERS = ("-1", "nan", "inf", "1e999", "ten")
 # A regular file and a path under /proc where a directory is wanted.
 BAD_DIRECTORIES = ("{file}", "/proc/caresync/dir")
+# Where a file is to be written: its parent is a file, under /proc, a directory, a FIFO, a
+# symbolic link to /dev/full (a device: replacing it, as with /dev/stdout, breaks the machine),
+# a backup or the backup key (a report written there destroyed it).
+BAD_OUTPUT_FILES = {"parent-is-a-file": "{file}/out.json", "under-proc": "/proc/caresync/out.json",
+                    "is-a-directory": "{reportdir}", "is-a-fifo": "{fifo}",
+                    "links-to-dev-full": "{devfull}", "is-the-backup": "{backup}",
+                    "is-the-key-file": "{key}"}
 # Valid ISO 8601 text whose UTC form is outside datetime's years 1-9999, no zone, the future.
 BAD_TIMES = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-11-29T00:00:00",
              "9999-01-01T00:00:00Z", "yesterday")

@@ -154,3 +154,30 @@ def test_parser_of_sees_every_runbook_program() -> None:
     failover = _command_of("./scripts/failover.py")
     assert failover is not None
     assert isinstance(parser_of(failover), argparse.ArgumentParser)
+
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"^#+ (.+)$", page.read_text(), re.MULTILINE)}
+
+
+@pytest.mark.parametrize("page", DOCS, ids=[str(p.relative_to(ROOT)) for p in DOCS])
+def test_every_relative_link_resolves(page: Path) -> None:
+    """A link is relative to the page that holds it: docs/architecture.md linked
+    docs/aws-rules.md as `docs/aws-rules.md` (docs/docs/aws-rules.md, a 404 on GitHub)."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.DOTALL)
+    broken = []
+    for link in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z][a-z0-9+.-]*:", link):       # https:, mailto:
+            continue
+        target, _, anchor = link.partition("#")
+        path = (page.parent / target).resolve() if target else page
+        if not path.exists():
+            broken.append(f"{link} (no {path.relative_to(ROOT) if ROOT in path.parents else path})")
+        elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
+            broken.append(f"{link} (no heading #{anchor})")
+    assert not broken, f"{page.relative_to(ROOT)}: {broken}"

@@ -65,6 +65,14 @@ def test_script_update_writes_the_committed_bytes(tmp_path: Path) -> None:
     assert report["violations"] == [] and report["resources"] > 50
 
 
+def test_output_without_a_document_format_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--output with the default table format wrote nothing and exited 0."""
+    out = tmp_path / "plan.json"
+    assert preview_script.main(["--stack", "prod", "--output", str(out)]) == ExitCode.USAGE
+    assert "--output" in capsys.readouterr().err and not out.exists()
+
+
 def test_script_without_snapshot_is_a_usage_error(tmp_path: Path) -> None:
     assert preview_script.main(["--stack", "dr", "--diff", "--no-policy", "--snapshot-dir",
                                 str(tmp_path)]) == ExitCode.USAGE

@@ -9,6 +9,8 @@ really registers under the mocks.
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,44 @@ def test_the_stacks_name_what_the_tools_look_for(stack: str, prod_linked: Progra
     assert names.alb_name(site) in _named(run, "aws:lb/loadBalancer:LoadBalancer")
     if stack == "dr":
         assert names.OPERATOR_ROLE_NAME in _named(run, "aws:iam/role:Role")
+
+
+# Prose (messages, help, tag descriptions) may mention a name; only a bare name is a name.
+NAME_LIKE = re.compile(r"caresync-(\{|primary|standby|dr/)|/caresync-dr\b")
+SOURCES = ("caresync_dr", "components", "policy", "scripts")
+
+
+def _strings(tree: ast.AST) -> list[tuple[int, str]]:
+    """String literals and f-strings (placeholders as ``{``), docstrings left out."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
+                                | ast.AsyncFunctionDef)
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    found: list[tuple[int, str]] = []
+    inner: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            inner.update(id(v) for v in node.values)
+            found.append((node.lineno, "".join(
+                str(v.value) if isinstance(v, ast.Constant) else "{" for v in node.values)))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and id(node) not in docstrings | inner):
+            found.append((node.lineno, node.value))
+    return found
+
+
+def test_physical_names_are_spelled_in_names_py_only() -> None:
+    """Issue 12 item 5: app.py and pitr.py spelled the backup bucket's name themselves, the
+    security alarms and metric filters, the failback journal and the operator role's resource
+    patterns theirs; a rename in names.py would have missed each."""
+    spelled = []
+    for package in SOURCES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path == ROOT / "caresync_dr" / "names.py":
+                continue
+            for line, text in _strings(ast.parse(path.read_text())):
+                if NAME_LIKE.search(text) and not re.search(r"\s", text):
+                    spelled.append(f"{path.relative_to(ROOT)}:{line}: {text!r}")
+    assert not spelled, "derive these with caresync_dr.names:\n" + "\n".join(spelled)

@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from caresync_dr.emulation.notify_doubles import ChatDouble, StatusPageDouble, refusing_url
-from caresync_dr.notify.channel_test import render_results, try_channels
+from caresync_dr.notify.channel_check import render_results, try_channels
 from caresync_dr.settings import Settings
 
 STANDBY, PRIMARY = "us-west-2", "us-east-1"
