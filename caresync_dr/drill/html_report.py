@@ -12,7 +12,7 @@ import html
 import io
 from typing import Any
 
-from caresync_dr.drill.report import verdict
+from caresync_dr.drill.report import notification_lines, verdict
 
 CHART_ID = "timeline-chart"
 MARKER_COLOURS = {"outage": "#b00020", "detection": "#e07000", "promotion": "#6a1b9a",
@@ -88,6 +88,10 @@ def render(report: dict[str, Any]) -> str:
         for c in report.get("verifications") or [])
     events = "".join(f"<tr><td>{float(ev['t']):+.3f}</td><td>{e(str(ev['event']))}</td></tr>"
                      for ev in report.get("timeline") or [])
+    told = notification_lines(report)
+    notified = ("" if not told else
+                f"<h2>Notifications</h2>\n<pre id='notifications'>{e(chr(10).join(told[1:]))}"
+                "</pre>\n")
     chart = (chart_svg(report) if report.get("series") or report.get("markers")
              else "<p>No timeline: the drill stopped before the outage.</p>")
     return f"""<!DOCTYPE html>
@@ -110,7 +114,7 @@ figure {{ margin: 0 0 1.5em 0; }}
 <figure id="{CHART_ID}">{chart}</figure>
 <h2>Checks</h2>
 <table id="checks"><tr><th></th><th>check</th><th>evidence</th></tr>{checks}</table>
-<h2>Events (seconds from the outage)</h2>
+{notified}<h2>Events (seconds from the outage)</h2>
 <table id="events">{events}</table>
 </body></html>
 """

@@ -125,15 +125,53 @@ def summary(report: dict[str, Any], paths: tuple[Path, Path] | None = None) -> s
                                      f"{writes.get('failed')} failed in all")
     lines += in_region_lines(report.get("in_region") or {})
     lines += standby_region_lines(report.get("standby_region") or {})
-    told = notification_lines(report)
-    if told:  # what the incident told people: a heading, one line per message and channel
-        lines.append(told[1].strip()[:WIDTH])
-        lines += [f"  {line.strip()}"[:WIDTH] for line in told[2:]]
+    told = notification_summary(report)
+    if told is not None:  # each message, one per line, is in the HTML and JSON reports
+        lines += _row("notified", told)
     lines += _row("verdict", verdict(report))
     if paths is not None:
         lines += _row("reports", f"{paths[0]}  {paths[1]}")
     lines.append("=" * WIDTH)
     return "\n".join(lines)
+
+
+def notification_summary(report: dict[str, Any]) -> str | None:
+    """The notifications in one sentence for the one-screen summary: the incident, the tiers
+    engaged, how many messages each audience got and by which events, and each channel's
+    results. None when the failover sent none. Every message is listed by
+    :func:`notification_lines` (the HTML report)."""
+    notes = ((report.get("failover") or {}).get("report") or {}).get("notifications") or {}
+    messages = notes.get("messages") or []
+    if not messages:
+        return None
+    audiences: dict[str, dict[str, int]] = {}
+    for m in messages:
+        events = audiences.setdefault(str(m.get("audience", "?")), {})
+        events[str(m.get("event", "?"))] = events.get(str(m.get("event", "?")), 0) + 1
+    said = "; ".join(
+        f"{audience} {sum(events.values())} ("
+        + ", ".join(event if n == 1 else f"{n} {event}" for event, n in events.items()) + ")"
+        for audience, events in audiences.items())
+    statuses = [str(m["incident_status"]) for m in messages if m.get("incident_status")]
+    page = f"; status page {' -> '.join(statuses)}" if statuses else ""
+    tiers = ", ".join(e.get("who", e.get("tier", "?"))
+                      for e in notes.get("engagedTiers") or []) or "none"
+    return (f"incident {notes.get('incident', '?')}, tiers engaged: {tiers}: {said}{page}; "
+            + "; ".join(_channel_results(notes)))
+
+
+def _channel_results(notes: dict[str, Any]) -> list[str]:
+    """``chat: configured; 9 sent``, one per channel."""
+    results: dict[str, dict[str, int]] = {}
+    for d in notes.get("deliveries") or []:
+        counts = results.setdefault(d.get("channel", "?"), {})
+        counts[d.get("status", "?")] = counts.get(d.get("status", "?"), 0) + 1
+    shown = []
+    for name, state in sorted((notes.get("channels") or {}).items()):
+        counts = results.get(name, {})
+        sent = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing"
+        shown.append(f"{name}: {state}; {sent}")
+    return shown
 
 
 def notification_lines(report: dict[str, Any]) -> list[str]:
@@ -152,14 +190,7 @@ def notification_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"  {m.get('at', '')[11:23]}  {m.get('audience', ''):<8} "
                      f"{m.get('event', ''):<9} {m.get('title', '')}"
                      + (f" (status page: {status})" if status else ""))
-    results: dict[str, dict[str, int]] = {}
-    for d in notes.get("deliveries") or []:
-        counts = results.setdefault(d.get("channel", "?"), {})
-        counts[d.get("status", "?")] = counts.get(d.get("status", "?"), 0) + 1
-    for name, state in sorted((notes.get("channels") or {}).items()):
-        counts = results.get(name, {})
-        shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing"
-        lines.append(f"  channel {name}: {state}; {shown}")
+    lines += [f"  channel {result}" for result in _channel_results(notes)]
     return lines
 
 

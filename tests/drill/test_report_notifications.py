@@ -50,3 +50,24 @@ def test_a_dead_chat_channel_shows_as_failed() -> None:
 
 def test_no_failover_report_no_section() -> None:
     assert notification_lines({"failover": {"exit_code": None, "report": None}}) == []
+
+
+def test_the_one_screen_summary_says_it_in_one_row_and_the_html_lists_every_message() -> None:
+    """Issue 12 item 2: the terminal ends with one screen; a real region-outage sends ~13
+    messages, which took 16 lines of it. The summary counts them; the HTML report lists them."""
+    from caresync_dr.drill.html_report import render
+    from caresync_dr.drill.report import notification_summary, summary
+
+    with ChatDouble() as chat:
+        report = _report(chat.url)
+    said = notification_summary(report)
+    assert said is not None
+    assert "internal 3 (opened, phase, resolved)" in said
+    assert "external 2 (opened, resolved)" in said
+    assert "status page investigating -> resolved" in said
+    assert "chat: configured; 3 sent" in said
+    screen = summary({"scenario": "region-outage", "ok": True, **report})
+    assert sum("notified" in line or line.startswith(" " * 14) for line in
+               screen.splitlines()) <= 3
+    html_text = render({"scenario": "region-outage", "ok": True, **report})
+    assert "id='notifications'" in html_text and "external resolved" in html_text
