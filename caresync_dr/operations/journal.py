@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from caresync_dr.cli.reporting import write_text_atomic
 from caresync_dr.operations import ssm
 from caresync_dr.operations.errors import StepFailedError
 
@@ -134,10 +135,8 @@ class Journal:
     def _save_local(self) -> None:
         if self.local_path is None:
             return
-        try:
-            self.local_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.local_path.with_suffix(self.local_path.suffix + ".tmp")
-            tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True, default=str) + "\n")
-            tmp.replace(self.local_path)
+        try:   # as reports are: mode 0600 (it names hosts and ARNs), no temporary file left
+            write_text_atomic(self.local_path,
+                              json.dumps(self.data, indent=2, sort_keys=True, default=str) + "\n")
         except OSError as exc:   # a convenience copy: SSM holds the journal that counts
             log.warning("could not write the local journal %s: %s", self.local_path, exc)
