@@ -150,6 +150,18 @@ IN_REGION_GRANTS: tuple[Grant, ...] = (
     Grant("InRegionTimelines", (
         "s3:PutObject",
     ), "the incident-timeline prefix of each site's backup bucket"),
+    # Checked by Auto Scaling on the caller, never called by the code: a refresh whose
+    # DesiredConfiguration names a launch template version (deploy, rollback) needs
+    # ec2:RunInstances from that template and iam:PassRole for its instance profile's role
+    # (EC2 Auto Scaling User Guide, "Control Amazon EC2 launch template usage in Auto Scaling
+    # groups"); tests/iam_calls.py records both for such a request.
+    Grant("LaunchFromSiteTemplates", (
+        "ec2:RunInstances",
+    ), "anything of each site's region, only when launched from one of the two sites' "
+       "launch templates (condition ec2:LaunchTemplate)"),
+    Grant("PassAppInstanceRole", (
+        "iam:PassRole",
+    ), "the app instance roles caresync-<site>-app, passed to EC2 only"),
 )
 
 

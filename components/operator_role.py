@@ -42,6 +42,23 @@ UNSCOPED_ACTIONS = frozenset({
 
 
 @dataclass(frozen=True)
+class Conditioned:
+    """A grant's resources with the IAM condition that narrows them further (e.g. the
+    launch templates ``ec2:RunInstances`` may launch from, ``iam:PassedToService``)."""
+
+    resources: Sequence[str]
+    condition: Mapping[str, Mapping[str, str | Sequence[str]]]
+
+
+# What a grant is narrowed to: its resource ARNs, or those with a condition.
+GrantScope = Sequence[str] | Conditioned
+
+
+def _arns(scope: GrantScope) -> list[str]:
+    return sorted(set(scope.resources if isinstance(scope, Conditioned) else scope))
+
+
+@dataclass(frozen=True)
 class OperatorResources:
     """Resolved ARNs each grant is narrowed to (plain strings, inside an apply)."""
 
@@ -92,6 +109,10 @@ class InRegionResources:
     site_keys: Sequence[str]
     app_secrets: Sequence[str]
     incident_prefixes: Sequence[str]
+    # ec2:RunInstances from the launch templates above (any resource of each site's region,
+    # images included) and the app instance roles their instance profiles hold
+    launch_resources: Sequence[str] = ()
+    instance_roles: Sequence[str] = ()
 
 
 def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
@@ -119,7 +140,7 @@ def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
     }
 
 
-def in_region_resources(r: InRegionResources) -> Mapping[str, Sequence[str]]:
+def in_region_resources(r: InRegionResources) -> Mapping[str, GrantScope]:
     """Grant sid -> resources for IN_REGION_GRANTS."""
     return {
         "InRegionLockJournal": r.lock_journal_parameters,
@@ -134,6 +155,12 @@ def in_region_resources(r: InRegionResources) -> Mapping[str, Sequence[str]]:
         "RestoreKeys": r.site_keys,
         "AppCredentialsForChecks": r.app_secrets,
         "InRegionTimelines": r.incident_prefixes,
+        # Only from the sites' own templates (Amazon EC2 User Guide, "Control the use of
+        # launch templates": the ec2:LaunchTemplate condition key of RunInstances).
+        "LaunchFromSiteTemplates": Conditioned(
+            r.launch_resources, {"ArnLike": {"ec2:LaunchTemplate": sorted(r.launch_templates)}}),
+        "PassAppInstanceRole": Conditioned(
+            r.instance_roles, {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
     }
 
 
@@ -149,7 +176,7 @@ def operator_policy(r: OperatorResources) -> str:
     return _policy(OPERATOR_GRANTS, grant_resources(r))
 
 
-def _policy(grants: Sequence[Grant], resources: Mapping[str, Sequence[str]],
+def _policy(grants: Sequence[Grant], resources: Mapping[str, GrantScope],
             denies: Sequence[Grant] = ()) -> str:
     missing = [g.sid for g in (*grants, *denies) if g.sid not in resources]
     if missing:
@@ -158,18 +185,24 @@ def _policy(grants: Sequence[Grant], resources: Mapping[str, Sequence[str]],
     for grant in grants:
         scoped = sorted(a for a in grant.actions if a not in UNSCOPED_ACTIONS)
         unscoped = sorted(a for a in grant.actions if a in UNSCOPED_ACTIONS)
+        scope = resources[grant.sid]
         if scoped:
             statements.append({"Sid": grant.sid, "Effect": "Allow", "Action": scoped,
-                               "Resource": sorted(set(resources[grant.sid]))})
+                               "Resource": _arns(scope)})
+            if isinstance(scope, Conditioned):
+                statements[-1]["Condition"] = {
+                    operator: {key: sorted(value) if isinstance(value, list | tuple) else value
+                               for key, value in keys.items()}
+                    for operator, keys in scope.condition.items()}
         if unscoped:
             statements.append({"Sid": f"{grant.sid}Unscoped", "Effect": "Allow",
                                "Action": unscoped, "Resource": "*"})
     statements += [{"Sid": deny.sid, "Effect": "Deny", "Action": sorted(deny.actions),
-                     "Resource": sorted(set(resources[deny.sid]))} for deny in denies]
+                     "Resource": _arns(resources[deny.sid])} for deny in denies]
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
-def policy_document(policy: Policy, resources: Mapping[str, Sequence[str]]) -> str:
+def policy_document(policy: Policy, resources: Mapping[str, GrantScope]) -> str:
     """The JSON of one inline policy of a role in :data:`ROLES`: each grant narrowed to
     ``resources[sid]`` (the few reads IAM cannot narrow in a separate ``...Unscoped``
     statement), then each deny. Raises ValueError for a sid without resources."""

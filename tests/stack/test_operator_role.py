@@ -213,3 +213,43 @@ def test_rotation_and_breach_grants_name_what_the_stacks_create(prod_bootstrap: 
     assert responder["TrailLogging"] == sorted(
         f"arn:aws:cloudtrail:{region}:111122223333:trail/caresync-{site}-audit"
         for site, region in (("primary", "us-east-1"), ("standby", "us-west-2")))
+
+
+def test_a_refresh_to_a_template_version_may_launch_from_the_sites_templates_only(
+        prod_bootstrap: ProgramRun, dr: ProgramRun) -> None:
+    """Auto Scaling checks ec2:RunInstances and iam:PassRole on whoever starts a refresh to a
+    launch template version (EC2 Auto Scaling User Guide, "Control Amazon EC2 launch template
+    usage in Auto Scaling groups"): app.py deploy and rollback were refused in AWS, with every
+    test green, because the app operator role had neither."""
+    statements = {s["Sid"]: s for s in _in_region_statements(dr)}
+    launch = statements["LaunchFromSiteTemplates"]
+    assert listify(launch["Action"]) == ["ec2:RunInstances"]
+    assert launch["Condition"] == {"ArnLike": {"ec2:LaunchTemplate": sorted(
+        f"arn:aws:ec2:{region}:111122223333:launch-template/{run.outputs['launchTemplateId']}"
+        for region, run in (("us-east-1", prod_bootstrap), ("us-west-2", dr)))}}
+    assert all(r.startswith(("arn:aws:ec2:us-east-1:", "arn:aws:ec2:us-west-2:"))
+               for r in listify(launch["Resource"]))
+    passing = statements["PassAppInstanceRole"]
+    instance_roles = {f"arn:aws:iam::111122223333:role/{r.inputs['name']}"
+                      for run in (prod_bootstrap, dr)
+                      for r in of_type(run.resources, "aws:iam/role:Role")
+                      if r.name.endswith("-app-instance-role")}
+    assert set(listify(passing["Resource"])) == instance_roles and len(instance_roles) == 2
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+
+
+def test_the_recorder_adds_what_auto_scaling_checks_for_a_launch_template() -> None:
+    from tests.iam_calls import implied_actions
+
+    versioned = {"AutoScalingGroupName": "g", "DesiredConfiguration": {
+        "LaunchTemplate": {"LaunchTemplateId": "lt-1", "Version": "3"}}}
+    assert implied_actions("autoscaling:StartInstanceRefresh", versioned) == (
+        "ec2:RunInstances", "iam:PassRole")
+    assert implied_actions("autoscaling:UpdateAutoScalingGroup", {
+        "AutoScalingGroupName": "g", "LaunchTemplate": {"LaunchTemplateId": "lt-1"}}) == (
+        "ec2:RunInstances", "iam:PassRole")
+    # a restart (same configuration) and a capacity change name no template: nothing checked
+    assert implied_actions("autoscaling:StartInstanceRefresh",
+                           {"AutoScalingGroupName": "g"}) == ()
+    assert implied_actions("autoscaling:UpdateAutoScalingGroup",
+                           {"AutoScalingGroupName": "g", "MinSize": 2}) == ()
