@@ -67,6 +67,13 @@ OPERATOR_GRANTS: tuple[Grant, ...] = (
     Grant("TrafficSwitchAndTimeline", (
         "s3:GetObject", "s3:PutObject",
     ), "the traffic-switch object and the incident-timeline prefix of the standby backup bucket"),
+    # S3 answers a GetObject of a missing key with 403 AccessDenied, not 404 NoSuchKey, to a
+    # caller without s3:ListBucket on the bucket (Amazon S3 API Reference, GetObject,
+    # "Permissions"); failover reads NoSuchKey as "no switch object". The backup buckets'
+    # ListBucket is FailbackBucketReplication's.
+    Grant("TrafficSwitchMissingObject", (
+        "s3:ListBucket",
+    ), "the traffic-switch bucket (its one key)"),
     Grant("BucketKeys", (
         "kms:GenerateDataKey", "kms:Decrypt",
     ), "the standby region's backup key (SSE-KMS objects)"),
@@ -182,6 +189,10 @@ FAILBACK_GRANTS: tuple[Grant, ...] = (
     Grant("FailbackBucketReplication", (
         "s3:ListBucket", "s3:GetBucketReplication",
     ), "the two sites' backup buckets (HeadBucket is authorized as s3:ListBucket)"),
+    Grant("FailbackRegionAnswers", (
+        "rds:DescribeDBInstances",
+    ), "every database of each site's region: the 'other region answers' check lists "
+       "instances without naming one, which IAM authorizes against the region's db:*"),
 )
 
 # The scheduled rotation of the database credentials (rotate_db_credentials.py) and db_roles.py
@@ -304,6 +315,13 @@ BACKUP_GRANTS: tuple[Grant, ...] = (
     Grant("RestoreTestInstances", (
         "rds:DescribeDBInstances", "rds:DeleteDBInstance",
     ), "the scratch instances caresync-<site>-db*-restoretest-*"),
+    # latest_source lists the tested instance's automated snapshots and reads its ARN for
+    # the AWS Backup recovery points: the site's own databases, not only the scratch ones, and
+    # a snapshot listing that names no snapshot is authorized against the region's
+    # snapshot:* (as a DescribeDBInstances naming no instance is against db:*).
+    Grant("RestoreTestSources", (
+        "rds:DescribeDBInstances", "rds:DescribeDBSnapshots",
+    ), "each site's databases caresync-<site>-db* and the snapshots of each site's region"),
     Grant("RestoreTestKeys", (
         "kms:DescribeKey", "kms:CreateGrant",
     ), "the two site keys: RDS restores an encrypted snapshot with the caller's grant"),

@@ -80,6 +80,8 @@ class OperatorResources:
     master_secrets: Sequence[str] = ()  # caresync/db/master in each region (switchover)
     reversed_failover: ReversedFailoverResources | None = None  # only while activeSite standby
     backup_buckets: Sequence[str] = ()  # both sites' backup buckets (failback's reads)
+    switch_bucket: str = ""             # the traffic switch's bucket (its ListBucket)
+    database_regions: Sequence[str] = ()  # each site region's db:* (failback's probe)
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
                                    *([rev.standby_db_security_group] if rev else [])],
         "TrafficSwitchAndTimeline": [r.switch_object, r.incident_prefix,
                                      *([rev.incident_prefix] if rev else [])],
+        "TrafficSwitchMissingObject": [r.switch_bucket],
         "BucketKeys": [r.standby_key, *([rev.primary_key] if rev else [])],
         "ParameterKeys": r.parameter_keys,
         "ReadMasterSecret": r.master_secrets,
@@ -169,7 +172,8 @@ def in_region_policy(r: InRegionResources) -> str:
 
 
 def failback_policy(r: OperatorResources) -> str:
-    return _policy(FAILBACK_GRANTS, {"FailbackBucketReplication": r.backup_buckets})
+    return _policy(FAILBACK_GRANTS, {"FailbackBucketReplication": r.backup_buckets,
+                                     "FailbackRegionAnswers": r.database_regions})
 
 
 def operator_policy(r: OperatorResources) -> str:

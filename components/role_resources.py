@@ -66,10 +66,15 @@ class Sites:
         return [f"{bucket}/{INCIDENT_PREFIX}*" for bucket in self.backup_buckets]
 
 
+def _siblings(parameter: str) -> str:
+    """Every parameter beside ``parameter`` (its lock and journal): ``/a/b/lock`` -> ``/a/b/*``."""
+    return parameter.rsplit("/", 1)[0] + "/*"
+
+
 def rotation_resources(s: Sites) -> dict[str, Sequence[str]]:
     """ROTATION_GRANTS (the credential-rotation role; the incident responder's 2nd policy)."""
     return {
-        "RotationLockJournal": s.parameters("/caresync-dr/rotation/*"),
+        "RotationLockJournal": s.parameters(_siblings(names.ROTATION_LOCK_PARAMETER)),
         "RotationEndpoints": s.parameters(names.endpoint_parameter_name("{site}")),
         "DatabaseSecrets": s.secrets("caresync/db/*"),
         "PromoteSecretReplicas": s.secrets("caresync/db/*", [s.standby_region]),
@@ -85,7 +90,7 @@ def breach_resources(s: Sites) -> dict[str, Sequence[str]]:
     groups = s.each("ec2", "security-group/*")
     iam = f"arn:aws:iam::{s.account}"
     return {
-        "BreachLockJournal": s.parameters("/caresync-dr/breach/*"),
+        "BreachLockJournal": s.parameters(_siblings(names.BREACH_LOCK_PARAMETER)),
         "IsolateInstances": [*instances, *s.each("ec2", "network-interface/*"), *groups],
         "QuarantineGroups": [*groups, *s.each("ec2", "vpc/*")],
         # EBS snapshot ARNs carry no account (Service Authorization Reference, Amazon EC2).
@@ -96,7 +101,7 @@ def breach_resources(s: Sites) -> dict[str, Sequence[str]]:
         "DeregisterTargets": s.each("elasticloadbalancing", "targetgroup/*"),
         "RevokeUserKeys": [f"{iam}:user/*"],
         "RevokeRoleSessions": [f"{iam}:role/*"],
-        "NoPoliciesOnOperatorRoles": [f"{iam}:role/caresync-dr-*"],
+        "NoPoliciesOnOperatorRoles": [f"{iam}:role/{names.PROJECT}-*"],
         "TrailLogging": s.each("cloudtrail", "trail/" + names.trail_name("{site}")),
         # ``log-group:NAME*`` matches the group's ARN with and without its ``:*`` suffix.
         "Investigate": [*s.each("logs", "log-group:" + names.trail_log_group_name("{site}")
@@ -123,6 +128,8 @@ def backup_resources(s: Sites) -> dict[str, Sequence[str]]:
             *s.each("rds", "pg:" + names.site_prefix("{site}") + "-postgres*"),
             *s.each("rds", "og:default:postgres-*")],
         "RestoreTestInstances": scratch,
+        "RestoreTestSources": [*s.each("rds", "db:" + names.db_identifier("{site}") + "*"),
+                               *s.each("rds", "snapshot:*")],
         "RestoreTestKeys": s.site_keys,
         # An RDS recovery point of AWS Backup is an RDS snapshot named awsbackup:job-...
         "RestoreTestRecoveryPoints": [*s.backup_vaults,

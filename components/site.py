@@ -501,6 +501,8 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                 primary_key=v["primaryKmsKey"])
             if settings.active_site == "standby" else None,
             backup_buckets=[primary["backupBucketArn"], f"arn:aws:s3:::{v['backupBucket']}"],
+            switch_bucket=f"arn:aws:s3:::{v['switchBucket']}",
+            database_regions=[rds(r, "db", "*") for _, r in sites],
             standby_key=v["kmsKey"], standby_topic=v["topic"],
             primary_topic=primary.get("alertTopicArn"),
             notify_secrets=[secret_arn_pattern(region, account, settings.notify_secret_name)

@@ -14,7 +14,7 @@ from caresync_dr.operator_permissions import (
     role_of,
 )
 from components.operator_role import UNSCOPED_ACTIONS
-from tests.stack.checks import listify, one, policy
+from tests.stack.checks import allows, listify, one, policy
 
 
 def _statements(dr: ProgramRun) -> list[dict[str, object]]:
@@ -253,3 +253,37 @@ def test_the_recorder_adds_what_auto_scaling_checks_for_a_launch_template() -> N
                            {"AutoScalingGroupName": "g"}) == ()
     assert implied_actions("autoscaling:UpdateAutoScalingGroup",
                            {"AutoScalingGroupName": "g", "MinSize": 2}) == ()
+
+
+def test_calls_that_name_no_resource_are_granted_on_the_region_wildcard(dr: ProgramRun) -> None:
+    """IAM authorizes an RDS Describe that names no instance or snapshot against the region's
+    ``db:*`` / ``snapshot:*``, which a grant naming each instance never matches: failback's
+    'other region answers' (DescribeDBInstances, MaxRecords only) and the restore test's
+    listing of its source's automated snapshots were refused in AWS. The restore test also
+    reads its source instance's ARN (recovery points), which the scratch-only grant missed."""
+    operator = _role_statements(dr, ROLES[0])
+    for region in ("us-east-1", "us-west-2"):
+        assert allows(operator, "rds:DescribeDBInstances",
+                      f"arn:aws:rds:{region}:111122223333:db:*")
+    backup = role_of("restore_test")
+    assert backup is not None
+    statements = _role_statements(dr, backup)
+    for site, region in (("primary", "us-east-1"), ("standby", "us-west-2")):
+        source = f"arn:aws:rds:{region}:111122223333:db:caresync-{site}-db"
+        assert allows(statements, "rds:DescribeDBInstances", source)
+        assert allows(statements, "rds:DescribeDBSnapshots", source)
+        assert allows(statements, "rds:DescribeDBSnapshots",
+                      f"arn:aws:rds:{region}:111122223333:snapshot:*")
+        # still least privilege: the backup role deletes scratch instances only
+        assert not allows(statements, "rds:DeleteDBInstance", source)
+        assert allows(statements, "rds:DeleteDBInstance", f"{source}-restoretest-20261130")
+
+
+def test_a_missing_traffic_switch_is_a_404_to_the_operator(dr: ProgramRun) -> None:
+    """failover reads NoSuchKey as 'no switch object'; S3 says 403 to a reader without
+    s3:ListBucket (the rule iam-s3-readers-list-the-bucket checks every role)."""
+    bucket = f"arn:aws:s3:::{dr.outputs['trafficSwitchBucket']}"
+    operator = _role_statements(dr, ROLES[0])
+    assert allows(operator, "s3:ListBucket", bucket)
+    assert allows(operator, "s3:GetObject", f"{bucket}/traffic-switch")
+    assert not allows(operator, "s3:PutObject", f"{bucket}/anything-else")
