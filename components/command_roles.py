@@ -18,9 +18,14 @@ import pulumi
 import pulumi_aws as aws
 
 from caresync_dr.operator_permissions import OperatorRoleSpec, Policy
-from components.operator_role import GrantScope, mfa_trust_policy, policy_document
+from components.operator_role import (
+    SESSION_SECONDS,
+    GrantScope,
+    mfa_trust_policy,
+    policy_document,
+)
 
-SESSION_SECONDS = 4 * 3600
+__all__ = ["SESSION_SECONDS", "CommandRole", "CommandRoleArgs"]
 
 
 @dataclass(frozen=True)

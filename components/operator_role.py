@@ -28,6 +28,10 @@ from caresync_dr.operator_permissions import (
     Policy,
 )
 
+# Every operator role's MaxSessionDuration: a breach response or a PITR outlasts the default
+# hour (IAM allows 1-12 h); docs/operator-roles.md's profile asks for it (duration_seconds).
+SESSION_SECONDS = 4 * 3600
+
 # IAM's service authorization reference lists no resource types for these actions.
 UNSCOPED_ACTIONS = frozenset({
     "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricData",
@@ -245,7 +249,7 @@ class OperatorRole(pulumi.ComponentResource):
         trust = pulumi.Output.from_input(args.account_id).apply(mfa_trust_policy)
         self.role = aws.iam.Role(
             f"{name}-role", name=OPERATOR_ROLE_NAME, assume_role_policy=trust,
-            max_session_duration=4 * 3600, description=OPERATOR_ROLE.purpose, opts=child)
+            max_session_duration=SESSION_SECONDS, description=OPERATOR_ROLE.purpose, opts=child)
         self.policy_document = pulumi.Output.all(**args.values).apply(
             lambda v: operator_policy(args.resources(v)))
         aws.iam.RolePolicy(f"{name}-policy", name="failover", role=self.role.id,
