@@ -285,11 +285,23 @@ BREACH_GRANTS: tuple[Grant, ...] = (
     ), "reads without resource-level permissions"),
 )
 # Statements that deny: the responder may write AWSRevokeOlderSessions on any role but never a
-# policy on the operator roles themselves (it would grant itself anything).
+# policy on the operator roles themselves (it would grant itself anything). IAM has no
+# condition key for an inline policy's name or content, so the Allow of iam:PutRolePolicy /
+# iam:PutUserPolicy lets a responder session write any policy on any other role or user
+# (docs/operator-roles.md, "What the incident responder can still do"); the denies close what
+# can be closed by resource: every way to change an operator role's permissions or trust, and
+# the service roles a breach response must keep working.
 BREACH_DENIES: tuple[Grant, ...] = (
     Grant("NoPoliciesOnOperatorRoles", (
-        "iam:PutRolePolicy",
+        "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:PutRolePermissionsBoundary",
+        "iam:DeleteRolePermissionsBoundary", "iam:UpdateRole", "iam:PassRole",
     ), "every caresync-dr-* role: revoking their sessions is the account administrators' job"),
+    Grant("NoPoliciesOnServiceRoles", (
+        "iam:PutRolePolicy",
+    ), "the sites' service roles: the trail's log delivery (a Deny written there blinds the "
+       "trail's CloudWatch Logs copy mid-incident), AWS Backup's and RDS Enhanced "
+       "Monitoring's; AWS services hold their sessions, no intruder does"),
 )
 
 # backup.py (scheduled, every 6 h), rollback.sh and restore_test.py (daily): the backup's data

@@ -102,6 +102,10 @@ def breach_resources(s: Sites) -> dict[str, Sequence[str]]:
         "RevokeUserKeys": [f"{iam}:user/*"],
         "RevokeRoleSessions": [f"{iam}:role/*"],
         "NoPoliciesOnOperatorRoles": [f"{iam}:role/{names.PROJECT}-*"],
+        "NoPoliciesOnServiceRoles": [
+            f"{iam}:role/{name}" for site, _ in s.regions for name in (
+                names.trail_logs_role_name(site), names.backup_service_role_name(site),
+                names.rds_monitoring_role_name(site))],
         "TrailLogging": s.each("cloudtrail", "trail/" + names.trail_name("{site}")),
         # ``log-group:NAME*`` matches the group's ARN with and without its ``:*`` suffix.
         "Investigate": [*s.each("logs", "log-group:" + names.trail_log_group_name("{site}")
@@ -134,7 +138,7 @@ def backup_resources(s: Sites) -> dict[str, Sequence[str]]:
         # An RDS recovery point of AWS Backup is an RDS snapshot named awsbackup:job-...
         "RestoreTestRecoveryPoints": [*s.backup_vaults,
                                       *s.each("rds", "snapshot:awsbackup:*")],
-        "PassRestoreRole": [f"arn:aws:iam::{s.account}:role/{names.site_prefix(site)}-backup"
+        "PassRestoreRole": [f"arn:aws:iam::{s.account}:role/{names.backup_service_role_name(site)}"
                             for site, _ in s.regions],
     }
 

@@ -44,11 +44,11 @@ def ids(resources: Iterable[RegisteredResource]) -> set[str]:
     return {r.resource_id for r in resources}
 
 
-def allows(statements: Iterable[dict[str, Any]], action: str, arn: str) -> bool:
+def allows(statements: Iterable[dict[str, object]], action: str, arn: str) -> bool:
     """Whether IAM would allow ``action`` on ``arn`` by these statements: an Allow whose Action
     and Resource patterns (``*``, ``?``) match and no matching Deny. Conditions are not
     evaluated (an Allow with one counts as allowing)."""
-    def matches(statement: dict[str, Any]) -> bool:
+    def matches(statement: dict[str, object]) -> bool:
         return (any(fnmatchcase(action, a) for a in listify(statement["Action"]))
                 and any(fnmatchcase(arn, r) for r in listify(statement["Resource"])))
     statements = list(statements)

@@ -160,13 +160,39 @@ def test_breach_and_rotation_may_cancel_and_watch_instance_refreshes(dr: Program
         rotation.actions() and "iam:PutRolePolicy" not in rotation.actions()
 
 
-def test_the_responder_cannot_write_policies_on_the_operator_roles(dr: ProgramRun) -> None:
+ESCALATIONS = ("iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy",
+               "iam:DetachRolePolicy", "iam:UpdateAssumeRolePolicy",
+               "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
+               "iam:UpdateRole", "iam:PassRole")
+
+
+def test_the_responder_cannot_write_policies_on_the_operator_roles(
+        prod_bootstrap: ProgramRun, dr: ProgramRun) -> None:
+    """The Deny named iam:PutRolePolicy only: every other way to change an operator role's
+    permissions or trust (attach a managed policy, rewrite its trust, drop its boundary, pass
+    it) was one grant away from the responder. It also wrote any policy on the trail's log
+    delivery role, where a Deny blinds the trail's CloudWatch Logs copy mid-incident."""
     spec = role_of("breach")
     assert spec is not None
-    (deny,) = [s for s in _role_statements(dr, spec) if s["Effect"] == "Deny"]
-    assert listify(deny["Action"]) == ["iam:PutRolePolicy"]
-    assert listify(deny["Resource"]) == ["arn:aws:iam::111122223333:role/caresync-dr-*"]
+    statements = _role_statements(dr, spec)
     assert all(role.name.startswith("caresync-dr-") for role in ROLES)
+    everything: list[dict[str, object]] = [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        *[s for s in statements if s["Effect"] == "Deny"]]
+    for role in ROLES:
+        for action in ESCALATIONS:
+            assert not allows(everything, action, f"arn:aws:iam::111122223333:role/{role.name}")
+    service_roles = {r.inputs["name"] for run in (prod_bootstrap, dr)
+                     for r in of_type(run.resources, "aws:iam/role:Role")
+                     if str(r.inputs["name"]).endswith(("-cloudtrail-logs", "-backup",
+                                                        "-rds-monitoring"))}
+    assert len(service_roles) == 6
+    for name in service_roles:
+        assert not allows(statements, "iam:PutRolePolicy",
+                          f"arn:aws:iam::111122223333:role/{name}"), name
+    # what the breach does stays possible: older sessions of any other role, e.g. the app's
+    for name in ("caresync-primary-app", "caresync-standby-app", "some-team-role"):
+        assert allows(statements, "iam:PutRolePolicy", f"arn:aws:iam::111122223333:role/{name}")
 
 
 def test_the_backup_role_touches_backups_and_scratch_instances_only(dr: ProgramRun) -> None:
