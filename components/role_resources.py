@@ -66,15 +66,10 @@ class Sites:
         return [f"{bucket}/{INCIDENT_PREFIX}*" for bucket in self.backup_buckets]
 
 
-def _siblings(parameter: str) -> str:
-    """Every parameter beside ``parameter`` (its lock and journal): ``/a/b/lock`` -> ``/a/b/*``."""
-    return parameter.rsplit("/", 1)[0] + "/*"
-
-
 def rotation_resources(s: Sites) -> dict[str, Sequence[str]]:
     """ROTATION_GRANTS (the credential-rotation role; the incident responder's 2nd policy)."""
     return {
-        "RotationLockJournal": s.parameters(_siblings(names.ROTATION_LOCK_PARAMETER)),
+        "RotationLockJournal": s.parameters(names.ROTATION_PARAMETERS),
         "RotationEndpoints": s.parameters(names.endpoint_parameter_name("{site}")),
         "DatabaseSecrets": s.secrets("caresync/db/*"),
         "PromoteSecretReplicas": s.secrets("caresync/db/*", [s.standby_region]),
@@ -90,7 +85,7 @@ def breach_resources(s: Sites) -> dict[str, Sequence[str]]:
     groups = s.each("ec2", "security-group/*")
     iam = f"arn:aws:iam::{s.account}"
     return {
-        "BreachLockJournal": s.parameters(_siblings(names.BREACH_LOCK_PARAMETER)),
+        "BreachLockJournal": s.parameters(names.BREACH_PARAMETERS),
         "IsolateInstances": [*instances, *s.each("ec2", "network-interface/*"), *groups],
         "QuarantineGroups": [*groups, *s.each("ec2", "vpc/*")],
         # EBS snapshot ARNs carry no account (Service Authorization Reference, Amazon EC2).
@@ -101,7 +96,7 @@ def breach_resources(s: Sites) -> dict[str, Sequence[str]]:
         "DeregisterTargets": s.each("elasticloadbalancing", "targetgroup/*"),
         "RevokeUserKeys": [f"{iam}:user/*"],
         "RevokeRoleSessions": [f"{iam}:role/*"],
-        "NoPoliciesOnOperatorRoles": [f"{iam}:role/{names.PROJECT}-*"],
+        "NoPoliciesOnOperatorRoles": [f"{iam}:role/{names.ROLE_NAME_PREFIX}*"],
         "NoPoliciesOnServiceRoles": [
             f"{iam}:role/{name}" for site, _ in s.regions for name in (
                 names.trail_logs_role_name(site), names.backup_service_role_name(site),

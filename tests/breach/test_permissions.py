@@ -11,17 +11,11 @@ the breach would have stopped with AccessDenied half-way through its containment
 
 from __future__ import annotations
 
-import io
-import json
-
 import pytest
 
-from caresync_dr.breach.command import run_breach
 from caresync_dr.cli import ExitCode
 from caresync_dr.operator_permissions import role_of
-from tests.breach.conftest import APP
 from tests.breach.test_rotation_command import Rotation, rotation
-from tests.ci_paths import ROOT
 from tests.iam_calls import record_command_calls
 
 __all__ = ["rotation"]
@@ -35,14 +29,8 @@ def test_every_call_of_a_rotation_and_a_breach_during_its_refresh_is_granted(
             assert rotation.run(mode) == ExitCode.OK, rotation.out
         rotation.refreshes.delay_seconds = 2.0   # the rotation's refresh still runs ...
         assert rotation.run("--yes") == ExitCode.OK, rotation.out
-        out = io.StringIO()
         try:                                     # ... when the breach response starts
-            code = run_breach(["--incident", "breach-permissions", "--db-role", APP, "--yes",
-                               "--db-sslmode", "disable", "--project-dir", str(ROOT),
-                               "--report", str(rotation.tmp / "breach.json")],
-                              session=rotation.session, out=out)
-            report = json.loads((rotation.tmp / "breach.json").read_text())
-            assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+            rotation.breach("breach-permissions")
         finally:
             rotation.refreshed()
     for command, named in (

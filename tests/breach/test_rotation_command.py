@@ -63,6 +63,18 @@ class Rotation:
         self.out = out.getvalue()
         return code
 
+    def breach(self, incident: str, report: str = "breach.json") -> dict[str, Any]:
+        """A breach response naming the app's login, on this world: asserts it succeeded and
+        returns its report."""
+        out = io.StringIO()
+        path = self.tmp / report
+        code = run_breach(["--incident", incident, "--db-role", APP, "--yes",
+                           "--db-sslmode", "disable", "--project-dir", str(ROOT),
+                           "--report", str(path)], session=self.session, out=out)
+        found: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        assert code == ExitCode.OK, (out.getvalue(), found.get("message"))
+        return found
+
     def secret(self, role: str, region: str = PRIMARY) -> dict[str, Any]:
         value = self.world.client("secretsmanager", region).get_secret_value(
             SecretId=SECRETS[role])["SecretString"]
@@ -302,13 +314,7 @@ def test_a_breach_after_a_rotation_refuses_both_logins_and_ends_their_sessions(
                 connect(rotation.endpoint, CLONE, scheduled["password"])]
     for session in sessions:
         session.execute("SET application_name = 'caresync-app'")
-    out = io.StringIO()
-    code = run_breach(["--incident", "breach-after-rotation", "--db-role", APP, "--yes",
-                       "--db-sslmode", "disable", "--project-dir", str(ROOT),
-                       "--report", str(rotation.tmp / "breach.json")],
-                      session=rotation.session, out=out)
-    report = json.loads((rotation.tmp / "breach.json").read_text())
-    assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+    rotation.breach("breach-after-rotation")
     contained = rotation.secret(APP)
     assert contained["username"] == APP
     # pgAudit everything for the named login and its pair.
@@ -329,11 +335,7 @@ def test_a_breach_after_a_rotation_refuses_both_logins_and_ends_their_sessions(
     refreshed = connect(rotation.endpoint, APP, contained["password"])
     refreshed.execute("SET application_name = 'caresync-app'")
     try:
-        code = run_breach(["--incident", "breach-after-rotation", "--db-role", APP, "--yes",
-                           "--db-sslmode", "disable", "--project-dir", str(ROOT),
-                           "--report", str(rotation.tmp / "again.json")],
-                          session=rotation.session, out=out)
-        assert code == ExitCode.OK, out.getvalue()
+        rotation.breach("breach-after-rotation", "again.json")
         assert refreshed.execute("SELECT 1").fetchone() == (1,)
     finally:
         refreshed.close()
@@ -378,14 +380,8 @@ def test_a_breach_while_the_rotations_refresh_runs_replaces_every_instance(
     rotation.refreshes.delay_seconds = 2.0     # the scheduled rotation's refresh still runs
     assert rotation.run("--yes") == ExitCode.OK, rotation.out
     scheduled = {r.group: r for r in rotation.refreshes.refreshes}
-    out = io.StringIO()
     try:
-        code = run_breach(["--incident", "breach-mid-refresh", "--db-role", APP, "--yes",
-                           "--db-sslmode", "disable", "--project-dir", str(ROOT),
-                           "--report", str(rotation.tmp / "breach.json")],
-                          session=rotation.session, out=out)
-        report = json.loads((rotation.tmp / "breach.json").read_text())
-        assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+        rotation.breach("breach-mid-refresh")
         for group, old in scheduled.items():
             assert old.status == "Cancelled", group
             newer = [r for r in rotation.refreshes.refreshes
@@ -424,13 +420,7 @@ def test_a_breach_after_a_rotation_killed_mid_master_rotation_still_logs_in_as_m
     assert rotation.run("--yes") == ExitCode.FAILED, rotation.out
     monkeypatch.undo()
     assert login_refused(rotation.endpoint, MASTER, FIRST[MASTER])   # the ALTER happened
-    out = io.StringIO()
-    code = run_breach(["--incident", "breach-after-a-kill", "--db-role", APP, "--yes",
-                       "--db-sslmode", "disable", "--project-dir", str(ROOT),
-                       "--report", str(rotation.tmp / "breach.json")],
-                      session=rotation.session, out=out)
-    report = json.loads((rotation.tmp / "breach.json").read_text())
-    assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+    rotation.breach("breach-after-a-kill")
     master = rotation.secret(MASTER)
     assert not login_refused(rotation.endpoint, MASTER, master["password"])
 
@@ -442,13 +432,7 @@ def test_a_breach_contains_even_when_the_logins_differ(rotation: Rotation) -> No
     login the secret names in place when the switch is refused."""
     rotation.database.psql(f"GRANT TRUNCATE ON patients TO {APP}", DATABASE)
     try:
-        out = io.StringIO()
-        code = run_breach(["--incident", "breach-with-a-hand-grant", "--db-role", APP,
-                           "--yes", "--db-sslmode", "disable", "--project-dir", str(ROOT),
-                           "--report", str(rotation.tmp / "breach.json")],
-                          session=rotation.session, out=out)
-        report = json.loads((rotation.tmp / "breach.json").read_text())
-        assert code == ExitCode.OK, (out.getvalue(), report.get("message"))
+        rotation.breach("breach-with-a-hand-grant")
         assert login_refused(rotation.endpoint, APP, FIRST[APP])
         contained = rotation.secret(APP)
         assert not login_refused(rotation.endpoint, contained["username"],
