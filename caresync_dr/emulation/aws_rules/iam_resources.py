@@ -283,6 +283,79 @@ def readers_list_their_buckets(role: ResourceLike, view: RunView) -> list[str]:
             for bucket in sorted(read) if not grants("s3:ListBucket", f"arn:aws:s3:::{bucket}")]
 
 
+def _pattern(arn_pattern: str) -> re.Pattern[str]:
+    """An IAM Resource (``*`` any run of characters, ``?`` one) as a regex."""
+    return re.compile(re.escape(arn_pattern).replace(r"\*", ".*").replace(r"\?", "."))
+
+
+def _allowed(statements: Sequence[Mapping[str, Any]], action: str, arn: str) -> bool:
+    return any(action in as_list(s.get("Action")) and any(
+        _pattern(str(r)).fullmatch(arn) for r in as_list(s.get("Resource")))
+        for s in statements)
+
+
+def _key_arns(view: RunView) -> dict[str, str]:
+    """Every way the run names a KMS key (ARN, id, alias name) -> the key's ARN."""
+    keys: dict[str, str] = {}
+    for key in view.of_type("aws:kms/key:Key"):
+        arn = str(key.outputs.get("arn") or "")
+        if arn:
+            keys.update({arn: arn, str(key.outputs.get("keyId") or arn): arn})
+    for alias in view.of_type("aws:kms/alias:Alias"):
+        target = keys.get(str(alias.inputs.get("targetKeyId") or ""))
+        if target:
+            keys[str(alias.inputs.get("name"))] = target
+    return keys
+
+
+def _encrypted(view: RunView) -> list[tuple[str, str, str, str]]:
+    """(action on the resource, resource ARN, the KMS action AWS then asks of the caller, key
+    ARN) for every resource of the run whose service encrypts with a customer managed key."""
+    keys = _key_arns(view)
+    found: list[tuple[str, str, str, str]] = []
+    for parameter in view.of_type("aws:ssm/parameter:Parameter"):
+        key = keys.get(str(parameter.inputs.get("keyId") or ""))
+        arn = str(parameter.outputs.get("arn") or "")
+        if parameter.inputs.get("type") == "SecureString" and key and arn:
+            found += [("ssm:GetParameter", arn, "kms:Decrypt", key),
+                      ("ssm:PutParameter", arn, "kms:Encrypt", key)]
+    for topic in view.of_type("aws:sns/topic:Topic"):
+        key = keys.get(str(topic.inputs.get("kmsMasterKeyId") or ""))
+        arn = str(topic.outputs.get("arn") or "")
+        if key and arn:
+            found += [("sns:Publish", arn, "kms:GenerateDataKey", key),
+                      ("sns:Publish", arn, "kms:Decrypt", key)]
+    for sse in view.of_type("aws:s3/bucketServerSideEncryptionConfiguration:"
+                            "BucketServerSideEncryptionConfiguration"):
+        for rule in as_list(sse.inputs.get("rules")):
+            default = rule.get("applyServerSideEncryptionByDefault") or {}
+            key = keys.get(str(default.get("kmsMasterKeyId") or ""))
+            if default.get("sseAlgorithm") == "aws:kms" and key:
+                objects = f"arn:aws:s3:::{sse.inputs.get('bucket')}/*"
+                found += [("s3:PutObject", objects, "kms:GenerateDataKey", key),
+                          ("s3:GetObject", objects, "kms:Decrypt", key)]
+    return found
+
+
+def kms_on_the_callers_behalf(role: ResourceLike, view: RunView) -> list[str]:
+    """A role allowed to use an encrypted resource is allowed what its service then asks of
+    KMS with the caller's permissions; no API call of the caller shows it, so the call
+    recorder (tests/iam_calls.py) cannot."""
+    statements = _role_allows(role, view)
+    problems: list[str] = []
+    for action, arn, kms_action, key in _encrypted(view):
+        # a bucket's objects (bucket/*) are used by a grant on any of them (bucket/prefix/*)
+        prefix = arn[:-1] if arn.endswith("/*") else None
+        uses = [str(r) for s in statements if action in as_list(s.get("Action"))
+                for r in as_list(s.get("Resource")) if _pattern(str(r)).fullmatch(arn)
+                or (prefix and (str(r).startswith(prefix)
+                                or _pattern(str(r)).fullmatch(prefix + "x")))]
+        if uses and not _allowed(statements, kms_action, key):
+            problems.append(f"it may {action} on {uses[0]}, encrypted under {key}, but not "
+                            f"{kms_action} on that key")
+    return problems
+
+
 SAR = "https://docs.aws.amazon.com/service-authorization/latest/reference/"
 RULES = [
     Rule("iam-action-resource-types", "Every action of an inline Allow is granted on ARNs of "
@@ -297,6 +370,14 @@ RULES = [
          "https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (Permissions: "
          "\"If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP status "
          "code 403\")", (ROLE,), readers_list_their_buckets),
+    Rule("iam-kms-on-the-callers-behalf", "A role that may use a resource encrypted under a "
+         "customer managed key may use the key as its service asks: kms:Decrypt/kms:Encrypt "
+         "for SecureString Get/PutParameter, kms:GenerateDataKey and kms:Decrypt to publish to "
+         "an encrypted topic, kms:GenerateDataKey/kms:Decrypt to put/get SSE-KMS objects",
+         "https://docs.aws.amazon.com/systems-manager/latest/userguide/secure-string-parameter"
+         "-kms-encryption.html; https://docs.aws.amazon.com/sns/latest/dg/sns-key-management"
+         ".html; https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html",
+         (ROLE,), kms_on_the_callers_behalf),
 ]
 
 __all__ = ["ARN", "RESOURCE_TYPES", "RULES", "kinds_of"]
