@@ -147,10 +147,16 @@ IN_REGION_GRANTS: tuple[Grant, ...] = (
         "rds:ModifyDBInstance",
     ), "each site's database generations (moved into the no-access group)"),
     Grant("RestoreKeys", (
-        "kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:Encrypt",
-        "kms:GenerateDataKey",
+        "kms:DescribeKey", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
     ), "the two site keys: the restored instance's key, the SecureString endpoint, the app "
        "secret, the incident timelines"),
+    # kms:CreateGrant unconditioned lets a session give any principal, of any account, lasting
+    # use of a site key (a grant outlives the session); RDS creates the restored instance's
+    # grant itself, which kms:GrantIsForAWSResource says (AWS KMS Developer Guide, "AWS KMS
+    # condition keys": kms:GrantIsForAWSResource).
+    Grant("RestoreKeyGrants", (
+        "kms:CreateGrant",
+    ), "the two site keys, only for grants an AWS service (RDS) creates for the restore"),
     Grant("AppCredentialsForChecks", (
         "secretsmanager:GetSecretValue",
     ), "caresync/db/app in each region (pitr.py verifies as the app's login)"),
@@ -335,8 +341,12 @@ BACKUP_GRANTS: tuple[Grant, ...] = (
         "rds:DescribeDBInstances", "rds:DescribeDBSnapshots",
     ), "each site's databases caresync-<site>-db* and the snapshots of each site's region"),
     Grant("RestoreTestKeys", (
-        "kms:DescribeKey", "kms:CreateGrant",
+        "kms:DescribeKey",
     ), "the two site keys: RDS restores an encrypted snapshot with the caller's grant"),
+    Grant("RestoreTestKeyGrants", (
+        "kms:CreateGrant",
+    ), "the two site keys, only for grants RDS creates for the scratch instance "
+       "(kms:GrantIsForAWSResource, as RestoreKeyGrants)"),
     Grant("RestoreTestRecoveryPoints", (
         "backup:ListRecoveryPointsByBackupVault", "backup:StartRestoreJob",
         "backup:DescribeRestoreJob",
@@ -344,7 +354,7 @@ BACKUP_GRANTS: tuple[Grant, ...] = (
     Grant("PassRestoreRole", (
         "iam:PassRole",
     ), "each site's AWS Backup service role caresync-<site>-backup (the restore job's "
-       "--restore-role-arn)"),
+       "--restore-role-arn), passed to AWS Backup only"),
 )
 
 

@@ -54,6 +54,11 @@ class Conditioned:
     condition: Mapping[str, Mapping[str, str | Sequence[str]]]
 
 
+# kms:CreateGrant only as an AWS service creates it for the caller (AWS KMS Developer Guide,
+# "AWS KMS condition keys": kms:GrantIsForAWSResource).
+AWS_SERVICE_GRANTS_ONLY: Mapping[str, Mapping[str, str | Sequence[str]]] = {
+    "Bool": {"kms:GrantIsForAWSResource": "true"}}
+
 # What a grant is narrowed to: its resource ARNs, or those with a condition.
 GrantScope = Sequence[str] | Conditioned
 
@@ -160,6 +165,7 @@ def in_region_resources(r: InRegionResources) -> Mapping[str, GrantScope]:
         "PointInTimeRestore": r.restore,
         "FenceDamagedWriter": r.generations,
         "RestoreKeys": r.site_keys,
+        "RestoreKeyGrants": Conditioned(r.site_keys, AWS_SERVICE_GRANTS_ONLY),
         "AppCredentialsForChecks": r.app_secrets,
         "InRegionTimelines": r.incident_prefixes,
         # Only from the sites' own templates (Amazon EC2 User Guide, "Control the use of

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from caresync_dr import names
 from caresync_dr.db.secrets import secret_arn_pattern
 from caresync_dr.retention import INCIDENT_PREFIX
+from components.operator_role import AWS_SERVICE_GRANTS_ONLY, Conditioned, GrantScope
 
 BACKUP_PREFIX = "backups/"   # caresync_dr.backup.storage.DEFAULT_PREFIX (a test keeps them equal)
 
@@ -114,7 +115,7 @@ def breach_resources(s: Sites) -> dict[str, Sequence[str]]:
     }
 
 
-def backup_resources(s: Sites) -> dict[str, Sequence[str]]:
+def backup_resources(s: Sites) -> dict[str, GrantScope]:
     """BACKUP_GRANTS (the backup role: backup.py, rollback.sh, restore_test.py)."""
     scratch = s.each("rds", "db:" + names.db_identifier("{site}") + "*-restoretest-*")
     return {
@@ -130,15 +131,18 @@ def backup_resources(s: Sites) -> dict[str, Sequence[str]]:
         "RestoreTestSources": [*s.each("rds", "db:" + names.db_identifier("{site}") + "*"),
                                *s.each("rds", "snapshot:*")],
         "RestoreTestKeys": s.site_keys,
+        "RestoreTestKeyGrants": Conditioned(s.site_keys, AWS_SERVICE_GRANTS_ONLY),
         # An RDS recovery point of AWS Backup is an RDS snapshot named awsbackup:job-...
         "RestoreTestRecoveryPoints": [*s.backup_vaults,
                                       *s.each("rds", "snapshot:awsbackup:*")],
-        "PassRestoreRole": [f"arn:aws:iam::{s.account}:role/{names.backup_service_role_name(site)}"
-                            for site, _ in s.regions],
+        "PassRestoreRole": Conditioned(
+            [f"arn:aws:iam::{s.account}:role/{names.backup_service_role_name(site)}"
+             for site, _ in s.regions],
+            {"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}),
     }
 
 
-def command_role_resources(s: Sites) -> Mapping[str, Sequence[str]]:
+def command_role_resources(s: Sites) -> Mapping[str, GrantScope]:
     """Grant sid -> ARNs for every grant of the incident-responder, credential-rotation and
     backup roles (the app operator's come from components.operator_role.in_region_resources)."""
     return {**rotation_resources(s), **breach_resources(s), **backup_resources(s)}

@@ -3,6 +3,8 @@ each narrowed to its resources."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from caresync_dr.offline.runtime import ProgramRun, RegisteredResource, of_type
@@ -313,3 +315,28 @@ def test_a_missing_traffic_switch_is_a_404_to_the_operator(dr: ProgramRun) -> No
     assert allows(operator, "s3:ListBucket", bucket)
     assert allows(operator, "s3:GetObject", f"{bucket}/traffic-switch")
     assert not allows(operator, "s3:PutObject", f"{bucket}/anything-else")
+
+
+def test_key_grants_only_as_rds_creates_them_and_roles_passed_to_their_service(
+        dr: ProgramRun) -> None:
+    """kms:CreateGrant without kms:GrantIsForAWSResource let an app-operator or backup session
+    give any principal, of any account, lasting use of a site key (a grant outlives the
+    session); iam:PassRole without iam:PassedToService let the backup role hand AWS Backup's
+    role to any service. Every CreateGrant and PassRole of every role is conditioned now."""
+    checked = 0
+    for spec in ROLES:
+        for statement in _role_statements(dr, spec):
+            actions = listify(statement["Action"])
+            if statement["Effect"] != "Allow":
+                continue
+            if "kms:CreateGrant" in actions:
+                assert actions == ["kms:CreateGrant"], statement
+                assert statement["Condition"] == {
+                    "Bool": {"kms:GrantIsForAWSResource": "true"}}, statement
+                checked += 1
+            if "iam:PassRole" in actions:
+                assert actions == ["iam:PassRole"], statement
+                condition: Any = statement["Condition"]
+                assert set(condition["StringEquals"]) == {"iam:PassedToService"}, statement
+                checked += 1
+    assert checked == 4   # app operator and backup: CreateGrant; PassRole of each
