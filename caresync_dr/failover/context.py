@@ -167,14 +167,14 @@ class FailoverContext(RunContext):
         target = self.target_clients
         other = self.primary if target is self.standby else self.standby
         # What the preflight and the promotion read, in the order they read it: the switch
-        # (S3: is the run already done?), the promotion's RDS, then concurrently the app tier
-        # (Auto Scaling, ELB, EC2's launch template) and, once RDS has answered, the
-        # replica's lag (CloudWatch). The steps beside the promotion (the
+        # (S3: is the run already done?), the promotion's RDS, then concurrently the
+        # replica's lag (CloudWatch) and the app tier (Auto Scaling, ELB, and EC2's launch
+        # template, read after the group that names it: its client, the costliest, last). The steps beside the promotion (the
         # scale-up, the fencing of the old primary) start once it is requested (the runner
         # hurries to it), so the fencing's clients come after it, with Route 53's.
         before_promotion: list[Callable[[], object]] = [
-            self.standby.s3, target.rds, target.ssm, target.autoscaling, target.elbv2,
-            target.ec2, target.cloudwatch]
+            self.standby.s3, target.rds, target.ssm, target.cloudwatch, target.autoscaling,
+            target.elbv2, target.ec2]
         after_promotion: list[Callable[[], object]] = [
             self.writer_clients.ec2, other.autoscaling, self.route53.route53]
 
