@@ -202,6 +202,9 @@ BREACH_LOCK_PARAMETER = f"/{PROJECT}/breach/lock"
 BREACH_JOURNAL_PARAMETER = f"/{PROJECT}/breach/journal"
 ROTATION_LOCK_PARAMETER = f"/{PROJECT}/rotation/lock"
 ROTATION_JOURNAL_PARAMETER = f"/{PROJECT}/rotation/journal"
+# Every parameter of one kind of operation (its lock and journal): an IAM resource pattern.
+BREACH_PARAMETERS = f"/{PROJECT}/breach/*"
+ROTATION_PARAMETERS = f"/{PROJECT}/rotation/*"
 
 
 # --- Failover (dr stack, standby region) -----------------------------------------------------
@@ -213,6 +216,8 @@ APP_OPERATOR_ROLE_NAME = "caresync-dr-app-operator"
 INCIDENT_RESPONDER_ROLE_NAME = "caresync-dr-incident-responder"
 CREDENTIAL_ROTATION_ROLE_NAME = "caresync-dr-credential-rotation"
 BACKUP_ROLE_NAME = "caresync-dr-backup"
+# Every role these stacks create is named with this prefix (an IAM resource pattern).
+ROLE_NAME_PREFIX = f"{PROJECT}-"
 DEFAULT_INVENTORY_PARAMETER = f"/{PROJECT}/failover-inventory"
 LOCK_PARAMETER = f"/{PROJECT}/failover/lock"
 JOURNAL_PARAMETER = f"/{PROJECT}/failover/journal"

@@ -69,7 +69,7 @@ class Sites:
 def rotation_resources(s: Sites) -> dict[str, Sequence[str]]:
     """ROTATION_GRANTS (the credential-rotation role; the incident responder's 2nd policy)."""
     return {
-        "RotationLockJournal": s.parameters("/caresync-dr/rotation/*"),
+        "RotationLockJournal": s.parameters(names.ROTATION_PARAMETERS),
         "RotationEndpoints": s.parameters(names.endpoint_parameter_name("{site}")),
         "DatabaseSecrets": s.secrets("caresync/db/*"),
         "PromoteSecretReplicas": s.secrets("caresync/db/*", [s.standby_region]),
@@ -85,7 +85,7 @@ def breach_resources(s: Sites) -> dict[str, Sequence[str]]:
     groups = s.each("ec2", "security-group/*")
     iam = f"arn:aws:iam::{s.account}"
     return {
-        "BreachLockJournal": s.parameters("/caresync-dr/breach/*"),
+        "BreachLockJournal": s.parameters(names.BREACH_PARAMETERS),
         "IsolateInstances": [*instances, *s.each("ec2", "network-interface/*"), *groups],
         "QuarantineGroups": [*groups, *s.each("ec2", "vpc/*")],
         # EBS snapshot ARNs carry no account (Service Authorization Reference, Amazon EC2).
@@ -96,7 +96,7 @@ def breach_resources(s: Sites) -> dict[str, Sequence[str]]:
         "DeregisterTargets": s.each("elasticloadbalancing", "targetgroup/*"),
         "RevokeUserKeys": [f"{iam}:user/*"],
         "RevokeRoleSessions": [f"{iam}:role/*"],
-        "NoPoliciesOnOperatorRoles": [f"{iam}:role/caresync-dr-*"],
+        "NoPoliciesOnOperatorRoles": [f"{iam}:role/{names.ROLE_NAME_PREFIX}*"],
         "TrailLogging": s.each("cloudtrail", "trail/" + names.trail_name("{site}")),
         # ``log-group:NAME*`` matches the group's ARN with and without its ``:*`` suffix.
         "Investigate": [*s.each("logs", "log-group:" + names.trail_log_group_name("{site}")
