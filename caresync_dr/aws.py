@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
-import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.loaders import JSONFileLoader, Loader
@@ -22,6 +21,10 @@ from botocore.loaders import JSONFileLoader, Loader
 from caresync_dr.model_cache import ModelCache, default_directory, parse_json_file
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import boto3
+    from botocore.hooks import BaseEventHooks
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_backup import BackupClient
     from mypy_boto3_cloudtrail import CloudTrailClient
@@ -40,6 +43,10 @@ if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
 C = TypeVar("C")
+if TYPE_CHECKING:
+    # What the commands pass around: boto3's session, or botocore's (failover.py, which
+    # does not import boto3: new_core_session).
+    AwsSession: TypeAlias = boto3.Session | botocore.session.Session
 # botocore's client creation is not thread-safe (a session's loader and event hooks are
 # shared), while the clients themselves are: one creation at a time, process-wide.
 _CREATING = threading.Lock()
@@ -171,13 +178,18 @@ class ModelLoader(Loader):
         return KnownServices(self, type_name)
 
 
-def new_session(cache: ModelCache | None = None) -> boto3.Session:
-    """A boto3 session like ``boto3.Session()`` (same credentials, region and
+def new_core_session(cache: ModelCache | None = None) -> botocore.session.Session:
+    """A botocore session like ``botocore.session.Session()`` (same credentials, region and
     ``AWS_DATA_PATH`` search path), whose clients load their service models with
     :class:`ModelLoader`, from the parsed copies of :mod:`caresync_dr.model_cache` when
     earlier runs left them. Share one per process: the loader caches every model it parsed,
     so a second client of a service (another region) costs little. ``cache``: the default
-    directory's unless given."""
+    directory's unless given.
+
+    Its clients are the ones boto3 would build (``boto3.Session.client`` calls this session's
+    ``create_client``); what boto3 adds is S3's managed transfers (``upload_file``) and
+    resources, which failover.py does not use. Not importing boto3 saves failover.py ~16 ms of
+    start-up (s3transfer, multiprocessing), on the way to its promotion request."""
     core = botocore.session.Session()
     data_path = core.get_config_variable("data_path")
     extra = ([os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)]
@@ -185,7 +197,36 @@ def new_session(cache: ModelCache | None = None) -> boto3.Session:
     files = PlainJSONFileLoader(cache or ModelCache(default_directory()))
     core.register_component("data_loader", ModelLoader(extra_search_paths=extra,
                                                        file_loader=files))
-    return boto3.Session(botocore_session=core)
+    return core
+
+
+def new_session(cache: ModelCache | None = None) -> boto3.Session:
+    """:func:`new_core_session` in a boto3 session (S3 transfers, resources)."""
+    import boto3
+
+    return boto3.Session(botocore_session=new_core_session(cache))
+
+
+def create_client(session: AwsSession, service: str, **kwargs: Any) -> Any:
+    """``service``'s client from a boto3 or a botocore session (the same client either way:
+    boto3's ``Session.client`` is botocore's ``create_client``)."""
+    if isinstance(session, botocore.session.Session):
+        return session.create_client(service, **kwargs)
+    return session.client(service, **kwargs)  # type: ignore[call-overload]
+
+
+def event_hooks(session: AwsSession) -> BaseEventHooks:
+    """The session's event emitter (boto3's ``Session.events``), where handlers that apply to
+    every client the session builds are registered."""
+    if isinstance(session, botocore.session.Session):
+        return session.get_component("event_emitter")  # type: ignore[no-any-return]
+    return session.events
+
+
+def _default_session() -> AwsSession:
+    import boto3
+
+    return boto3.Session()
 
 
 def warm_model_cache(services: Iterable[str]) -> None:
@@ -193,10 +234,10 @@ def warm_model_cache(services: Iterable[str]) -> None:
     clients loads, as a command's earlier runs would have (failover.py's daily ``--check``):
     a drill does this before its outage. Building a client makes no AWS call."""
     cache = ModelCache(default_directory())
-    session = new_session(cache)
+    session = new_core_session(cache)
     for service in services:
-        session.client(service, region_name="us-east-1",  # type: ignore[call-overload]
-                       aws_access_key_id="unused", aws_secret_access_key="unused")
+        session.create_client(service, region_name="us-east-1",
+                              aws_access_key_id="unused", aws_secret_access_key="unused")
     cache.flush()
 
 
@@ -204,15 +245,15 @@ class AwsClients:
     """Creates typed boto3 clients for one region from one explicit session."""
 
     def __init__(self, region: str, budget: CallBudget = STANDBY,
-                 session: boto3.Session | None = None) -> None:
+                 session: AwsSession | None = None) -> None:
         self.region = region
         self.budget = budget
-        self.session = session or boto3.Session()
+        self.session = session if session is not None else _default_session()
         self._config = budget.config()
 
     def _client(self, service: str) -> Any:
-        return self.session.client(service, region_name=self.region,  # type: ignore[call-overload]
-                                   config=self._config)
+        return create_client(self.session, service, region_name=self.region,
+                             config=self._config)
 
     def rds(self) -> RDSClient:
         return self._client("rds")  # type: ignore[no-any-return]

@@ -11,11 +11,9 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import boto3
-
-from caresync_dr.aws import new_session
+from caresync_dr.aws import new_core_session
 from caresync_dr.cli import (
     CommandParser,
     Ending,
@@ -42,6 +40,9 @@ from caresync_dr.operations.recorder import ApiCallRecorder
 from caresync_dr.operations.run_setup import REPORT_HELP, add_operation_arguments
 from caresync_dr.settings import Settings
 from caresync_dr.startup import collect_less_often
+
+if TYPE_CHECKING:
+    from caresync_dr.aws import AwsSession
 
 log = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -133,13 +134,13 @@ def _notifications(ctx: FailoverContext, settings: Settings) -> DeferredHooks:
     return DeferredHooks(build)
 
 
-def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
+def _body(session: AwsSession | None, stdin: TextIO | None, out: TextIO
           ) -> Callable[[argparse.Namespace, Invocation], int]:
     def body(args: argparse.Namespace, invocation: Invocation) -> int:
         options = options_from(args)
         # Every AWS call of the command, the inventory read included, goes through this
         # session and is recorded; --check and --dry-run block any change (the engine's proof).
-        aws = session or new_session()
+        aws = session if session is not None else new_core_session()
         recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
         try:
             created: dict[str, Any] = {}
@@ -164,7 +165,7 @@ def _body(session: boto3.Session | None, stdin: TextIO | None, out: TextIO
     return body
 
 
-def run(argv: list[str] | None = None, session: boto3.Session | None = None,
+def run(argv: list[str] | None = None, session: AwsSession | None = None,
         stdin: TextIO | None = None, out: TextIO | None = None) -> int:
     """Parse, load, run; every known failure becomes one clear line and its exit code, and
     every exit leaves the report it can (``--report``)."""

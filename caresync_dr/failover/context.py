@@ -9,9 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import boto3
-
-from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients, ClientCache
+from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients, ClientCache, new_core_session
 from caresync_dr.failover import probes
 from caresync_dr.failover.errors import UsageError
 from caresync_dr.failover.options import RunOptions
@@ -28,6 +26,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_ssm import SSMClient
+
+    from caresync_dr.aws import AwsSession
 
 # Every service a run builds a client of (its RegionClients methods; the notifier's SNS and
 # Secrets Manager): what a host's model cache must hold for a quick start (aws.warm_model_cache).
@@ -99,11 +99,11 @@ class FailoverContext(RunContext):
     ``--scope region``, the primary site (its in-region replica) for ``--scope database``."""
 
     def __init__(self, inventory: Inventory, options: RunOptions,
-                 session: boto3.Session | None = None) -> None:
+                 session: AwsSession | None = None) -> None:
         super().__init__()
         self.inventory = inventory
         self.options = options
-        session = session or boto3.Session()
+        session = session if session is not None else new_core_session()
         self.session = session
         # The promoted region must answer; the writer's region may be the one that failed,
         # except for --scope database, where it is the healthy region being repaired. After a
@@ -167,14 +167,15 @@ class FailoverContext(RunContext):
         target = self.target_clients
         other = self.primary if target is self.standby else self.standby
         # What the preflight and the promotion read, in the order they read it: the switch
-        # (S3: is the run already done?), the promotion's RDS, then concurrently the app tier
-        # (Auto Scaling, ELB, EC2's launch template) and, once RDS has answered, the
-        # replica's lag (CloudWatch). The steps beside the promotion (the
-        # scale-up, the fencing of the old primary) start once it is requested (the runner
-        # hurries to it), so the fencing's clients come after it, with Route 53's.
+        # (S3: is the run already done?), the promotion's RDS, then concurrently the
+        # replica's lag (CloudWatch) and the app tier (Auto Scaling, ELB, and EC2's launch
+        # template, read after the group that names it: its client, the costliest, last).
+        # The steps beside the promotion (the scale-up, the fencing of the old primary) start
+        # once it is requested (the runner hurries to it), so the fencing's clients come
+        # after it, with Route 53's.
         before_promotion: list[Callable[[], object]] = [
-            self.standby.s3, target.rds, target.ssm, target.autoscaling, target.elbv2,
-            target.ec2, target.cloudwatch]
+            self.standby.s3, target.rds, target.ssm, target.cloudwatch, target.autoscaling,
+            target.elbv2, target.ec2]
         after_promotion: list[Callable[[], object]] = [
             self.writer_clients.ec2, other.autoscaling, self.route53.route53]
 

@@ -12,9 +12,8 @@ import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from caresync_dr import aws_names
@@ -37,6 +36,9 @@ from caresync_dr.settings import (
     StackFileError,
     settings_from_stack_file,
 )
+
+if TYPE_CHECKING:
+    from caresync_dr.aws import AwsSession
 
 log = logging.getLogger(__name__)
 DEFAULT_JOURNAL_FILE = Path("reports") / "failover-journal.json"
@@ -136,7 +138,7 @@ def read_inventory_file(path: Path) -> str:
                          f"offset {exc.start}); save it as UTF-8") from exc
 
 
-def load_inventory(options: RunOptions, project_dir: Path, session: boto3.Session | None,
+def load_inventory(options: RunOptions, project_dir: Path, session: AwsSession | None,
                    created: dict[str, Any] | None = None) -> tuple[Inventory, Settings]:
     """(inventory, the stack's settings). Every problem is a UsageError naming it.
     ``created``, when given, receives the SSM client it read with (``(region, client)`` under
@@ -184,7 +186,7 @@ def inventory_regions(settings: Settings) -> tuple[str, str]:
     return first, second
 
 
-def _read_inventory_parameter(settings: Settings, session: boto3.Session | None,
+def _read_inventory_parameter(settings: Settings, session: AwsSession | None,
                               created: dict[str, Any] | None) -> tuple[str, str]:
     """(document text, where it was read). :class:`RefusedError` when no region answered,
     :class:`UsageError` when the regions answered but none holds it."""

@@ -35,6 +35,8 @@ from caresync_dr.settings import ESCALATION_TIER_ATTRIBUTE
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
+    from caresync_dr.aws import AwsSession
+
 SUBJECT_MAX = 99
 MESSAGE_MAX_BYTES = 200_000        # below SNS's 256 KiB, with room for the attributes
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -69,7 +71,7 @@ def publish_arguments(message: Message, topic_arn: str) -> dict[str, Any]:
 class EmailChannel:
     name = "email"
 
-    def __init__(self, targets: Sequence[TopicTarget], session: boto3.Session | None = None,
+    def __init__(self, targets: Sequence[TopicTarget], session: AwsSession | None = None,
                  policy: RetryPolicy = EMAIL_POLICY) -> None:
         self.targets = tuple(targets)
         self._session = session or boto3.Session()

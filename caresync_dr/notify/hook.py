@@ -16,15 +16,16 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
-
-import boto3
+from typing import TYPE_CHECKING, Any, Protocol
 
 from caresync_dr.notify.email import TopicTarget
 from caresync_dr.notify.messages import utc_now
 from caresync_dr.notify.notifier import DEFAULT_CLOSE_SECONDS, Clock, Incident, Notifier
 from caresync_dr.notify.setup import build_notifier, operator_name
 from caresync_dr.settings import Settings
+
+if TYPE_CHECKING:
+    from caresync_dr.aws import AwsSession
 
 log = logging.getLogger(__name__)
 # The journal fact that carries the notifier's state across --resume.
@@ -60,7 +61,7 @@ class IncidentNotifications:
     changing things, :meth:`step_finished` after each step, :meth:`ended` on every exit."""
 
     def __init__(self, settings: Settings, options: NotifyOptions, *,
-                 session: boto3.Session | None = None, clock: Clock = utc_now,
+                 session: AwsSession | None = None, clock: Clock = utc_now,
                  environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.options = options
@@ -157,7 +158,7 @@ class OperationNotifier(IncidentNotifications):
 
     def __init__(self, settings: Settings, options: NotifyOptions, *,
                  save: Callable[[dict[str, Any]], None] | None = None,
-                 session: boto3.Session | None = None, clock: Clock = utc_now,
+                 session: AwsSession | None = None, clock: Clock = utc_now,
                  environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, options, session=session, clock=clock, environ=environ)
         self._save = save

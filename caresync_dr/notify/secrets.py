@@ -31,6 +31,8 @@ from caresync_dr.aws import BEST_EFFORT, AwsClients
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
+    from caresync_dr.aws import AwsSession
+
 log = logging.getLogger(__name__)
 ENV_CHAT_WEBHOOK = "CARESYNC_NOTIFY_CHAT_WEBHOOK_URL"
 ENV_STATUSPAGE_KEY = "CARESYNC_NOTIFY_STATUSPAGE_API_KEY"
@@ -58,11 +60,11 @@ def _key_problem(value: str) -> str | None:
     return None
 
 
-def _secretsmanager(region: str, session: boto3.Session) -> SecretsManagerClient:
+def _secretsmanager(region: str, session: AwsSession) -> SecretsManagerClient:
     return AwsClients(region, BEST_EFFORT, session).secretsmanager()
 
 
-def _read_secret(name: str, regions: Sequence[str], session: boto3.Session,
+def _read_secret(name: str, regions: Sequence[str], session: AwsSession,
                  problems: list[str]) -> tuple[dict[str, object], str] | None:
     for region in regions:
         try:
@@ -88,7 +90,7 @@ def _read_secret(name: str, regions: Sequence[str], session: boto3.Session,
 
 
 def resolve_secrets(secret_name: str, regions: Sequence[str], *, need_chat: bool,
-                    need_statuspage: bool, session: boto3.Session | None = None,
+                    need_statuspage: bool, session: AwsSession | None = None,
                     environ: Mapping[str, str] | None = None) -> NotifySecrets:
     """Find the values the enabled channels need. Never raises; never logs a value."""
     import os

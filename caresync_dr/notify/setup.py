@@ -15,9 +15,7 @@ import re
 import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import boto3
+from typing import TYPE_CHECKING, Any
 
 from caresync_dr.names import alert_topic_name
 from caresync_dr.notify.chat import ChatChannel
@@ -29,6 +27,9 @@ from caresync_dr.notify.secrets import resolve_secrets
 from caresync_dr.notify.statuspage import StatusPageChannel
 from caresync_dr.notify.templates import Templates, load_templates
 from caresync_dr.settings import Settings
+
+if TYPE_CHECKING:
+    from caresync_dr.aws import AwsSession
 
 _TOPIC_ARN = re.compile(r"arn:(?P<partition>[a-z-]+):sns:(?P<region>[a-z0-9-]+):"
                         r"(?P<account>\d{12}):(?P<name>[A-Za-z0-9_-]+)")
@@ -66,7 +67,7 @@ def operator_name() -> str:
 
 
 def build_channels(settings: Settings, incident_key: str, topics: Sequence[TopicTarget], *,
-                   secret_regions: Sequence[str], session: boto3.Session | None = None,
+                   secret_regions: Sequence[str], session: AwsSession | None = None,
                    environ: Mapping[str, str] | None = None,
                    ) -> tuple[list[Channel], dict[str, str]]:
     """(channels, {channel: why it is not configured})."""
@@ -105,7 +106,7 @@ def build_channels(settings: Settings, incident_key: str, topics: Sequence[Topic
 
 def build_notifier(settings: Settings, incident: Incident, *, topics: Sequence[TopicTarget],
                    secret_regions: Sequence[str] | None = None,
-                   session: boto3.Session | None = None,
+                   session: AwsSession | None = None,
                    state: Mapping[str, Any] | None = None, persist: Persist | None = None,
                    clock: Clock = utc_now, environ: Mapping[str, str] | None = None,
                    templates: Templates | None = None) -> Notifier:

@@ -81,7 +81,7 @@ from caresync_dr.operations.steps import Stage, Step, all_steps, hurries
 from caresync_dr.operations.views import confirm, plan_rows, render_plan
 
 if TYPE_CHECKING:
-    import boto3
+    from caresync_dr.aws import AwsSession
 
 # The setup types live in run_setup.py; importing them from here keeps working.
 __all__ = [
@@ -111,7 +111,7 @@ class Operation(ABC, Generic[C]):
 
     def __init__(self, ctx: C, options: EngineOptions, books: Bookkeeping, *,
                  out: TextIO | None = None, stdin: TextIO | None = None,
-                 session: boto3.Session | None = None, hooks: OperationHooks | None = None,
+                 session: AwsSession | None = None, hooks: OperationHooks | None = None,
                  report: ReportTarget | None = None,
                  recorder: ApiCallRecorder | None = None) -> None:
         self.ctx = ctx

@@ -300,13 +300,22 @@ class LeaseLock:
         renewed_at = time.monotonic()
         while not self._stop.wait(me.heartbeat_seconds):
             try:
-                current = self.holder()
+                found = probes.read_parameter_version(self.ssm, self.name)
+                current = None if found is None else LockHolder.parse(found[0], found[1])
                 if current is None or not current.is_(me):
                     self._lose(f"is no longer ours (now "
                                f"{current.describe() if current else 'released'})", on_lost)
                     return
                 renewed = replace(current, heartbeat_at=_now(), written_at="")
-                actions.put_parameter(self.ssm, self.name, renewed.to_json(), overwrite=True)
+                written = actions.put_parameter(self.ssm, self.name, renewed.to_json(),
+                                                overwrite=True)
+                read = None if found is None else found[2]
+                if read is not None and written is not None and written != read + 1:
+                    # SSM has no conditional write: another run wrote between this read and
+                    # this renewal (a takeover of a lock it judged stale). Its record is
+                    # version read + 1: put it back, and stop.
+                    self._lose(self._restore_overwritten(me, read + 1), on_lost)
+                    return
                 renewed_at = time.monotonic()
             except (ClientError, BotoCoreError) as exc:
                 silent = time.monotonic() - renewed_at
@@ -315,6 +324,24 @@ class LeaseLock:
                                f"may take it over after {me.stale_after:.0f} s", on_lost)
                     return
                 log.warning("could not renew the lock %s (will retry): %s", self.name, exc)
+
+    def _restore_overwritten(self, me: LockHolder, version: int) -> str:
+        """This run's renewal overwrote ``version``, written by someone else after this run
+        read the lock: write that record back (unless it is this run's own). Returns why
+        this run's lease is lost."""
+        try:
+            found = probes.read_parameter_version(self.ssm, f"{self.name}:{version}")
+            if found is None:
+                return "was written by another process during this run's renewal"
+            theirs = LockHolder.parse(found[0], found[1])
+            if theirs.is_(me):
+                return "was written by another process during this run's renewal"
+            actions.put_parameter(self.ssm, self.name, found[0], overwrite=True)
+            return (f"is no longer ours (taken over by {theirs.describe()} during this run's "
+                    "renewal; its record was put back)")
+        except (ClientError, BotoCoreError) as exc:
+            return (f"was taken over during this run's renewal and the other run's record "
+                    f"could not be put back ({exc}); that run stops at its next heartbeat")
 
     def stop_heartbeat(self) -> None:
         self._stop.set()

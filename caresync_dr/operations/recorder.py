@@ -1,7 +1,7 @@
 """Every AWS API call of a run, classified as a read or a change: the dry-run proof.
 
-:class:`ApiCallRecorder` hooks a boto3 session (``before-parameter-build``: once per API call,
-above the retry loop, for every client the session makes). Each call is classified by
+:class:`ApiCallRecorder` hooks a boto3 or botocore session (``before-parameter-build``: once
+per API call, above the retry loop, for every client the session makes). Each call is classified by
 :func:`classify`: operations named ``Describe*``, ``Get*``, ``List*``, ``Head*`` and a short list
 of others that change nothing (:data:`NON_MUTATING`) are reads; every other operation counts as
 a change -- an operation this module does not know is a change until someone says otherwise.
@@ -18,10 +18,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from caresync_dr.aws import event_hooks
 from caresync_dr.cli.errors import RefusedError
 
 if TYPE_CHECKING:
-    import boto3
+    from caresync_dr.aws import AwsSession
 
 READ_PREFIXES = ("Describe", "Get", "List", "Head")
 # Operations that read, or compute without changing state, although their names do not say so.
@@ -59,16 +60,16 @@ class ApiCallRecorder:
     _mutex: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _session: Any = field(default=None, repr=False)
 
-    def install(self, session: boto3.Session) -> ApiCallRecorder:
-        session.events.register_first("before-parameter-build", self._record,
-                                      unique_id=f"operations-recorder-{id(self)}")
+    def install(self, session: AwsSession) -> ApiCallRecorder:
+        event_hooks(session).register_first("before-parameter-build", self._record,
+                                            unique_id=f"operations-recorder-{id(self)}")
         self._session = session
         return self
 
     def uninstall(self) -> None:
         if self._session is not None:
-            self._session.events.unregister("before-parameter-build",
-                                            unique_id=f"operations-recorder-{id(self)}")
+            event_hooks(self._session).unregister(
+                "before-parameter-build", unique_id=f"operations-recorder-{id(self)}")
             self._session = None
 
     def _record(self, model: Any, context: dict[str, Any], **_: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from caresync_dr.aws import create_client
 from caresync_dr.failover import probes
 from caresync_dr.failover.context import RegionClients
 from caresync_dr.failover.errors import RefusedError, UsageError
@@ -50,8 +51,8 @@ def from_secret(site: Site, inventory: SiteInventory, clients: RegionClients) ->
     region = clients.region
     parameter = inventory.database.endpoint_parameter
     try:
-        secrets: Any = clients.aws.session.client(
-            "secretsmanager", region_name=region, config=clients.aws.budget.config())
+        secrets: Any = create_client(clients.aws.session, "secretsmanager", region_name=region,
+                                     config=clients.aws.budget.config())
         raw = secrets.get_secret_value(SecretId=MASTER_SECRET_NAME)["SecretString"]
         host = probes.read_parameter(clients.ssm(), parameter)
     except ClientError as exc:

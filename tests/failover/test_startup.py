@@ -31,7 +31,7 @@ LATER_CALLS = {("sns", "Publish"), ("secrets-manager", "GetSecretValue"),
 def test_the_command_module_imports_no_notifier_and_no_requests() -> None:
     """requests and the notifier (templates, channels) are imported on the hook thread once
     the promotion is requested, not at start-up; psycopg (with asyncio), which only commands
-    taking a database URL need, not at all."""
+    taking a database URL need, not at all; boto3 not at all."""
     code = ("import json, sys; import caresync_dr.failover.command; "
             "print(json.dumps(sorted(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
@@ -42,6 +42,9 @@ def test_the_command_module_imports_no_notifier_and_no_requests() -> None:
     assert not {m for m in modules if m.startswith("caresync_dr.notify")}
     assert "caresync_dr.failover.notifications" not in modules
     assert "psycopg" not in modules and "asyncio" not in modules
+    # boto3 (with s3transfer and multiprocessing, ~16 ms): the run builds its clients from a
+    # botocore session (caresync_dr.aws.new_core_session).
+    assert "boto3" not in modules and "s3transfer" not in modules
 
 
 def test_nothing_off_the_way_runs_before_the_promotion_request(

@@ -1,0 +1,52 @@
+"""A lease renewal never silently overwrites a takeover. SSM has no conditional write: the
+heartbeat reads the lock, sees its own token, and overwrites it with a new heartbeat. A run
+that took the lock over (it judged this one stale) in between was overwritten, and this run
+went on while the other believed it held the lock. Found as a flaky test
+(test_a_run_that_loses_its_lock_stops_and_leaves_the_new_holders_lock, whose 0.1 s heartbeat
+makes the window likely under load). The renewal now compares SSM's versions: a write in
+between means a takeover, whose record is put back, and this run stops."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from caresync_dr.operations.lock import LeaseLock, LockHolder
+
+NAME = "/caresync-dr/test/lock"
+
+
+def test_a_takeover_between_the_renewals_read_and_write_wins() -> None:
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-west-2")
+        other_client = boto3.client("ssm", region_name="us-west-2")
+        lock = LeaseLock(ssm, NAME, operation="test")
+        me = LockHolder.me("run-mine", heartbeat_seconds=0.05)
+        assert lock.acquire(me) is None
+        theirs = dataclasses.replace(LockHolder.me("run-theirs", heartbeat_seconds=0.05),
+                                     holder="bob@other-laptop")
+        took_over = threading.Event()
+
+        def take_over_first(params: dict[str, Any], **_: Any) -> None:
+            # The first renewal: this run has read its own record; the other run writes now.
+            if not took_over.is_set() and json.loads(params["Value"])["token"] == me.token:
+                other_client.put_parameter(Name=NAME, Value=theirs.to_json(), Type="String",
+                                           Overwrite=True)
+                took_over.set()
+
+        ssm.meta.events.register("provide-client-params.ssm.PutParameter", take_over_first)
+        lost = threading.Event()
+        lock.start_heartbeat(me, on_lost=lost.set)
+        try:
+            assert lost.wait(10), "the renewal overwrote the takeover and went on"
+        finally:
+            lock.stop_heartbeat()
+        assert took_over.is_set()
+        value = ssm.get_parameter(Name=NAME)["Parameter"]["Value"]
+        assert json.loads(value)["token"] == theirs.token, "the other run's record is gone"
+        assert lock.lost and "taken over by bob@other-laptop" in lock.lost_reason
