@@ -172,6 +172,16 @@ def trail_logs_role_name(site: str) -> str:
     return f"{site_prefix(site)}-cloudtrail-logs"
 
 
+def backup_service_role_name(site: str) -> str:
+    """The role AWS Backup assumes for the site's plan and restore jobs."""
+    return f"{site_prefix(site)}-backup"
+
+
+def rds_monitoring_role_name(site: str) -> str:
+    """The role RDS Enhanced Monitoring assumes to publish the site's OS metrics."""
+    return f"{site_prefix(site)}-rds-monitoring"
+
+
 def security_alarm_name(site: str, signal_key: str) -> str:
     """One breach signal's alarm (caresync_dr.detection): ``caresync-<site>-security-<key>``."""
     return alarm_name(site, f"security-{signal_key}")

@@ -67,6 +67,13 @@ OPERATOR_GRANTS: tuple[Grant, ...] = (
     Grant("TrafficSwitchAndTimeline", (
         "s3:GetObject", "s3:PutObject",
     ), "the traffic-switch object and the incident-timeline prefix of the standby backup bucket"),
+    # S3 answers a GetObject of a missing key with 403 AccessDenied, not 404 NoSuchKey, to a
+    # caller without s3:ListBucket on the bucket (Amazon S3 API Reference, GetObject,
+    # "Permissions"); failover reads NoSuchKey as "no switch object". The backup buckets'
+    # ListBucket is FailbackBucketReplication's.
+    Grant("TrafficSwitchMissingObject", (
+        "s3:ListBucket",
+    ), "the traffic-switch bucket (its one key)"),
     Grant("BucketKeys", (
         "kms:GenerateDataKey", "kms:Decrypt",
     ), "the standby region's backup key (SSE-KMS objects)"),
@@ -140,16 +147,34 @@ IN_REGION_GRANTS: tuple[Grant, ...] = (
         "rds:ModifyDBInstance",
     ), "each site's database generations (moved into the no-access group)"),
     Grant("RestoreKeys", (
-        "kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:Encrypt",
-        "kms:GenerateDataKey",
+        "kms:DescribeKey", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey",
     ), "the two site keys: the restored instance's key, the SecureString endpoint, the app "
        "secret, the incident timelines"),
+    # kms:CreateGrant unconditioned lets a session give any principal, of any account, lasting
+    # use of a site key (a grant outlives the session); RDS creates the restored instance's
+    # grant itself, which kms:GrantIsForAWSResource says (AWS KMS Developer Guide, "AWS KMS
+    # condition keys": kms:GrantIsForAWSResource).
+    Grant("RestoreKeyGrants", (
+        "kms:CreateGrant",
+    ), "the two site keys, only for grants an AWS service (RDS) creates for the restore"),
     Grant("AppCredentialsForChecks", (
         "secretsmanager:GetSecretValue",
     ), "caresync/db/app in each region (pitr.py verifies as the app's login)"),
     Grant("InRegionTimelines", (
         "s3:PutObject",
     ), "the incident-timeline prefix of each site's backup bucket"),
+    # Checked by Auto Scaling on the caller, never called by the code: a refresh whose
+    # DesiredConfiguration names a launch template version (deploy, rollback) needs
+    # ec2:RunInstances from that template and iam:PassRole for its instance profile's role
+    # (EC2 Auto Scaling User Guide, "Control Amazon EC2 launch template usage in Auto Scaling
+    # groups"); tests/iam_calls.py records both for such a request.
+    Grant("LaunchFromSiteTemplates", (
+        "ec2:RunInstances",
+    ), "anything of each site's region, only when launched from one of the two sites' "
+       "launch templates (condition ec2:LaunchTemplate)"),
+    Grant("PassAppInstanceRole", (
+        "iam:PassRole",
+    ), "the app instance roles caresync-<site>-app, passed to EC2 only"),
 )
 
 
@@ -170,6 +195,10 @@ FAILBACK_GRANTS: tuple[Grant, ...] = (
     Grant("FailbackBucketReplication", (
         "s3:ListBucket", "s3:GetBucketReplication",
     ), "the two sites' backup buckets (HeadBucket is authorized as s3:ListBucket)"),
+    Grant("FailbackRegionAnswers", (
+        "rds:DescribeDBInstances",
+    ), "every database of each site's region: the 'other region answers' check lists "
+       "instances without naming one, which IAM authorizes against the region's db:*"),
 )
 
 # The scheduled rotation of the database credentials (rotate_db_credentials.py) and db_roles.py
@@ -262,11 +291,23 @@ BREACH_GRANTS: tuple[Grant, ...] = (
     ), "reads without resource-level permissions"),
 )
 # Statements that deny: the responder may write AWSRevokeOlderSessions on any role but never a
-# policy on the operator roles themselves (it would grant itself anything).
+# policy on the operator roles themselves (it would grant itself anything). IAM has no
+# condition key for an inline policy's name or content, so the Allow of iam:PutRolePolicy /
+# iam:PutUserPolicy lets a responder session write any policy on any other role or user
+# (docs/operator-roles.md, "What the incident responder can still do"); the denies close what
+# can be closed by resource: every way to change an operator role's permissions or trust, and
+# the service roles a breach response must keep working.
 BREACH_DENIES: tuple[Grant, ...] = (
     Grant("NoPoliciesOnOperatorRoles", (
-        "iam:PutRolePolicy",
+        "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:PutRolePermissionsBoundary",
+        "iam:DeleteRolePermissionsBoundary", "iam:UpdateRole", "iam:PassRole",
     ), "every caresync-dr-* role: revoking their sessions is the account administrators' job"),
+    Grant("NoPoliciesOnServiceRoles", (
+        "iam:PutRolePolicy",
+    ), "the sites' service roles: the trail's log delivery (a Deny written there blinds the "
+       "trail's CloudWatch Logs copy mid-incident), AWS Backup's and RDS Enhanced "
+       "Monitoring's; AWS services hold their sessions, no intruder does"),
 )
 
 # backup.py (scheduled, every 6 h), rollback.sh and restore_test.py (daily): the backup's data
@@ -292,9 +333,20 @@ BACKUP_GRANTS: tuple[Grant, ...] = (
     Grant("RestoreTestInstances", (
         "rds:DescribeDBInstances", "rds:DeleteDBInstance",
     ), "the scratch instances caresync-<site>-db*-restoretest-*"),
+    # latest_source lists the tested instance's automated snapshots and reads its ARN for
+    # the AWS Backup recovery points: the site's own databases, not only the scratch ones, and
+    # a snapshot listing that names no snapshot is authorized against the region's
+    # snapshot:* (as a DescribeDBInstances naming no instance is against db:*).
+    Grant("RestoreTestSources", (
+        "rds:DescribeDBInstances", "rds:DescribeDBSnapshots",
+    ), "each site's databases caresync-<site>-db* and the snapshots of each site's region"),
     Grant("RestoreTestKeys", (
-        "kms:DescribeKey", "kms:CreateGrant",
+        "kms:DescribeKey",
     ), "the two site keys: RDS restores an encrypted snapshot with the caller's grant"),
+    Grant("RestoreTestKeyGrants", (
+        "kms:CreateGrant",
+    ), "the two site keys, only for grants RDS creates for the scratch instance "
+       "(kms:GrantIsForAWSResource, as RestoreKeyGrants)"),
     Grant("RestoreTestRecoveryPoints", (
         "backup:ListRecoveryPointsByBackupVault", "backup:StartRestoreJob",
         "backup:DescribeRestoreJob",
@@ -302,7 +354,7 @@ BACKUP_GRANTS: tuple[Grant, ...] = (
     Grant("PassRestoreRole", (
         "iam:PassRole",
     ), "each site's AWS Backup service role caresync-<site>-backup (the restore job's "
-       "--restore-role-arn)"),
+       "--restore-role-arn), passed to AWS Backup only"),
 )
 
 

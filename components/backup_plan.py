@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from caresync_dr.names import backup_vault_name, site_prefix
+from caresync_dr.names import backup_service_role_name, backup_vault_name, site_prefix
 from components.iam import service_trust_policy
 
 COMPLIANCE_GRACE_DAYS = 3  # AWS Backup's minimum cooling-off period before compliance locks
@@ -89,7 +89,7 @@ class BackupPlan(pulumi.ComponentResource):
             raise ValueError("restore testing of the database needs db_subnet_group_name and "
                              "restore_test_security_group_id (the restored copy holds PHI)")
         role = aws.iam.Role(
-            f"{name}-role", name=f"{site_prefix(args.site)}-backup",
+            f"{name}-role", name=backup_service_role_name(args.site),
             assume_role_policy=service_trust_policy("backup.amazonaws.com"), opts=child)
         for i, policy_arn in enumerate(BACKUP_SERVICE_POLICIES):
             aws.iam.RolePolicyAttachment(f"{name}-role-policy-{i + 1}", role=role.name,

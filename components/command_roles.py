@@ -10,7 +10,7 @@ hour; IAM allows 1-12 h).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +18,14 @@ import pulumi
 import pulumi_aws as aws
 
 from caresync_dr.operator_permissions import OperatorRoleSpec, Policy
-from components.operator_role import mfa_trust_policy, policy_document
+from components.operator_role import (
+    SESSION_SECONDS,
+    GrantScope,
+    mfa_trust_policy,
+    policy_document,
+)
 
-SESSION_SECONDS = 4 * 3600
+__all__ = ["SESSION_SECONDS", "CommandRole", "CommandRoleArgs"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ class CommandRoleArgs:
     account_id: pulumi.Input[str]
     values: dict[str, pulumi.Input[Any]]
     # resolved values -> grant sid -> ARNs, for every grant and deny of the spec's policies
-    resources: Callable[[dict[str, Any]], Mapping[str, Sequence[str]]]
+    resources: Callable[[dict[str, Any]], Mapping[str, GrantScope]]
 
 
 def _renderer(policy: Policy, args: CommandRoleArgs) -> Callable[[dict[str, Any]], str]:

@@ -28,6 +28,10 @@ from caresync_dr.operator_permissions import (
     Policy,
 )
 
+# Every operator role's MaxSessionDuration: a breach response or a PITR outlasts the default
+# hour (IAM allows 1-12 h); docs/operator-roles.md's profile asks for it (duration_seconds).
+SESSION_SECONDS = 4 * 3600
+
 # IAM's service authorization reference lists no resource types for these actions.
 UNSCOPED_ACTIONS = frozenset({
     "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricData",
@@ -39,6 +43,28 @@ UNSCOPED_ACTIONS = frozenset({
     "ec2:DescribeInstances", "ec2:DescribeSnapshots", "autoscaling:DescribeAutoScalingInstances",
     "cloudtrail:LookupEvents", "iam:GetAccountSummary", "backup:DescribeRestoreJob",
 })
+
+
+@dataclass(frozen=True)
+class Conditioned:
+    """A grant's resources with the IAM condition that narrows them further (e.g. the
+    launch templates ``ec2:RunInstances`` may launch from, ``iam:PassedToService``)."""
+
+    resources: Sequence[str]
+    condition: Mapping[str, Mapping[str, str | Sequence[str]]]
+
+
+# kms:CreateGrant only as an AWS service creates it for the caller (AWS KMS Developer Guide,
+# "AWS KMS condition keys": kms:GrantIsForAWSResource).
+AWS_SERVICE_GRANTS_ONLY: Mapping[str, Mapping[str, str | Sequence[str]]] = {
+    "Bool": {"kms:GrantIsForAWSResource": "true"}}
+
+# What a grant is narrowed to: its resource ARNs, or those with a condition.
+GrantScope = Sequence[str] | Conditioned
+
+
+def _arns(scope: GrantScope) -> list[str]:
+    return sorted(set(scope.resources if isinstance(scope, Conditioned) else scope))
 
 
 @dataclass(frozen=True)
@@ -63,6 +89,8 @@ class OperatorResources:
     master_secrets: Sequence[str] = ()  # caresync/db/master in each region (switchover)
     reversed_failover: ReversedFailoverResources | None = None  # only while activeSite standby
     backup_buckets: Sequence[str] = ()  # both sites' backup buckets (failback's reads)
+    switch_bucket: str = ""             # the traffic switch's bucket (its ListBucket)
+    database_regions: Sequence[str] = ()  # each site region's db:* (failback's probe)
 
 
 @dataclass(frozen=True)
@@ -92,6 +120,10 @@ class InRegionResources:
     site_keys: Sequence[str]
     app_secrets: Sequence[str]
     incident_prefixes: Sequence[str]
+    # ec2:RunInstances from the launch templates above (any resource of each site's region,
+    # images included) and the app instance roles their instance profiles hold
+    launch_resources: Sequence[str] = ()
+    instance_roles: Sequence[str] = ()
 
 
 def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
@@ -110,6 +142,7 @@ def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
                                    *([rev.standby_db_security_group] if rev else [])],
         "TrafficSwitchAndTimeline": [r.switch_object, r.incident_prefix,
                                      *([rev.incident_prefix] if rev else [])],
+        "TrafficSwitchMissingObject": [r.switch_bucket],
         "BucketKeys": [r.standby_key, *([rev.primary_key] if rev else [])],
         "ParameterKeys": r.parameter_keys,
         "ReadMasterSecret": r.master_secrets,
@@ -119,7 +152,7 @@ def grant_resources(r: OperatorResources) -> Mapping[str, Sequence[str]]:
     }
 
 
-def in_region_resources(r: InRegionResources) -> Mapping[str, Sequence[str]]:
+def in_region_resources(r: InRegionResources) -> Mapping[str, GrantScope]:
     """Grant sid -> resources for IN_REGION_GRANTS."""
     return {
         "InRegionLockJournal": r.lock_journal_parameters,
@@ -132,8 +165,15 @@ def in_region_resources(r: InRegionResources) -> Mapping[str, Sequence[str]]:
         "PointInTimeRestore": r.restore,
         "FenceDamagedWriter": r.generations,
         "RestoreKeys": r.site_keys,
+        "RestoreKeyGrants": Conditioned(r.site_keys, AWS_SERVICE_GRANTS_ONLY),
         "AppCredentialsForChecks": r.app_secrets,
         "InRegionTimelines": r.incident_prefixes,
+        # Only from the sites' own templates (Amazon EC2 User Guide, "Control the use of
+        # launch templates": the ec2:LaunchTemplate condition key of RunInstances).
+        "LaunchFromSiteTemplates": Conditioned(
+            r.launch_resources, {"ArnLike": {"ec2:LaunchTemplate": sorted(r.launch_templates)}}),
+        "PassAppInstanceRole": Conditioned(
+            r.instance_roles, {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}),
     }
 
 
@@ -142,14 +182,15 @@ def in_region_policy(r: InRegionResources) -> str:
 
 
 def failback_policy(r: OperatorResources) -> str:
-    return _policy(FAILBACK_GRANTS, {"FailbackBucketReplication": r.backup_buckets})
+    return _policy(FAILBACK_GRANTS, {"FailbackBucketReplication": r.backup_buckets,
+                                     "FailbackRegionAnswers": r.database_regions})
 
 
 def operator_policy(r: OperatorResources) -> str:
     return _policy(OPERATOR_GRANTS, grant_resources(r))
 
 
-def _policy(grants: Sequence[Grant], resources: Mapping[str, Sequence[str]],
+def _policy(grants: Sequence[Grant], resources: Mapping[str, GrantScope],
             denies: Sequence[Grant] = ()) -> str:
     missing = [g.sid for g in (*grants, *denies) if g.sid not in resources]
     if missing:
@@ -158,18 +199,24 @@ def _policy(grants: Sequence[Grant], resources: Mapping[str, Sequence[str]],
     for grant in grants:
         scoped = sorted(a for a in grant.actions if a not in UNSCOPED_ACTIONS)
         unscoped = sorted(a for a in grant.actions if a in UNSCOPED_ACTIONS)
+        scope = resources[grant.sid]
         if scoped:
             statements.append({"Sid": grant.sid, "Effect": "Allow", "Action": scoped,
-                               "Resource": sorted(set(resources[grant.sid]))})
+                               "Resource": _arns(scope)})
+            if isinstance(scope, Conditioned):
+                statements[-1]["Condition"] = {
+                    operator: {key: sorted(value) if isinstance(value, list | tuple) else value
+                               for key, value in keys.items()}
+                    for operator, keys in scope.condition.items()}
         if unscoped:
             statements.append({"Sid": f"{grant.sid}Unscoped", "Effect": "Allow",
                                "Action": unscoped, "Resource": "*"})
     statements += [{"Sid": deny.sid, "Effect": "Deny", "Action": sorted(deny.actions),
-                     "Resource": sorted(set(resources[deny.sid]))} for deny in denies]
+                     "Resource": _arns(resources[deny.sid])} for deny in denies]
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
-def policy_document(policy: Policy, resources: Mapping[str, Sequence[str]]) -> str:
+def policy_document(policy: Policy, resources: Mapping[str, GrantScope]) -> str:
     """The JSON of one inline policy of a role in :data:`ROLES`: each grant narrowed to
     ``resources[sid]`` (the few reads IAM cannot narrow in a separate ``...Unscoped``
     statement), then each deny. Raises ValueError for a sid without resources."""
@@ -208,7 +255,7 @@ class OperatorRole(pulumi.ComponentResource):
         trust = pulumi.Output.from_input(args.account_id).apply(mfa_trust_policy)
         self.role = aws.iam.Role(
             f"{name}-role", name=OPERATOR_ROLE_NAME, assume_role_policy=trust,
-            max_session_duration=4 * 3600, description=OPERATOR_ROLE.purpose, opts=child)
+            max_session_duration=SESSION_SECONDS, description=OPERATOR_ROLE.purpose, opts=child)
         self.policy_document = pulumi.Output.all(**args.values).apply(
             lambda v: operator_policy(args.resources(v)))
         aws.iam.RolePolicy(f"{name}-policy", name="failover", role=self.role.id,

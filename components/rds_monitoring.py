@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from caresync_dr.names import site_prefix
+from caresync_dr.names import rds_monitoring_role_name
 
 MONITORING_INTERVAL_SECONDS = 60
 ALLOWED_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
@@ -49,7 +49,7 @@ class MonitoringRole(pulumi.ComponentResource):
         super().__init__("caresync:dr:MonitoringRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
-            f"{name}-role", name=f"{site_prefix(args.site)}-rds-monitoring",
+            f"{name}-role", name=rds_monitoring_role_name(args.site),
             assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
                 monitoring_trust_policy),
             description="RDS Enhanced Monitoring: publish OS metrics to CloudWatch Logs",

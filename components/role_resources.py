@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from caresync_dr import names
 from caresync_dr.db.secrets import secret_arn_pattern
 from caresync_dr.retention import INCIDENT_PREFIX
+from components.operator_role import AWS_SERVICE_GRANTS_ONLY, Conditioned, GrantScope
 
 BACKUP_PREFIX = "backups/"   # caresync_dr.backup.storage.DEFAULT_PREFIX (a test keeps them equal)
 
@@ -97,6 +98,10 @@ def breach_resources(s: Sites) -> dict[str, Sequence[str]]:
         "RevokeUserKeys": [f"{iam}:user/*"],
         "RevokeRoleSessions": [f"{iam}:role/*"],
         "NoPoliciesOnOperatorRoles": [f"{iam}:role/{names.ROLE_NAME_PREFIX}*"],
+        "NoPoliciesOnServiceRoles": [
+            f"{iam}:role/{name}" for site, _ in s.regions for name in (
+                names.trail_logs_role_name(site), names.backup_service_role_name(site),
+                names.rds_monitoring_role_name(site))],
         "TrailLogging": s.each("cloudtrail", "trail/" + names.trail_name("{site}")),
         # ``log-group:NAME*`` matches the group's ARN with and without its ``:*`` suffix.
         "Investigate": [*s.each("logs", "log-group:" + names.trail_log_group_name("{site}")
@@ -110,7 +115,7 @@ def breach_resources(s: Sites) -> dict[str, Sequence[str]]:
     }
 
 
-def backup_resources(s: Sites) -> dict[str, Sequence[str]]:
+def backup_resources(s: Sites) -> dict[str, GrantScope]:
     """BACKUP_GRANTS (the backup role: backup.py, rollback.sh, restore_test.py)."""
     scratch = s.each("rds", "db:" + names.db_identifier("{site}") + "*-restoretest-*")
     return {
@@ -123,16 +128,21 @@ def backup_resources(s: Sites) -> dict[str, Sequence[str]]:
             *s.each("rds", "pg:" + names.site_prefix("{site}") + "-postgres*"),
             *s.each("rds", "og:default:postgres-*")],
         "RestoreTestInstances": scratch,
+        "RestoreTestSources": [*s.each("rds", "db:" + names.db_identifier("{site}") + "*"),
+                               *s.each("rds", "snapshot:*")],
         "RestoreTestKeys": s.site_keys,
+        "RestoreTestKeyGrants": Conditioned(s.site_keys, AWS_SERVICE_GRANTS_ONLY),
         # An RDS recovery point of AWS Backup is an RDS snapshot named awsbackup:job-...
         "RestoreTestRecoveryPoints": [*s.backup_vaults,
                                       *s.each("rds", "snapshot:awsbackup:*")],
-        "PassRestoreRole": [f"arn:aws:iam::{s.account}:role/{names.site_prefix(site)}-backup"
-                            for site, _ in s.regions],
+        "PassRestoreRole": Conditioned(
+            [f"arn:aws:iam::{s.account}:role/{names.backup_service_role_name(site)}"
+             for site, _ in s.regions],
+            {"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}),
     }
 
 
-def command_role_resources(s: Sites) -> Mapping[str, Sequence[str]]:
+def command_role_resources(s: Sites) -> Mapping[str, GrantScope]:
     """Grant sid -> ARNs for every grant of the incident-responder, credential-rotation and
     backup roles (the app operator's come from components.operator_role.in_region_resources)."""
     return {**rotation_resources(s), **breach_resources(s), **backup_resources(s)}

@@ -31,6 +31,7 @@ from caresync_dr.names import (
     OPERATOR_ROLE_NAME,
     SWITCHOVER_JOURNAL_PARAMETER,
     alarm_name,
+    app_name,
     db_identifier,
     db_identifier_pattern,
     db_subnet_group_name,
@@ -467,7 +468,12 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             site_keys=[v["primaryKmsKey"], v["kmsKey"]],
             app_secrets=[secret_arn_pattern(r, account, APP_SECRET_NAME) for _, r in sites],
             incident_prefixes=[f"{primary['backupBucketArn']}/{INCIDENT_PREFIX}*",
-                               f"arn:aws:s3:::{v['backupBucket']}/{INCIDENT_PREFIX}*"])
+                               f"arn:aws:s3:::{v['backupBucket']}/{INCIDENT_PREFIX}*"],
+            # RunInstances names instances, volumes, interfaces, groups, subnets (account
+            # ARNs) and the image (no account); the condition keeps it to the templates.
+            launch_resources=[arn for _, r in sites for arn in (
+                f"arn:aws:ec2:{r}:{account}:*", f"arn:aws:ec2:{r}::image/*")],
+            instance_roles=[f"arn:aws:iam::{account}:role/{app_name(n)}" for n, _ in sites])
         return OperatorResources(
             in_region=in_region,
             # Both regions: a reversed failover (activeSite standby) keeps its inventory
@@ -495,6 +501,8 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
                 primary_key=v["primaryKmsKey"])
             if settings.active_site == "standby" else None,
             backup_buckets=[primary["backupBucketArn"], f"arn:aws:s3:::{v['backupBucket']}"],
+            switch_bucket=f"arn:aws:s3:::{v['switchBucket']}",
+            database_regions=[rds(r, "db", "*") for _, r in sites],
             standby_key=v["kmsKey"], standby_topic=v["topic"],
             primary_topic=primary.get("alertTopicArn"),
             notify_secrets=[secret_arn_pattern(region, account, settings.notify_secret_name)

@@ -15,7 +15,10 @@ operation, above the retry loop) and keeps a call when
 The root ``tests/conftest.py`` installs it around every test and fails the test when a call is
 not granted: every existing test of a command is also a test of its role. Calls made in a
 subprocess (the drill runs some commands that way) are not seen here; the same commands' own
-tests run them in-process. Only actions are checked, not the resources IAM would match.
+tests run them in-process. Only actions are checked, not the resources IAM would match; a
+permission AWS checks on the caller besides the call's own action is recorded too where a
+request names it (:func:`implied_actions`: a launch template's ec2:RunInstances and
+iam:PassRole).
 """
 
 from __future__ import annotations
@@ -63,6 +66,29 @@ IAM_ACTION = {
 }
 # Need no permission: IAM User Guide, "GetCallerIdentity" (works even when explicitly denied).
 FREE = frozenset({"sts:GetCallerIdentity"})
+# Permissions a service checks on the caller for a call that names a launch template: "An IAM
+# user or role that creates or updates an Auto Scaling group using a launch template must have
+# permission to use the ec2:RunInstances action" (EC2 Auto Scaling User Guide, "Control Amazon
+# EC2 launch template usage in Auto Scaling groups"), and iam:PassRole for the instance profile
+# the template names (every site's template does: components/app_tier.py). An instance
+# refresh's DesiredConfiguration updates the group's template the same way.
+LAUNCH_TEMPLATE_CHECKS = ("ec2:RunInstances", "iam:PassRole")
+
+
+def _names_a_launch_template(params: Any) -> bool:
+    if not isinstance(params, dict):
+        return False
+    configuration = params.get("DesiredConfiguration") or {}
+    return any(isinstance(p, dict) and (p.get("LaunchTemplate") or p.get("MixedInstancesPolicy"))
+               for p in (params, configuration))
+
+
+def implied_actions(action: str, params: Any) -> tuple[str, ...]:
+    """IAM actions AWS authorizes on the caller besides ``action`` itself, for this request."""
+    if action in ("autoscaling:StartInstanceRefresh", "autoscaling:UpdateAutoScalingGroup",
+                  "autoscaling:CreateAutoScalingGroup") and _names_a_launch_template(params):
+        return LAUNCH_TEMPLATE_CHECKS
+    return ()
 
 
 def iam_action(service_id: str, operation: str) -> str:
@@ -132,11 +158,11 @@ def record_command_calls() -> Iterator[CallLog]:
             command = _running_command(frame)
             if command is not None:
                 meta = client.meta
-                log.calls.append(CommandCall(
-                    command, iam_action(meta.service_model.service_id.hyphenize(),
-                                        operation_name),
-                    str(meta.region_name),
-                    f"{filename[len(str(ROOT)) + 1:]}:{caller.f_lineno if caller else 0}"))
+                action = iam_action(meta.service_model.service_id.hyphenize(), operation_name)
+                where = f"{filename[len(str(ROOT)) + 1:]}:{caller.f_lineno if caller else 0}"
+                for needed in (action, *implied_actions(action, api_params)):
+                    log.calls.append(CommandCall(command, needed, str(meta.region_name),
+                                                 where))
         return original(client, operation_name, api_params)
 
     setattr(botocore.client.BaseClient, "_make_api_call", recorded)  # noqa: B010

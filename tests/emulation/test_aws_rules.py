@@ -214,6 +214,18 @@ CASES: list[tuple[str, str, str, Mutation]] = [
     ("iam-role-name", "dr", "backup-role", inputs(name="caresync dr backup")),
     ("iam-policy-grammar", "dr", "backup-backup-policy",
      policy_statements_edit(lambda statements: statements[0].update(Sid="Backup-Data-Keys"))),
+    # the standby key by its alias ARN (decision D2 addresses it so): KMS never matches it
+    ("iam-action-resource-types", "dr", "backup-backup-policy",
+     policy_statements_edit(lambda statements: statements[0].update(Resource=[
+         "arn:aws:kms:us-west-2:111122223333:alias/caresync-standby"]))),
+    # the failover operator reads the traffic switch without listing its bucket
+    # SSM encrypts a SecureString with the caller's kms:Encrypt: the bucket key's grant has none
+    ("iam-kms-on-the-callers-behalf", "dr", "operator-policy",
+     policy_statements_edit(lambda statements: statements.remove(next(
+         s for s in statements if s["Sid"] == "ParameterKeys")))),
+    ("iam-s3-readers-list-the-bucket", "dr", "operator-policy",
+     policy_statements_edit(lambda statements: statements.remove(next(
+         s for s in statements if s["Sid"] == "TrafficSwitchMissingObject")))),
 ]
 
 # Rules that report on the resource AWS refuses, not on the one the case breaks.
@@ -230,6 +242,8 @@ REPORTED_ON: dict[str, str | tuple[str, ...]] = {
     "elb-access-logs-sse-s3": "primary-app-alb",
     "rds-replica-stopped-alarm": "primary-database-replica-1",
     "iam-role-inline-policy-size": "incident-responder-role",
+    "iam-s3-readers-list-the-bucket": "operator-role",
+    "iam-kms-on-the-callers-behalf": "operator-role",
 }
 
 

@@ -88,3 +88,18 @@ def test_each_commands_help_names_its_role() -> None:
             assert f"runs as the IAM role {role.name}" in text, command.name
         else:
             assert "aws role:" not in text, command.name
+
+
+def test_the_profile_in_the_reference_asks_for_the_roles_whole_session() -> None:
+    """The CLI and boto3 ask STS for 3600 s unless the profile says duration_seconds: the
+    reference's profile gave the 4-hour roles one-hour sessions, and a PITR or a breach
+    response that outlasts an hour fails half-way with ExpiredToken."""
+    from components.operator_role import SESSION_SECONDS
+
+    text = REFERENCE.read_text()
+    profile = text[text.index("[profile "):]
+    profile = profile[:profile.index("```")]
+    asked = re.search(r"^duration_seconds = (\d+)$", profile, re.MULTILINE)
+    assert asked is not None, "the profile example asks for the default hour"
+    assert int(asked.group(1)) == SESSION_SECONDS
+    assert re.search(r"^mfa_serial = ", profile, re.MULTILINE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from fnmatch import fnmatchcase
 from typing import Any
 
 from caresync_dr.offline.runtime import ProgramRun, RegisteredResource, of_type
@@ -41,3 +42,15 @@ def listify(value: Any) -> list[Any]:
 
 def ids(resources: Iterable[RegisteredResource]) -> set[str]:
     return {r.resource_id for r in resources}
+
+
+def allows(statements: Iterable[dict[str, object]], action: str, arn: str) -> bool:
+    """Whether IAM would allow ``action`` on ``arn`` by these statements: an Allow whose Action
+    and Resource patterns (``*``, ``?``) match and no matching Deny. Conditions are not
+    evaluated (an Allow with one counts as allowing)."""
+    def matches(statement: dict[str, object]) -> bool:
+        return (any(fnmatchcase(action, a) for a in listify(statement["Action"]))
+                and any(fnmatchcase(arn, r) for r in listify(statement["Resource"])))
+    statements = list(statements)
+    return (any(s["Effect"] == "Allow" and matches(s) for s in statements)
+            and not any(s["Effect"] == "Deny" and matches(s) for s in statements))

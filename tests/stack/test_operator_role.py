@@ -3,6 +3,8 @@ each narrowed to its resources."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from caresync_dr.offline.runtime import ProgramRun, RegisteredResource, of_type
@@ -14,7 +16,7 @@ from caresync_dr.operator_permissions import (
     role_of,
 )
 from components.operator_role import UNSCOPED_ACTIONS
-from tests.stack.checks import listify, one, policy
+from tests.stack.checks import allows, listify, one, policy
 
 
 def _statements(dr: ProgramRun) -> list[dict[str, object]]:
@@ -160,13 +162,39 @@ def test_breach_and_rotation_may_cancel_and_watch_instance_refreshes(dr: Program
         rotation.actions() and "iam:PutRolePolicy" not in rotation.actions()
 
 
-def test_the_responder_cannot_write_policies_on_the_operator_roles(dr: ProgramRun) -> None:
+ESCALATIONS = ("iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy",
+               "iam:DetachRolePolicy", "iam:UpdateAssumeRolePolicy",
+               "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
+               "iam:UpdateRole", "iam:PassRole")
+
+
+def test_the_responder_cannot_write_policies_on_the_operator_roles(
+        prod_bootstrap: ProgramRun, dr: ProgramRun) -> None:
+    """The Deny named iam:PutRolePolicy only: every other way to change an operator role's
+    permissions or trust (attach a managed policy, rewrite its trust, drop its boundary, pass
+    it) was one grant away from the responder. It also wrote any policy on the trail's log
+    delivery role, where a Deny blinds the trail's CloudWatch Logs copy mid-incident."""
     spec = role_of("breach")
     assert spec is not None
-    (deny,) = [s for s in _role_statements(dr, spec) if s["Effect"] == "Deny"]
-    assert listify(deny["Action"]) == ["iam:PutRolePolicy"]
-    assert listify(deny["Resource"]) == ["arn:aws:iam::111122223333:role/caresync-dr-*"]
+    statements = _role_statements(dr, spec)
     assert all(role.name.startswith("caresync-dr-") for role in ROLES)
+    everything: list[dict[str, object]] = [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        *[s for s in statements if s["Effect"] == "Deny"]]
+    for role in ROLES:
+        for action in ESCALATIONS:
+            assert not allows(everything, action, f"arn:aws:iam::111122223333:role/{role.name}")
+    service_roles = {r.inputs["name"] for run in (prod_bootstrap, dr)
+                     for r in of_type(run.resources, "aws:iam/role:Role")
+                     if str(r.inputs["name"]).endswith(("-cloudtrail-logs", "-backup",
+                                                        "-rds-monitoring"))}
+    assert len(service_roles) == 6
+    for name in service_roles:
+        assert not allows(statements, "iam:PutRolePolicy",
+                          f"arn:aws:iam::111122223333:role/{name}"), name
+    # what the breach does stays possible: older sessions of any other role, e.g. the app's
+    for name in ("caresync-primary-app", "caresync-standby-app", "some-team-role"):
+        assert allows(statements, "iam:PutRolePolicy", f"arn:aws:iam::111122223333:role/{name}")
 
 
 def test_the_backup_role_touches_backups_and_scratch_instances_only(dr: ProgramRun) -> None:
@@ -213,3 +241,102 @@ def test_rotation_and_breach_grants_name_what_the_stacks_create(prod_bootstrap: 
     assert responder["TrailLogging"] == sorted(
         f"arn:aws:cloudtrail:{region}:111122223333:trail/caresync-{site}-audit"
         for site, region in (("primary", "us-east-1"), ("standby", "us-west-2")))
+
+
+def test_a_refresh_to_a_template_version_may_launch_from_the_sites_templates_only(
+        prod_bootstrap: ProgramRun, dr: ProgramRun) -> None:
+    """Auto Scaling checks ec2:RunInstances and iam:PassRole on whoever starts a refresh to a
+    launch template version (EC2 Auto Scaling User Guide, "Control Amazon EC2 launch template
+    usage in Auto Scaling groups"): app.py deploy and rollback were refused in AWS, with every
+    test green, because the app operator role had neither."""
+    statements = {s["Sid"]: s for s in _in_region_statements(dr)}
+    launch = statements["LaunchFromSiteTemplates"]
+    assert listify(launch["Action"]) == ["ec2:RunInstances"]
+    assert launch["Condition"] == {"ArnLike": {"ec2:LaunchTemplate": sorted(
+        f"arn:aws:ec2:{region}:111122223333:launch-template/{run.outputs['launchTemplateId']}"
+        for region, run in (("us-east-1", prod_bootstrap), ("us-west-2", dr)))}}
+    assert all(r.startswith(("arn:aws:ec2:us-east-1:", "arn:aws:ec2:us-west-2:"))
+               for r in listify(launch["Resource"]))
+    passing = statements["PassAppInstanceRole"]
+    instance_roles = {f"arn:aws:iam::111122223333:role/{r.inputs['name']}"
+                      for run in (prod_bootstrap, dr)
+                      for r in of_type(run.resources, "aws:iam/role:Role")
+                      if r.name.endswith("-app-instance-role")}
+    assert set(listify(passing["Resource"])) == instance_roles and len(instance_roles) == 2
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+
+
+def test_the_recorder_adds_what_auto_scaling_checks_for_a_launch_template() -> None:
+    from tests.iam_calls import implied_actions
+
+    versioned = {"AutoScalingGroupName": "g", "DesiredConfiguration": {
+        "LaunchTemplate": {"LaunchTemplateId": "lt-1", "Version": "3"}}}
+    assert implied_actions("autoscaling:StartInstanceRefresh", versioned) == (
+        "ec2:RunInstances", "iam:PassRole")
+    assert implied_actions("autoscaling:UpdateAutoScalingGroup", {
+        "AutoScalingGroupName": "g", "LaunchTemplate": {"LaunchTemplateId": "lt-1"}}) == (
+        "ec2:RunInstances", "iam:PassRole")
+    # a restart (same configuration) and a capacity change name no template: nothing checked
+    assert implied_actions("autoscaling:StartInstanceRefresh",
+                           {"AutoScalingGroupName": "g"}) == ()
+    assert implied_actions("autoscaling:UpdateAutoScalingGroup",
+                           {"AutoScalingGroupName": "g", "MinSize": 2}) == ()
+
+
+def test_calls_that_name_no_resource_are_granted_on_the_region_wildcard(dr: ProgramRun) -> None:
+    """IAM authorizes an RDS Describe that names no instance or snapshot against the region's
+    ``db:*`` / ``snapshot:*``, which a grant naming each instance never matches: failback's
+    'other region answers' (DescribeDBInstances, MaxRecords only) and the restore test's
+    listing of its source's automated snapshots were refused in AWS. The restore test also
+    reads its source instance's ARN (recovery points), which the scratch-only grant missed."""
+    operator = _role_statements(dr, ROLES[0])
+    for region in ("us-east-1", "us-west-2"):
+        assert allows(operator, "rds:DescribeDBInstances",
+                      f"arn:aws:rds:{region}:111122223333:db:*")
+    backup = role_of("restore_test")
+    assert backup is not None
+    statements = _role_statements(dr, backup)
+    for site, region in (("primary", "us-east-1"), ("standby", "us-west-2")):
+        source = f"arn:aws:rds:{region}:111122223333:db:caresync-{site}-db"
+        assert allows(statements, "rds:DescribeDBInstances", source)
+        assert allows(statements, "rds:DescribeDBSnapshots", source)
+        assert allows(statements, "rds:DescribeDBSnapshots",
+                      f"arn:aws:rds:{region}:111122223333:snapshot:*")
+        # still least privilege: the backup role deletes scratch instances only
+        assert not allows(statements, "rds:DeleteDBInstance", source)
+        assert allows(statements, "rds:DeleteDBInstance", f"{source}-restoretest-20261130")
+
+
+def test_a_missing_traffic_switch_is_a_404_to_the_operator(dr: ProgramRun) -> None:
+    """failover reads NoSuchKey as 'no switch object'; S3 says 403 to a reader without
+    s3:ListBucket (the rule iam-s3-readers-list-the-bucket checks every role)."""
+    bucket = f"arn:aws:s3:::{dr.outputs['trafficSwitchBucket']}"
+    operator = _role_statements(dr, ROLES[0])
+    assert allows(operator, "s3:ListBucket", bucket)
+    assert allows(operator, "s3:GetObject", f"{bucket}/traffic-switch")
+    assert not allows(operator, "s3:PutObject", f"{bucket}/anything-else")
+
+
+def test_key_grants_only_as_rds_creates_them_and_roles_passed_to_their_service(
+        dr: ProgramRun) -> None:
+    """kms:CreateGrant without kms:GrantIsForAWSResource let an app-operator or backup session
+    give any principal, of any account, lasting use of a site key (a grant outlives the
+    session); iam:PassRole without iam:PassedToService let the backup role hand AWS Backup's
+    role to any service. Every CreateGrant and PassRole of every role is conditioned now."""
+    checked = 0
+    for spec in ROLES:
+        for statement in _role_statements(dr, spec):
+            actions = listify(statement["Action"])
+            if statement["Effect"] != "Allow":
+                continue
+            if "kms:CreateGrant" in actions:
+                assert actions == ["kms:CreateGrant"], statement
+                assert statement["Condition"] == {
+                    "Bool": {"kms:GrantIsForAWSResource": "true"}}, statement
+                checked += 1
+            if "iam:PassRole" in actions:
+                assert actions == ["iam:PassRole"], statement
+                condition: Any = statement["Condition"]
+                assert set(condition["StringEquals"]) == {"iam:PassedToService"}, statement
+                checked += 1
+    assert checked == 4   # app operator and backup: CreateGrant; PassRole of each

@@ -19,6 +19,7 @@ from caresync_dr.emulation.aws_rules import (
     backup,
     detection,
     iam,
+    iam_resources,
     keys_and_access,
     rds,
     route53,
@@ -34,7 +35,8 @@ from caresync_dr.emulation.aws_rules.core import (
 )
 
 RULES: tuple[Rule, ...] = (*rds.RULES, *keys_and_access.RULES, *route53.RULES, *backup.RULES,
-                           *storage.RULES, *detection.RULES, *autoscaling.RULES, *iam.RULES)
+                           *storage.RULES, *detection.RULES, *autoscaling.RULES, *iam.RULES,
+                           *iam_resources.RULES)
 
 __all__ = ["RULES", "AwsRulesError", "Rule", "RunView", "Violation", "check", "enforce",
            "rules_table"]
