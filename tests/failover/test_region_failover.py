@@ -82,10 +82,12 @@ def test_happy_path_promotes_scales_switches_verifies_and_reports(
         "observe-route53": "done", "verify": "done"}
     for step in steps.values():
         assert step["started_at"] <= step["ended_at"] and step["seconds"] >= 0
-    # Scale-up did not wait for the (0.4 s) promotion: they ran side by side.
+    # Scale-up did not wait for the (0.4 s) promotion: they ran side by side. (Which ends
+    # first is the machine's business: under load the scale-up's target-health polls can
+    # outlast a 0.4 s promotion, and asserting that order failed once by 13 ms.)
     promote, scale = steps["promote-database"], steps["scale-standby-app"]
     assert promote["seconds"] >= 0.4
-    assert scale["started_at"] < promote["ended_at"] and scale["ended_at"] < promote["ended_at"]
+    assert scale["started_at"] < promote["ended_at"] and promote["started_at"] < scale["ended_at"]
     # The timeline sits beside the report and in the standby backup bucket.
     timeline = report_path.with_suffix(".md").read_text()
     assert "Measured RTO" in timeline and "| promote-database | done |" in timeline
