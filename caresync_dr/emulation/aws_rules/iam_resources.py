@@ -29,9 +29,8 @@ from caresync_dr.emulation.aws_rules.core import (
     as_list,
     policy_statements,
 )
+from caresync_dr.emulation.aws_rules.iam import ROLE, ROLE_POLICY
 
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 _R = r"[a-z0-9-]+"        # a region
 _A = r"\d{12}"            # an account
 
