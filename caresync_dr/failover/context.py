@@ -166,16 +166,18 @@ class FailoverContext(RunContext):
         thread, after that request too.)"""
         target = self.target_clients
         other = self.primary if target is self.standby else self.standby
-        # What the preflight and the promotion read, in the order they read it: the switch
-        # (S3: is the run already done?), the promotion's RDS, then concurrently the
-        # replica's lag (CloudWatch) and the app tier (Auto Scaling, ELB, and EC2's launch
-        # template, read after the group that names it: its client, the costliest, last).
+        # What the preflight and the promotion read: the switch (S3: is the run already
+        # done?), the promotion's RDS, then concurrently the app tier (Auto Scaling, ELB,
+        # EC2's launch template) and the replica's lag (CloudWatch). EC2's client, the
+        # costliest (~0.03 s of CPU), is built before CloudWatch's: built last, it overlapped
+        # the preflight's reads and delayed each answer's parsing (6 alternating drills:
+        # median ratio 1.047 with it last, 1.0425 before CloudWatch).
         # The steps beside the promotion (the scale-up, the fencing of the old primary) start
         # once it is requested (the runner hurries to it), so the fencing's clients come
         # after it, with Route 53's.
         before_promotion: list[Callable[[], object]] = [
-            self.standby.s3, target.rds, target.ssm, target.cloudwatch, target.autoscaling,
-            target.elbv2, target.ec2]
+            self.standby.s3, target.rds, target.ssm, target.autoscaling, target.elbv2,
+            target.ec2, target.cloudwatch]
         after_promotion: list[Callable[[], object]] = [
             self.writer_clients.ec2, other.autoscaling, self.route53.route53]
 
