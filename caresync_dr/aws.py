@@ -303,3 +303,61 @@ class AwsClients:
 
     def cloudtrail(self) -> CloudTrailClient:
         return self._client("cloudtrail")  # type: ignore[no-any-return]
+
+
+class RegionClients(ClientCache):
+    """:class:`AwsClients`' clients for one region and budget, each built once and shared by
+    a run's threads (:class:`ClientCache`)."""
+
+    def __init__(self, aws: AwsClients) -> None:
+        super().__init__()
+        self.aws = aws
+        self.region = aws.region
+
+    def rds(self) -> RDSClient:
+        return self._get("rds", self.aws.rds)
+
+    def autoscaling(self) -> AutoScalingClient:
+        return self._get("autoscaling", self.aws.autoscaling)
+
+    def elbv2(self) -> ElasticLoadBalancingv2Client:
+        return self._get("elbv2", self.aws.elbv2)
+
+    def ec2(self) -> EC2Client:
+        return self._get("ec2", self.aws.ec2)
+
+    def s3(self) -> S3Client:
+        return self._get("s3", self.aws.s3)
+
+    def ssm(self) -> SSMClient:
+        return self._get("ssm", self.aws.ssm)
+
+    def sns(self) -> SNSClient:
+        return self._get("sns", self.aws.sns)
+
+    def cloudwatch(self) -> CloudWatchClient:
+        return self._get("cloudwatch", self.aws.cloudwatch)
+
+    def route53(self) -> Route53Client:
+        return self._get("route53", self.aws.route53)
+
+    def iam(self) -> IAMClient:
+        return self._get("iam", self.aws.iam)
+
+    def sts(self) -> STSClient:
+        return self._get("sts", self.aws.sts)
+
+    def secretsmanager(self) -> SecretsManagerClient:
+        return self._get("secretsmanager", self.aws.secretsmanager)
+
+    def logs(self) -> CloudWatchLogsClient:
+        return self._get("logs", self.aws.logs)
+
+    def cloudtrail(self) -> CloudTrailClient:
+        return self._get("cloudtrail", self.aws.cloudtrail)
+
+    def kms(self) -> KMSClient:
+        return self._get("kms", self.aws.kms)
+
+    def backup(self) -> BackupClient:
+        return self._get("backup", self.aws.backup)

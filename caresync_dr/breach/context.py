@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients, ClientCache
+from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients, RegionClients
 from caresync_dr.breach.inputs import Incident
 from caresync_dr.breach.probes import InstanceState
 from caresync_dr.breach.sites import Layout, SiteLayout
@@ -27,63 +27,7 @@ from caresync_dr.db.sessions import Endpoint
 from caresync_dr.operations import RunContext
 
 if TYPE_CHECKING:
-    from mypy_boto3_autoscaling import AutoScalingClient
-    from mypy_boto3_cloudtrail import CloudTrailClient
-    from mypy_boto3_ec2 import EC2Client
-    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_iam import IAMClient
-    from mypy_boto3_logs import CloudWatchLogsClient
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_secretsmanager import SecretsManagerClient
-    from mypy_boto3_sns import SNSClient
-    from mypy_boto3_ssm import SSMClient
-    from mypy_boto3_sts import STSClient
-
-T = TypeVar("T")
-
-
-class RegionClients(ClientCache):
-    """Typed clients for one region, made once and shared by the step threads
-    (:class:`~caresync_dr.aws.ClientCache`)."""
-
-    def __init__(self, aws: AwsClients) -> None:
-        super().__init__()
-        self.aws = aws
-        self.region = aws.region
-
-    def ec2(self) -> EC2Client:
-        return self._get("ec2", self.aws.ec2)
-
-    def autoscaling(self) -> AutoScalingClient:
-        return self._get("autoscaling", self.aws.autoscaling)
-
-    def elbv2(self) -> ElasticLoadBalancingv2Client:
-        return self._get("elbv2", self.aws.elbv2)
-
-    def iam(self) -> IAMClient:
-        return self._get("iam", self.aws.iam)
-
-    def sts(self) -> STSClient:
-        return self._get("sts", self.aws.sts)
-
-    def sns(self) -> SNSClient:
-        return self._get("sns", self.aws.sns)
-
-    def s3(self) -> S3Client:
-        return self._get("s3", self.aws.s3)
-
-    def ssm(self) -> SSMClient:
-        return self._get("ssm", self.aws.ssm)
-
-    def secretsmanager(self) -> SecretsManagerClient:
-        return self._get("secretsmanager", self.aws.secretsmanager)
-
-    def logs(self) -> CloudWatchLogsClient:
-        return self._get("logs", self.aws.logs)
-
-    def cloudtrail(self) -> CloudTrailClient:
-        return self._get("cloudtrail", self.aws.cloudtrail)
-
 
 @dataclass
 class RegionAccess:

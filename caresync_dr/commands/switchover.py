@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import boto3
 
 from caresync_dr.arguments import database_url, integer, seconds
-from caresync_dr.aws import STANDBY, AwsClients
+from caresync_dr.aws import STANDBY, AwsClients, RegionClients
 from caresync_dr.cli import (
     CommandParser,
     Ending,
@@ -39,7 +39,6 @@ from caresync_dr.cli import (
     run_main,
 )
 from caresync_dr.db.roles import APP_ROLE
-from caresync_dr.failover.context import RegionClients
 from caresync_dr.failover.inputs import load_inventory, options_from
 from caresync_dr.failover.options import (
     ENV_HEALTH_URL,

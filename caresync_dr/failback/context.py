@@ -8,12 +8,11 @@ from pathlib import Path
 
 import boto3
 
-from caresync_dr.aws import STANDBY, AwsClients
+from caresync_dr.aws import STANDBY, AwsClients, RegionClients
 from caresync_dr.cli.errors import RefusedError, UsageError
 from caresync_dr.failback.deploy import Deployer
 from caresync_dr.failback.stack_files import GenerationSettings, read_generation_settings
 from caresync_dr.failover import probes
-from caresync_dr.failover.context import RegionClients
 from caresync_dr.inventory import Inventory, SiteInventory
 from caresync_dr.names import (
     FAILBACK_JOURNAL_PARAMETER,

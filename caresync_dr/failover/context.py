@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients, ClientCache, new_core_session
+from caresync_dr.aws import BEST_EFFORT, STANDBY, AwsClients, RegionClients, new_core_session
 from caresync_dr.failover import probes
 from caresync_dr.failover.errors import UsageError
 from caresync_dr.failover.options import RunOptions
@@ -17,15 +17,6 @@ from caresync_dr.inventory import Inventory, SiteInventory
 from caresync_dr.operations.context import RunContext
 
 if TYPE_CHECKING:
-    from mypy_boto3_autoscaling import AutoScalingClient
-    from mypy_boto3_cloudwatch import CloudWatchClient
-    from mypy_boto3_ec2 import EC2Client
-    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
-    from mypy_boto3_rds import RDSClient
-    from mypy_boto3_route53 import Route53Client
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sns import SNSClient
-    from mypy_boto3_ssm import SSMClient
 
     from caresync_dr.aws import AwsSession
 
@@ -37,43 +28,6 @@ ROUTE53_CONTROL_REGION = "us-east-1"   # Route 53's API lives only there
 # The longest a read of the database being promoted is reused (a confirmation prompt may sit
 # between the preflight's read and the promotion).
 DATABASE_READ_REUSE_SECONDS = 5.0
-
-
-class RegionClients(ClientCache):
-    """Typed clients for one region and budget, created once and shared by the step threads
-    (:class:`~caresync_dr.aws.ClientCache`)."""
-
-    def __init__(self, aws: AwsClients) -> None:
-        super().__init__()
-        self.aws = aws
-        self.region = aws.region
-
-    def rds(self) -> RDSClient:
-        return self._get("rds", self.aws.rds)
-
-    def autoscaling(self) -> AutoScalingClient:
-        return self._get("autoscaling", self.aws.autoscaling)
-
-    def elbv2(self) -> ElasticLoadBalancingv2Client:
-        return self._get("elbv2", self.aws.elbv2)
-
-    def ec2(self) -> EC2Client:
-        return self._get("ec2", self.aws.ec2)
-
-    def s3(self) -> S3Client:
-        return self._get("s3", self.aws.s3)
-
-    def ssm(self) -> SSMClient:
-        return self._get("ssm", self.aws.ssm)
-
-    def sns(self) -> SNSClient:
-        return self._get("sns", self.aws.sns)
-
-    def cloudwatch(self) -> CloudWatchClient:
-        return self._get("cloudwatch", self.aws.cloudwatch)
-
-    def route53(self) -> Route53Client:
-        return self._get("route53", self.aws.route53)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from caresync_dr.aws import RegionClients
 from caresync_dr.failover import probes
-from caresync_dr.failover.context import FailoverContext, RegionClients
+from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.plan import build_plan
 from caresync_dr.failover.steps import PROMOTING_STATUSES
 from caresync_dr.inventory import INVENTORY_VERSION

@@ -19,7 +19,7 @@ from caresync_dr.failover import probes
 from caresync_dr.operations.steps import Found
 
 if TYPE_CHECKING:
-    from caresync_dr.failover.context import RegionClients
+    from caresync_dr.aws import RegionClients
 
 Kind = Literal["auto-scaling-group", "target-group", "security-group", "parameter", "topic"]
 

@@ -16,8 +16,8 @@ from typing import Literal
 
 import boto3
 
-from caresync_dr.aws import STANDBY, AwsClients
-from caresync_dr.failover.context import FailoverContext, RegionClients
+from caresync_dr.aws import STANDBY, AwsClients, RegionClients
+from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.options import RunOptions
 from caresync_dr.inventory import Inventory, SiteInventory
 

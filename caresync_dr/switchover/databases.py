@@ -16,9 +16,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from caresync_dr.aws import create_client
+from caresync_dr.aws import RegionClients, create_client
 from caresync_dr.failover import probes
-from caresync_dr.failover.context import RegionClients
 from caresync_dr.failover.errors import RefusedError, UsageError
 from caresync_dr.inventory import SiteInventory
 from caresync_dr.names import MASTER_SECRET_NAME

@@ -13,10 +13,9 @@ import pytest
 from moto import mock_aws
 from psycopg.conninfo import conninfo_to_dict
 
-from caresync_dr.aws import STANDBY, AwsClients
+from caresync_dr.aws import STANDBY, AwsClients, RegionClients
 from caresync_dr.cli.errors import UsageError
 from caresync_dr.db.secrets import secret_value
-from caresync_dr.failover.context import RegionClients
 from caresync_dr.inventory import SiteInventory
 from caresync_dr.names import MASTER_SECRET_NAME, endpoint_parameter_name
 from caresync_dr.switchover import databases
