@@ -77,7 +77,8 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     resuming = ctx.resumed_run is not None and not daily
     # A resumed run whose promotion RDS already accepted: the promote step waits for it.
     requested = ctx.facts.get("promotion_requested_at") if resuming else None
-    with ThreadPoolExecutor(max_workers=len(independent) + 2,
+    # The independent reads and the lag run in the pool; the database is read on this thread.
+    with ThreadPoolExecutor(max_workers=len(independent) + 1,
                             thread_name_prefix="preflight") as pool:
         pending = [pool.submit(read) for read in independent]
         # The replica's lag (CloudWatch) needs only its name: read beside the database; used
