@@ -311,11 +311,16 @@ class LeaseLock:
                                                 overwrite=True)
                 read = None if found is None else found[2]
                 if read is not None and written is not None and written != read + 1:
-                    # SSM has no conditional write: another run wrote between this read and
-                    # this renewal (a takeover of a lock it judged stale). Its record is
-                    # version read + 1: put it back, and stop.
-                    self._lose(self._restore_overwritten(me, read + 1), on_lost)
-                    return
+                    # SSM has no conditional write: a version between this read and this
+                    # renewal is either this renewal's own earlier attempt (botocore retried a
+                    # put whose answer was lost) or another run's takeover of a lock it judged
+                    # stale. A takeover's record is put back, and this run stops. A version
+                    # lower than read's: the lock was deleted and created anew meanwhile.
+                    between = range(read + 1 if written > read else 1, written)
+                    taken = self._restore_overwritten(me, between)
+                    if taken is not None:
+                        self._lose(taken, on_lost)
+                        return
                 renewed_at = time.monotonic()
             except (ClientError, BotoCoreError) as exc:
                 silent = time.monotonic() - renewed_at
@@ -325,20 +330,26 @@ class LeaseLock:
                     return
                 log.warning("could not renew the lock %s (will retry): %s", self.name, exc)
 
-    def _restore_overwritten(self, me: LockHolder, version: int) -> str:
-        """This run's renewal overwrote ``version``, written by someone else after this run
-        read the lock: write that record back (unless it is this run's own). Returns why
-        this run's lease is lost."""
+    def _restore_overwritten(self, me: LockHolder, versions: range) -> str | None:
+        """This run's renewal was written after ``versions``, which came after this run read
+        the lock. Versions that hold this run's own record were its own retried attempts;
+        another run's record (the newest, if several) is written back. Returns why this run's
+        lease is lost, or None when every version in between was this run's."""
         try:
-            found = probes.read_parameter_version(self.ssm, f"{self.name}:{version}")
-            if found is None:
-                return "was written by another process during this run's renewal"
-            theirs = LockHolder.parse(found[0], found[1])
-            if theirs.is_(me):
-                return "was written by another process during this run's renewal"
-            actions.put_parameter(self.ssm, self.name, found[0], overwrite=True)
-            return (f"is no longer ours (taken over by {theirs.describe()} during this run's "
-                    "renewal; its record was put back)")
+            theirs: tuple[str, LockHolder] | None = None
+            for version in versions:
+                found = probes.read_parameter_version(self.ssm, f"{self.name}:{version}")
+                if found is None:
+                    return "was written by another process during this run's renewal"
+                holder = LockHolder.parse(found[0], found[1])
+                if not holder.is_(me):
+                    theirs = (found[0], holder)
+            if theirs is None:
+                return None if versions else "was deleted and written anew during this " \
+                    "run's renewal"
+            actions.put_parameter(self.ssm, self.name, theirs[0], overwrite=True)
+            return (f"is no longer ours (taken over by {theirs[1].describe()} during this "
+                    "run's renewal; its record was put back)")
         except (ClientError, BotoCoreError) as exc:
             return (f"was taken over during this run's renewal and the other run's record "
                     f"could not be put back ({exc}); that run stops at its next heartbeat")

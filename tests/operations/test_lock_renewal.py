@@ -50,3 +50,34 @@ def test_a_takeover_between_the_renewals_read_and_write_wins() -> None:
         value = ssm.get_parameter(Name=NAME)["Parameter"]["Value"]
         assert json.loads(value)["token"] == theirs.token, "the other run's record is gone"
         assert lock.lost and "taken over by bob@other-laptop" in lock.lost_reason
+
+
+def test_a_renewal_retried_after_its_answer_was_lost_keeps_the_lease() -> None:
+    """A renewal whose first attempt was applied and its answer lost (a reset connection,
+    a throttled answer) is retried by botocore: SSM then holds two versions of this run's
+    record, not a takeover. Before, the version gap alone meant a takeover and the run
+    stopped (the fault walk's 'lost ssm.PutParameter' case)."""
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-west-2")
+        other_client = boto3.client("ssm", region_name="us-west-2")
+        lock = LeaseLock(ssm, NAME, operation="test")
+        me = LockHolder.me("run-mine", heartbeat_seconds=0.05)
+        assert lock.acquire(me) is None
+        retried = threading.Event()
+
+        def first_attempt_applied(params: dict[str, Any], **_: Any) -> None:
+            if not retried.is_set() and json.loads(params["Value"])["token"] == me.token:
+                retried.set()
+                other_client.put_parameter(Name=NAME, Value=params["Value"], Type="String",
+                                           Overwrite=True)
+
+        ssm.meta.events.register("provide-client-params.ssm.PutParameter", first_attempt_applied)
+        lost = threading.Event()
+        lock.start_heartbeat(me, on_lost=lost.set)
+        try:
+            assert retried.wait(10)
+            assert not lost.wait(0.5), f"lost the lease to its own retry: {lock.lost_reason}"
+        finally:
+            lock.stop_heartbeat()
+        assert not lock.lost
+        assert json.loads(ssm.get_parameter(Name=NAME)["Parameter"]["Value"])["token"] == me.token
