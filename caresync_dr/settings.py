@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
-
 from caresync_dr import names
 from caresync_dr.detection import DEFAULT_GUARDDUTY_MIN_SEVERITY, GUARDDUTY_SEVERITY_RANGE
 from caresync_dr.names import DEFAULT_INVENTORY_PARAMETER
@@ -778,6 +776,8 @@ def read_stack_file(stack: str, project_dir: Path) -> tuple[dict[str, object], s
                        for p in project_dir.glob("Pulumi.*.yaml"))
         raise StackFileError(f"unknown stack {stack!r}: {path} does not exist "
                              f"(stacks here: {', '.join(known) or 'none'})")
+    import yaml  # here, not at the top: failover.py imports this module and reads no stack file
+
     try:
         document: Any = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

@@ -39,7 +39,7 @@ from caresync_dr.operations.hooks import DeferredHooks
 from caresync_dr.operations.recorder import ApiCallRecorder
 from caresync_dr.operations.run_setup import REPORT_HELP, add_operation_arguments
 from caresync_dr.settings import Settings
-from caresync_dr.startup import collect_less_often
+from caresync_dr.startup import pause_collection
 
 if TYPE_CHECKING:
     from caresync_dr.aws import AwsSession
@@ -174,6 +174,6 @@ def run(argv: list[str] | None = None, session: AwsSession | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    collect_less_often()   # scripts/failover.py does this before its imports already
+    pause_collection()   # scripts/failover.py did before its imports (then a no-op)
     return run_main(build_parser(), _body(None, None, sys.stdout), argv, command="failover",
                     fallback=_fallback_report)

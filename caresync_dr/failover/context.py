@@ -15,6 +15,7 @@ from caresync_dr.failover.errors import UsageError
 from caresync_dr.failover.options import RunOptions
 from caresync_dr.inventory import Inventory, SiteInventory
 from caresync_dr.operations.context import RunContext
+from caresync_dr.startup import resume_collection
 
 if TYPE_CHECKING:
 
@@ -144,6 +145,7 @@ class FailoverContext(RunContext):
             while not (self.critical_sent.wait(0.5) or self.stop.is_set()
                        or self._run_over.is_set()):
                 pass
+            resume_collection()      # paused by failover.py's first line (caresync_dr.startup)
             if self._run_over.is_set() or self.stop.is_set():
                 return
             for factory in after_promotion:

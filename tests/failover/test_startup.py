@@ -45,6 +45,8 @@ def test_the_command_module_imports_no_notifier_and_no_requests() -> None:
     # boto3 (with s3transfer and multiprocessing, ~16 ms): the run builds its clients from a
     # botocore session (caresync_dr.aws.new_core_session).
     assert "boto3" not in modules and "s3transfer" not in modules
+    # PyYAML (~7 ms): only commands that read a stack file (settings.read_stack_file) need it.
+    assert "yaml" not in modules
 
 
 def test_nothing_off_the_way_runs_before_the_promotion_request(
@@ -138,6 +140,61 @@ def test_the_collector_runs_less_often_and_only_for_the_command() -> None:
         assert gc.get_threshold()[0] == startup.YOUNG_THRESHOLD * 2
     finally:
         gc.set_threshold(*before)
+
+
+def test_the_collector_is_paused_until_the_promotion_is_requested(
+        world: w.World, failover: Any) -> None:
+    """failover.py's first line pauses the cyclic collector (a ~15 ms collection fell in the
+    middle of its imports); it is back on, with start-up's objects frozen, once the promotion
+    is requested, not only at the pause's backstop."""
+    import gc
+
+    from caresync_dr import startup
+
+    at_request: list[bool] = []
+
+    def promote(**_: Any) -> None:
+        at_request.append(gc.isenabled())
+
+    world.session.events.register_first("before-parameter-build.rds.PromoteReadReplica",
+                                        promote)
+    assert gc.isenabled()
+    try:
+        assert startup.pause_collection(backstop_seconds=120.0)
+        assert not gc.isenabled()
+        assert not startup.pause_collection(), "a second pause is not a pause of its own"
+        result = failover("--yes")
+        assert result.code == ExitCode.OK, result.out
+        assert at_request == [False]
+        assert gc.isenabled(), "still paused after the promotion was requested"
+        assert gc.get_freeze_count() > 0
+    finally:
+        startup.resume_collection()
+        gc.unfreeze()
+        gc.enable()
+
+
+def test_a_pause_nobody_ends_ends_at_its_backstop_and_never_turns_on_a_collector_left_off(
+        ) -> None:
+    import gc
+    import time
+
+    from caresync_dr import startup
+
+    try:
+        assert startup.pause_collection(backstop_seconds=0.05)
+        deadline = time.monotonic() + 10
+        while not gc.isenabled() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gc.isenabled()
+        gc.disable()          # the embedding program turned it off: a pause leaves it off
+        assert not startup.pause_collection(backstop_seconds=0.01)
+        time.sleep(0.1)
+        startup.resume_collection()
+        assert not gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
 
 
 def test_the_database_read_is_reused_only_until_a_change(
