@@ -18,6 +18,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.loaders import JSONFileLoader, Loader
 
+from caresync_dr import botocore_names
 from caresync_dr.model_cache import ModelCache, default_directory, parse_json_file
 
 if TYPE_CHECKING:
@@ -197,6 +198,7 @@ def new_core_session(cache: ModelCache | None = None) -> botocore.session.Sessio
     files = PlainJSONFileLoader(cache or ModelCache(default_directory()))
     core.register_component("data_loader", ModelLoader(extra_search_paths=extra,
                                                        file_loader=files))
+    botocore_names.preload(files.cache)
     return core
 
 
@@ -239,6 +241,7 @@ def warm_model_cache(services: Iterable[str]) -> None:
         session.create_client(service, region_name="us-east-1",
                               aws_access_key_id="unused", aws_secret_access_key="unused")
     cache.flush()
+    botocore_names.save(cache)
 
 
 class AwsClients:
