@@ -45,8 +45,6 @@ def test_the_command_module_imports_no_notifier_and_no_requests() -> None:
     # boto3 (with s3transfer and multiprocessing, ~16 ms): the run builds its clients from a
     # botocore session (caresync_dr.aws.new_core_session).
     assert "boto3" not in modules and "s3transfer" not in modules
-    # PyYAML (~7 ms): only commands that read a stack file (settings.read_stack_file) need it.
-    assert "yaml" not in modules
 
 
 def test_nothing_off_the_way_runs_before_the_promotion_request(
