@@ -195,6 +195,37 @@ def test_a_pause_nobody_ends_ends_at_its_backstop_and_never_turns_on_a_collector
         gc.enable()
 
 
+def test_the_switch_is_read_beside_the_journal_and_afresh_under_the_lock(
+        world: w.World, failover: Any) -> None:
+    """"Already failed over?" reads the traffic switch while the journal and the lock are
+    read (the journal's read here waits until the switch's has been sent: made one after the
+    other, it would wait out its 10 s); the preflight reads it again once the lock is held."""
+    import threading
+
+    inv = world.inventory
+    switch_sent = threading.Event()
+    calls: list[tuple[str, str]] = []
+
+    def before(event_name: str, params: dict[str, Any], **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        name = str(params.get("Name") or params.get("Key"))
+        calls.append((operation, name))
+        if operation == "GetObject" and name == inv.traffic_switch.key:
+            switch_sent.set()
+        if operation == "GetParameter" and name == inv.journal_parameter:
+            switch_sent.wait(10)
+
+    world.session.events.register_first("before-parameter-build", before)
+    result = failover("--yes")
+    assert result.code == ExitCode.OK, result.out
+    assert switch_sent.is_set()
+    lock_taken = calls.index(("PutParameter", inv.lock_parameter))
+    journal_read = calls.index(("GetParameter", inv.journal_parameter))
+    switch_reads = [i for i, c in enumerate(calls) if c == ("GetObject", inv.traffic_switch.key)]
+    assert switch_reads[0] < journal_read, calls
+    assert any(lock_taken < i < calls.index(("PromoteReadReplica", "None")) for i in switch_reads)
+
+
 def test_the_database_read_is_reused_only_until_a_change(
         world: w.World, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The preflight's DescribeDBInstances serves the promote step's check, and the check's
