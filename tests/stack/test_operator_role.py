@@ -293,7 +293,7 @@ def test_calls_that_name_no_resource_are_granted_on_the_region_wildcard(dr: Prog
     for region in ("us-east-1", "us-west-2"):
         assert allows(operator, "rds:DescribeDBInstances",
                       f"arn:aws:rds:{region}:111122223333:db:*")
-    backup = role_of("restore_test")
+    backup = role_of("restore_check")
     assert backup is not None
     statements = _role_statements(dr, backup)
     for site, region in (("primary", "us-east-1"), ("standby", "us-west-2")):
