@@ -76,10 +76,12 @@ def test_every_journal_and_lock_of_the_operator_roles_commands_is_granted(
     actions, not resources)."""
     from caresync_dr import names
 
+    operator = role_of("failover")
+    assert operator is not None
     bookkeeping = sorted(value for key, value in vars(names).items()
                          if key.endswith("_PARAMETER") and isinstance(value, str)
                          and value.startswith(tuple(f"/{names.PROJECT}/{operation}/"
-                                                    for operation in role_of("failover").commands
+                                                    for operation in operator.commands
                                                     if operation != "notify")))
     assert {"/caresync-dr/failover/lock", "/caresync-dr/failback/journal"} <= set(bookkeeping)
     granted = {s["Sid"]: listify(s["Resource"]) for s in _statements(dr)}[
