@@ -66,6 +66,18 @@ class FailoverOperation(Operation[FailoverContext]):
     def checks(self, daily: bool) -> list[Check]:
         return readiness.run_checks(self.ctx, daily=daily)
 
+    def already_done(self) -> str | None:
+        """Also names an unfinished failback or switchover (their journals are in the standby
+        region, beside this one's): while one is unfinished the standby still writes, and
+        "nothing to do" alone would hide that the way home stopped part-way."""
+        done = super().already_done()
+        if done is None or self.ctx.reversed:
+            return done
+        # Here, not at the top: a run on its way to the promotion does not need it.
+        from caresync_dr.failback.unfinished import unfinished_reverse_runs
+
+        return "; ".join([done, *unfinished_reverse_runs(self.books.ssm)])
+
     def prefetch(self, pool: Executor) -> dict[str, Future[Any]]:
         """The traffic switch, which "already failed over?" reads first (the plan's last
         step that marks the run done), read beside the journal and the lock."""
