@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import socket
 import threading
-import urllib.request
 
+import botocore.session
 import pytest
 
 from caresync_dr.emulation import server as server_module
-from caresync_dr.emulation.server import Emulator
+from caresync_dr.emulation.server import ACCOUNT_ID, Emulator
 from caresync_dr.pg import cluster
 
 
@@ -33,9 +33,10 @@ def test_a_port_taken_between_choosing_and_binding_does_not_hang_the_start(
     try:
         assert not starting.is_alive(), "Emulator.start() still waits for a server that never bound"
         assert emulator.port not in (0, port)
-        with urllib.request.urlopen(f"{emulator.endpoint}/moto-api/data.json",
-                                    timeout=10) as answer:
-            assert answer.status == 200
+        sts = botocore.session.Session().create_client(
+            "sts", region_name="us-west-2", endpoint_url=emulator.endpoint,
+            aws_access_key_id="testing", aws_secret_access_key="testing")
+        assert sts.get_caller_identity()["Account"] == ACCOUNT_ID
     finally:
         if not starting.is_alive():
             emulator.stop()
