@@ -17,6 +17,11 @@ which loads about 3x faster than the JSON.
 - Only a directory this user owns and nobody else may write is used: default
   ``$XDG_CACHE_HOME/caresync-dr/botocore-models``, else ``~/.cache/caresync-dr/...``; the
   environment variable :data:`ENV_CACHE_DIR` names another, ``off`` switches the cache off.
+  (The test suite points it at a directory of its own session: tests/conftest.py.)
+- Its size is bounded: entries live in one subdirectory per *generation* (the installed
+  botocore's version, the interpreter's version and marshal's format), and a process that
+  wrote entries then removes every other generation's (an upgrade leaves nothing behind) and,
+  beyond :data:`MAX_BYTES`, its own generation's oldest (a reinstall of the same version).
 
 When the cache cannot be used, files are parsed as before: it only ever saves time.
 """
@@ -46,6 +51,19 @@ log = logging.getLogger(__name__)
 ENV_CACHE_DIR = "CARESYNC_DR_MODEL_CACHE"
 HEADER = struct.Struct("<QI")   # the payload's length and CRC-32
 SUFFIX = ".marshal"
+GENERATION_PREFIX = "botocore-"
+# The files of the ~30 services the commands and drills load take ~10 MB. Entries are keyed by
+# the source's path as given, so each worktree's venv link, and each reinstall of the same
+# botocore (new mtimes), adds a set: this bounds them.
+MAX_BYTES = 64 * 1024 * 1024
+
+
+def current_generation() -> str:
+    """The subdirectory name of the installed botocore's entries for this interpreter."""
+    import botocore
+
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    return f"{GENERATION_PREFIX}{botocore.__version__}-py{python}-marshal{marshal.version}"
 
 
 def default_directory(environ: Mapping[str, str] | None = None) -> Path | None:
@@ -70,10 +88,14 @@ def parse_json_file(path: str) -> Any:
 
 class ModelCache:
     """Parsed JSON files by source (path, modification time, size). ``directory`` None: a
-    cache that finds nothing and writes nothing."""
+    cache that finds nothing and writes nothing. Entries go to ``directory / generation``
+    (default :func:`current_generation`); ``max_bytes`` bounds that generation's size."""
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, generation: str | None = None,
+                 max_bytes: int = MAX_BYTES) -> None:
         self.directory = directory
+        self.generation = generation or current_generation()
+        self.max_bytes = max_bytes
         self._usable: bool | None = None
         self._missed: dict[str, os.stat_result] = {}
         self._mutex = threading.Lock()
@@ -83,7 +105,8 @@ class ModelCache:
         """The directory exists (created 0700 if need be), is this user's and nobody else may
         write it: its entries are trusted data, like bytecode."""
         if self._usable is None:
-            self._usable = self.directory is not None and _private_directory(self.directory)
+            self._usable = (self.directory is not None and _private_directory(self.directory)
+                            and _private_directory(self.directory / self.generation))
         return self._usable
 
     def entry(self, source: str, info: os.stat_result) -> Path | None:
@@ -93,8 +116,8 @@ class ModelCache:
         assert self.directory is not None
         key = "\0".join((os.path.abspath(source), str(info.st_mtime_ns), str(info.st_size),
                          str(marshal.version), sys.version))
-        return self.directory / (hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
-                                 + SUFFIX)
+        return self.directory / self.generation / (
+            hashlib.blake2b(key.encode(), digest_size=16).hexdigest() + SUFFIX)
 
     def load(self, source: str, info: os.stat_result) -> Any | None:
         """The parsed data of ``source`` as kept earlier, or None (no entry, a damaged one, or
@@ -132,7 +155,68 @@ class ModelCache:
                 continue
             if path is not None and _write_entry(path, data):
                 written += 1
+        if written:
+            self.prune()
         return written
+
+    def prune(self) -> int:
+        """Remove other generations' entries (and those of the flat layout before
+        generations), then this generation's oldest beyond ``max_bytes``; returns how many
+        entries were removed. Only entry files are removed, never a temporary file another
+        process is writing. Best effort."""
+        if not self.usable():
+            return 0
+        assert self.directory is not None
+        removed = sum(_remove_entries(path) for path in self._other_generations())
+        removed += _remove_entries(self.directory, keep=0, rmdir=False)
+        removed += _remove_entries(self.directory / self.generation, keep=self.max_bytes,
+                                   rmdir=False)
+        if removed:
+            log.debug("model cache %s: %d old entries removed", self.directory, removed)
+        return removed
+
+    def _other_generations(self) -> list[Path]:
+        assert self.directory is not None
+        try:
+            return [path for path in self.directory.iterdir()
+                    if path.name.startswith(GENERATION_PREFIX) and path.name != self.generation
+                    and path.is_dir() and not path.is_symlink()]
+        except OSError:
+            return []
+
+
+def _remove_entries(directory: Path, keep: int = 0, rmdir: bool = True) -> int:
+    """Remove ``directory``'s entries, oldest first, until those left take at most ``keep``
+    bytes; then the directory itself when ``rmdir`` and it is empty."""
+    entries: list[tuple[int, int, Path]] = []
+    try:
+        for path in directory.iterdir():
+            if path.name.endswith(SUFFIX) and not path.name.startswith("."):
+                with contextlib.suppress(OSError):
+                    info = path.lstat()
+                    if stat.S_ISREG(info.st_mode):
+                        entries.append((info.st_mtime_ns, info.st_size, path))
+    except OSError:
+        return 0
+    entries.sort()
+    total = sum(size for _, size, _ in entries)
+    removed = 0
+    for _, size, path in entries:
+        if total <= keep:
+            break
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass            # another process removed it
+        except OSError as exc:
+            log.debug("could not remove the model cache entry %s: %s", path, exc)
+            continue
+        total -= size
+    if rmdir:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+    return removed
 
 
 def _read_entry(path: Path) -> Any | None:

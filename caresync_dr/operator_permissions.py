@@ -310,7 +310,7 @@ BREACH_DENIES: tuple[Grant, ...] = (
        "Monitoring's; AWS services hold their sessions, no intruder does"),
 )
 
-# backup.py (scheduled, every 6 h), rollback.sh and restore_test.py (daily): the backup's data
+# backup.py (scheduled, every 6 h), rollback.sh and restore_check.py (daily): the backup's data
 # key wrapped under both site keys, the backup objects in each site's bucket, and the RDS side
 # of the restore test (a scratch instance from the newest automated snapshot, or an AWS Backup
 # recovery point, deleted afterwards).
@@ -393,7 +393,7 @@ class OperatorRoleSpec:
 # - the credential rotation (rotate_db_credentials.py, db_roles.py): database secrets, the
 #   app tier's instance refresh; what the scheduled rotation on the ops host needs, without
 #   any of the breach's IAM or EC2 powers.
-# - the backup role (backup.py, rollback.sh, restore_test.py): the site keys and the backup
+# - the backup role (backup.py, rollback.sh, restore_check.py): the site keys and the backup
 #   objects, scratch restore-test instances; no secret, no parameter, no instance.
 ROLES: tuple[OperatorRoleSpec, ...] = (
     OperatorRoleSpec(OPERATOR_ROLE_NAME, ("failover", "switchover", "failback", "notify"),
@@ -409,9 +409,9 @@ ROLES: tuple[OperatorRoleSpec, ...] = (
     OperatorRoleSpec(CREDENTIAL_ROTATION_ROLE_NAME, ("rotate_db_credentials", "db_roles"),
                      (Policy("rotation", ROTATION_GRANTS),),
                      "CareSync DR: rotate_db_credentials.py and db_roles.py"),
-    OperatorRoleSpec(BACKUP_ROLE_NAME, ("backup", "rollback", "restore_test"),
+    OperatorRoleSpec(BACKUP_ROLE_NAME, ("backup", "rollback", "restore_check"),
                      (Policy("backup", BACKUP_GRANTS),),
-                     "CareSync DR: backup.py, rollback.sh and restore_test.py"),
+                     "CareSync DR: backup.py, rollback.sh and restore_check.py"),
 )
 # Commands that never call AWS (no role): the drill's AWS is the emulator on this machine.
 NO_AWS_COMMANDS = ("drill", "health_check", "objectives", "preview", "security_scan")

@@ -116,7 +116,7 @@ def breach_resources(s: Sites) -> dict[str, Sequence[str]]:
 
 
 def backup_resources(s: Sites) -> dict[str, GrantScope]:
-    """BACKUP_GRANTS (the backup role: backup.py, rollback.sh, restore_test.py)."""
+    """BACKUP_GRANTS (the backup role: backup.py, rollback.sh, restore_check.py)."""
     scratch = s.each("rds", "db:" + names.db_identifier("{site}") + "*-restoretest-*")
     return {
         "BackupDataKeys": s.site_keys,

@@ -25,6 +25,7 @@ from caresync_dr.inventory import (
     TrafficSwitch as SwitchInventory,
 )
 from caresync_dr.names import (
+    FAILBACK_JOURNAL_PARAMETER,
     JOURNAL_PARAMETER,
     LOCK_PARAMETER,
     MASTER_SECRET_NAME,
@@ -481,7 +482,8 @@ async def _build_standby(settings: Settings) -> dict[str, Any]:
             ssm_failover_parameters=[
                 *(ssm(region, name) for region in (s_region, p_region)
                   for name in (settings.inventory_parameter, LOCK_PARAMETER, JOURNAL_PARAMETER)),
-                ssm(s_region, SWITCHOVER_JOURNAL_PARAMETER)],
+                ssm(s_region, SWITCHOVER_JOURNAL_PARAMETER),
+                ssm(s_region, FAILBACK_JOURNAL_PARAMETER)],
             endpoint_parameters=[ssm(p_region, primary["dbEndpointParameter"]),
                                  ssm(s_region, v["standbyEndpointParameter"])],
             databases=[db(p_region, primary["dbIdentifier"]), *primary_replicas,

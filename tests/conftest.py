@@ -6,18 +6,43 @@ A call its role does not grant fails the test that made it, naming the command, 
 and the line that called: at 3 a.m. it would be an AccessDenied half-way through the run.
 Commands only tests define (toys of tests/cli, tests/operations) have no role and are not
 checked; tests/operator/test_roles.py makes sure every real command has one.
+
+Also: the botocore model cache (caresync_dr/model_cache.py) of every process the tests start,
+this one and its subprocesses, is a directory of this test session's own, never the user's
+home (``~/.cache/caresync-dr``), unless CARESYNC_DR_MODEL_CACHE is set already.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
+from caresync_dr.model_cache import ENV_CACHE_DIR
 from caresync_dr.operator_permissions import role_of
 from tests.iam_calls import FREE, CallLog, record_command_calls
+
+_SESSION_MODEL_CACHE: list[str] = []     # the directory this session made, removed at its end
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before collection (a test module may build a client at import)."""
+    if ENV_CACHE_DIR not in os.environ:
+        made = tempfile.mkdtemp(prefix="caresync-dr-test-models-")
+        _SESSION_MODEL_CACHE.append(made)
+        os.environ[ENV_CACHE_DIR] = made
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _SESSION_MODEL_CACHE:
+        made = _SESSION_MODEL_CACHE.pop()
+        if os.environ.get(ENV_CACHE_DIR) == made:
+            del os.environ[ENV_CACHE_DIR]
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def not_granted(log: CallLog) -> list[str]:

@@ -10,6 +10,8 @@ followed transitively through first-party modules. A module is runtime unless it
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -114,16 +116,45 @@ def test_the_check_sees_a_transitive_function_level_import(tmp_path: Path) -> No
     ]
 
 
-# The operator's command name `restore_test.py` (caresync-restore-test, in the runbooks, the
-# systemd units and the drill) is a three-line front over caresync_dr.commands.restore_testing.
-TEST_NAMED_FRONTS = {"scripts/restore_test.py"}
+TEST_WORDS = ("test", "tests")
 
 
-def test_no_production_module_is_named_like_a_test() -> None:
+def looks_like_a_test(name: str) -> bool:
+    """A name whose first or last word is "test": what pytest collects by default (``test_*.py``,
+    ``*_test.py``) and what a reader takes for a test, whatever the separator."""
+    words = [word for word in re.split(r"[-_.]", name.lower()) if word]
+    return bool(words) and (words[0] in TEST_WORDS or words[-1] in TEST_WORDS)
+
+
+def production_names() -> dict[str, str]:
+    """Every name of production code an operator or pytest sees, by where it is: the packages'
+    modules, every file in scripts/ (Python or shell), the console entry points and the
+    systemd units. Values: the name to judge (a file's stem)."""
+    files = [path for package in PACKAGES for path in (ROOT / package).rglob("*.py")]
+    files += [path for path in (ROOT / "scripts").iterdir() if path.is_file()]
+    files += [path for path in (ROOT / "deploy").rglob("*")
+              if path.is_file() and path.suffix in (".service", ".timer")]
+    names = {str(path.relative_to(ROOT)): path.stem for path in files}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names.update({f"pyproject.toml entry point {name}": name for name in project["scripts"]})
+    return names
+
+
+def test_no_production_name_looks_like_a_test() -> None:
     """Issue 12 item 5: pytest collects ``test_*.py`` and ``*_test.py`` by default, and a
     reader takes them for tests (caresync_dr/notify/channel_test.py was notify.py --test's
-    logic)."""
-    named = sorted(str(path.relative_to(ROOT)) for package in PACKAGES
-                   for path in (ROOT / package).rglob("*.py")
-                   if path.name.startswith("test_") or path.stem.endswith("_test"))
-    assert [name for name in named if name not in TEST_NAMED_FRONTS] == []
+    logic). scripts/ was exempt for restore_test.py, the daily restore check, which its entry
+    point caresync-restore-test and its systemd units echoed: all renamed restore_check."""
+    named = production_names()
+    assert sorted(where for where, name in named.items() if looks_like_a_test(name)) == []
+
+
+def test_the_name_rule_can_fail() -> None:
+    assert all(looks_like_a_test(name) for name in (
+        "restore_test", "test_restore", "caresync-restore-test", "tests", "Test-thing"))
+    assert not any(looks_like_a_test(name) for name in (
+        "restore_testing", "restore_check", "attest", "contest_entry", "latest"))
+    names = production_names()
+    assert names["scripts/rollback.sh"] == "rollback"
+    assert names["pyproject.toml entry point caresync-failover"] == "caresync-failover"
+    assert names["deploy/systemd/caresync-backup.timer"] == "caresync-backup"

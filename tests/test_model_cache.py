@@ -3,6 +3,7 @@ exactly what botocore's own loader parses; a damaged, stale or unsafe entry is n
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -104,3 +105,54 @@ def test_where_the_cache_is(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_directory({}) is None
     monkeypatch.setenv(ENV_CACHE_DIR, "off")
     assert ModelCache(default_directory()).entry(_source(), os.stat(_source())) is None
+
+
+def test_the_tests_never_write_the_users_home() -> None:
+    """Every test process (and its subprocesses) kept models in ~/.cache/caresync-dr: the
+    root conftest now points the cache at a directory of the test session's own."""
+    where = default_directory()
+    assert where is not None
+    home = Path.home().resolve()
+    assert home not in where.resolve().parents and where.resolve() != home
+
+
+def test_other_botocore_versions_entries_are_removed(tmp_path: Path) -> None:
+    """The cache never pruned: every botocore upgrade (and a reinstall) left all its entries
+    behind (110 MB in ~/.cache here). A process that writes entries now removes every other
+    generation's, and the flat layout's from before generations."""
+    root = tmp_path / "cache"
+    old = ModelCache(root, generation="botocore-1.0.0-py3.11.0-marshal4")
+    source = _source("sns")
+    assert old.load(source, os.stat(source)) is None
+    assert old.flush() == 1
+    old_entry = old.entry(source, os.stat(source))
+    assert old_entry is not None and old_entry.exists()
+    flat = root / ("0" * 32 + ".marshal")          # written before generations existed
+    flat.write_bytes(b"old")
+    foreign = root / "notes.txt"                   # not an entry: left alone
+    foreign.write_text("mine")
+    current = ModelCache(root)
+    assert current.load(source, os.stat(source)) is None     # another generation: a miss
+    assert current.flush() == 1
+    assert not old_entry.parent.exists() and not flat.exists() and foreign.exists()
+    kept = current.entry(source, os.stat(source))
+    assert kept is not None and kept.exists()
+    assert ModelCache(root).load(source, os.stat(source)) is not None
+
+
+def test_a_generation_beyond_its_size_drops_its_oldest_entries(tmp_path: Path) -> None:
+    sources = []
+    for name in ("a", "b", "c"):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"name": name, "padding": "x" * 4000}))
+        sources.append(path)
+    cache = ModelCache(tmp_path / "cache", max_bytes=9000)    # room for two entries
+    files = PlainJSONFileLoader(cache)
+    for path in sources[:2]:
+        files.load_file(str(path.with_suffix("")))
+    assert cache.flush() == 2
+    entries = [cache.entry(str(p), os.stat(p)) or tmp_path / "off" for p in sources]
+    os.utime(entries[0], ns=(1, 1))                # the oldest
+    files.load_file(str(sources[2].with_suffix("")))
+    assert cache.flush() == 1
+    assert [e.exists() for e in entries] == [False, True, True]

@@ -37,7 +37,7 @@ from caresync_dr import quiet_start
 from caresync_dr.cli.aws_problems import aws_problem, is_aws_error
 from caresync_dr.cli.errors import CODE_NAMES, CommandError, ExitCode, UsageError
 from caresync_dr.cli.reporting import writable_file, write_json_report
-from caresync_dr.cli.signals import Interrupted, signals_interrupt
+from caresync_dr.cli.signals import Interrupted, signals_held, signals_interrupt
 from caresync_dr.operator_permissions import role_name_of
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class Invocation:
     changed: bool = False
     report_written: bool = False
     message: str = ""           # the body's closing sentence for the base report
+    report_document: dict[str, Any] | None = None   # the body's own report, as last written
 
     def changing(self) -> None:
         """From here on a failure may leave something changed (exit 1, not 3)."""
@@ -90,6 +91,7 @@ class Invocation:
         if self.report_path is not None:
             write_json_report(self.report_path, document)
             self.report_written = True
+            self.report_document = document
 
     def claim_report(self) -> None:
         """The body writes the report itself on every exit (the base report is not written)."""
@@ -187,6 +189,35 @@ def _base_report(args: argparse.Namespace | None, invocation: Invocation,
     return report
 
 
+# The fields by which a body's own report says the run succeeded.
+SUCCESS_CLAIMS: dict[str, object] = {"ok": True, "outcome": "ok", "exit_code": 0, "exitCode": 0}
+
+
+def _claims_success(document: dict[str, Any]) -> bool:
+    return any(key in document and document[key] == value and
+               type(document[key]) is type(value) for key, value in SUCCESS_CLAIMS.items())
+
+
+def _correct_claimed_success(invocation: Invocation, ending: Ending) -> None:
+    """The body wrote its own report saying it succeeded, then failed or was interrupted (a
+    Ctrl-C while it printed its summary): that report is rewritten with the ending, so no exit
+    leaves a report that contradicts its exit code. Never raises."""
+    document = invocation.report_document
+    if invocation.report_path is None or document is None or not _claims_success(document):
+        return
+    corrected = {**document, "ending": {"outcome": ending.outcome, "exit_code": ending.code,
+                                        "message": ending.message}}
+    for key in SUCCESS_CLAIMS:
+        if key in corrected:
+            corrected[key] = {"ok": False, "outcome": ending.outcome}.get(key, ending.code)
+    try:
+        with signals_held():
+            write_json_report(invocation.report_path, corrected)
+        invocation.report_document = corrected
+    except Exception as exc:
+        log.error("could not correct the report %s: %s", invocation.report_path, exc)
+
+
 def _write_fallback(args: argparse.Namespace | None, invocation: Invocation, ending: Ending,
                     fallback: Fallback) -> None:
     """Never raises: the report is what is left when everything else failed."""
@@ -236,6 +267,7 @@ def run_command(parser: argparse.ArgumentParser, body: Body, argv: Sequence[str]
         log.error("%s (exit %d: %s)", ending.message, ending.code,
                   _name(ending.code))
         log.debug("details", exc_info=True)
+        _correct_claimed_success(invocation, ending)
     _write_fallback(args, invocation, ending, fallback)
     return ending.code
 

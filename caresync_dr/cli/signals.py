@@ -42,3 +42,20 @@ def signals_interrupt() -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Within the block, Ctrl-C, SIGTERM and SIGHUP are ignored: for the few milliseconds in
+    which a run that is already ending as interrupted corrects its report, so that a second
+    Ctrl-C cannot leave the uncorrected one behind. Outside the main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN)
+                for signum in (signal.SIGINT, *CAUGHT)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)

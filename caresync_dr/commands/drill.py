@@ -14,6 +14,7 @@ from typing import Any
 from caresync_dr import arguments
 from caresync_dr.cli import CommandParser, ExitCode, Invocation, command_parser, run_main
 from caresync_dr.cli.errors import UsageError
+from caresync_dr.cli.signals import signals_held
 
 log = logging.getLogger("drill")
 
@@ -124,7 +125,7 @@ def write_reports(report: dict[str, Any], directory: Path) -> tuple[Path, Path]:
 
 
 def body(args: argparse.Namespace, run: Invocation) -> int:
-    from caresync_dr.drill.report import crash_report, summary
+    from caresync_dr.drill.report import crash_report
     from caresync_dr.drill.runner import DrillAbortedError, DrillOptions, run_drill
     from caresync_dr.drill.scenarios import SCENARIOS
     from caresync_dr.pg.orphans import sweep
@@ -141,20 +142,50 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
                            scale_seconds=args.scale_seconds, keep=args.keep)
     directory = usable_reports_dir(args)
     run.changing()   # from here the drill starts servers; an interruption stops them all
+    report = crash_report(args.scenario, "interrupted")
     try:
-        with quiet_details(args.verbose):
-            report = run_drill(options)
-    except DrillAbortedError as exc:
-        report = exc.report
-        if isinstance(exc.__cause__, KeyboardInterrupt):
-            log.error("interrupted; everything the drill started was stopped")
-        else:
-            log.error("the drill could not finish: %s", exc)
-        log.debug("details", exc_info=True)
-    except Exception as exc:  # before the drill started (e.g. no scripts/failover.py)
-        log.error("the drill could not start: %s", exc)
-        log.debug("details", exc_info=True)
-        report = crash_report(args.scenario, f"{type(exc).__name__}: {exc}")
+        try:
+            with quiet_details(args.verbose):
+                report = run_drill(options)
+        except DrillAbortedError as exc:
+            report = exc.report
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                report = interrupted(report)
+                log.error("interrupted; everything the drill started was stopped")
+            else:
+                log.error("the drill could not finish: %s", exc)
+            log.debug("details", exc_info=True)
+        except Exception as exc:  # before the drill started (e.g. no scripts/failover.py)
+            log.error("the drill could not start: %s", exc)
+            log.debug("details", exc_info=True)
+            report = crash_report(args.scenario, f"{type(exc).__name__}: {exc}")
+        return publish(report, run, directory, args.report)
+    except KeyboardInterrupt:
+        # Between the drill's end and the last report written, a passing report may already
+        # be on disk while the run ends interrupted (exit 1): every report is rewritten to
+        # say so, with Ctrl-C held off for those few milliseconds.
+        with signals_held():
+            write_quietly(interrupted(report), run, directory)
+        raise
+
+
+def interrupted(report: dict[str, Any]) -> dict[str, Any]:
+    """The report of a drill interrupted at any point: ok false, ``interrupted`` true, and
+    ``error`` saying when (a drill that ran to its end keeps its verifications)."""
+    error = report.get("error")
+    if not error:
+        error = ("interrupted while its reports were written (the drill itself had ended "
+                 f"{'passing' if report.get('ok') else 'failing'}: see verifications)")
+    elif "interrupted" not in str(error):
+        error = f"{error}; then interrupted while its reports were written"
+    return {**report, "ok": False, "interrupted": True, "error": error}
+
+
+def publish(report: dict[str, Any], run: Invocation, directory: Path,
+            report_path: Path | None) -> int:
+    """Write every report, print the summary; the exit code the report's ``ok`` gives."""
+    from caresync_dr.drill.report import summary
+
     run.write_report(report)
     try:
         paths: tuple[Path, Path] | None = write_reports(report, directory)
@@ -162,9 +193,21 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
         log.error("could not write the reports to %s: %s", directory, exc)
         paths = None
     print(summary(report, paths))
-    if args.report is not None:
-        log.info("report written to %s", Path(args.report))
+    if report_path is not None:
+        log.info("report written to %s", Path(report_path))
     return ExitCode.OK if report["ok"] else ExitCode.FAILED
+
+
+def write_quietly(report: dict[str, Any], run: Invocation, directory: Path) -> None:
+    """Every report rewritten; a failure is logged, never raised (the run is already ending)."""
+    try:
+        run.write_report(report)
+    except OSError as exc:
+        log.error("could not write the report: %s", exc)
+    try:
+        write_reports(report, directory)
+    except OSError as exc:
+        log.error("could not write the reports to %s: %s", directory, exc)
 
 
 def main(argv: list[str] | None = None) -> int:

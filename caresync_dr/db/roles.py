@@ -437,7 +437,7 @@ RESTORE_TEST_ROLE = LoginRole(
     name="caresync_restore_test", secret_name="caresync/db/restore-test", schemas=(),
     member_of=(OWNER_ROLE,), attributes=("LOGIN", "CREATEDB", "NOCREATEROLE"),
     connection_limit=10,
-    description="restore_test.py: restores into a scratch database and drops it")
+    description="restore_check.py: restores into a scratch database and drops it")
 
 OPERATOR_ROLES: tuple[LoginRole, ...] = (BACKUP_ROLE, RESTORE_ROLE, RESTORE_TEST_ROLE)
 

@@ -6,7 +6,7 @@ the ops host's systemd unit does (``--kms-key-id alias/caresync-primary --region
 keys (decision D2). S3 replication then copies the backup into the standby bucket; moto copies
 nothing, so ``caresync_dr.emulation.s3`` does what the bucket's replication rule says.
 
-After the outage the real ``scripts/restore_test.py`` restores the newest backup of the
+After the outage the real ``scripts/restore_check.py`` restores the newest backup of the
 standby bucket into a scratch server with ``--region <standby>`` while every primary-region
 endpoint is refused. Both commands run as subprocesses against the emulator, each with its own
 ``AWS_SDK_UA_APP_ID``, so the emulator's call log shows which endpoints each one called.
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BACKUP_APP = "caresync-backup"
-RESTORE_TEST_APP = "caresync-restore-test"
+RESTORE_CHECK_APP = "caresync-restore-check"
 
 
 @dataclass
@@ -111,7 +111,7 @@ def replicate_backups(source_bucket: str) -> list[Replicated]:
 
 @dataclass
 class StandbyRestoreTest:
-    """``scripts/restore_test.py`` against the standby bucket, in a thread of the drill."""
+    """``scripts/restore_check.py`` against the standby bucket, in a thread of the drill."""
 
     emulator: Emulator
     project_dir: Path
@@ -119,7 +119,7 @@ class StandbyRestoreTest:
     region: str
     bucket: str
     target_url: str
-    run: CommandRun = field(default_factory=lambda: CommandRun(RESTORE_TEST_APP))
+    run: CommandRun = field(default_factory=lambda: CommandRun(RESTORE_CHECK_APP))
     _thread: threading.Thread | None = None
 
     def start(self, when: Callable[[], bool] = lambda: True, wait_at_most: float = 10.0,
@@ -135,10 +135,10 @@ class StandbyRestoreTest:
         while not when() and time.monotonic() < deadline:
             time.sleep(0.05)
         on_start()
-        _run(self.emulator, self.project_dir, "restore_test.py", [
+        _run(self.emulator, self.project_dir, "restore_check.py", [
             "--bucket", self.bucket, "--region", self.region, "--target-url", self.target_url],
              run=self.run, report_path=self.work / "restore-test-report.json")
-        log.info("restore_test.py exited %s after %.2f s (%s)", self.run.exit_code,
+        log.info("restore_check.py exited %s after %.2f s (%s)", self.run.exit_code,
                  self.run.seconds or 0, self.run.report.get("result", "no report"))
 
     def join(self, timeout: float) -> bool:
@@ -190,7 +190,7 @@ class BackupBeforeOutage:
 
 def start_restore_test(world: World, project_dir: Path, work: Path, timeline: Timeline, *,
                        served: Callable[[], bool], wait_at_most: float) -> StandbyRestoreTest:
-    """restore_test.py on the standby bucket, in the standby region, primary region down.
+    """restore_check.py on the standby bucket, in the standby region, primary region down.
 
     Its target is the promoted standby's server, as the ops host's ``DATABASE_URL`` names the
     live writer (the scratch database goes next to the live one). It starts once the standby
@@ -204,6 +204,6 @@ def start_restore_test(world: World, project_dir: Path, work: Path, timeline: Ti
         target_url=dbs.dsn(dbs.standby))
     restore.start(when=served, wait_at_most=wait_at_most,
                   on_start=lambda: timeline.event(
-                      f"running: restore_test.py --bucket {restore.bucket} --region "
+                      f"running: restore_check.py --bucket {restore.bucket} --region "
                       f"{restore.region} ({inv.primary.region} unreachable)"))
     return restore

@@ -209,7 +209,7 @@ def standby_region_lines(section: dict[str, Any]) -> list[str]:
     if backup:
         test = backup.get("restore_test") or {}
         lines += _row("restore", f"{test.get('backup')} from the standby bucket in "
-                                 f"{test.get('seconds')} s (restore_test.py, "
+                                 f"{test.get('seconds')} s (restore_check.py, "
                                  f"{test.get('result')}; endpoints "
                                  f"{', '.join(test.get('endpoints') or []) or 'none'})")
     return lines

@@ -362,29 +362,81 @@ class LeaseLock:
 
     def release(self, me: LockHolder) -> Release:
         """Stop renewing; delete the lock when it is still ours. Never raises: a lock that
-        cannot be released goes stale and the next run takes it over."""
+        cannot be released goes stale and the next run takes it over.
+
+        SSM has no conditional delete, and a run that judged this one stale may take the lock
+        over between this run's read and its delete. So the release first writes this run's
+        record once more (a last renewal) and compares versions, as the heartbeat does: the
+        version SSM gives that write must follow the one read. A version in between that holds
+        another run's record is a takeover: its record is put back and the lock is left to
+        that run. Only then is the lock deleted.
+
+        What remains (SSM offers nothing narrower): a run that judged the lock stale from a
+        read made *before* the last renewal, and whose takeover write and confirming re-read
+        both land between that renewal and the delete (one SSM round trip), loses its lock to
+        the delete. It is not silent: that run's next heartbeat finds the lock gone and it
+        stops (``on_lost``); a run whose re-read comes after the delete refuses the takeover.
+        """
         self.stop_heartbeat()
         try:
-            current = self.holder()
+            found = probes.read_parameter_version(self.ssm, self.name)
         except (ClientError, BotoCoreError) as exc:
-            log.warning("could not release the lock %s: %s; it goes stale %.0f s after this "
-                        "run's last heartbeat and the next run takes it over", self.name, exc,
-                        me.stale_after)
-            return Release(False, f"could not read the lock: {exc}")
-        if current is None:
+            return self._left(me, f"could not read the lock: {exc}")
+        if found is None:
             return Release(True)
+        current = LockHolder.parse(found[0], found[1])
         if not current.is_(me):
             log.warning("lock %s is held by %s, not by this run: left in place", self.name,
                         current.describe())
             return Release(False, f"held by {current.describe()}, not by this run")
+        taken = self._last_renewal(me, current, found[2])
+        if taken is not None:
+            log.warning("lock %s: left in place: %s", self.name, taken)
+            return Release(False, taken)
         result = self._delete()
         if result.released:
             log.info("lock %s released", self.name)
         else:
-            log.warning("could not release the lock %s: %s; it goes stale %.0f s after this "
-                        "run's last heartbeat and the next run takes it over", self.name,
-                        result.error, me.stale_after)
+            self._left(me, result.error or "the delete failed")
         return result
+
+    def _left(self, me: LockHolder, why: str) -> Release:
+        log.warning("could not release the lock %s: %s; it goes stale %.0f s after this run's "
+                    "last heartbeat and the next run takes it over", self.name, why,
+                    me.stale_after)
+        return Release(False, why)
+
+    def _last_renewal(self, me: LockHolder, current: LockHolder, read: int | None
+                      ) -> str | None:
+        """Write this run's record once more and check that nothing came between the read
+        (version ``read``) and this write. Returns why the lock must be left in place, or None
+        when the lock is this run's to delete."""
+        renewed = replace(current, heartbeat_at=_now(), written_at="")
+        try:
+            written = actions.put_parameter(self.ssm, self.name, renewed.to_json(),
+                                            overwrite=True)
+        except (ClientError, BotoCoreError) as exc:
+            # Applied or not (its answer may be lost): the newest version tells. Ours: compare
+            # versions up to it as for a write that answered; another run's: it holds the lock.
+            try:
+                found = probes.read_parameter_version(self.ssm, self.name)
+            except (ClientError, BotoCoreError):
+                return f"the last renewal before the delete failed ({exc})"
+            if found is None:
+                return None      # deleted meanwhile (remove_stale after a takeover and release)
+            now = LockHolder.parse(found[0], found[1])
+            if not now.is_(me):
+                return f"held by {now.describe()}, not by this run"
+            written = found[2]
+        if read is None or written is None or written == read + 1 or written == read:
+            return None
+        # Versions in between: this write's own earlier attempts (botocore retried a put whose
+        # answer was lost), or another run's takeover. Lower than read's: the lock was deleted
+        # and created anew meanwhile; version 1 alone is this write's own creation.
+        between = range(read + 1 if written > read else 1, written)
+        if not between:
+            return None
+        return self._restore_overwritten(me, between)
 
 
 def _places(seconds: float) -> int:

@@ -1,6 +1,6 @@
 """Run a restore command and SIGKILL it at a named point (the kill-point tests' child process).
 
-    python -m tests.backup.killer [--pause] POINT restore|restore_test ARGS...
+    python -m tests.backup.killer [--pause] POINT restore|restore_check ARGS...
 
 The point is reached through the real code path: a function the restore calls is wrapped so
 that the process kills itself (SIGKILL: no cleanup, no finally, no atexit) at that moment. With
@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
     if command == "restore":
         from caresync_dr.commands import rollback as script
     else:
-        from caresync_dr.commands import restore_testing as script  # type: ignore[no-redef]
+        from caresync_dr.commands import restore_check as script  # type: ignore[no-redef]
     return int(script.main(rest))
 
 

@@ -30,7 +30,7 @@ from caresync_dr.backup.rds_restore_testing import (
 )
 from caresync_dr.cli import UsageError
 from caresync_dr.commands import backup as backup_script
-from caresync_dr.commands import restore_testing as restore_test_script
+from caresync_dr.commands import restore_check as restore_test_script
 from caresync_dr.pg.cluster import PostgresCluster
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from caresync_dr.backup.errors import KeyUnavailableError
 from caresync_dr.backup.key_wraps import unwrap
 from caresync_dr.backup.keys import DataKey
 from caresync_dr.commands import backup as backup_script
-from caresync_dr.commands import restore_testing as restore_test_script
+from caresync_dr.commands import restore_check as restore_test_script
 from caresync_dr.commands import rollback as restore_script
 from caresync_dr.pg.cluster import PostgresCluster
 from tests.backup.regions import regions_down

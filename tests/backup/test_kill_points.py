@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from caresync_dr.commands import restore_testing as restore_test_script
+from caresync_dr.commands import restore_check as restore_test_script
 from caresync_dr.commands import rollback as restore_script
 from caresync_dr.pg.cluster import PostgresCluster
 from tests.backup.helpers import backup, state
@@ -146,7 +146,7 @@ def test_a_restore_test_killed_mid_load_is_cleaned_by_the_next_one(
     tmp.mkdir()
     args = ["--local-dir", str(tmp_path / "b"), "--target-url", live_db,
             "--key-file", str(key_file)]
-    killed = kill_at("stream", "restore_test", args, tmp)
+    killed = kill_at("stream", "restore_check", args, tmp)
     assert killed.returncode == -9
     live = live_db.rsplit("/", 1)[1]
     left = set(pg_server.psql(f"SELECT datname FROM pg_database WHERE datname LIKE "

@@ -14,7 +14,7 @@ import pytest
 
 from caresync_dr.backup.dbstate import differences, state_of
 from caresync_dr.commands import backup as backup_script
-from caresync_dr.commands import restore_testing as restore_test_script
+from caresync_dr.commands import restore_check as restore_test_script
 from caresync_dr.commands import rollback as restore_script
 from caresync_dr.db import roles
 from tests.backup.conftest import Site

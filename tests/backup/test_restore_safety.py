@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from caresync_dr.commands import restore_testing as restore_test_script
+from caresync_dr.commands import restore_check as restore_test_script
 from caresync_dr.commands import rollback as restore_script
 from caresync_dr.pg.cluster import PostgresCluster
 from tests.backup.helpers import backup, state

@@ -1,4 +1,4 @@
-"""restore_test.py passes for a good backup and fails for the right reasons."""
+"""restore_check.py passes for a good backup and fails for the right reasons."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from caresync_dr.backup.keys import no_kms, resolver
 from caresync_dr.backup.restore_testing import run_local_restore_test
 from caresync_dr.backup.storage import latest_local
-from caresync_dr.commands import restore_testing as script
+from caresync_dr.commands import restore_check as script
 from caresync_dr.pg.cluster import PostgresCluster
 from tests.backup.helpers import backup
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from caresync_dr.commands import backup as backup_script
-from caresync_dr.commands import restore_testing as restore_test_script
+from caresync_dr.commands import restore_check as restore_test_script
 from caresync_dr.commands import rollback as restore_script
 from caresync_dr.pg.cluster import PostgresCluster
 
@@ -130,11 +130,11 @@ def test_a_malformed_database_url_is_refused_without_echoing_it(
                                       "--report", str(tmp_path / "backup.json")]),
         "rollback": restore_script.main([str(tmp_path / "seed.sql.gz"), "--database-url", url,
                                          "--report", str(tmp_path / "rollback.json")]),
-        "restore_test": restore_test_script.main([
+        "restore_check": restore_test_script.main([
             "--local-dir", str(tmp_path), "--target-url", url,
-            "--report", str(tmp_path / "restore_test.json")]),
+            "--report", str(tmp_path / "restore_check.json")]),
     }
-    assert runs == {"backup": 2, "rollback": 2, "restore_test": 2}
+    assert runs == {"backup": 2, "rollback": 2, "restore_check": 2}
     output = capsys.readouterr().err + "".join(
         (tmp_path / f"{name}.json").read_text() for name in runs)
     assert "S3cretPw" not in output

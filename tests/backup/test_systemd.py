@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from caresync_dr.commands import backup as backup_script
-from caresync_dr.commands import restore_testing as restore_test_script
+from caresync_dr.commands import restore_check as restore_test_script
 from caresync_dr.settings import load_settings, read_stack_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,20 +58,20 @@ def test_backup_timer_runs_every_backup_interval_of_the_settings() -> None:
 
 
 def test_restore_test_timer_runs_daily_after_a_backup() -> None:
-    timer = _unit("caresync-restore-test.timer")["Timer"]
+    timer = _unit("caresync-restore-check.timer")["Timer"]
     match = re.fullmatch(r"\*-\*-\* (\d\d):(\d\d):00 UTC", timer["OnCalendar"])
     assert match, f"not once a day: {timer['OnCalendar']}"
     assert int(match.group(1)) % _default_interval_hours() != 0, "would race a backup"
-    assert timer["Persistent"] == "true" and timer["Unit"] == "caresync-restore-test.service"
+    assert timer["Persistent"] == "true" and timer["Unit"] == "caresync-restore-check.service"
     # Its freshness limit tolerates exactly one missed backup cycle.
-    service = _unit("caresync-restore-test.service")["Service"]
+    service = _unit("caresync-restore-check.service")["Service"]
     assert "--max-age-hours 12" in service["ExecStart"]
     assert 2 * _default_interval_hours() == 12
 
 
 @pytest.mark.parametrize("name, script", [
     ("caresync-backup.service", backup_script),
-    ("caresync-restore-test.service", restore_test_script)])
+    ("caresync-restore-check.service", restore_test_script)])
 def test_services_run_the_scripts_with_flags_they_accept(name: str, script: object) -> None:
     service = _unit(name)["Service"]
     assert service["Type"] == "oneshot"

@@ -165,14 +165,14 @@ def test_schedule_checks_daily_drills_weekly_and_fails_loudly() -> None:
     restore = jobs["restore-test-rds"]
     assert restore["permissions"] == {"contents": "read", "id-token": "write"}
     restore_runs = " ".join(s.get("run", "") for s in restore["steps"])
-    assert "scripts/restore_test.py --skip-local" in restore_runs
+    assert "scripts/restore_check.py --skip-local" in restore_runs
     assert "--site primary" in restore_runs and "--db-security-group-id" in restore_runs
     # The flags are the script's own: its parser accepts them and places the copy in the site.
-    from caresync_dr.commands import restore_testing as restore_test
+    from caresync_dr.commands import restore_check as restore_test
 
-    [command] = [s["run"] for s in restore["steps"] if "restore_test.py" in s.get("run", "")]
+    [command] = [s["run"] for s in restore["steps"] if "restore_check.py" in s.get("run", "")]
     argv = shlex.split(command.replace("${DB_SECURITY_GROUP_ID}", "sg-0123456789abcdef0"))
-    args = restore_test.parse_arguments(argv[argv.index("scripts/restore_test.py") + 1:])
+    args = restore_test.parse_arguments(argv[argv.index("scripts/restore_check.py") + 1:])
     assert args.placement.subnet_group == "caresync-primary-db" and args.skip_local
     assert jobs["alert"]["if"] == "failure()"
     assert jobs["alert"]["needs"] == ["readiness-check", "restore-test-rds", "drill"]

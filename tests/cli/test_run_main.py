@@ -208,6 +208,28 @@ def test_a_body_report_replaces_the_base_one(toy: Toy, tmp_path: Path) -> None:
     assert json.loads(path.read_text()) == {"mine": True}
 
 
+@pytest.mark.parametrize("claim", [{"ok": True}, {"outcome": "ok"}, {"exit_code": 0},
+                                   {"exitCode": 0}])
+def test_a_success_report_followed_by_ctrl_c_is_corrected(toy: Toy, tmp_path: Path,
+                                                          claim: dict[str, Any]) -> None:
+    """A body that wrote its own report saying it succeeded, then was interrupted (Ctrl-C while
+    it printed its summary, the drill's case): the report said success while the process
+    exited 1. Every report a body wrote that claims success is rewritten with the ending."""
+    def body(args: argparse.Namespace, run: Invocation) -> int:
+        run.changing()
+        run.write_report({"mine": True, **claim})
+        raise KeyboardInterrupt
+
+    path = tmp_path / "r.json"
+    assert toy(body, "--report", str(path)) == ExitCode.FAILED
+    written = json.loads(path.read_text())
+    assert written["mine"] is True
+    assert written["ending"]["outcome"] == "interrupted"
+    assert written["ending"]["exit_code"] == ExitCode.FAILED
+    key = next(iter(claim))
+    assert written[key] == {"ok": False, "outcome": "interrupted"}.get(key, ExitCode.FAILED)
+
+
 def test_a_failed_report_write_leaves_no_temporary_file(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_: Any) -> None:

@@ -142,3 +142,35 @@ def test_the_reports_are_written_even_when_the_drill_crashes(
     assert "Drill db-failure: FAIL" in (tmp_path / "db-failure.html").read_text()
     out = capsys.readouterr().out
     assert str(tmp_path / "db-failure.html") in out and "could not finish" in out
+
+
+@pytest.mark.parametrize("interrupted_in", ["html", "summary"])
+def test_ctrl_c_while_the_reports_are_written_leaves_no_passing_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interrupted_in: str) -> None:
+    """A drill that passed, then Ctrl-C while its reports were written (after the JSON, in the
+    HTML; or in the summary, after both): the reports said ok true while the process exited 1.
+    Every report now says interrupted, ok false, and the exit is the documented 1."""
+    from caresync_dr.commands.drill import main
+    from caresync_dr.drill import html_report, runner
+    from caresync_dr.drill import report as report_module
+
+    monkeypatch.setattr(runner, "run_drill", lambda options: copy.deepcopy(REPORT))
+    target = (html_report, "render") if interrupted_in == "html" else (report_module, "summary")
+    original = getattr(*target)
+    calls: list[int] = []
+
+    def interrupt_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(*target, interrupt_once)
+    own = tmp_path / "own.json"
+    assert main(["--report-dir", str(tmp_path), "--report", str(own)]) == 1
+    for path in (own, tmp_path / "region-outage.json"):
+        written = json.loads(path.read_text())
+        assert written["ok"] is False, path
+        assert written["interrupted"] is True and "interrupted" in written["error"], path
+        assert written["verifications"] == REPORT["verifications"], path
+    assert "Drill region-outage: FAIL" in (tmp_path / "region-outage.html").read_text()

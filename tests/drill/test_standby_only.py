@@ -14,7 +14,7 @@ OUTAGE = 100.0
 
 
 def _request(region: str, service: str, refused: bool = False) -> AwsRequest:
-    return AwsRequest(at=OUTAGE + 1, app="caresync-restore-test", region=region,
+    return AwsRequest(at=OUTAGE + 1, app="caresync-restore-check", region=region,
                       service=service, operation="GET /", refused=refused)
 
 
@@ -23,7 +23,7 @@ def _runs(**changes: Any) -> tuple[CommandRun, CommandRun]:
                         report={"backup": "backup_1", "missing_wraps": [],
                                 "key_wraps": [{"region": EAST}, {"region": WEST}],
                                 "replicated": ["s3://b/x.dump.enc", "s3://b/x.manifest.json"]})
-    restore = CommandRun("caresync-restore-test", exit_code=0, started_at=OUTAGE + 9,
+    restore = CommandRun("caresync-restore-check", exit_code=0, started_at=OUTAGE + 9,
                          ended_at=OUTAGE + 10,
                          report={"result": "passed", "local": {"backup": "backup_1",
                                                                "scratch_database": "s"}},

@@ -27,12 +27,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal, cast
 
 import boto3
@@ -40,6 +42,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from caresync_dr.aws import session_hooks_lock
 from caresync_dr.failover.command import run
+from caresync_dr.operations.lock import LeaseLock
 from tests.failover import world as w
 from tests.failover.conftest import FAST
 
@@ -77,7 +80,9 @@ class Labeler:
             if name == self.lock:
                 if operation == "DeleteParameter":
                     return "lock: release"
-                return "lock: create" if params.get("Overwrite") is False else "lock: take over"
+                if params.get("Overwrite") is False:
+                    return "lock: create"
+                return "lock: last renewal" if _in_release() else "lock: take over"
             if name == self.journal and operation == "PutParameter":
                 return self._journal(json.loads(params.get("Value") or "{}"))
             return f"ssm.{operation} {name}"
@@ -105,6 +110,17 @@ class Labeler:
                 "promotion_requested_at" not in (old.get("facts") or {}):
             return "journal: promotion requested"
         return "journal: facts"
+
+
+def _in_release() -> bool:
+    """Called from :meth:`LeaseLock.release`, which writes a last renewal (its record, checked by
+    version against a takeover) before it deletes: the same parameters as a takeover's write."""
+    frame: FrameType | None = sys._getframe()
+    while frame is not None:
+        if frame.f_code is LeaseLock.release.__code__:
+            return True
+        frame = frame.f_back
+    return False
 
 
 @dataclass

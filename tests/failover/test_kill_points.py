@@ -34,7 +34,8 @@ KILL_POINTS = {
         "journal: switch-traffic pending", "s3.PutObject switch/traffic",
         "journal: switch-traffic done", "journal: observe-route53 done", "journal: verify done",
         "journal: completed",
-        "lock: release", "s3.PutObject incidents/*.md", "s3.PutObject incidents/*.json",
+        "lock: last renewal", "lock: release",
+        "s3.PutObject incidents/*.md", "s3.PutObject incidents/*.json",
     ],
     "database": [
         "lock: create", "journal: begin",   # begin + the promotion's write-ahead record
@@ -47,7 +48,7 @@ KILL_POINTS = {
         "journal: point-app-at-database done",
         "journal: refresh-app pending", "auto-scaling.StartInstanceRefresh prod-app",
         "journal: refresh-app done", "journal: verify done", "journal: completed",
-        "lock: release",
+        "lock: last renewal", "lock: release",
         "s3.PutObject incidents/*.md", "s3.PutObject incidents/*.json",
     ],
 }
@@ -55,6 +56,7 @@ KILL_POINTS = {
 # after completion); the rest of the walk is marked ``faults`` (``make faults``, in CI).
 ALWAYS = {("lock: create", "before"), ("lock: create", "after"), ("journal: begin", "after"),
           ("rds.PromoteReadReplica caresync-dr-db", "after"), ("journal: completed", "after"),
+          ("lock: last renewal", "before"), ("lock: last renewal", "after"),
           ("lock: release", "before"), ("lock: release", "after"),
           ("rds.PromoteReadReplica caresync-prod-db-replica-1", "after")}
 POINTS = [faults.KillPoint(scope, label, moment) for scope, labels in KILL_POINTS.items()

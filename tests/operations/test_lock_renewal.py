@@ -81,3 +81,73 @@ def test_a_renewal_retried_after_its_answer_was_lost_keeps_the_lease() -> None:
             lock.stop_heartbeat()
         assert not lock.lost
         assert json.loads(ssm.get_parameter(Name=NAME)["Parameter"]["Value"])["token"] == me.token
+
+
+def _take_over_at_first_write(ssm: Any, theirs: LockHolder) -> threading.Event:
+    """Another run writes its takeover just before this client's next PutParameter or
+    DeleteParameter (whichever comes first): the moment between a read and a write."""
+    other_client = boto3.client("ssm", region_name="us-west-2")
+    took_over = threading.Event()
+
+    def take_over(**_: Any) -> None:
+        if not took_over.is_set():
+            took_over.set()
+            other_client.put_parameter(Name=NAME, Value=theirs.to_json(), Type="String",
+                                       Overwrite=True)
+
+    for operation in ("PutParameter", "DeleteParameter"):
+        ssm.meta.events.register(f"provide-client-params.ssm.{operation}", take_over)
+    return took_over
+
+
+def test_a_takeover_between_the_releases_read_and_delete_keeps_its_lock() -> None:
+    """The release read its own record, then deleted: a run that took the lock over in
+    between (it judged this one stale) lost its lock silently. The release now writes a last
+    renewal and compares versions before it deletes; the takeover's record is put back."""
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-west-2")
+        lock = LeaseLock(ssm, NAME, operation="test")
+        me = LockHolder.me("run-mine", heartbeat_seconds=0.05)
+        assert lock.acquire(me) is None
+        theirs = dataclasses.replace(LockHolder.me("run-theirs"), holder="bob@other-laptop")
+        took_over = _take_over_at_first_write(ssm, theirs)
+        result = lock.release(me)
+        assert took_over.is_set()
+        found = ssm.get_parameter(Name=NAME)["Parameter"]["Value"]  # raises when deleted
+        assert json.loads(found)["token"] == theirs.token, "the takeover's record is gone"
+        assert not result.released
+        assert result.error is not None and "bob@other-laptop" in result.error
+
+
+def test_a_release_whose_last_renewal_answer_is_lost_still_deletes() -> None:
+    """The last renewal applied, its answer lost, retried by botocore: two versions of this
+    run's own record are not a takeover, and the lock is deleted."""
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-west-2")
+        other_client = boto3.client("ssm", region_name="us-west-2")
+        lock = LeaseLock(ssm, NAME, operation="test")
+        me = LockHolder.me("run-mine")
+        assert lock.acquire(me) is None
+        retried = threading.Event()
+
+        def first_attempt_applied(params: dict[str, Any], **_: Any) -> None:
+            if not retried.is_set():
+                retried.set()
+                other_client.put_parameter(Name=NAME, Value=params["Value"], Type="String",
+                                           Overwrite=True)
+
+        ssm.meta.events.register("provide-client-params.ssm.PutParameter", first_attempt_applied)
+        result = lock.release(me)
+        assert retried.is_set()
+        assert result.released, result.error
+        assert lock.holder() is None
+
+
+def test_a_release_of_an_unchanged_lock_deletes_it() -> None:
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-west-2")
+        lock = LeaseLock(ssm, NAME, operation="test")
+        me = LockHolder.me("run-mine")
+        assert lock.acquire(me) is None
+        assert lock.release(me).released
+        assert lock.holder() is None

@@ -83,7 +83,7 @@ COMMANDS: tuple[Command, ...] = (
             env={"DATABASE_URL": NOWHERE_DB}),
     Command("caresync-rollback", base=("{backup}", "--key-file", "{key}"),
             database=("{backup}", "--key-file", "{key}"), env={"DATABASE_URL": NOWHERE_DB}),
-    Command("caresync-restore-test", base=("--local-dir", "{work}", "--key-file", "{key}"),
+    Command("caresync-restore-check", base=("--local-dir", "{work}", "--key-file", "{key}"),
             aws=("--skip-local", "--rds-instance", "caresync-primary-db", "--site", "primary",
                  "--db-security-group-id", "sg-0123456789abcdef0", "--region", "us-east-1",
                  "--wait-seconds", "1", "--poll-seconds", "1"),

@@ -70,7 +70,7 @@ def test_each_runbook_that_runs_a_command_names_its_role() -> None:
     for runbook in sorted((ROOT / "docs" / "runbooks").glob("*.md")):
         text = runbook.read_text()
         for name in sorted(set(script.findall(text))):
-            command = {"restore_test": "restore_test", "rollback": "rollback"}.get(name, name)
+            command = {"restore_check": "restore_check", "rollback": "rollback"}.get(name, name)
             try:
                 role = role_of(command)
             except KeyError:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from caresync_dr import names
-from caresync_dr.commands.restore_testing import parse_arguments
+from caresync_dr.commands.restore_check import parse_arguments
 from caresync_dr.offline.runtime import ProgramRun
 from caresync_dr.settings import settings_from_stack_file
 

@@ -68,6 +68,29 @@ def test_each_grant_is_scoped_to_its_resources(prod_bootstrap: ProgramRun,
         by_sid["DatabaseEndpointParameters"]
 
 
+def test_every_journal_and_lock_of_the_operator_roles_commands_is_granted(
+        dr: ProgramRun) -> None:
+    """failover, switchover and failback keep their lock and journals in the standby region
+    (caresync_dr/names.py). failback's journal was missing from the role's parameters: a real
+    failback.py would have met AccessDenied at its first journal read (tests/conftest.py checks
+    actions, not resources)."""
+    from caresync_dr import names
+
+    operator = role_of("failover")
+    assert operator is not None
+    bookkeeping = sorted(value for key, value in vars(names).items()
+                         if key.endswith("_PARAMETER") and isinstance(value, str)
+                         and value.startswith(tuple(f"/{names.PROJECT}/{operation}/"
+                                                    for operation in operator.commands
+                                                    if operation != "notify")))
+    assert {"/caresync-dr/failover/lock", "/caresync-dr/failback/journal"} <= set(bookkeeping)
+    granted = {s["Sid"]: listify(s["Resource"]) for s in _statements(dr)}[
+        "ReadInventoryLockJournal"]
+    missing = [name for name in bookkeeping
+               if f"arn:aws:ssm:us-west-2:111122223333:parameter{name}" not in granted]
+    assert missing == []
+
+
 def test_role_is_assumable_only_with_mfa_from_this_account(dr: ProgramRun) -> None:
     role = one(dr, "aws:iam/role:Role", "operator-role")
     assert role.inputs["name"] == "caresync-dr-operator"
@@ -293,7 +316,7 @@ def test_calls_that_name_no_resource_are_granted_on_the_region_wildcard(dr: Prog
     for region in ("us-east-1", "us-west-2"):
         assert allows(operator, "rds:DescribeDBInstances",
                       f"arn:aws:rds:{region}:111122223333:db:*")
-    backup = role_of("restore_test")
+    backup = role_of("restore_check")
     assert backup is not None
     statements = _role_statements(dr, backup)
     for site, region in (("primary", "us-east-1"), ("standby", "us-west-2")):

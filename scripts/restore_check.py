@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The daily automated restore test (caresync-restore-test). See --help."""
+"""The daily automated restore test (caresync-restore-check). See --help."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import caresync_dr.venv_guard  # noqa: F401
 
 # isort: split
 
-from caresync_dr.commands.restore_testing import main
+from caresync_dr.commands.restore_check import main
 
 if __name__ == "__main__":
     sys.exit(main())

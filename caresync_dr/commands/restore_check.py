@@ -41,7 +41,7 @@ from caresync_dr.cli import (
 from caresync_dr.names import STACK_OF_SITE
 from caresync_dr.settings import SettingsError, StackFileError, settings_from_stack_file
 
-log = logging.getLogger("restore_test")
+log = logging.getLogger("restore_check")
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 NOTES = f"""\
@@ -63,7 +63,7 @@ EXIT_CODES = [
 
 
 def build_parser() -> CommandParser:
-    parser = command_parser("restore_test.py", __doc__ or "", EXIT_CODES, notes=NOTES)
+    parser = command_parser("restore_check.py", __doc__ or "", EXIT_CODES, notes=NOTES)
     parser.add_argument("--local-dir", type=Path, default=Path("/backups"),
                         help="where backups are (default: /backups)")
     parser.add_argument("--bucket", help="take the latest backup from this S3 bucket instead")
@@ -199,4 +199,4 @@ def body(args: argparse.Namespace, run: Invocation) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(build_parser(), body, argv, command="restore_test")
+    return run_main(build_parser(), body, argv, command="restore_check")
