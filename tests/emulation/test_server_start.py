@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Any
 
 import botocore.session
 import pytest
@@ -33,7 +34,7 @@ def test_a_port_taken_between_choosing_and_binding_does_not_hang_the_start(
     try:
         assert not starting.is_alive(), "Emulator.start() still waits for a server that never bound"
         assert emulator.port not in (0, port)
-        sts = botocore.session.Session().create_client(
+        sts: Any = botocore.session.Session().create_client(
             "sts", region_name="us-west-2", endpoint_url=emulator.endpoint,
             aws_access_key_id="testing", aws_secret_access_key="testing")
         assert sts.get_caller_identity()["Account"] == ACCOUNT_ID
