@@ -49,8 +49,15 @@ if TYPE_CHECKING:
     # does not import boto3: new_core_session).
     AwsSession: TypeAlias = boto3.Session | botocore.session.Session
 # botocore's client creation is not thread-safe (a session's loader and event hooks are
-# shared), while the clients themselves are: one creation at a time, process-wide.
-_CREATING = threading.Lock()
+# shared: each client copies the session's hooks, which a registration changes meanwhile),
+# while the clients themselves are: one creation or registration at a time, process-wide.
+# Reentrant: a ClientCache holds it around the AwsClients method that takes it again.
+_CREATING = threading.RLock()
+
+
+def session_hooks_lock() -> threading.RLock:
+    """Held while a client is built; hold it to register handlers on a session others use."""
+    return _CREATING
 
 
 class ClientCache:
@@ -255,8 +262,9 @@ class AwsClients:
         self._config = budget.config()
 
     def _client(self, service: str) -> Any:
-        return create_client(self.session, service, region_name=self.region,
-                             config=self._config)
+        with _CREATING:     # also when not cached (the notifier's, the inventory reader)
+            return create_client(self.session, service, region_name=self.region,
+                                 config=self._config)
 
     def rds(self) -> RDSClient:
         return self._client("rds")  # type: ignore[no-any-return]

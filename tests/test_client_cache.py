@@ -7,8 +7,12 @@ mutex while building, so the preflight's S3 read waited for the prewarm thread's
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
-from caresync_dr.aws import STANDBY, AwsClients, ClientCache, RegionClients
+import botocore.session
+
+from caresync_dr.aws import STANDBY, AwsClients, ClientCache, RegionClients, session_hooks_lock
+from caresync_dr.operations.recorder import ApiCallRecorder
 
 
 def test_a_built_client_is_returned_while_another_is_being_built() -> None:
@@ -66,3 +70,51 @@ def test_each_client_is_built_once_and_builds_never_overlap() -> None:
         t.join(10)
     assert overlaps[0] == 0
     assert builds[0] == 4     # two names in each of two caches
+
+
+def _waits_for_creation_lock(action: Callable[[], object]) -> bool:
+    """Does ``action`` (on another thread) wait while this thread holds the creation lock?"""
+    done = threading.Event()
+
+    def act() -> None:
+        action()
+        done.set()
+
+    with session_hooks_lock():
+        worker = threading.Thread(target=act, daemon=True)
+        worker.start()
+        waited = not done.wait(0.5)
+    worker.join(10)
+    assert done.is_set(), "the action never finished"
+    return waited
+
+
+def test_a_client_built_outside_a_cache_waits_for_a_build_in_progress() -> None:
+    """The notifier's SNS and Secrets Manager clients (caresync_dr/notify) and the inventory
+    reader are built with AwsClients directly, on their own threads, from the run's session:
+    they built while the prewarm thread and the steps built theirs in a ClientCache, which the
+    process-wide lock is there to prevent."""
+    session = botocore.session.Session()
+    session.set_credentials("testing", "testing")
+    assert _waits_for_creation_lock(lambda: AwsClients("us-west-2", STANDBY, session).sns())
+
+
+def test_hooks_are_not_registered_on_a_session_while_one_of_its_clients_is_built() -> None:
+    """A client copies the session's event hooks as it is built; the dry-run recorder of a run
+    registered and removed its hook on the shared session while other threads built clients."""
+    session = botocore.session.Session()
+    recorder = ApiCallRecorder()
+    assert _waits_for_creation_lock(lambda: recorder.install(session))
+    assert _waits_for_creation_lock(recorder.uninstall)
+
+
+def test_a_cache_builds_through_aws_clients_without_deadlocking_itself() -> None:
+    """ClientCache holds the lock around the AwsClients method that takes it again."""
+    session = botocore.session.Session()
+    session.set_credentials("testing", "testing")
+    clients = RegionClients(AwsClients("us-west-2", STANDBY, session))
+    built: list[object] = []
+    worker = threading.Thread(target=lambda: built.append(clients.ssm()), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert built and built[0] is clients.ssm()

@@ -34,7 +34,6 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from caresync_dr.emulation.network import Outage, request_scope
-from caresync_dr.pg.cluster import free_port
 
 log = logging.getLogger(__name__)
 
@@ -112,19 +111,33 @@ def _gated_handler(outage: Outage, calls: CallLog) -> type[MotoRequestHandler]:
 
 
 class _Server(ThreadedMotoServer):
-    """ThreadedMotoServer with the gated request handler."""
+    """ThreadedMotoServer with the gated request handler, bound in :meth:`start` itself.
 
-    def __init__(self, emulator: Emulator, port: int) -> None:
+    moto's ``start()`` binds in its server thread and then waits, without a timeout, for that
+    thread to say it is listening: a bind that fails (the port taken meanwhile, e.g. by
+    another test run on this machine) kills the thread and leaves ``start()`` waiting forever.
+    Here the socket is bound on the calling thread, on a port the kernel picks (0): nothing
+    can take it between choosing and binding, and any bind error is raised to the caller."""
+
+    def __init__(self, emulator: Emulator, port: int = 0) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         self.emulator = emulator
 
-    def _server_entry(self) -> None:
+    def start(self) -> None:
         self._server = make_server(
             self._ip_address, self._port, DomainDispatcherApplication(create_backend_app),
             True, request_handler=_gated_handler(self.emulator.outage, self.emulator.calls))
-        self._server_ready_event.set()
         # A short poll interval: stop() waits for the next poll (0.5 s by default).
-        self._server.serve_forever(poll_interval=0.05)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True,
+                                        name="aws-emulator")
+        self._thread.start()
+        self._server_ready_event.set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() first"
+        return int(self._server.server_port)
 
 
 class Emulator:
@@ -133,7 +146,7 @@ class Emulator:
     def __init__(self) -> None:
         self.outage = Outage()
         self.calls = CallLog()
-        self.port = free_port()
+        self.port = 0           # the kernel's choice, known once started
         self._server: _Server | None = None
         self._saved_account: str | None = None
 
@@ -144,8 +157,9 @@ class Emulator:
     def start(self) -> None:
         self._saved_account = os.environ.get("MOTO_ACCOUNT_ID")
         os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT_ID
-        self._server = _Server(self, self.port)
+        self._server = _Server(self)
         self._server.start()
+        self.port = self._server.port
         log.debug("AWS emulator listening on %s", self.endpoint)
 
     def stop(self) -> None:

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from caresync_dr.aws import event_hooks
+from caresync_dr.aws import event_hooks, session_hooks_lock
 from caresync_dr.cli.errors import RefusedError
 
 if TYPE_CHECKING:
@@ -61,15 +61,18 @@ class ApiCallRecorder:
     _session: Any = field(default=None, repr=False)
 
     def install(self, session: AwsSession) -> ApiCallRecorder:
-        event_hooks(session).register_first("before-parameter-build", self._record,
-                                            unique_id=f"operations-recorder-{id(self)}")
+        # Not while another thread builds a client of this session (it copies these hooks).
+        with session_hooks_lock():
+            event_hooks(session).register_first("before-parameter-build", self._record,
+                                                unique_id=f"operations-recorder-{id(self)}")
         self._session = session
         return self
 
     def uninstall(self) -> None:
         if self._session is not None:
-            event_hooks(self._session).unregister(
-                "before-parameter-build", unique_id=f"operations-recorder-{id(self)}")
+            with session_hooks_lock():
+                event_hooks(self._session).unregister(
+                    "before-parameter-build", unique_id=f"operations-recorder-{id(self)}")
             self._session = None
 
     def _record(self, model: Any, context: dict[str, Any], **_: Any) -> None:

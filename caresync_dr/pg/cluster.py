@@ -69,9 +69,25 @@ def postmaster_pid(data_dir: Path) -> int | None:
 
 
 def free_port() -> int:
+    """A TCP port of 127.0.0.1 free right now. Only a probe: anyone may bind it before the
+    caller does (prefer binding port 0 yourself where the server allows it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# How many ports a server start tries when the one chosen is taken meanwhile.
+PORT_ATTEMPTS = 3
+
+
+def port_taken(port: int) -> bool:
+    """Something holds ``port`` on 127.0.0.1 (a listener, or a connection's local end)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def _as_server_user(argv: Sequence[str]) -> list[str]:
@@ -164,11 +180,25 @@ class PostgresCluster:
             conf_file.writelines(f"{key} = {value}\n" for key, value in conf.items())
 
     def start(self, timeout: float = 60) -> None:
-        if self.log_file is None:
-            self._prepare_dirs()
-        self._run([self.tool("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
-                   "-o", f"-p {self.port} -k {self.socket_dir}", "-w", "-t", str(int(timeout)),
-                   "start"], timeout=timeout + 10)
+        """Start the server on :attr:`port`. A port taken since it was chosen (``free_port``
+        only probes: another process, e.g. another test run on this machine, may bind it
+        before the server does) gets the server a new free port, up to
+        :data:`PORT_ATTEMPTS` times; read :attr:`port` after starting."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            if self.log_file is None or not self.socket_dir.is_dir():
+                self._prepare_dirs()
+            try:
+                self._run([self.tool("pg_ctl"), "-D", str(self.data_dir), "-l",
+                           str(self.log_file), "-o", f"-p {self.port} -k {self.socket_dir}",
+                           "-w", "-t", str(int(timeout)), "start"], timeout=timeout + 10)
+            except subprocess.CalledProcessError:
+                if attempt == PORT_ATTEMPTS or not port_taken(self.port):
+                    raise
+                taken, self.port = self.port, free_port()
+                log.warning("port %d was taken before postgres could bind it (another process "
+                            "on this machine); starting on %d instead", taken, self.port)
+                continue
+            break
         log.debug("postgres started on port %d (%s)", self.port, self.data_dir)
 
     def stop(self, mode: str = "fast") -> None:

@@ -19,6 +19,7 @@ from caresync_dr.commands import restore_check as restore_test_script
 from caresync_dr.commands import rollback as restore_script
 from caresync_dr.pg.cluster import PostgresCluster
 from tests.backup.helpers import backup, state
+from tests.child_output import drain
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
@@ -232,11 +233,15 @@ def test_a_restore_stopped_by_a_signal_cleans_up_and_reports(
          "--database-url", live_db, "--key-file", str(key_file), "--report", str(report)],
         cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmp)), stderr=subprocess.PIPE, text=True)
     assert child.stderr is not None
-    for line in child.stderr:
-        if "PAUSED" in line:
-            break
-    child.send_signal(getattr(signal, signame))
-    assert child.wait(timeout=60) == 1
+    said = drain(child.stderr)
+    try:
+        assert said.wait_for("PAUSED", timeout=120), f"the restore never paused: {said.text()}"
+        child.send_signal(getattr(signal, signame))
+        assert child.wait(timeout=60) == 1, said.text()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)
     result = json.loads(report.read_text())
     assert result["error"].startswith(f"stopped by {signame}")
     assert scratch_of(pg_server, live_db) == set()

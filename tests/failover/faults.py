@@ -40,6 +40,7 @@ from typing import Any, Literal, cast
 import boto3
 from botocore.exceptions import EndpointConnectionError
 
+from caresync_dr.aws import session_hooks_lock
 from caresync_dr.failover.command import run
 from caresync_dr.operations.lock import LeaseLock
 from tests.failover import world as w
@@ -180,14 +181,17 @@ def install(session: boto3.Session, inventory: Any, *, kill_at: str | None = Non
         if state["dead"]:
             raise EndpointConnectionError(endpoint_url=request.url)
 
-    session.events.register_first("before-parameter-build", label)
-    session.events.register_first("after-call", sent)
-    session.events.register_first("before-send", gate)
+    # Not while a thread of a run builds a client of this session (it copies these hooks).
+    with session_hooks_lock():
+        session.events.register_first("before-parameter-build", label)
+        session.events.register_first("after-call", sent)
+        session.events.register_first("before-send", gate)
 
     def revive() -> None:
-        session.events.unregister("before-parameter-build", label)
-        session.events.unregister("after-call", sent)
-        session.events.unregister("before-send", gate)
+        with session_hooks_lock():
+            session.events.unregister("before-parameter-build", label)
+            session.events.unregister("after-call", sent)
+            session.events.unregister("before-send", gate)
 
     return recorder, lambda: state["killed"], revive
 
@@ -554,10 +558,12 @@ def inject(session: boto3.Session, fault: Fault) -> Callable[[], int]:
         headers["Content-Type"] = content_type
         return AWSResponse(request.url, status, headers, MockRawResponse(body))
 
-    session.events.register_first("before-send", cast(Callable[..., None], maybe))
+    with session_hooks_lock():
+        session.events.register_first("before-send", cast(Callable[..., None], maybe))
 
     def remove() -> int:
-        session.events.unregister("before-send", cast(Callable[..., None], maybe))
+        with session_hooks_lock():
+            session.events.unregister("before-send", cast(Callable[..., None], maybe))
         return struck[0]
 
     return remove

@@ -23,7 +23,6 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.rds.models import RDSBackend, rds_backends
 from moto.server import ThreadedMotoServer
 
-from caresync_dr.pg.cluster import free_port
 from tests.failover import world as w
 from tests.failover.conftest import ROOT
 
@@ -32,9 +31,11 @@ PROMOTE_SECONDS = 1.0
 
 @pytest.fixture
 def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # Port 0: the kernel's choice, bound at once. A probed "free" port can be taken by another
+    # run before moto binds it, and moto's start() then waits forever for its dead thread.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    port = server.get_host_and_port()[1]
     url = f"http://127.0.0.1:{port}"
     # Every test starts from empty backends (moto keeps them per process, across servers).
     requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
