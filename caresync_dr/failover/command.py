@@ -23,7 +23,7 @@ from caresync_dr.cli import (
     run_command,
     run_main,
 )
-from caresync_dr.failover.context import FailoverContext
+from caresync_dr.failover.context import FailoverContext, client_operations
 from caresync_dr.failover.inputs import DEFAULT_JOURNAL_FILE, load_inventory, options_from
 from caresync_dr.failover.operation import FailoverOperation
 from caresync_dr.failover.options import (
@@ -140,7 +140,8 @@ def _body(session: AwsSession | None, stdin: TextIO | None, out: TextIO
         options = options_from(args)
         # Every AWS call of the command, the inventory read included, goes through this
         # session and is recorded; --check and --dry-run block any change (the engine's proof).
-        aws = session if session is not None else new_core_session()
+        aws = session if session is not None else new_core_session(
+            operations=client_operations())
         recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
         try:
             created: dict[str, Any] = {}
