@@ -41,7 +41,7 @@ from moto.server import ThreadedMotoServer
 
 from caresync_dr.aws import warm_model_cache
 from caresync_dr.emulation.warmup import prime_moto
-from caresync_dr.failover.context import CLIENT_SERVICES
+from caresync_dr.failover.context import CLIENT_SERVICES, client_operations
 from caresync_dr.pg.cluster import free_port
 from tests.failover import world as w
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         compileall.compile_dir(str(tree / "caresync_dr"), quiet=1)
     # ... and its botocore model cache is warm (a tree without caresync_dr.model_cache does
     # not read it).
-    warm_model_cache(CLIENT_SERVICES)
+    warm_model_cache(CLIENT_SERVICES, client_operations())
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"

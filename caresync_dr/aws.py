@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
@@ -18,7 +18,15 @@ import botocore.session
 from botocore.config import Config
 from botocore.loaders import JSONFileLoader, Loader
 
-from caresync_dr.model_cache import ModelCache, default_directory, parse_json_file
+from caresync_dr import botocore_names
+from caresync_dr.model_cache import (
+    ModelCache,
+    default_directory,
+    parse_json_file,
+    read_entry,
+    write_entry,
+)
+from caresync_dr.model_trim import trimmed_model
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -114,8 +122,10 @@ class PlainJSONFileLoader(JSONFileLoader):
     3.7, and botocore builds its shapes from them the same way. With a ``cache``, a file
     parsed once is loaded from its parsed copy afterwards (:mod:`caresync_dr.model_cache`)."""
 
-    def __init__(self, cache: ModelCache | None = None) -> None:
+    def __init__(self, cache: ModelCache | None = None,
+                 operations: Mapping[str, frozenset[str]] | None = None) -> None:
         self.cache = cache or ModelCache(None)
+        self.operations = dict(operations or {})
 
     def load_file(self, file_path: str) -> Any:
         for extension in (".json", ".json.gz"):
@@ -126,9 +136,25 @@ class PlainJSONFileLoader(JSONFileLoader):
                 continue
             if not stat.S_ISREG(info.st_mode):
                 continue
+            parts = file_path.split(os.sep)
+            if len(parts) >= 3 and parts[-1] == "service-2" and parts[-3] in self.operations:
+                return self._trimmed(path, info, self.operations[parts[-3]])
             data = self.cache.load(path, info)
             return parse_json_file(path) if data is None else data
         return None
+
+    def _trimmed(self, path: str, info: os.stat_result, operations: frozenset[str]) -> Any:
+        """The service model at ``path`` cut to ``operations`` (:mod:`caresync_dr.model_trim`),
+        kept in the cache by itself: a hit never loads the whole model."""
+        entry = self.cache.entry(f"{path}#operations={','.join(sorted(operations))}", info)
+        kept = None if entry is None else read_entry(entry)
+        if isinstance(kept, dict):
+            return kept
+        whole = self.cache.load(path, info)
+        model = trimmed_model(parse_json_file(path) if whole is None else whole, operations)
+        if entry is not None:
+            write_entry(entry, model)
+        return model
 
 
 class KnownServices(Sequence[str]):
@@ -185,13 +211,16 @@ class ModelLoader(Loader):
         return KnownServices(self, type_name)
 
 
-def new_core_session(cache: ModelCache | None = None) -> botocore.session.Session:
+def new_core_session(cache: ModelCache | None = None,
+                     operations: Mapping[str, frozenset[str]] | None = None
+                     ) -> botocore.session.Session:
     """A botocore session like ``botocore.session.Session()`` (same credentials, region and
     ``AWS_DATA_PATH`` search path), whose clients load their service models with
     :class:`ModelLoader`, from the parsed copies of :mod:`caresync_dr.model_cache` when
     earlier runs left them. Share one per process: the loader caches every model it parsed,
     so a second client of a service (another region) costs little. ``cache``: the default
-    directory's unless given.
+    directory's unless given. ``operations``: services whose clients are built with only these
+    operations (API names; :mod:`caresync_dr.model_trim`), e.g. a command's IAM grants.
 
     Its clients are the ones boto3 would build (``boto3.Session.client`` calls this session's
     ``create_client``); what boto3 adds is S3's managed transfers (``upload_file``) and
@@ -201,9 +230,10 @@ def new_core_session(cache: ModelCache | None = None) -> botocore.session.Sessio
     data_path = core.get_config_variable("data_path")
     extra = ([os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)]
              if data_path else None)
-    files = PlainJSONFileLoader(cache or ModelCache(default_directory()))
+    files = PlainJSONFileLoader(cache or ModelCache(default_directory()), operations)
     core.register_component("data_loader", ModelLoader(extra_search_paths=extra,
                                                        file_loader=files))
+    botocore_names.preload(files.cache)
     return core
 
 
@@ -236,16 +266,19 @@ def _default_session() -> AwsSession:
     return boto3.Session()
 
 
-def warm_model_cache(services: Iterable[str]) -> None:
+def warm_model_cache(services: Iterable[str],
+                     operations: Mapping[str, frozenset[str]] | None = None) -> None:
     """Parse (and keep, :mod:`caresync_dr.model_cache`) what building these services'
     clients loads, as a command's earlier runs would have (failover.py's daily ``--check``):
-    a drill does this before its outage. Building a client makes no AWS call."""
+    a drill does this before its outage. ``operations`` as for :func:`new_core_session` (the
+    cut models are kept too). Building a client makes no AWS call."""
     cache = ModelCache(default_directory())
-    session = new_core_session(cache)
+    session = new_core_session(cache, operations)
     for service in services:
         session.create_client(service, region_name="us-east-1",
                               aws_access_key_id="unused", aws_secret_access_key="unused")
     cache.flush()
+    botocore_names.save(cache)
 
 
 class AwsClients:

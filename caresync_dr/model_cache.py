@@ -125,7 +125,7 @@ class ModelCache:
         path = self.entry(source, info)
         if path is None:
             return None
-        data = _read_entry(path)
+        data = read_entry(path)
         if data is None:
             with self._mutex:
                 self._missed[source] = info
@@ -153,7 +153,7 @@ class ModelCache:
             except (OSError, ValueError) as exc:
                 log.debug("model cache: cannot parse %s: %s", source, exc)
                 continue
-            if path is not None and _write_entry(path, data):
+            if path is not None and write_entry(path, data):
                 written += 1
         if written:
             self.prune()
@@ -219,7 +219,9 @@ def _remove_entries(directory: Path, keep: int = 0, rmdir: bool = True) -> int:
     return removed
 
 
-def _read_entry(path: Path) -> Any | None:
+def read_entry(path: Path) -> Any | None:
+    """The data kept at ``path`` (an :meth:`ModelCache.entry`), or None: missing, damaged
+    (length or CRC-32 differ), or not marshal data."""
     try:
         raw = path.read_bytes()
     except OSError:
@@ -243,7 +245,9 @@ def _read_entry(path: Path) -> Any | None:
             gc.enable()
 
 
-def _write_entry(path: Path, data: Any) -> bool:
+def write_entry(path: Path, data: Any) -> bool:
+    """Keep ``data`` (plain JSON-like data; tuples too) at ``path`` atomically; False when it
+    could not be written (best effort: the cache only ever saves time)."""
     try:
         payload = marshal.dumps(_shared_strings(data, {}))
     except ValueError:      # not plain JSON data: nothing to keep

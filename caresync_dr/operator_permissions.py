@@ -428,6 +428,18 @@ def role_of(command: str) -> OperatorRoleSpec | None:
     raise KeyError(command)
 
 
+def api_operations(command: str, services: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """The API operations ``command``'s role may call in each of ``services`` (IAM prefixes
+    that are also botocore service names, e.g. ``ec2``): its granted ``service:Action`` names,
+    whose actions are the API's operation names for these services. Empty sets for a command
+    without a role."""
+    role = role_of(command)
+    actions = role.actions() if role is not None else frozenset()
+    return {service: frozenset(a.split(":", 1)[1] for a in actions
+                               if a.startswith(f"{service}:") and "*" not in a)
+            for service in services}
+
+
 def role_name_of(command: str) -> str:
     """The IAM role to name when ``command`` has no usable credentials (the operator role for
     a command this table does not know)."""

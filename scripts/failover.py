@@ -12,10 +12,10 @@ import caresync_dr.venv_guard  # noqa: F401
 
 # isort: split
 
-from caresync_dr.startup import collect_less_often
+from caresync_dr.startup import pause_collection
 
 if __name__ == "__main__":   # before the imports: the RTO counts this command's start-up
-    collect_less_often()
+    pause_collection()
 
 # isort: split
 

@@ -50,7 +50,7 @@ from caresync_dr.emulation.notify_doubles import ChatDouble
 from caresync_dr.emulation.patching import restore_all
 from caresync_dr.emulation.server import Emulator, reset_backends
 from caresync_dr.emulation.warmup import prime_moto
-from caresync_dr.failover.context import CLIENT_SERVICES
+from caresync_dr.failover.context import CLIENT_SERVICES, client_operations
 from caresync_dr.notify.secrets import ENV_CHAT_WEBHOOK
 from caresync_dr.pg.orphans import DRILL_PREFIX, owned_temp_dir, sweep
 
@@ -308,7 +308,7 @@ def cache_bytecode(failover_script: Path) -> None:
             compileall.compile_dir(str(package), quiet=2)
     # Likewise the parsed botocore models its clients load (caresync_dr.model_cache): the
     # daily --check leaves them; without them each start parses ~0.07 CPU-s of JSON.
-    warm_model_cache(CLIENT_SERVICES)
+    warm_model_cache(CLIENT_SERVICES, client_operations())
 
 
 def run_drill(options: DrillOptions) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from caresync_dr.cli import (
     run_command,
     run_main,
 )
-from caresync_dr.failover.context import FailoverContext
+from caresync_dr.failover.context import FailoverContext, client_operations
 from caresync_dr.failover.inputs import DEFAULT_JOURNAL_FILE, load_inventory, options_from
 from caresync_dr.failover.operation import FailoverOperation
 from caresync_dr.failover.options import (
@@ -39,7 +39,7 @@ from caresync_dr.operations.hooks import DeferredHooks
 from caresync_dr.operations.recorder import ApiCallRecorder
 from caresync_dr.operations.run_setup import REPORT_HELP, add_operation_arguments
 from caresync_dr.settings import Settings
-from caresync_dr.startup import collect_less_often
+from caresync_dr.startup import pause_collection
 
 if TYPE_CHECKING:
     from caresync_dr.aws import AwsSession
@@ -140,7 +140,8 @@ def _body(session: AwsSession | None, stdin: TextIO | None, out: TextIO
         options = options_from(args)
         # Every AWS call of the command, the inventory read included, goes through this
         # session and is recorded; --check and --dry-run block any change (the engine's proof).
-        aws = session if session is not None else new_core_session()
+        aws = session if session is not None else new_core_session(
+            operations=client_operations())
         recorder = ApiCallRecorder(block=options.mode != "run").install(aws)
         try:
             created: dict[str, Any] = {}
@@ -174,6 +175,6 @@ def run(argv: list[str] | None = None, session: AwsSession | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    collect_less_often()   # scripts/failover.py does this before its imports already
+    pause_collection()   # scripts/failover.py did before its imports (then a no-op)
     return run_main(build_parser(), _body(None, None, sys.stdout), argv, command="failover",
                     fallback=_fallback_report)

@@ -15,6 +15,8 @@ from caresync_dr.failover.errors import UsageError
 from caresync_dr.failover.options import RunOptions
 from caresync_dr.inventory import Inventory, SiteInventory
 from caresync_dr.operations.context import RunContext
+from caresync_dr.operator_permissions import api_operations
+from caresync_dr.startup import resume_collection
 
 if TYPE_CHECKING:
 
@@ -24,7 +26,17 @@ if TYPE_CHECKING:
 # Secrets Manager): what a host's model cache must hold for a quick start (aws.warm_model_cache).
 CLIENT_SERVICES = ("ssm", "rds", "cloudwatch", "s3", "autoscaling", "elbv2", "ec2", "route53",
                    "sns", "secretsmanager")
+# Services whose clients a run builds from a model cut to what its role may call
+# (caresync_dr.model_trim): EC2's whole model (~750 operations) costs ~20 ms of CPU before the
+# promotion request, for the one operation the preflight calls.
+CUT_MODEL_SERVICES = ("ec2",)
 ROUTE53_CONTROL_REGION = "us-east-1"   # Route 53's API lives only there
+
+
+def client_operations() -> dict[str, frozenset[str]]:
+    """What :data:`CUT_MODEL_SERVICES`' clients offer: the operator role's grants."""
+    return api_operations("failover", CUT_MODEL_SERVICES)
+
 # The longest a read of the database being promoted is reused (a confirmation prompt may sit
 # between the preflight's read and the promotion).
 DATABASE_READ_REUSE_SECONDS = 5.0
@@ -57,7 +69,8 @@ class FailoverContext(RunContext):
         super().__init__()
         self.inventory = inventory
         self.options = options
-        session = session if session is not None else new_core_session()
+        session = session if session is not None else new_core_session(
+            operations=client_operations())
         self.session = session
         # The promoted region must answer; the writer's region may be the one that failed,
         # except for --scope database, where it is the healthy region being repaired. After a
@@ -144,6 +157,7 @@ class FailoverContext(RunContext):
             while not (self.critical_sent.wait(0.5) or self.stop.is_set()
                        or self._run_over.is_set()):
                 pass
+            resume_collection()      # paused by failover.py's first line (caresync_dr.startup)
             if self._run_over.is_set() or self.stop.is_set():
                 return
             for factory in after_promotion:

@@ -12,9 +12,10 @@ exposure, fencing and follow-ups (``report.py``).
 
 from __future__ import annotations
 
+from concurrent.futures import Executor, Future
 from typing import Any, TextIO
 
-from caresync_dr.failover import readiness, report
+from caresync_dr.failover import readiness, report, steps
 from caresync_dr.failover.context import FailoverContext
 from caresync_dr.failover.plan import FailoverPlan, build_plan
 from caresync_dr.operations.checks import Check
@@ -23,6 +24,7 @@ from caresync_dr.operations.hooks import OperationHooks
 from caresync_dr.operations.journal import StepRecord
 from caresync_dr.operations.recorder import ApiCallRecorder
 from caresync_dr.operations.run_setup import Bookkeeping, Ending, EngineOptions, ReportTarget
+from caresync_dr.operations.steps import all_steps
 
 
 def bookkeeping(ctx: FailoverContext) -> Bookkeeping:
@@ -63,6 +65,26 @@ class FailoverOperation(Operation[FailoverContext]):
 
     def checks(self, daily: bool) -> list[Check]:
         return readiness.run_checks(self.ctx, daily=daily)
+
+    def already_done(self) -> str | None:
+        """Also names an unfinished failback or switchover (their journals are in the standby
+        region, beside this one's): while one is unfinished the standby still writes, and
+        "nothing to do" alone would hide that the way home stopped part-way."""
+        done = super().already_done()
+        if done is None or self.ctx.reversed:
+            return done
+        # Here, not at the top: a run on its way to the promotion does not need it.
+        from caresync_dr.failback.unfinished import unfinished_reverse_runs
+
+        return "; ".join([done, *unfinished_reverse_runs(self.books.ssm)])
+
+    def prefetch(self, pool: Executor) -> dict[str, Future[Any]]:
+        """The traffic switch, which "already failed over?" reads first (the plan's last
+        step that marks the run done), read beside the journal and the lock."""
+        marked = [step for step in all_steps(self.plan()) if step.marks_done]
+        if not marked or not isinstance(marked[-1], steps.SwitchTraffic):
+            return {}
+        return {steps.SWITCH_READ: pool.submit(steps.read_switch, self.ctx)}
 
     def question(self) -> str:
         return (f"This promotes {self.ctx.target_database} in {self.ctx.target.region} and "

@@ -280,6 +280,16 @@ class ScaleStandbyApp(Step):
                 f"{time.monotonic() - started:.1f} s")
 
 
+# The key of the switch's read made before the lock (FailoverOperation.prefetch).
+SWITCH_READ = "traffic-switch"
+
+
+def read_switch(ctx: FailoverContext) -> str | None:
+    """The traffic switch's value in the standby region (None: no object)."""
+    sw = ctx.inventory.traffic_switch
+    return probes.read_switch(ctx.standby.s3(), sw.bucket, sw.key)
+
+
 class SwitchTraffic(Step):
     name = "switch-traffic"
     title = ("Move traffic: write the promoted site's value (FAILOVER, or PRIMARY when reversed) "
@@ -289,8 +299,9 @@ class SwitchTraffic(Step):
 
     def check(self, ctx: FailoverContext) -> Verdict:
         sw = ctx.inventory.traffic_switch
+        early = ctx.pre_lock_reads.pop(SWITCH_READ, None)   # before the lock only
         try:
-            value = probes.read_switch(ctx.standby.s3(), sw.bucket, sw.key)
+            value = read_switch(ctx) if early is None else early.result()
         except (ClientError, BotoCoreError) as exc:
             if not ctx.reversed:
                 raise

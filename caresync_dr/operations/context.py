@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +42,10 @@ class RunContext:
         self.resumed_run: str | None = None
         self.stop = threading.Event()
         self.critical_sent = threading.Event()
+        # Reads the "already done?" check makes, started before the lock beside the journal's
+        # and the lock's (Operation.prefetch); the engine empties it before the lock is taken,
+        # so nothing under the lock judges by a read made before it.
+        self.pre_lock_reads: dict[str, Future[Any]] = {}
         self._facts_mutex = threading.Lock()
         self._changes = 0
 

@@ -35,7 +35,7 @@ import logging
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TextIO, TypeVar
@@ -147,6 +147,13 @@ class Operation(ABC, Generic[C]):
     def question(self) -> str:
         """The confirmation question (the operator then types the stack name)."""
         return f"This runs {self.title()} ({len(all_steps(self.plan()))} steps)."
+
+    def prefetch(self, pool: Executor) -> dict[str, Future[Any]]:
+        """Start, on ``pool``, reads :meth:`already_done` will make (keyed for the steps'
+        checks to take from ``ctx.pre_lock_reads``): they then wait on the network beside the
+        journal's and the lock's. Default: none."""
+        del pool
+        return {}
 
     def already_done(self) -> str | None:
         """A sentence when every step marked ``marks_done`` finds its target state (a rerun
@@ -368,10 +375,12 @@ class Operation(ABC, Generic[C]):
             if report is not None and (journal == report or report in journal.parents):
                 raise UsageError(f"--journal-file {journal} is the --report path or inside "
                                  "it; give them separate places")
-        # The journal and the lock are independent reads (each waits on the network): the
-        # lock's is made beside the journal's, and judged where it always was.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lock-read") as pool:
+        # The journal, the lock and the "already done?" state are independent reads (each
+        # waits on the network): the lock's and the state's are made beside the journal's, and
+        # judged where they always were.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pre-lock-read") as pool:
             holder_read = pool.submit(self.lock.holder)
+            self.ctx.pre_lock_reads = self.prefetch(pool)
             previous = self.journal.load()
             unfinished = previous is not None and previous.get("status") in UNFINISHED
             if unfinished and options.resume and previous is not None:
@@ -410,6 +419,7 @@ class Operation(ABC, Generic[C]):
             log.warning("run %s did not finish; this new run replaces it: %s", run_id, replaced)
             self.ctx.facts["superseded"] = {"runId": run_id, "why": replaced}
             unfinished = False
+        self.ctx.pre_lock_reads = {}       # under the lock, every read is made afresh
         resuming = str(previous["runId"]) if unfinished and previous else None
         self.ctx.resumed_run = resuming
         if resuming:

@@ -140,6 +140,92 @@ def test_the_collector_runs_less_often_and_only_for_the_command() -> None:
         gc.set_threshold(*before)
 
 
+def test_the_collector_is_paused_until_the_promotion_is_requested(
+        world: w.World, failover: Any) -> None:
+    """failover.py's first line pauses the cyclic collector (a ~15 ms collection fell in the
+    middle of its imports); it is back on, with start-up's objects frozen, once the promotion
+    is requested, not only at the pause's backstop."""
+    import gc
+
+    from caresync_dr import startup
+
+    at_request: list[bool] = []
+
+    def promote(**_: Any) -> None:
+        at_request.append(gc.isenabled())
+
+    world.session.events.register_first("before-parameter-build.rds.PromoteReadReplica",
+                                        promote)
+    assert gc.isenabled()
+    try:
+        assert startup.pause_collection(backstop_seconds=120.0)
+        assert not gc.isenabled()
+        assert not startup.pause_collection(), "a second pause is not a pause of its own"
+        result = failover("--yes")
+        assert result.code == ExitCode.OK, result.out
+        assert at_request == [False]
+        assert gc.isenabled(), "still paused after the promotion was requested"
+        assert gc.get_freeze_count() > 0
+    finally:
+        startup.resume_collection()
+        gc.unfreeze()
+        gc.enable()
+
+
+def test_a_pause_nobody_ends_ends_at_its_backstop_and_never_turns_on_a_collector_left_off(
+        ) -> None:
+    import gc
+    import time
+
+    from caresync_dr import startup
+
+    try:
+        assert startup.pause_collection(backstop_seconds=0.05)
+        deadline = time.monotonic() + 10
+        while not gc.isenabled() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gc.isenabled()
+        gc.disable()          # the embedding program turned it off: a pause leaves it off
+        assert not startup.pause_collection(backstop_seconds=0.01)
+        time.sleep(0.1)
+        startup.resume_collection()
+        assert not gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
+def test_the_switch_is_read_beside_the_journal_and_afresh_under_the_lock(
+        world: w.World, failover: Any) -> None:
+    """"Already failed over?" reads the traffic switch while the journal and the lock are
+    read (the journal's read here waits until the switch's has been sent: made one after the
+    other, it would wait out its 10 s); the preflight reads it again once the lock is held."""
+    import threading
+
+    inv = world.inventory
+    switch_sent = threading.Event()
+    calls: list[tuple[str, str]] = []
+    journal_waited: list[bool] = []
+
+    def before(event_name: str, params: dict[str, Any], **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        name = str(params.get("Name") or params.get("Key"))
+        calls.append((operation, name))
+        if operation == "GetObject" and name == inv.traffic_switch.key:
+            switch_sent.set()
+        if operation == "GetParameter" and name == inv.journal_parameter:
+            journal_waited.append(switch_sent.wait(10))
+
+    world.session.events.register_first("before-parameter-build", before)
+    result = failover("--yes")
+    assert result.code == ExitCode.OK, result.out
+    assert journal_waited == [True], "the switch was read only after the journal"
+    lock_taken = calls.index(("PutParameter", inv.lock_parameter))
+    switch_reads = [i for i, c in enumerate(calls) if c == ("GetObject", inv.traffic_switch.key)]
+    assert switch_reads[0] < lock_taken, calls
+    assert any(lock_taken < i < calls.index(("PromoteReadReplica", "None")) for i in switch_reads)
+
+
 def test_the_database_read_is_reused_only_until_a_change(
         world: w.World, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The preflight's DescribeDBInstances serves the promote step's check, and the check's

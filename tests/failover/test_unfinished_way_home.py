@@ -3,24 +3,19 @@ journals beside the failover's. While one of them is unfinished the promoted sta
 writes, so a failover rerun says "already failed over ... Nothing to do" -- and did not name
 the run that stopped part-way, nor how to continue it.
 
-The message is the engine's ``already_done`` sentence for FailoverOperation
-(caresync_dr/failover/operation.py, the lead's lane this session): the fix is proposed there,
-using caresync_dr.failback.unfinished. This test is the named case; remove the mark with it."""
+The message is the engine's ``already_done`` sentence for FailoverOperation, which now adds
+what caresync_dr.failback.unfinished finds."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import pytest
-
 from caresync_dr.cli import ExitCode
 from caresync_dr.names import FAILBACK_JOURNAL_PARAMETER
 from tests.failover import world as w
 
 
-@pytest.mark.xfail(strict=True, reason="needs FailoverOperation.already_done to name "
-                   "caresync_dr.failback.unfinished.unfinished_reverse_runs (failover lane)")
 def test_already_failed_over_names_an_unfinished_failback(world: w.World,
                                                           failover: Any) -> None:
     assert failover("--yes").code == ExitCode.OK

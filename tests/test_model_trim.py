@@ -1,0 +1,93 @@
+"""caresync_dr.model_trim: a client built from a service model cut to the operations a command's
+role grants serialises and parses those operations exactly as a whole-model client does, offers
+nothing else, and a later process loads the cut model without loading the whole one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.loaders
+import pytest
+from moto import mock_aws
+
+from caresync_dr.aws import new_core_session
+from caresync_dr.failover.context import client_operations
+from caresync_dr.model_cache import ModelCache
+from caresync_dr.model_trim import trimmed_model
+from caresync_dr.operator_permissions import role_of
+
+OPERATIONS = client_operations()
+
+
+def _ec2(session: Any) -> Any:
+    return session.create_client("ec2", region_name="us-west-2", aws_access_key_id="testing",
+                                 aws_secret_access_key="testing")
+
+
+def test_the_cut_is_the_roles_ec2_grants() -> None:
+    role = role_of("failover")
+    assert role is not None
+    granted = {a.split(":", 1)[1] for a in role.actions() if a.startswith("ec2:")}
+    assert OPERATIONS["ec2"] == granted and "DescribeLaunchTemplates" in granted
+
+
+def test_the_cut_model_keeps_every_shape_its_operations_reach() -> None:
+    whole = botocore.loaders.Loader().load_service_model("ec2", "service-2")
+    cut = trimmed_model(whole, OPERATIONS["ec2"] | {"NoSuchOperation"})
+    assert set(cut["operations"]) == OPERATIONS["ec2"]
+    assert cut["metadata"] == whole["metadata"]
+    assert len(cut["shapes"]) < len(whole["shapes"]) / 10
+    for name, shape in cut["shapes"].items():
+        assert shape == whole["shapes"][name]
+        refs = [shape[r]["shape"] for r in ("member", "key", "value") if r in shape]
+        refs += [m["shape"] for m in shape.get("members", {}).values()]
+        assert set(refs) <= set(cut["shapes"]), name
+
+
+def test_a_cut_client_answers_as_a_whole_one_and_offers_nothing_else(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        whole = boto3.client("ec2", region_name="us-west-2")
+        vpc = whole.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        group = whole.create_security_group(GroupName="db", Description="db", VpcId=vpc)
+        whole.authorize_security_group_ingress(
+            GroupId=group["GroupId"], IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432,
+                                                     "ToPort": 5432,
+                                                     "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+        template = whole.create_launch_template(
+            LaunchTemplateName="app", LaunchTemplateData={"InstanceType": "t3.micro"})
+        template_id = template["LaunchTemplate"]["LaunchTemplateId"]
+        cut = _ec2(new_core_session(ModelCache(tmp_path), OPERATIONS))
+        assert sorted(cut.meta.service_model.operation_names) == sorted(OPERATIONS["ec2"])
+        for method, kwargs in (("describe_launch_templates", {"LaunchTemplateIds": [template_id]}),
+                               ("describe_security_groups", {"GroupIds": [group["GroupId"]]})):
+            mine, theirs = getattr(cut, method)(**kwargs), getattr(whole, method)(**kwargs)
+            mine.pop("ResponseMetadata"), theirs.pop("ResponseMetadata")
+            assert mine == theirs
+        cut.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+             "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+        left = whole.describe_security_groups(GroupIds=[group["GroupId"]])
+        assert left["SecurityGroups"][0]["IpPermissions"] == []
+        assert cut.can_paginate("describe_security_groups")
+        with pytest.raises(AttributeError):
+            cut.run_instances      # noqa: B018 -- not the role's: no such method
+
+
+def test_a_later_process_loads_the_cut_model_alone(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _ec2(new_core_session(ModelCache(tmp_path), OPERATIONS))       # the first run keeps it
+    loaded: list[str] = []
+    original = ModelCache.load
+
+    def load(self: ModelCache, source: str, info: Any) -> Any:
+        loaded.append(source)
+        return original(self, source, info)
+
+    monkeypatch.setattr(ModelCache, "load", load)
+    client = _ec2(new_core_session(ModelCache(tmp_path), OPERATIONS))
+    assert sorted(client.meta.service_model.operation_names) == sorted(OPERATIONS["ec2"])
+    assert not [s for s in loaded if "/ec2/" in s and "service-2" in s], loaded
