@@ -117,6 +117,7 @@ def test_a_cut_kept_by_other_trimming_code_is_not_used(monkeypatch: pytest.Monke
     kept = sorted(cache.directory.glob(f"{cache.generation}/*.marshal"))  # type: ignore[union-attr]
     assert len(kept) == 1
     older = read_entry(kept[0])
+    assert isinstance(older, dict)
     older["operations"].pop("RevokeSecurityGroupIngress")
     assert write_entry(kept[0], older)
     changed = tmp_path / "model_trim.py"
