@@ -230,12 +230,25 @@ def _remove_entries(directory: Path, keep: int = 0, rmdir: bool = True) -> int:
 
 
 def read_entry(path: Path) -> Any | None:
-    """The data kept at ``path`` (an :meth:`ModelCache.entry`), or None: missing, damaged
-    (length or CRC-32 differ), or not marshal data."""
-    try:
-        raw = path.read_bytes()
+    """The data kept at ``path`` (an :meth:`ModelCache.entry`), or None: missing, not a
+    regular file (a symlink is not followed), damaged (length or CRC-32 differ), or not
+    marshal data."""
+    try:    # a regular file only, never through a symlink: a FIFO or a device never ends
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            log.debug("model cache entry %s is not a regular file: not used", path)
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            raw = stream.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     header, payload = raw[:HEADER.size], raw[HEADER.size:]
     if len(header) != HEADER.size or HEADER.unpack(header) != (len(payload),
                                                                zlib.crc32(payload)):

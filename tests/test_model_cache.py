@@ -198,3 +198,29 @@ def test_an_entry_of_the_wrong_type_is_not_used(tmp_path: Path) -> None:
     stem = source[: -len(".json.gz")]
     assert PlainJSONFileLoader(cache).load_file(stem) == \
         botocore.loaders.Loader().file_loader.load_file(stem)
+
+
+def test_an_entry_that_is_not_a_regular_file_is_not_read(tmp_path: Path) -> None:
+    """An entry path that is a FIFO (or a symlink to a device such as /dev/zero) made the
+    model cache block for ever in its read, while building failover's first client. Only a
+    regular file, not followed through a symlink, is read."""
+    import threading
+
+    from caresync_dr.model_cache import read_entry, write_entry
+
+    fifo = tmp_path / ("f" * 32 + ".marshal")
+    os.mkfifo(fifo)
+    link = tmp_path / ("e" * 32 + ".marshal")
+    link.symlink_to(tmp_path / "elsewhere")
+    assert write_entry(tmp_path / "elsewhere", {"kept": "elsewhere"})
+    results: list[object] = []
+    reader = threading.Thread(target=lambda: results.extend(
+        [read_entry(fifo), read_entry(link)]), daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    stuck = reader.is_alive()
+    if stuck:           # let the blocked open and read end
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=10)
+    assert not stuck
+    assert results == [None, None]
