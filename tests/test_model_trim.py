@@ -125,3 +125,21 @@ def test_a_cut_kept_by_other_trimming_code_is_not_used(monkeypatch: pytest.Monke
     monkeypatch.setattr(caresync_dr.model_trim, "__file__", str(changed))
     client = _ec2(new_core_session(ModelCache(tmp_path), OPERATIONS))
     assert sorted(client.meta.service_model.operation_names) == sorted(OPERATIONS["ec2"])
+
+
+def test_a_service_granted_by_pattern_is_not_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cut kept only the role's exact action names and dropped a pattern grant: a role
+    changed to ``ec2:Describe*`` (IAM then allows every Describe call, and the role checks of
+    every test pass) would have built failover's EC2 client without DescribeSecurityGroups,
+    an AttributeError mid-run. A service granted by pattern keeps its whole model."""
+    import caresync_dr.operator_permissions as permissions
+
+    class Role:
+        def actions(self) -> frozenset[str]:
+            return frozenset({"ec2:Describe*", "ec2:RevokeSecurityGroupIngress",
+                              "rds:PromoteReadReplica"})
+
+    monkeypatch.setattr(permissions, "role_of", lambda command: Role())
+    cut = permissions.api_operations("failover", ("ec2", "rds"))
+    assert "ec2" not in cut
+    assert cut == {"rds": frozenset({"PromoteReadReplica"})}
