@@ -8,26 +8,37 @@ between means a takeover, whose record is put back, and this run stops."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 from moto import mock_aws
 
-from caresync_dr.operations.lock import LeaseLock, LockHolder
+from caresync_dr.operations.lock import DEFAULT_HEARTBEAT_SECONDS, LeaseLock, LockHolder
 
 NAME = "/caresync-dr/test/lock"
 
 
-def test_a_takeover_between_the_renewals_read_and_write_wins() -> None:
+@contextlib.contextmanager
+def held_lock(heartbeat_seconds: float = 0.05
+              ) -> Iterator[tuple[Any, Any, LeaseLock, LockHolder]]:
+    """In moto: (this run's SSM client, another process's, the lock, this run's holder), the
+    lock taken by this run."""
     with mock_aws():
         ssm = boto3.client("ssm", region_name="us-west-2")
         other_client = boto3.client("ssm", region_name="us-west-2")
         lock = LeaseLock(ssm, NAME, operation="test")
-        me = LockHolder.me("run-mine", heartbeat_seconds=0.05)
+        me = LockHolder.me("run-mine", heartbeat_seconds=heartbeat_seconds)
         assert lock.acquire(me) is None
+        yield ssm, other_client, lock, me
+
+
+def test_a_takeover_between_the_renewals_read_and_write_wins() -> None:
+    with held_lock() as (ssm, other_client, lock, me):
         theirs = dataclasses.replace(LockHolder.me("run-theirs", heartbeat_seconds=0.05),
                                      holder="bob@other-laptop")
         took_over = threading.Event()
@@ -57,12 +68,7 @@ def test_a_renewal_retried_after_its_answer_was_lost_keeps_the_lease() -> None:
     a throttled answer) is retried by botocore: SSM then holds two versions of this run's
     record, not a takeover. Before, the version gap alone meant a takeover and the run
     stopped (the fault walk's 'lost ssm.PutParameter' case)."""
-    with mock_aws():
-        ssm = boto3.client("ssm", region_name="us-west-2")
-        other_client = boto3.client("ssm", region_name="us-west-2")
-        lock = LeaseLock(ssm, NAME, operation="test")
-        me = LockHolder.me("run-mine", heartbeat_seconds=0.05)
-        assert lock.acquire(me) is None
+    with held_lock() as (ssm, other_client, lock, me):
         retried = threading.Event()
 
         def first_attempt_applied(params: dict[str, Any], **_: Any) -> None:
@@ -104,11 +110,7 @@ def test_a_takeover_between_the_releases_read_and_delete_keeps_its_lock() -> Non
     """The release read its own record, then deleted: a run that took the lock over in
     between (it judged this one stale) lost its lock silently. The release now writes a last
     renewal and compares versions before it deletes; the takeover's record is put back."""
-    with mock_aws():
-        ssm = boto3.client("ssm", region_name="us-west-2")
-        lock = LeaseLock(ssm, NAME, operation="test")
-        me = LockHolder.me("run-mine", heartbeat_seconds=0.05)
-        assert lock.acquire(me) is None
+    with held_lock() as (ssm, _, lock, me):
         theirs = dataclasses.replace(LockHolder.me("run-theirs"), holder="bob@other-laptop")
         took_over = _take_over_at_first_write(ssm, theirs)
         result = lock.release(me)
@@ -122,12 +124,7 @@ def test_a_takeover_between_the_releases_read_and_delete_keeps_its_lock() -> Non
 def test_a_release_whose_last_renewal_answer_is_lost_still_deletes() -> None:
     """The last renewal applied, its answer lost, retried by botocore: two versions of this
     run's own record are not a takeover, and the lock is deleted."""
-    with mock_aws():
-        ssm = boto3.client("ssm", region_name="us-west-2")
-        other_client = boto3.client("ssm", region_name="us-west-2")
-        lock = LeaseLock(ssm, NAME, operation="test")
-        me = LockHolder.me("run-mine")
-        assert lock.acquire(me) is None
+    with held_lock(heartbeat_seconds=DEFAULT_HEARTBEAT_SECONDS) as (ssm, other_client, lock, me):
         retried = threading.Event()
 
         def first_attempt_applied(params: dict[str, Any], **_: Any) -> None:
@@ -144,10 +141,6 @@ def test_a_release_whose_last_renewal_answer_is_lost_still_deletes() -> None:
 
 
 def test_a_release_of_an_unchanged_lock_deletes_it() -> None:
-    with mock_aws():
-        ssm = boto3.client("ssm", region_name="us-west-2")
-        lock = LeaseLock(ssm, NAME, operation="test")
-        me = LockHolder.me("run-mine")
-        assert lock.acquire(me) is None
+    with held_lock(heartbeat_seconds=DEFAULT_HEARTBEAT_SECONDS) as (_, _, lock, me):
         assert lock.release(me).released
         assert lock.holder() is None
