@@ -169,7 +169,8 @@ def _is_cut_model(data: Any, operations: frozenset[str]) -> bool:
     return (isinstance(data, dict) and isinstance(data.get("metadata"), dict)
             and isinstance(data.get("shapes"), dict)
             and isinstance(data.get("operations"), dict)
-            and set(data["operations"]) <= operations)
+            and {name.lower() for name in data["operations"]}
+            <= {name.lower() for name in operations})
 
 
 class KnownServices(Sequence[str]):

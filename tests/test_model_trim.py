@@ -143,3 +143,12 @@ def test_a_service_granted_by_pattern_is_not_cut(monkeypatch: pytest.MonkeyPatch
     cut = permissions.api_operations("failover", ("ec2", "rds"))
     assert "ec2" not in cut
     assert cut == {"rds": frozenset({"PromoteReadReplica"})}
+
+
+def test_a_grant_spelled_in_another_case_keeps_its_operation() -> None:
+    """IAM matches action names without regard to case (``ec2:describesecuritygroups`` grants
+    DescribeSecurityGroups); the cut matched them exactly and dropped such a grant's
+    operation: a client without a call the role allows."""
+    whole = botocore.loaders.Loader().load_service_model("ec2", "service-2")
+    cut = trimmed_model(whole, {"describesecuritygroups", "DESCRIBELAUNCHTEMPLATES"})
+    assert set(cut["operations"]) == {"DescribeSecurityGroups", "DescribeLaunchTemplates"}
