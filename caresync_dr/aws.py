@@ -18,7 +18,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.loaders import JSONFileLoader, Loader
 
-from caresync_dr import botocore_names
+from caresync_dr import botocore_names, model_trim
 from caresync_dr.model_cache import (
     ModelCache,
     default_directory,
@@ -146,15 +146,31 @@ class PlainJSONFileLoader(JSONFileLoader):
     def _trimmed(self, path: str, info: os.stat_result, operations: frozenset[str]) -> Any:
         """The service model at ``path`` cut to ``operations`` (:mod:`caresync_dr.model_trim`),
         kept in the cache by itself: a hit never loads the whole model."""
-        entry = self.cache.entry(f"{path}#operations={','.join(sorted(operations))}", info)
+        try:    # the cut's own code is in the key: a changed trimming cuts afresh
+            code = os.stat(model_trim.__file__)
+            trimming = f"{code.st_mtime_ns}:{code.st_size}"
+        except (OSError, TypeError):
+            trimming = "unknown"
+        entry = self.cache.entry(
+            f"{path}#operations={','.join(sorted(operations))}#trim={trimming}", info)
         kept = None if entry is None else read_entry(entry)
-        if isinstance(kept, dict):
+        if _is_cut_model(kept, operations):
             return kept
         whole = self.cache.load(path, info)
         model = trimmed_model(parse_json_file(path) if whole is None else whole, operations)
         if entry is not None:
             write_entry(entry, model)
         return model
+
+
+def _is_cut_model(data: Any, operations: frozenset[str]) -> bool:
+    """``data`` has a service model's parts (metadata, operations among ``operations``,
+    shapes): an intact entry of another shape would fail botocore's client build."""
+    return (isinstance(data, dict) and isinstance(data.get("metadata"), dict)
+            and isinstance(data.get("shapes"), dict)
+            and isinstance(data.get("operations"), dict)
+            and {name.lower() for name in data["operations"]}
+            <= {name.lower() for name in operations})
 
 
 class KnownServices(Sequence[str]):

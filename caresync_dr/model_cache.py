@@ -10,7 +10,8 @@ which loads about 3x faster than the JSON.
 - An entry is found by the source file's path, modification time and size, and this
   interpreter's version (marshal's format is version-specific): a botocore upgrade misses and
   parses afresh.
-- Each entry carries its length and CRC-32: a damaged file is never used.
+- Each entry carries its length and CRC-32: a damaged file is never used, nor one that holds
+  anything but a JSON object (what every botocore data file is).
 - Entries are written atomically (a temporary file, then a rename), so concurrent processes
   never read half an entry; a miss is written when the process exits (:meth:`ModelCache.flush`,
   from the source again), so it costs the run that missed nothing on its way.
@@ -22,6 +23,8 @@ which loads about 3x faster than the JSON.
   botocore's version, the interpreter's version and marshal's format), and a process that
   wrote entries then removes every other generation's (an upgrade leaves nothing behind) and,
   beyond :data:`MAX_BYTES`, its own generation's oldest (a reinstall of the same version).
+  Pruning removes only names this cache gives (:data:`ENTRY_NAME`, :data:`GENERATION_NAME`):
+  the directory may hold other files.
 
 When the cache cannot be used, files are parsed as before: it only ever saves time.
 """
@@ -37,6 +40,7 @@ import json
 import logging
 import marshal
 import os
+import re
 import stat
 import struct
 import sys
@@ -52,6 +56,11 @@ ENV_CACHE_DIR = "CARESYNC_DR_MODEL_CACHE"
 HEADER = struct.Struct("<QI")   # the payload's length and CRC-32
 SUFFIX = ".marshal"
 GENERATION_PREFIX = "botocore-"
+# The only names pruning removes: the directory may be shared with other files
+# (ENV_CACHE_DIR names any directory of this user).
+ENTRY_NAME = re.compile(r"[0-9a-f]{32}" + re.escape(SUFFIX))
+GENERATION_NAME = re.compile(re.escape(GENERATION_PREFIX)
+                             + r"[0-9][0-9A-Za-z.+-]*-py[0-9]+\.[0-9]+\.[0-9]+-marshal[0-9]+")
 # The files of the ~30 services the commands and drills load take ~10 MB. Entries are keyed by
 # the source's path as given, so each worktree's venv link, and each reinstall of the same
 # botocore (new mtimes), adds a set: this bounds them.
@@ -126,7 +135,8 @@ class ModelCache:
         if path is None:
             return None
         data = read_entry(path)
-        if data is None:
+        if not isinstance(data, dict):      # every botocore data file is a JSON object
+            data = None
             with self._mutex:
                 self._missed[source] = info
                 if not self._flush_registered:
@@ -179,7 +189,7 @@ class ModelCache:
         assert self.directory is not None
         try:
             return [path for path in self.directory.iterdir()
-                    if path.name.startswith(GENERATION_PREFIX) and path.name != self.generation
+                    if GENERATION_NAME.fullmatch(path.name) and path.name != self.generation
                     and path.is_dir() and not path.is_symlink()]
         except OSError:
             return []
@@ -191,7 +201,7 @@ def _remove_entries(directory: Path, keep: int = 0, rmdir: bool = True) -> int:
     entries: list[tuple[int, int, Path]] = []
     try:
         for path in directory.iterdir():
-            if path.name.endswith(SUFFIX) and not path.name.startswith("."):
+            if ENTRY_NAME.fullmatch(path.name):
                 with contextlib.suppress(OSError):
                     info = path.lstat()
                     if stat.S_ISREG(info.st_mode):
@@ -220,12 +230,25 @@ def _remove_entries(directory: Path, keep: int = 0, rmdir: bool = True) -> int:
 
 
 def read_entry(path: Path) -> Any | None:
-    """The data kept at ``path`` (an :meth:`ModelCache.entry`), or None: missing, damaged
-    (length or CRC-32 differ), or not marshal data."""
-    try:
-        raw = path.read_bytes()
+    """The data kept at ``path`` (an :meth:`ModelCache.entry`), or None: missing, not a
+    regular file (a symlink is not followed), damaged (length or CRC-32 differ), or not
+    marshal data."""
+    try:    # a regular file only, never through a symlink: a FIFO or a device never ends
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            log.debug("model cache entry %s is not a regular file: not used", path)
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            raw = stream.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     header, payload = raw[:HEADER.size], raw[HEADER.size:]
     if len(header) != HEADER.size or HEADER.unpack(header) != (len(payload),
                                                                zlib.crc32(payload)):

@@ -20,11 +20,12 @@ from typing import Any
 
 def trimmed_model(model: dict[str, Any], operations: Iterable[str]) -> dict[str, Any]:
     """``model`` (botocore ``service-2`` data) with only ``operations`` (API names, e.g.
-    ``DescribeLaunchTemplates``; names the model does not have are ignored) and the shapes
-    they reach. Raises KeyError when the model refers to a shape it does not define."""
-    wanted = set(operations)
+    ``DescribeLaunchTemplates``, in any case, as IAM matches action names; names the model
+    does not have are ignored) and the shapes they reach. Raises KeyError when the model
+    refers to a shape it does not define."""
+    wanted = {name.lower() for name in operations}
     kept_operations = {name: spec for name, spec in model["operations"].items()
-                       if name in wanted}
+                       if name.lower() in wanted}
     shapes: dict[str, Any] = model["shapes"]
     pending = []
     for spec in kept_operations.values():

@@ -432,12 +432,17 @@ def api_operations(command: str, services: tuple[str, ...]) -> dict[str, frozens
     """The API operations ``command``'s role may call in each of ``services`` (IAM prefixes
     that are also botocore service names, e.g. ``ec2``): its granted ``service:Action`` names,
     whose actions are the API's operation names for these services. Empty sets for a command
-    without a role."""
+    without a role. A service granted by a pattern (``ec2:Describe*``, ``*``) is left out:
+    its grants name no list of operations, and a client cut to the exact names would lack
+    calls IAM allows."""
     role = role_of(command)
     actions = role.actions() if role is not None else frozenset()
-    return {service: frozenset(a.split(":", 1)[1] for a in actions
-                               if a.startswith(f"{service}:") and "*" not in a)
-            for service in services}
+    granted = {}
+    for service in services:
+        names = [a.split(":", 1)[1] for a in actions if a.startswith(f"{service}:")]
+        if "*" not in actions and not any("*" in n or "?" in n for n in names):
+            granted[service] = frozenset(names)
+    return granted
 
 
 def role_name_of(command: str) -> str:

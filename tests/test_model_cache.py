@@ -156,3 +156,71 @@ def test_a_generation_beyond_its_size_drops_its_oldest_entries(tmp_path: Path) -
     files.load_file(str(sources[2].with_suffix("")))
     assert cache.flush() == 1
     assert [e.exists() for e in entries] == [False, True, True]
+
+
+def test_pruning_a_directory_shared_with_other_files_removes_only_entries(
+        tmp_path: Path) -> None:
+    """CARESYNC_DR_MODEL_CACHE may name a directory that holds other things (the operator's
+    home, a project directory): pruning removed every ``*.marshal`` file in it and in every
+    ``botocore-*`` directory beside it, whoever's they were. Only names this cache gives its
+    entries (a 32-digit hex digest) and its generations are pruned."""
+    root = tmp_path / "shared"
+    root.mkdir(mode=0o700)
+    theirs = root / "notes.marshal"
+    theirs.write_bytes(b"someone else's data")
+    tool = root / "botocore-helper"
+    tool.mkdir()
+    tool_file = tool / "state.marshal"
+    tool_file.write_bytes(b"another tool's data")
+    stale = root / "botocore-1.0.0-py3.11.0-marshal4"
+    stale.mkdir()
+    stale_entry = stale / ("a" * 32 + ".marshal")
+    stale_entry.write_bytes(b"old")
+    source = _source("sns")
+    cache = ModelCache(root)
+    assert cache.load(source, os.stat(source)) is None
+    assert cache.flush() == 1
+    assert theirs.exists() and tool_file.exists()
+    assert not stale_entry.exists()
+
+
+def test_an_entry_of_the_wrong_type_is_not_used(tmp_path: Path) -> None:
+    """Every botocore data file is a JSON object: an intact entry holding anything else (an
+    older or other program's data under the same name) made botocore fail with a traceback
+    while building a client. It is a miss instead, and the file is parsed."""
+    from caresync_dr.model_cache import write_entry
+
+    cache = ModelCache(tmp_path)
+    source = _source("sns")
+    entry = cache.entry(source, os.stat(source))
+    assert entry is not None
+    write_entry(entry, ["not", "a", "model"])
+    stem = source[: -len(".json.gz")]
+    assert PlainJSONFileLoader(cache).load_file(stem) == \
+        botocore.loaders.Loader().file_loader.load_file(stem)
+
+
+def test_an_entry_that_is_not_a_regular_file_is_not_read(tmp_path: Path) -> None:
+    """An entry path that is a FIFO (or a symlink to a device such as /dev/zero) made the
+    model cache block for ever in its read, while building failover's first client. Only a
+    regular file, not followed through a symlink, is read."""
+    import threading
+
+    from caresync_dr.model_cache import read_entry, write_entry
+
+    fifo = tmp_path / ("f" * 32 + ".marshal")
+    os.mkfifo(fifo)
+    link = tmp_path / ("e" * 32 + ".marshal")
+    link.symlink_to(tmp_path / "elsewhere")
+    assert write_entry(tmp_path / "elsewhere", {"kept": "elsewhere"})
+    results: list[object] = []
+    reader = threading.Thread(target=lambda: results.extend(
+        [read_entry(fifo), read_entry(link)]), daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    stuck = reader.is_alive()
+    if stuck:           # let the blocked open and read end
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=10)
+    assert not stuck
+    assert results == [None, None]

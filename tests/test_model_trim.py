@@ -91,3 +91,64 @@ def test_a_later_process_loads_the_cut_model_alone(tmp_path: Path,
     client = _ec2(new_core_session(ModelCache(tmp_path), OPERATIONS))
     assert sorted(client.meta.service_model.operation_names) == sorted(OPERATIONS["ec2"])
     assert not [s for s in loaded if "/ec2/" in s and "service-2" in s], loaded
+
+
+def test_a_kept_cut_that_is_not_a_model_is_not_used(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    """An intact entry holding any dict was taken as the cut model: botocore then failed with
+    a traceback while building failover's EC2 client. It is cut afresh instead."""
+    import caresync_dr.aws
+
+    monkeypatch.setattr(caresync_dr.aws, "read_entry", lambda path: {"not": "a model"})
+    client = _ec2(new_core_session(ModelCache(tmp_path), OPERATIONS))
+    assert sorted(client.meta.service_model.operation_names) == sorted(OPERATIONS["ec2"])
+
+
+def test_a_cut_kept_by_other_trimming_code_is_not_used(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    """The kept cut was keyed by the model file and the operations only: a cut made by an
+    older caresync_dr.model_trim (one that lost an operation or a shape) stayed in use after
+    the trimming was fixed, until botocore itself changed. The trimming code is in the key."""
+    import caresync_dr.model_trim
+    from caresync_dr.model_cache import read_entry, write_entry
+
+    cache = ModelCache(tmp_path)
+    _ec2(new_core_session(cache, OPERATIONS))           # keeps the cut (the whole: at exit)
+    kept = sorted(cache.directory.glob(f"{cache.generation}/*.marshal"))  # type: ignore[union-attr]
+    assert len(kept) == 1
+    older = read_entry(kept[0])
+    assert isinstance(older, dict)
+    older["operations"].pop("RevokeSecurityGroupIngress")
+    assert write_entry(kept[0], older)
+    changed = tmp_path / "model_trim.py"
+    changed.write_text(Path(caresync_dr.model_trim.__file__).read_text() + "# fixed\n")
+    monkeypatch.setattr(caresync_dr.model_trim, "__file__", str(changed))
+    client = _ec2(new_core_session(ModelCache(tmp_path), OPERATIONS))
+    assert sorted(client.meta.service_model.operation_names) == sorted(OPERATIONS["ec2"])
+
+
+def test_a_service_granted_by_pattern_is_not_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cut kept only the role's exact action names and dropped a pattern grant: a role
+    changed to ``ec2:Describe*`` (IAM then allows every Describe call, and the role checks of
+    every test pass) would have built failover's EC2 client without DescribeSecurityGroups,
+    an AttributeError mid-run. A service granted by pattern keeps its whole model."""
+    import caresync_dr.operator_permissions as permissions
+
+    class Role:
+        def actions(self) -> frozenset[str]:
+            return frozenset({"ec2:Describe*", "ec2:RevokeSecurityGroupIngress",
+                              "rds:PromoteReadReplica"})
+
+    monkeypatch.setattr(permissions, "role_of", lambda command: Role())
+    cut = permissions.api_operations("failover", ("ec2", "rds"))
+    assert "ec2" not in cut
+    assert cut == {"rds": frozenset({"PromoteReadReplica"})}
+
+
+def test_a_grant_spelled_in_another_case_keeps_its_operation() -> None:
+    """IAM matches action names without regard to case (``ec2:describesecuritygroups`` grants
+    DescribeSecurityGroups); the cut matched them exactly and dropped such a grant's
+    operation: a client without a call the role allows."""
+    whole = botocore.loaders.Loader().load_service_model("ec2", "service-2")
+    cut = trimmed_model(whole, {"describesecuritygroups", "DESCRIBELAUNCHTEMPLATES"})
+    assert set(cut["operations"]) == {"DescribeSecurityGroups", "DescribeLaunchTemplates"}

@@ -192,7 +192,10 @@ class PostgresCluster:
                            str(self.log_file), "-o", f"-p {self.port} -k {self.socket_dir}",
                            "-w", "-t", str(int(timeout)), "start"], timeout=timeout + 10)
             except subprocess.CalledProcessError:
-                if attempt == PORT_ATTEMPTS or not port_taken(self.port):
+                # This data directory's own server holding the port (a start again while
+                # it runs, a wait that timed out) is not another process's: keep its port.
+                if attempt == PORT_ATTEMPTS or postmaster_pid(self.data_dir) is not None \
+                        or not port_taken(self.port):
                     raise
                 taken, self.port = self.port, free_port()
                 log.warning("port %d was taken before postgres could bind it (another process "

@@ -33,3 +33,27 @@ def test_a_port_taken_before_the_server_binds_it_gets_the_server_another() -> No
         other_run.close()
         cluster.stop()
         shutil.rmtree(cluster.data_dir.parent, ignore_errors=True)
+
+
+def test_a_start_that_fails_while_its_own_server_holds_the_port_keeps_the_port() -> None:
+    """The port a start fails on may be held by this very data directory's server (still
+    running: a start again after a crash was thought, or pg_ctl's wait timed out while the
+    server came up). That was taken for another process's: the cluster was moved to another
+    port, and its port then named no server of its (psql, URLs, reports went elsewhere)."""
+    import subprocess
+
+    try:
+        find_pg_bin()
+    except PostgresNotFoundError as exc:
+        _unavailable(f"no PostgreSQL server: {exc}")
+    cluster = temp_cluster(prefix="caresync-port-own-test-")
+    try:
+        cluster.start()
+        running_on = cluster.port
+        with pytest.raises(subprocess.CalledProcessError):
+            cluster.start(timeout=5)
+        assert cluster.port == running_on
+        assert cluster.psql("SELECT 1").strip() == "1"
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.data_dir.parent, ignore_errors=True)
