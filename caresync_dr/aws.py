@@ -24,7 +24,6 @@ from caresync_dr.model_cache import (
     default_directory,
     parse_json_file,
     read_entry,
-    write_entry,
 )
 from caresync_dr.model_trim import trimmed_model
 
@@ -145,7 +144,8 @@ class PlainJSONFileLoader(JSONFileLoader):
 
     def _trimmed(self, path: str, info: os.stat_result, operations: frozenset[str]) -> Any:
         """The service model at ``path`` cut to ``operations`` (:mod:`caresync_dr.model_trim`),
-        kept in the cache by itself: a hit never loads the whole model."""
+        kept in the cache by itself (at :meth:`ModelCache.flush`, as a miss is): a hit never
+        loads the whole model."""
         try:    # the cut's own code is in the key: a changed trimming cuts afresh
             code = os.stat(model_trim.__file__)
             trimming = f"{code.st_mtime_ns}:{code.st_size}"
@@ -159,7 +159,7 @@ class PlainJSONFileLoader(JSONFileLoader):
         whole = self.cache.load(path, info)
         model = trimmed_model(parse_json_file(path) if whole is None else whole, operations)
         if entry is not None:
-            write_entry(entry, model)
+            self.cache.keep(entry, model)
         return model
 
 

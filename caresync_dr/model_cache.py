@@ -107,6 +107,7 @@ class ModelCache:
         self.max_bytes = max_bytes
         self._usable: bool | None = None
         self._missed: dict[str, os.stat_result] = {}
+        self._derived: dict[Path, Any] = {}
         self._mutex = threading.Lock()
         self._flush_registered = False
 
@@ -139,17 +140,29 @@ class ModelCache:
             data = None
             with self._mutex:
                 self._missed[source] = info
-                if not self._flush_registered:
-                    atexit.register(self.flush)
-                    self._flush_registered = True
+                self._flush_at_exit()
         return data
+
+    def keep(self, path: Path, data: Any) -> None:
+        """Write ``data`` at ``path`` (an :meth:`entry`) with :meth:`flush`, not now: data
+        derived from a missed file costs the run that missed nothing on its way either."""
+        with self._mutex:
+            self._derived[path] = data
+            self._flush_at_exit()
+
+    def _flush_at_exit(self) -> None:
+        if not self._flush_registered:
+            atexit.register(self.flush)
+            self._flush_registered = True
 
     def flush(self) -> int:
         """Write an entry for every file this process missed (parsed again from its source,
-        which must not have changed since); returns how many were written. Best effort."""
+        which must not have changed since) and every :meth:`keep`; returns how many were
+        written. Best effort."""
         with self._mutex:
             missed, self._missed = self._missed, {}
-        written = 0
+            derived, self._derived = self._derived, {}
+        written = sum(1 for path, data in derived.items() if write_entry(path, data))
         for source, info in missed.items():
             try:
                 now = os.stat(source)

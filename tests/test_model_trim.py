@@ -21,6 +21,10 @@ from caresync_dr.operator_permissions import role_of
 OPERATIONS = client_operations()
 
 
+def _is_cut(data: Any) -> bool:
+    return isinstance(data, dict) and set(data.get("operations", ())) == OPERATIONS["ec2"]
+
+
 def _ec2(session: Any) -> Any:
     return session.create_client("ec2", region_name="us-west-2", aws_access_key_id="testing",
                                  aws_secret_access_key="testing")
@@ -79,7 +83,9 @@ def test_a_cut_client_answers_as_a_whole_one_and_offers_nothing_else(
 
 def test_a_later_process_loads_the_cut_model_alone(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    _ec2(new_core_session(ModelCache(tmp_path), OPERATIONS))       # the first run keeps it
+    first = ModelCache(tmp_path)
+    _ec2(new_core_session(first, OPERATIONS))
+    first.flush()                                  # the first run keeps it, at its exit
     loaded: list[str] = []
     original = ModelCache.load
 
@@ -113,8 +119,11 @@ def test_a_cut_kept_by_other_trimming_code_is_not_used(monkeypatch: pytest.Monke
     from caresync_dr.model_cache import read_entry, write_entry
 
     cache = ModelCache(tmp_path)
-    _ec2(new_core_session(cache, OPERATIONS))           # keeps the cut (the whole: at exit)
-    kept = sorted(cache.directory.glob(f"{cache.generation}/*.marshal"))  # type: ignore[union-attr]
+    _ec2(new_core_session(cache, OPERATIONS))
+    cache.flush()                                       # keeps the cut, at the run's exit
+    kept = [path for path in sorted(
+        cache.directory.glob(f"{cache.generation}/*.marshal"))  # type: ignore[union-attr]
+        if _is_cut(read_entry(path))]
     assert len(kept) == 1
     older = read_entry(kept[0])
     assert isinstance(older, dict)
