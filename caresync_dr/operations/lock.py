@@ -310,13 +310,10 @@ class LeaseLock:
                 written = actions.put_parameter(self.ssm, self.name, renewed.to_json(),
                                                 overwrite=True)
                 read = None if found is None else found[2]
-                if read is not None and written is not None and written != read + 1:
-                    # SSM has no conditional write: a version between this read and this
-                    # renewal is either this renewal's own earlier attempt (botocore retried a
-                    # put whose answer was lost) or another run's takeover of a lock it judged
-                    # stale. A takeover's record is put back, and this run stops. A version
-                    # lower than read's: the lock was deleted and created anew meanwhile.
-                    between = range(read + 1 if written > read else 1, written)
+                between = _written_between(read, written)
+                if between is not None:
+                    # A takeover's record is put back, and this run stops; an empty range
+                    # (the lock was deleted and this renewal created it anew) stops it too.
                     taken = self._restore_overwritten(me, between)
                     if taken is not None:
                         self._lose(taken, on_lost)
@@ -428,15 +425,24 @@ class LeaseLock:
             if not now.is_(me):
                 return f"held by {now.describe()}, not by this run"
             written = found[2]
-        if read is None or written is None or written == read + 1 or written == read:
-            return None
-        # Versions in between: this write's own earlier attempts (botocore retried a put whose
-        # answer was lost), or another run's takeover. Lower than read's: the lock was deleted
-        # and created anew meanwhile; version 1 alone is this write's own creation.
-        between = range(read + 1 if written > read else 1, written)
-        if not between:
+        if written is not None and written == read:
+            return None          # the last renewal was not applied: nothing came between
+        between = _written_between(read, written)
+        if not between:          # version 1 alone (a lock created anew) is this write's own
             return None
         return self._restore_overwritten(me, between)
+
+
+def _written_between(read: int | None, written: int | None) -> range | None:
+    """The versions written between a read of the lock (version ``read``) and this run's
+    write of it (``written``); None when the write came right after the read or either version
+    is unknown. SSM has no conditional write: a version in between is either this run's own
+    earlier attempt (botocore retried a put whose answer was lost) or another run's takeover of
+    a lock it judged stale. A ``written`` below ``read``: the lock was deleted and created anew
+    meanwhile, so the versions in between start at 1."""
+    if read is None or written is None or written == read + 1:
+        return None
+    return range(read + 1 if written > read else 1, written)
 
 
 def _places(seconds: float) -> int:
