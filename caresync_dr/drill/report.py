@@ -71,7 +71,9 @@ def _seconds(value: object) -> str:
 
 
 def _row(label: str, text: str) -> list[str]:
-    wrapped = textwrap.wrap(text, WIDTH - 14) or [""]
+    # A path or URL is never broken (at its length or its hyphens): it is copied from here.
+    wrapped = textwrap.wrap(text, WIDTH - 14, break_long_words=False,
+                            break_on_hyphens=False) or [""]
     return [f"{label:<13} {wrapped[0]}", *(f"{'':<13} {more}" for more in wrapped[1:])]
 
 
@@ -130,7 +132,7 @@ def summary(report: dict[str, Any], paths: tuple[Path, Path] | None = None) -> s
         lines += _row("notified", told)
     lines += _row("verdict", verdict(report))
     if paths is not None:
-        lines += _row("reports", f"{paths[0]}  {paths[1]}")
+        lines += [*_row("reports", str(paths[0])), *_row("", str(paths[1]))]
     lines.append("=" * WIDTH)
     return "\n".join(lines)
 

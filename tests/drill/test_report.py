@@ -46,6 +46,17 @@ def test_the_summary_is_one_screen_with_each_check_once() -> None:
     assert "OUTAGE" not in text  # the event timeline is in the reports, not on the screen
 
 
+def test_a_long_report_path_is_printed_whole_to_be_copied() -> None:
+    """A path longer than the screen, or with hyphens, is on one line, never broken (seen
+    under pytest-xdist's longer temp dirs: the HTML path was split across two lines)."""
+    base = Path("/tmp/pytest-of-root/pytest-1271/popen-gw0/test_app_crash_is_recovered_in0"
+                "/reports")
+    paths = (base / "app-crash.json", base / "app-crash.html")
+    lines = summary(REPORT, paths).splitlines()
+    assert any(line.split()[-1] == str(paths[0]) for line in lines if line.strip())
+    assert any(line.split()[-1] == str(paths[1]) for line in lines if line.strip())
+
+
 def test_an_unmet_target_is_stated_beside_the_verdict_never_a_bare_pass() -> None:
     report = copy.deepcopy(REPORT)
     report["objectives"][0].update(measured=1.19, met=False)
