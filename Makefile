@@ -30,8 +30,15 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# The tests run in one pytest-xdist worker process, in their usual order. A test that hangs is
+# ended with its stacks by faulthandler (pyproject: faulthandler_timeout), which ends the worker;
+# xdist starts a new one and pytest-rerunfailures runs that test once more, at most twice in a
+# run. `--only-rerun '(?!)'` (a pattern that matches no error) keeps every ordinary failure a
+# failure: only a test whose worker crashed is run again, and the log keeps its stacks and "R".
+HANG_RERUN := -n 1 --reruns 1 --only-rerun '(?!)' --max-suite-reruns 2 -rR
+
 unit: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(HANG_RERUN)
 
 test: lint typecheck unit
 
@@ -40,7 +47,7 @@ test: lint typecheck unit
 # try; and a restore SIGKILLed at each of its steps (tests/backup/test_kill_points.py). About
 # five minutes.
 faults: setup
-	$(BIN)/python -m pytest -q -m faults
+	$(BIN)/python -m pytest -q -m faults $(HANG_RERUN)
 
 drill: setup
 	$(BIN)/python scripts/drill.py
