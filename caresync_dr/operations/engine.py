@@ -523,10 +523,17 @@ class Operation(ABC, Generic[C]):
                 f"({self.lock_state.release_error}); it goes stale "
                 f"{self.me.stale_after if self.me else 0:.0f} s after this run's last "
                 "heartbeat, and the next run takes it over.")
+        left = self.runner.still_running if self.runner is not None else []
+        if left:
+            ending.lines.append(
+                f"\nWARNING: step(s) {', '.join(left)} were still running when the run ended "
+                "and were left behind; their outcome is unknown (the report lists them as "
+                "pending).")
         try:
             records = self.runner.records if self.runner is not None else {}
             rep = self.build_report(records, ending)
             rep["lock"] = self.lock_state.as_report()
+            rep["stillRunning"] = list(left)
             rep["notifications"] = self.hooks.as_report()
             if self.recorder is not None:
                 rep["awsCalls"] = self.recorder.as_report()
