@@ -77,9 +77,9 @@ def _now() -> str:
 
 class Runner(Generic[C]):
     def __init__(self, ctx: C, plan: tuple[Stage[C], ...], name: str = "operation",
-                 on_step: OnStep | None = None, join_seconds: float = JOIN_SECONDS) -> None:
+                 on_step: OnStep | None = None, join_seconds: float | None = None) -> None:
         """``join_seconds``: how long the end of the run waits for steps still running
-        (:data:`JOIN_SECONDS`)."""
+        (default :data:`JOIN_SECONDS`, read when the runner is made)."""
         self.ctx = ctx
         self.plan = plan
         self.records: dict[str, StepRecord] = {}
@@ -87,7 +87,7 @@ class Runner(Generic[C]):
         # Names of the steps still running when the run ended (left behind after the limit).
         self.still_running: list[str] = []
         self._on_step = on_step
-        self._join_seconds = join_seconds
+        self._join_seconds = JOIN_SECONDS if join_seconds is None else join_seconds
         self._background: list[Future[StepRecord]] = []
         self._submitted: dict[Future[StepRecord], Step[C]] = {}
         self._started: dict[str, StepRecord] = {}

@@ -112,7 +112,7 @@ def run_in_thread(runner: Runner[RunContext]) -> tuple[threading.Thread, list[Ba
     def target() -> None:
         try:
             runner.run()
-        except BaseException as exc:     # noqa: BLE001 - what the run raised is the result
+        except BaseException as exc:
             raised.append(exc)
 
     thread = threading.Thread(target=target, name="test-runner", daemon=True)
@@ -201,5 +201,5 @@ def test_the_join_limit_is_documented_and_covers_a_best_effort_call() -> None:
 
     one_call = BEST_EFFORT.total_max_attempts * (BEST_EFFORT.connect_timeout
                                                  + BEST_EFFORT.read_timeout)
-    assert runner_module.JOIN_SECONDS >= 2 * one_call
+    assert 2 * one_call <= runner_module.JOIN_SECONDS
     assert "JOIN_SECONDS" in (runner_module.__doc__ or "")
