@@ -10,6 +10,9 @@ from __future__ import annotations
 import threading
 import time
 
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.rds.models import rds_backends
+
 from caresync_dr.emulation import rds
 from tests.failover import faults
 from tests.failover import world as w
@@ -38,7 +41,7 @@ def test_a_promotion_clock_used_as_a_method_ends_with_its_test() -> None:
     mark = rds.clock_mark()
     with faults.emulated_world(promote_seconds=60):
         method = w.slow_promotion(60, [])
-        backend = w.rds_backends[w.DEFAULT_ACCOUNT_ID][w.STANDBY]
+        backend = rds_backends[DEFAULT_ACCOUNT_ID][w.STANDBY]
         method(backend, {"db_instance_identifier": w.STANDBY_DB})
         assert [t for t in threading.enumerate() if t.name == f"promote-{w.STANDBY_DB}"]
     assert rds.stop_clocks(made_since=mark) == []
