@@ -13,6 +13,7 @@ import botocore.retries.standard
 import pytest
 from moto import mock_aws
 
+from caresync_dr.drill import localhttp
 from caresync_dr.emulation import rds
 from caresync_dr.failover.command import run
 from tests.failover import world as w
@@ -105,8 +106,7 @@ def world() -> Iterator[w.World]:
             try:
                 yield world
             finally:
-                server.shutdown()
-                server.server_close()
+                localhttp.stop(server)
 
 
 FAST = ["--poll-seconds", "0.01", "--poll-max-seconds", "0.05", "--wait-timeout", "5",

@@ -41,6 +41,7 @@ import boto3
 from botocore.exceptions import EndpointConnectionError
 
 from caresync_dr.aws import session_hooks_lock
+from caresync_dr.drill import localhttp
 from caresync_dr.failover.command import run
 from caresync_dr.operations.lock import LeaseLock
 from tests.failover import world as w
@@ -485,8 +486,7 @@ def emulated_world(promote_seconds: float = PROMOTE_SECONDS) -> Iterator[w.World
                 try:
                     yield world
                 finally:
-                    server.shutdown()
-                    server.server_close()
+                    localhttp.stop(server)
     finally:
         RDSBackend.promote_read_replica = original  # type: ignore[method-assign]
 
