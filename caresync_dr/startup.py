@@ -10,8 +10,10 @@ with ``gc.callbacks`` in ``bench/failover_startup.py``'s child); with the thresh
 imports. So the command pauses the collector from its first line until its critical request
 is sent (:func:`pause_collection`, :func:`resume_collection`), at most
 :data:`PAUSE_BACKSTOP_SECONDS`; then it freezes what start-up made (``gc.freeze``: later
-collections no longer walk those long-lived objects) and collects as usual. A short start-up
-makes little cyclic garbage: what it made is collected later, not lost.
+collections no longer walk those long-lived objects) and collects as usual. Cyclic garbage
+made while paused is frozen with the rest and never collected: a start-up makes little of it,
+and only the process's first pause freezes, so a process that pauses again (a second
+``main()``, a test) does not keep adding to it.
 
 Every pause in caresync_dr goes through this module (:func:`collection_paused` for a short
 one, such as ``model_cache.read_entry``'s unmarshalling): ``gc.isenabled()`` then
@@ -38,14 +40,15 @@ PAUSE_BACKSTOP_SECONDS = 5.0
 
 class _Collector:
     """The process's pauses of the collector: how many are held, whether to turn it back on
-    after the last, and the start-up pause (an Event set to end it). Every field is read and
-    written under :attr:`lock` only."""
+    after the last, the start-up pause (an Event set to end it) and whether start-up's objects
+    were frozen. Every field is read and written under :attr:`lock` only."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.holds = 0
         self.on_after_last = False     # the collector was on when the first hold began
         self.startup: threading.Event | None = None
+        self.frozen = False
 
     def collecting(self) -> bool:
         """Whether the collector is on, or will be once every pause held ends."""
@@ -114,9 +117,9 @@ def pause_collection(backstop_seconds: float = PAUSE_BACKSTOP_SECONDS) -> bool:
 
 
 def resume_collection() -> None:
-    """End :func:`pause_collection`'s pause, if any: freeze the objects made so far, then
-    turn the collector back on unless another pause (:func:`collection_paused`) is still
-    held or the collector was off before it."""
+    """End :func:`pause_collection`'s pause, if any: freeze the objects made so far (the
+    process's first pause only), then turn the collector back on unless another pause
+    (:func:`collection_paused`) is still held or the collector was off before it."""
     with _COLLECTOR.lock:
         pause = _COLLECTOR.startup
     if pause is not None:
@@ -129,5 +132,7 @@ def _end(pause: threading.Event) -> None:
         if _COLLECTOR.startup is not pause:
             return          # ended already (resumed, then its backstop; or the reverse)
         _COLLECTOR.startup = None
-        gc.freeze()
+        if not _COLLECTOR.frozen:
+            gc.freeze()
+            _COLLECTOR.frozen = True
         _COLLECTOR.release()

@@ -29,7 +29,7 @@ BLOCKED_SECONDS = 0.2
 
 @pytest.fixture(autouse=True)
 def fresh_collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A new owner (no pause held) and the collector on; afterwards the
+    """A new owner (no pause held, nothing frozen yet) and the collector on; afterwards the
     collector on and nothing frozen, whatever the test did."""
     monkeypatch.setattr(startup, "_COLLECTOR", startup._Collector())
     assert gc.isenabled()
@@ -180,6 +180,18 @@ def test_concurrent_pauses_and_resumes_from_many_threads_end_as_they_began(
     assert gc.isenabled() is collector_was_on
     if not collector_was_on:
         assert not seen_on, "a collector the program turned off was turned on"
+
+
+def test_only_the_first_start_up_pause_freezes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc.freeze keeps whatever exists, cyclic garbage too, out of every later collection:
+    start-up's objects once, not everything a process holds at each later pause's end."""
+    freezes: list[None] = []
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(None))
+    for _ in range(3):
+        assert startup.pause_collection(backstop_seconds=120.0)
+        startup.resume_collection()
+        assert gc.isenabled()
+    assert len(freezes) == 1
 
 
 def test_only_the_owner_switches_the_collector() -> None:

@@ -142,8 +142,8 @@ def test_the_collector_runs_less_often_and_only_for_the_command() -> None:
 
 @pytest.fixture
 def fresh_collector(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A new owner of the collector's pauses: none held (the hostile-input harness calls
-    failover's ``main()`` in-process, and each call pauses for up to its backstop)."""
+    """A new owner of the collector's pauses: none held, start-up's objects not frozen yet
+    (in-process ``main()`` calls of other tests, the hostile-input harness's, froze them)."""
     from caresync_dr import startup
 
     monkeypatch.setattr(startup, "_COLLECTOR", startup._Collector())
