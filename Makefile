@@ -32,10 +32,10 @@ typecheck: setup
 
 # The tests run in one pytest-xdist worker process, in their usual order. A test that hangs is
 # ended with its stacks by faulthandler (pyproject: faulthandler_timeout), which ends the worker;
-# xdist starts a new one and pytest-rerunfailures runs that test once more, at most twice in a
+# xdist starts a new one and pytest-rerunfailures runs that test once more, at most 3 times in a
 # run. `--only-rerun '(?!)'` (a pattern that matches no error) keeps every ordinary failure a
 # failure: only a test whose worker crashed is run again, and the log keeps its stacks and "R".
-HANG_RERUN := -n 1 --reruns 1 --only-rerun '(?!)' --max-suite-reruns 2 -rR
+HANG_RERUN := -n 1 --reruns 1 --only-rerun '(?!)' --max-suite-reruns 3 -rR
 
 unit: setup
 	$(BIN)/python -m pytest -q $(HANG_RERUN)

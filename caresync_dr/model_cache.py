@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import gc
 import gzip
 import hashlib
 import json
@@ -50,6 +49,8 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from caresync_dr.startup import collection_paused
 
 log = logging.getLogger(__name__)
 ENV_CACHE_DIR = "CARESYNC_DR_MODEL_CACHE"
@@ -269,16 +270,13 @@ def read_entry(path: Path) -> Any | None:
             log.debug("model cache entry %s is damaged: not used", path)
         return None
     # Tens of thousands of containers built at once, none of them garbage: the cyclic
-    # collector would walk them several times over while they are made.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return marshal.loads(payload)
-    except (EOFError, ValueError, TypeError):
-        return None
-    finally:
-        if collecting:
-            gc.enable()
+    # collector would walk them several times over while they are made. Paused through its
+    # one owner: other threads pause and resume it too (failover.py's start-up).
+    with collection_paused():
+        try:
+            return marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            return None
 
 
 def write_entry(path: Path, data: Any) -> bool:

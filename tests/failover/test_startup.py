@@ -140,6 +140,16 @@ def test_the_collector_runs_less_often_and_only_for_the_command() -> None:
         gc.set_threshold(*before)
 
 
+@pytest.fixture
+def fresh_collector(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new owner of the collector's pauses: none held, start-up's objects not frozen yet
+    (in-process ``main()`` calls of other tests, the hostile-input harness's, froze them)."""
+    from caresync_dr import startup
+
+    monkeypatch.setattr(startup, "_COLLECTOR", startup._Collector())
+
+
+@pytest.mark.usefixtures("fresh_collector")
 def test_the_collector_is_paused_until_the_promotion_is_requested(
         world: w.World, failover: Any) -> None:
     """failover.py's first line pauses the cyclic collector (a ~15 ms collection fell in the
@@ -172,6 +182,7 @@ def test_the_collector_is_paused_until_the_promotion_is_requested(
         gc.enable()
 
 
+@pytest.mark.usefixtures("fresh_collector")
 def test_a_pause_nobody_ends_ends_at_its_backstop_and_never_turns_on_a_collector_left_off(
         ) -> None:
     import gc
