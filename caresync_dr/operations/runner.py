@@ -117,7 +117,7 @@ class Runner(Generic[C]):
                 self.ctx.stop.set()
             raise
         finally:
-            self._finish()
+            self._finish(stopping=self.ctx.stop.is_set())
         if self.journal_error is not None:
             raise self.journal_error
 
@@ -126,11 +126,14 @@ class Runner(Generic[C]):
         self._submitted[future] = step
         return future
 
-    def _finish(self) -> None:
+    def _finish(self, stopping: bool) -> None:
         """Wait at most ``join_seconds`` for every step still running, leave the rest (named
-        in the log and :attr:`still_running`), and raise what a background step raised."""
-        for future in self._submitted:
-            future.cancel()                       # queued, never started: it never runs
+        in the log and :attr:`still_running`), and raise what a background step raised.
+        Only a stopping run cancels the steps not yet started: otherwise a background stage
+        submitted just before the end, its worker not yet running it, would be skipped."""
+        if stopping:
+            for future in self._submitted:
+                future.cancel()                   # queued, never started: it never runs
         _, left = wait(self._submitted, timeout=self._join_seconds)
         if left:
             self._leave([self._submitted[f] for f in left])

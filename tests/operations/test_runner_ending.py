@@ -203,3 +203,24 @@ def test_the_join_limit_is_documented_and_covers_a_best_effort_call() -> None:
                                                  + BEST_EFFORT.read_timeout)
     assert 2 * one_call <= runner_module.JOIN_SECONDS
     assert "JOIN_SECONDS" in (runner_module.__doc__ or "")
+
+
+
+def test_a_background_step_not_yet_started_at_a_normal_end_still_runs() -> None:
+    """Only a stopping run cancels steps not yet started: a background step still queued
+    for a worker when the run ends normally (a busy machine) runs, never skipped."""
+
+    class Recorded(Fence):
+        def apply(self, ctx: RunContext) -> str:
+            return "fenced"
+
+    ctx = RunContext()
+    ctx.critical_sent.set()
+    runner = Runner(ctx, (Stage((Recorded(),), background=True),))
+    busy = threading.Event()
+    # Every worker of the run's pool busy, so the background step waits in the queue.
+    for _ in range(runner._pool._max_workers):  # noqa: SLF001
+        runner._pool.submit(busy.wait, ENDS_WITHIN)  # noqa: SLF001
+    threading.Timer(0.2, busy.set).start()
+    runner.run()
+    assert runner.records["fence"].outcome == "done"
