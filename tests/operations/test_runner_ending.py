@@ -219,8 +219,8 @@ def test_a_background_step_not_yet_started_at_a_normal_end_still_runs() -> None:
     runner = Runner(ctx, (Stage((Recorded(),), background=True),))
     busy = threading.Event()
     # Every worker of the run's pool busy, so the background step waits in the queue.
-    for _ in range(runner._pool._max_workers):  # noqa: SLF001
-        runner._pool.submit(busy.wait, ENDS_WITHIN)  # noqa: SLF001
+    for _ in range(runner._pool._max_workers):
+        runner._pool.submit(busy.wait, ENDS_WITHIN)
     threading.Timer(0.2, busy.set).start()
     runner.run()
     assert runner.records["fence"].outcome == "done"
