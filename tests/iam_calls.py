@@ -8,9 +8,21 @@ operation, above the retry loop) and keeps a call when
   (moto shims) or ``caresync_dr/drill/`` (a drill's stand-in for ``pulumi up``, its scene
   set-up), or there is no such frame (an s3transfer worker of an upload or download). A test's
   own set-up and verification calls are not the command's; and
-- an operator command is running (:func:`caresync_dr.cli.run_command` is on a thread's stack,
-  the calling one's first): its ``Invocation.command`` names the command, whose role
+- an operator command is running: :func:`caresync_dr.cli.run_command` is on the calling
+  thread's stack, or on the stack of the thread that started it (its worker, prewarm, lock
+  heartbeat and notification threads, and theirs: recorded as each thread starts). Its
+  ``Invocation.command`` names the command, whose role
   (:data:`caresync_dr.operator_permissions.ROLES`) must grant the call.
+
+Only a thread's own frames are read. Reading other threads' frames (``sys._current_frames()``,
+as this module did before) can deadlock CPython 3.11 for good: the call holds the runtime's
+HEAD_LOCK while it makes frame objects, an allocation there may run the garbage collector, and
+an object it frees that needs the same lock (a thread-local, a thread state) waits forever,
+holding the GIL (python/cpython#106883, #116969; not fixed in 3.11, 3.12 collects only at the
+eval breaker). No signal handler runs then, so pytest-timeout never fired: the official CI's
+suite hung twice this way, in a different test each time. Reading a running thread's
+``f_back`` could also read a frame being freed (seen here once: "'bool' object has no
+attribute 'f_code'").
 
 The root ``tests/conftest.py`` installs it around every test and fails the test when a call is
 not granted: every existing test of a command is also a test of its role. Calls made in a
@@ -132,16 +144,37 @@ def _command_on(frame: FrameType | None) -> str | None:
     return None
 
 
+# The attribute of a thread started while a command ran (on the starting thread's stack, or
+# inherited by it): the command its calls belong to.
+THREAD_COMMAND = "_caresync_iam_command"
+
+
 def _running_command(frame: FrameType | None) -> str | None:
-    """The command on this thread's stack, else on another thread's (a worker it started)."""
+    """The command on this thread's stack, else the one of the thread that started it."""
     command = _command_on(frame)
     if command is not None:
         return command
-    me = threading.get_ident()
-    for ident, other in sys._current_frames().items():
-        if ident != me and (command := _command_on(other)) is not None:
-            return command
-    return None
+    inherited = getattr(threading.current_thread(), THREAD_COMMAND, None)
+    return inherited if isinstance(inherited, str) else None
+
+
+@contextmanager
+def _threads_carry_their_command() -> Iterator[None]:
+    """While it lasts, a thread started by a command's thread (or by one of its threads)
+    carries that command's name: read from the starting thread's own stack, never another's."""
+    original = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        command = _running_command(sys._getframe(1))
+        if command is not None:
+            setattr(thread, THREAD_COMMAND, command)
+        original(thread)
+
+    setattr(threading.Thread, "start", start)  # noqa: B010 (a method, typed)
+    try:
+        yield
+    finally:
+        setattr(threading.Thread, "start", original)  # noqa: B010
 
 
 @contextmanager
@@ -167,6 +200,7 @@ def record_command_calls() -> Iterator[CallLog]:
 
     setattr(botocore.client.BaseClient, "_make_api_call", recorded)  # noqa: B010
     try:
-        yield log
+        with _threads_carry_their_command():
+            yield log
     finally:
         setattr(botocore.client.BaseClient, "_make_api_call", original)  # noqa: B010
