@@ -15,6 +15,7 @@ home (``~/.cache/caresync-dr``), unless CARESYNC_DR_MODEL_CACHE is set already.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -44,9 +45,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     without xdist); a live process's dirs are never touched (caresync_dr.pg.orphans)."""
     if hasattr(session.config, "workerinput"):
         return
-    from caresync_dr.pg.orphans import sweep
+    from caresync_dr.pg import orphans
 
-    sweep(prefix="caresync-")
+    # Only what was removed is said (a warning); the dirs left alone are other runs' business.
+    quiet = logging.getLogger(orphans.__name__)
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        orphans.sweep(prefix="caresync-")
+    finally:
+        quiet.setLevel(level)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
