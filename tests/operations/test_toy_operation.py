@@ -284,6 +284,61 @@ def test_a_run_that_fails_part_way_is_resumed(toy: Toy) -> None:
     assert toy.mode_writes == ["maintenance"]
 
 
+class LateFacts(Recording):
+    """A notifier that keeps its state as a journal fact only once the run has ended (as the
+    real one may: it runs on its own thread, after the critical request)."""
+
+    def __init__(self, ctx: ToyContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+    def resolved(self, event: OperationEvent) -> None:
+        super().resolved(event)
+        self.ctx.fact("notify", {"opened": True, "ended": "resolved"})
+
+    def failed(self, event: OperationEvent) -> None:
+        self.events.append(event)
+        self.ctx.fact("notify", {"opened": True, "ended": "failed"})
+
+
+def _record_bookkeeping_writes(toy: Toy) -> list[tuple[str, str]]:
+    """Each write of the journal and the lock, in order (install before the run's clients)."""
+    writes: list[tuple[str, str]] = []
+
+    def record(event_name: str, params: dict[str, Any], **_: Any) -> None:
+        if params.get("Name") in ("/toy/journal", "/toy/lock"):
+            writes.append((event_name.rsplit(".", 1)[-1], str(params["Name"])))
+
+    for operation in ("PutParameter", "DeleteParameter"):
+        toy.session.events.register(f"before-parameter-build.ssm.{operation}", record)
+    return writes
+
+
+def test_facts_a_hook_records_after_the_ending_reach_the_journal_under_the_lock(
+        toy: Toy) -> None:
+    """--resume reads the journal's facts: what the hooks recorded after the run wrote how it
+    ended is written once more, before the lock is released (after it, a next run may
+    already be writing this journal). A completed journal is never resumed: no extra write."""
+    writes = _record_bookkeeping_writes(toy)
+    operation = toy.operation(yes=True)
+    operation.ctx.fail_announce = 1
+    operation.hooks.hooks = LateFacts(operation.ctx)
+    with pytest.raises(StepFailedError):
+        operation.execute()
+    journal = json.loads(toy.parameter("/toy/journal") or "{}")
+    assert journal["status"] == "failed"
+    assert journal["facts"]["notify"] == {"opened": True, "ended": "failed"}
+    ending = [("PutParameter", "/toy/journal"), ("PutParameter", "/toy/journal"),
+              ("PutParameter", "/toy/lock"), ("DeleteParameter", "/toy/lock")]
+    assert writes[-4:] == ending, writes      # failed, then the hook's facts, then the lock
+    resumed = toy.operation(yes=True, resume=True)
+    resumed.hooks.hooks = LateFacts(resumed.ctx)
+    assert resumed.execute() == ExitCode.OK
+    journal = json.loads(toy.parameter("/toy/journal") or "{}")
+    assert journal["status"] == "completed"
+    assert journal["facts"]["notify"]["ended"] == "failed"     # "resolved" came after it
+
+
 def test_a_live_lock_refuses_and_a_stale_one_is_taken_over(toy: Toy) -> None:
     client = toy.session.client("ssm", region_name=REGION)
     other = LockHolder.me("20260101T000000Z-other0", heartbeat_seconds=60)
