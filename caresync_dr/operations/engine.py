@@ -363,8 +363,12 @@ class Operation(ABC, Generic[C]):
         facts after its last write: the notifier keeps the incident's state (opened, the status
         page incident's id) there from its own thread, and a ``--resume`` that did not find it
         would post "started" again. Under the lock, with its heartbeat still beating: after the
-        release, a next run may already be writing this journal."""
-        self.hooks.drain()
+        release, a next run may already be writing this journal. A second Ctrl-C (or signal)
+        ends the wait, not the ending: the lock is still released and the report written."""
+        try:
+            self.hooks.drain()
+        except KeyboardInterrupt:
+            log.warning("interrupted again: not waiting for the notifications any longer")
         if self.lock.lost:
             return
         try:

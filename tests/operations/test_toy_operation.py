@@ -339,6 +339,31 @@ def test_facts_a_hook_records_after_the_ending_reach_the_journal_under_the_lock(
     assert journal["facts"]["notify"]["ended"] == "failed"     # "resolved" came after it
 
 
+def test_a_second_interrupt_while_the_hooks_drain_still_releases_and_reports(
+        toy: Toy) -> None:
+    """The hooks now drain before the lock is released: a second Ctrl-C while they do (a
+    slow channel) ends that wait only. Without that, it would leave the lock held until it
+    went stale and no report."""
+    operation = toy.operation(yes=True)
+    operation.ctx.fail_announce = 1
+    operation.hooks.hooks = LateFacts(operation.ctx)
+    drain, waits = operation.hooks.drain, []
+
+    def interrupted(timeout: float = 30.0) -> None:
+        waits.append(timeout)
+        if len(waits) == 1:
+            raise KeyboardInterrupt
+        drain(timeout)
+
+    operation.hooks.drain = interrupted      # type: ignore[method-assign]
+    with pytest.raises(StepFailedError):
+        operation.execute()
+    assert waits                                     # the drain was interrupted
+    assert toy.parameter("/toy/lock") is None         # released all the same
+    assert toy.report()["outcome"] == "failed"
+    assert json.loads(toy.parameter("/toy/journal") or "{}")["status"] == "failed"
+
+
 def test_a_live_lock_refuses_and_a_stale_one_is_taken_over(toy: Toy) -> None:
     client = toy.session.client("ssm", region_name=REGION)
     other = LockHolder.me("20260101T000000Z-other0", heartbeat_seconds=60)
