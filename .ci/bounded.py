@@ -3,15 +3,20 @@
 
     python3 .ci/bounded.py SECONDS COMMAND [ARG ...]
 
-Exit status: the command's own; 124 when the deadline ended it (as GNU timeout); 2 for bad
-usage. Twice (stops 21 and 22) the test suite hung until CI's 90-minute limit, which printed
-nothing but the last dots. Here the stage runs in a session of its own, with no controlling
-terminal and stdin from /dev/null. Past its
-deadline this prints each process of the group (state: ``T`` is stopped, ``D`` waits on the
-disk), its kernel wait channel, and the Python and native stacks of each Python process
-(``venv/bin/py-spy dump --native``, when it is installed and ptrace is allowed); then it
-ends the group (SIGTERM, SIGKILL 30 s later). A SIGTERM or SIGINT sent to this script (CI's
-own limit) is passed on to the group, so nothing of the stage outlives it.
+Exit status: the command's own (128 + N, with a line naming the signal, when signal N ended
+it); 124 when the deadline ended it (as GNU timeout); 127 when the command cannot be started;
+2 for bad usage.
+
+Twice (stops 21 and 22) the test suite hung until CI's 90-minute limit, which printed nothing
+but the last dots. Here the stage runs in a session of its own, with no controlling terminal
+and stdin from /dev/null. Past its deadline this prints each process of the group (state:
+``T`` is stopped, ``D`` waits on the disk), its kernel wait channel, and the Python and native
+stacks of each Python process (``venv/bin/py-spy dump --native``, when it is installed and
+ptrace is allowed); then it ends the group (SIGTERM, SIGKILL 30 s later). A SIGTERM or SIGINT
+sent to this script (CI's own limit) is passed on to the group. When the command ends,
+whatever it left running in its group is ended too (a server a stage started in a session of
+its own, such as a PostgreSQL postmaster, is not in the group: the tests sweep those
+themselves).
 """
 
 from __future__ import annotations
@@ -74,6 +79,27 @@ def _end(pgid: int, proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         with_signal(pgid, signal.SIGKILL)
         proc.wait()
+    _end_leftovers(pgid)
+
+
+def _end_leftovers(pgid: int) -> None:
+    """End what the command left running in its group (a background job of a recipe)."""
+    if not _group_pids(pgid):
+        return
+    with_signal(pgid, signal.SIGCONT)
+    with_signal(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS
+    while _group_pids(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with_signal(pgid, signal.SIGKILL)
+
+
+def _exit_status(command: list[str], returncode: int) -> int:
+    if returncode >= 0:
+        return returncode
+    name = signal.Signals(-returncode).name
+    print(f"ci: {_stamp()} `{' '.join(command)}` was ended by {name}", flush=True)
+    return 128 - returncode
 
 
 def with_signal(pgid: int, signum: int) -> None:
@@ -88,7 +114,11 @@ def main(argv: list[str]) -> int:
     limit, command = int(argv[0]), argv[1:]
     # A session of its own: no controlling terminal for any of the stage's processes (none
     # can be stopped by reading or writing one), and one process group to end.
-    proc = subprocess.Popen(command, start_new_session=True, stdin=subprocess.DEVNULL)
+    try:
+        proc = subprocess.Popen(command, start_new_session=True, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        print(f"ci: cannot start `{' '.join(command)}`: {exc}", file=sys.stderr)
+        return 127
 
     def pass_on(signum: int, frame: object) -> None:
         with_signal(proc.pid, signum)
@@ -96,15 +126,21 @@ def main(argv: list[str]) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, pass_on)
     try:
-        return proc.wait(limit)
+        returncode = proc.wait(limit)
     except subprocess.TimeoutExpired:
         print(f"\nci: {_stamp()} `{' '.join(command)}` still runs after its {limit} s "
               "deadline", flush=True)
-        _describe(proc.pid)
-        _end(proc.pid, proc)
+        try:
+            _describe(proc.pid)
+        except Exception as exc:  # what is printed only helps; the stage is ended regardless
+            print(f"ci: could not describe the stage's processes: {exc!r}", flush=True)
+        finally:
+            _end(proc.pid, proc)
         print(f"ci: {_stamp()} `{' '.join(command)}` ended at its deadline (exit 124)",
               flush=True)
         return 124
+    _end_leftovers(proc.pid)
+    return _exit_status(command, returncode)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,18 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[ENV_CACHE_DIR] = made
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The PostgreSQL servers and temp dirs of test processes that died are stopped and
+    removed: a test worker ended by the hang guard (pyproject: faulthandler_timeout) ran no
+    fixture teardown. Only in the process that ran the session (xdist's controller, or a run
+    without xdist); a live process's dirs are never touched (caresync_dr.pg.orphans)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from caresync_dr.pg.orphans import sweep
+
+    sweep(prefix="caresync-")
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     while _SESSION_MODEL_CACHE:
         made = _SESSION_MODEL_CACHE.pop()

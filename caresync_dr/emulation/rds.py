@@ -24,9 +24,11 @@ and to the drill's moto server alike.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +39,14 @@ from moto.rds.models import DBInstance, RDSBackend, rds_backends
 from caresync_dr.emulation.patching import ClassPatches, remember
 
 log = logging.getLogger(__name__)
+# The longest disarm waits, in seconds, for a promotion timer that is already finishing (its
+# bound action, e.g. the drill's pg_ctl promote, takes a few seconds; a stuck one is left).
+TIMER_JOIN_SECONDS = 10.0
+# Every promotion clock made in this process (weakly: a forgotten one may go), for
+# :func:`stop_clocks`; each has a serial from _SERIALS, in the order they were made.
+_CLOCKS: list[weakref.ref[ReplicaPromotions]] = []
+_SERIALS = itertools.count()
+_CLOCKS_LOCK = threading.Lock()
 
 _MOTO_PROMOTE = RDSBackend.promote_read_replica
 remember(RDSBackend, "promote_read_replica")
@@ -95,15 +105,28 @@ class ReplicaPromotions:
 
     ``delay_seconds``: how long a promotion stays ``modifying``; None leaves each one in
     flight until :meth:`finish` (tests that drive the clock themselves). A call for an instance
-    that is no replica, or not ``available`` (a promotion in flight), is refused as RDS does."""
+    that is no replica, or not ``available`` (a promotion in flight), is refused as RDS does.
+
+    :meth:`disarm` also ends this emulator's clock: its pending timers are cancelled, one
+    already finishing is joined (at most :data:`TIMER_JOIN_SECONDS`), and nothing it started
+    acts afterwards. moto's backends outlive a world and the next world seeds the same
+    identifiers, so a late timer would promote that world's replica."""
 
     delay_seconds: float | None = None
     on_finished: Callable[[PromotionRecord], None] = lambda record: None
     actions: dict[tuple[str, str], Callable[[], None]] = field(default_factory=dict)
     records: list[PromotionRecord] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _threads: list[threading.Thread] = field(default_factory=list)
+    _threads: list[threading.Timer] = field(default_factory=list)
     _patches: ClassPatches = field(default_factory=ClassPatches)
+    _ended: bool = False
+    serial: int = field(default=0, init=False)   # set by __post_init__ (clock_mark)
+
+    def __post_init__(self) -> None:
+        with _CLOCKS_LOCK:
+            self.serial = next(_SERIALS)
+            _CLOCKS[:] = [ref for ref in _CLOCKS if ref() is not None]
+            _CLOCKS.append(weakref.ref(self))
 
     def bind(self, region: str, identifier: str, action: Callable[[], None]) -> None:
         """Finishing the promotion of ``identifier`` in ``region`` first runs ``action``."""
@@ -159,7 +182,10 @@ class ReplicaPromotions:
         thread = threading.Timer(seconds, self.finish, args=(identifier, region))
         thread.daemon = True
         thread.name = f"promote-{identifier}"
-        self._threads.append(thread)
+        with self._lock:
+            if self._ended:
+                return
+            self._threads.append(thread)
         thread.start()
 
     def finish(self, identifier: str, region: str | None = None) -> PromotionRecord | None:
@@ -167,7 +193,7 @@ class ReplicaPromotions:
         the bound action, then the detach. An action that fails leaves the replica attached
         and the error in the record; None when nothing is in flight."""
         with self._lock:
-            record = self._in_flight(region, identifier)
+            record = None if self._ended else self._in_flight(region, identifier)
         if record is None:
             return None
         try:
@@ -191,16 +217,61 @@ class ReplicaPromotions:
     def arm(self) -> ReplicaPromotions:
         if not self._patches.active:
             self._patches.set(RDSBackend, "promote_read_replica", self.backend_method())
+        with self._lock:
+            self._ended = False
         return self
 
     def disarm(self) -> None:
+        """Undo the patch and end the clock (see the class doc)."""
         self._patches.restore()
+        self.stop_timers()
+
+    def stop_timers(self) -> list[str]:
+        """Cancel the pending timers and join those already finishing (at most
+        :data:`TIMER_JOIN_SECONDS` each); from now on :meth:`finish` does nothing. Returns
+        (and logs as an error) the names of the timers still running past the limit."""
+        with self._lock:
+            self._ended = True
+            timers, self._threads = self._threads, []
+        for timer in timers:
+            timer.cancel()
+        left = []
+        for timer in timers:
+            timer.join(TIMER_JOIN_SECONDS)
+            if timer.is_alive():
+                left.append(timer.name)
+        if left:
+            log.error("emulator: promotion timer(s) %s still running %.0f s after their "
+                      "world ended", ", ".join(left), TIMER_JOIN_SECONDS)
+        return left
 
     def __enter__(self) -> ReplicaPromotions:
         return self.arm()
 
     def __exit__(self, *exc: object) -> None:
         self.disarm()
+
+
+def clock_mark() -> int:
+    """A mark for :func:`stop_clocks`: every clock made after this call has a serial >= it."""
+    with _CLOCKS_LOCK:
+        return next(_SERIALS)
+
+
+def stop_clocks(made_since: int = 0) -> list[str]:
+    """:meth:`ReplicaPromotions.stop_timers` of every clock made since the mark
+    :func:`clock_mark` gave, also those only ever used as a method
+    (``rds_promotion.promote_like_rds``), which nobody disarms: at a test's end, so none of
+    its promotions finishes in the next test (a module's shared world, made before the mark,
+    keeps its clock). Returns the timers still running past the limit."""
+    left: list[str] = []
+    with _CLOCKS_LOCK:
+        refs = list(_CLOCKS)
+    for ref in refs:
+        clock = ref()
+        if clock is not None and clock.serial >= made_since:
+            left += clock.stop_timers()
+    return left
 
 
 def status_infos(status: str) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -31,6 +31,7 @@ from caresync_dr.inventory import INVENTORY_VERSION
 from caresync_dr.operations.checks import Check, refusals, render_table, resource_checks
 from caresync_dr.operations.checks import guard as _guard
 from caresync_dr.operations.lock import LeaseLock
+from caresync_dr.operations.pools import ReadPool
 from caresync_dr.operations.run_setup import operator_name
 
 # How far back to look for the last non-negative ReplicaLag: RDS reports -1 every minute once
@@ -78,8 +79,7 @@ def run_checks(ctx: FailoverContext, daily: bool) -> list[Check]:
     # A resumed run whose promotion RDS already accepted: the promote step waits for it.
     requested = ctx.facts.get("promotion_requested_at") if resuming else None
     # The independent reads and the lag run in the pool; the database is read on this thread.
-    with ThreadPoolExecutor(max_workers=len(independent) + 1,
-                            thread_name_prefix="preflight") as pool:
+    with ReadPool(max_workers=len(independent) + 1, thread_name_prefix="preflight") as pool:
         pending = [pool.submit(read) for read in independent]
         # The replica's lag (CloudWatch) needs only its name: read beside the database; used
         # once the database's read says a replica is there (else the reading is not used).

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
+from caresync_dr.operations.pools import ReadPool
 from caresync_dr.operations.steps import Stage, Touched, all_steps
 
 C = TypeVar("C")
@@ -64,8 +64,7 @@ def resource_checks(plan: tuple[Stage[C], ...], ctx: C) -> list[Check]:
 
     if not touched:
         return []
-    with ThreadPoolExecutor(max_workers=min(8, len(touched)),
-                            thread_name_prefix="resource-read") as pool:
+    with ReadPool(max_workers=min(8, len(touched)), thread_name_prefix="resource-read") as pool:
         return list(pool.map(row, touched))
 
 

@@ -35,7 +35,7 @@ import logging
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TextIO, TypeVar
@@ -65,6 +65,7 @@ from caresync_dr.operations.hooks import (
 )
 from caresync_dr.operations.journal import Journal, JournalUnavailableError, StepRecord
 from caresync_dr.operations.lock import LeaseLock, LockHolder
+from caresync_dr.operations.pools import ReadPool
 from caresync_dr.operations.recorder import ApiCallRecorder
 from caresync_dr.operations.run_setup import (
     Bookkeeping,
@@ -397,7 +398,7 @@ class Operation(ABC, Generic[C]):
         # The journal, the lock and the "already done?" state are independent reads (each
         # waits on the network): the lock's and the state's are made beside the journal's, and
         # judged where they always were.
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pre-lock-read") as pool:
+        with ReadPool(max_workers=2, thread_name_prefix="pre-lock-read") as pool:
             holder_read = pool.submit(self.lock.holder)
             self.ctx.pre_lock_reads = self.prefetch(pool)
             previous = self.journal.load()
@@ -542,10 +543,17 @@ class Operation(ABC, Generic[C]):
                 f"({self.lock_state.release_error}); it goes stale "
                 f"{self.me.stale_after if self.me else 0:.0f} s after this run's last "
                 "heartbeat, and the next run takes it over.")
+        left = self.runner.still_running if self.runner is not None else []
+        if left:
+            ending.lines.append(
+                f"\nWARNING: step(s) {', '.join(left)} were still running when the run ended "
+                "and were left behind; their outcome is unknown (the report lists them as "
+                "pending).")
         try:
             records = self.runner.records if self.runner is not None else {}
             rep = self.build_report(records, ending)
             rep["lock"] = self.lock_state.as_report()
+            rep["stillRunning"] = list(left)
             rep["notifications"] = self.hooks.as_report()
             if self.recorder is not None:
                 rep["awsCalls"] = self.recorder.as_report()

@@ -3,6 +3,15 @@
 Required steps that fail stop the run (exit FAILED, resumable); best-effort steps that fail are
 recorded as "not confirmed" and the run goes on. Background stages are joined at the end.
 
+How a run's threads end: an ordinary step failure lets the background steps (best-effort
+fencing, idempotent, re-run by ``--resume``) end on their own. Anything that is not an
+``Exception`` -- Ctrl-C, SystemExit, a kill, pytest-timeout's ``Failed`` -- sets ``ctx.stop``
+first, so every poll of every step ends at its next look. Either way the end of the run waits
+at most :data:`JOIN_SECONDS` for the steps still running: one past it is a stall (a call that no
+timeout reached), logged by name, recorded as still running (``pending``, no end time) in
+``records`` and :attr:`Runner.still_running`, told to stop, and left behind -- one stalled call
+must not become a run that never exits or writes its report.
+
 Hurrying (:func:`~caresync_dr.operations.steps.hurries`): when the first stage the run waits
 for holds a critical step (failover's promotion), every other step starts once that step's
 request is sent (``ctx.critical_sent``; at most :data:`HOLD_SECONDS` later): the steps beside it
@@ -21,7 +30,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -56,6 +65,10 @@ OnStep = Callable[[StepEvent, Step[Any], StepRecord], None]
 # The longest a step waits for the critical request before it starts anyway (a backstop: the
 # critical step sets it as soon as its request is sent, and when it ends).
 HOLD_SECONDS = 5.0
+# The longest the end of a run waits for the steps still running, in seconds. A background step
+# is best effort: each of its AWS calls has the budget aws.BEST_EFFORT, 2 attempts x (2 s
+# connect + 5 s read) = 14 s, so 60 s covers four such calls hung in a row.
+JOIN_SECONDS = 60.0
 
 
 def _now() -> str:
@@ -64,13 +77,20 @@ def _now() -> str:
 
 class Runner(Generic[C]):
     def __init__(self, ctx: C, plan: tuple[Stage[C], ...], name: str = "operation",
-                 on_step: OnStep | None = None) -> None:
+                 on_step: OnStep | None = None, join_seconds: float | None = None) -> None:
+        """``join_seconds``: how long the end of the run waits for steps still running
+        (default :data:`JOIN_SECONDS`, read when the runner is made)."""
         self.ctx = ctx
         self.plan = plan
         self.records: dict[str, StepRecord] = {}
         self.journal_error: JournalUnavailableError | None = None
+        # Names of the steps still running when the run ended (left behind after the limit).
+        self.still_running: list[str] = []
         self._on_step = on_step
+        self._join_seconds = JOIN_SECONDS if join_seconds is None else join_seconds
         self._background: list[Future[StepRecord]] = []
+        self._submitted: dict[Future[StepRecord], Step[C]] = {}
+        self._started: dict[str, StepRecord] = {}
         self._hurry = hurries(plan)
         # A held step waits in its worker: one worker per step, so the critical one never
         # queues behind held ones.
@@ -80,7 +100,7 @@ class Runner(Generic[C]):
     def run(self) -> None:
         try:
             for stage in self.plan:
-                futures = [self._pool.submit(self.run_step, step) for step in stage.steps]
+                futures = [self._submit(step) for step in stage.steps]
                 if stage.background:
                     self._background.extend(futures)
                     continue
@@ -92,19 +112,51 @@ class Runner(Generic[C]):
                     raise StepFailedError(f"step {failed[0].name} failed: {failed[0].detail}; "
                                           "the state is consistent: fix the cause, then "
                                           "continue with --resume")
-        except KeyboardInterrupt:
-            self.ctx.stop.set()
+        except BaseException as exc:
+            if not isinstance(exc, Exception):    # Ctrl-C, a kill, a test's timeout
+                self.ctx.stop.set()
             raise
         finally:
-            self.join_background()
-            self._pool.shutdown(wait=True)
+            self._finish(stopping=self.ctx.stop.is_set())
         if self.journal_error is not None:
             raise self.journal_error
 
-    def join_background(self) -> None:
-        for future in self._background:
-            future.result()
-        self._background.clear()
+    def _submit(self, step: Step[C]) -> Future[StepRecord]:
+        future = self._pool.submit(self.run_step, step)
+        self._submitted[future] = step
+        return future
+
+    def _finish(self, stopping: bool) -> None:
+        """Wait at most ``join_seconds`` for every step still running, leave the rest (named
+        in the log and :attr:`still_running`), and raise what a background step raised.
+        Only a stopping run cancels the steps not yet started: otherwise a background stage
+        submitted just before the end, its worker not yet running it, would be skipped."""
+        if stopping:
+            for future in self._submitted:
+                future.cancel()                   # queued, never started: it never runs
+        _, left = wait(self._submitted, timeout=self._join_seconds)
+        if left:
+            self._leave([self._submitted[f] for f in left])
+        self._pool.shutdown(wait=not left, cancel_futures=True)
+        background, self._background = self._background, []
+        for future in background:
+            if future.done() and not future.cancelled():
+                future.result()
+
+    def _leave(self, steps: list[Step[C]]) -> None:
+        self.ctx.stop.set()                       # each ends at its next poll, if it polls
+        for step in steps:
+            self.still_running.append(step.name)
+            started = self._started.get(step.name)
+            log.warning("step %s still running %.1f s after the run ended: left behind",
+                        step.name, self._join_seconds)
+            self.records[step.name] = StepRecord(
+                name=step.name, title=step.title, outcome="pending",
+                started_at=started.started_at if started else None, ended_at=None,
+                seconds=None, best_effort=step.best_effort,
+                requested_at=started.requested_at if started else None,
+                detail=f"still running {self._join_seconds:g} s after the run ended: left "
+                       "behind, its outcome unknown")
 
     def _tell(self, event: StepEvent, step: Step[C], record: StepRecord) -> None:
         if self._on_step is not None:
@@ -124,6 +176,7 @@ class Runner(Generic[C]):
                             started_at=_now(), ended_at=None, seconds=None, detail="",
                             best_effort=step.best_effort)
         started = time.monotonic()
+        self._started[step.name] = record
         earlier = self.ctx.journal.step(step.name) if self.ctx.journal is not None else None
         log.info("step %s: %s", step.name, step.title)
         self._tell("started", step, record)

@@ -19,9 +19,13 @@ from caresync_dr.cli import ExitCode
 ROOT = Path(__file__).resolve().parents[2]
 
 # A command's process as pip's entry point starts it: argv[0] is caresync-*, then the package
-# is imported; the Ctrl-C arrives while it imports the rest.
+# is imported; the Ctrl-C arrives while it imports the rest. Ctrl-C is first made Python's
+# default, as in a process a terminal starts: a process started in the background by a
+# non-interactive shell (nohup, `cmd &`, some CI runners) inherits SIGINT ignored, and Python
+# then leaves it ignored, which is not what this test is about.
 STARTING = """
 import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.argv[0] = {argv0!r}
 import caresync_dr
 os.kill(os.getpid(), signal.SIGINT)

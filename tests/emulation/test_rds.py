@@ -143,3 +143,20 @@ def test_replicas_report_their_replication_status_while_armed(aws: Emulator) -> 
             DBInstanceIdentifier="db-east")["DBInstances"][0]
         assert "StatusInfos" not in source  # no replica, no replication status
     assert "StatusInfos" not in _west()
+
+
+def test_a_disarmed_promotion_clock_never_acts_again(in_process: None) -> None:
+    """A promotion still in flight when its emulator is disarmed (the world ended) must not
+    finish later: moto's backends outlive the world, and the next world has the same
+    identifiers (the fault walk's case 127 promoting case 128's replica)."""
+    _replica_pair()
+    promotions = ReplicaPromotions(delay_seconds=0.3).arm()
+    boto3.client("rds", region_name="us-west-2").promote_read_replica(
+        DBInstanceIdentifier="db-west")
+    started = time.monotonic()
+    promotions.disarm()
+    assert time.monotonic() - started < 0.3, "disarm waited for the timer instead of ending it"
+    time.sleep(0.6)                               # twice the delay: the timer's time is past
+    assert _west().get("ReadReplicaSourceDBInstanceIdentifier"), "detached after disarm"
+    assert promotions.finish("db-west") is None   # nor by hand: this clock has ended
+    assert not [t for t in threading.enumerate() if t.name == "promote-db-west"]

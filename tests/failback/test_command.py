@@ -21,6 +21,7 @@ import boto3
 import pytest
 
 from caresync_dr.commands.failback import main
+from caresync_dr.drill import localhttp
 from caresync_dr.drill.deploy import Deployment, deploy_stacks
 from caresync_dr.drill.round_trip import DrillPulumi, NewReplica, project_copy
 from caresync_dr.emulation import cloudwatch
@@ -295,8 +296,7 @@ def test_7_the_reverse_failover_runs_with_us_west_2_gone(site: Site) -> None:
                          "--poll-seconds", "0.05", "--wait-timeout", "20",
                          "--verify-timeout", "10"], session=session, out=io.StringIO())
     finally:
-        server.shutdown()
-        server.server_close()
+        localhttp.stop(server)
     document = json.loads(report.read_text())
     assert code == 0, document.get("message")
     assert refused, "nothing tried us-west-2: the outage was not exercised"

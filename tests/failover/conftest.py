@@ -13,6 +13,8 @@ import botocore.retries.standard
 import pytest
 from moto import mock_aws
 
+from caresync_dr.drill import localhttp
+from caresync_dr.emulation import rds
 from caresync_dr.failover.command import run
 from tests.failover import world as w
 
@@ -46,6 +48,18 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) 
     # to retry, the attempt budget and the retry quota stay botocore's, only the sleep shrinks.
     monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount",
                         lambda self, context: 0.01)
+
+
+@pytest.fixture(autouse=True)
+def _promotions_end_with_their_test() -> Iterator[None]:
+    """No emulated promotion of this test finishes in the next one: moto's backends are
+    process-global and every world has the same identifiers. A world's own shims are disarmed
+    when it ends; this also stops the clocks only used as a method (``w.slow_promotion``,
+    ``promote_like_rds``), which nobody disarms. A module's shared world keeps its clock."""
+    mark = rds.clock_mark()
+    yield
+    left = rds.stop_clocks(made_since=mark)
+    assert not left, f"promotion timer(s) {left} still running after their test"
 
 
 def health_answer(world: w.World) -> dict[str, Any]:
@@ -92,8 +106,7 @@ def world() -> Iterator[w.World]:
             try:
                 yield world
             finally:
-                server.shutdown()
-                server.server_close()
+                localhttp.stop(server)
 
 
 FAST = ["--poll-seconds", "0.01", "--poll-max-seconds", "0.05", "--wait-timeout", "5",

@@ -41,6 +41,7 @@ import boto3
 from botocore.exceptions import EndpointConnectionError
 
 from caresync_dr.aws import session_hooks_lock
+from caresync_dr.drill import localhttp
 from caresync_dr.failover.command import run
 from caresync_dr.operations.lock import LeaseLock
 from tests.failover import world as w
@@ -471,20 +472,21 @@ def emulated_world(promote_seconds: float = PROMOTE_SECONDS) -> Iterator[w.World
             status = ["replicating"]
             # The world's after-call shim completes promotions too; leave that to RDS's timing.
             overrides: dict[str, Any] = {"promote_seconds": promote_seconds}
-            w.install_shims(session, refreshes, status, overrides)
-            holder: list[w.World] = []
-            server = w.start_health_server(lambda: health_answer(holder[0]))
-            url = f"http://127.0.0.1:{server.server_address[1]}/api/health"
-            world = w.World(session=session, inventory=inventory, health_url=url, calls=calls,
-                            switch_bucket=switch_bucket, backup_bucket=backup_bucket,
-                            refreshes=refreshes, replication_status=status, server=server,
-                            overrides=overrides)
-            holder.append(world)
-            try:
-                yield world
-            finally:
-                server.shutdown()
-                server.server_close()
+            # Disarmed when the world ends, before moto's reset: a promotion timer still
+            # pending would otherwise fire into the next world (same identifiers).
+            with w.install_shims(session, refreshes, status, overrides):
+                holder: list[w.World] = []
+                server = w.start_health_server(lambda: health_answer(holder[0]))
+                url = f"http://127.0.0.1:{server.server_address[1]}/api/health"
+                world = w.World(session=session, inventory=inventory, health_url=url,
+                                calls=calls, switch_bucket=switch_bucket,
+                                backup_bucket=backup_bucket, refreshes=refreshes,
+                                replication_status=status, server=server, overrides=overrides)
+                holder.append(world)
+                try:
+                    yield world
+                finally:
+                    localhttp.stop(server)
     finally:
         RDSBackend.promote_read_replica = original  # type: ignore[method-assign]
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,10 +25,15 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.rds.models import RDSBackend, rds_backends
 from moto.server import ThreadedMotoServer
 
+from caresync_dr.drill import localhttp
 from tests.failover import world as w
 from tests.failover.conftest import ROOT
 
 PROMOTE_SECONDS = 1.0
+# The longest the fixture waits for moto's server to start or stop, in seconds: both wait
+# without a limit in moto (start: for its thread to bind; stop: socketserver's shutdown, which
+# polls every 0.5 s), so a dead server thread would hang the test session.
+MOTO_SECONDS = 30.0
 
 
 @pytest.fixture
@@ -34,7 +41,7 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     # Port 0: the kernel's choice, bound at once. A probed "free" port can be taken by another
     # run before moto binds it, and moto's start() then waits forever for its dead thread.
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    localhttp.run_within(server.start, MOTO_SECONDS, "moto server start")
     port = server.get_host_and_port()[1]
     url = f"http://127.0.0.1:{port}"
     # Every test starts from empty backends (moto keeps them per process, across servers).
@@ -43,9 +50,30 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     try:
         yield url
     finally:
-        server.stop()
-        for backend in rds_backends[DEFAULT_ACCOUNT_ID].values():
-            backend.reset()
+        try:
+            localhttp.run_within(server.stop, MOTO_SECONDS, "moto server stop")
+        finally:
+            for backend in rds_backends[DEFAULT_ACCOUNT_ID].values():
+                backend.reset()
+
+
+# moto's server thread dies binding (werkzeug exits with SystemExit): that is the case.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_moto_server_that_cannot_bind_fails_its_start_instead_of_hanging() -> None:
+    """moto's ``start()`` waits forever for a server thread that died binding (the port
+    taken): the fixture's bounded start gives up and says so."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=taken.getsockname()[1],
+                                    verbose=False)
+        started = time.monotonic()
+        with pytest.raises(localhttp.ServerStuckError, match="moto server start"):
+            localhttp.run_within(server.start, 0.5, "moto server start")
+        assert time.monotonic() - started < 5
+    finally:
+        taken.close()
 
 
 def test_failover_script_as_a_subprocess_against_a_moto_server(
@@ -61,8 +89,7 @@ def test_failover_script_as_a_subprocess_against_a_moto_server(
                             f"http://127.0.0.1:{health.server_address[1]}/api/health",
                             report_path, timeout=60)
     finally:
-        health.shutdown()
-        health.server_close()
+        localhttp.stop(health)
     assert done.returncode == 0, done.stderr
     assert "FAILOVER COMPLETE" in done.stdout
     assert " INFO    step promote-database done in " in done.stderr   # timestamped progress
@@ -149,8 +176,7 @@ def test_sighup_and_sigterm_settle_lock_journal_and_report(
         err_reader.join(10)
         stderr = "".join(err)
     finally:
-        health.shutdown()
-        health.server_close()
+        localhttp.stop(health)
     assert proc.returncode == code, stderr
     assert said in stderr and "Traceback" not in stderr
     ssm = w.client("ssm", w.STANDBY)

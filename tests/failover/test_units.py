@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from caresync_dr.drill import localhttp
 from caresync_dr.failover import probes
 from caresync_dr.failover.errors import StepFailedError, WaitTimeoutError
 from caresync_dr.failover.polling import PollPolicy, wait_until
@@ -57,8 +58,7 @@ def test_health_contract(answer: dict[str, Any], ok: bool, fragment: str) -> Non
         reading = probes.health_of(f"http://127.0.0.1:{server.server_address[1]}/api/health",
                                    "us-west-2")
     finally:
-        server.shutdown()
-        server.server_close()
+        localhttp.stop(server)
     assert reading.ok is ok
     assert fragment in reading.detail
 
@@ -74,8 +74,7 @@ def test_health_without_region_counts_only_where_region_is_optional(
         reading = probes.health_of(f"http://127.0.0.1:{server.server_address[1]}/api/health",
                                    "us-west-2", require_region=require_region)
     finally:
-        server.shutdown()
-        server.server_close()
+        localhttp.stop(server)
     assert reading.ok is ok, reading.detail
     if not ok:
         assert "does not name its region (expected us-west-2)" in reading.detail

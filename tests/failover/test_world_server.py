@@ -12,6 +12,7 @@ import struct
 import threading
 import time
 
+from caresync_dr.drill import localhttp
 from tests.failover.world import start_health_server
 
 
@@ -35,6 +36,5 @@ def test_a_client_that_hung_up_prints_no_traceback() -> None:
             assert answered.wait(5)
             time.sleep(0.3)      # the handler writes its answer to the gone client
     finally:
-        server.shutdown()
-        server.server_close()
+        localhttp.stop(server)
     assert "Traceback" not in err.getvalue(), err.getvalue()

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +42,7 @@ from caresync_dr.operations import (
     run,
     ssm,
 )
+from caresync_dr.operations import runner as runner_module
 
 Mode = Literal["run", "check", "dry-run"]
 REGION = "us-west-2"
@@ -386,3 +389,71 @@ def test_the_confirmation_guards_the_first_change(toy: Toy) -> None:
         toy.operation(answer="prod\n").execute()
     assert toy.parameter(MODE) == "serving" and toy.parameter("/toy/lock") is None
     assert toy.operation(answer="dr\n").execute() == ExitCode.OK
+
+
+class Killed(BaseException):
+    """Like a kill or pytest-timeout's ``Failed``: not an ``Exception``."""
+
+
+def test_a_kill_before_the_lock_does_not_wait_for_a_hung_pre_lock_read(toy: Toy) -> None:
+    """The reads made beside the journal's (``prefetch``) may hang on the network; a run
+    stopped meanwhile ends at once and still writes its report."""
+    hung = threading.Event()
+
+    class KilledWhileReading(Maintenance):
+        def prefetch(self, pool: Executor) -> dict[str, Future[Any]]:
+            pool.submit(hung.wait, 15)
+            raise Killed("killed while the pre-lock reads ran")
+
+    ctx = ToyContext(toy.session)
+    base = toy.operation(yes=True, ctx=ctx)
+    operation = KilledWhileReading(ctx, base.options, toy.books(ctx), out=io.StringIO(),
+                                   stdin=io.StringIO(""), session=toy.session)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Killed):
+            operation.execute()
+        assert time.monotonic() - started < 5, "the pool waited for the hung read"
+    finally:
+        hung.set()
+    assert toy.report()["outcome"] != "completed"
+
+
+def test_a_background_step_left_running_is_named_in_the_report(
+        toy: Toy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the runner's join limit a stalled background step is left behind: the report
+    lists it as still running (``pending``, no end time) instead of waiting for it."""
+    hung = threading.Event()
+
+    class Observe(Step[ToyContext]):
+        name = "observe"
+        title = "Observe (hangs)"
+        expected_seconds = 1
+        best_effort = True
+        converges = False
+
+        def check(self, ctx: ToyContext) -> Verdict:
+            return run("would observe")
+
+        def apply(self, ctx: ToyContext) -> str:
+            hung.wait(15)
+            return "observed"
+
+    class Observed(Maintenance):
+        def plan(self) -> tuple[Stage[ToyContext], ...]:
+            return (Stage((Observe(),), background=True), *super().plan())
+
+    monkeypatch.setattr(runner_module, "JOIN_SECONDS", 0.2)
+    ctx = ToyContext(toy.session)
+    base = toy.operation(yes=True, ctx=ctx)
+    operation = Observed(ctx, base.options, toy.books(ctx), out=io.StringIO(),
+                         stdin=io.StringIO(""), session=toy.session)
+    try:
+        assert operation.execute() == ExitCode.OK
+    finally:
+        hung.set()
+    report = toy.report()
+    assert report["stillRunning"] == ["observe"]
+    observe = next(s for s in report["steps"] if s["name"] == "observe")
+    assert observe["outcome"] == "pending" and observe["ended_at"] is None
+    assert "still running" in observe["detail"]

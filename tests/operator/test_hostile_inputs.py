@@ -32,6 +32,7 @@ import botocore.retries.standard
 import pytest
 
 from caresync_dr.backup.keys import generate_key_file
+from caresync_dr.drill import localhttp
 from caresync_dr.drill.localhttp import serve
 from caresync_dr.operator_permissions import role_name_of
 from tests.operator.commands import (
@@ -187,8 +188,7 @@ def web_page() -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        server.shutdown()
-        server.server_close()
+        localhttp.stop(server)
 
 
 @pytest.fixture
