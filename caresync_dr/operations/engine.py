@@ -318,12 +318,13 @@ class Operation(ABC, Generic[C]):
             raise
         finally:
             self.ctx.critical_sent.set()     # nothing waits for it any more
-            self.lock.stop_heartbeat()
-            if self.lock_state.held and ending.handled:
-                self._release()
             if self.began and ending.handled:
                 self._emit("resolved" if ending.code == ExitCode.OK else "failed",
                            ending.message, outcome=ending.outcome)
+                self._drain_hooks_into_journal()
+            self.lock.stop_heartbeat()
+            if self.lock_state.held and ending.handled:
+                self._release()
             self.hooks.drain()
             self._write_report(ending)
             for line in ending.lines:
@@ -357,6 +358,24 @@ class Operation(ABC, Generic[C]):
         except JournalUnavailableError as exc:
             log.warning("%s", exc)
             self.journal.save_local(status, **extra)
+
+    def _drain_hooks_into_journal(self) -> None:
+        """Wait (bounded) for the hooks, then write the journal once more if they recorded
+        facts after its last write: the notifier keeps the incident's state (opened, the status
+        page incident's id) there from its own thread, and a ``--resume`` that did not find it
+        would post "started" again. Under the lock, with its heartbeat still beating: after the
+        release, a next run may already be writing this journal. A second Ctrl-C (or signal)
+        ends the wait, not the ending: the lock is still released and the report written."""
+        try:
+            self.hooks.drain()
+        except KeyboardInterrupt:
+            log.warning("interrupted again: not waiting for the notifications any longer")
+        if self.lock.lost:
+            return
+        try:
+            self.journal.catch_up()
+        except JournalUnavailableError as exc:
+            log.warning("%s", exc)
 
     def _release(self) -> None:
         assert self.me is not None

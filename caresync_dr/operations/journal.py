@@ -57,6 +57,11 @@ class Journal:
         self.data: dict[str, Any] = {}
         self._mutex = threading.Lock()
         self._unsaved = False
+        # What SSM has of this run's journal: the text and status of the last write it took,
+        # and whether it refused the last write it was asked for (see catch_up).
+        self._in_ssm: str | None = None
+        self._status_in_ssm: str | None = None
+        self._ssm_refused = False
 
     def load(self) -> dict[str, Any] | None:
         """The journal stored in SSM, or None. An unreadable one is reported, not trusted."""
@@ -110,16 +115,44 @@ class Journal:
             self.data.update(extra)
             self._save()
 
+    def catch_up(self) -> bool:
+        """Write the journal once more when facts were recorded after its last write (the
+        notification hook records the incident's state on a thread of its own, and may do so
+        after the run's ending was written: a ``--resume`` that did not find it would open the
+        incident a second time). Returns whether it wrote.
+
+        Nothing is written when SSM already has everything, when SSM has the run completed (no
+        run resumes a completed journal), or when SSM refused the last write: SSM was just
+        found unavailable (one more try would cost the run's end a whole retry budget; the
+        lock's release tries it anyway), and the local copy takes it alone.
+        """
+        with self._mutex:
+            if not self.data:
+                return False
+            if self._ssm_refused:
+                self._save_local()
+                return False
+            if self._status_in_ssm == "completed" or self._text() == self._in_ssm:
+                return False
+            self._save()
+            return True
+
     def step(self, name: str) -> dict[str, Any] | None:
         return next((s for s in self.data.get("steps", []) if s.get("name") == name), None)
 
+    def _text(self) -> str:
+        return json.dumps(self.data, sort_keys=True, separators=(",", ":"), default=str)
+
     def _save(self) -> None:
-        text = json.dumps(self.data, sort_keys=True, separators=(",", ":"), default=str)
+        text = self._text()
         self._save_local()
         try:
             ssm.put_parameter(self.ssm, self.name, text, overwrite=True)
             self._unsaved = False
+            self._in_ssm, self._status_in_ssm = text, self.data.get("status")
+            self._ssm_refused = False
         except (ClientError, BotoCoreError) as exc:
+            self._ssm_refused = True
             raise JournalUnavailableError(
                 f"the journal could not be saved to SSM {self.name} ({exc}); the run stopped "
                 f"there (its local copy {self.local_path} has the progress); continue with "

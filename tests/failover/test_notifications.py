@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from caresync_dr.cli import ExitCode
+from caresync_dr.cli.signals import Interrupted
 from caresync_dr.emulation.notify_doubles import ChatDouble, StatusPageDouble, refusing_url
 from caresync_dr.notify.delivery import DEFAULT_POLICY
+from caresync_dr.notify.hook import OperationNotifier
 from caresync_dr.notify.secrets import ENV_CHAT_WEBHOOK, ENV_STATUSPAGE_KEY
+from caresync_dr.operations.journal import Journal
 from tests.failover import world as w
 from tests.failover.conftest import ROOT
 
@@ -156,3 +162,82 @@ def test_read_only_modes_and_refusals_post_nothing(world: w.World, failover: Any
     assert failover("--yes", "--project-dir", str(project)).code == ExitCode.REFUSED
     assert chat.calls == [] and statuspage.calls == []
     assert world.calls.count("Publish") == 0
+
+
+def _refuse_journal_write_after_promotion(world: w.World) -> None:
+    """SSM refuses the journal write that records the promotion done (once): the run stops
+    there with the journal unavailable, its incident just opened."""
+    refused: list[str] = []
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        value = str(params.get("Value", ""))
+        if params.get("Name") == world.inventory.journal_parameter and not refused and \
+                '"name":"promote-database","outcome":"done"' in value.replace(" ", ""):
+            refused.append(value)
+            raise ClientError({"Error": {"Code": "InternalServerError",
+                                         "Message": "SSM is having a bad minute"}},
+                              "PutParameter")
+
+    world.session.events.register("before-parameter-build.ssm.PutParameter", refuse)
+
+
+def _interrupt_right_after_promotion(world: w.World) -> None:
+    """SIGTERM arrives as the first step after the promotion request makes its change."""
+    sent: list[str] = []
+
+    def interrupt(params: dict[str, Any], **_: Any) -> None:
+        if params.get("AutoScalingGroupName") == "dr-app" and not sent:
+            sent.append("SIGTERM")
+            raise Interrupted(signal.SIGTERM)
+
+    world.session.events.register("before-parameter-build.autoscaling.UpdateAutoScalingGroup",
+                                  interrupt)
+
+
+def _fail_verification(world: w.World) -> None:
+    world.overrides["health"] = {"status": "ok", "region": w.STANDBY,
+                                 "database": {"writable": False, "role": "replica"}}
+
+
+@pytest.mark.parametrize("stop", [_fail_verification, _interrupt_right_after_promotion,
+                                  _refuse_journal_write_after_promotion],
+                         ids=["step failed", "SIGTERM", "journal write refused"])
+def test_an_incident_opened_after_the_runs_last_journal_write_is_not_reopened(
+        world: w.World, failover: Any, channels: Channels,
+        monkeypatch: pytest.MonkeyPatch, stop: Callable[[w.World], None]) -> None:
+    """The notifier opens the incident on the hook thread, which may save its state (opened,
+    the status page incident's id) after the run has written its journal for the last time:
+    here always, by holding the hook until the journal says how the run ended. ``--resume``
+    must still find the incident open: one "started", one status page incident."""
+    chat, statuspage, project = channels.chat, channels.statuspage, channels.project
+    ended = threading.Event()
+    finish, opened = Journal.finish, OperationNotifier.incident_opened
+
+    def finish_then_tell(journal: Journal, status: str, **extra: Any) -> None:
+        try:
+            finish(journal, status, **extra)
+        finally:
+            if status != "running":
+                ended.set()
+
+    def open_late(notifier: OperationNotifier, event: Any) -> None:
+        assert ended.wait(10), "the run never wrote how it ended"
+        opened(notifier, event)
+
+    monkeypatch.setattr(Journal, "finish", finish_then_tell)
+    monkeypatch.setattr(OperationNotifier, "incident_opened", open_late)
+    stop(world)
+    first = failover("--yes", "--verify-timeout", "0.3", "--project-dir", str(project))
+    assert first.code == ExitCode.FAILED, first.out
+    assert ended.is_set()
+    assert sum("started" in p["text"].split("\n")[0] for p in chat.posted) == 1
+    world.overrides.pop("health", None)
+    monkeypatch.setattr(OperationNotifier, "incident_opened", opened)
+    resumed = failover("--yes", "--resume", "--project-dir", str(project))
+    assert resumed.code == ExitCode.OK, resumed.out
+    starts = [p["text"] for p in chat.posted if "started" in p["text"].split("\n")[0]]
+    assert len(starts) == 1, starts
+    assert any("resumed" in p["text"] for p in chat.posted)
+    (incident,) = statuspage.incidents.values()
+    assert incident["status"] == "resolved"
+    assert [c.method for c in statuspage.calls].count("POST") == 1

@@ -287,6 +287,88 @@ def test_a_run_that_fails_part_way_is_resumed(toy: Toy) -> None:
     assert toy.mode_writes == ["maintenance"]
 
 
+class LateFacts(Recording):
+    """A notifier that keeps its state as a journal fact only once the run has ended (as the
+    real one may: it runs on its own thread, after the critical request)."""
+
+    def __init__(self, ctx: ToyContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+    def resolved(self, event: OperationEvent) -> None:
+        super().resolved(event)
+        self.ctx.fact("notify", {"opened": True, "ended": "resolved"})
+
+    def failed(self, event: OperationEvent) -> None:
+        self.events.append(event)
+        self.ctx.fact("notify", {"opened": True, "ended": "failed"})
+
+
+def _record_bookkeeping_writes(toy: Toy) -> list[tuple[str, str]]:
+    """Each write of the journal and the lock, in order (install before the run's clients)."""
+    writes: list[tuple[str, str]] = []
+
+    def record(event_name: str, params: dict[str, Any], **_: Any) -> None:
+        if params.get("Name") in ("/toy/journal", "/toy/lock"):
+            writes.append((event_name.rsplit(".", 1)[-1], str(params["Name"])))
+
+    for operation in ("PutParameter", "DeleteParameter"):
+        toy.session.events.register(f"before-parameter-build.ssm.{operation}", record)
+    return writes
+
+
+def test_facts_a_hook_records_after_the_ending_reach_the_journal_under_the_lock(
+        toy: Toy) -> None:
+    """--resume reads the journal's facts: what the hooks recorded after the run wrote how it
+    ended is written once more, before the lock is released (after it, a next run may
+    already be writing this journal). A completed journal is never resumed: no extra write."""
+    writes = _record_bookkeeping_writes(toy)
+    operation = toy.operation(yes=True)
+    operation.ctx.fail_announce = 1
+    operation.hooks.hooks = LateFacts(operation.ctx)
+    with pytest.raises(StepFailedError):
+        operation.execute()
+    journal = json.loads(toy.parameter("/toy/journal") or "{}")
+    assert journal["status"] == "failed"
+    assert journal["facts"]["notify"] == {"opened": True, "ended": "failed"}
+    ending = [("PutParameter", "/toy/journal"), ("PutParameter", "/toy/journal"),
+              ("PutParameter", "/toy/lock"), ("DeleteParameter", "/toy/lock")]
+    assert writes[-4:] == ending, writes      # failed, then the hook's facts, then the lock
+    resumed = toy.operation(yes=True, resume=True)
+    resumed.hooks.hooks = LateFacts(resumed.ctx)
+    assert resumed.execute() == ExitCode.OK
+    journal = json.loads(toy.parameter("/toy/journal") or "{}")
+    assert journal["status"] == "completed"
+    assert journal["facts"]["notify"]["ended"] == "failed"     # "resolved" came after it
+
+
+def test_a_second_interrupt_while_the_hooks_drain_still_releases_and_reports(
+        toy: Toy) -> None:
+    """The hooks now drain before the lock is released: a second Ctrl-C while they do (a
+    slow channel) ends that wait only. Without that, it would leave the lock held until it
+    went stale and no report."""
+    operation = toy.operation(yes=True)
+    operation.ctx.fail_announce = 1
+    operation.hooks.hooks = LateFacts(operation.ctx)
+    drain, waits = operation.hooks.drain, []
+
+    def interrupted(timeout: float = 30.0) -> None:
+        waits.append(timeout)
+        if len(waits) == 1:
+            raise KeyboardInterrupt
+        drain(timeout)
+
+    operation.hooks.drain = interrupted      # type: ignore[method-assign]
+    # A KeyboardInterrupt escaping would end the whole test session: caught, and failed here.
+    with pytest.raises((StepFailedError, KeyboardInterrupt)) as raised:
+        operation.execute()
+    assert raised.type is StepFailedError
+    assert waits                                     # the drain was interrupted
+    assert toy.parameter("/toy/lock") is None         # released all the same
+    assert toy.report()["outcome"] == "failed"
+    assert json.loads(toy.parameter("/toy/journal") or "{}")["status"] == "failed"
+
+
 def test_a_live_lock_refuses_and_a_stale_one_is_taken_over(toy: Toy) -> None:
     client = toy.session.client("ssm", region_name=REGION)
     other = LockHolder.me("20260101T000000Z-other0", heartbeat_seconds=60)
