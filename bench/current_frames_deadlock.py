@@ -3,10 +3,11 @@
     venv/bin/python bench/current_frames_deadlock.py [--seconds 120] [--no-local-cycles]
 
 Until session 8 the tests' IAM call recorder (tests/iam_calls.py) named the command behind a
-worker thread's AWS call by walking ``sys._current_frames()``. In CPython 3.11 before 3.11.9,
-``_PyThread_CurrentFrames`` holds the runtime's HEAD_LOCK while it makes frame objects; an
-allocation there can run the cyclic collector, and a ``threading.local`` it frees takes
-HEAD_LOCK again (python/cpython#106883, #116969): the interpreter stops for good, holding the
+worker thread's AWS call by walking ``sys._current_frames()``. In CPython 3.11 (its fix, PR
+#117332, was not merged there), ``_PyThread_CurrentFrames`` holds the runtime's HEAD_LOCK
+while it makes frame objects; an allocation there can run the cyclic collector, and a
+``threading.local`` it frees takes HEAD_LOCK again (python/cpython#106883, #116969): the
+interpreter stops for good, holding the
 GIL, so no signal handler (pytest-timeout's SIGALRM) ever runs.
 
 The child runs the recorder's pattern: a "command" with a heartbeat thread, a prewarm thread
