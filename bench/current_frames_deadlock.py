@@ -7,8 +7,8 @@ worker thread's AWS call by walking ``sys._current_frames()``. In CPython 3.11 (
 #117332, was not merged there), ``_PyThread_CurrentFrames`` holds the runtime's HEAD_LOCK
 while it makes frame objects; an allocation there can run the cyclic collector, and a
 ``threading.local`` it frees takes HEAD_LOCK again (python/cpython#106883, #116969): the
-interpreter stops for good, holding the
-GIL, so no signal handler (pytest-timeout's SIGALRM) ever runs.
+interpreter stops for good, holding the GIL, so no signal handler (pytest-timeout's SIGALRM)
+ever runs.
 
 The child runs the recorder's pattern: a "command" with a heartbeat thread, a prewarm thread
 and a fresh thread pool, each "AWS call" making a little cyclic garbage (a thread-local in a
