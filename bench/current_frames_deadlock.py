@@ -3,10 +3,12 @@
     venv/bin/python bench/current_frames_deadlock.py [--seconds 120] [--no-local-cycles]
 
 Until session 8 the tests' IAM call recorder (tests/iam_calls.py) named the command behind a
-worker thread's AWS call by walking ``sys._current_frames()``. In CPython 3.11 (its fix, PR
-#117332, was not merged there), ``_PyThread_CurrentFrames`` holds the runtime's HEAD_LOCK
-while it makes frame objects; an allocation there can run the cyclic collector, and a
-``threading.local`` it frees takes HEAD_LOCK again (python/cpython#106883, #116969): the
+worker thread's AWS call by walking ``sys._current_frames()``. In CPython 3.11.7 (this
+machine's; PR #117332, merged into 3.11 in March 2024, turns the collector off there),
+``_PyThread_CurrentFrames`` holds the runtime's HEAD_LOCK while it makes frame objects; an
+allocation there can run the cyclic collector, and a ``threading.local`` it frees takes
+HEAD_LOCK again (python/cpython#106883, #116969; gdb: ``local_clear`` < ``delete_garbage`` <
+``gc_collect_main`` < ``_PyFrame_MakeAndSetFrameObject`` < ``_PyThread_CurrentFrames``): the
 interpreter stops for good, holding the GIL, so no signal handler (pytest-timeout's SIGALRM)
 ever runs.
 
