@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,29 +85,36 @@ def health_answer(world: w.World) -> dict[str, Any]:
             "database": {"writable": primary_up, "role": "primary"}}
 
 
+@contextmanager
+def serving_world(overrides: dict[str, Any]) -> Iterator[w.World]:
+    """Inside ``mock_aws``: the seeded pair of sites, its shims (disarmed when the world ends,
+    before moto's reset, so no promotion timer fires into the next world) and the public
+    health URL, stopped within a limit. ``overrides``: the world's own behaviour."""
+    inventory, switch_bucket, backup_bucket = w.seed()
+    session = w.fast_session()
+    calls = w.Calls()
+    w.record_calls(session, calls)
+    refreshes: list[dict[str, Any]] = []
+    status = ["replicating"]
+    with w.install_shims(session, refreshes, status, overrides):
+        holder: list[w.World] = []
+        server = w.start_health_server(lambda: health_answer(holder[0]))
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/health"
+        world = w.World(session=session, inventory=inventory, health_url=url, calls=calls,
+                        switch_bucket=switch_bucket, backup_bucket=backup_bucket,
+                        refreshes=refreshes, replication_status=status, server=server,
+                        overrides=overrides)
+        holder.append(world)
+        try:
+            yield world
+        finally:
+            localhttp.stop(server)
+
+
 @pytest.fixture
 def world() -> Iterator[w.World]:
-    with mock_aws():
-        inventory, switch_bucket, backup_bucket = w.seed()
-        session = w.fast_session()
-        calls = w.Calls()
-        w.record_calls(session, calls)
-        refreshes: list[dict[str, Any]] = []
-        status = ["replicating"]
-        overrides: dict[str, Any] = {}
-        with w.install_shims(session, refreshes, status, overrides):
-            holder: list[w.World] = []
-            server = w.start_health_server(lambda: health_answer(holder[0]))
-            url = f"http://127.0.0.1:{server.server_address[1]}/api/health"
-            world = w.World(session=session, inventory=inventory, health_url=url, calls=calls,
-                            switch_bucket=switch_bucket, backup_bucket=backup_bucket,
-                            refreshes=refreshes, replication_status=status, server=server,
-                            overrides=overrides)
-            holder.append(world)
-            try:
-                yield world
-            finally:
-                localhttp.stop(server)
+    with mock_aws(), serving_world({}) as world:
+        yield world
 
 
 FAST = ["--poll-seconds", "0.01", "--poll-max-seconds", "0.05", "--wait-timeout", "5",

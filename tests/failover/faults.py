@@ -41,7 +41,6 @@ import boto3
 from botocore.exceptions import EndpointConnectionError
 
 from caresync_dr.aws import session_hooks_lock
-from caresync_dr.drill import localhttp
 from caresync_dr.failover.command import run
 from caresync_dr.operations.lock import LeaseLock
 from tests.failover import world as w
@@ -457,36 +456,15 @@ def emulated_world(promote_seconds: float = PROMOTE_SECONDS) -> Iterator[w.World
     from moto.rds.models import RDSBackend
 
     from caresync_dr.emulation.rds_promotion import promote_like_rds
-    from tests.failover.conftest import health_answer
+    from tests.failover.conftest import serving_world
 
     original = RDSBackend.promote_read_replica
     RDSBackend.promote_read_replica = promote_like_rds(  # type: ignore[method-assign]
         DEFAULT_ACCOUNT_ID, seconds=promote_seconds)
     try:
-        with mock_aws():
-            inventory, switch_bucket, backup_bucket = w.seed()
-            session = w.fast_session()
-            calls = w.Calls()
-            w.record_calls(session, calls)
-            refreshes: list[dict[str, Any]] = []
-            status = ["replicating"]
-            # The world's after-call shim completes promotions too; leave that to RDS's timing.
-            overrides: dict[str, Any] = {"promote_seconds": promote_seconds}
-            # Disarmed when the world ends, before moto's reset: a promotion timer still
-            # pending would otherwise fire into the next world (same identifiers).
-            with w.install_shims(session, refreshes, status, overrides):
-                holder: list[w.World] = []
-                server = w.start_health_server(lambda: health_answer(holder[0]))
-                url = f"http://127.0.0.1:{server.server_address[1]}/api/health"
-                world = w.World(session=session, inventory=inventory, health_url=url,
-                                calls=calls, switch_bucket=switch_bucket,
-                                backup_bucket=backup_bucket, refreshes=refreshes,
-                                replication_status=status, server=server, overrides=overrides)
-                holder.append(world)
-                try:
-                    yield world
-                finally:
-                    localhttp.stop(server)
+        # The world's after-call shim completes promotions too; leave that to RDS's timing.
+        with mock_aws(), serving_world({"promote_seconds": promote_seconds}) as world:
+            yield world
     finally:
         RDSBackend.promote_read_replica = original  # type: ignore[method-assign]
 
