@@ -132,9 +132,10 @@ class Journal:
             if self._ssm_refused:
                 self._save_local()
                 return False
-            if self._status_in_ssm == "completed" or self._text() == self._in_ssm:
+            text = self._text()
+            if self._status_in_ssm == "completed" or text == self._in_ssm:
                 return False
-            self._save()
+            self._save(text)
             return True
 
     def step(self, name: str) -> dict[str, Any] | None:
@@ -143,8 +144,9 @@ class Journal:
     def _text(self) -> str:
         return json.dumps(self.data, sort_keys=True, separators=(",", ":"), default=str)
 
-    def _save(self) -> None:
-        text = self._text()
+    def _save(self, text: str | None = None) -> None:
+        """Write ``text`` (default: the journal as it is now) locally, then to SSM."""
+        text = self._text() if text is None else text
         self._save_local()
         try:
             ssm.put_parameter(self.ssm, self.name, text, overwrite=True)
